@@ -1,0 +1,93 @@
+//! The error a greenlet ends with.
+
+use std::any::Any;
+use std::fmt;
+
+use crate::greenlet::{KillSignal, TimeoutSignal};
+
+/// Why a greenlet did not return a value: what [`crate::GreenThread::wait`]
+/// and [`crate::with_timeout`] report.
+#[non_exhaustive]
+pub enum Error {
+    /// It was killed ([`crate::kill`]) — before it started, or while it ran.
+    Killed,
+    /// A [`crate::Timeout`] expired while it was blocked.
+    TimedOut,
+    /// Its body panicked; this is the panic's payload, as
+    /// `std::thread::JoinHandle::join` gives it (re-raise it with
+    /// `std::panic::resume_unwind(e.into_panic())`).
+    Panicked(Box<dyn Any + Send + 'static>),
+}
+
+impl Error {
+    /// Classifies what a greenlet's body unwound with.
+    pub(crate) fn from_unwind(payload: Box<dyn Any + Send + 'static>) -> Error {
+        if payload.is::<KillSignal>() {
+            Error::Killed
+        } else if payload.is::<TimeoutSignal>() {
+            Error::TimedOut
+        } else {
+            Error::Panicked(payload)
+        }
+    }
+
+    /// Whether the greenlet was killed.
+    pub fn is_killed(&self) -> bool {
+        matches!(self, Error::Killed)
+    }
+
+    /// Whether a timeout expired.
+    pub fn is_timed_out(&self) -> bool {
+        matches!(self, Error::TimedOut)
+    }
+
+    /// Whether the greenlet panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Error::Panicked(_))
+    }
+
+    /// The panic message, when the payload is a string (as `panic!` makes).
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            Error::Panicked(p) => p
+                .downcast_ref::<&'static str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            _ => None,
+        }
+    }
+
+    /// The panic payload (for `Killed`/`TimedOut`, a string describing it),
+    /// for `std::panic::resume_unwind`.
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        match self {
+            Error::Panicked(p) => p,
+            other => Box::new(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Killed => f.write_str("greenlet was killed"),
+            Error::TimedOut => f.write_str("greenlet timed out"),
+            Error::Panicked(_) => match self.panic_message() {
+                Some(msg) => write!(f, "greenlet panicked: {msg}"),
+                None => f.write_str("greenlet panicked"),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Killed => f.write_str("Killed"),
+            Error::TimedOut => f.write_str("TimedOut"),
+            Error::Panicked(_) => f.debug_tuple("Panicked").field(&self.panic_message().unwrap_or("..")).finish(),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

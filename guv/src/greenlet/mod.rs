@@ -1,0 +1,179 @@
+//! Greenlets: what the hub schedules.
+//!
+//! A greenlet is a [`Header`] (its fiber plus scheduling state) inside some
+//! value implementing [`Greenlet`]: a spawned task (see `greenthread.rs`), the
+//! thread's main greenlet, or the hub loop. The hub holds them as
+//! [`GreenletRef`]s.
+//!
+//! The three files with `unsafe` in this crate live here and are small:
+//! `stack.rs` (mmap'd stacks with a guard page), `switch.rs` (the context
+//! switch, on the `context` crate) and `overflow.rs` (the guard-page fault
+//! handler).
+
+mod overflow;
+mod pool;
+mod stack;
+mod switch;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use crate::hub::TimerKey;
+
+pub(crate) use overflow::{AltStack, install_handler as install_overflow_handler};
+pub(crate) use pool::StackPool;
+pub(crate) use stack::normalize_size;
+pub(crate) use switch::{Fiber, exit_into};
+
+/// A scheduled thing, shared between the hub's queues and its handles.
+pub(crate) type GreenletRef = Rc<Node<dyn Body>>;
+
+/// A greenlet: the header the hub works with, at a fixed offset (no
+/// virtual call on the switch path), then the kind-specific body.
+pub(crate) struct Node<B: ?Sized> {
+    pub(crate) header: Header,
+    pub(crate) body: B,
+}
+
+impl<B: ?Sized> Node<B> {
+    /// The scheduling state.
+    #[inline]
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+/// What differs between greenlets: how they run and end.
+pub(crate) trait Body {
+    /// Runs the greenlet's body on its own stack. Called once, by the entry
+    /// point, and must not unwind: it catches every panic itself.
+    fn run(&self, header: &Header);
+    /// The greenlet will never start (killed first): finish it as killed.
+    fn cancel(&self);
+}
+
+/// Where a greenlet is in its life, as the scheduler sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Sched {
+    /// Spawned with a delay; a timer will make it ready.
+    Delayed,
+    /// In the hub's ready queue (exactly once).
+    Ready,
+    /// Executing now.
+    Running,
+    /// Waiting for a wake-up; in no ready queue.
+    Parked,
+    /// Its body ended (returned, panicked, killed) or it was cancelled.
+    Done,
+}
+
+/// Something that makes a parked greenlet unwind (or fail) when it resumes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Interrupt {
+    /// `kill`: unwind with [`KillSignal`].
+    Kill,
+    /// A `Timeout` with this id expired: unwind with [`TimeoutSignal`].
+    Timeout(u64),
+    /// The main greenlet waits for something that can never happen.
+    Deadlock,
+}
+
+/// What kind of greenlet a header belongs to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    /// The thread's own stack.
+    Main,
+    /// The hub loop.
+    Loop,
+    /// Made by `spawn` / `spawn_after` / `Builder::spawn`.
+    Spawned,
+    /// Made by `spawn_n`: nobody will wait for its result.
+    SpawnedN,
+}
+
+/// The unwinding payload of a killed greenlet. Private: user code that
+/// catches it cannot mistake it for its own panics.
+pub(crate) struct KillSignal;
+
+/// The unwinding payload of an expired `Timeout`, tagged with its id so that
+/// `with_timeout` only catches its own.
+pub(crate) struct TimeoutSignal(pub(crate) u64);
+
+/// A greenlet's fiber and scheduling state. Hub-local: no atomics.
+pub(crate) struct Header {
+    pub(crate) fiber: Fiber,
+    pub(crate) kind: Kind,
+    pub(crate) sched: Cell<Sched>,
+    /// Incremented by every `arm`; a waker only works while it matches.
+    pub(crate) token: Cell<u64>,
+    /// A waker fired while the greenlet was still running: its next park
+    /// returns at once.
+    pub(crate) notified: Cell<bool>,
+    /// The current wait ended because its deadline passed.
+    pub(crate) timed_out: Cell<bool>,
+    /// Delivered when the greenlet next resumes from a switch.
+    pub(crate) interrupt: Cell<Option<Interrupt>>,
+    /// The `spawn_after` timer that will start it, while it waits.
+    pub(crate) start_timer: Cell<Option<TimerKey>>,
+}
+
+impl Header {
+    pub(crate) fn new(fiber: Fiber, kind: Kind, sched: Sched) -> Header {
+        Header {
+            fiber,
+            kind,
+            sched: Cell::new(sched),
+            token: Cell::new(0),
+            notified: Cell::new(false),
+            timed_out: Cell::new(false),
+            interrupt: Cell::new(None),
+            start_timer: Cell::new(None),
+        }
+    }
+
+    /// The greenlet's numeric id (0 for a thread's main greenlet).
+    pub(crate) fn id(&self) -> u64 {
+        self.fiber.info.id
+    }
+
+    /// The name given at spawn, if any.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.fiber.info.name.as_deref()
+    }
+
+    /// A short description for messages: `'name' (#3)` or `#3`.
+    pub(crate) fn describe(&self) -> String {
+        match self.name() {
+            Some(name) => format!("'{name}' (#{})", self.id()),
+            None => format!("#{}", self.id()),
+        }
+    }
+
+    /// Records an interrupt; a kill overrides a pending timeout, never the
+    /// other way round.
+    pub(crate) fn post_interrupt(&self, new: Interrupt) {
+        match (self.interrupt.get(), new) {
+            (Some(Interrupt::Kill), _) => {}
+            _ => self.interrupt.set(Some(new)),
+        }
+    }
+}
+
+/// The body of the main greenlet and of the hub loop: nothing but a header.
+pub(crate) struct Plain;
+
+impl Body for Plain {
+    fn run(&self, header: &Header) {
+        match header.kind {
+            Kind::Loop => crate::hub::run_loop(),
+            kind => unreachable!("guv internal error: {kind:?} greenlet started"),
+        }
+    }
+
+    fn cancel(&self) {}
+}
+
+/// Whether two references name the same greenlet.
+pub(crate) fn same(a: &GreenletRef, b: &GreenletRef) -> bool {
+    std::ptr::addr_eq(Rc::as_ptr(a), Rc::as_ptr(b))
+}

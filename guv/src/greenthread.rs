@@ -1,0 +1,523 @@
+//! Spawning greenlets and handling them: [`spawn`], [`spawn_n`],
+//! [`spawn_after`], [`Builder`], [`GreenThread`], [`kill`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::Error;
+use crate::greenlet::{Body, GreenletRef, Header, Kind, Node, Sched, same};
+use crate::hub::{Hub, Waker, with_hub};
+
+type LinkFn<T> = Box<dyn FnOnce(&Result<T, Error>)>;
+
+/// A greenlet's result and the parties interested in it.
+struct Outcome<T> {
+    result: RefCell<Option<Result<T, Error>>>,
+    /// The result is stored (links may still be running).
+    finished: Cell<bool>,
+    /// Links have run; the result may be taken.
+    settled: Cell<bool>,
+    links: RefCell<VecDeque<(u64, LinkFn<T>)>>,
+    next_link: Cell<u64>,
+    /// The greenlet blocked in `wait`.
+    joiner: RefCell<Option<Waker>>,
+    /// No `GreenThread` handle exists: nobody will take the result.
+    detached: Cell<bool>,
+}
+
+impl<T> Outcome<T> {
+    fn new(detached: bool) -> Outcome<T> {
+        Outcome {
+            result: RefCell::new(None),
+            finished: Cell::new(false),
+            settled: Cell::new(false),
+            links: RefCell::new(VecDeque::new()),
+            next_link: Cell::new(0),
+            joiner: RefCell::new(None),
+            detached: Cell::new(detached),
+        }
+    }
+
+    /// Stores the result, runs the links in order, wakes the joiner.
+    fn finish(&self, result: Result<T, Error>) {
+        *self.result.borrow_mut() = Some(result);
+        self.finished.set(true);
+        loop {
+            let link = self.links.borrow_mut().pop_front();
+            let Some((_, f)) = link else { break };
+            // A panicking link is reported by the panic hook and does not
+            // keep the others from running.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                let result = self.result.borrow();
+                f(result.as_ref().expect("guv internal error: result missing during links"));
+            }));
+        }
+        self.settled.set(true);
+        if self.detached.get() {
+            // Drop an unwanted result here, on the greenlet's own stack,
+            // rather than wherever the last reference happens to go.
+            let result = self.result.borrow_mut().take();
+            drop(result);
+        }
+        let joiner = self.joiner.borrow_mut().take();
+        if let Some(w) = joiner {
+            w.wake();
+        }
+    }
+}
+
+/// A spawned greenlet's body: its function until it runs, then its outcome.
+struct Task<F, T> {
+    func: Cell<Option<F>>,
+    outcome: Outcome<T>,
+}
+
+impl<F, T> Body for Task<F, T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    fn run(&self, _header: &Header) {
+        let f = self.func.take().expect("guv internal error: a greenlet body ran twice");
+        let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(Error::from_unwind);
+        self.outcome.finish(result);
+    }
+
+    fn cancel(&self) {
+        drop(self.func.take());
+        self.outcome.finish(Err(Error::Killed));
+    }
+}
+
+/// What a [`GreenThread`] needs from its task, whatever the closure type.
+trait Joinable<T>: Body {
+    fn outcome(&self) -> &Outcome<T>;
+}
+
+impl<F, T> Joinable<T> for Task<F, T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    fn outcome(&self) -> &Outcome<T> {
+        &self.outcome
+    }
+}
+
+/// Names a callback registered with [`GreenThread::link`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LinkId(u64);
+
+/// A handle to a spawned greenlet: wait for its result, kill it, or be told
+/// when it ends.
+///
+/// Dropping the handle detaches the greenlet (it keeps running, as with
+/// `std::thread::JoinHandle`). The handle is `!Send`, because greenlets never
+/// leave their thread:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(guv::spawn(|| 1));
+/// ```
+pub struct GreenThread<T> {
+    task: Rc<Node<dyn Joinable<T>>>,
+}
+
+impl<T: 'static> GreenThread<T> {
+    fn greenlet(&self) -> GreenletRef {
+        self.task.clone()
+    }
+
+    /// Waits for the greenlet to end and returns what its function returned,
+    /// or why it did not: [`Error::Panicked`], [`Error::Killed`] (also when
+    /// it was killed before it started) or [`Error::TimedOut`].
+    ///
+    /// ```
+    /// let gt = guv::spawn(|| 6 * 7);
+    /// assert_eq!(gt.wait().unwrap(), 42);
+    ///
+    /// guv::debug::hub_exceptions(false); // keep the panic out of the output
+    /// let gt = guv::spawn(|| -> u32 { panic!("boom") });
+    /// assert_eq!(gt.wait().unwrap_err().panic_message(), Some("boom"));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If called by the greenlet itself (it would wait forever).
+    pub fn wait(self) -> Result<T, Error> {
+        with_hub(|hub| {
+            let out = self.task.body.outcome();
+            loop {
+                if out.settled.get() {
+                    let result = out.result.borrow_mut().take();
+                    return result.expect("guv internal error: a greenlet's result was taken twice");
+                }
+                if same(&hub.current(), &self.greenlet()) {
+                    panic!("guv: a greenlet cannot wait for itself");
+                }
+                let waker = hub.arm();
+                *out.joiner.borrow_mut() = Some(waker);
+                let guard = ClearJoiner(out);
+                hub.park();
+                drop(guard);
+            }
+        })
+    }
+
+    /// Kills the greenlet: if it has not started it never will; otherwise it
+    /// unwinds from the point where it is blocked (running its destructors)
+    /// and ends with [`Error::Killed`]. The caller yields so that this
+    /// happens before it continues. Killing a finished greenlet does nothing.
+    ///
+    /// ```
+    /// let gt = guv::spawn(|| guv::sleep(std::time::Duration::from_secs(3600)));
+    /// guv::gyield(); // let it start sleeping
+    /// gt.kill();
+    /// assert!(gt.is_finished());
+    /// assert!(gt.wait().unwrap_err().is_killed());
+    /// ```
+    pub fn kill(&self) {
+        let g = self.greenlet();
+        with_hub(|hub| hub.kill(&g));
+    }
+
+    /// Kills the greenlet only if it has not started yet; returns whether it
+    /// did.
+    ///
+    /// ```
+    /// let gt = guv::spawn_after(std::time::Duration::from_secs(60), || ());
+    /// assert!(gt.cancel());
+    /// assert!(gt.wait().unwrap_err().is_killed());
+    /// ```
+    pub fn cancel(&self) -> bool {
+        let g = self.greenlet();
+        let h = g.header();
+        if h.sched.get() == Sched::Done || !h.fiber.is_fresh() {
+            return false;
+        }
+        with_hub(|hub| hub.kill(&g));
+        true
+    }
+
+    /// Calls `f` with the greenlet's result when it ends — at once if it has
+    /// already ended. Links run in the order they were added, on the ending
+    /// greenlet (or, for one killed before it started, on the killer).
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let seen = Rc::new(Cell::new(0));
+    /// let gt = guv::spawn(|| 5);
+    /// let s = seen.clone();
+    /// gt.link(move |r| s.set(*r.as_ref().unwrap()));
+    /// guv::gyield();
+    /// assert_eq!(seen.get(), 5);
+    /// ```
+    pub fn link<F>(&self, f: F) -> LinkId
+    where
+        F: FnOnce(&Result<T, Error>) + 'static,
+    {
+        let out = self.task.body.outcome();
+        let id = out.next_link.get();
+        out.next_link.set(id + 1);
+        if out.settled.get() {
+            let result = out.result.borrow();
+            f(result.as_ref().expect("guv internal error: result missing"));
+        } else {
+            out.links.borrow_mut().push_back((id, Box::new(f)));
+        }
+        LinkId(id)
+    }
+
+    /// Removes a link that has not run yet; returns whether it was there.
+    pub fn unlink(&self, id: LinkId) -> bool {
+        let mut links = self.task.body.outcome().links.borrow_mut();
+        match links.iter().position(|(i, _)| *i == id.0) {
+            Some(pos) => {
+                links.remove(pos);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the greenlet has ended (its result is available).
+    pub fn is_finished(&self) -> bool {
+        self.task.body.outcome().finished.get()
+    }
+
+    /// The greenlet's id, unique within its hub (the main greenlet is 0).
+    pub fn id(&self) -> u64 {
+        self.task.header().id()
+    }
+
+    /// The name given with [`Builder::name`].
+    pub fn name(&self) -> Option<&str> {
+        self.task.header().name()
+    }
+}
+
+impl<T> Drop for GreenThread<T> {
+    fn drop(&mut self) {
+        let out = self.task.body.outcome();
+        out.detached.set(true);
+        if out.settled.get() {
+            let result = out.result.borrow_mut().take();
+            drop(result);
+        }
+    }
+}
+
+impl<T> fmt::Debug for GreenThread<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GreenThread")
+            .field("id", &self.task.header().id())
+            .field("name", &self.task.header().name())
+            .field("finished", &self.task.body.outcome().finished.get())
+            .finish()
+    }
+}
+
+/// Clears `wait`'s registration if the waiter unwinds (killed, timed out).
+struct ClearJoiner<'a, T>(&'a Outcome<T>);
+
+impl<T> Drop for ClearJoiner<'_, T> {
+    fn drop(&mut self) {
+        let joiner = self.0.joiner.borrow_mut().take();
+        drop(joiner);
+    }
+}
+
+/// Configures a greenlet before spawning it: name and stack size.
+///
+/// Unlike [`spawn`], its methods report a stack that cannot be mapped as an
+/// `io::Error` (see [`Builder::spawn`]).
+///
+/// ```
+/// let gt = guv::Builder::new().name("worker").stack_size(64 * 1024).spawn(|| 1).unwrap();
+/// assert_eq!(gt.name(), Some("worker"));
+/// assert_eq!(gt.wait().unwrap(), 1);
+/// ```
+#[derive(Debug, Default, Clone)]
+#[must_use = "a Builder does nothing until one of its spawn methods is called"]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the hub's defaults.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the greenlet; the name appears in panic and stack-overflow
+    /// messages.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the greenlet's stack size in bytes: rounded up to whole pages
+    /// and to at least 16 KiB; above 1 GiB, spawning fails with
+    /// `InvalidInput`. Without it the hub's default is used
+    /// ([`crate::hub::set_stack_size`], 256 KiB unless changed).
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns `f` as a new greenlet, started after those already ready.
+    ///
+    /// Fails if the stack cannot be mapped — typically because the kernel's
+    /// `vm.max_map_count` limit is reached (each greenlet uses two
+    /// mappings); the error names the limit and how to raise it.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<GreenThread<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let task = with_hub(|hub| self.make(hub, Kind::Spawned, None, f))?;
+        Ok(GreenThread { task })
+    }
+
+    /// Like [`Builder::spawn`], for a greenlet whose result nobody wants.
+    pub fn spawn_n<F>(self, f: F) -> io::Result<()>
+    where
+        F: FnOnce() + 'static,
+    {
+        with_hub(|hub| self.make(hub, Kind::SpawnedN, None, f)).map(drop)
+    }
+
+    /// Like [`Builder::spawn`], started once `delay` has passed.
+    pub fn spawn_after<F, T>(self, delay: Duration, f: F) -> io::Result<GreenThread<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let task = with_hub(|hub| self.make(hub, Kind::Spawned, Some(delay), f))?;
+        Ok(GreenThread { task })
+    }
+
+    fn make<F, T>(self, hub: &Hub, kind: Kind, delay: Option<Duration>, f: F) -> io::Result<Rc<Node<Task<F, T>>>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let fiber = hub.new_fiber(self.name.map(String::into_boxed_str), self.stack_size)?;
+        let task = Rc::new(Node {
+            header: Header::new(fiber, kind, Sched::Delayed),
+            body: Task { func: Cell::new(Some(f)), outcome: Outcome::new(kind == Kind::SpawnedN) },
+        });
+        hub.start(task.clone(), delay);
+        Ok(task)
+    }
+}
+
+/// Runs a closure sent by another thread through a `Handle`.
+pub(crate) fn spawn_remote(hub: &Hub, f: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+    Builder::new().make(hub, Kind::SpawnedN, None, f).map(drop)
+}
+
+fn or_panic<T>(r: io::Result<T>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Spawns `f` as a greenlet on this thread's hub and returns its handle.
+/// It starts once the current greenlet blocks or yields, after the
+/// greenlets already ready (spawn order is start order).
+///
+/// `f` needs `'static` but not `Send`: greenlets never leave their thread,
+/// so `Rc` and `RefCell` are fine in it.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let handles: Vec<_> = (0..3)
+///     .map(|i| {
+///         let log = log.clone();
+///         guv::spawn(move || log.borrow_mut().push(i))
+///     })
+///     .collect();
+/// for h in handles {
+///     h.wait().unwrap();
+/// }
+/// assert_eq!(*log.borrow(), [0, 1, 2]);
+/// ```
+///
+/// # Panics
+///
+/// If the greenlet's stack cannot be mapped (see [`Builder::spawn`], which
+/// returns the error instead).
+pub fn spawn<F, T>(f: F) -> GreenThread<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    or_panic(Builder::new().spawn(f))
+}
+
+/// Spawns `f` as a greenlet whose result nobody waits for: cheaper than
+/// [`spawn`]. A panic in it is printed with the greenlet's name (unless
+/// [`crate::debug::hub_exceptions`] turned that off) and ends only that
+/// greenlet.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// let hits = Rc::new(Cell::new(0));
+/// for _ in 0..10 {
+///     let hits = hits.clone();
+///     guv::spawn_n(move || hits.set(hits.get() + 1));
+/// }
+/// guv::gyield();
+/// assert_eq!(hits.get(), 10);
+/// ```
+///
+/// # Panics
+///
+/// If the greenlet's stack cannot be mapped.
+pub fn spawn_n<F>(f: F)
+where
+    F: FnOnce() + 'static,
+{
+    or_panic(Builder::new().spawn_n(f))
+}
+
+/// Spawns `f` to start once `delay` has passed. Greenlets spawned this way
+/// start in deadline order; [`GreenThread::cancel`] stops one that has not
+/// started. A delay too large to represent (such as `Duration::MAX`) never
+/// elapses.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// let gt = guv::spawn_after(Duration::from_millis(20), move || start.elapsed());
+/// assert!(gt.wait().unwrap() >= Duration::from_millis(20));
+/// ```
+///
+/// # Panics
+///
+/// If the greenlet's stack cannot be mapped.
+pub fn spawn_after<F, T>(delay: Duration, f: F) -> GreenThread<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    or_panic(Builder::new().spawn_after(delay, f))
+}
+
+/// Kills the greenlet behind `gt`; the same as [`GreenThread::kill`].
+pub fn kill<T: 'static>(gt: &GreenThread<T>) {
+    gt.kill();
+}
+
+/// Switches to the other ready greenlets and comes back after them (Python
+/// guv's `gyield`, `sleep(0)`). From a greenlet alone, returns at once.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// let order = Rc::new(RefCell::new(Vec::new()));
+/// let o = order.clone();
+/// guv::spawn_n(move || o.borrow_mut().push("spawned"));
+/// order.borrow_mut().push("before");
+/// guv::gyield();
+/// order.borrow_mut().push("after");
+/// assert_eq!(*order.borrow(), ["before", "spawned", "after"]);
+/// ```
+pub fn gyield() {
+    with_hub(|hub| hub.gyield());
+}
+
+/// Suspends the calling greenlet for at least `duration`, letting the others
+/// run. `sleep(Duration::ZERO)` is [`gyield`]; a duration too large to
+/// represent sleeps until the greenlet is killed. From plain `fn main`, no
+/// setup is needed: the thread's hub is created on first use.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// guv::sleep(Duration::from_millis(5));
+/// assert!(start.elapsed() >= Duration::from_millis(5));
+/// ```
+pub fn sleep(duration: Duration) {
+    if duration.is_zero() {
+        return gyield();
+    }
+    with_hub(|hub| {
+        let deadline = std::time::Instant::now().checked_add(duration);
+        let waker = hub.arm();
+        loop {
+            if !hub.park_until(&waker, deadline) {
+                return;
+            }
+            // A spurious wake-up: go back to sleep unless the time is up.
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return;
+            }
+        }
+    });
+}

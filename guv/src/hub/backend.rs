@@ -1,0 +1,123 @@
+//! The I/O backend behind the hub: the trait (Python guv's `AbstractHub`)
+//! and the default implementation on the `polling` crate.
+//!
+//! The hub owns the policy (what a key means, whom to wake, when to poll);
+//! a backend only talks to the OS. Registrations are edge-triggered for
+//! both directions and use the fd number as the key: keys are never
+//! pointers.
+
+#![allow(unsafe_code)] // one of the fenced unsafe files; see lib.rs
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use polling::{Event, Events, PollMode, Poller};
+
+/// One readiness report from [`Backend::wait`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoEvent {
+    /// The key given to [`Backend::add`].
+    pub key: usize,
+    /// Readable, or hung up / in error (a read will not block).
+    pub readable: bool,
+    /// Writable, or hung up / in error (a write will not block).
+    pub writable: bool,
+}
+
+/// Wakes a hub sleeping in [`Backend::wait`] from any thread.
+pub trait Notifier: Send + Sync {
+    /// Makes the current or the next `wait` return promptly.
+    fn notify(&self) -> io::Result<()>;
+}
+
+/// An I/O readiness backend: what a hub needs from the OS.
+///
+/// Implement it to run guv on another poller (raw epoll, io_uring's poll
+/// mode, kqueue) and install it with [`crate::hub::set_backend`].
+pub trait Backend {
+    /// Registers `fd` for edge-triggered readable and writable events,
+    /// reported with `key`. The fd is non-blocking and stays open until
+    /// [`Backend::delete`].
+    fn add(&self, fd: BorrowedFd<'_>, key: usize) -> io::Result<()>;
+    /// Removes a registration made by [`Backend::add`].
+    fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()>;
+    /// Waits until an event arrives, the timeout passes (`None`: no
+    /// timeout; zero: do not block) or a notifier fires; appends events.
+    fn wait(&mut self, events: &mut Vec<IoEvent>, timeout: Option<Duration>) -> io::Result<()>;
+    /// A handle other threads use to interrupt [`Backend::wait`].
+    fn notifier(&self) -> Arc<dyn Notifier>;
+}
+
+/// The default backend: `polling::Poller` (epoll on Linux).
+pub(crate) struct PollingBackend {
+    poller: Arc<Poller>,
+    events: Events,
+}
+
+impl PollingBackend {
+    pub(crate) fn new() -> io::Result<PollingBackend> {
+        Ok(PollingBackend { poller: Arc::new(Poller::new()?), events: Events::new() })
+    }
+}
+
+struct PollerNotifier(Arc<Poller>);
+
+impl Notifier for PollerNotifier {
+    fn notify(&self) -> io::Result<()> {
+        self.0.notify()
+    }
+}
+
+impl Backend for PollingBackend {
+    fn add(&self, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
+        // SAFETY: `polling` requires the source to be deleted before it is
+        // closed. The hub's registry deletes every registration when its
+        // owner (a green fd or a trampoline) lets go of it, before the fd is
+        // closed; a user fd closed behind guv's back is dropped from the
+        // epoll set by the kernel, and its key (the fd number) then only
+        // produces spurious wake-ups, which every waiter tolerates.
+        unsafe { self.poller.add_with_mode(fd.as_raw_fd(), Event::all(key), PollMode::Edge) }
+    }
+
+    fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        self.poller.delete(fd)
+    }
+
+    fn wait(&mut self, events: &mut Vec<IoEvent>, timeout: Option<Duration>) -> io::Result<()> {
+        self.events.clear();
+        self.poller.wait(&mut self.events, timeout)?;
+        events.extend(self.events.iter().map(|ev| {
+            let broken = ev.is_err().unwrap_or(false) || ev.is_interrupt();
+            IoEvent { key: ev.key, readable: ev.readable || broken, writable: ev.writable || broken }
+        }));
+        Ok(())
+    }
+
+    fn notifier(&self) -> Arc<dyn Notifier> {
+        Arc::new(PollerNotifier(self.poller.clone()))
+    }
+}
+
+/// Checks without blocking whether `fd` is ready now: `(readable,
+/// writable)`, where hang-up and error count as both.
+pub(crate) fn poll_now(fd: RawFd) -> io::Result<(bool, bool)> {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN | libc::POLLOUT, revents: 0 };
+    loop {
+        // SAFETY: one valid, initialised pollfd; zero timeout.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if n >= 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    if pfd.revents & libc::POLLNVAL != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    let broken = pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0;
+    Ok((pfd.revents & libc::POLLIN != 0 || broken, pfd.revents & libc::POLLOUT != 0 || broken))
+}

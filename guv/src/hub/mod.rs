@@ -1,0 +1,845 @@
+//! The hub: one scheduler and event loop per OS thread, created on first use.
+//!
+//! # How it works
+//!
+//! The thread's own stack is its *main greenlet*; the loop runs on a stack
+//! of its own. A greenlet that blocks (parks), yields or kills switches
+//! straight to the next ready greenlet when the current loop iteration still
+//! has some, and to the loop otherwise; a greenlet that ends always switches
+//! to the loop, which recycles its stack.
+//!
+//! One loop iteration:
+//!
+//! 1. runs the greenlets that were ready when the iteration began, in FIFO
+//!    order (a snapshot: what becomes ready meanwhile waits for the next
+//!    iteration);
+//! 2. takes requests from other threads ([`Handle`]);
+//! 3. fires expired timers (`sleep`, `spawn_after`, `Timeout`, I/O timeouts);
+//! 4. polls for I/O: without blocking if greenlets are ready — and then only
+//!    once [`EVENT_INTERVAL`] greenlets have run since the last poll, since a
+//!    poll costs about a hundred switches — or else blocking until the next
+//!    timer.
+//!
+//! When the main greenlet waits and nothing can ever wake it (no ready
+//! greenlet, no timer, no I/O wait, no live [`Handle`]) the waiting call
+//! panics with "this operation would block forever" instead of hanging.
+//!
+//! Hub state is thread-local and uses `Cell`/`RefCell` only; the one
+//! cross-thread part is the queue behind [`Handle`].
+
+mod backend;
+mod remote;
+mod timer;
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::panic;
+use std::rc::Rc;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+pub use backend::{Backend, IoEvent, Notifier};
+pub(crate) use backend::{PollingBackend, poll_now};
+pub use remote::Handle;
+use remote::{RemoteOp, Shared};
+pub(crate) use timer::{TimerAction, TimerKey};
+use timer::Timers;
+
+use crate::greenlet::{
+    AltStack, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Sched, StackPool, TimeoutSignal,
+    exit_into, install_overflow_handler, normalize_size, same,
+};
+
+/// How many greenlets may run between two non-blocking I/O polls while the
+/// ready queue never empties. A poll costs about 1.9 µs and five system
+/// calls with the `polling` backend, around a hundred greenlet switches, so
+/// polling after every greenlet would dominate; polling too rarely delays
+/// I/O wake-ups under load. 61 is tokio's choice for the same knob.
+pub const EVENT_INTERVAL: u32 = 61;
+
+/// The stack size of greenlets that do not ask for one: 256 KiB of address
+/// space, of which only the pages a greenlet touches use memory.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+thread_local! {
+    static HUB: HubSlot = const { HubSlot(OnceCell::new()) };
+}
+
+/// The thread-local home of the hub; shuts the hub down when the thread ends.
+struct HubSlot(OnceCell<Rc<Hub>>);
+
+impl Drop for HubSlot {
+    fn drop(&mut self) {
+        if let Some(hub) = self.0.take() {
+            hub.shutdown();
+            if hub.live.get() > 0 {
+                // Greenlets are still suspended with references into the
+                // hub on their stacks: abandon them, and the hub with them,
+                // rather than free memory they point into.
+                std::mem::forget(hub);
+            }
+        }
+    }
+}
+
+/// Runs `f` with this thread's hub, creating it on first use.
+pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
+    HUB.with(|slot| {
+        let hub = slot.0.get_or_init(|| match Hub::new() {
+            Ok(hub) => Rc::new(hub),
+            Err(e) => panic!("guv: cannot start the hub on this thread: {e}"),
+        });
+        f(hub)
+    })
+}
+
+/// Runs `f` with this thread's hub if it exists and is not being torn down.
+pub(crate) fn try_with_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
+    HUB.try_with(|slot| slot.0.get().map(|hub| f(hub))).ok().flatten()
+}
+
+/// A parked greenlet's wake-up right for one wait (see [`Hub::arm`]).
+/// `!Send`: it holds the greenlet.
+#[derive(Clone)]
+pub(crate) struct Waker {
+    g: GreenletRef,
+    token: u64,
+}
+
+impl Waker {
+    /// Makes the greenlet ready if it is still in the wait this waker was
+    /// armed for; returns whether it did (false: stale, or already woken).
+    pub(crate) fn wake(&self) -> bool {
+        with_hub(|hub| hub.wake(self))
+    }
+
+    /// Whether the greenlet is still in the wait this waker belongs to.
+    pub(crate) fn is_current(&self) -> bool {
+        self.g.header().token.get() == self.token && self.g.header().sched.get() != Sched::Done
+    }
+}
+
+/// Cancels a timer when dropped (also while unwinding).
+pub(crate) struct TimerGuard(pub(crate) TimerKey);
+
+impl Drop for TimerGuard {
+    fn drop(&mut self) {
+        let action = try_with_hub(|hub| hub.timers.borrow_mut().cancel(self.0));
+        drop(action);
+    }
+}
+
+/// A `Send` right to wake one parked greenlet from another thread.
+// Used by the green `std::sync` mirror, which lands after the foundation.
+#[allow(dead_code)]
+pub(crate) struct RemoteWaker {
+    shared: Arc<Shared>,
+    key: usize,
+    token: u64,
+}
+
+#[allow(dead_code)]
+impl RemoteWaker {
+    /// Asks the greenlet's hub to wake it; false if that hub is gone.
+    pub(crate) fn wake(&self) -> bool {
+        self.shared.push(RemoteOp::Wake { key: self.key, token: self.token }).is_ok()
+    }
+}
+
+/// The hub-side registration behind a [`RemoteWaker`]; dropping it (on the
+/// hub's thread) makes the remote waker inert.
+#[allow(dead_code)]
+pub(crate) struct RemoteSlot {
+    key: usize,
+}
+
+impl Drop for RemoteSlot {
+    fn drop(&mut self) {
+        let g = try_with_hub(|hub| {
+            hub.remote_parked.borrow_mut().remove(self.key)
+        });
+        drop(g);
+    }
+}
+
+/// A slab of greenlets that may be woken from other threads.
+#[derive(Default)]
+#[allow(dead_code)]
+struct RemoteParked {
+    slots: Vec<Option<GreenletRef>>,
+    free: Vec<usize>,
+}
+
+#[allow(dead_code)]
+impl RemoteParked {
+    fn insert(&mut self, g: GreenletRef) -> usize {
+        match self.free.pop() {
+            Some(key) => {
+                self.slots[key] = Some(g);
+                key
+            }
+            None => {
+                self.slots.push(Some(g));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, key: usize) -> Option<GreenletRef> {
+        let g = self.slots.get_mut(key)?.take();
+        if g.is_some() {
+            self.free.push(key);
+        }
+        g
+    }
+}
+
+/// One thread's scheduler. See the module docs.
+pub(crate) struct Hub {
+    main: GreenletRef,
+    looper: GreenletRef,
+    /// The greenlet running now (the loop while the loop runs).
+    current: RefCell<GreenletRef>,
+    ready: RefCell<VecDeque<GreenletRef>>,
+    /// Greenlets of the current iteration's snapshot not yet run.
+    budget: Cell<usize>,
+    /// Greenlets run since the last I/O poll.
+    ticks: Cell<u32>,
+    /// A greenlet that just ended; its stack is recycled by the loop.
+    zombie: Cell<Option<GreenletRef>>,
+    pub(crate) timers: RefCell<Timers>,
+    pub(crate) io: crate::io::Registry,
+    shared: Arc<Shared>,
+    remote_ops: RefCell<Vec<RemoteOp>>,
+    remote_parked: RefCell<RemoteParked>,
+    stacks: RefCell<StackPool>,
+    next_id: Cell<u64>,
+    /// Spawned greenlets that have not ended.
+    live: Cell<usize>,
+    exiting: Cell<bool>,
+    pub(crate) hub_exceptions: Cell<bool>,
+    _alt_stack: Option<AltStack>,
+}
+
+/// The greenlet id the hub loop reports.
+const LOOP_ID: u64 = u64::MAX;
+
+impl Hub {
+    fn new() -> io::Result<Hub> {
+        Self::with_backend(Box::new(PollingBackend::new()?))
+    }
+
+    fn with_backend(backend: Box<dyn Backend>) -> io::Result<Hub> {
+        install_overflow_handler();
+        install_panic_hook();
+        let alt_stack = AltStack::ensure()?;
+        let shared = Arc::new(Shared::new(backend.notifier()));
+        let name = std::thread::current().name().map(Box::from);
+        let main: GreenletRef =
+            Rc::new(Node { header: Header::new(Fiber::native(0, name), Kind::Main, Sched::Running), body: Plain });
+        main.header().fiber.mark_current();
+        let mut stacks = StackPool::new(normalize_size(DEFAULT_STACK_SIZE)?);
+        let loop_stack = stacks.get(stacks.size())?;
+        let fiber = Fiber::new(loop_stack, greenlet_entry, LOOP_ID, Some("guv-hub".into()));
+        let looper: GreenletRef = Rc::new(Node { header: Header::new(fiber, Kind::Loop, Sched::Parked), body: Plain });
+        Ok(Hub {
+            current: RefCell::new(main.clone()),
+            main,
+            looper,
+            ready: RefCell::new(VecDeque::with_capacity(64)),
+            budget: Cell::new(0),
+            ticks: Cell::new(0),
+            zombie: Cell::new(None),
+            timers: RefCell::new(Timers::default()),
+            io: crate::io::Registry::new(backend),
+            shared,
+            remote_ops: RefCell::new(Vec::new()),
+            remote_parked: RefCell::new(RemoteParked::default()),
+            stacks: RefCell::new(stacks),
+            next_id: Cell::new(1),
+            live: Cell::new(0),
+            exiting: Cell::new(false),
+            hub_exceptions: Cell::new(true),
+            _alt_stack: alt_stack,
+        })
+    }
+
+    /// The running greenlet.
+    pub(crate) fn current(&self) -> GreenletRef {
+        self.current.borrow().clone()
+    }
+
+    /// The thread's main greenlet.
+    #[cfg(test)]
+    pub(crate) fn main_ref(&self) -> GreenletRef {
+        self.main.clone()
+    }
+
+    /// Spawned greenlets that have not ended.
+    pub(crate) fn live(&self) -> usize {
+        self.live.get()
+    }
+
+    /// Idle pooled stacks.
+    pub(crate) fn idle_stacks(&self) -> usize {
+        self.stacks.borrow().idle()
+    }
+
+    // ----- spawning -------------------------------------------------------
+
+    /// A fiber for a new greenlet, on a pooled or new stack.
+    pub(crate) fn new_fiber(&self, name: Option<Box<str>>, stack_size: Option<usize>) -> io::Result<Fiber> {
+        let size = match stack_size {
+            Some(n) => normalize_size(n)?,
+            None => self.stacks.borrow().size(),
+        };
+        let stack = self.stacks.borrow_mut().get(size)?;
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        Ok(Fiber::new(stack, greenlet_entry, id, name))
+    }
+
+    /// Schedules a new greenlet now, or after `delay`.
+    pub(crate) fn start(&self, g: GreenletRef, delay: Option<Duration>) {
+        self.live.set(self.live.get() + 1);
+        let h = g.header();
+        match delay {
+            None => {
+                h.sched.set(Sched::Ready);
+                self.ready.borrow_mut().push_back(g);
+            }
+            Some(delay) => {
+                h.sched.set(Sched::Delayed);
+                // A delay too long to represent never elapses.
+                if let Some(deadline) = Instant::now().checked_add(delay) {
+                    let key = self.timers.borrow_mut().add(deadline, TimerAction::Start(g.clone()));
+                    h.start_timer.set(Some(key));
+                }
+            }
+        }
+    }
+
+    /// Sets the default stack size of greenlets spawned from now on.
+    pub(crate) fn set_stack_size(&self, size: usize) -> io::Result<()> {
+        let size = normalize_size(size)?;
+        self.stacks.borrow_mut().set_size(size);
+        Ok(())
+    }
+
+    pub(crate) fn stack_size(&self) -> usize {
+        self.stacks.borrow().size()
+    }
+
+    // ----- switching ------------------------------------------------------
+
+    /// Takes the next greenlet of the current snapshot, if any is left.
+    #[inline]
+    fn pop_ready(&self) -> Option<GreenletRef> {
+        let mut budget = self.budget.get();
+        if budget == 0 {
+            return None;
+        }
+        let mut ready = self.ready.borrow_mut();
+        while budget > 0 {
+            budget -= 1;
+            match ready.pop_front() {
+                None => budget = 0,
+                Some(g) if g.header().sched.get() == Sched::Ready => {
+                    self.budget.set(budget);
+                    self.ticks.set(self.ticks.get().wrapping_add(1));
+                    return Some(g);
+                }
+                // Cancelled while queued.
+                Some(_) => {}
+            }
+        }
+        self.budget.set(0);
+        None
+    }
+
+    /// Leaves `cur` (whose state the caller has set) for the next ready
+    /// greenlet of this iteration, or for the loop.
+    #[inline]
+    fn switch_away(&self, cur: &GreenletRef) {
+        let next = match self.pop_ready() {
+            Some(g) => g,
+            None => match self.next_iteration_inline() {
+                Some(g) => g,
+                None => self.looper.clone(),
+            },
+        };
+        self.switch_to(cur, next);
+    }
+
+    /// Starts the next loop iteration without switching to the loop, when
+    /// steps 2-4 have nothing to do: no remote request, no timer due, no I/O
+    /// poll owed. Saves two switches per iteration for greenlets that only
+    /// yield to each other; the order of events is exactly the loop's.
+    fn next_iteration_inline(&self) -> Option<GreenletRef> {
+        if self.ready.borrow().is_empty() || self.shared.has_pending() || self.io_poll_due() {
+            return None;
+        }
+        if !self.timers.borrow().is_empty() {
+            let next = self.timers.borrow_mut().next_deadline();
+            if next.is_some_and(|deadline| deadline <= Instant::now()) {
+                return None;
+            }
+        }
+        self.budget.set(self.ready.borrow().len());
+        self.pop_ready()
+    }
+
+    /// Whether a non-blocking poll is owed: greenlets wait for I/O and
+    /// [`EVENT_INTERVAL`] greenlets have run since the last poll.
+    fn io_poll_due(&self) -> bool {
+        self.ticks.get() >= EVENT_INTERVAL && self.io.waiting() > 0
+    }
+
+    #[inline]
+    fn switch_to(&self, cur: &GreenletRef, next: GreenletRef) {
+        if same(cur, &next) {
+            cur.header().sched.set(Sched::Running);
+            return;
+        }
+        next.header().sched.set(Sched::Running);
+        drop(self.current.replace(next.clone()));
+        cur.header().fiber.switch(&next.header().fiber);
+    }
+
+    /// Ends the running greenlet `me` and switches to the loop (or, for the
+    /// loop itself at shutdown, to the main greenlet).
+    fn exit_current(&self, me: GreenletRef) -> ! {
+        let to = if me.header().kind == Kind::Loop {
+            &self.main
+        } else {
+            self.live.set(self.live.get() - 1);
+            &self.looper
+        };
+        me.header().sched.set(Sched::Done);
+        to.header().sched.set(Sched::Running);
+        drop(self.current.replace(to.clone()));
+        exit_into(me, |g| &g.header().fiber, &self.zombie, &to.header().fiber)
+    }
+
+    /// Recycles the stack of a greenlet that just ended.
+    fn reap(&self) {
+        if let Some(zombie) = self.zombie.take() {
+            if let Some(stack) = zombie.header().fiber.retire() {
+                self.stacks.borrow_mut().put(stack);
+            }
+        }
+    }
+
+    #[inline]
+    fn refuse_in_loop(&self, cur: &GreenletRef, what: &str) {
+        if cur.header().kind == Kind::Loop {
+            refused_in_loop(what);
+        }
+    }
+
+    // ----- waiting and waking ---------------------------------------------
+
+    /// Starts a wait for the running greenlet and returns its waker. Wakers
+    /// of earlier waits stop working.
+    pub(crate) fn arm(&self) -> Waker {
+        let g = self.current();
+        let h = g.header();
+        let token = h.token.get() + 1;
+        h.token.set(token);
+        h.notified.set(false);
+        h.timed_out.set(false);
+        Waker { g, token }
+    }
+
+    /// Suspends the running greenlet until its armed waker fires (returns at
+    /// once if it already fired). Unwinds if the greenlet is killed or its
+    /// `Timeout` expires; wakes may be spurious, so callers re-check.
+    pub(crate) fn park(&self) {
+        let cur = self.current();
+        self.refuse_in_loop(&cur, "a blocking operation");
+        let h = cur.header();
+        self.deliver_interrupt(h);
+        if h.notified.replace(false) {
+            return;
+        }
+        h.sched.set(Sched::Parked);
+        self.switch_away(&cur);
+        self.deliver_interrupt(h);
+    }
+
+    /// [`Hub::park`] with a deadline (`None`: none). Returns false if the
+    /// deadline passed before a wake-up.
+    pub(crate) fn park_until(&self, waker: &Waker, deadline: Option<Instant>) -> bool {
+        let Some(deadline) = deadline else {
+            self.park();
+            return true;
+        };
+        let key = self.timers.borrow_mut().add(deadline, TimerAction::Wake(waker.clone()));
+        let guard = TimerGuard(key);
+        self.park();
+        drop(guard);
+        !waker.g.header().timed_out.get()
+    }
+
+    /// Wakes the greenlet behind `w` if it still waits for it.
+    pub(crate) fn wake(&self, w: &Waker) -> bool {
+        let h = w.g.header();
+        if h.token.get() != w.token {
+            return false;
+        }
+        match h.sched.get() {
+            Sched::Parked => {
+                h.sched.set(Sched::Ready);
+                self.ready.borrow_mut().push_back(w.g.clone());
+                true
+            }
+            Sched::Running => {
+                h.notified.set(true);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Moves the running greenlet to the back of the ready queue and runs
+    /// the others first.
+    pub(crate) fn gyield(&self) {
+        let cur = self.current();
+        self.refuse_in_loop(&cur, "gyield()");
+        let h = cur.header();
+        h.sched.set(Sched::Ready);
+        self.ready.borrow_mut().push_back(cur.clone());
+        self.switch_away(&cur);
+        self.deliver_interrupt(h);
+    }
+
+    /// Raises a pending interrupt in the running greenlet.
+    #[inline]
+    fn deliver_interrupt(&self, h: &Header) {
+        if h.interrupt.get().is_some() {
+            self.deliver_interrupt_slow(h);
+        }
+    }
+
+    /// A greenlet that is already unwinding keeps its interrupt pending: a
+    /// second unwind would abort.
+    #[cold]
+    fn deliver_interrupt_slow(&self, h: &Header) {
+        let Some(interrupt) = h.interrupt.get() else { return };
+        if std::thread::panicking() {
+            if interrupt == Interrupt::Deadlock {
+                eprintln!(
+                    "guv: fatal: the main greenlet would block forever while unwinding from a panic"
+                );
+                std::process::abort();
+            }
+            return;
+        }
+        h.interrupt.set(None);
+        match interrupt {
+            Interrupt::Kill => panic::resume_unwind(Box::new(KillSignal)),
+            Interrupt::Timeout(id) => panic::resume_unwind(Box::new(TimeoutSignal(id))),
+            Interrupt::Deadlock => panic!(
+                "guv: this operation would block forever: the main greenlet is waiting and no \
+                 ready greenlet, timer, I/O wait or remote handle can ever wake it"
+            ),
+        }
+    }
+
+    /// Makes `g` deliver `interrupt` at its next switch, waking it if parked.
+    pub(crate) fn interrupt(&self, g: &GreenletRef, interrupt: Interrupt) {
+        let h = g.header();
+        match h.sched.get() {
+            Sched::Done | Sched::Delayed => {}
+            Sched::Parked => {
+                h.post_interrupt(interrupt);
+                h.sched.set(Sched::Ready);
+                self.ready.borrow_mut().push_back(g.clone());
+            }
+            Sched::Ready | Sched::Running => h.post_interrupt(interrupt),
+        }
+    }
+
+    /// Kills `target`: a greenlet that never started is cancelled at once;
+    /// a started one unwinds at its next switch, and the caller yields so
+    /// that it does so before the caller goes on. Killing the running
+    /// greenlet unwinds it now.
+    pub(crate) fn kill(&self, target: &GreenletRef) {
+        let h = target.header();
+        match h.sched.get() {
+            Sched::Done => {}
+            Sched::Delayed | Sched::Ready if h.fiber.is_fresh() => self.cancel(target),
+            Sched::Running => {
+                if std::thread::panicking() {
+                    h.post_interrupt(Interrupt::Kill);
+                } else {
+                    panic::resume_unwind(Box::new(KillSignal));
+                }
+            }
+            Sched::Parked | Sched::Ready | Sched::Delayed => {
+                self.interrupt(target, Interrupt::Kill);
+                self.gyield();
+            }
+        }
+    }
+
+    /// Ends a greenlet that never started.
+    fn cancel(&self, g: &GreenletRef) {
+        let h = g.header();
+        h.sched.set(Sched::Done);
+        if let Some(key) = h.start_timer.take() {
+            let action = self.timers.borrow_mut().cancel(key);
+            drop(action);
+        }
+        if let Some(stack) = h.fiber.retire() {
+            self.stacks.borrow_mut().put(stack);
+        }
+        self.live.set(self.live.get() - 1);
+        g.body.cancel();
+    }
+
+    /// Registers the running greenlet's armed waker for wake-ups from other
+    /// threads.
+    #[allow(dead_code)]
+    pub(crate) fn remote_waker(&self, waker: &Waker) -> (RemoteWaker, RemoteSlot) {
+        let key = self.remote_parked.borrow_mut().insert(waker.g.clone());
+        (RemoteWaker { shared: self.shared.clone(), key, token: waker.token }, RemoteSlot { key })
+    }
+
+    // ----- the loop -------------------------------------------------------
+
+    fn run_loop(&self) {
+        while !self.exiting.get() {
+            self.budget.set(self.ready.borrow().len());
+            while let Some(next) = self.pop_ready() {
+                self.looper.header().sched.set(Sched::Parked);
+                self.switch_to(&self.looper, next);
+                self.reap();
+            }
+            if self.exiting.get() {
+                break;
+            }
+            if self.shared.has_pending() {
+                self.drain_remote();
+            }
+            self.fire_timers();
+            self.poll_io();
+        }
+    }
+
+    fn drain_remote(&self) {
+        let mut ops = std::mem::take(&mut *self.remote_ops.borrow_mut());
+        self.shared.take(&mut ops);
+        for op in ops.drain(..) {
+            match op {
+                RemoteOp::Spawn(f) => {
+                    if let Err(e) = crate::greenthread::spawn_remote(self, f) {
+                        eprintln!("guv: a greenlet sent from another thread could not start: {e}");
+                    }
+                }
+                RemoteOp::Wake { key, token } => {
+                    let g = self.remote_parked.borrow().slots.get(key).cloned().flatten();
+                    if let Some(g) = g {
+                        self.wake(&Waker { g, token });
+                    }
+                }
+            }
+        }
+        *self.remote_ops.borrow_mut() = ops;
+    }
+
+    fn fire_timers(&self) {
+        if self.timers.borrow().is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        loop {
+            let action = self.timers.borrow_mut().pop_expired(now);
+            let Some(action) = action else { break };
+            match action {
+                TimerAction::Wake(w) => {
+                    if w.is_current() {
+                        w.g.header().timed_out.set(true);
+                        self.wake(&w);
+                    }
+                }
+                TimerAction::Start(g) => {
+                    let h = g.header();
+                    h.start_timer.set(None);
+                    if h.sched.get() == Sched::Delayed {
+                        h.sched.set(Sched::Ready);
+                        self.ready.borrow_mut().push_back(g);
+                    }
+                }
+                TimerAction::Interrupt(g, interrupt) => self.interrupt(&g, interrupt),
+            }
+        }
+    }
+
+    fn poll_io(&self) {
+        let timeout = if !self.ready.borrow().is_empty() {
+            if !self.io_poll_due() {
+                return;
+            }
+            Some(Duration::ZERO)
+        } else {
+            let next = self.timers.borrow_mut().next_deadline();
+            match next {
+                Some(deadline) => Some(deadline.saturating_duration_since(Instant::now())),
+                None if self.is_deadlocked() => {
+                    self.interrupt(&self.main, Interrupt::Deadlock);
+                    return;
+                }
+                None => None,
+            }
+        };
+        self.ticks.set(0);
+        self.io.poll(self, timeout);
+    }
+
+    /// Nothing can ever make a greenlet ready again, and main waits.
+    fn is_deadlocked(&self) -> bool {
+        self.main.header().sched.get() == Sched::Parked
+            && self.io.waiting() == 0
+            && Arc::strong_count(&self.shared) == 1
+            && !self.shared.has_pending()
+    }
+
+    /// Called from the thread-local destructor, on the main greenlet: ends
+    /// the loop so that its stack can be unmapped.
+    fn shutdown(&self) {
+        drop(self.shared.close());
+        self.exiting.set(true);
+        self.budget.set(0);
+        if self.looper.header().fiber.is_fresh() {
+            drop(self.looper.header().fiber.retire());
+        } else if same(&self.current(), &self.main) {
+            self.main.header().sched.set(Sched::Parked);
+            self.switch_to(&self.main, self.looper.clone());
+            self.reap();
+        }
+        Fiber::clear_current();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn refused_in_loop(what: &str) -> ! {
+    panic!("guv: {what} was called from the hub loop itself (from a destructor the hub ran?)");
+}
+
+/// Where every greenlet (and the loop) starts, on its own stack.
+fn greenlet_entry() -> ! {
+    with_hub(|hub| {
+        let me = hub.current();
+        me.body.run(&me.header);
+        hub.exit_current(me)
+    });
+    unreachable!("guv internal error: a greenlet returned past its exit")
+}
+
+/// The loop greenlet's body.
+pub(crate) fn run_loop() {
+    with_hub(|hub| hub.run_loop());
+}
+
+/// Sets the default stack size for greenlets this thread's hub spawns from
+/// now on (those that do not ask with [`crate::Builder::stack_size`]).
+///
+/// Sizes are rounded up to whole pages and to at least 16 KiB (as
+/// `std::thread::Builder::stack_size` rounds up); sizes above 1 GiB are an
+/// `InvalidInput` error. The default is [`DEFAULT_STACK_SIZE`].
+///
+/// ```
+/// guv::hub::set_stack_size(64 * 1024).unwrap();
+/// assert_eq!(guv::hub::stack_size(), 64 * 1024);
+/// assert!(guv::hub::set_stack_size(usize::MAX).is_err());
+/// ```
+pub fn set_stack_size(size: usize) -> io::Result<()> {
+    with_hub(|hub| hub.set_stack_size(size))
+}
+
+/// The default stack size of this thread's hub.
+pub fn stack_size() -> usize {
+    with_hub(|hub| hub.stack_size())
+}
+
+/// Installs another I/O backend for this thread's hub. Must be called before
+/// anything else uses the hub on this thread; fails with `AlreadyExists`
+/// otherwise.
+pub fn set_backend(backend: Box<dyn Backend>) -> io::Result<()> {
+    HUB.with(|slot| {
+        if slot.0.get().is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "guv: this thread's hub already runs; set_backend must come first",
+            ));
+        }
+        let hub = Hub::with_backend(backend)?;
+        slot.0.set(Rc::new(hub)).map_err(|_| {
+            io::Error::new(io::ErrorKind::AlreadyExists, "guv: this thread's hub already runs")
+        })
+    })
+}
+
+/// Counts of this thread's hub, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Spawned greenlets that have not ended (started or not).
+    pub live_greenlets: usize,
+    /// Idle stacks kept for reuse (at most 256).
+    pub pooled_stacks: usize,
+    /// Greenlets waiting for I/O.
+    pub io_waiters: usize,
+}
+
+/// Counts of this thread's hub.
+///
+/// ```
+/// let before = guv::hub::stats().live_greenlets;
+/// let gt = guv::spawn(|| ());
+/// assert_eq!(guv::hub::stats().live_greenlets, before + 1);
+/// gt.wait().unwrap();
+/// assert_eq!(guv::hub::stats().live_greenlets, before);
+/// ```
+pub fn stats() -> Stats {
+    with_hub(|hub| Stats {
+        live_greenlets: hub.live(),
+        pooled_stacks: hub.idle_stacks(),
+        io_waiters: hub.io.waiting(),
+    })
+}
+
+/// Installs the panic hook that names greenlets (once per process).
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            // Some(None): a greenlet panicked and reports are off.
+            let context = try_with_hub(|hub| {
+                let cur = hub.current.try_borrow().ok()?;
+                let h = cur.header();
+                matches!(h.kind, Kind::Spawned | Kind::SpawnedN)
+                    .then(|| hub.hub_exceptions.get().then(|| h.describe()))
+            })
+            .flatten();
+            match context {
+                None => previous(info),
+                Some(None) => {}
+                Some(Some(who)) => {
+                    let msg = info.payload_as_str().unwrap_or("Box<dyn Any>");
+                    let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+                    let bt = std::backtrace::Backtrace::capture();
+                    if bt.status() == std::backtrace::BacktraceStatus::Captured {
+                        eprintln!("\ngreenlet {who} panicked at {location}:\n{msg}\n{bt}");
+                    } else {
+                        eprintln!("\ngreenlet {who} panicked at {location}:\n{msg}");
+                    }
+                }
+            }
+        }));
+    });
+}

@@ -1,0 +1,137 @@
+//! Cross-thread access to a hub: [`Handle`] and the queue behind it.
+//!
+//! Everything else in the hub is thread-local and lock-free; this is the one
+//! `Send + Sync` part. Other threads push onto a mutex-protected queue and
+//! notify the backend; the hub drains the queue once per loop iteration.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::backend::Notifier;
+
+/// One request from another thread.
+pub(crate) enum RemoteOp {
+    /// Run this closure as a new greenlet.
+    Spawn(Box<dyn FnOnce() + Send>),
+    /// Wake the greenlet parked under `key` if its wait still has `token`.
+    #[allow(dead_code)]
+    Wake { key: usize, token: u64 },
+}
+
+/// The cross-thread half of a hub.
+pub(crate) struct Shared {
+    /// Requests in arrival order. The lock is held only to push or swap.
+    queue: Mutex<Vec<RemoteOp>>,
+    /// Set when the queue may be non-empty. Protocol: producers push under
+    /// the lock, then swap this to `true` and notify the backend if it was
+    /// `false`; the hub swaps it to `false` before taking the queue, so a
+    /// push it misses re-arms the flag and the backend.
+    pending: AtomicBool,
+    /// Cleared when the hub's thread shuts its hub down; pushes then fail.
+    alive: AtomicBool,
+    notifier: Arc<dyn Notifier>,
+}
+
+impl Shared {
+    pub(crate) fn new(notifier: Arc<dyn Notifier>) -> Shared {
+        Shared {
+            queue: Mutex::new(Vec::new()),
+            pending: AtomicBool::new(false),
+            alive: AtomicBool::new(true),
+            notifier,
+        }
+    }
+
+    /// Queues `op` for the hub, waking it if it sleeps.
+    pub(crate) fn push(&self, op: RemoteOp) -> io::Result<()> {
+        {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            // Checked under the lock: `close` takes it too, so no op is
+            // queued after the hub's last drain.
+            if !self.alive.load(Ordering::Acquire) {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "guv: the hub's thread has shut its hub down",
+                ));
+            }
+            queue.push(op);
+        }
+        // AcqRel: the push above happens-before the hub's swap that sees it.
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            self.notifier.notify()?;
+        }
+        Ok(())
+    }
+
+    /// Whether something may be queued (a cheap check for the hub loop).
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Takes everything queued so far.
+    pub(crate) fn take(&self, into: &mut Vec<RemoteOp>) {
+        self.pending.store(false, Ordering::Release);
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        into.append(&mut queue);
+    }
+
+    /// Refuses further ops and returns what was still queued.
+    pub(crate) fn close(&self) -> Vec<RemoteOp> {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        self.alive.store(false, Ordering::Release);
+        std::mem::take(&mut *queue)
+    }
+}
+
+/// A `Send + Sync + Clone` handle to one thread's hub, for other threads.
+///
+/// [`Handle::spawn`] runs a closure as a greenlet on that hub and wakes it if
+/// it is sleeping in the poller; it is how work and wake-ups reach a hub
+/// from plain threads or from other hubs.
+///
+/// While a `Handle` exists the hub cannot know that nothing will ever come,
+/// so its deadlock check ("this operation would block forever") stays quiet.
+///
+/// ```
+/// let handle = guv::hub::Handle::current();
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// std::thread::spawn(move || {
+///     handle.spawn(move || tx.send(guv::hub::Handle::current().id()).unwrap()).unwrap();
+/// });
+/// // Park the main greenlet until the greenlet spawned from the other thread ran.
+/// while rx.try_recv().is_err() {
+///     guv::sleep(std::time::Duration::from_millis(1));
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// The handle of the current thread's hub (created if needed).
+    pub fn current() -> Handle {
+        super::with_hub(|hub| Handle { shared: hub.shared.clone() })
+    }
+
+    /// Runs `f` as a greenlet on this handle's hub. Fails with
+    /// `NotConnected` once that hub's thread has shut its hub down.
+    pub fn spawn<F>(&self, f: F) -> io::Result<()>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.shared.push(RemoteOp::Spawn(Box::new(f)))
+    }
+
+    /// An opaque number identifying the hub (equal for handles of one hub).
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared) as *const () as usize
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").field("id", &self.id()).finish()
+    }
+}

@@ -1,0 +1,106 @@
+//! Bounding how long a greenlet may block: [`Timeout`] and [`with_timeout`].
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::Error;
+use crate::greenlet::{GreenletRef, Interrupt, TimeoutSignal};
+use crate::hub::{TimerAction, TimerKey, try_with_hub, with_hub};
+
+/// A deadline for the greenlet that started it (Python guv's `Timeout`).
+///
+/// If the deadline passes while the greenlet is blocked (sleeping, waiting
+/// for I/O, a lock, another greenlet...), the greenlet unwinds from that
+/// point, running destructors, as if killed; [`with_timeout`] turns that
+/// into `Err(Error::TimedOut)`, and a greenlet that does not catch it ends
+/// with [`Error::TimedOut`]. Dropping the guard (or [`Timeout::cancel`])
+/// disarms it. A greenlet that never blocks is never interrupted.
+///
+/// ```
+/// use std::time::Duration;
+/// let gt = guv::spawn(|| {
+///     let _t = guv::Timeout::start(Duration::from_millis(10));
+///     guv::sleep(Duration::from_secs(60)); // interrupted after 10 ms
+///     "unreachable"
+/// });
+/// assert!(gt.wait().unwrap_err().is_timed_out());
+/// ```
+#[must_use = "a Timeout is disarmed as soon as it is dropped"]
+pub struct Timeout {
+    id: u64,
+    key: Option<TimerKey>,
+    owner: GreenletRef,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Timeout {
+    /// Arms a timeout of `duration` for the running greenlet. A duration too
+    /// large to represent (`Duration::MAX`) never expires.
+    pub fn start(duration: Duration) -> Timeout {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        with_hub(|hub| {
+            let owner = hub.current();
+            let key = Instant::now().checked_add(duration).map(|deadline| {
+                hub.timers.borrow_mut().add(deadline, TimerAction::Interrupt(owner.clone(), Interrupt::Timeout(id)))
+            });
+            Timeout { id, key, owner }
+        })
+    }
+
+    /// Whether the timeout is still armed: it has neither expired nor been
+    /// cancelled.
+    pub fn is_pending(&self) -> bool {
+        self.key.is_some_and(|key| with_hub(|hub| hub.timers.borrow().contains(key)))
+    }
+
+    /// Disarms the timeout (the same as dropping it).
+    pub fn cancel(self) {}
+}
+
+impl Drop for Timeout {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let action = try_with_hub(|hub| hub.timers.borrow_mut().cancel(key));
+            drop(action);
+        }
+        // Expired but not yet delivered (the greenlet did not block again):
+        // it must not hit some later, unrelated wait.
+        let h = self.owner.header();
+        if h.interrupt.get() == Some(Interrupt::Timeout(self.id)) {
+            h.interrupt.set(None);
+        }
+    }
+}
+
+impl std::fmt::Debug for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timeout").field("id", &self.id).field("armed", &self.key.is_some()).finish()
+    }
+}
+
+/// Runs `f` under a [`Timeout`] of `duration`: `Ok` with its value if it
+/// finished in time, `Err(Error::TimedOut)` if it was interrupted while
+/// blocked. The timer is cancelled either way; panics in `f` and outer
+/// timeouts pass through.
+///
+/// ```
+/// use std::time::Duration;
+/// let r = guv::with_timeout(Duration::from_millis(10), || guv::sleep(Duration::from_secs(60)));
+/// assert!(r.unwrap_err().is_timed_out());
+/// assert_eq!(guv::with_timeout(Duration::from_secs(60), || 7).unwrap(), 7);
+/// ```
+pub fn with_timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Error> {
+    let timeout = Timeout::start(duration);
+    let id = timeout.id;
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    drop(timeout);
+    match result {
+        Ok(value) => Ok(value),
+        Err(payload) => match payload.downcast_ref::<TimeoutSignal>() {
+            Some(TimeoutSignal(fired)) if *fired == id => Err(Error::TimedOut),
+            _ => panic::resume_unwind(payload),
+        },
+    }
+}

@@ -1,0 +1,1 @@
+//! See tests/ui.rs: trybuild runs `pass/*.rs` and `fail/*.rs`.
