@@ -53,8 +53,8 @@
 //! private payload, running its destructors; a panic ends only the greenlet
 //! it happens in.
 //!
-//! The unsafe code is fenced into four small files (stacks, the switch, the
-//! stack-overflow handler, the poller backend); the crate denies `unsafe`
+//! The unsafe code is fenced into five small files (stacks, the switch, the
+//! stack-overflow handler, the poller backend, socket setup); the crate denies `unsafe`
 //! everywhere else.
 
 #![deny(unsafe_code)]
@@ -78,6 +78,7 @@ mod timeout;
 pub use error::Error;
 pub use greenthread::{Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, spawn_after, spawn_n};
 pub use io::{Interest, notify_close, trampoline};
+pub use net::listen;
 pub use timeout::{Timeout, with_timeout};
 
 /// Runs `fn main` (or any argument-less function) as the main greenlet of a
@@ -91,7 +92,6 @@ pub use timeout::{Timeout, with_timeout};
 ///     assert_eq!(gt.wait()?, 42);
 ///     Ok(())
 /// }
-/// # main().unwrap();
 /// ```
 ///
 /// Options:
