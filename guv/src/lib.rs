@@ -68,6 +68,7 @@
 
 pub mod debug;
 mod error;
+pub mod green;
 mod greenlet;
 mod greenthread;
 pub mod hub;

@@ -1,0 +1,3 @@
+//! Green `std::fs`. Everything not shadowed here is `std::fs`'s own.
+
+pub use std::fs::*;

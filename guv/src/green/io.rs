@@ -1,0 +1,3 @@
+//! Green `std::io`. Everything not shadowed here is `std::io`'s own.
+
+pub use std::io::*;

@@ -1,0 +1,3 @@
+//! Green `std::net`. Everything not shadowed here is `std::net`'s own.
+
+pub use std::net::*;

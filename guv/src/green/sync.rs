@@ -1,0 +1,3 @@
+//! Green `std::sync`. Everything not shadowed here is `std::sync`'s own.
+
+pub use std::sync::*;

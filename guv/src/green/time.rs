@@ -1,0 +1,3 @@
+//! Green `std::time`. Everything not shadowed here is `std::time`'s own.
+
+pub use std::time::*;
