@@ -11,7 +11,8 @@
 
 use std::io::{self, Read, Write};
 
-const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+const RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
 
 fn serve(mut conn: guv::net::TcpStream) -> io::Result<()> {
     let mut buf = vec![0u8; 8192];
@@ -24,7 +25,10 @@ fn serve(mut conn: guv::net::TcpStream) -> io::Result<()> {
             filled -= end + 4;
         }
         if filled == buf.len() {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too large"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "request head too large",
+            ));
         }
         let n = conn.read(&mut buf[filled..])?;
         if n == 0 {
@@ -37,7 +41,10 @@ fn serve(mut conn: guv::net::TcpStream) -> io::Result<()> {
 fn main() -> io::Result<()> {
     let addr = std::env::var("GUV_HELLO_ADDR").unwrap_or_else(|_| "127.0.0.1:8001".into());
     let listener = guv::net::TcpListener::bind(&addr)?;
-    println!("hello_server listening on http://{}", listener.local_addr()?);
+    println!(
+        "hello_server listening on http://{}",
+        listener.local_addr()?
+    );
     for conn in listener.incoming() {
         match conn {
             Ok(conn) => guv::spawn_n(move || {

@@ -85,7 +85,10 @@ impl fmt::Debug for Error {
         match self {
             Error::Killed => f.write_str("Killed"),
             Error::TimedOut => f.write_str("TimedOut"),
-            Error::Panicked(_) => f.debug_tuple("Panicked").field(&self.panic_message().unwrap_or("..")).finish(),
+            Error::Panicked(_) => f
+                .debug_tuple("Panicked")
+                .field(&self.panic_message().unwrap_or(".."))
+                .finish(),
         }
     }
 }

@@ -54,7 +54,9 @@ impl<T> Outcome<T> {
             // keep the others from running.
             let _ = panic::catch_unwind(AssertUnwindSafe(|| {
                 let result = self.result.borrow();
-                f(result.as_ref().expect("guv internal error: result missing during links"));
+                f(result
+                    .as_ref()
+                    .expect("guv internal error: result missing during links"));
             }));
         }
         self.settled.set(true);
@@ -83,7 +85,10 @@ where
     T: 'static,
 {
     fn run(&self, _header: &Header) {
-        let f = self.func.take().expect("guv internal error: a greenlet body ran twice");
+        let f = self
+            .func
+            .take()
+            .expect("guv internal error: a greenlet body ran twice");
         let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(Error::from_unwind);
         self.outcome.finish(result);
     }
@@ -155,7 +160,8 @@ impl<T: 'static> GreenThread<T> {
             loop {
                 if out.settled.get() {
                     let result = out.result.borrow_mut().take();
-                    return result.expect("guv internal error: a greenlet's result was taken twice");
+                    return result
+                        .expect("guv internal error: a greenlet's result was taken twice");
                 }
                 if same(&hub.current(), &self.greenlet()) {
                     panic!("guv: a greenlet cannot wait for itself");
@@ -363,7 +369,13 @@ impl Builder {
         Ok(GreenThread { task })
     }
 
-    fn make<F, T>(self, hub: &Hub, kind: Kind, delay: Option<Duration>, f: F) -> io::Result<Rc<Node<Task<F, T>>>>
+    fn make<F, T>(
+        self,
+        hub: &Hub,
+        kind: Kind,
+        delay: Option<Duration>,
+        f: F,
+    ) -> io::Result<Rc<Node<Task<F, T>>>>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
@@ -371,7 +383,10 @@ impl Builder {
         let fiber = hub.new_fiber(self.name.map(String::into_boxed_str), self.stack_size)?;
         let task = Rc::new(Node {
             header: Header::new(fiber, kind, Sched::Delayed),
-            body: Task { func: Cell::new(Some(f)), outcome: Outcome::new(kind == Kind::SpawnedN) },
+            body: Task {
+                func: Cell::new(Some(f)),
+                outcome: Outcome::new(kind == Kind::SpawnedN),
+            },
         });
         hub.start(task.clone(), delay);
         Ok(task)

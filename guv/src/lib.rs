@@ -77,7 +77,9 @@ pub mod net;
 mod timeout;
 
 pub use error::Error;
-pub use greenthread::{Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, spawn_after, spawn_n};
+pub use greenthread::{
+    Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, spawn_after, spawn_n,
+};
 pub use io::{Interest, notify_close, trampoline};
 pub use net::listen;
 pub use timeout::{Timeout, with_timeout};
@@ -108,10 +110,10 @@ pub use guv_macros::main;
 pub mod __private {
     /// Applies `#[guv::main]`'s options to this thread's hub.
     pub fn configure_main(stack_size: Option<usize>) {
-        if let Some(size) = stack_size {
-            if let Err(e) = crate::hub::set_stack_size(size) {
-                panic!("#[guv::main]: {e}");
-            }
+        if let Some(size) = stack_size
+            && let Err(e) = crate::hub::set_stack_size(size)
+        {
+            panic!("#[guv::main]: {e}");
         }
     }
 }

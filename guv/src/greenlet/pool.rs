@@ -16,7 +16,10 @@ pub(crate) struct StackPool {
 
 impl StackPool {
     pub(crate) fn new(size: usize) -> StackPool {
-        StackPool { size, idle: Vec::new() }
+        StackPool {
+            size,
+            idle: Vec::new(),
+        }
     }
 
     /// The default usable size of new stacks.
@@ -34,10 +37,10 @@ impl StackPool {
 
     /// A stack of `size` usable bytes (already normalized).
     pub(crate) fn get(&mut self, size: usize) -> io::Result<Stack> {
-        if size == self.size {
-            if let Some(stack) = self.idle.pop() {
-                return Ok(stack);
-            }
+        if size == self.size
+            && let Some(stack) = self.idle.pop()
+        {
+            return Ok(stack);
         }
         Stack::new(size)
     }

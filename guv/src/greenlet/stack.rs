@@ -78,7 +78,7 @@ impl Stack {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(map_error(io::Error::last_os_error()));
+            return Err(map_error(io::Error::last_os_error(), usable));
         }
         // SAFETY: `ptr` is the start of the `total`-byte mapping just created
         // and `page <= total`; making its first page inaccessible is the guard.
@@ -88,7 +88,7 @@ impl Stack {
             // SAFETY: unmapping exactly the mapping created above, which
             // nothing else refers to yet.
             unsafe { libc::munmap(ptr, total) };
-            return Err(map_error(err));
+            return Err(map_error(err, usable));
         }
         let base = NonNull::new(ptr.cast::<u8>()).expect("mmap returned a null mapping");
         Ok(Stack { base, usable })
@@ -128,20 +128,27 @@ impl Drop for Stack {
 }
 
 /// Turns a failed `mmap`/`mprotect` into an error that names the usual cause.
-fn map_error(err: io::Error) -> io::Error {
+fn map_error(err: io::Error, usable: usize) -> io::Error {
     if err.raw_os_error() != Some(libc::ENOMEM) {
-        return io::Error::new(err.kind(), format!("guv: cannot map a greenlet stack: {err}"));
+        return io::Error::new(
+            err.kind(),
+            format!("guv: cannot map a greenlet stack of {usable} bytes: {err}"),
+        );
     }
     let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let limit = match limit {
+        Some(n) => format!("vm.max_map_count = {n}, about {} greenlets", n / 2),
+        None => "vm.max_map_count".to_string(),
+    };
     io::Error::new(
         io::ErrorKind::OutOfMemory,
         format!(
-            "guv: cannot map a greenlet stack: out of memory mappings ({err}). Each live greenlet \
-             uses two mappings (its stack and a guard page) and the kernel allows \
-             vm.max_map_count = {limit} per process, which caps live greenlets near half of that. \
-             Raise it with `sysctl -w vm.max_map_count=2000000`, or use fewer greenlets."
+            "guv: cannot map a greenlet stack of {usable} bytes ({err}): the process is out of memory \
+             mappings or address space. Each live greenlet uses two kernel memory mappings (its \
+             stack and a guard page) and Linux allows {limit} per process. Raise the limit with \
+             `sysctl -w vm.max_map_count=2000000`, use smaller stacks, or fewer greenlets."
         ),
     )
 }

@@ -43,12 +43,12 @@ pub use backend::{Backend, IoEvent, Notifier};
 pub(crate) use backend::{PollingBackend, poll_now};
 pub use remote::Handle;
 use remote::{RemoteOp, Shared};
-pub(crate) use timer::{TimerAction, TimerKey};
 use timer::Timers;
+pub(crate) use timer::{TimerAction, TimerKey};
 
 use crate::greenlet::{
-    AltStack, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Sched, StackPool, TimeoutSignal,
-    exit_into, install_overflow_handler, normalize_size, same,
+    AltStack, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Sched,
+    StackPool, TimeoutSignal, exit_into, install_overflow_handler, normalize_size, same,
 };
 
 /// How many greenlets may run between two non-blocking I/O polls while the
@@ -96,7 +96,9 @@ pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
 
 /// Runs `f` with this thread's hub if it exists and is not being torn down.
 pub(crate) fn try_with_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
-    HUB.try_with(|slot| slot.0.get().map(|hub| f(hub))).ok().flatten()
+    HUB.try_with(|slot| slot.0.get().map(|hub| f(hub)))
+        .ok()
+        .flatten()
 }
 
 /// A parked greenlet's wake-up right for one wait (see [`Hub::arm`]).
@@ -143,7 +145,12 @@ pub(crate) struct RemoteWaker {
 impl RemoteWaker {
     /// Asks the greenlet's hub to wake it; false if that hub is gone.
     pub(crate) fn wake(&self) -> bool {
-        self.shared.push(RemoteOp::Wake { key: self.key, token: self.token }).is_ok()
+        self.shared
+            .push(RemoteOp::Wake {
+                key: self.key,
+                token: self.token,
+            })
+            .is_ok()
     }
 }
 
@@ -156,9 +163,7 @@ pub(crate) struct RemoteSlot {
 
 impl Drop for RemoteSlot {
     fn drop(&mut self) {
-        let g = try_with_hub(|hub| {
-            hub.remote_parked.borrow_mut().remove(self.key)
-        });
+        let g = try_with_hub(|hub| hub.remote_parked.borrow_mut().remove(self.key));
         drop(g);
     }
 }
@@ -236,13 +241,18 @@ impl Hub {
         let alt_stack = AltStack::ensure()?;
         let shared = Arc::new(Shared::new(backend.notifier()));
         let name = std::thread::current().name().map(Box::from);
-        let main: GreenletRef =
-            Rc::new(Node { header: Header::new(Fiber::native(0, name), Kind::Main, Sched::Running), body: Plain });
+        let main: GreenletRef = Rc::new(Node {
+            header: Header::new(Fiber::native(0, name), Kind::Main, Sched::Running),
+            body: Plain,
+        });
         main.header().fiber.mark_current();
         let mut stacks = StackPool::new(normalize_size(DEFAULT_STACK_SIZE)?);
         let loop_stack = stacks.get(stacks.size())?;
         let fiber = Fiber::new(loop_stack, greenlet_entry, LOOP_ID, Some("guv-hub".into()));
-        let looper: GreenletRef = Rc::new(Node { header: Header::new(fiber, Kind::Loop, Sched::Parked), body: Plain });
+        let looper: GreenletRef = Rc::new(Node {
+            header: Header::new(fiber, Kind::Loop, Sched::Parked),
+            body: Plain,
+        });
         Ok(Hub {
             current: RefCell::new(main.clone()),
             main,
@@ -289,7 +299,11 @@ impl Hub {
     // ----- spawning -------------------------------------------------------
 
     /// A fiber for a new greenlet, on a pooled or new stack.
-    pub(crate) fn new_fiber(&self, name: Option<Box<str>>, stack_size: Option<usize>) -> io::Result<Fiber> {
+    pub(crate) fn new_fiber(
+        &self,
+        name: Option<Box<str>>,
+        stack_size: Option<usize>,
+    ) -> io::Result<Fiber> {
         let size = match stack_size {
             Some(n) => normalize_size(n)?,
             None => self.stacks.borrow().size(),
@@ -313,7 +327,10 @@ impl Hub {
                 h.sched.set(Sched::Delayed);
                 // A delay too long to represent never elapses.
                 if let Some(deadline) = Instant::now().checked_add(delay) {
-                    let key = self.timers.borrow_mut().add(deadline, TimerAction::Start(g.clone()));
+                    let key = self
+                        .timers
+                        .borrow_mut()
+                        .add(deadline, TimerAction::Start(g.clone()));
                     h.start_timer.set(Some(key));
                 }
             }
@@ -424,10 +441,10 @@ impl Hub {
 
     /// Recycles the stack of a greenlet that just ended.
     fn reap(&self) {
-        if let Some(zombie) = self.zombie.take() {
-            if let Some(stack) = zombie.header().fiber.retire() {
-                self.stacks.borrow_mut().put(stack);
-            }
+        if let Some(zombie) = self.zombie.take()
+            && let Some(stack) = zombie.header().fiber.retire()
+        {
+            self.stacks.borrow_mut().put(stack);
         }
     }
 
@@ -475,7 +492,10 @@ impl Hub {
             self.park();
             return true;
         };
-        let key = self.timers.borrow_mut().add(deadline, TimerAction::Wake(waker.clone()));
+        let key = self
+            .timers
+            .borrow_mut()
+            .add(deadline, TimerAction::Wake(waker.clone()));
         let guard = TimerGuard(key);
         self.park();
         drop(guard);
@@ -526,7 +546,9 @@ impl Hub {
     /// second unwind would abort.
     #[cold]
     fn deliver_interrupt_slow(&self, h: &Header) {
-        let Some(interrupt) = h.interrupt.get() else { return };
+        let Some(interrupt) = h.interrupt.get() else {
+            return;
+        };
         if std::thread::panicking() {
             if interrupt == Interrupt::Deadlock {
                 eprintln!(
@@ -604,7 +626,14 @@ impl Hub {
     #[allow(dead_code)]
     pub(crate) fn remote_waker(&self, waker: &Waker) -> (RemoteWaker, RemoteSlot) {
         let key = self.remote_parked.borrow_mut().insert(waker.g.clone());
-        (RemoteWaker { shared: self.shared.clone(), key, token: waker.token }, RemoteSlot { key })
+        (
+            RemoteWaker {
+                shared: self.shared.clone(),
+                key,
+                token: waker.token,
+            },
+            RemoteSlot { key },
+        )
     }
 
     // ----- the loop -------------------------------------------------------
@@ -639,7 +668,13 @@ impl Hub {
                     }
                 }
                 RemoteOp::Wake { key, token } => {
-                    let g = self.remote_parked.borrow().slots.get(key).cloned().flatten();
+                    let g = self
+                        .remote_parked
+                        .borrow()
+                        .slots
+                        .get(key)
+                        .cloned()
+                        .flatten();
                     if let Some(g) = g {
                         self.wake(&Waker { g, token });
                     }
@@ -778,7 +813,10 @@ pub fn set_backend(backend: Box<dyn Backend>) -> io::Result<()> {
         }
         let hub = Hub::with_backend(backend)?;
         slot.0.set(Rc::new(hub)).map_err(|_| {
-            io::Error::new(io::ErrorKind::AlreadyExists, "guv: this thread's hub already runs")
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "guv: this thread's hub already runs",
+            )
         })
     })
 }

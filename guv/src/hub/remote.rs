@@ -112,7 +112,9 @@ pub struct Handle {
 impl Handle {
     /// The handle of the current thread's hub (created if needed).
     pub fn current() -> Handle {
-        super::with_hub(|hub| Handle { shared: hub.shared.clone() })
+        super::with_hub(|hub| Handle {
+            shared: hub.shared.clone(),
+        })
     }
 
     /// Runs `f` as a greenlet on this handle's hub. Fails with

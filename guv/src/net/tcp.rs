@@ -38,7 +38,9 @@ impl TcpListener {
     /// Takes over a std listener (made non-blocking).
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
-        Ok(TcpListener { io: Registered::new(listener)? })
+        Ok(TcpListener {
+            io: Registered::new(listener)?,
+        })
     }
 
     /// Accepts a connection, parking until one arrives.
@@ -98,7 +100,9 @@ impl TcpStream {
     /// Takes over a connected std stream (made non-blocking).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
-        Ok(TcpStream { io: Registered::new(stream)? })
+        Ok(TcpStream {
+            io: Registered::new(stream)?,
+        })
     }
 
     /// The remote address.

@@ -1,0 +1,200 @@
+//! The order in which the hub runs greenlets: spawn order, gyield
+//! round-robin, spawn_after deadlines, sleeps, and the loop's snapshot rule.
+
+use std::time::{Duration, Instant};
+
+use guv_tests::Log;
+
+#[test]
+fn spawned_greenlets_start_in_spawn_order() {
+    let log = Log::new();
+    let handles: Vec<_> = (0..5)
+        .map(|i| {
+            let log = log.clone();
+            guv::spawn(move || log.push(format!("g{i}")))
+        })
+        .collect();
+    log.push("main before yield");
+    guv::gyield();
+    for h in handles {
+        h.wait().unwrap();
+    }
+    assert_eq!(
+        log.take(),
+        ["main before yield", "g0", "g1", "g2", "g3", "g4"]
+    );
+}
+
+#[test]
+fn gyield_round_robins_between_main_and_a_greenlet() {
+    let log = Log::new();
+    let l = log.clone();
+    let t = guv::spawn(move || {
+        for i in 1..=3 {
+            l.push(format!("t:{i}"));
+            guv::gyield();
+        }
+    });
+    // Let the spawned greenlet start first.
+    guv::gyield();
+    for i in 1..=3 {
+        log.push(format!("m:{i}"));
+        guv::gyield();
+    }
+    t.wait().unwrap();
+    assert_eq!(log.take(), ["t:1", "m:1", "t:2", "m:2", "t:3", "m:3"]);
+}
+
+#[test]
+fn gyield_alone_returns_at_once() {
+    for _ in 0..1000 {
+        guv::gyield();
+    }
+}
+
+#[test]
+fn what_becomes_ready_during_an_iteration_waits_for_the_next() {
+    // a and b are ready together. a spawns c while running: c must not run
+    // before b (it was queued after the snapshot a and b belong to).
+    let log = Log::new();
+    let (la, lb) = (log.clone(), log.clone());
+    let a = guv::spawn(move || {
+        la.push("a");
+        let lc = la.clone();
+        guv::spawn_n(move || lc.push("c"));
+        guv::gyield();
+        la.push("a again");
+    });
+    let b = guv::spawn(move || lb.push("b"));
+    a.wait().unwrap();
+    b.wait().unwrap();
+    assert_eq!(log.take(), ["a", "b", "c", "a again"]);
+}
+
+#[test]
+fn spawn_after_greenlets_start_in_deadline_order() {
+    let log = Log::new();
+    let mut handles = Vec::new();
+    // Spawned out of order; ties keep spawn order.
+    for (name, ms) in [
+        ("30ms", 30),
+        ("10ms", 10),
+        ("20ms", 20),
+        ("10ms-second", 10),
+    ] {
+        let log = log.clone();
+        handles.push(guv::spawn_after(Duration::from_millis(ms), move || {
+            log.push(name)
+        }));
+    }
+    for h in handles {
+        h.wait().unwrap();
+    }
+    assert_eq!(log.take(), ["10ms", "10ms-second", "20ms", "30ms"]);
+}
+
+#[test]
+fn spawn_after_does_not_start_early() {
+    let start = Instant::now();
+    let gt = guv::spawn_after(Duration::from_millis(30), move || start.elapsed());
+    assert!(gt.wait().unwrap() >= Duration::from_millis(30));
+}
+
+#[test]
+fn sleeping_greenlets_wake_in_deadline_order_and_not_early() {
+    let log = Log::new();
+    let start = Instant::now();
+    let handles: Vec<_> = [40u64, 10, 30, 20]
+        .into_iter()
+        .map(|ms| {
+            let log = log.clone();
+            guv::spawn(move || {
+                guv::sleep(Duration::from_millis(ms));
+                assert!(start.elapsed() >= Duration::from_millis(ms), "woke early");
+                log.push(format!("{ms}"));
+            })
+        })
+        .collect();
+    for h in handles {
+        h.wait().unwrap();
+    }
+    assert_eq!(log.take(), ["10", "20", "30", "40"]);
+}
+
+#[test]
+fn sleeps_overlap_instead_of_adding_up() {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..50)
+        .map(|_| guv::spawn(|| guv::sleep(Duration::from_millis(50))))
+        .collect();
+    for h in handles {
+        h.wait().unwrap();
+    }
+    // 50 sequential sleeps would take 2.5 s; generous bound for a loaded machine.
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn sleep_zero_is_a_yield() {
+    let log = Log::new();
+    let l = log.clone();
+    guv::spawn_n(move || l.push("other"));
+    guv::sleep(Duration::ZERO);
+    log.push("main");
+    assert_eq!(log.take(), ["other", "main"]);
+}
+
+#[test]
+fn sub_millisecond_sleeps_are_honoured() {
+    let start = Instant::now();
+    for _ in 0..20 {
+        guv::sleep(Duration::from_micros(200));
+    }
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_micros(4000), "slept {elapsed:?}");
+    // With millisecond rounding 20 sleeps would take at least 20 ms.
+    assert!(
+        elapsed < Duration::from_millis(20),
+        "timer resolution is too coarse: {elapsed:?}"
+    );
+}
+
+#[test]
+fn each_thread_has_its_own_hub() {
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let handles: Vec<_> = (0..10).map(|j| guv::spawn(move || i * 100 + j)).collect();
+                let ids: Vec<u64> = handles.iter().map(|h| h.id()).collect();
+                let sum: i32 = handles.into_iter().map(|h| h.wait().unwrap()).sum();
+                (sum, ids)
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        let (sum, ids) = t.join().unwrap();
+        assert_eq!(sum, (0..10).map(|j| i as i32 * 100 + j).sum::<i32>());
+        // Ids are per hub: every thread numbers its greenlets from 1.
+        assert_eq!(ids, (1..=10).collect::<Vec<u64>>());
+    }
+}
+
+#[test]
+fn many_greenlets_run_to_completion() {
+    let n = 20_000;
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            guv::spawn(move || {
+                guv::gyield();
+                i
+            })
+        })
+        .collect();
+    let sum: u64 = handles.into_iter().map(|h| h.wait().unwrap()).sum();
+    assert_eq!(sum, (0..n).sum::<u64>());
+    assert_eq!(guv::hub::stats().live_greenlets, 0);
+}

@@ -1,0 +1,4 @@
+#[guv::main]
+fn main(port: u16) {
+    let _ = port;
+}

@@ -1,0 +1,2 @@
+#[guv::main]
+async fn main() {}

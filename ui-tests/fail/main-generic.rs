@@ -1,0 +1,2 @@
+#[guv::main]
+fn main<T>() {}

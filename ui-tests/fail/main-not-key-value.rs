@@ -1,0 +1,2 @@
+#[guv::main(fast)]
+fn main() {}

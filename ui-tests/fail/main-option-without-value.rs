@@ -1,0 +1,2 @@
+#[guv::main(stack_size)]
+fn main() {}

@@ -1,0 +1,2 @@
+#[guv::main(stack_size = 0)]
+fn main() {}

@@ -1,0 +1,2 @@
+#[guv::main(stacksize = 65536)]
+fn main() {}
