@@ -75,6 +75,7 @@ pub mod hub;
 mod io;
 pub mod net;
 mod timeout;
+pub mod wsgi;
 
 pub use error::Error;
 pub use greenthread::{Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, spawn_after, spawn_n};
