@@ -28,6 +28,8 @@
 //! cross-thread part is the queue behind [`Handle`].
 
 mod backend;
+#[cfg(target_os = "linux")]
+mod epoll;
 mod remote;
 mod timer;
 
@@ -40,6 +42,8 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 pub use backend::{Backend, IoEvent, Notifier};
+#[cfg(target_os = "linux")]
+pub use epoll::EpollBackend;
 pub(crate) use backend::{PollingBackend, poll_now};
 pub use remote::Handle;
 use remote::{RemoteOp, Shared};
