@@ -29,6 +29,8 @@ pub(crate) struct Connection {
     pub(crate) body_failed: Cell<Option<StatusCode>>,
     /// Taken over by an upgrade (WebSocket): the server writes nothing more.
     pub(crate) upgraded: Cell<bool>,
+    /// The hub's poll count when a read last drained the socket.
+    drained_at: Cell<Option<u64>>,
 }
 
 fn busy() -> io::Error {
@@ -43,6 +45,7 @@ impl Connection {
             out: RefCell::new(Vec::with_capacity(4096)),
             body_failed: Cell::new(None),
             upgraded: Cell::new(false),
+            drained_at: Cell::new(None),
         }
     }
 
@@ -58,19 +61,24 @@ impl Connection {
     }
 
     /// Reads once from the socket into the input buffer, parking until data
-    /// comes. `timeout` starts counting when the read first has to wait
-    /// (the deadline is kept in `deadline` across calls). Returns the bytes
-    /// read, 0 at end of input.
-    pub(crate) fn fill(
-        &self,
-        timeout: Option<Duration>,
-        deadline: &mut Option<Instant>,
-    ) -> io::Result<usize> {
+    /// comes; returns the bytes read, 0 at end of input.
+    ///
+    /// After a read that drained the socket, the next call parks for the
+    /// next readiness edge at once when the hub has not polled since
+    /// (see [`crate::io::poll_count`]), saving a read that would only say
+    /// `WouldBlock`: on a keep-alive connection that is one system call per
+    /// request.
+    pub(crate) fn fill(&self) -> io::Result<usize> {
         loop {
-            {
+            let drained = self
+                .drained_at
+                .get()
+                .is_some_and(|at| at == crate::io::poll_count());
+            if !drained {
                 let mut conn = self.conn.try_borrow_mut().map_err(|_| busy())?;
                 let space = conn.space();
-                if space.is_empty() {
+                let want = space.len();
+                if want == 0 {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         "guv::wsgi: input buffer full",
@@ -79,6 +87,7 @@ impl Connection {
                 match self.stream.try_read(space) {
                     Ok(n) => {
                         conn.filled(n);
+                        self.drained_at.set((n < want).then(crate::io::poll_count));
                         return Ok(n);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -86,10 +95,8 @@ impl Connection {
                     Err(e) => return Err(e),
                 }
             }
-            if deadline.is_none() {
-                *deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-            }
-            self.stream.wait_ready(Interest::READABLE, *deadline)?;
+            self.drained_at.set(None);
+            self.stream.wait_ready(Interest::READABLE, None)?;
         }
     }
 
@@ -127,7 +134,7 @@ impl Connection {
             // before this greenlet waits for the client.
             self.flush()?;
             if !send_continue {
-                self.fill(None, &mut None)?;
+                self.fill()?;
             }
         }
     }

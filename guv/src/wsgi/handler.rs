@@ -55,8 +55,17 @@ impl Default for Config {
     }
 }
 
+/// [`Flags::head_since`] when the connection is not waiting for a head.
+pub(crate) const NOT_WAITING: u64 = u64::MAX;
+
 /// What a connection's greenlet shares with its server.
 pub(crate) struct Flags {
+    /// The worker's coarse clock (ticks of its header-timeout sweeper).
+    pub(crate) clock: Rc<Cell<u64>>,
+    /// The tick at which the connection began waiting for a request head
+    /// (or draining a body), or [`NOT_WAITING`]; the sweeper closes
+    /// connections that wait longer than the header timeout.
+    pub(crate) head_since: Cell<u64>,
     /// A request is being answered (graceful shutdown lets it finish).
     pub(crate) busy: Cell<bool>,
     /// The server is shutting down: close after the current response.
@@ -78,7 +87,10 @@ pub(crate) fn serve_connection(
     ));
     let mut scratch = Vec::new();
     loop {
-        let head = match read_head(&conn, cfg) {
+        flags.head_since.set(flags.clock.get());
+        let head = read_head(&conn);
+        flags.head_since.set(NOT_WAITING);
+        let head = match head {
             Ok(Some(head)) => head,
             Ok(None) => break,
             Err(Failure::Protocol(e)) => {
@@ -110,7 +122,10 @@ pub(crate) fn serve_connection(
         match next {
             Next::ReadHead => {}
             Next::Drain => {
-                if let Err(e) = drain(&conn, cfg) {
+                flags.head_since.set(flags.clock.get());
+                let drained = drain(&conn);
+                flags.head_since.set(NOT_WAITING);
+                if let Err(e) = drained {
                     log::debug!(target: "guv::wsgi", "{peer}: {e}");
                     let _ = conn.flush();
                     conn.linger();
@@ -138,8 +153,7 @@ enum Failure {
 
 /// Reads until a whole head is buffered. `Ok(None)`: the client closed
 /// between requests or let the header timeout pass.
-fn read_head(conn: &Connection, cfg: &Config) -> Result<Option<RequestHead>, Failure> {
-    let mut deadline = None;
+fn read_head(conn: &Connection) -> Result<Option<RequestHead>, Failure> {
     loop {
         match conn.conn.borrow_mut().parse_head() {
             Ok(Some(head)) => return Ok(Some(head)),
@@ -151,26 +165,18 @@ fn read_head(conn: &Connection, cfg: &Config) -> Result<Option<RequestHead>, Fai
         }
         // Answers to pipelined requests go out before this greenlet waits.
         conn.flush().map_err(Failure::Io)?;
-        match conn.fill(cfg.header_timeout, &mut deadline) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                log::debug!(target: "guv::wsgi", "{}", Error::timeout());
-                return Ok(None);
-            }
-            Err(e) => return Err(Failure::Io(e)),
-        }
+        conn.fill().map_err(Failure::Io)?;
     }
 }
 
 /// Discards the rest of a request body the app did not read.
-fn drain(conn: &Connection, cfg: &Config) -> io::Result<()> {
-    let mut deadline = None;
+fn drain(conn: &Connection) -> io::Result<()> {
     loop {
         if conn.conn.borrow_mut().drain()? {
             return Ok(());
         }
         conn.flush()?;
-        conn.fill(cfg.header_timeout, &mut deadline)?;
+        conn.fill()?;
     }
 }
 

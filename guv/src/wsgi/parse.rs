@@ -219,7 +219,10 @@ fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), Error> {
 fn parse_uri(path: &[u8]) -> Result<Uri, Error> {
     // The commonest target, without the copy `Uri::try_from` makes.
     if path == b"/" {
-        return Ok(Uri::from_static("/"));
+        thread_local! {
+            static ROOT: Uri = Uri::from_static("/");
+        }
+        return Ok(ROOT.with(Uri::clone));
     }
     Uri::try_from(path).map_err(|_| Error::syntax("invalid request target"))
 }

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 
-use super::App;
 use super::body::Body;
-use super::handler::{Config, Flags, serve_connection};
+use super::handler::{Config, Flags, NOT_WAITING, serve_connection};
 use super::parse::{Limits, MAX_HEADERS_CAP};
+use super::{App, Error};
 use crate::hub::{Handle, Waker, with_hub};
 use crate::net::{LISTEN_BACKLOG, ListenOptions, TcpListener, TcpStream, listen_std};
 use crate::{Builder, GreenThread};
@@ -308,6 +308,9 @@ where
             let spawned = std::thread::Builder::new()
                 .name(format!("guv-wsgi-{}", i + 1))
                 .spawn(move || {
+                    // A new thread has no hub yet: give it the one-syscall poller.
+                    #[cfg(target_os = "linux")]
+                    crate::hub::set_backend(Box::new(crate::hub::EpollBackend::new()?))?;
                     let listener = TcpListener::from_std(listener)?;
                     let app: Rc<App> = Rc::new(move |req| app(req));
                     run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
@@ -460,6 +463,8 @@ struct Worker {
     cfg: Config,
     max_connections: usize,
     stopping: Rc<Cell<bool>>,
+    /// Ticks of the header-timeout sweeper.
+    clock: Rc<Cell<u64>>,
     conns: RefCell<HashMap<u64, ConnEntry>>,
     next_conn: Cell<u64>,
     /// The accept loop, waiting for a free connection slot.
@@ -493,6 +498,8 @@ impl Worker {
         let id = self.next_conn.get();
         self.next_conn.set(id + 1);
         let flags = Rc::new(Flags {
+            clock: self.clock.clone(),
+            head_since: Cell::new(NOT_WAITING),
             busy: Cell::new(false),
             stopping: self.stopping.clone(),
         });
@@ -587,6 +594,29 @@ fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener) {
     }
 }
 
+/// Closes connections that have waited longer than `timeout` for a request
+/// head. Runs on a coarse clock, so that a request costs two stores rather
+/// than a timer: a connection is closed between `timeout` and `timeout`
+/// plus one tick (a quarter of the timeout, between 10 ms and 1 s) after
+/// it began waiting.
+fn sweep(worker: &Worker, timeout: Duration) {
+    let tick = (timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let limit = timeout.as_nanos().div_ceil(tick.as_nanos()) as u64 + 1;
+    loop {
+        crate::sleep(tick);
+        let now = worker.clock.get() + 1;
+        worker.clock.set(now);
+        worker.kill_where(|flags| {
+            let since = flags.head_since.get();
+            let late = since != NOT_WAITING && now - since >= limit;
+            if late {
+                log::debug!(target: "guv::wsgi", "{}", Error::timeout());
+            }
+            late
+        });
+    }
+}
+
 /// Serves `listener` on this thread's hub until the server stops.
 fn run_worker(
     app: Rc<App>,
@@ -602,6 +632,7 @@ fn run_worker(
         cfg,
         max_connections,
         stopping: Rc::new(Cell::new(false)),
+        clock: Rc::new(Cell::new(0)),
         conns: RefCell::new(HashMap::new()),
         next_conn: Cell::new(0),
         acceptor: RefCell::new(None),
@@ -618,6 +649,17 @@ fn run_worker(
             .name("guv-wsgi-accept")
             .spawn(move || accept_loop(&worker, &listener))?
     };
+    let sweeper = match worker.cfg.header_timeout {
+        Some(timeout) => {
+            let worker = worker.clone();
+            Some(
+                Builder::new()
+                    .name("guv-wsgi-sweeper")
+                    .spawn(move || sweep(&worker, timeout))?,
+            )
+        }
+        None => None,
+    };
     while !worker.stopping.get() {
         with_hub(|hub| {
             *worker.main.borrow_mut() = Some(hub.arm());
@@ -628,6 +670,9 @@ fn run_worker(
     // idle connections, give busy ones until the deadline.
     acceptor.kill();
     drop(acceptor);
+    if let Some(sweeper) = sweeper {
+        sweeper.kill();
+    }
     worker.kill_where(|flags| !flags.busy.get());
     let deadline = Instant::now().checked_add(shutdown_timeout);
     while !worker.conns.borrow().is_empty() {
