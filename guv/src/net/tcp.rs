@@ -181,6 +181,12 @@ impl TcpStream {
         self.io.get_ref().read(buf)
     }
 
+    /// One non-blocking write: `WouldBlock` when the send buffer is full.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut s = self.io.get_ref();
+        s.write(buf)
+    }
+
     /// Parks until the socket reports `interest`, or `deadline` passes
     /// (`TimedOut`).
     pub(crate) fn wait_ready(&self, interest: Interest, deadline: Option<std::time::Instant>) -> io::Result<()> {

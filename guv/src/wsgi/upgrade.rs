@@ -114,6 +114,28 @@ pub struct Upgraded {
     conn: Rc<Connection>,
 }
 
+impl Upgraded {
+    /// Buffered bytes first, then one non-blocking read (`WouldBlock` when
+    /// the socket is empty).
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let buffered = self.conn.conn.borrow_mut().take_buffered(buf);
+        if buffered > 0 {
+            return Ok(buffered);
+        }
+        self.conn.stream.try_read(buf)
+    }
+
+    /// One non-blocking write.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.conn.stream.try_write(buf)
+    }
+
+    /// Parks until the socket is ready for `interest`.
+    pub(crate) fn wait_ready(&self, interest: crate::Interest) -> io::Result<()> {
+        self.conn.stream.wait_ready(interest, None)
+    }
+}
+
 impl Read for Upgraded {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let buffered = self.conn.conn.borrow_mut().take_buffered(buf);
