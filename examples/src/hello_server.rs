@@ -1,57 +1,42 @@
-//! The README's main job: a "Hello, World!" server on 127.0.0.1:8001, one
-//! greenlet per connection, on one OS thread.
-//!
-//! Until the HTTP server (`guv::wsgi`) lands this speaks just enough
-//! HTTP/1.1 by hand: it reads requests (header blocks ending in a blank
-//! line; bodies are not expected) and answers each with `Hello, World!`,
-//! keeping the connection open.
+//! The README's main job: `Hello, World!` on http://127.0.0.1:8001 with
+//! keep-alive, served by `guv::wsgi` on one hub (one OS thread), one
+//! greenlet per connection. Runs until interrupted (Ctrl-C).
 //!
 //! Run: `cargo run --release -p guv-examples --bin hello_server`
 //! then: `curl http://127.0.0.1:8001/`
+//!
+//! Environment: `GUV_HELLO_ADDR` (default `127.0.0.1:8001`) and
+//! `GUV_HELLO_WORKERS` (default 1; 0 = one worker hub per core).
 
-use std::io::{self, Read, Write};
+use guv::wsgi::http::{Request, Response, header};
+use guv::wsgi::{Body, Server};
 
-const RESPONSE: &[u8] =
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
-
-fn serve(mut conn: guv::net::TcpStream) -> io::Result<()> {
-    let mut buf = vec![0u8; 8192];
-    let mut filled = 0;
-    loop {
-        // Answer every complete request already buffered (pipelining).
-        while let Some(end) = buf[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
-            conn.write_all(RESPONSE)?;
-            buf.copy_within(end + 4..filled, 0);
-            filled -= end + 4;
-        }
-        if filled == buf.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "request head too large",
-            ));
-        }
-        let n = conn.read(&mut buf[filled..])?;
-        if n == 0 {
-            return Ok(());
-        }
-        filled += n;
-    }
+fn hello(_req: Request<Body>) -> Response<Body> {
+    let mut response = Response::new(Body::from_static(b"Hello, World!"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain"),
+    );
+    response
 }
 
-fn main() -> io::Result<()> {
+fn main() -> std::io::Result<()> {
+    // The one-syscall epoll backend, before anything starts this thread's hub.
+    guv::hub::set_backend(Box::new(guv::hub::EpollBackend::new()?))?;
     let addr = std::env::var("GUV_HELLO_ADDR").unwrap_or_else(|_| "127.0.0.1:8001".into());
-    let listener = guv::net::TcpListener::bind(&addr)?;
+    let workers = match std::env::var("GUV_HELLO_WORKERS") {
+        Ok(n) => n.parse().map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("GUV_HELLO_WORKERS: {e}"),
+            )
+        })?,
+        Err(_) => 1,
+    };
+    let bound = Server::new(hello).workers(workers).bind(&addr)?;
     println!(
-        "hello_server listening on http://{}",
-        listener.local_addr()?
+        "hello_server listening on http://{} ({workers} worker(s))",
+        bound.local_addr()
     );
-    for conn in listener.incoming() {
-        match conn {
-            Ok(conn) => guv::spawn_n(move || {
-                let _ = serve(conn);
-            }),
-            Err(e) => eprintln!("accept failed: {e}"),
-        }
-    }
-    Ok(())
+    bound.run()
 }

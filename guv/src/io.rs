@@ -70,6 +70,8 @@ pub(crate) struct Registry {
     entries: RefCell<Vec<Option<Entry>>>,
     events: RefCell<Vec<IoEvent>>,
     waiting: Cell<usize>,
+    /// Backend waits so far (see [`poll_count`]).
+    polls: Cell<u64>,
     next_id: Cell<u64>,
 }
 
@@ -80,6 +82,7 @@ impl Registry {
             entries: RefCell::new(Vec::new()),
             events: RefCell::new(Vec::with_capacity(1024)),
             waiting: Cell::new(0),
+            polls: Cell::new(0),
             next_id: Cell::new(1),
         }
     }
@@ -259,6 +262,7 @@ impl Registry {
 
     /// Polls the backend and wakes the waiters of every ready fd.
     pub(crate) fn poll(&self, hub: &Hub, timeout: Option<Duration>) {
+        self.polls.set(self.polls.get().wrapping_add(1));
         let mut events = std::mem::take(&mut *self.events.borrow_mut());
         if let Err(e) = self.backend.borrow_mut().wait(&mut events, timeout) {
             eprintln!("guv: fatal: the I/O poller failed: {e}");
@@ -286,6 +290,17 @@ impl Registry {
         }
         *self.events.borrow_mut() = events;
     }
+}
+
+/// How many times this thread's hub has polled its backend. Edge-triggered
+/// readiness makes this a way to skip a read that would only say
+/// `WouldBlock`: if a read drained a socket (returned less than asked) and
+/// the count has not changed since, no readiness event can have been
+/// delivered and lost in between, so the greenlet may wait for the next
+/// edge directly. (Any data arriving after that read produces an edge that
+/// the next poll reports.)
+pub(crate) fn poll_count() -> u64 {
+    with_hub(|hub| hub.io.polls.get())
 }
 
 struct WaiterGuard<'a> {
@@ -453,4 +468,17 @@ pub fn notify_close(fd: impl AsFd) {
             hub.io.release(fd, generation);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn poll_count_advances_when_the_hub_polls() {
+        let before = super::poll_count();
+        // Nothing else is ready: the hub blocks in its backend until the timer.
+        crate::sleep(std::time::Duration::from_millis(1));
+        assert!(super::poll_count() > before);
+        let now = super::poll_count();
+        assert_eq!(super::poll_count(), now, "reading the count does not poll");
+    }
 }

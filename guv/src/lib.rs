@@ -34,6 +34,8 @@
 //! - [`hub`]: the per-thread scheduler, its configuration and [`hub::Handle`]
 //!   for reaching it from other threads.
 //! - [`main`]: `#[guv::main]` configures the hub around `fn main`.
+//! - [`wsgi`]: the HTTP/1.1 server (`guv::wsgi::serve`, [`wsgi::Server`]
+//!   with worker hubs); [`websocket`]: WebSocket apps on top of it.
 //!
 //! ## How it works
 //!
@@ -75,6 +77,8 @@ pub mod hub;
 mod io;
 pub mod net;
 mod timeout;
+pub mod websocket;
+pub mod wsgi;
 
 pub use error::Error;
 pub use greenthread::{

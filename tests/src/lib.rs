@@ -23,3 +23,6 @@ impl Log {
         self.0.borrow().clone()
     }
 }
+
+/// Helpers for the HTTP and WebSocket tests.
+pub mod http;

@@ -28,6 +28,8 @@
 //! cross-thread part is the queue behind [`Handle`].
 
 mod backend;
+#[cfg(target_os = "linux")]
+mod epoll;
 mod remote;
 mod timer;
 
@@ -40,6 +42,8 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 pub use backend::{Backend, IoEvent, Notifier};
+#[cfg(target_os = "linux")]
+pub use epoll::EpollBackend;
 pub(crate) use backend::{PollingBackend, poll_now};
 pub use remote::Handle;
 use remote::{RemoteOp, Shared};
@@ -868,7 +872,13 @@ fn install_panic_hook() {
                 None => previous(info),
                 Some(None) => {}
                 Some(Some(who)) => {
-                    let msg = info.payload_as_str().unwrap_or("Box<dyn Any>");
+                    // `PanicHookInfo::payload_as_str` is newer than the MSRV (1.86).
+                    let payload = info.payload();
+                    let msg = payload
+                        .downcast_ref::<&str>()
+                        .copied()
+                        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                        .unwrap_or("Box<dyn Any>");
                     let location = info.location().map(|l| l.to_string()).unwrap_or_default();
                     let bt = std::backtrace::Backtrace::capture();
                     if bt.status() == std::backtrace::BacktraceStatus::Captured {

@@ -175,3 +175,25 @@ impl fmt::Debug for TcpStream {
         self.io.get_ref().fmt(f)
     }
 }
+
+/// Non-blocking halves for code in the crate that must not hold a borrow
+/// across a park (the HTTP server's buffers): try the call, and on
+/// `WouldBlock` release what you hold and [`TcpStream::wait_ready`].
+impl TcpStream {
+    /// One non-blocking read: `WouldBlock` when nothing is there.
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.get_ref().read(buf)
+    }
+
+    /// One non-blocking write: `WouldBlock` when the send buffer is full.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut s = self.io.get_ref();
+        s.write(buf)
+    }
+
+    /// Parks until the socket reports `interest`, or `deadline` passes
+    /// (`TimedOut`).
+    pub(crate) fn wait_ready(&self, interest: Interest, deadline: Option<std::time::Instant>) -> io::Result<()> {
+        self.io.wait(interest, deadline)
+    }
+}

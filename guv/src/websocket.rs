@@ -1,0 +1,346 @@
+//! WebSocket on top of [`crate::wsgi`]: Python guv's `WebSocketWSGI`.
+//!
+//! [`WebSocketWSGI::new`] turns a handler `Fn(WebSocket)` into an app. The
+//! handler runs on the connection's greenlet once the upgrade handshake is
+//! done; [`WebSocket::wait`] parks until a message arrives, and
+//! [`WebSocket::send`] may be called from any greenlet of the same hub —
+//! a chat server sends to every other client from the one that received.
+//! Framing, masking, fragmentation, ping/pong and the closing handshake are
+//! the `tungstenite` crate's; guv only moves bytes and parks.
+//!
+//! ```no_run
+//! use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+//!
+//! let echo = WebSocketWSGI::new(|ws: WebSocket| {
+//!     while let Some(msg) = ws.wait() {
+//!         if ws.send(msg).is_err() {
+//!             break;
+//!         }
+//!     }
+//! });
+//! guv::wsgi::serve(guv::listen("127.0.0.1:8002").unwrap(), move |req| echo.call(req)).unwrap();
+//! ```
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use tungstenite::handshake::derive_accept_key;
+use tungstenite::protocol::Role;
+
+use crate::Interest;
+use crate::wsgi::{Body, Upgrade, Upgraded};
+
+/// A WebSocket message (from `tungstenite`).
+pub use tungstenite::Message;
+
+/// Turns a handler of WebSocket connections into a [`crate::wsgi`] app:
+/// it answers the upgrade handshake (400 to a request that is not one, 426
+/// to a WebSocket version other than 13, 403 to a refused `Origin`),
+/// negotiates a subprotocol, then runs the handler with the connection.
+///
+/// ```
+/// use guv::websocket::WebSocketWSGI;
+/// use guv::wsgi::{Body, http::Request};
+///
+/// let app = WebSocketWSGI::new(|_ws| {}).protocols(["chat"]).allowed_origins(["http://localhost:8003"]);
+/// // A plain GET is not an upgrade.
+/// let response = app.call(Request::new(Body::empty()));
+/// assert_eq!(response.status(), 400);
+/// ```
+pub struct WebSocketWSGI<H> {
+    handler: H,
+    protocols: Vec<String>,
+    origins: Option<Vec<String>>,
+}
+
+impl<H> WebSocketWSGI<H>
+where
+    H: Fn(WebSocket),
+{
+    /// An app that hands each WebSocket connection to `handler`.
+    pub fn new(handler: H) -> WebSocketWSGI<H> {
+        WebSocketWSGI {
+            handler,
+            protocols: Vec::new(),
+            origins: None,
+        }
+    }
+
+    /// The subprotocols this server speaks, in order of preference: the
+    /// first one the client also offers is chosen (see
+    /// [`WebSocket::protocol`]); with none in common, none is chosen.
+    pub fn protocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Accepts only requests whose `Origin` is one of these (others get
+    /// 403). By default any origin, or none, is accepted.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Handles one request: the app function.
+    pub fn call(&self, req: Request<Body>) -> Response<Body> {
+        let headers = req.headers();
+        let upgrade = headers
+            .get(header::UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+        let key = headers.get(header::SEC_WEBSOCKET_KEY);
+        let (Some(key), true, true) = (key, upgrade, req.method() == Method::GET) else {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "a WebSocket upgrade request was expected",
+            );
+        };
+        if headers
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_none_or(|v| v.as_bytes() != b"13")
+        {
+            let mut r = refuse(
+                StatusCode::UPGRADE_REQUIRED,
+                "only WebSocket version 13 is supported",
+            );
+            r.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            return r;
+        }
+        let origin = headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if let Some(allowed) = &self.origins {
+            if !origin
+                .as_ref()
+                .is_some_and(|o| allowed.iter().any(|a| a == o))
+            {
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    "this Origin may not open a WebSocket here",
+                );
+            }
+        }
+        let protocol = choose_protocol(headers, &self.protocols);
+        let Some(up) = req.extensions().get::<Upgrade>() else {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "the request did not ask to upgrade the connection",
+            );
+        };
+        let mut conn = match up.take() {
+            Ok(conn) => conn,
+            Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        };
+        let mut reply = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
+            derive_accept_key(key.as_bytes())
+        );
+        if let Some(p) = &protocol {
+            reply.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+        }
+        reply.push_str("\r\n");
+        if conn.write_all(reply.as_bytes()).is_ok() {
+            let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn), Role::Server, None);
+            let path = req.uri().path().to_owned();
+            (self.handler)(WebSocket {
+                ws: RefCell::new(ws),
+                path,
+                protocol,
+                origin,
+            });
+        }
+        // The server ignores this: the connection was taken over.
+        Response::new(Body::empty())
+    }
+}
+
+impl<H> fmt::Debug for WebSocketWSGI<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketWSGI")
+            .field("protocols", &self.protocols)
+            .field("origins", &self.origins)
+            .finish()
+    }
+}
+
+fn refuse(status: StatusCode, why: &str) -> Response<Body> {
+    let mut r = Response::new(Body::from(format!("{why}\n")));
+    *r.status_mut() = status;
+    r
+}
+
+fn choose_protocol(headers: &HeaderMap, ours: &[String]) -> Option<String> {
+    let offered: Vec<&str> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(str::trim))
+        .collect();
+    ours.iter().find(|p| offered.contains(&p.as_str())).cloned()
+}
+
+/// The taken-over connection as tungstenite sees it: non-blocking, so
+/// that no borrow of the socket is held while a greenlet parks.
+struct Raw(Upgraded);
+
+impl Read for Raw {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl Write for Raw {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One WebSocket connection, handed to the [`WebSocketWSGI`] handler.
+/// `!Send`: it belongs to its hub, but any greenlet there may use it.
+pub struct WebSocket {
+    ws: RefCell<tungstenite::WebSocket<Raw>>,
+    path: String,
+    protocol: Option<String>,
+    origin: Option<String>,
+}
+
+fn is_would_block(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
+}
+
+fn to_io(e: tungstenite::Error) -> io::Error {
+    match e {
+        tungstenite::Error::Io(e) => e,
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => io::Error::new(
+            io::ErrorKind::NotConnected,
+            "guv::websocket: the connection is closed",
+        ),
+        other => io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("guv::websocket: {other}"),
+        ),
+    }
+}
+
+impl WebSocket {
+    /// Waits for the next text or binary message; `None` once the
+    /// connection is closed (by either side, or broken). Pings are answered
+    /// and pongs consumed on the way.
+    pub fn wait(&self) -> Option<Message> {
+        loop {
+            let result = self.ws.borrow_mut().read();
+            match result {
+                Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
+                    let _ = self.flush();
+                    return Some(msg);
+                }
+                Ok(Message::Close(_)) => {
+                    // Sends the closing reply tungstenite queued.
+                    let _ = self.flush();
+                    return None;
+                }
+                Ok(_) => {
+                    // A ping: its pong is queued; send it.
+                    if self.flush().is_err() {
+                        return None;
+                    }
+                }
+                Err(e) if is_would_block(&e) => {
+                    let _ = self.flush();
+                    if self.raw_wait(Interest::READABLE).is_err() {
+                        return None;
+                    }
+                }
+                Err(e) => {
+                    log::debug!(target: "guv::websocket", "{} closed: {e}", self.path);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Sends a message (`&str`, `String` and `Vec<u8>` convert), parking
+    /// while the socket's send buffer is full.
+    pub fn send(&self, msg: impl Into<Message>) -> io::Result<()> {
+        let result = self.ws.borrow_mut().send(msg.into());
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if is_would_block(&e) => self.flush(),
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
+    /// Starts the closing handshake; [`wait`](WebSocket::wait) then returns
+    /// `None` once the client answers.
+    pub fn close(&self) -> io::Result<()> {
+        let result = self.ws.borrow_mut().close(None);
+        match result {
+            Ok(()) => self.flush(),
+            Err(e) if is_would_block(&e) => self.flush(),
+            Err(tungstenite::Error::AlreadyClosed | tungstenite::Error::ConnectionClosed) => Ok(()),
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
+    /// Writes out whatever tungstenite has queued, parking while the send
+    /// buffer is full.
+    fn flush(&self) -> io::Result<()> {
+        loop {
+            let result = self.ws.borrow_mut().flush();
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if is_would_block(&e) => self.raw_wait(Interest::WRITABLE)?,
+                Err(tungstenite::Error::ConnectionClosed) => return Ok(()),
+                Err(e) => return Err(to_io(e)),
+            }
+        }
+    }
+
+    fn raw_wait(&self, interest: Interest) -> io::Result<()> {
+        // Clone the handle out so no borrow is held while parked.
+        let up = self.ws.borrow().get_ref().0.clone();
+        up.wait_ready(interest)
+    }
+
+    /// The request path the connection was opened on.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The negotiated subprotocol, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The request's `Origin`, if it sent one.
+    pub fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+}
+
+impl fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("path", &self.path)
+            .field("protocol", &self.protocol)
+            .finish()
+    }
+}

@@ -1,0 +1,251 @@
+//! [`Body`]: what a request carries in and a response carries out.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::rc::Rc;
+
+use super::connection::Connection;
+
+/// The body of a request or a response.
+///
+/// A request's body is read lazily from the connection through
+/// [`Read`]; whatever the app leaves unread is drained (up to
+/// [`Server::max_drain`](super::Server::max_drain)) before the next request
+/// on the connection. A response's body is built from bytes (sent with
+/// `Content-Length`) or from a reader: with a known length
+/// ([`Body::sized`]) it is sent with `Content-Length`, otherwise chunked
+/// (or, to an HTTP/1.0 client, until the connection closes).
+///
+/// ```
+/// use std::io::Read;
+/// use guv::wsgi::Body;
+///
+/// assert_eq!(Body::from("Hello").len(), Some(5));
+/// assert_eq!(Body::empty().len(), Some(0));
+/// assert_eq!(Body::from_reader(std::io::empty()).len(), None);
+///
+/// let mut text = String::new();
+/// Body::from(String::from("abc")).read_to_string(&mut text).unwrap();
+/// assert_eq!(text, "abc");
+/// ```
+pub struct Body {
+    inner: Inner,
+}
+
+enum Inner {
+    Bytes {
+        bytes: Bytes,
+        pos: usize,
+    },
+    Reader {
+        reader: Box<dyn Read>,
+        len: Option<u64>,
+    },
+    Incoming(Incoming),
+}
+
+enum Bytes {
+    Static(&'static [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Bytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Static(b) => b,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+impl Body {
+    /// No bytes.
+    pub fn empty() -> Body {
+        Body::from_static(b"")
+    }
+
+    /// Bytes that live for the whole program: no copy, no allocation.
+    ///
+    /// ```
+    /// let body = guv::wsgi::Body::from_static(b"Hello, World!");
+    /// assert_eq!(body.len(), Some(13));
+    /// ```
+    pub fn from_static(bytes: &'static [u8]) -> Body {
+        Body {
+            inner: Inner::Bytes {
+                bytes: Bytes::Static(bytes),
+                pos: 0,
+            },
+        }
+    }
+
+    /// A body streamed from `reader`, of unknown length: sent chunked.
+    ///
+    /// ```
+    /// let body = guv::wsgi::Body::from_reader(std::io::Cursor::new(vec![1, 2, 3]));
+    /// assert_eq!(body.len(), None);
+    /// ```
+    pub fn from_reader(reader: impl Read + 'static) -> Body {
+        Body {
+            inner: Inner::Reader {
+                reader: Box::new(reader),
+                len: None,
+            },
+        }
+    }
+
+    /// A body streamed from `reader` that will yield exactly `len` bytes:
+    /// sent with `Content-Length`. A reader that ends early makes the
+    /// server close the connection; bytes past `len` are not sent.
+    ///
+    /// ```
+    /// let body = guv::wsgi::Body::sized(3, std::io::Cursor::new(vec![1, 2, 3]));
+    /// assert_eq!(body.len(), Some(3));
+    /// ```
+    pub fn sized(len: u64, reader: impl Read + 'static) -> Body {
+        Body {
+            inner: Inner::Reader {
+                reader: Box::new(reader),
+                len: Some(len),
+            },
+        }
+    }
+
+    /// The number of bytes left, when known.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> Option<u64> {
+        match &self.inner {
+            Inner::Bytes { bytes, pos } => Some((bytes.as_slice().len() - pos) as u64),
+            Inner::Reader { len, .. } => *len,
+            Inner::Incoming(i) => i.len,
+        }
+    }
+
+    /// Reads the whole body into a vector.
+    ///
+    /// ```
+    /// let body = guv::wsgi::Body::from(vec![1u8, 2, 3]);
+    /// assert_eq!(body.into_vec().unwrap(), [1, 2, 3]);
+    /// ```
+    pub fn into_vec(self) -> io::Result<Vec<u8>> {
+        match self.inner {
+            Inner::Bytes {
+                bytes: Bytes::Owned(mut v),
+                pos,
+            } => {
+                v.drain(..pos);
+                Ok(v)
+            }
+            inner => {
+                let mut v = Vec::new();
+                Body { inner }.read_to_end(&mut v)?;
+                Ok(v)
+            }
+        }
+    }
+
+    pub(crate) fn incoming(conn: Rc<Connection>, seq: u64, len: Option<u64>) -> Body {
+        Body {
+            inner: Inner::Incoming(Incoming { conn, seq, len }),
+        }
+    }
+
+    /// The bytes, when the body is in memory.
+    pub(crate) fn as_bytes(&self) -> Option<&[u8]> {
+        match &self.inner {
+            Inner::Bytes { bytes, pos } => Some(&bytes.as_slice()[*pos..]),
+            _ => None,
+        }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Body {
+        Body::empty()
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Body {
+        Body::from_static(s.as_bytes())
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Body {
+        Body::from_static(s)
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Body {
+        Body::from(s.into_bytes())
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Body {
+            inner: Inner::Bytes {
+                bytes: Bytes::Owned(v),
+                pos: 0,
+            },
+        }
+    }
+}
+
+impl From<()> for Body {
+    fn from(_: ()) -> Body {
+        Body::empty()
+    }
+}
+
+impl Read for Body {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            Inner::Bytes { bytes, pos } => {
+                let rest = &bytes.as_slice()[*pos..];
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                *pos += n;
+                Ok(n)
+            }
+            Inner::Reader { reader, .. } => reader.read(buf),
+            Inner::Incoming(incoming) => incoming.read(buf),
+        }
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.inner {
+            Inner::Bytes { .. } => "bytes",
+            Inner::Reader { .. } => "reader",
+            Inner::Incoming(_) => "incoming",
+        };
+        f.debug_struct("Body")
+            .field("kind", &kind)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+/// A request body still on the connection.
+struct Incoming {
+    conn: Rc<Connection>,
+    /// The request this body belongs to; reading fails once the server has
+    /// moved on to the next one.
+    seq: u64,
+    /// Bytes left, for a `Content-Length` body.
+    len: Option<u64>,
+}
+
+impl Incoming {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.conn.read_body(self.seq, buf)?;
+        if let Some(len) = &mut self.len {
+            *len -= n as u64;
+        }
+        Ok(n)
+    }
+}

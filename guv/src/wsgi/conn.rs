@@ -1,0 +1,432 @@
+//! One connection's protocol state, without I/O: bytes go in through
+//! [`Conn::space`] / [`Conn::filled`], requests and body bytes come out,
+//! and every change of state is a named transition.
+//!
+//! ```text
+//!            parse_head (no body)
+//!   Idle ───────────────────────────► Responding
+//!    │  parse_head (body)                  ▲
+//!    └──────────────► Body ──read_body─────┘ (body read to its end)
+//!                      │ finish_request (body left over) ─► Drain ─► Idle
+//!   Responding ── finish_request ─► Idle, or Closed when either side asked
+//! ```
+
+use super::Error;
+use super::chunked::ChunkedDecoder;
+use super::parse::{BodyLength, Limits, Parse, RequestHead, parse_request};
+
+/// The input buffer's starting size; it grows up to the head limit.
+const INITIAL_BUFFER: usize = 8 * 1024;
+
+/// Where a connection is between requests.
+#[derive(Debug)]
+pub(crate) enum State {
+    /// Waiting for a request head (the buffer may hold part of one).
+    Idle,
+    /// The app has a request whose body is not read to its end yet.
+    Body(BodyState),
+    /// The request body is consumed; the response is being written.
+    Responding,
+    /// The response is written; the rest of the body is being discarded
+    /// before the next request, at most `budget` more bytes.
+    Drain { body: BodyState, budget: u64 },
+    /// No further request will be read.
+    Closed,
+}
+
+/// What is left of a request body.
+#[derive(Debug)]
+pub(crate) enum BodyState {
+    /// This many bytes.
+    Length(u64),
+    /// A chunked body, up to its last chunk.
+    Chunked(ChunkedDecoder),
+}
+
+/// The `Expect: 100-continue` handshake of the current request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Continue {
+    /// Not asked for, or already answered.
+    No,
+    /// Asked for; sent the first time the app reads the body.
+    Pending,
+    /// Asked for and not answered: the app answered without reading the
+    /// body, so the client may or may not send it. The connection closes.
+    Refused,
+}
+
+/// The outcome of [`Conn::read_body`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum BodyRead {
+    /// This many body bytes were copied out.
+    Data(usize),
+    /// The buffer holds no more of the body: read from the socket.
+    NeedInput,
+    /// The body is complete.
+    End,
+}
+
+/// What the driver does after a response (see [`Conn::finish_request`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Read the next request.
+    ReadHead,
+    /// Discard the rest of the body first ([`Conn::drain`]).
+    Drain,
+    /// Close the connection.
+    Close,
+}
+
+/// A connection's protocol state and input buffer.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    state: State,
+    limits: Limits,
+    max_body: u64,
+    max_drain: u64,
+    /// The current request keeps the connection open.
+    keep_alive: bool,
+    expect: Continue,
+    /// Body bytes handed out for the current request.
+    body_read: u64,
+    /// The peer closed its side.
+    eof: bool,
+    /// Counts requests; a request body only reads while it matches.
+    seq: u64,
+}
+
+impl Conn {
+    pub(crate) fn new(limits: Limits, max_body: u64, max_drain: u64) -> Conn {
+        Conn {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            state: State::Idle,
+            limits,
+            max_body,
+            max_drain,
+            keep_alive: false,
+            expect: Continue::No,
+            body_read: 0,
+            eof: false,
+            seq: 0,
+        }
+    }
+
+    /// The current request's number.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Whether unparsed bytes are buffered (a pipelined request, say).
+    pub(crate) fn has_buffered(&self) -> bool {
+        self.start < self.end
+    }
+
+    pub(crate) fn is_idle(&self) -> bool {
+        matches!(self.state, State::Idle)
+    }
+
+    // ----- input ----------------------------------------------------------
+
+    /// Free space to read into (compacting or growing the buffer), or an
+    /// empty slice if the buffer is at its limit.
+    pub(crate) fn space(&mut self) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                let cap = (self.limits.max_head + 1).max(INITIAL_BUFFER);
+                let len = (self.buf.len() * 2).clamp(INITIAL_BUFFER, cap);
+                self.buf.resize(len, 0);
+            }
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Records `n` bytes read into [`Conn::space`]; 0 means end of input.
+    pub(crate) fn filled(&mut self, n: usize) {
+        if n == 0 {
+            self.eof = true;
+        }
+        self.end += n;
+    }
+
+    /// Whether the peer has closed its side.
+    pub(crate) fn is_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// Moves buffered bytes out (for a connection taken over by an
+    /// upgrade); returns how many.
+    pub(crate) fn take_buffered(&mut self, out: &mut [u8]) -> usize {
+        let n = (self.end - self.start).min(out.len());
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        n
+    }
+
+    // ----- transitions ----------------------------------------------------
+
+    /// `Idle → Body | Responding`: parses the next request head from the
+    /// buffer. `Ok(None)`: more input is needed. An error leaves the
+    /// connection `Closed`; the caller answers it with the error's status.
+    pub(crate) fn parse_head(&mut self) -> Result<Option<RequestHead>, Error> {
+        debug_assert!(
+            matches!(self.state, State::Idle),
+            "parse_head in {:?}",
+            self.state
+        );
+        let parsed = parse_request(&self.buf[self.start..self.end], &self.limits);
+        let (head, used) = match parsed {
+            Ok(Parse::Complete(head, used)) => (head, used),
+            Ok(Parse::Partial) => {
+                if self.eof && self.has_buffered() {
+                    self.state = State::Closed;
+                    return Err(Error::syntax(
+                        "the connection closed in the middle of a request head",
+                    ));
+                }
+                return Ok(None);
+            }
+            Err(e) => {
+                self.state = State::Closed;
+                return Err(e);
+            }
+        };
+        let body = match head.body_length() {
+            BodyLength::Known(n) if n > self.max_body => {
+                self.state = State::Closed;
+                return Err(Error::body_too_large());
+            }
+            BodyLength::Known(0) => None,
+            BodyLength::Known(n) => Some(BodyState::Length(n)),
+            BodyLength::Chunked => Some(BodyState::Chunked(ChunkedDecoder::new())),
+        };
+        self.start += used;
+        self.seq += 1;
+        self.keep_alive = head.keep_alive();
+        self.body_read = 0;
+        self.expect = if head.expects_continue() && body.is_some() {
+            Continue::Pending
+        } else {
+            Continue::No
+        };
+        self.state = match body {
+            Some(body) => State::Body(body),
+            None => State::Responding,
+        };
+        Ok(Some(head))
+    }
+
+    /// Whether a `100 Continue` must be sent before the body is read; the
+    /// first call that says yes marks it sent.
+    pub(crate) fn take_continue(&mut self) -> bool {
+        let pending = self.expect == Continue::Pending;
+        if pending {
+            self.expect = Continue::No;
+        }
+        pending
+    }
+
+    /// `Body → Responding` once the body ends: copies buffered body bytes
+    /// into `out`. A chunked body over the size limit is an error (413)
+    /// and leaves the connection `Closed`.
+    pub(crate) fn read_body(&mut self, out: &mut [u8]) -> Result<BodyRead, Error> {
+        let State::Body(body) = &mut self.state else {
+            return Ok(BodyRead::End);
+        };
+        if out.is_empty() {
+            return Ok(BodyRead::Data(0));
+        }
+        let input = &self.buf[self.start..self.end];
+        let (used, n, done) = match body {
+            BodyState::Length(left) => {
+                let n = input
+                    .len()
+                    .min(out.len())
+                    .min(usize::try_from(*left).unwrap_or(usize::MAX));
+                out[..n].copy_from_slice(&input[..n]);
+                *left -= n as u64;
+                (n, n, *left == 0)
+            }
+            BodyState::Chunked(dec) => match dec.decode(input, out) {
+                Ok((used, n)) => (used, n, dec.is_done()),
+                Err(e) => {
+                    self.state = State::Closed;
+                    return Err(e);
+                }
+            },
+        };
+        self.start += used;
+        self.body_read += n as u64;
+        if self.body_read > self.max_body {
+            self.state = State::Closed;
+            return Err(Error::body_too_large());
+        }
+        if done {
+            self.state = State::Responding;
+        }
+        if n > 0 {
+            return Ok(BodyRead::Data(n));
+        }
+        if done {
+            return Ok(BodyRead::End);
+        }
+        if self.eof {
+            self.state = State::Closed;
+            return Err(Error::syntax(
+                "the connection closed in the middle of a request body",
+            ));
+        }
+        Ok(BodyRead::NeedInput)
+    }
+
+    /// Whether the connection will stay open after the current response,
+    /// as far as the request is concerned: the client asked for keep-alive,
+    /// and any unread body can be drained.
+    pub(crate) fn can_keep_alive(&self) -> bool {
+        if !self.keep_alive || self.expect == Continue::Pending {
+            return false;
+        }
+        match &self.state {
+            State::Responding => true,
+            State::Body(BodyState::Length(left)) => *left <= self.max_drain,
+            State::Body(BodyState::Chunked(_)) => true,
+            _ => false,
+        }
+    }
+
+    /// `Responding → Idle`, `Body → Drain` or `→ Closed` after a response
+    /// was written; `close` says the response itself ends the connection.
+    pub(crate) fn finish_request(&mut self, close: bool) -> Next {
+        if self.expect == Continue::Pending {
+            self.expect = Continue::Refused;
+        }
+        let keep = !close && self.keep_alive && self.expect != Continue::Refused && !self.eof;
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        match state {
+            State::Responding if keep => {
+                self.state = State::Idle;
+                Next::ReadHead
+            }
+            State::Body(body) if keep => {
+                self.state = State::Drain {
+                    body,
+                    budget: self.max_drain,
+                };
+                Next::Drain
+            }
+            _ => Next::Close,
+        }
+    }
+
+    /// In `Drain`: discards buffered body bytes. `Ok(true)`: the body is
+    /// gone and the connection is `Idle`; `Ok(false)`: more input is needed.
+    /// Over the drain budget the connection is `Closed` (an error).
+    pub(crate) fn drain(&mut self) -> Result<bool, Error> {
+        let State::Drain { body, budget } = &mut self.state else {
+            return Ok(self.is_idle());
+        };
+        let mut scratch = [0u8; 512];
+        loop {
+            let input = &self.buf[self.start..self.end];
+            let (used, n, done) = match body {
+                BodyState::Length(left) => {
+                    let n = input
+                        .len()
+                        .min(usize::try_from(*left).unwrap_or(usize::MAX));
+                    *left -= n as u64;
+                    (n, n, *left == 0)
+                }
+                BodyState::Chunked(dec) => match dec.decode(input, &mut scratch) {
+                    Ok((used, n)) => (used, n, dec.is_done()),
+                    Err(e) => {
+                        self.state = State::Closed;
+                        return Err(e);
+                    }
+                },
+            };
+            self.start += used;
+            if n as u64 > *budget {
+                self.state = State::Closed;
+                return Err(Error::body_too_large());
+            }
+            *budget -= n as u64;
+            if done {
+                self.state = State::Idle;
+                return Ok(true);
+            }
+            if used == 0 {
+                if self.eof {
+                    self.state = State::Closed;
+                    return Err(Error::syntax(
+                        "the connection closed in the middle of a request body",
+                    ));
+                }
+                return Ok(false);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(conn: &mut Conn, bytes: &[u8]) {
+        let space = conn.space();
+        space[..bytes.len()].copy_from_slice(bytes);
+        conn.filled(bytes.len());
+    }
+
+    #[test]
+    fn pipelined_with_bodies() {
+        let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
+        feed(&mut conn, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
+        let head = conn.parse_head().unwrap().unwrap();
+        assert_eq!(head.request().method(), "POST");
+        let mut out = [0u8; 8];
+        assert_eq!(conn.read_body(&mut out).unwrap(), BodyRead::Data(3));
+        assert_eq!(conn.read_body(&mut out).unwrap(), BodyRead::End);
+        assert_eq!(conn.finish_request(false), Next::ReadHead);
+        let head = conn.parse_head().unwrap().unwrap();
+        assert_eq!(head.request().uri(), "/2");
+        assert_eq!(conn.finish_request(false), Next::ReadHead);
+        assert!(conn.parse_head().unwrap().is_none());
+    }
+
+    #[test]
+    fn unread_body_is_drained() {
+        let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
+        feed(
+            &mut conn,
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+        );
+        conn.parse_head().unwrap().unwrap();
+        assert_eq!(conn.finish_request(false), Next::Drain);
+        assert!(!conn.drain().unwrap());
+        feed(&mut conn, b"0\r\n\r\n");
+        assert!(conn.drain().unwrap());
+        assert!(conn.is_idle());
+    }
+
+    #[test]
+    fn chunked_body_over_the_limit() {
+        let mut conn = Conn::new(Limits::default(), 4, 1 << 16);
+        feed(&mut conn, b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n0\r\n\r\n");
+        conn.parse_head().unwrap().unwrap();
+        let mut out = [0u8; 16];
+        assert!(conn.read_body(&mut out).unwrap_err().is_body_too_large());
+        assert_eq!(conn.finish_request(false), Next::Close);
+    }
+}

@@ -1,0 +1,270 @@
+//! Writing responses: the status line and header block straight into the
+//! connection's output buffer, chunk framing, and the cached `Date`.
+
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::StatusCode;
+use http::header::{self, HeaderMap};
+
+/// How a response body is delimited on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body may follow (HEAD, 1xx, 204, 304); `Some(n)`: the length to
+    /// announce anyway (a HEAD answer's `Content-Length`).
+    NoBody(Option<u64>),
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Neither: the body ends when the connection closes (HTTP/1.0).
+    UntilClose,
+}
+
+/// The value of the `Server` header guv adds when the app sets none.
+pub(crate) const SERVER: &[u8] = concat!("guv/", env!("CARGO_PKG_VERSION")).as_bytes();
+
+/// Appends a response head to `out`. The app's headers are copied except
+/// the framing ones (`Content-Length`, `Transfer-Encoding`) and
+/// `Connection`, which follow `framing` and `close`; `Date` and `Server` are
+/// added unless the app set them.
+pub(crate) fn write_head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    framing: Framing,
+    close: bool,
+    http10_keep_alive: bool,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut has_date = false;
+    let mut has_server = false;
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+        {
+            continue;
+        }
+        has_date |= name == header::DATE;
+        has_server |= name == header::SERVER;
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !has_server {
+        out.extend_from_slice(b"Server: ");
+        out.extend_from_slice(SERVER);
+        out.extend_from_slice(b"\r\n");
+    }
+    if !has_date {
+        out.extend_from_slice(b"Date: ");
+        with_clock(|c| out.extend_from_slice(&c.http_date));
+        out.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        Framing::Length(n) | Framing::NoBody(Some(n)) => {
+            out.extend_from_slice(b"Content-Length: ");
+            write_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Framing::NoBody(None) | Framing::UntilClose => {}
+    }
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if http10_keep_alive {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a whole error response (used for requests that never reach the
+/// app): plain text, `Connection: close`.
+pub(crate) fn write_error(out: &mut Vec<u8>, status: StatusCode) {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    write_head(
+        out,
+        status,
+        &headers,
+        Framing::Length(reason.len() as u64 + 1),
+        true,
+        false,
+    );
+    out.extend_from_slice(reason.as_bytes());
+    out.push(b'\n');
+}
+
+/// Appends one chunk's framing and data.
+pub(crate) fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    write_hex(out, data.len());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The terminating chunk (no trailers).
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+pub(crate) fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+fn write_hex(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[n & 15];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// The current time formatted for `Date` and for the access log, redone at
+/// most once a second per thread.
+pub(crate) struct Clock {
+    secs: u64,
+    /// IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+    pub(crate) http_date: [u8; 29],
+    /// Common log format: `06/Nov/1994:08:49:37 +0000`.
+    pub(crate) log_date: [u8; 26],
+}
+
+thread_local! {
+    static CLOCK: RefCell<Clock> = const { RefCell::new(Clock { secs: u64::MAX, http_date: [0; 29], log_date: [0; 26] }) };
+}
+
+/// Runs `f` with this second's formatted dates.
+pub(crate) fn with_clock<R>(f: impl FnOnce(&Clock) -> R) -> R {
+    CLOCK.with(|c| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut c = c.borrow_mut();
+        if c.secs != now {
+            c.refresh(now);
+        }
+        f(&c)
+    })
+}
+
+const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+impl Clock {
+    fn refresh(&mut self, secs: u64) {
+        self.secs = secs;
+        let days = secs / 86_400;
+        let rem = secs % 86_400;
+        let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+        let (year, month, day) = civil_from_days(days);
+        let two = |n: u64| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+        let four = |n: u64| {
+            [
+                b'0' + (n / 1000 % 10) as u8,
+                b'0' + (n / 100 % 10) as u8,
+                b'0' + (n / 10 % 10) as u8,
+                b'0' + (n % 10) as u8,
+            ]
+        };
+        let mut d = Vec::with_capacity(29);
+        d.extend_from_slice(DAYS[(days % 7) as usize]);
+        d.extend_from_slice(b", ");
+        d.extend_from_slice(&two(day));
+        d.push(b' ');
+        d.extend_from_slice(MONTHS[(month - 1) as usize]);
+        d.push(b' ');
+        d.extend_from_slice(&four(year));
+        d.push(b' ');
+        let (h, m, s) = (two(h), two(m), two(s));
+        let time = [h[0], h[1], b':', m[0], m[1], b':', s[0], s[1]];
+        d.extend_from_slice(&time);
+        d.extend_from_slice(b" GMT");
+        self.http_date.copy_from_slice(&d);
+        let mut l = Vec::with_capacity(26);
+        l.extend_from_slice(&two(day));
+        l.push(b'/');
+        l.extend_from_slice(MONTHS[(month - 1) as usize]);
+        l.push(b'/');
+        l.extend_from_slice(&four(year));
+        l.push(b':');
+        l.extend_from_slice(&time);
+        l.extend_from_slice(b" +0000");
+        self.log_date.copy_from_slice(&l);
+    }
+}
+
+/// Days since 1970-01-01 to (year, month 1-12, day 1-31), proleptic
+/// Gregorian (Howard Hinnant's algorithm).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        let mut c = Clock {
+            secs: 0,
+            http_date: [0; 29],
+            log_date: [0; 26],
+        };
+        c.refresh(784_111_777);
+        assert_eq!(&c.http_date, b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(&c.log_date, b"06/Nov/1994:08:49:37 +0000");
+        c.refresh(951_782_400); // leap day
+        assert_eq!(&c.http_date, b"Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    #[test]
+    fn numbers() {
+        let mut out = Vec::new();
+        write_decimal(&mut out, 0);
+        out.push(b' ');
+        write_decimal(&mut out, 18_446_744_073_709_551_615);
+        out.push(b' ');
+        write_hex(&mut out, 0x1f2e);
+        assert_eq!(out, b"0 18446744073709551615 1f2e");
+    }
+}

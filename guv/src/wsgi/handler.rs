@@ -1,0 +1,432 @@
+//! One connection's greenlet: read a head, call the app, write the
+//! response, drain what the app left unread, repeat.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap};
+use http::{Method, Request, Response, StatusCode, Version};
+
+use super::body::Body;
+use super::conn::{Conn, Next};
+use super::connection::Connection;
+use super::encode::{self, Framing};
+use super::parse::{BodyLength, Limits, RequestHead};
+use super::upgrade;
+use super::{App, Error};
+use crate::greenlet::{KillSignal, TimeoutSignal};
+use crate::net::TcpStream;
+
+/// A response body of at most this many bytes is copied into the output
+/// buffer (one write with the head); larger ones are written directly.
+const INLINE_BODY: usize = 32 * 1024;
+
+/// The output buffer is written out when it grows past this while a body
+/// streams.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// The log target of access-log lines.
+pub(crate) const ACCESS_TARGET: &str = "guv::wsgi::access";
+
+/// Per-server settings every connection reads.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) limits: Limits,
+    pub(crate) max_body: u64,
+    pub(crate) max_drain: u64,
+    pub(crate) header_timeout: Option<Duration>,
+    pub(crate) access_log: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            limits: Limits::default(),
+            max_body: 1 << 30,
+            max_drain: 64 * 1024,
+            header_timeout: Some(Duration::from_secs(60)),
+            access_log: true,
+        }
+    }
+}
+
+/// [`Flags::head_since`] when the connection is not waiting for a head.
+pub(crate) const NOT_WAITING: u64 = u64::MAX;
+
+/// What a connection's greenlet shares with its server.
+pub(crate) struct Flags {
+    /// The worker's coarse clock (ticks of its header-timeout sweeper).
+    pub(crate) clock: Rc<Cell<u64>>,
+    /// The tick at which the connection began waiting for a request head
+    /// (or draining a body), or [`NOT_WAITING`]; the sweeper closes
+    /// connections that wait longer than the header timeout.
+    pub(crate) head_since: Cell<u64>,
+    /// A request is being answered (graceful shutdown lets it finish).
+    pub(crate) busy: Cell<bool>,
+    /// The server is shutting down: close after the current response.
+    pub(crate) stopping: Rc<Cell<bool>>,
+}
+
+/// Serves one connection until it closes.
+pub(crate) fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: &App,
+    cfg: &Config,
+    flags: &Flags,
+) {
+    let _ = stream.set_nodelay(true);
+    let conn = Rc::new(Connection::new(
+        stream,
+        Conn::new(cfg.limits, cfg.max_body, cfg.max_drain),
+    ));
+    let mut scratch = Vec::new();
+    loop {
+        flags.head_since.set(flags.clock.get());
+        let head = read_head(&conn);
+        flags.head_since.set(NOT_WAITING);
+        let head = match head {
+            Ok(Some(head)) => head,
+            Ok(None) => break,
+            Err(Failure::Protocol(e)) => {
+                log::debug!(target: "guv::wsgi", "{peer}: {e}");
+                encode::write_error(&mut conn.out.borrow_mut(), e.status());
+                if cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
+                    access_log(peer, &Method::GET, "-", Version::HTTP_11, e.status(), 0);
+                }
+                let _ = conn.flush();
+                conn.linger();
+                return;
+            }
+            Err(Failure::Io(e)) => {
+                log::debug!(target: "guv::wsgi", "{peer}: {e}");
+                return;
+            }
+        };
+        flags.busy.set(true);
+        let result = respond(&conn, head, peer, app, cfg, flags, &mut scratch);
+        flags.busy.set(false);
+        let next = match result {
+            Ok(Responded::Upgraded) => return,
+            Ok(Responded::Done { close }) => conn.conn.borrow_mut().finish_request(close),
+            Err(e) => {
+                log::debug!(target: "guv::wsgi", "{peer}: writing the response failed: {e}");
+                return;
+            }
+        };
+        match next {
+            Next::ReadHead => {}
+            Next::Drain => {
+                flags.head_since.set(flags.clock.get());
+                let drained = drain(&conn);
+                flags.head_since.set(NOT_WAITING);
+                if let Err(e) = drained {
+                    log::debug!(target: "guv::wsgi", "{peer}: {e}");
+                    let _ = conn.flush();
+                    conn.linger();
+                    return;
+                }
+            }
+            Next::Close => {
+                let _ = conn.flush();
+                if conn.conn.borrow().has_buffered() || !conn.conn.borrow().is_eof() {
+                    conn.linger();
+                }
+                return;
+            }
+        }
+    }
+    let _ = conn.flush();
+}
+
+enum Failure {
+    /// Answer with the error's status, then close.
+    Protocol(Error),
+    /// Close without an answer.
+    Io(io::Error),
+}
+
+/// Reads until a whole head is buffered. `Ok(None)`: the client closed
+/// between requests or let the header timeout pass.
+fn read_head(conn: &Connection) -> Result<Option<RequestHead>, Failure> {
+    loop {
+        match conn.conn.borrow_mut().parse_head() {
+            Ok(Some(head)) => return Ok(Some(head)),
+            Ok(None) => {}
+            Err(e) => return Err(Failure::Protocol(e)),
+        }
+        if conn.conn.borrow().is_eof() {
+            return Ok(None);
+        }
+        // Answers to pipelined requests go out before this greenlet waits.
+        conn.flush().map_err(Failure::Io)?;
+        conn.fill().map_err(Failure::Io)?;
+    }
+}
+
+/// Discards the rest of a request body the app did not read.
+fn drain(conn: &Connection) -> io::Result<()> {
+    loop {
+        if conn.conn.borrow_mut().drain()? {
+            return Ok(());
+        }
+        conn.flush()?;
+        conn.fill()?;
+    }
+}
+
+enum Responded {
+    Done { close: bool },
+    Upgraded,
+}
+
+/// What the response writer needs to know about the request.
+struct RequestInfo {
+    is_head: bool,
+    version: Version,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn respond(
+    conn: &Rc<Connection>,
+    head: RequestHead,
+    peer: SocketAddr,
+    app: &App,
+    cfg: &Config,
+    flags: &Flags,
+    scratch: &mut Vec<u8>,
+) -> io::Result<Responded> {
+    let body_length = head.body_length();
+    let is_upgrade = upgrade::is_upgrade_request(head.request().headers());
+    let (mut parts, ()) = head.into_request().into_parts();
+    let info = RequestInfo {
+        is_head: parts.method == Method::HEAD,
+        version: parts.version,
+    };
+    let logged = (cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info))
+        .then(|| (parts.method.clone(), parts.uri.clone()));
+    let seq = conn.conn.borrow().seq();
+    let body = match body_length {
+        BodyLength::Known(0) => Body::empty(),
+        BodyLength::Known(n) => Body::incoming(conn.clone(), seq, Some(n)),
+        BodyLength::Chunked => Body::incoming(conn.clone(), seq, None),
+    };
+    let _registration = is_upgrade.then(|| upgrade::offer(&mut parts.extensions, conn));
+    let request = Request::from_parts(parts, body);
+
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| app(request)));
+    let (response, mut close) = match outcome {
+        Ok(response) => (response, false),
+        Err(payload) => {
+            if payload.is::<KillSignal>() || payload.is::<TimeoutSignal>() {
+                panic::resume_unwind(payload);
+            }
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("Box<dyn Any>");
+            log::error!(target: "guv::wsgi", "{peer}: the app panicked: {msg}; answering 500");
+            (error_response(StatusCode::INTERNAL_SERVER_ERROR), true)
+        }
+    };
+    if conn.upgraded.get() {
+        return Ok(Responded::Upgraded);
+    }
+    let response = match conn.body_failed.take() {
+        Some(status) => {
+            close = true;
+            error_response(status)
+        }
+        None => response,
+    };
+    close |= !conn.conn.borrow().can_keep_alive() || flags.stopping.get();
+    let status = response.status();
+    let (sent, close) = write_response(conn, response, &info, close, scratch)?;
+    if let Some((method, uri)) = logged {
+        access_log(peer, &method, &uri.to_string(), info.version, status, sent);
+    }
+    Ok(Responded::Done { close })
+}
+
+fn error_response(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Body::from_static(
+        status.canonical_reason().unwrap_or("Error").as_bytes(),
+    ));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// The `Content-Length` an app set on a streamed body, if valid.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Whether the app's response asks to close the connection.
+fn asks_close(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
+}
+
+/// Writes the head and body; returns the body bytes sent and whether the
+/// connection closes after this response.
+fn write_response(
+    conn: &Connection,
+    response: Response<Body>,
+    info: &RequestInfo,
+    mut close: bool,
+    scratch: &mut Vec<u8>,
+) -> io::Result<(u64, bool)> {
+    let (parts, mut body) = response.into_parts();
+    let status = parts.status;
+    let known = body.len().or_else(|| declared_length(&parts.headers));
+    let framing = if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        Framing::NoBody(None)
+    } else if info.is_head {
+        Framing::NoBody(known)
+    } else {
+        match known {
+            Some(n) => Framing::Length(n),
+            None if info.version == Version::HTTP_11 => Framing::Chunked,
+            None => Framing::UntilClose,
+        }
+    };
+    close |= framing == Framing::UntilClose || asks_close(&parts.headers);
+    let http10_keep_alive = info.version == Version::HTTP_10 && !close;
+    let bytes = body.as_bytes();
+    {
+        let mut out = conn.out.borrow_mut();
+        encode::write_head(
+            &mut out,
+            status,
+            &parts.headers,
+            framing,
+            close,
+            http10_keep_alive,
+        );
+        if let (Framing::Length(n), Some(bytes)) = (framing, bytes) {
+            if bytes.len() as u64 != n {
+                // Only reachable through a declared length on in-memory bytes.
+                close = true;
+            }
+            if bytes.len() <= INLINE_BODY {
+                out.extend_from_slice(bytes);
+                return Ok((bytes.len() as u64, close));
+            }
+        }
+    }
+    match framing {
+        Framing::NoBody(_) => Ok((0, close)),
+        Framing::Length(n) => {
+            if let Some(bytes) = body.as_bytes() {
+                conn.flush()?;
+                (&conn.stream).write_all(bytes)?;
+                return Ok((bytes.len() as u64, close));
+            }
+            let sent = stream_body(conn, &mut body, Some(n), false, scratch)?;
+            if sent < n {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("guv::wsgi: the response body ended after {sent} of its {n} bytes"),
+                ));
+            }
+            Ok((sent, close))
+        }
+        Framing::Chunked => {
+            let sent = stream_body(conn, &mut body, None, true, scratch)?;
+            conn.out.borrow_mut().extend_from_slice(encode::LAST_CHUNK);
+            Ok((sent, close))
+        }
+        Framing::UntilClose => Ok((stream_body(conn, &mut body, None, false, scratch)?, close)),
+    }
+}
+
+/// Copies a streamed body to the connection, chunked or raw, up to `limit`.
+fn stream_body(
+    conn: &Connection,
+    body: &mut Body,
+    limit: Option<u64>,
+    chunked: bool,
+    scratch: &mut Vec<u8>,
+) -> io::Result<u64> {
+    if scratch.is_empty() {
+        scratch.resize(16 * 1024, 0);
+    }
+    let mut sent = 0u64;
+    loop {
+        let want = match limit {
+            Some(n) if sent >= n => return Ok(sent),
+            Some(n) => scratch
+                .len()
+                .min(usize::try_from(n - sent).unwrap_or(usize::MAX)),
+            None => scratch.len(),
+        };
+        // The body may be the request's own (an echo), which reads through
+        // the connection: no borrow of it is held here.
+        let n = match body.read(&mut scratch[..want]) {
+            Ok(0) => return Ok(sent),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        sent += n as u64;
+        let full = {
+            let mut out = conn.out.borrow_mut();
+            if chunked {
+                encode::write_chunk(&mut out, &scratch[..n]);
+            } else {
+                out.extend_from_slice(&scratch[..n]);
+            }
+            out.len() >= FLUSH_AT
+        };
+        if full {
+            conn.flush()?;
+        }
+    }
+}
+
+/// Logs one request in the common log format.
+fn access_log(
+    peer: SocketAddr,
+    method: &Method,
+    target: &str,
+    version: Version,
+    status: StatusCode,
+    bytes: u64,
+) {
+    let mut line = String::with_capacity(96);
+    let date = encode::with_clock(|c| c.log_date);
+    let date = std::str::from_utf8(&date).unwrap_or("-");
+    let _ = write!(
+        line,
+        "{} - - [{date}] \"{method} {target} {version:?}\" {} ",
+        peer.ip(),
+        status.as_u16()
+    );
+    if bytes == 0 {
+        line.push('-');
+    } else {
+        let _ = write!(line, "{bytes}");
+    }
+    log::info!(target: ACCESS_TARGET, "{line}");
+}

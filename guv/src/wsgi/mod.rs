@@ -1,0 +1,109 @@
+//! An HTTP/1.1 server: Python guv's `wsgi.serve(listen(addr), app)`.
+//!
+//! An *app* is a function from an [`http::Request`] to an
+//! [`http::Response`], with [`Body`] as the body type on both sides. Each
+//! connection runs on its own greenlet, so the app is plain blocking code:
+//! it may read the request body, sleep, call other services over green
+//! sockets — other connections go on meanwhile.
+//!
+//! ```no_run
+//! use guv::wsgi::Body;
+//! use http::{Request, Response};
+//!
+//! fn hello(_req: Request<Body>) -> Response<Body> {
+//!     Response::new(Body::from("Hello, World!"))
+//! }
+//!
+//! guv::wsgi::serve(guv::listen("127.0.0.1:8001").unwrap(), hello).unwrap();
+//! ```
+//!
+//! ## What the server does for the app
+//!
+//! - HTTP/1.1 keep-alive, and HTTP/1.0 (closed after each response unless
+//!   the client sent `Connection: keep-alive`). Pipelined requests are
+//!   answered in order, and their answers leave in one write.
+//! - Request bodies (`Content-Length` or chunked) are read lazily through
+//!   [`Body`]'s `Read`; `Expect: 100-continue` is answered on the first
+//!   read; what the app leaves unread is drained, up to
+//!   [`Server::max_drain`], before the next request.
+//! - Response framing: `Content-Length` for bodies of known length, chunked
+//!   otherwise (close-delimited for HTTP/1.0); no body for `HEAD`, 1xx, 204
+//!   and 304; `Date` (cached per second) and `Server` added unless set.
+//! - Limits, answered with `Connection: close`: request line too long
+//!   (414), head too large or too many fields (431), bad syntax (400), body
+//!   over [`Server::max_body_size`] (413), a transfer-coding other than
+//!   chunked (501), HTTP/2 or an unknown version (505). A client that does
+//!   not send a head within [`Server::header_timeout`] is disconnected.
+//! - A panic in the app is logged and answered 500; the server goes on.
+//! - An access log in the common log format through the `log` crate
+//!   (target `guv::wsgi::access`).
+//! - Graceful shutdown through a [`ShutdownHandle`], and several worker
+//!   hubs on as many threads with [`Server::workers`].
+//!
+//! ## How it works
+//!
+//! The protocol is sans-I/O ([`proto`]): a parser over byte slices that
+//! answers complete or partial, a chunked decoder, and a per-connection
+//! state machine (idle → body → responding → drain → idle) that never
+//! touches a socket. The connection's greenlet moves bytes between it and a
+//! green [`TcpStream`](crate::net::TcpStream): it tries each read without
+//! blocking and parks only when the socket is empty, writes the response
+//! head straight into a reused output buffer, and flushes that buffer only
+//! when it is about to wait for the client, so that pipelined answers share
+//! a write.
+
+mod body;
+mod chunked;
+mod conn;
+mod connection;
+mod encode;
+mod error;
+mod handler;
+mod parse;
+mod server;
+mod upgrade;
+
+use http::{Request, Response};
+
+pub use body::Body;
+pub use error::Error;
+pub use server::{Bound, DEFAULT_MAX_CONNECTIONS, Server, ShutdownHandle};
+pub use upgrade::{Upgrade, Upgraded};
+
+/// The `http` crate, whose `Request`, `Response`, `StatusCode` and headers
+/// the server speaks.
+pub use http;
+
+/// The app as each worker holds it.
+pub(crate) type App = dyn Fn(Request<Body>) -> Response<Body>;
+
+/// The sans-I/O protocol layer: request-head parsing and chunked decoding
+/// on byte slices. The server is built on it; it is public for tests, fuzzing
+/// and other transports.
+pub mod proto {
+    pub use super::chunked::{ChunkedDecoder, MAX_CHUNK_OVERHEAD};
+    pub use super::parse::{
+        BodyLength, Limits, MAX_HEADERS_CAP, Parse, RequestHead, parse_request,
+    };
+}
+
+/// Serves `app` on `listener` with the default [`Server`] settings, on this
+/// thread's hub, until shut down (never, with this function: use
+/// [`Server::shutdown_handle`] for that).
+///
+/// ```no_run
+/// use guv::wsgi::Body;
+///
+/// let app = |req: http::Request<Body>| {
+///     let name = req.uri().query().unwrap_or("world").to_owned();
+///     http::Response::new(Body::from(format!("Hello, {name}!")))
+/// };
+/// guv::wsgi::serve(guv::listen("127.0.0.1:8001")?, app)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn serve<A>(listener: crate::net::TcpListener, app: A) -> std::io::Result<()>
+where
+    A: Fn(Request<Body>) -> Response<Body> + 'static,
+{
+    Server::new(app).serve(listener)
+}

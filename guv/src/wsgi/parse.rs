@@ -1,0 +1,393 @@
+//! The request-head parser: bytes in, an `http::Request<()>` and the body's
+//! framing out. No I/O: the caller feeds whatever it has read so far and
+//! gets [`Parse::Partial`] until a whole head is there.
+
+use std::mem::MaybeUninit;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Uri, Version};
+
+use super::Error;
+
+/// The most header fields any configuration may allow; the parser keeps
+/// this many slots on the stack.
+pub const MAX_HEADERS_CAP: usize = 256;
+
+/// Size limits on a request head.
+///
+/// ```
+/// let limits = guv::wsgi::proto::Limits::default();
+/// assert_eq!(limits.max_request_line, 8 * 1024);
+/// assert_eq!(limits.max_head, 64 * 1024);
+/// assert_eq!(limits.max_headers, 100);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest request line (method, target, version), in bytes; longer
+    /// gives 414.
+    pub max_request_line: usize,
+    /// The largest head (request line and all fields), in bytes; larger
+    /// gives 431.
+    pub max_head: usize,
+    /// The most header fields (at most [`MAX_HEADERS_CAP`]); more gives 431.
+    pub max_headers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_request_line: 8 * 1024,
+            max_head: 64 * 1024,
+            max_headers: 100,
+        }
+    }
+}
+
+/// The result of feeding bytes to a parser.
+#[derive(Debug)]
+pub enum Parse<T> {
+    /// A whole `T`, and how many bytes of the input it used.
+    Complete(T, usize),
+    /// More bytes are needed.
+    Partial,
+}
+
+/// How the request body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyLength {
+    /// Exactly this many bytes follow (`Content-Length`; 0 when the request
+    /// has neither `Content-Length` nor `Transfer-Encoding`).
+    Known(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed request head: the request (with an empty body) and what the
+/// connection needs to know about it.
+#[derive(Debug)]
+pub struct RequestHead {
+    request: Request<()>,
+    body: BodyLength,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl RequestHead {
+    /// The request, without its body.
+    pub fn request(&self) -> &Request<()> {
+        &self.request
+    }
+
+    /// Takes the request out.
+    pub fn into_request(self) -> Request<()> {
+        self.request
+    }
+
+    /// How the body is delimited.
+    pub fn body_length(&self) -> BodyLength {
+        self.body
+    }
+
+    /// Whether the client wants the connection kept open after this
+    /// request: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with
+    /// `Connection: keep-alive`.
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// Whether an HTTP/1.1 client sent `Expect: 100-continue`.
+    pub fn expects_continue(&self) -> bool {
+        self.expect_continue
+    }
+}
+
+/// Parses one request head from the start of `buf`.
+///
+/// Returns [`Parse::Partial`] while the head is incomplete and within the
+/// limits, and an [`Error`] for anything the server must refuse: bad syntax
+/// (400), a request line over the limit (414), a head too large or with too
+/// many fields (431), a transfer-coding other than `chunked` (501), HTTP/2
+/// or an unknown version (505). Framing rules enforced here: HTTP/1.1 needs
+/// `Host`; `Content-Length` must be one decimal number (repeats must agree);
+/// `Transfer-Encoding` must end in a single `chunked` and cannot come with
+/// `Content-Length` or in HTTP/1.0.
+///
+/// ```
+/// use guv::wsgi::proto::{BodyLength, Limits, Parse, parse_request};
+///
+/// let limits = Limits::default();
+/// assert!(matches!(parse_request(b"GET / HTTP/1.1\r\nHo", &limits), Ok(Parse::Partial)));
+///
+/// let buf = b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+/// let Ok(Parse::Complete(head, used)) = parse_request(buf, &limits) else { panic!() };
+/// assert_eq!(used, buf.len() - 5);
+/// assert_eq!(head.request().uri().path(), "/echo");
+/// assert_eq!(head.body_length(), BodyLength::Known(5));
+/// assert!(head.keep_alive());
+/// ```
+pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, Error> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
+    let slots = &mut slots[..limits.max_headers.clamp(1, MAX_HEADERS_CAP)];
+    let mut req = httparse::Request::new(&mut []);
+    let used = match req.parse_with_uninit_headers(buf, slots) {
+        Ok(httparse::Status::Complete(used)) => used,
+        Ok(httparse::Status::Partial) => {
+            check_partial(buf, limits)?;
+            return Ok(Parse::Partial);
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(Error::headers_too_large(
+                "the request has more header fields than the limit",
+            ));
+        }
+        Err(httparse::Error::Version) => return Err(Error::unsupported_version()),
+        Err(_) => {
+            check_partial(buf, limits)?;
+            return Err(Error::syntax("the request head does not parse"));
+        }
+    };
+    let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(Error::syntax("the request line is incomplete"));
+    };
+    if method.len() + path.len() + 10 > limits.max_request_line {
+        return Err(Error::uri_too_long());
+    }
+    if used > limits.max_head {
+        return Err(Error::headers_too_large(
+            "the request head is larger than the limit",
+        ));
+    }
+    let version = if minor == 1 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    let method =
+        Method::from_bytes(method.as_bytes()).map_err(|_| Error::syntax("invalid method"))?;
+    let uri = parse_uri(path.as_bytes())?;
+
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut framing = Framing::default();
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| Error::syntax("invalid header name"))?;
+        let value =
+            HeaderValue::from_bytes(h.value).map_err(|_| Error::syntax("invalid header value"))?;
+        framing.observe(&name, h.value)?;
+        headers.append(name, value);
+    }
+    let body = framing.body_length(version)?;
+    if version == Version::HTTP_11 && !framing.host {
+        return Err(Error::syntax("an HTTP/1.1 request must have a Host header"));
+    }
+    let keep_alive = match version {
+        Version::HTTP_11 => !framing.close,
+        _ => framing.keep_alive && !framing.close,
+    };
+    let expect_continue = version == Version::HTTP_11 && framing.expect_continue;
+
+    let mut request = Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    *request.headers_mut() = headers;
+    Ok(Parse::Complete(
+        RequestHead {
+            request,
+            body,
+            keep_alive,
+            expect_continue,
+        },
+        used,
+    ))
+}
+
+/// Limits that apply before a head is complete.
+fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), Error> {
+    let line = &buf[..buf.len().min(limits.max_request_line + 1)];
+    if !line.contains(&b'\n') && buf.len() > limits.max_request_line {
+        return Err(Error::uri_too_long());
+    }
+    if buf.len() > limits.max_head {
+        return Err(Error::headers_too_large(
+            "the request head is larger than the limit",
+        ));
+    }
+    Ok(())
+}
+
+fn parse_uri(path: &[u8]) -> Result<Uri, Error> {
+    // The commonest target, without the copy `Uri::try_from` makes.
+    if path == b"/" {
+        thread_local! {
+            static ROOT: Uri = Uri::from_static("/");
+        }
+        return Ok(ROOT.with(Uri::clone));
+    }
+    Uri::try_from(path).map_err(|_| Error::syntax("invalid request target"))
+}
+
+/// What the header fields say about framing and the connection.
+#[derive(Default)]
+struct Framing {
+    content_length: Option<u64>,
+    chunked: bool,
+    transfer_encoding: bool,
+    host: bool,
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl Framing {
+    fn observe(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), Error> {
+        if name == header::CONTENT_LENGTH {
+            let n = parse_content_length(value)?;
+            if self.content_length.is_some_and(|m| m != n) {
+                return Err(Error::syntax("conflicting Content-Length fields"));
+            }
+            self.content_length = Some(n);
+        } else if name == header::TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+            for coding in tokens(value) {
+                if self.chunked {
+                    // Anything after `chunked` (including a second one).
+                    return Err(Error::syntax(
+                        "chunked must be the last transfer-coding, once",
+                    ));
+                }
+                if coding.eq_ignore_ascii_case(b"chunked") {
+                    self.chunked = true;
+                } else {
+                    return Err(Error::unsupported_coding());
+                }
+            }
+        } else if name == header::HOST {
+            self.host = true;
+        } else if name == header::CONNECTION {
+            for token in tokens(value) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    self.close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    self.keep_alive = true;
+                }
+            }
+        } else if name == header::EXPECT {
+            self.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+        }
+        Ok(())
+    }
+
+    fn body_length(&self, version: Version) -> Result<BodyLength, Error> {
+        if self.transfer_encoding {
+            if version == Version::HTTP_10 {
+                return Err(Error::syntax("Transfer-Encoding in an HTTP/1.0 request"));
+            }
+            if self.content_length.is_some() {
+                return Err(Error::syntax("both Content-Length and Transfer-Encoding"));
+            }
+            if !self.chunked {
+                return Err(Error::syntax("an empty Transfer-Encoding"));
+            }
+            return Ok(BodyLength::Chunked);
+        }
+        Ok(BodyLength::Known(self.content_length.unwrap_or(0)))
+    }
+}
+
+/// The comma-separated tokens of a list-valued field, trimmed, empty ones
+/// skipped.
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(|t| t.trim_ascii())
+        .filter(|t| !t.is_empty())
+}
+
+fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
+    if value.is_empty() || value.len() > 19 {
+        return Err(Error::syntax("invalid Content-Length"));
+    }
+    let mut n: u64 = 0;
+    for &b in value {
+        if !b.is_ascii_digit() {
+            return Err(Error::syntax("invalid Content-Length"));
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(buf: &[u8]) -> Result<Parse<RequestHead>, Error> {
+        parse_request(buf, &Limits::default())
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        let ka = |b: &[u8]| match parse(b) {
+            Ok(Parse::Complete(h, _)) => h.keep_alive(),
+            other => panic!("{other:?}"),
+        };
+        assert!(ka(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(!ka(
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(!ka(b"GET / HTTP/1.0\r\n\r\n"));
+        assert!(ka(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn framing_errors() {
+        assert!(
+            parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n")
+                .unwrap_err()
+                .is_unsupported_coding()
+        );
+        let both = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n";
+        assert!(parse(both).unwrap_err().is_syntax());
+        assert!(
+            parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n")
+                .unwrap_err()
+                .is_syntax()
+        );
+        let twice = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n";
+        assert!(parse(twice).unwrap_err().is_syntax());
+        assert!(parse(b"GET / HTTP/1.1\r\n\r\n").unwrap_err().is_syntax());
+        assert!(
+            parse(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                .unwrap_err()
+                .is_unsupported_version()
+        );
+    }
+
+    #[test]
+    fn size_limits() {
+        let limits = Limits {
+            max_request_line: 32,
+            max_head: 64,
+            max_headers: 2,
+        };
+        let long = [b'a'; 40];
+        assert!(
+            parse_request(&[b"GET /".as_slice(), &long].concat(), &limits)
+                .unwrap_err()
+                .is_uri_too_long()
+        );
+        let many = b"GET / HTTP/1.1\r\nHost: a\r\nA: b\r\nC: d\r\n\r\n";
+        assert!(
+            parse_request(many, &limits)
+                .unwrap_err()
+                .is_headers_too_large()
+        );
+        let big = [b"GET / HTTP/1.1\r\nHost: ".as_slice(), &[b'x'; 60]].concat();
+        assert!(
+            parse_request(&big, &limits)
+                .unwrap_err()
+                .is_headers_too_large()
+        );
+    }
+}

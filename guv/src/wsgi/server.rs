@@ -1,0 +1,690 @@
+//! [`Server`]: the accept loop, the connection cap, graceful shutdown and
+//! worker hubs.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+
+use super::body::Body;
+use super::handler::{Config, Flags, NOT_WAITING, serve_connection};
+use super::parse::{Limits, MAX_HEADERS_CAP};
+use super::{App, Error};
+use crate::hub::{Handle, Waker, with_hub};
+use crate::net::{LISTEN_BACKLOG, ListenOptions, TcpListener, TcpStream, listen_std};
+use crate::{Builder, GreenThread};
+
+/// The default cap on connections served at once by one worker.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+
+/// How long to back off after `accept` fails for lack of resources (file
+/// descriptors, memory), so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// An HTTP/1.1 server: configure it, then [`serve`](Server::serve) a
+/// listener on this thread's hub or [`run`](Server::run) it on worker hubs.
+///
+/// Each connection runs on its own greenlet; at most
+/// [`max_connections`](Server::max_connections) at once per worker (more
+/// wait in the listen backlog).
+///
+/// ```no_run
+/// use guv::wsgi::{Body, Server};
+///
+/// let app = |_req: http::Request<Body>| http::Response::new(Body::from("Hello, World!"));
+/// Server::new(app)
+///     .max_connections(10_000)
+///     .header_timeout(Some(std::time::Duration::from_secs(10)))
+///     .workers(0) // one per core
+///     .run("127.0.0.1:8001")
+///     .unwrap();
+/// ```
+pub struct Server<A> {
+    app: A,
+    cfg: Config,
+    max_connections: usize,
+    workers: usize,
+    shutdown_timeout: Duration,
+    control: Arc<Control>,
+}
+
+impl<A> Server<A>
+where
+    A: Fn(Request<Body>) -> Response<Body> + 'static,
+{
+    /// A server for `app` with the defaults: 1000 connections, one worker,
+    /// the [`Limits`] defaults, a 1 GiB body limit, 64 KiB drained, a 60 s
+    /// header timeout, access log on, 30 s to finish at shutdown.
+    pub fn new(app: A) -> Server<A> {
+        Server {
+            app,
+            cfg: Config::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            workers: 1,
+            shutdown_timeout: Duration::from_secs(30),
+            control: Arc::new(Control::default()),
+        }
+    }
+
+    /// The most connections one worker serves at once (at least 1).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// The head limits (414 / 431); `max_headers` is capped at
+    /// [`MAX_HEADERS_CAP`](super::proto::MAX_HEADERS_CAP).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.cfg.limits = Limits {
+            max_headers: limits.max_headers.clamp(1, MAX_HEADERS_CAP),
+            ..limits
+        };
+        self
+    }
+
+    /// The largest request body accepted, in bytes: a larger
+    /// `Content-Length` is answered 413 before the app runs; a chunked body
+    /// that grows past it fails the app's read and is answered 413.
+    pub fn max_body_size(mut self, bytes: u64) -> Self {
+        self.cfg.max_body = bytes;
+        self
+    }
+
+    /// How much of a request body the app left unread is read and thrown
+    /// away to keep the connection; past this the connection closes.
+    pub fn max_drain(mut self, bytes: u64) -> Self {
+        self.cfg.max_drain = bytes;
+        self
+    }
+
+    /// How long a client has to send a request head, counted from when the
+    /// server starts waiting for it (this includes idle time between
+    /// keep-alive requests); then the connection closes. `None`: no limit.
+    pub fn header_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.cfg.header_timeout = timeout;
+        self
+    }
+
+    /// Whether to log each request in the common log format through the
+    /// `log` crate (target `guv::wsgi::access`, level `Info`). On by
+    /// default; costs nothing while no logger enables that target.
+    pub fn access_log(mut self, on: bool) -> Self {
+        self.cfg.access_log = on;
+        self
+    }
+
+    /// How long in-flight requests get to finish after a shutdown request
+    /// before their greenlets are killed.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The number of worker hubs for [`run`](Server::run) and
+    /// [`bind`](Server::bind): each on its own OS thread with its own
+    /// `SO_REUSEPORT` listener. 0 means one per core.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// A handle that stops this server from any thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.control.clone())
+    }
+
+    /// Serves `listener` on this thread's hub until a
+    /// [`ShutdownHandle::shutdown`]; then stops accepting, closes idle
+    /// connections, lets requests in flight finish within the shutdown
+    /// timeout, kills the rest and returns. The app need not be `Send`.
+    /// [`workers`](Server::workers) does not apply here.
+    ///
+    /// ```
+    /// use guv::wsgi::{Body, Server};
+    /// let server = Server::new(|_req: http::Request<Body>| http::Response::new(Body::from("hi")));
+    /// let stop = server.shutdown_handle();
+    /// stop.shutdown(); // stopped before it starts: serve returns at once
+    /// server.serve(guv::listen("127.0.0.1:0").unwrap()).unwrap();
+    /// ```
+    pub fn serve(self, listener: TcpListener) -> io::Result<()> {
+        let app: Rc<App> = Rc::new(self.app);
+        run_worker(
+            app,
+            listener,
+            self.cfg,
+            self.max_connections,
+            self.shutdown_timeout,
+            &self.control,
+        )
+    }
+}
+
+impl<A> Server<A>
+where
+    A: Fn(Request<Body>) -> Response<Body> + Send + Sync + 'static,
+{
+    /// Binds the workers' listeners to `addr` (port 0 picks one port for
+    /// all of them) without serving yet, so the address can be read first.
+    ///
+    /// ```
+    /// use guv::wsgi::{Body, Server};
+    /// let bound = Server::new(|_req: http::Request<Body>| http::Response::new(Body::from("hi")))
+    ///     .workers(2)
+    ///     .bind("127.0.0.1:0")
+    ///     .unwrap();
+    /// assert!(bound.local_addr().port() > 0);
+    /// ```
+    pub fn bind<T: ToSocketAddrs>(self, addr: T) -> io::Result<Bound<A>> {
+        let workers = match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let opts = ListenOptions {
+            reuse_port: workers > 1,
+            backlog: LISTEN_BACKLOG,
+        };
+        let mut last = None;
+        let mut first = None;
+        for a in addr.to_socket_addrs()? {
+            match listen_std(a, opts) {
+                Ok(l) => {
+                    first = Some(l);
+                    break;
+                }
+                Err(e) => last = Some((a, e)),
+            }
+        }
+        let first = match (first, last) {
+            (Some(l), _) => l,
+            (None, Some((a, e))) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("guv::wsgi: cannot listen on {a}: {e}"),
+                ));
+            }
+            (None, None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "guv::wsgi: the address resolved to nothing",
+                ));
+            }
+        };
+        let local = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..workers {
+            let l = listen_std(local, opts).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("guv::wsgi: cannot add a worker listener on {local}: {e}"),
+                )
+            })?;
+            listeners.push(l);
+        }
+        Ok(Bound {
+            server: self,
+            listeners,
+            local,
+        })
+    }
+
+    /// [`bind`](Server::bind) then [`Bound::run`]: serves `addr` on the
+    /// configured number of worker hubs until shut down.
+    pub fn run<T: ToSocketAddrs>(self, addr: T) -> io::Result<()> {
+        self.bind(addr)?.run()
+    }
+}
+
+impl<A> fmt::Debug for Server<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("limits", &self.cfg.limits)
+            .field("max_connections", &self.max_connections)
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`Server`] with its listeners bound, from [`Server::bind`].
+pub struct Bound<A> {
+    server: Server<A>,
+    listeners: Vec<std::net::TcpListener>,
+    local: SocketAddr,
+}
+
+impl<A> Bound<A>
+where
+    A: Fn(Request<Body>) -> Response<Body> + Send + Sync + 'static,
+{
+    /// The address the listeners are bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// A handle that stops the server from any thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.server.shutdown_handle()
+    }
+
+    /// Serves until shut down: worker 0 on this thread's hub, the others on
+    /// new threads (`guv-wsgi-1`, ...), each accepting on its own listener.
+    /// Returns once every worker has stopped; the first worker error, if
+    /// any.
+    ///
+    /// ```
+    /// use guv::wsgi::{Body, Server};
+    /// let bound = Server::new(|_req: http::Request<Body>| http::Response::new(Body::from("hi")))
+    ///     .workers(2)
+    ///     .bind("127.0.0.1:0")
+    ///     .unwrap();
+    /// let stop = bound.shutdown_handle();
+    /// let server = std::thread::spawn(move || bound.run());
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
+    pub fn run(self) -> io::Result<()> {
+        let Server {
+            app,
+            cfg,
+            max_connections,
+            shutdown_timeout,
+            control,
+            ..
+        } = self.server;
+        let app = Arc::new(app);
+        let mut listeners = self.listeners.into_iter();
+        let own = listeners
+            .next()
+            .expect("guv internal error: no listener bound");
+        let mut threads = Vec::new();
+        for (i, listener) in listeners.enumerate() {
+            let (app, cfg, ctl) = (app.clone(), cfg.clone(), control.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("guv-wsgi-{}", i + 1))
+                .spawn(move || {
+                    // A new thread has no hub yet: give it the one-syscall poller.
+                    #[cfg(target_os = "linux")]
+                    crate::hub::set_backend(Box::new(crate::hub::EpollBackend::new()?))?;
+                    let listener = TcpListener::from_std(listener)?;
+                    let app: Rc<App> = Rc::new(move |req| app(req));
+                    run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
+                });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    control.shutdown();
+                    join_all(threads)?;
+                    return Err(e);
+                }
+            }
+        }
+        let result = TcpListener::from_std(own).and_then(|listener| {
+            let app: Rc<App> = Rc::new(move |req| app(req));
+            run_worker(
+                app,
+                listener,
+                cfg,
+                max_connections,
+                shutdown_timeout,
+                &control,
+            )
+        });
+        if result.is_err() {
+            control.shutdown();
+        }
+        let others = join_all(threads);
+        result.and(others)
+    }
+}
+
+fn join_all(threads: Vec<std::thread::JoinHandle<io::Result<()>>>) -> io::Result<()> {
+    let mut first = Ok(());
+    for t in threads {
+        let r = t
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("guv::wsgi: a worker thread panicked")));
+        if first.is_ok() {
+            first = r;
+        }
+    }
+    first
+}
+
+impl<A> fmt::Debug for Bound<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bound")
+            .field("local_addr", &self.local)
+            .field("workers", &self.listeners.len())
+            .finish()
+    }
+}
+
+/// Stops a [`Server`] from any thread or greenlet: its workers stop
+/// accepting, close idle connections, give requests in flight the shutdown
+/// timeout to finish, and return from `serve` / `run`. Calling it before
+/// the server starts makes it stop as soon as it starts.
+///
+/// ```
+/// use guv::wsgi::{Body, Server};
+/// let server = Server::new(|_req: http::Request<Body>| http::Response::new(Body::empty()));
+/// let stop = server.shutdown_handle();
+/// assert!(!stop.is_shutdown());
+/// stop.shutdown();
+/// assert!(stop.is_shutdown());
+/// ```
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<Control>);
+
+impl ShutdownHandle {
+    /// Asks every worker to stop; returns at once.
+    pub fn shutdown(&self) {
+        self.0.shutdown();
+    }
+
+    /// Whether [`shutdown`](ShutdownHandle::shutdown) was called.
+    pub fn is_shutdown(&self) -> bool {
+        self.0.stopped.load(Ordering::SeqCst)
+    }
+}
+
+impl fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownHandle")
+            .field("shutdown", &self.is_shutdown())
+            .finish()
+    }
+}
+
+/// The cross-thread part of a server: the stop flag and its running
+/// workers' hubs.
+#[derive(Default)]
+struct Control {
+    stopped: AtomicBool,
+    /// Protocol: a worker registers under the lock and reads `stopped`
+    /// there; `shutdown` sets `stopped` before taking the lock. Either the
+    /// worker sees the flag or `shutdown` sees the worker.
+    workers: Mutex<Vec<(u64, Handle)>>,
+}
+
+impl Control {
+    fn shutdown(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, handle) in workers.iter() {
+            let id = *id;
+            // A hub already gone has no worker left to stop.
+            let _ = handle.spawn(move || stop_local(id));
+        }
+    }
+
+    /// Registers a running worker; returns whether the server is already
+    /// stopping.
+    fn register(&self, id: u64) -> bool {
+        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        workers.push((id, Handle::current()));
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    fn deregister(&self, id: u64) {
+        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        workers.retain(|(w, _)| *w != id);
+    }
+}
+
+static NEXT_WORKER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+thread_local! {
+    /// The workers running on this thread's hub, for `stop_local`.
+    static WORKERS: RefCell<Vec<(u64, Weak<Worker>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs on a worker's hub: begins its shutdown.
+fn stop_local(id: u64) {
+    let worker = WORKERS.with(|w| {
+        w.borrow()
+            .iter()
+            .find(|(i, _)| *i == id)
+            .and_then(|(_, w)| w.upgrade())
+    });
+    if let Some(worker) = worker {
+        worker.stop();
+    }
+}
+
+/// One hub's share of a server.
+struct Worker {
+    app: Rc<App>,
+    cfg: Config,
+    max_connections: usize,
+    stopping: Rc<Cell<bool>>,
+    /// Ticks of the header-timeout sweeper.
+    clock: Rc<Cell<u64>>,
+    conns: RefCell<HashMap<u64, ConnEntry>>,
+    next_conn: Cell<u64>,
+    /// The accept loop, waiting for a free connection slot.
+    acceptor: RefCell<Option<Waker>>,
+    /// `run_worker`, waiting for the stop request or for connections to end.
+    main: RefCell<Option<Waker>>,
+}
+
+struct ConnEntry {
+    greenlet: GreenThread<()>,
+    flags: Rc<Flags>,
+}
+
+impl Worker {
+    fn stop(&self) {
+        self.stopping.set(true);
+        wake(&self.main);
+    }
+
+    /// Parks the accept loop while the worker is at its connection cap.
+    fn wait_for_slot(&self) {
+        while self.conns.borrow().len() >= self.max_connections {
+            with_hub(|hub| {
+                *self.acceptor.borrow_mut() = Some(hub.arm());
+                hub.park();
+            });
+        }
+    }
+
+    fn start_connection(self: &Rc<Self>, stream: TcpStream, peer: SocketAddr) {
+        let id = self.next_conn.get();
+        self.next_conn.set(id + 1);
+        let flags = Rc::new(Flags {
+            clock: self.clock.clone(),
+            head_since: Cell::new(NOT_WAITING),
+            busy: Cell::new(false),
+            stopping: self.stopping.clone(),
+        });
+        let (worker, conn_flags) = (self.clone(), flags.clone());
+        let spawned = Builder::new().spawn(move || {
+            let _guard = ConnGuard {
+                worker: &worker,
+                id,
+            };
+            serve_connection(stream, peer, &*worker.app, &worker.cfg, &conn_flags);
+        });
+        match spawned {
+            Ok(greenlet) => {
+                self.conns
+                    .borrow_mut()
+                    .insert(id, ConnEntry { greenlet, flags });
+            }
+            Err(e) => {
+                log::error!(target: "guv::wsgi", "{peer}: cannot start a greenlet for the connection: {e}")
+            }
+        }
+    }
+
+    /// Kills the connections `pick` selects (taken out of the table first:
+    /// a killed greenlet's guard looks for its entry).
+    fn kill_where(&self, pick: impl Fn(&Flags) -> bool) {
+        let picked: Vec<ConnEntry> = {
+            let mut conns = self.conns.borrow_mut();
+            let ids: Vec<u64> = conns
+                .iter()
+                .filter(|(_, c)| pick(&c.flags))
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter().filter_map(|id| conns.remove(id)).collect()
+        };
+        for entry in &picked {
+            entry.greenlet.kill();
+        }
+    }
+}
+
+fn wake(slot: &RefCell<Option<Waker>>) {
+    let waker = slot.borrow_mut().take();
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// Removes a connection from its worker's table when its greenlet ends.
+struct ConnGuard<'a> {
+    worker: &'a Worker,
+    id: u64,
+}
+
+impl Drop for ConnGuard<'_> {
+    fn drop(&mut self) {
+        let entry = self.worker.conns.borrow_mut().remove(&self.id);
+        drop(entry);
+        wake(&self.worker.acceptor);
+        wake(&self.worker.main);
+    }
+}
+
+/// Unregisters a worker from its thread and its server.
+struct WorkerGuard<'a> {
+    id: u64,
+    control: &'a Control,
+}
+
+impl Drop for WorkerGuard<'_> {
+    fn drop(&mut self) {
+        let _ = WORKERS.try_with(|w| w.borrow_mut().retain(|(i, _)| *i != self.id));
+        self.control.deregister(self.id);
+    }
+}
+
+fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener) {
+    loop {
+        worker.wait_for_slot();
+        match listener.accept() {
+            Ok((stream, peer)) => worker.start_connection(stream, peer),
+            Err(e) => match e.kind() {
+                io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::Interrupted => {}
+                _ => {
+                    log::error!(target: "guv::wsgi", "accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
+                    crate::sleep(ACCEPT_BACKOFF);
+                }
+            },
+        }
+    }
+}
+
+/// Closes connections that have waited longer than `timeout` for a request
+/// head. Runs on a coarse clock, so that a request costs two stores rather
+/// than a timer: a connection is closed between `timeout` and `timeout`
+/// plus one tick (a quarter of the timeout, between 10 ms and 1 s) after
+/// it began waiting.
+fn sweep(worker: &Worker, timeout: Duration) {
+    let tick = (timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let limit = timeout.as_nanos().div_ceil(tick.as_nanos()) as u64 + 1;
+    loop {
+        crate::sleep(tick);
+        let now = worker.clock.get() + 1;
+        worker.clock.set(now);
+        worker.kill_where(|flags| {
+            let since = flags.head_since.get();
+            let late = since != NOT_WAITING && now - since >= limit;
+            if late {
+                log::debug!(target: "guv::wsgi", "{}", Error::timeout());
+            }
+            late
+        });
+    }
+}
+
+/// Serves `listener` on this thread's hub until the server stops.
+fn run_worker(
+    app: Rc<App>,
+    listener: TcpListener,
+    cfg: Config,
+    max_connections: usize,
+    shutdown_timeout: Duration,
+    control: &Control,
+) -> io::Result<()> {
+    let id = NEXT_WORKER.fetch_add(1, Ordering::Relaxed);
+    let worker = Rc::new(Worker {
+        app,
+        cfg,
+        max_connections,
+        stopping: Rc::new(Cell::new(false)),
+        clock: Rc::new(Cell::new(0)),
+        conns: RefCell::new(HashMap::new()),
+        next_conn: Cell::new(0),
+        acceptor: RefCell::new(None),
+        main: RefCell::new(None),
+    });
+    WORKERS.with(|w| w.borrow_mut().push((id, Rc::downgrade(&worker))));
+    let _guard = WorkerGuard { id, control };
+    if control.register(id) {
+        worker.stopping.set(true);
+    }
+    let acceptor = {
+        let worker = worker.clone();
+        Builder::new()
+            .name("guv-wsgi-accept")
+            .spawn(move || accept_loop(&worker, &listener))?
+    };
+    let sweeper = match worker.cfg.header_timeout {
+        Some(timeout) => {
+            let worker = worker.clone();
+            Some(
+                Builder::new()
+                    .name("guv-wsgi-sweeper")
+                    .spawn(move || sweep(&worker, timeout))?,
+            )
+        }
+        None => None,
+    };
+    while !worker.stopping.get() {
+        with_hub(|hub| {
+            *worker.main.borrow_mut() = Some(hub.arm());
+            hub.park();
+        });
+    }
+    // Stop accepting (the listener closes with the accept greenlet), close
+    // idle connections, give busy ones until the deadline.
+    acceptor.kill();
+    drop(acceptor);
+    if let Some(sweeper) = sweeper {
+        sweeper.kill();
+    }
+    worker.kill_where(|flags| !flags.busy.get());
+    let deadline = Instant::now().checked_add(shutdown_timeout);
+    while !worker.conns.borrow().is_empty() {
+        let in_time = with_hub(|hub| {
+            let waker = hub.arm();
+            *worker.main.borrow_mut() = Some(waker.clone());
+            hub.park_until(&waker, deadline)
+        });
+        if !in_time {
+            break;
+        }
+    }
+    worker.kill_where(|_| true);
+    Ok(())
+}

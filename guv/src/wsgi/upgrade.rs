@@ -1,0 +1,165 @@
+//! Handing a connection over to another protocol (WebSocket): [`Upgrade`]
+//! and [`Upgraded`].
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::rc::{Rc, Weak};
+
+use http::header::{self, HeaderMap};
+
+use super::connection::Connection;
+
+thread_local! {
+    /// Connections whose current request may be upgraded, by offer id.
+    static OFFERS: RefCell<Vec<(u64, Weak<Connection>)>> = const { RefCell::new(Vec::new()) };
+    static NEXT_ID: Cell<u64> = const { Cell::new(1) };
+}
+
+/// Whether the request asks to switch protocols (`Connection: upgrade` and
+/// an `Upgrade` field).
+pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers.get_all(header::CONNECTION).iter().any(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
+        })
+}
+
+/// Puts an [`Upgrade`] into a request's extensions for as long as the
+/// returned guard lives (the app call).
+pub(crate) fn offer(extensions: &mut http::Extensions, conn: &Rc<Connection>) -> OfferGuard {
+    let id = NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    });
+    OFFERS.with(|o| o.borrow_mut().push((id, Rc::downgrade(conn))));
+    extensions.insert(Upgrade {
+        id,
+        thread: std::thread::current().id(),
+    });
+    OfferGuard(id)
+}
+
+pub(crate) struct OfferGuard(u64);
+
+impl Drop for OfferGuard {
+    fn drop(&mut self) {
+        let _ = OFFERS.try_with(|o| o.borrow_mut().retain(|(id, _)| *id != self.0));
+    }
+}
+
+/// The right to take over the connection of a request that asked to switch
+/// protocols (`Connection: upgrade`). The server puts one in the request's
+/// extensions; [`Upgrade::take`] during the app call turns it into the raw
+/// connection, after which the server writes nothing more on it and closes
+/// it when the app returns.
+///
+/// [`crate::websocket::WebSocketWSGI`] is built on this.
+///
+/// ```no_run
+/// use std::io::Write;
+/// use guv::wsgi::{Body, Upgrade};
+///
+/// let app = |req: http::Request<Body>| {
+///     if let Some(up) = req.extensions().get::<Upgrade>() {
+///         let mut conn = up.take().unwrap();
+///         conn.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: upgrade\r\n\r\n").unwrap();
+///         std::io::copy(&mut conn.clone(), &mut conn).unwrap();
+///     }
+///     http::Response::new(Body::empty())
+/// };
+/// guv::wsgi::serve(guv::listen("127.0.0.1:8002").unwrap(), app).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Upgrade {
+    id: u64,
+    thread: std::thread::ThreadId,
+}
+
+impl Upgrade {
+    /// Takes the connection over. Fails (`NotConnected`) outside the app
+    /// call that received the request, on another thread, or if it was
+    /// already taken.
+    pub fn take(&self) -> io::Result<Upgraded> {
+        let gone = || {
+            io::Error::new(
+                io::ErrorKind::NotConnected,
+                "guv::wsgi::Upgrade: the connection is no longer on offer",
+            )
+        };
+        if std::thread::current().id() != self.thread {
+            return Err(gone());
+        }
+        let conn = OFFERS
+            .with(|o| {
+                let mut o = o.borrow_mut();
+                let pos = o.iter().position(|(id, _)| *id == self.id)?;
+                o.swap_remove(pos).1.upgrade()
+            })
+            .ok_or_else(gone)?;
+        conn.upgraded.set(true);
+        conn.flush()?;
+        Ok(Upgraded { conn })
+    }
+}
+
+/// A connection taken over with [`Upgrade::take`]: the bytes after the
+/// request head, then the socket. Clones share the connection (one can read
+/// while another writes).
+#[derive(Clone)]
+pub struct Upgraded {
+    conn: Rc<Connection>,
+}
+
+impl Upgraded {
+    /// Buffered bytes first, then one non-blocking read (`WouldBlock` when
+    /// the socket is empty).
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let buffered = self.conn.conn.borrow_mut().take_buffered(buf);
+        if buffered > 0 {
+            return Ok(buffered);
+        }
+        self.conn.stream.try_read(buf)
+    }
+
+    /// One non-blocking write.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.conn.stream.try_write(buf)
+    }
+
+    /// Parks until the socket is ready for `interest`.
+    pub(crate) fn wait_ready(&self, interest: crate::Interest) -> io::Result<()> {
+        self.conn.stream.wait_ready(interest, None)
+    }
+}
+
+impl Read for Upgraded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let buffered = self.conn.conn.borrow_mut().take_buffered(buf);
+        if buffered > 0 {
+            return Ok(buffered);
+        }
+        (&self.conn.stream).read(buf)
+    }
+}
+
+impl Write for Upgraded {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&self.conn.stream).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgraded")
+            .field("stream", &self.conn.stream)
+            .finish()
+    }
+}
