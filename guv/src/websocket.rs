@@ -123,16 +123,15 @@ where
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        if let Some(allowed) = &self.origins {
-            if !origin
+        if let Some(allowed) = &self.origins
+            && !origin
                 .as_ref()
                 .is_some_and(|o| allowed.iter().any(|a| a == o))
-            {
-                return refuse(
-                    StatusCode::FORBIDDEN,
-                    "this Origin may not open a WebSocket here",
-                );
-            }
+        {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "this Origin may not open a WebSocket here",
+            );
         }
         let protocol = choose_protocol(headers, &self.protocols);
         let Some(up) = req.extensions().get::<Upgrade>() else {

@@ -311,8 +311,9 @@ unsafe fn jump(to: Context, data: usize) -> Transfer {
     }
     // SAFETY: `jump_fcontext` returned the suspended context of the fiber
     // that resumed us, a valid `Context` (repr(C) pointer, asserted above).
+    let context = unsafe { std::mem::transmute::<*const context::c_void, Context>(from) };
     Transfer {
-        context: unsafe { std::mem::transmute::<*const context::c_void, Context>(from) },
+        context,
         data: data_back,
     }
 }

@@ -42,9 +42,9 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 pub use backend::{Backend, IoEvent, Notifier};
+pub(crate) use backend::{PollingBackend, poll_now};
 #[cfg(target_os = "linux")]
 pub use epoll::EpollBackend;
-pub(crate) use backend::{PollingBackend, poll_now};
 pub use remote::Handle;
 use remote::{RemoteOp, Shared};
 use timer::Timers;

@@ -193,7 +193,11 @@ impl TcpStream {
 
     /// Parks until the socket reports `interest`, or `deadline` passes
     /// (`TimedOut`).
-    pub(crate) fn wait_ready(&self, interest: Interest, deadline: Option<std::time::Instant>) -> io::Result<()> {
+    pub(crate) fn wait_ready(
+        &self,
+        interest: Interest,
+        deadline: Option<std::time::Instant>,
+    ) -> io::Result<()> {
         self.io.wait(interest, deadline)
     }
 }
