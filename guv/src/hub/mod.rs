@@ -204,15 +204,46 @@ impl RemoteParked {
     }
 }
 
+/// The ready queue, split at the current loop iteration's snapshot:
+/// greenlets run from `now`, and everything made ready meanwhile goes to
+/// `next`, which becomes `now` when the iteration ends. Both are FIFO.
+#[derive(Default)]
+struct RunQueue {
+    now: VecDeque<GreenletRef>,
+    next: VecDeque<GreenletRef>,
+}
+
+impl RunQueue {
+    #[inline]
+    fn push(&mut self, g: GreenletRef) {
+        self.next.push_back(g);
+    }
+
+    /// Starts an iteration: what is ready now is its snapshot.
+    fn begin_iteration(&mut self) {
+        debug_assert!(
+            self.now.is_empty(),
+            "an iteration began before the last one ended"
+        );
+        std::mem::swap(&mut self.now, &mut self.next);
+    }
+
+    /// Puts what is left of the current iteration back in front (shutdown).
+    fn abandon_iteration(&mut self) {
+        while let Some(g) = self.now.pop_back() {
+            self.next.push_front(g);
+        }
+    }
+}
+
 /// One thread's scheduler. See the module docs.
 pub(crate) struct Hub {
     main: GreenletRef,
     looper: GreenletRef,
     /// The greenlet running now (the loop while the loop runs).
     current: RefCell<GreenletRef>,
-    ready: RefCell<VecDeque<GreenletRef>>,
-    /// Greenlets of the current iteration's snapshot not yet run.
-    budget: Cell<usize>,
+    /// The ready greenlets, split by loop iteration (see [`RunQueue`]).
+    ready: RefCell<RunQueue>,
     /// Greenlets run since the last I/O poll.
     ticks: Cell<u32>,
     /// A greenlet that just ended; its stack is recycled by the loop.
@@ -261,8 +292,7 @@ impl Hub {
             current: RefCell::new(main.clone()),
             main,
             looper,
-            ready: RefCell::new(VecDeque::with_capacity(64)),
-            budget: Cell::new(0),
+            ready: RefCell::new(RunQueue::default()),
             ticks: Cell::new(0),
             zombie: Cell::new(None),
             timers: RefCell::new(Timers::default()),
@@ -325,7 +355,7 @@ impl Hub {
         match delay {
             None => {
                 h.sched.set(Sched::Ready);
-                self.ready.borrow_mut().push_back(g);
+                self.ready.borrow_mut().push(g);
             }
             Some(delay) => {
                 h.sched.set(Sched::Delayed);
@@ -354,28 +384,17 @@ impl Hub {
 
     // ----- switching ------------------------------------------------------
 
-    /// Takes the next greenlet of the current snapshot, if any is left.
+    /// Takes the next greenlet of the current iteration, if any is left.
     #[inline]
     fn pop_ready(&self) -> Option<GreenletRef> {
-        let mut budget = self.budget.get();
-        if budget == 0 {
-            return None;
-        }
         let mut ready = self.ready.borrow_mut();
-        while budget > 0 {
-            budget -= 1;
-            match ready.pop_front() {
-                None => budget = 0,
-                Some(g) if g.header().sched.get() == Sched::Ready => {
-                    self.budget.set(budget);
-                    self.ticks.set(self.ticks.get().wrapping_add(1));
-                    return Some(g);
-                }
-                // Cancelled while queued.
-                Some(_) => {}
+        while let Some(g) = ready.now.pop_front() {
+            // Cancelled while queued: skip.
+            if g.header().sched.get() == Sched::Ready {
+                self.ticks.set(self.ticks.get().wrapping_add(1));
+                return Some(g);
             }
         }
-        self.budget.set(0);
         None
     }
 
@@ -398,7 +417,7 @@ impl Hub {
     /// poll owed. Saves two switches per iteration for greenlets that only
     /// yield to each other; the order of events is exactly the loop's.
     fn next_iteration_inline(&self) -> Option<GreenletRef> {
-        if self.ready.borrow().is_empty() || self.shared.has_pending() || self.io_poll_due() {
+        if self.ready.borrow().next.is_empty() || self.shared.has_pending() || self.io_poll_due() {
             return None;
         }
         if !self.timers.borrow().is_empty() {
@@ -407,7 +426,7 @@ impl Hub {
                 return None;
             }
         }
-        self.budget.set(self.ready.borrow().len());
+        self.ready.borrow_mut().begin_iteration();
         self.pop_ready()
     }
 
@@ -515,7 +534,7 @@ impl Hub {
         match h.sched.get() {
             Sched::Parked => {
                 h.sched.set(Sched::Ready);
-                self.ready.borrow_mut().push_back(w.g.clone());
+                self.ready.borrow_mut().push(w.g.clone());
                 true
             }
             Sched::Running => {
@@ -533,7 +552,7 @@ impl Hub {
         self.refuse_in_loop(&cur, "gyield()");
         let h = cur.header();
         h.sched.set(Sched::Ready);
-        self.ready.borrow_mut().push_back(cur.clone());
+        self.ready.borrow_mut().push(cur.clone());
         self.switch_away(&cur);
         self.deliver_interrupt(h);
     }
@@ -581,7 +600,7 @@ impl Hub {
             Sched::Parked => {
                 h.post_interrupt(interrupt);
                 h.sched.set(Sched::Ready);
-                self.ready.borrow_mut().push_back(g.clone());
+                self.ready.borrow_mut().push(g.clone());
             }
             Sched::Ready | Sched::Running => h.post_interrupt(interrupt),
         }
@@ -644,7 +663,9 @@ impl Hub {
 
     fn run_loop(&self) {
         while !self.exiting.get() {
-            self.budget.set(self.ready.borrow().len());
+            // Finish the current iteration: the loop is also entered in the
+            // middle of one (a greenlet that ends always switches here, and
+            // greenlets start iterations inline).
             while let Some(next) = self.pop_ready() {
                 self.looper.header().sched.set(Sched::Parked);
                 self.switch_to(&self.looper, next);
@@ -658,6 +679,7 @@ impl Hub {
             }
             self.fire_timers();
             self.poll_io();
+            self.ready.borrow_mut().begin_iteration();
         }
     }
 
@@ -708,7 +730,7 @@ impl Hub {
                     h.start_timer.set(None);
                     if h.sched.get() == Sched::Delayed {
                         h.sched.set(Sched::Ready);
-                        self.ready.borrow_mut().push_back(g);
+                        self.ready.borrow_mut().push(g);
                     }
                 }
                 TimerAction::Interrupt(g, interrupt) => self.interrupt(&g, interrupt),
@@ -717,7 +739,7 @@ impl Hub {
     }
 
     fn poll_io(&self) {
-        let timeout = if !self.ready.borrow().is_empty() {
+        let timeout = if !self.ready.borrow().next.is_empty() {
             if !self.io_poll_due() {
                 return;
             }
@@ -750,7 +772,7 @@ impl Hub {
     fn shutdown(&self) {
         drop(self.shared.close());
         self.exiting.set(true);
-        self.budget.set(0);
+        self.ready.borrow_mut().abandon_iteration();
         if self.looper.header().fiber.is_fresh() {
             drop(self.looper.header().fiber.retire());
         } else if same(&self.current(), &self.main) {
