@@ -68,6 +68,7 @@
 
 pub mod debug;
 mod error;
+pub mod event;
 pub mod green;
 mod greenlet;
 mod greenthread;
@@ -75,8 +76,12 @@ pub mod hub;
 mod io;
 pub mod net;
 mod timeout;
+mod waiters;
 
 pub use error::Error;
+pub use event::Never;
+pub use event::flag::Event;
+pub use event::result::AsyncResult;
 pub use greenthread::{Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, spawn_after, spawn_n};
 pub use io::{Interest, notify_close, trampoline};
 pub use net::listen;
