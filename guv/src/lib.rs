@@ -75,6 +75,7 @@ mod greenthread;
 pub mod hub;
 mod io;
 pub mod net;
+pub mod queue;
 mod timeout;
 mod waiters;
 

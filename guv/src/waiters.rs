@@ -79,12 +79,10 @@ impl<W, D> WaitList<W, D> {
     }
 
     /// Waiters not yet served.
-    #[allow(dead_code)] // until the queues use it
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    #[allow(dead_code)] // until the queues use it
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
