@@ -76,6 +76,7 @@ pub mod hub;
 mod io;
 pub mod net;
 pub mod queue;
+pub mod semaphore;
 mod timeout;
 mod waiters;
 
@@ -86,6 +87,7 @@ pub use event::result::AsyncResult;
 pub use greenthread::{Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, spawn_after, spawn_n};
 pub use io::{Interest, notify_close, trampoline};
 pub use net::listen;
+pub use semaphore::{BoundedSemaphore, CappedSemaphore, Semaphore, SemaphoreError, SemaphoreGuard};
 pub use timeout::{Timeout, with_timeout};
 
 /// Runs `fn main` (or any argument-less function) as the main greenlet of a
