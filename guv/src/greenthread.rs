@@ -137,7 +137,6 @@ impl<T: 'static> GreenThread<T> {
     /// greenlet (a full `GreenPool` running a member's spawn inline). It
     /// reports the calling greenlet's id; `wait` returns `result` at once,
     /// links run at once, `kill` does nothing.
-    #[allow(dead_code)] // until GreenPool uses it
     pub(crate) fn finished(result: Result<T, Error>) -> GreenThread<T> {
         let id = with_hub(|hub| hub.current().header().id());
         let outcome = Outcome::new(false);

@@ -75,6 +75,7 @@ mod greenthread;
 pub mod hub;
 mod io;
 pub mod net;
+pub mod pool;
 pub mod queue;
 pub mod semaphore;
 mod timeout;
@@ -87,6 +88,7 @@ pub use event::result::AsyncResult;
 pub use greenthread::{Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, spawn_after, spawn_n};
 pub use io::{Interest, notify_close, trampoline};
 pub use net::listen;
+pub use pool::{GreenPile, GreenPool, iwait, joinall, killall, wait_all, wait_all_timeout};
 pub use semaphore::{BoundedSemaphore, CappedSemaphore, Semaphore, SemaphoreError, SemaphoreGuard};
 pub use timeout::{Timeout, with_timeout};
 
