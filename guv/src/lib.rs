@@ -74,6 +74,7 @@ mod greenlet;
 mod greenthread;
 pub mod hub;
 mod io;
+pub mod local;
 pub mod net;
 pub mod pool;
 pub mod queue;

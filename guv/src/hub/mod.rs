@@ -72,6 +72,10 @@ struct HubSlot(OnceCell<Rc<Hub>>);
 impl Drop for HubSlot {
     fn drop(&mut self) {
         if let Some(hub) = self.0.take() {
+            // Green-locals of the main greenlet (and of the loop, from
+            // destructors it ran) go first, like thread-locals.
+            hub.main.header().locals.drop_all();
+            hub.looper.header().locals.drop_all();
             hub.shutdown();
             if hub.live.get() > 0 {
                 // Greenlets are still suspended with references into the
@@ -734,6 +738,8 @@ fn greenlet_entry() -> ! {
     with_hub(|hub| {
         let me = hub.current();
         me.body.run(&me.header);
+        // Green-locals die on the greenlet's own stack, before its last switch.
+        me.header.locals.drop_all();
         hub.exit_current(me)
     });
     unreachable!("guv internal error: a greenlet returned past its exit")
