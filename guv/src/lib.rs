@@ -34,6 +34,13 @@
 //! - [`hub`]: the per-thread scheduler, its configuration and [`hub::Handle`]
 //!   for reaching it from other threads.
 //! - [`main`]: `#[guv::main]` configures the hub around `fn main`.
+//! - Coordination between greenlets (hub-local, `!Send`, FIFO, nothing lost
+//!   when a waiter is killed): [`event`] (with [`Event`] and
+//!   [`AsyncResult`]), [`queue`], [`Semaphore`] and friends, [`GreenPool`],
+//!   [`GreenPile`], [`wait_all`]/[`joinall`]/[`killall`]/[`iwait`], and
+//!   green-local storage with [`local!`].
+//! - [`green::sync`]: `std::sync`'s API (`Mutex`, `Condvar`, `mpsc`, ...)
+//!   whose waits park the greenlet; `Send + Sync`, across threads.
 //!
 //! ## How it works
 //!
@@ -53,9 +60,9 @@
 //! private payload, running its destructors; a panic ends only the greenlet
 //! it happens in.
 //!
-//! The unsafe code is fenced into five small files (stacks, the switch, the
-//! stack-overflow handler, the poller backend, socket setup); the crate denies `unsafe`
-//! everywhere else.
+//! The unsafe code is fenced into six small files (stacks, the switch, the
+//! stack-overflow handler, the poller backend, socket setup, the green
+//! `Mutex`/`RwLock` data cells); the crate denies `unsafe` everywhere else.
 
 #![deny(unsafe_code)]
 #![warn(

@@ -1,7 +1,7 @@
 //! Green-local storage: [`local!`](crate::local!) and [`Local`], one value
 //! per greenlet, as `thread_local!` gives one per thread.
 //!
-//! Each greenlet's header holds its values ([`Slots`]), keyed by the
+//! Each greenlet's header holds its values, keyed by the
 //! address of the `static` [`Local`] (which is why [`Local::with`] takes
 //! `&'static self`). A value is created by the `Local`'s initializer on a
 //! greenlet's first access and dropped when the greenlet ends: on its own

@@ -86,6 +86,7 @@ impl Permits {
     }
 
     /// Takes a permit, waiting (if `wait`) until `timeout` runs out.
+    #[inline]
     fn acquire(&self, wait: bool, timeout: Option<Duration>) -> bool {
         let count = self.count.get();
         if count > 0 {
@@ -104,6 +105,7 @@ impl Permits {
 
     /// A permit was taken below the limit: a blocked releaser may now add
     /// its own.
+    #[inline]
     fn admit_releaser(&self) {
         if self.releasers.borrow_mut().serve_front(|()| ()) {
             self.count.set(self.count.get() + 1);
@@ -113,6 +115,7 @@ impl Permits {
     /// Returns a permit without blocking or failing: to the oldest waiter,
     /// else to the count, which stays at most `limit` (a permit beyond it
     /// can only come from unbalanced releases and is dropped).
+    #[inline]
     fn give_back(&self) {
         if !self.acquirers.borrow_mut().serve_front(|()| ()) {
             let count = self.count.get();
@@ -173,12 +176,14 @@ macro_rules! semaphore_common {
 
         impl $name {
             #[doc = concat!("Takes a permit, blocking until one is available. Never blocks or yields when one is.\n\n```\nlet sem = ", $make, ";\nsem.acquire();\nassert!(sem.locked());\n```")]
+            #[inline]
             pub fn acquire(&self) {
                 let got = self.permits.acquire(true, None);
                 debug_assert!(got);
             }
 
             #[doc = concat!("Takes a permit if one is available now; returns whether it did.\n\n```\nlet sem = ", $make, ";\nassert!(sem.try_acquire());\nassert!(!sem.try_acquire());\n```")]
+            #[inline]
             pub fn try_acquire(&self) -> bool {
                 self.permits.acquire(false, None)
             }
@@ -282,6 +287,7 @@ impl Semaphore {
     /// # Panics
     ///
     /// If the count would exceed `usize::MAX`.
+    #[inline]
     pub fn release(&self) {
         if self.permits.count.get() == usize::MAX {
             panic!("guv::Semaphore::release: the count would overflow usize");

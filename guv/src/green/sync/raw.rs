@@ -97,7 +97,9 @@ impl RawLock {
     #[inline]
     pub(super) fn write_unlock(&self) {
         // Release: our writes happen-before the next holder's acquire.
-        let old = self.state.fetch_and(!WRITER, Ordering::Release);
+        // `fetch_sub` of the bit we hold: one `lock xadd` on x86, where a
+        // `fetch_and` whose result is used is a compare-and-swap loop.
+        let old = self.state.fetch_sub(WRITER, Ordering::Release);
         if old & PARKED != 0 {
             self.wake_front();
         }
