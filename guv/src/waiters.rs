@@ -132,15 +132,6 @@ impl<W, D> WaitList<W, D> {
         self.len -= 1;
     }
 
-    /// What the oldest waiter brought, if any waits.
-    #[allow(dead_code)] // until the queues use it
-    pub(crate) fn front(&self) -> Option<&W> {
-        match self.entries.get(self.head).map(|e| &e.state) {
-            Some(State::Waiting(_, w)) => Some(w),
-            _ => None,
-        }
-    }
-
     /// Serves the oldest waiter: `give` turns what it brought into what it
     /// gets, and the waiter is woken. Returns false if nobody waits (then
     /// `give` is not called).

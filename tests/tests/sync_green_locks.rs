@@ -432,3 +432,25 @@ fn oncelock_set_from_a_thread_wakes_a_waiting_greenlet() {
         .unwrap();
     assert_eq!(waiter.wait().unwrap(), 11);
 }
+
+#[test]
+fn a_waiter_whose_thread_exited_does_not_swallow_the_wake_up() {
+    let m = Arc::new(Mutex::new(0));
+    let guard = m.lock().unwrap();
+    let m2 = m.clone();
+    std::thread::spawn(move || {
+        // This greenlet queues first, then its thread exits with it parked:
+        // its entry stays in the queue with a waker whose hub is gone.
+        guv::spawn_n(move || *m2.lock().unwrap() += 100);
+        guv::gyield();
+    })
+    .join()
+    .unwrap();
+    let m3 = m.clone();
+    let behind = guv::spawn(move || *m3.lock().unwrap() += 1);
+    guv::gyield();
+    drop(guard);
+    let r = guv::with_timeout(LONG, || behind.wait().unwrap());
+    assert!(r.is_ok(), "the live waiter behind the dead one was woken");
+    assert_eq!(*m.lock().unwrap(), 1);
+}

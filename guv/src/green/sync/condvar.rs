@@ -251,8 +251,7 @@ impl Condvar {
     /// guv::green::sync::Condvar::new().notify_one(); // nobody waits: no effect
     /// ```
     pub fn notify_one(&self) {
-        let first = lock(&self.waiters).pop_front();
-        wake_all(first);
+        lock(&self.waiters).wake_one();
     }
 
     /// Wakes every waiter.

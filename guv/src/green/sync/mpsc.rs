@@ -60,11 +60,12 @@ impl<T> State<T> {
     }
 
     /// Pushes an item and wakes the receiver waiting longest.
-    fn push(&mut self, item: T) -> (u64, Option<super::park::Entry>) {
+    fn push(&mut self, item: T) -> u64 {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.items.push_back((ticket, item));
-        (ticket, self.receivers_waiting.pop_front())
+        self.receivers_waiting.wake_one();
+        ticket
     }
 
     /// Whether the item with `ticket` has been received.
@@ -106,16 +107,11 @@ impl<T> Registration<'_, T> {
 impl<T> Drop for Registration<'_, T> {
     fn drop(&mut self) {
         if self.armed {
-            let next = {
-                let mut st = lock(&self.chan.state);
-                let q = st.queue(self.side);
-                if q.remove(self.id) {
-                    None
-                } else {
-                    q.pop_front()
-                }
-            };
-            wake_all(next);
+            let mut st = lock(&self.chan.state);
+            let q = st.queue(self.side);
+            if !q.remove(self.id) {
+                q.wake_one();
+            }
         }
     }
 }
@@ -173,15 +169,14 @@ impl<T> Chan<T> {
                 Some(n) => st.items.len() < n,
             };
             if room {
-                let (ticket, receiver) = st.push(value);
-                if st.bound != Some(0) || !wait {
-                    drop(st);
-                    wake_all(receiver);
-                    return Ok(());
-                }
+                let ticket = st.push(value);
+                let rendezvous = st.bound == Some(0) && wait;
                 drop(st);
-                wake_all(receiver);
-                return self.rendezvous(ticket);
+                return if rendezvous {
+                    self.rendezvous(ticket)
+                } else {
+                    Ok(())
+                };
             }
             if !wait {
                 return Err(TrySendError::Full(value));
@@ -231,7 +226,10 @@ impl<T> Chan<T> {
                 // each check whether their own item went.
                 let senders = match st.bound {
                     Some(0) => st.senders_waiting.take_all(),
-                    _ => st.senders_waiting.pop_front().into_iter().collect(),
+                    _ => {
+                        st.senders_waiting.wake_one();
+                        VecDeque::new()
+                    }
                 };
                 drop(st);
                 wake_all(senders);

@@ -82,6 +82,19 @@ impl WaitQueue {
         self.entries.pop_front()
     }
 
+    /// Pops and wakes waiters, oldest first, until one wake-up lands; a
+    /// waiter whose hub is gone (its thread exited) is skipped, so the
+    /// wake-up is not lost. Returns whether one was woken. Called under
+    /// the queue's mutex: waking takes no lock of ours.
+    pub(super) fn wake_one(&mut self) -> bool {
+        while let Some(e) = self.entries.pop_front() {
+            if e.waker.wake() {
+                return true;
+            }
+        }
+        false
+    }
+
     pub(super) fn front_kind(&self) -> Option<Kind> {
         self.entries.front().map(|e| e.kind)
     }

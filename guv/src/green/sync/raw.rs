@@ -27,15 +27,16 @@
 //!
 //! Release: clear our bit; if `PARKED` was set (and, for the last reader,
 //! no reader is left), pop the front waiter — with the readers that follow
-//! it, if it is a reader — clear `PARKED` if the queue is now empty, and
-//! wake them. A woken waiter retries, ignoring `PARKED`, and queues again at
+//! it, if it is a reader — and wake them (still under the queue mutex; a
+//! waiter whose hub is gone is skipped for the next), then clear `PARKED`
+//! if the queue is now empty. A woken waiter retries, ignoring `PARKED`, and queues again at
 //! the front if it lost a race to a barging writer. A woken waiter that is
 //! killed or times out before acquiring passes the wake-up on.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::park::{Kind, Parker, WaitQueue, lock, wake_all};
+use super::park::{Kind, Parker, WaitQueue, lock};
 
 /// Held exclusively.
 const WRITER: usize = 1;
@@ -186,24 +187,24 @@ impl RawLock {
         }
     }
 
-    /// Wakes the front waiter (and the readers right behind a reader).
+    /// Wakes the front waiter (and the readers right behind a reader),
+    /// skipping waiters whose hub is gone.
     #[cold]
     fn wake_front(&self) {
-        let mut woken = Vec::new();
-        {
-            let mut queue = lock(&self.queue);
-            if let Some(first) = queue.pop_front() {
-                let shared = first.kind == Kind::Shared;
-                woken.push(first);
-                while shared && queue.front_kind() == Some(Kind::Shared) {
-                    woken.extend(queue.pop_front());
-                }
+        let mut queue = lock(&self.queue);
+        while let Some(first) = queue.pop_front() {
+            let shared = first.kind == Kind::Shared;
+            let mut landed = first.waker.wake();
+            while shared && queue.front_kind() == Some(Kind::Shared) {
+                landed |= queue.pop_front().is_some_and(|e| e.waker.wake());
             }
-            if queue.is_empty() {
-                self.state.fetch_and(!PARKED, Ordering::Relaxed);
+            if landed {
+                break;
             }
         }
-        wake_all(woken);
+        if queue.is_empty() {
+            self.state.fetch_and(!PARKED, Ordering::Relaxed);
+        }
     }
 }
 
