@@ -197,3 +197,21 @@ fn capped_semaphore_killed_releaser_adds_nothing() {
     a.wait().unwrap();
     assert_eq!(sem.count(), 0);
 }
+
+#[test]
+fn overflowing_counts_are_refused_clearly() {
+    // Counts are usize: a negative count cannot be written. The largest one
+    // is accepted, reported saturated by balance(), and cannot overflow.
+    let sem = Semaphore::new(usize::MAX);
+    assert_eq!(sem.balance(), isize::MAX);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sem.release()));
+    let payload = r.unwrap_err();
+    let msg = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or(payload.downcast_ref::<String>().map(String::as_str));
+    assert!(msg.unwrap().contains("overflow"), "{msg:?}");
+    assert_eq!(sem.count(), usize::MAX, "unchanged");
+    let capped = CappedSemaphore::new(usize::MAX, usize::MAX).unwrap();
+    assert!(!capped.try_release(), "at the limit a release would block");
+}
