@@ -394,7 +394,7 @@ impl Hub {
     // ----- switching ------------------------------------------------------
 
     /// Takes the next greenlet of the current iteration, if any is left.
-    #[inline]
+    #[inline(always)]
     fn pop_ready(&self) -> Option<GreenletRef> {
         let mut ready = self.ready.borrow_mut();
         while let Some(g) = ready.now.pop_front() {
@@ -409,7 +409,7 @@ impl Hub {
 
     /// Leaves `cur` (whose state the caller has set) for the next ready
     /// greenlet of this iteration, or for the loop.
-    #[inline]
+    #[inline(always)]
     fn switch_away(&self, cur: &GreenletRef) {
         let next = match self.pop_ready() {
             Some(g) => g,
@@ -445,7 +445,7 @@ impl Hub {
         self.ticks.get() >= EVENT_INTERVAL && self.io.waiting() > 0
     }
 
-    #[inline]
+    #[inline(always)]
     fn switch_to(&self, cur: &GreenletRef, next: GreenletRef) {
         if same(cur, &next) {
             cur.header().sched.set(Sched::Running);
