@@ -244,6 +244,35 @@ impl GreenPool {
         })
     }
 
+    /// Like [`spawn`](GreenPool::spawn), with the name and stack size of a
+    /// [`Builder`](crate::Builder); a stack that cannot be mapped is an error
+    /// (and the slot is given back) instead of a panic.
+    ///
+    /// ```
+    /// let pool = guv::GreenPool::new(2);
+    /// let gt = pool.spawn_with(guv::Builder::new().name("job"), || 7).unwrap();
+    /// assert_eq!(gt.name(), Some("job"));
+    /// assert_eq!(gt.wait().unwrap(), 7);
+    /// assert!(pool.spawn_with(guv::Builder::new().stack_size(usize::MAX), || ()).is_err());
+    /// assert_eq!(pool.free(), 2);
+    /// ```
+    pub fn spawn_with<F, T>(&self, builder: crate::Builder, f: F) -> std::io::Result<GreenThread<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        if self.inner.is_full() && self.inner.is_member() {
+            return Ok(GreenThread::finished(run_inline(f)));
+        }
+        let slot = self.slot();
+        builder.spawn(move || {
+            slot.enter();
+            let result = f();
+            drop(slot);
+            result
+        })
+    }
+
     /// Like [`spawn`](GreenPool::spawn), for a function whose result nobody
     /// waits for (a panic in it is reported, as with [`crate::spawn_n`]).
     ///
