@@ -18,10 +18,7 @@ struct Config {
 }
 
 fn config(args: TokenStream) -> syn::Result<Config> {
-    let mut cfg = Config {
-        stack_size: None,
-        krate: syn::parse_quote!(::guv),
-    };
+    let mut cfg = Config { stack_size: None, krate: syn::parse_quote!(::guv) };
     for opt in options::parse(args, ATTR, &["stack_size", "crate"])? {
         match opt.key.as_str() {
             "stack_size" => {
@@ -39,10 +36,7 @@ fn config(args: TokenStream) -> syn::Result<Config> {
             "crate" => {
                 let lit = options::string(&opt, ATTR)?;
                 cfg.krate = lit.parse().map_err(|_| {
-                    syn::Error::new(
-                        lit.span(),
-                        "#[guv::main]: `crate` must name a path, such as `crate = \"my_guv\"`",
-                    )
+                    syn::Error::new(lit.span(), "#[guv::main]: `crate` must name a path, such as `crate = \"my_guv\"`")
                 })?;
             }
             _ => unreachable!("options::parse only returns valid keys"),
@@ -67,10 +61,7 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
         ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new(
-            sig.generics.span(),
-            "#[guv::main] functions cannot be generic",
-        ));
+        return Err(syn::Error::new(sig.generics.span(), "#[guv::main] functions cannot be generic"));
     }
     Ok(())
 }
@@ -81,12 +72,7 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
         Some(n) => quote!(::core::option::Option::Some(#n)),
         None => quote!(::core::option::Option::None),
     };
-    let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-    } = f;
+    let ItemFn { attrs, vis, sig, block } = f;
     let prelude = quote_spanned! {sig.ident.span()=>
         #krate::__private::configure_main(#stack);
     };
@@ -130,12 +116,7 @@ mod tests {
     #[test]
     fn plain_main_gets_the_prelude_before_its_body() {
         let out = expand_str("", "fn main() { work(); }");
-        assert!(
-            out.contains(
-                ":: guv :: __private :: configure_main (:: core :: option :: Option :: None)"
-            ),
-            "{out}"
-        );
+        assert!(out.contains(":: guv :: __private :: configure_main (:: core :: option :: Option :: None)"), "{out}");
         assert!(out.find("configure_main").unwrap() < out.find("work").unwrap());
         assert!(!out.contains("compile_error"));
     }
@@ -143,7 +124,10 @@ mod tests {
     #[test]
     fn options_are_typed_and_checked() {
         let out = expand_str("stack_size = 65536, crate = \"my_guv\"", "fn main() {}");
-        assert!(out.contains("my_guv :: __private :: configure_main (:: core :: option :: Option :: Some (65536usize))"), "{out}");
+        assert!(
+            out.contains("my_guv :: __private :: configure_main (:: core :: option :: Option :: Some (65536usize))"),
+            "{out}"
+        );
         for (args, msg) in [
             ("stack_size = 0", "out of range"),
             ("stack_size = \"big\"", "takes an integer literal"),
@@ -152,14 +136,8 @@ mod tests {
             ("crate = \"not a path\"", "must name a path"),
         ] {
             let out = expand_str(args, "fn main() {}");
-            assert!(
-                out.contains("compile_error") && out.contains(msg),
-                "{args}: {out}"
-            );
-            assert!(
-                out.contains("fn main ()"),
-                "the item is kept next to the error: {out}"
-            );
+            assert!(out.contains("compile_error") && out.contains(msg), "{args}: {out}");
+            assert!(out.contains("fn main ()"), "the item is kept next to the error: {out}");
         }
     }
 
