@@ -830,7 +830,12 @@ fn install_panic_hook() {
                 None => previous(info),
                 Some(None) => {}
                 Some(Some(who)) => {
-                    let msg = info.payload_as_str().unwrap_or("Box<dyn Any>");
+                    let payload = info.payload();
+                    let msg = payload
+                        .downcast_ref::<&str>()
+                        .copied()
+                        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                        .unwrap_or("Box<dyn Any>");
                     let location = info.location().map(|l| l.to_string()).unwrap_or_default();
                     let bt = std::backtrace::Backtrace::capture();
                     if bt.status() == std::backtrace::BacktraceStatus::Captured {
