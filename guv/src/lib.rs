@@ -74,12 +74,15 @@ mod greenthread;
 pub mod hub;
 mod io;
 pub mod net;
+mod select;
 mod timeout;
+pub mod tpool;
 
 pub use error::Error;
 pub use greenthread::{Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, spawn_after, spawn_n};
 pub use io::{Interest, notify_close, trampoline};
-pub use net::listen;
+pub use net::{connect, listen};
+pub use select::{Readiness, select};
 pub use timeout::{Timeout, with_timeout};
 
 /// Runs `fn main` (or any argument-less function) as the main greenlet of a

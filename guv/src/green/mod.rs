@@ -10,6 +10,7 @@
 pub mod fs;
 pub mod io;
 pub mod net;
+pub mod os;
 pub mod process;
 pub mod sync;
 pub mod thread;
