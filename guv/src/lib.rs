@@ -69,12 +69,14 @@
 pub mod debug;
 mod error;
 pub mod green;
+pub mod green_std;
 mod greenlet;
 mod greenthread;
 pub mod hub;
 mod io;
 pub mod net;
 mod select;
+pub mod support;
 mod timeout;
 pub mod tpool;
 
@@ -83,6 +85,7 @@ pub use greenthread::{Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, 
 pub use io::{Interest, notify_close, trampoline};
 pub use net::{connect, listen};
 pub use select::{Readiness, select};
+pub use support::block_on;
 pub use timeout::{Timeout, with_timeout};
 
 /// Runs `fn main` (or any argument-less function) as the main greenlet of a

@@ -12,6 +12,7 @@ pub mod io;
 pub mod net;
 pub mod os;
 pub mod process;
+mod scope;
 pub mod sync;
 pub mod thread;
 pub mod time;

@@ -207,6 +207,14 @@ macro_rules! socket_common {
             }
         }
 
+        impl $ty {
+            /// The std object, for one non-blocking attempt (async support).
+            #[allow(dead_code)]
+            pub(crate) fn std_ref(&self) -> &$std {
+                self.sock.get()
+            }
+        }
+
         impl From<$std> for $ty {
             /// [`Self::from_std`].
             ///

@@ -196,8 +196,19 @@ pub(crate) fn unix_connect_start(name: &[u8]) -> io::Result<(OwnedFd, bool)> {
     connect_result(fd, rc).map(|(fd, _)| (fd, false))
 }
 
+/// Sets or clears `O_NONBLOCK` on `fd` (for pipes, which std cannot).
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    // SAFETY: fcntl(F_GETFL) on an open fd.
+    let flags = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    let new = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    if new != flags {
+        // SAFETY: fcntl(F_SETFL) on an open fd with flags it returned.
+        check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) })?;
+    }
+    Ok(())
+}
+
 /// Opens a pidfd for the child `pid`: readable once the child exits.
-#[allow(dead_code)] // until green::process lands
 pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
     // SAFETY: pidfd_open(2) takes a pid and flags and returns a new fd or -1.
@@ -211,7 +222,6 @@ pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
 
 /// Blocks the thread until the child `pid` has exited, without reaping it
 /// (`waitid(P_PID, pid, WEXITED | WNOWAIT)`), for kernels without pidfds.
-#[allow(dead_code)] // until green::process lands
 pub(crate) fn wait_exit_no_reap(pid: u32) -> io::Result<()> {
     let pid = libc::id_t::from(pid);
     loop {
