@@ -23,3 +23,5 @@ impl Log {
         self.0.borrow().clone()
     }
 }
+
+pub mod dns;
