@@ -53,9 +53,9 @@
 //! private payload, running its destructors; a panic ends only the greenlet
 //! it happens in.
 //!
-//! The unsafe code is fenced into five small files (stacks, the switch, the
-//! stack-overflow handler, the poller backend, socket setup); the crate denies `unsafe`
-//! everywhere else.
+//! The unsafe code is fenced into six small files (stacks, the switch, the
+//! stack-overflow handler, the poller backend, raw socket and process
+//! calls, scoped green threads); the crate denies `unsafe` everywhere else.
 
 #![deny(unsafe_code)]
 #![warn(
