@@ -10,6 +10,13 @@ use crate::hub::{poll_now, with_hub};
 use crate::{GreenThread, Interest};
 
 /// One ready fd in [`select`]'s answer.
+///
+/// ```
+/// use guv::{Interest, Readiness};
+/// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// let r = guv::select(&[(&a, Interest::WRITABLE)], None).unwrap();
+/// assert_eq!(r, [Readiness { index: 0, readable: false, writable: true }]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Readiness {
     /// Its position in the slice passed to `select`.

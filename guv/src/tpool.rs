@@ -45,6 +45,10 @@ use std::thread;
 use crate::hub::{RemoteWaker, with_hub};
 
 /// The pool size when `GUV_THREADPOOL_SIZE` is not set (eventlet's default).
+///
+/// ```
+/// assert_eq!(guv::tpool::DEFAULT_SIZE, 20);
+/// ```
 pub const DEFAULT_SIZE: usize = 20;
 
 type Job = Box<dyn FnOnce() + Send>;

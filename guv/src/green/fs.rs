@@ -221,6 +221,11 @@ pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
 }
 
 /// The iterator [`read_dir`] returns (the twin of `std::fs::ReadDir`).
+///
+/// ```
+/// let mut it: guv::green::fs::ReadDir = guv::green::fs::read_dir("/").unwrap();
+/// assert!(it.next().is_some());
+/// ```
 #[derive(Debug)]
 pub struct ReadDir {
     entries: std::vec::IntoIter<io::Result<DirEntry>>,
@@ -256,29 +261,60 @@ pub struct File {
 
 impl File {
     /// Opens a file for reading.
+    ///
+    /// ```
+    /// assert!(guv::green::fs::File::open("/proc/self/status").is_ok());
+    /// assert!(guv::green::fs::File::open("/nonexistent").is_err());
+    /// ```
     pub fn open<P: AsRef<Path>>(path: P) -> io::Result<File> {
         let path = owned(path);
         execute(move || std::fs::File::open(path)).map(File::from_std)
     }
 
     /// Creates (or truncates) a file for writing.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::create(&p).unwrap();
+    /// assert_eq!(f.metadata().unwrap().len(), 0);
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
     pub fn create<P: AsRef<Path>>(path: P) -> io::Result<File> {
         let path = owned(path);
         execute(move || std::fs::File::create(path)).map(File::from_std)
     }
 
     /// Creates a new file for reading and writing; fails if it exists.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let _f = guv::green::fs::File::create_new(&p).unwrap();
+    /// assert!(guv::green::fs::File::create_new(&p).is_err());
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
     pub fn create_new<P: AsRef<Path>>(path: P) -> io::Result<File> {
         let path = owned(path);
         execute(move || std::fs::File::create_new(path)).map(File::from_std)
     }
 
     /// Options to open a file with ([`OpenOptions`]).
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::options().write(true).create(true).open(&p).unwrap();
+    /// # drop(f);
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
     pub fn options() -> OpenOptions {
         OpenOptions::new()
     }
 
     /// Wraps a std file.
+    ///
+    /// ```
+    /// let f = guv::green::fs::File::from_std(std::fs::File::open("/proc/self/status").unwrap());
+    /// assert!(f.metadata().unwrap().is_file());
+    /// ```
     pub fn from_std(file: std::fs::File) -> File {
         File { inner: Arc::new(file) }
     }
@@ -293,31 +329,73 @@ impl File {
     }
 
     /// Flushes data and metadata to the device.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::create(&p).unwrap();
+    /// f.sync_all().unwrap();
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
     pub fn sync_all(&self) -> io::Result<()> {
         self.run(|f| f.sync_all())
     }
 
     /// Flushes data to the device.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::create(&p).unwrap();
+    /// f.sync_data().unwrap();
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
     pub fn sync_data(&self) -> io::Result<()> {
         self.run(|f| f.sync_data())
     }
 
     /// Truncates or extends the file.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::create(&p).unwrap();
+    /// f.set_len(100).unwrap();
+    /// assert_eq!(f.metadata().unwrap().len(), 100);
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
     pub fn set_len(&self, size: u64) -> io::Result<()> {
         self.run(move |f| f.set_len(size))
     }
 
     /// The file's metadata.
+    ///
+    /// ```
+    /// let f = guv::green::fs::File::open("/proc/self/status").unwrap();
+    /// assert!(f.metadata().unwrap().is_file());
+    /// ```
     pub fn metadata(&self) -> io::Result<Metadata> {
         self.run(|f| f.metadata())
     }
 
     /// A second handle to the same open file.
+    ///
+    /// ```
+    /// let f = guv::green::fs::File::open("/proc/self/status").unwrap();
+    /// let g = f.try_clone().unwrap();
+    /// assert!(g.metadata().unwrap().is_file());
+    /// ```
     pub fn try_clone(&self) -> io::Result<File> {
         self.run(|f| f.try_clone()).map(File::from_std)
     }
 
     /// Changes the file's permissions.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::create(&p).unwrap();
+    /// let mut perm = f.metadata().unwrap().permissions();
+    /// perm.set_readonly(true);
+    /// f.set_permissions(perm).unwrap();
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
     pub fn set_permissions(&self, perm: Permissions) -> io::Result<()> {
         self.run(move |f| f.set_permissions(perm))
     }
@@ -463,6 +541,11 @@ macro_rules! flag {
 
 impl OpenOptions {
     /// All options off.
+    ///
+    /// ```
+    /// let o = guv::green::fs::OpenOptions::new();
+    /// assert!(o.open("/proc/self/status").is_err()); // no access mode chosen
+    /// ```
     pub fn new() -> OpenOptions {
         OpenOptions(std::fs::OpenOptions::new())
     }
@@ -483,6 +566,11 @@ impl OpenOptions {
     );
 
     /// Opens `path` with these options, on the pool.
+    ///
+    /// ```
+    /// let f = guv::green::fs::OpenOptions::new().read(true).open("/proc/self/status").unwrap();
+    /// assert!(f.metadata().is_ok());
+    /// ```
     pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<File> {
         let (opts, path) = (self.0.clone(), owned(path));
         execute(move || opts.open(path)).map(File::from_std)

@@ -140,6 +140,11 @@ fn unread(bytes: &[u8]) {
 
 /// A handle to the process's standard input whose reads park the greenlet
 /// (the twin of `std::io::Stdin`).
+///
+/// ```
+/// let stdin: guv::green::io::Stdin = guv::green::io::stdin();
+/// # drop(stdin);
+/// ```
 #[derive(Debug)]
 pub struct Stdin {
     _private: (),
@@ -204,6 +209,11 @@ impl Read for &Stdin {
 }
 
 /// A buffered handle to standard input (the twin of `std::io::StdinLock`).
+///
+/// ```
+/// let lock: guv::green::io::StdinLock<'static> = guv::green::io::stdin().lock();
+/// # drop(lock);
+/// ```
 #[derive(Debug)]
 pub struct StdinLock<'a> {
     buf: Vec<u8>,

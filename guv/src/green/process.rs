@@ -50,17 +50,35 @@ pub struct Command {
 
 impl Command {
     /// A command to run `program`.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let c = Command::new("ls");
+    /// assert_eq!(c.get_program(), "ls");
+    /// ```
     pub fn new<S: AsRef<OsStr>>(program: S) -> Command {
         Command { inner: std::process::Command::new(program), stdin_set: false, stdout_set: false, stderr_set: false }
     }
 
     /// Adds an argument.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("echo").arg("-n").arg("x").output().unwrap();
+    /// assert_eq!(out.stdout, b"x");
+    /// ```
     pub fn arg<S: AsRef<OsStr>>(&mut self, arg: S) -> &mut Command {
         self.inner.arg(arg);
         self
     }
 
     /// Adds arguments.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("echo").args(["a", "b"]).output().unwrap();
+    /// assert_eq!(out.stdout, b"a b\n");
+    /// ```
     pub fn args<I, S>(&mut self, args: I) -> &mut Command
     where
         I: IntoIterator<Item = S>,
@@ -71,12 +89,24 @@ impl Command {
     }
 
     /// Sets an environment variable.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("sh").arg("-c").arg("echo $GUV_X").env("GUV_X", "1").output().unwrap();
+    /// assert_eq!(out.stdout, b"1\n");
+    /// ```
     pub fn env<K: AsRef<OsStr>, V: AsRef<OsStr>>(&mut self, key: K, val: V) -> &mut Command {
         self.inner.env(key, val);
         self
     }
 
     /// Sets environment variables.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("sh").arg("-c").arg("echo $A$B").envs([("A", "1"), ("B", "2")]).output().unwrap();
+    /// assert_eq!(out.stdout, b"12\n");
+    /// ```
     pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
     where
         I: IntoIterator<Item = (K, V)>,
@@ -88,24 +118,48 @@ impl Command {
     }
 
     /// Removes an environment variable.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("sh").arg("-c").arg("echo ${HOME:-none}").env_remove("HOME").output().unwrap();
+    /// assert_eq!(out.stdout, b"none\n");
+    /// ```
     pub fn env_remove<K: AsRef<OsStr>>(&mut self, key: K) -> &mut Command {
         self.inner.env_remove(key);
         self
     }
 
     /// Clears the environment.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("/usr/bin/env").env_clear().output().unwrap();
+    /// assert!(out.stdout.is_empty());
+    /// ```
     pub fn env_clear(&mut self) -> &mut Command {
         self.inner.env_clear();
         self
     }
 
     /// Sets the working directory.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("pwd").current_dir("/").output().unwrap();
+    /// assert_eq!(out.stdout, b"/\n");
+    /// ```
     pub fn current_dir<P: AsRef<Path>>(&mut self, dir: P) -> &mut Command {
         self.inner.current_dir(dir);
         self
     }
 
     /// Configures the child's stdin.
+    ///
+    /// ```
+    /// use guv::green::process::{Command, Stdio};
+    /// let out = Command::new("cat").stdin(Stdio::null()).output().unwrap();
+    /// assert!(out.stdout.is_empty());
+    /// ```
     pub fn stdin<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
         self.inner.stdin(cfg);
         self.stdin_set = true;
@@ -113,6 +167,12 @@ impl Command {
     }
 
     /// Configures the child's stdout.
+    ///
+    /// ```
+    /// use guv::green::process::{Command, Stdio};
+    /// let out = Command::new("echo").stdout(Stdio::null()).output().unwrap();
+    /// assert!(out.stdout.is_empty());
+    /// ```
     pub fn stdout<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
         self.inner.stdout(cfg);
         self.stdout_set = true;
@@ -120,6 +180,12 @@ impl Command {
     }
 
     /// Configures the child's stderr.
+    ///
+    /// ```
+    /// use guv::green::process::{Command, Stdio};
+    /// let out = Command::new("sh").arg("-c").arg("echo e >&2").stderr(Stdio::piped()).output().unwrap();
+    /// assert_eq!(out.stderr, b"e\n");
+    /// ```
     pub fn stderr<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
         self.inner.stderr(cfg);
         self.stderr_set = true;
@@ -127,26 +193,59 @@ impl Command {
     }
 
     /// The program.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// assert_eq!(Command::new("true").get_program(), "true");
+    /// ```
     pub fn get_program(&self) -> &OsStr {
         self.inner.get_program()
     }
 
     /// The arguments.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let mut c = Command::new("echo");
+    /// c.arg("x");
+    /// assert_eq!(c.get_args().collect::<Vec<_>>(), ["x"]);
+    /// ```
     pub fn get_args(&self) -> CommandArgs<'_> {
         self.inner.get_args()
     }
 
     /// The environment changes.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let mut c = Command::new("env");
+    /// c.env("K", "V");
+    /// assert_eq!(c.get_envs().count(), 1);
+    /// ```
     pub fn get_envs(&self) -> CommandEnvs<'_> {
         self.inner.get_envs()
     }
 
     /// The working directory, if set.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let mut c = Command::new("pwd");
+    /// c.current_dir("/tmp");
+    /// assert_eq!(c.get_current_dir(), Some(std::path::Path::new("/tmp")));
+    /// ```
     pub fn get_current_dir(&self) -> Option<&Path> {
         self.inner.get_current_dir()
     }
 
     /// The std command, for options only std has (`CommandExt`).
+    ///
+    /// ```
+    /// use std::os::unix::process::CommandExt;
+    /// let mut c = guv::green::process::Command::new("true");
+    /// c.as_std_mut().arg0("renamed");
+    /// assert!(c.status().unwrap().success());
+    /// ```
     pub fn as_std_mut(&mut self) -> &mut std::process::Command {
         &mut self.inner
     }
@@ -170,6 +269,12 @@ impl Command {
 
     /// Runs the process with stdout and stderr captured (and stdin empty,
     /// unless configured) and waits for it, as std's `output`.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("sh").arg("-c").arg("echo o; echo e >&2; exit 2").output().unwrap();
+    /// assert_eq!((out.stdout.as_slice(), out.stderr.as_slice(), out.status.code()), (&b"o\n"[..], &b"e\n"[..], Some(2)));
+    /// ```
     pub fn output(&mut self) -> io::Result<Output> {
         let defaults = (!self.stdin_set, !self.stdout_set, !self.stderr_set);
         if defaults.0 {
@@ -221,6 +326,12 @@ impl From<std::process::Command> for Command {
 
 /// A running or exited child process (the twin of `std::process::Child`):
 /// the pipes are green, and `wait` parks the greenlet.
+///
+/// ```
+/// let mut child = guv::green::process::Command::new("true").spawn().unwrap();
+/// assert!(child.stdin.is_none());
+/// assert!(child.wait().unwrap().success());
+/// ```
 pub struct Child {
     /// The child's stdin, if piped.
     pub stdin: Option<ChildStdin>,
@@ -235,6 +346,12 @@ pub struct Child {
 
 impl Child {
     /// Takes over a std child; its pipes become green.
+    ///
+    /// ```
+    /// let std_child = std::process::Command::new("true").spawn().unwrap();
+    /// let mut child = guv::green::process::Child::from_std(std_child).unwrap();
+    /// assert!(child.wait().unwrap().success());
+    /// ```
     pub fn from_std(mut inner: std::process::Child) -> io::Result<Child> {
         Ok(Child {
             stdin: inner.stdin.take().map(|p| Pipe::new(p.into())).transpose()?.map(ChildStdin),
@@ -246,6 +363,12 @@ impl Child {
     }
 
     /// The OS process id.
+    ///
+    /// ```
+    /// let mut c = guv::green::process::Command::new("true").spawn().unwrap();
+    /// assert!(c.id() > 0);
+    /// c.wait().unwrap();
+    /// ```
     pub fn id(&self) -> u32 {
         self.inner.id()
     }
@@ -262,6 +385,14 @@ impl Child {
     }
 
     /// The exit status if the child has exited, without waiting.
+    ///
+    /// ```
+    /// let mut c = guv::green::process::Command::new("sleep").arg("60").spawn().unwrap();
+    /// assert!(c.try_wait().unwrap().is_none());
+    /// c.kill().unwrap();
+    /// c.wait().unwrap();
+    /// assert!(c.try_wait().unwrap().is_some());
+    /// ```
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         self.inner.try_wait()
     }
@@ -299,6 +430,12 @@ impl Child {
 
     /// Waits for the child, collecting all of stdout and stderr (read at
     /// the same time, by two greenlets).
+    ///
+    /// ```
+    /// use guv::green::process::{Command, Stdio};
+    /// let c = Command::new("echo").arg("hi").stdout(Stdio::piped()).spawn().unwrap();
+    /// assert_eq!(c.wait_with_output().unwrap().stdout, b"hi\n");
+    /// ```
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
         let err_reader = self.stderr.take().map(|mut e| {

@@ -75,6 +75,14 @@ impl Drop for Ended {
 
 /// A scope to spawn green threads that borrow from the caller (std's
 /// `Scope`); see [`scope`].
+///
+/// ```
+/// let mut n = 0;
+/// guv::green::thread::scope(|s: &guv::green::thread::Scope<'_, '_>| {
+///     s.spawn(|| n += 1);
+/// });
+/// assert_eq!(n, 1);
+/// ```
 pub struct Scope<'scope, 'env: 'scope> {
     data: Arc<ScopeData>,
     scope: PhantomData<&'scope mut &'scope ()>,
@@ -127,6 +135,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// # Panics
     ///
     /// If the greenlet's stack cannot be mapped.
+    ///
+    /// ```
+    /// let data = [1, 2, 3];
+    /// let sum = guv::green::thread::scope(|s| s.spawn(|| data.iter().sum::<i32>()).join().unwrap());
+    /// assert_eq!(sum, 6);
+    /// ```
     pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -192,16 +206,36 @@ pub struct ScopedJoinHandle<'scope, T> {
 
 impl<T> ScopedJoinHandle<'_, T> {
     /// Waits for the thread to end: its value, or its panic's payload.
+    ///
+    /// ```
+    /// let r = guv::green::thread::scope(|s| s.spawn(|| 5).join());
+    /// assert_eq!(r.unwrap(), 5);
+    /// ```
     pub fn join(self) -> std::thread::Result<T> {
         self.packet.join()
     }
 
     /// The thread's handle.
+    ///
+    /// ```
+    /// guv::green::thread::scope(|s| {
+    ///     let h = s.spawn(|| ());
+    ///     let _id = h.thread().id();
+    /// });
+    /// ```
     pub fn thread(&self) -> &Thread {
         &self.thread
     }
 
     /// Whether the thread has ended.
+    ///
+    /// ```
+    /// guv::green::thread::scope(|s| {
+    ///     let h = s.spawn(|| ());
+    ///     guv::green::thread::yield_now();
+    ///     assert!(h.is_finished());
+    /// });
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.packet.is_finished()
     }

@@ -113,11 +113,22 @@ impl Thread {
     }
 
     /// The thread's id.
+    ///
+    /// ```
+    /// let t = guv::green::thread::current();
+    /// assert_eq!(t.id(), guv::green::thread::current().id());
+    /// ```
     pub fn id(&self) -> ThreadId {
         self.inner.id
     }
 
     /// The thread's name, if it has one.
+    ///
+    /// ```
+    /// let h = guv::green::thread::Builder::new().name("n".into()).spawn(|| ()).unwrap();
+    /// assert_eq!(h.thread().name(), Some("n"));
+    /// h.join().unwrap();
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.inner.name.as_deref()
     }
@@ -370,16 +381,34 @@ pub struct JoinHandle<T> {
 
 impl<T> JoinHandle<T> {
     /// Waits for the thread to end: its value, or its panic's payload.
+    ///
+    /// ```
+    /// let h = guv::green::thread::spawn(|| 1 + 1);
+    /// assert_eq!(h.join().unwrap(), 2);
+    /// ```
     pub fn join(self) -> Result<T> {
         self.packet.join()
     }
 
     /// The thread's handle.
+    ///
+    /// ```
+    /// let h = guv::green::thread::spawn(|| guv::green::thread::current().id());
+    /// let id = h.thread().id();
+    /// assert_eq!(h.join().unwrap(), id);
+    /// ```
     pub fn thread(&self) -> &Thread {
         &self.thread
     }
 
     /// Whether the thread has ended.
+    ///
+    /// ```
+    /// let h = guv::green::thread::spawn(|| ());
+    /// assert!(!h.is_finished());
+    /// guv::green::thread::yield_now();
+    /// assert!(h.is_finished());
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.packet.is_finished()
     }
@@ -407,17 +436,33 @@ pub struct Builder {
 
 impl Builder {
     /// A builder with the hub's defaults.
+    ///
+    /// ```
+    /// let h = guv::green::thread::Builder::new().spawn(|| 3).unwrap();
+    /// assert_eq!(h.join().unwrap(), 3);
+    /// ```
     pub fn new() -> Builder {
         Builder::default()
     }
 
     /// Names the thread (and its greenlet, in panic messages).
+    ///
+    /// ```
+    /// let h = guv::green::thread::Builder::new().name("w".into()).spawn(|| ()).unwrap();
+    /// assert_eq!(h.thread().name(), Some("w"));
+    /// # h.join().unwrap();
+    /// ```
     pub fn name(mut self, name: String) -> Builder {
         self.name = Some(name);
         self
     }
 
     /// Sets the greenlet's stack size in bytes.
+    ///
+    /// ```
+    /// let h = guv::green::thread::Builder::new().stack_size(32 * 1024).spawn(|| 1).unwrap();
+    /// assert_eq!(h.join().unwrap(), 1);
+    /// ```
     pub fn stack_size(mut self, size: usize) -> Builder {
         self.stack_size = Some(size);
         self
@@ -435,6 +480,11 @@ impl Builder {
     }
 
     /// Spawns `f` as a green thread; fails if its stack cannot be mapped.
+    ///
+    /// ```
+    /// let h = guv::green::thread::Builder::new().spawn(|| "ok").unwrap();
+    /// assert_eq!(h.join().unwrap(), "ok");
+    /// ```
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -448,6 +498,14 @@ impl Builder {
     }
 
     /// Spawns a scoped green thread (see [`scope`]).
+    ///
+    /// ```
+    /// let v = vec![1, 2];
+    /// guv::green::thread::scope(|s| {
+    ///     let h = guv::green::thread::Builder::new().spawn_scoped(s, || v.len()).unwrap();
+    ///     assert_eq!(h.join().unwrap(), 2);
+    /// });
+    /// ```
     pub fn spawn_scoped<'scope, 'env, F, T>(
         self,
         scope: &'scope Scope<'scope, 'env>,

@@ -54,6 +54,10 @@ pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 
 /// The backlog [`listen`] uses, as Python guv's `listen()` does.
+///
+/// ```
+/// assert_eq!(guv::net::LISTEN_BACKLOG, 1024);
+/// ```
 pub const LISTEN_BACKLOG: i32 = 1024;
 
 /// Binds a green TCP listener to the first address of `addr` that works,

@@ -173,11 +173,13 @@ impl<T: AsFd> Sock<T> {
 /// The conversions, fd traits and `Debug` every green socket type has.
 /// `$ty` wraps `Sock<$std>` in a field named `sock`.
 macro_rules! socket_common {
-    ($ty:ident, $std:ty, $what:literal) => {
+    ($ty:ident, $std:ty, $what:literal, $path:literal, $make:literal) => {
         impl $ty {
             #[doc = concat!("Takes over a std ", $what, ": makes it non-blocking underneath and registers it with")]
             /// this thread's hub. Fails only if the fd cannot be made
             /// non-blocking or registered.
+            ///
+            #[doc = concat!("```\nlet std_side = ", $make, ";\nlet green = ", $path, "::from_std(std_side).unwrap();\nassert!(green.take_error().unwrap().is_none());\n```")]
             pub fn from_std(inner: $std) -> std::io::Result<$ty> {
                 inner.set_nonblocking(true)?;
                 Ok($ty { sock: crate::net::socket::Sock::new(inner)? })
@@ -185,6 +187,8 @@ macro_rules! socket_common {
 
             #[doc = concat!("Gives back the std ", $what, ", deregistered, in blocking mode unless")]
             /// `set_nonblocking(true)` was called on this one.
+            ///
+            #[doc = concat!("```\nlet green = ", $path, "::from_std(", $make, ").unwrap();\nlet std_side = green.into_std().unwrap();\nlet _ = std_side.take_error();\n```")]
             pub fn into_std(self) -> std::io::Result<$std> {
                 let nonblocking = self.sock.is_nonblocking();
                 let inner = self.sock.into_inner();
@@ -196,12 +200,16 @@ macro_rules! socket_common {
             /// `set_nonblocking`: in non-blocking mode an operation that
             /// would wait returns `WouldBlock` instead of parking the
             /// greenlet.
+            ///
+            #[doc = concat!("```\nlet green = ", $path, "::from_std(", $make, ").unwrap();\ngreen.set_nonblocking(true).unwrap();\ngreen.set_nonblocking(false).unwrap();\n```")]
             pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
                 self.sock.set_nonblocking(nonblocking);
                 Ok(())
             }
 
             /// Takes the pending socket error (`SO_ERROR`), as std's `take_error`.
+            ///
+            #[doc = concat!("```\nlet green = ", $path, "::from_std(", $make, ").unwrap();\nassert!(green.take_error().unwrap().is_none());\n```")]
             pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
                 self.sock.get().take_error()
             }
@@ -282,11 +290,13 @@ macro_rules! socket_common {
 
 /// std's timeout accessors, for types that read and write.
 macro_rules! socket_timeouts {
-    () => {
+    ($path:literal, $make:literal) => {
         /// Sets the read timeout, as std's `set_read_timeout`: a read that
         /// waits longer fails with `WouldBlock` (`EAGAIN`, what Linux
         /// reports); `None` waits forever; a zero duration is an
         /// `InvalidInput` error.
+        ///
+        #[doc = concat!("```\nlet s = ", $path, "::from_std(", $make, ").unwrap();\ns.set_read_timeout(Some(std::time::Duration::from_millis(5))).unwrap();\nassert!(s.set_read_timeout(Some(std::time::Duration::ZERO)).is_err());\n```")]
         pub fn set_read_timeout(&self, dur: Option<std::time::Duration>) -> std::io::Result<()> {
             // std validates and stores it on the socket too, so it survives
             // a conversion back to the std type.
@@ -297,6 +307,8 @@ macro_rules! socket_timeouts {
 
         /// Sets the write timeout, as std's `set_write_timeout` (see
         /// `set_read_timeout`).
+        ///
+        #[doc = concat!("```\nlet s = ", $path, "::from_std(", $make, ").unwrap();\ns.set_write_timeout(Some(std::time::Duration::from_secs(1))).unwrap();\n```")]
         pub fn set_write_timeout(&self, dur: Option<std::time::Duration>) -> std::io::Result<()> {
             self.sock.get().set_write_timeout(dur)?;
             self.sock.set_write_timeout(dur);
@@ -304,11 +316,15 @@ macro_rules! socket_timeouts {
         }
 
         /// The read timeout.
+        ///
+        #[doc = concat!("```\nlet s = ", $path, "::from_std(", $make, ").unwrap();\ns.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();\nassert_eq!(s.read_timeout().unwrap(), Some(std::time::Duration::from_secs(2)));\n```")]
         pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
             Ok(self.sock.read_timeout())
         }
 
         /// The write timeout.
+        ///
+        #[doc = concat!("```\nlet s = ", $path, "::from_std(", $make, ").unwrap();\nassert_eq!(s.write_timeout().unwrap(), None);\n```")]
         pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
             Ok(self.sock.write_timeout())
         }

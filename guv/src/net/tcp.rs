@@ -31,7 +31,13 @@ pub struct TcpListener {
     sock: Sock<std::net::TcpListener>,
 }
 
-socket_common!(TcpListener, std::net::TcpListener, "listener");
+socket_common!(
+    TcpListener,
+    std::net::TcpListener,
+    "listener",
+    "guv::net::TcpListener",
+    "std::net::TcpListener::bind(\"127.0.0.1:0\").unwrap()"
+);
 
 /// Binds to each address in turn until one works, like std's `bind`.
 pub(crate) fn each_addr<A: ToSocketAddrs + ?Sized, T>(
@@ -127,12 +133,25 @@ impl TcpListener {
     }
 
     /// Reads `IP_TTL`.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// assert!(l.ttl().unwrap() > 0);
+    /// ```
     pub fn ttl(&self) -> io::Result<u32> {
         self.sock.get().ttl()
     }
 }
 
 /// The iterator of [`TcpListener::incoming`]; never ends.
+///
+/// ```
+/// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = l.local_addr().unwrap();
+/// guv::spawn_n(move || drop(guv::net::TcpStream::connect(addr).unwrap()));
+/// let mut incoming: guv::net::Incoming<'_> = l.incoming();
+/// assert!(incoming.next().unwrap().is_ok());
+/// ```
 #[derive(Debug)]
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
@@ -170,7 +189,13 @@ pub struct TcpStream {
     sock: Sock<std::net::TcpStream>,
 }
 
-socket_common!(TcpStream, std::net::TcpStream, "stream");
+socket_common!(
+    TcpStream,
+    std::net::TcpStream,
+    "stream",
+    "guv::net::TcpStream",
+    "{ let l = Box::leak(Box::new(std::net::TcpListener::bind(\"127.0.0.1:0\").unwrap())); std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap() }"
+);
 socket_read_write!(TcpStream);
 
 impl TcpStream {
@@ -234,11 +259,24 @@ impl TcpStream {
     }
 
     /// The remote address.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(c.peer_addr().unwrap(), l.local_addr().unwrap());
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock.get().peer_addr()
     }
 
     /// The local address.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (s, _) = l.accept().unwrap();
+    /// assert_eq!(c.local_addr().unwrap(), s.peer_addr().unwrap());
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock.get().local_addr()
     }
@@ -309,19 +347,41 @@ impl TcpStream {
     }
 
     /// Reads `TCP_NODELAY`.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert!(!c.nodelay().unwrap());
+    /// ```
     pub fn nodelay(&self) -> io::Result<bool> {
         self.sock.get().nodelay()
     }
 
     /// Sets `IP_TTL`.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// c.set_ttl(12).unwrap();
+    /// assert_eq!(c.ttl().unwrap(), 12);
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.sock.get().set_ttl(ttl)
     }
 
     /// Reads `IP_TTL`.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert!(c.ttl().unwrap() > 0);
+    /// ```
     pub fn ttl(&self) -> io::Result<u32> {
         self.sock.get().ttl()
     }
 
-    socket_timeouts!();
+    socket_timeouts!(
+        "guv::net::TcpStream",
+        "{ let l = Box::leak(Box::new(std::net::TcpListener::bind(\"127.0.0.1:0\").unwrap())); std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap() }"
+    );
 }

@@ -56,6 +56,16 @@ use std::time::Duration;
 use hosts::HostsCache;
 
 /// Where the green resolver looks, and how patiently.
+///
+/// ```
+/// let c = guv::net::dns::Config {
+///     nameservers: vec!["127.0.0.1:5353".parse().unwrap()],
+///     timeout: std::time::Duration::from_secs(1),
+///     attempts: 1,
+///     hosts_file: None,
+/// };
+/// assert_eq!(c.attempts, 1);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Servers to ask, in order (port 53 unless given otherwise).
@@ -153,6 +163,12 @@ struct Inner {
 
 impl Resolver {
     /// A resolver with `config`.
+    ///
+    /// ```
+    /// use guv::net::dns::{Config, Resolver};
+    /// let r = Resolver::new(Config::from_resolv_conf("nameserver 127.0.0.1"));
+    /// assert_eq!(r.config().nameservers.len(), 1);
+    /// ```
     pub fn new(config: Config) -> Resolver {
         let hosts = config.hosts_file.clone().map(HostsCache::new);
         Resolver { inner: Arc::new(Inner { config, hosts }) }
@@ -175,6 +191,17 @@ impl Resolver {
     /// name does not exist (NXDOMAIN) or has no addresses; `TimedOut` when
     /// no server answered; `Other` for a server failure or refusal. Each
     /// message names the host and the server.
+    ///
+    /// ```
+    /// use guv::net::dns::{Config, Resolver};
+    /// let dir = std::env::temp_dir().join(format!("guv-lookup-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("hosts"), "192.0.2.7 printer.lan\n").unwrap();
+    /// let mut c = Config::from_resolv_conf("nameserver 127.0.0.1");
+    /// c.hosts_file = Some(dir.join("hosts"));
+    /// let r = Resolver::new(c);
+    /// assert_eq!(r.lookup_ip("printer.lan").unwrap(), ["192.0.2.7".parse::<std::net::IpAddr>().unwrap()]);
+    /// ```
     pub fn lookup_ip(&self, host: &str) -> io::Result<Vec<IpAddr>> {
         let name = query::normalize(host)?;
         if let Some(hosts) = &self.inner.hosts {
