@@ -31,6 +31,12 @@
 //! - [`Timeout`], [`with_timeout`]: bound how long a greenlet may block.
 //! - [`trampoline`]: wait for an fd to become ready — the primitive under
 //!   [`net`]'s green sockets.
+//! - [`net`]: green TCP, UDP and Unix sockets, [`listen`], [`connect`], DNS
+//!   ([`net::dns`]); [`select`] waits on several fds at once.
+//! - [`green`]: the std mirror (`green::{net, thread, time, io, process,
+//!   fs, os}`), and [`green_std`], all of std with those swapped in.
+//! - [`tpool`]: run blocking code on OS threads; [`block_on`] and
+//!   [`support`]: futures and async I/O on the hub.
 //! - [`hub`]: the per-thread scheduler, its configuration and [`hub::Handle`]
 //!   for reaching it from other threads.
 //! - [`main`]: `#[guv::main]` configures the hub around `fn main`.

@@ -242,6 +242,32 @@ fn closing_wakes_waiters_with_an_error() {
 }
 
 #[test]
+fn closing_wakes_every_reader_and_writer() {
+    let (c, _s) = pair();
+    let c = Rc::new(c);
+    // Fill the send buffer so that a writer parks too.
+    c.set_nonblocking(true).unwrap();
+    while (&*c).write(&[0u8; 65536]).is_ok() {}
+    c.set_nonblocking(false).unwrap();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let c = c.clone();
+            guv::spawn(move || (&*c).read(&mut [0; 4]).map(drop))
+        })
+        .collect();
+    let c2 = c.clone();
+    let writer = guv::spawn(move || (&*c2).write_all(&[1u8; 1 << 20]));
+    guv::gyield();
+    assert_eq!(guv::hub::stats().io_waiters, 3);
+    guv::notify_close(&*c);
+    for r in readers {
+        assert_eq!(r.wait().unwrap().unwrap_err().kind(), io::ErrorKind::NotConnected);
+    }
+    assert_eq!(writer.wait().unwrap().unwrap_err().kind(), io::ErrorKind::NotConnected);
+    assert_eq!(guv::hub::stats().io_waiters, 0);
+}
+
+#[test]
 fn killing_a_reader_leaves_no_waiter_and_loses_no_data() {
     let (c, mut s) = pair();
     let c = Rc::new(c);

@@ -7,7 +7,7 @@
 //!
 //! Each call costs a round trip to a pool thread (tens of microseconds)
 //! and a copy of the data, so read and write in large pieces:
-//! [`read`], [`write`], `read_to_end` and `write_all` are one round trip
+//! [`read()`], [`write()`], `read_to_end` and `write_all` are one round trip
 //! each.
 //!
 //! ```

@@ -247,7 +247,7 @@ macro_rules! socket_common {
         }
 
         impl From<$ty> for $std {
-            /// [`$ty::into_std`]; a failure to restore blocking mode is ignored.
+            /// `into_std`, ignoring a failure to restore blocking mode.
             fn from(green: $ty) -> $std {
                 let nonblocking = green.sock.is_nonblocking();
                 let inner = green.sock.into_inner();
