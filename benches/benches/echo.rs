@@ -39,14 +39,17 @@ fn main() {
             cpu[i].push(us);
         }
     }
+    let min_cpu: Vec<f64> = cpu.iter().map(|v| v.iter().cloned().fold(f64::INFINITY, f64::min)).collect();
     let med: Vec<(f64, f64)> = (0..RUNTIMES.len()).map(|i| (median(&mut rps[i]), median(&mut cpu[i]))).collect();
     println!("\nmedian of {runs} runs, {conns} connections, 64-byte messages:");
     for (i, rt) in RUNTIMES.iter().enumerate() {
         let (r, c) = med[i];
         println!(
-            "{rt:>5}: {r:>9.0} round trips/s ({:.2}x guv), {c:6.2} us CPU/round trip ({:.2}x guv)",
+            "{rt:>5}: {r:>9.0} round trips/s ({:.2}x guv), {c:6.2} us CPU/round trip ({:.2}x guv); best run {:.2} us ({:.2}x guv)",
             r / med[0].0,
-            c / med[0].1
+            c / med[0].1,
+            min_cpu[i],
+            min_cpu[i] / min_cpu[0]
         );
     }
 }

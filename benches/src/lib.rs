@@ -6,8 +6,11 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The runtimes compared.
-pub const RUNTIMES: [&str; 4] = ["guv", "tokio", "may", "std"];
+pub mod epoll;
+
+/// The runtimes compared: guv as shipped, guv on the raw-epoll backend of
+/// [`epoll`], and the peers.
+pub const RUNTIMES: [&str; 5] = ["guv", "guv+epoll", "tokio", "may", "std"];
 
 /// Pins the calling thread (and the threads it starts later) to `core`,
 /// if the machine has it.
@@ -125,6 +128,11 @@ pub fn serve_if_asked() {
     pin_to_core(0);
     match runtime.as_str() {
         "guv" => serve_guv(),
+        "guv+epoll" => {
+            let backend = epoll::EpollBackend::new().expect("epoll backend");
+            guv::hub::set_backend(Box::new(backend)).expect("set_backend before first use");
+            serve_guv()
+        }
         "tokio" => serve_tokio(),
         "may" => serve_may(),
         "std" => serve_std(),
