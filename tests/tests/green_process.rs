@@ -107,3 +107,32 @@ fn reading_output_parks_while_the_child_works() {
     assert_eq!(reader.wait().unwrap(), "got data\n");
     assert!(child.wait().unwrap().success());
 }
+
+/// The thread-pool fallback for systems without pidfds, in a child
+/// process with `GUV_NO_PIDFD` set.
+#[test]
+fn waiting_without_pidfds_uses_the_pool() {
+    if std::env::var_os("GUV_NO_PIDFD").is_some() {
+        let mut child = Command::new("sh").arg("-c").arg("read line; exit 4").stdin(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let log = Log::new();
+        let l2 = log.clone();
+        guv::spawn_n(move || {
+            l2.push("writer ran");
+            stdin.write_all(b"go\n").unwrap();
+        });
+        assert_eq!(child.wait().unwrap().code(), Some(4));
+        log.push("child exited");
+        assert_eq!(log.take(), ["writer ran", "child exited"]);
+        assert!(guv::tpool::threads() >= 1);
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "waiting_without_pidfds_uses_the_pool", "--test-threads=1"])
+        .env("GUV_NO_PIDFD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}

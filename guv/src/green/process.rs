@@ -4,8 +4,10 @@
 //!
 //! Waiting for a child parks on a *pidfd* (Linux 5.3+: an fd that becomes
 //! readable when the process exits) registered with the hub — no polling
-//! loop, no `SIGCHLD` handler. On older kernels the wait runs on
-//! [`crate::tpool`] (`waitid` with `WNOWAIT`, then std's `wait`). The
+//! loop, no `SIGCHLD` handler. Where pidfds are not available (older
+//! kernels, some sandboxes), or with the environment variable
+//! `GUV_NO_PIDFD` set, the wait runs on [`crate::tpool`] (`waitid` with
+//! `WNOWAIT`, then std's `wait`). The
 //! child's stdin/stdout/stderr pipes are non-blocking on guv's side and
 //! registered with the hub like sockets.
 //!
@@ -324,6 +326,13 @@ impl From<std::process::Command> for Command {
     }
 }
 
+/// Whether `GUV_NO_PIDFD` is set: wait for children on the thread pool
+/// even where pidfds work (read once).
+fn pidfds_disabled() -> bool {
+    static DISABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DISABLED.get_or_init(|| std::env::var_os("GUV_NO_PIDFD").is_some())
+}
+
 /// A running or exited child process (the twin of `std::process::Child`):
 /// the pipes are green, and `wait` parks the greenlet.
 ///
@@ -410,9 +419,16 @@ impl Child {
                 return Ok(status);
             }
             if self.exit.is_none() {
-                match pidfd_open(self.inner.id()) {
+                let opened = if pidfds_disabled() {
+                    Err(io::Error::from_raw_os_error(libc::ENOSYS))
+                } else {
+                    pidfd_open(self.inner.id())
+                };
+                match opened {
                     Ok(fd) => self.exit = Some(Sock::new(fd)?),
-                    Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                    // No pidfds here (an old kernel, a sandbox that forbids
+                    // the call, or GUV_NO_PIDFD): wait on the pool instead.
+                    Err(e) if e.raw_os_error() != Some(libc::ESRCH) => {
                         let pid = self.inner.id();
                         crate::tpool::execute(move || wait_exit_no_reap(pid))?;
                         continue;
