@@ -38,9 +38,15 @@ pub struct DnsServer {
 impl DnsServer {
     /// Starts the server on a free port of 127.0.0.1.
     pub fn start() -> DnsServer {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = udp.local_addr().unwrap();
-        let tcp = TcpListener::bind(addr).unwrap();
+        // A free UDP port may be taken for TCP: try until both bind.
+        let (udp, tcp, addr) = (0..100)
+            .find_map(|_| {
+                let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
+                let addr = udp.local_addr().ok()?;
+                let tcp = TcpListener::bind(addr).ok()?;
+                Some((udp, tcp, addr))
+            })
+            .expect("no port free for both UDP and TCP");
         udp.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
         tcp.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
