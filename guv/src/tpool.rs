@@ -8,22 +8,15 @@
 //! hub keeps running.
 //!
 //! ```
+//! use std::sync::mpsc;
 //! use std::time::Duration;
-//! // The pool thread blocks for 50 ms; meanwhile a greenlet ticks.
-//! let ticker = guv::spawn(|| {
-//!     let mut ticks = 0;
-//!     while ticks < 3 {
-//!         guv::sleep(Duration::from_millis(5));
-//!         ticks += 1;
-//!     }
-//!     ticks
-//! });
-//! let v = guv::tpool::execute(|| {
-//!     std::thread::sleep(Duration::from_millis(50));
-//!     6 * 7
-//! });
+//!
+//! let (tx, rx) = mpsc::channel();
+//! // This greenlet runs while the caller below waits for the pool...
+//! guv::spawn_n(move || tx.send(21).unwrap());
+//! // ...and the pool thread blocks until it has.
+//! let v = guv::tpool::execute(move || rx.recv_timeout(Duration::from_secs(10)).unwrap() * 2);
 //! assert_eq!(v, 42);
-//! assert!(ticker.is_finished());
 //! ```
 //!
 //! # How it works
