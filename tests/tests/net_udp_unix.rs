@@ -88,6 +88,7 @@ fn unix_stream_listener_and_datagram() {
     let long = "x".repeat(200);
     assert_eq!(UnixStream::connect(&long).unwrap_err().kind(), io::ErrorKind::InvalidInput);
     std::fs::remove_file(&path).unwrap();
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
 #[test]

@@ -61,6 +61,7 @@ fn raw_name(addr: &SocketAddr) -> io::Result<Vec<u8>> {
 /// conn.read_exact(&mut buf).unwrap();
 /// assert_eq!(&buf, b"hi");
 /// std::fs::remove_file(&path).unwrap();
+/// # let _ = std::fs::remove_dir_all(&dir);
 /// ```
 pub struct UnixStream {
     sock: Sock<stdnet::UnixStream>,
@@ -90,6 +91,7 @@ impl UnixStream {
     /// let s = guv::net::unix::UnixStream::connect(&path).unwrap();
     /// assert_eq!(s.peer_addr().unwrap().as_pathname(), Some(path.as_path()));
     /// assert!(guv::net::unix::UnixStream::connect(dir.join("missing")).is_err());
+    /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         UnixStream::connect_name(path.as_ref().as_os_str().as_bytes())
@@ -197,6 +199,7 @@ impl UnixStream {
 /// guv::spawn_n(move || drop(guv::net::unix::UnixStream::connect(p).unwrap()));
 /// assert!(listener.incoming().next().unwrap().is_ok());
 /// std::fs::remove_file(&path).unwrap();
+/// # let _ = std::fs::remove_dir_all(&dir);
 /// ```
 pub struct UnixListener {
     sock: Sock<stdnet::UnixListener>,
@@ -220,6 +223,7 @@ impl UnixListener {
     /// let _ = std::fs::remove_file(&path);
     /// let l = guv::net::unix::UnixListener::bind(&path).unwrap();
     /// assert!(guv::net::unix::UnixListener::bind(&path).is_err()); // exists
+    /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
         UnixListener::from_std(stdnet::UnixListener::bind(path)?)
@@ -249,6 +253,7 @@ impl UnixListener {
     /// let c = guv::spawn(move || guv::net::unix::UnixStream::connect(p).unwrap());
     /// let (_conn, _) = l.accept().unwrap();
     /// c.wait().unwrap();
+    /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (s, addr) = self.sock.op(Interest::READABLE, None, |l| l.accept())?;
@@ -266,6 +271,7 @@ impl UnixListener {
     /// let p = path.clone();
     /// guv::spawn_n(move || drop(guv::net::unix::UnixStream::connect(p).unwrap()));
     /// assert!(l.incoming().next().unwrap().is_ok());
+    /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn incoming(&self) -> UnixIncoming<'_> {
         UnixIncoming { listener: self }
@@ -280,6 +286,7 @@ impl UnixListener {
     /// let _ = std::fs::remove_file(&path);
     /// let l = guv::net::unix::UnixListener::bind(&path).unwrap();
     /// assert_eq!(l.local_addr().unwrap().as_pathname(), Some(path.as_path()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock.get().local_addr()
@@ -295,6 +302,7 @@ impl UnixListener {
     /// let l = guv::net::unix::UnixListener::bind(&path).unwrap();
     /// let l2 = l.try_clone().unwrap();
     /// assert_eq!(l2.local_addr().unwrap().as_pathname(), Some(path.as_path()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn try_clone(&self) -> io::Result<UnixListener> {
         let inner = self.sock.get().try_clone()?;
@@ -314,6 +322,7 @@ impl UnixListener {
 /// guv::spawn_n(move || drop(guv::net::unix::UnixStream::connect(p).unwrap()));
 /// let mut it: guv::net::unix::UnixIncoming<'_> = l.incoming();
 /// assert!(it.next().unwrap().is_ok());
+/// # let _ = std::fs::remove_dir_all(&dir);
 /// ```
 #[derive(Debug)]
 pub struct UnixIncoming<'a> {
@@ -361,6 +370,7 @@ impl UnixDatagram {
     /// let _ = std::fs::remove_file(&path);
     /// let d = guv::net::unix::UnixDatagram::bind(&path).unwrap();
     /// assert_eq!(d.local_addr().unwrap().as_pathname(), Some(path.as_path()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
         UnixDatagram::from_std(stdnet::UnixDatagram::bind(path)?)
@@ -411,6 +421,7 @@ impl UnixDatagram {
     /// client.connect(&path).unwrap();
     /// client.send(b"hey").unwrap();
     /// assert_eq!(server.recv(&mut [0; 8]).unwrap(), 3);
+    /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn connect<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
         self.sock.get().connect(path)
@@ -479,6 +490,7 @@ impl UnixDatagram {
     /// let (n, from) = server.recv_from(&mut [0; 8]).unwrap();
     /// assert_eq!(n, 2);
     /// assert!(from.is_unnamed());
+    /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.sock.read(|s| s.recv_from(buf))
@@ -506,6 +518,7 @@ impl UnixDatagram {
     /// let client = guv::net::unix::UnixDatagram::unbound().unwrap();
     /// assert_eq!(client.send_to(b"hi", &path).unwrap(), 2);
     /// # drop(server);
+    /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let path = path.as_ref();

@@ -37,6 +37,7 @@
 //! let ips = guv::net::dns::lookup_host("DB").unwrap();
 //! assert_eq!(ips, ["10.1.2.3".parse::<std::net::IpAddr>().unwrap()]);
 //! guv::net::dns::set_thread_resolver(None);
+//! # let _ = std::fs::remove_dir_all(&dir);
 //! ```
 //!
 //! Results list IPv4 addresses before IPv6 ones, each in the server's
@@ -201,6 +202,7 @@ impl Resolver {
     /// c.hosts_file = Some(dir.join("hosts"));
     /// let r = Resolver::new(c);
     /// assert_eq!(r.lookup_ip("printer.lan").unwrap(), ["192.0.2.7".parse::<std::net::IpAddr>().unwrap()]);
+    /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn lookup_ip(&self, host: &str) -> io::Result<Vec<IpAddr>> {
         let name = query::normalize(host)?;
