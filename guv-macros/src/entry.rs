@@ -124,7 +124,10 @@ mod tests {
     #[test]
     fn options_are_typed_and_checked() {
         let out = expand_str("stack_size = 65536, crate = \"my_guv\"", "fn main() {}");
-        assert!(out.contains("my_guv :: __private :: configure_main (:: core :: option :: Option :: Some (65536usize))"), "{out}");
+        assert!(
+            out.contains("my_guv :: __private :: configure_main (:: core :: option :: Option :: Some (65536usize))"),
+            "{out}"
+        );
         for (args, msg) in [
             ("stack_size = 0", "out of range"),
             ("stack_size = \"big\"", "takes an integer literal"),

@@ -42,10 +42,7 @@ pub(crate) fn parse(args: TokenStream, attr: &str, valid: &[&str]) -> syn::Resul
             continue;
         }
         if out.iter().any(|o| o.key == key) {
-            push(syn::Error::new(
-                pair.path.span(),
-                format!("#[{attr}]: option `{key}` is given twice; keep one"),
-            ));
+            push(syn::Error::new(pair.path.span(), format!("#[{attr}]: option `{key}` is given twice; keep one")));
             continue;
         }
         out.push(Opt { key, key_span: pair.path.span(), value: pair.value });

@@ -49,10 +49,9 @@ impl Error {
     /// The panic message, when the payload is a string (as `panic!` makes).
     pub fn panic_message(&self) -> Option<&str> {
         match self {
-            Error::Panicked(p) => p
-                .downcast_ref::<&'static str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            Error::Panicked(p) => {
+                p.downcast_ref::<&'static str>().copied().or_else(|| p.downcast_ref::<String>().map(String::as_str))
+            }
             _ => None,
         }
     }

@@ -174,7 +174,14 @@ impl Registry {
 
     /// Parks the running greenlet until `fd` (entry `generation`) reports
     /// `interest`, the deadline passes, or the entry goes away.
-    fn wait(&self, hub: &Hub, fd: RawFd, generation: u64, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+    fn wait(
+        &self,
+        hub: &Hub,
+        fd: RawFd,
+        generation: u64,
+        interest: Interest,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
         let waker = hub.arm();
         let id = self.next_id();
         {
@@ -225,7 +232,8 @@ impl Registry {
                 let mut entries = self.entries.borrow_mut();
                 if let Some(Some(entry)) = entries.get_mut(ev.key) {
                     entry.waiters.retain(|w| {
-                        let hit = (ev.readable && w.interest.is_readable()) || (ev.writable && w.interest.is_writable());
+                        let hit =
+                            (ev.readable && w.interest.is_readable()) || (ev.writable && w.interest.is_writable());
                         if hit {
                             woken.push(w.waker.clone());
                         }

@@ -43,8 +43,8 @@ pub use backend::{Backend, IoEvent, Notifier};
 pub(crate) use backend::{PollingBackend, poll_now};
 pub use remote::Handle;
 use remote::{RemoteOp, Shared};
-pub(crate) use timer::{TimerAction, TimerKey};
 use timer::Timers;
+pub(crate) use timer::{TimerAction, TimerKey};
 
 use crate::greenlet::{
     AltStack, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Sched, StackPool, TimeoutSignal,
@@ -156,9 +156,7 @@ pub(crate) struct RemoteSlot {
 
 impl Drop for RemoteSlot {
     fn drop(&mut self) {
-        let g = try_with_hub(|hub| {
-            hub.remote_parked.borrow_mut().remove(self.key)
-        });
+        let g = try_with_hub(|hub| hub.remote_parked.borrow_mut().remove(self.key));
         drop(g);
     }
 }
@@ -529,9 +527,7 @@ impl Hub {
         let Some(interrupt) = h.interrupt.get() else { return };
         if std::thread::panicking() {
             if interrupt == Interrupt::Deadlock {
-                eprintln!(
-                    "guv: fatal: the main greenlet would block forever while unwinding from a panic"
-                );
+                eprintln!("guv: fatal: the main greenlet would block forever while unwinding from a panic");
                 std::process::abort();
             }
             return;
@@ -777,9 +773,9 @@ pub fn set_backend(backend: Box<dyn Backend>) -> io::Result<()> {
             ));
         }
         let hub = Hub::with_backend(backend)?;
-        slot.0.set(Rc::new(hub)).map_err(|_| {
-            io::Error::new(io::ErrorKind::AlreadyExists, "guv: this thread's hub already runs")
-        })
+        slot.0
+            .set(Rc::new(hub))
+            .map_err(|_| io::Error::new(io::ErrorKind::AlreadyExists, "guv: this thread's hub already runs"))
     })
 }
 
@@ -805,11 +801,7 @@ pub struct Stats {
 /// assert_eq!(guv::hub::stats().live_greenlets, before);
 /// ```
 pub fn stats() -> Stats {
-    with_hub(|hub| Stats {
-        live_greenlets: hub.live(),
-        pooled_stacks: hub.idle_stacks(),
-        io_waiters: hub.io.waiting(),
-    })
+    with_hub(|hub| Stats { live_greenlets: hub.live(), pooled_stacks: hub.idle_stacks(), io_waiters: hub.io.waiting() })
 }
 
 /// Installs the panic hook that names greenlets (once per process).
@@ -822,8 +814,7 @@ fn install_panic_hook() {
             let context = try_with_hub(|hub| {
                 let cur = hub.current.try_borrow().ok()?;
                 let h = cur.header();
-                matches!(h.kind, Kind::Spawned | Kind::SpawnedN)
-                    .then(|| hub.hub_exceptions.get().then(|| h.describe()))
+                matches!(h.kind, Kind::Spawned | Kind::SpawnedN).then(|| hub.hub_exceptions.get().then(|| h.describe()))
             })
             .flatten();
             match context {

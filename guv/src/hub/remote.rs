@@ -50,10 +50,7 @@ impl Shared {
             // Checked under the lock: `close` takes it too, so no op is
             // queued after the hub's last drain.
             if !self.alive.load(Ordering::Acquire) {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotConnected,
-                    "guv: the hub's thread has shut its hub down",
-                ));
+                return Err(io::Error::new(io::ErrorKind::NotConnected, "guv: the hub's thread has shut its hub down"));
             }
             queue.push(op);
         }
