@@ -18,7 +18,8 @@ use std::ops::BitOr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use crate::hub::{Backend, Hub, IoEvent, Waker, poll_now, with_hub};
+use crate::hub::{Backend, Hub, IoEvent, RemoteOp, Shared, Waker, poll_now, with_hub};
+use std::sync::Weak;
 
 /// Which readiness to wait for: [`Interest::READABLE`], [`Interest::WRITABLE`]
 /// or both (`READABLE | WRITABLE`).
@@ -162,6 +163,14 @@ impl Registry {
         true
     }
 
+    /// Forgets `fd`'s entry if it still has `generation` (its owner let go
+    /// of it on another thread), waking its waiters.
+    pub(crate) fn forget_entry(&self, fd: RawFd, generation: u64) {
+        if self.generation(fd) == Some(generation) {
+            self.forget(fd);
+        }
+    }
+
     /// Removes `fd` from the backend and the table, waking its waiters.
     fn release(&self, fd: BorrowedFd<'_>, generation: u64) {
         if self.generation(fd.as_raw_fd()) == Some(generation) {
@@ -290,15 +299,19 @@ pub(crate) struct Registered<T: AsFd> {
     inner: Option<T>,
     fd: RawFd,
     generation: u64,
+    /// The hub it registered with, to reach from another thread. Weak, so
+    /// that sockets do not count as remote handles (which would silence the
+    /// hub's deadlock check).
+    home: Weak<Shared>,
 }
 
 impl<T: AsFd> Registered<T> {
     /// Registers `inner`, which must already be in non-blocking mode.
     pub(crate) fn new(inner: T) -> io::Result<Registered<T>> {
         let fd = inner.as_fd();
-        let generation = with_hub(|hub| hub.io.acquire(fd, true))?;
+        let (generation, home) = with_hub(|hub| Ok::<_, io::Error>((hub.io.acquire(fd, true)?, hub.shared_weak())))?;
         let fd = fd.as_raw_fd();
-        Ok(Registered { inner: Some(inner), fd, generation })
+        Ok(Registered { inner: Some(inner), fd, generation, home })
     }
 
     /// The I/O object.
@@ -314,8 +327,22 @@ impl<T: AsFd> Registered<T> {
     }
 
     fn deregister(&self) {
-        if let Some(inner) = &self.inner {
-            crate::hub::try_with_hub(|hub| hub.io.release(inner.as_fd(), self.generation));
+        let Some(inner) = &self.inner else { return };
+        let at_home = crate::hub::try_with_hub(|hub| {
+            let home = Weak::ptr_eq(&hub.shared_weak(), &self.home);
+            if home {
+                hub.io.release(inner.as_fd(), self.generation);
+            }
+            home
+        });
+        if at_home != Some(true) {
+            // Dropped on another thread: the home hub forgets the entry (and
+            // wakes its waiters) when it next runs. The kernel drops a closed
+            // fd from the epoll set itself; the generation keeps a reused fd
+            // number's new entry safe.
+            if let Some(home) = self.home.upgrade() {
+                let _ = home.push(RemoteOp::Forget { fd: self.fd, generation: self.generation });
+            }
         }
     }
 
@@ -374,24 +401,43 @@ pub fn trampoline(fd: impl AsFd, interest: Interest, timeout: Option<Duration>) 
     let raw = fd.as_raw_fd();
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     with_hub(|hub| {
+        // A green socket dropped on another thread queues its `Forget`
+        // before its fd is closed, so a reused fd number's stale entry is
+        // gone once pending remote requests are processed.
+        hub.drain_remote_now();
         let generation = hub.io.acquire(fd, false).map_err(|e| unpollable(raw, e))?;
-        let result = (|| {
+        // Gives the borrow back however this ends, unwinding included (a
+        // killed or timed-out caller must not leave the entry behind).
+        let _borrow = Borrow { registry: &hub.io, fd, generation };
+        let (r, w) = poll_now(raw)?;
+        if (r && interest.is_readable()) || (w && interest.is_writable()) {
+            return Ok(());
+        }
+        loop {
+            hub.io.wait(hub, raw, generation, interest, deadline)?;
             let (r, w) = poll_now(raw)?;
             if (r && interest.is_readable()) || (w && interest.is_writable()) {
                 return Ok(());
             }
-            loop {
-                hub.io.wait(hub, raw, generation, interest, deadline)?;
-                let (r, w) = poll_now(raw)?;
-                if (r && interest.is_readable()) || (w && interest.is_writable()) {
-                    return Ok(());
-                }
-            }
-        })();
+        }
+    })
+}
+
+/// A trampoline's use of a registry entry; the last borrower of an entry no
+/// green type owns removes it.
+struct Borrow<'a, 'fd> {
+    registry: &'a Registry,
+    fd: BorrowedFd<'fd>,
+    generation: u64,
+}
+
+impl Drop for Borrow<'_, '_> {
+    fn drop(&mut self) {
+        let raw = self.fd.as_raw_fd();
         let last = {
-            let mut entries = hub.io.entries.borrow_mut();
-            match entries.get_mut(raw as usize).and_then(Option::as_mut) {
-                Some(e) if e.generation == generation => {
+            let mut entries = self.registry.entries.borrow_mut();
+            match usize::try_from(raw).ok().and_then(|i| entries.get_mut(i)).and_then(Option::as_mut) {
+                Some(e) if e.generation == self.generation => {
                     e.borrowers -= 1;
                     e.borrowers == 0 && !e.owned
                 }
@@ -399,10 +445,9 @@ pub fn trampoline(fd: impl AsFd, interest: Interest, timeout: Option<Duration>) 
             }
         };
         if last {
-            hub.io.release(fd, generation);
+            self.registry.release(self.fd, self.generation);
         }
-        result
-    })
+    }
 }
 
 fn unpollable(fd: RawFd, e: io::Error) -> io::Error {

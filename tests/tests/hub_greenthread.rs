@@ -320,3 +320,17 @@ fn waiting_for_itself_is_refused() {
     assert!(msg.contains("cannot wait for itself"), "{msg}");
     guv::debug::hub_exceptions(true);
 }
+
+#[test]
+fn a_greenlet_that_can_never_start_is_not_counted_once_its_handle_is_gone() {
+    let before = guv::hub::stats().live_greenlets;
+    let never = guv::spawn_after(Duration::MAX, || ());
+    assert_eq!(guv::hub::stats().live_greenlets, before + 1);
+    drop(never);
+    assert_eq!(guv::hub::stats().live_greenlets, before);
+    // Killing one keeps the count right too (counted once, uncounted once).
+    let never = guv::spawn_after(Duration::MAX, || ());
+    never.kill();
+    drop(never);
+    assert_eq!(guv::hub::stats().live_greenlets, before);
+}

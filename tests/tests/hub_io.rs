@@ -143,3 +143,20 @@ fn listen_reports_the_address_it_could_not_use() {
     assert_eq!(err.kind(), ErrorKind::AddrInUse);
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }
+
+#[test]
+fn a_green_socket_dropped_on_another_thread_leaves_no_stale_registration() {
+    use std::os::fd::AsRawFd;
+    // Registered with this thread's hub, dropped on another thread.
+    let listener = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let old_fd = listener.as_raw_fd();
+    std::thread::spawn(move || drop(listener)).join().unwrap();
+    // The fd number comes back as one end of a socket pair (lowest free fd).
+    let (a, b) = UnixStream::pair().unwrap();
+    let (reader, writer) = if a.as_raw_fd() == old_fd { (a, b) } else { (b, a) };
+    assert_eq!(reader.as_raw_fd(), old_fd, "the fd number was not reused; the test cannot tell");
+    // The writer runs once the main greenlet waits.
+    let w = guv::spawn(move || (&writer).write_all(b"x").map(|()| writer));
+    guv::trampoline(&reader, Interest::READABLE, Some(Duration::from_secs(5))).unwrap();
+    w.wait().unwrap().unwrap();
+}

@@ -134,14 +134,19 @@ fn sleep_zero_is_a_yield() {
 
 #[test]
 fn sub_millisecond_sleeps_are_honoured() {
-    let start = Instant::now();
-    for _ in 0..20 {
-        guv::sleep(Duration::from_micros(200));
-    }
-    let elapsed = start.elapsed();
-    assert!(elapsed >= Duration::from_micros(4000), "slept {elapsed:?}");
-    // With millisecond rounding 20 sleeps would take at least 20 ms.
-    assert!(elapsed < Duration::from_millis(20), "timer resolution is too coarse: {elapsed:?}");
+    // With timers rounded to milliseconds every 200 µs sleep would take at
+    // least 1 ms; on a busy machine some take longer anyway, so look at the
+    // fastest of many.
+    let fastest = (0..50)
+        .map(|_| {
+            let start = Instant::now();
+            guv::sleep(Duration::from_micros(200));
+            start.elapsed()
+        })
+        .min()
+        .unwrap();
+    assert!(fastest >= Duration::from_micros(200), "woke early: {fastest:?}");
+    assert!(fastest < Duration::from_micros(900), "timer resolution is too coarse: {fastest:?}");
 }
 
 #[test]

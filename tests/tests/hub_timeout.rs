@@ -24,18 +24,53 @@ fn with_timeout_returns_the_value_in_time_and_disarms() {
 }
 
 #[test]
-fn a_timeout_that_expired_without_a_switch_does_not_leak_into_later_waits() {
-    // Busy for longer than the timeout without blocking: never interrupted,
-    // and the expiry must not fire at the next, unrelated sleep.
-    let r = guv::with_timeout(Duration::from_millis(5), || {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(20) {
-            std::hint::spin_loop();
+fn a_timeout_expiring_while_unwinding_does_not_leak_into_later_waits() {
+    // The greenlet panics; while it unwinds, a destructor blocks and the
+    // Timeout expires. A greenlet already unwinding keeps the interrupt
+    // pending (a second unwind would abort), and dropping the guard must
+    // then discard it: the link that runs after the body must sleep in
+    // peace.
+    struct SlowDrop;
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            guv::sleep(Duration::from_millis(30));
         }
-        "finished"
+    }
+    guv::debug::hub_exceptions(false);
+    let gt = guv::spawn(|| {
+        let _t = guv::Timeout::start(Duration::from_millis(5));
+        let _slow = SlowDrop;
+        panic!("unwind with a slow destructor");
     });
-    assert_eq!(r.unwrap(), "finished");
-    guv::sleep(Duration::from_millis(1));
+    let link_finished = Rc::new(Cell::new(false));
+    let l = link_finished.clone();
+    gt.link(move |_| {
+        guv::sleep(Duration::from_millis(1));
+        l.set(true);
+    });
+    assert!(gt.wait().unwrap_err().is_panic());
+    assert!(link_finished.get(), "a stale Timeout interrupted a later wait");
+    guv::debug::hub_exceptions(true);
+}
+
+#[test]
+fn an_outer_timeout_expiring_with_an_inner_one_still_ends_the_outer_scope() {
+    // Both deadlines pass while the greenlet is busy (no switch), so both
+    // timers fire in the same loop pass: the outer one must win.
+    let r = guv::with_timeout(Duration::from_millis(10), || {
+        let inner = guv::with_timeout(Duration::from_millis(20), || {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(30) {
+                std::hint::spin_loop();
+            }
+            guv::sleep(Duration::from_secs(3600));
+        });
+        // Not reached: the outer timeout unwinds through the inner scope.
+        let _ = inner;
+        guv::sleep(Duration::from_millis(200));
+        "outer deadline lost"
+    });
+    assert!(r.unwrap_err().is_timed_out());
 }
 
 #[test]

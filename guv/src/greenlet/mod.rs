@@ -115,6 +115,9 @@ pub(crate) struct Header {
     pub(crate) interrupt: Cell<Option<Interrupt>>,
     /// The `spawn_after` timer that will start it, while it waits.
     pub(crate) start_timer: Cell<Option<TimerKey>>,
+    /// Counted in the hub's live greenlets (from `start` until it ends,
+    /// is cancelled, or is dropped unstarted).
+    pub(crate) counted: Cell<bool>,
     /// Green-local values (`guv::local!`); dropped when the greenlet ends
     /// (see `crate::local`).
     pub(crate) locals: crate::local::Slots,
@@ -131,6 +134,7 @@ impl Header {
             timed_out: Cell::new(false),
             interrupt: Cell::new(None),
             start_timer: Cell::new(None),
+            counted: Cell::new(false),
             locals: crate::local::Slots::default(),
         }
     }
@@ -155,10 +159,26 @@ impl Header {
 
     /// Records an interrupt; a kill overrides a pending timeout, never the
     /// other way round.
+    ///
+    /// Of two expired timeouts, the outer one wins (the older, smaller id:
+    /// timeouts nest in creation order): its unwinding passes through the
+    /// inner scope, so both scopes end, while the inner one's would be
+    /// caught by the inner `with_timeout` and the outer deadline lost.
     pub(crate) fn post_interrupt(&self, new: Interrupt) {
         match (self.interrupt.get(), new) {
             (Some(Interrupt::Kill), _) => {}
+            (Some(Interrupt::Timeout(old)), Interrupt::Timeout(id)) if old < id => {}
             _ => self.interrupt.set(Some(new)),
+        }
+    }
+}
+
+impl Drop for Header {
+    fn drop(&mut self) {
+        // A greenlet that can never start (spawned with a delay too long to
+        // represent) is dropped with its last handle: it is no longer live.
+        if self.counted.get() {
+            crate::hub::try_with_hub(|hub| hub.uncount(self));
         }
     }
 }

@@ -46,7 +46,7 @@ pub(crate) use backend::{PollingBackend, poll_now};
 #[cfg(target_os = "linux")]
 pub use epoll::EpollBackend;
 pub use remote::Handle;
-use remote::{RemoteOp, Shared};
+pub(crate) use remote::{RemoteOp, Shared};
 use timer::Timers;
 pub(crate) use timer::{TimerAction, TimerKey};
 
@@ -142,7 +142,7 @@ impl Drop for TimerGuard {
 #[derive(Clone)]
 pub(crate) struct RemoteWaker {
     shared: Arc<Shared>,
-    key: usize,
+    slot: SlotKey,
     token: u64,
 }
 
@@ -152,11 +152,11 @@ impl RemoteWaker {
     /// the hub if it sleeps in the poller). False if that hub is gone.
     pub(crate) fn wake(&self) -> bool {
         let local = try_with_hub(|hub| {
-            Arc::ptr_eq(&hub.shared, &self.shared).then(|| hub.wake_remote_parked(self.key, self.token))
+            Arc::ptr_eq(&hub.shared, &self.shared).then(|| hub.wake_remote_parked(self.slot, self.token))
         });
         match local.flatten() {
-            Some(_) => true,
-            None => self.shared.push(RemoteOp::Wake { key: self.key, token: self.token }).is_ok(),
+            Some(woke) => woke,
+            None => self.shared.push(RemoteOp::Wake { slot: self.slot, token: self.token }).is_ok(),
         }
     }
 }
@@ -164,7 +164,7 @@ impl RemoteWaker {
 /// The hub-side registration behind a [`RemoteWaker`]; dropping it (on the
 /// hub's thread) makes the remote waker inert.
 pub(crate) struct RemoteSlot {
-    key: usize,
+    key: SlotKey,
 }
 
 impl Drop for RemoteSlot {
@@ -174,31 +174,55 @@ impl Drop for RemoteSlot {
     }
 }
 
+/// Names one occupancy of a [`RemoteParked`] slot: the index and the
+/// generation it had, so that a wake-up for an earlier occupant (still in
+/// flight from another thread) cannot reach a later one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SlotKey {
+    index: usize,
+    generation: u64,
+}
+
 /// A slab of greenlets that may be woken from other threads.
 #[derive(Default)]
 struct RemoteParked {
-    slots: Vec<Option<GreenletRef>>,
+    slots: Vec<(u64, Option<GreenletRef>)>,
     free: Vec<usize>,
+    next_generation: u64,
 }
 
 impl RemoteParked {
-    fn insert(&mut self, g: GreenletRef) -> usize {
-        match self.free.pop() {
-            Some(key) => {
-                self.slots[key] = Some(g);
-                key
+    fn insert(&mut self, g: GreenletRef) -> SlotKey {
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.slots[index] = (generation, Some(g));
+                index
             }
             None => {
-                self.slots.push(Some(g));
+                self.slots.push((generation, Some(g)));
                 self.slots.len() - 1
             }
+        };
+        SlotKey { index, generation }
+    }
+
+    fn get(&self, key: SlotKey) -> Option<GreenletRef> {
+        match self.slots.get(key.index)? {
+            (generation, Some(g)) if *generation == key.generation => Some(g.clone()),
+            _ => None,
         }
     }
 
-    fn remove(&mut self, key: usize) -> Option<GreenletRef> {
-        let g = self.slots.get_mut(key)?.take();
+    fn remove(&mut self, key: SlotKey) -> Option<GreenletRef> {
+        let slot = self.slots.get_mut(key.index)?;
+        if slot.0 != key.generation {
+            return None;
+        }
+        let g = slot.1.take();
         if g.is_some() {
-            self.free.push(key);
+            self.free.push(key.index);
         }
         g
     }
@@ -275,12 +299,11 @@ impl Hub {
         let name = std::thread::current().name().map(Box::from);
         let main: GreenletRef =
             Rc::new(Node { header: Header::new(Fiber::native(0, name), Kind::Main, Sched::Running), body: Plain });
-        main.header().fiber.mark_current();
         let mut stacks = StackPool::new(normalize_size(DEFAULT_STACK_SIZE)?);
         let loop_stack = stacks.get(stacks.size())?;
         let fiber = Fiber::new(loop_stack, greenlet_entry, LOOP_ID, Some("guv-hub".into()));
         let looper: GreenletRef = Rc::new(Node { header: Header::new(fiber, Kind::Loop, Sched::Parked), body: Plain });
-        Ok(Hub {
+        let hub = Hub {
             current: RefCell::new(main.clone()),
             main,
             looper,
@@ -298,7 +321,12 @@ impl Hub {
             exiting: Cell::new(false),
             hub_exceptions: Cell::new(true),
             _alt_stack: alt_stack,
-        })
+        };
+        // Only once nothing can fail: the overflow handler reads through this
+        // pointer, which must never outlive the main greenlet (it lives in an
+        // `Rc` that moves with the hub, so its address is stable).
+        hub.main.header().fiber.mark_current();
+        Ok(hub)
     }
 
     /// The running greenlet.
@@ -310,6 +338,13 @@ impl Hub {
     #[cfg(test)]
     pub(crate) fn main_ref(&self) -> GreenletRef {
         self.main.clone()
+    }
+
+    /// A weak reference to the cross-thread half, for objects that must
+    /// reach this hub from other threads without keeping it "remotely
+    /// reachable" (see the deadlock check).
+    pub(crate) fn shared_weak(&self) -> std::sync::Weak<Shared> {
+        Arc::downgrade(&self.shared)
     }
 
     /// Spawned greenlets that have not ended.
@@ -338,8 +373,9 @@ impl Hub {
 
     /// Schedules a new greenlet now, or after `delay`.
     pub(crate) fn start(&self, g: GreenletRef, delay: Option<Duration>) {
-        self.live.set(self.live.get() + 1);
         let h = g.header();
+        self.live.set(self.live.get() + 1);
+        h.counted.set(true);
         match delay {
             None => {
                 h.sched.set(Sched::Ready);
@@ -435,12 +471,8 @@ impl Hub {
     /// Ends the running greenlet `me` and switches to the loop (or, for the
     /// loop itself at shutdown, to the main greenlet).
     fn exit_current(&self, me: GreenletRef) -> ! {
-        let to = if me.header().kind == Kind::Loop {
-            &self.main
-        } else {
-            self.live.set(self.live.get() - 1);
-            &self.looper
-        };
+        let to = if me.header().kind == Kind::Loop { &self.main } else { &self.looper };
+        self.uncount(me.header());
         me.header().sched.set(Sched::Done);
         to.header().sched.set(Sched::Running);
         drop(self.current.replace(to.clone()));
@@ -620,21 +652,28 @@ impl Hub {
         if let Some(stack) = h.fiber.retire() {
             self.stacks.borrow_mut().put(stack);
         }
-        self.live.set(self.live.get() - 1);
+        self.uncount(h);
         g.body.cancel();
+    }
+
+    /// Takes a greenlet out of the live count, once.
+    pub(crate) fn uncount(&self, h: &Header) {
+        if h.counted.replace(false) {
+            self.live.set(self.live.get() - 1);
+        }
     }
 
     /// Registers the running greenlet's armed waker for wake-ups from other
     /// threads.
     pub(crate) fn remote_waker(&self, waker: &Waker) -> (RemoteWaker, RemoteSlot) {
-        let key = self.remote_parked.borrow_mut().insert(waker.g.clone());
-        (RemoteWaker { shared: self.shared.clone(), key, token: waker.token }, RemoteSlot { key })
+        let slot = self.remote_parked.borrow_mut().insert(waker.g.clone());
+        (RemoteWaker { shared: self.shared.clone(), slot, token: waker.token }, RemoteSlot { key: slot })
     }
 
-    /// Wakes the greenlet registered under `key` by `remote_waker` if its
+    /// Wakes the greenlet registered under `slot` by `remote_waker` if its
     /// wait still has `token`.
-    fn wake_remote_parked(&self, key: usize, token: u64) -> bool {
-        let g = self.remote_parked.borrow().slots.get(key).cloned().flatten();
+    fn wake_remote_parked(&self, slot: SlotKey, token: u64) -> bool {
+        let g = self.remote_parked.borrow().get(slot);
         g.is_some_and(|g| self.wake(&Waker { g, token }))
     }
 
@@ -662,6 +701,14 @@ impl Hub {
         }
     }
 
+    /// Processes requests from other threads now, if there are any (they
+    /// only queue greenlets and wake-ups; nothing runs here).
+    pub(crate) fn drain_remote_now(&self) {
+        if self.shared.has_pending() {
+            self.drain_remote();
+        }
+    }
+
     fn drain_remote(&self) {
         let mut ops = std::mem::take(&mut *self.remote_ops.borrow_mut());
         self.shared.take(&mut ops);
@@ -672,8 +719,9 @@ impl Hub {
                         eprintln!("guv: a greenlet sent from another thread could not start: {e}");
                     }
                 }
-                RemoteOp::Wake { key, token } => {
-                    self.wake_remote_parked(key, token);
+                RemoteOp::Forget { fd, generation } => self.io.forget_entry(fd, generation),
+                RemoteOp::Wake { slot, token } => {
+                    self.wake_remote_parked(slot, token);
                 }
             }
         }
@@ -731,10 +779,17 @@ impl Hub {
 
     /// Nothing can ever make a greenlet ready again, and main waits.
     fn is_deadlocked(&self) -> bool {
-        self.main.header().sched.get() == Sched::Parked
-            && self.io.waiting() == 0
-            && Arc::strong_count(&self.shared) == 1
-            && !self.shared.has_pending()
+        if self.main.header().sched.get() != Sched::Parked
+            || self.io.waiting() != 0
+            || Arc::strong_count(&self.shared) != 1
+        {
+            return false;
+        }
+        // The count read is relaxed; a handle dropped on another thread
+        // right after a push (`Arc`'s drop releases) must make that push
+        // visible to the `pending` read below.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+        !self.shared.has_pending()
     }
 
     /// Called from the thread-local destructor, on the main greenlet: ends
@@ -749,6 +804,27 @@ impl Hub {
             self.main.header().sched.set(Sched::Parked);
             self.switch_to(&self.main, self.looper.clone());
             self.reap();
+        }
+        // Greenlets that never started hold no frames: they end here (their
+        // links do not run: the thread is going away), so that they do not
+        // keep the hub alive as if they were suspended.
+        let queued: Vec<GreenletRef> = {
+            let mut ready = self.ready.borrow_mut();
+            let RunQueue { now, next } = &mut *ready;
+            now.drain(..).chain(next.drain(..)).collect()
+        };
+        let timed = self.timers.borrow_mut().drain();
+        let fresh = queued.into_iter().chain(timed.into_iter().filter_map(|action| match action {
+            TimerAction::Start(g) => Some(g),
+            _ => None,
+        }));
+        for g in fresh {
+            let h = g.header();
+            if h.fiber.is_fresh() && h.sched.get() != Sched::Done {
+                h.sched.set(Sched::Done);
+                drop(h.fiber.retire());
+                self.uncount(h);
+            }
         }
         Fiber::clear_current();
     }

@@ -14,8 +14,11 @@ use super::backend::Notifier;
 pub(crate) enum RemoteOp {
     /// Run this closure as a new greenlet.
     Spawn(Box<dyn FnOnce() + Send>),
-    /// Wake the greenlet parked under `key` if its wait still has `token`.
-    Wake { key: usize, token: u64 },
+    /// Wake the greenlet parked under `slot` if its wait still has `token`.
+    Wake { slot: super::SlotKey, token: u64 },
+    /// A green fd registered with this hub was dropped on another thread:
+    /// forget its entry if it still has this generation.
+    Forget { fd: std::os::fd::RawFd, generation: u64 },
 }
 
 /// The cross-thread half of a hub.

@@ -88,6 +88,14 @@ impl Timers {
         self.slots.get(key.slot).is_some_and(|s| s.seq == key.seq && s.action.is_some())
     }
 
+    /// Removes every pending timer and returns their actions.
+    pub(crate) fn drain(&mut self) -> Vec<TimerAction> {
+        self.heap.clear();
+        self.free.clear();
+        self.live = 0;
+        self.slots.drain(..).filter_map(|slot| slot.action).collect()
+    }
+
     /// Whether no timer is pending.
     pub(crate) fn is_empty(&self) -> bool {
         self.live == 0
