@@ -107,11 +107,117 @@ pub use timeout::{Timeout, with_timeout};
 /// - `crate = "path"`: where the `guv` crate is, if renamed.
 ///
 /// The attribute is a convenience: any thread can use guv from plain code.
+///
+/// The function is also patched like [`macro@patched`] with every group, so
+/// blocking `std` calls in it (`std::thread::spawn`, `std::net::TcpStream`,
+/// `std::sync::Mutex`, ...) use their green twins:
+///
+/// ```
+/// #[guv::main]
+/// fn main() {
+///     assert!(guv::is_patched!(thread));
+///     // A green thread: a greenlet on this thread's hub.
+///     let h = std::thread::spawn(|| 6 * 7);
+///     assert_eq!(h.join().unwrap(), 42);
+/// }
+/// ```
 pub use guv_macros::main;
+
+/// Rewrites the paths of an item that lead into the blocking parts of
+/// `std` so that they lead to their green twins in [`green`] — the
+/// compile-time form of Python's `monkey_patch()`.
+///
+/// ```
+/// #[guv::patched]
+/// fn squares(n: u64) -> Vec<u64> {
+///     // `std::sync::mpsc` and `std::thread` are guv's green ones here.
+///     let (tx, rx) = std::sync::mpsc::channel();
+///     let workers: Vec<_> = (0..n)
+///         .map(|i| {
+///             let tx = tx.clone();
+///             std::thread::spawn(move || tx.send(i * i).unwrap())
+///         })
+///         .collect();
+///     drop(tx);
+///     for w in workers {
+///         w.join().unwrap();
+///     }
+///     let mut all: Vec<u64> = rx.iter().collect();
+///     all.sort();
+///     all
+/// }
+///
+/// assert_eq!(squares(4), [0, 1, 4, 9]);
+/// ```
+///
+/// - Goes on any item: a fn, an `impl` block, a trait, an inline
+///   `mod { ... }` (recursively), a struct or a type alias.
+/// - `#[guv::patched(net, thread, time, sync, io, process, fs)]` patches only
+///   the groups named; no list means all of them. An unknown group is a
+///   compile error listing the valid ones. `crate = "path"` says where guv
+///   is when it is renamed.
+/// - Paths are rewritten in `use` trees (globs, renames, groups),
+///   signatures, expressions, types, `::std::` paths and macro arguments
+///   (`println!`, `format!`, ...); `core::`/`alloc::` paths and std items
+///   that never block (`std::sync::Arc`, `std::net::Ipv4Addr`, ...) are
+///   left alone.
+/// - [`original!`] names std's own item inside a patched one;
+///   [`is_patched!`] tells whether a group is patched where it is used.
+///
+/// The full table of rewritten paths, by group, and the limits (patching is
+/// lexical: code the item *calls* is not rewritten) are in
+/// `docs/PATCHING.md`. On a bad option, the item is emitted unchanged with
+/// the error, so the rest of the crate still type-checks.
+pub use guv_macros::patched;
+
+/// Names std's own item inside a patched one (Python's `original()`).
+///
+/// ```
+/// #[guv::patched(sync)]
+/// fn both() -> (bool, bool) {
+///     let green = std::sync::Mutex::new(1);
+///     let plain = guv::original!(std::sync::Mutex::new)(2);
+///     (
+///         std::any::type_name_of_val(&green).starts_with("guv::"),
+///         std::any::type_name_of_val(&plain).starts_with("std::"),
+///     )
+/// }
+///
+/// let (_, plain_is_std) = both();
+/// assert!(plain_is_std);
+/// ```
+///
+/// The argument is a path into std (`std::...` or `::std::...`, possibly
+/// with generic arguments); the invocation stands for that path, unpatched,
+/// so it can be used as a type or called:
+/// `guv::original!(std::thread::sleep)(d)`. Outside every patched item it is
+/// a compile error: there the std path already is the original.
+pub use guv_macros::original;
+
+/// `true` inside an item patched for the group, `false` elsewhere (Python's
+/// `is_monkey_patched()`).
+///
+/// ```
+/// #[guv::patched(net, time)]
+/// fn inside() -> [bool; 2] {
+///     [guv::is_patched!(net), guv::is_patched!(fs)]
+/// }
+///
+/// assert_eq!(inside(), [true, false]);
+/// assert!(!guv::is_patched!(net));
+/// ```
+///
+/// The group is one of `net`, `thread`, `time`, `sync`, `io`, `process`,
+/// `fs`; any other name is a compile error listing them.
+pub use guv_macros::is_patched;
 
 /// Support for the macros. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    /// What `guv::original!(std::...)` expands through, out of reach of
+    /// patching.
+    pub use ::std;
+
     /// Applies `#[guv::main]`'s options to this thread's hub.
     pub fn configure_main(stack_size: Option<usize>) {
         if let Some(size) = stack_size
