@@ -218,6 +218,19 @@ pub mod __private {
     /// patching.
     pub use ::std;
 
+    pub use crate::hub::track::TrackReport;
+
+    /// Starts recording this thread's greenlets (see [`tracked`]).
+    pub fn track_greenlets() {
+        crate::hub::track_greenlets();
+    }
+
+    /// Greenlets spawned since [`track_greenlets`] that are alive, and
+    /// those whose panic no `wait()` returned.
+    pub fn tracked() -> TrackReport {
+        crate::hub::tracked()
+    }
+
     /// Applies `#[guv::main]`'s options to this thread's hub.
     pub fn configure_main(stack_size: Option<usize>) {
         if let Some(size) = stack_size

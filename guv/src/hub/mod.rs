@@ -32,6 +32,7 @@ mod backend;
 mod epoll;
 mod remote;
 mod timer;
+pub(crate) mod track;
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
@@ -49,6 +50,7 @@ pub use remote::Handle;
 use remote::{RemoteOp, Shared};
 use timer::Timers;
 pub(crate) use timer::{TimerAction, TimerKey};
+use track::{TrackReport, Tracker};
 
 use crate::greenlet::{
     AltStack, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Sched,
@@ -259,6 +261,8 @@ pub(crate) struct Hub {
     live: Cell<usize>,
     exiting: Cell<bool>,
     pub(crate) hub_exceptions: Cell<bool>,
+    /// Live and panicked greenlets, when `#[guv::test]` asks.
+    pub(crate) track: Tracker,
     _alt_stack: Option<AltStack>,
 }
 
@@ -305,6 +309,7 @@ impl Hub {
             live: Cell::new(0),
             exiting: Cell::new(false),
             hub_exceptions: Cell::new(true),
+            track: Tracker::default(),
             _alt_stack: alt_stack,
         })
     }
@@ -351,6 +356,7 @@ impl Hub {
     /// Schedules a new greenlet now, or after `delay`.
     pub(crate) fn start(&self, g: GreenletRef, delay: Option<Duration>) {
         self.live.set(self.live.get() + 1);
+        self.track.spawned(g.header());
         let h = g.header();
         match delay {
             None => {
@@ -454,6 +460,7 @@ impl Hub {
             &self.main
         } else {
             self.live.set(self.live.get() - 1);
+            self.track.ended(me.header());
             &self.looper
         };
         me.header().sched.set(Sched::Done);
@@ -641,6 +648,7 @@ impl Hub {
             self.stacks.borrow_mut().put(stack);
         }
         self.live.set(self.live.get() - 1);
+        self.track.ended(h);
         g.body.cancel();
     }
 
@@ -845,6 +853,19 @@ pub fn set_backend(backend: Box<dyn Backend>) -> io::Result<()> {
             )
         })
     })
+}
+
+/// Starts recording this thread's greenlets for [`tracked`]: those spawned
+/// from now on that are alive, and those that panic with nobody waiting
+/// for the panic. What `#[guv::test]` checks after the test body; hidden,
+/// reached through `guv::__private`.
+pub(crate) fn track_greenlets() {
+    with_hub(|hub| hub.track.enable());
+}
+
+/// What [`track_greenlets`] recorded so far.
+pub(crate) fn tracked() -> TrackReport {
+    with_hub(|hub| hub.track.report())
 }
 
 /// Counts of this thread's hub, for tests and diagnostics.
