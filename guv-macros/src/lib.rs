@@ -20,12 +20,14 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod entry;
+mod green;
 mod groups;
 mod markers;
 mod options;
 mod patched;
 mod rewrite;
 mod table;
+mod testattr;
 mod usetree;
 
 use proc_macro::TokenStream;
@@ -54,4 +56,18 @@ pub fn original(args: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn is_patched(args: TokenStream) -> TokenStream {
     markers::is_patched(args.into()).into()
+}
+
+/// Makes calling the function spawn its (patched) body as a greenlet and
+/// return its `GreenThread`. See `guv::green`.
+#[proc_macro_attribute]
+pub fn green(args: TokenStream, item: TokenStream) -> TokenStream {
+    green::green(args.into(), item.into()).into()
+}
+
+/// A test whose body runs patched on a fresh hub, with a timeout and a
+/// check for greenlets left behind. See `guv::test`.
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    testattr::test(args.into(), item.into()).into()
 }

@@ -137,7 +137,6 @@ fn unknown(attr: &str, what: &str, valid: &[&str]) -> String {
 }
 
 /// The option's value as a boolean literal.
-#[allow(dead_code)] // used by #[guv::test], next
 pub(crate) fn boolean(opt: &Opt, attr: &str) -> syn::Result<bool> {
     match &opt.value {
         Expr::Lit(ExprLit {

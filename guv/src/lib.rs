@@ -75,6 +75,7 @@ mod greenlet;
 mod greenthread;
 pub mod hub;
 mod io;
+mod macro_support;
 pub mod net;
 mod timeout;
 pub mod websocket;
@@ -170,6 +171,89 @@ pub use guv_macros::main;
 /// the error, so the rest of the crate still type-checks.
 pub use guv_macros::patched;
 
+/// Makes calling a function spawn its body as a greenlet: the call returns
+/// a [`GreenThread`] at once, and the body (patched like
+/// [`macro@patched`]) runs when the caller next blocks or yields.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+///
+/// #[guv::green]
+/// fn fetch(log: Rc<RefCell<Vec<String>>>, url: String) -> usize {
+///     log.borrow_mut().push(format!("start {url}"));
+///     // The other fetch runs meanwhile.
+///     guv::sleep(std::time::Duration::from_millis(10));
+///     log.borrow_mut().push(format!("end {url}"));
+///     url.len()
+/// }
+///
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let a = fetch(log.clone(), "a.example".into());
+/// let b = fetch(log.clone(), "bb.example".into());
+/// assert!(log.borrow().is_empty()); // nothing ran yet
+/// assert_eq!(a.wait().unwrap() + b.wait().unwrap(), 19);
+/// assert_eq!(log.borrow()[..2], ["start a.example", "start bb.example"]);
+/// ```
+///
+/// Methods work when the greenlet can own the receiver: `self`,
+/// `self: Rc<Self>`, `self: Arc<Self>` (a `&self` borrow would not outlive
+/// the call, and is a compile error saying so). Generic and `impl Trait`
+/// arguments work and must be `'static`, which the macro adds as bounds.
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// struct Service {
+///     greeting: String,
+/// }
+///
+/// impl Service {
+///     #[guv::green(name = "greeter")]
+///     fn greet(self: Rc<Self>, who: impl std::fmt::Display) -> String {
+///         format!("{} {who}", self.greeting)
+///     }
+/// }
+///
+/// let s = Rc::new(Service { greeting: "hello".into() });
+/// let gt = s.clone().greet(42);
+/// assert_eq!(gt.name(), Some("greeter"));
+/// assert_eq!(gt.wait().unwrap(), "hello 42");
+/// ```
+///
+/// Options: `name = "..."` names the greenlets, `stack_size = N` sets
+/// their stack size (16 KiB to 1 GiB), `crate = "path"` says where guv is.
+/// `async fn`, `unsafe fn`, `const fn`, `extern` fns, borrowed arguments,
+/// `impl Trait` results, and non-fn items are compile errors that say what
+/// to change.
+pub use guv_macros::green;
+
+/// Like `#[test]`, for code that uses guv: the body (patched like
+/// [`macro@patched`]) runs as the main greenlet of a fresh hub on a thread
+/// of its own.
+///
+/// ```
+/// #[guv::test(timeout = "5s")]
+/// fn two_green_threads_meet() -> Result<(), Box<dyn std::error::Error>> {
+///     let (tx, rx) = std::sync::mpsc::channel();
+///     let t = std::thread::spawn(move || tx.send(7));
+///     assert_eq!(rx.recv()?, 7);
+///     t.join().unwrap()?;
+///     Ok(())
+/// }
+/// ```
+///
+/// The test fails, with a message naming the greenlets, when
+/// - the body panics (`#[should_panic]` works as usual) or returns `Err`;
+/// - it runs longer than `timeout = "5s"` (also `"500ms"`, `"2m"`): the
+///   test fails with a message instead of hanging;
+/// - a greenlet it spawned panicked and no `wait()` took that panic;
+/// - a greenlet it spawned is still alive when the body returns, unless
+///   `allow_leaks` is given.
+///
+/// Other options: `stack_size = N` (the hub's default greenlet stack),
+/// `crate = "path"`.
+pub use guv_macros::test;
+
 /// Names std's own item inside a patched one (Python's `original()`).
 ///
 /// ```
@@ -219,6 +303,7 @@ pub mod __private {
     pub use ::std;
 
     pub use crate::hub::track::TrackReport;
+    pub use crate::macro_support::{TestOptions, TestReturn, run_test};
 
     /// Starts recording this thread's greenlets (see [`tracked`]).
     pub fn track_greenlets() {
