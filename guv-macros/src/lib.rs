@@ -22,6 +22,7 @@
 mod entry;
 mod green;
 mod groups;
+mod import;
 mod markers;
 mod options;
 mod patched;
@@ -70,4 +71,11 @@ pub fn green(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     testattr::test(args.into(), item.into()).into()
+}
+
+/// Includes a source file as an inline module, patched. See
+/// `guv::import_patched`.
+#[proc_macro]
+pub fn import_patched(input: TokenStream) -> TokenStream {
+    import::import_patched(input.into()).into()
 }

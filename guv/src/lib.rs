@@ -254,6 +254,30 @@ pub use guv_macros::green;
 /// `crate = "path"`.
 pub use guv_macros::test;
 
+/// Includes a source file as an inline module, patched like
+/// [`macro@patched`] — the compile-time form of Python's `import_patched`.
+///
+/// ```
+/// // guv/doc/ping_pong.rs is plain std code: two `std::thread`s talking
+/// // over `std::sync::mpsc`. Imported, they are green threads on this hub.
+/// guv::import_patched!(mod ping_pong = "doc/ping_pong.rs");
+///
+/// assert_eq!(
+///     ping_pong::ping_pong(2),
+///     ["ping 0", "ping 1", "pong 0", "pong 1"]
+/// );
+/// ```
+///
+/// `guv::import_patched!(pub mod name = "path.rs", net, thread)` sets the
+/// module's visibility (and outer attributes) and patches only the groups
+/// named. The path is relative to the crate's directory (where its
+/// `Cargo.toml` is); the file is tracked, so editing it rebuilds the
+/// crate. The file cannot declare out-of-line modules (`mod x;`): give
+/// each its own `import_patched!`. Errors inside the file are reported at
+/// the invocation. To patch a whole file in place instead, start it with
+/// `use guv::green_std as std;`.
+pub use guv_macros::import_patched;
+
 /// Names std's own item inside a patched one (Python's `original()`).
 ///
 /// ```
