@@ -94,3 +94,31 @@ impl fmt::Debug for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// A copy of the error, for handing one greenlet's outcome to several
+/// parties (an `AsyncResult` linked to a greenlet, say). A panic payload
+/// that is a `&'static str` or a `String` — what `panic!` makes — is copied
+/// as such; any other payload type cannot be cloned and becomes the
+/// `&'static str` `"Box<dyn Any>"`.
+///
+/// ```
+/// guv::debug::hub_exceptions(false);
+/// let e = guv::spawn(|| -> () { panic!("boom {}", 1) }).wait().unwrap_err();
+/// assert_eq!(e.clone().panic_message(), Some("boom 1"));
+/// ```
+impl Clone for Error {
+    fn clone(&self) -> Error {
+        match self {
+            Error::Killed => Error::Killed,
+            Error::TimedOut => Error::TimedOut,
+            Error::Panicked(p) => Error::Panicked(match p.downcast_ref::<String>() {
+                Some(s) => Box::new(s.clone()),
+                None => Box::new(
+                    p.downcast_ref::<&'static str>()
+                        .copied()
+                        .unwrap_or("Box<dyn Any>"),
+                ),
+            }),
+        }
+    }
+}

@@ -120,7 +120,7 @@ where
 
 /// Names a callback registered with [`GreenThread::link`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct LinkId(u64);
+pub struct LinkId(pub(crate) u64);
 
 /// A handle to a spawned greenlet: wait for its result, kill it, or be told
 /// when it ends.
@@ -140,6 +140,29 @@ pub struct GreenThread<T> {
 impl<T: 'static> GreenThread<T> {
     fn greenlet(&self) -> GreenletRef {
         self.task.clone()
+    }
+
+    /// A handle to work that already ran to `result` on the calling
+    /// greenlet (a full `GreenPool` running a member's spawn inline). It
+    /// reports the calling greenlet's id; `wait` returns `result` at once,
+    /// links run at once, `kill` does nothing.
+    pub(crate) fn finished(result: Result<T, Error>) -> GreenThread<T> {
+        let id = with_hub(|hub| hub.current().header().id());
+        let outcome = Outcome::new(false);
+        *outcome.result.borrow_mut() = Some(result);
+        outcome.finished.set(true);
+        outcome.settled.set(true);
+        let body: Task<fn() -> T, T> = Task {
+            func: Cell::new(None),
+            outcome,
+        };
+        let header = Header::new(
+            crate::greenlet::Fiber::native(id, None),
+            Kind::Spawned,
+            Sched::Done,
+        );
+        let task = Rc::new(Node { header, body });
+        GreenThread { task }
     }
 
     /// Waits for the greenlet to end and returns what its function returned,

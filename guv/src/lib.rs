@@ -36,6 +36,13 @@
 //! - [`main`]: `#[guv::main]` configures the hub around `fn main`.
 //! - [`wsgi`]: the HTTP/1.1 server (`guv::wsgi::serve`, [`wsgi::Server`]
 //!   with worker hubs); [`websocket`]: WebSocket apps on top of it.
+//! - Coordination between greenlets (hub-local, `!Send`, FIFO, nothing lost
+//!   when a waiter is killed): [`event`] (with [`Event`] and
+//!   [`AsyncResult`]), [`queue`], [`Semaphore`] and friends, [`GreenPool`],
+//!   [`GreenPile`], [`wait_all`]/[`joinall`]/[`killall`]/[`iwait`], and
+//!   green-local storage with [`local!`].
+//! - [`green::sync`]: `std::sync`'s API (`Mutex`, `Condvar`, `mpsc`, ...)
+//!   whose waits park the greenlet; `Send + Sync`, across threads.
 //!
 //! ## How it works
 //!
@@ -55,9 +62,9 @@
 //! private payload, running its destructors; a panic ends only the greenlet
 //! it happens in.
 //!
-//! The unsafe code is fenced into five small files (stacks, the switch, the
-//! stack-overflow handler, the poller backend, socket setup); the crate denies `unsafe`
-//! everywhere else.
+//! The unsafe code is fenced into six small files (stacks, the switch, the
+//! stack-overflow handler, the poller backend, socket setup, the green
+//! `Mutex`/`RwLock` data cells); the crate denies `unsafe` everywhere else.
 
 #![deny(unsafe_code)]
 #![warn(
@@ -70,23 +77,34 @@
 
 pub mod debug;
 mod error;
+pub mod event;
 pub mod green;
 mod greenlet;
 mod greenthread;
 pub mod hub;
 mod io;
+pub mod local;
 mod macro_support;
 pub mod net;
+pub mod pool;
+pub mod queue;
+pub mod semaphore;
 mod timeout;
+mod waiters;
 pub mod websocket;
 pub mod wsgi;
 
 pub use error::Error;
+pub use event::Never;
+pub use event::flag::Event;
+pub use event::result::AsyncResult;
 pub use greenthread::{
     Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, spawn_after, spawn_n,
 };
 pub use io::{Interest, notify_close, trampoline};
 pub use net::listen;
+pub use pool::{GreenPile, GreenPool, iwait, joinall, killall, wait_all, wait_all_timeout};
+pub use semaphore::{BoundedSemaphore, CappedSemaphore, Semaphore, SemaphoreError, SemaphoreGuard};
 pub use timeout::{Timeout, with_timeout};
 
 /// Runs `fn main` (or any argument-less function) as the main greenlet of a

@@ -401,7 +401,8 @@ fn connections_beyond_the_cap_wait_and_shutdown_is_graceful() {
     }
     let mut second = Client::connect(s.addr);
     second.send(&get("/quick"));
-    // The cap holds the second connection in the backlog: nothing comes back.
+    // The cap (a GreenPool of one) keeps the second connection waiting for
+    // a slot: nothing comes back.
     second
         .stream
         .set_read_timeout(Some(Duration::from_millis(300)))

@@ -115,6 +115,9 @@ pub(crate) struct Header {
     pub(crate) interrupt: Cell<Option<Interrupt>>,
     /// The `spawn_after` timer that will start it, while it waits.
     pub(crate) start_timer: Cell<Option<TimerKey>>,
+    /// Green-local values (`guv::local!`); dropped when the greenlet ends
+    /// (see `crate::local`).
+    pub(crate) locals: crate::local::Slots,
 }
 
 impl Header {
@@ -128,6 +131,7 @@ impl Header {
             timed_out: Cell::new(false),
             interrupt: Cell::new(None),
             start_timer: Cell::new(None),
+            locals: crate::local::Slots::default(),
         }
     }
 

@@ -78,6 +78,10 @@ struct HubSlot(OnceCell<Rc<Hub>>);
 impl Drop for HubSlot {
     fn drop(&mut self) {
         if let Some(hub) = self.0.take() {
+            // Green-locals of the main greenlet (and of the loop, from
+            // destructors it ran) go first, like thread-locals.
+            hub.main.header().locals.drop_all();
+            hub.looper.header().locals.drop_all();
             hub.shutdown();
             if hub.live.get() > 0 {
                 // Greenlets are still suspended with references into the
@@ -138,31 +142,38 @@ impl Drop for TimerGuard {
     }
 }
 
-/// A `Send` right to wake one parked greenlet from another thread.
-// Used by the green `std::sync` mirror, which lands after the foundation.
-#[allow(dead_code)]
+/// A `Send` right to wake one parked greenlet from any thread.
+#[derive(Clone)]
 pub(crate) struct RemoteWaker {
     shared: Arc<Shared>,
     key: usize,
     token: u64,
 }
 
-#[allow(dead_code)]
 impl RemoteWaker {
-    /// Asks the greenlet's hub to wake it; false if that hub is gone.
+    /// Wakes the greenlet if it still waits: directly when called on its
+    /// hub's own thread, else through that hub's remote queue (which wakes
+    /// the hub if it sleeps in the poller). False if that hub is gone.
     pub(crate) fn wake(&self) -> bool {
-        self.shared
-            .push(RemoteOp::Wake {
-                key: self.key,
-                token: self.token,
-            })
-            .is_ok()
+        let local = try_with_hub(|hub| {
+            Arc::ptr_eq(&hub.shared, &self.shared)
+                .then(|| hub.wake_remote_parked(self.key, self.token))
+        });
+        match local.flatten() {
+            Some(_) => true,
+            None => self
+                .shared
+                .push(RemoteOp::Wake {
+                    key: self.key,
+                    token: self.token,
+                })
+                .is_ok(),
+        }
     }
 }
 
 /// The hub-side registration behind a [`RemoteWaker`]; dropping it (on the
 /// hub's thread) makes the remote waker inert.
-#[allow(dead_code)]
 pub(crate) struct RemoteSlot {
     key: usize,
 }
@@ -176,13 +187,11 @@ impl Drop for RemoteSlot {
 
 /// A slab of greenlets that may be woken from other threads.
 #[derive(Default)]
-#[allow(dead_code)]
 struct RemoteParked {
     slots: Vec<Option<GreenletRef>>,
     free: Vec<usize>,
 }
 
-#[allow(dead_code)]
 impl RemoteParked {
     fn insert(&mut self, g: GreenletRef) -> usize {
         match self.free.pop() {
@@ -391,7 +400,7 @@ impl Hub {
     // ----- switching ------------------------------------------------------
 
     /// Takes the next greenlet of the current iteration, if any is left.
-    #[inline]
+    #[inline(always)]
     fn pop_ready(&self) -> Option<GreenletRef> {
         let mut ready = self.ready.borrow_mut();
         while let Some(g) = ready.now.pop_front() {
@@ -406,7 +415,7 @@ impl Hub {
 
     /// Leaves `cur` (whose state the caller has set) for the next ready
     /// greenlet of this iteration, or for the loop.
-    #[inline]
+    #[inline(always)]
     fn switch_away(&self, cur: &GreenletRef) {
         let next = match self.pop_ready() {
             Some(g) => g,
@@ -442,7 +451,7 @@ impl Hub {
         self.ticks.get() >= EVENT_INTERVAL && self.io.waiting() > 0
     }
 
-    #[inline]
+    #[inline(always)]
     fn switch_to(&self, cur: &GreenletRef, next: GreenletRef) {
         if same(cur, &next) {
             cur.header().sched.set(Sched::Running);
@@ -654,7 +663,6 @@ impl Hub {
 
     /// Registers the running greenlet's armed waker for wake-ups from other
     /// threads.
-    #[allow(dead_code)]
     pub(crate) fn remote_waker(&self, waker: &Waker) -> (RemoteWaker, RemoteSlot) {
         let key = self.remote_parked.borrow_mut().insert(waker.g.clone());
         (
@@ -665,6 +673,19 @@ impl Hub {
             },
             RemoteSlot { key },
         )
+    }
+
+    /// Wakes the greenlet registered under `key` by `remote_waker` if its
+    /// wait still has `token`.
+    fn wake_remote_parked(&self, key: usize, token: u64) -> bool {
+        let g = self
+            .remote_parked
+            .borrow()
+            .slots
+            .get(key)
+            .cloned()
+            .flatten();
+        g.is_some_and(|g| self.wake(&Waker { g, token }))
     }
 
     // ----- the loop -------------------------------------------------------
@@ -702,16 +723,7 @@ impl Hub {
                     }
                 }
                 RemoteOp::Wake { key, token } => {
-                    let g = self
-                        .remote_parked
-                        .borrow()
-                        .slots
-                        .get(key)
-                        .cloned()
-                        .flatten();
-                    if let Some(g) = g {
-                        self.wake(&Waker { g, token });
-                    }
+                    self.wake_remote_parked(key, token);
                 }
             }
         }
@@ -803,6 +815,8 @@ fn greenlet_entry() -> ! {
     with_hub(|hub| {
         let me = hub.current();
         me.body.run(&me.header);
+        // Green-locals die on the greenlet's own stack, before its last switch.
+        me.header.locals.drop_all();
         hub.exit_current(me)
     });
     unreachable!("guv internal error: a greenlet returned past its exit")
@@ -915,7 +929,6 @@ fn install_panic_hook() {
                 None => previous(info),
                 Some(None) => {}
                 Some(Some(who)) => {
-                    // `PanicHookInfo::payload_as_str` is newer than the MSRV (1.86).
                     let payload = info.payload();
                     let msg = payload
                         .downcast_ref::<&str>()

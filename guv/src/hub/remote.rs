@@ -15,7 +15,6 @@ pub(crate) enum RemoteOp {
     /// Run this closure as a new greenlet.
     Spawn(Box<dyn FnOnce() + Send>),
     /// Wake the greenlet parked under `key` if its wait still has `token`.
-    #[allow(dead_code)]
     Wake { key: usize, token: u64 },
 }
 

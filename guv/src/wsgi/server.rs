@@ -19,7 +19,7 @@ use super::parse::{Limits, MAX_HEADERS_CAP};
 use super::{App, Error};
 use crate::hub::{Handle, Waker, with_hub};
 use crate::net::{LISTEN_BACKLOG, ListenOptions, TcpListener, TcpStream, listen_std};
-use crate::{Builder, GreenThread};
+use crate::{Builder, GreenPool, GreenThread};
 
 /// The default cap on connections served at once by one worker.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
@@ -461,14 +461,15 @@ fn stop_local(id: u64) {
 struct Worker {
     app: Rc<App>,
     cfg: Config,
-    max_connections: usize,
     stopping: Rc<Cell<bool>>,
     /// Ticks of the header-timeout sweeper.
     clock: Rc<Cell<u64>>,
     conns: RefCell<HashMap<u64, ConnEntry>>,
     next_conn: Cell<u64>,
-    /// The accept loop, waiting for a free connection slot.
-    acceptor: RefCell<Option<Waker>>,
+    /// Caps the connections served at once (`max_connections`): the accept
+    /// loop blocks in `spawn` while it is full, and further clients wait in
+    /// the listen backlog.
+    pool: GreenPool,
     /// `run_worker`, waiting for the stop request or for connections to end.
     main: RefCell<Option<Waker>>,
 }
@@ -484,16 +485,6 @@ impl Worker {
         wake(&self.main);
     }
 
-    /// Parks the accept loop while the worker is at its connection cap.
-    fn wait_for_slot(&self) {
-        while self.conns.borrow().len() >= self.max_connections {
-            with_hub(|hub| {
-                *self.acceptor.borrow_mut() = Some(hub.arm());
-                hub.park();
-            });
-        }
-    }
-
     fn start_connection(self: &Rc<Self>, stream: TcpStream, peer: SocketAddr) {
         let id = self.next_conn.get();
         self.next_conn.set(id + 1);
@@ -504,7 +495,7 @@ impl Worker {
             stopping: self.stopping.clone(),
         });
         let (worker, conn_flags) = (self.clone(), flags.clone());
-        let spawned = Builder::new().spawn(move || {
+        let spawned = self.pool.spawn_with(Builder::new(), move || {
             let _guard = ConnGuard {
                 worker: &worker,
                 id,
@@ -558,7 +549,6 @@ impl Drop for ConnGuard<'_> {
     fn drop(&mut self) {
         let entry = self.worker.conns.borrow_mut().remove(&self.id);
         drop(entry);
-        wake(&self.worker.acceptor);
         wake(&self.worker.main);
     }
 }
@@ -578,7 +568,6 @@ impl Drop for WorkerGuard<'_> {
 
 fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener) {
     loop {
-        worker.wait_for_slot();
         match listener.accept() {
             Ok((stream, peer)) => worker.start_connection(stream, peer),
             Err(e) => match e.kind() {
@@ -630,12 +619,11 @@ fn run_worker(
     let worker = Rc::new(Worker {
         app,
         cfg,
-        max_connections,
         stopping: Rc::new(Cell::new(false)),
         clock: Rc::new(Cell::new(0)),
         conns: RefCell::new(HashMap::new()),
         next_conn: Cell::new(0),
-        acceptor: RefCell::new(None),
+        pool: GreenPool::new(max_connections),
         main: RefCell::new(None),
     });
     WORKERS.with(|w| w.borrow_mut().push((id, Rc::downgrade(&worker))));

@@ -1,0 +1,420 @@
+//! Coordination primitives side by side with std::sync, may::sync and
+//! crossbeam-channel, in one run: `cargo bench -p guv-benches --bench sync`.
+//!
+//! Every figure is the median of `RUNS` runs, in nanoseconds per operation.
+//! may runs with one worker thread (its best case for ping-pong: no
+//! cross-thread wake-ups), so both sides are single-threaded schedulers.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 7;
+
+/// Runs `f(n)` `RUNS` times; returns the median of elapsed / `ops_per_n * n`.
+fn median_ns(n: u64, ops_per_n: u64, mut f: impl FnMut(u64) -> Duration) -> f64 {
+    let mut samples: Vec<f64> = (0..RUNS)
+        .map(|_| f(n).as_nanos() as f64 / (n * ops_per_n) as f64)
+        .collect();
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    samples[RUNS / 2]
+}
+
+fn report(rows: &[(&str, f64)]) {
+    for (name, ns) in rows {
+        println!("  {name:<58} {ns:>9.1} ns");
+    }
+}
+
+// ----- uncontended Mutex ----------------------------------------------------
+
+fn mutex_guv(n: u64) -> Duration {
+    let m = guv::green::sync::Mutex::new(0u64);
+    let start = Instant::now();
+    for _ in 0..n {
+        *black_box(&m).lock().unwrap() += 1;
+    }
+    start.elapsed()
+}
+
+fn mutex_std(n: u64) -> Duration {
+    let m = std::sync::Mutex::new(0u64);
+    let start = Instant::now();
+    for _ in 0..n {
+        *black_box(&m).lock().unwrap() += 1;
+    }
+    start.elapsed()
+}
+
+fn mutex_may(n: u64) -> Duration {
+    let m = may::sync::Mutex::new(0u64);
+    let start = Instant::now();
+    for _ in 0..n {
+        *black_box(&m).lock().unwrap() += 1;
+    }
+    start.elapsed()
+}
+
+// ----- Semaphore acquire + release ------------------------------------------
+
+fn semaphore_guv(n: u64) -> Duration {
+    let s = guv::Semaphore::new(1);
+    let start = Instant::now();
+    for _ in 0..n {
+        black_box(&s).acquire();
+        black_box(&s).release();
+    }
+    start.elapsed()
+}
+
+fn semaphore_may(n: u64) -> Duration {
+    let s = may::sync::Semphore::new(1);
+    let start = Instant::now();
+    for _ in 0..n {
+        black_box(&s).wait();
+        black_box(&s).post();
+    }
+    start.elapsed()
+}
+
+// ----- switching ------------------------------------------------------------
+
+/// One `gyield` round trip: this greenlet yields, the other runs (and
+/// yields back), this one resumes.
+fn gyield_round_trip(n: u64) -> Duration {
+    let done = std::rc::Rc::new(std::cell::Cell::new(false));
+    let d = done.clone();
+    let other = guv::spawn(move || {
+        while !d.get() {
+            guv::gyield();
+        }
+    });
+    let timer = guv::spawn(move || {
+        let start = Instant::now();
+        for _ in 0..n {
+            guv::gyield();
+        }
+        let t = start.elapsed();
+        done.set(true);
+        t
+    });
+    let t = timer.wait().unwrap();
+    other.wait().unwrap();
+    t
+}
+
+/// `Queue::new(Some(0))` ping-pong between two greenlets; two messages per n.
+fn queue_pingpong_guv(n: u64) -> Duration {
+    let (ping, pong) = (
+        guv::queue::Queue::new(Some(0)),
+        guv::queue::Queue::new(Some(0)),
+    );
+    let (ping2, pong2) = (ping.clone(), pong.clone());
+    let echo = guv::spawn(move || {
+        for _ in 0..n {
+            let v: u64 = ping2.get();
+            pong2.put(v);
+        }
+    });
+    let timer = guv::spawn(move || {
+        let start = Instant::now();
+        for i in 0..n {
+            ping.put(i);
+            black_box(pong.get());
+        }
+        start.elapsed()
+    });
+    let t = timer.wait().unwrap();
+    echo.wait().unwrap();
+    t
+}
+
+/// The same with `LightQueue` (no task accounting).
+fn lightqueue_pingpong_guv(n: u64) -> Duration {
+    let (ping, pong) = (
+        guv::queue::LightQueue::new(Some(0)),
+        guv::queue::LightQueue::new(Some(0)),
+    );
+    let (ping2, pong2) = (ping.clone(), pong.clone());
+    let echo = guv::spawn(move || {
+        for _ in 0..n {
+            let v: u64 = ping2.get();
+            pong2.put(v);
+        }
+    });
+    let timer = guv::spawn(move || {
+        let start = Instant::now();
+        for i in 0..n {
+            ping.put(i);
+            black_box(pong.get());
+        }
+        start.elapsed()
+    });
+    let t = timer.wait().unwrap();
+    echo.wait().unwrap();
+    t
+}
+
+/// Green `mpsc::sync_channel(0)` ping-pong between two greenlets of one hub.
+fn green_mpsc_pingpong(n: u64) -> Duration {
+    let (tx1, rx1) = guv::green::sync::mpsc::sync_channel::<u64>(0);
+    let (tx2, rx2) = guv::green::sync::mpsc::sync_channel::<u64>(0);
+    let echo = guv::spawn(move || {
+        for v in rx1.iter() {
+            tx2.send(v).unwrap();
+        }
+    });
+    let timer = guv::spawn(move || {
+        let start = Instant::now();
+        for i in 0..n {
+            tx1.send(i).unwrap();
+            black_box(rx2.recv().unwrap());
+        }
+        start.elapsed()
+    });
+    let t = timer.wait().unwrap();
+    echo.wait().unwrap();
+    t
+}
+
+/// may's channel ping-pong between two coroutines (one worker thread).
+fn may_pingpong(n: u64) -> Duration {
+    let (tx1, rx1) = may::sync::mpsc::channel::<u64>();
+    let (tx2, rx2) = may::sync::mpsc::channel::<u64>();
+    // SAFETY (may's contract for spawning): the closures own everything
+    // they touch and use no thread-locals.
+    let echo = unsafe {
+        may::coroutine::spawn(move || {
+            for _ in 0..n {
+                let v = rx1.recv().unwrap();
+                tx2.send(v).unwrap();
+            }
+        })
+    };
+    // SAFETY: as above.
+    let timer = unsafe {
+        may::coroutine::spawn(move || {
+            let start = Instant::now();
+            for i in 0..n {
+                tx1.send(i).unwrap();
+                black_box(rx2.recv().unwrap());
+            }
+            start.elapsed()
+        })
+    };
+    let t = timer.join().unwrap();
+    echo.join().unwrap();
+    t
+}
+
+/// crossbeam `bounded(0)` ping-pong between two OS threads.
+fn crossbeam_pingpong(n: u64) -> Duration {
+    let (tx1, rx1) = crossbeam_channel::bounded::<u64>(0);
+    let (tx2, rx2) = crossbeam_channel::bounded::<u64>(0);
+    let echo = std::thread::spawn(move || {
+        for v in rx1.iter() {
+            tx2.send(v).unwrap();
+        }
+    });
+    let start = Instant::now();
+    for i in 0..n {
+        tx1.send(i).unwrap();
+        black_box(rx2.recv().unwrap());
+    }
+    let t = start.elapsed();
+    drop(tx1);
+    echo.join().unwrap();
+    t
+}
+
+/// std `sync_channel(0)` ping-pong between two OS threads.
+fn std_pingpong(n: u64) -> Duration {
+    let (tx1, rx1) = std::sync::mpsc::sync_channel::<u64>(0);
+    let (tx2, rx2) = std::sync::mpsc::sync_channel::<u64>(0);
+    let echo = std::thread::spawn(move || {
+        for v in rx1.iter() {
+            tx2.send(v).unwrap();
+        }
+    });
+    let start = Instant::now();
+    for i in 0..n {
+        tx1.send(i).unwrap();
+        black_box(rx2.recv().unwrap());
+    }
+    let t = start.elapsed();
+    drop(tx1);
+    echo.join().unwrap();
+    t
+}
+
+// ----- bounded queue: 1 producer, 10 consumers ------------------------------
+
+const CONSUMERS: usize = 10;
+const BOUND: usize = 64;
+
+fn fan_out_guv(n: u64) -> Duration {
+    let q = guv::queue::Queue::<Option<u64>>::new(Some(BOUND));
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|_| {
+            let q = q.clone();
+            guv::spawn(move || {
+                let mut sum = 0u64;
+                while let Some(v) = q.get() {
+                    sum = sum.wrapping_add(v);
+                }
+                sum
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    let producer = guv::spawn(move || {
+        for i in 0..n {
+            q.put(Some(i));
+        }
+        for _ in 0..CONSUMERS {
+            q.put(None);
+        }
+    });
+    producer.wait().unwrap();
+    for c in guv::joinall(consumers) {
+        black_box(c.unwrap());
+    }
+    start.elapsed()
+}
+
+fn fan_out_crossbeam(n: u64) -> Duration {
+    let (tx, rx) = crossbeam_channel::bounded::<Option<u64>>(BOUND);
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|_| {
+            let rx = rx.clone();
+            std::thread::spawn(move || {
+                let mut sum = 0u64;
+                while let Some(v) = rx.recv().unwrap() {
+                    sum = sum.wrapping_add(v);
+                }
+                sum
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    for i in 0..n {
+        tx.send(Some(i)).unwrap();
+    }
+    for _ in 0..CONSUMERS {
+        tx.send(None).unwrap();
+    }
+    for c in consumers {
+        black_box(c.join().unwrap());
+    }
+    start.elapsed()
+}
+
+fn fan_out_may(n: u64) -> Duration {
+    // may has no bounded multi-consumer channel: its mpmc is unbounded.
+    let (tx, rx) = may::sync::mpmc::channel::<Option<u64>>();
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|_| {
+            let rx = rx.clone();
+            // SAFETY: as in `may_pingpong`.
+            unsafe {
+                may::coroutine::spawn(move || {
+                    let mut sum = 0u64;
+                    while let Some(v) = rx.recv().unwrap() {
+                        sum = sum.wrapping_add(v);
+                    }
+                    sum
+                })
+            }
+        })
+        .collect();
+    let start = Instant::now();
+    // SAFETY: as above.
+    let producer = unsafe {
+        may::coroutine::spawn(move || {
+            for i in 0..n {
+                tx.send(Some(i)).unwrap();
+            }
+            for _ in 0..CONSUMERS {
+                tx.send(None).unwrap();
+            }
+        })
+    };
+    producer.join().unwrap();
+    for c in consumers {
+        black_box(c.join().unwrap());
+    }
+    start.elapsed()
+}
+
+fn main() {
+    // Only `cargo bench` runs the measurements (`cargo test` builds and
+    // runs bench targets with `--bench` absent).
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("sync benches: pass --bench (cargo bench) to run");
+        return;
+    }
+    may::config().set_workers(1);
+
+    println!("uncontended Mutex lock + unlock");
+    let guv_m = median_ns(5_000_000, 1, mutex_guv);
+    let std_m = median_ns(5_000_000, 1, mutex_std);
+    let may_m = median_ns(5_000_000, 1, mutex_may);
+    report(&[
+        ("guv::green::sync::Mutex", guv_m),
+        ("std::sync::Mutex", std_m),
+        ("may::sync::Mutex", may_m),
+    ]);
+    println!(
+        "  ratio guv/std {:.2}, guv/may {:.2}",
+        guv_m / std_m,
+        guv_m / may_m
+    );
+
+    println!("Semaphore acquire + release (uncontended)");
+    let guv_s = median_ns(5_000_000, 1, semaphore_guv);
+    let may_s = median_ns(5_000_000, 1, semaphore_may);
+    report(&[("guv::Semaphore", guv_s), ("may::sync::Semphore", may_s)]);
+    println!("  ratio guv/may {:.2}", guv_s / may_s);
+
+    println!("ping-pong between two greenlets/coroutines/threads, per message");
+    let n = 500_000;
+    let gyield = median_ns(n, 1, gyield_round_trip);
+    let q = median_ns(n, 2, queue_pingpong_guv);
+    let lq = median_ns(n, 2, lightqueue_pingpong_guv);
+    let gm = median_ns(n, 2, green_mpsc_pingpong);
+    let may_p = median_ns(n, 2, may_pingpong);
+    let cb = median_ns(50_000, 2, crossbeam_pingpong);
+    let sp = median_ns(50_000, 2, std_pingpong);
+    report(&[
+        ("guv gyield round trip (2 greenlets)", gyield),
+        ("guv Queue::new(Some(0)) per message", q),
+        ("guv LightQueue::new(Some(0)) per message", lq),
+        ("guv green::sync::mpsc::sync_channel(0) per message", gm),
+        (
+            "may mpsc::channel, 2 coroutines, 1 worker, per message",
+            may_p,
+        ),
+        ("crossbeam bounded(0), 2 threads, per message", cb),
+        ("std sync_channel(0), 2 threads, per message", sp),
+    ]);
+    println!(
+        "  Queue(0) per message: {:.2}x the gyield round trip (target < 10), {:.2}x may's (target < 1)",
+        q / gyield,
+        q / may_p
+    );
+
+    println!("bounded queue (capacity {BOUND}), 1 producer + {CONSUMERS} consumers, per item");
+    let n = 1_000_000;
+    let fg = median_ns(n, 1, fan_out_guv);
+    let fc = median_ns(n / 4, 1, fan_out_crossbeam);
+    let fm = median_ns(n, 1, fan_out_may);
+    report(&[
+        ("guv Queue (greenlets)", fg),
+        ("crossbeam bounded (threads)", fc),
+        ("may mpmc, unbounded (coroutines, 1 worker)", fm),
+    ]);
+    println!(
+        "  ratio guv/crossbeam {:.2}, guv/may {:.2}",
+        fg / fc,
+        fg / fm
+    );
+}

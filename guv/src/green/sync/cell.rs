@@ -1,0 +1,264 @@
+//! The data cells of the green `Mutex` and `RwLock` and their guards: the
+//! only `unsafe` of the green `std::sync` mirror.
+//!
+//! # Invariant
+//!
+//! A `MutexGuard` or `RwLockWriteGuard` exists only while its lock's
+//! [`RawLock`] is held exclusively on its behalf, and an `RwLockReadGuard`
+//! only while it holds one shared count. Guards are made only here, right
+//! after a successful acquire of the `RawLock` (whose correctness this
+//! relies on), and release it in `Drop`. So a `&mut T` from a write guard
+//! is unique, and `&T` from read guards coexist only with each other.
+//!
+//! Methods and documentation of the public types live in `mutex.rs` and
+//! `rwlock.rs`.
+
+#![allow(unsafe_code)] // one of the fenced unsafe files; see lib.rs
+
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+
+use super::poisoning as poison;
+use super::raw::RawLock;
+
+/// A mutual exclusion lock that parks the waiting greenlet, not the thread:
+/// the green twin of [`std::sync::Mutex`]. See [`Mutex::lock`].
+pub struct Mutex<T: ?Sized> {
+    pub(super) raw: RawLock,
+    pub(super) poison: poison::Flag,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: as `std::sync::Mutex`: the lock hands `&mut T` to one thread at a
+// time, so sharing the mutex across threads needs only `T: Send`.
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+
+/// Holds a [`Mutex`] locked; unlocks it when dropped. `!Send`, like `std`'s:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// let m = guv::green::sync::Mutex::new(0);
+/// assert_send(m.lock().unwrap());
+/// ```
+#[must_use = "if unused the Mutex will immediately unlock"]
+pub struct MutexGuard<'a, T: ?Sized + 'a> {
+    lock: &'a Mutex<T>,
+    poison: poison::Guard,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: a shared guard only gives `&T`, which is shareable iff `T: Sync`
+// (the `*const ()` marker is there for `!Send` only).
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
+
+impl<T> Mutex<T> {
+    /// A new, unlocked mutex holding `t`.
+    ///
+    /// ```
+    /// use guv::green::sync::Mutex;
+    /// static LOCK: Mutex<u32> = Mutex::new(0);
+    /// *LOCK.lock().unwrap() += 1;
+    /// assert_eq!(*LOCK.lock().unwrap(), 1);
+    /// ```
+    pub const fn new(t: T) -> Mutex<T> {
+        Mutex {
+            raw: RawLock::new(),
+            poison: poison::Flag::new(),
+            data: UnsafeCell::new(t),
+        }
+    }
+
+    pub(super) fn into_data(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Locks, parking while another holds the lock.
+    pub(super) fn acquire(&self) -> MutexGuard<'_, T> {
+        self.raw.write();
+        self.make_guard()
+    }
+
+    pub(super) fn try_acquire(&self) -> Option<MutexGuard<'_, T>> {
+        self.raw.try_write().then(|| self.make_guard())
+    }
+
+    /// Only after `raw` was acquired exclusively (see the invariant).
+    fn make_guard(&self) -> MutexGuard<'_, T> {
+        MutexGuard {
+            lock: self,
+            poison: self.poison.guard(),
+            _not_send: PhantomData,
+        }
+    }
+
+    pub(super) fn data_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+}
+
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// The mutex this guard holds (for `Condvar`).
+    pub(super) fn mutex(this: &Self) -> &'a Mutex<T> {
+        this.lock
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock exclusively (invariant).
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the lock exclusively (invariant), and
+        // `&mut self` makes this the only access through it.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.poison.done(&self.poison);
+        self.lock.raw.write_unlock();
+    }
+}
+
+/// A reader-writer lock that parks the waiting greenlet, not the thread:
+/// the green twin of [`std::sync::RwLock`]. See [`RwLock::read`].
+pub struct RwLock<T: ?Sized> {
+    pub(super) raw: RawLock,
+    pub(super) poison: poison::Flag,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: as `std::sync::RwLock`: writers get `&mut T` (needs `T: Send` to
+// cross threads), readers on several threads share `&T` (needs `T: Sync`).
+unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
+
+/// Holds an [`RwLock`] shared; releases it when dropped.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
+    lock: &'a RwLock<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: gives only `&T`.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
+
+/// Holds an [`RwLock`] exclusively; releases it when dropped.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
+    lock: &'a RwLock<T>,
+    poison: poison::Guard,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: a shared reference to the guard gives only `&T`.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
+
+impl<T> RwLock<T> {
+    /// A new, unlocked lock holding `t`.
+    ///
+    /// ```
+    /// use guv::green::sync::RwLock;
+    /// static CONFIG: RwLock<Option<String>> = RwLock::new(None);
+    /// *CONFIG.write().unwrap() = Some("on".into());
+    /// assert_eq!(CONFIG.read().unwrap().as_deref(), Some("on"));
+    /// ```
+    pub const fn new(t: T) -> RwLock<T> {
+        RwLock {
+            raw: RawLock::new(),
+            poison: poison::Flag::new(),
+            data: UnsafeCell::new(t),
+        }
+    }
+
+    pub(super) fn into_data(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    pub(super) fn acquire_read(&self) -> RwLockReadGuard<'_, T> {
+        self.raw.read();
+        RwLockReadGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    pub(super) fn try_acquire_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+        // `then`, not `then_some`: a guard made eagerly would unlock in Drop.
+        self.raw.try_read().then(|| RwLockReadGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
+    }
+
+    pub(super) fn acquire_write(&self) -> RwLockWriteGuard<'_, T> {
+        self.raw.write();
+        RwLockWriteGuard {
+            lock: self,
+            poison: self.poison.guard(),
+            _not_send: PhantomData,
+        }
+    }
+
+    pub(super) fn try_acquire_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
+        self.raw.try_write().then(|| RwLockWriteGuard {
+            lock: self,
+            poison: self.poison.guard(),
+            _not_send: PhantomData,
+        })
+    }
+
+    pub(super) fn data_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds a shared count (invariant): no writer.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.raw.read_unlock();
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock exclusively (invariant).
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: exclusive (invariant), and `&mut self` is unique.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.poison.done(&self.poison);
+        self.lock.raw.write_unlock();
+    }
+}

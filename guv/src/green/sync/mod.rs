@@ -1,0 +1,49 @@
+//! Green `std::sync`: the same types, signatures and behaviour as
+//! `std::sync`, except that waiting parks the calling greenlet — the other
+//! greenlets of its thread keep running — instead of blocking the thread.
+//! Everything not shadowed here (`Arc`, `atomic`, `PoisonError`,
+//! `LockResult`, `TryLockError`, ...) is `std::sync`'s own, so this module
+//! can replace `std::sync` wholesale.
+//!
+//! The types are `Send + Sync` exactly where `std`'s are, and work across
+//! threads: a greenlet waiting for a lock held on another thread, or for an
+//! item a plain thread will send, parks on its own hub and is woken through
+//! that hub's remote queue. Plain threads without greenlets can use them
+//! too (their main greenlet parks on their hub).
+//!
+//! Uncontended, [`Mutex::lock`] and unlock are one atomic operation each;
+//! waiters are queued (FIFO) only under contention.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use guv::green::sync::{Condvar, Mutex};
+//!
+//! let state = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+//! let s = state.clone();
+//! // A plain OS thread and a greenlet share a green Mutex and Condvar.
+//! std::thread::spawn(move || {
+//!     s.0.lock().unwrap().push("from a thread");
+//!     s.1.notify_one();
+//! });
+//! let (lock, cvar) = &*state;
+//! let items = cvar.wait_while(lock.lock().unwrap(), |v| v.is_empty()).unwrap();
+//! assert_eq!(*items, ["from a thread"]);
+//! ```
+
+pub use std::sync::*;
+
+mod barrier;
+mod cell;
+mod condvar;
+pub mod mpsc;
+mod mutex;
+mod once;
+mod park;
+mod poisoning;
+mod raw;
+mod rwlock;
+
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use cell::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use condvar::{Condvar, WaitTimeoutResult};
+pub use once::{LazyLock, Once, OnceLock, OnceState};

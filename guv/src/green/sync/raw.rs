@@ -1,0 +1,246 @@
+//! The lock word behind the green `Mutex` and `RwLock`: atomics on the
+//! fast path, a FIFO of parked greenlets only under contention.
+//!
+//! # The state word
+//!
+//! - [`WRITER`]: held exclusively.
+//! - [`PARKED`]: the wait queue may be non-empty; whoever releases the lock
+//!   must wake the queue's front. Set and cleared only under the queue's
+//!   mutex.
+//! - the bits from [`READER`] up: the number of shared holders.
+//!
+//! # Protocol
+//!
+//! Acquire: a compare-and-swap. Exclusive access is taken whenever the lock
+//! is free (barging, as `std`'s mutex does: better throughput than strict
+//! hand-off); shared access is refused while greenlets are queued, so that
+//! readers cannot starve a waiting writer (as `std`'s `try_read`).
+//!
+//! Contended: lock the queue mutex, set `PARKED` with a read-modify-write
+//! and look at the state it returns. If the lock was free meanwhile (and,
+//! for a newcomer, nobody is queued), retry instead of parking — the
+//! releaser may have missed `PARKED`. Otherwise queue and park. Since the
+//! releaser's unlock and our `fetch_or` are read-modify-writes of the same
+//! word, one of us sees the other: either we see the lock free, or the
+//! releaser sees `PARKED` and wakes the front (taking the queue mutex after
+//! we released it, so our entry is there).
+//!
+//! Release: clear our bit; if `PARKED` was set (and, for the last reader,
+//! no reader is left), pop the front waiter — with the readers that follow
+//! it, if it is a reader — and wake them (still under the queue mutex; a
+//! waiter whose hub is gone is skipped for the next), then clear `PARKED`
+//! if the queue is now empty. A woken waiter retries, ignoring `PARKED`, and queues again at
+//! the front if it lost a race to a barging writer. A woken waiter that is
+//! killed or times out before acquiring passes the wake-up on.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::park::{Kind, Parker, WaitQueue, lock};
+
+/// Held exclusively.
+const WRITER: usize = 1;
+/// The wait queue may be non-empty: a releaser must wake its front.
+const PARKED: usize = 2;
+/// One shared holder; the reader count is `state / READER`.
+const READER: usize = 4;
+/// The reader bits.
+const READERS: usize = !(WRITER | PARKED);
+
+pub(super) struct RawLock {
+    state: AtomicUsize,
+    queue: Mutex<WaitQueue>,
+}
+
+impl RawLock {
+    pub(super) const fn new() -> RawLock {
+        RawLock {
+            state: AtomicUsize::new(0),
+            queue: Mutex::new(WaitQueue::new()),
+        }
+    }
+
+    // ----- exclusive ------------------------------------------------------
+
+    /// Takes the lock exclusively if it is free now.
+    #[inline]
+    pub(super) fn try_write(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & (WRITER | READERS) != 0 {
+                return false;
+            }
+            // Acquire: the holder's writes before its release are visible.
+            match self.state.compare_exchange_weak(
+                s,
+                s | WRITER,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Takes the lock exclusively, parking while it is held.
+    #[inline]
+    pub(super) fn write(&self) {
+        if self
+            .state
+            .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.wait(Kind::Exclusive);
+        }
+    }
+
+    #[inline]
+    pub(super) fn write_unlock(&self) {
+        // Release: our writes happen-before the next holder's acquire.
+        // `fetch_sub` of the bit we hold: one `lock xadd` on x86, where a
+        // `fetch_and` whose result is used is a compare-and-swap loop.
+        let old = self.state.fetch_sub(WRITER, Ordering::Release);
+        if old & PARKED != 0 {
+            self.wake_front();
+        }
+    }
+
+    // ----- shared ---------------------------------------------------------
+
+    /// Takes the lock shared if no writer holds it and nobody is queued.
+    #[inline]
+    pub(super) fn try_read(&self) -> bool {
+        self.try_read_inner(WRITER | PARKED)
+    }
+
+    /// `refuse`: the bits that make the attempt fail.
+    fn try_read_inner(&self, refuse: usize) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & refuse != 0 || s & READERS == READERS {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                s + READER,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    #[inline]
+    pub(super) fn read(&self) {
+        if !self.try_read() {
+            self.wait(Kind::Shared);
+        }
+    }
+
+    #[inline]
+    pub(super) fn read_unlock(&self) {
+        let old = self.state.fetch_sub(READER, Ordering::Release);
+        if old & PARKED != 0 && old & READERS == READER {
+            self.wake_front();
+        }
+    }
+
+    // ----- contention -----------------------------------------------------
+
+    fn try_kind(&self, kind: Kind, woken: bool) -> bool {
+        match kind {
+            Kind::Exclusive => self.try_write(),
+            // A woken reader was let in by a releaser: queued waiters
+            // behind it do not stop it.
+            Kind::Shared if woken => self.try_read_inner(WRITER),
+            Kind::Shared => self.try_read(),
+        }
+    }
+
+    #[cold]
+    fn wait(&self, kind: Kind) {
+        let parker = Parker::new();
+        let mut woken = false;
+        loop {
+            if self.try_kind(kind, woken) {
+                return;
+            }
+            let id = {
+                let mut queue = lock(&self.queue);
+                let old = self.state.fetch_or(PARKED, Ordering::Acquire);
+                let free = match kind {
+                    Kind::Exclusive => old & (WRITER | READERS) == 0,
+                    Kind::Shared => old & WRITER == 0 && (woken || queue.is_empty()),
+                };
+                if free {
+                    // Leave PARKED set: at worst a spurious wake-up later.
+                    continue;
+                }
+                queue.push(parker.remote(), kind, woken)
+            };
+            let pending = Pending { lock: self, id };
+            parker.park(None);
+            woken = pending.woken();
+        }
+    }
+
+    /// Wakes the front waiter (and the readers right behind a reader),
+    /// skipping waiters whose hub is gone.
+    #[cold]
+    fn wake_front(&self) {
+        let mut queue = lock(&self.queue);
+        while let Some(first) = queue.pop_front() {
+            let shared = first.kind == Kind::Shared;
+            let mut landed = first.waker.wake();
+            while shared && queue.front_kind() == Some(Kind::Shared) {
+                landed |= queue.pop_front().is_some_and(|e| e.waker.wake());
+            }
+            if landed {
+                break;
+            }
+        }
+        if queue.is_empty() {
+            self.state.fetch_and(!PARKED, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A queued waiter's entry: removed if the wait ends without a wake-up
+/// (spurious wake, or unwinding); a wake-up received but not used is
+/// passed on when unwinding.
+struct Pending<'a> {
+    lock: &'a RawLock,
+    id: u64,
+}
+
+impl Pending<'_> {
+    /// After a wake-up: whether a releaser popped us (else the wake-up was
+    /// spurious and we leave the queue to re-register).
+    fn woken(self) -> bool {
+        let removed = {
+            let mut queue = lock(&self.lock.queue);
+            let removed = queue.remove(self.id);
+            if removed && queue.is_empty() {
+                // Nobody left to wake; a stale PARKED only costs a
+                // spurious pass through `wake_front`.
+                self.lock.state.fetch_and(!PARKED, Ordering::Relaxed);
+            }
+            removed
+        };
+        std::mem::forget(self);
+        !removed
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        // Unwinding out of `park` (killed, timed out).
+        let popped = !lock(&self.lock.queue).remove(self.id);
+        if popped {
+            self.lock.wake_front();
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Green-local storage: [`local!`](crate::local!) and [`Local`], one value
+//! per greenlet, as `thread_local!` gives one per thread.
+//!
+//! Each greenlet's header holds its values, keyed by the
+//! address of the `static` [`Local`] (which is why [`Local::with`] takes
+//! `&'static self`). A value is created by the `Local`'s initializer on a
+//! greenlet's first access and dropped when the greenlet ends: on its own
+//! stack, after its function returned and its links ran, before any
+//! greenlet waiting for it resumes. The thread's main greenlet keeps its
+//! values until the thread's hub shuts down at thread exit — like
+//! `thread_local!` values, whose destructors may not run at all on the
+//! process's main thread; the hub is no longer usable from them.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+
+use crate::hub::with_hub;
+
+/// How many times over its values a greenlet's end may drop: a destructor
+/// may touch a local and create a new value, which is dropped in turn.
+const DROP_ROUNDS: usize = 8;
+
+/// One greenlet's green-local values (a field of its header).
+#[derive(Default)]
+pub(crate) struct Slots {
+    values: RefCell<Vec<(usize, Rc<dyn Any>)>>,
+}
+
+impl Slots {
+    fn get(&self, key: usize) -> Option<Rc<dyn Any>> {
+        self.values
+            .borrow()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Drops every value, newest first, one at a time so that a
+    /// destructor still sees the values not yet dropped. Each drop runs
+    /// under `catch_unwind`: a destructor that panics is reported by the
+    /// panic hook and does not keep the others from being dropped. Values
+    /// that destructors create anew are dropped too, up to a bound.
+    pub(crate) fn drop_all(&self) {
+        let mut budget = DROP_ROUNDS * (self.values.borrow().len() + 1);
+        while budget > 0 {
+            budget -= 1;
+            let value = self.values.borrow_mut().pop();
+            let Some((_, value)) = value else { return };
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(value)));
+        }
+        // Destructors keep re-creating values: let the header drop the rest.
+    }
+}
+
+/// A green-local value: one `T` per greenlet, made by an initializer on
+/// first use in that greenlet and dropped when the greenlet ends. Declare
+/// one with [`local!`](crate::local!) (or `static NAME: Local<T> =
+/// Local::new(init);`).
+///
+/// ```
+/// use std::cell::Cell;
+/// guv::local! {
+///     static COUNTER: Cell<u32> = Cell::new(0);
+/// }
+/// COUNTER.set(5);
+/// let other = guv::spawn(|| {
+///     COUNTER.set(COUNTER.get() + 1); // its own counter, starting at 0
+///     COUNTER.get()
+/// });
+/// assert_eq!(other.wait().unwrap(), 1);
+/// assert_eq!(COUNTER.get(), 5);
+/// ```
+pub struct Local<T: 'static> {
+    init: fn() -> T,
+}
+
+impl<T: 'static> fmt::Debug for Local<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Local { .. }")
+    }
+}
+
+impl<T: 'static> Local<T> {
+    /// A green-local whose value in each greenlet starts as `init()`.
+    /// Only useful in a `static` (see [`local!`](crate::local!)).
+    ///
+    /// ```
+    /// static NAME: guv::local::Local<String> = guv::local::Local::new(|| "unnamed".to_string());
+    /// NAME.with(|n| assert_eq!(n, "unnamed"));
+    /// ```
+    pub const fn new(init: fn() -> T) -> Local<T> {
+        Local { init }
+    }
+
+    /// Calls `f` with the running greenlet's value, creating it first if
+    /// this greenlet has none yet.
+    ///
+    /// ```
+    /// guv::local! {
+    ///     static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::new());
+    /// }
+    /// BUF.with(|b| b.borrow_mut().push(1));
+    /// assert_eq!(BUF.with(|b| b.borrow().len()), 1);
+    /// ```
+    pub fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        let key = self as *const Local<T> as usize;
+        let g = with_hub(|hub| hub.current());
+        let slots = &g.header().locals;
+        let value = match slots.get(key) {
+            Some(v) => v,
+            None => {
+                // Not under a borrow: the initializer may use other locals.
+                let fresh: Rc<dyn Any> = Rc::new((self.init)());
+                match slots.get(key) {
+                    // The initializer reached this local itself: keep that.
+                    Some(v) => v,
+                    None => {
+                        slots.values.borrow_mut().push((key, fresh.clone()));
+                        fresh
+                    }
+                }
+            }
+        };
+        let value = value
+            .downcast_ref::<T>()
+            .expect("guv internal error: a green-local of the wrong type");
+        f(value)
+    }
+}
+
+impl<T: Copy + 'static> Local<Cell<T>> {
+    /// The running greenlet's value of a `Cell` local.
+    ///
+    /// ```
+    /// guv::local! { static N: std::cell::Cell<u8> = std::cell::Cell::new(3); }
+    /// assert_eq!(N.get(), 3);
+    /// ```
+    pub fn get(&'static self) -> T {
+        self.with(Cell::get)
+    }
+}
+
+impl<T: 'static> Local<Cell<T>> {
+    /// Sets the running greenlet's value of a `Cell` local.
+    ///
+    /// ```
+    /// guv::local! { static N: std::cell::Cell<u8> = std::cell::Cell::new(0); }
+    /// N.set(9);
+    /// assert_eq!(N.get(), 9);
+    /// ```
+    pub fn set(&'static self, value: T) {
+        self.with(|c| c.set(value));
+    }
+
+    /// Replaces the running greenlet's value of a `Cell` local, returning
+    /// the old one.
+    ///
+    /// ```
+    /// guv::local! { static N: std::cell::Cell<u8> = std::cell::Cell::new(1); }
+    /// assert_eq!(N.replace(2), 1);
+    /// assert_eq!(N.get(), 2);
+    /// ```
+    pub fn replace(&'static self, value: T) -> T {
+        self.with(|c| c.replace(value))
+    }
+}
+
+impl<T: 'static> Local<RefCell<T>> {
+    /// Calls `f` with a shared borrow of the running greenlet's value of a
+    /// `RefCell` local.
+    ///
+    /// ```
+    /// guv::local! { static V: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![1]); }
+    /// assert_eq!(V.with_borrow(|v| v.len()), 1);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the value is mutably borrowed.
+    pub fn with_borrow<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        self.with(|c| f(&c.borrow()))
+    }
+
+    /// Calls `f` with a mutable borrow of the running greenlet's value of a
+    /// `RefCell` local.
+    ///
+    /// ```
+    /// guv::local! { static V: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::new()); }
+    /// V.with_borrow_mut(|v| v.push(7));
+    /// assert_eq!(V.with_borrow(|v| v[0]), 7);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed.
+    pub fn with_borrow_mut<R>(&'static self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.with(|c| f(&mut c.borrow_mut()))
+    }
+}
+
+/// Declares green-local statics: like `thread_local!`, but one value per
+/// greenlet, dropped when the greenlet ends. Each becomes a
+/// [`Local`](crate::local::Local).
+///
+/// ```
+/// use std::cell::RefCell;
+/// guv::local! {
+///     /// Requests handled by this greenlet.
+///     static HANDLED: RefCell<Vec<u32>> = RefCell::new(Vec::new());
+///     pub static DEPTH: std::cell::Cell<u8> = std::cell::Cell::new(0);
+/// }
+/// let a = guv::spawn(|| {
+///     HANDLED.with_borrow_mut(|h| h.push(1));
+///     guv::gyield();
+///     HANDLED.with_borrow(|h| h.clone())
+/// });
+/// let b = guv::spawn(|| {
+///     HANDLED.with_borrow_mut(|h| h.push(2));
+///     HANDLED.with_borrow(|h| h.clone())
+/// });
+/// assert_eq!(a.wait().unwrap(), [1]);
+/// assert_eq!(b.wait().unwrap(), [2]);
+/// ```
+#[macro_export]
+macro_rules! local {
+    () => {};
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr; $($rest:tt)*) => {
+        $(#[$attr])*
+        $vis static $name: $crate::local::Local<$t> = $crate::local::Local::new({
+            fn init() -> $t {
+                $init
+            }
+            init
+        });
+        $crate::local!($($rest)*);
+    };
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr) => {
+        $crate::local!($(#[$attr])* $vis static $name: $t = $init;);
+    };
+}

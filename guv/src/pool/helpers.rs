@@ -1,0 +1,172 @@
+//! Waiting for and killing groups of greenlets: [`wait_all`], [`joinall`],
+//! [`killall`], [`iwait`] (gevent's helpers).
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::queue::LightQueue;
+use crate::{Error, GreenThread, LinkId};
+
+/// Greenlets of a slice as they finish: the iterator of [`iwait`].
+pub struct IWait<'a, T: 'static> {
+    threads: &'a [GreenThread<T>],
+    finished: LightQueue<usize>,
+    /// Links not yet run, removed if the iterator is dropped early.
+    links: Vec<Option<LinkId>>,
+    left: usize,
+}
+
+impl<T: 'static> fmt::Debug for IWait<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IWait").field("left", &self.left).finish()
+    }
+}
+
+impl<'a, T: 'static> IWait<'a, T> {
+    /// The next greenlet to finish, waiting for at most `timeout`: `None`
+    /// if none finished in time or all have been yielded.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let gts = [guv::spawn(|| guv::sleep(Duration::from_secs(60)))];
+    /// let mut it = guv::iwait(&gts);
+    /// assert!(it.next_timeout(Duration::from_millis(2)).is_none());
+    /// guv::killall(&gts);
+    /// assert!(it.next().is_some());
+    /// ```
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<&'a GreenThread<T>> {
+        if self.left == 0 {
+            return None;
+        }
+        let i = self.finished.get_timeout(timeout).ok()?;
+        Some(self.take(i))
+    }
+
+    fn take(&mut self, i: usize) -> &'a GreenThread<T> {
+        self.left -= 1;
+        self.links[i] = None;
+        &self.threads[i]
+    }
+}
+
+impl<'a, T: 'static> Iterator for IWait<'a, T> {
+    type Item = &'a GreenThread<T>;
+
+    /// Waits for the next greenlet to finish.
+    fn next(&mut self) -> Option<&'a GreenThread<T>> {
+        if self.left == 0 {
+            return None;
+        }
+        let i = self.finished.get();
+        Some(self.take(i))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<T: 'static> Drop for IWait<'_, T> {
+    fn drop(&mut self) {
+        for (gt, link) in self.threads.iter().zip(&self.links) {
+            if let Some(id) = link {
+                gt.unlink(*id);
+            }
+        }
+    }
+}
+
+/// Yields the greenlets of `threads` in the order they finish (those
+/// already finished first, in slice order), waiting as needed — gevent's
+/// `iwait`.
+///
+/// ```
+/// use std::time::Duration;
+/// let gts = [
+///     guv::spawn(|| { guv::sleep(Duration::from_millis(20)); "slow" }),
+///     guv::spawn(|| { guv::sleep(Duration::from_millis(1)); "fast" }),
+/// ];
+/// let order: Vec<u64> = guv::iwait(&gts).map(|gt| gt.id()).collect();
+/// assert_eq!(order, [gts[1].id(), gts[0].id()]);
+/// ```
+pub fn iwait<T: 'static>(threads: &[GreenThread<T>]) -> IWait<'_, T> {
+    let finished = LightQueue::new(None);
+    let links = threads
+        .iter()
+        .enumerate()
+        .map(|(i, gt)| {
+            let q = finished.clone();
+            Some(gt.link(move |_| q.put(i)))
+        })
+        .collect();
+    IWait {
+        threads,
+        finished,
+        links,
+        left: threads.len(),
+    }
+}
+
+/// Blocks until every greenlet of `threads` has finished (their results
+/// stay in the handles, for `wait`).
+///
+/// ```
+/// let gts: Vec<_> = (0..3).map(|i| guv::spawn(move || i)).collect();
+/// guv::wait_all(&gts);
+/// assert!(gts.iter().all(|gt| gt.is_finished()));
+/// ```
+pub fn wait_all<T: 'static>(threads: &[GreenThread<T>]) {
+    iwait(threads).for_each(drop);
+}
+
+/// Like [`wait_all`] for at most `timeout`; returns whether all finished.
+///
+/// ```
+/// use std::time::Duration;
+/// let gts = [guv::spawn(|| guv::sleep(Duration::from_secs(60)))];
+/// assert!(!guv::wait_all_timeout(&gts, Duration::from_millis(2)));
+/// guv::killall(&gts);
+/// assert!(guv::wait_all_timeout(&gts, Duration::from_millis(2)));
+/// ```
+pub fn wait_all_timeout<T: 'static>(threads: &[GreenThread<T>], timeout: Duration) -> bool {
+    let deadline = Instant::now().checked_add(timeout);
+    let mut it = iwait(threads);
+    while it.left > 0 {
+        let left = deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if it.next_timeout(left).is_none() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Waits for every greenlet and returns their results in the given order
+/// (gevent's `joinall`).
+///
+/// ```
+/// let gts: Vec<_> = (1..=3).map(|i| guv::spawn(move || i * 2)).collect();
+/// let results: Vec<i32> = guv::joinall(gts).into_iter().map(Result::unwrap).collect();
+/// assert_eq!(results, [2, 4, 6]);
+/// ```
+pub fn joinall<T: 'static>(
+    threads: impl IntoIterator<Item = GreenThread<T>>,
+) -> Vec<Result<T, Error>> {
+    threads.into_iter().map(GreenThread::wait).collect()
+}
+
+/// Kills every greenlet of `threads` (see [`GreenThread::kill`]); when it
+/// returns, each has unwound or never started.
+///
+/// ```
+/// let gts: Vec<_> = (0..3).map(|_| guv::spawn(|| guv::sleep(std::time::Duration::from_secs(60)))).collect();
+/// guv::gyield();
+/// guv::killall(&gts);
+/// assert!(gts.iter().all(|gt| gt.is_finished()));
+/// ```
+pub fn killall<T: 'static>(threads: &[GreenThread<T>]) {
+    for gt in threads {
+        gt.kill();
+    }
+}

@@ -1,0 +1,456 @@
+//! guv::green::sync's Mutex, RwLock, Condvar, Barrier, Once, OnceLock and
+//! LazyLock: greenlet<->greenlet and thread<->greenlet in both directions.
+
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use guv::green::sync::{Barrier, Condvar, LazyLock, Mutex, Once, OnceLock, RwLock, TryLockError};
+use guv_tests::Log;
+
+const LONG: Duration = Duration::from_secs(30);
+
+#[test]
+fn greenlets_contend_on_a_mutex_and_wait_fifo() {
+    let log = Log::new();
+    let m = Arc::new(Mutex::new(0));
+    let guard = m.lock().unwrap();
+    let waiters: Vec<_> = (0..3)
+        .map(|i| {
+            let (m, l) = (m.clone(), log.clone());
+            guv::spawn(move || {
+                let mut g = m.lock().unwrap();
+                *g += 1;
+                l.push(format!("w{i}"));
+            })
+        })
+        .collect();
+    guv::gyield();
+    assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+    assert!(log.take().is_empty(), "all three wait");
+    drop(guard);
+    guv::wait_all(&waiters);
+    assert_eq!(log.take(), ["w0", "w1", "w2"]);
+    assert_eq!(*m.lock().unwrap(), 3);
+}
+
+#[test]
+fn mutex_held_across_switches_keeps_its_invariant() {
+    let m = Arc::new(Mutex::new((0u32, 0u32)));
+    let gts: Vec<_> = (0..8)
+        .map(|_| {
+            let m = m.clone();
+            guv::spawn(move || {
+                for _ in 0..50 {
+                    let mut g = m.lock().unwrap();
+                    g.0 += 1;
+                    guv::gyield(); // another greenlet may try the lock here
+                    g.1 += 1;
+                    assert_eq!(g.0, g.1);
+                }
+            })
+        })
+        .collect();
+    for r in guv::joinall(gts) {
+        r.unwrap();
+    }
+    assert_eq!(*m.lock().unwrap(), (400, 400));
+}
+
+#[test]
+fn a_greenlet_waiting_for_a_thread_held_mutex_lets_others_run() {
+    let m = Arc::new(Mutex::new(Vec::<&str>::new()));
+    let (locked_tx, locked_rx) = std_mpsc::channel();
+    let (release_tx, release_rx) = std_mpsc::channel::<()>();
+    let m2 = m.clone();
+    let holder = std::thread::spawn(move || {
+        let mut g = m2.lock().unwrap();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        g.push("thread");
+    });
+    locked_rx.recv().unwrap();
+    let m3 = m.clone();
+    let waiter = guv::spawn(move || m3.lock().unwrap().push("greenlet"));
+    let other = guv::spawn(move || {
+        // Runs although `waiter` is blocked on the mutex.
+        release_tx.send(()).unwrap();
+        "other ran"
+    });
+    assert_eq!(other.wait().unwrap(), "other ran");
+    waiter.wait().unwrap();
+    holder.join().unwrap();
+    assert_eq!(*m.lock().unwrap(), ["thread", "greenlet"]);
+}
+
+#[test]
+fn a_plain_thread_waits_for_a_greenlet_held_mutex() {
+    let m = Arc::new(Mutex::new(0));
+    let guard = m.lock().unwrap();
+    let m2 = m.clone();
+    let (started_tx, started_rx) = std_mpsc::channel();
+    let t = std::thread::spawn(move || {
+        started_tx.send(()).unwrap();
+        *m2.lock().unwrap() += 1; // parks this thread's main greenlet
+    });
+    started_rx.recv().unwrap();
+    guv::sleep(Duration::from_millis(5));
+    assert!(!t.is_finished(), "the thread waits for the lock");
+    drop(guard); // wakes the thread through its hub's remote queue
+    t.join().unwrap();
+    assert_eq!(*m.lock().unwrap(), 1);
+}
+
+#[test]
+fn threads_and_greenlets_hammer_one_mutex() {
+    let m = Arc::new(Mutex::new(0u64));
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                // Each thread runs greenlets of its own too.
+                let gts: Vec<_> = (0..4)
+                    .map(|_| {
+                        let m = m.clone();
+                        guv::spawn(move || {
+                            for i in 0..500 {
+                                *m.lock().unwrap() += 1;
+                                if i % 50 == 0 {
+                                    guv::gyield();
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                guv::wait_all(&gts);
+            })
+        })
+        .collect();
+    for _ in 0..1000 {
+        *m.lock().unwrap() += 1;
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(*m.lock().unwrap(), 3 * 4 * 500 + 1000);
+}
+
+#[test]
+fn killed_or_timed_out_mutex_waiters_leave_the_queue() {
+    let m = Arc::new(Mutex::new(0));
+    let guard = m.lock().unwrap();
+    let (m1, m2, m3) = (m.clone(), m.clone(), m.clone());
+    let killed = guv::spawn(move || *m1.lock().unwrap() += 100);
+    let timed = guv::spawn(move || {
+        guv::with_timeout(Duration::from_millis(2), || *m2.lock().unwrap() += 10)
+    });
+    let patient = guv::spawn(move || *m3.lock().unwrap() += 1);
+    guv::gyield();
+    killed.kill();
+    assert!(timed.wait().unwrap().unwrap_err().is_timed_out());
+    drop(guard);
+    patient.wait().unwrap();
+    assert!(killed.wait().unwrap_err().is_killed());
+    assert_eq!(*m.lock().unwrap(), 1);
+    assert!(!m.is_poisoned(), "waiting is not holding");
+}
+
+#[test]
+fn panicking_or_killed_holders_poison() {
+    guv::debug::hub_exceptions(false);
+    let m = Arc::new(Mutex::new(1));
+    let m2 = m.clone();
+    let r = guv::spawn(move || {
+        let _g = m2.lock().unwrap();
+        panic!("holder panics");
+    })
+    .wait();
+    assert!(r.unwrap_err().is_panic());
+    assert!(m.is_poisoned());
+    let err = m.lock().unwrap_err();
+    assert_eq!(**err.get_ref(), 1, "the guard is still inside");
+    drop(err);
+    assert!(matches!(m.try_lock(), Err(TryLockError::Poisoned(_))));
+    m.clear_poison();
+    assert!(m.lock().is_ok());
+
+    let m3 = m.clone();
+    let holder = guv::spawn(move || {
+        let _g = m3.lock().unwrap();
+        guv::sleep(LONG);
+    });
+    guv::gyield();
+    holder.kill();
+    assert!(m.is_poisoned(), "a kill unwinds like a panic");
+    let m = Arc::try_unwrap(m).unwrap();
+    assert_eq!(m.into_inner().unwrap_err().into_inner(), 1);
+}
+
+#[test]
+fn rwlock_readers_share_and_a_queued_writer_holds_off_new_readers() {
+    let log = Log::new();
+    let lock = Arc::new(RwLock::new(0));
+    let r1 = lock.read().unwrap();
+    let r2 = lock.read().unwrap();
+    assert!(lock.try_write().is_err());
+    let (l, w) = (log.clone(), lock.clone());
+    let writer = guv::spawn(move || {
+        *w.write().unwrap() += 1;
+        l.push("writer");
+    });
+    guv::gyield();
+    assert!(lock.try_read().is_err(), "a writer is queued");
+    let (l, r) = (log.clone(), lock.clone());
+    let reader = guv::spawn(move || {
+        let v = *r.read().unwrap();
+        l.push(format!("reader saw {v}"));
+    });
+    guv::gyield();
+    drop(r1);
+    drop(r2);
+    guv::wait_all(&[writer, reader]);
+    assert_eq!(log.take(), ["writer", "reader saw 1"]);
+}
+
+#[test]
+fn rwlock_across_threads() {
+    let lock = Arc::new(RwLock::new(Vec::new()));
+    let w = lock.write().unwrap();
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let lock = lock.clone();
+            std::thread::spawn(move || lock.read().unwrap().len())
+        })
+        .collect();
+    guv::sleep(Duration::from_millis(5));
+    drop(w);
+    lock.write().unwrap().push(1);
+    for r in readers {
+        assert!(r.join().unwrap() <= 1);
+    }
+}
+
+#[test]
+fn condvar_notifies_in_order_greenlets_and_threads() {
+    let log = Log::new();
+    let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
+    let waiters: Vec<_> = (1..=3)
+        .map(|i| {
+            let (p, l) = (pair.clone(), log.clone());
+            guv::spawn(move || {
+                let (m, cv) = &*p;
+                let g = cv.wait_while(m.lock().unwrap(), |turn| *turn < i).unwrap();
+                assert!(*g >= i);
+                l.push(format!("w{i}"));
+            })
+        })
+        .collect();
+    guv::gyield();
+    // A plain thread drives the greenlets.
+    let p = pair.clone();
+    let driver = std::thread::spawn(move || {
+        for turn in 1..=3 {
+            *p.0.lock().unwrap() = turn;
+            p.1.notify_all();
+        }
+    });
+    guv::wait_all(&waiters);
+    driver.join().unwrap();
+    assert_eq!(log.take(), ["w1", "w2", "w3"]);
+
+    // And a greenlet wakes a plain thread.
+    let pair = Arc::new((Mutex::new(false), Condvar::new()));
+    let p = pair.clone();
+    let thread = std::thread::spawn(move || {
+        let g =
+            p.1.wait_while(p.0.lock().unwrap(), |ready| !*ready)
+                .unwrap();
+        *g
+    });
+    guv::sleep(Duration::from_millis(2));
+    *pair.0.lock().unwrap() = true;
+    pair.1.notify_one();
+    assert!(thread.join().unwrap());
+}
+
+#[test]
+fn condvar_timeouts_and_a_killed_waiter_passes_its_notification_on() {
+    let (m, cv) = (Mutex::new(()), Condvar::new());
+    let (_g, r) = cv
+        .wait_timeout(m.lock().unwrap(), Duration::from_millis(2))
+        .unwrap();
+    assert!(r.timed_out());
+    drop(_g);
+
+    let pair = Arc::new((Mutex::new(0), Condvar::new()));
+    let spawn_waiter = || {
+        let p = pair.clone();
+        guv::spawn(move || {
+            let g = p.1.wait(p.0.lock().unwrap()).unwrap();
+            *g
+        })
+    };
+    let a = spawn_waiter();
+    let b = spawn_waiter();
+    guv::gyield();
+    pair.1.notify_one(); // goes to `a`...
+    a.kill(); // ...which dies before using it: `b` gets it
+    assert!(a.wait().unwrap_err().is_killed());
+    let r = guv::with_timeout(LONG, || b.wait().unwrap());
+    assert_eq!(r.unwrap(), 0);
+}
+
+#[test]
+fn barrier_releases_greenlets_and_threads_together() {
+    let barrier = Arc::new(Barrier::new(4));
+    let log = Log::new();
+    let gts: Vec<_> = (0..2)
+        .map(|i| {
+            let (b, l) = (barrier.clone(), log.clone());
+            guv::spawn(move || {
+                l.push(format!("g{i} before"));
+                let leader = b.wait().is_leader();
+                l.push(format!("g{i} after"));
+                leader
+            })
+        })
+        .collect();
+    guv::gyield();
+    guv::gyield();
+    assert_eq!(
+        log.take(),
+        ["g0 before", "g1 before"],
+        "nobody passes early"
+    );
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let b = barrier.clone();
+            std::thread::spawn(move || b.wait().is_leader())
+        })
+        .collect();
+    let mut leaders: usize = threads
+        .into_iter()
+        .map(|t| usize::from(t.join().unwrap()))
+        .sum();
+    leaders += guv::joinall(gts)
+        .into_iter()
+        .map(|r| usize::from(r.unwrap()))
+        .sum::<usize>();
+    assert_eq!(leaders, 1);
+    assert_eq!(log.take().len(), 4);
+}
+
+#[test]
+fn once_family_with_a_blocking_initializer() {
+    static INIT: Once = Once::new();
+    static CELL: OnceLock<String> = OnceLock::new();
+    static LAZY: LazyLock<u32> = LazyLock::new(|| {
+        guv::sleep(Duration::from_millis(2));
+        7
+    });
+    let log = Log::new();
+    let gts: Vec<_> = (0..3)
+        .map(|i| {
+            let l = log.clone();
+            guv::spawn(move || {
+                INIT.call_once(|| {
+                    l.push(format!("init by {i}"));
+                    guv::sleep(Duration::from_millis(2)); // the others park meanwhile
+                });
+                let v = CELL.get_or_init(|| {
+                    guv::sleep(Duration::from_millis(1));
+                    format!("cell by {i}")
+                });
+                l.push(format!("{i}: {v} {}", *LAZY));
+            })
+        })
+        .collect();
+    guv::wait_all(&gts);
+    assert_eq!(
+        log.take(),
+        [
+            "init by 0",
+            "0: cell by 0 7",
+            "1: cell by 0 7",
+            "2: cell by 0 7"
+        ]
+    );
+    assert!(INIT.is_completed());
+    INIT.wait();
+    assert_eq!(CELL.set("again".into()), Err("again".into()));
+}
+
+#[test]
+fn once_poisoning_and_oncelock_retry() {
+    guv::debug::hub_exceptions(false);
+    let once = Arc::new(Once::new());
+    let o = once.clone();
+    assert!(
+        guv::spawn(move || o.call_once(|| panic!("init fails")))
+            .wait()
+            .unwrap_err()
+            .is_panic()
+    );
+    let o = once.clone();
+    let again = guv::spawn(move || o.call_once(|| ())).wait().unwrap_err();
+    assert!(again.panic_message().unwrap().contains("poisoned"));
+    let mut saw_poison = false;
+    once.call_once_force(|state| saw_poison = state.is_poisoned());
+    assert!(saw_poison && once.is_completed());
+
+    let cell = Arc::new(OnceLock::new());
+    let c = cell.clone();
+    assert!(
+        guv::spawn(move || *c.get_or_init(|| panic!("no value")))
+            .wait()
+            .unwrap_err()
+            .is_panic()
+    );
+    assert!(
+        cell.get().is_none(),
+        "a failed initializer leaves the cell empty"
+    );
+    assert_eq!(*cell.get_or_init(|| 5), 5);
+
+    let lazy = Arc::new(LazyLock::new(|| -> u8 { panic!("lazy fails") }));
+    let l = lazy.clone();
+    assert!(guv::spawn(move || **l).wait().unwrap_err().is_panic());
+    let l = lazy.clone();
+    let again = guv::spawn(move || **l).wait().unwrap_err();
+    assert!(again.panic_message().unwrap().contains("poisoned"));
+}
+
+#[test]
+fn oncelock_set_from_a_thread_wakes_a_waiting_greenlet() {
+    let cell = Arc::new(OnceLock::new());
+    let c = cell.clone();
+    let waiter = guv::spawn(move || *c.wait());
+    guv::gyield();
+    let c = cell.clone();
+    std::thread::spawn(move || c.set(11).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(waiter.wait().unwrap(), 11);
+}
+
+#[test]
+fn a_waiter_whose_thread_exited_does_not_swallow_the_wake_up() {
+    let m = Arc::new(Mutex::new(0));
+    let guard = m.lock().unwrap();
+    let m2 = m.clone();
+    std::thread::spawn(move || {
+        // This greenlet queues first, then its thread exits with it parked:
+        // its entry stays in the queue with a waker whose hub is gone.
+        guv::spawn_n(move || *m2.lock().unwrap() += 100);
+        guv::gyield();
+    })
+    .join()
+    .unwrap();
+    let m3 = m.clone();
+    let behind = guv::spawn(move || *m3.lock().unwrap() += 1);
+    guv::gyield();
+    drop(guard);
+    let r = guv::with_timeout(LONG, || behind.wait().unwrap());
+    assert!(r.is_ok(), "the live waiter behind the dead one was woken");
+    assert_eq!(*m.lock().unwrap(), 1);
+}
