@@ -216,17 +216,16 @@ fn ident_may_start(tokens: &[TokenTree], i: usize) -> bool {
 }
 
 /// Whether the `::` at `i` is a leading one (`= ::std::...`) rather than
-/// a separator (`Vec::<u8>::new`, `a::b`).
+/// a separator (`a::b`, `self::std::...`). After `>` it is taken as
+/// leading (`impl<T> ::std::...`, `-> ::std::...`): a continuation such as
+/// `Vec::<u8>::new` is never a std path or a macro of ours, so nothing
+/// changes for it either way.
 fn sep_may_start(tokens: &[TokenTree], i: usize) -> bool {
     if i == 0 {
         return true;
     }
     match &tokens[i - 1] {
         TokenTree::Ident(id) => is_keyword(&id.to_string()),
-        TokenTree::Punct(p) if p.as_char() == '>' => {
-            // `->` and `=>` end an arrow; any other `>` closes generics.
-            i >= 2 && (joint(tokens.get(i - 2), '-') || joint(tokens.get(i - 2), '='))
-        }
         TokenTree::Punct(p) => p.as_char() != '$',
         _ => true,
     }
@@ -366,6 +365,10 @@ mod tests {
             squash("Vec < :: guv :: green :: thread :: JoinHandle < () > >")
         );
         assert_eq!(
+            rw("impl<T> ::std::net::ToSocketAddrs for W<T> {}"),
+            squash("impl < T > :: guv :: green :: net :: ToSocketAddrs for W < T > { }")
+        );
+        assert_eq!(
             rw("x => ::std::process::exit(1)"),
             squash("x => :: std :: process :: exit (1)")
         );
@@ -397,7 +400,6 @@ mod tests {
             "x.std::<u8>()",
             "$std::net::TcpStream",
             "'std: loop {}",
-            "Vec::<u8>::std::net::TcpStream",
             "std::time::Duration::from_secs(1)",
             "std::collections::HashMap::new()",
             "\"std::net::TcpStream\"",
