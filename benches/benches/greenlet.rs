@@ -125,29 +125,14 @@ fn main() {
     let bare = per_op(runs, n, bare::round_trips);
     let gyield = per_op(runs, n, guv_gyield);
     let may_y = per_op(runs, n, may_yield);
-    report(
-        "gyield round trip (2 greenlets)",
-        gyield,
-        "bare-context",
-        bare,
-    );
+    report("gyield round trip (2 greenlets)", gyield, "bare-context", bare);
     report("gyield round trip (2 greenlets)", gyield, "may", may_y);
 
     let n_spawn = count(1_000_000, 1000);
     let spawn = per_op(runs, n_spawn, guv_spawn_n);
     let may_spawn = per_op(runs, n_spawn, may_go);
-    report(
-        "spawn_n empty closure, run and exit",
-        spawn,
-        "may-go",
-        may_spawn,
-    );
+    report("spawn_n empty closure, run and exit", spawn, "may-go", may_spawn);
 
     let sleep0 = per_op(runs, n, guv_sleep_zero);
-    report(
-        "sleep(0) round trip (2 greenlets)",
-        sleep0,
-        "gyield",
-        gyield,
-    );
+    report("sleep(0) round trip (2 greenlets)", sleep0, "gyield", gyield);
 }

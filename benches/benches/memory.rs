@@ -22,9 +22,7 @@ fn child(kind: &str, n: u64) {
             if kind == "guv16k" {
                 guv::hub::set_stack_size(16 * 1024).unwrap();
             }
-            let handles: Vec<_> = (0..n)
-                .map(|_| guv::spawn(|| guv::sleep(Duration::from_secs(3600))))
-                .collect();
+            let handles: Vec<_> = (0..n).map(|_| guv::spawn(|| guv::sleep(Duration::from_secs(3600)))).collect();
             guv::gyield(); // every greenlet starts and parks in sleep
             let after = rss_bytes();
             println!("RSS {} {:?}", (after - before) / n, start.elapsed());
@@ -83,13 +81,7 @@ fn run(kind: &str, n: u64) -> Option<u64> {
             Some(per)
         }
         None => {
-            println!(
-                "  {kind:>7}: failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            );
+            println!("  {kind:>7}: failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
             None
         }
     }

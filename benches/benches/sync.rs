@@ -12,9 +12,7 @@ const RUNS: usize = 7;
 
 /// Runs `f(n)` `RUNS` times; returns the median of elapsed / `ops_per_n * n`.
 fn median_ns(n: u64, ops_per_n: u64, mut f: impl FnMut(u64) -> Duration) -> f64 {
-    let mut samples: Vec<f64> = (0..RUNS)
-        .map(|_| f(n).as_nanos() as f64 / (n * ops_per_n) as f64)
-        .collect();
+    let mut samples: Vec<f64> = (0..RUNS).map(|_| f(n).as_nanos() as f64 / (n * ops_per_n) as f64).collect();
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
     samples[RUNS / 2]
 }
@@ -104,10 +102,7 @@ fn gyield_round_trip(n: u64) -> Duration {
 
 /// `Queue::new(Some(0))` ping-pong between two greenlets; two messages per n.
 fn queue_pingpong_guv(n: u64) -> Duration {
-    let (ping, pong) = (
-        guv::queue::Queue::new(Some(0)),
-        guv::queue::Queue::new(Some(0)),
-    );
+    let (ping, pong) = (guv::queue::Queue::new(Some(0)), guv::queue::Queue::new(Some(0)));
     let (ping2, pong2) = (ping.clone(), pong.clone());
     let echo = guv::spawn(move || {
         for _ in 0..n {
@@ -130,10 +125,7 @@ fn queue_pingpong_guv(n: u64) -> Duration {
 
 /// The same with `LightQueue` (no task accounting).
 fn lightqueue_pingpong_guv(n: u64) -> Duration {
-    let (ping, pong) = (
-        guv::queue::LightQueue::new(Some(0)),
-        guv::queue::LightQueue::new(Some(0)),
-    );
+    let (ping, pong) = (guv::queue::LightQueue::new(Some(0)), guv::queue::LightQueue::new(Some(0)));
     let (ping2, pong2) = (ping.clone(), pong.clone());
     let echo = guv::spawn(move || {
         for _ in 0..n {
@@ -358,16 +350,8 @@ fn main() {
     let guv_m = median_ns(5_000_000, 1, mutex_guv);
     let std_m = median_ns(5_000_000, 1, mutex_std);
     let may_m = median_ns(5_000_000, 1, mutex_may);
-    report(&[
-        ("guv::green::sync::Mutex", guv_m),
-        ("std::sync::Mutex", std_m),
-        ("may::sync::Mutex", may_m),
-    ]);
-    println!(
-        "  ratio guv/std {:.2}, guv/may {:.2}",
-        guv_m / std_m,
-        guv_m / may_m
-    );
+    report(&[("guv::green::sync::Mutex", guv_m), ("std::sync::Mutex", std_m), ("may::sync::Mutex", may_m)]);
+    println!("  ratio guv/std {:.2}, guv/may {:.2}", guv_m / std_m, guv_m / may_m);
 
     println!("Semaphore acquire + release (uncontended)");
     let guv_s = median_ns(5_000_000, 1, semaphore_guv);
@@ -389,10 +373,7 @@ fn main() {
         ("guv Queue::new(Some(0)) per message", q),
         ("guv LightQueue::new(Some(0)) per message", lq),
         ("guv green::sync::mpsc::sync_channel(0) per message", gm),
-        (
-            "may mpsc::channel, 2 coroutines, 1 worker, per message",
-            may_p,
-        ),
+        ("may mpsc::channel, 2 coroutines, 1 worker, per message", may_p),
         ("crossbeam bounded(0), 2 threads, per message", cb),
         ("std sync_channel(0), 2 threads, per message", sp),
     ]);
@@ -412,9 +393,5 @@ fn main() {
         ("crossbeam bounded (threads)", fc),
         ("may mpmc, unbounded (coroutines, 1 worker)", fm),
     ]);
-    println!(
-        "  ratio guv/crossbeam {:.2}, guv/may {:.2}",
-        fg / fc,
-        fg / fm
-    );
+    println!("  ratio guv/crossbeam {:.2}, guv/may {:.2}", fg / fc, fg / fm);
 }

@@ -7,10 +7,7 @@ use guv::wsgi::{Body, Server};
 
 fn hello(_req: Request<Body>) -> Response<Body> {
     let mut response = Response::new(Body::from_static(b"Hello, World!"));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
     response
 }
 
@@ -18,12 +15,6 @@ fn main() -> std::io::Result<()> {
     // The one-syscall epoll backend, before anything starts this thread's hub.
     guv::hub::set_backend(Box::new(guv::hub::EpollBackend::new()?))?;
     let port = std::env::args().nth(1).unwrap_or_else(|| "8081".into());
-    let workers = std::env::var("GUV_WORKERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
-    Server::new(hello)
-        .access_log(false)
-        .workers(workers)
-        .run(("127.0.0.1", port.parse::<u16>().expect("port")))
+    let workers = std::env::var("GUV_WORKERS").ok().and_then(|n| n.parse().ok()).unwrap_or(1);
+    Server::new(hello).access_log(false).workers(workers).run(("127.0.0.1", port.parse::<u16>().expect("port")))
 }

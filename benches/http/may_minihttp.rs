@@ -19,8 +19,6 @@ impl HttpService for Hello {
 fn main() {
     let port = std::env::args().nth(1).unwrap_or_else(|| "8082".into());
     may::config().set_workers(1);
-    let server = HttpServer(Hello)
-        .start(format!("127.0.0.1:{port}"))
-        .expect("bind");
+    let server = HttpServer(Hello).start(format!("127.0.0.1:{port}")).expect("bind");
     server.join().expect("server thread");
 }

@@ -40,19 +40,12 @@ pub fn runs() -> usize {
 /// Prints one comparison line: `name: guv X, peer Y (ratio guv/peer)`.
 pub fn report(name: &str, guv: Duration, peer_name: &str, peer: Duration) {
     let ratio = guv.as_secs_f64() / peer.as_secs_f64().max(1e-12);
-    println!(
-        "{name:<44} guv {:>10.1?}  {peer_name} {:>10.1?}  guv/{peer_name} = {ratio:.2}",
-        guv, peer
-    );
+    println!("{name:<44} guv {:>10.1?}  {peer_name} {:>10.1?}  guv/{peer_name} = {ratio:.2}", guv, peer);
 }
 
 /// The resident set size of this process, in bytes (from /proc/self/statm).
 pub fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
     pages * 4096
 }

@@ -13,10 +13,7 @@ use guv::wsgi::{Body, Server};
 
 fn hello(_req: Request<Body>) -> Response<Body> {
     let mut response = Response::new(Body::from_static(b"Hello, World!"));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
     response
 }
 
@@ -25,18 +22,12 @@ fn main() -> std::io::Result<()> {
     guv::hub::set_backend(Box::new(guv::hub::EpollBackend::new()?))?;
     let addr = std::env::var("GUV_HELLO_ADDR").unwrap_or_else(|_| "127.0.0.1:8001".into());
     let workers = match std::env::var("GUV_HELLO_WORKERS") {
-        Ok(n) => n.parse().map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("GUV_HELLO_WORKERS: {e}"),
-            )
-        })?,
+        Ok(n) => n
+            .parse()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("GUV_HELLO_WORKERS: {e}")))?,
         Err(_) => 1,
     };
     let bound = Server::new(hello).workers(workers).bind(&addr)?;
-    println!(
-        "hello_server listening on http://{} ({workers} worker(s))",
-        bound.local_addr()
-    );
+    println!("hello_server listening on http://{} ({workers} worker(s))", bound.local_addr());
     bound.run()
 }

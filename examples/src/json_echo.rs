@@ -13,36 +13,21 @@ use guv::wsgi::{Body, Server};
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut r = Response::new(Body::from(value.to_string()));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     r
 }
 
 fn echo(mut req: Request<Body>) -> Response<Body> {
     if req.method() != Method::POST {
-        return json(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &serde_json::json!({"error": "POST a JSON document"}),
-        );
+        return json(StatusCode::METHOD_NOT_ALLOWED, &serde_json::json!({"error": "POST a JSON document"}));
     }
     let mut raw = Vec::new();
     if let Err(e) = req.body_mut().read_to_end(&mut raw) {
-        return json(
-            StatusCode::BAD_REQUEST,
-            &serde_json::json!({"error": e.to_string()}),
-        );
+        return json(StatusCode::BAD_REQUEST, &serde_json::json!({"error": e.to_string()}));
     }
     match serde_json::from_slice::<serde_json::Value>(&raw) {
-        Ok(value) => json(
-            StatusCode::OK,
-            &serde_json::json!({"echo": value, "bytes": raw.len()}),
-        ),
-        Err(e) => json(
-            StatusCode::BAD_REQUEST,
-            &serde_json::json!({"error": e.to_string()}),
-        ),
+        Ok(value) => json(StatusCode::OK, &serde_json::json!({"echo": value, "bytes": raw.len()})),
+        Err(e) => json(StatusCode::BAD_REQUEST, &serde_json::json!({"error": e.to_string()})),
     }
 }
 

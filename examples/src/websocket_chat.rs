@@ -74,10 +74,7 @@ fn main() -> std::io::Result<()> {
             return sockets.call(req);
         }
         let mut page = Response::new(Body::from_static(PAGE.as_bytes()));
-        page.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("text/html; charset=utf-8"),
-        );
+        page.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
         page
     })
     .serve(listener)

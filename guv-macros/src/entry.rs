@@ -21,10 +21,7 @@ struct Config {
 }
 
 fn config(args: TokenStream) -> syn::Result<Config> {
-    let mut cfg = Config {
-        stack_size: None,
-        krate: CratePath::default(),
-    };
+    let mut cfg = Config { stack_size: None, krate: CratePath::default() };
     for opt in options::parse(args, ATTR, &["stack_size", "crate"])? {
         match opt.key.as_str() {
             "stack_size" => {
@@ -62,10 +59,7 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
         ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new(
-            sig.generics.span(),
-            "#[guv::main] functions cannot be generic",
-        ));
+        return Err(syn::Error::new(sig.generics.span(), "#[guv::main] functions cannot be generic"));
     }
     Ok(())
 }
@@ -76,12 +70,7 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
         Some(n) => quote!(::core::option::Option::Some(#n)),
         None => quote!(::core::option::Option::None),
     };
-    let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-    } = f;
+    let ItemFn { attrs, vis, sig, block } = f;
     let prelude = quote_spanned! {sig.ident.span()=>
         #krate::__private::configure_main(#stack);
     };
@@ -126,12 +115,7 @@ mod tests {
     #[test]
     fn plain_main_gets_the_prelude_before_its_body() {
         let out = expand_str("", "fn main() { work(); }");
-        assert!(
-            out.contains(
-                ":: guv :: __private :: configure_main (:: core :: option :: Option :: None)"
-            ),
-            "{out}"
-        );
+        assert!(out.contains(":: guv :: __private :: configure_main (:: core :: option :: Option :: None)"), "{out}");
         assert!(out.find("configure_main").unwrap() < out.find("work").unwrap());
         assert!(!out.contains("compile_error"));
     }
@@ -143,10 +127,7 @@ mod tests {
             "fn main() -> std::io::Result<()> { let l = std::net::TcpListener::bind(a)?; std::thread::sleep(d); Ok(()) }",
         );
         assert!(out.contains("-> std :: io :: Result < () >"), "{out}");
-        assert!(
-            out.contains("my_guv :: green :: net :: TcpListener :: bind"),
-            "{out}"
-        );
+        assert!(out.contains("my_guv :: green :: net :: TcpListener :: bind"), "{out}");
         assert!(out.contains("my_guv :: green :: thread :: sleep"), "{out}");
         let out = expand_str("", "fn main() { assert!(guv::is_patched!(fs)); }");
         assert!(out.contains("assert ! (true)"), "{out}");
@@ -155,7 +136,10 @@ mod tests {
     #[test]
     fn options_are_typed_and_checked() {
         let out = expand_str("stack_size = 65536, crate = \"my_guv\"", "fn main() {}");
-        assert!(out.contains("my_guv :: __private :: configure_main (:: core :: option :: Option :: Some (65536usize))"), "{out}");
+        assert!(
+            out.contains("my_guv :: __private :: configure_main (:: core :: option :: Option :: Some (65536usize))"),
+            "{out}"
+        );
         for (args, msg) in [
             ("stack_size = 0", "out of range"),
             ("stack_size = \"big\"", "takes an integer literal"),
@@ -164,14 +148,8 @@ mod tests {
             ("crate = \"not a path\"", "must name a path"),
         ] {
             let out = expand_str(args, "fn main() {}");
-            assert!(
-                out.contains("compile_error") && out.contains(msg),
-                "{args}: {out}"
-            );
-            assert!(
-                out.contains("fn main ()"),
-                "the item is kept next to the error: {out}"
-            );
+            assert!(out.contains("compile_error") && out.contains(msg), "{args}: {out}");
+            assert!(out.contains("fn main ()"), "the item is kept next to the error: {out}");
         }
     }
 

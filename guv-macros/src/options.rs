@@ -25,23 +25,13 @@ pub(crate) fn parse(args: TokenStream, attr: &str, valid: &[&str]) -> syn::Resul
 
 /// Like [`parse`], where the keys in `flags` may also stand alone
 /// (`allow_leaks` means `allow_leaks = true`).
-pub(crate) fn parse_with_flags(
-    args: TokenStream,
-    attr: &str,
-    valid: &[&str],
-    flags: &[&str],
-) -> syn::Result<Vec<Opt>> {
-    let metas = Punctuated::<Meta, Token![,]>::parse_terminated
-        .parse2(args)
-        .map_err(|e| {
-            syn::Error::new(
-                e.span(),
-                format!(
-                    "#[{attr}] takes options of the form `key = value`, such as `{} = ...`: {e}",
-                    valid[0]
-                ),
-            )
-        })?;
+pub(crate) fn parse_with_flags(args: TokenStream, attr: &str, valid: &[&str], flags: &[&str]) -> syn::Result<Vec<Opt>> {
+    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!("#[{attr}] takes options of the form `key = value`, such as `{} = ...`: {e}", valid[0]),
+        )
+    })?;
     let mut out: Vec<Opt> = Vec::new();
     let mut errors: Option<syn::Error> = None;
     let mut push = |e: syn::Error| match &mut errors {
@@ -51,27 +41,13 @@ pub(crate) fn parse_with_flags(
     for meta in metas {
         let pair = match meta {
             Meta::NameValue(pair) => pair,
-            Meta::Path(path)
-                if path
-                    .get_ident()
-                    .is_some_and(|i| flags.iter().any(|f| i == f)) =>
-            {
-                let key = path
-                    .get_ident()
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
+            Meta::Path(path) if path.get_ident().is_some_and(|i| flags.iter().any(|f| i == f)) => {
+                let key = path.get_ident().map(ToString::to_string).unwrap_or_default();
                 if out.iter().any(|o| o.key == key) {
-                    push(syn::Error::new(
-                        path.span(),
-                        format!("#[{attr}]: option `{key}` is given twice; keep one"),
-                    ));
+                    push(syn::Error::new(path.span(), format!("#[{attr}]: option `{key}` is given twice; keep one")));
                     continue;
                 }
-                out.push(Opt {
-                    key,
-                    key_span: path.span(),
-                    value: syn::parse_quote_spanned!(path.span()=> true),
-                });
+                out.push(Opt { key, key_span: path.span(), value: syn::parse_quote_spanned!(path.span()=> true) });
                 continue;
             }
             other => {
@@ -81,11 +57,7 @@ pub(crate) fn parse_with_flags(
                     Some(key) if valid.contains(&key) => {
                         format!("#[{attr}]: option `{key}` needs a value, as in `{key} = ...`")
                     }
-                    _ => unknown(
-                        attr,
-                        &format!("`{}`", quote::ToTokens::to_token_stream(path)),
-                        valid,
-                    ),
+                    _ => unknown(attr, &format!("`{}`", quote::ToTokens::to_token_stream(path)), valid),
                 };
                 push(syn::Error::new(other.span(), msg));
                 continue;
@@ -94,32 +66,19 @@ pub(crate) fn parse_with_flags(
         let key = match pair.path.get_ident() {
             Some(ident) => ident.to_string(),
             None => {
-                push(syn::Error::new(
-                    pair.path.span(),
-                    unknown(attr, "this path", valid),
-                ));
+                push(syn::Error::new(pair.path.span(), unknown(attr, "this path", valid)));
                 continue;
             }
         };
         if !valid.contains(&key.as_str()) {
-            push(syn::Error::new(
-                pair.path.span(),
-                unknown(attr, &format!("`{key}`"), valid),
-            ));
+            push(syn::Error::new(pair.path.span(), unknown(attr, &format!("`{key}`"), valid)));
             continue;
         }
         if out.iter().any(|o| o.key == key) {
-            push(syn::Error::new(
-                pair.path.span(),
-                format!("#[{attr}]: option `{key}` is given twice; keep one"),
-            ));
+            push(syn::Error::new(pair.path.span(), format!("#[{attr}]: option `{key}` is given twice; keep one")));
             continue;
         }
-        out.push(Opt {
-            key,
-            key_span: pair.path.span(),
-            value: pair.value,
-        });
+        out.push(Opt { key, key_span: pair.path.span(), value: pair.value });
     }
     match errors {
         Some(e) => Err(e),
@@ -128,26 +87,17 @@ pub(crate) fn parse_with_flags(
 }
 
 fn unknown(attr: &str, what: &str, valid: &[&str]) -> String {
-    let list = valid
-        .iter()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = valid.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
     format!("#[{attr}]: unknown option {what}; valid options are {list}")
 }
 
 /// The option's value as a boolean literal.
 pub(crate) fn boolean(opt: &Opt, attr: &str) -> syn::Result<bool> {
     match &opt.value {
-        Expr::Lit(ExprLit {
-            lit: Lit::Bool(b), ..
-        }) => Ok(b.value),
+        Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => Ok(b.value),
         other => Err(syn::Error::new(
             other.span(),
-            format!(
-                "#[{attr}]: `{}` takes `true` or `false`, or stands alone: `{}`",
-                opt.key, opt.key
-            ),
+            format!("#[{attr}]: `{}` takes `true` or `false`, or stands alone: `{}`", opt.key, opt.key),
         )),
     }
 }
@@ -156,25 +106,17 @@ pub(crate) fn boolean(opt: &Opt, attr: &str) -> syn::Result<bool> {
 pub(crate) fn crate_path(opt: &Opt, attr: &str) -> syn::Result<CratePath> {
     let lit = string(opt, attr)?;
     CratePath::parse(&lit.value()).ok_or_else(|| {
-        syn::Error::new(
-            lit.span(),
-            format!("#[{attr}]: `crate` must name a path, such as `crate = \"my_guv\"`"),
-        )
+        syn::Error::new(lit.span(), format!("#[{attr}]: `crate` must name a path, such as `crate = \"my_guv\"`"))
     })
 }
 
 /// The option's value as an integer literal.
 pub(crate) fn int(opt: &Opt, attr: &str) -> syn::Result<u128> {
     match &opt.value {
-        Expr::Lit(ExprLit {
-            lit: Lit::Int(i), ..
-        }) => i.base10_parse::<u128>(),
+        Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => i.base10_parse::<u128>(),
         other => Err(syn::Error::new(
             other.span(),
-            format!(
-                "#[{attr}]: `{}` takes an integer literal, such as `{} = 65536`",
-                opt.key, opt.key
-            ),
+            format!("#[{attr}]: `{}` takes an integer literal, such as `{} = 65536`", opt.key, opt.key),
         )),
     }
 }
@@ -182,15 +124,10 @@ pub(crate) fn int(opt: &Opt, attr: &str) -> syn::Result<u128> {
 /// The option's value as a string literal.
 pub(crate) fn string(opt: &Opt, attr: &str) -> syn::Result<syn::LitStr> {
     match &opt.value {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(s), ..
-        }) => Ok(s.clone()),
+        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(s.clone()),
         other => Err(syn::Error::new(
             other.span(),
-            format!(
-                "#[{attr}]: `{}` takes a string literal, such as `{} = \"my_guv\"`",
-                opt.key, opt.key
-            ),
+            format!("#[{attr}]: `{}` takes a string literal, such as `{} = \"my_guv\"`", opt.key, opt.key),
         )),
     }
 }

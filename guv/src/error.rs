@@ -49,10 +49,9 @@ impl Error {
     /// The panic message, when the payload is a string (as `panic!` makes).
     pub fn panic_message(&self) -> Option<&str> {
         match self {
-            Error::Panicked(p) => p
-                .downcast_ref::<&'static str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            Error::Panicked(p) => {
+                p.downcast_ref::<&'static str>().copied().or_else(|| p.downcast_ref::<String>().map(String::as_str))
+            }
             _ => None,
         }
     }
@@ -85,10 +84,7 @@ impl fmt::Debug for Error {
         match self {
             Error::Killed => f.write_str("Killed"),
             Error::TimedOut => f.write_str("TimedOut"),
-            Error::Panicked(_) => f
-                .debug_tuple("Panicked")
-                .field(&self.panic_message().unwrap_or(".."))
-                .finish(),
+            Error::Panicked(_) => f.debug_tuple("Panicked").field(&self.panic_message().unwrap_or("..")).finish(),
         }
     }
 }
@@ -113,11 +109,7 @@ impl Clone for Error {
             Error::TimedOut => Error::TimedOut,
             Error::Panicked(p) => Error::Panicked(match p.downcast_ref::<String>() {
                 Some(s) => Box::new(s.clone()),
-                None => Box::new(
-                    p.downcast_ref::<&'static str>()
-                        .copied()
-                        .unwrap_or("Box<dyn Any>"),
-                ),
+                None => Box::new(p.downcast_ref::<&'static str>().copied().unwrap_or("Box<dyn Any>")),
             }),
         }
     }

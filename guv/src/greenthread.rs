@@ -54,9 +54,7 @@ impl<T> Outcome<T> {
             // keep the others from running.
             let _ = panic::catch_unwind(AssertUnwindSafe(|| {
                 let result = self.result.borrow();
-                f(result
-                    .as_ref()
-                    .expect("guv internal error: result missing during links"));
+                f(result.as_ref().expect("guv internal error: result missing during links"));
             }));
         }
         self.settled.set(true);
@@ -85,10 +83,7 @@ where
     T: 'static,
 {
     fn run(&self, header: &Header) {
-        let f = self
-            .func
-            .take()
-            .expect("guv internal error: a greenlet body ran twice");
+        let f = self.func.take().expect("guv internal error: a greenlet body ran twice");
         let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(Error::from_unwind);
         if let Err(e @ Error::Panicked(_)) = &result {
             let msg = e.panic_message().unwrap_or("Box<dyn Any>");
@@ -152,15 +147,8 @@ impl<T: 'static> GreenThread<T> {
         *outcome.result.borrow_mut() = Some(result);
         outcome.finished.set(true);
         outcome.settled.set(true);
-        let body: Task<fn() -> T, T> = Task {
-            func: Cell::new(None),
-            outcome,
-        };
-        let header = Header::new(
-            crate::greenlet::Fiber::native(id, None),
-            Kind::Spawned,
-            Sched::Done,
-        );
+        let body: Task<fn() -> T, T> = Task { func: Cell::new(None), outcome };
+        let header = Header::new(crate::greenlet::Fiber::native(id, None), Kind::Spawned, Sched::Done);
         let task = Rc::new(Node { header, body });
         GreenThread { task }
     }
@@ -187,8 +175,7 @@ impl<T: 'static> GreenThread<T> {
             loop {
                 if out.settled.get() {
                     let result = out.result.borrow_mut().take();
-                    let result =
-                        result.expect("guv internal error: a greenlet's result was taken twice");
+                    let result = result.expect("guv internal error: a greenlet's result was taken twice");
                     if matches!(result, Err(Error::Panicked(_))) {
                         hub.track.observed(self.id());
                     }
@@ -400,13 +387,7 @@ impl Builder {
         Ok(GreenThread { task })
     }
 
-    fn make<F, T>(
-        self,
-        hub: &Hub,
-        kind: Kind,
-        delay: Option<Duration>,
-        f: F,
-    ) -> io::Result<Rc<Node<Task<F, T>>>>
+    fn make<F, T>(self, hub: &Hub, kind: Kind, delay: Option<Duration>, f: F) -> io::Result<Rc<Node<Task<F, T>>>>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
@@ -414,10 +395,7 @@ impl Builder {
         let fiber = hub.new_fiber(self.name.map(String::into_boxed_str), self.stack_size)?;
         let task = Rc::new(Node {
             header: Header::new(fiber, kind, Sched::Delayed),
-            body: Task {
-                func: Cell::new(Some(f)),
-                outcome: Outcome::new(kind == Kind::SpawnedN),
-            },
+            body: Task { func: Cell::new(Some(f)), outcome: Outcome::new(kind == Kind::SpawnedN) },
         });
         hub.start(task.clone(), delay);
         Ok(task)

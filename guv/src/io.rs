@@ -104,12 +104,7 @@ impl Registry {
     fn acquire(&self, fd: BorrowedFd<'_>, owned: bool) -> io::Result<u64> {
         let raw = fd.as_raw_fd();
         let idx = usize::try_from(raw).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
-        let existing = self
-            .entries
-            .borrow()
-            .get(idx)
-            .and_then(Option::as_ref)
-            .map(|e| e.owned);
+        let existing = self.entries.borrow().get(idx).and_then(Option::as_ref).map(|e| e.owned);
         if existing == Some(true) && !owned {
             // A green type owns this live fd: borrow its registration.
             return Ok(self.borrow_entry(idx));
@@ -141,20 +136,13 @@ impl Registry {
         if entries.len() <= idx {
             entries.resize_with(idx + 1, || None);
         }
-        entries[idx] = Some(Entry {
-            generation,
-            owned,
-            borrowers: usize::from(!owned),
-            waiters: Vec::new(),
-        });
+        entries[idx] = Some(Entry { generation, owned, borrowers: usize::from(!owned), waiters: Vec::new() });
         Ok(generation)
     }
 
     fn borrow_entry(&self, idx: usize) -> u64 {
         let mut entries = self.entries.borrow_mut();
-        let entry = entries[idx]
-            .as_mut()
-            .expect("guv internal error: borrowing a missing entry");
+        let entry = entries[idx].as_mut().expect("guv internal error: borrowing a missing entry");
         entry.borrowers += 1;
         entry.generation
     }
@@ -164,10 +152,7 @@ impl Registry {
     fn forget(&self, fd: RawFd) -> bool {
         let entry = {
             let mut entries = self.entries.borrow_mut();
-            usize::try_from(fd)
-                .ok()
-                .and_then(|i| entries.get_mut(i))
-                .and_then(Option::take)
+            usize::try_from(fd).ok().and_then(|i| entries.get_mut(i)).and_then(Option::take)
         };
         let Some(entry) = entry else { return false };
         self.waiting.set(self.waiting.get() - entry.waiters.len());
@@ -187,10 +172,7 @@ impl Registry {
 
     fn generation(&self, fd: RawFd) -> Option<u64> {
         let entries = self.entries.borrow();
-        entries
-            .get(usize::try_from(fd).ok()?)?
-            .as_ref()
-            .map(|e| e.generation)
+        entries.get(usize::try_from(fd).ok()?)?.as_ref().map(|e| e.generation)
     }
 
     /// Parks the running greenlet until `fd` (entry `generation`) reports
@@ -207,35 +189,23 @@ impl Registry {
         let id = self.next_id();
         {
             let mut entries = self.entries.borrow_mut();
-            let entry = usize::try_from(fd)
-                .ok()
-                .and_then(|i| entries.get_mut(i))
-                .and_then(Option::as_mut);
+            let entry = usize::try_from(fd).ok().and_then(|i| entries.get_mut(i)).and_then(Option::as_mut);
             match entry {
-                Some(entry) if entry.generation == generation => entry.waiters.push(Waiter {
-                    id,
-                    interest,
-                    waker: waker.clone(),
-                }),
+                Some(entry) if entry.generation == generation => {
+                    entry.waiters.push(Waiter { id, interest, waker: waker.clone() })
+                }
                 _ => return Err(closed_error(fd)),
             }
         }
         self.waiting.set(self.waiting.get() + 1);
-        let guard = WaiterGuard {
-            registry: self,
-            fd,
-            id,
-        };
+        let guard = WaiterGuard { registry: self, fd, id };
         let woke = hub.park_until(&waker, deadline);
         drop(guard);
         if self.generation(fd) != Some(generation) {
             return Err(closed_error(fd));
         }
         if !woke {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "guv: timed out waiting for I/O readiness",
-            ));
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "guv: timed out waiting for I/O readiness"));
         }
         Ok(())
     }
@@ -244,16 +214,8 @@ impl Registry {
     fn remove_waiter(&self, fd: RawFd, id: u64) {
         let removed = {
             let mut entries = self.entries.borrow_mut();
-            let entry = usize::try_from(fd)
-                .ok()
-                .and_then(|i| entries.get_mut(i))
-                .and_then(Option::as_mut);
-            entry.and_then(|e| {
-                e.waiters
-                    .iter()
-                    .position(|w| w.id == id)
-                    .map(|pos| e.waiters.swap_remove(pos))
-            })
+            let entry = usize::try_from(fd).ok().and_then(|i| entries.get_mut(i)).and_then(Option::as_mut);
+            entry.and_then(|e| e.waiters.iter().position(|w| w.id == id).map(|pos| e.waiters.swap_remove(pos)))
         };
         if removed.is_some() {
             self.waiting.set(self.waiting.get() - 1);
@@ -274,8 +236,8 @@ impl Registry {
                 let mut entries = self.entries.borrow_mut();
                 if let Some(Some(entry)) = entries.get_mut(ev.key) {
                     entry.waiters.retain(|w| {
-                        let hit = (ev.readable && w.interest.is_readable())
-                            || (ev.writable && w.interest.is_writable());
+                        let hit =
+                            (ev.readable && w.interest.is_readable()) || (ev.writable && w.interest.is_writable());
                         if hit {
                             woken.push(w.waker.clone());
                         }
@@ -316,10 +278,7 @@ impl Drop for WaiterGuard<'_> {
 }
 
 fn closed_error(fd: RawFd) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotConnected,
-        format!("guv: fd {fd} was closed while a greenlet waited on it"),
-    )
+    io::Error::new(io::ErrorKind::NotConnected, format!("guv: fd {fd} was closed while a greenlet waited on it"))
 }
 
 /// An fd registered with the current hub, owning the I/O object `T`: the
@@ -337,18 +296,12 @@ impl<T: AsFd> Registered<T> {
         let fd = inner.as_fd();
         let generation = with_hub(|hub| hub.io.acquire(fd, true))?;
         let fd = fd.as_raw_fd();
-        Ok(Registered {
-            inner: Some(inner),
-            fd,
-            generation,
-        })
+        Ok(Registered { inner: Some(inner), fd, generation })
     }
 
     /// The I/O object.
     pub(crate) fn get_ref(&self) -> &T {
-        self.inner
-            .as_ref()
-            .expect("guv internal error: registration used after into_inner")
+        self.inner.as_ref().expect("guv internal error: registration used after into_inner")
     }
 
     fn deregister(&self) {
@@ -360,10 +313,7 @@ impl<T: AsFd> Registered<T> {
     /// Parks until the fd reports `interest`, the deadline passes
     /// (`TimedOut`) or the registration goes away (`NotConnected`).
     pub(crate) fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-        with_hub(|hub| {
-            hub.io
-                .wait(hub, self.fd, self.generation, interest, deadline)
-        })
+        with_hub(|hub| hub.io.wait(hub, self.fd, self.generation, interest, deadline))
     }
 
     /// Runs the non-blocking operation `op` until it does not return
@@ -451,10 +401,7 @@ fn unpollable(fd: RawFd, e: io::Error) -> io::Error {
         Some(libc::EBADF) => "it is not an open file descriptor",
         _ => "the poller refused it",
     };
-    io::Error::new(
-        e.kind(),
-        format!("guv::trampoline: cannot wait on fd {fd}: {why}: {e}"),
-    )
+    io::Error::new(e.kind(), format!("guv::trampoline: cannot wait on fd {fd}: {why}: {e}"))
 }
 
 /// Tells the hub that `fd` is about to be closed: every greenlet waiting on

@@ -98,9 +98,7 @@ pub use error::Error;
 pub use event::Never;
 pub use event::flag::Event;
 pub use event::result::AsyncResult;
-pub use greenthread::{
-    Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, spawn_after, spawn_n,
-};
+pub use greenthread::{Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, spawn_after, spawn_n};
 pub use io::{Interest, notify_close, trampoline};
 pub use net::listen;
 pub use pool::{GreenPile, GreenPool, iwait, joinall, killall, wait_all, wait_all_timeout};

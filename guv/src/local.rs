@@ -31,11 +31,7 @@ pub(crate) struct Slots {
 
 impl Slots {
     fn get(&self, key: usize) -> Option<Rc<dyn Any>> {
-        self.values
-            .borrow()
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.clone())
+        self.values.borrow().iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
     }
 
     /// Drops every value, newest first, one at a time so that a
@@ -124,9 +120,7 @@ impl<T: 'static> Local<T> {
                 }
             }
         };
-        let value = value
-            .downcast_ref::<T>()
-            .expect("guv internal error: a green-local of the wrong type");
+        let value = value.downcast_ref::<T>().expect("guv internal error: a green-local of the wrong type");
         f(value)
     }
 }

@@ -48,16 +48,10 @@ impl fmt::Display for SemaphoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SemaphoreError::ReleasedTooMuch { bound } => {
-                write!(
-                    f,
-                    "semaphore released too many times: its count may not exceed its initial value {bound}"
-                )
+                write!(f, "semaphore released too many times: its count may not exceed its initial value {bound}")
             }
             SemaphoreError::CountAboveLimit { count, limit } => {
-                write!(
-                    f,
-                    "a CappedSemaphore's count ({count}) may not exceed its limit ({limit})"
-                )
+                write!(f, "a CappedSemaphore's count ({count}) may not exceed its limit ({limit})")
             }
         }
     }
@@ -269,9 +263,7 @@ impl Semaphore {
     /// assert!(sem.locked());
     /// ```
     pub fn new(count: usize) -> Semaphore {
-        Semaphore {
-            permits: Permits::new(count, usize::MAX),
-        }
+        Semaphore { permits: Permits::new(count, usize::MAX) }
     }
 
     /// Adds a permit: hands it to the oldest waiter (who runs once the
@@ -319,9 +311,7 @@ impl BoundedSemaphore {
     /// assert_eq!(guv::BoundedSemaphore::new(3).count(), 3);
     /// ```
     pub fn new(count: usize) -> BoundedSemaphore {
-        BoundedSemaphore {
-            permits: Permits::new(count, count),
-        }
+        BoundedSemaphore { permits: Permits::new(count, count) }
     }
 
     /// Adds a permit (to the oldest waiter, or to the count); fails with
@@ -385,9 +375,7 @@ impl CappedSemaphore {
         if count > limit {
             return Err(SemaphoreError::CountAboveLimit { count, limit });
         }
-        Ok(CappedSemaphore {
-            permits: Permits::new(count, limit),
-        })
+        Ok(CappedSemaphore { permits: Permits::new(count, limit) })
     }
 
     /// Adds a permit: to the oldest waiter, else to the count — blocking

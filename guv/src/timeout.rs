@@ -43,10 +43,7 @@ impl Timeout {
         with_hub(|hub| {
             let owner = hub.current();
             let key = Instant::now().checked_add(duration).map(|deadline| {
-                hub.timers.borrow_mut().add(
-                    deadline,
-                    TimerAction::Interrupt(owner.clone(), Interrupt::Timeout(id)),
-                )
+                hub.timers.borrow_mut().add(deadline, TimerAction::Interrupt(owner.clone(), Interrupt::Timeout(id)))
             });
             Timeout { id, key, owner }
         })
@@ -55,8 +52,7 @@ impl Timeout {
     /// Whether the timeout is still armed: it has neither expired nor been
     /// cancelled.
     pub fn is_pending(&self) -> bool {
-        self.key
-            .is_some_and(|key| with_hub(|hub| hub.timers.borrow().contains(key)))
+        self.key.is_some_and(|key| with_hub(|hub| hub.timers.borrow().contains(key)))
     }
 
     /// Disarms the timeout (the same as dropping it).
@@ -80,10 +76,7 @@ impl Drop for Timeout {
 
 impl std::fmt::Debug for Timeout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Timeout")
-            .field("id", &self.id)
-            .field("armed", &self.key.is_some())
-            .finish()
+        f.debug_struct("Timeout").field("id", &self.id).field("armed", &self.key.is_some()).finish()
     }
 }
 

@@ -69,13 +69,7 @@ impl<W, D> Default for WaitList<W, D> {
 
 impl<W, D> WaitList<W, D> {
     pub(crate) const fn new() -> Self {
-        WaitList {
-            entries: Vec::new(),
-            free: Vec::new(),
-            head: NIL,
-            tail: NIL,
-            len: 0,
-        }
+        WaitList { entries: Vec::new(), free: Vec::new(), head: NIL, tail: NIL, len: 0 }
     }
 
     /// Waiters not yet served.
@@ -92,12 +86,7 @@ impl<W, D> WaitList<W, D> {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.entries.push(Entry {
-                    generation: 0,
-                    prev: NIL,
-                    next: NIL,
-                    state: State::Vacant,
-                });
+                self.entries.push(Entry { generation: 0, prev: NIL, next: NIL, state: State::Vacant });
                 self.entries.len() - 1
             }
         };
@@ -198,11 +187,7 @@ pub(crate) fn wait<W, D>(
     with_hub(|hub| {
         let waker = hub.arm();
         let key = list.borrow_mut().push_back(waker.clone(), value);
-        let mut guard = Abandon {
-            list,
-            key,
-            abandon: Some(abandon),
-        };
+        let mut guard = Abandon { list, key, abandon: Some(abandon) };
         loop {
             let woke = hub.park_until(&waker, deadline);
             // Served wins over a deadline that passed at the same time.

@@ -62,11 +62,7 @@ where
 {
     /// An app that hands each WebSocket connection to `handler`.
     pub fn new(handler: H) -> WebSocketWSGI<H> {
-        WebSocketWSGI {
-            handler,
-            protocols: Vec::new(),
-            origins: None,
-        }
+        WebSocketWSGI { handler, protocols: Vec::new(), origins: None }
     }
 
     /// The subprotocols this server speaks, in order of preference: the
@@ -95,50 +91,25 @@ where
     /// Handles one request: the app function.
     pub fn call(&self, req: Request<Body>) -> Response<Body> {
         let headers = req.headers();
-        let upgrade = headers
-            .get(header::UPGRADE)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+        let upgrade = headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
         let key = headers.get(header::SEC_WEBSOCKET_KEY);
         let (Some(key), true, true) = (key, upgrade, req.method() == Method::GET) else {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "a WebSocket upgrade request was expected",
-            );
+            return refuse(StatusCode::BAD_REQUEST, "a WebSocket upgrade request was expected");
         };
-        if headers
-            .get(header::SEC_WEBSOCKET_VERSION)
-            .is_none_or(|v| v.as_bytes() != b"13")
-        {
-            let mut r = refuse(
-                StatusCode::UPGRADE_REQUIRED,
-                "only WebSocket version 13 is supported",
-            );
-            r.headers_mut().insert(
-                header::SEC_WEBSOCKET_VERSION,
-                HeaderValue::from_static("13"),
-            );
+        if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v.as_bytes() != b"13") {
+            let mut r = refuse(StatusCode::UPGRADE_REQUIRED, "only WebSocket version 13 is supported");
+            r.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
             return r;
         }
-        let origin = headers
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if let Some(allowed) = &self.origins
-            && !origin
-                .as_ref()
-                .is_some_and(|o| allowed.iter().any(|a| a == o))
+            && !origin.as_ref().is_some_and(|o| allowed.iter().any(|a| a == o))
         {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "this Origin may not open a WebSocket here",
-            );
+            return refuse(StatusCode::FORBIDDEN, "this Origin may not open a WebSocket here");
         }
         let protocol = choose_protocol(headers, &self.protocols);
         let Some(up) = req.extensions().get::<Upgrade>() else {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "the request did not ask to upgrade the connection",
-            );
+            return refuse(StatusCode::BAD_REQUEST, "the request did not ask to upgrade the connection");
         };
         let mut conn = match up.take() {
             Ok(conn) => conn,
@@ -155,12 +126,7 @@ where
         if conn.write_all(reply.as_bytes()).is_ok() {
             let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn), Role::Server, None);
             let path = req.uri().path().to_owned();
-            (self.handler)(WebSocket {
-                ws: RefCell::new(ws),
-                path,
-                protocol,
-                origin,
-            });
+            (self.handler)(WebSocket { ws: RefCell::new(ws), path, protocol, origin });
         }
         // The server ignores this: the connection was taken over.
         Response::new(Body::empty())
@@ -169,10 +135,7 @@ where
 
 impl<H> fmt::Debug for WebSocketWSGI<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebSocketWSGI")
-            .field("protocols", &self.protocols)
-            .field("origins", &self.origins)
-            .finish()
+        f.debug_struct("WebSocketWSGI").field("protocols", &self.protocols).field("origins", &self.origins).finish()
     }
 }
 
@@ -228,14 +191,10 @@ fn is_would_block(e: &tungstenite::Error) -> bool {
 fn to_io(e: tungstenite::Error) -> io::Error {
     match e {
         tungstenite::Error::Io(e) => e,
-        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => io::Error::new(
-            io::ErrorKind::NotConnected,
-            "guv::websocket: the connection is closed",
-        ),
-        other => io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("guv::websocket: {other}"),
-        ),
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            io::Error::new(io::ErrorKind::NotConnected, "guv::websocket: the connection is closed")
+        }
+        other => io::Error::new(io::ErrorKind::InvalidData, format!("guv::websocket: {other}")),
     }
 }
 
@@ -337,9 +296,6 @@ impl WebSocket {
 
 impl fmt::Debug for WebSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebSocket")
-            .field("path", &self.path)
-            .field("protocol", &self.protocol)
-            .finish()
+        f.debug_struct("WebSocket").field("path", &self.path).field("protocol", &self.protocol).finish()
     }
 }

@@ -33,11 +33,7 @@ impl TestServer {
         let addr = bound.local_addr();
         let stop = bound.shutdown_handle();
         let thread = std::thread::spawn(move || bound.run());
-        TestServer {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
+        TestServer { addr, stop, thread: Some(thread) }
     }
 
     /// A connected client socket with read and write timeouts.
@@ -48,11 +44,7 @@ impl TestServer {
     /// Shuts the server down and returns what `run` returned.
     pub fn shutdown(mut self) -> io::Result<()> {
         self.stop.shutdown();
-        self.thread
-            .take()
-            .expect("joined twice")
-            .join()
-            .expect("server thread panicked")
+        self.thread.take().expect("joined twice").join().expect("server thread panicked")
     }
 }
 
@@ -87,10 +79,7 @@ pub struct RawResponse {
 impl RawResponse {
     /// The first value of header `name` (lowercase).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// The body as text.
@@ -109,10 +98,7 @@ pub struct Client {
 impl Client {
     /// Wraps a connected socket.
     pub fn new(stream: TcpStream) -> Client {
-        Client {
-            stream,
-            buf: Vec::new(),
-        }
+        Client { stream, buf: Vec::new() }
     }
 
     /// Connects to `addr`.
@@ -122,9 +108,7 @@ impl Client {
 
     /// Sends raw bytes.
     pub fn send(&mut self, bytes: &[u8]) {
-        self.stream
-            .write_all(bytes)
-            .expect("send to the test server");
+        self.stream.write_all(bytes).expect("send to the test server");
     }
 
     fn fill(&mut self) -> io::Result<usize> {
@@ -139,55 +123,34 @@ impl Client {
         let (status, headers, used) = loop {
             let mut slots = [httparse::EMPTY_HEADER; 64];
             let mut r = httparse::Response::new(&mut slots);
-            match r
-                .parse(&self.buf)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
-            {
+            match r.parse(&self.buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))? {
                 httparse::Status::Complete(used) => {
                     let headers = r
                         .headers
                         .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_ascii_lowercase(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
+                        .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
                         .collect::<Vec<_>>();
                     break (r.code.unwrap_or(0), headers, used);
                 }
                 httparse::Status::Partial => {
                     if self.fill()? == 0 {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "closed before a response head",
-                        ));
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before a response head"));
                     }
                 }
             }
         };
         self.buf.drain(..used);
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-        };
+        let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
         let no_body = head_request || status / 100 == 1 || status == 204 || status == 304;
         let body = if no_body {
             Vec::new()
         } else if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
             self.read_chunked()?
         } else if let Some(len) = find("content-length") {
-            let len: usize = len
-                .parse()
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad length"))?;
+            let len: usize = len.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad length"))?;
             while self.buf.len() < len {
                 if self.fill()? == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "closed inside a body",
-                    ));
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside a body"));
                 }
             }
             self.buf.drain(..len).collect()
@@ -195,11 +158,7 @@ impl Client {
             while self.fill()? > 0 {}
             std::mem::take(&mut self.buf)
         };
-        Ok(RawResponse {
-            status,
-            headers,
-            body,
-        })
+        Ok(RawResponse { status, headers, body })
     }
 
     /// Reads one response to a non-HEAD request.
@@ -215,10 +174,7 @@ impl Client {
                 return Ok(line);
             }
             if self.fill()? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "closed inside a chunk line",
-                ));
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside a chunk line"));
             }
         }
     }
@@ -228,22 +184,14 @@ impl Client {
         loop {
             let line = self.line()?;
             let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("bad chunk size {line:?}"),
-                    )
-                })?;
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("bad chunk size {line:?}")))?;
             if size == 0 {
                 while !self.line()?.is_empty() {}
                 return Ok(body);
             }
             while self.buf.len() < size + 2 {
                 if self.fill()? == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "closed inside a chunk",
-                    ));
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside a chunk"));
                 }
             }
             body.extend(self.buf.drain(..size));
@@ -304,12 +252,6 @@ impl log::Log for Recorder {
 /// Whether a command-line tool is installed; panics with how to get it if
 /// not (the CI installs it with `.ci/install-deps`).
 pub fn require_tool(name: &str, args: &[&str]) {
-    let ok = std::process::Command::new(name)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "`{name}` is needed by this test: run `bash .ci/install-deps`"
-    );
+    let ok = std::process::Command::new(name).args(args).output().is_ok_and(|o| o.status.success());
+    assert!(ok, "`{name}` is needed by this test: run `bash .ci/install-deps`");
 }

@@ -18,23 +18,15 @@ fn app(mut req: Request<Body>) -> Response<Body> {
             req.body_mut().read_to_end(&mut body).unwrap();
             Response::new(Body::from(body))
         }
-        "/stream" => Response::new(Body::from_reader(std::io::Cursor::new(
-            b"0123456789".repeat(500),
-        ))),
-        "/thread" => Response::new(Body::from(
-            std::thread::current().name().unwrap_or("?").to_owned(),
-        )),
+        "/stream" => Response::new(Body::from_reader(std::io::Cursor::new(b"0123456789".repeat(500)))),
+        "/thread" => Response::new(Body::from(std::thread::current().name().unwrap_or("?").to_owned())),
         _ => Response::new(Body::from("Hello, World!")),
     }
 }
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run the client");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -43,18 +35,11 @@ fn curl_reuses_the_connection_and_posts_chunked() {
     require_tool("curl", &["--version"]);
     let s = TestServer::start(Server::new(app));
     let url = format!("http://{}/", s.addr);
-    let out = Command::new("curl")
-        .args(["-sv", &url, &url])
-        .output()
-        .unwrap();
+    let out = Command::new("curl").args(["-sv", &url, &url]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "Hello, World!Hello, World!"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, World!Hello, World!");
     assert!(
-        stderr.contains("Re-using existing connection")
-            || stderr.contains("Reusing existing connection"),
+        stderr.contains("Re-using existing connection") || stderr.contains("Reusing existing connection"),
         "{stderr}"
     );
 
@@ -69,21 +54,11 @@ fn curl_reuses_the_connection_and_posts_chunked() {
     ]));
     assert_eq!(body, "chunked via curl");
     // curl sends `Expect: 100-continue` for bodies over 1 MiB... or when asked.
-    let body = run(Command::new("curl").args([
-        "-s",
-        "-H",
-        "Expect: 100-continue",
-        "--data-binary",
-        "expected",
-        &echo,
-    ]));
+    let body = run(Command::new("curl").args(["-s", "-H", "Expect: 100-continue", "--data-binary", "expected", &echo]));
     assert_eq!(body, "expected");
     let head = run(Command::new("curl").args(["-sI", &url]));
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
-    assert!(
-        head.to_ascii_lowercase().contains("content-length: 13"),
-        "{head}"
-    );
+    assert!(head.to_ascii_lowercase().contains("content-length: 13"), "{head}");
 }
 
 const PYTHON: &str = r#"
@@ -115,8 +90,7 @@ print("ok")
 fn python_http_client_and_requests() {
     require_tool("python3", &["-c", "import requests"]);
     let s = TestServer::start(Server::new(app));
-    let out =
-        run(Command::new("python3").args(["-c", PYTHON, "127.0.0.1", &s.addr.port().to_string()]));
+    let out = run(Command::new("python3").args(["-c", PYTHON, "127.0.0.1", &s.addr.port().to_string()]));
     assert_eq!(out.trim(), "ok");
 }
 
@@ -124,21 +98,12 @@ fn python_http_client_and_requests() {
 fn wrk_gets_only_successful_answers() {
     require_tool("sh", &["-c", "command -v wrk"]);
     let s = TestServer::start(Server::new(app).access_log(false));
-    let out = Command::new("wrk")
-        .args(["-t1", "-c20", "-d1s", &format!("http://{}/", s.addr)])
-        .output()
-        .unwrap();
+    let out = Command::new("wrk").args(["-t1", "-c20", "-d1s", &format!("http://{}/", s.addr)]).output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("requests in"), "{report}");
     assert!(!report.contains("Non-2xx"), "{report}");
     assert!(!report.contains("Socket errors"), "{report}");
-    let served: u64 = report
-        .split_whitespace()
-        .take_while(|w| *w != "requests")
-        .last()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let served: u64 = report.split_whitespace().take_while(|w| *w != "requests").last().unwrap().parse().unwrap();
     assert!(served > 100, "{report}");
 }
 
@@ -160,10 +125,7 @@ fn workers_share_the_port_and_stop_together() {
     s.shutdown().unwrap();
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     let lines = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let logged = lines
-        .iter()
-        .filter(|l| l.contains("\"GET /thread HTTP/1.1\" 200"))
-        .count();
+    let logged = lines.iter().filter(|l| l.contains("\"GET /thread HTTP/1.1\" 200")).count();
     assert!(logged >= 64, "{logged} of 64 logged");
 }
 
@@ -175,12 +137,7 @@ fn serve_on_this_thread_stops_from_a_greenlet() {
     let addr = listener.local_addr().unwrap();
     let server = Server::new(|req: Request<Body>| {
         if req.uri().path() == "/stop" {
-            STOPPED_FROM_APP
-                .lock()
-                .unwrap()
-                .as_ref()
-                .unwrap()
-                .shutdown();
+            STOPPED_FROM_APP.lock().unwrap().as_ref().unwrap().shutdown();
         }
         let mut r = Response::new(Body::from("bye"));
         *r.status_mut() = StatusCode::ACCEPTED;

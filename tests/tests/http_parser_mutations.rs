@@ -27,11 +27,7 @@ impl XorShift {
 }
 
 fn exercise(data: &[u8]) {
-    let limits = Limits {
-        max_request_line: 64,
-        max_head: 256,
-        max_headers: 8,
-    };
+    let limits = Limits { max_request_line: 64, max_head: 256, max_headers: 8 };
     let Ok(Parse::Complete(head, used)) = parse_request(data, &limits) else {
         return;
     };

@@ -27,9 +27,7 @@ fn app(mut req: Request<Body>) -> Response<Body> {
             }
         }
         "/stream-echo" => Response::new(req.into_body()),
-        "/stream" => Response::new(Body::from_reader(Cursor::new(
-            b"streamed body".repeat(1000),
-        ))),
+        "/stream" => Response::new(Body::from_reader(Cursor::new(b"streamed body".repeat(1000)))),
         "/sized" => Response::new(Body::sized(5, Cursor::new(b"12345".to_vec()))),
         "/ignore" => text(StatusCode::OK, "ignored"),
         "/204" => text(StatusCode::NO_CONTENT, ""),
@@ -37,10 +35,7 @@ fn app(mut req: Request<Body>) -> Response<Body> {
         "/panic" => panic!("the app failed on purpose"),
         "/close" => {
             let mut r = text(StatusCode::OK, "bye");
-            r.headers_mut().insert(
-                header::CONNECTION,
-                header::HeaderValue::from_static("close"),
-            );
+            r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
             r
         }
         other => text(StatusCode::NOT_FOUND, format!("no {other}")),
@@ -84,10 +79,7 @@ fn http10_closes_unless_keep_alive_is_asked() {
     let mut c = Client::connect(s.addr);
     c.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     let r = c.read_response().unwrap();
-    assert_eq!(
-        (r.status, r.header("connection")),
-        (200, Some("keep-alive"))
-    );
+    assert_eq!((r.status, r.header("connection")), (200, Some("keep-alive")));
     c.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     assert_eq!(c.read_response().unwrap().status, 200);
 }
@@ -145,10 +137,7 @@ fn streamed_responses_are_chunked_or_close_delimited() {
     // The connection is still usable after the last chunk.
     c.send(&get("/sized"));
     let r = c.read_response().unwrap();
-    assert_eq!(
-        (r.header("content-length"), r.text().as_str()),
-        (Some("5"), "12345")
-    );
+    assert_eq!((r.header("content-length"), r.text().as_str()), (Some("5"), "12345"));
 
     let mut c = Client::connect(s.addr);
     c.send(b"GET /stream HTTP/1.0\r\n\r\n");
@@ -161,19 +150,13 @@ fn streamed_responses_are_chunked_or_close_delimited() {
 #[test]
 fn a_request_body_can_stream_back_as_the_response() {
     let s = server();
+    let r = roundtrip(s.addr, b"POST /stream-echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabcdef");
+    assert_eq!((r.status, r.header("content-length"), r.text().as_str()), (200, Some("6"), "abcdef"));
     let r = roundtrip(
         s.addr,
-        b"POST /stream-echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabcdef",
+        b"POST /stream-echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n",
     );
-    assert_eq!(
-        (r.status, r.header("content-length"), r.text().as_str()),
-        (200, Some("6"), "abcdef")
-    );
-    let r = roundtrip(s.addr, b"POST /stream-echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n");
-    assert_eq!(
-        (r.header("transfer-encoding"), r.text().as_str()),
-        (Some("chunked"), "xyz")
-    );
+    assert_eq!((r.header("transfer-encoding"), r.text().as_str()), (Some("chunked"), "xyz"));
 }
 
 #[test]
@@ -192,9 +175,7 @@ fn expect_100_continue_is_answered_when_the_app_reads() {
 fn expect_100_continue_without_a_read_gets_the_final_answer_and_a_close() {
     let s = server();
     let mut c = Client::connect(s.addr);
-    c.send(
-        b"POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
-    );
+    c.send(b"POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
     let r = c.read_response().unwrap();
     assert_eq!((r.status, r.header("connection")), (200, Some("close")));
 }
@@ -245,12 +226,7 @@ fn refused(s: &TestServer, request: &[u8], status: u16) {
     let mut c = Client::connect(s.addr);
     c.send(request);
     let r = c.read_response().unwrap();
-    assert_eq!(
-        r.status,
-        status,
-        "{}",
-        String::from_utf8_lossy(&request[..request.len().min(60)])
-    );
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&request[..request.len().min(60)]));
     assert_eq!(r.header("connection"), Some("close"));
     assert!(c.is_closed());
 }
@@ -262,54 +238,22 @@ fn limits_are_answered_with_the_right_status_and_close() {
         max_head: 1024,
         max_headers: 8,
     }));
-    refused(
-        &s,
-        format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(300)).as_bytes(),
-        414,
-    );
+    refused(&s, format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(300)).as_bytes(), 414);
     refused(&s, format!("GET /{}", "a".repeat(300)).as_bytes(), 414);
-    refused(
-        &s,
-        format!(
-            "GET / HTTP/1.1\r\nHost: t\r\nBig: {}\r\n\r\n",
-            "x".repeat(2000)
-        )
-        .as_bytes(),
-        431,
-    );
+    refused(&s, format!("GET / HTTP/1.1\r\nHost: t\r\nBig: {}\r\n\r\n", "x".repeat(2000)).as_bytes(), 431);
     let many: String = (0..10).map(|i| format!("H{i}: v\r\n")).collect();
-    refused(
-        &s,
-        format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n").as_bytes(),
-        431,
-    );
-    refused(
-        &s,
-        b"GET / HTTP/1.1\r\nHost: t\r\nBad Header: v\r\n\r\n",
-        400,
-    );
+    refused(&s, format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n").as_bytes(), 431);
+    refused(&s, b"GET / HTTP/1.1\r\nHost: t\r\nBad Header: v\r\n\r\n", 400);
     refused(&s, b"GET / HTTP/1.1\r\n\r\n", 400);
     refused(&s, b"GARBAGE\r\n\r\n", 400);
-    refused(
-        &s,
-        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n",
-        413,
-    );
+    refused(&s, b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n", 413);
     let big_chunked = format!(
         "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n{}\r\n0\r\n\r\n",
         "z".repeat(20)
     );
     refused(&s, big_chunked.as_bytes(), 413);
-    refused(
-        &s,
-        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n",
-        400,
-    );
-    refused(
-        &s,
-        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-        501,
-    );
+    refused(&s, b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n", 400);
+    refused(&s, b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501);
     refused(&s, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505);
     refused(&s, b"GET / HTTP/3.0\r\nHost: t\r\n\r\n", 505);
     // The server is still fine.
@@ -348,25 +292,12 @@ fn the_access_log_uses_the_common_log_format() {
     c.read_response().unwrap();
     drop(s); // joins the server: every line is written
     let lines = log.lock().unwrap().clone();
-    let ours: Vec<&String> = lines
-        .iter()
-        .filter(|l| l.contains("\"GET /?q=1 ") || l.contains("/nowhere"))
-        .collect();
+    let ours: Vec<&String> = lines.iter().filter(|l| l.contains("\"GET /?q=1 ") || l.contains("/nowhere")).collect();
     assert_eq!(ours.len(), 2, "{lines:?}");
     let line = ours[0];
-    assert!(
-        line.starts_with("guv::wsgi::access 127.0.0.1 - - ["),
-        "{line}"
-    );
-    assert!(
-        line.contains(" +0000] \"GET /?q=1 HTTP/1.1\" 200 13"),
-        "{line}"
-    );
-    assert!(
-        ours[1].ends_with("\"GET /nowhere HTTP/1.1\" 404 11"),
-        "{}",
-        ours[1]
-    );
+    assert!(line.starts_with("guv::wsgi::access 127.0.0.1 - - ["), "{line}");
+    assert!(line.contains(" +0000] \"GET /?q=1 HTTP/1.1\" 200 13"), "{line}");
+    assert!(ours[1].ends_with("\"GET /nowhere HTTP/1.1\" 404 11"), "{}", ours[1]);
 }
 
 static RELEASE: AtomicBool = AtomicBool::new(false);
@@ -389,11 +320,7 @@ fn holding_app(req: Request<Body>) -> Response<Body> {
 
 #[test]
 fn connections_beyond_the_cap_wait_and_shutdown_is_graceful() {
-    let s = TestServer::start(
-        Server::new(holding_app)
-            .max_connections(1)
-            .shutdown_timeout(Duration::from_secs(20)),
-    );
+    let s = TestServer::start(Server::new(holding_app).max_connections(1).shutdown_timeout(Duration::from_secs(20)));
     let mut first = Client::connect(s.addr);
     first.send(&get("/hold"));
     while ACTIVE.load(Ordering::SeqCst) == 0 {
@@ -403,16 +330,10 @@ fn connections_beyond_the_cap_wait_and_shutdown_is_graceful() {
     second.send(&get("/quick"));
     // The cap (a GreenPool of one) keeps the second connection waiting for
     // a slot: nothing comes back.
-    second
-        .stream
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
+    second.stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
     let early = second.read_response();
     assert!(early.is_err(), "served beyond the cap: {early:?}");
-    second
-        .stream
-        .set_read_timeout(Some(guv_tests::http::CLIENT_TIMEOUT))
-        .unwrap();
+    second.stream.set_read_timeout(Some(guv_tests::http::CLIENT_TIMEOUT)).unwrap();
 
     // Shutdown while /hold is in flight: it still finishes, with a close.
     s.stop.shutdown();
@@ -422,10 +343,7 @@ fn connections_beyond_the_cap_wait_and_shutdown_is_graceful() {
     }
     RELEASE.store(true, Ordering::SeqCst);
     let r = first.read_response().unwrap();
-    assert_eq!(
-        (r.status, r.text().as_str(), r.header("connection")),
-        (200, "held", Some("close"))
-    );
+    assert_eq!((r.status, r.text().as_str(), r.header("connection")), (200, "held", Some("close")));
     s.shutdown().unwrap();
     assert_eq!(PEAK.load(Ordering::SeqCst), 1);
     // The second connection was never accepted; its listener is gone.

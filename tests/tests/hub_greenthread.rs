@@ -39,9 +39,7 @@ fn a_panic_ends_only_its_greenlet() {
 #[test]
 fn a_panic_payload_can_be_resumed() {
     guv::debug::hub_exceptions(false);
-    let err = guv::spawn(|| std::panic::panic_any(42u8))
-        .wait()
-        .unwrap_err();
+    let err = guv::spawn(|| std::panic::panic_any(42u8)).wait().unwrap_err();
     let payload = err.into_panic();
     assert_eq!(payload.downcast_ref::<u8>(), Some(&42));
     guv::debug::hub_exceptions(true);
@@ -261,18 +259,12 @@ fn a_detached_result_is_dropped_when_the_greenlet_ends() {
 
 #[test]
 fn builder_names_and_sizes() {
-    let gt = guv::Builder::new()
-        .name("worker-1")
-        .stack_size(64 * 1024)
-        .spawn(|| 1)
-        .unwrap();
+    let gt = guv::Builder::new().name("worker-1").stack_size(64 * 1024).spawn(|| 1).unwrap();
     assert_eq!(gt.name(), Some("worker-1"));
     assert!(format!("{gt:?}").contains("worker-1"));
     assert_eq!(gt.wait().unwrap(), 1);
     guv::Builder::new().spawn_n(|| ()).unwrap();
-    let later = guv::Builder::new()
-        .spawn_after(Duration::from_millis(1), || 2)
-        .unwrap();
+    let later = guv::Builder::new().spawn_after(Duration::from_millis(1), || 2).unwrap();
     assert_eq!(later.wait().unwrap(), 2);
 }
 
@@ -285,10 +277,7 @@ fn zero_and_absurd_stack_sizes_have_defined_outcomes() {
     });
     assert_eq!(gt.unwrap().wait().unwrap(), 4096);
     // Absurd sizes are refused with a clear error.
-    let err = guv::Builder::new()
-        .stack_size(usize::MAX)
-        .spawn(|| ())
-        .unwrap_err();
+    let err = guv::Builder::new().stack_size(usize::MAX).spawn(|| ()).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("maximum"), "{err}");
     assert!(guv::hub::set_stack_size(usize::MAX).is_err());
@@ -324,18 +313,10 @@ fn waiting_for_itself_is_refused() {
     });
     let outcome = Rc::new(RefCell::new(None));
     let o = outcome.clone();
-    gt.link(move |r| {
-        *o.borrow_mut() = r
-            .as_ref()
-            .err()
-            .and_then(|e| e.panic_message().map(String::from))
-    });
+    gt.link(move |r| *o.borrow_mut() = r.as_ref().err().and_then(|e| e.panic_message().map(String::from)));
     *slot.borrow_mut() = Some(gt);
     guv::gyield();
-    let msg = outcome
-        .borrow()
-        .clone()
-        .expect("the greenlet should have panicked");
+    let msg = outcome.borrow().clone().expect("the greenlet should have panicked");
     assert!(msg.contains("cannot wait for itself"), "{msg}");
     guv::debug::hub_exceptions(true);
 }

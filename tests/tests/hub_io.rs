@@ -46,9 +46,7 @@ fn several_greenlets_may_wait_on_one_fd() {
     let waiters: Vec<_> = (0..3)
         .map(|_| {
             let a = a.clone();
-            guv::spawn(move || {
-                guv::trampoline(&*a, Interest::READABLE, Some(Duration::from_secs(5)))
-            })
+            guv::spawn(move || guv::trampoline(&*a, Interest::READABLE, Some(Duration::from_secs(5))))
         })
         .collect();
     guv::gyield();
@@ -74,11 +72,7 @@ fn trampoline_times_out() {
 fn trampoline_on_a_regular_file_is_a_clear_error() {
     let file = std::fs::File::open("/proc/self/status").unwrap();
     let err = guv::trampoline(&file, Interest::READABLE, None).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("does not support readiness polling"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("does not support readiness polling"), "{err}");
 }
 
 #[test]
@@ -86,8 +80,7 @@ fn notify_close_wakes_waiters_with_an_error() {
     let (a, _b) = UnixStream::pair().unwrap();
     let a = std::rc::Rc::new(a);
     let a2 = a.clone();
-    let waiter =
-        guv::spawn(move || guv::trampoline(&*a2, Interest::READABLE, Some(Duration::from_secs(5))));
+    let waiter = guv::spawn(move || guv::trampoline(&*a2, Interest::READABLE, Some(Duration::from_secs(5))));
     guv::gyield();
     guv::notify_close(&*a);
     let err = waiter.wait().unwrap().unwrap_err();

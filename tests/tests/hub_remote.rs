@@ -27,10 +27,7 @@ fn handle_spawn_runs_on_the_target_hub_and_wakes_its_poller() {
             (&b).write_all(b"!").unwrap();
         })
         .unwrap();
-    assert_eq!(
-        ran_on_rx.recv_timeout(Duration::from_secs(30)).unwrap(),
-        target
-    );
+    assert_eq!(ran_on_rx.recv_timeout(Duration::from_secs(30)).unwrap(), target);
     assert!(hub_thread.join().unwrap() < Duration::from_secs(30));
 }
 
@@ -45,9 +42,7 @@ fn handles_from_many_threads_deliver_everything() {
             std::thread::spawn(move || {
                 for i in 0..250 {
                     let tx = tx.clone();
-                    handle
-                        .spawn(move || tx.send(t * 1000 + i).unwrap())
-                        .unwrap();
+                    handle.spawn(move || tx.send(t * 1000 + i).unwrap()).unwrap();
                 }
             })
         })
@@ -64,18 +59,14 @@ fn handles_from_many_threads_deliver_everything() {
         }
     }
     got.sort();
-    let mut want: Vec<_> = (0..4)
-        .flat_map(|t| (0..250).map(move |i| t * 1000 + i))
-        .collect();
+    let mut want: Vec<_> = (0..4).flat_map(|t| (0..250).map(move |i| t * 1000 + i)).collect();
     want.sort();
     assert_eq!(got, want);
 }
 
 #[test]
 fn spawning_onto_a_hub_whose_thread_ended_is_an_error() {
-    let handle = std::thread::spawn(guv::hub::Handle::current)
-        .join()
-        .unwrap();
+    let handle = std::thread::spawn(guv::hub::Handle::current).join().unwrap();
     let err = handle.spawn(|| ()).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
 }
@@ -88,10 +79,7 @@ fn deadlock_is_reported_instead_of_hanging() {
     })
     .join();
     let payload = result.unwrap_err();
-    let msg = payload
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or(payload.downcast_ref::<&str>().copied());
+    let msg = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
     assert!(msg.unwrap().contains("would block forever"), "{msg:?}");
 }
 

@@ -19,10 +19,7 @@ fn spawned_greenlets_start_in_spawn_order() {
     for h in handles {
         h.wait().unwrap();
     }
-    assert_eq!(
-        log.take(),
-        ["main before yield", "g0", "g1", "g2", "g3", "g4"]
-    );
+    assert_eq!(log.take(), ["main before yield", "g0", "g1", "g2", "g3", "g4"]);
 }
 
 #[test]
@@ -76,16 +73,9 @@ fn spawn_after_greenlets_start_in_deadline_order() {
     let log = Log::new();
     let mut handles = Vec::new();
     // Spawned out of order; ties keep spawn order.
-    for (name, ms) in [
-        ("30ms", 30),
-        ("10ms", 10),
-        ("20ms", 20),
-        ("10ms-second", 10),
-    ] {
+    for (name, ms) in [("30ms", 30), ("10ms", 10), ("20ms", 20), ("10ms-second", 10)] {
         let log = log.clone();
-        handles.push(guv::spawn_after(Duration::from_millis(ms), move || {
-            log.push(name)
-        }));
+        handles.push(guv::spawn_after(Duration::from_millis(ms), move || log.push(name)));
     }
     for h in handles {
         h.wait().unwrap();
@@ -124,18 +114,12 @@ fn sleeping_greenlets_wake_in_deadline_order_and_not_early() {
 #[test]
 fn sleeps_overlap_instead_of_adding_up() {
     let start = Instant::now();
-    let handles: Vec<_> = (0..50)
-        .map(|_| guv::spawn(|| guv::sleep(Duration::from_millis(50))))
-        .collect();
+    let handles: Vec<_> = (0..50).map(|_| guv::spawn(|| guv::sleep(Duration::from_millis(50)))).collect();
     for h in handles {
         h.wait().unwrap();
     }
     // 50 sequential sleeps would take 2.5 s; generous bound for a loaded machine.
-    assert!(
-        start.elapsed() < Duration::from_millis(1500),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_millis(1500), "took {:?}", start.elapsed());
 }
 
 #[test]
@@ -157,10 +141,7 @@ fn sub_millisecond_sleeps_are_honoured() {
     let elapsed = start.elapsed();
     assert!(elapsed >= Duration::from_micros(4000), "slept {elapsed:?}");
     // With millisecond rounding 20 sleeps would take at least 20 ms.
-    assert!(
-        elapsed < Duration::from_millis(20),
-        "timer resolution is too coarse: {elapsed:?}"
-    );
+    assert!(elapsed < Duration::from_millis(20), "timer resolution is too coarse: {elapsed:?}");
 }
 
 #[test]

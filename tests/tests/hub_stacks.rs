@@ -22,40 +22,21 @@ fn child_role() -> Option<String> {
 #[inline(never)]
 fn recurse(depth: u64) -> u64 {
     let pad = std::hint::black_box([depth; 64]);
-    if depth == u64::MAX {
-        pad[0]
-    } else {
-        recurse(depth + 1) + pad[1]
-    }
+    if depth == u64::MAX { pad[0] } else { recurse(depth + 1) + pad[1] }
 }
 
 #[test]
 fn stack_overflow_names_the_greenlet_and_aborts() {
     if child_role().as_deref() == Some("overflow") {
-        let gt = guv::Builder::new()
-            .name("deep")
-            .stack_size(64 * 1024)
-            .spawn(|| recurse(0))
-            .unwrap();
+        let gt = guv::Builder::new().name("deep").stack_size(64 * 1024).spawn(|| recurse(0)).unwrap();
         let _ = gt.wait();
         unreachable!("the overflow must abort the process");
     }
     let out = run_child("stack_overflow_names_the_greenlet_and_aborts", "overflow");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.signal(),
-        Some(libc_sigabrt()),
-        "status {:?}, stderr:\n{stderr}",
-        out.status
-    );
-    assert!(
-        stderr.contains("greenlet 'deep' (#1) has overflowed its stack of 65536 bytes"),
-        "stderr:\n{stderr}"
-    );
-    assert!(
-        stderr.contains("fatal runtime error: stack overflow"),
-        "stderr:\n{stderr}"
-    );
+    assert_eq!(out.status.signal(), Some(libc_sigabrt()), "status {:?}, stderr:\n{stderr}", out.status);
+    assert!(stderr.contains("greenlet 'deep' (#1) has overflowed its stack of 65536 bytes"), "stderr:\n{stderr}");
+    assert!(stderr.contains("fatal runtime error: stack overflow"), "stderr:\n{stderr}");
 }
 
 #[test]
@@ -64,22 +45,16 @@ fn main_thread_overflow_is_still_reported_by_std() {
         // The hub exists (its handler is installed) but the overflow happens
         // on a plain thread's own stack: std's report must still appear.
         guv::gyield();
-        let t = std::thread::Builder::new()
-            .name("plain".into())
-            .stack_size(128 * 1024)
-            .spawn(|| {
-                guv::gyield();
-                recurse(0)
-            });
+        let t = std::thread::Builder::new().name("plain".into()).stack_size(128 * 1024).spawn(|| {
+            guv::gyield();
+            recurse(0)
+        });
         let _ = t.unwrap().join();
         unreachable!();
     }
     let out = run_child("main_thread_overflow_is_still_reported_by_std", "native");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("thread 'plain'") && stderr.contains("overflowed its stack"),
-        "stderr:\n{stderr}"
-    );
+    assert!(stderr.contains("thread 'plain'") && stderr.contains("overflowed its stack"), "stderr:\n{stderr}");
 }
 
 #[test]
@@ -93,17 +68,10 @@ fn running_out_of_stack_mappings_is_a_clear_error() {
         assert_eq!(rl, 0, "setrlimit failed");
         let mut held = Vec::new();
         loop {
-            match guv::Builder::new()
-                .stack_size(8 << 20)
-                .spawn(|| guv::sleep(std::time::Duration::MAX))
-            {
+            match guv::Builder::new().stack_size(8 << 20).spawn(|| guv::sleep(std::time::Duration::MAX)) {
                 Ok(gt) => held.push(gt),
                 Err(e) => {
-                    println!(
-                        "SPAWN-ERROR kind={:?} after={} msg={e}",
-                        e.kind(),
-                        held.len()
-                    );
+                    println!("SPAWN-ERROR kind={:?} after={} msg={e}", e.kind(), held.len());
                     break;
                 }
             }
@@ -123,25 +91,12 @@ fn running_out_of_stack_mappings_is_a_clear_error() {
     }
     let out = run_child("running_out_of_stack_mappings_is_a_clear_error", "exhaust");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let err_line = stdout
-        .lines()
-        .find(|l| l.contains("SPAWN-ERROR"))
-        .expect("no spawn error");
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    let err_line = stdout.lines().find(|l| l.contains("SPAWN-ERROR")).expect("no spawn error");
     assert!(err_line.contains("kind=OutOfMemory"), "{err_line}");
     assert!(err_line.contains("vm.max_map_count"), "{err_line}");
-    assert!(
-        err_line.contains("sysctl -w vm.max_map_count="),
-        "{err_line}"
-    );
-    let panic_line = stdout
-        .lines()
-        .find(|l| l.contains("SPAWN-PANIC"))
-        .expect("no spawn panic");
+    assert!(err_line.contains("sysctl -w vm.max_map_count="), "{err_line}");
+    let panic_line = stdout.lines().find(|l| l.contains("SPAWN-PANIC")).expect("no spawn panic");
     assert!(panic_line.contains("vm.max_map_count"), "{panic_line}");
 }
 
@@ -171,9 +126,7 @@ fn libc_sigabrt() -> i32 {
 /// tests: the shell tool does the system call.
 fn libc_rlimit(bytes: u64) -> i32 {
     let pid = std::process::id().to_string();
-    let status = Command::new("prlimit")
-        .args(["--pid", &pid, &format!("--as={bytes}:{bytes}")])
-        .status();
+    let status = Command::new("prlimit").args(["--pid", &pid, &format!("--as={bytes}:{bytes}")]).status();
     match status {
         Ok(s) if s.success() => 0,
         _ => -1,

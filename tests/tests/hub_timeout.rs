@@ -9,9 +9,7 @@ use guv_tests::Log;
 #[test]
 fn with_timeout_interrupts_a_blocked_call() {
     let start = Instant::now();
-    let r = guv::with_timeout(Duration::from_millis(20), || {
-        guv::sleep(Duration::from_secs(3600))
-    });
+    let r = guv::with_timeout(Duration::from_millis(20), || guv::sleep(Duration::from_secs(3600)));
     let err = r.unwrap_err();
     assert!(err.is_timed_out());
     assert_eq!(err.to_string(), "greenlet timed out");
@@ -20,10 +18,7 @@ fn with_timeout_interrupts_a_blocked_call() {
 
 #[test]
 fn with_timeout_returns_the_value_in_time_and_disarms() {
-    assert_eq!(
-        guv::with_timeout(Duration::from_millis(50), || 9).unwrap(),
-        9
-    );
+    assert_eq!(guv::with_timeout(Duration::from_millis(50), || 9).unwrap(), 9);
     // The disarmed timer must not hit a later wait.
     guv::sleep(Duration::from_millis(80));
 }
@@ -47,18 +42,14 @@ fn a_timeout_that_expired_without_a_switch_does_not_leak_into_later_waits() {
 fn nested_timeouts_each_catch_their_own() {
     // The inner one is shorter: the inner with_timeout reports it.
     let outer = guv::with_timeout(Duration::from_secs(10), || {
-        guv::with_timeout(Duration::from_millis(10), || {
-            guv::sleep(Duration::from_secs(3600))
-        })
-        .unwrap_err()
-        .is_timed_out()
+        guv::with_timeout(Duration::from_millis(10), || guv::sleep(Duration::from_secs(3600)))
+            .unwrap_err()
+            .is_timed_out()
     });
     assert!(outer.unwrap());
     // The outer one is shorter: it passes through the inner with_timeout.
     let outer = guv::with_timeout(Duration::from_millis(10), || {
-        let _ = guv::with_timeout(Duration::from_secs(10), || {
-            guv::sleep(Duration::from_secs(3600))
-        });
+        let _ = guv::with_timeout(Duration::from_secs(10), || guv::sleep(Duration::from_secs(3600)));
         "inner returned"
     });
     assert!(outer.unwrap_err().is_timed_out());
@@ -110,9 +101,7 @@ fn a_timeout_in_one_greenlet_does_not_touch_another() {
         guv::sleep(Duration::from_millis(40));
         l.push("other finished");
     });
-    let r = guv::with_timeout(Duration::from_millis(10), || {
-        guv::sleep(Duration::from_secs(3600))
-    });
+    let r = guv::with_timeout(Duration::from_millis(10), || guv::sleep(Duration::from_secs(3600)));
     assert!(r.unwrap_err().is_timed_out());
     other.wait().unwrap();
     assert_eq!(log.take(), ["other finished"]);

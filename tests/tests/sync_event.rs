@@ -58,10 +58,7 @@ fn sending_twice_and_resetting_a_fresh_event_are_errors() {
     ev.send(1).unwrap();
     let err = ev.send(2).unwrap_err();
     assert_eq!(err.0, 2, "the value comes back");
-    assert_eq!(
-        err.to_string(),
-        "Trying to re-send() an already-triggered event (reset() it first)"
-    );
+    assert_eq!(err.to_string(), "Trying to re-send() an already-triggered event (reset() it first)");
     assert_eq!(ev.poll(), Some(Ok(1)), "the first value stays");
     ev.reset().unwrap();
     assert!(!ev.ready());

@@ -141,9 +141,7 @@ fn killed_or_timed_out_mutex_waiters_leave_the_queue() {
     let guard = m.lock().unwrap();
     let (m1, m2, m3) = (m.clone(), m.clone(), m.clone());
     let killed = guv::spawn(move || *m1.lock().unwrap() += 100);
-    let timed = guv::spawn(move || {
-        guv::with_timeout(Duration::from_millis(2), || *m2.lock().unwrap() += 10)
-    });
+    let timed = guv::spawn(move || guv::with_timeout(Duration::from_millis(2), || *m2.lock().unwrap() += 10));
     let patient = guv::spawn(move || *m3.lock().unwrap() += 1);
     guv::gyield();
     killed.kill();
@@ -262,9 +260,7 @@ fn condvar_notifies_in_order_greenlets_and_threads() {
     let pair = Arc::new((Mutex::new(false), Condvar::new()));
     let p = pair.clone();
     let thread = std::thread::spawn(move || {
-        let g =
-            p.1.wait_while(p.0.lock().unwrap(), |ready| !*ready)
-                .unwrap();
+        let g = p.1.wait_while(p.0.lock().unwrap(), |ready| !*ready).unwrap();
         *g
     });
     guv::sleep(Duration::from_millis(2));
@@ -276,9 +272,7 @@ fn condvar_notifies_in_order_greenlets_and_threads() {
 #[test]
 fn condvar_timeouts_and_a_killed_waiter_passes_its_notification_on() {
     let (m, cv) = (Mutex::new(()), Condvar::new());
-    let (_g, r) = cv
-        .wait_timeout(m.lock().unwrap(), Duration::from_millis(2))
-        .unwrap();
+    let (_g, r) = cv.wait_timeout(m.lock().unwrap(), Duration::from_millis(2)).unwrap();
     assert!(r.timed_out());
     drop(_g);
 
@@ -317,25 +311,15 @@ fn barrier_releases_greenlets_and_threads_together() {
         .collect();
     guv::gyield();
     guv::gyield();
-    assert_eq!(
-        log.take(),
-        ["g0 before", "g1 before"],
-        "nobody passes early"
-    );
+    assert_eq!(log.take(), ["g0 before", "g1 before"], "nobody passes early");
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let b = barrier.clone();
             std::thread::spawn(move || b.wait().is_leader())
         })
         .collect();
-    let mut leaders: usize = threads
-        .into_iter()
-        .map(|t| usize::from(t.join().unwrap()))
-        .sum();
-    leaders += guv::joinall(gts)
-        .into_iter()
-        .map(|r| usize::from(r.unwrap()))
-        .sum::<usize>();
+    let mut leaders: usize = threads.into_iter().map(|t| usize::from(t.join().unwrap())).sum();
+    leaders += guv::joinall(gts).into_iter().map(|r| usize::from(r.unwrap())).sum::<usize>();
     assert_eq!(leaders, 1);
     assert_eq!(log.take().len(), 4);
 }
@@ -366,15 +350,7 @@ fn once_family_with_a_blocking_initializer() {
         })
         .collect();
     guv::wait_all(&gts);
-    assert_eq!(
-        log.take(),
-        [
-            "init by 0",
-            "0: cell by 0 7",
-            "1: cell by 0 7",
-            "2: cell by 0 7"
-        ]
-    );
+    assert_eq!(log.take(), ["init by 0", "0: cell by 0 7", "1: cell by 0 7", "2: cell by 0 7"]);
     assert!(INIT.is_completed());
     INIT.wait();
     assert_eq!(CELL.set("again".into()), Err("again".into()));
@@ -385,12 +361,7 @@ fn once_poisoning_and_oncelock_retry() {
     guv::debug::hub_exceptions(false);
     let once = Arc::new(Once::new());
     let o = once.clone();
-    assert!(
-        guv::spawn(move || o.call_once(|| panic!("init fails")))
-            .wait()
-            .unwrap_err()
-            .is_panic()
-    );
+    assert!(guv::spawn(move || o.call_once(|| panic!("init fails"))).wait().unwrap_err().is_panic());
     let o = once.clone();
     let again = guv::spawn(move || o.call_once(|| ())).wait().unwrap_err();
     assert!(again.panic_message().unwrap().contains("poisoned"));
@@ -400,16 +371,8 @@ fn once_poisoning_and_oncelock_retry() {
 
     let cell = Arc::new(OnceLock::new());
     let c = cell.clone();
-    assert!(
-        guv::spawn(move || *c.get_or_init(|| panic!("no value")))
-            .wait()
-            .unwrap_err()
-            .is_panic()
-    );
-    assert!(
-        cell.get().is_none(),
-        "a failed initializer leaves the cell empty"
-    );
+    assert!(guv::spawn(move || *c.get_or_init(|| panic!("no value"))).wait().unwrap_err().is_panic());
+    assert!(cell.get().is_none(), "a failed initializer leaves the cell empty");
     assert_eq!(*cell.get_or_init(|| 5), 5);
 
     let lazy = Arc::new(LazyLock::new(|| -> u8 { panic!("lazy fails") }));
@@ -427,9 +390,7 @@ fn oncelock_set_from_a_thread_wakes_a_waiting_greenlet() {
     let waiter = guv::spawn(move || *c.wait());
     guv::gyield();
     let c = cell.clone();
-    std::thread::spawn(move || c.set(11).unwrap())
-        .join()
-        .unwrap();
+    std::thread::spawn(move || c.set(11).unwrap()).join().unwrap();
     assert_eq!(waiter.wait().unwrap(), 11);
 }
 

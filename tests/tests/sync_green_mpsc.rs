@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use guv::green::sync::mpsc::{
-    self, RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError,
-};
+use guv::green::sync::mpsc::{self, RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 use guv_tests::Log;
 
 #[test]
@@ -25,11 +23,7 @@ fn greenlet_to_greenlet_fifo_and_disconnect() {
     let got: Vec<(i32, i32)> = rx.iter().collect();
     assert_eq!(got.len(), 9);
     for p in 0..3 {
-        let mine: Vec<i32> = got
-            .iter()
-            .filter(|(q, _)| *q == p)
-            .map(|(_, i)| *i)
-            .collect();
+        let mine: Vec<i32> = got.iter().filter(|(q, _)| *q == p).map(|(_, i)| *i).collect();
         assert_eq!(mine, [0, 1, 2], "each sender's items stay in order");
     }
     guv::wait_all(&producers);
@@ -153,10 +147,7 @@ fn dropping_the_receiver_fails_senders_and_returns_items() {
     let blocked = guv::spawn(move || tx.send(String::from("mine")));
     guv::gyield();
     drop(rx);
-    assert_eq!(
-        blocked.wait().unwrap(),
-        Err(SendError(String::from("mine")))
-    );
+    assert_eq!(blocked.wait().unwrap(), Err(SendError(String::from("mine"))));
 
     let (tx, rx) = mpsc::sync_channel(1);
     tx.send(1).unwrap();
@@ -171,10 +162,7 @@ fn dropping_the_receiver_fails_senders_and_returns_items() {
 #[test]
 fn recv_timeout_try_iter_and_killed_receivers() {
     let (tx, rx) = mpsc::channel::<u8>();
-    assert_eq!(
-        rx.recv_timeout(Duration::from_millis(2)),
-        Err(RecvTimeoutError::Timeout)
-    );
+    assert_eq!(rx.recv_timeout(Duration::from_millis(2)), Err(RecvTimeoutError::Timeout));
     tx.send(1).unwrap();
     tx.send(2).unwrap();
     assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
@@ -197,10 +185,7 @@ fn recv_timeout_try_iter_and_killed_receivers() {
     guv::gyield();
     tx.send(4).unwrap(); // wakes `gc`...
     gc.kill(); // ...which dies first
-    assert_eq!(
-        guv::with_timeout(Duration::from_secs(30), || gd.wait().unwrap()).unwrap(),
-        Ok(4)
-    );
+    assert_eq!(guv::with_timeout(Duration::from_secs(30), || gd.wait().unwrap()).unwrap(), Ok(4));
     assert!(ga.wait().unwrap_err().is_killed());
 }
 

@@ -51,12 +51,7 @@ fn values_are_dropped_on_the_greenlets_own_stack_before_its_waiter_resumes() {
     let l = log.clone();
     let gt = guv::spawn(move || {
         WHO.with_borrow_mut(|w| *w = "worker".into()); // created first, dropped last
-        NOISY.with_borrow_mut(|n| {
-            *n = Some(Noisy {
-                name: "a",
-                log: l.clone(),
-            })
-        });
+        NOISY.with_borrow_mut(|n| *n = Some(Noisy { name: "a", log: l.clone() }));
         l.push("body done");
     });
     gt.wait().unwrap();
@@ -69,12 +64,7 @@ fn killed_greenlets_drop_their_values_too() {
     let l = log.clone();
     let gt = guv::spawn(move || {
         WHO.with_borrow_mut(|w| *w = "victim".into());
-        NOISY.with_borrow_mut(|n| {
-            *n = Some(Noisy {
-                name: "k",
-                log: l.clone(),
-            })
-        });
+        NOISY.with_borrow_mut(|n| *n = Some(Noisy { name: "k", log: l.clone() }));
         guv::sleep(Duration::from_secs(60));
     });
     guv::gyield();
@@ -98,12 +88,7 @@ fn a_panicking_destructor_does_not_stop_the_others_or_the_hub() {
     let log = Log::new();
     let l = log.clone();
     let gt = guv::spawn(move || {
-        NOISY.with_borrow_mut(|n| {
-            *n = Some(Noisy {
-                name: "survivor",
-                log: l.clone(),
-            })
-        });
+        NOISY.with_borrow_mut(|n| *n = Some(Noisy { name: "survivor", log: l.clone() }));
         BOMB.with_borrow_mut(|b| *b = Some(Bomb)); // dropped first (newest)
         7
     });

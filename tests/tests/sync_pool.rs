@@ -28,9 +28,7 @@ fn pool_limits_concurrency_and_admits_spawners_fifo() {
             let (p, l) = (pool.clone(), log.clone());
             guv::spawn(move || {
                 let l2 = l.clone();
-                p.spawn(move || l2.push(format!("{name} ran")))
-                    .wait()
-                    .unwrap();
+                p.spawn(move || l2.push(format!("{name} ran"))).wait().unwrap();
             })
         })
         .collect();
@@ -80,15 +78,8 @@ fn resize_free_and_waitall() {
     let p = pool.clone();
     let member_err = pool.spawn(move || p.waitall());
     gate.set();
-    assert_eq!(
-        member_err.wait().unwrap(),
-        Err(PoolError::WaitallFromMember)
-    );
-    assert!(
-        PoolError::WaitallFromMember
-            .to_string()
-            .contains("wait for itself")
-    );
+    assert_eq!(member_err.wait().unwrap(), Err(PoolError::WaitallFromMember));
+    assert!(PoolError::WaitallFromMember.to_string().contains("wait for itself"));
     pool.waitall().unwrap();
     assert_eq!(pool.running(), 0);
 }
@@ -157,11 +148,7 @@ fn imap_is_lazy_ordered_and_bounded() {
     assert_eq!(pulled.get(), 0, "nothing starts before next()");
     let first: Vec<u64> = it.by_ref().take(10).map(Result::unwrap).collect();
     assert_eq!(first, (0..10).map(|x| x * 2).collect::<Vec<_>>());
-    assert!(
-        pulled.get() <= 10 + 3,
-        "at most the pool size ahead: pulled {}",
-        pulled.get()
-    );
+    assert!(pulled.get() <= 10 + 3, "at most the pool size ahead: pulled {}", pulled.get());
     assert!(pool.running() <= 3);
 }
 
@@ -169,20 +156,12 @@ fn imap_is_lazy_ordered_and_bounded() {
 fn imap_panic_surfaces_at_its_item_and_starmap_unpacks() {
     guv::debug::hub_exceptions(false);
     let pool = GreenPool::new(2);
-    let results: Vec<_> = pool
-        .imap(|x: i32| if x == 1 { panic!("one") } else { x }, 0..3)
-        .collect();
+    let results: Vec<_> = pool.imap(|x: i32| if x == 1 { panic!("one") } else { x }, 0..3).collect();
     assert_eq!(*results[0].as_ref().unwrap(), 0);
-    assert_eq!(
-        results[1].as_ref().unwrap_err().panic_message(),
-        Some("one")
-    );
+    assert_eq!(results[1].as_ref().unwrap_err().panic_message(), Some("one"));
     assert_eq!(*results[2].as_ref().unwrap(), 2);
     let joined: Vec<String> = pool
-        .starmap(
-            |a: &str, b: u8, c: char| format!("{a}{b}{c}"),
-            [("x", 1, 'a'), ("y", 2, 'b')],
-        )
+        .starmap(|a: &str, b: u8, c: char| format!("{a}{b}{c}"), [("x", 1, 'a'), ("y", 2, 'b')])
         .map(Result::unwrap)
         .collect();
     assert_eq!(joined, ["x1a", "y2b"]);
@@ -220,11 +199,7 @@ fn iwait_yields_in_finish_order() {
     let gate_a = guv::Event::new();
     let gate_b = guv::Event::new();
     let (a, b) = (gate_a.clone(), gate_b.clone());
-    let gts = [
-        guv::spawn(move || a.wait()),
-        guv::spawn(move || b.wait()),
-        guv::spawn(|| ()),
-    ];
+    let gts = [guv::spawn(move || a.wait()), guv::spawn(move || b.wait()), guv::spawn(|| ())];
     let ids: Vec<u64> = gts.iter().map(|g| g.id()).collect();
     guv::gyield();
     let mut it = guv::iwait(&gts);
@@ -258,15 +233,9 @@ fn wait_all_joinall_killall() {
     let results: Vec<i32> = guv::joinall(gts).into_iter().map(Result::unwrap).collect();
     assert_eq!(results, [0, 1, 2]);
 
-    let sleepers: Vec<_> = (0..3)
-        .map(|_| guv::spawn(|| guv::sleep(Duration::from_secs(60))))
-        .collect();
+    let sleepers: Vec<_> = (0..3).map(|_| guv::spawn(|| guv::sleep(Duration::from_secs(60)))).collect();
     guv::gyield();
     guv::killall(&sleepers);
     assert!(guv::wait_all_timeout(&sleepers, Duration::ZERO));
-    assert!(
-        guv::joinall(sleepers)
-            .iter()
-            .all(|r| r.as_ref().unwrap_err().is_killed())
-    );
+    assert!(guv::joinall(sleepers).iter().all(|r| r.as_ref().unwrap_err().is_killed()));
 }

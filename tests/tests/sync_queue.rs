@@ -273,9 +273,6 @@ fn main_blocking_on_an_empty_queue_with_no_one_to_fill_it_is_a_clear_error() {
     })
     .join();
     let payload = r.unwrap_err();
-    let msg = payload
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or(payload.downcast_ref::<&str>().copied());
+    let msg = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
     assert!(msg.unwrap().contains("would block forever"), "{msg:?}");
 }

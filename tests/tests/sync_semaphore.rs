@@ -31,10 +31,7 @@ fn acquiring_an_available_permit_never_yields() {
 fn waiters_get_permits_fifo_and_release_hands_over() {
     let log = Log::new();
     let sem = Semaphore::new(0);
-    let gts: Vec<_> = ["a", "b", "c"]
-        .into_iter()
-        .map(|n| spawn_acquirer(&sem, &log, n))
-        .collect();
+    let gts: Vec<_> = ["a", "b", "c"].into_iter().map(|n| spawn_acquirer(&sem, &log, n)).collect();
     guv::gyield();
     assert_eq!(sem.balance(), -3);
     sem.release();
@@ -128,10 +125,7 @@ fn acquire_timeout_and_guards() {
 #[test]
 fn bounded_semaphore_refuses_to_release_past_its_value() {
     let sem = BoundedSemaphore::new(2);
-    assert_eq!(
-        sem.release(),
-        Err(SemaphoreError::ReleasedTooMuch { bound: 2 })
-    );
+    assert_eq!(sem.release(), Err(SemaphoreError::ReleasedTooMuch { bound: 2 }));
     sem.acquire();
     sem.release().unwrap();
     assert_eq!(sem.count(), 2);
@@ -150,10 +144,7 @@ fn bounded_semaphore_refuses_to_release_past_its_value() {
 
 #[test]
 fn capped_semaphore_release_blocks_at_the_limit() {
-    assert_eq!(
-        CappedSemaphore::new(3, 2).unwrap_err(),
-        SemaphoreError::CountAboveLimit { count: 3, limit: 2 }
-    );
+    assert_eq!(CappedSemaphore::new(3, 2).unwrap_err(), SemaphoreError::CountAboveLimit { count: 3, limit: 2 });
     let log = Log::new();
     let sem = CappedSemaphore::new(2, 2).unwrap();
     let releasers: Vec<_> = ["r1", "r2"]
@@ -206,10 +197,7 @@ fn overflowing_counts_are_refused_clearly() {
     assert_eq!(sem.balance(), isize::MAX);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sem.release()));
     let payload = r.unwrap_err();
-    let msg = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or(payload.downcast_ref::<String>().map(String::as_str));
+    let msg = payload.downcast_ref::<&str>().copied().or(payload.downcast_ref::<String>().map(String::as_str));
     assert!(msg.unwrap().contains("overflow"), "{msg:?}");
     assert_eq!(sem.count(), usize::MAX, "unchanged");
     let capped = CappedSemaphore::new(usize::MAX, usize::MAX).unwrap();

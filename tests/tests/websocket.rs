@@ -15,12 +15,9 @@ fn echo_server() -> TestServer {
         WebSocketWSGI::new(|ws: WebSocket| {
             while let Some(msg) = ws.wait() {
                 let reply = match msg {
-                    Message::Text(t) => Message::text(format!(
-                        "{}|{}|{}",
-                        ws.path(),
-                        ws.protocol().unwrap_or("-"),
-                        t.as_str()
-                    )),
+                    Message::Text(t) => {
+                        Message::text(format!("{}|{}|{}", ws.path(), ws.protocol().unwrap_or("-"), t.as_str()))
+                    }
                     other => other,
                 };
                 if ws.send(reply).is_err() {
@@ -37,22 +34,15 @@ fn echo_server() -> TestServer {
 fn tungstenite_client_echo_ping_and_close() {
     let s = echo_server();
     let stream = TcpStream::connect(s.addr).unwrap();
-    stream
-        .set_read_timeout(Some(guv_tests::http::CLIENT_TIMEOUT))
-        .unwrap();
-    let (mut ws, response) =
-        tungstenite::client::client(format!("ws://{}/room", s.addr), stream).unwrap();
+    stream.set_read_timeout(Some(guv_tests::http::CLIENT_TIMEOUT)).unwrap();
+    let (mut ws, response) = tungstenite::client::client(format!("ws://{}/room", s.addr), stream).unwrap();
     assert_eq!(response.status(), 101);
     ws.send(Message::text("hello")).unwrap();
     assert_eq!(ws.read().unwrap(), Message::text("/room|-|hello"));
     ws.send(Message::binary(vec![1u8, 2, 3])).unwrap();
     assert_eq!(ws.read().unwrap(), Message::binary(vec![1u8, 2, 3]));
-    ws.send(Message::Ping(b"are you there".to_vec().into()))
-        .unwrap();
-    assert_eq!(
-        ws.read().unwrap(),
-        Message::Pong(b"are you there".to_vec().into())
-    );
+    ws.send(Message::Ping(b"are you there".to_vec().into())).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Pong(b"are you there".to_vec().into()));
     ws.close(None).unwrap();
     // The server answers the close; then the stream ends.
     loop {
@@ -79,27 +69,15 @@ print("closed")
 fn python_websockets_client() {
     require_tool("python3", &["-c", "import websockets.sync.client"]);
     let s = echo_server();
-    let out = Command::new("python3")
-        .args(["-c", PYTHON, &format!("ws://{}/py", s.addr)])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "/py|chat|from python\nclosed\n"
-    );
+    let out = Command::new("python3").args(["-c", PYTHON, &format!("ws://{}/py", s.addr)]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "/py|chat|from python\nclosed\n");
 }
 
 #[test]
 fn handshake_refusals() {
     let s = TestServer::start(Server::new(|req| {
-        WebSocketWSGI::new(|_ws| {})
-            .allowed_origins(["http://good.example"])
-            .call(req)
+        WebSocketWSGI::new(|_ws| {}).allowed_origins(["http://good.example"]).call(req)
     }));
     let ask = |extra: &str| {
         let mut c = Client::connect(s.addr);
@@ -112,20 +90,11 @@ fn handshake_refusals() {
         c.read_response().unwrap()
     };
     let r = ask("Sec-WebSocket-Version: 8\r\nOrigin: http://good.example\r\n");
-    assert_eq!(
-        (r.status, r.header("sec-websocket-version")),
-        (426, Some("13"))
-    );
-    assert_eq!(
-        ask("Sec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n").status,
-        403
-    );
+    assert_eq!((r.status, r.header("sec-websocket-version")), (426, Some("13")));
+    assert_eq!(ask("Sec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n").status, 403);
     let r = ask("Sec-WebSocket-Version: 13\r\nOrigin: http://good.example\r\n");
     assert_eq!(r.status, 101);
-    assert_eq!(
-        r.header("sec-websocket-accept"),
-        Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
-    );
+    assert_eq!(r.header("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
     let r = guv_tests::http::roundtrip(s.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(r.status, 400);
 }
@@ -153,24 +122,16 @@ fn a_greenlet_sends_to_another_connection_while_it_waits() {
     }));
     let connect = || {
         let stream = TcpStream::connect(s.addr).unwrap();
-        stream
-            .set_read_timeout(Some(guv_tests::http::CLIENT_TIMEOUT))
-            .unwrap();
-        tungstenite::client::client(format!("ws://{}/chat", s.addr), stream)
-            .unwrap()
-            .0
+        stream.set_read_timeout(Some(guv_tests::http::CLIENT_TIMEOUT)).unwrap();
+        tungstenite::client::client(format!("ws://{}/chat", s.addr), stream).unwrap().0
     };
     let mut alice = connect();
     let (ready_tx, ready_rx) = mpsc::channel();
     let addr = s.addr;
     let bob = std::thread::spawn(move || {
         let stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(guv_tests::http::CLIENT_TIMEOUT))
-            .unwrap();
-        let mut bob = tungstenite::client::client(format!("ws://{addr}/chat"), stream)
-            .unwrap()
-            .0;
+        stream.set_read_timeout(Some(guv_tests::http::CLIENT_TIMEOUT)).unwrap();
+        let mut bob = tungstenite::client::client(format!("ws://{addr}/chat"), stream).unwrap().0;
         // Bob says hello once joined; Alice answers after hearing it.
         bob.send(Message::text("bob joined")).unwrap();
         ready_tx.send(()).unwrap();

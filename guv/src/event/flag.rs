@@ -55,9 +55,7 @@ impl Default for Event {
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Event")
-            .field("set", &self.is_set())
-            .finish()
+        f.debug_struct("Event").field("set", &self.is_set()).finish()
     }
 }
 
@@ -147,8 +145,7 @@ impl Event {
     /// assert!(ev.wait_timeout(Duration::from_millis(5)));
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.is_set()
-            || waiters::wait(&self.inner.waiters, (), deadline_after(timeout), drop).is_ok()
+        self.is_set() || waiters::wait(&self.inner.waiters, (), deadline_after(timeout), drop).is_ok()
     }
 
     /// Registers `callback` to run (on the greenlet that calls `set`) every

@@ -98,10 +98,7 @@ pub(crate) struct Latch<V> {
 
 impl<V> Latch<V> {
     pub(crate) const fn new() -> Self {
-        Latch {
-            value: RefCell::new(None),
-            waiters: RefCell::new(WaitList::new()),
-        }
+        Latch { value: RefCell::new(None), waiters: RefCell::new(WaitList::new()) }
     }
 
     /// Stores `v` and serves every waiter; gives `v` back if a value is
@@ -180,9 +177,7 @@ pub struct Event<T, E = Never> {
 
 impl<T, E> Clone for Event<T, E> {
     fn clone(&self) -> Self {
-        Event {
-            latch: self.latch.clone(),
-        }
+        Event { latch: self.latch.clone() }
     }
 }
 
@@ -211,9 +206,7 @@ impl<T, E> Event<T, E> {
     /// assert!(!ev.ready());
     /// ```
     pub fn new() -> Self {
-        Event {
-            latch: Rc::new(Latch::new()),
-        }
+        Event { latch: Rc::new(Latch::new()) }
     }
 
     /// Stores `value` and wakes every waiter, in the order they started
@@ -296,11 +289,7 @@ impl<T, E> Event<T, E> {
     /// assert!(ev.reset().is_ok() && ev.reset().is_err());
     /// ```
     pub fn reset(&self) -> Result<(), NotSent> {
-        if self.latch.reset() {
-            Ok(())
-        } else {
-            Err(NotSent)
-        }
+        if self.latch.reset() { Ok(()) } else { Err(NotSent) }
     }
 }
 
@@ -316,10 +305,7 @@ impl<T: Clone, E: Clone> Event<T, E> {
     /// assert_eq!(ev.wait(), Ok(7)); // still there
     /// ```
     pub fn wait(&self) -> Result<T, E> {
-        let v = self
-            .latch
-            .wait(None)
-            .expect("guv internal error: a wait without deadline timed out");
+        let v = self.latch.wait(None).expect("guv internal error: a wait without deadline timed out");
         (*v).clone()
     }
 
@@ -334,9 +320,7 @@ impl<T: Clone, E: Clone> Event<T, E> {
     /// assert_eq!(ev.wait_timeout(Duration::from_millis(5)), Some(Ok(3)));
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<T, E>> {
-        self.latch
-            .wait(deadline_after(timeout))
-            .map(|v| (*v).clone())
+        self.latch.wait(deadline_after(timeout)).map(|v| (*v).clone())
     }
 
     /// The value or error if the event holds one, without blocking.

@@ -44,9 +44,7 @@ pub struct AsyncResult<T, E> {
 
 impl<T, E> Clone for AsyncResult<T, E> {
     fn clone(&self) -> Self {
-        AsyncResult {
-            inner: self.inner.clone(),
-        }
+        AsyncResult { inner: self.inner.clone() }
     }
 }
 
@@ -63,9 +61,7 @@ impl<T, E> fmt::Debug for AsyncResult<T, E> {
             Some(Ok(_)) => "value",
             Some(Err(_)) => "exception",
         };
-        f.debug_struct("AsyncResult")
-            .field("state", &state)
-            .finish()
+        f.debug_struct("AsyncResult").field("state", &state).finish()
     }
 }
 
@@ -193,10 +189,7 @@ impl<T, E> AsyncResult<T, E> {
         if self.ready() {
             self.call_link(Box::new(callback));
         } else {
-            self.inner
-                .links
-                .borrow_mut()
-                .push_back((id, Box::new(callback)));
+            self.inner.links.borrow_mut().push_back((id, Box::new(callback)));
         }
         LinkId(id)
     }
@@ -241,11 +234,7 @@ impl<T: Clone, E: Clone> AsyncResult<T, E> {
     /// assert_eq!(r.get().unwrap(), "done");
     /// ```
     pub fn get(&self) -> Result<T, E> {
-        let v = self
-            .inner
-            .latch
-            .wait(None)
-            .expect("guv internal error: a wait without deadline timed out");
+        let v = self.inner.latch.wait(None).expect("guv internal error: a wait without deadline timed out");
         (*v).clone()
     }
 
@@ -258,10 +247,7 @@ impl<T: Clone, E: Clone> AsyncResult<T, E> {
     /// assert_eq!(r.get_timeout(Duration::from_millis(2)), None);
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Option<Result<T, E>> {
-        self.inner
-            .latch
-            .wait(deadline_after(timeout))
-            .map(|v| (*v).clone())
+        self.inner.latch.wait(deadline_after(timeout)).map(|v| (*v).clone())
     }
 
     /// The result if it is there, without blocking.

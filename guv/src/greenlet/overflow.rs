@@ -86,11 +86,7 @@ impl AltStack {
         if base == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let new = libc::stack_t {
-            ss_sp: base,
-            ss_flags: 0,
-            ss_size: ALT_STACK_SIZE,
-        };
+        let new = libc::stack_t { ss_sp: base, ss_flags: 0, ss_size: ALT_STACK_SIZE };
         // SAFETY: `new` describes the live mapping just created.
         if unsafe { libc::sigaltstack(&new, std::ptr::null_mut()) } != 0 {
             let err = io::Error::last_os_error();
@@ -104,11 +100,7 @@ impl AltStack {
 
 impl Drop for AltStack {
     fn drop(&mut self) {
-        let off = libc::stack_t {
-            ss_sp: std::ptr::null_mut(),
-            ss_flags: libc::SS_DISABLE,
-            ss_size: 0,
-        };
+        let off = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
         // SAFETY: unregistering first, so the mapping is no longer in use by
         // the kernel when it is unmapped (invariant: it is ours).
         unsafe {
@@ -142,10 +134,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut l
         if addr < fiber.guard.0 || addr >= fiber.guard.1 {
             return;
         }
-        let mut msg = MsgBuf {
-            buf: [0; 512],
-            len: 0,
-        };
+        let mut msg = MsgBuf { buf: [0; 512], len: 0 };
         let _ = match &fiber.name {
             Some(name) => write!(msg, "\ngreenlet '{name}' (#{})", fiber.id),
             None => write!(msg, "\ngreenlet #{}", fiber.id),
@@ -178,8 +167,7 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) 
             } else {
                 // SAFETY: a handler registered without SA_SIGINFO takes the
                 // signal number only.
-                let f: extern "C" fn(libc::c_int) =
-                    unsafe { std::mem::transmute(prev.sa_sigaction) };
+                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(prev.sa_sigaction) };
                 f(sig);
             }
         }

@@ -16,10 +16,7 @@ pub(crate) struct StackPool {
 
 impl StackPool {
     pub(crate) fn new(size: usize) -> StackPool {
-        StackPool {
-            size,
-            idle: Vec::new(),
-        }
+        StackPool { size, idle: Vec::new() }
     }
 
     /// The default usable size of new stacks.

@@ -130,14 +130,9 @@ impl Drop for Stack {
 /// Turns a failed `mmap`/`mprotect` into an error that names the usual cause.
 fn map_error(err: io::Error, usable: usize) -> io::Error {
     if err.raw_os_error() != Some(libc::ENOMEM) {
-        return io::Error::new(
-            err.kind(),
-            format!("guv: cannot map a greenlet stack of {usable} bytes: {err}"),
-        );
+        return io::Error::new(err.kind(), format!("guv: cannot map a greenlet stack of {usable} bytes: {err}"));
     }
-    let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok());
+    let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok().and_then(|s| s.trim().parse::<u64>().ok());
     let limit = match limit {
         Some(n) => format!("vm.max_map_count = {n}, about {} greenlets", n / 2),
         None => "vm.max_map_count".to_string(),

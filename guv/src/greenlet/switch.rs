@@ -100,12 +100,7 @@ impl Fiber {
             phase: Cell::new(Phase::Running),
             stack: Cell::new(None),
             entry: None,
-            info: FiberInfo {
-                id,
-                name,
-                stack_size: 0,
-                guard: (0, 0),
-            },
+            info: FiberInfo { id, name, stack_size: 0, guard: (0, 0) },
         }
     }
 
@@ -114,18 +109,12 @@ impl Fiber {
     pub(crate) fn new(stack: Stack, entry: fn() -> !, id: u64, name: Option<Box<str>>) -> Fiber {
         // SAFETY: `top`/`bottom` bound the usable part of a live mapping that
         // the fiber owns from here on; `context::Stack` does not own it.
-        let ctx_stack =
-            unsafe { context::stack::Stack::new(stack.top().cast(), stack.bottom().cast()) };
+        let ctx_stack = unsafe { context::stack::Stack::new(stack.top().cast(), stack.bottom().cast()) };
         // SAFETY: the context is created on memory that stays mapped while the
         // context may be resumed (the fiber invariant); `trampoline` never
         // returns and never unwinds.
         let ctx = unsafe { Context::new(&ctx_stack, trampoline) };
-        let info = FiberInfo {
-            id,
-            name,
-            stack_size: stack.size(),
-            guard: stack.guard(),
-        };
+        let info = FiberInfo { id, name, stack_size: stack.size(), guard: stack.guard() };
         Fiber {
             ctx: Cell::new(Some(ctx)),
             phase: Cell::new(Phase::Fresh),
@@ -158,14 +147,8 @@ impl Fiber {
         if !matches!(phase, Phase::Fresh | Phase::Suspended) {
             bad_phase("switch to", phase);
         }
-        let entry = if phase == Phase::Fresh {
-            self.entry
-        } else {
-            None
-        };
-        let Some(ctx) = self.ctx.take() else {
-            bad_phase("resume without a context", phase)
-        };
+        let entry = if phase == Phase::Fresh { self.entry } else { None };
+        let Some(ctx) = self.ctx.take() else { bad_phase("resume without a context", phase) };
         self.phase.set(Phase::Running);
         CURRENT.with(|c| c.set(self));
         (ctx, entry)
@@ -180,10 +163,7 @@ impl Fiber {
         }
         let (ctx, entry) = to.take_for_resume();
         self.phase.set(Phase::Suspended);
-        let msg = Msg {
-            save: &self.ctx,
-            entry,
-        };
+        let msg = Msg { save: &self.ctx, entry };
         // SAFETY: `ctx` was saved on `to`'s stack, which is mapped while `to`
         // is fresh or suspended (fiber invariant). `msg` stays alive on this
         // frame until we are resumed, and the receiver reads it at once.
@@ -195,17 +175,10 @@ impl Fiber {
     /// Leaves `self` for good and resumes `to`. After this, `self`'s stack
     /// holds no live frame and may be retired by the code that runs next.
     pub(crate) fn exit(&self, to: &Fiber) -> ! {
-        assert_eq!(
-            self.phase.get(),
-            Phase::Running,
-            "guv internal error: exit from a fiber that is not running"
-        );
+        assert_eq!(self.phase.get(), Phase::Running, "guv internal error: exit from a fiber that is not running");
         let (ctx, entry) = to.take_for_resume();
         self.phase.set(Phase::Finished);
-        let msg = Msg {
-            save: std::ptr::null(),
-            entry,
-        };
+        let msg = Msg { save: std::ptr::null(), entry };
         // SAFETY: as in `switch`; `msg` lives on this (dying) stack, which is
         // not retired before the receiver has read it, because retiring is
         // done by code that runs after the receiver resumes.
@@ -312,10 +285,7 @@ unsafe fn jump(to: Context, data: usize) -> Transfer {
     // SAFETY: `jump_fcontext` returned the suspended context of the fiber
     // that resumed us, a valid `Context` (repr(C) pointer, asserted above).
     let context = unsafe { std::mem::transmute::<*const context::c_void, Context>(from) };
-    Transfer {
-        context,
-        data: data_back,
-    }
+    Transfer { context, data: data_back }
 }
 
 /// [`Context::resume`] on targets without the predictor fix.

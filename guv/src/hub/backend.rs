@@ -58,10 +58,7 @@ pub(crate) struct PollingBackend {
 
 impl PollingBackend {
     pub(crate) fn new() -> io::Result<PollingBackend> {
-        Ok(PollingBackend {
-            poller: Arc::new(Poller::new()?),
-            events: Events::new(),
-        })
+        Ok(PollingBackend { poller: Arc::new(Poller::new()?), events: Events::new() })
     }
 }
 
@@ -81,10 +78,7 @@ impl Backend for PollingBackend {
         // closed; a user fd closed behind guv's back is dropped from the
         // epoll set by the kernel, and its key (the fd number) then only
         // produces spurious wake-ups, which every waiter tolerates.
-        unsafe {
-            self.poller
-                .add_with_mode(fd.as_raw_fd(), Event::all(key), PollMode::Edge)
-        }
+        unsafe { self.poller.add_with_mode(fd.as_raw_fd(), Event::all(key), PollMode::Edge) }
     }
 
     fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
@@ -96,11 +90,7 @@ impl Backend for PollingBackend {
         self.poller.wait(&mut self.events, timeout)?;
         events.extend(self.events.iter().map(|ev| {
             let broken = ev.is_err().unwrap_or(false) || ev.is_interrupt();
-            IoEvent {
-                key: ev.key,
-                readable: ev.readable || broken,
-                writable: ev.writable || broken,
-            }
+            IoEvent { key: ev.key, readable: ev.readable || broken, writable: ev.writable || broken }
         }));
         Ok(())
     }
@@ -113,11 +103,7 @@ impl Backend for PollingBackend {
 /// Checks without blocking whether `fd` is ready now: `(readable,
 /// writable)`, where hang-up and error count as both.
 pub(crate) fn poll_now(fd: RawFd) -> io::Result<(bool, bool)> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN | libc::POLLOUT,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN | libc::POLLOUT, revents: 0 };
     loop {
         // SAFETY: one valid, initialised pollfd; zero timeout.
         let n = unsafe { libc::poll(&mut pfd, 1, 0) };
@@ -133,8 +119,5 @@ pub(crate) fn poll_now(fd: RawFd) -> io::Result<(bool, bool)> {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
     let broken = pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0;
-    Ok((
-        pfd.revents & libc::POLLIN != 0 || broken,
-        pfd.revents & libc::POLLOUT != 0 || broken,
-    ))
+    Ok((pfd.revents & libc::POLLIN != 0 || broken, pfd.revents & libc::POLLOUT != 0 || broken))
 }

@@ -29,11 +29,7 @@ const BATCH: usize = 1024;
 static HAVE_PWAIT2: AtomicBool = AtomicBool::new(true);
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
 }
 
 /// The raw epoll backend. Install it on a thread before that thread's hub
@@ -58,9 +54,7 @@ pub struct EpollBackend {
 
 impl std::fmt::Debug for EpollBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EpollBackend")
-            .field("epoll", &self.epoll)
-            .finish_non_exhaustive()
+        f.debug_struct("EpollBackend").field("epoll", &self.epoll).finish_non_exhaustive()
     }
 }
 
@@ -86,15 +80,9 @@ impl EpollBackend {
     /// Creates the epoll instance and its notifier.
     pub fn new() -> io::Result<EpollBackend> {
         // SAFETY: plain system calls; each fd is owned right after creation.
-        let epoll =
-            unsafe { OwnedFd::from_raw_fd(check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
+        let epoll = unsafe { OwnedFd::from_raw_fd(check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
         // SAFETY: as above.
-        let event = unsafe {
-            OwnedFd::from_raw_fd(check(libc::eventfd(
-                0,
-                libc::EFD_CLOEXEC | libc::EFD_NONBLOCK,
-            ))?)
-        };
+        let event = unsafe { OwnedFd::from_raw_fd(check(libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?) };
         ctl(
             epoll.as_raw_fd(),
             libc::EPOLL_CTL_ADD,
@@ -102,11 +90,7 @@ impl EpollBackend {
             libc::EPOLLIN as u32 | libc::EPOLLET as u32,
             NOTIFY_KEY,
         )?;
-        Ok(EpollBackend {
-            epoll,
-            notifier: Arc::new(EventFd(event)),
-            events: Vec::with_capacity(BATCH),
-        })
+        Ok(EpollBackend { epoll, notifier: Arc::new(EventFd(event)), events: Vec::with_capacity(BATCH) })
     }
 
     fn drain_notifier(&self) {
@@ -123,9 +107,7 @@ impl EpollBackend {
                 tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
                 tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
             });
-            let ts_ptr = ts
-                .as_ref()
-                .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
             // SAFETY: `ptr` has room for BATCH events (the field invariant);
             // `ts_ptr` is null or points to a live timespec; no signal mask.
             let rc = unsafe {
@@ -167,23 +149,11 @@ fn ctl(epfd: RawFd, op: libc::c_int, fd: RawFd, events: u32, key: u64) -> io::Re
 impl Backend for EpollBackend {
     fn add(&self, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
         let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
-        ctl(
-            self.epoll.as_raw_fd(),
-            libc::EPOLL_CTL_ADD,
-            fd.as_raw_fd(),
-            events,
-            key as u64,
-        )
+        ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), events, key as u64)
     }
 
     fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        ctl(
-            self.epoll.as_raw_fd(),
-            libc::EPOLL_CTL_DEL,
-            fd.as_raw_fd(),
-            0,
-            0,
-        )
+        ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd.as_raw_fd(), 0, 0)
     }
 
     fn wait(&mut self, events: &mut Vec<IoEvent>, timeout: Option<Duration>) -> io::Result<()> {
@@ -204,8 +174,7 @@ impl Backend for EpollBackend {
             let broken = flags & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
             events.push(IoEvent {
                 key: key as usize,
-                readable: broken
-                    || flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 != 0,
+                readable: broken || flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 != 0,
                 writable: broken || flags & libc::EPOLLOUT as u32 != 0,
             });
         }

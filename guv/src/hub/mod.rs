@@ -53,8 +53,8 @@ pub(crate) use timer::{TimerAction, TimerKey};
 use track::{TrackReport, Tracker};
 
 use crate::greenlet::{
-    AltStack, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Sched,
-    StackPool, TimeoutSignal, exit_into, install_overflow_handler, normalize_size, same,
+    AltStack, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Sched, StackPool, TimeoutSignal,
+    exit_into, install_overflow_handler, normalize_size, same,
 };
 
 /// How many greenlets may run between two non-blocking I/O polls while the
@@ -106,9 +106,7 @@ pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
 
 /// Runs `f` with this thread's hub if it exists and is not being torn down.
 pub(crate) fn try_with_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
-    HUB.try_with(|slot| slot.0.get().map(|hub| f(hub)))
-        .ok()
-        .flatten()
+    HUB.try_with(|slot| slot.0.get().map(|hub| f(hub))).ok().flatten()
 }
 
 /// A parked greenlet's wake-up right for one wait (see [`Hub::arm`]).
@@ -156,18 +154,11 @@ impl RemoteWaker {
     /// the hub if it sleeps in the poller). False if that hub is gone.
     pub(crate) fn wake(&self) -> bool {
         let local = try_with_hub(|hub| {
-            Arc::ptr_eq(&hub.shared, &self.shared)
-                .then(|| hub.wake_remote_parked(self.key, self.token))
+            Arc::ptr_eq(&hub.shared, &self.shared).then(|| hub.wake_remote_parked(self.key, self.token))
         });
         match local.flatten() {
             Some(_) => true,
-            None => self
-                .shared
-                .push(RemoteOp::Wake {
-                    key: self.key,
-                    token: self.token,
-                })
-                .is_ok(),
+            None => self.shared.push(RemoteOp::Wake { key: self.key, token: self.token }).is_ok(),
         }
     }
 }
@@ -232,10 +223,7 @@ impl RunQueue {
 
     /// Starts an iteration: what is ready now is its snapshot.
     fn begin_iteration(&mut self) {
-        debug_assert!(
-            self.now.is_empty(),
-            "an iteration began before the last one ended"
-        );
+        debug_assert!(self.now.is_empty(), "an iteration began before the last one ended");
         std::mem::swap(&mut self.now, &mut self.next);
     }
 
@@ -289,18 +277,13 @@ impl Hub {
         let alt_stack = AltStack::ensure()?;
         let shared = Arc::new(Shared::new(backend.notifier()));
         let name = std::thread::current().name().map(Box::from);
-        let main: GreenletRef = Rc::new(Node {
-            header: Header::new(Fiber::native(0, name), Kind::Main, Sched::Running),
-            body: Plain,
-        });
+        let main: GreenletRef =
+            Rc::new(Node { header: Header::new(Fiber::native(0, name), Kind::Main, Sched::Running), body: Plain });
         main.header().fiber.mark_current();
         let mut stacks = StackPool::new(normalize_size(DEFAULT_STACK_SIZE)?);
         let loop_stack = stacks.get(stacks.size())?;
         let fiber = Fiber::new(loop_stack, greenlet_entry, LOOP_ID, Some("guv-hub".into()));
-        let looper: GreenletRef = Rc::new(Node {
-            header: Header::new(fiber, Kind::Loop, Sched::Parked),
-            body: Plain,
-        });
+        let looper: GreenletRef = Rc::new(Node { header: Header::new(fiber, Kind::Loop, Sched::Parked), body: Plain });
         Ok(Hub {
             current: RefCell::new(main.clone()),
             main,
@@ -347,11 +330,7 @@ impl Hub {
     // ----- spawning -------------------------------------------------------
 
     /// A fiber for a new greenlet, on a pooled or new stack.
-    pub(crate) fn new_fiber(
-        &self,
-        name: Option<Box<str>>,
-        stack_size: Option<usize>,
-    ) -> io::Result<Fiber> {
+    pub(crate) fn new_fiber(&self, name: Option<Box<str>>, stack_size: Option<usize>) -> io::Result<Fiber> {
         let size = match stack_size {
             Some(n) => normalize_size(n)?,
             None => self.stacks.borrow().size(),
@@ -376,10 +355,7 @@ impl Hub {
                 h.sched.set(Sched::Delayed);
                 // A delay too long to represent never elapses.
                 if let Some(deadline) = Instant::now().checked_add(delay) {
-                    let key = self
-                        .timers
-                        .borrow_mut()
-                        .add(deadline, TimerAction::Start(g.clone()));
+                    let key = self.timers.borrow_mut().add(deadline, TimerAction::Start(g.clone()));
                     h.start_timer.set(Some(key));
                 }
             }
@@ -531,10 +507,7 @@ impl Hub {
             self.park();
             return true;
         };
-        let key = self
-            .timers
-            .borrow_mut()
-            .add(deadline, TimerAction::Wake(waker.clone()));
+        let key = self.timers.borrow_mut().add(deadline, TimerAction::Wake(waker.clone()));
         let guard = TimerGuard(key);
         self.park();
         drop(guard);
@@ -590,9 +563,7 @@ impl Hub {
         };
         if std::thread::panicking() {
             if interrupt == Interrupt::Deadlock {
-                eprintln!(
-                    "guv: fatal: the main greenlet would block forever while unwinding from a panic"
-                );
+                eprintln!("guv: fatal: the main greenlet would block forever while unwinding from a panic");
                 std::process::abort();
             }
             return;
@@ -665,26 +636,13 @@ impl Hub {
     /// threads.
     pub(crate) fn remote_waker(&self, waker: &Waker) -> (RemoteWaker, RemoteSlot) {
         let key = self.remote_parked.borrow_mut().insert(waker.g.clone());
-        (
-            RemoteWaker {
-                shared: self.shared.clone(),
-                key,
-                token: waker.token,
-            },
-            RemoteSlot { key },
-        )
+        (RemoteWaker { shared: self.shared.clone(), key, token: waker.token }, RemoteSlot { key })
     }
 
     /// Wakes the greenlet registered under `key` by `remote_waker` if its
     /// wait still has `token`.
     fn wake_remote_parked(&self, key: usize, token: u64) -> bool {
-        let g = self
-            .remote_parked
-            .borrow()
-            .slots
-            .get(key)
-            .cloned()
-            .flatten();
+        let g = self.remote_parked.borrow().slots.get(key).cloned().flatten();
         g.is_some_and(|g| self.wake(&Waker { g, token }))
     }
 
@@ -860,12 +818,9 @@ pub fn set_backend(backend: Box<dyn Backend>) -> io::Result<()> {
             ));
         }
         let hub = Hub::with_backend(backend)?;
-        slot.0.set(Rc::new(hub)).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "guv: this thread's hub already runs",
-            )
-        })
+        slot.0
+            .set(Rc::new(hub))
+            .map_err(|_| io::Error::new(io::ErrorKind::AlreadyExists, "guv: this thread's hub already runs"))
     })
 }
 
@@ -904,11 +859,7 @@ pub struct Stats {
 /// assert_eq!(guv::hub::stats().live_greenlets, before);
 /// ```
 pub fn stats() -> Stats {
-    with_hub(|hub| Stats {
-        live_greenlets: hub.live(),
-        pooled_stacks: hub.idle_stacks(),
-        io_waiters: hub.io.waiting(),
-    })
+    with_hub(|hub| Stats { live_greenlets: hub.live(), pooled_stacks: hub.idle_stacks(), io_waiters: hub.io.waiting() })
 }
 
 /// Installs the panic hook that names greenlets (once per process).
@@ -921,8 +872,7 @@ fn install_panic_hook() {
             let context = try_with_hub(|hub| {
                 let cur = hub.current.try_borrow().ok()?;
                 let h = cur.header();
-                matches!(h.kind, Kind::Spawned | Kind::SpawnedN)
-                    .then(|| hub.hub_exceptions.get().then(|| h.describe()))
+                matches!(h.kind, Kind::Spawned | Kind::SpawnedN).then(|| hub.hub_exceptions.get().then(|| h.describe()))
             })
             .flatten();
             match context {

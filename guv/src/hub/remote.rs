@@ -49,10 +49,7 @@ impl Shared {
             // Checked under the lock: `close` takes it too, so no op is
             // queued after the hub's last drain.
             if !self.alive.load(Ordering::Acquire) {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotConnected,
-                    "guv: the hub's thread has shut its hub down",
-                ));
+                return Err(io::Error::new(io::ErrorKind::NotConnected, "guv: the hub's thread has shut its hub down"));
             }
             queue.push(op);
         }
@@ -111,9 +108,7 @@ pub struct Handle {
 impl Handle {
     /// The handle of the current thread's hub (created if needed).
     pub fn current() -> Handle {
-        super::with_hub(|hub| Handle {
-            shared: hub.shared.clone(),
-        })
+        super::with_hub(|hub| Handle { shared: hub.shared.clone() })
     }
 
     /// Runs `f` as a greenlet on this handle's hub. Fails with

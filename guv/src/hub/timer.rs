@@ -55,17 +55,11 @@ impl Timers {
         self.next_seq += 1;
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.slots[slot] = Slot {
-                    seq,
-                    action: Some(action),
-                };
+                self.slots[slot] = Slot { seq, action: Some(action) };
                 slot
             }
             None => {
-                self.slots.push(Slot {
-                    seq,
-                    action: Some(action),
-                });
+                self.slots.push(Slot { seq, action: Some(action) });
                 self.slots.len() - 1
             }
         };
@@ -91,9 +85,7 @@ impl Timers {
 
     /// Whether the timer behind `key` is still pending.
     pub(crate) fn contains(&self, key: TimerKey) -> bool {
-        self.slots
-            .get(key.slot)
-            .is_some_and(|s| s.seq == key.seq && s.action.is_some())
+        self.slots.get(key.slot).is_some_and(|s| s.seq == key.seq && s.action.is_some())
     }
 
     /// Whether no timer is pending.
@@ -136,10 +128,7 @@ impl Timers {
 
     fn compact(&mut self) {
         let heap = std::mem::take(&mut self.heap);
-        self.heap = heap
-            .into_iter()
-            .filter(|Reverse((_, seq, slot))| self.is_live(*seq, *slot))
-            .collect();
+        self.heap = heap.into_iter().filter(|Reverse((_, seq, slot))| self.is_live(*seq, *slot)).collect();
     }
 }
 
@@ -185,11 +174,7 @@ mod tests {
             let k = start_key(&mut t, at);
             t.cancel(k);
         }
-        assert!(
-            t.heap.len() <= COMPACT_SLACK + 1,
-            "heap holds {} stale entries",
-            t.heap.len()
-        );
+        assert!(t.heap.len() <= COMPACT_SLACK + 1, "heap holds {} stale entries", t.heap.len());
         assert!(t.is_empty());
     }
 }

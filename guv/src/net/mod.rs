@@ -27,20 +27,11 @@ pub const LISTEN_BACKLOG: i32 = 1024;
 /// assert!(listener.local_addr().unwrap().port() > 0);
 /// ```
 pub fn listen<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-    listen_with(
-        addr,
-        ListenOptions {
-            reuse_port: false,
-            backlog: LISTEN_BACKLOG,
-        },
-    )
+    listen_with(addr, ListenOptions { reuse_port: false, backlog: LISTEN_BACKLOG })
 }
 
 /// [`listen`] with explicit options (for the server's per-worker listeners).
-pub(crate) fn listen_with<A: ToSocketAddrs>(
-    addr: A,
-    opts: ListenOptions,
-) -> io::Result<TcpListener> {
+pub(crate) fn listen_with<A: ToSocketAddrs>(addr: A, opts: ListenOptions) -> io::Result<TcpListener> {
     let mut last = None;
     for a in addr.to_socket_addrs()? {
         match bind_listener(a, opts) {
@@ -50,19 +41,13 @@ pub(crate) fn listen_with<A: ToSocketAddrs>(
     }
     Err(match last {
         Some((a, e)) => io::Error::new(e.kind(), format!("guv::listen: cannot listen on {a}: {e}")),
-        None => io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "guv::listen: the address resolved to nothing",
-        ),
+        None => io::Error::new(io::ErrorKind::InvalidInput, "guv::listen: the address resolved to nothing"),
     })
 }
 
 /// Where [`listen_with`] puts sockets for one address: for code that needs
 /// the std listener itself (to hand to another thread before registering).
 #[allow(dead_code)]
-pub(crate) fn listen_std(
-    addr: SocketAddr,
-    opts: ListenOptions,
-) -> io::Result<std::net::TcpListener> {
+pub(crate) fn listen_std(addr: SocketAddr, opts: ListenOptions) -> io::Result<std::net::TcpListener> {
     bind_listener(addr, opts)
 }

@@ -18,11 +18,7 @@ pub(crate) struct ListenOptions {
 }
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
 }
 
 fn set_flag(fd: &OwnedFd, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
@@ -44,23 +40,10 @@ fn set_flag(fd: &OwnedFd, level: libc::c_int, name: libc::c_int) -> io::Result<(
 
 /// A non-blocking, close-on-exec TCP listener bound to `addr` with
 /// `SO_REUSEADDR` (and `SO_REUSEPORT` if asked).
-pub(crate) fn bind_listener(
-    addr: SocketAddr,
-    opts: ListenOptions,
-) -> io::Result<std::net::TcpListener> {
-    let family = if addr.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
+pub(crate) fn bind_listener(addr: SocketAddr, opts: ListenOptions) -> io::Result<std::net::TcpListener> {
+    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
     // SAFETY: plain socket(2); the result is checked.
-    let raw = check(unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    })?;
+    let raw = check(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: `raw` is a fresh fd that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     set_flag(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR)?;
@@ -75,9 +58,7 @@ pub(crate) fn bind_listener(
             let sin = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
+                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
                 sin_zero: [0; 8],
             };
             // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
@@ -89,9 +70,7 @@ pub(crate) fn bind_listener(
                 sin6_family: libc::AF_INET6 as libc::sa_family_t,
                 sin6_port: a.port().to_be(),
                 sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
+                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
                 sin6_scope_id: a.scope_id(),
             };
             // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
@@ -101,11 +80,7 @@ pub(crate) fn bind_listener(
     };
     // SAFETY: `storage` holds an initialised address of `len` bytes.
     check(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len as libc::socklen_t,
-        )
+        libc::bind(fd.as_raw_fd(), (&storage as *const libc::sockaddr_storage).cast(), len as libc::socklen_t)
     })?;
     // SAFETY: listen(2) on a bound socket we own.
     check(unsafe { libc::listen(fd.as_raw_fd(), opts.backlog) })?;

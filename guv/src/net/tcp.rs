@@ -38,9 +38,7 @@ impl TcpListener {
     /// Takes over a std listener (made non-blocking).
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
-        Ok(TcpListener {
-            io: Registered::new(listener)?,
-        })
+        Ok(TcpListener { io: Registered::new(listener)? })
     }
 
     /// Accepts a connection, parking until one arrives.
@@ -100,9 +98,7 @@ impl TcpStream {
     /// Takes over a connected std stream (made non-blocking).
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
-        Ok(TcpStream {
-            io: Registered::new(stream)?,
-        })
+        Ok(TcpStream { io: Registered::new(stream)? })
     }
 
     /// The remote address.
@@ -193,11 +189,7 @@ impl TcpStream {
 
     /// Parks until the socket reports `interest`, or `deadline` passes
     /// (`TimedOut`).
-    pub(crate) fn wait_ready(
-        &self,
-        interest: Interest,
-        deadline: Option<std::time::Instant>,
-    ) -> io::Result<()> {
+    pub(crate) fn wait_ready(&self, interest: Interest, deadline: Option<std::time::Instant>) -> io::Result<()> {
         self.io.wait(interest, deadline)
     }
 }

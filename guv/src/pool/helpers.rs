@@ -99,12 +99,7 @@ pub fn iwait<T: 'static>(threads: &[GreenThread<T>]) -> IWait<'_, T> {
             Some(gt.link(move |_| q.put(i)))
         })
         .collect();
-    IWait {
-        threads,
-        finished,
-        links,
-        left: threads.len(),
-    }
+    IWait { threads, finished, links, left: threads.len() }
 }
 
 /// Blocks until every greenlet of `threads` has finished (their results
@@ -132,9 +127,7 @@ pub fn wait_all_timeout<T: 'static>(threads: &[GreenThread<T>], timeout: Duratio
     let deadline = Instant::now().checked_add(timeout);
     let mut it = iwait(threads);
     while it.left > 0 {
-        let left = deadline.map_or(Duration::MAX, |d| {
-            d.saturating_duration_since(Instant::now())
-        });
+        let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
         if it.next_timeout(left).is_none() {
             return false;
         }
@@ -150,9 +143,7 @@ pub fn wait_all_timeout<T: 'static>(threads: &[GreenThread<T>], timeout: Duratio
 /// let results: Vec<i32> = guv::joinall(gts).into_iter().map(Result::unwrap).collect();
 /// assert_eq!(results, [2, 4, 6]);
 /// ```
-pub fn joinall<T: 'static>(
-    threads: impl IntoIterator<Item = GreenThread<T>>,
-) -> Vec<Result<T, Error>> {
+pub fn joinall<T: 'static>(threads: impl IntoIterator<Item = GreenThread<T>>) -> Vec<Result<T, Error>> {
     threads.into_iter().map(GreenThread::wait).collect()
 }
 

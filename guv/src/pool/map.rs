@@ -58,9 +58,7 @@ pub struct Imap<I, F, R> {
 
 impl<I, F, R> fmt::Debug for Imap<I, F, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Imap")
-            .field("in_flight", &self.in_flight.len())
-            .finish()
+        f.debug_struct("Imap").field("in_flight", &self.in_flight.len()).finish()
     }
 }
 
@@ -128,11 +126,7 @@ impl GreenPool {
     ///     .collect();
     /// assert_eq!(sums, [3, 7]);
     /// ```
-    pub fn starmap<I, F>(
-        &self,
-        f: F,
-        input: I,
-    ) -> Imap<I::IntoIter, impl Fn(I::Item) -> F::Output + 'static, F::Output>
+    pub fn starmap<I, F>(&self, f: F, input: I) -> Imap<I::IntoIter, impl Fn(I::Item) -> F::Output + 'static, F::Output>
     where
         I: IntoIterator,
         I::Item: 'static,

@@ -306,10 +306,7 @@ impl GreenPool {
 
     fn slot(&self) -> Slot {
         self.inner.take_slot();
-        Slot {
-            pool: self.inner.clone(),
-            member: Cell::new(None),
-        }
+        Slot { pool: self.inner.clone(), member: Cell::new(None) }
     }
 
     /// Slots left: `size - running`, negative after shrinking the pool

@@ -29,10 +29,7 @@ pub struct GreenPile<T> {
 
 impl<T> fmt::Debug for GreenPile<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GreenPile")
-            .field("pending", &self.pending.len())
-            .field("pool", &self.pool)
-            .finish()
+        f.debug_struct("GreenPile").field("pending", &self.pending.len()).field("pool", &self.pool).finish()
     }
 }
 
@@ -57,10 +54,7 @@ impl<T: 'static> GreenPile<T> {
     /// assert_eq!(pile.next().unwrap().unwrap(), 1);
     /// ```
     pub fn with_pool(pool: &GreenPool) -> GreenPile<T> {
-        GreenPile {
-            pool: pool.clone(),
-            pending: VecDeque::new(),
-        }
+        GreenPile { pool: pool.clone(), pending: VecDeque::new() }
     }
 
     /// Spawns `f` in the pile's pool (blocking while the pool is full).

@@ -82,11 +82,7 @@ pub(crate) struct Heap<T> {
 
 impl<T> Default for Heap<T> {
     fn default() -> Self {
-        Heap {
-            heap: BinaryHeap::new(),
-            next_back: 0,
-            next_front: -1,
-        }
+        Heap { heap: BinaryHeap::new(), next_back: 0, next_front: -1 }
     }
 }
 
@@ -161,9 +157,7 @@ impl<T, S: Store<T> + Default> Core<T, S> {
 
 impl<T, S: Store<T>> Core<T, S> {
     fn has_room(&self) -> bool {
-        self.maxsize
-            .get()
-            .is_none_or(|max| self.items.borrow().len() < max)
+        self.maxsize.get().is_none_or(|max| self.items.borrow().len() < max)
     }
 
     fn item_entered(&self) {
@@ -203,11 +197,7 @@ impl<T, S: Store<T>> Core<T, S> {
         }
         // A channel (maxsize 0): take straight from the oldest putter.
         let mut taken = None;
-        if self
-            .putters
-            .borrow_mut()
-            .serve_front(|item| taken = Some(item))
-        {
+        if self.putters.borrow_mut().serve_front(|item| taken = Some(item)) {
             self.item_entered();
             return taken;
         }
@@ -220,10 +210,7 @@ impl<T, S: Store<T>> Core<T, S> {
     /// Moves items of waiting putters into the store while there is room.
     fn refill(&self) {
         while self.has_room() {
-            let moved = self
-                .putters
-                .borrow_mut()
-                .serve_front(|item| self.items.borrow_mut().push(item));
+            let moved = self.putters.borrow_mut().serve_front(|item| self.items.borrow_mut().push(item));
             if !moved {
                 break;
             }

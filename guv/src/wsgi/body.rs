@@ -33,14 +33,8 @@ pub struct Body {
 }
 
 enum Inner {
-    Bytes {
-        bytes: Bytes,
-        pos: usize,
-    },
-    Reader {
-        reader: Box<dyn Read>,
-        len: Option<u64>,
-    },
+    Bytes { bytes: Bytes, pos: usize },
+    Reader { reader: Box<dyn Read>, len: Option<u64> },
     Incoming(Incoming),
 }
 
@@ -71,12 +65,7 @@ impl Body {
     /// assert_eq!(body.len(), Some(13));
     /// ```
     pub fn from_static(bytes: &'static [u8]) -> Body {
-        Body {
-            inner: Inner::Bytes {
-                bytes: Bytes::Static(bytes),
-                pos: 0,
-            },
-        }
+        Body { inner: Inner::Bytes { bytes: Bytes::Static(bytes), pos: 0 } }
     }
 
     /// A body streamed from `reader`, of unknown length: sent chunked.
@@ -86,12 +75,7 @@ impl Body {
     /// assert_eq!(body.len(), None);
     /// ```
     pub fn from_reader(reader: impl Read + 'static) -> Body {
-        Body {
-            inner: Inner::Reader {
-                reader: Box::new(reader),
-                len: None,
-            },
-        }
+        Body { inner: Inner::Reader { reader: Box::new(reader), len: None } }
     }
 
     /// A body streamed from `reader` that will yield exactly `len` bytes:
@@ -103,12 +87,7 @@ impl Body {
     /// assert_eq!(body.len(), Some(3));
     /// ```
     pub fn sized(len: u64, reader: impl Read + 'static) -> Body {
-        Body {
-            inner: Inner::Reader {
-                reader: Box::new(reader),
-                len: Some(len),
-            },
-        }
+        Body { inner: Inner::Reader { reader: Box::new(reader), len: Some(len) } }
     }
 
     /// The number of bytes left, when known.
@@ -129,10 +108,7 @@ impl Body {
     /// ```
     pub fn into_vec(self) -> io::Result<Vec<u8>> {
         match self.inner {
-            Inner::Bytes {
-                bytes: Bytes::Owned(mut v),
-                pos,
-            } => {
+            Inner::Bytes { bytes: Bytes::Owned(mut v), pos } => {
                 v.drain(..pos);
                 Ok(v)
             }
@@ -145,9 +121,7 @@ impl Body {
     }
 
     pub(crate) fn incoming(conn: Rc<Connection>, seq: u64, len: Option<u64>) -> Body {
-        Body {
-            inner: Inner::Incoming(Incoming { conn, seq, len }),
-        }
+        Body { inner: Inner::Incoming(Incoming { conn, seq, len }) }
     }
 
     /// The bytes, when the body is in memory.
@@ -185,12 +159,7 @@ impl From<String> for Body {
 
 impl From<Vec<u8>> for Body {
     fn from(v: Vec<u8>) -> Body {
-        Body {
-            inner: Inner::Bytes {
-                bytes: Bytes::Owned(v),
-                pos: 0,
-            },
-        }
+        Body { inner: Inner::Bytes { bytes: Bytes::Owned(v), pos: 0 } }
     }
 }
 
@@ -223,10 +192,7 @@ impl fmt::Debug for Body {
             Inner::Reader { .. } => "reader",
             Inner::Incoming(_) => "incoming",
         };
-        f.debug_struct("Body")
-            .field("kind", &kind)
-            .field("len", &self.len())
-            .finish()
+        f.debug_struct("Body").field("kind", &kind).field("len", &self.len()).finish()
     }
 }
 

@@ -70,11 +70,7 @@ impl Default for ChunkedDecoder {
 impl ChunkedDecoder {
     /// A decoder at the start of a body.
     pub fn new() -> ChunkedDecoder {
-        ChunkedDecoder {
-            state: State::Size { digits: 0 },
-            remaining: 0,
-            overhead: 0,
-        }
+        ChunkedDecoder { state: State::Size { digits: 0 }, remaining: 0, overhead: 0 }
     }
 
     /// Whether the terminating chunk and trailer have been read.
@@ -137,11 +133,7 @@ impl ChunkedDecoder {
                     if b != b'\n' {
                         return Err(Error::syntax("chunk size line not ended by CRLF"));
                     }
-                    self.state = if self.remaining == 0 {
-                        State::TrailerStart
-                    } else {
-                        State::Data
-                    };
+                    self.state = if self.remaining == 0 { State::TrailerStart } else { State::Data };
                 }
                 State::DataCr => {
                     if b != b'\r' {
@@ -185,9 +177,7 @@ impl ChunkedDecoder {
     fn count_overhead(&mut self) -> Result<(), Error> {
         self.overhead += 1;
         if self.overhead > MAX_CHUNK_OVERHEAD {
-            return Err(Error::headers_too_large(
-                "chunk extensions or trailers over the limit",
-            ));
+            return Err(Error::headers_too_large("chunk extensions or trailers over the limit"));
         }
         Ok(())
     }

@@ -181,20 +181,14 @@ impl Conn {
     /// buffer. `Ok(None)`: more input is needed. An error leaves the
     /// connection `Closed`; the caller answers it with the error's status.
     pub(crate) fn parse_head(&mut self) -> Result<Option<RequestHead>, Error> {
-        debug_assert!(
-            matches!(self.state, State::Idle),
-            "parse_head in {:?}",
-            self.state
-        );
+        debug_assert!(matches!(self.state, State::Idle), "parse_head in {:?}", self.state);
         let parsed = parse_request(&self.buf[self.start..self.end], &self.limits);
         let (head, used) = match parsed {
             Ok(Parse::Complete(head, used)) => (head, used),
             Ok(Parse::Partial) => {
                 if self.eof && self.has_buffered() {
                     self.state = State::Closed;
-                    return Err(Error::syntax(
-                        "the connection closed in the middle of a request head",
-                    ));
+                    return Err(Error::syntax("the connection closed in the middle of a request head"));
                 }
                 return Ok(None);
             }
@@ -216,11 +210,7 @@ impl Conn {
         self.seq += 1;
         self.keep_alive = head.keep_alive();
         self.body_read = 0;
-        self.expect = if head.expects_continue() && body.is_some() {
-            Continue::Pending
-        } else {
-            Continue::No
-        };
+        self.expect = if head.expects_continue() && body.is_some() { Continue::Pending } else { Continue::No };
         self.state = match body {
             Some(body) => State::Body(body),
             None => State::Responding,
@@ -251,10 +241,7 @@ impl Conn {
         let input = &self.buf[self.start..self.end];
         let (used, n, done) = match body {
             BodyState::Length(left) => {
-                let n = input
-                    .len()
-                    .min(out.len())
-                    .min(usize::try_from(*left).unwrap_or(usize::MAX));
+                let n = input.len().min(out.len()).min(usize::try_from(*left).unwrap_or(usize::MAX));
                 out[..n].copy_from_slice(&input[..n]);
                 *left -= n as u64;
                 (n, n, *left == 0)
@@ -284,9 +271,7 @@ impl Conn {
         }
         if self.eof {
             self.state = State::Closed;
-            return Err(Error::syntax(
-                "the connection closed in the middle of a request body",
-            ));
+            return Err(Error::syntax("the connection closed in the middle of a request body"));
         }
         Ok(BodyRead::NeedInput)
     }
@@ -320,10 +305,7 @@ impl Conn {
                 Next::ReadHead
             }
             State::Body(body) if keep => {
-                self.state = State::Drain {
-                    body,
-                    budget: self.max_drain,
-                };
+                self.state = State::Drain { body, budget: self.max_drain };
                 Next::Drain
             }
             _ => Next::Close,
@@ -342,9 +324,7 @@ impl Conn {
             let input = &self.buf[self.start..self.end];
             let (used, n, done) = match body {
                 BodyState::Length(left) => {
-                    let n = input
-                        .len()
-                        .min(usize::try_from(*left).unwrap_or(usize::MAX));
+                    let n = input.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
                     *left -= n as u64;
                     (n, n, *left == 0)
                 }
@@ -369,9 +349,7 @@ impl Conn {
             if used == 0 {
                 if self.eof {
                     self.state = State::Closed;
-                    return Err(Error::syntax(
-                        "the connection closed in the middle of a request body",
-                    ));
+                    return Err(Error::syntax("the connection closed in the middle of a request body"));
                 }
                 return Ok(false);
             }
@@ -392,7 +370,10 @@ mod tests {
     #[test]
     fn pipelined_with_bodies() {
         let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
-        feed(&mut conn, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
+        feed(
+            &mut conn,
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\nHost: a\r\n\r\n",
+        );
         let head = conn.parse_head().unwrap().unwrap();
         assert_eq!(head.request().method(), "POST");
         let mut out = [0u8; 8];
@@ -408,10 +389,7 @@ mod tests {
     #[test]
     fn unread_body_is_drained() {
         let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
-        feed(
-            &mut conn,
-            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
-        );
+        feed(&mut conn, b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
         conn.parse_head().unwrap().unwrap();
         assert_eq!(conn.finish_request(false), Next::Drain);
         assert!(!conn.drain().unwrap());

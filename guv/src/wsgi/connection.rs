@@ -70,19 +70,13 @@ impl Connection {
     /// request.
     pub(crate) fn fill(&self) -> io::Result<usize> {
         loop {
-            let drained = self
-                .drained_at
-                .get()
-                .is_some_and(|at| at == crate::io::poll_count());
+            let drained = self.drained_at.get().is_some_and(|at| at == crate::io::poll_count());
             if !drained {
                 let mut conn = self.conn.try_borrow_mut().map_err(|_| busy())?;
                 let space = conn.space();
                 let want = space.len();
                 if want == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "guv::wsgi: input buffer full",
-                    ));
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "guv::wsgi: input buffer full"));
                 }
                 match self.stream.try_read(space) {
                     Ok(n) => {
@@ -106,9 +100,7 @@ impl Connection {
             let send_continue = {
                 let mut conn = self.conn.try_borrow_mut().map_err(|_| busy())?;
                 if conn.seq() != seq || self.upgraded.get() {
-                    return Err(io::Error::other(
-                        "guv::wsgi: the request body was read after its response was sent",
-                    ));
+                    return Err(io::Error::other("guv::wsgi: the request body was read after its response was sent"));
                 }
                 if conn.take_continue() {
                     true
@@ -125,10 +117,7 @@ impl Connection {
                 }
             };
             if send_continue {
-                self.out
-                    .try_borrow_mut()
-                    .map_err(|_| busy())?
-                    .extend_from_slice(CONTINUE);
+                self.out.try_borrow_mut().map_err(|_| busy())?.extend_from_slice(CONTINUE);
             }
             // Answers to earlier pipelined requests and the 100 go out
             // before this greenlet waits for the client.
@@ -153,11 +142,7 @@ impl Connection {
                 Ok(0) => return,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self
-                        .stream
-                        .wait_ready(Interest::READABLE, deadline)
-                        .is_err()
-                    {
+                    if self.stream.wait_ready(Interest::READABLE, deadline).is_err() {
                         return;
                     }
                 }

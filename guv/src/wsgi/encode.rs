@@ -44,10 +44,7 @@ pub(crate) fn write_head(
     let mut has_date = false;
     let mut has_server = false;
     for (name, value) in headers {
-        if name == header::CONTENT_LENGTH
-            || name == header::TRANSFER_ENCODING
-            || name == header::CONNECTION
-        {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
             continue;
         }
         has_date |= name == header::DATE;
@@ -89,18 +86,8 @@ pub(crate) fn write_head(
 pub(crate) fn write_error(out: &mut Vec<u8>, status: StatusCode) {
     let reason = status.canonical_reason().unwrap_or("Error");
     let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    write_head(
-        out,
-        status,
-        &headers,
-        Framing::Length(reason.len() as u64 + 1),
-        true,
-        false,
-    );
+    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    write_head(out, status, &headers, Framing::Length(reason.len() as u64 + 1), true, false);
     out.extend_from_slice(reason.as_bytes());
     out.push(b'\n');
 }
@@ -164,10 +151,7 @@ thread_local! {
 /// Runs `f` with this second's formatted dates.
 pub(crate) fn with_clock<R>(f: impl FnOnce(&Clock) -> R) -> R {
     CLOCK.with(|c| {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let mut c = c.borrow_mut();
         if c.secs != now {
             c.refresh(now);
@@ -177,9 +161,8 @@ pub(crate) fn with_clock<R>(f: impl FnOnce(&Clock) -> R) -> R {
 }
 
 const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
+const MONTHS: [&[u8; 3]; 12] =
+    [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
 
 impl Clock {
     fn refresh(&mut self, secs: u64) {
@@ -245,11 +228,7 @@ mod tests {
 
     #[test]
     fn dates() {
-        let mut c = Clock {
-            secs: 0,
-            http_date: [0; 29],
-            log_date: [0; 26],
-        };
+        let mut c = Clock { secs: 0, http_date: [0; 29], log_date: [0; 26] };
         c.refresh(784_111_777);
         assert_eq!(&c.http_date, b"Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(&c.log_date, b"06/Nov/1994:08:49:37 +0000");

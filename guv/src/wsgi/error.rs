@@ -45,46 +45,25 @@ enum Kind {
 
 impl Error {
     pub(crate) fn syntax(detail: &'static str) -> Error {
-        Error {
-            kind: Kind::Syntax,
-            detail,
-        }
+        Error { kind: Kind::Syntax, detail }
     }
     pub(crate) fn uri_too_long() -> Error {
-        Error {
-            kind: Kind::UriTooLong,
-            detail: "the request line is longer than the limit",
-        }
+        Error { kind: Kind::UriTooLong, detail: "the request line is longer than the limit" }
     }
     pub(crate) fn headers_too_large(detail: &'static str) -> Error {
-        Error {
-            kind: Kind::HeadersTooLarge,
-            detail,
-        }
+        Error { kind: Kind::HeadersTooLarge, detail }
     }
     pub(crate) fn body_too_large() -> Error {
-        Error {
-            kind: Kind::BodyTooLarge,
-            detail: "the request body is larger than the limit",
-        }
+        Error { kind: Kind::BodyTooLarge, detail: "the request body is larger than the limit" }
     }
     pub(crate) fn unsupported_coding() -> Error {
-        Error {
-            kind: Kind::UnsupportedCoding,
-            detail: "only the chunked transfer-coding is supported",
-        }
+        Error { kind: Kind::UnsupportedCoding, detail: "only the chunked transfer-coding is supported" }
     }
     pub(crate) fn unsupported_version() -> Error {
-        Error {
-            kind: Kind::UnsupportedVersion,
-            detail: "only HTTP/1.0 and HTTP/1.1 are served",
-        }
+        Error { kind: Kind::UnsupportedVersion, detail: "only HTTP/1.0 and HTTP/1.1 are served" }
     }
     pub(crate) fn timeout() -> Error {
-        Error {
-            kind: Kind::Timeout,
-            detail: "the request head did not arrive in time",
-        }
+        Error { kind: Kind::Timeout, detail: "the request head did not arrive in time" }
     }
 
     /// The request is malformed (400 Bad Request).
@@ -148,10 +127,7 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Error")
-            .field("kind", &self.kind)
-            .field("detail", &self.detail)
-            .finish()
+        f.debug_struct("Error").field("kind", &self.kind).field("detail", &self.detail).finish()
     }
 }
 

@@ -73,18 +73,9 @@ pub(crate) struct Flags {
 }
 
 /// Serves one connection until it closes.
-pub(crate) fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: &App,
-    cfg: &Config,
-    flags: &Flags,
-) {
+pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, cfg: &Config, flags: &Flags) {
     let _ = stream.set_nodelay(true);
-    let conn = Rc::new(Connection::new(
-        stream,
-        Conn::new(cfg.limits, cfg.max_body, cfg.max_drain),
-    ));
+    let conn = Rc::new(Connection::new(stream, Conn::new(cfg.limits, cfg.max_body, cfg.max_drain)));
     let mut scratch = Vec::new();
     loop {
         flags.head_since.set(flags.clock.get());
@@ -204,10 +195,7 @@ fn respond(
     let body_length = head.body_length();
     let is_upgrade = upgrade::is_upgrade_request(head.request().headers());
     let (mut parts, ()) = head.into_request().into_parts();
-    let info = RequestInfo {
-        is_head: parts.method == Method::HEAD,
-        version: parts.version,
-    };
+    let info = RequestInfo { is_head: parts.method == Method::HEAD, version: parts.version };
     let logged = (cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info))
         .then(|| (parts.method.clone(), parts.uri.clone()));
     let seq = conn.conn.borrow().seq();
@@ -255,34 +243,23 @@ fn respond(
 }
 
 fn error_response(status: StatusCode) -> Response<Body> {
-    let mut r = Response::new(Body::from_static(
-        status.canonical_reason().unwrap_or("Error").as_bytes(),
-    ));
+    let mut r = Response::new(Body::from_static(status.canonical_reason().unwrap_or("Error").as_bytes()));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
     r
 }
 
 /// The `Content-Length` an app set on a streamed body, if valid.
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// Whether the app's response asks to close the connection.
 fn asks_close(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")))
 }
 
 /// Writes the head and body; returns the body bytes sent and whether the
@@ -297,9 +274,7 @@ fn write_response(
     let (parts, mut body) = response.into_parts();
     let status = parts.status;
     let known = body.len().or_else(|| declared_length(&parts.headers));
-    let framing = if status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
+    let framing = if status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED
     {
         Framing::NoBody(None)
     } else if info.is_head {
@@ -316,14 +291,7 @@ fn write_response(
     let bytes = body.as_bytes();
     {
         let mut out = conn.out.borrow_mut();
-        encode::write_head(
-            &mut out,
-            status,
-            &parts.headers,
-            framing,
-            close,
-            http10_keep_alive,
-        );
+        encode::write_head(&mut out, status, &parts.headers, framing, close, http10_keep_alive);
         if let (Framing::Length(n), Some(bytes)) = (framing, bytes) {
             if bytes.len() as u64 != n {
                 // Only reachable through a declared length on in-memory bytes.
@@ -376,9 +344,7 @@ fn stream_body(
     loop {
         let want = match limit {
             Some(n) if sent >= n => return Ok(sent),
-            Some(n) => scratch
-                .len()
-                .min(usize::try_from(n - sent).unwrap_or(usize::MAX)),
+            Some(n) => scratch.len().min(usize::try_from(n - sent).unwrap_or(usize::MAX)),
             None => scratch.len(),
         };
         // The body may be the request's own (an echo), which reads through
@@ -406,23 +372,11 @@ fn stream_body(
 }
 
 /// Logs one request in the common log format.
-fn access_log(
-    peer: SocketAddr,
-    method: &Method,
-    target: &str,
-    version: Version,
-    status: StatusCode,
-    bytes: u64,
-) {
+fn access_log(peer: SocketAddr, method: &Method, target: &str, version: Version, status: StatusCode, bytes: u64) {
     let mut line = String::with_capacity(96);
     let date = encode::with_clock(|c| c.log_date);
     let date = std::str::from_utf8(&date).unwrap_or("-");
-    let _ = write!(
-        line,
-        "{} - - [{date}] \"{method} {target} {version:?}\" {} ",
-        peer.ip(),
-        status.as_u16()
-    );
+    let _ = write!(line, "{} - - [{date}] \"{method} {target} {version:?}\" {} ", peer.ip(), status.as_u16());
     if bytes == 0 {
         line.push('-');
     } else {

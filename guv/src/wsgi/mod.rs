@@ -82,9 +82,7 @@ pub(crate) type App = dyn Fn(Request<Body>) -> Response<Body>;
 /// and other transports.
 pub mod proto {
     pub use super::chunked::{ChunkedDecoder, MAX_CHUNK_OVERHEAD};
-    pub use super::parse::{
-        BodyLength, Limits, MAX_HEADERS_CAP, Parse, RequestHead, parse_request,
-    };
+    pub use super::parse::{BodyLength, Limits, MAX_HEADERS_CAP, Parse, RequestHead, parse_request};
 }
 
 /// Serves `app` on `listener` with the default [`Server`] settings, on this

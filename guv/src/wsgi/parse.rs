@@ -35,11 +35,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            max_request_line: 8 * 1024,
-            max_head: 64 * 1024,
-            max_headers: 100,
-        }
+        Limits { max_request_line: 8 * 1024, max_head: 64 * 1024, max_headers: 100 }
     }
 }
 
@@ -136,9 +132,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, 
             return Ok(Parse::Partial);
         }
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(Error::headers_too_large(
-                "the request has more header fields than the limit",
-            ));
+            return Err(Error::headers_too_large("the request has more header fields than the limit"));
         }
         Err(httparse::Error::Version) => return Err(Error::unsupported_version()),
         Err(_) => {
@@ -153,26 +147,17 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, 
         return Err(Error::uri_too_long());
     }
     if used > limits.max_head {
-        return Err(Error::headers_too_large(
-            "the request head is larger than the limit",
-        ));
+        return Err(Error::headers_too_large("the request head is larger than the limit"));
     }
-    let version = if minor == 1 {
-        Version::HTTP_11
-    } else {
-        Version::HTTP_10
-    };
-    let method =
-        Method::from_bytes(method.as_bytes()).map_err(|_| Error::syntax("invalid method"))?;
+    let version = if minor == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| Error::syntax("invalid method"))?;
     let uri = parse_uri(path.as_bytes())?;
 
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     let mut framing = Framing::default();
     for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| Error::syntax("invalid header name"))?;
-        let value =
-            HeaderValue::from_bytes(h.value).map_err(|_| Error::syntax("invalid header value"))?;
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::syntax("invalid header name"))?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| Error::syntax("invalid header value"))?;
         framing.observe(&name, h.value)?;
         headers.append(name, value);
     }
@@ -191,15 +176,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, 
     *request.uri_mut() = uri;
     *request.version_mut() = version;
     *request.headers_mut() = headers;
-    Ok(Parse::Complete(
-        RequestHead {
-            request,
-            body,
-            keep_alive,
-            expect_continue,
-        },
-        used,
-    ))
+    Ok(Parse::Complete(RequestHead { request, body, keep_alive, expect_continue }, used))
 }
 
 /// Limits that apply before a head is complete.
@@ -209,9 +186,7 @@ fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), Error> {
         return Err(Error::uri_too_long());
     }
     if buf.len() > limits.max_head {
-        return Err(Error::headers_too_large(
-            "the request head is larger than the limit",
-        ));
+        return Err(Error::headers_too_large("the request head is larger than the limit"));
     }
     Ok(())
 }
@@ -252,9 +227,7 @@ impl Framing {
             for coding in tokens(value) {
                 if self.chunked {
                     // Anything after `chunked` (including a second one).
-                    return Err(Error::syntax(
-                        "chunked must be the last transfer-coding, once",
-                    ));
+                    return Err(Error::syntax("chunked must be the last transfer-coding, once"));
                 }
                 if coding.eq_ignore_ascii_case(b"chunked") {
                     self.chunked = true;
@@ -298,10 +271,7 @@ impl Framing {
 /// The comma-separated tokens of a list-valued field, trimmed, empty ones
 /// skipped.
 fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(|t| t.trim_ascii())
-        .filter(|t| !t.is_empty())
+    value.split(|&b| b == b',').map(|t| t.trim_ascii()).filter(|t| !t.is_empty())
 }
 
 fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
@@ -333,9 +303,7 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(ka(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
-        assert!(!ka(
-            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
-        ));
+        assert!(!ka(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
         assert!(!ka(b"GET / HTTP/1.0\r\n\r\n"));
         assert!(ka(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     }
@@ -349,45 +317,21 @@ mod tests {
         );
         let both = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n";
         assert!(parse(both).unwrap_err().is_syntax());
-        assert!(
-            parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n")
-                .unwrap_err()
-                .is_syntax()
-        );
+        assert!(parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n").unwrap_err().is_syntax());
         let twice = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n";
         assert!(parse(twice).unwrap_err().is_syntax());
         assert!(parse(b"GET / HTTP/1.1\r\n\r\n").unwrap_err().is_syntax());
-        assert!(
-            parse(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-                .unwrap_err()
-                .is_unsupported_version()
-        );
+        assert!(parse(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap_err().is_unsupported_version());
     }
 
     #[test]
     fn size_limits() {
-        let limits = Limits {
-            max_request_line: 32,
-            max_head: 64,
-            max_headers: 2,
-        };
+        let limits = Limits { max_request_line: 32, max_head: 64, max_headers: 2 };
         let long = [b'a'; 40];
-        assert!(
-            parse_request(&[b"GET /".as_slice(), &long].concat(), &limits)
-                .unwrap_err()
-                .is_uri_too_long()
-        );
+        assert!(parse_request(&[b"GET /".as_slice(), &long].concat(), &limits).unwrap_err().is_uri_too_long());
         let many = b"GET / HTTP/1.1\r\nHost: a\r\nA: b\r\nC: d\r\n\r\n";
-        assert!(
-            parse_request(many, &limits)
-                .unwrap_err()
-                .is_headers_too_large()
-        );
+        assert!(parse_request(many, &limits).unwrap_err().is_headers_too_large());
         let big = [b"GET / HTTP/1.1\r\nHost: ".as_slice(), &[b'x'; 60]].concat();
-        assert!(
-            parse_request(&big, &limits)
-                .unwrap_err()
-                .is_headers_too_large()
-        );
+        assert!(parse_request(&big, &limits).unwrap_err().is_headers_too_large());
     }
 }

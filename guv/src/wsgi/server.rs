@@ -82,10 +82,7 @@ where
     /// The head limits (414 / 431); `max_headers` is capped at
     /// [`MAX_HEADERS_CAP`](super::proto::MAX_HEADERS_CAP).
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.cfg.limits = Limits {
-            max_headers: limits.max_headers.clamp(1, MAX_HEADERS_CAP),
-            ..limits
-        };
+        self.cfg.limits = Limits { max_headers: limits.max_headers.clamp(1, MAX_HEADERS_CAP), ..limits };
         self
     }
 
@@ -155,14 +152,7 @@ where
     /// ```
     pub fn serve(self, listener: TcpListener) -> io::Result<()> {
         let app: Rc<App> = Rc::new(self.app);
-        run_worker(
-            app,
-            listener,
-            self.cfg,
-            self.max_connections,
-            self.shutdown_timeout,
-            &self.control,
-        )
+        run_worker(app, listener, self.cfg, self.max_connections, self.shutdown_timeout, &self.control)
     }
 }
 
@@ -186,10 +176,7 @@ where
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let opts = ListenOptions {
-            reuse_port: workers > 1,
-            backlog: LISTEN_BACKLOG,
-        };
+        let opts = ListenOptions { reuse_port: workers > 1, backlog: LISTEN_BACKLOG };
         let mut last = None;
         let mut first = None;
         for a in addr.to_socket_addrs()? {
@@ -204,34 +191,21 @@ where
         let first = match (first, last) {
             (Some(l), _) => l,
             (None, Some((a, e))) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("guv::wsgi: cannot listen on {a}: {e}"),
-                ));
+                return Err(io::Error::new(e.kind(), format!("guv::wsgi: cannot listen on {a}: {e}")));
             }
             (None, None) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "guv::wsgi: the address resolved to nothing",
-                ));
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "guv::wsgi: the address resolved to nothing"));
             }
         };
         let local = first.local_addr()?;
         let mut listeners = vec![first];
         for _ in 1..workers {
             let l = listen_std(local, opts).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("guv::wsgi: cannot add a worker listener on {local}: {e}"),
-                )
+                io::Error::new(e.kind(), format!("guv::wsgi: cannot add a worker listener on {local}: {e}"))
             })?;
             listeners.push(l);
         }
-        Ok(Bound {
-            server: self,
-            listeners,
-            local,
-        })
+        Ok(Bound { server: self, listeners, local })
     }
 
     /// [`bind`](Server::bind) then [`Bound::run`]: serves `addr` on the
@@ -289,32 +263,21 @@ where
     /// server.join().unwrap().unwrap();
     /// ```
     pub fn run(self) -> io::Result<()> {
-        let Server {
-            app,
-            cfg,
-            max_connections,
-            shutdown_timeout,
-            control,
-            ..
-        } = self.server;
+        let Server { app, cfg, max_connections, shutdown_timeout, control, .. } = self.server;
         let app = Arc::new(app);
         let mut listeners = self.listeners.into_iter();
-        let own = listeners
-            .next()
-            .expect("guv internal error: no listener bound");
+        let own = listeners.next().expect("guv internal error: no listener bound");
         let mut threads = Vec::new();
         for (i, listener) in listeners.enumerate() {
             let (app, cfg, ctl) = (app.clone(), cfg.clone(), control.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("guv-wsgi-{}", i + 1))
-                .spawn(move || {
-                    // A new thread has no hub yet: give it the one-syscall poller.
-                    #[cfg(target_os = "linux")]
-                    crate::hub::set_backend(Box::new(crate::hub::EpollBackend::new()?))?;
-                    let listener = TcpListener::from_std(listener)?;
-                    let app: Rc<App> = Rc::new(move |req| app(req));
-                    run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
-                });
+            let spawned = std::thread::Builder::new().name(format!("guv-wsgi-{}", i + 1)).spawn(move || {
+                // A new thread has no hub yet: give it the one-syscall poller.
+                #[cfg(target_os = "linux")]
+                crate::hub::set_backend(Box::new(crate::hub::EpollBackend::new()?))?;
+                let listener = TcpListener::from_std(listener)?;
+                let app: Rc<App> = Rc::new(move |req| app(req));
+                run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
+            });
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -326,14 +289,7 @@ where
         }
         let result = TcpListener::from_std(own).and_then(|listener| {
             let app: Rc<App> = Rc::new(move |req| app(req));
-            run_worker(
-                app,
-                listener,
-                cfg,
-                max_connections,
-                shutdown_timeout,
-                &control,
-            )
+            run_worker(app, listener, cfg, max_connections, shutdown_timeout, &control)
         });
         if result.is_err() {
             control.shutdown();
@@ -346,9 +302,7 @@ where
 fn join_all(threads: Vec<std::thread::JoinHandle<io::Result<()>>>) -> io::Result<()> {
     let mut first = Ok(());
     for t in threads {
-        let r = t
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("guv::wsgi: a worker thread panicked")));
+        let r = t.join().unwrap_or_else(|_| Err(io::Error::other("guv::wsgi: a worker thread panicked")));
         if first.is_ok() {
             first = r;
         }
@@ -358,10 +312,7 @@ fn join_all(threads: Vec<std::thread::JoinHandle<io::Result<()>>>) -> io::Result
 
 impl<A> fmt::Debug for Bound<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Bound")
-            .field("local_addr", &self.local)
-            .field("workers", &self.listeners.len())
-            .finish()
+        f.debug_struct("Bound").field("local_addr", &self.local).field("workers", &self.listeners.len()).finish()
     }
 }
 
@@ -395,9 +346,7 @@ impl ShutdownHandle {
 
 impl fmt::Debug for ShutdownHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShutdownHandle")
-            .field("shutdown", &self.is_shutdown())
-            .finish()
+        f.debug_struct("ShutdownHandle").field("shutdown", &self.is_shutdown()).finish()
     }
 }
 
@@ -446,12 +395,7 @@ thread_local! {
 
 /// Runs on a worker's hub: begins its shutdown.
 fn stop_local(id: u64) {
-    let worker = WORKERS.with(|w| {
-        w.borrow()
-            .iter()
-            .find(|(i, _)| *i == id)
-            .and_then(|(_, w)| w.upgrade())
-    });
+    let worker = WORKERS.with(|w| w.borrow().iter().find(|(i, _)| *i == id).and_then(|(_, w)| w.upgrade()));
     if let Some(worker) = worker {
         worker.stop();
     }
@@ -496,17 +440,12 @@ impl Worker {
         });
         let (worker, conn_flags) = (self.clone(), flags.clone());
         let spawned = self.pool.spawn_with(Builder::new(), move || {
-            let _guard = ConnGuard {
-                worker: &worker,
-                id,
-            };
+            let _guard = ConnGuard { worker: &worker, id };
             serve_connection(stream, peer, &*worker.app, &worker.cfg, &conn_flags);
         });
         match spawned {
             Ok(greenlet) => {
-                self.conns
-                    .borrow_mut()
-                    .insert(id, ConnEntry { greenlet, flags });
+                self.conns.borrow_mut().insert(id, ConnEntry { greenlet, flags });
             }
             Err(e) => {
                 log::error!(target: "guv::wsgi", "{peer}: cannot start a greenlet for the connection: {e}")
@@ -519,11 +458,7 @@ impl Worker {
     fn kill_where(&self, pick: impl Fn(&Flags) -> bool) {
         let picked: Vec<ConnEntry> = {
             let mut conns = self.conns.borrow_mut();
-            let ids: Vec<u64> = conns
-                .iter()
-                .filter(|(_, c)| pick(&c.flags))
-                .map(|(id, _)| *id)
-                .collect();
+            let ids: Vec<u64> = conns.iter().filter(|(_, c)| pick(&c.flags)).map(|(id, _)| *id).collect();
             ids.iter().filter_map(|id| conns.remove(id)).collect()
         };
         for entry in &picked {
@@ -571,9 +506,7 @@ fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener) {
         match listener.accept() {
             Ok((stream, peer)) => worker.start_connection(stream, peer),
             Err(e) => match e.kind() {
-                io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::ConnectionReset
-                | io::ErrorKind::Interrupted => {}
+                io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted => {}
                 _ => {
                     log::error!(target: "guv::wsgi", "accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
                     crate::sleep(ACCEPT_BACKOFF);
@@ -633,18 +566,12 @@ fn run_worker(
     }
     let acceptor = {
         let worker = worker.clone();
-        Builder::new()
-            .name("guv-wsgi-accept")
-            .spawn(move || accept_loop(&worker, &listener))?
+        Builder::new().name("guv-wsgi-accept").spawn(move || accept_loop(&worker, &listener))?
     };
     let sweeper = match worker.cfg.header_timeout {
         Some(timeout) => {
             let worker = worker.clone();
-            Some(
-                Builder::new()
-                    .name("guv-wsgi-sweeper")
-                    .spawn(move || sweep(&worker, timeout))?,
-            )
+            Some(Builder::new().name("guv-wsgi-sweeper").spawn(move || sweep(&worker, timeout))?)
         }
         None => None,
     };

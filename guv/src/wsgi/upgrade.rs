@@ -20,11 +20,10 @@ thread_local! {
 /// an `Upgrade` field).
 pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
-        && headers.get_all(header::CONNECTION).iter().any(|v| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
-        })
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade")))
 }
 
 /// Puts an [`Upgrade`] into a request's extensions for as long as the
@@ -36,10 +35,7 @@ pub(crate) fn offer(extensions: &mut http::Extensions, conn: &Rc<Connection>) ->
         id
     });
     OFFERS.with(|o| o.borrow_mut().push((id, Rc::downgrade(conn))));
-    extensions.insert(Upgrade {
-        id,
-        thread: std::thread::current().id(),
-    });
+    extensions.insert(Upgrade { id, thread: std::thread::current().id() });
     OfferGuard(id)
 }
 
@@ -84,12 +80,8 @@ impl Upgrade {
     /// call that received the request, on another thread, or if it was
     /// already taken.
     pub fn take(&self) -> io::Result<Upgraded> {
-        let gone = || {
-            io::Error::new(
-                io::ErrorKind::NotConnected,
-                "guv::wsgi::Upgrade: the connection is no longer on offer",
-            )
-        };
+        let gone =
+            || io::Error::new(io::ErrorKind::NotConnected, "guv::wsgi::Upgrade: the connection is no longer on offer");
         if std::thread::current().id() != self.thread {
             return Err(gone());
         }
@@ -158,8 +150,6 @@ impl Write for Upgraded {
 
 impl fmt::Debug for Upgraded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Upgraded")
-            .field("stream", &self.conn.stream)
-            .finish()
+        f.debug_struct("Upgraded").field("stream", &self.conn.stream).finish()
     }
 }

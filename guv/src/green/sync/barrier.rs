@@ -53,9 +53,7 @@ impl BarrierWaitResult {
 
 impl fmt::Debug for BarrierWaitResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BarrierWaitResult")
-            .field("is_leader", &self.0)
-            .finish()
+        f.debug_struct("BarrierWaitResult").field("is_leader", &self.0).finish()
     }
 }
 
@@ -73,14 +71,7 @@ impl Barrier {
     /// B.wait();
     /// ```
     pub const fn new(n: usize) -> Barrier {
-        Barrier {
-            state: Mutex::new(State {
-                count: 0,
-                generation: 0,
-            }),
-            cvar: Condvar::new(),
-            n,
-        }
+        Barrier { state: Mutex::new(State { count: 0, generation: 0 }), cvar: Condvar::new(), n }
     }
 
     /// Parks the caller until `n` parties have called `wait` in this round.
@@ -98,10 +89,7 @@ impl Barrier {
         let generation = state.generation;
         state.count += 1;
         if state.count < self.n {
-            let _state = self
-                .cvar
-                .wait_while(state, |s| s.generation == generation)
-                .unwrap_or_else(|e| e.into_inner());
+            let _state = self.cvar.wait_while(state, |s| s.generation == generation).unwrap_or_else(|e| e.into_inner());
             BarrierWaitResult(false)
         } else {
             state.count = 0;

@@ -64,11 +64,7 @@ impl<T> Mutex<T> {
     /// assert_eq!(*LOCK.lock().unwrap(), 1);
     /// ```
     pub const fn new(t: T) -> Mutex<T> {
-        Mutex {
-            raw: RawLock::new(),
-            poison: poison::Flag::new(),
-            data: UnsafeCell::new(t),
-        }
+        Mutex { raw: RawLock::new(), poison: poison::Flag::new(), data: UnsafeCell::new(t) }
     }
 
     pub(super) fn into_data(self) -> T {
@@ -89,11 +85,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Only after `raw` was acquired exclusively (see the invariant).
     fn make_guard(&self) -> MutexGuard<'_, T> {
-        MutexGuard {
-            lock: self,
-            poison: self.poison.guard(),
-            _not_send: PhantomData,
-        }
+        MutexGuard { lock: self, poison: self.poison.guard(), _not_send: PhantomData }
     }
 
     pub(super) fn data_mut(&mut self) -> &mut T {
@@ -176,11 +168,7 @@ impl<T> RwLock<T> {
     /// assert_eq!(CONFIG.read().unwrap().as_deref(), Some("on"));
     /// ```
     pub const fn new(t: T) -> RwLock<T> {
-        RwLock {
-            raw: RawLock::new(),
-            poison: poison::Flag::new(),
-            data: UnsafeCell::new(t),
-        }
+        RwLock { raw: RawLock::new(), poison: poison::Flag::new(), data: UnsafeCell::new(t) }
     }
 
     pub(super) fn into_data(self) -> T {
@@ -191,27 +179,17 @@ impl<T> RwLock<T> {
 impl<T: ?Sized> RwLock<T> {
     pub(super) fn acquire_read(&self) -> RwLockReadGuard<'_, T> {
         self.raw.read();
-        RwLockReadGuard {
-            lock: self,
-            _not_send: PhantomData,
-        }
+        RwLockReadGuard { lock: self, _not_send: PhantomData }
     }
 
     pub(super) fn try_acquire_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         // `then`, not `then_some`: a guard made eagerly would unlock in Drop.
-        self.raw.try_read().then(|| RwLockReadGuard {
-            lock: self,
-            _not_send: PhantomData,
-        })
+        self.raw.try_read().then(|| RwLockReadGuard { lock: self, _not_send: PhantomData })
     }
 
     pub(super) fn acquire_write(&self) -> RwLockWriteGuard<'_, T> {
         self.raw.write();
-        RwLockWriteGuard {
-            lock: self,
-            poison: self.poison.guard(),
-            _not_send: PhantomData,
-        }
+        RwLockWriteGuard { lock: self, poison: self.poison.guard(), _not_send: PhantomData }
     }
 
     pub(super) fn try_acquire_write(&self) -> Option<RwLockWriteGuard<'_, T>> {

@@ -99,9 +99,7 @@ impl Condvar {
     /// CV.notify_all();
     /// ```
     pub const fn new() -> Condvar {
-        Condvar {
-            waiters: StdMutex::new(WaitQueue::new()),
-        }
+        Condvar { waiters: StdMutex::new(WaitQueue::new()) }
     }
 
     /// Unlocks `guard`'s mutex, parks until notified or `deadline`, then
@@ -114,11 +112,7 @@ impl Condvar {
         let mutex: &'a Mutex<T> = MutexGuard::mutex(&guard);
         let parker = Parker::new();
         let id = lock(&self.waiters).push(parker.remote(), Kind::Shared, false);
-        let mut reg = Registration {
-            cv: self,
-            id,
-            done: false,
-        };
+        let mut reg = Registration { cv: self, id, done: false };
         drop(guard);
         let timed_out = loop {
             let in_time = parker.park(deadline);
@@ -165,11 +159,7 @@ impl Condvar {
     /// let g = cv.wait_while(m.lock().unwrap(), |n| *n == 0).unwrap(); // no wait
     /// assert_eq!(*g, 3);
     /// ```
-    pub fn wait_while<'a, T, F>(
-        &self,
-        mut guard: MutexGuard<'a, T>,
-        mut condition: F,
-    ) -> LockResult<MutexGuard<'a, T>>
+    pub fn wait_while<'a, T, F>(&self, mut guard: MutexGuard<'a, T>, mut condition: F) -> LockResult<MutexGuard<'a, T>>
     where
         T: ?Sized,
         F: FnMut(&mut T) -> bool,

@@ -142,12 +142,7 @@ impl<T> Chan<T> {
     ) -> Woke {
         let id = st.queue(side).push(parker.remote(), Kind::Shared, front);
         drop(st);
-        let reg = Registration {
-            chan: self,
-            side,
-            id,
-            armed: true,
-        };
+        let reg = Registration { chan: self, side, id, armed: true };
         let in_time = parker.park(deadline);
         reg.finish(in_time)
     }
@@ -172,21 +167,14 @@ impl<T> Chan<T> {
                 let ticket = st.push(value);
                 let rendezvous = st.bound == Some(0) && wait;
                 drop(st);
-                return if rendezvous {
-                    self.rendezvous(ticket)
-                } else {
-                    Ok(())
-                };
+                return if rendezvous { self.rendezvous(ticket) } else { Ok(()) };
             }
             if !wait {
                 return Err(TrySendError::Full(value));
             }
             item = Some(value);
             let parker = parker.get_or_insert_with(Parker::new);
-            front = matches!(
-                self.park(st, Side::Senders, parker, None, front),
-                Woke::Popped
-            );
+            front = matches!(self.park(st, Side::Senders, parker, None, front), Woke::Popped);
         }
     }
 
@@ -201,15 +189,9 @@ impl<T> Chan<T> {
                 return Ok(());
             }
             if !st.receiver_alive {
-                let i = st
-                    .items
-                    .iter()
-                    .position(|(t, _)| *t == ticket)
-                    .expect("guv internal error: rendezvous item lost");
-                let (_, value) = st
-                    .items
-                    .remove(i)
-                    .expect("guv internal error: rendezvous item lost");
+                let i =
+                    st.items.iter().position(|(t, _)| *t == ticket).expect("guv internal error: rendezvous item lost");
+                let (_, value) = st.items.remove(i).expect("guv internal error: rendezvous item lost");
                 return Err(TrySendError::Disconnected(value));
             }
             self.park(st, Side::Senders, &parker, None, false);
@@ -264,13 +246,7 @@ impl<T> Chan<T> {
 /// ```
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let chan = Chan::new(None);
-    (
-        Sender { chan: chan.clone() },
-        Receiver {
-            chan,
-            _not_sync: PhantomData,
-        },
-    )
+    (Sender { chan: chan.clone() }, Receiver { chan, _not_sync: PhantomData })
 }
 
 /// Creates a channel holding at most `bound` items: [`SyncSender::send`]
@@ -288,24 +264,14 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 /// ```
 pub fn sync_channel<T>(bound: usize) -> (SyncSender<T>, Receiver<T>) {
     let chan = Chan::new(Some(bound));
-    (
-        SyncSender { chan: chan.clone() },
-        Receiver {
-            chan,
-            _not_sync: PhantomData,
-        },
-    )
+    (SyncSender { chan: chan.clone() }, Receiver { chan, _not_sync: PhantomData })
 }
 
 fn sender_dropped<T>(chan: &Chan<T>) {
     let receivers = {
         let mut st = lock(&chan.state);
         st.senders -= 1;
-        if st.senders == 0 {
-            st.receivers_waiting.take_all()
-        } else {
-            VecDeque::new()
-        }
+        if st.senders == 0 { st.receivers_waiting.take_all() } else { VecDeque::new() }
     };
     wake_all(receivers);
 }
@@ -345,9 +311,7 @@ impl<T> Sender<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Sender<T> {
-        Sender {
-            chan: sender_cloned(&self.chan),
-        }
+        Sender { chan: sender_cloned(&self.chan) }
     }
 }
 
@@ -413,9 +377,7 @@ impl<T> SyncSender<T> {
 
 impl<T> Clone for SyncSender<T> {
     fn clone(&self) -> SyncSender<T> {
-        SyncSender {
-            chan: sender_cloned(&self.chan),
-        }
+        SyncSender { chan: sender_cloned(&self.chan) }
     }
 }
 
@@ -515,11 +477,7 @@ impl<T> Drop for Receiver<T> {
             let mut st = lock(&self.chan.state);
             st.receiver_alive = false;
             // Rendezvous senders take their own item back.
-            let items = if st.bound == Some(0) {
-                VecDeque::new()
-            } else {
-                std::mem::take(&mut st.items)
-            };
+            let items = if st.bound == Some(0) { VecDeque::new() } else { std::mem::take(&mut st.items) };
             (items, st.senders_waiting.take_all())
         };
         wake_all(senders);

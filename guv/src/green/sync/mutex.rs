@@ -138,8 +138,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
             Some(guard) => d.field("data", &&*guard),
             None => d.field("data", &format_args!("<locked>")),
         };
-        d.field("poisoned", &self.poison.get())
-            .finish_non_exhaustive()
+        d.field("poisoned", &self.poison.get()).finish_non_exhaustive()
     }
 }
 

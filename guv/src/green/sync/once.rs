@@ -65,9 +65,7 @@ impl OnceState {
 
 impl fmt::Debug for OnceState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OnceState")
-            .field("poisoned", &self.poisoned)
-            .finish()
+        f.debug_struct("OnceState").field("poisoned", &self.poisoned).finish()
     }
 }
 
@@ -108,10 +106,7 @@ impl Once {
     /// assert!(!O.is_completed());
     /// ```
     pub const fn new() -> Once {
-        Once {
-            state: AtomicU8::new(INCOMPLETE),
-            waiters: StdMutex::new(WaitQueue::new()),
-        }
+        Once { state: AtomicU8::new(INCOMPLETE), waiters: StdMutex::new(WaitQueue::new()) }
     }
 
     /// Runs `f` if no call has completed yet, else returns at once; a
@@ -134,9 +129,7 @@ impl Once {
             return;
         }
         let mut f = Some(f);
-        self.call(false, &mut |_| {
-            (f.take().expect("guv internal error: Once ran twice"))()
-        });
+        self.call(false, &mut |_| (f.take().expect("guv internal error: Once ran twice"))());
     }
 
     /// Like [`call_once`](Once::call_once), but also runs on a poisoned
@@ -152,9 +145,7 @@ impl Once {
             return;
         }
         let mut f = Some(f);
-        self.call(true, &mut |state| {
-            (f.take().expect("guv internal error: Once ran twice"))(state)
-        });
+        self.call(true, &mut |state| (f.take().expect("guv internal error: Once ran twice"))(state));
     }
 
     /// Whether a call has completed.
@@ -235,22 +226,12 @@ impl Once {
                 COMPLETE => return,
                 POISONED if !ignore_poison => panic!("Once instance has previously been poisoned"),
                 INCOMPLETE | POISONED => {
-                    if self
-                        .state
-                        .compare_exchange(state, RUNNING, Ordering::Acquire, Ordering::Acquire)
-                        .is_err()
-                    {
+                    if self.state.compare_exchange(state, RUNNING, Ordering::Acquire, Ordering::Acquire).is_err() {
                         continue;
                     }
                     // Poisoned unless the initializer returns normally.
-                    let mut done = Completion {
-                        once: self,
-                        state: POISONED,
-                    };
-                    f(&OnceState {
-                        poisoned: state == POISONED,
-                        _not_sync: PhantomData,
-                    });
+                    let mut done = Completion { once: self, state: POISONED };
+                    f(&OnceState { poisoned: state == POISONED, _not_sync: PhantomData });
                     done.state = COMPLETE;
                     return;
                 }
@@ -299,10 +280,7 @@ impl<T> OnceLock<T> {
     /// assert!(c.get().is_none());
     /// ```
     pub const fn new() -> OnceLock<T> {
-        OnceLock {
-            once: Once::new(),
-            value: StdOnceLock::new(),
-        }
+        OnceLock { once: Once::new(), value: StdOnceLock::new() }
     }
 
     /// The value, if set.
@@ -356,11 +334,7 @@ impl<T> OnceLock<T> {
     /// ```
     pub fn set(&self, value: T) -> Result<(), T> {
         let mut value = Some(value);
-        self.get_or_init(|| {
-            value
-                .take()
-                .expect("guv internal error: OnceLock set twice")
-        });
+        self.get_or_init(|| value.take().expect("guv internal error: OnceLock set twice"));
         match value {
             None => Ok(()),
             Some(v) => Err(v),
@@ -384,9 +358,7 @@ impl<T> OnceLock<T> {
             // Only initializers under `once` set `value`: it is empty here.
             let _ = self.value.set(f());
         });
-        self.value
-            .get()
-            .expect("guv internal error: OnceLock completed empty")
+        self.value.get().expect("guv internal error: OnceLock completed empty")
     }
 
     /// Consumes the cell, returning its value if set.
@@ -477,10 +449,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     /// assert_eq!(*lazy, 42);
     /// ```
     pub const fn new(f: F) -> LazyLock<T, F> {
-        LazyLock {
-            cell: OnceLock::new(),
-            init: StdMutex::new(Some(f)),
-        }
+        LazyLock { cell: OnceLock::new(), init: StdMutex::new(Some(f)) }
     }
 
     /// Computes the value if needed and returns it (the same as deref).

@@ -39,10 +39,7 @@ pub(super) struct WaitQueue {
 
 impl WaitQueue {
     pub(super) const fn new() -> WaitQueue {
-        WaitQueue {
-            next_id: 0,
-            entries: VecDeque::new(),
-        }
+        WaitQueue { next_id: 0, entries: VecDeque::new() }
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -135,11 +132,7 @@ impl Parker {
         with_hub(|hub| {
             let waker = hub.arm();
             let (remote, slot) = hub.remote_waker(&waker);
-            Parker {
-                waker,
-                remote,
-                _slot: slot,
-            }
+            Parker { waker, remote, _slot: slot }
         })
     }
 

@@ -28,9 +28,7 @@ impl Flag {
     }
 
     pub(super) fn guard(&self) -> Guard {
-        Guard {
-            panicking: thread::panicking(),
-        }
+        Guard { panicking: thread::panicking() }
     }
 
     /// Called when the guard is dropped.
@@ -43,9 +41,5 @@ impl Flag {
 
 /// `Ok(value)`, or `Err(PoisonError)` around it if `poisoned`.
 pub(super) fn result<T>(poisoned: bool, value: T) -> LockResult<T> {
-    if poisoned {
-        Err(PoisonError::new(value))
-    } else {
-        Ok(value)
-    }
+    if poisoned { Err(PoisonError::new(value)) } else { Ok(value) }
 }

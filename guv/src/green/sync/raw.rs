@@ -54,10 +54,7 @@ pub(super) struct RawLock {
 
 impl RawLock {
     pub(super) const fn new() -> RawLock {
-        RawLock {
-            state: AtomicUsize::new(0),
-            queue: Mutex::new(WaitQueue::new()),
-        }
+        RawLock { state: AtomicUsize::new(0), queue: Mutex::new(WaitQueue::new()) }
     }
 
     // ----- exclusive ------------------------------------------------------
@@ -71,12 +68,7 @@ impl RawLock {
                 return false;
             }
             // Acquire: the holder's writes before its release are visible.
-            match self.state.compare_exchange_weak(
-                s,
-                s | WRITER,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
+            match self.state.compare_exchange_weak(s, s | WRITER, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => return true,
                 Err(now) => s = now,
             }
@@ -86,11 +78,7 @@ impl RawLock {
     /// Takes the lock exclusively, parking while it is held.
     #[inline]
     pub(super) fn write(&self) {
-        if self
-            .state
-            .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        if self.state.compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed).is_err() {
             self.wait(Kind::Exclusive);
         }
     }
@@ -121,12 +109,7 @@ impl RawLock {
             if s & refuse != 0 || s & READERS == READERS {
                 return false;
             }
-            match self.state.compare_exchange_weak(
-                s,
-                s + READER,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
+            match self.state.compare_exchange_weak(s, s + READER, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => return true,
                 Err(now) => s = now,
             }

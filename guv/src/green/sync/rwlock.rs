@@ -140,8 +140,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
             Some(guard) => d.field("data", &&*guard),
             None => d.field("data", &format_args!("<locked>")),
         };
-        d.field("poisoned", &self.poison.get())
-            .finish_non_exhaustive()
+        d.field("poisoned", &self.poison.get()).finish_non_exhaustive()
     }
 }
 
