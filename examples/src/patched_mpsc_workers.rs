@@ -34,11 +34,7 @@ pub mod workers {
                         let job = job_rx.lock().unwrap().recv();
                         let Ok(job_ms) = job else { break };
                         thread::sleep(Duration::from_millis(job_ms));
-                        let done = Done {
-                            worker,
-                            job_ms,
-                            result: job_ms * job_ms,
-                        };
+                        let done = Done { worker, job_ms, result: job_ms * job_ms };
                         if done_tx.send(done).is_err() {
                             break;
                         }
@@ -62,10 +58,7 @@ pub mod workers {
 fn main() {
     let started = std::time::Instant::now();
     for done in workers::run(4, &[400, 100, 300, 200]) {
-        println!(
-            "worker {} finished a {} ms job: {}",
-            done.worker, done.job_ms, done.result
-        );
+        println!("worker {} finished a {} ms job: {}", done.worker, done.job_ms, done.result);
     }
     // The four jobs ran at the same time: about 400 ms, not 1000.
     println!("all done in {:?}", started.elapsed());

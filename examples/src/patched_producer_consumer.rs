@@ -21,12 +21,7 @@ pub mod bounded {
 
     impl<T> Buffer<T> {
         pub fn new(capacity: usize) -> Buffer<T> {
-            Buffer {
-                items: Mutex::new(VecDeque::new()),
-                not_empty: Condvar::new(),
-                not_full: Condvar::new(),
-                capacity,
-            }
+            Buffer { items: Mutex::new(VecDeque::new()), not_empty: Condvar::new(), not_full: Condvar::new(), capacity }
         }
 
         pub fn put(&self, item: T) {
@@ -57,11 +52,7 @@ pub mod bounded {
         let buffer = Arc::new(Buffer::new(capacity));
         let consumer = {
             let buffer = buffer.clone();
-            thread::spawn(move || {
-                (0..producers * per_producer)
-                    .map(|_| buffer.take())
-                    .collect::<Vec<_>>()
-            })
+            thread::spawn(move || (0..producers * per_producer).map(|_| buffer.take()).collect::<Vec<_>>())
         };
         let workers: Vec<_> = (0..producers)
             .map(|p| {

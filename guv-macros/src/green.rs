@@ -5,8 +5,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{
-    FnArg, GenericArgument, GenericParam, Item, ItemFn, Lifetime, LitStr, PathArguments,
-    ReturnType, Type, TypeParamBound, WherePredicate, parse_quote, parse_quote_spanned,
+    FnArg, GenericArgument, GenericParam, Item, ItemFn, Lifetime, LitStr, PathArguments, ReturnType, Type,
+    TypeParamBound, WherePredicate, parse_quote, parse_quote_spanned,
 };
 
 use crate::groups::{CratePath, Errors, PatchConfig};
@@ -25,11 +25,7 @@ struct Config {
 }
 
 fn config(args: TokenStream) -> syn::Result<Config> {
-    let mut cfg = Config {
-        name: None,
-        stack_size: None,
-        krate: CratePath::default(),
-    };
+    let mut cfg = Config { name: None, stack_size: None, krate: CratePath::default() };
     for opt in options::parse(args, ATTR, &["name", "stack_size", "crate"])? {
         match opt.key.as_str() {
             "name" => cfg.name = Some(options::string(&opt, ATTR)?),
@@ -72,15 +68,9 @@ fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
         Ok(Item::Static(s)) => Err(not_a_fn(s.static_token.span, "a `static`")),
         Ok(Item::Struct(s)) => Err(not_a_fn(s.struct_token.span, "a `struct`")),
         Ok(Item::Enum(e)) => Err(not_a_fn(e.enum_token.span, "an `enum`")),
-        Ok(Item::Impl(i)) => Err(not_a_fn(
-            i.impl_token.span,
-            "an `impl` block (put the attribute on its methods)",
-        )),
+        Ok(Item::Impl(i)) => Err(not_a_fn(i.impl_token.span, "an `impl` block (put the attribute on its methods)")),
         Ok(other) => Err(not_a_fn(first_span(&other.to_token_stream()), "this item")),
-        Err(e) => Err(syn::Error::new(
-            e.span(),
-            format!("#[guv::green] goes on a `fn` with a body: {e}"),
-        )),
+        Err(e) => Err(syn::Error::new(e.span(), format!("#[guv::green] goes on a `fn` with a body: {e}"))),
     }
 }
 
@@ -108,10 +98,7 @@ fn validate(f: &mut ItemFn) -> syn::Result<()> {
         ));
     }
     if let Some(abi) = &sig.abi {
-        errors.push(syn::Error::new(
-            abi.span(),
-            "#[guv::green] cannot go on an `extern` fn: remove the ABI",
-        ));
+        errors.push(syn::Error::new(abi.span(), "#[guv::green] cannot go on an `extern` fn: remove the ABI"));
     }
     for param in &sig.generics.params {
         if let GenericParam::Lifetime(l) = param {
@@ -167,10 +154,7 @@ fn check_owned(ty: &mut Type, errors: &mut Errors) {
                     check_path_args(&mut t.path, errors);
                 }
             }
-            it.bounds.push(TypeParamBound::Lifetime(Lifetime::new(
-                "'static",
-                Span::call_site(),
-            )));
+            it.bounds.push(TypeParamBound::Lifetime(Lifetime::new("'static", Span::call_site())));
         }
         Type::Path(p) => check_path_args(&mut p.path, errors),
         Type::Tuple(t) => t.elems.iter_mut().for_each(|e| check_owned(e, errors)),
@@ -204,9 +188,7 @@ fn check_path_args(path: &mut syn::Path, errors: &mut Errors) {
 }
 
 fn contains_impl_trait(ty: &Type) -> bool {
-    ty.to_token_stream()
-        .into_iter()
-        .any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
+    ty.to_token_stream().into_iter().any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
 }
 
 fn expand(cfg: &Config, mut f: ItemFn) -> TokenStream {
@@ -265,9 +247,7 @@ fn expand(cfg: &Config, mut f: ItemFn) -> TokenStream {
             }
         }
     };
-    let ItemFn {
-        attrs, vis, sig, ..
-    } = &f;
+    let ItemFn { attrs, vis, sig, .. } = &f;
     let item = quote! {
         #(#attrs)*
         #vis #sig {
@@ -304,14 +284,9 @@ mod tests {
 
     #[test]
     fn the_body_is_spawned_and_patched() {
-        let out = expand_str(
-            "",
-            "pub fn fetch(n: u64) -> std::io::Result<u64> { std::thread::sleep(d); Ok(n) }",
-        );
+        let out = expand_str("", "pub fn fetch(n: u64) -> std::io::Result<u64> { std::thread::sleep(d); Ok(n) }");
         assert!(
-            out.contains(
-                "pub fn fetch (n : u64) -> :: guv :: GreenThread < std :: io :: Result < u64 > >"
-            ),
+            out.contains("pub fn fetch (n : u64) -> :: guv :: GreenThread < std :: io :: Result < u64 > >"),
             "{out}"
         );
         assert!(
@@ -324,10 +299,7 @@ mod tests {
 
     #[test]
     fn generics_receivers_and_impl_trait_become_static() {
-        let out = expand_str(
-            "",
-            "fn show<T: Clone>(self: Rc<Self>, x: T, d: impl Display) -> String { todo() }",
-        );
+        let out = expand_str("", "fn show<T: Clone>(self: Rc<Self>, x: T, d: impl Display) -> String { todo() }");
         assert!(out.contains("d : impl Display + 'static"), "{out}");
         assert!(out.contains("fn show < T : Clone + 'static >"), "{out}");
         assert!(out.contains("where Self : 'static"), "{out}");
@@ -338,22 +310,11 @@ mod tests {
 
     #[test]
     fn options_go_through_the_builder() {
-        let out = expand_str(
-            "name = \"fetcher\", stack_size = 65536, crate = \"g\"",
-            "fn f() {}",
-        );
-        assert!(
-            out.contains(
-                "g :: Builder :: new () . name (\"fetcher\") . stack_size (65536usize) . spawn"
-            ),
-            "{out}"
-        );
+        let out = expand_str("name = \"fetcher\", stack_size = 65536, crate = \"g\"", "fn f() {}");
+        assert!(out.contains("g :: Builder :: new () . name (\"fetcher\") . stack_size (65536usize) . spawn"), "{out}");
         for (args, msg) in [
             ("stack_size = 1", "out of range"),
-            (
-                "nam = \"x\"",
-                "valid options are `name`, `stack_size`, `crate`",
-            ),
+            ("nam = \"x\"", "valid options are `name`, `stack_size`, `crate`"),
             ("name = 3", "takes a string literal"),
         ] {
             let out = expand_str(args, "fn f() {}");
@@ -379,10 +340,7 @@ mod tests {
             ("struct S;", "a `struct` is not called"),
         ] {
             let out = expand_str("", item);
-            assert!(
-                out.contains("compile_error") && out.contains(msg),
-                "{item}: {out}"
-            );
+            assert!(out.contains("compile_error") && out.contains(msg), "{item}: {out}");
         }
         assert!(!expand_str("", "fn f(s: &'static str) {}").contains("compile_error"));
     }

@@ -17,15 +17,8 @@ pub(crate) enum Group {
 }
 
 impl Group {
-    pub(crate) const ALL: [Group; 7] = [
-        Group::Net,
-        Group::Thread,
-        Group::Time,
-        Group::Sync,
-        Group::Io,
-        Group::Process,
-        Group::Fs,
-    ];
+    pub(crate) const ALL: [Group; 7] =
+        [Group::Net, Group::Thread, Group::Time, Group::Sync, Group::Io, Group::Process, Group::Fs];
 
     /// The name written in the attribute.
     pub(crate) fn name(self) -> &'static str {
@@ -57,9 +50,7 @@ impl GroupSet {
     pub(crate) const EMPTY: GroupSet = GroupSet(0);
 
     pub(crate) fn all() -> GroupSet {
-        Group::ALL
-            .into_iter()
-            .fold(GroupSet::EMPTY, |set, g| set.with(g))
+        Group::ALL.into_iter().fold(GroupSet::EMPTY, |set, g| set.with(g))
     }
 
     pub(crate) fn with(self, g: Group) -> GroupSet {
@@ -73,11 +64,7 @@ impl GroupSet {
 
 /// "`net`, `thread`, ..., `fs`": for error messages.
 pub(crate) fn valid_groups() -> String {
-    Group::ALL
-        .iter()
-        .map(|g| format!("`{}`", g.name()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    Group::ALL.iter().map(|g| format!("`{}`", g.name())).collect::<Vec<_>>().join(", ")
 }
 
 /// Where the `guv` crate is: `::guv` unless `crate = "..."` says otherwise.
@@ -89,10 +76,7 @@ pub(crate) struct CratePath {
 
 impl Default for CratePath {
     fn default() -> CratePath {
-        CratePath {
-            leading_colon: true,
-            segments: vec!["guv".into()],
-        }
+        CratePath { leading_colon: true, segments: vec!["guv".into()] }
     }
 }
 
@@ -112,10 +96,7 @@ impl CratePath {
                 && chars.all(|c| c.is_alphanumeric() || c == '_')
                 && s != "_"
         });
-        ok.then_some(CratePath {
-            leading_colon,
-            segments,
-        })
+        ok.then_some(CratePath { leading_colon, segments })
     }
 
     /// Whether `segs` (a path's segments, without a leading `::`) name this
@@ -132,12 +113,7 @@ impl CratePath {
             out.extend(path_sep(span));
         }
         let mut first = true;
-        for seg in self
-            .segments
-            .iter()
-            .map(String::as_str)
-            .chain(rest.iter().copied())
-        {
+        for seg in self.segments.iter().map(String::as_str).chain(rest.iter().copied()) {
             if !first {
                 out.extend(path_sep(span));
             }
@@ -167,10 +143,7 @@ pub(crate) struct PatchConfig {
 impl PatchConfig {
     /// Every group, `::guv`: what `main`, `green` and `test` patch with.
     pub(crate) fn all(krate: CratePath) -> PatchConfig {
-        PatchConfig {
-            groups: GroupSet::all(),
-            krate,
-        }
+        PatchConfig { groups: GroupSet::all(), krate }
     }
 }
 
@@ -228,10 +201,9 @@ pub(crate) fn parse_args(args: TokenStream, what: &str) -> syn::Result<PatchConf
                 format!("{what}: option `crate` needs a value, as in `crate = \"my_guv\"`"),
             )),
             [TokenTree::Ident(id)] => match Group::from_name(&id.to_string()) {
-                Some(g) if groups.contains(g) => errors.push(syn::Error::new(
-                    span,
-                    format!("{what}: group `{id}` is given twice; keep one"),
-                )),
+                Some(g) if groups.contains(g) => {
+                    errors.push(syn::Error::new(span, format!("{what}: group `{id}` is given twice; keep one")))
+                }
                 Some(g) => groups = groups.with(g),
                 None => errors.push(syn::Error::new(
                     span,
@@ -241,23 +213,20 @@ pub(crate) fn parse_args(args: TokenStream, what: &str) -> syn::Result<PatchConf
                     ),
                 )),
             },
-            [TokenTree::Ident(id), TokenTree::Punct(eq), value @ ..]
-                if eq.as_char() == '=' && id == "crate" =>
-            {
+            [TokenTree::Ident(id), TokenTree::Punct(eq), value @ ..] if eq.as_char() == '=' && id == "crate" => {
                 match crate_value(value, what) {
-                    Ok(_) if krate.is_some() => errors.push(syn::Error::new(
-                        span,
-                        format!("{what}: option `crate` is given twice; keep one"),
-                    )),
+                    Ok(_) if krate.is_some() => {
+                        errors.push(syn::Error::new(span, format!("{what}: option `crate` is given twice; keep one")))
+                    }
                     Ok(path) => krate = Some(path),
                     Err(e) => errors.push(e),
                 }
             }
             [TokenTree::Ident(id), TokenTree::Punct(eq), ..] if eq.as_char() == '=' => {
                 let msg = match Group::from_name(&id.to_string()) {
-                    Some(_) => format!(
-                        "{what}: group `{id}` takes no value; write `{id}` to patch it, or leave it out"
-                    ),
+                    Some(_) => {
+                        format!("{what}: group `{id}` takes no value; write `{id}` to patch it, or leave it out")
+                    }
                     None => format!(
                         "{what}: unknown option `{id}`; write group names ({}) and optionally `crate = \"...\"`",
                         valid_groups()
@@ -267,20 +236,13 @@ pub(crate) fn parse_args(args: TokenStream, what: &str) -> syn::Result<PatchConf
             }
             _ => errors.push(syn::Error::new(
                 span,
-                format!(
-                    "{what} takes a list of groups, such as `net, thread`; valid groups are {}",
-                    valid_groups()
-                ),
+                format!("{what} takes a list of groups, such as `net, thread`; valid groups are {}", valid_groups()),
             )),
         }
     }
     errors.finish()?;
     Ok(PatchConfig {
-        groups: if groups == GroupSet::EMPTY {
-            GroupSet::all()
-        } else {
-            groups
-        },
+        groups: if groups == GroupSet::EMPTY { GroupSet::all() } else { groups },
         krate: krate.unwrap_or_default(),
     })
 }
@@ -290,9 +252,7 @@ fn crate_value(value: &[TokenTree], what: &str) -> syn::Result<CratePath> {
     let bad = |span: Span| {
         syn::Error::new(
             span,
-            format!(
-                "{what}: `crate` takes a string literal naming the guv crate's path, such as `crate = \"my_guv\"`"
-            ),
+            format!("{what}: `crate` takes a string literal naming the guv crate's path, such as `crate = \"my_guv\"`"),
         )
     };
     let [tt] = value else {
@@ -307,8 +267,7 @@ fn crate_value(value: &[TokenTree], what: &str) -> syn::Result<CratePath> {
         }
         other => other.clone(),
     };
-    let lit: syn::LitStr =
-        syn::parse2(TokenStream::from(tt.clone())).map_err(|_| bad(tt.span()))?;
+    let lit: syn::LitStr = syn::parse2(TokenStream::from(tt.clone())).map_err(|_| bad(tt.span()))?;
     CratePath::parse(&lit.value()).ok_or_else(|| bad(tt.span()))
 }
 
@@ -323,11 +282,7 @@ mod tests {
     fn err(args: &str) -> String {
         match parse(args) {
             Ok(_) => panic!("{args}: accepted"),
-            Err(e) => e
-                .into_iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n"),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
         }
     }
 
@@ -343,10 +298,7 @@ mod tests {
     #[test]
     fn crate_option_names_a_path() {
         let cfg = parse("crate = \"::vendored::guv\", fs").unwrap();
-        assert_eq!(
-            cfg.krate.tokens(Span::call_site(), &["green"]).to_string(),
-            ":: vendored :: guv :: green"
-        );
+        assert_eq!(cfg.krate.tokens(Span::call_site(), &["green"]).to_string(), ":: vendored :: guv :: green");
         assert!(err("crate = \"not a path\"").contains("string literal naming"));
         assert!(err("crate = my_guv").contains("string literal naming"));
         assert!(err("crate").contains("needs a value"));

@@ -42,26 +42,18 @@ fn parse(input: TokenStream) -> syn::Result<Import> {
         }
         rest.extend(entry);
     }
-    let mod_at = head
-        .iter()
-        .position(|t| matches!(t, TokenTree::Ident(id) if id == "mod"))
-        .ok_or_else(|| {
-            let span = head.first().map_or_else(Span::call_site, TokenTree::span);
-            usage(span, "`mod` is missing")
-        })?;
+    let mod_at = head.iter().position(|t| matches!(t, TokenTree::Ident(id) if id == "mod")).ok_or_else(|| {
+        let span = head.first().map_or_else(Span::call_site, TokenTree::span);
+        usage(span, "`mod` is missing")
+    })?;
     let prefix: TokenStream = head[..mod_at].iter().cloned().collect();
     let (name, path_tt) = match &head[mod_at + 1..] {
-        [TokenTree::Ident(name), TokenTree::Punct(eq), lit] if eq.as_char() == '=' => {
-            (name.clone(), lit.clone())
-        }
+        [TokenTree::Ident(name), TokenTree::Punct(eq), lit] if eq.as_char() == '=' => (name.clone(), lit.clone()),
         [TokenTree::Ident(_), TokenTree::Punct(eq), first, ..] if eq.as_char() == '=' => {
             return Err(usage(first.span(), "expected one string literal after `=`"));
         }
         _ => {
-            return Err(usage(
-                head[mod_at].span(),
-                "expected `mod name = \"path\"` here",
-            ));
+            return Err(usage(head[mod_at].span(), "expected `mod name = \"path\"` here"));
         }
     };
     let path_tt = match path_tt {
@@ -73,13 +65,7 @@ fn parse(input: TokenStream) -> syn::Result<Import> {
     let lit: syn::LitStr = syn::parse2(TokenStream::from(path_tt.clone()))
         .map_err(|_| usage(path_tt.span(), "the path must be a string literal"))?;
     let cfg = groups::parse_args(rest, WHAT)?;
-    Ok(Import {
-        prefix,
-        name,
-        path: lit.value(),
-        path_span: lit.span(),
-        cfg,
-    })
+    Ok(Import { prefix, name, path: lit.value(), path_span: lit.span(), cfg })
 }
 
 /// The file's absolute path: relative to `CARGO_MANIFEST_DIR`.
@@ -126,18 +112,11 @@ fn expand(import: Import) -> syn::Result<TokenStream> {
     })?;
     let source = source.strip_prefix("#!").map_or(source.as_str(), |rest| {
         // A `#!` line that is not an inner attribute is a shebang.
-        if rest.starts_with('[') {
-            source.as_str()
-        } else {
-            rest.find('\n').map_or("", |n| &rest[n..])
-        }
+        if rest.starts_with('[') { source.as_str() } else { rest.find('\n').map_or("", |n| &rest[n..]) }
     });
-    let tokens: TokenStream = source.parse().map_err(|e| {
-        syn::Error::new(
-            import.path_span,
-            format!("{WHAT}: `{}` is not valid Rust: {e}", import.path),
-        )
-    })?;
+    let tokens: TokenStream = source
+        .parse()
+        .map_err(|e| syn::Error::new(import.path_span, format!("{WHAT}: `{}` is not valid Rust: {e}", import.path)))?;
     if let Some((name, _)) = out_of_line_mod(tokens.clone()) {
         return Err(syn::Error::new(
             import.path_span,
@@ -207,27 +186,16 @@ mod tests {
             "plain.rs",
             "#![allow(dead_code)]\n//! Docs.\nuse std::net::TcpStream;\npub fn f() -> bool { guv::is_patched!(net) }\n",
         );
-        let out = run(&format!(
-            "#[cfg(test)] pub(crate) mod plain = \"{path}\", net"
-        ));
-        assert!(
-            out.starts_with("# [cfg (test)] pub (crate) mod plain { #! [allow (dead_code)]"),
-            "{out}"
-        );
-        assert!(
-            out.contains("use :: guv :: green :: net :: TcpStream ;"),
-            "{out}"
-        );
+        let out = run(&format!("#[cfg(test)] pub(crate) mod plain = \"{path}\", net"));
+        assert!(out.starts_with("# [cfg (test)] pub (crate) mod plain { #! [allow (dead_code)]"), "{out}");
+        assert!(out.contains("use :: guv :: green :: net :: TcpStream ;"), "{out}");
         assert!(out.contains("{ true }"), "{out}");
         assert!(out.contains("include_bytes !"), "{out}");
     }
 
     #[test]
     fn groups_and_shebangs() {
-        let path = with_file(
-            "script.rs",
-            "#!/usr/bin/env run\nfn f() { std::thread::spawn(g); std::fs::read(p); }\n",
-        );
+        let path = with_file("script.rs", "#!/usr/bin/env run\nfn f() { std::thread::spawn(g); std::fs::read(p); }\n");
         let out = run(&format!("mod script = \"{path}\", fs"));
         assert!(out.contains("std :: thread :: spawn"), "{out}");
         assert!(out.contains(":: guv :: green :: fs :: read"), "{out}");
@@ -239,10 +207,7 @@ mod tests {
         let bad = with_file("bad.rs", "fn f() { \"unterminated }\n");
         for (input, msg) in [
             ("\"x.rs\"".to_owned(), "`mod` is missing"),
-            (
-                "mod m".to_owned(),
-                "expected `mod name = \\\"path\\\"` here",
-            ),
+            ("mod m".to_owned(), "expected `mod name = \\\"path\\\"` here"),
             ("mod m = x".to_owned(), "must be a string literal"),
             (
                 "mod m = \"missing.rs\"".to_owned(),
@@ -250,16 +215,10 @@ mod tests {
             ),
             (format!("mod m = \"{nested}\""), "declares `mod deeper;`"),
             (format!("mod m = \"{bad}\""), "is not valid Rust"),
-            (
-                format!("mod m = \"{nested}\", socket"),
-                "unknown group `socket`",
-            ),
+            (format!("mod m = \"{nested}\", socket"), "unknown group `socket`"),
         ] {
             let out = run(&input);
-            assert!(
-                out.contains("compile_error") && out.contains(msg),
-                "{input}: {out}"
-            );
+            assert!(out.contains("compile_error") && out.contains(msg), "{input}: {out}");
         }
         assert!(run("mod m = \"missing.rs\"").ends_with("mod m { }"));
     }

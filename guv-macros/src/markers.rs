@@ -22,25 +22,14 @@ pub(crate) struct Original {
 pub(crate) fn parse_original(args: TokenStream, name_span: Span) -> syn::Result<Original> {
     let tokens: Vec<TokenTree> = args.clone().into_iter().collect();
     let start = match tokens.as_slice() {
-        [TokenTree::Punct(a), TokenTree::Punct(b), ..]
-            if a.as_char() == ':' && b.as_char() == ':' =>
-        {
-            2
-        }
+        [TokenTree::Punct(a), TokenTree::Punct(b), ..] if a.as_char() == ':' && b.as_char() == ':' => 2,
         _ => 0,
     };
-    match (
-        tokens.get(start),
-        tokens.get(start + 1),
-        tokens.get(start + 3),
-    ) {
+    match (tokens.get(start), tokens.get(start + 1), tokens.get(start + 3)) {
         (Some(TokenTree::Ident(std)), Some(TokenTree::Punct(colon)), Some(TokenTree::Ident(_)))
             if std == "std" && colon.as_char() == ':' =>
         {
-            Ok(Original {
-                std_span: std.span(),
-                rest: tokens[start + 1..].iter().cloned().collect(),
-            })
+            Ok(Original { std_span: std.span(), rest: tokens[start + 1..].iter().cloned().collect() })
         }
         _ => {
             let span = tokens.first().map_or(name_span, TokenTree::span);
@@ -70,10 +59,7 @@ pub(crate) fn parse_is_patched(args: TokenStream, name_span: Span) -> syn::Resul
         [TokenTree::Ident(id)] => Group::from_name(&id.to_string()).ok_or_else(|| {
             syn::Error::new(
                 id.span(),
-                format!(
-                    "guv::is_patched!: unknown group `{id}`; valid groups are {}",
-                    valid_groups()
-                ),
+                format!("guv::is_patched!: unknown group `{id}`; valid groups are {}", valid_groups()),
             )
         }),
         _ => Err(syn::Error::new(
@@ -117,20 +103,14 @@ mod tests {
 
     #[test]
     fn original_needs_a_std_path() {
-        let o =
-            parse_original("::std::sync::Mutex<u8>".parse().unwrap(), Span::call_site()).unwrap();
+        let o = parse_original("::std::sync::Mutex<u8>".parse().unwrap(), Span::call_site()).unwrap();
         assert_eq!(o.rest.to_string(), ":: sync :: Mutex < u8 >");
         for bad in ["TcpStream", "core::cell::Cell", "std", ""] {
-            let e = parse_original(bad.parse().unwrap(), Span::call_site())
-                .err()
-                .unwrap();
+            let e = parse_original(bad.parse().unwrap(), Span::call_site()).err().unwrap();
             assert!(e.to_string().contains("takes a path into std"), "{bad}");
         }
         let out = original("std::net::TcpStream".parse().unwrap()).to_string();
-        assert!(
-            out.contains("compile_error") && out.contains("remove the"),
-            "{out}"
-        );
+        assert!(out.contains("compile_error") && out.contains("remove the"), "{out}");
     }
 
     #[test]
@@ -138,10 +118,7 @@ mod tests {
         assert_eq!(is_patched("net".parse().unwrap()).to_string(), "false");
         assert_eq!(is_patched("fs,".parse().unwrap()).to_string(), "false");
         let out = is_patched("socket".parse().unwrap()).to_string();
-        assert!(
-            out.contains("unknown group `socket`; valid groups are `net`"),
-            "{out}"
-        );
+        assert!(out.contains("unknown group `socket`; valid groups are `net`"), "{out}");
         let out = is_patched("net, fs".parse().unwrap()).to_string();
         assert!(out.contains("takes one group name"), "{out}");
     }

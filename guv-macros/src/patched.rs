@@ -32,9 +32,7 @@ fn check_target(item: &TokenStream) -> syn::Result<()> {
             "#[guv::patched] goes on an item: a fn, an impl block or an inline `mod { ... }`",
         ));
     }
-    let mod_at = tokens
-        .iter()
-        .position(|t| matches!(t, TokenTree::Ident(id) if id == "mod"));
+    let mod_at = tokens.iter().position(|t| matches!(t, TokenTree::Ident(id) if id == "mod"));
     if let Some(i) = mod_at
         && matches!(tokens.last(), Some(TokenTree::Punct(p)) if p.as_char() == ';')
         && i + 3 == tokens.len()
@@ -58,22 +56,10 @@ mod tests {
 
     #[test]
     fn fns_impls_and_modules_are_rewritten() {
-        let out = expand(
-            "",
-            "fn f() -> std::io::Result<std::net::TcpStream> { todo() }",
-        );
-        assert_eq!(
-            out,
-            "fn f () -> std :: io :: Result < :: guv :: green :: net :: TcpStream > { todo () }"
-        );
-        let out = expand(
-            "sync",
-            "impl S { fn m(&self) { let m = std::sync::Mutex::new(std::thread::current()); } }",
-        );
-        assert!(
-            out.contains(":: guv :: green :: sync :: Mutex :: new (std :: thread :: current ())"),
-            "{out}"
-        );
+        let out = expand("", "fn f() -> std::io::Result<std::net::TcpStream> { todo() }");
+        assert_eq!(out, "fn f () -> std :: io :: Result < :: guv :: green :: net :: TcpStream > { todo () }");
+        let out = expand("sync", "impl S { fn m(&self) { let m = std::sync::Mutex::new(std::thread::current()); } }");
+        assert!(out.contains(":: guv :: green :: sync :: Mutex :: new (std :: thread :: current ())"), "{out}");
         let out = expand("", "mod m { mod inner { use std::fs::File; } }");
         assert!(out.contains("use :: guv :: green :: fs :: File ;"), "{out}");
     }
@@ -81,10 +67,7 @@ mod tests {
     #[test]
     fn bad_arguments_keep_the_item_unchanged() {
         let out = expand("nett", "fn f() { std::thread::spawn(g); }");
-        assert!(
-            out.contains("compile_error") && out.contains("unknown group `nett`"),
-            "{out}"
-        );
+        assert!(out.contains("compile_error") && out.contains("unknown group `nett`"), "{out}");
         assert!(out.contains("std :: thread :: spawn"), "{out}");
         assert!(!out.contains("green"), "{out}");
     }

@@ -41,10 +41,7 @@ impl Path {
 
 impl<'a> Patcher<'a> {
     pub(crate) fn new(cfg: &'a PatchConfig) -> Patcher<'a> {
-        Patcher {
-            cfg,
-            errors: Errors::default(),
-        }
+        Patcher { cfg, errors: Errors::default() }
     }
 
     /// The errors found so far.
@@ -97,8 +94,7 @@ impl<'a> Patcher<'a> {
         if matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '<') {
             return None;
         }
-        let end = (i + 1..tokens.len())
-            .find(|&j| matches!(&tokens[j], TokenTree::Punct(p) if p.as_char() == ';'))?;
+        let end = (i + 1..tokens.len()).find(|&j| matches!(&tokens[j], TokenTree::Punct(p) if p.as_char() == ';'))?;
         let tree = usetree::rewrite(&tokens[i + 1..end], self.cfg).ok()?;
         out.extend([tokens[i].clone()]);
         match tree {
@@ -110,15 +106,9 @@ impl<'a> Patcher<'a> {
     }
 
     /// `original!(...)` and `is_patched!(...)`, bare or as `guv::...!`.
-    fn marker(
-        &mut self,
-        tokens: &[TokenTree],
-        path: &Path,
-        out: &mut TokenStream,
-    ) -> Option<usize> {
+    fn marker(&mut self, tokens: &[TokenTree], path: &Path, out: &mut TokenStream) -> Option<usize> {
         let end = path.end();
-        let (Some(TokenTree::Punct(bang)), Some(TokenTree::Group(args))) =
-            (tokens.get(end), tokens.get(end + 1))
+        let (Some(TokenTree::Punct(bang)), Some(TokenTree::Group(args))) = (tokens.get(end), tokens.get(end + 1))
         else {
             return None;
         };
@@ -127,11 +117,7 @@ impl<'a> Patcher<'a> {
         }
         let names = path.names(tokens);
         let (last, prefix) = names.split_last()?;
-        let ours = if prefix.is_empty() {
-            !path.leading
-        } else {
-            self.cfg.krate.matches(prefix)
-        };
+        let ours = if prefix.is_empty() { !path.leading } else { self.cfg.krate.matches(prefix) };
         if !ours {
             return None;
         }
@@ -168,12 +154,7 @@ impl<'a> Patcher<'a> {
     }
 
     /// `std::net::TcpStream::connect` → `::guv::green::net::TcpStream::connect`.
-    fn std_path(
-        &mut self,
-        tokens: &[TokenTree],
-        path: &Path,
-        out: &mut TokenStream,
-    ) -> Option<usize> {
+    fn std_path(&mut self, tokens: &[TokenTree], path: &Path, out: &mut TokenStream) -> Option<usize> {
         let names = path.names(tokens);
         if names.first().is_none_or(|n| n != "std") || names.len() < 2 {
             return None;
@@ -318,10 +299,7 @@ pub(crate) fn patch_with_errors(item: TokenStream, cfg: &PatchConfig) -> TokenSt
 
 /// A span for messages about a whole item: its first token.
 pub(crate) fn first_span(item: &TokenStream) -> Span {
-    item.clone()
-        .into_iter()
-        .next()
-        .map_or_else(Span::call_site, |t| t.span())
+    item.clone().into_iter().next().map_or_else(Span::call_site, |t| t.span())
 }
 
 #[cfg(test)]
@@ -331,10 +309,7 @@ mod tests {
 
     /// The rewritten tokens, without whitespace (spacing is not the point).
     fn rw_with(src: &str, groups: GroupSet) -> String {
-        let cfg = PatchConfig {
-            groups,
-            krate: CratePath::default(),
-        };
+        let cfg = PatchConfig { groups, krate: CratePath::default() };
         squash(&patch_with_errors(src.parse().unwrap(), &cfg).to_string())
     }
 
@@ -368,14 +343,8 @@ mod tests {
             rw("impl<T> ::std::net::ToSocketAddrs for W<T> {}"),
             squash("impl < T > :: guv :: green :: net :: ToSocketAddrs for W < T > { }")
         );
-        assert_eq!(
-            rw("x => ::std::process::exit(1)"),
-            squash("x => :: std :: process :: exit (1)")
-        );
-        assert_eq!(
-            rw("x => ::std::fs::read(p)"),
-            squash("x => :: guv :: green :: fs :: read (p)")
-        );
+        assert_eq!(rw("x => ::std::process::exit(1)"), squash("x => :: std :: process :: exit (1)"));
+        assert_eq!(rw("x => ::std::fs::read(p)"), squash("x => :: guv :: green :: fs :: read (p)"));
     }
 
     #[test]
@@ -413,13 +382,8 @@ mod tests {
     fn groups_limit_what_changes() {
         let net = GroupSet::EMPTY.with(Group::Net);
         assert_eq!(
-            rw_with(
-                "std::net::TcpStream::connect(a); std::thread::spawn(f)",
-                net
-            ),
-            squash(
-                ":: guv :: green :: net :: TcpStream :: connect (a) ; std :: thread :: spawn (f)"
-            )
+            rw_with("std::net::TcpStream::connect(a); std::thread::spawn(f)", net),
+            squash(":: guv :: green :: net :: TcpStream :: connect (a) ; std :: thread :: spawn (f)")
         );
         let time = GroupSet::EMPTY.with(Group::Time);
         assert_eq!(
@@ -432,23 +396,13 @@ mod tests {
     fn use_declarations_anywhere() {
         assert_eq!(
             rw("fn f() { use std::{net::TcpListener, io::Write}; }"),
-            squash(
-                "fn f () { use { :: guv :: green :: net :: TcpListener , std :: io :: Write } ; }"
-            )
+            squash("fn f () { use { :: guv :: green :: net :: TcpListener , std :: io :: Write } ; }")
         );
-        assert_eq!(
-            rw("pub use std::net::*;"),
-            squash("pub use :: guv :: green :: net :: * ;")
-        );
-        assert_eq!(
-            rw("use std::net::{Ipv4Addr, Shutdown};"),
-            squash("use std :: net :: { Ipv4Addr , Shutdown } ;")
-        );
+        assert_eq!(rw("pub use std::net::*;"), squash("pub use :: guv :: green :: net :: * ;"));
+        assert_eq!(rw("use std::net::{Ipv4Addr, Shutdown};"), squash("use std :: net :: { Ipv4Addr , Shutdown } ;"));
         assert_eq!(
             rw("fn f() -> impl Sized + use<> { std::net::TcpStream::connect(a) }"),
-            squash(
-                "fn f () -> impl Sized + use < > { :: guv :: green :: net :: TcpStream :: connect (a) }"
-            )
+            squash("fn f () -> impl Sized + use < > { :: guv :: green :: net :: TcpStream :: connect (a) }")
         );
     }
 
@@ -464,35 +418,24 @@ mod tests {
         );
         assert_eq!(rw("if guv::is_patched!(net) {}"), squash("if true { }"));
         assert_eq!(
-            rw_with(
-                "if ::guv::is_patched!(fs) {}",
-                GroupSet::EMPTY.with(Group::Net)
-            ),
+            rw_with("if ::guv::is_patched!(fs) {}", GroupSet::EMPTY.with(Group::Net)),
             squash("if :: guv :: is_patched ! (fs) { }")
         );
         assert_eq!(
             rw("other::original!(std::net::TcpStream)"),
             squash("other :: original ! (:: guv :: green :: net :: TcpStream)")
         );
-        let cfg = PatchConfig {
-            groups: GroupSet::all(),
-            krate: CratePath::default(),
-        };
+        let cfg = PatchConfig { groups: GroupSet::all(), krate: CratePath::default() };
         let out = patch_with_errors("guv::original!(TcpStream)".parse().unwrap(), &cfg).to_string();
-        assert!(
-            out.contains("compile_error") && out.contains("path into std"),
-            "{out}"
-        );
+        assert!(out.contains("compile_error") && out.contains("path into std"), "{out}");
         let out = patch_with_errors("guv::is_patched!(socket)".parse().unwrap(), &cfg).to_string();
-        assert!(
-            out.contains("unknown group `socket`") && out.ends_with("false"),
-            "{out}"
-        );
+        assert!(out.contains("unknown group `socket`") && out.ends_with("false"), "{out}");
     }
 
     #[test]
     fn patching_twice_changes_nothing_more() {
-        let src = "use std::{net::TcpStream, io::{self, Read}}; fn f(s: std::net::TcpStream) { std::thread::spawn(|| ()); }";
+        let src =
+            "use std::{net::TcpStream, io::{self, Read}}; fn f(s: std::net::TcpStream) { std::thread::spawn(|| ()); }";
         let once = rw(src);
         assert_eq!(rw(&once), once);
     }

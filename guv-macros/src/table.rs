@@ -50,18 +50,8 @@ pub(crate) const MODULES: &[Module] = &[
         ]),
         overrides: &[],
     },
-    Module {
-        path: &["os"],
-        group: Group::Net,
-        items: Items::Only(&[]),
-        overrides: &[],
-    },
-    Module {
-        path: &["os", "unix"],
-        group: Group::Net,
-        items: Items::Only(&[]),
-        overrides: &[],
-    },
+    Module { path: &["os"], group: Group::Net, items: Items::Only(&[]), overrides: &[] },
+    Module { path: &["os", "unix"], group: Group::Net, items: Items::Only(&[]), overrides: &[] },
     Module {
         path: &["os", "unix", "net"],
         group: Group::Net,
@@ -71,25 +61,10 @@ pub(crate) const MODULES: &[Module] = &[
     Module {
         path: &["thread"],
         group: Group::Thread,
-        items: Items::AllExcept(&[
-            "available_parallelism",
-            "panicking",
-            "LocalKey",
-            "AccessError",
-            "Result",
-        ]),
-        overrides: &[
-            ("sleep", Group::Time),
-            ("sleep_ms", Group::Time),
-            ("sleep_until", Group::Time),
-        ],
+        items: Items::AllExcept(&["available_parallelism", "panicking", "LocalKey", "AccessError", "Result"]),
+        overrides: &[("sleep", Group::Time), ("sleep_ms", Group::Time), ("sleep_until", Group::Time)],
     },
-    Module {
-        path: &["time"],
-        group: Group::Time,
-        items: Items::Only(&[]),
-        overrides: &[],
-    },
+    Module { path: &["time"], group: Group::Time, items: Items::Only(&[]), overrides: &[] },
     Module {
         path: &["sync"],
         group: Group::Sync,
@@ -104,18 +79,8 @@ pub(crate) const MODULES: &[Module] = &[
         ]),
         overrides: &[],
     },
-    Module {
-        path: &["sync", "mpsc"],
-        group: Group::Sync,
-        items: Items::AllExcept(&[]),
-        overrides: &[],
-    },
-    Module {
-        path: &["io"],
-        group: Group::Io,
-        items: Items::Only(&["stdin", "Stdin", "StdinLock"]),
-        overrides: &[],
-    },
+    Module { path: &["sync", "mpsc"], group: Group::Sync, items: Items::AllExcept(&[]), overrides: &[] },
+    Module { path: &["io"], group: Group::Io, items: Items::Only(&["stdin", "Stdin", "StdinLock"]), overrides: &[] },
     Module {
         path: &["process"],
         group: Group::Process,
@@ -141,19 +106,13 @@ pub(crate) const MODULES: &[Module] = &[
 pub(crate) fn classify<S: AsRef<str>>(segs: &[S], groups: GroupSet) -> Option<usize> {
     let m = MODULES
         .iter()
-        .filter(|m| {
-            m.path.len() <= segs.len() && m.path.iter().zip(segs).all(|(a, b)| *a == b.as_ref())
-        })
+        .filter(|m| m.path.len() <= segs.len() && m.path.iter().zip(segs).all(|(a, b)| *a == b.as_ref()))
         .max_by_key(|m| m.path.len())?;
     let Some(item) = segs.get(m.path.len()) else {
         return groups.contains(m.group).then_some(m.path.len());
     };
     let item = item.as_ref();
-    let group = m
-        .overrides
-        .iter()
-        .find(|(name, _)| *name == item)
-        .map_or(m.group, |&(_, g)| g);
+    let group = m.overrides.iter().find(|(name, _)| *name == item).map_or(m.group, |&(_, g)| g);
     let green = match m.items {
         Items::AllExcept(keep) => !keep.contains(&item),
         Items::Only(list) => list.contains(&item),
@@ -210,9 +169,8 @@ mod tests {
 
     #[test]
     fn patching_md_lists_the_whole_table() {
-        let doc =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PATCHING.md"))
-                .expect("docs/PATCHING.md exists");
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PATCHING.md"))
+            .expect("docs/PATCHING.md exists");
         for m in MODULES {
             let module = format!("`std::{}`", m.path.join("::"));
             assert!(doc.contains(&module), "PATCHING.md misses {module}");

@@ -25,18 +25,9 @@ struct Config {
 }
 
 fn config(args: TokenStream) -> syn::Result<Config> {
-    let mut cfg = Config {
-        stack_size: None,
-        timeout: None,
-        allow_leaks: false,
-        krate: CratePath::default(),
-    };
-    let opts = options::parse_with_flags(
-        args,
-        ATTR,
-        &["stack_size", "timeout", "allow_leaks", "crate"],
-        &["allow_leaks"],
-    )?;
+    let mut cfg = Config { stack_size: None, timeout: None, allow_leaks: false, krate: CratePath::default() };
+    let opts =
+        options::parse_with_flags(args, ATTR, &["stack_size", "timeout", "allow_leaks", "crate"], &["allow_leaks"])?;
     for opt in opts {
         match opt.key.as_str() {
             "stack_size" => cfg.stack_size = Some(stack_size(&opt, ATTR)?),
@@ -72,9 +63,7 @@ fn parse_duration(text: &str) -> Option<Duration> {
         "m" | "min" => number * 60.0,
         _ => return None,
     };
-    Duration::try_from_secs_f64(secs)
-        .ok()
-        .filter(|d| !d.is_zero())
+    Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero())
 }
 
 fn validate(f: &ItemFn) -> syn::Result<()> {
@@ -87,16 +76,10 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
         ));
     }
     if !sig.inputs.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &sig.inputs,
-            "#[guv::test] functions take no arguments, as with #[test]",
-        ));
+        errors.push(syn::Error::new_spanned(&sig.inputs, "#[guv::test] functions take no arguments, as with #[test]"));
     }
     if !sig.generics.params.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &sig.generics,
-            "#[guv::test] functions cannot be generic",
-        ));
+        errors.push(syn::Error::new_spanned(&sig.generics, "#[guv::test] functions cannot be generic"));
     }
     for attr in &f.attrs {
         if attr.path().is_ident("test") {
@@ -111,12 +94,7 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
 
 fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
     let krate = cfg.krate.tokens(Span::call_site(), &[]);
-    let ItemFn {
-        attrs,
-        vis,
-        mut sig,
-        block,
-    } = f;
+    let ItemFn { attrs, vis, mut sig, block } = f;
     let ret = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
@@ -198,10 +176,7 @@ mod tests {
             "timeout = \"5s\", allow_leaks, stack_size = 65536",
             "fn t() -> std::io::Result<()> { std::thread::spawn(f); Ok(()) }",
         );
-        assert!(
-            out.starts_with("# [:: core :: prelude :: v1 :: test] fn t ()"),
-            "{out}"
-        );
+        assert!(out.starts_with("# [:: core :: prelude :: v1 :: test] fn t ()"), "{out}");
         assert!(out.contains("allow_leaks : true"), "{out}");
         assert!(out.contains("Some (65536usize)"), "{out}");
         assert!(out.contains("from_nanos (5000000000u64) , \"5s\""), "{out}");
@@ -210,38 +185,24 @@ mod tests {
             "{out}"
         );
         let out = expand_str("", "#[should_panic] fn t() {}");
-        assert!(
-            out.contains("# [should_panic]") && out.contains("allow_leaks : false"),
-            "{out}"
-        );
+        assert!(out.contains("# [should_panic]") && out.contains("allow_leaks : false"), "{out}");
     }
 
     #[test]
     fn mistakes_are_reported_with_the_fix() {
         for (args, item, msg) in [
             ("timeout = 5", "fn t() {}", "`timeout` takes a duration"),
-            (
-                "timeout = \"5 parsecs\"",
-                "fn t() {}",
-                "`timeout` takes a duration",
-            ),
+            ("timeout = \"5 parsecs\"", "fn t() {}", "`timeout` takes a duration"),
             ("allow_leaks = 1", "fn t() {}", "takes `true` or `false`"),
             ("allow_leaks, allow_leaks", "fn t() {}", "given twice"),
-            (
-                "leaks",
-                "fn t() {}",
-                "valid options are `stack_size`, `timeout`, `allow_leaks`, `crate`",
-            ),
+            ("leaks", "fn t() {}", "valid options are `stack_size`, `timeout`, `allow_leaks`, `crate`"),
             ("", "async fn t() {}", "remove `async`"),
             ("", "fn t(x: u8) {}", "take no arguments"),
             ("", "fn t<T>() {}", "cannot be generic"),
             ("", "#[test] fn t() {}", "remove this #[test]"),
         ] {
             let out = expand_str(args, item);
-            assert!(
-                out.contains("compile_error") && out.contains(msg),
-                "{args} {item}: {out}"
-            );
+            assert!(out.contains("compile_error") && out.contains(msg), "{args} {item}: {out}");
         }
     }
 }

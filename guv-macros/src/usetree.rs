@@ -32,10 +32,7 @@ pub(crate) struct NotATree;
 
 /// Parses the tokens between `use` and `;` and returns the rewritten tree,
 /// or `None` when nothing needs rewriting.
-pub(crate) fn rewrite(
-    tokens: &[TokenTree],
-    cfg: &PatchConfig,
-) -> Result<Option<TokenStream>, NotATree> {
+pub(crate) fn rewrite(tokens: &[TokenTree], cfg: &PatchConfig) -> Result<Option<TokenStream>, NotATree> {
     let (leading, rest) = match tokens {
         [TokenTree::Punct(a), TokenTree::Punct(b), rest @ ..] if is_path_sep(a, b) => (true, rest),
         _ => (false, tokens),
@@ -88,12 +85,7 @@ fn decide(leaf: &Leaf, cfg: &PatchConfig) -> Option<usize> {
     table::classify(&below, cfg.groups)
 }
 
-fn emit_leaf(
-    leaf: &Leaf,
-    module_len: Option<usize>,
-    leading: bool,
-    cfg: &PatchConfig,
-) -> TokenStream {
+fn emit_leaf(leaf: &Leaf, module_len: Option<usize>, leading: bool, cfg: &PatchConfig) -> TokenStream {
     let mut out = TokenStream::new();
     let (is_self, segs) = match leaf.segs.split_last() {
         Some((last, init)) if last == "self" => (Some(last), init),
@@ -128,10 +120,7 @@ fn emit_leaf(
         (end, Some(self_kw)) => {
             let mut inner = TokenStream::from(TokenTree::Ident(self_kw.clone()));
             if let End::Rename(as_kw, alias) = end {
-                inner.extend([
-                    TokenTree::Ident(as_kw.clone()),
-                    TokenTree::Ident(alias.clone()),
-                ]);
+                inner.extend([TokenTree::Ident(as_kw.clone()), TokenTree::Ident(alias.clone())]);
             }
             out.extend(path_sep(last_span));
             let mut g = Group::new(Delimiter::Brace, inner);
@@ -139,10 +128,7 @@ fn emit_leaf(
             out.extend([TokenTree::Group(g)]);
         }
         (End::Rename(as_kw, alias), None) => {
-            out.extend([
-                TokenTree::Ident(as_kw.clone()),
-                TokenTree::Ident(alias.clone()),
-            ]);
+            out.extend([TokenTree::Ident(as_kw.clone()), TokenTree::Ident(alias.clone())]);
         }
         (End::Name, None) => {}
     }
@@ -161,19 +147,11 @@ fn sep_at(tokens: &[TokenTree], pos: usize) -> bool {
 }
 
 /// Parses one use tree at `pos`, pushing its leaves under `prefix`.
-fn parse_tree(
-    tokens: &[TokenTree],
-    pos: &mut usize,
-    prefix: &mut Vec<Ident>,
-    leaves: &mut Vec<Leaf>,
-) -> Option<()> {
+fn parse_tree(tokens: &[TokenTree], pos: &mut usize, prefix: &mut Vec<Ident>, leaves: &mut Vec<Leaf>) -> Option<()> {
     match tokens.get(*pos)? {
         TokenTree::Punct(star) if star.as_char() == '*' => {
             *pos += 1;
-            leaves.push(Leaf {
-                segs: prefix.clone(),
-                end: End::Glob(star.clone()),
-            });
+            leaves.push(Leaf { segs: prefix.clone(), end: End::Glob(star.clone()) });
             Some(())
         }
         TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => {
@@ -206,10 +184,7 @@ fn parse_tree(
                 }
                 _ => End::Name,
             };
-            leaves.push(Leaf {
-                segs: prefix.clone(),
-                end,
-            });
+            leaves.push(Leaf { segs: prefix.clone(), end });
             Some(())
         }
         _ => None,
@@ -223,28 +198,16 @@ mod tests {
 
     fn rw(tree: &str, groups: GroupSet) -> Option<String> {
         let tokens: Vec<TokenTree> = tree.parse::<TokenStream>().unwrap().into_iter().collect();
-        let cfg = PatchConfig {
-            groups,
-            krate: CratePath::default(),
-        };
+        let cfg = PatchConfig { groups, krate: CratePath::default() };
         rewrite(&tokens, &cfg).ok().flatten().map(|t| t.to_string())
     }
 
     #[test]
     fn simple_paths_renames_and_globs() {
         let all = GroupSet::all();
-        assert_eq!(
-            rw("std::net::TcpStream", all).unwrap(),
-            ":: guv :: green :: net :: TcpStream"
-        );
-        assert_eq!(
-            rw("::std::net::TcpStream as S", all).unwrap(),
-            ":: guv :: green :: net :: TcpStream as S"
-        );
-        assert_eq!(
-            rw("std::sync::mpsc::*", all).unwrap(),
-            ":: guv :: green :: sync :: mpsc :: *"
-        );
+        assert_eq!(rw("std::net::TcpStream", all).unwrap(), ":: guv :: green :: net :: TcpStream");
+        assert_eq!(rw("::std::net::TcpStream as S", all).unwrap(), ":: guv :: green :: net :: TcpStream as S");
+        assert_eq!(rw("std::sync::mpsc::*", all).unwrap(), ":: guv :: green :: sync :: mpsc :: *");
         assert_eq!(rw("std::thread", all).unwrap(), ":: guv :: green :: thread");
         assert_eq!(rw("std::io::Read as _", all), None);
         assert_eq!(rw("std::collections::HashMap", all), None);
@@ -253,33 +216,20 @@ mod tests {
 
     #[test]
     fn groups_are_split_per_leaf() {
-        let out = rw(
-            "std::{net::{TcpStream, Ipv4Addr}, io::{self, Read}, collections::HashMap}",
-            GroupSet::all(),
-        )
-        .unwrap();
+        let out =
+            rw("std::{net::{TcpStream, Ipv4Addr}, io::{self, Read}, collections::HashMap}", GroupSet::all()).unwrap();
         assert_eq!(
             out,
             "{ :: guv :: green :: net :: TcpStream , std :: net :: Ipv4Addr , \
              :: guv :: green :: io :: { self } , std :: io :: Read , std :: collections :: HashMap }"
         );
-        let out = rw(
-            "::std::{io::{self as sio}, fs}",
-            GroupSet::EMPTY.with(Group::Fs),
-        )
-        .unwrap();
-        assert_eq!(
-            out,
-            "{ :: std :: io :: { self as sio } , :: guv :: green :: fs }"
-        );
+        let out = rw("::std::{io::{self as sio}, fs}", GroupSet::EMPTY.with(Group::Fs)).unwrap();
+        assert_eq!(out, "{ :: std :: io :: { self as sio } , :: guv :: green :: fs }");
     }
 
     #[test]
     fn unparseable_trees_are_left_alone() {
-        assert_eq!(
-            rw("std::net::{TcpStream,, Shutdown}", GroupSet::all()),
-            None
-        );
+        assert_eq!(rw("std::net::{TcpStream,, Shutdown}", GroupSet::all()), None);
         assert_eq!(rw("$krate::net::TcpStream", GroupSet::all()), None);
         assert_eq!(rw("std::net::TcpStream extra", GroupSet::all()), None);
     }

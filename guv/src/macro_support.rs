@@ -63,9 +63,7 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: TestReturn,
 {
-    let thread_name = thread::current()
-        .name()
-        .map_or_else(|| opts.name.to_owned(), str::to_owned);
+    let thread_name = thread::current().name().map_or_else(|| opts.name.to_owned(), str::to_owned);
     let (tx, rx) = mpsc::channel();
     let child_opts = opts.clone();
     let spawned = thread::Builder::new().name(thread_name).spawn(move || {
@@ -74,10 +72,7 @@ where
         let _ = tx.send(outcome);
     });
     if let Err(e) = spawned {
-        panic!(
-            "#[guv::test] `{}`: cannot start the test's thread: {e}",
-            opts.name
-        );
+        panic!("#[guv::test] `{}`: cannot start the test's thread: {e}", opts.name);
     }
     let outcome = match opts.timeout {
         None => rx.recv().ok(),
@@ -96,10 +91,7 @@ where
         Some(Outcome::Passed) => {}
         Some(Outcome::Failed(msg)) => panic!("{msg}"),
         Some(Outcome::Panicked(payload)) => panic::resume_unwind(payload),
-        None => panic!(
-            "#[guv::test] `{}`: the test's thread ended without a result",
-            opts.name
-        ),
+        None => panic!("#[guv::test] `{}`: the test's thread ended without a result", opts.name),
     }
 }
 
@@ -124,9 +116,7 @@ where
     let report = hub::tracked();
     let mut problems = Vec::new();
     for (who, msg) in &report.panicked {
-        problems.push(format!(
-            "greenlet {who} panicked and nothing waited for it: {msg}"
-        ));
+        problems.push(format!("greenlet {who} panicked and nothing waited for it: {msg}"));
     }
     if !opts.allow_leaks && !report.alive.is_empty() {
         problems.push(format!(
@@ -139,10 +129,6 @@ where
     if problems.is_empty() {
         Outcome::Passed
     } else {
-        Outcome::Failed(format!(
-            "#[guv::test] `{}`: {}",
-            opts.name,
-            problems.join("; ")
-        ))
+        Outcome::Failed(format!("#[guv::test] `{}`: {}", opts.name, problems.join("; ")))
     }
 }

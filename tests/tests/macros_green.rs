@@ -90,10 +90,7 @@ fn twice<T: Clone>(x: T) -> (T, T) {
 
 #[guv::test]
 fn generics_and_impl_trait_arguments() {
-    assert_eq!(
-        twice(String::from("x")).wait().unwrap(),
-        ("x".into(), "x".into())
-    );
+    assert_eq!(twice(String::from("x")).wait().unwrap(), ("x".into(), "x".into()));
     assert_eq!(Wrapper(vec![1]).describe(2.5).wait().unwrap(), "[1] 2.5");
 }
 
@@ -126,10 +123,7 @@ fn the_handle_kills_and_reports_panics() {
     guv::gyield();
     gt.kill();
     assert!(gt.wait().unwrap_err().is_killed());
-    assert_eq!(
-        fails().wait().unwrap_err().panic_message(),
-        Some("inside a green fn")
-    );
+    assert_eq!(fails().wait().unwrap_err().panic_message(), Some("inside a green fn"));
 }
 
 #[guv::green]

@@ -91,10 +91,7 @@ mod uses {
             ("glob type", type_name::<Receiver<u8>>().into()),
             ("group", type_name::<UdpSocket>().into()),
             ("group self", type_name_of_val(&io::stdin).into()),
-            (
-                "group self as",
-                type_name_of_val(&th::spawn::<fn(), ()>).into(),
-            ),
+            ("group self as", type_name_of_val(&th::spawn::<fn(), ()>).into()),
             ("unix", type_name::<UnixStream>().into()),
         ]
     }
@@ -122,10 +119,7 @@ fn every_use_form_is_rewritten() {
         assert!(is_fake(&name), "{form}: {name}");
     }
     for (item, name) in uses::kept() {
-        assert!(
-            is_std(&name) || name.starts_with("dyn std::"),
-            "{item}: {name}"
-        );
+        assert!(is_std(&name) || name.starts_with("dyn std::"), "{item}: {name}");
     }
     assert!(is_fake(&uses::in_a_body()), "{}", uses::in_a_body());
 }
@@ -136,9 +130,7 @@ mod paths {
 
     /// A signature with patched types; the body uses `::std::` and generic
     /// arguments.
-    pub fn signature(
-        _s: Option<std::net::TcpStream>,
-    ) -> std::thread::JoinHandle<::std::sync::Mutex<u8>> {
+    pub fn signature(_s: Option<std::net::TcpStream>) -> std::thread::JoinHandle<::std::sync::Mutex<u8>> {
         std::thread::spawn(|| ::std::sync::Mutex(1))
     }
 
@@ -189,8 +181,7 @@ fn signatures_expressions_macros_impls_and_nested_modules() {
     let handle = paths::signature(None);
     let full = type_name_of_val(&handle);
     assert!(
-        full.contains("fake::green::thread::JoinHandle<")
-            && full.contains("fake::green::sync::Mutex<u8>"),
+        full.contains("fake::green::thread::JoinHandle<") && full.contains("fake::green::sync::Mutex<u8>"),
         "{full}"
     );
     let s = paths::in_macros();
@@ -216,11 +207,7 @@ mod some_groups {
     }
 
     pub fn flags() -> [bool; 3] {
-        [
-            guv::is_patched!(net),
-            guv::is_patched!(time),
-            guv::is_patched!(sync),
-        ]
+        [guv::is_patched!(net), guv::is_patched!(time), guv::is_patched!(sync)]
     }
 }
 
@@ -228,10 +215,7 @@ mod some_groups {
 fn only_the_named_groups_are_rewritten() {
     let [net, sleep, spawn, mutex] = some_groups::names();
     assert!(is_fake(&net), "{net}");
-    assert!(
-        is_fake(&sleep),
-        "`thread::sleep` belongs to `time`: {sleep}"
-    );
+    assert!(is_fake(&sleep), "`thread::sleep` belongs to `time`: {sleep}");
     assert!(is_std(&spawn), "{spawn}");
     assert!(is_std(&mutex), "{mutex}");
     assert_eq!(some_groups::flags(), [true, true, false]);

@@ -24,19 +24,12 @@ fn another_test_gets_another_fresh_hub() {
 #[guv::test]
 fn the_body_runs_on_a_thread_named_after_the_test() {
     let os_thread = guv::original!(std::thread::current)();
-    assert_eq!(
-        os_thread.name(),
-        Some("the_body_runs_on_a_thread_named_after_the_test")
-    );
+    assert_eq!(os_thread.name(), Some("the_body_runs_on_a_thread_named_after_the_test"));
 }
 
 #[guv::test]
 fn the_body_is_patched() {
-    let groups = [
-        guv::is_patched!(net),
-        guv::is_patched!(sync),
-        guv::is_patched!(fs),
-    ];
+    let groups = [guv::is_patched!(net), guv::is_patched!(sync), guv::is_patched!(fs)];
     assert_eq!(groups, [true; 3]);
 }
 
@@ -85,10 +78,7 @@ fn a_test_within_its_timeout_passes() {
 #[guv::test]
 #[should_panic(expected = "1 greenlet(s) still alive at the end of the test: 'forever' (#1)")]
 fn a_greenlet_left_alive_fails_the_test_by_name() {
-    guv::Builder::new()
-        .name("forever")
-        .spawn_n(|| guv::sleep(HOUR))
-        .unwrap();
+    guv::Builder::new().name("forever").spawn_n(|| guv::sleep(HOUR)).unwrap();
     guv::gyield();
 }
 
@@ -119,10 +109,7 @@ fn greenlets_that_ended_or_were_killed_are_not_leaks() {
 #[should_panic(expected = "greenlet 'doomed' (#1) panicked and nothing waited for it: boom")]
 fn a_greenlet_panic_nobody_waited_for_fails_the_test() {
     guv::debug::hub_exceptions(false);
-    guv::Builder::new()
-        .name("doomed")
-        .spawn_n(|| panic!("boom"))
-        .unwrap();
+    guv::Builder::new().name("doomed").spawn_n(|| panic!("boom")).unwrap();
     guv::gyield();
 }
 

@@ -17,18 +17,9 @@ fn tracking_reports_live_greenlets_and_unobserved_panics() {
         let untracked = guv::spawn(|| guv::sleep(Duration::from_secs(3600)));
         track_greenlets();
         guv::debug::hub_exceptions(false);
-        let sleeper = guv::Builder::new()
-            .name("sleeper")
-            .spawn(|| guv::sleep(Duration::from_secs(3600)))
-            .unwrap();
-        let waited = guv::Builder::new()
-            .name("waited")
-            .spawn(|| -> u32 { panic!("seen") })
-            .unwrap();
-        guv::Builder::new()
-            .name("lost")
-            .spawn_n(|| panic!("unseen"))
-            .unwrap();
+        let sleeper = guv::Builder::new().name("sleeper").spawn(|| guv::sleep(Duration::from_secs(3600))).unwrap();
+        let waited = guv::Builder::new().name("waited").spawn(|| -> u32 { panic!("seen") }).unwrap();
+        guv::Builder::new().name("lost").spawn_n(|| panic!("unseen")).unwrap();
         let unnamed = guv::spawn(|| 1);
         let unnamed_id = unnamed.id();
         let dropped = guv::spawn(|| -> () { panic!("dropped") });
@@ -46,20 +37,9 @@ fn tracking_reports_live_greenlets_and_unobserved_panics() {
         assert_eq!(r.alive, [format!("'sleeper' (#{})", sleeper.id())]);
         let lost = r.panicked.iter().find(|(_, m)| m == "unseen").unwrap();
         assert!(lost.0.starts_with("'lost' (#"), "{lost:?}");
-        assert!(
-            r.panicked
-                .contains(&(format!("#{dropped_id}"), "dropped".to_owned()))
-        );
-        assert_eq!(
-            r.panicked.len(),
-            2,
-            "the waited-for panic is not listed: {r:?}"
-        );
-        assert!(
-            !r.alive
-                .iter()
-                .any(|a| a.contains(&format!("#{unnamed_id}")))
-        );
+        assert!(r.panicked.contains(&(format!("#{dropped_id}"), "dropped".to_owned())));
+        assert_eq!(r.panicked.len(), 2, "the waited-for panic is not listed: {r:?}");
+        assert!(!r.alive.iter().any(|a| a.contains(&format!("#{unnamed_id}"))));
 
         sleeper.kill();
         assert!(tracked().alive.is_empty());

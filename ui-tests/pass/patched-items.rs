@@ -22,10 +22,7 @@ fn main() {
             7
         })
     }
-    let mut w = Worker {
-        handle: Some(spawn(s2)),
-        state,
-    };
+    let mut w = Worker { handle: Some(spawn(s2)), state };
     assert_eq!(w.handle.take().unwrap().join().unwrap(), 7);
     assert_eq!(*w.state.lock().unwrap(), 1);
     let _ = TcpListener::bind("127.0.0.1:0").unwrap();

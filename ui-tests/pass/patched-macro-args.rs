@@ -5,8 +5,5 @@ fn main() {
     let s = format!("{:?} {:?}", names, std::net::Ipv4Addr::LOCALHOST);
     assert!(s.contains("127.0.0.1"));
     assert!(std::net::TcpListener::bind("127.0.0.1:0").is_ok());
-    println!(
-        "{}",
-        std::sync::Mutex::new(1).lock().map(|g| *g).unwrap_or(0)
-    );
+    println!("{}", std::sync::Mutex::new(1).lock().map(|g| *g).unwrap_or(0));
 }

@@ -8,9 +8,7 @@ mod outer {
 
         impl<T: Copy + std::ops::Add<Output = T> + Send + 'static> Counter<T> {
             pub fn new(v: T) -> Self {
-                Counter {
-                    value: ::std::sync::Mutex::new(v),
-                }
+                Counter { value: ::std::sync::Mutex::new(v) }
             }
 
             pub fn add(&self, by: T) -> T {

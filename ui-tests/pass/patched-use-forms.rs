@@ -25,11 +25,7 @@ mod m {
             tx2.send(2).unwrap();
         });
         h.join().unwrap();
-        shared
-            .0
-            .lock()
-            .unwrap()
-            .insert(rx.recv().unwrap(), rx2.recv().unwrap());
+        shared.0.lock().unwrap().insert(rx.recv().unwrap(), rx2.recv().unwrap());
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let _ = Duration::from_millis(1);

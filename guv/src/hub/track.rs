@@ -50,9 +50,7 @@ impl Tracker {
 
     pub(crate) fn panicked(&self, h: &Header, message: &str) {
         if self.on.get() {
-            self.panicked
-                .borrow_mut()
-                .insert(h.id(), (h.describe(), message.to_owned()));
+            self.panicked.borrow_mut().insert(h.id(), (h.describe(), message.to_owned()));
         }
     }
 
