@@ -1,6 +1,8 @@
 //! Shared helpers for the benchmarks in `benches/`: a tiny harness that
 //! times a closure several times and reports the median, side by side with
-//! a peer measured in the same run.
+//! a peer measured in the same run; echo servers on each runtime (run in a
+//! child process, pinned to one core, so that their CPU time and memory can
+//! be read from `/proc`); and measuring tools.
 //!
 //! Under `cargo bench` (which passes `--bench`) the full measurement runs;
 //! under `cargo test --all-targets` each benchmark runs once with tiny
@@ -48,4 +50,92 @@ pub fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
     pages * 4096
+}
+
+use std::io::{Read, Write};
+
+/// The runtimes compared: guv as shipped (the `polling` backend), guv on
+/// its raw-epoll backend (`guv::hub::EpollBackend`), and the peers.
+pub const RUNTIMES: [&str; 5] = ["guv", "guv+epoll", "tokio", "may", "std"];
+
+/// Pins the calling thread (and the threads it starts later) to `core`,
+/// if the machine has it.
+pub fn pin_to_core(core: usize) {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) <= core {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET writes within it;
+    // sched_setaffinity(0, ..) applies to the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// CPU time (user + system) a process has used, in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // SAFETY: sysconf has no preconditions.
+    let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    (ticks(11) + ticks(12)) / tck
+}
+
+/// A process's resident memory, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Raises the soft limit on open files as far as the hard limit allows.
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// The median of some numbers.
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Drives `conns` connections to 127.0.0.1:`port` for `dur`, each sending
+/// `size`-byte messages and waiting for the echo (guv greenlets on the
+/// calling thread). Returns the round trips completed.
+pub fn echo_load(port: u16, conns: usize, size: usize, dur: Duration) -> u64 {
+    let deadline = std::time::Instant::now() + dur;
+    let gts: Vec<_> = (0..conns)
+        .map(|_| {
+            guv::spawn(move || {
+                let mut s = guv::connect(("127.0.0.1", port)).unwrap();
+                s.set_nodelay(true).unwrap();
+                let msg = vec![7u8; size];
+                let mut back = vec![0u8; size];
+                let mut n = 0u64;
+                while std::time::Instant::now() < deadline {
+                    s.write_all(&msg).unwrap();
+                    s.read_exact(&mut back).unwrap();
+                    n += 1;
+                }
+                assert!(back == msg);
+                n
+            })
+        })
+        .collect();
+    gts.into_iter().map(|g| g.wait().unwrap()).sum()
 }

@@ -5,7 +5,7 @@
 //! thread per connection.
 //!
 //! It answers each line with the line upper-cased and the number of
-//! clients connected: `nc 127.0.0.1 8004`.
+//! clients connected: `nc 127.0.0.1 8005`.
 
 #[guv::patched]
 pub mod server {
@@ -51,5 +51,5 @@ pub mod server {
 }
 
 fn main() -> std::io::Result<()> {
-    server::run("127.0.0.1:8004")
+    server::run("127.0.0.1:8005")
 }

@@ -283,7 +283,9 @@ fn closed_error(fd: RawFd) -> io::Error {
 
 /// An fd registered with the current hub, owning the I/O object `T`: the
 /// base of every green socket. The registration is removed (and its waiters
-/// woken with `NotConnected`) before `T` is closed. `!Send`, like the hub.
+/// woken with `NotConnected`) before `T` is closed. It registers with the
+/// hub of the thread that created it; see `net::socket::Sock` for use from
+/// other threads.
 pub(crate) struct Registered<T: AsFd> {
     inner: Option<T>,
     fd: RawFd,
@@ -304,6 +306,13 @@ impl<T: AsFd> Registered<T> {
         self.inner.as_ref().expect("guv internal error: registration used after into_inner")
     }
 
+    /// Deregisters (waking waiters with `NotConnected`) and returns the I/O
+    /// object, open.
+    pub(crate) fn into_inner(mut self) -> T {
+        self.deregister();
+        self.inner.take().expect("guv internal error: registration used after into_inner")
+    }
+
     fn deregister(&self) {
         if let Some(inner) = &self.inner {
             crate::hub::try_with_hub(|hub| hub.io.release(inner.as_fd(), self.generation));
@@ -318,6 +327,7 @@ impl<T: AsFd> Registered<T> {
 
     /// Runs the non-blocking operation `op` until it does not return
     /// `WouldBlock`, parking for `interest` in between.
+    #[allow(dead_code)] // green sockets use net::socket::Sock's loop
     pub(crate) fn io<R>(
         &self,
         interest: Interest,

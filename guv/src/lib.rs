@@ -31,6 +31,12 @@
 //! - [`Timeout`], [`with_timeout`]: bound how long a greenlet may block.
 //! - [`trampoline`]: wait for an fd to become ready — the primitive under
 //!   [`net`]'s green sockets.
+//! - [`net`]: green TCP, UDP and Unix sockets, [`listen`], [`connect`], DNS
+//!   ([`net::dns`]); [`select`] waits on several fds at once.
+//! - [`green`]: the std mirror (`green::{net, thread, time, io, process,
+//!   fs, os}`), and [`green_std`], all of std with those swapped in.
+//! - [`tpool`]: run blocking code on OS threads; [`block_on`] and
+//!   [`support`]: futures and async I/O on the hub.
 //! - [`hub`]: the per-thread scheduler, its configuration and [`hub::Handle`]
 //!   for reaching it from other threads.
 //! - [`main`]: `#[guv::main]` configures the hub around `fn main`.
@@ -63,8 +69,9 @@
 //! it happens in.
 //!
 //! The unsafe code is fenced into six small files (stacks, the switch, the
-//! stack-overflow handler, the poller backend, socket setup, the green
-//! `Mutex`/`RwLock` data cells); the crate denies `unsafe` everywhere else.
+//! stack-overflow handler, the poller backends, raw socket and process
+//! calls, scoped green threads, the green `Mutex`/`RwLock` data cells); the
+//! crate denies `unsafe` everywhere else.
 
 #![deny(unsafe_code)]
 #![warn(
@@ -79,6 +86,7 @@ pub mod debug;
 mod error;
 pub mod event;
 pub mod green;
+pub mod green_std;
 mod greenlet;
 mod greenthread;
 pub mod hub;
@@ -88,8 +96,11 @@ mod macro_support;
 pub mod net;
 pub mod pool;
 pub mod queue;
+mod select;
 pub mod semaphore;
+pub mod support;
 mod timeout;
+pub mod tpool;
 mod waiters;
 pub mod websocket;
 pub mod wsgi;
@@ -100,9 +111,11 @@ pub use event::flag::Event;
 pub use event::result::AsyncResult;
 pub use greenthread::{Builder, GreenThread, LinkId, gyield, kill, sleep, spawn, spawn_after, spawn_n};
 pub use io::{Interest, notify_close, trampoline};
-pub use net::listen;
+pub use net::{connect, listen};
 pub use pool::{GreenPile, GreenPool, iwait, joinall, killall, wait_all, wait_all_timeout};
+pub use select::{Readiness, select};
 pub use semaphore::{BoundedSemaphore, CappedSemaphore, Semaphore, SemaphoreError, SemaphoreGuard};
+pub use support::block_on;
 pub use timeout::{Timeout, with_timeout};
 
 /// Runs `fn main` (or any argument-less function) as the main greenlet of a

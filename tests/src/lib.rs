@@ -24,5 +24,6 @@ impl Log {
     }
 }
 
+pub mod dns;
 /// Helpers for the HTTP and WebSocket tests.
 pub mod http;

@@ -1,3 +1,578 @@
-//! Green `std::fs`. Everything not shadowed here is `std::fs`'s own.
+//! Green `std::fs`: every call that touches the file system runs on
+//! [`crate::tpool`], parking only the calling greenlet. (Regular files are
+//! always "ready" for epoll, so readiness waiting cannot help; a thread
+//! pool is what gevent and eventlet use too.) Everything not shadowed here
+//! — `Metadata`, `Permissions`, `DirEntry`, `FileType`, ... — is
+//! `std::fs`'s own.
+//!
+//! Each call costs a round trip to a pool thread (tens of microseconds)
+//! and a copy of the data, so read and write in large pieces:
+//! [`read()`], [`write()`], `read_to_end` and `write_all` are one round trip
+//! each.
+//!
+//! ```
+//! use guv::green::fs;
+//! let dir = std::env::temp_dir().join(format!("guv-fs-doc-{}", std::process::id()));
+//! fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("hello.txt");
+//! fs::write(&path, "hello").unwrap();
+//! assert_eq!(fs::read_to_string(&path).unwrap(), "hello");
+//! fs::remove_dir_all(&dir).unwrap();
+//! ```
 
 pub use std::fs::*;
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::tpool::execute;
+
+fn owned<P: AsRef<Path>>(p: P) -> PathBuf {
+    p.as_ref().to_path_buf()
+}
+
+/// Defines a free function with one path argument that runs std's twin
+/// on the pool.
+macro_rules! path_fn {
+    ($(#[$doc:meta])* $name:ident -> $ret:ty) => {
+        $(#[$doc])*
+        pub fn $name<P: AsRef<Path>>(path: P) -> io::Result<$ret> {
+            let path = owned(path);
+            execute(move || std::fs::$name(path))
+        }
+    };
+}
+
+/// Defines a free function with two path arguments.
+macro_rules! two_path_fn {
+    ($(#[$doc:meta])* $name:ident -> $ret:ty) => {
+        $(#[$doc])*
+        pub fn $name<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<$ret> {
+            let (from, to) = (owned(from), owned(to));
+            execute(move || std::fs::$name(from, to))
+        }
+    };
+}
+
+path_fn!(
+    /// Reads a whole file (std's `read`).
+    ///
+    /// ```
+    /// assert!(guv::green::fs::read("/nonexistent/guv").is_err());
+    /// ```
+    read -> Vec<u8>
+);
+path_fn!(
+    /// Reads a whole file as UTF-8 (std's `read_to_string`).
+    ///
+    /// ```
+    /// assert!(guv::green::fs::read_to_string("/proc/self/status").unwrap().contains("Pid"));
+    /// ```
+    read_to_string -> String
+);
+path_fn!(
+    /// Creates a directory (std's `create_dir`).
+    ///
+    /// ```
+    /// let e = guv::green::fs::create_dir("/proc/guv-cannot").unwrap_err();
+    /// # let _ = e;
+    /// ```
+    create_dir -> ()
+);
+path_fn!(
+    /// Creates a directory and its missing parents (std's `create_dir_all`).
+    ///
+    /// ```
+    /// guv::green::fs::create_dir_all(std::env::temp_dir()).unwrap();
+    /// ```
+    create_dir_all -> ()
+);
+path_fn!(
+    /// Removes a file (std's `remove_file`).
+    ///
+    /// ```
+    /// assert!(guv::green::fs::remove_file("/nonexistent/guv").is_err());
+    /// ```
+    remove_file -> ()
+);
+path_fn!(
+    /// Removes an empty directory (std's `remove_dir`).
+    ///
+    /// ```
+    /// assert!(guv::green::fs::remove_dir("/nonexistent/guv").is_err());
+    /// ```
+    remove_dir -> ()
+);
+path_fn!(
+    /// Removes a directory and everything in it (std's `remove_dir_all`).
+    ///
+    /// ```
+    /// assert!(guv::green::fs::remove_dir_all("/nonexistent/guv").is_err());
+    /// ```
+    remove_dir_all -> ()
+);
+path_fn!(
+    /// A path's metadata, following symlinks (std's `metadata`).
+    ///
+    /// ```
+    /// assert!(guv::green::fs::metadata("/").unwrap().is_dir());
+    /// ```
+    metadata -> Metadata
+);
+path_fn!(
+    /// A path's metadata, not following symlinks (std's `symlink_metadata`).
+    ///
+    /// ```
+    /// assert!(guv::green::fs::symlink_metadata("/").unwrap().is_dir());
+    /// ```
+    symlink_metadata -> Metadata
+);
+path_fn!(
+    /// The absolute, resolved form of a path (std's `canonicalize`).
+    ///
+    /// ```
+    /// assert_eq!(guv::green::fs::canonicalize("/").unwrap(), std::path::PathBuf::from("/"));
+    /// ```
+    canonicalize -> PathBuf
+);
+path_fn!(
+    /// Where a symlink points (std's `read_link`).
+    ///
+    /// ```
+    /// assert!(guv::green::fs::read_link("/proc/self/exe").is_ok());
+    /// ```
+    read_link -> PathBuf
+);
+path_fn!(
+    /// Whether a path exists; errors other than "not found" are reported
+    /// (std's `exists`).
+    ///
+    /// ```
+    /// assert!(guv::green::fs::exists("/").unwrap());
+    /// ```
+    exists -> bool
+);
+two_path_fn!(
+    /// Copies a file's contents and permissions; returns the bytes copied
+    /// (std's `copy`).
+    ///
+    /// ```
+    /// assert!(guv::green::fs::copy("/nonexistent/a", "/nonexistent/b").is_err());
+    /// ```
+    copy -> u64
+);
+two_path_fn!(
+    /// Renames a file or directory (std's `rename`).
+    ///
+    /// ```
+    /// assert!(guv::green::fs::rename("/nonexistent/a", "/nonexistent/b").is_err());
+    /// ```
+    rename -> ()
+);
+two_path_fn!(
+    /// Creates a hard link (std's `hard_link`).
+    ///
+    /// ```
+    /// assert!(guv::green::fs::hard_link("/nonexistent/a", "/nonexistent/b").is_err());
+    /// ```
+    hard_link -> ()
+);
+
+/// Writes a whole file, creating or truncating it (std's `write`).
+///
+/// ```
+/// let p = std::env::temp_dir().join(format!("guv-write-doc-{}", std::process::id()));
+/// guv::green::fs::write(&p, b"data").unwrap();
+/// assert_eq!(guv::green::fs::read(&p).unwrap(), b"data");
+/// guv::green::fs::remove_file(&p).unwrap();
+/// ```
+pub fn write<P: AsRef<Path>, C: AsRef<[u8]>>(path: P, contents: C) -> io::Result<()> {
+    let (path, contents) = (owned(path), contents.as_ref().to_vec());
+    execute(move || std::fs::write(path, contents))
+}
+
+/// Changes a path's permissions (std's `set_permissions`).
+///
+/// ```
+/// let p = std::env::temp_dir().join(format!("guv-perm-doc-{}", std::process::id()));
+/// guv::green::fs::write(&p, b"").unwrap();
+/// let mut perms = guv::green::fs::metadata(&p).unwrap().permissions();
+/// perms.set_readonly(true);
+/// guv::green::fs::set_permissions(&p, perms).unwrap();
+/// guv::green::fs::remove_file(&p).unwrap();
+/// ```
+pub fn set_permissions<P: AsRef<Path>>(path: P, perm: Permissions) -> io::Result<()> {
+    let path = owned(path);
+    execute(move || std::fs::set_permissions(path, perm))
+}
+
+/// The entries of a directory (std's `read_dir`). The listing is read on
+/// the pool in one go; iterating does not block.
+///
+/// ```
+/// let names: Vec<_> = guv::green::fs::read_dir("/").unwrap().map(|e| e.unwrap().file_name()).collect();
+/// assert!(!names.is_empty());
+/// ```
+pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
+    let path = owned(path);
+    let entries = execute(move || std::fs::read_dir(path).map(|it| it.collect::<Vec<_>>()))?;
+    Ok(ReadDir { entries: entries.into_iter() })
+}
+
+/// The iterator [`read_dir`] returns (the twin of `std::fs::ReadDir`).
+///
+/// ```
+/// let mut it: guv::green::fs::ReadDir = guv::green::fs::read_dir("/").unwrap();
+/// assert!(it.next().is_some());
+/// ```
+#[derive(Debug)]
+pub struct ReadDir {
+    entries: std::vec::IntoIter<io::Result<DirEntry>>,
+}
+
+impl Iterator for ReadDir {
+    type Item = io::Result<DirEntry>;
+    fn next(&mut self) -> Option<io::Result<DirEntry>> {
+        self.entries.next()
+    }
+}
+
+/// An open file whose operations run on the thread pool (the twin of
+/// `std::fs::File`).
+///
+/// ```
+/// use std::io::{Read, Seek, SeekFrom, Write};
+/// use guv::green::fs::File;
+/// let p = std::env::temp_dir().join(format!("guv-file-doc-{}", std::process::id()));
+/// let mut f = File::create(&p).unwrap();
+/// f.write_all(b"green file").unwrap();
+/// f.seek(SeekFrom::Start(6)).unwrap();
+/// let mut f = File::open(&p).unwrap();
+/// let mut s = String::new();
+/// f.read_to_string(&mut s).unwrap();
+/// assert_eq!(s, "green file");
+/// guv::green::fs::remove_file(&p).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct File {
+    inner: Arc<std::fs::File>,
+}
+
+impl File {
+    /// Opens a file for reading.
+    ///
+    /// ```
+    /// assert!(guv::green::fs::File::open("/proc/self/status").is_ok());
+    /// assert!(guv::green::fs::File::open("/nonexistent").is_err());
+    /// ```
+    pub fn open<P: AsRef<Path>>(path: P) -> io::Result<File> {
+        let path = owned(path);
+        execute(move || std::fs::File::open(path)).map(File::from_std)
+    }
+
+    /// Creates (or truncates) a file for writing.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::create(&p).unwrap();
+    /// assert_eq!(f.metadata().unwrap().len(), 0);
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn create<P: AsRef<Path>>(path: P) -> io::Result<File> {
+        let path = owned(path);
+        execute(move || std::fs::File::create(path)).map(File::from_std)
+    }
+
+    /// Creates a new file for reading and writing; fails if it exists.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let _f = guv::green::fs::File::create_new(&p).unwrap();
+    /// assert!(guv::green::fs::File::create_new(&p).is_err());
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn create_new<P: AsRef<Path>>(path: P) -> io::Result<File> {
+        let path = owned(path);
+        execute(move || std::fs::File::create_new(path)).map(File::from_std)
+    }
+
+    /// Options to open a file with ([`OpenOptions`]).
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::options().write(true).create(true).open(&p).unwrap();
+    /// # drop(f);
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    /// Wraps a std file.
+    ///
+    /// ```
+    /// let f = guv::green::fs::File::from_std(std::fs::File::open("/proc/self/status").unwrap());
+    /// assert!(f.metadata().unwrap().is_file());
+    /// ```
+    pub fn from_std(file: std::fs::File) -> File {
+        File { inner: Arc::new(file) }
+    }
+
+    /// Runs `op` on the file on the pool.
+    fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let f = self.inner.clone();
+        execute(move || op(&f))
+    }
+
+    /// Flushes data and metadata to the device.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::create(&p).unwrap();
+    /// f.sync_all().unwrap();
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn sync_all(&self) -> io::Result<()> {
+        self.run(|f| f.sync_all())
+    }
+
+    /// Flushes data to the device.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::create(&p).unwrap();
+    /// f.sync_data().unwrap();
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn sync_data(&self) -> io::Result<()> {
+        self.run(|f| f.sync_data())
+    }
+
+    /// Truncates or extends the file.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::create(&p).unwrap();
+    /// f.set_len(100).unwrap();
+    /// assert_eq!(f.metadata().unwrap().len(), 100);
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn set_len(&self, size: u64) -> io::Result<()> {
+        self.run(move |f| f.set_len(size))
+    }
+
+    /// The file's metadata.
+    ///
+    /// ```
+    /// let f = guv::green::fs::File::open("/proc/self/status").unwrap();
+    /// assert!(f.metadata().unwrap().is_file());
+    /// ```
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        self.run(|f| f.metadata())
+    }
+
+    /// A second handle to the same open file.
+    ///
+    /// ```
+    /// let f = guv::green::fs::File::open("/proc/self/status").unwrap();
+    /// let g = f.try_clone().unwrap();
+    /// assert!(g.metadata().unwrap().is_file());
+    /// ```
+    pub fn try_clone(&self) -> io::Result<File> {
+        self.run(|f| f.try_clone()).map(File::from_std)
+    }
+
+    /// Changes the file's permissions.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::create(&p).unwrap();
+    /// let mut perm = f.metadata().unwrap().permissions();
+    /// perm.set_readonly(true);
+    /// f.set_permissions(perm).unwrap();
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn set_permissions(&self, perm: Permissions) -> io::Result<()> {
+        self.run(move |f| f.set_permissions(perm))
+    }
+}
+
+impl Read for &File {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len();
+        let data = self.run(move |mut f| {
+            let mut v = vec![0u8; len];
+            let n = f.read(&mut v)?;
+            v.truncate(n);
+            Ok(v)
+        })?;
+        buf[..data.len()].copy_from_slice(&data);
+        Ok(data.len())
+    }
+
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let data = self.run(|mut f| {
+            let mut v = Vec::new();
+            f.read_to_end(&mut v)?;
+            Ok(v)
+        })?;
+        buf.extend_from_slice(&data);
+        Ok(data.len())
+    }
+
+    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        let data = self.run(|mut f| {
+            let mut s = String::new();
+            f.read_to_string(&mut s)?;
+            Ok(s)
+        })?;
+        buf.push_str(&data);
+        Ok(data.len())
+    }
+}
+
+impl Write for &File {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let data = buf.to_vec();
+        self.run(move |mut f| f.write(&data))
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let data = buf.to_vec();
+        self.run(move |mut f| f.write_all(&data))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for &File {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.run(move |mut f| f.seek(pos))
+    }
+}
+
+impl Read for File {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        (&*self).read_to_end(buf)
+    }
+
+    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        (&*self).read_to_string(buf)
+    }
+}
+
+impl Write for File {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        (&*self).write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for File {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        (&*self).seek(pos)
+    }
+}
+
+impl From<std::fs::File> for File {
+    fn from(f: std::fs::File) -> File {
+        File::from_std(f)
+    }
+}
+
+impl std::os::fd::AsFd for File {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl std::os::fd::AsRawFd for File {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// Options to open a file with, opened on the thread pool (the twin of
+/// `std::fs::OpenOptions`).
+///
+/// ```
+/// use guv::green::fs::OpenOptions;
+/// let p = std::env::temp_dir().join(format!("guv-opts-doc-{}", std::process::id()));
+/// let f = OpenOptions::new().write(true).create(true).truncate(true).open(&p).unwrap();
+/// drop(f);
+/// assert!(OpenOptions::new().write(true).create_new(true).open(&p).is_err());
+/// guv::green::fs::remove_file(&p).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct OpenOptions(std::fs::OpenOptions);
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions::new()
+    }
+}
+
+macro_rules! flag {
+    ($($(#[$doc:meta])* $name:ident),*) => {$(
+        $(#[$doc])*
+        pub fn $name(&mut self, on: bool) -> &mut OpenOptions {
+            self.0.$name(on);
+            self
+        }
+    )*};
+}
+
+impl OpenOptions {
+    /// All options off.
+    ///
+    /// ```
+    /// let o = guv::green::fs::OpenOptions::new();
+    /// assert!(o.open("/proc/self/status").is_err()); // no access mode chosen
+    /// ```
+    pub fn new() -> OpenOptions {
+        OpenOptions(std::fs::OpenOptions::new())
+    }
+
+    flag!(
+        /// Read access.
+        read,
+        /// Write access.
+        write,
+        /// Append mode.
+        append,
+        /// Truncate on open.
+        truncate,
+        /// Create if missing.
+        create,
+        /// Create, failing if it exists.
+        create_new
+    );
+
+    /// Opens `path` with these options, on the pool.
+    ///
+    /// ```
+    /// let f = guv::green::fs::OpenOptions::new().read(true).open("/proc/self/status").unwrap();
+    /// assert!(f.metadata().is_ok());
+    /// ```
+    pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<File> {
+        let (opts, path) = (self.0.clone(), owned(path));
+        execute(move || opts.open(path)).map(File::from_std)
+    }
+}

@@ -10,7 +10,9 @@
 pub mod fs;
 pub mod io;
 pub mod net;
+pub mod os;
 pub mod process;
+mod scope;
 pub mod sync;
 pub mod thread;
 pub mod time;

@@ -1,3 +1,596 @@
-//! Green `std::process`. Everything not shadowed here is `std::process`'s own.
+//! Green `std::process`: [`Command`] and [`Child`] whose waits and pipes
+//! park the greenlet. Everything not shadowed here (`Stdio`, `ExitStatus`,
+//! `Output`, `exit`, `id`, ...) is `std::process`'s own.
+//!
+//! Waiting for a child parks on a *pidfd* (Linux 5.3+: an fd that becomes
+//! readable when the process exits) registered with the hub — no polling
+//! loop, no `SIGCHLD` handler. Where pidfds are not available (older
+//! kernels, some sandboxes), or with the environment variable
+//! `GUV_NO_PIDFD` set, the wait runs on [`crate::tpool`] (`waitid` with
+//! `WNOWAIT`, then std's `wait`). The
+//! child's stdin/stdout/stderr pipes are non-blocking on guv's side and
+//! registered with the hub like sockets.
+//!
+//! ```
+//! use guv::green::process::{Command, Stdio};
+//! use std::io::{Read, Write};
+//!
+//! let mut child = Command::new("tr").arg("a-z").arg("A-Z")
+//!     .stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+//! child.stdin.take().unwrap().write_all(b"green pipes").unwrap(); // dropped: EOF
+//! let mut out = String::new();
+//! child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+//! assert_eq!(out, "GREEN PIPES");
+//! assert!(child.wait().unwrap().success());
+//! ```
 
 pub use std::process::*;
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use crate::Interest;
+use crate::net::{Sock, pidfd_open, set_nonblocking, wait_exit_no_reap};
+
+/// A process builder whose `spawn`, `output` and `status` return green
+/// types (the twin of `std::process::Command`, with the same methods).
+///
+/// ```
+/// let out = guv::green::process::Command::new("echo").arg("hi").output().unwrap();
+/// assert_eq!(out.stdout, b"hi\n");
+/// assert!(out.status.success());
+/// ```
+pub struct Command {
+    inner: std::process::Command,
+    stdin_set: bool,
+    stdout_set: bool,
+    stderr_set: bool,
+}
+
+impl Command {
+    /// A command to run `program`.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let c = Command::new("ls");
+    /// assert_eq!(c.get_program(), "ls");
+    /// ```
+    pub fn new<S: AsRef<OsStr>>(program: S) -> Command {
+        Command { inner: std::process::Command::new(program), stdin_set: false, stdout_set: false, stderr_set: false }
+    }
+
+    /// Adds an argument.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("echo").arg("-n").arg("x").output().unwrap();
+    /// assert_eq!(out.stdout, b"x");
+    /// ```
+    pub fn arg<S: AsRef<OsStr>>(&mut self, arg: S) -> &mut Command {
+        self.inner.arg(arg);
+        self
+    }
+
+    /// Adds arguments.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("echo").args(["a", "b"]).output().unwrap();
+    /// assert_eq!(out.stdout, b"a b\n");
+    /// ```
+    pub fn args<I, S>(&mut self, args: I) -> &mut Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.inner.args(args);
+        self
+    }
+
+    /// Sets an environment variable.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("sh").arg("-c").arg("echo $GUV_X").env("GUV_X", "1").output().unwrap();
+    /// assert_eq!(out.stdout, b"1\n");
+    /// ```
+    pub fn env<K: AsRef<OsStr>, V: AsRef<OsStr>>(&mut self, key: K, val: V) -> &mut Command {
+        self.inner.env(key, val);
+        self
+    }
+
+    /// Sets environment variables.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("sh").arg("-c").arg("echo $A$B").envs([("A", "1"), ("B", "2")]).output().unwrap();
+    /// assert_eq!(out.stdout, b"12\n");
+    /// ```
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        self.inner.envs(vars);
+        self
+    }
+
+    /// Removes an environment variable.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("sh").arg("-c").arg("echo ${HOME:-none}").env_remove("HOME").output().unwrap();
+    /// assert_eq!(out.stdout, b"none\n");
+    /// ```
+    pub fn env_remove<K: AsRef<OsStr>>(&mut self, key: K) -> &mut Command {
+        self.inner.env_remove(key);
+        self
+    }
+
+    /// Clears the environment.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("/usr/bin/env").env_clear().output().unwrap();
+    /// assert!(out.stdout.is_empty());
+    /// ```
+    pub fn env_clear(&mut self) -> &mut Command {
+        self.inner.env_clear();
+        self
+    }
+
+    /// Sets the working directory.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("pwd").current_dir("/").output().unwrap();
+    /// assert_eq!(out.stdout, b"/\n");
+    /// ```
+    pub fn current_dir<P: AsRef<Path>>(&mut self, dir: P) -> &mut Command {
+        self.inner.current_dir(dir);
+        self
+    }
+
+    /// Configures the child's stdin.
+    ///
+    /// ```
+    /// use guv::green::process::{Command, Stdio};
+    /// let out = Command::new("cat").stdin(Stdio::null()).output().unwrap();
+    /// assert!(out.stdout.is_empty());
+    /// ```
+    pub fn stdin<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
+        self.inner.stdin(cfg);
+        self.stdin_set = true;
+        self
+    }
+
+    /// Configures the child's stdout.
+    ///
+    /// ```
+    /// use guv::green::process::{Command, Stdio};
+    /// let out = Command::new("echo").stdout(Stdio::null()).output().unwrap();
+    /// assert!(out.stdout.is_empty());
+    /// ```
+    pub fn stdout<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
+        self.inner.stdout(cfg);
+        self.stdout_set = true;
+        self
+    }
+
+    /// Configures the child's stderr.
+    ///
+    /// ```
+    /// use guv::green::process::{Command, Stdio};
+    /// let out = Command::new("sh").arg("-c").arg("echo e >&2").stderr(Stdio::piped()).output().unwrap();
+    /// assert_eq!(out.stderr, b"e\n");
+    /// ```
+    pub fn stderr<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
+        self.inner.stderr(cfg);
+        self.stderr_set = true;
+        self
+    }
+
+    /// The program.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// assert_eq!(Command::new("true").get_program(), "true");
+    /// ```
+    pub fn get_program(&self) -> &OsStr {
+        self.inner.get_program()
+    }
+
+    /// The arguments.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let mut c = Command::new("echo");
+    /// c.arg("x");
+    /// assert_eq!(c.get_args().collect::<Vec<_>>(), ["x"]);
+    /// ```
+    pub fn get_args(&self) -> CommandArgs<'_> {
+        self.inner.get_args()
+    }
+
+    /// The environment changes.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let mut c = Command::new("env");
+    /// c.env("K", "V");
+    /// assert_eq!(c.get_envs().count(), 1);
+    /// ```
+    pub fn get_envs(&self) -> CommandEnvs<'_> {
+        self.inner.get_envs()
+    }
+
+    /// The working directory, if set.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let mut c = Command::new("pwd");
+    /// c.current_dir("/tmp");
+    /// assert_eq!(c.get_current_dir(), Some(std::path::Path::new("/tmp")));
+    /// ```
+    pub fn get_current_dir(&self) -> Option<&Path> {
+        self.inner.get_current_dir()
+    }
+
+    /// The std command, for options only std has (`CommandExt`).
+    ///
+    /// ```
+    /// use std::os::unix::process::CommandExt;
+    /// let mut c = guv::green::process::Command::new("true");
+    /// c.as_std_mut().arg0("renamed");
+    /// assert!(c.status().unwrap().success());
+    /// ```
+    pub fn as_std_mut(&mut self) -> &mut std::process::Command {
+        &mut self.inner
+    }
+
+    /// Starts the process. A program that cannot be started gives std's
+    /// error kind (`NotFound`, `PermissionDenied`, ...) with the program
+    /// named.
+    ///
+    /// ```
+    /// let e = guv::green::process::Command::new("/nonexistent/guv-program").spawn().unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    /// assert!(e.to_string().contains("/nonexistent/guv-program"));
+    /// ```
+    pub fn spawn(&mut self) -> io::Result<Child> {
+        let child = self
+            .inner
+            .spawn()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot start {:?}: {e}", self.inner.get_program())))?;
+        Child::from_std(child)
+    }
+
+    /// Runs the process with stdout and stderr captured (and stdin empty,
+    /// unless configured) and waits for it, as std's `output`.
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let out = Command::new("sh").arg("-c").arg("echo o; echo e >&2; exit 2").output().unwrap();
+    /// assert_eq!((out.stdout.as_slice(), out.stderr.as_slice(), out.status.code()), (&b"o\n"[..], &b"e\n"[..], Some(2)));
+    /// ```
+    pub fn output(&mut self) -> io::Result<Output> {
+        let defaults = (!self.stdin_set, !self.stdout_set, !self.stderr_set);
+        if defaults.0 {
+            self.inner.stdin(Stdio::null());
+        }
+        if defaults.1 {
+            self.inner.stdout(Stdio::piped());
+        }
+        if defaults.2 {
+            self.inner.stderr(Stdio::piped());
+        }
+        let child = self.spawn();
+        // Back to what `spawn` does by default.
+        if defaults.0 {
+            self.inner.stdin(Stdio::inherit());
+        }
+        if defaults.1 {
+            self.inner.stdout(Stdio::inherit());
+        }
+        if defaults.2 {
+            self.inner.stderr(Stdio::inherit());
+        }
+        child?.wait_with_output()
+    }
+
+    /// Runs the process (inheriting stdin/stdout/stderr unless
+    /// configured) and waits for it, as std's `status`.
+    ///
+    /// ```
+    /// let st = guv::green::process::Command::new("false").status().unwrap();
+    /// assert_eq!(st.code(), Some(1));
+    /// ```
+    pub fn status(&mut self) -> io::Result<ExitStatus> {
+        self.spawn()?.wait()
+    }
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl From<std::process::Command> for Command {
+    fn from(inner: std::process::Command) -> Command {
+        Command { inner, stdin_set: true, stdout_set: true, stderr_set: true }
+    }
+}
+
+/// Whether `GUV_NO_PIDFD` is set: wait for children on the thread pool
+/// even where pidfds work (read once).
+fn pidfds_disabled() -> bool {
+    static DISABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DISABLED.get_or_init(|| std::env::var_os("GUV_NO_PIDFD").is_some())
+}
+
+/// A running or exited child process (the twin of `std::process::Child`):
+/// the pipes are green, and `wait` parks the greenlet.
+///
+/// ```
+/// let mut child = guv::green::process::Command::new("true").spawn().unwrap();
+/// assert!(child.stdin.is_none());
+/// assert!(child.wait().unwrap().success());
+/// ```
+pub struct Child {
+    /// The child's stdin, if piped.
+    pub stdin: Option<ChildStdin>,
+    /// The child's stdout, if piped.
+    pub stdout: Option<ChildStdout>,
+    /// The child's stderr, if piped.
+    pub stderr: Option<ChildStderr>,
+    inner: std::process::Child,
+    /// The registered pidfd, opened on the first wait.
+    exit: Option<Sock<OwnedFd>>,
+}
+
+impl Child {
+    /// Takes over a std child; its pipes become green.
+    ///
+    /// ```
+    /// let std_child = std::process::Command::new("true").spawn().unwrap();
+    /// let mut child = guv::green::process::Child::from_std(std_child).unwrap();
+    /// assert!(child.wait().unwrap().success());
+    /// ```
+    pub fn from_std(mut inner: std::process::Child) -> io::Result<Child> {
+        Ok(Child {
+            stdin: inner.stdin.take().map(|p| Pipe::new(p.into())).transpose()?.map(ChildStdin),
+            stdout: inner.stdout.take().map(|p| Pipe::new(p.into())).transpose()?.map(ChildStdout),
+            stderr: inner.stderr.take().map(|p| Pipe::new(p.into())).transpose()?.map(ChildStderr),
+            inner,
+            exit: None,
+        })
+    }
+
+    /// The OS process id.
+    ///
+    /// ```
+    /// let mut c = guv::green::process::Command::new("true").spawn().unwrap();
+    /// assert!(c.id() > 0);
+    /// c.wait().unwrap();
+    /// ```
+    pub fn id(&self) -> u32 {
+        self.inner.id()
+    }
+
+    /// Kills the child (`SIGKILL`); `Ok` if it has already exited.
+    ///
+    /// ```
+    /// let mut c = guv::green::process::Command::new("sleep").arg("60").spawn().unwrap();
+    /// c.kill().unwrap();
+    /// assert!(!c.wait().unwrap().success());
+    /// ```
+    pub fn kill(&mut self) -> io::Result<()> {
+        self.inner.kill()
+    }
+
+    /// The exit status if the child has exited, without waiting.
+    ///
+    /// ```
+    /// let mut c = guv::green::process::Command::new("sleep").arg("60").spawn().unwrap();
+    /// assert!(c.try_wait().unwrap().is_none());
+    /// c.kill().unwrap();
+    /// c.wait().unwrap();
+    /// assert!(c.try_wait().unwrap().is_some());
+    /// ```
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.inner.try_wait()
+    }
+
+    /// Closes stdin (as std) and parks until the child exits.
+    ///
+    /// ```
+    /// let mut c = guv::green::process::Command::new("true").spawn().unwrap();
+    /// assert!(c.wait().unwrap().success());
+    /// ```
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        loop {
+            if let Some(status) = self.inner.try_wait()? {
+                return Ok(status);
+            }
+            if self.exit.is_none() {
+                let opened = if pidfds_disabled() {
+                    Err(io::Error::from_raw_os_error(libc::ENOSYS))
+                } else {
+                    pidfd_open(self.inner.id())
+                };
+                match opened {
+                    Ok(fd) => self.exit = Some(Sock::new(fd)?),
+                    // No pidfds here (an old kernel, a sandbox that forbids
+                    // the call, or GUV_NO_PIDFD): wait on the pool instead.
+                    Err(e) if e.raw_os_error() != Some(libc::ESRCH) => {
+                        let pid = self.inner.id();
+                        crate::tpool::execute(move || wait_exit_no_reap(pid))?;
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(io::Error::new(e.kind(), format!("guv: cannot watch process {}: {e}", self.id())));
+                    }
+                }
+            }
+            if let Some(exit) = &self.exit {
+                exit.wait(Interest::READABLE, None)?;
+            }
+        }
+    }
+
+    /// Waits for the child, collecting all of stdout and stderr (read at
+    /// the same time, by two greenlets).
+    ///
+    /// ```
+    /// use guv::green::process::{Command, Stdio};
+    /// let c = Command::new("echo").arg("hi").stdout(Stdio::piped()).spawn().unwrap();
+    /// assert_eq!(c.wait_with_output().unwrap().stdout, b"hi\n");
+    /// ```
+    pub fn wait_with_output(mut self) -> io::Result<Output> {
+        drop(self.stdin.take());
+        let err_reader = self.stderr.take().map(|mut e| {
+            crate::spawn(move || {
+                let mut v = Vec::new();
+                e.read_to_end(&mut v).map(|_| v)
+            })
+        });
+        let mut stdout = Vec::new();
+        if let Some(mut out) = self.stdout.take() {
+            out.read_to_end(&mut stdout)?;
+        }
+        let stderr = match err_reader {
+            Some(gt) => gt.wait().map_err(|e| io::Error::other(format!("reading stderr: {e}")))??,
+            None => Vec::new(),
+        };
+        let status = self.wait()?;
+        Ok(Output { status, stdout, stderr })
+    }
+}
+
+impl fmt::Debug for Child {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Child")
+            .field("pid", &self.inner.id())
+            .field("stdin", &self.stdin)
+            .field("stdout", &self.stdout)
+            .field("stderr", &self.stderr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A non-blocking pipe end registered with the hub.
+struct Pipe {
+    sock: Sock<std::fs::File>,
+}
+
+impl Pipe {
+    fn new(fd: OwnedFd) -> io::Result<Pipe> {
+        set_nonblocking(fd.as_fd(), true)?;
+        Ok(Pipe { sock: Sock::new(std::fs::File::from(fd))? })
+    }
+
+    /// The fd, deregistered and back in blocking mode.
+    fn into_fd(self) -> OwnedFd {
+        let fd = OwnedFd::from(self.sock.into_inner());
+        let _ = set_nonblocking(fd.as_fd(), false);
+        fd
+    }
+}
+
+macro_rules! pipe_type {
+    ($(#[$doc:meta])* $name:ident, $std:ty) => {
+        $(#[$doc])*
+        pub struct $name(Pipe);
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).field("fd", &self.as_raw_fd()).finish()
+            }
+        }
+
+        impl AsFd for $name {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.0.sock.get().as_fd()
+            }
+        }
+
+        impl AsRawFd for $name {
+            fn as_raw_fd(&self) -> RawFd {
+                self.0.sock.get().as_raw_fd()
+            }
+        }
+
+        impl From<$name> for OwnedFd {
+            fn from(p: $name) -> OwnedFd {
+                p.0.into_fd()
+            }
+        }
+
+        impl From<$name> for $std {
+            fn from(p: $name) -> $std {
+                <$std>::from(p.0.into_fd())
+            }
+        }
+
+        impl From<$name> for Stdio {
+            /// Hands the pipe to another child (in blocking mode).
+            fn from(p: $name) -> Stdio {
+                Stdio::from(p.0.into_fd())
+            }
+        }
+    };
+}
+
+pipe_type!(
+    /// The child's stdin: writes park the greenlet while the pipe is full.
+    ChildStdin,
+    std::process::ChildStdin
+);
+pipe_type!(
+    /// The child's stdout: reads park the greenlet until output arrives.
+    ChildStdout,
+    std::process::ChildStdout
+);
+pipe_type!(
+    /// The child's stderr: reads park the greenlet until output arrives.
+    ChildStderr,
+    std::process::ChildStderr
+);
+
+impl Write for ChildStdin {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.sock.write(|mut f| f.write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &ChildStdin {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.sock.write(|mut f| f.write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for ChildStdout {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.sock.read(|mut f| f.read(buf))
+    }
+}
+
+impl Read for ChildStderr {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.sock.read(|mut f| f.read(buf))
+    }
+}

@@ -1,11 +1,14 @@
-//! Socket setup std does not offer: listeners with a chosen backlog and
-//! `SO_REUSEPORT`. Only system calls live here; policy is in `mod.rs`.
+//! The raw system calls guv's green I/O needs and std does not offer:
+//! listeners with a chosen backlog and `SO_REUSEPORT`, non-blocking
+//! `connect`, `accept4` straight into non-blocking mode, `pidfd_open` and
+//! `waitid(WNOWAIT)` for child processes, and the `FromRawFd` impls of the
+//! green types. Only system calls live here; policy is in the callers.
 
 #![allow(unsafe_code)] // one of the fenced unsafe files; see lib.rs
 
 use std::io;
-use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// How to set up a listening socket.
 #[derive(Clone, Copy, Debug)]
@@ -22,7 +25,6 @@ fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 fn set_flag(fd: &OwnedFd, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let one: libc::c_int = 1;
     // SAFETY: `fd` is an open socket; the option value is a live c_int of
     // the size passed.
@@ -38,19 +40,16 @@ fn set_flag(fd: &OwnedFd, level: libc::c_int, name: libc::c_int) -> io::Result<(
     .map(drop)
 }
 
-/// A non-blocking, close-on-exec TCP listener bound to `addr` with
-/// `SO_REUSEADDR` (and `SO_REUSEPORT` if asked).
-pub(crate) fn bind_listener(addr: SocketAddr, opts: ListenOptions) -> io::Result<std::net::TcpListener> {
-    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+/// A fresh non-blocking, close-on-exec socket.
+fn socket(family: libc::c_int, kind: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2); the result is checked.
-    let raw = check(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) })?;
+    let raw = check(unsafe { libc::socket(family, kind | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: `raw` is a fresh fd that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    set_flag(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR)?;
-    if opts.reuse_port {
-        set_flag(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT)?;
-    }
-    use std::os::fd::AsRawFd;
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// `addr` as a C socket address and its length.
+fn to_raw(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: all-zero is a valid sockaddr_storage; we fill in one variant.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let len = match addr {
@@ -78,11 +77,195 @@ pub(crate) fn bind_listener(addr: SocketAddr, opts: ListenOptions) -> io::Result
             size_of::<libc::sockaddr_in6>()
         }
     };
+    (storage, len as libc::socklen_t)
+}
+
+/// The Rust form of a C socket address the kernel filled in.
+fn from_raw(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
+    match storage.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and
+            // sockaddr_storage is aligned for it.
+            let sin = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Ok(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            let port = u16::from_be(sin6.sin6_port);
+            Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, sin6.sin6_flowinfo, sin6.sin6_scope_id)))
+        }
+        other => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected address family {other}"))),
+    }
+}
+
+/// A non-blocking, close-on-exec TCP listener bound to `addr` with
+/// `SO_REUSEADDR` (and `SO_REUSEPORT` if asked).
+pub(crate) fn bind_listener(addr: SocketAddr, opts: ListenOptions) -> io::Result<std::net::TcpListener> {
+    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    let fd = socket(family, libc::SOCK_STREAM)?;
+    set_flag(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR)?;
+    if opts.reuse_port {
+        set_flag(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT)?;
+    }
+    let (storage, len) = to_raw(&addr);
     // SAFETY: `storage` holds an initialised address of `len` bytes.
-    check(unsafe {
-        libc::bind(fd.as_raw_fd(), (&storage as *const libc::sockaddr_storage).cast(), len as libc::socklen_t)
-    })?;
+    check(unsafe { libc::bind(fd.as_raw_fd(), (&storage as *const libc::sockaddr_storage).cast(), len) })?;
     // SAFETY: listen(2) on a bound socket we own.
     check(unsafe { libc::listen(fd.as_raw_fd(), opts.backlog) })?;
     Ok(std::net::TcpListener::from(fd))
 }
+
+/// Starts a non-blocking TCP connect to `addr`. Returns the socket and
+/// whether the connection is still in progress (`EINPROGRESS`: wait for
+/// writability, then read `SO_ERROR`).
+pub(crate) fn tcp_connect_start(addr: &SocketAddr) -> io::Result<(OwnedFd, bool)> {
+    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    let fd = socket(family, libc::SOCK_STREAM)?;
+    let (storage, len) = to_raw(addr);
+    // SAFETY: `storage` holds an initialised address of `len` bytes.
+    let rc = unsafe { libc::connect(fd.as_raw_fd(), (&storage as *const libc::sockaddr_storage).cast(), len) };
+    connect_result(fd, rc)
+}
+
+fn connect_result(fd: OwnedFd, rc: libc::c_int) -> io::Result<(OwnedFd, bool)> {
+    if rc == 0 {
+        return Ok((fd, false));
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EINPROGRESS) => Ok((fd, true)),
+        _ => Err(err),
+    }
+}
+
+/// Accepts a connection on the listening socket `fd` straight into
+/// non-blocking, close-on-exec mode (one system call instead of std's
+/// `accept` plus `set_nonblocking`).
+pub(crate) fn accept_nonblocking(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, SocketAddr)> {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `storage` and `len` describe a writable buffer of `len` bytes.
+    let raw = check(unsafe {
+        libc::accept4(
+            fd.as_raw_fd(),
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    })?;
+    // SAFETY: `raw` is a fresh fd that nothing else owns.
+    let conn = unsafe { OwnedFd::from_raw_fd(raw) };
+    Ok((conn, from_raw(&storage)?))
+}
+
+/// Starts a non-blocking connect of a Unix stream socket to the socket
+/// address `name` (a path, or an abstract name starting with a NUL byte).
+/// Returns the socket and whether the kernel answered `EAGAIN` (the
+/// listener's backlog is full: retry later).
+pub(crate) fn unix_connect_start(name: &[u8]) -> io::Result<(OwnedFd, bool)> {
+    // SAFETY: all-zero is a valid sockaddr_un.
+    let mut sun: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let abstract_name = name.first() == Some(&0);
+    // A path needs room for its terminating NUL; an abstract name does not.
+    if name.is_empty() || name.len() + usize::from(!abstract_name) > sun.sun_path.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a Unix socket path must be 1 to {} bytes long", sun.sun_path.len() - 1),
+        ));
+    }
+    if !abstract_name && name.contains(&0) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "a Unix socket path must not contain NUL bytes"));
+    }
+    for (dst, src) in sun.sun_path.iter_mut().zip(name) {
+        *dst = *src as libc::c_char;
+    }
+    let base = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+    let len = base + name.len() + usize::from(!abstract_name);
+    let fd = socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
+    // SAFETY: `sun` is an initialised sockaddr_un and `len` is within it.
+    let rc =
+        unsafe { libc::connect(fd.as_raw_fd(), (&sun as *const libc::sockaddr_un).cast(), len as libc::socklen_t) };
+    if rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN) {
+        return Ok((fd, true));
+    }
+    connect_result(fd, rc).map(|(fd, _)| (fd, false))
+}
+
+/// Sets or clears `O_NONBLOCK` on `fd` (for pipes, which std cannot).
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    // SAFETY: fcntl(F_GETFL) on an open fd.
+    let flags = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    let new = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    if new != flags {
+        // SAFETY: fcntl(F_SETFL) on an open fd with flags it returned.
+        check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) })?;
+    }
+    Ok(())
+}
+
+/// Opens a pidfd for the child `pid`: readable once the child exits.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: pidfd_open(2) takes a pid and flags and returns a new fd or -1.
+    let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(rc as RawFd) })
+}
+
+/// Blocks the thread until the child `pid` has exited, without reaping it
+/// (`waitid(P_PID, pid, WEXITED | WNOWAIT)`), for kernels without pidfds.
+pub(crate) fn wait_exit_no_reap(pid: u32) -> io::Result<()> {
+    let pid = libc::id_t::from(pid);
+    loop {
+        // SAFETY: all-zero is a valid siginfo_t for the kernel to fill in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a writable siginfo_t.
+        let rc = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        match check(rc) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other.map(drop),
+        }
+    }
+}
+
+/// `FromRawFd` for green types: `unsafe fn` may only be written in a
+/// fenced file. Each type's `from_owned` registers the fd with the hub.
+macro_rules! from_raw_fd {
+    ($($ty:ty),* $(,)?) => {$(
+        impl FromRawFd for $ty {
+            /// Takes ownership of `fd`, makes it non-blocking and registers
+            /// it with this thread's hub.
+            ///
+            /// # Safety
+            ///
+            /// `fd` must be an open socket of the right kind that nothing
+            /// else owns (the contract of `FromRawFd`).
+            ///
+            /// # Panics
+            ///
+            /// If the fd cannot be registered with the hub (see `From<OwnedFd>`).
+            unsafe fn from_raw_fd(fd: RawFd) -> Self {
+                // SAFETY: the caller hands over ownership of an open fd.
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                <$ty>::from(owned)
+            }
+        }
+    )*};
+}
+
+from_raw_fd!(
+    super::TcpStream,
+    super::TcpListener,
+    super::UdpSocket,
+    super::unix::UnixStream,
+    super::unix::UnixListener,
+    super::unix::UnixDatagram,
+);

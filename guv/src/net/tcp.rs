@@ -1,14 +1,17 @@
 //! Green TCP: [`TcpListener`] and [`TcpStream`].
 
-use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
 
+use super::ToSocketAddrs;
+use super::socket::{Sock, socket_common, socket_read_write, socket_timeouts};
+use super::sys;
 use crate::Interest;
-use crate::io::Registered;
 
-/// A TCP listening socket whose `accept` parks the greenlet.
+/// A TCP listening socket whose `accept` parks the greenlet: the twin of
+/// `std::net::TcpListener`, with the same methods.
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -25,58 +28,130 @@ use crate::io::Registered;
 /// client.join().unwrap();
 /// ```
 pub struct TcpListener {
-    io: Registered<std::net::TcpListener>,
+    sock: Sock<std::net::TcpListener>,
+}
+
+socket_common!(
+    TcpListener,
+    std::net::TcpListener,
+    "listener",
+    "guv::net::TcpListener",
+    "std::net::TcpListener::bind(\"127.0.0.1:0\").unwrap()"
+);
+
+/// Binds to each address in turn until one works, like std's `bind`.
+pub(crate) fn each_addr<A: ToSocketAddrs + ?Sized, T>(
+    addr: &A,
+    mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match f(&a) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")))
 }
 
 impl TcpListener {
-    /// Binds to `addr` (as `std::net::TcpListener::bind`) and registers the
-    /// socket with this thread's hub.
+    /// Binds to `addr`, as `std::net::TcpListener::bind` (trying each
+    /// address it resolves to), and registers the socket with this thread's
+    /// hub. Host names are resolved without blocking the hub.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// assert_eq!(l.local_addr().unwrap().ip().to_string(), "127.0.0.1");
+    /// ```
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        TcpListener::from_std(std::net::TcpListener::bind(addr)?)
+        each_addr(&addr, |a| TcpListener::from_std(std::net::TcpListener::bind(a)?))
     }
 
-    /// Takes over a std listener (made non-blocking).
-    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
-        listener.set_nonblocking(true)?;
-        Ok(TcpListener { io: Registered::new(listener)? })
-    }
-
-    /// Accepts a connection, parking until one arrives.
+    /// Accepts a connection, parking until one arrives (or returning
+    /// `WouldBlock` in non-blocking mode). The new stream is registered
+    /// with this thread's hub.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = l.local_addr().unwrap();
+    /// let c = guv::spawn(move || guv::net::TcpStream::connect(addr).unwrap());
+    /// let (conn, peer) = l.accept().unwrap();
+    /// assert_eq!(c.wait().unwrap().local_addr().unwrap(), peer);
+    /// assert_eq!(conn.local_addr().unwrap(), addr);
+    /// ```
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, addr) = self.io.io(Interest::READABLE, None, |l| l.accept())?;
-        Ok((TcpStream::from_std(stream)?, addr))
+        let (fd, addr) = self.sock.op(Interest::READABLE, None, |l| sys::accept_nonblocking(l.as_fd()))?;
+        let stream = std::net::TcpStream::from(fd);
+        Ok((TcpStream { sock: Sock::new(stream)? }, addr))
     }
 
-    /// An endless iterator over accepted connections.
+    /// An endless iterator over accepted connections, as std's `incoming`.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = l.local_addr().unwrap();
+    /// guv::spawn_n(move || drop(guv::net::TcpStream::connect(addr).unwrap()));
+    /// let conn = l.incoming().next().unwrap().unwrap();
+    /// assert_eq!(conn.local_addr().unwrap(), addr);
+    /// ```
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }
 
     /// The address the listener is bound to.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// assert_ne!(l.local_addr().unwrap().port(), 0);
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().local_addr()
+        self.sock.get().local_addr()
+    }
+
+    /// A second handle to the same socket with its own registration, as
+    /// std's `try_clone`.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l2 = l.try_clone().unwrap();
+    /// assert_eq!(l.local_addr().unwrap(), l2.local_addr().unwrap());
+    /// ```
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        let inner = self.sock.get().try_clone()?;
+        Ok(TcpListener { sock: self.sock.clone_with(inner)? })
+    }
+
+    /// Sets `IP_TTL`.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// l.set_ttl(42).unwrap();
+    /// assert_eq!(l.ttl().unwrap(), 42);
+    /// ```
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.sock.get().set_ttl(ttl)
+    }
+
+    /// Reads `IP_TTL`.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// assert!(l.ttl().unwrap() > 0);
+    /// ```
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.sock.get().ttl()
     }
 }
 
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.get_ref().as_fd()
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.io.get_ref().as_raw_fd()
-    }
-}
-
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.io.get_ref().fmt(f)
-    }
-}
-
-/// The iterator of [`TcpListener::incoming`].
+/// The iterator of [`TcpListener::incoming`]; never ends.
+///
+/// ```
+/// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = l.local_addr().unwrap();
+/// guv::spawn_n(move || drop(guv::net::TcpStream::connect(addr).unwrap()));
+/// let mut incoming: guv::net::Incoming<'_> = l.incoming();
+/// assert!(incoming.next().unwrap().is_ok());
+/// ```
 #[derive(Debug)]
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
@@ -89,87 +164,226 @@ impl Iterator for Incoming<'_> {
     }
 }
 
-/// A TCP connection whose reads and writes park the greenlet.
+/// A TCP connection whose reads, writes and connect park the greenlet: the
+/// twin of `std::net::TcpStream`, with the same methods, `Read`/`Write` for
+/// both `TcpStream` and `&TcpStream`, and std's timeout behaviour.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = l.local_addr().unwrap();
+/// let server = guv::spawn(move || {
+///     let (mut conn, _) = l.accept().unwrap();
+///     let mut buf = [0; 4];
+///     conn.read_exact(&mut buf).unwrap();
+///     conn.write_all(&buf).unwrap();
+/// });
+/// let mut s = guv::net::TcpStream::connect(addr).unwrap();
+/// s.write_all(b"ping").unwrap();
+/// let mut buf = [0; 4];
+/// s.read_exact(&mut buf).unwrap();
+/// assert_eq!(&buf, b"ping");
+/// server.wait().unwrap();
+/// ```
 pub struct TcpStream {
-    io: Registered<std::net::TcpStream>,
+    sock: Sock<std::net::TcpStream>,
 }
 
+socket_common!(
+    TcpStream,
+    std::net::TcpStream,
+    "stream",
+    "guv::net::TcpStream",
+    "{ let l = Box::leak(Box::new(std::net::TcpListener::bind(\"127.0.0.1:0\").unwrap())); std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap() }"
+);
+socket_read_write!(TcpStream);
+
 impl TcpStream {
-    /// Takes over a connected std stream (made non-blocking).
-    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        stream.set_nonblocking(true)?;
-        Ok(TcpStream { io: Registered::new(stream)? })
+    /// Connects to `addr`, trying each address it resolves to in turn (as
+    /// std), parking while the connection is set up. Host names are
+    /// resolved without blocking the hub. Fails with the last address's
+    /// error (`ConnectionRefused`, ...), or `InvalidInput` when `addr`
+    /// resolves to nothing.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(s.peer_addr().unwrap(), l.local_addr().unwrap());
+    /// ```
+    pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        each_addr(&addr, |a| TcpStream::connect_one(a, None))
+    }
+
+    /// Connects to one address, giving up with `TimedOut` after `timeout`
+    /// (std's `connect_timeout`; a zero timeout is `InvalidInput`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = l.local_addr().unwrap();
+    /// let s = guv::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    /// assert_eq!(s.peer_addr().unwrap(), addr);
+    /// ```
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+        }
+        TcpStream::connect_one(addr, Some(timeout))
+    }
+
+    fn connect_one(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+        let (fd, in_progress) = sys::tcp_connect_start(addr)?;
+        let stream = TcpStream { sock: Sock::new(std::net::TcpStream::from(fd))? };
+        if !in_progress {
+            return Ok(stream);
+        }
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            match stream.sock.wait(Interest::WRITABLE, deadline) {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "connection timed out"));
+                }
+                Err(e) => return Err(e),
+                Ok(()) => {}
+            }
+            if let Some(e) = stream.sock.get().take_error()? {
+                return Err(e);
+            }
+            match stream.sock.get().peer_addr() {
+                Ok(_) => return Ok(stream),
+                // A wake-up before the handshake finished: wait again.
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The remote address.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert_eq!(c.peer_addr().unwrap(), l.local_addr().unwrap());
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().peer_addr()
+        self.sock.get().peer_addr()
     }
 
     /// The local address.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (s, _) = l.accept().unwrap();
+    /// assert_eq!(c.local_addr().unwrap(), s.peer_addr().unwrap());
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().local_addr()
+        self.sock.get().local_addr()
     }
 
-    /// Shuts down the read half, the write half or both.
+    /// Shuts down the read half, the write half or both, as std's
+    /// `shutdown`: after `Shutdown::Write` the peer reads end-of-file.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::net::Shutdown;
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (mut s, _) = l.accept().unwrap();
+    /// c.shutdown(Shutdown::Write).unwrap();
+    /// assert_eq!(s.read(&mut [0; 8]).unwrap(), 0);
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.get_ref().shutdown(how)
+        self.sock.get().shutdown(how)
+    }
+
+    /// A second handle to the same connection, with its own registration
+    /// (so each may be used by a different greenlet, or thread). Timeouts
+    /// and the non-blocking flag are shared, as they are in std.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (s, _) = l.accept().unwrap();
+    /// let mut writer = c.try_clone().unwrap();
+    /// writer.write_all(b"x").unwrap();
+    /// let mut b = [0; 1];
+    /// (&s).read_exact(&mut b).unwrap();
+    /// assert_eq!(&b, b"x");
+    /// ```
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        let inner = self.sock.get().try_clone()?;
+        Ok(TcpStream { sock: self.sock.clone_with(inner)? })
+    }
+
+    /// Reads without consuming, parking until data arrives (std's `peek`).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let mut c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (mut s, _) = l.accept().unwrap();
+    /// c.write_all(b"abc").unwrap();
+    /// let mut b = [0; 3];
+    /// assert_eq!(s.peek(&mut b).unwrap(), 3);
+    /// s.read_exact(&mut b).unwrap();
+    /// assert_eq!(&b, b"abc");
+    /// ```
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.read(|s| s.peek(buf))
     }
 
     /// Sets `TCP_NODELAY`.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// c.set_nodelay(true).unwrap();
+    /// assert!(c.nodelay().unwrap());
+    /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.io.get_ref().set_nodelay(nodelay)
-    }
-}
-
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.io(Interest::READABLE, None, |mut s| s.read(buf))
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.io.io(Interest::WRITABLE, None, |mut s| s.write(buf))
+        self.sock.get().set_nodelay(nodelay)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
+    /// Reads `TCP_NODELAY`.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert!(!c.nodelay().unwrap());
+    /// ```
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.sock.get().nodelay()
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    /// Sets `IP_TTL`.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// c.set_ttl(12).unwrap();
+    /// assert_eq!(c.ttl().unwrap(), 12);
+    /// ```
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.sock.get().set_ttl(ttl)
     }
-}
 
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.get_ref().as_fd()
+    /// Reads `IP_TTL`.
+    ///
+    /// ```
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = guv::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// assert!(c.ttl().unwrap() > 0);
+    /// ```
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.sock.get().ttl()
     }
-}
 
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.io.get_ref().as_raw_fd()
-    }
-}
-
-impl fmt::Debug for TcpStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.io.get_ref().fmt(f)
-    }
+    socket_timeouts!(
+        "guv::net::TcpStream",
+        "{ let l = Box::leak(Box::new(std::net::TcpListener::bind(\"127.0.0.1:0\").unwrap())); std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap() }"
+    );
 }
 
 /// Non-blocking halves for code in the crate that must not hold a borrow
@@ -178,18 +392,19 @@ impl fmt::Debug for TcpStream {
 impl TcpStream {
     /// One non-blocking read: `WouldBlock` when nothing is there.
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.get_ref().read(buf)
+        let mut s = self.sock.get();
+        io::Read::read(&mut s, buf)
     }
 
     /// One non-blocking write: `WouldBlock` when the send buffer is full.
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let mut s = self.io.get_ref();
-        s.write(buf)
+        let mut s = self.sock.get();
+        io::Write::write(&mut s, buf)
     }
 
     /// Parks until the socket reports `interest`, or `deadline` passes
     /// (`TimedOut`).
     pub(crate) fn wait_ready(&self, interest: Interest, deadline: Option<std::time::Instant>) -> io::Result<()> {
-        self.io.wait(interest, deadline)
+        self.sock.wait(interest, deadline)
     }
 }

@@ -1,0 +1,59 @@
+//! Echo round trip over loopback: guv vs tokio (current_thread) vs may (one
+//! worker) vs std (a thread per connection), each server in its own process
+//! pinned to core 0, driven by the same guv client on core 1.
+//!
+//! `cargo bench -p guv-benches --bench echo` (env: GUV_BENCH_RUNS, default
+//! 5; GUV_BENCH_SECS, default 3; GUV_BENCH_CONNS, default 50). Reports, per
+//! runtime, the median round trips per second and the server's CPU
+//! microseconds per round trip, and each ratio to guv. Under `cargo test`
+//! it runs a short smoke pass instead.
+
+use std::time::Duration;
+
+use guv_benches::{RUNTIMES, cpu_seconds, echo_load, median, pin_to_core};
+
+#[path = "support/echo_servers.rs"]
+mod echo_servers;
+use echo_servers::{Server, serve_if_asked};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    serve_if_asked();
+    let bench = std::env::args().any(|a| a == "--bench");
+    let runs = if bench { env_or("GUV_BENCH_RUNS", 5) } else { 1 };
+    let secs = if bench { Duration::from_secs(env_or("GUV_BENCH_SECS", 3)) } else { Duration::from_millis(200) };
+    let conns = env_or("GUV_BENCH_CONNS", 50) as usize;
+    pin_to_core(1);
+    let mut rps: Vec<Vec<f64>> = vec![Vec::new(); RUNTIMES.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); RUNTIMES.len()];
+    for run in 1..=runs {
+        for (i, rt) in RUNTIMES.iter().enumerate() {
+            let server = Server::start(rt).expect("server start");
+            echo_load(server.port, conns, 64, Duration::from_millis(100)); // warm-up
+            let c0 = cpu_seconds(server.pid());
+            let n = echo_load(server.port, conns, 64, secs);
+            let c1 = cpu_seconds(server.pid());
+            let r = n as f64 / secs.as_secs_f64();
+            let us = (c1 - c0) * 1e6 / n.max(1) as f64;
+            println!("run {run} {rt:>5}: {r:>9.0} round trips/s, {us:6.2} us server CPU per round trip");
+            rps[i].push(r);
+            cpu[i].push(us);
+        }
+    }
+    let min_cpu: Vec<f64> = cpu.iter().map(|v| v.iter().cloned().fold(f64::INFINITY, f64::min)).collect();
+    let med: Vec<(f64, f64)> = (0..RUNTIMES.len()).map(|i| (median(&mut rps[i]), median(&mut cpu[i]))).collect();
+    println!("\nmedian of {runs} runs, {conns} connections, 64-byte messages:");
+    for (i, rt) in RUNTIMES.iter().enumerate() {
+        let (r, c) = med[i];
+        println!(
+            "{rt:>5}: {r:>9.0} round trips/s ({:.2}x guv), {c:6.2} us CPU/round trip ({:.2}x guv); best run {:.2} us ({:.2}x guv)",
+            r / med[0].0,
+            c / med[0].1,
+            min_cpu[i],
+            min_cpu[i] / min_cpu[0]
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! Scoped green threads: [`scope`], [`Scope`], [`ScopedJoinHandle`].
+//!
+//! A scoped thread borrows from its spawner's stack, but a greenlet needs a
+//! `'static` body, so this file erases the body's lifetime — the one unsafe
+//! step. What makes it sound is in this file too: [`scope`] does not return,
+//! and does not unwind, before every thread it spawned has ended (a kill or
+//! `Timeout` aimed at the waiting greenlet is held back until then).
+
+#![allow(unsafe_code)] // one of the fenced unsafe files; see lib.rs
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::thread::{Builder, Packet, Thread, lock, run_body};
+use crate::hub::{RemoteWaker, with_hub};
+
+/// What the scope and its threads share.
+struct ScopeData {
+    /// Threads still running, and the scope owner's waker while it waits.
+    running: Mutex<(usize, Option<RemoteWaker>)>,
+    a_thread_panicked: AtomicBool,
+}
+
+impl ScopeData {
+    fn thread_ended(&self) {
+        let waker = {
+            let mut st = lock(&self.running);
+            st.0 -= 1;
+            if st.0 == 0 { st.1.take() } else { None }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Parks until no thread runs. An interrupt (kill, `Timeout`) that
+    /// arrives meanwhile is caught and returned, to be re-raised once the
+    /// threads are done: unwinding now would free what they borrow.
+    fn wait_all(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        let mut held = None;
+        loop {
+            let st = lock(&self.running);
+            if st.0 == 0 {
+                return held;
+            }
+            let r = panic::catch_unwind(AssertUnwindSafe(|| {
+                with_hub(|hub| {
+                    let mut st = st;
+                    let waker = hub.arm();
+                    let (remote, _registration) = hub.remote_waker(&waker);
+                    st.1 = Some(remote);
+                    drop(st);
+                    hub.park();
+                })
+            }));
+            if let Err(payload) = r {
+                held.get_or_insert(payload);
+            }
+        }
+    }
+}
+
+/// Marks one scoped thread as ended when dropped.
+struct Ended(Arc<ScopeData>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.thread_ended();
+    }
+}
+
+/// A scope to spawn green threads that borrow from the caller (std's
+/// `Scope`); see [`scope`].
+///
+/// ```
+/// let mut n = 0;
+/// guv::green::thread::scope(|s: &guv::green::thread::Scope<'_, '_>| {
+///     s.spawn(|| n += 1);
+/// });
+/// assert_eq!(n, 1);
+/// ```
+pub struct Scope<'scope, 'env: 'scope> {
+    data: Arc<ScopeData>,
+    scope: PhantomData<&'scope mut &'scope ()>,
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+/// Creates a scope for spawning green threads that may borrow non-`'static`
+/// data; every thread spawned in it is joined before `scope` returns (std's
+/// `thread::scope`). If one of them panicked and was not joined, `scope`
+/// panics once they have all ended.
+///
+/// ```
+/// use guv::green::thread;
+/// let mut counts = vec![0; 3];
+/// let words = ["a", "bb", "ccc"];
+/// thread::scope(|s| {
+///     for (c, w) in counts.iter_mut().zip(&words) {
+///         s.spawn(move || *c = w.len());
+///     }
+/// });
+/// assert_eq!(counts, [1, 2, 3]);
+/// ```
+pub fn scope<'env, F, T>(f: F) -> T
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
+{
+    let scope = Scope {
+        data: Arc::new(ScopeData { running: Mutex::new((0, None)), a_thread_panicked: AtomicBool::new(false) }),
+        scope: PhantomData,
+        env: PhantomData,
+    };
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    // The invariant that makes `Scope::spawn_with` sound: nothing leaves
+    // this function, by return or unwind, while a scoped thread runs.
+    let interrupt = scope.data.wait_all();
+    if let Some(payload) = interrupt {
+        panic::resume_unwind(payload);
+    }
+    match result {
+        Err(payload) => panic::resume_unwind(payload),
+        Ok(_) if scope.data.a_thread_panicked.load(Ordering::Relaxed) => panic!("a scoped thread panicked"),
+        Ok(v) => v,
+    }
+}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// Spawns a green thread that may borrow from outside the scope; it is
+    /// joined when the scope ends, if not before.
+    ///
+    /// # Panics
+    ///
+    /// If the greenlet's stack cannot be mapped.
+    ///
+    /// ```
+    /// let data = [1, 2, 3];
+    /// let sum = guv::green::thread::scope(|s| s.spawn(|| data.iter().sum::<i32>()).join().unwrap());
+    /// assert_eq!(sum, 6);
+    /// ```
+    pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.spawn_with(Builder::new(), f).unwrap_or_else(|e| panic!("failed to spawn green thread: {e}"))
+    }
+
+    pub(super) fn spawn_with<F, T>(&'scope self, builder: Builder, f: F) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let (builder, thread) = builder.into_parts();
+        let data = self.data.clone();
+        let on_panic: Arc<dyn Fn() + Send + Sync> = {
+            let data = data.clone();
+            Arc::new(move || data.a_thread_panicked.store(true, Ordering::Relaxed))
+        };
+        let packet = Arc::new(Packet::new(Some(on_panic)));
+        let (p, t) = (packet.clone(), thread.clone());
+        lock(&data.running).0 += 1;
+        // Counts the thread as ended when the body finishes — or is dropped
+        // unrun, if the greenlet never starts.
+        let ended = Ended(data);
+        let body: Box<dyn FnOnce() + 'scope> = Box::new(move || {
+            let _ended = ended;
+            run_body(t, &p, f);
+            // Drop our share of the packet before saying we are done, so
+            // an unjoined panic is recorded before the scope checks.
+            drop(p);
+        });
+        // SAFETY: the body borrows data that lives for 'scope. `scope`
+        // (the only way to obtain a `&'scope Scope`) waits, without
+        // returning or unwinding, until every body counted in `running`
+        // has dropped its `Ended` — its last act, or its captures' drop if
+        // it never runs — so nothing it borrows is freed while it can
+        // still run. The two types differ only in the lifetime bound.
+        let body: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(body) };
+        builder.spawn_n(body)?;
+        Ok(ScopedJoinHandle { packet, thread, scope: PhantomData })
+    }
+}
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope").field("running", &lock(&self.data.running).0).finish_non_exhaustive()
+    }
+}
+
+/// A handle to a scoped green thread (std's `ScopedJoinHandle`).
+///
+/// ```
+/// let v = vec![1, 2, 3];
+/// let sum = guv::green::thread::scope(|s| s.spawn(|| v.iter().sum::<i32>()).join().unwrap());
+/// assert_eq!(sum, 6);
+/// ```
+pub struct ScopedJoinHandle<'scope, T> {
+    packet: Arc<Packet<T>>,
+    thread: Thread,
+    scope: PhantomData<&'scope ()>,
+}
+
+impl<T> ScopedJoinHandle<'_, T> {
+    /// Waits for the thread to end: its value, or its panic's payload.
+    ///
+    /// ```
+    /// let r = guv::green::thread::scope(|s| s.spawn(|| 5).join());
+    /// assert_eq!(r.unwrap(), 5);
+    /// ```
+    pub fn join(self) -> std::thread::Result<T> {
+        self.packet.join()
+    }
+
+    /// The thread's handle.
+    ///
+    /// ```
+    /// guv::green::thread::scope(|s| {
+    ///     let h = s.spawn(|| ());
+    ///     let _id = h.thread().id();
+    /// });
+    /// ```
+    pub fn thread(&self) -> &Thread {
+        &self.thread
+    }
+
+    /// Whether the thread has ended.
+    ///
+    /// ```
+    /// guv::green::thread::scope(|s| {
+    ///     let h = s.spawn(|| ());
+    ///     guv::green::thread::yield_now();
+    ///     assert!(h.is_finished());
+    /// });
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.packet.is_finished()
+    }
+}
+
+impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedJoinHandle").field("thread", &self.thread).finish_non_exhaustive()
+    }
+}

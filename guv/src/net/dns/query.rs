@@ -1,0 +1,225 @@
+//! DNS queries over green sockets: A and AAAA over UDP, TCP when the UDP
+//! answer is truncated. Messages are built and parsed with `simple-dns`.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use simple_dns::rdata::RData;
+use simple_dns::{CLASS, Name, Packet, PacketFlag, QCLASS, QTYPE, Question, RCODE, TYPE};
+
+use super::Config;
+use crate::net::{TcpStream, UdpSocket};
+
+/// The largest UDP answer accepted (EDNS is not used, so 512 is the most a
+/// compliant server sends; leave room for ones that send more).
+const UDP_BUF: usize = 4096;
+
+/// Lower-cases `host`, drops one trailing dot and checks it is a valid
+/// DNS name (labels of 1-63 bytes, 253 in all).
+pub(super) fn normalize(host: &str) -> io::Result<String> {
+    let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    let invalid =
+        |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("guv::dns: invalid host name '{host}': {why}"));
+    if name.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    if name.len() > 253 {
+        return Err(invalid("longer than 253 bytes"));
+    }
+    if name.rsplit('.').next().is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(invalid("not a valid IP address, and a host name cannot end in a numeric label"));
+    }
+    for label in name.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(invalid("each dot-separated label must be 1 to 63 bytes"));
+        }
+        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(invalid("only letters, digits, '-' and '_' are allowed"));
+        }
+    }
+    Ok(name)
+}
+
+/// A fresh, unpredictable query id (std's per-process random hash keys
+/// mixed with a counter).
+fn query_id() -> u16 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.finish() as u16
+}
+
+/// One server's verdict on one name.
+enum Answer {
+    /// The addresses (possibly none) of one record type.
+    Addrs(Vec<IpAddr>),
+    /// NXDOMAIN.
+    NoSuchName,
+}
+
+/// Why asking one server failed.
+enum Failure {
+    Timeout,
+    /// The server answered with an error code, or garbage.
+    Server(String),
+    Io(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Failure {
+        if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut {
+            Failure::Timeout
+        } else {
+            Failure::Io(e)
+        }
+    }
+}
+
+fn build(id: u16, name: &str, qtype: TYPE) -> io::Result<Vec<u8>> {
+    let mut packet = Packet::new_query(id);
+    packet.set_flags(PacketFlag::RECURSION_DESIRED);
+    let qname = Name::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("guv::dns: {e}")))?;
+    packet.questions.push(Question::new(qname, QTYPE::TYPE(qtype), QCLASS::CLASS(CLASS::IN), false));
+    packet.build_bytes_vec().map_err(|e| io::Error::other(format!("guv::dns: cannot build a query: {e}")))
+}
+
+/// What a reply says, if it answers query `id` for `name`; `Ok(None)` if
+/// it is not a reply to that query (ignored, as a stray datagram).
+fn read_reply(bytes: &[u8], id: u16, name: &str, qtype: TYPE) -> Result<Option<(Answer, bool)>, Failure> {
+    let Ok(packet) = Packet::parse(bytes) else {
+        return Ok(None);
+    };
+    if packet.id() != id || !packet.has_flags(PacketFlag::RESPONSE) {
+        return Ok(None);
+    }
+    let asked = packet.questions.first().map(|q| q.qname.to_string().to_ascii_lowercase());
+    if asked.as_deref().map(|q| q.trim_end_matches('.')) != Some(name) {
+        return Ok(None);
+    }
+    let truncated = packet.has_flags(PacketFlag::TRUNCATION);
+    match packet.rcode() {
+        RCODE::NoError => {}
+        RCODE::NameError => return Ok(Some((Answer::NoSuchName, truncated))),
+        other => return Err(Failure::Server(format!("the server answered {other:?}"))),
+    }
+    let mut ips = Vec::new();
+    for rr in &packet.answers {
+        match (&rr.rdata, qtype) {
+            (RData::A(a), TYPE::A) => ips.push(IpAddr::V4(Ipv4Addr::from(a.address))),
+            (RData::AAAA(a), TYPE::AAAA) => ips.push(IpAddr::V6(Ipv6Addr::from(a.address))),
+            _ => {}
+        }
+    }
+    Ok(Some((Answer::Addrs(ips), truncated)))
+}
+
+/// Asks `server` for the A and AAAA records of `name` over UDP (both
+/// queries at once), redoing a truncated one over TCP.
+fn ask(server: SocketAddr, name: &str, timeout: Duration) -> Result<Answer, Failure> {
+    let deadline = Instant::now() + timeout;
+    let local: SocketAddr =
+        if server.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
+    let sock = UdpSocket::bind(local)?;
+    sock.connect(server)?;
+    let mut pending: Vec<(u16, TYPE)> = vec![(query_id(), TYPE::A), (query_id(), TYPE::AAAA)];
+    for (id, qtype) in &pending {
+        sock.send(&build(*id, name, *qtype)?)?;
+    }
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    let mut buf = vec![0u8; UDP_BUF];
+    while !pending.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Failure::Timeout);
+        }
+        sock.set_read_timeout(Some(left))?;
+        let n = match sock.recv(&mut buf) {
+            Ok(n) => n,
+            // An ICMP "port unreachable" from a previous send.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                return Err(Failure::Server("nothing listens there (connection refused)".into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut matched = None;
+        for (i, (id, qtype)) in pending.iter().enumerate() {
+            if let Some(reply) = read_reply(&buf[..n], *id, name, *qtype)? {
+                matched = Some((i, reply));
+                break;
+            }
+        }
+        let Some((i, (answer, truncated))) = matched else {
+            continue;
+        };
+        let (id, qtype) = pending.remove(i);
+        let answer = if truncated { ask_tcp(server, id, name, qtype, deadline)? } else { answer };
+        match answer {
+            Answer::NoSuchName => return Ok(Answer::NoSuchName),
+            Answer::Addrs(ips) if qtype == TYPE::A => v4 = ips,
+            Answer::Addrs(ips) => v6 = ips,
+        }
+    }
+    v4.extend(v6);
+    Ok(Answer::Addrs(v4))
+}
+
+/// One query over TCP (two-byte length prefix each way).
+fn ask_tcp(server: SocketAddr, id: u16, name: &str, qtype: TYPE, deadline: Instant) -> Result<Answer, Failure> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(Failure::Timeout);
+    }
+    let mut stream = TcpStream::connect_timeout(&server, left)?;
+    stream.set_read_timeout(Some(left))?;
+    stream.set_write_timeout(Some(left))?;
+    let query = build(id, name, qtype)?;
+    let mut msg = (query.len() as u16).to_be_bytes().to_vec();
+    msg.extend_from_slice(&query);
+    stream.write_all(&msg)?;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len)?;
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut reply)?;
+    match read_reply(&reply, id, name, qtype)? {
+        Some((answer, _)) => Ok(answer),
+        None => Err(Failure::Server("the TCP answer did not match the query".into())),
+    }
+}
+
+/// Asks the configured servers in turn, `attempts` rounds, until one
+/// gives an answer.
+pub(super) fn resolve(config: &Config, name: &str) -> io::Result<Vec<IpAddr>> {
+    let mut last: Option<io::Error> = None;
+    for _ in 0..config.attempts.max(1) {
+        for &server in &config.nameservers {
+            let fail = |kind: io::ErrorKind, why: String| {
+                io::Error::new(kind, format!("guv::dns: failed to look up '{name}' at {server}: {why}"))
+            };
+            match ask(server, name, config.timeout) {
+                Ok(Answer::Addrs(ips)) if !ips.is_empty() => return Ok(ips),
+                Ok(Answer::Addrs(_)) => {
+                    return Err(fail(io::ErrorKind::NotFound, "the name has no A or AAAA records".into()));
+                }
+                Ok(Answer::NoSuchName) => {
+                    return Err(fail(io::ErrorKind::NotFound, "no such host (NXDOMAIN)".into()));
+                }
+                Err(Failure::Timeout) => {
+                    last = Some(fail(io::ErrorKind::TimedOut, format!("no answer within {:?}", config.timeout)));
+                }
+                Err(Failure::Server(why)) => last = Some(fail(io::ErrorKind::Other, why)),
+                Err(Failure::Io(e)) => last = Some(fail(e.kind(), e.to_string())),
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("guv::dns: failed to look up '{name}': no name servers configured"),
+        )
+    }))
+}

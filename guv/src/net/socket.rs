@@ -1,0 +1,387 @@
+//! The core every green socket is built on: a registered non-blocking fd,
+//! its std-style timeouts and non-blocking flag, and the retry loop.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::Interest;
+use crate::io::Registered;
+
+/// An opaque number for the current OS thread (unique for the process's
+/// life, unlike `pthread_self`). Green sockets remember the thread whose
+/// hub they registered with.
+pub(crate) fn thread_key() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static KEY: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    KEY.with(|k| *k)
+}
+
+/// A timeout slot: 0 means none (std refuses zero timeouts), otherwise
+/// nanoseconds, saturated.
+#[derive(Default)]
+struct TimeoutCell(AtomicU64);
+
+impl TimeoutCell {
+    fn set(&self, d: Option<Duration>) {
+        let nanos = d.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1));
+        // Relaxed: the value is independent of any other memory.
+        self.0.store(nanos, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Option<Duration> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+}
+
+/// A non-blocking I/O object registered with the hub of the thread that
+/// created it.
+///
+/// Used from another thread (green sockets are `Send + Sync`, like std's),
+/// it waits through [`crate::trampoline`] on that thread's hub instead, so
+/// it works anywhere; the home thread's path is the fast one.
+pub(crate) struct Sock<T: AsFd> {
+    reg: Registered<T>,
+    home: u64,
+    settings: Arc<Settings>,
+}
+
+/// What std keeps in the kernel's open file description (timeouts,
+/// `O_NONBLOCK`), and so shares between a socket and its `try_clone`s. The
+/// fd itself is always non-blocking, so guv keeps these here, shared the
+/// same way.
+#[derive(Default)]
+struct Settings {
+    read_timeout: TimeoutCell,
+    write_timeout: TimeoutCell,
+    /// `set_nonblocking(true)` was called: report `WouldBlock` instead of
+    /// parking.
+    nonblocking: AtomicBool,
+}
+
+impl<T: AsFd> Sock<T> {
+    /// Registers `inner`, which must already be non-blocking.
+    pub(crate) fn new(inner: T) -> io::Result<Sock<T>> {
+        Ok(Sock { reg: Registered::new(inner)?, home: thread_key(), settings: Arc::default() })
+    }
+
+    /// Registers `inner`, a duplicate of this socket's fd (`try_clone`):
+    /// it gets its own registration and shares the settings.
+    pub(crate) fn clone_with(&self, inner: T) -> io::Result<Sock<T>> {
+        Ok(Sock { reg: Registered::new(inner)?, home: thread_key(), settings: self.settings.clone() })
+    }
+
+    /// The I/O object.
+    #[inline]
+    pub(crate) fn get(&self) -> &T {
+        self.reg.get_ref()
+    }
+
+    /// Deregisters and returns the I/O object (still non-blocking).
+    pub(crate) fn into_inner(self) -> T {
+        self.reg.into_inner()
+    }
+
+    /// Parks until the fd reports `interest` or the deadline passes.
+    pub(crate) fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        if self.home == thread_key() {
+            self.reg.wait(interest, deadline)
+        } else {
+            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            crate::trampoline(self.get(), interest, timeout)
+        }
+    }
+
+    /// Runs `op` until it does not report `WouldBlock`, parking for
+    /// `interest` in between, for at most `timeout` (then `WouldBlock`, as
+    /// a std socket with `SO_RCVTIMEO`/`SO_SNDTIMEO` reports on Linux).
+    #[inline]
+    pub(crate) fn op<R>(
+        &self,
+        interest: Interest,
+        timeout: Option<Duration>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut deadline = None;
+        loop {
+            match op(self.get()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.settings.nonblocking.load(Ordering::Relaxed) {
+                        return Err(e);
+                    }
+                    if deadline.is_none() {
+                        deadline = timeout.map(|t| Instant::now().checked_add(t));
+                    }
+                    match self.wait(interest, deadline.flatten()) {
+                        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                            return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+                        }
+                        Err(e) => return Err(e),
+                        Ok(()) => {}
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// [`Sock::op`] for reading, with the read timeout.
+    #[inline]
+    pub(crate) fn read<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.op(Interest::READABLE, self.settings.read_timeout.get(), op)
+    }
+
+    /// [`Sock::op`] for writing, with the write timeout.
+    #[inline]
+    pub(crate) fn write<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.op(Interest::WRITABLE, self.settings.write_timeout.get(), op)
+    }
+
+    pub(crate) fn set_read_timeout(&self, d: Option<Duration>) {
+        self.settings.read_timeout.set(d);
+    }
+
+    pub(crate) fn set_write_timeout(&self, d: Option<Duration>) {
+        self.settings.write_timeout.set(d);
+    }
+
+    pub(crate) fn read_timeout(&self) -> Option<Duration> {
+        self.settings.read_timeout.get()
+    }
+
+    pub(crate) fn write_timeout(&self) -> Option<Duration> {
+        self.settings.write_timeout.get()
+    }
+
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
+        self.settings.nonblocking.store(nonblocking, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_nonblocking(&self) -> bool {
+        self.settings.nonblocking.load(Ordering::Relaxed)
+    }
+}
+
+/// The conversions, fd traits and `Debug` every green socket type has.
+/// `$ty` wraps `Sock<$std>` in a field named `sock`.
+macro_rules! socket_common {
+    ($ty:ident, $std:ty, $what:literal, $path:literal, $make:literal) => {
+        impl $ty {
+            #[doc = concat!("Takes over a std ", $what, ": makes it non-blocking underneath and registers it with")]
+            /// this thread's hub. Fails only if the fd cannot be made
+            /// non-blocking or registered.
+            ///
+            #[doc = concat!("```\nlet std_side = ", $make, ";\nlet green = ", $path, "::from_std(std_side).unwrap();\nassert!(green.take_error().unwrap().is_none());\n```")]
+            pub fn from_std(inner: $std) -> std::io::Result<$ty> {
+                inner.set_nonblocking(true)?;
+                Ok($ty { sock: crate::net::socket::Sock::new(inner)? })
+            }
+
+            #[doc = concat!("Gives back the std ", $what, ", deregistered, in blocking mode unless")]
+            /// `set_nonblocking(true)` was called on this one.
+            ///
+            #[doc = concat!("```\nlet green = ", $path, "::from_std(", $make, ").unwrap();\nlet std_side = green.into_std().unwrap();\nlet _ = std_side.take_error();\n```")]
+            pub fn into_std(self) -> std::io::Result<$std> {
+                let nonblocking = self.sock.is_nonblocking();
+                let inner = self.sock.into_inner();
+                inner.set_nonblocking(nonblocking)?;
+                Ok(inner)
+            }
+
+            /// Moves this socket into or out of non-blocking mode, as std's
+            /// `set_nonblocking`: in non-blocking mode an operation that
+            /// would wait returns `WouldBlock` instead of parking the
+            /// greenlet.
+            ///
+            #[doc = concat!("```\nlet green = ", $path, "::from_std(", $make, ").unwrap();\ngreen.set_nonblocking(true).unwrap();\ngreen.set_nonblocking(false).unwrap();\n```")]
+            pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+                self.sock.set_nonblocking(nonblocking);
+                Ok(())
+            }
+
+            /// Takes the pending socket error (`SO_ERROR`), as std's `take_error`.
+            ///
+            #[doc = concat!("```\nlet green = ", $path, "::from_std(", $make, ").unwrap();\nassert!(green.take_error().unwrap().is_none());\n```")]
+            pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+                self.sock.get().take_error()
+            }
+        }
+
+        impl $ty {
+            /// The std object, for one non-blocking attempt (async support).
+            #[allow(dead_code)]
+            pub(crate) fn std_ref(&self) -> &$std {
+                self.sock.get()
+            }
+        }
+
+        impl From<$std> for $ty {
+            /// [`Self::from_std`].
+            ///
+            /// # Panics
+            ///
+            /// If the socket cannot be registered with the hub (the poller
+            /// refused it): use `from_std` to get the error instead.
+            fn from(inner: $std) -> $ty {
+                $ty::from_std(inner).unwrap_or_else(|e| panic!("guv: cannot register a socket with the hub: {e}"))
+            }
+        }
+
+        impl From<std::os::fd::OwnedFd> for $ty {
+            /// Takes over an fd (see `From<std type>`).
+            ///
+            /// # Panics
+            ///
+            /// If the socket cannot be registered with the hub.
+            fn from(fd: std::os::fd::OwnedFd) -> $ty {
+                $ty::from(<$std>::from(fd))
+            }
+        }
+
+        impl From<$ty> for $std {
+            /// `into_std`, ignoring a failure to restore blocking mode.
+            fn from(green: $ty) -> $std {
+                let nonblocking = green.sock.is_nonblocking();
+                let inner = green.sock.into_inner();
+                let _ = inner.set_nonblocking(nonblocking);
+                inner
+            }
+        }
+
+        impl From<$ty> for std::os::fd::OwnedFd {
+            fn from(green: $ty) -> std::os::fd::OwnedFd {
+                std::os::fd::OwnedFd::from(<$std>::from(green))
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.sock.get().as_fd()
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.sock.get().as_raw_fd()
+            }
+        }
+
+        impl std::os::fd::IntoRawFd for $ty {
+            fn into_raw_fd(self) -> std::os::fd::RawFd {
+                <$std>::from(self).into_raw_fd()
+            }
+        }
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(self.sock.get(), f)
+            }
+        }
+    };
+}
+
+/// std's timeout accessors, for types that read and write.
+macro_rules! socket_timeouts {
+    ($path:literal, $make:literal) => {
+        /// Sets the read timeout, as std's `set_read_timeout`: a read that
+        /// waits longer fails with `WouldBlock` (`EAGAIN`, what Linux
+        /// reports); `None` waits forever; a zero duration is an
+        /// `InvalidInput` error.
+        ///
+        #[doc = concat!("```\nlet s = ", $path, "::from_std(", $make, ").unwrap();\ns.set_read_timeout(Some(std::time::Duration::from_millis(5))).unwrap();\nassert!(s.set_read_timeout(Some(std::time::Duration::ZERO)).is_err());\n```")]
+        pub fn set_read_timeout(&self, dur: Option<std::time::Duration>) -> std::io::Result<()> {
+            // std validates and stores it on the socket too, so it survives
+            // a conversion back to the std type.
+            self.sock.get().set_read_timeout(dur)?;
+            self.sock.set_read_timeout(dur);
+            Ok(())
+        }
+
+        /// Sets the write timeout, as std's `set_write_timeout` (see
+        /// `set_read_timeout`).
+        ///
+        #[doc = concat!("```\nlet s = ", $path, "::from_std(", $make, ").unwrap();\ns.set_write_timeout(Some(std::time::Duration::from_secs(1))).unwrap();\n```")]
+        pub fn set_write_timeout(&self, dur: Option<std::time::Duration>) -> std::io::Result<()> {
+            self.sock.get().set_write_timeout(dur)?;
+            self.sock.set_write_timeout(dur);
+            Ok(())
+        }
+
+        /// The read timeout.
+        ///
+        #[doc = concat!("```\nlet s = ", $path, "::from_std(", $make, ").unwrap();\ns.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();\nassert_eq!(s.read_timeout().unwrap(), Some(std::time::Duration::from_secs(2)));\n```")]
+        pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+            Ok(self.sock.read_timeout())
+        }
+
+        /// The write timeout.
+        ///
+        #[doc = concat!("```\nlet s = ", $path, "::from_std(", $make, ").unwrap();\nassert_eq!(s.write_timeout().unwrap(), None);\n```")]
+        pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+            Ok(self.sock.write_timeout())
+        }
+    };
+}
+
+/// `Read`/`Write` for `$ty` and `&$ty` through the socket's retry loop.
+macro_rules! socket_read_write {
+    ($ty:ident) => {
+        impl std::io::Read for &$ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.sock.read(|mut s| std::io::Read::read(&mut s, buf))
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+                self.sock.read(|mut s| std::io::Read::read_vectored(&mut s, bufs))
+            }
+        }
+
+        impl std::io::Write for &$ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.sock.write(|mut s| std::io::Write::write(&mut s, buf))
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.sock.write(|mut s| std::io::Write::write_vectored(&mut s, bufs))
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::io::Read::read(&mut &*self, buf)
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+                std::io::Read::read_vectored(&mut &*self, bufs)
+            }
+        }
+
+        impl std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                std::io::Write::write(&mut &*self, buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                std::io::Write::write_vectored(&mut &*self, bufs)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use {socket_common, socket_read_write, socket_timeouts};

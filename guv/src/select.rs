@@ -1,0 +1,122 @@
+//! [`select`]: wait until any of several fds is ready.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::hub::{poll_now, with_hub};
+use crate::{GreenThread, Interest};
+
+/// One ready fd in [`select`]'s answer.
+///
+/// ```
+/// use guv::{Interest, Readiness};
+/// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// let r = guv::select(&[(&a, Interest::WRITABLE)], None).unwrap();
+/// assert_eq!(r, [Readiness { index: 0, readable: false, writable: true }]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    /// Its position in the slice passed to `select`.
+    pub index: usize,
+    /// A read would not block (and readability was asked for).
+    pub readable: bool,
+    /// A write would not block (and writability was asked for).
+    pub writable: bool,
+}
+
+/// Which of `fds` are ready for what was asked of each, now.
+fn check<F: AsFd>(fds: &[(F, Interest)]) -> io::Result<Vec<Readiness>> {
+    let mut ready = Vec::new();
+    for (index, (fd, interest)) in fds.iter().enumerate() {
+        let raw = fd.as_fd().as_raw_fd();
+        let (r, w) = poll_now(raw)
+            .map_err(|e| io::Error::new(e.kind(), format!("guv::select: cannot poll fd {raw} (entry {index}): {e}")))?;
+        let (readable, writable) = (r && interest.is_readable(), w && interest.is_writable());
+        if readable || writable {
+            ready.push(Readiness { index, readable, writable });
+        }
+    }
+    Ok(ready)
+}
+
+/// Kills the helper greenlets when `select` returns or unwinds.
+struct Helpers(Vec<GreenThread<()>>);
+
+impl Drop for Helpers {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            if !h.is_finished() {
+                h.kill();
+            }
+        }
+    }
+}
+
+/// Waits until at least one of `fds` is ready for its [`Interest`], or
+/// `timeout` passes, parking only the calling greenlet (Python guv's
+/// `select`). Returns every fd that is ready at that point — not just the
+/// first — in the order given; an empty list means the timeout passed.
+/// `None` waits without limit; `Some(Duration::ZERO)` only checks.
+///
+/// Errors: an fd that is not open (`EBADF`) or cannot be polled, with the
+/// fd and its position named.
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+/// use guv::Interest;
+///
+/// let (a, mut a_peer) = UnixStream::pair().unwrap();
+/// let (b, mut b_peer) = UnixStream::pair().unwrap();
+/// // Nothing to read yet: times out with nothing ready.
+/// let none = guv::select(&[(&a, Interest::READABLE), (&b, Interest::READABLE)], Some(Duration::from_millis(10)));
+/// assert!(none.unwrap().is_empty());
+///
+/// guv::spawn_n(move || {
+///     a_peer.write_all(b"x").unwrap();
+///     b_peer.write_all(b"y").unwrap();
+/// });
+/// let ready = guv::select(&[(&a, Interest::READABLE), (&b, Interest::READABLE)], None).unwrap();
+/// assert_eq!(ready.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1]);
+/// ```
+pub fn select<F: AsFd>(fds: &[(F, Interest)], timeout: Option<Duration>) -> io::Result<Vec<Readiness>> {
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        let ready = check(fds)?;
+        if !ready.is_empty() || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(ready);
+        }
+        // One helper greenlet per fd waits for its edge (on a duplicate of
+        // the fd, so that it owns what it waits on) and wakes us.
+        let failed: Rc<RefCell<Option<io::Error>>> = Rc::default();
+        let woke = with_hub(|hub| -> io::Result<bool> {
+            let waker = hub.arm();
+            let mut helpers = Helpers(Vec::with_capacity(fds.len()));
+            for (fd, interest) in fds {
+                let dup: OwnedFd = fd.as_fd().try_clone_to_owned()?;
+                let (waker, failed, interest) = (waker.clone(), failed.clone(), *interest);
+                helpers.0.push(crate::spawn(move || {
+                    if let Err(e) = crate::trampoline(&dup, interest, None) {
+                        *failed.borrow_mut() = Some(e);
+                    }
+                    waker.wake();
+                }));
+            }
+            let woke = hub.park_until(&waker, deadline);
+            drop(helpers);
+            Ok(woke)
+        })?;
+        if let Some(e) = failed.borrow_mut().take()
+            && e.kind() != io::ErrorKind::NotConnected
+        {
+            return Err(io::Error::new(e.kind(), format!("guv::select: {e}")));
+        }
+        if !woke {
+            return check(fds);
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Run blocking code on a pool of OS threads while the greenlet that asked
+//! waits green-ly (eventlet's `tpool`).
+//!
+//! Some calls cannot be made non-blocking: file I/O (files are always
+//! "ready" for epoll), the system's `getaddrinfo`, CPU-heavy work, foreign
+//! libraries. [`execute`] runs such a closure on one of a pool of OS threads
+//! and parks only the calling greenlet until it returns; the rest of the
+//! hub keeps running.
+//!
+//! ```
+//! use std::sync::mpsc;
+//! use std::time::Duration;
+//!
+//! let (tx, rx) = mpsc::channel();
+//! // This greenlet runs while the caller below waits for the pool...
+//! guv::spawn_n(move || tx.send(21).unwrap());
+//! // ...and the pool thread blocks until it has.
+//! let v = guv::tpool::execute(move || rx.recv_timeout(Duration::from_secs(10)).unwrap() * 2);
+//! assert_eq!(v, 42);
+//! ```
+//!
+//! # How it works
+//!
+//! One process-wide pool: a job queue under a mutex, and worker threads
+//! started on demand up to the pool's size ([`DEFAULT_SIZE`], the
+//! `GUV_THREADPOOL_SIZE` environment variable, or [`set_size`]); idle
+//! workers wait on a condition variable. The caller registers a remote
+//! waker with its hub, queues the job and parks; the worker stores the
+//! result (or the panic payload) and wakes the caller through the hub's
+//! cross-thread queue.
+
+use std::collections::VecDeque;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread;
+
+use crate::hub::{RemoteWaker, with_hub};
+
+/// The pool size when `GUV_THREADPOOL_SIZE` is not set (eventlet's default).
+///
+/// ```
+/// assert_eq!(guv::tpool::DEFAULT_SIZE, 20);
+/// ```
+pub const DEFAULT_SIZE: usize = 20;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct State {
+    jobs: VecDeque<Job>,
+    /// Worker threads alive.
+    threads: usize,
+    /// Workers waiting for a job.
+    idle: usize,
+    /// The most workers to start.
+    size: usize,
+}
+
+struct Pool {
+    state: Mutex<State>,
+    work: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Jobs run outside the lock and catch their panics, so a poisoned lock
+    // can only come from a bug in this file; the state stays consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The pool size the environment asks for: `GUV_THREADPOOL_SIZE` if it is
+/// a positive integer, else [`DEFAULT_SIZE`].
+fn size_from_env() -> usize {
+    std::env::var("GUV_THREADPOOL_SIZE")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_SIZE)
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool {
+        state: Mutex::new(State { jobs: VecDeque::new(), threads: 0, idle: 0, size: size_from_env() }),
+        work: Condvar::new(),
+    })
+}
+
+impl Pool {
+    fn submit(&'static self, job: Job) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        st.jobs.push_back(job);
+        if st.idle >= st.jobs.len() {
+            drop(st);
+            self.work.notify_one();
+            return Ok(());
+        }
+        if st.threads < st.size {
+            st.threads += 1;
+            drop(st);
+            let spawned = thread::Builder::new().name("guv-tpool".into()).spawn(move || self.worker());
+            if let Err(e) = spawned {
+                let mut st = lock(&self.state);
+                st.threads -= 1;
+                if st.threads == 0 {
+                    // Nobody will ever run it: take it back.
+                    st.jobs.pop_back();
+                    return Err(io::Error::new(e.kind(), format!("guv::tpool: cannot start a worker thread: {e}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn worker(&self) {
+        let mut st = lock(&self.state);
+        loop {
+            if st.threads > st.size {
+                // The pool was shrunk: this worker leaves.
+                st.threads -= 1;
+                return;
+            }
+            match st.jobs.pop_front() {
+                Some(job) => {
+                    drop(st);
+                    job();
+                    st = lock(&self.state);
+                }
+                None => {
+                    st.idle += 1;
+                    st = self.work.wait(st).unwrap_or_else(|e| e.into_inner());
+                    st.idle -= 1;
+                }
+            }
+        }
+    }
+}
+
+/// The rendezvous between a waiting greenlet and the worker running its job.
+struct Slot<T> {
+    result: Mutex<Option<thread::Result<T>>>,
+    waker: Mutex<Option<RemoteWaker>>,
+}
+
+/// Runs `f` on the thread pool and parks the calling greenlet until it
+/// returns; other greenlets run meanwhile. A panic in `f` is re-raised in
+/// the caller (with its original payload).
+///
+/// If the caller is killed (or its [`crate::Timeout`] expires) while it
+/// waits, it unwinds at once; `f` still runs to completion on its thread
+/// and its result is dropped there.
+///
+/// ```
+/// let r = std::panic::catch_unwind(|| guv::tpool::execute(|| -> u32 { panic!("in the pool") }));
+/// let payload = r.unwrap_err();
+/// assert_eq!(payload.downcast_ref::<&str>(), Some(&"in the pool"));
+/// ```
+///
+/// # Panics
+///
+/// With `f`'s panic; if no worker thread can be started at all; or if
+/// called from the hub loop itself (from a destructor the hub runs).
+pub fn execute<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let slot = Arc::new(Slot { result: Mutex::new(None), waker: Mutex::new(None) });
+    let result = with_hub(|hub| {
+        let waker = hub.arm();
+        let (remote, _registration) = hub.remote_waker(&waker);
+        *lock(&slot.waker) = Some(remote);
+        let theirs = slot.clone();
+        let job: Job = Box::new(move || {
+            let r = panic::catch_unwind(AssertUnwindSafe(f));
+            *lock(&theirs.result) = Some(r);
+            let w = lock(&theirs.waker).take();
+            if let Some(w) = w {
+                w.wake();
+            }
+        });
+        if let Err(e) = pool().submit(job) {
+            panic!("{e}");
+        }
+        loop {
+            if let Some(r) = lock(&slot.result).take() {
+                return r;
+            }
+            hub.park();
+        }
+    });
+    match result {
+        Ok(v) => v,
+        Err(payload) => panic::resume_unwind(payload),
+    }
+}
+
+/// Sets the most worker threads the pool runs at once (at least 1). A
+/// smaller size takes effect as busy workers finish; a larger one as jobs
+/// arrive.
+///
+/// ```
+/// guv::tpool::set_size(4).unwrap();
+/// assert_eq!(guv::tpool::size(), 4);
+/// assert!(guv::tpool::set_size(0).is_err());
+/// ```
+pub fn set_size(size: usize) -> io::Result<()> {
+    if size == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "guv::tpool::set_size: the pool needs at least 1 thread",
+        ));
+    }
+    let p = pool();
+    lock(&p.state).size = size;
+    // Let surplus idle workers notice.
+    p.work.notify_all();
+    Ok(())
+}
+
+/// The pool's size: [`set_size`]'s value, else `GUV_THREADPOOL_SIZE` if it
+/// holds a positive integer, else [`DEFAULT_SIZE`].
+///
+/// ```
+/// assert!(guv::tpool::size() >= 1);
+/// ```
+pub fn size() -> usize {
+    lock(&pool().state).size
+}
+
+/// Worker threads alive now (started on demand, at most [`size`]).
+///
+/// ```
+/// guv::tpool::execute(|| ());
+/// assert!(guv::tpool::threads() >= 1);
+/// ```
+pub fn threads() -> usize {
+    lock(&pool().state).threads
+}

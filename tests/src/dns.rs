@@ -1,0 +1,168 @@
+//! A scripted DNS server on 127.0.0.1 (UDP and TCP on one port) for the
+//! resolver tests: no test ever asks a real name server.
+//!
+//! Names and what the server does with them:
+//! - `slow.test`: waits until [`DnsServer::release_slow`] is called (or 10 s),
+//!   then answers `10.0.0.1`;
+//! - `missing.test`: NXDOMAIN;
+//! - `big.test`: over UDP, an empty truncated reply; over TCP, `10.0.0.2`
+//!   and `::2`;
+//! - `silent.test`: never answers;
+//! - `v6.test`: only `::6`;
+//! - `empty.test`: no error, no records;
+//! - `broken.test`: SERVFAIL;
+//! - anything else: `127.0.0.1`.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use simple_dns::rdata::{A, AAAA, RData};
+use simple_dns::{CLASS, Packet, PacketFlag, RCODE, ResourceRecord};
+
+/// The running server; stops when dropped.
+pub struct DnsServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    slow_gate: Arc<(Mutex<bool>, Condvar)>,
+    /// UDP queries received, by the server thread.
+    pub udp_queries: Arc<AtomicUsize>,
+    /// TCP queries received.
+    pub tcp_queries: Arc<AtomicUsize>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl DnsServer {
+    /// Starts the server on a free port of 127.0.0.1.
+    pub fn start() -> DnsServer {
+        // A free UDP port may be taken for TCP: try until both bind.
+        let (udp, tcp, addr) = (0..100)
+            .find_map(|_| {
+                let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
+                let addr = udp.local_addr().ok()?;
+                let tcp = TcpListener::bind(addr).ok()?;
+                Some((udp, tcp, addr))
+            })
+            .expect("no port free for both UDP and TCP");
+        udp.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let slow_gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let udp_queries = Arc::new(AtomicUsize::new(0));
+        let tcp_queries = Arc::new(AtomicUsize::new(0));
+        let mut threads = Vec::new();
+        {
+            let (stop, gate, count) = (stop.clone(), slow_gate.clone(), udp_queries.clone());
+            threads.push(thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((n, from)) = udp.recv_from(&mut buf) else { continue };
+                    count.fetch_add(1, Ordering::Relaxed);
+                    if let Some(reply) = answer(&buf[..n], false, &gate) {
+                        let _ = udp.send_to(&reply, from);
+                    }
+                }
+            }));
+        }
+        {
+            let (stop, gate, count) = (stop.clone(), slow_gate.clone(), tcp_queries.clone());
+            threads.push(thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((mut s, _)) = tcp.accept() else {
+                        thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    s.set_nonblocking(false).unwrap();
+                    count.fetch_add(1, Ordering::Relaxed);
+                    let mut len = [0u8; 2];
+                    if s.read_exact(&mut len).is_err() {
+                        continue;
+                    }
+                    let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                    if s.read_exact(&mut q).is_err() {
+                        continue;
+                    }
+                    if let Some(reply) = answer(&q, true, &gate) {
+                        let mut msg = (reply.len() as u16).to_be_bytes().to_vec();
+                        msg.extend_from_slice(&reply);
+                        let _ = s.write_all(&msg);
+                    }
+                }
+            }));
+        }
+        DnsServer { addr, stop, slow_gate, udp_queries, tcp_queries, threads }
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Lets the answers to `slow.test` go out.
+    pub fn release_slow(&self) {
+        let (lock, cond) = &*self.slow_gate;
+        *lock.lock().unwrap() = true;
+        cond.notify_all();
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.release_slow();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The scripted reply to one query, if any.
+fn answer(query: &[u8], tcp: bool, gate: &(Mutex<bool>, Condvar)) -> Option<Vec<u8>> {
+    let q = Packet::parse(query).ok()?;
+    let question = q.questions.first()?.clone();
+    let name = question.qname.to_string();
+    let mut reply = Packet::new_reply(q.id());
+    reply.set_flags(PacketFlag::RECURSION_AVAILABLE);
+    reply.questions.push(question.clone());
+    let qtype = format!("{:?}", question.qtype);
+    let is_a = qtype.contains("TYPE(A)");
+    let rr = |rdata| ResourceRecord::new(question.qname.clone(), CLASS::IN, 60, rdata);
+    let a = |ip: Ipv4Addr| rr(RData::A(A { address: u32::from(ip) }));
+    let aaaa = |ip: Ipv6Addr| rr(RData::AAAA(AAAA { address: u128::from(ip) }));
+    match name.trim_end_matches('.') {
+        "slow.test" => {
+            let (lock, cond) = gate;
+            let released = lock.lock().unwrap();
+            let _unused = cond.wait_timeout_while(released, Duration::from_secs(10), |r| !*r).unwrap();
+            if is_a {
+                reply.answers.push(a(Ipv4Addr::new(10, 0, 0, 1)));
+            }
+        }
+        "missing.test" => *reply.rcode_mut() = RCODE::NameError,
+        "broken.test" => *reply.rcode_mut() = RCODE::ServerFailure,
+        "silent.test" => return None,
+        "empty.test" => {}
+        "v6.test" => {
+            if !is_a {
+                reply.answers.push(aaaa(Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 6)));
+            }
+        }
+        "big.test" if !tcp => reply.set_flags(PacketFlag::TRUNCATION),
+        "big.test" => {
+            if is_a {
+                reply.answers.push(a(Ipv4Addr::new(10, 0, 0, 2)));
+            } else {
+                reply.answers.push(aaaa(Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 2)));
+            }
+        }
+        _ => {
+            if is_a {
+                reply.answers.push(a(Ipv4Addr::LOCALHOST));
+            }
+        }
+    }
+    reply.build_bytes_vec().ok()
+}

@@ -1,0 +1,157 @@
+//! The green resolver against a scripted server on 127.0.0.1.
+
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use guv::net::ToSocketAddrs;
+use guv::net::dns::{self, Config, Resolver};
+use guv_tests::Log;
+use guv_tests::dns::DnsServer;
+
+fn resolver(server: &DnsServer, hosts: Option<std::path::PathBuf>) -> Resolver {
+    Resolver::new(Config {
+        nameservers: vec![server.addr()],
+        timeout: Duration::from_secs(5),
+        attempts: 1,
+        hosts_file: hosts,
+    })
+}
+
+fn ips(list: &[&str]) -> Vec<IpAddr> {
+    list.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+#[test]
+fn other_greenlets_run_during_a_slow_lookup() {
+    let server = std::sync::Arc::new(DnsServer::start());
+    let r = resolver(&server, None);
+    let log = Log::new();
+    let (l2, s2) = (log.clone(), server.clone());
+    guv::spawn_n(move || {
+        // Wait (green) until the query is in, then release the answer.
+        while s2.udp_queries.load(Ordering::Relaxed) == 0 {
+            guv::sleep(Duration::from_millis(1));
+        }
+        l2.push("released");
+        s2.release_slow();
+    });
+    let got = r.lookup_ip("slow.test").unwrap();
+    log.push("answered");
+    assert_eq!(got, ips(&["10.0.0.1"]));
+    assert_eq!(log.take(), ["released", "answered"]);
+}
+
+#[test]
+fn nxdomain_timeout_servfail_and_empty_are_clear_errors() {
+    let server = DnsServer::start();
+    let r = resolver(&server, None);
+    let e = r.lookup_ip("missing.test").unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    assert!(e.to_string().contains("NXDOMAIN") && e.to_string().contains("missing.test"), "{e}");
+    let e = r.lookup_ip("empty.test").unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    let e = r.lookup_ip("broken.test").unwrap_err();
+    assert!(e.to_string().contains("ServerFailure"), "{e}");
+    let quick = Resolver::new(Config {
+        nameservers: vec![server.addr()],
+        timeout: Duration::from_millis(100),
+        attempts: 2,
+        hosts_file: None,
+    });
+    let e = quick.lookup_ip("silent.test").unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    assert!(e.to_string().contains("silent.test") && e.to_string().contains(&server.addr().to_string()), "{e}");
+    for bad in ["", "a..b", "under score.test", &"x".repeat(64), "256.1.1.1"] {
+        assert_eq!(r.lookup_ip(bad).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{bad:?}");
+    }
+}
+
+#[test]
+fn truncated_udp_answers_are_retried_over_tcp() {
+    let server = DnsServer::start();
+    let r = resolver(&server, None);
+    assert_eq!(r.lookup_ip("big.test").unwrap(), ips(&["10.0.0.2", "::2"]));
+    assert_eq!(server.tcp_queries.load(Ordering::Relaxed), 2);
+    assert_eq!(r.lookup_ip("v6.test").unwrap(), ips(&["::6"]));
+}
+
+#[test]
+fn hosts_file_first_and_reread_when_it_changes() {
+    let server = DnsServer::start();
+    let dir = std::env::temp_dir().join(format!("guv-hosts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "# test hosts\n10.9.9.9 pinned.test alias.test\n::9 pinned.test\n").unwrap();
+    let r = resolver(&server, Some(hosts.clone()));
+    assert_eq!(r.lookup_ip("Pinned.Test.").unwrap(), ips(&["10.9.9.9", "::9"]));
+    assert_eq!(r.lookup_ip("alias.test").unwrap(), ips(&["10.9.9.9"]));
+    assert_eq!(server.udp_queries.load(Ordering::Relaxed), 0);
+    // A longer file is a different file: re-read.
+    std::fs::write(&hosts, "10.8.8.8 pinned.test\n10.7.7.7 added.test\n").unwrap();
+    assert_eq!(r.lookup_ip("pinned.test").unwrap(), ips(&["10.8.8.8"]));
+    assert_eq!(r.lookup_ip("added.test").unwrap(), ips(&["10.7.7.7"]));
+    // Not in the file: asks the server.
+    assert_eq!(r.lookup_ip("other.test").unwrap(), ips(&["127.0.0.1"]));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn to_socket_addrs_and_connect_by_name_use_the_thread_resolver() {
+    let server = DnsServer::start();
+    dns::set_thread_resolver(Some(resolver(&server, None)));
+    let addrs: Vec<_> = ("app.test", 8080).to_socket_addrs().unwrap().collect();
+    assert_eq!(addrs, ["127.0.0.1:8080".parse().unwrap()]);
+    let l = guv::listen("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let peer = guv::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        c.write_all(b"by name").unwrap();
+    });
+    let mut s = guv::connect(format!("app.test:{port}")).unwrap();
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "by name");
+    peer.wait().unwrap();
+    let e = guv::connect(("missing.test", 80)).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    dns::set_thread_resolver(None);
+}
+
+#[test]
+fn resolv_conf_parsing() {
+    let c = Config::from_resolv_conf(
+        "search example.com\nnameserver 10.0.0.53 # main\nnameserver bogus\noptions ndots:2 timeout:3\n",
+    );
+    assert_eq!(c.nameservers, ["10.0.0.53:53".parse().unwrap()]);
+    assert_eq!(c.timeout, Duration::from_secs(3));
+    assert_eq!(c.attempts, 2);
+    let empty = Config::from_resolv_conf("");
+    assert_eq!(empty.nameservers, ["127.0.0.1:53".parse().unwrap()]);
+}
+
+/// Runs the system-resolver path in a child process with GUV_NO_GREENDNS
+/// set (the variable is read per lookup, and setting it here would race
+/// with the other tests).
+#[test]
+fn no_greendns_uses_the_system_resolver_on_the_pool() {
+    if std::env::var_os("GUV_NO_GREENDNS").is_some() {
+        // The child: "localhost" comes from the system's hosts file.
+        let before = guv::tpool::threads();
+        let got = dns::lookup_host("localhost").unwrap();
+        assert!(got.contains(&"127.0.0.1".parse().unwrap()) || got.contains(&"::1".parse().unwrap()), "{got:?}");
+        assert!(guv::tpool::threads() >= before.max(1));
+        let e = dns::lookup_host("bad..name").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "no_greendns_uses_the_system_resolver_on_the_pool", "--test-threads=1"])
+        .env("GUV_NO_GREENDNS", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
