@@ -57,7 +57,8 @@ enum Outcome {
 /// fails) on a panic in the body — re-raised with its own payload, so
 /// `#[should_panic(expected = ...)]` works —, an `Err` result, a greenlet
 /// whose panic nobody waited for, a greenlet still alive (unless
-/// `allow_leaks`), or an overrun timeout.
+/// `allow_leaks`), or an overrun timeout. The failure points at the test.
+#[track_caller]
 pub fn run_test<F, R>(opts: TestOptions, body: F)
 where
     F: FnOnce() -> R + Send + 'static,
