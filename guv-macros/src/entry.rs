@@ -1,11 +1,14 @@
-//! `#[guv::main]`: parse → typed config → validate → expand.
+//! `#[guv::main]`: parse → typed config → validate → expand (configure
+//! the hub, then patch the whole function with every group).
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
+use syn::ItemFn;
 use syn::spanned::Spanned;
-use syn::{ItemFn, Path};
 
+use crate::groups::{CratePath, PatchConfig};
 use crate::options;
+use crate::rewrite::patch_with_errors;
 
 const ATTR: &str = "guv::main";
 const MIN_STACK: u128 = 16 * 1024;
@@ -14,11 +17,11 @@ const MAX_STACK: u128 = 1 << 30;
 /// `#[guv::main]`'s options, validated.
 struct Config {
     stack_size: Option<usize>,
-    krate: Path,
+    krate: CratePath,
 }
 
 fn config(args: TokenStream) -> syn::Result<Config> {
-    let mut cfg = Config { stack_size: None, krate: syn::parse_quote!(::guv) };
+    let mut cfg = Config { stack_size: None, krate: CratePath::default() };
     for opt in options::parse(args, ATTR, &["stack_size", "crate"])? {
         match opt.key.as_str() {
             "stack_size" => {
@@ -33,12 +36,7 @@ fn config(args: TokenStream) -> syn::Result<Config> {
                 }
                 cfg.stack_size = Some(n as usize);
             }
-            "crate" => {
-                let lit = options::string(&opt, ATTR)?;
-                cfg.krate = lit.parse().map_err(|_| {
-                    syn::Error::new(lit.span(), "#[guv::main]: `crate` must name a path, such as `crate = \"my_guv\"`")
-                })?;
-            }
+            "crate" => cfg.krate = options::crate_path(&opt, ATTR)?,
             _ => unreachable!("options::parse only returns valid keys"),
         }
         let _ = opt.key_span;
@@ -67,7 +65,7 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
 }
 
 fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
-    let krate = &cfg.krate;
+    let krate = cfg.krate.tokens(Span::call_site(), &[]);
     let stack = match cfg.stack_size {
         Some(n) => quote!(::core::option::Option::Some(#n)),
         None => quote!(::core::option::Option::None),
@@ -76,13 +74,14 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
     let prelude = quote_spanned! {sig.ident.span()=>
         #krate::__private::configure_main(#stack);
     };
-    quote! {
+    let item = quote! {
         #(#attrs)*
         #vis #sig {
             #prelude
             #block
         }
-    }
+    };
+    patch_with_errors(item, &PatchConfig::all(cfg.krate.clone()))
 }
 
 /// The whole macro: on error, the item plus `compile_error!`.
@@ -119,6 +118,19 @@ mod tests {
         assert!(out.contains(":: guv :: __private :: configure_main (:: core :: option :: Option :: None)"), "{out}");
         assert!(out.find("configure_main").unwrap() < out.find("work").unwrap());
         assert!(!out.contains("compile_error"));
+    }
+
+    #[test]
+    fn the_body_is_patched_with_every_group() {
+        let out = expand_str(
+            "crate = \"my_guv\"",
+            "fn main() -> std::io::Result<()> { let l = std::net::TcpListener::bind(a)?; std::thread::sleep(d); Ok(()) }",
+        );
+        assert!(out.contains("-> std :: io :: Result < () >"), "{out}");
+        assert!(out.contains("my_guv :: green :: net :: TcpListener :: bind"), "{out}");
+        assert!(out.contains("my_guv :: green :: thread :: sleep"), "{out}");
+        let out = expand_str("", "fn main() { assert!(guv::is_patched!(fs)); }");
+        assert!(out.contains("assert ! (true)"), "{out}");
     }
 
     #[test]

@@ -7,7 +7,10 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, Meta, Token};
 
-/// One parsed `key = value` option.
+use crate::groups::CratePath;
+
+/// One parsed `key = value` option, or a bare flag (`allow_leaks`), whose
+/// value is then `true`.
 pub(crate) struct Opt {
     pub(crate) key: String,
     pub(crate) key_span: Span,
@@ -17,6 +20,12 @@ pub(crate) struct Opt {
 /// Parses `args` as comma-separated `key = value` pairs whose keys are in
 /// `valid`; every problem becomes one combined error.
 pub(crate) fn parse(args: TokenStream, attr: &str, valid: &[&str]) -> syn::Result<Vec<Opt>> {
+    parse_with_flags(args, attr, valid, &[])
+}
+
+/// Like [`parse`], where the keys in `flags` may also stand alone
+/// (`allow_leaks` means `allow_leaks = true`).
+pub(crate) fn parse_with_flags(args: TokenStream, attr: &str, valid: &[&str], flags: &[&str]) -> syn::Result<Vec<Opt>> {
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args).map_err(|e| {
         syn::Error::new(
             e.span(),
@@ -32,6 +41,15 @@ pub(crate) fn parse(args: TokenStream, attr: &str, valid: &[&str]) -> syn::Resul
     for meta in metas {
         let pair = match meta {
             Meta::NameValue(pair) => pair,
+            Meta::Path(path) if path.get_ident().is_some_and(|i| flags.iter().any(|f| i == f)) => {
+                let key = path.get_ident().map(ToString::to_string).unwrap_or_default();
+                if out.iter().any(|o| o.key == key) {
+                    push(syn::Error::new(path.span(), format!("#[{attr}]: option `{key}` is given twice; keep one")));
+                    continue;
+                }
+                out.push(Opt { key, key_span: path.span(), value: syn::parse_quote_spanned!(path.span()=> true) });
+                continue;
+            }
             other => {
                 let path = other.path();
                 let name = path.get_ident().map(|i| i.to_string());
@@ -71,6 +89,25 @@ pub(crate) fn parse(args: TokenStream, attr: &str, valid: &[&str]) -> syn::Resul
 fn unknown(attr: &str, what: &str, valid: &[&str]) -> String {
     let list = valid.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
     format!("#[{attr}]: unknown option {what}; valid options are {list}")
+}
+
+/// The option's value as a boolean literal.
+pub(crate) fn boolean(opt: &Opt, attr: &str) -> syn::Result<bool> {
+    match &opt.value {
+        Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => Ok(b.value),
+        other => Err(syn::Error::new(
+            other.span(),
+            format!("#[{attr}]: `{}` takes `true` or `false`, or stands alone: `{}`", opt.key, opt.key),
+        )),
+    }
+}
+
+/// The value of `crate = "..."`: the path of the `guv` crate.
+pub(crate) fn crate_path(opt: &Opt, attr: &str) -> syn::Result<CratePath> {
+    let lit = string(opt, attr)?;
+    CratePath::parse(&lit.value()).ok_or_else(|| {
+        syn::Error::new(lit.span(), format!("#[{attr}]: `crate` must name a path, such as `crate = \"my_guv\"`"))
+    })
 }
 
 /// The option's value as an integer literal.

@@ -82,9 +82,13 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    fn run(&self, _header: &Header) {
+    fn run(&self, header: &Header) {
         let f = self.func.take().expect("guv internal error: a greenlet body ran twice");
         let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(Error::from_unwind);
+        if let Err(e @ Error::Panicked(_)) = &result {
+            let msg = e.panic_message().unwrap_or("Box<dyn Any>");
+            with_hub(|hub| hub.track.panicked(header, msg));
+        }
         self.outcome.finish(result);
     }
 
@@ -171,7 +175,11 @@ impl<T: 'static> GreenThread<T> {
             loop {
                 if out.settled.get() {
                     let result = out.result.borrow_mut().take();
-                    return result.expect("guv internal error: a greenlet's result was taken twice");
+                    let result = result.expect("guv internal error: a greenlet's result was taken twice");
+                    if matches!(result, Err(Error::Panicked(_))) {
+                        hub.track.observed(self.id());
+                    }
+                    return result;
                 }
                 if same(&hub.current(), &self.greenlet()) {
                     panic!("guv: a greenlet cannot wait for itself");

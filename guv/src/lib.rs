@@ -92,6 +92,7 @@ mod greenthread;
 pub mod hub;
 mod io;
 pub mod local;
+mod macro_support;
 pub mod net;
 pub mod pool;
 pub mod queue;
@@ -136,11 +137,237 @@ pub use timeout::{Timeout, with_timeout};
 /// - `crate = "path"`: where the `guv` crate is, if renamed.
 ///
 /// The attribute is a convenience: any thread can use guv from plain code.
+///
+/// The function is also patched like [`macro@patched`] with every group, so
+/// blocking `std` calls in it (`std::thread::spawn`, `std::net::TcpStream`,
+/// `std::sync::Mutex`, ...) use their green twins:
+///
+/// ```
+/// #[guv::main]
+/// fn main() {
+///     assert!(guv::is_patched!(thread));
+///     // A green thread: a greenlet on this thread's hub.
+///     let h = std::thread::spawn(|| 6 * 7);
+///     assert_eq!(h.join().unwrap(), 42);
+/// }
+/// ```
 pub use guv_macros::main;
+
+/// Rewrites the paths of an item that lead into the blocking parts of
+/// `std` so that they lead to their green twins in [`green`] — the
+/// compile-time form of Python's `monkey_patch()`.
+///
+/// ```
+/// #[guv::patched]
+/// fn squares(n: u64) -> Vec<u64> {
+///     // `std::sync::mpsc` and `std::thread` are guv's green ones here.
+///     let (tx, rx) = std::sync::mpsc::channel();
+///     let workers: Vec<_> = (0..n)
+///         .map(|i| {
+///             let tx = tx.clone();
+///             std::thread::spawn(move || tx.send(i * i).unwrap())
+///         })
+///         .collect();
+///     drop(tx);
+///     for w in workers {
+///         w.join().unwrap();
+///     }
+///     let mut all: Vec<u64> = rx.iter().collect();
+///     all.sort();
+///     all
+/// }
+///
+/// assert_eq!(squares(4), [0, 1, 4, 9]);
+/// ```
+///
+/// - Goes on any item: a fn, an `impl` block, a trait, an inline
+///   `mod { ... }` (recursively), a struct or a type alias.
+/// - `#[guv::patched(net, thread, time, sync, io, process, fs)]` patches only
+///   the groups named; no list means all of them. An unknown group is a
+///   compile error listing the valid ones. `crate = "path"` says where guv
+///   is when it is renamed.
+/// - Paths are rewritten in `use` trees (globs, renames, groups),
+///   signatures, expressions, types, `::std::` paths and macro arguments
+///   (`println!`, `format!`, ...); `core::`/`alloc::` paths and std items
+///   that never block (`std::sync::Arc`, `std::net::Ipv4Addr`, ...) are
+///   left alone.
+/// - [`original!`] names std's own item inside a patched one;
+///   [`is_patched!`] tells whether a group is patched where it is used.
+///
+/// The full table of rewritten paths, by group, and the limits (patching is
+/// lexical: code the item *calls* is not rewritten) are in
+/// `docs/PATCHING.md`. On a bad option, the item is emitted unchanged with
+/// the error, so the rest of the crate still type-checks.
+pub use guv_macros::patched;
+
+/// Makes calling a function spawn its body as a greenlet: the call returns
+/// a [`GreenThread`] at once, and the body (patched like
+/// [`macro@patched`]) runs when the caller next blocks or yields.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+///
+/// #[guv::green]
+/// fn fetch(log: Rc<RefCell<Vec<String>>>, url: String) -> usize {
+///     log.borrow_mut().push(format!("start {url}"));
+///     // A green sleep (the body is patched): the other fetch runs meanwhile.
+///     std::thread::sleep(std::time::Duration::from_millis(10));
+///     log.borrow_mut().push(format!("end {url}"));
+///     url.len()
+/// }
+///
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let a = fetch(log.clone(), "a.example".into());
+/// let b = fetch(log.clone(), "bb.example".into());
+/// assert!(log.borrow().is_empty()); // nothing ran yet
+/// assert_eq!(a.wait().unwrap() + b.wait().unwrap(), 19);
+/// assert_eq!(log.borrow()[..2], ["start a.example", "start bb.example"]);
+/// ```
+///
+/// Methods work when the greenlet can own the receiver: `self`,
+/// `self: Rc<Self>`, `self: Arc<Self>` (a `&self` borrow would not outlive
+/// the call, and is a compile error saying so). Generic and `impl Trait`
+/// arguments work and must be `'static`, which the macro adds as bounds.
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// struct Service {
+///     greeting: String,
+/// }
+///
+/// impl Service {
+///     #[guv::green(name = "greeter")]
+///     fn greet(self: Rc<Self>, who: impl std::fmt::Display) -> String {
+///         format!("{} {who}", self.greeting)
+///     }
+/// }
+///
+/// let s = Rc::new(Service { greeting: "hello".into() });
+/// let gt = s.clone().greet(42);
+/// assert_eq!(gt.name(), Some("greeter"));
+/// assert_eq!(gt.wait().unwrap(), "hello 42");
+/// ```
+///
+/// Options: `name = "..."` names the greenlets, `stack_size = N` sets
+/// their stack size (16 KiB to 1 GiB), `crate = "path"` says where guv is.
+/// `async fn`, `unsafe fn`, `const fn`, `extern` fns, borrowed arguments,
+/// `impl Trait` results, and non-fn items are compile errors that say what
+/// to change.
+pub use guv_macros::green;
+
+/// Like `#[test]`, for code that uses guv: the body (patched like
+/// [`macro@patched`]) runs as the main greenlet of a fresh hub on a thread
+/// of its own.
+///
+/// ```
+/// #[guv::test(timeout = "5s")]
+/// fn two_green_threads_meet() -> Result<(), Box<dyn std::error::Error>> {
+///     let (tx, rx) = std::sync::mpsc::channel();
+///     let t = std::thread::spawn(move || tx.send(7));
+///     assert_eq!(rx.recv()?, 7);
+///     t.join().unwrap()?;
+///     Ok(())
+/// }
+/// ```
+///
+/// The test fails, with a message naming the greenlets, when
+/// - the body panics (`#[should_panic]` works as usual) or returns `Err`;
+/// - it runs longer than `timeout = "5s"` (also `"500ms"`, `"2m"`): the
+///   test fails with a message instead of hanging;
+/// - a greenlet it spawned panicked and no `wait()` took that panic;
+/// - a greenlet it spawned is still alive when the body returns, unless
+///   `allow_leaks` is given.
+///
+/// Other options: `stack_size = N` (the hub's default greenlet stack),
+/// `crate = "path"`.
+pub use guv_macros::test;
+
+/// Includes a source file as an inline module, patched like
+/// [`macro@patched`] — the compile-time form of Python's `import_patched`.
+///
+/// ```
+/// // guv/doc/ping_pong.rs is plain std code: two `std::thread`s talking
+/// // over `std::sync::mpsc`. Imported, they are green threads on this hub.
+/// guv::import_patched!(mod ping_pong = "doc/ping_pong.rs");
+///
+/// assert_eq!(
+///     ping_pong::ping_pong(2),
+///     ["ping 0", "ping 1", "pong 0", "pong 1"]
+/// );
+/// ```
+///
+/// `guv::import_patched!(pub mod name = "path.rs", net, thread)` sets the
+/// module's visibility (and outer attributes) and patches only the groups
+/// named. The path is relative to the crate's directory (where its
+/// `Cargo.toml` is); the file is tracked, so editing it rebuilds the
+/// crate. The file cannot declare out-of-line modules (`mod x;`): give
+/// each its own `import_patched!`. Errors inside the file are reported at
+/// the invocation. To patch a whole file in place instead, start it with
+/// `use guv::green_std as std;`.
+pub use guv_macros::import_patched;
+
+/// Names std's own item inside a patched one (Python's `original()`).
+///
+/// ```
+/// #[guv::patched(sync)]
+/// fn both() -> (bool, bool) {
+///     let green = std::sync::Mutex::new(1);
+///     let plain = guv::original!(std::sync::Mutex::new)(2);
+///     (
+///         std::any::type_name_of_val(&green).starts_with("guv::"),
+///         std::any::type_name_of_val(&plain).starts_with("std::"),
+///     )
+/// }
+///
+/// assert_eq!(both(), (true, true));
+/// ```
+///
+/// The argument is a path into std (`std::...` or `::std::...`, possibly
+/// with generic arguments); the invocation stands for that path, unpatched,
+/// so it can be used as a type or called:
+/// `guv::original!(std::thread::sleep)(d)`. Outside every patched item it is
+/// a compile error: there the std path already is the original.
+pub use guv_macros::original;
+
+/// `true` inside an item patched for the group, `false` elsewhere (Python's
+/// `is_monkey_patched()`).
+///
+/// ```
+/// #[guv::patched(net, time)]
+/// fn inside() -> [bool; 2] {
+///     [guv::is_patched!(net), guv::is_patched!(fs)]
+/// }
+///
+/// assert_eq!(inside(), [true, false]);
+/// assert!(!guv::is_patched!(net));
+/// ```
+///
+/// The group is one of `net`, `thread`, `time`, `sync`, `io`, `process`,
+/// `fs`; any other name is a compile error listing them.
+pub use guv_macros::is_patched;
 
 /// Support for the macros. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    /// What `guv::original!(std::...)` expands through, out of reach of
+    /// patching.
+    pub use ::std;
+
+    pub use crate::hub::track::TrackReport;
+    pub use crate::macro_support::{TestOptions, TestReturn, run_test};
+
+    /// Starts recording this thread's greenlets (see [`tracked`]).
+    pub fn track_greenlets() {
+        crate::hub::track_greenlets();
+    }
+
+    /// Greenlets spawned since [`track_greenlets`] that are alive, and
+    /// those whose panic no `wait()` returned.
+    pub fn tracked() -> TrackReport {
+        crate::hub::tracked()
+    }
+
     /// Applies `#[guv::main]`'s options to this thread's hub.
     pub fn configure_main(stack_size: Option<usize>) {
         if let Some(size) = stack_size

@@ -32,6 +32,7 @@ mod backend;
 mod epoll;
 mod remote;
 mod timer;
+pub(crate) mod track;
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
@@ -49,6 +50,7 @@ pub use remote::Handle;
 pub(crate) use remote::{RemoteOp, Shared};
 use timer::Timers;
 pub(crate) use timer::{TimerAction, TimerKey};
+use track::{TrackReport, Tracker};
 
 use crate::greenlet::{
     AltStack, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Sched, StackPool, TimeoutSignal,
@@ -280,6 +282,8 @@ pub(crate) struct Hub {
     live: Cell<usize>,
     exiting: Cell<bool>,
     pub(crate) hub_exceptions: Cell<bool>,
+    /// Live and panicked greenlets, when `#[guv::test]` asks.
+    pub(crate) track: Tracker,
     _alt_stack: Option<AltStack>,
 }
 
@@ -320,6 +324,7 @@ impl Hub {
             live: Cell::new(0),
             exiting: Cell::new(false),
             hub_exceptions: Cell::new(true),
+            track: Tracker::default(),
             _alt_stack: alt_stack,
         };
         // Only once nothing can fail: the overflow handler reads through this
@@ -376,6 +381,7 @@ impl Hub {
         let h = g.header();
         self.live.set(self.live.get() + 1);
         h.counted.set(true);
+        self.track.spawned(h);
         match delay {
             None => {
                 h.sched.set(Sched::Ready);
@@ -660,6 +666,7 @@ impl Hub {
     pub(crate) fn uncount(&self, h: &Header) {
         if h.counted.replace(false) {
             self.live.set(self.live.get() - 1);
+            self.track.ended(h);
         }
     }
 
@@ -890,6 +897,19 @@ pub fn set_backend(backend: Box<dyn Backend>) -> io::Result<()> {
             .set(Rc::new(hub))
             .map_err(|_| io::Error::new(io::ErrorKind::AlreadyExists, "guv: this thread's hub already runs"))
     })
+}
+
+/// Starts recording this thread's greenlets for [`tracked`]: those spawned
+/// from now on that are alive, and those that panic with nobody waiting
+/// for the panic. What `#[guv::test]` checks after the test body; hidden,
+/// reached through `guv::__private`.
+pub(crate) fn track_greenlets() {
+    with_hub(|hub| hub.track.enable());
+}
+
+/// What [`track_greenlets`] recorded so far.
+pub(crate) fn tracked() -> TrackReport {
+    with_hub(|hub| hub.track.report())
 }
 
 /// Counts of this thread's hub, for tests and diagnostics.

@@ -1,0 +1,442 @@
+//! The patching walk: every token tree of an item, groups and macro
+//! arguments included, with std paths swapped for their green twins.
+//!
+//! It works on `proc_macro2` tokens only — no syntax tree — so it costs
+//! little and copes with half-written code: anything it does not recognise
+//! is passed through untouched. A path is recognised where one can start
+//! (not after `::`, `.`, `'` or `$`): `std::a::b` or `::std::a::b`. `use`
+//! declarations go through `usetree.rs`, and `original!` / `is_patched!`
+//! invocations are replaced here.
+
+use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
+
+use crate::groups::{Errors, PatchConfig, path_sep};
+use crate::markers::{parse_is_patched, parse_original};
+use crate::{table, usetree};
+
+/// Rewrites token streams for one configuration, collecting errors from
+/// misused `original!` / `is_patched!` invocations.
+pub(crate) struct Patcher<'a> {
+    cfg: &'a PatchConfig,
+    errors: Errors,
+}
+
+/// A path found in the token stream: `::`? ident (`::` ident)*.
+struct Path {
+    leading: bool,
+    /// Index of each segment's ident.
+    idx: Vec<usize>,
+}
+
+impl Path {
+    fn names(&self, tokens: &[TokenTree]) -> Vec<String> {
+        self.idx.iter().map(|&i| tokens[i].to_string()).collect()
+    }
+
+    /// Index of the first token after the path.
+    fn end(&self) -> usize {
+        self.idx.last().map_or(0, |i| i + 1)
+    }
+}
+
+impl<'a> Patcher<'a> {
+    pub(crate) fn new(cfg: &'a PatchConfig) -> Patcher<'a> {
+        Patcher { cfg, errors: Errors::default() }
+    }
+
+    /// The errors found so far.
+    pub(crate) fn into_errors(self) -> Option<syn::Error> {
+        self.errors.into_inner()
+    }
+
+    /// Rewrites a whole token stream.
+    pub(crate) fn stream(&mut self, ts: TokenStream) -> TokenStream {
+        let tokens: Vec<TokenTree> = ts.into_iter().collect();
+        let mut out = TokenStream::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            i = self.step(&tokens, i, &mut out);
+        }
+        out
+    }
+
+    /// Handles the token at `i`; returns the index to continue at.
+    fn step(&mut self, tokens: &[TokenTree], i: usize, out: &mut TokenStream) -> usize {
+        match &tokens[i] {
+            TokenTree::Group(g) => {
+                let mut new = Group::new(g.delimiter(), self.stream(g.stream()));
+                new.set_span(g.span());
+                out.extend([TokenTree::Group(new)]);
+                return i + 1;
+            }
+            TokenTree::Ident(id) if id == "use" && ident_may_start(tokens, i) => {
+                if let Some(n) = self.use_decl(tokens, i, out) {
+                    return n;
+                }
+            }
+            _ => {}
+        }
+        if let Some(path) = path_at(tokens, i) {
+            if let Some(n) = self.marker(tokens, &path, out) {
+                return n;
+            }
+            if let Some(n) = self.std_path(tokens, &path, out) {
+                return n;
+            }
+        }
+        out.extend([tokens[i].clone()]);
+        i + 1
+    }
+
+    /// `use <tree>;` — rewritten as a whole, or kept as written.
+    fn use_decl(&mut self, tokens: &[TokenTree], i: usize, out: &mut TokenStream) -> Option<usize> {
+        // `impl Trait + use<'a>` (precise capturing) is not a declaration.
+        if matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '<') {
+            return None;
+        }
+        let end = (i + 1..tokens.len()).find(|&j| matches!(&tokens[j], TokenTree::Punct(p) if p.as_char() == ';'))?;
+        let tree = usetree::rewrite(&tokens[i + 1..end], self.cfg).ok()?;
+        out.extend([tokens[i].clone()]);
+        match tree {
+            Some(new) => out.extend(new),
+            None => out.extend(tokens[i + 1..end].iter().cloned()),
+        }
+        out.extend([tokens[end].clone()]);
+        Some(end + 1)
+    }
+
+    /// `original!(...)` and `is_patched!(...)`, bare or as `guv::...!`.
+    fn marker(&mut self, tokens: &[TokenTree], path: &Path, out: &mut TokenStream) -> Option<usize> {
+        let end = path.end();
+        let (Some(TokenTree::Punct(bang)), Some(TokenTree::Group(args))) = (tokens.get(end), tokens.get(end + 1))
+        else {
+            return None;
+        };
+        if bang.as_char() != '!' {
+            return None;
+        }
+        let names = path.names(tokens);
+        let (last, prefix) = names.split_last()?;
+        let ours = if prefix.is_empty() { !path.leading } else { self.cfg.krate.matches(prefix) };
+        if !ours {
+            return None;
+        }
+        let name_span = tokens[*path.idx.last()?].span();
+        match last.as_str() {
+            "original" => match parse_original(args.stream(), name_span) {
+                Ok(o) => {
+                    out.extend(self.cfg.krate.tokens(o.std_span, &["__private", "std"]));
+                    out.extend(o.rest);
+                }
+                Err(e) => {
+                    self.errors.push(e);
+                    out.extend(args.stream());
+                }
+            },
+            "is_patched" => match parse_is_patched(args.stream(), name_span) {
+                Ok(g) if self.cfg.groups.contains(g) => {
+                    out.extend([TokenTree::Ident(Ident::new("true", name_span))]);
+                }
+                // Not patched here; an inner patched item may still patch
+                // it, and outside every one the macro says `false`.
+                Ok(_) => {
+                    out.extend(self.cfg.krate.tokens(name_span, &["is_patched"]));
+                    out.extend([tokens[end].clone(), tokens[end + 1].clone()]);
+                }
+                Err(e) => {
+                    self.errors.push(e);
+                    out.extend([TokenTree::Ident(Ident::new("false", name_span))]);
+                }
+            },
+            _ => return None,
+        }
+        Some(end + 2)
+    }
+
+    /// `std::net::TcpStream::connect` → `::guv::green::net::TcpStream::connect`.
+    fn std_path(&mut self, tokens: &[TokenTree], path: &Path, out: &mut TokenStream) -> Option<usize> {
+        let names = path.names(tokens);
+        if names.first().is_none_or(|n| n != "std") || names.len() < 2 {
+            return None;
+        }
+        let module_len = table::classify(&names[1..], self.cfg.groups)?;
+        let std_span = tokens[path.idx[0]].span();
+        out.extend(self.cfg.krate.tokens(std_span, &["green"]));
+        for &j in &path.idx[1..=module_len] {
+            out.extend(path_sep(tokens[j].span()));
+            out.extend([tokens[j].clone()]);
+        }
+        Some(path.idx[module_len] + 1)
+    }
+}
+
+fn is_punct(tt: Option<&TokenTree>, c: char) -> bool {
+    matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == c)
+}
+
+fn joint(tt: Option<&TokenTree>, c: char) -> bool {
+    matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == c && p.spacing() == proc_macro2::Spacing::Joint)
+}
+
+/// Whether `::` starts at `i`.
+fn sep_at(tokens: &[TokenTree], i: usize) -> bool {
+    joint(tokens.get(i), ':') && is_punct(tokens.get(i + 1), ':')
+}
+
+/// Whether the ident at `i` may begin a path: it does not continue one
+/// (`a::std`), and is not a field, lifetime or macro variable.
+fn ident_may_start(tokens: &[TokenTree], i: usize) -> bool {
+    if i == 0 {
+        return true;
+    }
+    let prev = tokens.get(i - 1);
+    if is_punct(prev, '\'') || is_punct(prev, '$') || is_punct(prev, '.') {
+        return false;
+    }
+    !(i >= 2 && is_punct(prev, ':') && joint(tokens.get(i - 2), ':'))
+}
+
+/// Whether the `::` at `i` is a leading one (`= ::std::...`) rather than
+/// a separator (`a::b`, `self::std::...`). After `>` it is taken as
+/// leading (`impl<T> ::std::...`, `-> ::std::...`): a continuation such as
+/// `Vec::<u8>::new` is never a std path or a macro of ours, so nothing
+/// changes for it either way.
+fn sep_may_start(tokens: &[TokenTree], i: usize) -> bool {
+    if i == 0 {
+        return true;
+    }
+    match &tokens[i - 1] {
+        TokenTree::Ident(id) => is_keyword(&id.to_string()),
+        TokenTree::Punct(p) => p.as_char() != '$',
+        _ => true,
+    }
+}
+
+/// Keywords after which `::` starts a path; `self`, `super`, `crate` and
+/// `Self` are path segments instead.
+fn is_keyword(s: &str) -> bool {
+    matches!(
+        s,
+        "as" | "break"
+            | "const"
+            | "continue"
+            | "dyn"
+            | "else"
+            | "enum"
+            | "extern"
+            | "fn"
+            | "for"
+            | "if"
+            | "impl"
+            | "in"
+            | "let"
+            | "loop"
+            | "match"
+            | "mod"
+            | "move"
+            | "mut"
+            | "pub"
+            | "ref"
+            | "return"
+            | "static"
+            | "struct"
+            | "trait"
+            | "type"
+            | "unsafe"
+            | "use"
+            | "where"
+            | "while"
+            | "yield"
+            | "box"
+            | "become"
+            | "do"
+    )
+}
+
+/// The path starting at `i`, if one can start there and it is worth a
+/// look (two segments or more, or a macro name).
+fn path_at(tokens: &[TokenTree], i: usize) -> Option<Path> {
+    let (leading, first) = match &tokens[i] {
+        TokenTree::Ident(_) if ident_may_start(tokens, i) => (false, i),
+        TokenTree::Punct(_)
+            if sep_at(tokens, i)
+                && matches!(tokens.get(i + 2), Some(TokenTree::Ident(_)))
+                && sep_may_start(tokens, i) =>
+        {
+            (true, i + 2)
+        }
+        _ => return None,
+    };
+    let mut idx = vec![first];
+    let mut p = first;
+    while sep_at(tokens, p + 1) && matches!(tokens.get(p + 3), Some(TokenTree::Ident(_))) {
+        p += 3;
+        idx.push(p);
+    }
+    let is_macro = is_punct(tokens.get(p + 1), '!');
+    (idx.len() >= 2 || is_macro).then_some(Path { leading, idx })
+}
+
+/// Rewrites `item` with `cfg`, returning the new tokens and any errors.
+pub(crate) fn patch(item: TokenStream, cfg: &PatchConfig) -> (TokenStream, Option<syn::Error>) {
+    let mut p = Patcher::new(cfg);
+    let out = p.stream(item);
+    (out, p.into_errors())
+}
+
+/// The `(tokens, errors)` of [`patch`] as one stream: errors first.
+pub(crate) fn patch_with_errors(item: TokenStream, cfg: &PatchConfig) -> TokenStream {
+    let (out, errors) = patch(item, cfg);
+    match errors {
+        Some(e) => {
+            let mut all = e.to_compile_error();
+            all.extend(out);
+            all
+        }
+        None => out,
+    }
+}
+
+/// A span for messages about a whole item: its first token.
+pub(crate) fn first_span(item: &TokenStream) -> Span {
+    item.clone().into_iter().next().map_or_else(Span::call_site, |t| t.span())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::groups::{CratePath, Group, GroupSet};
+
+    /// The rewritten tokens, without whitespace (spacing is not the point).
+    fn rw_with(src: &str, groups: GroupSet) -> String {
+        let cfg = PatchConfig { groups, krate: CratePath::default() };
+        squash(&patch_with_errors(src.parse().unwrap(), &cfg).to_string())
+    }
+
+    fn squash(s: &str) -> String {
+        s.split_whitespace().collect()
+    }
+
+    fn rw(src: &str) -> String {
+        rw_with(src, GroupSet::all())
+    }
+
+    #[test]
+    fn expression_and_type_paths() {
+        assert_eq!(
+            rw("let s: std::net::TcpStream = std::net::TcpStream::connect(a)?;"),
+            squash(
+                "let s : :: guv :: green :: net :: TcpStream = :: guv :: green :: net :: TcpStream :: connect (a) ? ;"
+            )
+        );
+        assert_eq!(
+            rw("fn f() -> ::std::sync::Mutex<u8> { ::std::sync::mpsc::channel::<u8>() }"),
+            squash(
+                "fn f () -> :: guv :: green :: sync :: Mutex < u8 > { :: guv :: green :: sync :: mpsc :: channel :: < u8 > () }"
+            )
+        );
+        assert_eq!(
+            rw("Vec<::std::thread::JoinHandle<()>>"),
+            squash("Vec < :: guv :: green :: thread :: JoinHandle < () > >")
+        );
+        assert_eq!(
+            rw("impl<T> ::std::net::ToSocketAddrs for W<T> {}"),
+            squash("impl < T > :: guv :: green :: net :: ToSocketAddrs for W < T > { }")
+        );
+        assert_eq!(rw("x => ::std::process::exit(1)"), squash("x => :: std :: process :: exit (1)"));
+        assert_eq!(rw("x => ::std::fs::read(p)"), squash("x => :: guv :: green :: fs :: read (p)"));
+    }
+
+    #[test]
+    fn macro_arguments_are_walked() {
+        assert_eq!(
+            rw("println!(\"{:?}\", std::thread::current().id())"),
+            squash("println ! (\"{:?}\" , :: guv :: green :: thread :: current () . id ())")
+        );
+        assert_eq!(
+            rw("assert!(matches!(x, std::sync::TryLockError::WouldBlock))"),
+            squash("assert ! (matches ! (x , std :: sync :: TryLockError :: WouldBlock))")
+        );
+    }
+
+    #[test]
+    fn not_every_std_looking_path_is_std() {
+        for src in [
+            "my::std::net::TcpStream",
+            "self::std::net::TcpStream",
+            "core::time::Duration",
+            "alloc::sync::Arc",
+            "x.std::<u8>()",
+            "$std::net::TcpStream",
+            "'std: loop {}",
+            "std::time::Duration::from_secs(1)",
+            "std::collections::HashMap::new()",
+            "\"std::net::TcpStream\"",
+        ] {
+            let expected = squash(&src.parse::<TokenStream>().unwrap().to_string());
+            assert_eq!(rw(src), expected, "{src}");
+        }
+    }
+
+    #[test]
+    fn groups_limit_what_changes() {
+        let net = GroupSet::EMPTY.with(Group::Net);
+        assert_eq!(
+            rw_with("std::net::TcpStream::connect(a); std::thread::spawn(f)", net),
+            squash(":: guv :: green :: net :: TcpStream :: connect (a) ; std :: thread :: spawn (f)")
+        );
+        let time = GroupSet::EMPTY.with(Group::Time);
+        assert_eq!(
+            rw_with("std::thread::sleep(d); std::thread::spawn(f)", time),
+            squash(":: guv :: green :: thread :: sleep (d) ; std :: thread :: spawn (f)")
+        );
+    }
+
+    #[test]
+    fn use_declarations_anywhere() {
+        assert_eq!(
+            rw("fn f() { use std::{net::TcpListener, io::Write}; }"),
+            squash("fn f () { use { :: guv :: green :: net :: TcpListener , std :: io :: Write } ; }")
+        );
+        assert_eq!(rw("pub use std::net::*;"), squash("pub use :: guv :: green :: net :: * ;"));
+        assert_eq!(rw("use std::net::{Ipv4Addr, Shutdown};"), squash("use std :: net :: { Ipv4Addr , Shutdown } ;"));
+        assert_eq!(
+            rw("fn f() -> impl Sized + use<> { std::net::TcpStream::connect(a) }"),
+            squash("fn f () -> impl Sized + use < > { :: guv :: green :: net :: TcpStream :: connect (a) }")
+        );
+    }
+
+    #[test]
+    fn original_and_is_patched_are_replaced() {
+        assert_eq!(
+            rw("guv::original!(std::net::TcpStream::connect)(a)"),
+            squash(":: guv :: __private :: std :: net :: TcpStream :: connect (a)")
+        );
+        assert_eq!(
+            rw("let m: original!(::std::sync::Mutex<u8>);"),
+            squash("let m : :: guv :: __private :: std :: sync :: Mutex < u8 > ;")
+        );
+        assert_eq!(rw("if guv::is_patched!(net) {}"), squash("if true { }"));
+        assert_eq!(
+            rw_with("if ::guv::is_patched!(fs) {}", GroupSet::EMPTY.with(Group::Net)),
+            squash("if :: guv :: is_patched ! (fs) { }")
+        );
+        assert_eq!(
+            rw("other::original!(std::net::TcpStream)"),
+            squash("other :: original ! (:: guv :: green :: net :: TcpStream)")
+        );
+        let cfg = PatchConfig { groups: GroupSet::all(), krate: CratePath::default() };
+        let out = patch_with_errors("guv::original!(TcpStream)".parse().unwrap(), &cfg).to_string();
+        assert!(out.contains("compile_error") && out.contains("path into std"), "{out}");
+        let out = patch_with_errors("guv::is_patched!(socket)".parse().unwrap(), &cfg).to_string();
+        assert!(out.contains("unknown group `socket`") && out.ends_with("false"), "{out}");
+    }
+
+    #[test]
+    fn patching_twice_changes_nothing_more() {
+        let src =
+            "use std::{net::TcpStream, io::{self, Read}}; fn f(s: std::net::TcpStream) { std::thread::spawn(|| ()); }";
+        let once = rw(src);
+        assert_eq!(rw(&once), once);
+    }
+}

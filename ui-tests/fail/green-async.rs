@@ -1,0 +1,6 @@
+#[guv::green]
+async fn fetch() -> u32 {
+    1
+}
+
+fn main() {}

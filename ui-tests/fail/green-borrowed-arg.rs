@@ -1,0 +1,6 @@
+#[guv::green]
+fn count(text: &str) -> usize {
+    text.len()
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[guv::green]
+const LIMIT: u32 = 10;
+
+fn main() {}

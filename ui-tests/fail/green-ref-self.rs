@@ -1,0 +1,10 @@
+struct Client;
+
+impl Client {
+    #[guv::green]
+    fn get(&self, path: String) -> usize {
+        path.len()
+    }
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[guv::green]
+static NAME: &str = "x";
+
+fn main() {}

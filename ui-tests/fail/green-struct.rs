@@ -1,0 +1,6 @@
+#[guv::green]
+struct Worker {
+    id: u32,
+}
+
+fn main() {}

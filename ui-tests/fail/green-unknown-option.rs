@@ -1,0 +1,4 @@
+#[guv::green(stack = 65536)]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[guv::green]
+unsafe fn reset(addr: usize) -> usize {
+    addr
+}
+
+fn main() {}

@@ -1,0 +1,3 @@
+guv::import_patched!(server = "src/server.rs");
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[guv::patched(crate = guv)]
+fn f() {}
+
+fn main() {
+    f();
+}

@@ -1,0 +1,6 @@
+#[guv::patched(net = true)]
+fn f() {}
+
+fn main() {
+    f();
+}

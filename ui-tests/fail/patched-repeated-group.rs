@@ -1,0 +1,6 @@
+#[guv::patched(net, thread, net)]
+fn f() {}
+
+fn main() {
+    f();
+}

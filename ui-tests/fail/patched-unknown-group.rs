@@ -1,0 +1,6 @@
+#[guv::patched(net, socket)]
+fn f() {}
+
+fn main() {
+    f();
+}

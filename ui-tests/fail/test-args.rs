@@ -1,0 +1,6 @@
+#[guv::test]
+fn t(port: u16) {
+    let _ = port;
+}
+
+fn main() {}

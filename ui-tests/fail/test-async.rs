@@ -1,0 +1,4 @@
+#[guv::test]
+async fn t() {}
+
+fn main() {}

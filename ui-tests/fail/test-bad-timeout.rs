@@ -1,0 +1,7 @@
+#[guv::test(timeout = 5)]
+fn t() {}
+
+#[guv::test(timeout = "5 minutes")]
+fn u() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[guv::test(leaks_ok)]
+fn t() {}
+
+fn main() {}

@@ -1,0 +1,5 @@
+#[guv::test]
+#[test]
+fn t() {}
+
+fn main() {}
