@@ -143,7 +143,8 @@ fn map_error(err: io::Error, usable: usize) -> io::Error {
             "guv: cannot map a greenlet stack of {usable} bytes ({err}): the process is out of memory \
              mappings or address space. Each live greenlet uses two kernel memory mappings (its \
              stack and a guard page) and Linux allows {limit} per process. Raise the limit with \
-             `sysctl -w vm.max_map_count=2000000`, use smaller stacks, or fewer greenlets."
+             `sysctl -w vm.max_map_count=4194304` (about two million greenlets), use smaller stacks, or fewer \
+             greenlets."
         ),
     )
 }

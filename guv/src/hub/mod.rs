@@ -230,32 +230,49 @@ impl RemoteParked {
     }
 }
 
-/// The ready queue, split at the current loop iteration's snapshot:
-/// greenlets run from `now`, and everything made ready meanwhile goes to
-/// `next`, which becomes `now` when the iteration ends. Both are FIFO.
+/// The ready queue (FIFO) and the current loop iteration's snapshot of
+/// it: the first `now` entries were ready when the iteration began and run
+/// in it; everything made ready meanwhile queues behind them and waits for
+/// the next iteration.
 #[derive(Default)]
 struct RunQueue {
-    now: VecDeque<GreenletRef>,
-    next: VecDeque<GreenletRef>,
+    queue: VecDeque<GreenletRef>,
+    /// Entries at the front that belong to the current iteration.
+    now: usize,
 }
 
 impl RunQueue {
     #[inline]
     fn push(&mut self, g: GreenletRef) {
-        self.next.push_back(g);
+        self.queue.push_back(g);
+    }
+
+    /// Takes the next entry of the current iteration.
+    #[inline]
+    fn pop_now(&mut self) -> Option<GreenletRef> {
+        if self.now == 0 {
+            return None;
+        }
+        self.now -= 1;
+        self.queue.pop_front()
+    }
+
+    /// Whether something waits for the next iteration.
+    #[inline]
+    fn has_next(&self) -> bool {
+        self.queue.len() > self.now
     }
 
     /// Starts an iteration: what is ready now is its snapshot.
+    #[inline]
     fn begin_iteration(&mut self) {
-        debug_assert!(self.now.is_empty(), "an iteration began before the last one ended");
-        std::mem::swap(&mut self.now, &mut self.next);
+        debug_assert_eq!(self.now, 0, "an iteration began before the last one ended");
+        self.now = self.queue.len();
     }
 
-    /// Puts what is left of the current iteration back in front (shutdown).
+    /// Ends the current iteration early (shutdown); its entries stay first.
     fn abandon_iteration(&mut self) {
-        while let Some(g) = self.now.pop_back() {
-            self.next.push_front(g);
-        }
+        self.now = 0;
     }
 }
 
@@ -415,7 +432,7 @@ impl Hub {
     #[inline(always)]
     fn pop_ready(&self) -> Option<GreenletRef> {
         let mut ready = self.ready.borrow_mut();
-        while let Some(g) = ready.now.pop_front() {
+        while let Some(g) = ready.pop_now() {
             // Cancelled while queued: skip.
             if g.header().sched.get() == Sched::Ready {
                 self.ticks.set(self.ticks.get().wrapping_add(1));
@@ -444,7 +461,7 @@ impl Hub {
     /// poll owed. Saves two switches per iteration for greenlets that only
     /// yield to each other; the order of events is exactly the loop's.
     fn next_iteration_inline(&self) -> Option<GreenletRef> {
-        if self.ready.borrow().next.is_empty() || self.shared.has_pending() || self.io_poll_due() {
+        if !self.ready.borrow().has_next() || self.shared.has_pending() || self.io_poll_due() {
             return None;
         }
         if !self.timers.borrow().is_empty() {
@@ -764,7 +781,7 @@ impl Hub {
     }
 
     fn poll_io(&self) {
-        let timeout = if !self.ready.borrow().next.is_empty() {
+        let timeout = if self.ready.borrow().has_next() {
             if !self.io_poll_due() {
                 return;
             }
@@ -817,8 +834,8 @@ impl Hub {
         // keep the hub alive as if they were suspended.
         let queued: Vec<GreenletRef> = {
             let mut ready = self.ready.borrow_mut();
-            let RunQueue { now, next } = &mut *ready;
-            now.drain(..).chain(next.drain(..)).collect()
+            ready.now = 0;
+            ready.queue.drain(..).collect()
         };
         let timed = self.timers.borrow_mut().drain();
         let fresh = queued.into_iter().chain(timed.into_iter().filter_map(|action| match action {
