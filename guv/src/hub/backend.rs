@@ -24,6 +24,11 @@ pub struct IoEvent {
     pub readable: bool,
     /// Writable, or hung up / in error (a write will not block).
     pub writable: bool,
+    /// The peer may have stopped sending (FIN, hang-up or error), so that
+    /// the fd stays readable (EOF) without further events. A backend that
+    /// cannot tell must set it with every readable event: guv then never
+    /// skips a read on that fd (see `Registered::read_would_block`).
+    pub read_closed: bool,
 }
 
 /// Wakes a hub sleeping in [`Backend::wait`] from any thread.
@@ -90,7 +95,10 @@ impl Backend for PollingBackend {
         self.poller.wait(&mut self.events, timeout)?;
         events.extend(self.events.iter().map(|ev| {
             let broken = ev.is_err().unwrap_or(false) || ev.is_interrupt();
-            IoEvent { key: ev.key, readable: ev.readable || broken, writable: ev.writable || broken }
+            let readable = ev.readable || broken;
+            // polling does not report EPOLLRDHUP: any readable event may
+            // carry the peer's FIN.
+            IoEvent { key: ev.key, readable, writable: ev.writable || broken, read_closed: readable }
         }));
         Ok(())
     }

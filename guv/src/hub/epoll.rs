@@ -176,6 +176,7 @@ impl Backend for EpollBackend {
                 key: key as usize,
                 readable: broken || flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 != 0,
                 writable: broken || flags & libc::EPOLLOUT as u32 != 0,
+                read_closed: broken || flags & libc::EPOLLRDHUP as u32 != 0,
             });
         }
         self.events.clear();

@@ -133,6 +133,40 @@ impl<T: AsFd> Sock<T> {
         }
     }
 
+    /// A stream read of at most `len` bytes: when the last read drained the
+    /// socket and nothing can have arrived since (see
+    /// `Registered::read_would_block`), waits for readiness first instead
+    /// of a system call that would only say `WouldBlock`; after a short read,
+    /// records that the socket is drained.
+    pub(crate) fn read_stream(&self, len: usize, op: impl FnMut(&T) -> io::Result<usize>) -> io::Result<usize> {
+        let timeout = self.settings.read_timeout.get();
+        if len > 0 && !self.settings.nonblocking.load(Ordering::Relaxed) && self.reg.read_would_block() {
+            let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+            match self.reg.wait(Interest::READABLE, deadline) {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+                }
+                Err(e) => return Err(e),
+                Ok(()) => {}
+            }
+        }
+        let n = self.op(Interest::READABLE, timeout, op)?;
+        if n > 0 && n < len {
+            self.reg.mark_drained();
+        }
+        Ok(n)
+    }
+
+    /// See `Registered::read_would_block`.
+    pub(crate) fn read_would_block(&self) -> bool {
+        self.reg.read_would_block()
+    }
+
+    /// See `Registered::mark_drained`.
+    pub(crate) fn mark_drained(&self) {
+        self.reg.mark_drained();
+    }
+
     /// [`Sock::op`] for reading, with the read timeout.
     #[inline]
     pub(crate) fn read<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
@@ -336,11 +370,13 @@ macro_rules! socket_read_write {
     ($ty:ident) => {
         impl std::io::Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.sock.read(|mut s| std::io::Read::read(&mut s, buf))
+                let len = buf.len();
+                self.sock.read_stream(len, |mut s| std::io::Read::read(&mut s, buf))
             }
 
             fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
-                self.sock.read(|mut s| std::io::Read::read_vectored(&mut s, bufs))
+                let len = bufs.iter().map(|b| b.len()).sum();
+                self.sock.read_stream(len, |mut s| std::io::Read::read_vectored(&mut s, bufs))
             }
         }
 

@@ -402,6 +402,17 @@ impl TcpStream {
         io::Write::write(&mut s, buf)
     }
 
+    /// Whether a read now could only say `WouldBlock` (the last read
+    /// drained the socket and nothing can have arrived since).
+    pub(crate) fn read_would_block(&self) -> bool {
+        self.sock.read_would_block()
+    }
+
+    /// Records that a read just drained the socket.
+    pub(crate) fn mark_drained(&self) {
+        self.sock.mark_drained();
+    }
+
     /// Parks until the socket reports `interest`, or `deadline` passes
     /// (`TimedOut`).
     pub(crate) fn wait_ready(&self, interest: Interest, deadline: Option<std::time::Instant>) -> io::Result<()> {

@@ -29,8 +29,6 @@ pub(crate) struct Connection {
     pub(crate) body_failed: Cell<Option<StatusCode>>,
     /// Taken over by an upgrade (WebSocket): the server writes nothing more.
     pub(crate) upgraded: Cell<bool>,
-    /// The hub's poll count when a read last drained the socket.
-    drained_at: Cell<Option<u64>>,
 }
 
 fn busy() -> io::Error {
@@ -45,7 +43,6 @@ impl Connection {
             out: RefCell::new(Vec::with_capacity(4096)),
             body_failed: Cell::new(None),
             upgraded: Cell::new(false),
-            drained_at: Cell::new(None),
         }
     }
 
@@ -64,14 +61,13 @@ impl Connection {
     /// comes; returns the bytes read, 0 at end of input.
     ///
     /// After a read that drained the socket, the next call parks for the
-    /// next readiness edge at once when the hub has not polled since
-    /// (see [`crate::io::poll_count`]), saving a read that would only say
-    /// `WouldBlock`: on a keep-alive connection that is one system call per
-    /// request.
+    /// next readiness edge at once when nothing can have arrived since (the
+    /// hub has not polled, and no hang-up was reported), saving a read that
+    /// would only say `WouldBlock`: on a keep-alive connection that is one
+    /// system call per request.
     pub(crate) fn fill(&self) -> io::Result<usize> {
         loop {
-            let drained = self.drained_at.get().is_some_and(|at| at == crate::io::poll_count());
-            if !drained {
+            if !self.stream.read_would_block() {
                 let mut conn = self.conn.try_borrow_mut().map_err(|_| busy())?;
                 let space = conn.space();
                 let want = space.len();
@@ -81,7 +77,9 @@ impl Connection {
                 match self.stream.try_read(space) {
                     Ok(n) => {
                         conn.filled(n);
-                        self.drained_at.set((n < want).then(crate::io::poll_count));
+                        if n < want {
+                            self.stream.mark_drained();
+                        }
                         return Ok(n);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -89,7 +87,6 @@ impl Connection {
                     Err(e) => return Err(e),
                 }
             }
-            self.drained_at.set(None);
             self.stream.wait_ready(Interest::READABLE, None)?;
         }
     }
