@@ -8,7 +8,7 @@
 use std::io::Read;
 
 use guv::wsgi::http::{Request, Response, StatusCode};
-use guv::wsgi::proto::ChunkedDecoder;
+use guv::wsgi::proto::{BodyLength, ChunkedDecoder, Limits, Parse, parse_request};
 use guv::wsgi::{Body, Server};
 use guv_tests::http::{Client, TestServer};
 
@@ -134,4 +134,94 @@ fn a_bad_chunked_body_the_app_did_not_read_closes_the_connection() {
     c.send(&with_followers(b"POST /ignore HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\n"));
     assert_eq!(c.read_response().unwrap().text(), "ignored");
     assert!(c.is_closed(), "a request after the bad body was answered");
+}
+
+// ----- Host -----------------------------------------------------------------
+
+#[test]
+fn two_host_fields_are_refused() {
+    let parsed = parse_request(b"GET / HTTP/1.1\r\nHost: a.example\r\nHost: evil.example\r\n\r\n", &Limits::default());
+    assert!(parsed.unwrap_err().is_syntax());
+
+    let s = server();
+    refused(&s, b"GET /a HTTP/1.1\r\nHost: a.example\r\nHost: evil.example\r\n\r\n", 400);
+    refused(&s, b"GET /a HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400);
+    refused(&s, b"GET /a HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+    refused(&s, b"GET /a HTTP/1.1\r\nHost: a/b\r\n\r\n", 400);
+    refused(&s, b"GET /a HTTP/1.1\r\nHost: user@a\r\n\r\n", 400);
+    refused(&s, b"GET /a HTTP/1.1\r\n\r\n", 400);
+    accepted(&s, b"GET /a HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", "/a:0");
+    accepted(&s, b"GET /a HTTP/1.1\r\nHost:\r\n\r\n", "/a:0");
+}
+
+// ----- Content-Length and Transfer-Encoding ---------------------------------
+
+fn body_length(head: &[u8]) -> Result<BodyLength, guv::wsgi::Error> {
+    match parse_request(head, &Limits::default())? {
+        Parse::Complete(head, _) => Ok(head.body_length()),
+        Parse::Partial => panic!("partial: {}", String::from_utf8_lossy(head)),
+    }
+}
+
+#[test]
+fn content_length_and_transfer_encoding_together_are_refused() {
+    let both = b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+    assert!(body_length(both).unwrap_err().is_syntax());
+    let s = server();
+    refused(
+        &s,
+        b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    );
+    refused(
+        &s,
+        b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+        400,
+    );
+}
+
+#[test]
+fn differing_content_lengths_are_refused_and_equal_ones_agree() {
+    let s = server();
+    refused(&s, b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy", 400);
+    refused(&s, b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\nxy", 400);
+    refused(&s, b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400);
+    refused(&s, b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 0x2\r\n\r\nxy", 400);
+    refused(&s, b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400);
+    accepted(&s, b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nxy", "/a:2");
+}
+
+#[test]
+fn transfer_encoding_must_end_in_one_chunked() {
+    let h = |te: &str| format!("POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n0\r\n\r\n").into_bytes();
+    // Not ending in chunked: the length cannot be known (RFC 9112 §6.3).
+    assert!(body_length(&h("gzip")).unwrap_err().is_syntax());
+    let s = server();
+    refused(&s, &h("gzip"), 400);
+    refused(&s, &h("chunked, gzip"), 400);
+    refused(&s, &h("chunked, chunked"), 400);
+    refused(&s, &h(""), 400);
+    refused(
+        &s,
+        b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    );
+    refused(
+        &s,
+        b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n",
+        400,
+    );
+    // Ending in chunked with a coding the server does not implement: 501.
+    assert!(body_length(&h("gzip, chunked")).unwrap_err().is_unsupported_coding());
+    refused(&s, &h("gzip, chunked"), 501);
+    refused(
+        &s,
+        b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        501,
+    );
+    // HTTP/1.0 has no transfer-codings: the framing is faulty.
+    refused(&s, b"POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
+    // Only a single final chunked (any case) is served.
+    assert_eq!(body_length(&h("Chunked")).unwrap(), BodyLength::Chunked);
+    accepted(&s, &h("chunked"), "/a:0");
 }
