@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
@@ -307,8 +307,7 @@ fn write_response(
         Framing::NoBody(_) => Ok((0, close)),
         Framing::Length(n) => {
             if let Some(bytes) = body.as_bytes() {
-                conn.flush()?;
-                (&conn.stream).write_all(bytes)?;
+                conn.write_through(bytes)?;
                 return Ok((bytes.len() as u64, close));
             }
             let sent = stream_body(conn, &mut body, Some(n), false, scratch)?;
