@@ -222,7 +222,17 @@ impl WebSocket {
                     }
                 }
                 Err(e) if is_would_block(&e) => {
-                    let _ = self.flush();
+                    // Readiness is edge-triggered: if the flush parked, an
+                    // edge for incoming data may have come and gone with no
+                    // reader waiting for it, so read again before waiting.
+                    match self.flush_parked() {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(e) => {
+                            log::debug!(target: "guv::websocket", "{} closed: {e}", self.path);
+                            return None;
+                        }
+                    }
                     if self.raw_wait(Interest::READABLE).is_err() {
                         return None;
                     }
@@ -261,12 +271,21 @@ impl WebSocket {
     /// Writes out whatever tungstenite has queued, parking while the send
     /// buffer is full.
     fn flush(&self) -> io::Result<()> {
+        self.flush_parked().map(drop)
+    }
+
+    /// [`flush`](WebSocket::flush); `Ok(true)` if it parked on the way.
+    fn flush_parked(&self) -> io::Result<bool> {
+        let mut parked = false;
         loop {
             let result = self.ws.borrow_mut().flush();
             match result {
-                Ok(()) => return Ok(()),
-                Err(e) if is_would_block(&e) => self.raw_wait(Interest::WRITABLE)?,
-                Err(tungstenite::Error::ConnectionClosed) => return Ok(()),
+                Ok(()) => return Ok(parked),
+                Err(e) if is_would_block(&e) => {
+                    self.raw_wait(Interest::WRITABLE)?;
+                    parked = true;
+                }
+                Err(tungstenite::Error::ConnectionClosed) => return Ok(parked),
                 Err(e) => return Err(to_io(e)),
             }
         }
