@@ -37,7 +37,8 @@ use crate::wsgi::{Body, Upgrade, Upgraded};
 pub use tungstenite::Message;
 
 /// Turns a handler of WebSocket connections into a [`crate::wsgi`] app:
-/// it answers the upgrade handshake (400 to a request that is not one, 426
+/// it answers the upgrade handshake (400 to a request that is not one or
+/// that carries a body, 426
 /// to a WebSocket version other than 13, 403 to a refused `Origin`),
 /// negotiates a subprotocol, then runs the handler with the connection.
 ///
@@ -96,6 +97,10 @@ where
         let (Some(key), true, true) = (key, upgrade, req.method() == Method::GET) else {
             return refuse(StatusCode::BAD_REQUEST, "a WebSocket upgrade request was expected");
         };
+        if req.body().len() != Some(0) {
+            // Its bytes would otherwise be read as WebSocket frames.
+            return refuse(StatusCode::BAD_REQUEST, "a WebSocket handshake request has no body");
+        }
         if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v.as_bytes() != b"13") {
             let mut r = refuse(StatusCode::UPGRADE_REQUIRED, "only WebSocket version 13 is supported");
             r.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));

@@ -130,6 +130,11 @@ impl Conn {
         matches!(self.state, State::Idle)
     }
 
+    /// Whether the current request's body has bytes the app has not read.
+    pub(crate) fn body_unread(&self) -> bool {
+        matches!(self.state, State::Body(_))
+    }
+
     // ----- input ----------------------------------------------------------
 
     /// Free space to read into (compacting or growing the buffer), or an

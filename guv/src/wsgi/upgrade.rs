@@ -78,7 +78,38 @@ pub struct Upgrade {
 impl Upgrade {
     /// Takes the connection over. Fails (`NotConnected`) outside the app
     /// call that received the request, on another thread, or if it was
-    /// already taken.
+    /// already taken; fails (`InvalidInput`, and the offer stays) while the
+    /// request has a body the app has not read to its end, since those
+    /// bytes belong to HTTP, not to the new protocol: read the body first,
+    /// or refuse the upgrade.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use guv::wsgi::{Body, Server, Upgrade};
+    ///
+    /// let app = |mut req: http::Request<Body>| {
+    ///     let up = req.extensions().get::<Upgrade>().cloned().unwrap();
+    ///     let early = up.take().unwrap_err(); // the body is still unread
+    ///     assert_eq!(early.kind(), std::io::ErrorKind::InvalidInput);
+    ///     let mut body = String::new();
+    ///     req.body_mut().read_to_string(&mut body).unwrap();
+    ///     let mut conn = up.take().unwrap();
+    ///     conn.write_all(format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n{body}").as_bytes()).unwrap();
+    ///     http::Response::new(Body::empty())
+    /// };
+    /// let server = Server::new(app).bind("127.0.0.1:0").unwrap();
+    /// let addr = server.local_addr();
+    /// let stop = server.shutdown_handle();
+    /// let thread = std::thread::spawn(move || server.run());
+    ///
+    /// let mut client = std::net::TcpStream::connect(addr).unwrap();
+    /// client.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: x\r\nContent-Length: 2\r\n\r\nhi").unwrap();
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply).unwrap();
+    /// assert!(reply.starts_with("HTTP/1.1 101 ") && reply.ends_with("\r\n\r\nhi"));
+    /// stop.shutdown();
+    /// thread.join().unwrap().unwrap();
+    /// ```
     pub fn take(&self) -> io::Result<Upgraded> {
         let gone =
             || io::Error::new(io::ErrorKind::NotConnected, "guv::wsgi::Upgrade: the connection is no longer on offer");
@@ -86,12 +117,16 @@ impl Upgrade {
             return Err(gone());
         }
         let conn = OFFERS
-            .with(|o| {
-                let mut o = o.borrow_mut();
-                let pos = o.iter().position(|(id, _)| *id == self.id)?;
-                o.swap_remove(pos).1.upgrade()
-            })
+            .with(|o| o.borrow().iter().find(|(id, _)| *id == self.id).and_then(|(_, conn)| conn.upgrade()))
             .ok_or_else(gone)?;
+        if conn.conn.borrow().body_unread() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "guv::wsgi::Upgrade: the request body is not read to its end; read it before taking the \
+                 connection over",
+            ));
+        }
+        OFFERS.with(|o| o.borrow_mut().retain(|(id, _)| *id != self.id));
         conn.upgraded.set(true);
         conn.flush()?;
         Ok(Upgraded { conn })
@@ -99,8 +134,8 @@ impl Upgrade {
 }
 
 /// A connection taken over with [`Upgrade::take`]: the bytes after the
-/// request head, then the socket. Clones share the connection (one can read
-/// while another writes).
+/// request head (and body), then the socket. Clones share the connection
+/// (one can read while another writes).
 #[derive(Clone)]
 pub struct Upgraded {
     conn: Rc<Connection>,
