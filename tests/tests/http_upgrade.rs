@@ -1,9 +1,11 @@
 //! guv::wsgi upgrades (`Upgrade` / `Upgraded`): request bodies stay with
-//! HTTP.
+//! HTTP, and a taken-over connection stays under the server's control
+//! (connection cap, shutdown) for as long as any handle to it lives.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use guv::websocket::{WebSocket, WebSocketWSGI};
 use guv::wsgi::http::{Request, Response};
@@ -30,6 +32,13 @@ fn app(mut req: Request<Body>) -> Response<Body> {
             conn.write_all(SWITCH).unwrap();
             conn.write_all(format!("body={body}\n").as_bytes()).unwrap();
             let _ = io::copy(&mut conn.clone(), &mut conn);
+            Response::new(Body::empty())
+        }
+        // Echoes from another greenlet, after the app has returned.
+        "/detached" => {
+            let mut conn = up.take().unwrap();
+            conn.write_all(SWITCH).unwrap();
+            guv::spawn(move || io::copy(&mut conn.clone(), &mut conn));
             Response::new(Body::empty())
         }
         other => Response::new(Body::from(format!("no {other}"))),
@@ -97,6 +106,44 @@ fn a_websocket_handshake_with_a_body_is_refused() {
           Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
     );
     assert_eq!(r.status, 101);
+}
+
+#[test]
+fn a_detached_upgraded_connection_keeps_its_slot_until_the_last_handle_drops() {
+    let s = TestServer::start(Server::new(app).access_log(false).max_connections(1));
+    let mut first = Client::connect(s.addr);
+    first.send(&upgrade_request("/detached", ""));
+    assert_eq!(read_n(&mut first, SWITCH.len()), SWITCH);
+    first.send(b"ping");
+    assert_eq!(read_n(&mut first, 4), b"ping");
+    // The app has returned, but the echo greenlet still holds the
+    // connection: it keeps the only slot, so the next client waits.
+    let mut second = Client::connect(s.addr);
+    second.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    second.stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let early = second.read_response();
+    assert!(early.is_err(), "served beyond the cap: {early:?}");
+    second.stream.set_read_timeout(Some(guv_tests::http::CLIENT_TIMEOUT)).unwrap();
+    // The first client leaves: the echo ends, drops the last handle, and
+    // the slot goes to the second.
+    first.stream.shutdown(Shutdown::Write).unwrap();
+    assert!(first.is_closed());
+    let r = second.read_response().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "plain"));
+}
+
+#[test]
+fn shutdown_ends_a_detached_upgraded_connection_after_the_deadline() {
+    let s = TestServer::start(Server::new(app).access_log(false).shutdown_timeout(Duration::from_millis(100)));
+    let mut c = Client::connect(s.addr);
+    c.send(&upgrade_request("/detached", ""));
+    assert_eq!(read_n(&mut c, SWITCH.len()), SWITCH);
+    c.send(b"ping");
+    assert_eq!(read_n(&mut c, 4), b"ping");
+    // The server stops; the echo greenlet would go on forever, but the
+    // connection is shut down once the shutdown timeout has passed.
+    s.shutdown().unwrap();
+    assert!(c.is_closed(), "the upgraded connection outlived the server");
 }
 
 #[test]

@@ -37,6 +37,9 @@ pub(crate) struct Connection {
     pub(crate) body_failed: Cell<Option<StatusCode>>,
     /// Taken over by an upgrade (WebSocket): the server writes nothing more.
     pub(crate) upgraded: Cell<bool>,
+    /// Raised when the last [`super::Upgraded`] handle of a taken-over
+    /// connection is dropped; the connection's greenlet waits for it.
+    pub(crate) released: RefCell<Option<crate::Event>>,
     /// The hub's poll count when a read last drained the socket.
     drained_at: Cell<Option<u64>>,
 }
@@ -69,6 +72,7 @@ impl Connection {
             turn: Semaphore::new(1),
             body_failed: Cell::new(None),
             upgraded: Cell::new(false),
+            released: RefCell::new(None),
             drained_at: Cell::new(None),
         }
     }
