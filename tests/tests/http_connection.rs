@@ -73,3 +73,32 @@ fn a_greenlet_reads_the_body_while_the_connection_flushes_to_a_slow_client() {
     let r = c.read_response().unwrap();
     assert_eq!(r.body.len(), BIG + "read \"abc\"".len());
 }
+
+#[test]
+fn a_60k_head_sent_one_byte_per_write_is_answered() {
+    // Each byte may arrive on its own read; the server must not re-parse
+    // the whole head every time (quadratic: ~2 GB of parsing here).
+    let app = |req: Request<Body>| {
+        let total: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
+        Response::new(Body::from(format!("{} fields, {total} bytes", req.headers().len())))
+    };
+    let s = TestServer::start(Server::new(app).access_log(false));
+    let value = "v".repeat(6200);
+    let mut head = String::from("GET / HTTP/1.1\r\nHost: t\r\n");
+    for i in 0..10 {
+        head.push_str(&format!("X-Field-{i}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    assert!(head.len() > 60 * 1024 && head.len() < 64 * 1024);
+    let mut c = Client::connect(s.addr);
+    c.stream.set_nodelay(true).unwrap();
+    for byte in head.as_bytes() {
+        c.send(std::slice::from_ref(byte));
+    }
+    let r = c.read_response().unwrap();
+    let expected = format!("11 fields, {} bytes", "hostt".len() + 10 * ("x-field-0".len() + value.len()));
+    assert_eq!((r.status, r.text()), (200, expected));
+    // The connection goes on with the next request.
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.read_response().unwrap().text(), "1 fields, 5 bytes");
+}

@@ -187,9 +187,8 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, 
 }
 
 /// Limits that apply before a head is complete.
-fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), Error> {
-    let line = &buf[..buf.len().min(limits.max_request_line + 1)];
-    if !line.contains(&b'\n') && buf.len() > limits.max_request_line {
+pub(crate) fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), Error> {
+    if buf.len() > limits.max_request_line && !buf[..=limits.max_request_line].contains(&b'\n') {
         return Err(Error::uri_too_long());
     }
     if buf.len() > limits.max_head {
