@@ -37,7 +37,8 @@ use crate::wsgi::{Body, Upgrade, Upgraded};
 pub use tungstenite::Message;
 
 /// Turns a handler of WebSocket connections into a [`crate::wsgi`] app:
-/// it answers the upgrade handshake (400 to a request that is not one, 426
+/// it answers the upgrade handshake (400 to a request that is not one or
+/// that carries a body, 426
 /// to a WebSocket version other than 13, 403 to a refused `Origin`),
 /// negotiates a subprotocol, then runs the handler with the connection.
 ///
@@ -96,6 +97,10 @@ where
         let (Some(key), true, true) = (key, upgrade, req.method() == Method::GET) else {
             return refuse(StatusCode::BAD_REQUEST, "a WebSocket upgrade request was expected");
         };
+        if req.body().len() != Some(0) {
+            // Its bytes would otherwise be read as WebSocket frames.
+            return refuse(StatusCode::BAD_REQUEST, "a WebSocket handshake request has no body");
+        }
         if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v.as_bytes() != b"13") {
             let mut r = refuse(StatusCode::UPGRADE_REQUIRED, "only WebSocket version 13 is supported");
             r.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
@@ -222,7 +227,17 @@ impl WebSocket {
                     }
                 }
                 Err(e) if is_would_block(&e) => {
-                    let _ = self.flush();
+                    // Readiness is edge-triggered: if the flush parked, an
+                    // edge for incoming data may have come and gone with no
+                    // reader waiting for it, so read again before waiting.
+                    match self.flush_parked() {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(e) => {
+                            log::debug!(target: "guv::websocket", "{} closed: {e}", self.path);
+                            return None;
+                        }
+                    }
                     if self.raw_wait(Interest::READABLE).is_err() {
                         return None;
                     }
@@ -261,12 +276,21 @@ impl WebSocket {
     /// Writes out whatever tungstenite has queued, parking while the send
     /// buffer is full.
     fn flush(&self) -> io::Result<()> {
+        self.flush_parked().map(drop)
+    }
+
+    /// [`flush`](WebSocket::flush); `Ok(true)` if it parked on the way.
+    fn flush_parked(&self) -> io::Result<bool> {
+        let mut parked = false;
         loop {
             let result = self.ws.borrow_mut().flush();
             match result {
-                Ok(()) => return Ok(()),
-                Err(e) if is_would_block(&e) => self.raw_wait(Interest::WRITABLE)?,
-                Err(tungstenite::Error::ConnectionClosed) => return Ok(()),
+                Ok(()) => return Ok(parked),
+                Err(e) if is_would_block(&e) => {
+                    self.raw_wait(Interest::WRITABLE)?;
+                    parked = true;
+                }
+                Err(tungstenite::Error::ConnectionClosed) => return Ok(parked),
                 Err(e) => return Err(to_io(e)),
             }
         }

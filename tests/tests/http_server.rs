@@ -352,18 +352,33 @@ fn connections_beyond_the_cap_wait_and_shutdown_is_graceful() {
 
 #[test]
 fn shutdown_kills_requests_that_outlive_the_deadline() {
-    fn forever(_req: Request<Body>) -> Response<Body> {
-        guv::sleep(Duration::from_secs(3600));
-        text(StatusCode::OK, "never")
+    // The app reports when it starts, and when its stack unwinds (a kill
+    // runs destructors) or, which must not happen, when it finishes.
+    struct Unwound(std::sync::mpsc::Sender<&'static str>);
+    impl Drop for Unwound {
+        fn drop(&mut self) {
+            let _ = self.0.send("dropped");
+        }
     }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let forever = move |_req: Request<Body>| {
+        let guard = Unwound(tx.clone());
+        tx.send("started").unwrap();
+        guv::sleep(Duration::from_secs(3600));
+        tx.send("finished").unwrap();
+        drop(guard);
+        text(StatusCode::OK, "never")
+    };
     let s = TestServer::start(Server::new(forever).shutdown_timeout(Duration::from_millis(50)));
     let mut c = Client::connect(s.addr);
     c.send(&get("/"));
-    // Wait until the request is in the app: the server answers nothing, so
-    // poll a second connection to be sure the first was accepted first.
     let mut idle = Client::connect(s.addr);
     idle.send(b"GET");
+    // The request is in the app before the shutdown begins.
+    assert_eq!(rx.recv_timeout(guv_tests::http::CLIENT_TIMEOUT), Ok("started"));
     s.shutdown().unwrap();
+    // The server has returned: the app was killed, not left running.
+    assert_eq!(rx.try_recv(), Ok("dropped"));
     assert!(c.is_closed());
     assert!(idle.is_closed());
 }

@@ -1,6 +1,7 @@
 //! guv::websocket against tungstenite's client and Python's `websockets`.
 
 use std::cell::RefCell;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::rc::Rc;
@@ -141,4 +142,89 @@ fn a_greenlet_sends_to_another_connection_while_it_waits() {
     assert_eq!(alice.read().unwrap(), Message::text("bob joined"));
     alice.send(Message::text("hi bob")).unwrap();
     assert_eq!(bob.join().unwrap(), Message::text("hi bob"));
+}
+
+/// Reads a server (unmasked) frame's opcode and payload from a raw stream.
+fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head).unwrap();
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut l = [0u8; 2];
+            s.read_exact(&mut l).unwrap();
+            u64::from(u16::from_be_bytes(l))
+        }
+        127 => {
+            let mut l = [0u8; 8];
+            s.read_exact(&mut l).unwrap();
+            u64::from_be_bytes(l)
+        }
+        n => u64::from(n),
+    };
+    let mut payload = vec![0u8; usize::try_from(len).unwrap()];
+    s.read_exact(&mut payload).unwrap();
+    (head[0] & 0x0f, payload)
+}
+
+/// A masked client text frame.
+fn text_frame(text: &str) -> Vec<u8> {
+    assert!(text.len() < 126);
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | text.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+#[test]
+fn a_message_that_arrives_while_wait_flushes_is_not_missed() {
+    // More than the socket buffers hold while the client reads nothing.
+    const BIG: usize = 16 << 20;
+    let (parked_tx, parked_rx) = mpsc::channel::<()>();
+    let s = TestServer::start(Server::new(move |req| {
+        let parked = parked_tx.clone();
+        WebSocketWSGI::new(move |ws: WebSocket| {
+            let ws = Rc::new(ws);
+            let sender = {
+                let ws = ws.clone();
+                guv::spawn(move || ws.send(Message::binary(vec![7u8; BIG])))
+            };
+            // The sender fills the send buffer and parks.
+            guv::gyield();
+            // This runs once wait() below has found nothing to read and
+            // parked in its flush of the sender's bytes.
+            let parked = parked.clone();
+            guv::spawn(move || parked.send(()).unwrap());
+            while let Some(msg) = ws.wait() {
+                if let Message::Text(t) = msg {
+                    let _ = ws.send(Message::text(format!("echo: {}", t.as_str())));
+                }
+            }
+            let _ = sender.wait();
+        })
+        .call(req)
+    }));
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(guv_tests::http::CLIENT_TIMEOUT)).unwrap();
+    c.write_all(
+        b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&head));
+    // Both server greenlets wait to write: say something now. Its
+    // readiness edge comes while nobody waits to read.
+    parked_rx.recv_timeout(guv_tests::http::CLIENT_TIMEOUT).expect("the server never parked");
+    c.write_all(&text_frame("hello")).unwrap();
+    // Take the big message; the server's wait() must then see the text.
+    let (opcode, payload) = read_frame(&mut c);
+    assert_eq!((opcode, payload.len()), (0x2, BIG));
+    assert!(payload.iter().all(|&b| b == 7));
+    assert_eq!(read_frame(&mut c), (0x1, b"echo: hello".to_vec()));
 }

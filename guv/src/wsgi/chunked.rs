@@ -10,8 +10,12 @@ pub const MAX_CHUNK_OVERHEAD: usize = 16 * 1024;
 enum State {
     /// Reading the hex chunk size; `digits` so far.
     Size { digits: u8 },
-    /// After the size: whitespace, then `;` extensions or CR.
+    /// Right after the size digits: `;` extensions, whitespace before
+    /// one, or CR.
     SizeTail,
+    /// Whitespace after the size: only more of it or `;` may follow (no
+    /// whitespace before the CRLF of a line without extensions).
+    SizeSpace,
     /// Inside chunk extensions, up to CR.
     Extension,
     /// The LF ending a chunk-size line.
@@ -24,8 +28,10 @@ enum State {
     DataLf,
     /// After the last chunk: a trailer field, or the final CRLF.
     TrailerStart,
-    /// Inside a trailer field, up to LF.
+    /// Inside a trailer field, up to CR.
     Trailer,
+    /// The LF ending a trailer field.
+    TrailerLf,
     /// The LF of the final CRLF.
     EndLf,
     /// The body is complete.
@@ -37,7 +43,11 @@ enum State {
 /// Feed it what has arrived with [`decode`](ChunkedDecoder::decode); it
 /// copies the payload out and reports how much input it used, so the caller
 /// keeps the rest (the next pipelined request, say). Chunk extensions and
-/// trailer fields are skipped, up to [`MAX_CHUNK_OVERHEAD`] bytes.
+/// trailer fields are skipped, up to [`MAX_CHUNK_OVERHEAD`] bytes. Every
+/// line of the framing must end in CRLF (a bare LF is an error, trailers
+/// included), and whitespace after a chunk size is only accepted before a
+/// `;` extension: anything looser could frame the body differently from a
+/// proxy in front of the server and smuggle a request past it.
 ///
 /// ```
 /// use guv::wsgi::proto::ChunkedDecoder;
@@ -119,10 +129,18 @@ impl ChunkedDecoder {
                     }
                 },
                 State::SizeTail => match b {
-                    b' ' | b'\t' => self.count_overhead()?,
+                    b' ' | b'\t' => {
+                        self.count_overhead()?;
+                        self.state = State::SizeSpace;
+                    }
                     b';' => self.state = State::Extension,
                     b'\r' => self.state = State::SizeLf,
                     _ => return Err(Error::syntax("invalid chunk size line")),
+                },
+                State::SizeSpace => match b {
+                    b' ' | b'\t' => self.count_overhead()?,
+                    b';' => self.state = State::Extension,
+                    _ => return Err(Error::syntax("whitespace after a chunk size without an extension")),
                 },
                 State::Extension => match b {
                     b'\r' => self.state = State::SizeLf,
@@ -147,18 +165,28 @@ impl ChunkedDecoder {
                     }
                     self.state = State::Size { digits: 0 };
                 }
+                // Lines after the last chunk end in CRLF like every other
+                // line: a bare LF here would let a client and a proxy that
+                // disagree about it see different requests.
                 State::TrailerStart => match b {
                     b'\r' => self.state = State::EndLf,
+                    b'\n' => return Err(Error::syntax("bare LF after the last chunk")),
                     _ => {
                         self.count_overhead()?;
                         self.state = State::Trailer;
                     }
                 },
-                State::Trailer => {
-                    self.count_overhead()?;
-                    if b == b'\n' {
-                        self.state = State::TrailerStart;
+                State::Trailer => match b {
+                    b'\r' => self.state = State::TrailerLf,
+                    b'\n' => return Err(Error::syntax("bare LF in a trailer field")),
+                    _ => self.count_overhead()?,
+                },
+                State::TrailerLf => {
+                    if b != b'\n' {
+                        return Err(Error::syntax("trailer field not ended by CRLF"));
                     }
+                    self.count_overhead()?;
+                    self.state = State::TrailerStart;
                 }
                 State::EndLf => {
                     if b != b'\n' {
@@ -224,5 +252,11 @@ mod tests {
         assert!(trickle(b"3\r\nabcd\r\n").is_err());
         assert!(trickle(b"3\nabc").is_err());
         assert!(trickle(b"11111111111111111\r\n").is_err());
+        assert!(trickle(b"3 \r\nabc\r\n0\r\n\r\n").is_err());
+        assert!(trickle(b"0\r\n\n").is_err());
+        assert!(trickle(b"0\r\nT: 1\n\r\n").is_err());
+        assert!(trickle(b"0\r\nT: 1\rX\r\n\r\n").is_err());
+        assert!(trickle(b"0\r\n\rX").is_err());
+        assert_eq!(trickle(b"3 \t; e\r\nabc\r\n0\r\n\r\n").unwrap().0, b"abc");
     }
 }

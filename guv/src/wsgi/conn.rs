@@ -13,7 +13,7 @@
 
 use super::Error;
 use super::chunked::ChunkedDecoder;
-use super::parse::{BodyLength, Limits, Parse, RequestHead, parse_request};
+use super::parse::{BodyLength, Limits, Parse, RequestHead, check_partial, parse_request};
 
 /// The input buffer's starting size; it grows up to the head limit.
 const INITIAL_BUFFER: usize = 8 * 1024;
@@ -96,6 +96,10 @@ pub(crate) struct Conn {
     eof: bool,
     /// Counts requests; a request body only reads while it matches.
     seq: u64,
+    /// In `Idle`: how many buffered bytes (from `start`) are known to hold
+    /// no blank line, so a head arriving in pieces is scanned once, not
+    /// re-parsed from its start on every read.
+    scanned: usize,
 }
 
 impl Conn {
@@ -113,6 +117,7 @@ impl Conn {
             body_read: 0,
             eof: false,
             seq: 0,
+            scanned: 0,
         }
     }
 
@@ -128,6 +133,11 @@ impl Conn {
 
     pub(crate) fn is_idle(&self) -> bool {
         matches!(self.state, State::Idle)
+    }
+
+    /// Whether the current request's body has bytes the app has not read.
+    pub(crate) fn body_unread(&self) -> bool {
+        matches!(self.state, State::Body(_))
     }
 
     // ----- input ----------------------------------------------------------
@@ -182,10 +192,21 @@ impl Conn {
     /// connection `Closed`; the caller answers it with the error's status.
     pub(crate) fn parse_head(&mut self) -> Result<Option<RequestHead>, Error> {
         debug_assert!(matches!(self.state, State::Idle), "parse_head in {:?}", self.state);
-        let parsed = parse_request(&self.buf[self.start..self.end], &self.limits);
+        let input = &self.buf[self.start..self.end];
+        // A head ends with a blank line; until one has arrived only the
+        // size limits can fail, and only the new bytes need a look (from
+        // two back: a line end may have been cut after its LF or CR).
+        let parsed = if has_blank_line(input, self.scanned.saturating_sub(2)) {
+            #[cfg(test)]
+            tests::PARSES.with(|n| n.set(n.get() + 1));
+            parse_request(input, &self.limits)
+        } else {
+            check_partial(input, &self.limits).map(|()| Parse::Partial)
+        };
         let (head, used) = match parsed {
             Ok(Parse::Complete(head, used)) => (head, used),
             Ok(Parse::Partial) => {
+                self.scanned = self.end - self.start;
                 if self.eof && self.has_buffered() {
                     self.state = State::Closed;
                     return Err(Error::syntax("the connection closed in the middle of a request head"));
@@ -207,6 +228,7 @@ impl Conn {
             BodyLength::Chunked => Some(BodyState::Chunked(ChunkedDecoder::new())),
         };
         self.start += used;
+        self.scanned = 0;
         self.seq += 1;
         self.keep_alive = head.keep_alive();
         self.body_read = 0;
@@ -357,9 +379,31 @@ impl Conn {
     }
 }
 
+/// Whether `buf` has a blank line (LF, optional CR, LF: the parser also
+/// takes bare LF line ends) whose first LF is at or after `from`.
+fn has_blank_line(buf: &[u8], from: usize) -> bool {
+    let mut i = from;
+    while let Some(p) = buf.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
+        let lf = i + p;
+        match buf.get(lf + 1) {
+            Some(b'\n') => return true,
+            Some(b'\r') if buf.get(lf + 2) == Some(&b'\n') => return true,
+            _ => i = lf + 1,
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
+
+    thread_local! {
+        /// How many times `parse_head` ran the parser on this thread.
+        pub(super) static PARSES: Cell<usize> = const { Cell::new(0) };
+    }
 
     fn feed(conn: &mut Conn, bytes: &[u8]) {
         let space = conn.space();
@@ -396,6 +440,41 @@ mod tests {
         feed(&mut conn, b"0\r\n\r\n");
         assert!(conn.drain().unwrap());
         assert!(conn.is_idle());
+    }
+
+    #[test]
+    fn a_head_in_pieces_is_found_wherever_it_is_cut() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\nHost: a\n\n";
+        for cut in 1..head.len() {
+            let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
+            feed(&mut conn, &head[..cut]);
+            let first = conn.parse_head().unwrap();
+            feed(&mut conn, &head[cut..]);
+            let first = first.or_else(|| conn.parse_head().unwrap()).expect("the first head");
+            assert_eq!(first.request().uri(), "/");
+            assert_eq!(conn.finish_request(false), Next::ReadHead);
+            assert_eq!(conn.parse_head().unwrap().expect("the second head").request().uri(), "/2");
+        }
+        assert!(has_blank_line(b"a\r\n\r\n", 0) && has_blank_line(b"a\n\n", 0) && has_blank_line(b"a\n\r\n", 1));
+        assert!(!has_blank_line(b"a\r\nb\r\n", 0) && !has_blank_line(b"a\n\r", 0) && !has_blank_line(b"a\n\n", 2));
+    }
+
+    #[test]
+    fn a_head_arriving_byte_by_byte_is_parsed_once() {
+        let mut head = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for i in 0..60 {
+            head.extend_from_slice(format!("X-{i}: {}\r\n", "v".repeat(1000)).as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
+        PARSES.with(|n| n.set(0));
+        for (i, byte) in head.iter().enumerate() {
+            feed(&mut conn, std::slice::from_ref(byte));
+            let parsed = conn.parse_head().unwrap();
+            assert_eq!(parsed.is_some(), i == head.len() - 1);
+        }
+        // Not once per byte (60 000 parses of up to 60 KiB each).
+        assert_eq!(PARSES.with(Cell::get), 1);
     }
 
     #[test]

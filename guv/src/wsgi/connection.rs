@@ -3,7 +3,9 @@
 //! the request body it hands to the app.
 //!
 //! No `RefCell` borrow is held across a park: reads try the socket without
-//! blocking under the borrow and wait for readiness after releasing it.
+//! blocking under the borrow and wait for readiness after releasing it, and
+//! a flush takes the output buffer out of its cell before it writes (see
+//! [`Connection::flush`]).
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Write};
@@ -13,8 +15,8 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 
 use super::conn::{BodyRead, Conn};
-use crate::Interest;
 use crate::net::TcpStream;
+use crate::{Interest, Semaphore};
 
 /// The line sent before reading a body the client held back with
 /// `Expect: 100-continue`.
@@ -23,12 +25,36 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 pub(crate) struct Connection {
     pub(crate) stream: TcpStream,
     pub(crate) conn: RefCell<Conn>,
+    /// Bytes waiting to be written. Appended to under short borrows; a
+    /// flush moves them out before it writes.
     pub(crate) out: RefCell<Vec<u8>>,
+    /// One permit: the right to write to the socket. Held for a whole flush
+    /// (and a direct write after it), so that the bytes of two greenlets
+    /// never interleave on the wire; others wait their turn in order.
+    turn: Semaphore,
     /// A body error the app ran into (chunk syntax, size limit): the server
     /// answers with this status instead of the app's response.
     pub(crate) body_failed: Cell<Option<StatusCode>>,
     /// Taken over by an upgrade (WebSocket): the server writes nothing more.
     pub(crate) upgraded: Cell<bool>,
+    /// Raised when the last [`super::Upgraded`] handle of a taken-over
+    /// connection is dropped; the connection's greenlet waits for it.
+    pub(crate) released: RefCell<Option<crate::Event>>,
+}
+
+/// A buffer being flushed; dropping it (at the end, or when the writer
+/// unwinds from a kill while parked) puts the unwritten rest back, so no
+/// response bytes are lost.
+struct Pending<'a> {
+    conn: &'a Connection,
+    buf: Vec<u8>,
+    written: usize,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.conn.put_back(std::mem::take(&mut self.buf), self.written);
+    }
 }
 
 fn busy() -> io::Error {
@@ -41,20 +67,80 @@ impl Connection {
             stream,
             conn: RefCell::new(conn),
             out: RefCell::new(Vec::with_capacity(4096)),
+            turn: Semaphore::new(1),
             body_failed: Cell::new(None),
             upgraded: Cell::new(false),
+            released: RefCell::new(None),
         }
     }
 
-    /// Writes out everything buffered.
+    /// Writes out everything buffered, including what other greenlets
+    /// buffer while it writes.
+    ///
+    /// The greenlet that writes may park (a slow client); meanwhile another
+    /// greenlet of the connection — one the app spawned to read the request
+    /// body, say — may buffer output or flush too. So no borrow of `out` is
+    /// held while writing: the bytes are moved out, written, and the
+    /// buffer (with its capacity) put back. Writers take turns: a second
+    /// flush waits for the first, then writes what was added meanwhile.
     pub(crate) fn flush(&self) -> io::Result<()> {
-        let mut out = self.out.try_borrow_mut().map_err(|_| busy())?;
-        if out.is_empty() {
+        if self.out.borrow().is_empty() && !self.turn.locked() {
             return Ok(());
         }
-        let result = (&self.stream).write_all(&out);
-        out.clear();
-        result
+        let _turn = self.turn.guard();
+        self.flush_in_turn()
+    }
+
+    /// Flushes, then writes `bytes` straight to the socket (a large body)
+    /// without letting another greenlet's output in between.
+    pub(crate) fn write_through(&self, bytes: &[u8]) -> io::Result<()> {
+        let _turn = self.turn.guard();
+        self.flush_in_turn()?;
+        (&self.stream).write_all(bytes)
+    }
+
+    /// [`flush`](Connection::flush) for the holder of `turn`.
+    fn flush_in_turn(&self) -> io::Result<()> {
+        loop {
+            let buf = std::mem::take(&mut *self.out.borrow_mut());
+            if buf.is_empty() {
+                self.put_back(buf, 0);
+                return Ok(());
+            }
+            let mut pending = Pending { conn: self, buf, written: 0 };
+            while pending.written < pending.buf.len() {
+                match (&self.stream).write(&pending.buf[pending.written..]) {
+                    Ok(0) => {
+                        pending.written = pending.buf.len();
+                        return Err(io::Error::new(io::ErrorKind::WriteZero, "guv::wsgi: the client stopped reading"));
+                    }
+                    Ok(n) => pending.written += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        // The connection is broken: what is left is dropped.
+                        pending.written = pending.buf.len();
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Returns a flushed buffer to `out`: its unwritten bytes (from
+    /// `written` on) go before anything buffered meanwhile; an empty
+    /// remainder only gives its capacity back.
+    fn put_back(&self, mut buf: Vec<u8>, written: usize) {
+        let mut out = self.out.borrow_mut();
+        if written >= buf.len() {
+            if out.is_empty() {
+                buf.clear();
+                *out = buf;
+            }
+            return;
+        }
+        buf.drain(..written);
+        buf.extend_from_slice(&out);
+        *out = buf;
     }
 
     /// Reads once from the socket into the input buffer, parking until data
@@ -147,5 +233,87 @@ impl Connection {
                 Err(_) => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::net::TcpListener;
+    use crate::wsgi::parse::Limits;
+
+    /// A connection over loopback and the client's end of it.
+    fn pair() -> (Rc<Connection>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (Rc::new(Connection::new(server, Conn::new(Limits::default(), 1 << 20, 1 << 16))), client)
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn a_flusher_killed_while_parked_puts_the_unwritten_bytes_back() {
+        // More than the socket buffers hold while the client reads nothing.
+        const LEN: usize = 16 << 20;
+        let (conn, mut client) = pair();
+        let data = pattern(LEN);
+        conn.out.borrow_mut().extend_from_slice(&data[..LEN / 2]);
+        let flusher = {
+            let conn = conn.clone();
+            crate::spawn(move || conn.flush())
+        };
+        crate::gyield(); // the flusher runs until the full socket parks it
+        assert!(!flusher.is_finished());
+        // Meanwhile more is buffered (no borrow is held by the flusher).
+        conn.out.borrow_mut().extend_from_slice(&data[LEN / 2..]);
+        flusher.kill();
+        assert!(flusher.wait().unwrap_err().is_killed());
+        // The rest of the first half went back before the second half:
+        // flushing now sends the whole stream once, in order.
+        let reader = crate::spawn(move || {
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).map(|_| got)
+        });
+        conn.flush().unwrap();
+        conn.stream.shutdown(Shutdown::Write).unwrap();
+        let got = reader.wait().unwrap().unwrap();
+        assert!(got == data, "{} bytes arrived of {LEN}, or out of order", got.len());
+    }
+
+    #[test]
+    fn a_second_flush_waits_for_the_first_and_sends_what_was_added() {
+        const LEN: usize = 16 << 20;
+        let (conn, mut client) = pair();
+        let data = pattern(LEN + 3);
+        conn.out.borrow_mut().extend_from_slice(&data[..LEN]);
+        let first = {
+            let conn = conn.clone();
+            crate::spawn(move || conn.flush())
+        };
+        crate::gyield(); // parked in its write, the buffer moved out
+        assert!(conn.out.borrow().is_empty());
+        let second = {
+            let conn = conn.clone();
+            crate::spawn(move || {
+                conn.out.borrow_mut().extend_from_slice(&data[LEN..]);
+                conn.flush()
+            })
+        };
+        let mut got = Vec::new();
+        let mut chunk = vec![0u8; 1 << 16];
+        while got.len() < LEN + 3 {
+            let n = client.read(&mut chunk).unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&chunk[..n]);
+        }
+        first.wait().unwrap().unwrap();
+        second.wait().unwrap().unwrap();
+        assert!(got == pattern(LEN + 3), "the two flushes interleaved");
     }
 }

@@ -34,7 +34,8 @@ enum Kind {
     HeadersTooLarge,
     /// 413: the body is larger than the limit.
     BodyTooLarge,
-    /// 501: a transfer-coding other than `chunked`.
+    /// 501: a transfer-coding other than `chunked` before the final
+    /// `chunked`.
     UnsupportedCoding,
     /// 505: HTTP/2 preface or a version other than 1.0 and 1.1.
     UnsupportedVersion,
@@ -88,8 +89,8 @@ impl Error {
         self.kind == Kind::BodyTooLarge
     }
 
-    /// The body uses a transfer-coding other than `chunked` (501 Not
-    /// Implemented).
+    /// The body uses a transfer-coding other than `chunked` before its
+    /// final `chunked` (501 Not Implemented).
     pub fn is_unsupported_coding(&self) -> bool {
         self.kind == Kind::UnsupportedCoding
     }

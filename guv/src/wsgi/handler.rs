@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
@@ -224,6 +224,8 @@ fn respond(
         }
     };
     if conn.upgraded.get() {
+        drop(_registration);
+        wait_released(conn);
         return Ok(Responded::Upgraded);
     }
     let response = match conn.body_failed.take() {
@@ -240,6 +242,24 @@ fn respond(
         access_log(peer, &method, &uri.to_string(), info.version, status, sent);
     }
     Ok(Responded::Done { close })
+}
+
+/// Keeps a taken-over connection (and its pool slot) until the last
+/// [`super::Upgraded`] handle is dropped. However it ends — released, or
+/// killed by the server's shutdown — the socket is shut down both ways, so
+/// handles still held elsewhere see end of input and failing writes.
+fn wait_released(conn: &Connection) {
+    struct ShutDown<'a>(&'a Connection);
+    impl Drop for ShutDown<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+    let _shut = ShutDown(conn);
+    let released = conn.released.borrow_mut().take();
+    if let Some(released) = released {
+        released.wait();
+    }
 }
 
 fn error_response(status: StatusCode) -> Response<Body> {
@@ -307,8 +327,7 @@ fn write_response(
         Framing::NoBody(_) => Ok((0, close)),
         Framing::Length(n) => {
             if let Some(bytes) = body.as_bytes() {
-                conn.flush()?;
-                (&conn.stream).write_all(bytes)?;
+                conn.write_through(bytes)?;
                 return Ok((bytes.len() as u64, close));
             }
             let sent = stream_body(conn, &mut body, Some(n), false, scratch)?;

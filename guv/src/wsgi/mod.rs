@@ -32,8 +32,16 @@
 //! - Limits, answered with `Connection: close`: request line too long
 //!   (414), head too large or too many fields (431), bad syntax (400), body
 //!   over [`Server::max_body_size`] (413), a transfer-coding other than
-//!   chunked (501), HTTP/2 or an unknown version (505). A client that does
-//!   not send a head within [`Server::header_timeout`] is disconnected.
+//!   chunked before the final `chunked` (501), HTTP/2 or an unknown version
+//!   (505). A client that does not send a head within
+//!   [`Server::header_timeout`] is disconnected.
+//! - Framing is strict, so that a proxy in front cannot read a different
+//!   request boundary than the server (request smuggling): one `Host`;
+//!   `Content-Length` and `Transfer-Encoding` never together; a
+//!   `Transfer-Encoding` that does not end in one `chunked`, differing
+//!   `Content-Length`s, a bare LF or stray whitespace in chunked framing
+//!   are all 400 (see [`proto::parse_request`] and
+//!   [`proto::ChunkedDecoder`]).
 //! - A panic in the app is logged and answered 500; the server goes on.
 //! - An access log in the common log format through the `log` crate
 //!   (target `guv::wsgi::access`).

@@ -102,11 +102,18 @@ impl RequestHead {
 /// Returns [`Parse::Partial`] while the head is incomplete and within the
 /// limits, and an [`Error`] for anything the server must refuse: bad syntax
 /// (400), a request line over the limit (414), a head too large or with too
-/// many fields (431), a transfer-coding other than `chunked` (501), HTTP/2
-/// or an unknown version (505). Framing rules enforced here: HTTP/1.1 needs
-/// `Host`; `Content-Length` must be one decimal number (repeats must agree);
-/// `Transfer-Encoding` must end in a single `chunked` and cannot come with
-/// `Content-Length` or in HTTP/1.0.
+/// many fields (431), a transfer-coding other than `chunked` before the
+/// final `chunked` (501), HTTP/2 or an unknown version (505). Framing rules enforced here (RFC 9112 §3.2,
+/// §6.1, §6.3), each answered 400 unless said otherwise:
+///
+/// - an HTTP/1.1 request needs exactly one `Host` field, and no request may
+///   carry two; its value must be a `host[:port]`;
+/// - `Content-Length` must be one decimal number; repeated fields must
+///   agree;
+/// - `Transfer-Encoding` cannot come with `Content-Length` or in HTTP/1.0,
+///   and must end in a single `chunked` (otherwise the body's length is
+///   unknown); codings before that final `chunked` are not implemented
+///   (501).
 ///
 /// ```
 /// use guv::wsgi::proto::{BodyLength, Limits, Parse, parse_request};
@@ -180,9 +187,8 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, 
 }
 
 /// Limits that apply before a head is complete.
-fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), Error> {
-    let line = &buf[..buf.len().min(limits.max_request_line + 1)];
-    if !line.contains(&b'\n') && buf.len() > limits.max_request_line {
+pub(crate) fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), Error> {
+    if buf.len() > limits.max_request_line && !buf[..=limits.max_request_line].contains(&b'\n') {
         return Err(Error::uri_too_long());
     }
     if buf.len() > limits.max_head {
@@ -206,8 +212,14 @@ fn parse_uri(path: &[u8]) -> Result<Uri, Error> {
 #[derive(Default)]
 struct Framing {
     content_length: Option<u64>,
-    chunked: bool,
+    /// A `Transfer-Encoding` field was present.
     transfer_encoding: bool,
+    /// The last transfer-coding seen so far is `chunked`.
+    chunked: bool,
+    /// A coding followed `chunked` (or `chunked` came twice).
+    chunked_not_last: bool,
+    /// A coding other than `chunked` was named.
+    other_coding: bool,
     host: bool,
     close: bool,
     keep_alive: bool,
@@ -223,19 +235,23 @@ impl Framing {
             }
             self.content_length = Some(n);
         } else if name == header::TRANSFER_ENCODING {
+            // The whole list is read before deciding, over every field
+            // line: `gzip` then `chunked` on two lines is one list.
             self.transfer_encoding = true;
             for coding in tokens(value) {
                 if self.chunked {
-                    // Anything after `chunked` (including a second one).
-                    return Err(Error::syntax("chunked must be the last transfer-coding, once"));
+                    self.chunked_not_last = true;
                 }
-                if coding.eq_ignore_ascii_case(b"chunked") {
-                    self.chunked = true;
-                } else {
-                    return Err(Error::unsupported_coding());
-                }
+                self.chunked = coding.eq_ignore_ascii_case(b"chunked");
+                self.other_coding |= !self.chunked;
             }
         } else if name == header::HOST {
+            if self.host {
+                return Err(Error::syntax("more than one Host field"));
+            }
+            if !is_host(value) {
+                return Err(Error::syntax("an invalid Host field"));
+            }
             self.host = true;
         } else if name == header::CONNECTION {
             for token in tokens(value) {
@@ -259,13 +275,25 @@ impl Framing {
             if self.content_length.is_some() {
                 return Err(Error::syntax("both Content-Length and Transfer-Encoding"));
             }
-            if !self.chunked {
-                return Err(Error::syntax("an empty Transfer-Encoding"));
+            if self.chunked_not_last || !self.chunked {
+                // RFC 9112 §6.3: the body's length cannot be known.
+                return Err(Error::syntax("Transfer-Encoding must end in a single chunked"));
+            }
+            if self.other_coding {
+                return Err(Error::unsupported_coding());
             }
             return Ok(BodyLength::Chunked);
         }
         Ok(BodyLength::Known(self.content_length.unwrap_or(0)))
     }
+}
+
+/// Whether a `Host` value has the characters of `uri-host [":" port]`
+/// (RFC 3986: a reg-name, an IPv4 address or a bracketed IP literal); an
+/// empty value is allowed (RFC 9112 §3.2, a target without an authority).
+/// No user info, path, query, fragment or whitespace.
+fn is_host(value: &[u8]) -> bool {
+    value.iter().all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%[]".contains(&b))
 }
 
 /// The comma-separated tokens of a list-valued field, trimmed, empty ones
@@ -311,10 +339,13 @@ mod tests {
     #[test]
     fn framing_errors() {
         assert!(
-            parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n")
+            parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
                 .unwrap_err()
                 .is_unsupported_coding()
         );
+        assert!(parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n").unwrap_err().is_syntax());
+        assert!(parse(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n").unwrap_err().is_syntax());
+        assert!(parse(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n").unwrap_err().is_syntax());
         let both = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n";
         assert!(parse(both).unwrap_err().is_syntax());
         assert!(parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n").unwrap_err().is_syntax());

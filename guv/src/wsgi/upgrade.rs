@@ -51,7 +51,7 @@ impl Drop for OfferGuard {
 /// protocols (`Connection: upgrade`). The server puts one in the request's
 /// extensions; [`Upgrade::take`] during the app call turns it into the raw
 /// connection, after which the server writes nothing more on it and closes
-/// it when the app returns.
+/// it once the app has returned and every [`Upgraded`] handle is dropped.
 ///
 /// [`crate::websocket::WebSocketWSGI`] is built on this.
 ///
@@ -78,7 +78,38 @@ pub struct Upgrade {
 impl Upgrade {
     /// Takes the connection over. Fails (`NotConnected`) outside the app
     /// call that received the request, on another thread, or if it was
-    /// already taken.
+    /// already taken; fails (`InvalidInput`, and the offer stays) while the
+    /// request has a body the app has not read to its end, since those
+    /// bytes belong to HTTP, not to the new protocol: read the body first,
+    /// or refuse the upgrade.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use guv::wsgi::{Body, Server, Upgrade};
+    ///
+    /// let app = |mut req: http::Request<Body>| {
+    ///     let up = req.extensions().get::<Upgrade>().cloned().unwrap();
+    ///     let early = up.take().unwrap_err(); // the body is still unread
+    ///     assert_eq!(early.kind(), std::io::ErrorKind::InvalidInput);
+    ///     let mut body = String::new();
+    ///     req.body_mut().read_to_string(&mut body).unwrap();
+    ///     let mut conn = up.take().unwrap();
+    ///     conn.write_all(format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n{body}").as_bytes()).unwrap();
+    ///     http::Response::new(Body::empty())
+    /// };
+    /// let server = Server::new(app).bind("127.0.0.1:0").unwrap();
+    /// let addr = server.local_addr();
+    /// let stop = server.shutdown_handle();
+    /// let thread = std::thread::spawn(move || server.run());
+    ///
+    /// let mut client = std::net::TcpStream::connect(addr).unwrap();
+    /// client.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: x\r\nContent-Length: 2\r\n\r\nhi").unwrap();
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply).unwrap();
+    /// assert!(reply.starts_with("HTTP/1.1 101 ") && reply.ends_with("\r\n\r\nhi"));
+    /// stop.shutdown();
+    /// thread.join().unwrap().unwrap();
+    /// ```
     pub fn take(&self) -> io::Result<Upgraded> {
         let gone =
             || io::Error::new(io::ErrorKind::NotConnected, "guv::wsgi::Upgrade: the connection is no longer on offer");
@@ -86,24 +117,71 @@ impl Upgrade {
             return Err(gone());
         }
         let conn = OFFERS
-            .with(|o| {
-                let mut o = o.borrow_mut();
-                let pos = o.iter().position(|(id, _)| *id == self.id)?;
-                o.swap_remove(pos).1.upgrade()
-            })
+            .with(|o| o.borrow().iter().find(|(id, _)| *id == self.id).and_then(|(_, conn)| conn.upgrade()))
             .ok_or_else(gone)?;
+        if conn.conn.borrow().body_unread() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "guv::wsgi::Upgrade: the request body is not read to its end; read it before taking the \
+                 connection over",
+            ));
+        }
+        OFFERS.with(|o| o.borrow_mut().retain(|(id, _)| *id != self.id));
         conn.upgraded.set(true);
+        let released = crate::Event::new();
+        *conn.released.borrow_mut() = Some(released.clone());
+        let lease = Rc::new(Lease(released));
         conn.flush()?;
-        Ok(Upgraded { conn })
+        Ok(Upgraded { conn, _lease: lease })
     }
 }
 
 /// A connection taken over with [`Upgrade::take`]: the bytes after the
-/// request head, then the socket. Clones share the connection (one can read
-/// while another writes).
+/// request head (and body), then the socket. Clones share the connection
+/// (one can read while another writes).
+///
+/// # Lifetime
+///
+/// The connection still counts as one of the server's connections (its
+/// slot of [`Server::max_connections`](super::Server::max_connections))
+/// until the last clone is dropped: the connection's greenlet, back from
+/// the app, waits for that before it closes the socket and frees the slot.
+/// So handles may be passed to other greenlets and outlive the app call,
+/// but not the server's control: at shutdown the connection counts as a
+/// request in flight, and once the shutdown timeout has passed its
+/// greenlet is killed and the socket shut down in both directions, so that
+/// reads through the remaining handles see end of input and writes fail.
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use guv::wsgi::{Body, Upgrade};
+///
+/// let app = |req: http::Request<Body>| {
+///     if let Some(up) = req.extensions().get::<Upgrade>() {
+///         let mut conn = up.take().unwrap();
+///         conn.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: upgrade\r\n\r\n").unwrap();
+///         // The echo goes on after the app returns; the server closes the
+///         // connection when this greenlet drops the last handle.
+///         guv::spawn(move || std::io::copy(&mut conn.clone(), &mut conn));
+///     }
+///     http::Response::new(Body::empty())
+/// };
+/// guv::wsgi::serve(guv::listen("127.0.0.1:8002").unwrap(), app).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct Upgraded {
     conn: Rc<Connection>,
+    _lease: Rc<Lease>,
+}
+
+/// Shared by an [`Upgraded`] and its clones; dropping the last one tells
+/// the connection's greenlet that the connection is no longer used.
+struct Lease(crate::Event);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.0.set();
+    }
 }
 
 impl Upgraded {
