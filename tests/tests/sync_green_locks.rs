@@ -415,3 +415,48 @@ fn a_waiter_whose_thread_exited_does_not_swallow_the_wake_up() {
     assert!(r.is_ok(), "the live waiter behind the dead one was woken");
     assert_eq!(*m.lock().unwrap(), 1);
 }
+
+// ----- a greenlet killed while waiting leaves nothing behind ---------------
+
+/// Blocks until killed: a hub-local Event nobody sets.
+fn block_forever() {
+    guv::Event::new().wait();
+}
+
+#[test]
+fn a_killed_barrier_waiter_withdraws_its_arrival() {
+    let b = Arc::new(Barrier::new(2));
+    let b1 = b.clone();
+    let a = guv::spawn(move || b1.wait().is_leader());
+    guv::gyield(); // `a` arrives and waits
+    a.kill();
+    assert!(a.wait().unwrap_err().is_killed());
+    // One live party is not enough: the next arrival waits...
+    let b2 = b.clone();
+    let lone = guv::with_timeout(Duration::from_millis(20), move || b2.wait().is_leader());
+    assert!(lone.unwrap_err().is_timed_out(), "the barrier counted the killed waiter");
+    // ...and the timed-out one withdrew too: two new parties make a round,
+    // with exactly one leader.
+    let b3 = b.clone();
+    let c = guv::spawn(move || b3.wait().is_leader());
+    let me = guv::with_timeout(LONG, || b.wait().is_leader()).unwrap();
+    assert!(me ^ c.wait().unwrap());
+}
+
+#[test]
+fn a_barrier_waiter_killed_after_its_round_completed_changes_nothing() {
+    let b = Arc::new(Barrier::new(2));
+    let b1 = b.clone();
+    let a = guv::spawn(move || {
+        b1.wait();
+        block_forever();
+    });
+    guv::gyield();
+    assert!(b.wait().is_leader(), "main completes the round");
+    a.kill();
+    // The next round still needs two.
+    let b2 = b.clone();
+    let c = guv::spawn(move || b2.wait().is_leader());
+    let me = guv::with_timeout(LONG, || b.wait().is_leader()).unwrap();
+    assert!(me ^ c.wait().unwrap());
+}
