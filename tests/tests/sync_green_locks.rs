@@ -460,3 +460,40 @@ fn a_barrier_waiter_killed_after_its_round_completed_changes_nothing() {
     let me = guv::with_timeout(LONG, || b.wait().is_leader()).unwrap();
     assert!(me ^ c.wait().unwrap());
 }
+
+#[test]
+fn rwlock_a_killed_queued_writer_lets_the_readers_behind_it_in() {
+    let lock = Arc::new(RwLock::new(0));
+    let held = lock.read().unwrap();
+    let l = lock.clone();
+    let writer = guv::spawn(move || *l.write().unwrap() += 1);
+    guv::gyield();
+    assert!(lock.try_read().is_err(), "readers queue behind the writer");
+    let l = lock.clone();
+    let reader = guv::spawn(move || *l.read().unwrap());
+    guv::gyield();
+    writer.kill();
+    // The reader only waited for the writer: it gets in while `held` is held.
+    assert_eq!(guv::with_timeout(LONG, || reader.wait().unwrap()).unwrap(), 0);
+    assert!(lock.try_read().is_ok(), "nobody is queued any more");
+    drop(held);
+    assert!(lock.try_write().is_ok());
+}
+
+#[test]
+fn rwlock_a_killed_last_writer_does_not_shut_new_readers_out() {
+    let lock = Arc::new(RwLock::new(0));
+    let held = lock.read().unwrap();
+    let l = lock.clone();
+    let writer = guv::spawn(move || *l.write().unwrap() += 1);
+    guv::gyield();
+    writer.kill(); // the queue is empty again
+    // A new reader gets in at once (before the fix it spun forever here).
+    let l = lock.clone();
+    let reader = guv::spawn(move || *l.read().unwrap());
+    assert_eq!(guv::with_timeout(LONG, || reader.wait().unwrap()).unwrap(), 0);
+    assert!(lock.try_read().is_ok());
+    drop(held);
+    *lock.write().unwrap() += 1;
+    assert_eq!(*lock.read().unwrap(), 1);
+}

@@ -32,6 +32,11 @@
 //! if the queue is now empty. A woken waiter retries, ignoring `PARKED`, and queues again at
 //! the front if it lost a race to a barging writer. A woken waiter that is
 //! killed or times out before acquiring passes the wake-up on.
+//!
+//! `PARKED` is never left set on an empty queue (a reader would be refused
+//! with nobody to wake it): whoever empties the queue clears it under the
+//! queue's mutex. A queued writer that unwinds (killed, timed out) lets the
+//! readers queued right behind it in unless a writer holds the lock.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -159,12 +164,17 @@ impl RawLock {
                     Kind::Shared => old & WRITER == 0 && (woken || queue.is_empty()),
                 };
                 if free {
-                    // Leave PARKED set: at worst a spurious wake-up later.
+                    if queue.is_empty() {
+                        // Nobody to wake: a PARKED left set on an empty
+                        // queue would refuse readers (try_read) forever.
+                        self.state.fetch_and(!PARKED, Ordering::Relaxed);
+                    }
+                    // Else leave it set: at worst a spurious wake-up later.
                     continue;
                 }
                 queue.push(parker.remote(), kind, woken)
             };
-            let pending = Pending { lock: self, id };
+            let pending = Pending { lock: self, id, kind };
             parker.park(None);
             woken = pending.woken();
         }
@@ -178,8 +188,8 @@ impl RawLock {
         while let Some(first) = queue.pop_front() {
             let shared = first.kind == Kind::Shared;
             let mut landed = first.waker.wake();
-            while shared && queue.front_kind() == Some(Kind::Shared) {
-                landed |= queue.pop_front().is_some_and(|e| e.waker.wake());
+            if shared {
+                landed |= wake_front_readers(&mut queue);
             }
             if landed {
                 break;
@@ -191,12 +201,23 @@ impl RawLock {
     }
 }
 
+/// Pops and wakes the readers at the front of `queue`; returns whether a
+/// wake-up landed.
+fn wake_front_readers(queue: &mut WaitQueue) -> bool {
+    let mut landed = false;
+    while queue.front_kind() == Some(Kind::Shared) {
+        landed |= queue.pop_front().is_some_and(|e| e.waker.wake());
+    }
+    landed
+}
+
 /// A queued waiter's entry: removed if the wait ends without a wake-up
 /// (spurious wake, or unwinding); a wake-up received but not used is
 /// passed on when unwinding.
 struct Pending<'a> {
     lock: &'a RawLock,
     id: u64,
+    kind: Kind,
 }
 
 impl Pending<'_> {
@@ -220,9 +241,25 @@ impl Pending<'_> {
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        // Unwinding out of `park` (killed, timed out).
-        let popped = !lock(&self.lock.queue).remove(self.id);
+        // Unwinding out of `park` (killed, timed out): leave no trace.
+        let popped = {
+            let mut queue = lock(&self.lock.queue);
+            let removed = queue.remove(self.id);
+            if removed && self.kind == Kind::Exclusive && self.lock.state.load(Ordering::Relaxed) & WRITER == 0 {
+                // Readers queued behind this writer only waited for it
+                // (no writer holds the lock): let them in now, as they
+                // would have been had it never queued. One that loses a
+                // race to a barging writer queues again at the front.
+                wake_front_readers(&mut queue);
+            }
+            if removed && queue.is_empty() {
+                // A PARKED left on an empty queue would refuse readers.
+                self.lock.state.fetch_and(!PARKED, Ordering::Relaxed);
+            }
+            !removed
+        };
         if popped {
+            // Woken, but will not take the lock: pass the wake-up on.
             self.lock.wake_front();
         }
     }
