@@ -462,6 +462,27 @@ fn a_barrier_waiter_killed_after_its_round_completed_changes_nothing() {
 }
 
 #[test]
+fn a_notified_condvar_waiter_killed_while_relocking_passes_the_notification_on() {
+    let pair = Arc::new((Mutex::new(0), Condvar::new()));
+    let spawn_waiter = || {
+        let p = pair.clone();
+        guv::spawn(move || *p.1.wait(p.0.lock().unwrap()).unwrap())
+    };
+    let a = spawn_waiter();
+    let b = spawn_waiter();
+    guv::gyield(); // both wait on the condvar
+    let mut g = pair.0.lock().unwrap();
+    *g = 1;
+    pair.1.notify_one(); // for `a`, which then waits for the mutex main holds
+    guv::gyield();
+    a.kill(); // dies before it could use the notification
+    assert!(a.wait().unwrap_err().is_killed());
+    drop(g);
+    let r = guv::with_timeout(LONG, || b.wait().unwrap());
+    assert_eq!(r.unwrap(), 1, "`b` got the notification `a` could not use");
+}
+
+#[test]
 fn rwlock_a_killed_queued_writer_lets_the_readers_behind_it_in() {
     let lock = Arc::new(RwLock::new(0));
     let held = lock.read().unwrap();
