@@ -518,3 +518,59 @@ fn rwlock_a_killed_last_writer_does_not_shut_new_readers_out() {
     *lock.write().unwrap() += 1;
     assert_eq!(*lock.read().unwrap(), 1);
 }
+
+#[test]
+fn once_initializer_killed_poisons_like_a_panic() {
+    let once = Arc::new(Once::new());
+    let o = once.clone();
+    let init = guv::spawn(move || o.call_once(block_forever));
+    guv::gyield();
+    let o = once.clone();
+    let waiter = guv::spawn(move || o.call_once(|| unreachable!("poisoned: call_once does not run")));
+    guv::gyield();
+    init.kill();
+    assert!(init.wait().unwrap_err().is_killed());
+    guv::debug::hub_exceptions(false);
+    let err = waiter.wait().unwrap_err();
+    assert!(err.panic_message().unwrap().contains("poisoned"), "{err:?}");
+    assert!(!once.is_completed());
+    let mut saw_poison = false;
+    once.call_once_force(|state| saw_poison = state.is_poisoned());
+    assert!(saw_poison && once.is_completed());
+}
+
+#[test]
+fn oncelock_initializer_killed_lets_a_waiting_caller_initialize() {
+    let cell = Arc::new(OnceLock::new());
+    let c = cell.clone();
+    let first = guv::spawn(move || {
+        *c.get_or_init(|| {
+            block_forever();
+            1
+        })
+    });
+    guv::gyield();
+    let c = cell.clone();
+    let second = guv::spawn(move || *c.get_or_init(|| 2));
+    let c = cell.clone();
+    let reader = guv::spawn(move || *c.wait());
+    guv::gyield();
+    assert!(cell.get().is_none(), "the others wait for the first initializer");
+    first.kill();
+    assert!(first.wait().unwrap_err().is_killed());
+    assert_eq!(guv::with_timeout(LONG, || second.wait().unwrap()).unwrap(), 2);
+    assert_eq!(reader.wait().unwrap(), 2);
+
+    let lazy = Arc::new(LazyLock::new(|| -> u8 {
+        block_forever();
+        0
+    }));
+    let l = lazy.clone();
+    let init = guv::spawn(move || **l);
+    guv::gyield();
+    init.kill();
+    guv::debug::hub_exceptions(false);
+    let l = lazy.clone();
+    let again = guv::spawn(move || **l).wait().unwrap_err();
+    assert!(again.panic_message().unwrap().contains("poisoned"), "a killed LazyLock initializer poisons, as a panic");
+}
