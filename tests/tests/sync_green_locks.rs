@@ -86,19 +86,24 @@ fn a_greenlet_waiting_for_a_thread_held_mutex_lets_others_run() {
 #[test]
 fn a_plain_thread_waits_for_a_greenlet_held_mutex() {
     let m = Arc::new(Mutex::new(0));
-    let guard = m.lock().unwrap();
+    let mut guard = m.lock().unwrap();
     let m2 = m.clone();
-    let (started_tx, started_rx) = std_mpsc::channel();
+    let (parked_tx, parked_rx) = std_mpsc::channel();
     let t = std::thread::spawn(move || {
-        started_tx.send(()).unwrap();
-        *m2.lock().unwrap() += 1; // parks this thread's main greenlet
+        // This greenlet can only run once the thread's main greenlet parks,
+        // and `lock` below is the only place where it can.
+        guv::spawn_n(move || parked_tx.send(()).unwrap());
+        guv::with_timeout(LONG, || {
+            let mut g = m2.lock().unwrap();
+            *g += 1;
+            *g
+        })
     });
-    started_rx.recv().unwrap();
-    guv::sleep(Duration::from_millis(5));
-    assert!(!t.is_finished(), "the thread waits for the lock");
-    drop(guard); // wakes the thread through its hub's remote queue
-    t.join().unwrap();
-    assert_eq!(*m.lock().unwrap(), 1);
+    parked_rx.recv().unwrap(); // the thread is parked in `lock`
+    *guard = 10; // so it must see this
+    drop(guard); // wakes it through its hub's remote queue
+    assert_eq!(t.join().unwrap().expect("woken by the release on another thread"), 11);
+    assert_eq!(*m.lock().unwrap(), 11);
 }
 
 #[test]
@@ -212,20 +217,48 @@ fn rwlock_readers_share_and_a_queued_writer_holds_off_new_readers() {
 
 #[test]
 fn rwlock_across_threads() {
+    // A writer on this thread holds readers on three threads off, and its
+    // release wakes them on their own hubs.
     let lock = Arc::new(RwLock::new(Vec::new()));
-    let w = lock.write().unwrap();
+    let mut w = lock.write().unwrap();
+    let (parked_tx, parked_rx) = std_mpsc::channel();
     let readers: Vec<_> = (0..3)
         .map(|_| {
-            let lock = lock.clone();
-            std::thread::spawn(move || lock.read().unwrap().len())
+            let (lock, parked) = (lock.clone(), parked_tx.clone());
+            std::thread::spawn(move || {
+                // Runs once `read` below has parked the thread's main greenlet.
+                guv::spawn_n(move || parked.send(()).unwrap());
+                guv::with_timeout(LONG, || lock.read().unwrap().clone())
+            })
         })
         .collect();
-    guv::sleep(Duration::from_millis(5));
-    drop(w);
-    lock.write().unwrap().push(1);
-    for r in readers {
-        assert!(r.join().unwrap() <= 1);
+    for _ in 0..3 {
+        parked_rx.recv().unwrap();
     }
+    w.push(1); // written while all three readers wait
+    drop(w);
+    for r in readers {
+        assert_eq!(r.join().unwrap().expect("woken by the writer on another thread"), [1]);
+    }
+
+    // And a reader on a plain thread holds a writer greenlet off; its
+    // release wakes this thread's hub.
+    let (held_tx, held_rx) = std_mpsc::channel();
+    let (release_tx, release_rx) = std_mpsc::channel::<()>();
+    let l = lock.clone();
+    let holder = std::thread::spawn(move || {
+        let g = l.read().unwrap();
+        held_tx.send(g.clone()).unwrap();
+        release_rx.recv().unwrap();
+        drop(g);
+    });
+    assert_eq!(held_rx.recv().unwrap(), [1]);
+    // Runs once main parks in `write` below: only then may the thread let go.
+    guv::spawn_n(move || release_tx.send(()).unwrap());
+    let wrote = guv::with_timeout(LONG, || lock.write().unwrap().push(2));
+    assert!(wrote.is_ok(), "woken by the reader's release on another thread");
+    holder.join().unwrap();
+    assert_eq!(*lock.read().unwrap(), [1, 2]);
 }
 
 #[test]
@@ -259,14 +292,17 @@ fn condvar_notifies_in_order_greenlets_and_threads() {
     // And a greenlet wakes a plain thread.
     let pair = Arc::new((Mutex::new(false), Condvar::new()));
     let p = pair.clone();
+    let (parked_tx, parked_rx) = std_mpsc::channel();
     let thread = std::thread::spawn(move || {
-        let g = p.1.wait_while(p.0.lock().unwrap(), |ready| !*ready).unwrap();
-        *g
+        // Runs once the condvar wait below has parked the thread.
+        guv::spawn_n(move || parked_tx.send(()).unwrap());
+        let (g, r) = p.1.wait_timeout_while(p.0.lock().unwrap(), LONG, |ready| !*ready).unwrap();
+        (*g, r.timed_out())
     });
-    guv::sleep(Duration::from_millis(2));
+    parked_rx.recv().unwrap(); // the thread waits on the condvar now
     *pair.0.lock().unwrap() = true;
     pair.1.notify_one();
-    assert!(thread.join().unwrap());
+    assert_eq!(thread.join().unwrap(), (true, false), "notified across threads, not timed out");
 }
 
 #[test]
@@ -329,26 +365,31 @@ fn once_family_with_a_blocking_initializer() {
     static INIT: Once = Once::new();
     static CELL: OnceLock<String> = OnceLock::new();
     static LAZY: LazyLock<u32> = LazyLock::new(|| {
-        guv::sleep(Duration::from_millis(2));
+        guv::gyield(); // blocks: the others arrive meanwhile
         7
     });
     let log = Log::new();
+    let gate = guv::Event::new();
     let gts: Vec<_> = (0..3)
         .map(|i| {
-            let l = log.clone();
+            let (l, gate) = (log.clone(), gate.clone());
             guv::spawn(move || {
                 INIT.call_once(|| {
                     l.push(format!("init by {i}"));
-                    guv::sleep(Duration::from_millis(2)); // the others park meanwhile
+                    gate.wait(); // the others park in call_once meanwhile
                 });
                 let v = CELL.get_or_init(|| {
-                    guv::sleep(Duration::from_millis(1));
+                    guv::gyield();
                     format!("cell by {i}")
                 });
                 l.push(format!("{i}: {v} {}", *LAZY));
             })
         })
         .collect();
+    guv::gyield();
+    assert_eq!(log.take(), ["init by 0"], "one initializer runs, the others wait");
+    assert!(!INIT.is_completed());
+    gate.set();
     guv::wait_all(&gts);
     assert_eq!(log.take(), ["init by 0", "0: cell by 0 7", "1: cell by 0 7", "2: cell by 0 7"]);
     assert!(INIT.is_completed());
