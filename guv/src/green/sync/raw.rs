@@ -290,7 +290,11 @@ impl Drop for Pending<'_> {
         let popped = {
             let mut queue = lock(&self.lock.queue);
             let removed = queue.remove(self.id);
-            if removed && self.kind == Kind::Exclusive && self.lock.state.load(Ordering::Relaxed) & WRITER == 0 {
+            if removed
+                && self.kind == Kind::Exclusive
+                && queue.front_kind() == Some(Kind::Shared)
+                && self.lock.state.load(Ordering::Relaxed) & WRITER == 0
+            {
                 // Readers queued behind this writer only waited for it
                 // (no writer holds the lock): let them in now, as they
                 // would have been had it never queued. One that loses a
