@@ -51,7 +51,10 @@ impl<T> Outcome<T> {
             let link = self.links.borrow_mut().pop_front();
             let Some((_, f)) = link else { break };
             // A panicking link is reported by the panic hook and does not
-            // keep the others from running.
+            // keep the others from running. A kill or `Timeout` that reaches
+            // the greenlet while a link blocks ends that link only and is
+            // not re-raised: the outcome is already decided, and the links
+            // after it are how others learn it (link targets, `iwait`).
             let _ = panic::catch_unwind(AssertUnwindSafe(|| {
                 let result = self.result.borrow();
                 f(result.as_ref().expect("guv internal error: result missing during links"));
@@ -231,6 +234,13 @@ impl<T: 'static> GreenThread<T> {
     /// Calls `f` with the greenlet's result when it ends — at once if it has
     /// already ended. Links run in the order they were added, on the ending
     /// greenlet (or, for one killed before it started, on the killer).
+    ///
+    /// The result is stored before the links run ([`is_finished`] is true
+    /// from then on). Killing the greenlet while one of its links blocks
+    /// cuts that link short and nothing more: `wait` still returns the
+    /// stored result, and the remaining links run.
+    ///
+    /// [`is_finished`]: GreenThread::is_finished
     ///
     /// ```
     /// use std::{cell::Cell, rc::Rc};

@@ -379,8 +379,11 @@ impl CappedSemaphore {
     }
 
     /// Adds a permit: to the oldest waiter, else to the count — blocking
-    /// while the count is at the limit. A release that is killed or times
-    /// out while blocked adds nothing.
+    /// while the count is at the limit. A blocked release completes when an
+    /// acquire makes room for it: its permit is added right then, even if
+    /// the releasing greenlet is killed before it runs again (as a queued
+    /// put whose item a get has taken). Killed or timed out before that, it
+    /// adds nothing and leaves no trace.
     ///
     /// ```
     /// let sem = guv::CappedSemaphore::new(0, 5).unwrap();

@@ -86,19 +86,24 @@ fn a_greenlet_waiting_for_a_thread_held_mutex_lets_others_run() {
 #[test]
 fn a_plain_thread_waits_for_a_greenlet_held_mutex() {
     let m = Arc::new(Mutex::new(0));
-    let guard = m.lock().unwrap();
+    let mut guard = m.lock().unwrap();
     let m2 = m.clone();
-    let (started_tx, started_rx) = std_mpsc::channel();
+    let (parked_tx, parked_rx) = std_mpsc::channel();
     let t = std::thread::spawn(move || {
-        started_tx.send(()).unwrap();
-        *m2.lock().unwrap() += 1; // parks this thread's main greenlet
+        // This greenlet can only run once the thread's main greenlet parks,
+        // and `lock` below is the only place where it can.
+        guv::spawn_n(move || parked_tx.send(()).unwrap());
+        guv::with_timeout(LONG, || {
+            let mut g = m2.lock().unwrap();
+            *g += 1;
+            *g
+        })
     });
-    started_rx.recv().unwrap();
-    guv::sleep(Duration::from_millis(5));
-    assert!(!t.is_finished(), "the thread waits for the lock");
-    drop(guard); // wakes the thread through its hub's remote queue
-    t.join().unwrap();
-    assert_eq!(*m.lock().unwrap(), 1);
+    parked_rx.recv().unwrap(); // the thread is parked in `lock`
+    *guard = 10; // so it must see this
+    drop(guard); // wakes it through its hub's remote queue
+    assert_eq!(t.join().unwrap().expect("woken by the release on another thread"), 11);
+    assert_eq!(*m.lock().unwrap(), 11);
 }
 
 #[test]
@@ -212,20 +217,48 @@ fn rwlock_readers_share_and_a_queued_writer_holds_off_new_readers() {
 
 #[test]
 fn rwlock_across_threads() {
+    // A writer on this thread holds readers on three threads off, and its
+    // release wakes them on their own hubs.
     let lock = Arc::new(RwLock::new(Vec::new()));
-    let w = lock.write().unwrap();
+    let mut w = lock.write().unwrap();
+    let (parked_tx, parked_rx) = std_mpsc::channel();
     let readers: Vec<_> = (0..3)
         .map(|_| {
-            let lock = lock.clone();
-            std::thread::spawn(move || lock.read().unwrap().len())
+            let (lock, parked) = (lock.clone(), parked_tx.clone());
+            std::thread::spawn(move || {
+                // Runs once `read` below has parked the thread's main greenlet.
+                guv::spawn_n(move || parked.send(()).unwrap());
+                guv::with_timeout(LONG, || lock.read().unwrap().clone())
+            })
         })
         .collect();
-    guv::sleep(Duration::from_millis(5));
-    drop(w);
-    lock.write().unwrap().push(1);
-    for r in readers {
-        assert!(r.join().unwrap() <= 1);
+    for _ in 0..3 {
+        parked_rx.recv().unwrap();
     }
+    w.push(1); // written while all three readers wait
+    drop(w);
+    for r in readers {
+        assert_eq!(r.join().unwrap().expect("woken by the writer on another thread"), [1]);
+    }
+
+    // And a reader on a plain thread holds a writer greenlet off; its
+    // release wakes this thread's hub.
+    let (held_tx, held_rx) = std_mpsc::channel();
+    let (release_tx, release_rx) = std_mpsc::channel::<()>();
+    let l = lock.clone();
+    let holder = std::thread::spawn(move || {
+        let g = l.read().unwrap();
+        held_tx.send(g.clone()).unwrap();
+        release_rx.recv().unwrap();
+        drop(g);
+    });
+    assert_eq!(held_rx.recv().unwrap(), [1]);
+    // Runs once main parks in `write` below: only then may the thread let go.
+    guv::spawn_n(move || release_tx.send(()).unwrap());
+    let wrote = guv::with_timeout(LONG, || lock.write().unwrap().push(2));
+    assert!(wrote.is_ok(), "woken by the reader's release on another thread");
+    holder.join().unwrap();
+    assert_eq!(*lock.read().unwrap(), [1, 2]);
 }
 
 #[test]
@@ -259,14 +292,17 @@ fn condvar_notifies_in_order_greenlets_and_threads() {
     // And a greenlet wakes a plain thread.
     let pair = Arc::new((Mutex::new(false), Condvar::new()));
     let p = pair.clone();
+    let (parked_tx, parked_rx) = std_mpsc::channel();
     let thread = std::thread::spawn(move || {
-        let g = p.1.wait_while(p.0.lock().unwrap(), |ready| !*ready).unwrap();
-        *g
+        // Runs once the condvar wait below has parked the thread.
+        guv::spawn_n(move || parked_tx.send(()).unwrap());
+        let (g, r) = p.1.wait_timeout_while(p.0.lock().unwrap(), LONG, |ready| !*ready).unwrap();
+        (*g, r.timed_out())
     });
-    guv::sleep(Duration::from_millis(2));
+    parked_rx.recv().unwrap(); // the thread waits on the condvar now
     *pair.0.lock().unwrap() = true;
     pair.1.notify_one();
-    assert!(thread.join().unwrap());
+    assert_eq!(thread.join().unwrap(), (true, false), "notified across threads, not timed out");
 }
 
 #[test]
@@ -329,26 +365,31 @@ fn once_family_with_a_blocking_initializer() {
     static INIT: Once = Once::new();
     static CELL: OnceLock<String> = OnceLock::new();
     static LAZY: LazyLock<u32> = LazyLock::new(|| {
-        guv::sleep(Duration::from_millis(2));
+        guv::gyield(); // blocks: the others arrive meanwhile
         7
     });
     let log = Log::new();
+    let gate = guv::Event::new();
     let gts: Vec<_> = (0..3)
         .map(|i| {
-            let l = log.clone();
+            let (l, gate) = (log.clone(), gate.clone());
             guv::spawn(move || {
                 INIT.call_once(|| {
                     l.push(format!("init by {i}"));
-                    guv::sleep(Duration::from_millis(2)); // the others park meanwhile
+                    gate.wait(); // the others park in call_once meanwhile
                 });
                 let v = CELL.get_or_init(|| {
-                    guv::sleep(Duration::from_millis(1));
+                    guv::gyield();
                     format!("cell by {i}")
                 });
                 l.push(format!("{i}: {v} {}", *LAZY));
             })
         })
         .collect();
+    guv::gyield();
+    assert_eq!(log.take(), ["init by 0"], "one initializer runs, the others wait");
+    assert!(!INIT.is_completed());
+    gate.set();
     guv::wait_all(&gts);
     assert_eq!(log.take(), ["init by 0", "0: cell by 0 7", "1: cell by 0 7", "2: cell by 0 7"]);
     assert!(INIT.is_completed());
@@ -414,4 +455,163 @@ fn a_waiter_whose_thread_exited_does_not_swallow_the_wake_up() {
     let r = guv::with_timeout(LONG, || behind.wait().unwrap());
     assert!(r.is_ok(), "the live waiter behind the dead one was woken");
     assert_eq!(*m.lock().unwrap(), 1);
+}
+
+// ----- a greenlet killed while waiting leaves nothing behind ---------------
+
+/// Blocks until killed: a hub-local Event nobody sets.
+fn block_forever() {
+    guv::Event::new().wait();
+}
+
+#[test]
+fn a_killed_barrier_waiter_withdraws_its_arrival() {
+    let b = Arc::new(Barrier::new(2));
+    let b1 = b.clone();
+    let a = guv::spawn(move || b1.wait().is_leader());
+    guv::gyield(); // `a` arrives and waits
+    a.kill();
+    assert!(a.wait().unwrap_err().is_killed());
+    // One live party is not enough: the next arrival waits...
+    let b2 = b.clone();
+    let lone = guv::with_timeout(Duration::from_millis(20), move || b2.wait().is_leader());
+    assert!(lone.unwrap_err().is_timed_out(), "the barrier counted the killed waiter");
+    // ...and the timed-out one withdrew too: two new parties make a round,
+    // with exactly one leader.
+    let b3 = b.clone();
+    let c = guv::spawn(move || b3.wait().is_leader());
+    let me = guv::with_timeout(LONG, || b.wait().is_leader()).unwrap();
+    assert!(me ^ c.wait().unwrap());
+}
+
+#[test]
+fn a_barrier_waiter_killed_after_its_round_completed_changes_nothing() {
+    let b = Arc::new(Barrier::new(2));
+    let b1 = b.clone();
+    let a = guv::spawn(move || {
+        b1.wait();
+        block_forever();
+    });
+    guv::gyield();
+    assert!(b.wait().is_leader(), "main completes the round");
+    a.kill();
+    // The next round still needs two.
+    let b2 = b.clone();
+    let c = guv::spawn(move || b2.wait().is_leader());
+    let me = guv::with_timeout(LONG, || b.wait().is_leader()).unwrap();
+    assert!(me ^ c.wait().unwrap());
+}
+
+#[test]
+fn a_notified_condvar_waiter_killed_while_relocking_passes_the_notification_on() {
+    let pair = Arc::new((Mutex::new(0), Condvar::new()));
+    let spawn_waiter = || {
+        let p = pair.clone();
+        guv::spawn(move || *p.1.wait(p.0.lock().unwrap()).unwrap())
+    };
+    let a = spawn_waiter();
+    let b = spawn_waiter();
+    guv::gyield(); // both wait on the condvar
+    let mut g = pair.0.lock().unwrap();
+    *g = 1;
+    pair.1.notify_one(); // for `a`, which then waits for the mutex main holds
+    guv::gyield();
+    a.kill(); // dies before it could use the notification
+    assert!(a.wait().unwrap_err().is_killed());
+    drop(g);
+    let r = guv::with_timeout(LONG, || b.wait().unwrap());
+    assert_eq!(r.unwrap(), 1, "`b` got the notification `a` could not use");
+}
+
+#[test]
+fn rwlock_a_killed_queued_writer_lets_the_readers_behind_it_in() {
+    let lock = Arc::new(RwLock::new(0));
+    let held = lock.read().unwrap();
+    let l = lock.clone();
+    let writer = guv::spawn(move || *l.write().unwrap() += 1);
+    guv::gyield();
+    assert!(lock.try_read().is_err(), "readers queue behind the writer");
+    let l = lock.clone();
+    let reader = guv::spawn(move || *l.read().unwrap());
+    guv::gyield();
+    writer.kill();
+    // The reader only waited for the writer: it gets in while `held` is held.
+    assert_eq!(guv::with_timeout(LONG, || reader.wait().unwrap()).unwrap(), 0);
+    assert!(lock.try_read().is_ok(), "nobody is queued any more");
+    drop(held);
+    assert!(lock.try_write().is_ok());
+}
+
+#[test]
+fn rwlock_a_killed_last_writer_does_not_shut_new_readers_out() {
+    let lock = Arc::new(RwLock::new(0));
+    let held = lock.read().unwrap();
+    let l = lock.clone();
+    let writer = guv::spawn(move || *l.write().unwrap() += 1);
+    guv::gyield();
+    writer.kill(); // the queue is empty again
+    // A new reader gets in at once (before the fix it spun forever here).
+    let l = lock.clone();
+    let reader = guv::spawn(move || *l.read().unwrap());
+    assert_eq!(guv::with_timeout(LONG, || reader.wait().unwrap()).unwrap(), 0);
+    assert!(lock.try_read().is_ok());
+    drop(held);
+    *lock.write().unwrap() += 1;
+    assert_eq!(*lock.read().unwrap(), 1);
+}
+
+#[test]
+fn once_initializer_killed_poisons_like_a_panic() {
+    let once = Arc::new(Once::new());
+    let o = once.clone();
+    let init = guv::spawn(move || o.call_once(block_forever));
+    guv::gyield();
+    let o = once.clone();
+    let waiter = guv::spawn(move || o.call_once(|| unreachable!("poisoned: call_once does not run")));
+    guv::gyield();
+    init.kill();
+    assert!(init.wait().unwrap_err().is_killed());
+    guv::debug::hub_exceptions(false);
+    let err = waiter.wait().unwrap_err();
+    assert!(err.panic_message().unwrap().contains("poisoned"), "{err:?}");
+    assert!(!once.is_completed());
+    let mut saw_poison = false;
+    once.call_once_force(|state| saw_poison = state.is_poisoned());
+    assert!(saw_poison && once.is_completed());
+}
+
+#[test]
+fn oncelock_initializer_killed_lets_a_waiting_caller_initialize() {
+    let cell = Arc::new(OnceLock::new());
+    let c = cell.clone();
+    let first = guv::spawn(move || {
+        *c.get_or_init(|| {
+            block_forever();
+            1
+        })
+    });
+    guv::gyield();
+    let c = cell.clone();
+    let second = guv::spawn(move || *c.get_or_init(|| 2));
+    let c = cell.clone();
+    let reader = guv::spawn(move || *c.wait());
+    guv::gyield();
+    assert!(cell.get().is_none(), "the others wait for the first initializer");
+    first.kill();
+    assert!(first.wait().unwrap_err().is_killed());
+    assert_eq!(guv::with_timeout(LONG, || second.wait().unwrap()).unwrap(), 2);
+    assert_eq!(reader.wait().unwrap(), 2);
+
+    let lazy = Arc::new(LazyLock::new(|| -> u8 {
+        block_forever();
+        0
+    }));
+    let l = lazy.clone();
+    let init = guv::spawn(move || **l);
+    guv::gyield();
+    init.kill();
+    guv::debug::hub_exceptions(false);
+    let l = lazy.clone();
+    let again = guv::spawn(move || **l).wait().unwrap_err();
+    assert!(again.panic_message().unwrap().contains("poisoned"), "a killed LazyLock initializer poisons, as a panic");
 }

@@ -209,3 +209,41 @@ fn many_threads_send_to_one_greenlet() {
         t.join().unwrap();
     }
 }
+
+#[test]
+fn a_killed_or_timed_out_rendezvous_sender_takes_its_item_back() {
+    let (tx, rx) = mpsc::sync_channel(0);
+    let t = tx.clone();
+    let killed = guv::spawn(move || t.send("killed"));
+    guv::gyield(); // the item waits in the channel for a receiver
+    killed.kill();
+    assert!(killed.wait().unwrap_err().is_killed());
+    // A send retried after a Timeout is delivered once.
+    let (t, timed_out) = (tx.clone(), guv::Event::new());
+    let to = timed_out.clone();
+    let retried = guv::spawn(move || {
+        let first = guv::with_timeout(Duration::from_millis(2), || t.send("retried"));
+        assert!(first.unwrap_err().is_timed_out());
+        to.set();
+        t.send("retried").unwrap();
+    });
+    timed_out.wait(); // no receiver during the first attempt
+    assert_eq!(rx.recv(), Ok("retried"), "the killed send did not happen");
+    retried.wait().unwrap();
+    drop(tx);
+    assert_eq!(rx.recv(), Err(RecvError), "nothing else was left behind");
+}
+
+#[test]
+fn a_rendezvous_sender_killed_after_its_item_was_received_changes_nothing() {
+    let (tx, rx) = mpsc::sync_channel(0);
+    let sender = guv::spawn(move || {
+        tx.send(1).unwrap();
+        tx
+    });
+    guv::gyield();
+    assert_eq!(rx.recv(), Ok(1)); // taken; the sender has not run since
+    sender.kill();
+    assert!(sender.wait().unwrap_err().is_killed());
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected), "received once, not put back");
+}

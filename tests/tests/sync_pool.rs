@@ -138,9 +138,15 @@ fn imap_is_lazy_ordered_and_bounded() {
     let pulled = Rc::new(Cell::new(0u64));
     let p = pulled.clone();
     let input = (0u64..).inspect(move |_| p.set(p.get() + 1)); // endless
+    let finished = Log::new();
+    let f = finished.clone();
     let mut it = pool.imap(
-        |x: u64| {
-            guv::sleep(Duration::from_millis(3 - x % 3)); // finish out of order
+        move |x: u64| {
+            // Later calls of a window yield fewer times: they finish first.
+            for _ in 0..3 - x % 3 {
+                guv::gyield();
+            }
+            f.push(x.to_string());
             x * 2
         },
         input,
@@ -148,6 +154,8 @@ fn imap_is_lazy_ordered_and_bounded() {
     assert_eq!(pulled.get(), 0, "nothing starts before next()");
     let first: Vec<u64> = it.by_ref().take(10).map(Result::unwrap).collect();
     assert_eq!(first, (0..10).map(|x| x * 2).collect::<Vec<_>>());
+    let order: Vec<u64> = finished.take().iter().map(|x| x.parse().unwrap()).collect();
+    assert!(order.windows(2).any(|w| w[0] > w[1]), "the calls finished out of order: {order:?}");
     assert!(pulled.get() <= 10 + 3, "at most the pool size ahead: pulled {}", pulled.get());
     assert!(pool.running() <= 3);
 }
@@ -172,9 +180,13 @@ fn green_pile_yields_in_spawn_order_with_errors_in_place() {
     guv::debug::hub_exceptions(false);
     let pool = GreenPool::new(4);
     let mut pile = GreenPile::with_pool(&pool);
+    let gates: Vec<guv::Event> = (0..4).map(|_| guv::Event::new()).collect();
+    let finished = Log::new();
     for i in 0..4u64 {
+        let (gate, f) = (gates[i as usize].clone(), finished.clone());
         pile.spawn(move || {
-            guv::sleep(Duration::from_millis(4 - i));
+            gate.wait();
+            f.push(i.to_string());
             if i == 2 {
                 panic!("two");
             }
@@ -183,7 +195,15 @@ fn green_pile_yields_in_spawn_order_with_errors_in_place() {
     }
     assert_eq!(pile.pending(), 4);
     assert_eq!(pool.running(), 4, "the pile shares the pool");
+    // Let the tasks finish last to first while the pile is being read.
+    guv::spawn_n(move || {
+        for gate in gates.iter().rev() {
+            gate.set();
+            guv::gyield();
+        }
+    });
     let got: Vec<_> = pile.collect();
+    assert_eq!(finished.take(), ["3", "2", "1", "0"]);
     assert_eq!(*got[0].as_ref().unwrap(), 0);
     assert_eq!(*got[1].as_ref().unwrap(), 1);
     assert_eq!(got[2].as_ref().unwrap_err().panic_message(), Some("two"));

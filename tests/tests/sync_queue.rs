@@ -276,3 +276,39 @@ fn main_blocking_on_an_empty_queue_with_no_one_to_fill_it_is_a_clear_error() {
     let msg = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
     assert!(msg.unwrap().contains("would block forever"), "{msg:?}");
 }
+
+#[test]
+fn killed_joiners_putters_and_getters_leave_the_task_count_exact() {
+    let q = Queue::new(Some(1));
+    q.put(1);
+    assert_eq!(q.unfinished_tasks(), 1);
+    // A putter killed while blocked (full queue) never entered its item.
+    let p = q.clone();
+    let putter = guv::spawn(move || p.put(2));
+    // A joiner killed while waiting leaves the joiners' list.
+    let j = q.clone();
+    let killed_joiner = guv::spawn(move || j.join());
+    let j = q.clone();
+    let joiner = guv::spawn(move || j.join());
+    guv::gyield();
+    putter.kill();
+    killed_joiner.kill();
+    assert_eq!(q.putting(), 0);
+    assert_eq!(q.unfinished_tasks(), 1);
+    // A getter killed after being handed an item gives it back uncounted.
+    assert_eq!(q.get(), 1);
+    let g = q.clone();
+    let getter = guv::spawn(move || g.get());
+    guv::gyield();
+    q.put(3); // straight to the waiting getter: entered once
+    getter.kill();
+    assert_eq!(q.qsize(), 1, "the item went back to the queue");
+    assert_eq!(q.unfinished_tasks(), 2);
+    assert_eq!(q.get(), 3);
+    q.task_done().unwrap();
+    assert!(!joiner.is_finished());
+    q.task_done().unwrap();
+    guv::with_timeout(Duration::from_secs(30), || joiner.wait().unwrap()).unwrap();
+    assert!(killed_joiner.wait().unwrap_err().is_killed());
+    assert!(q.task_done().is_err());
+}

@@ -203,3 +203,19 @@ fn overflowing_counts_are_refused_clearly() {
     let capped = CappedSemaphore::new(usize::MAX, usize::MAX).unwrap();
     assert!(!capped.try_release(), "at the limit a release would block");
 }
+
+#[test]
+fn capped_semaphore_release_admitted_before_its_releaser_was_killed_counts() {
+    let sem = CappedSemaphore::new(1, 1).unwrap();
+    let s = sem.clone();
+    let r = guv::spawn(move || s.release());
+    guv::gyield();
+    assert_eq!(sem.releasing(), 1);
+    sem.acquire(); // makes room: the blocked release completes here (0 -> 1)
+    assert_eq!(sem.releasing(), 0);
+    assert_eq!(sem.count(), 1);
+    r.kill(); // before the releaser ran again: the release happened all the same
+    assert!(r.wait().unwrap_err().is_killed());
+    assert_eq!(sem.count(), 1);
+    assert!(!sem.try_release(), "at the limit again");
+}

@@ -1,6 +1,7 @@
 //! The threading-style event flag, [`Event`] (exported at the crate root).
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
@@ -151,7 +152,10 @@ impl Event {
     /// Registers `callback` to run (on the greenlet that calls `set`) every
     /// time the flag is raised — and at once if it is raised now. A
     /// callback that panics is reported by the panic hook and does not keep
-    /// the others from running. Remove it with [`unlink`](Event::unlink).
+    /// the others from running. If the setter is killed (or its `Timeout`
+    /// fires) inside a callback, that one is cut short and the later ones
+    /// run on a fresh greenlet, so each `set` still reaches every callback.
+    /// Remove it with [`unlink`](Event::unlink).
     ///
     /// ```
     /// use std::{cell::Cell, rc::Rc};
@@ -195,8 +199,16 @@ impl Event {
 
     /// Calls the links present now, in order, while the flag stays raised.
     fn run_links(&self) {
-        let snapshot: Vec<(u64, Link)> = self.inner.links.borrow().clone();
-        for (id, link) in snapshot {
+        let snapshot: VecDeque<(u64, Link)> = self.inner.links.borrow().iter().cloned().collect();
+        self.run_snapshot(snapshot);
+    }
+
+    /// Calls `pending`'s links that are still linked, in order, while the
+    /// flag stays raised. If the running greenlet is killed or times out
+    /// inside one, the rest run on a fresh greenlet ([`HandOff`]).
+    fn run_snapshot(&self, pending: VecDeque<(u64, Link)>) {
+        let mut hand_off = HandOff { event: self, pending };
+        while let Some((id, link)) = hand_off.pending.pop_front() {
             if !self.is_set() {
                 break;
             }
@@ -205,6 +217,7 @@ impl Event {
                 self.call_link(&link);
             }
         }
+        hand_off.pending.clear();
     }
 
     fn call_link(&self, link: &Link) {
@@ -217,6 +230,27 @@ impl Event {
         drop(f);
         if let Err(payload) = r {
             crate::waiters::resume_if_interrupt(payload);
+        }
+    }
+}
+
+/// The links one `set` has not called yet. Dropped by an unwind (the setter
+/// was killed or its `Timeout` fired inside a link), it spawns a greenlet
+/// that calls them: a `set` reaches every link present when it began.
+struct HandOff<'a> {
+    event: &'a Event,
+    pending: VecDeque<(u64, Link)>,
+}
+
+impl Drop for HandOff<'_> {
+    fn drop(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let (event, pending) = (self.event.clone(), std::mem::take(&mut self.pending));
+        // No panic here: we may be unwinding already.
+        if let Err(e) = crate::Builder::new().name("guv-links").spawn_n(move || event.run_snapshot(pending)) {
+            eprintln!("guv: the remaining Event callbacks of a set() cannot run: {e}");
         }
     }
 }

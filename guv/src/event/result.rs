@@ -82,45 +82,6 @@ impl<T, E> AsyncResult<T, E> {
         }
     }
 
-    /// Stores `value`, wakes every waiter (in the order they started
-    /// waiting) and runs the callbacks. Fails with [`AlreadySent`], giving
-    /// the value back, if a value or error is already stored.
-    ///
-    /// ```
-    /// let r = guv::AsyncResult::<u8, ()>::new();
-    /// r.set(1).unwrap();
-    /// assert_eq!(r.set(2).unwrap_err().0, 2);
-    /// assert_eq!(r.get(), Ok(1));
-    /// ```
-    pub fn set(&self, value: T) -> Result<(), AlreadySent<T>> {
-        match self.inner.latch.set(Ok(value)) {
-            Ok(()) => {
-                self.run_links();
-                Ok(())
-            }
-            Err(Ok(v)) => Err(AlreadySent(v)),
-            Err(Err(_)) => unreachable!(),
-        }
-    }
-
-    /// Like [`set`](AsyncResult::set), storing an error.
-    ///
-    /// ```
-    /// let r = guv::AsyncResult::<u8, &str>::new();
-    /// r.set_exception("bad").unwrap();
-    /// assert_eq!(r.get(), Err("bad"));
-    /// ```
-    pub fn set_exception(&self, error: E) -> Result<(), AlreadySent<E>> {
-        match self.inner.latch.set(Err(error)) {
-            Ok(()) => {
-                self.run_links();
-                Ok(())
-            }
-            Err(Err(e)) => Err(AlreadySent(e)),
-            Err(Ok(_)) => unreachable!(),
-        }
-    }
-
     /// Whether a value or an error is stored.
     ///
     /// ```
@@ -171,8 +132,12 @@ impl<T, E> AsyncResult<T, E> {
     }
 
     /// Registers `callback` to run once, on the greenlet that sets the
-    /// result (or at once if it is already set). A callback that panics is
-    /// reported by the panic hook and does not keep the others from running.
+    /// result (or at once if it is already set). Callbacks run in the order
+    /// they were added. A callback that panics is reported by the panic
+    /// hook and does not keep the others from running. If the setter is
+    /// killed (or its `Timeout` fires) inside a callback, that callback is
+    /// cut short and the ones after it run on a fresh greenlet: each
+    /// callback added before the result was set runs exactly once.
     ///
     /// ```
     /// use std::{cell::Cell, rc::Rc};
@@ -186,7 +151,9 @@ impl<T, E> AsyncResult<T, E> {
     pub fn rawlink(&self, callback: impl FnOnce(&AsyncResult<T, E>) + 'static) -> LinkId {
         let id = self.inner.next_link.get();
         self.inner.next_link.set(id + 1);
-        if self.ready() {
+        // Callbacks queued before it still to run (on the setter, or on the
+        // greenlet that took over from a killed setter) go first.
+        if self.ready() && self.inner.links.borrow().is_empty() {
             self.call_link(Box::new(callback));
         } else {
             self.inner.links.borrow_mut().push_back((id, Box::new(callback)));
@@ -209,17 +176,84 @@ impl<T, E> AsyncResult<T, E> {
         links.len() != before
     }
 
+    fn call_link(&self, f: Link<T, E>) {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
+            crate::waiters::resume_if_interrupt(payload);
+        }
+    }
+}
+
+// Setting needs `'static` types: callbacks interrupted by a kill of the
+// setter are finished on a fresh greenlet.
+impl<T: 'static, E: 'static> AsyncResult<T, E> {
+    /// Stores `value`, wakes every waiter (in the order they started
+    /// waiting) and runs the callbacks. Fails with [`AlreadySent`], giving
+    /// the value back, if a value or error is already stored.
+    ///
+    /// ```
+    /// let r = guv::AsyncResult::<u8, ()>::new();
+    /// r.set(1).unwrap();
+    /// assert_eq!(r.set(2).unwrap_err().0, 2);
+    /// assert_eq!(r.get(), Ok(1));
+    /// ```
+    pub fn set(&self, value: T) -> Result<(), AlreadySent<T>> {
+        match self.inner.latch.set(Ok(value)) {
+            Ok(()) => {
+                self.run_links();
+                Ok(())
+            }
+            Err(Ok(v)) => Err(AlreadySent(v)),
+            Err(Err(_)) => unreachable!(),
+        }
+    }
+
+    /// Like [`set`](AsyncResult::set), storing an error.
+    ///
+    /// ```
+    /// let r = guv::AsyncResult::<u8, &str>::new();
+    /// r.set_exception("bad").unwrap();
+    /// assert_eq!(r.get(), Err("bad"));
+    /// ```
+    pub fn set_exception(&self, error: E) -> Result<(), AlreadySent<E>> {
+        match self.inner.latch.set(Err(error)) {
+            Ok(()) => {
+                self.run_links();
+                Ok(())
+            }
+            Err(Err(e)) => Err(AlreadySent(e)),
+            Err(Ok(_)) => unreachable!(),
+        }
+    }
+
+    /// Runs the queued callbacks, oldest first. If the running greenlet is
+    /// killed or times out inside one, the callbacks still queued run on a
+    /// fresh greenlet (see [`HandOff`]): none is skipped, none runs twice.
     fn run_links(&self) {
+        let hand_off = HandOff(self);
         loop {
             let link = self.inner.links.borrow_mut().pop_front();
             let Some((_, f)) = link else { break };
             self.call_link(f);
         }
+        std::mem::forget(hand_off);
     }
+}
 
-    fn call_link(&self, f: Link<T, E>) {
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
-            crate::waiters::resume_if_interrupt(payload);
+/// Armed while [`AsyncResult::run_links`] runs callbacks on the setter's
+/// greenlet: dropped by an unwind (the setter was killed or its `Timeout`
+/// fired inside a callback), it spawns a greenlet that runs the callbacks
+/// still queued. The result is already set, so nothing else ever would.
+struct HandOff<'a, T: 'static, E: 'static>(&'a AsyncResult<T, E>);
+
+impl<T: 'static, E: 'static> Drop for HandOff<'_, T, E> {
+    fn drop(&mut self) {
+        if self.0.inner.links.borrow().is_empty() {
+            return;
+        }
+        let this = self.0.clone();
+        // No panic here: we may be unwinding already.
+        if let Err(e) = crate::Builder::new().name("guv-links").spawn_n(move || this.run_links()) {
+            eprintln!("guv: the remaining AsyncResult callbacks cannot run: {e}");
         }
     }
 }

@@ -30,6 +30,7 @@
 mod backend;
 #[cfg(target_os = "linux")]
 mod epoll;
+mod probe;
 mod remote;
 mod timer;
 pub(crate) mod track;
@@ -39,13 +40,14 @@ use std::collections::VecDeque;
 use std::io;
 use std::panic;
 use std::rc::Rc;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Once, Weak};
 use std::time::{Duration, Instant};
 
 pub use backend::{Backend, IoEvent, Notifier};
 pub(crate) use backend::{PollingBackend, poll_now};
 #[cfg(target_os = "linux")]
 pub use epoll::EpollBackend;
+pub(crate) use probe::{ANY_THREAD, Holder, Probe, thread_mark};
 pub use remote::Handle;
 pub(crate) use remote::{RemoteOp, Shared};
 use timer::Timers;
@@ -143,9 +145,18 @@ impl Drop for TimerGuard {
 /// A `Send` right to wake one parked greenlet from any thread.
 #[derive(Clone)]
 pub(crate) struct RemoteWaker {
-    shared: Arc<Shared>,
+    shared: SharedRef,
     slot: SlotKey,
     token: u64,
+}
+
+/// How a [`RemoteWaker`] refers to its hub: strongly (the hub's deadlock
+/// check counts it as a possible wake-up), or weakly for a waiter whose
+/// [`Probe`] speaks for it instead (see `probe.rs`).
+#[derive(Clone)]
+enum SharedRef {
+    Strong(Arc<Shared>),
+    Weak(Weak<Shared>),
 }
 
 impl RemoteWaker {
@@ -153,12 +164,18 @@ impl RemoteWaker {
     /// hub's own thread, else through that hub's remote queue (which wakes
     /// the hub if it sleeps in the poller). False if that hub is gone.
     pub(crate) fn wake(&self) -> bool {
+        let ptr = match &self.shared {
+            SharedRef::Strong(s) => Arc::as_ptr(s),
+            SharedRef::Weak(w) => w.as_ptr(),
+        };
         let local = try_with_hub(|hub| {
-            Arc::ptr_eq(&hub.shared, &self.shared).then(|| hub.wake_remote_parked(self.slot, self.token))
+            std::ptr::eq(Arc::as_ptr(&hub.shared), ptr).then(|| hub.wake_remote_parked(self.slot, self.token))
         });
-        match local.flatten() {
-            Some(woke) => woke,
-            None => self.shared.push(RemoteOp::Wake { slot: self.slot, token: self.token }).is_ok(),
+        let op = || RemoteOp::Wake { slot: self.slot, token: self.token };
+        match (local.flatten(), &self.shared) {
+            (Some(woke), _) => woke,
+            (None, SharedRef::Strong(s)) => s.push(op()).is_ok(),
+            (None, SharedRef::Weak(w)) => w.upgrade().is_some_and(|s| s.push(op()).is_ok()),
         }
     }
 }
@@ -293,6 +310,8 @@ pub(crate) struct Hub {
     shared: Arc<Shared>,
     remote_ops: RefCell<Vec<RemoteOp>>,
     remote_parked: RefCell<RemoteParked>,
+    /// What the waits behind weak remote wakers wait for (see `probe.rs`).
+    probes: RefCell<probe::Probes>,
     stacks: RefCell<StackPool>,
     next_id: Cell<u64>,
     /// Spawned greenlets that have not ended.
@@ -336,6 +355,7 @@ impl Hub {
             shared,
             remote_ops: RefCell::new(Vec::new()),
             remote_parked: RefCell::new(RemoteParked::default()),
+            probes: RefCell::default(),
             stacks: RefCell::new(stacks),
             next_id: Cell::new(1),
             live: Cell::new(0),
@@ -691,7 +711,10 @@ impl Hub {
     /// threads.
     pub(crate) fn remote_waker(&self, waker: &Waker) -> (RemoteWaker, RemoteSlot) {
         let slot = self.remote_parked.borrow_mut().insert(waker.g.clone());
-        (RemoteWaker { shared: self.shared.clone(), slot, token: waker.token }, RemoteSlot { key: slot })
+        (
+            RemoteWaker { shared: SharedRef::Strong(self.shared.clone()), slot, token: waker.token },
+            RemoteSlot { key: slot },
+        )
     }
 
     /// Wakes the greenlet registered under `slot` by `remote_waker` if its
@@ -801,7 +824,9 @@ impl Hub {
         self.io.poll(self, timeout);
     }
 
-    /// Nothing can ever make a greenlet ready again, and main waits.
+    /// Nothing can ever make a greenlet ready again, and main waits. Weak
+    /// remote wakers do not count; their probes must all say that only
+    /// this thread could end their waits.
     fn is_deadlocked(&self) -> bool {
         if self.main.header().sched.get() != Sched::Parked
             || self.io.waiting() != 0
@@ -813,7 +838,7 @@ impl Hub {
         // right after a push (`Arc`'s drop releases) must make that push
         // visible to the `pending` read below.
         std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
-        !self.shared.has_pending()
+        !self.shared.has_pending() && self.probes.borrow().all_local()
     }
 
     /// Called from the thread-local destructor, on the main greenlet: ends

@@ -75,6 +75,9 @@ impl Barrier {
     }
 
     /// Parks the caller until `n` parties have called `wait` in this round.
+    /// A waiter that is killed (or whose `Timeout` fires) before the round
+    /// completes withdraws its arrival: the round still needs `n` live
+    /// parties.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -89,13 +92,33 @@ impl Barrier {
         let generation = state.generation;
         state.count += 1;
         if state.count < self.n {
+            let arrival = Arrival { barrier: self, generation };
             let _state = self.cvar.wait_while(state, |s| s.generation == generation).unwrap_or_else(|e| e.into_inner());
+            std::mem::forget(arrival);
             BarrierWaitResult(false)
         } else {
             state.count = 0;
             state.generation = state.generation.wrapping_add(1);
             self.cvar.notify_all();
             BarrierWaitResult(true)
+        }
+    }
+}
+
+/// A waiter's arrival, withdrawn if it unwinds (killed, timed out) before
+/// its round completed; forgotten once the round is over.
+struct Arrival<'a> {
+    barrier: &'a Barrier,
+    generation: u64,
+}
+
+impl Drop for Arrival<'_> {
+    fn drop(&mut self) {
+        // The condvar wait gave the state lock up before unwinding, and the
+        // lock is only held briefly: taking it here does not block for long.
+        let mut state = self.barrier.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.generation == self.generation {
+            state.count -= 1;
         }
     }
 }

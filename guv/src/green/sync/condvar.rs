@@ -91,6 +91,16 @@ impl Drop for Registration<'_> {
     }
 }
 
+/// Armed while a notified waiter locks the mutex again: if it unwinds
+/// there (killed, timed out), its notification goes to the next waiter.
+struct PassOn<'a>(&'a Condvar);
+
+impl Drop for PassOn<'_> {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
 impl Condvar {
     /// A new condition variable.
     ///
@@ -124,7 +134,13 @@ impl Condvar {
                 break !reg.leave();
             }
         };
-        (mutex.lock(), timed_out)
+        drop(parker);
+        // A notified waiter that unwinds while it waits to lock the mutex
+        // again has not used its notification: pass it on.
+        let pass_on = (!timed_out).then_some(PassOn(self));
+        let relocked = mutex.lock();
+        std::mem::forget(pass_on);
+        (relocked, timed_out)
     }
 
     /// Unlocks the mutex behind `guard`, parks the calling greenlet until

@@ -14,6 +14,28 @@
 //! Uncontended, [`Mutex::lock`] and unlock are one atomic operation each;
 //! waiters are queued (FIFO) only under contention.
 //!
+//! # Deadlocks
+//!
+//! Where `std` says a call "might panic or deadlock" (locking a mutex the
+//! thread holds, re-entering a `OnceLock` initializer), the thread's main
+//! greenlet gets guv's "this operation would block forever" panic when
+//! nothing else could ever end the wait: the locks and `Once` tell the hub
+//! which thread holds them, so a cycle among one thread's greenlets (main
+//! included) is reported instead of hanging. A wait that another thread
+//! could end (the holder lives there, the lock is read-held, or it is a
+//! `Condvar`, `Barrier` or `mpsc` wait) is never reported, and still hangs
+//! if nothing ends it.
+//!
+//! ```
+//! use guv::green::sync::Mutex;
+//! let m = Mutex::new(0);
+//! let guard = m.lock().unwrap();
+//! let again = std::panic::catch_unwind(|| m.lock().map(|_| ()));
+//! assert!(again.is_err()); // "this operation would block forever"
+//! drop(guard);
+//! assert!(m.lock().is_ok());
+//! ```
+//!
 //! ```
 //! use std::sync::Arc;
 //! use guv::green::sync::{Condvar, Mutex};

@@ -72,6 +72,27 @@ impl<T> State<T> {
     fn taken(&self, ticket: u64) -> bool {
         self.items.front().is_none_or(|(t, _)| *t > ticket)
     }
+
+    /// Takes the item with `ticket` out, if it is still queued.
+    fn remove(&mut self, ticket: u64) -> Option<T> {
+        let i = self.items.iter().position(|(t, _)| *t == ticket)?;
+        self.items.remove(i).map(|(_, item)| item)
+    }
+}
+
+/// Armed while a rendezvous sender waits for its item to be received: if
+/// the sender unwinds (killed, timed out), its item leaves the channel.
+struct Withdraw<'a, T> {
+    chan: &'a Chan<T>,
+    ticket: u64,
+}
+
+impl<T> Drop for Withdraw<'_, T> {
+    fn drop(&mut self) {
+        let item = lock(&self.chan.state).remove(self.ticket);
+        // Dropped outside the lock: its destructor is user code.
+        drop(item);
+    }
 }
 
 /// How a park in a channel ended.
@@ -180,22 +201,25 @@ impl<T> Chan<T> {
 
     /// Waits until the item with `ticket` has been received (a rendezvous
     /// send); takes it back if the receiver hangs up first. A sender killed
-    /// here leaves its item for the receiver.
+    /// (or timed out) here takes its item back too, unless it was received
+    /// already: a send that did not return did not happen, so a retry
+    /// cannot deliver the item twice.
     fn rendezvous(&self, ticket: u64) -> Result<(), TrySendError<T>> {
+        let withdraw = Withdraw { chan: self, ticket };
         let parker = Parker::new();
-        loop {
+        let result = loop {
             let mut st = lock(&self.state);
             if st.taken(ticket) {
-                return Ok(());
+                break Ok(());
             }
             if !st.receiver_alive {
-                let i =
-                    st.items.iter().position(|(t, _)| *t == ticket).expect("guv internal error: rendezvous item lost");
-                let (_, value) = st.items.remove(i).expect("guv internal error: rendezvous item lost");
-                return Err(TrySendError::Disconnected(value));
+                let value = st.remove(ticket).expect("guv internal error: rendezvous item lost");
+                break Err(TrySendError::Disconnected(value));
             }
             self.park(st, Side::Senders, &parker, None, false);
-        }
+        };
+        std::mem::forget(withdraw);
+        result
     }
 
     fn recv(&self, wait: bool, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
@@ -251,7 +275,8 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 
 /// Creates a channel holding at most `bound` items: [`SyncSender::send`]
 /// parks while it is full. With `bound == 0`, each send waits until the
-/// receiver takes the item (a rendezvous).
+/// receiver takes the item (a rendezvous); a sender killed (or timed out)
+/// before that takes its item back.
 ///
 /// ```
 /// let (tx, rx) = guv::green::sync::mpsc::sync_channel(0);

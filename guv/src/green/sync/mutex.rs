@@ -20,6 +20,13 @@ impl<T: ?Sized> Mutex<T> {
     /// Fails with [`std::sync::PoisonError`] (which still holds the guard)
     /// if a holder panicked or was killed while holding the lock.
     ///
+    /// # Panics
+    ///
+    /// Like `std`'s, it may panic if the calling thread already holds the
+    /// lock: on the main greenlet, when no other greenlet could release it,
+    /// with "this operation would block forever" (see the
+    /// [module docs](super#deadlocks)).
+    ///
     /// ```
     /// use std::sync::Arc;
     /// use guv::green::sync::Mutex;

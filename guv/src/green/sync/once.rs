@@ -8,10 +8,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex as StdMutex, OnceLock as StdOnceLock};
 
 use super::park::{Kind, Parker, WaitQueue, lock, wake_all};
+use crate::hub::{ANY_THREAD, thread_mark};
 
 /// Never run, or the last run was abandoned by `call_once_force`'s caller.
 const INCOMPLETE: u8 = 0;
@@ -37,6 +38,9 @@ const POISONED: u8 = 3;
 /// ```
 pub struct Once {
     state: AtomicU8,
+    /// The `thread_mark` of the running initializer's thread (`ANY_THREAD`
+    /// when none runs or not known yet), for the waiters' deadlock probes.
+    runner: AtomicUsize,
     waiters: StdMutex<WaitQueue>,
 }
 
@@ -90,10 +94,15 @@ struct Completion<'a> {
 
 impl Drop for Completion<'_> {
     fn drop(&mut self) {
+        self.once.runner.store(ANY_THREAD, Ordering::Relaxed);
         // Release: the initializer's writes happen-before any acquire load
         // that sees COMPLETE. The waiters' queue lock orders the wake-up.
         self.once.state.store(self.state, Ordering::Release);
-        let all = lock(&self.once.waiters).take_all();
+        let all = {
+            let mut queue = lock(&self.once.waiters);
+            queue.set_holder(ANY_THREAD);
+            queue.take_all()
+        };
         wake_all(all);
     }
 }
@@ -106,7 +115,11 @@ impl Once {
     /// assert!(!O.is_completed());
     /// ```
     pub const fn new() -> Once {
-        Once { state: AtomicU8::new(INCOMPLETE), waiters: StdMutex::new(WaitQueue::new()) }
+        Once {
+            state: AtomicU8::new(INCOMPLETE),
+            runner: AtomicUsize::new(ANY_THREAD),
+            waiters: StdMutex::new(WaitQueue::new()),
+        }
     }
 
     /// Runs `f` if no call has completed yet, else returns at once; a
@@ -207,14 +220,18 @@ impl Once {
     /// queued (read under the queue's lock, which `Completion` takes after
     /// storing the state: no wake-up is missed).
     fn park_while(&self, waiting: impl Fn(u8) -> bool) {
-        let parker = Parker::new();
-        let id = {
+        let parker = Parker::probed();
+        let (id, holder) = {
             let mut queue = lock(&self.waiters);
             if !waiting(self.state.load(Ordering::Acquire)) {
                 return;
             }
-            queue.push(parker.remote(), Kind::Shared, false)
+            // Only the running initializer can end this wait (or, if none
+            // runs, any caller).
+            let holder = queue.holder(|| self.runner.load(Ordering::Relaxed));
+            (queue.push(parker.remote(), Kind::Shared, false), holder)
         };
+        parker.watch(&holder);
         let _leave = Leave { once: self, id };
         parker.park(None);
     }
@@ -229,6 +246,7 @@ impl Once {
                     if self.state.compare_exchange(state, RUNNING, Ordering::Acquire, Ordering::Acquire).is_err() {
                         continue;
                     }
+                    self.runner.store(thread_mark(), Ordering::Relaxed);
                     // Poisoned unless the initializer returns normally.
                     let mut done = Completion { once: self, state: POISONED };
                     f(&OnceState { poisoned: state == POISONED, _not_sync: PhantomData });

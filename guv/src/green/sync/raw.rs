@@ -32,11 +32,30 @@
 //! if the queue is now empty. A woken waiter retries, ignoring `PARKED`, and queues again at
 //! the front if it lost a race to a barging writer. A woken waiter that is
 //! killed or times out before acquiring passes the wake-up on.
+//!
+//! # Who holds it, for the deadlock check
+//!
+//! An exclusive holder stores its thread's mark in `owner` right after
+//! acquiring and clears it right before releasing. Waiters share a holder
+//! cell kept in the queue (made from `owner` by the first one to queue):
+//! a releaser that wakes the front sets it to "any thread" (the next holder
+//! is not known yet), and a writer that acquires while waiters are queued
+//! (`PARKED`) writes its mark there. So the cell names a thread only while
+//! a greenlet of that thread holds the lock exclusively, and a hub whose
+//! greenlets all wait for locks held by its own stuck greenlets can report
+//! "would block forever" (see `hub/probe.rs`). Readers are not tracked:
+//! while the lock is read-held the cell says "any thread".
+//!
+//! `PARKED` is never left set on an empty queue (a reader would be refused
+//! with nobody to wake it): whoever empties the queue clears it under the
+//! queue's mutex. A queued writer that unwinds (killed, timed out) lets the
+//! readers queued right behind it in unless a writer holds the lock.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::park::{Kind, Parker, WaitQueue, lock};
+use crate::hub::{ANY_THREAD, thread_mark};
 
 /// Held exclusively.
 const WRITER: usize = 1;
@@ -49,12 +68,18 @@ const READERS: usize = !(WRITER | PARKED);
 
 pub(super) struct RawLock {
     state: AtomicUsize,
+    /// The `thread_mark` of the exclusive holder's thread, `ANY_THREAD`
+    /// when none or not known yet. Stored right after acquiring and
+    /// cleared right before releasing (so a waiter that saw the lock held
+    /// reads the holder's mark or `ANY_THREAD`, never an earlier holder's);
+    /// read by waiters to tell their hub's deadlock check who can release.
+    owner: AtomicUsize,
     queue: Mutex<WaitQueue>,
 }
 
 impl RawLock {
     pub(super) const fn new() -> RawLock {
-        RawLock { state: AtomicUsize::new(0), queue: Mutex::new(WaitQueue::new()) }
+        RawLock { state: AtomicUsize::new(0), owner: AtomicUsize::new(ANY_THREAD), queue: Mutex::new(WaitQueue::new()) }
     }
 
     // ----- exclusive ------------------------------------------------------
@@ -69,7 +94,13 @@ impl RawLock {
             }
             // Acquire: the holder's writes before its release are visible.
             match self.state.compare_exchange_weak(s, s | WRITER, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => return true,
+                Ok(_) => {
+                    self.owner.store(thread_mark(), Ordering::Relaxed);
+                    if s & PARKED != 0 {
+                        self.publish_owner();
+                    }
+                    return true;
+                }
                 Err(now) => s = now,
             }
         }
@@ -78,13 +109,25 @@ impl RawLock {
     /// Takes the lock exclusively, parking while it is held.
     #[inline]
     pub(super) fn write(&self) {
-        if self.state.compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        if self.state.compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            self.owner.store(thread_mark(), Ordering::Relaxed);
+        } else {
             self.wait(Kind::Exclusive);
         }
     }
 
+    /// Tells the queued waiters who holds the lock now (a writer that took
+    /// it while they wait).
+    #[cold]
+    fn publish_owner(&self) {
+        lock(&self.queue).set_holder(thread_mark());
+    }
+
     #[inline]
     pub(super) fn write_unlock(&self) {
+        // Sequenced before the release below: whoever acquires next, or
+        // sees the lock held by them, cannot read our mark any more.
+        self.owner.store(ANY_THREAD, Ordering::Relaxed);
         // Release: our writes happen-before the next holder's acquire.
         // `fetch_sub` of the bit we hold: one `lock xadd` on x86, where a
         // `fetch_and` whose result is used is a compare-and-swap loop.
@@ -145,13 +188,13 @@ impl RawLock {
 
     #[cold]
     fn wait(&self, kind: Kind) {
-        let parker = Parker::new();
+        let parker = Parker::probed();
         let mut woken = false;
         loop {
             if self.try_kind(kind, woken) {
                 return;
             }
-            let id = {
+            let (id, holder) = {
                 let mut queue = lock(&self.queue);
                 let old = self.state.fetch_or(PARKED, Ordering::Acquire);
                 let free = match kind {
@@ -159,12 +202,21 @@ impl RawLock {
                     Kind::Shared => old & WRITER == 0 && (woken || queue.is_empty()),
                 };
                 if free {
-                    // Leave PARKED set: at worst a spurious wake-up later.
+                    if queue.is_empty() {
+                        // Nobody to wake: a PARKED left set on an empty
+                        // queue would refuse readers (try_read) forever.
+                        self.state.fetch_and(!PARKED, Ordering::Relaxed);
+                    }
+                    // Else leave it set: at worst a spurious wake-up later.
                     continue;
                 }
-                queue.push(parker.remote(), kind, woken)
+                // Only the holder can end this wait: name it (a writer's
+                // thread; readers or a hand-off in progress: any thread).
+                let holder = queue.holder(|| self.owner.load(Ordering::Relaxed));
+                (queue.push(parker.remote(), kind, woken), holder)
             };
-            let pending = Pending { lock: self, id };
+            parker.watch(&holder);
+            let pending = Pending { lock: self, id, kind };
             parker.park(None);
             woken = pending.woken();
         }
@@ -175,11 +227,13 @@ impl RawLock {
     #[cold]
     fn wake_front(&self) {
         let mut queue = lock(&self.queue);
+        // Handed over: the next holder is not known yet.
+        queue.set_holder(ANY_THREAD);
         while let Some(first) = queue.pop_front() {
             let shared = first.kind == Kind::Shared;
             let mut landed = first.waker.wake();
-            while shared && queue.front_kind() == Some(Kind::Shared) {
-                landed |= queue.pop_front().is_some_and(|e| e.waker.wake());
+            if shared {
+                landed |= wake_front_readers(&mut queue);
             }
             if landed {
                 break;
@@ -191,12 +245,24 @@ impl RawLock {
     }
 }
 
+/// Pops and wakes the readers at the front of `queue`; returns whether a
+/// wake-up landed.
+fn wake_front_readers(queue: &mut WaitQueue) -> bool {
+    queue.set_holder(ANY_THREAD);
+    let mut landed = false;
+    while queue.front_kind() == Some(Kind::Shared) {
+        landed |= queue.pop_front().is_some_and(|e| e.waker.wake());
+    }
+    landed
+}
+
 /// A queued waiter's entry: removed if the wait ends without a wake-up
 /// (spurious wake, or unwinding); a wake-up received but not used is
 /// passed on when unwinding.
 struct Pending<'a> {
     lock: &'a RawLock,
     id: u64,
+    kind: Kind,
 }
 
 impl Pending<'_> {
@@ -220,9 +286,29 @@ impl Pending<'_> {
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        // Unwinding out of `park` (killed, timed out).
-        let popped = !lock(&self.lock.queue).remove(self.id);
+        // Unwinding out of `park` (killed, timed out): leave no trace.
+        let popped = {
+            let mut queue = lock(&self.lock.queue);
+            let removed = queue.remove(self.id);
+            if removed
+                && self.kind == Kind::Exclusive
+                && queue.front_kind() == Some(Kind::Shared)
+                && self.lock.state.load(Ordering::Relaxed) & WRITER == 0
+            {
+                // Readers queued behind this writer only waited for it
+                // (no writer holds the lock): let them in now, as they
+                // would have been had it never queued. One that loses a
+                // race to a barging writer queues again at the front.
+                wake_front_readers(&mut queue);
+            }
+            if removed && queue.is_empty() {
+                // A PARKED left on an empty queue would refuse readers.
+                self.lock.state.fetch_and(!PARKED, Ordering::Relaxed);
+            }
+            !removed
+        };
         if popped {
+            // Woken, but will not take the lock: pass the wake-up on.
             self.lock.wake_front();
         }
     }
