@@ -1,9 +1,9 @@
-//! Greenlet stacks: anonymous memory mappings with a `PROT_NONE` guard page
+//! Greenlet stacks: anonymous memory mappings with a `PROT_NONE` guard region
 //! below the usable part, so that running off the end faults instead of
 //! scribbling over a neighbour.
 //!
-//! This is one of the three files of the crate that hold `unsafe` (with
-//! `switch.rs` and `overflow.rs`); everything here is plain `mmap`/`munmap`.
+//! This is one of the fenced files of the crate that hold `unsafe` (see
+//! lib.rs); everything here is plain `mmap`/`munmap`.
 
 #![allow(unsafe_code)] // one of the fenced unsafe files; see lib.rs
 
@@ -18,6 +18,17 @@ pub(crate) const MIN_STACK_SIZE: usize = 16 * 1024;
 /// The largest stack a greenlet may ask for. Anything above is almost
 /// certainly a unit mistake and is refused with `InvalidInput`.
 pub(crate) const MAX_STACK_SIZE: usize = 1 << 30;
+
+/// Bytes of `PROT_NONE` below every stack. More than one page, so that a
+/// frame larger than a page (C code compiled without stack-clash probes,
+/// called through FFI) still lands in the guard rather than jumping over it
+/// into a neighbouring mapping. It costs address space only.
+pub(crate) const GUARD_SIZE: usize = 64 * 1024;
+
+/// The guard size rounded to whole pages.
+fn guard_size() -> usize {
+    GUARD_SIZE.div_ceil(page_size()) * page_size()
+}
 
 /// The system page size, read once.
 pub(crate) fn page_size() -> usize {
@@ -46,12 +57,12 @@ pub(crate) fn normalize_size(requested: usize) -> io::Result<usize> {
     Ok(size.div_ceil(page) * page)
 }
 
-/// An owned stack mapping: one guard page followed by `usable` bytes.
+/// An owned stack mapping: a guard region followed by `usable` bytes.
 ///
 /// # Invariant
 ///
 /// `base` is the start of a live private anonymous mapping of
-/// `page_size() + usable` bytes created by [`Stack::new`]; its first page is
+/// `guard_size() + usable` bytes created by [`Stack::new`]; its first `guard_size()` bytes are
 /// `PROT_NONE`, the rest is readable and writable. The mapping is released in
 /// `Drop` and nowhere else.
 pub(crate) struct Stack {
@@ -63,8 +74,8 @@ impl Stack {
     /// Maps a new stack with `usable` bytes (already normalized) plus a
     /// guard page.
     pub(crate) fn new(usable: usize) -> io::Result<Stack> {
-        let page = page_size();
-        let total = usable + page;
+        let guard = guard_size();
+        let total = usable + guard;
         // SAFETY: an anonymous private mapping at an address of the kernel's
         // choosing touches no existing memory; the result is checked below.
         let ptr = unsafe {
@@ -81,8 +92,8 @@ impl Stack {
             return Err(map_error(io::Error::last_os_error(), usable));
         }
         // SAFETY: `ptr` is the start of the `total`-byte mapping just created
-        // and `page <= total`; making its first page inaccessible is the guard.
-        let rc = unsafe { libc::mprotect(ptr, page, libc::PROT_NONE) };
+        // and `guard <= total`; making its first bytes inaccessible is the guard.
+        let rc = unsafe { libc::mprotect(ptr, guard, libc::PROT_NONE) };
         if rc != 0 {
             let err = io::Error::last_os_error();
             // SAFETY: unmapping exactly the mapping created above, which
@@ -96,15 +107,15 @@ impl Stack {
 
     /// The highest address of the stack (stacks grow down from here).
     pub(crate) fn top(&self) -> *mut u8 {
-        // SAFETY: by the invariant the mapping spans page + usable bytes, so
+        // SAFETY: by the invariant the mapping spans guard + usable bytes, so
         // the end pointer is one past its last byte, which is allowed.
-        unsafe { self.base.as_ptr().add(page_size() + self.usable) }
+        unsafe { self.base.as_ptr().add(guard_size() + self.usable) }
     }
 
     /// The lowest usable address (just above the guard page).
     pub(crate) fn bottom(&self) -> *mut u8 {
-        // SAFETY: the guard page is the first page of the mapping.
-        unsafe { self.base.as_ptr().add(page_size()) }
+        // SAFETY: the guard is the first `guard_size()` bytes of the mapping.
+        unsafe { self.base.as_ptr().add(guard_size()) }
     }
 
     /// Usable bytes, excluding the guard page.
@@ -115,7 +126,7 @@ impl Stack {
     /// The guard page's address range `[lo, hi)`.
     pub(crate) fn guard(&self) -> (usize, usize) {
         let lo = self.base.as_ptr() as usize;
-        (lo, lo + page_size())
+        (lo, lo + guard_size())
     }
 }
 
@@ -123,7 +134,7 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // SAFETY: the invariant says `base` starts a live mapping of exactly
         // this length that only this value owns; it is unmapped once, here.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.usable + page_size()) };
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.usable + guard_size()) };
     }
 }
 
