@@ -7,6 +7,21 @@ use crate::greenlet::{KillSignal, TimeoutSignal};
 
 /// Why a greenlet did not return a value: what [`crate::GreenThread::wait`]
 /// and [`crate::with_timeout`] report.
+///
+/// ```
+/// use std::time::Duration;
+/// guv::debug::hub_exceptions(false);
+/// let panicked = guv::spawn(|| -> () { panic!("oops") }).wait().unwrap_err();
+/// assert!(panicked.is_panic());
+/// assert_eq!(panicked.to_string(), "greenlet panicked: oops");
+///
+/// let killed = guv::spawn(|| ());
+/// killed.kill(); // before it started: it never runs
+/// assert!(matches!(killed.wait(), Err(guv::Error::Killed)));
+///
+/// let late = guv::with_timeout(Duration::from_millis(1), || guv::sleep(Duration::from_secs(60)));
+/// assert!(late.unwrap_err().is_timed_out());
+/// ```
 #[non_exhaustive]
 pub enum Error {
     /// It was killed ([`crate::kill`]) — before it started, or while it ran.
@@ -32,21 +47,44 @@ impl Error {
     }
 
     /// Whether the greenlet was killed.
+    ///
+    /// ```
+    /// let gt = guv::spawn(|| ());
+    /// gt.kill();
+    /// assert!(gt.wait().unwrap_err().is_killed());
+    /// ```
     pub fn is_killed(&self) -> bool {
         matches!(self, Error::Killed)
     }
 
     /// Whether a timeout expired.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let r = guv::with_timeout(Duration::from_millis(1), || guv::sleep(Duration::from_secs(60)));
+    /// assert!(r.unwrap_err().is_timed_out());
+    /// ```
     pub fn is_timed_out(&self) -> bool {
         matches!(self, Error::TimedOut)
     }
 
     /// Whether the greenlet panicked.
+    ///
+    /// ```
+    /// guv::debug::hub_exceptions(false);
+    /// assert!(guv::spawn(|| panic!()).wait().unwrap_err().is_panic());
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, Error::Panicked(_))
     }
 
     /// The panic message, when the payload is a string (as `panic!` makes).
+    ///
+    /// ```
+    /// guv::debug::hub_exceptions(false);
+    /// let e = guv::spawn(|| panic!("at {}", 42)).wait().unwrap_err();
+    /// assert_eq!(e.panic_message(), Some("at 42"));
+    /// ```
     pub fn panic_message(&self) -> Option<&str> {
         match self {
             Error::Panicked(p) => {
@@ -58,6 +96,14 @@ impl Error {
 
     /// The panic payload (for `Killed`/`TimedOut`, a string describing it),
     /// for `std::panic::resume_unwind`.
+    ///
+    /// ```
+    /// guv::debug::hub_exceptions(false);
+    /// let e = guv::spawn(|| std::panic::panic_any(7u32)).wait().unwrap_err();
+    /// let payload = e.into_panic();
+    /// assert_eq!(payload.downcast_ref::<u32>(), Some(&7));
+    /// // std::panic::resume_unwind(payload) would re-raise it here.
+    /// ```
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
         match self {
             Error::Panicked(p) => p,

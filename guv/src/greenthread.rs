@@ -116,7 +116,15 @@ where
     }
 }
 
-/// Names a callback registered with [`GreenThread::link`].
+/// Names a callback registered with [`GreenThread::link`], to remove it
+/// with [`GreenThread::unlink`].
+///
+/// ```
+/// let gt = guv::spawn(|| ());
+/// let id = gt.link(|_| unreachable!("unlinked before the greenlet ran"));
+/// assert!(gt.unlink(id));
+/// gt.wait().unwrap();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LinkId(pub(crate) u64);
 
@@ -267,7 +275,22 @@ impl<T: 'static> GreenThread<T> {
         LinkId(id)
     }
 
-    /// Removes a link that has not run yet; returns whether it was there.
+    /// Removes a link that has not run yet; returns whether it was there
+    /// (false once it ran, or if it was removed before).
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let ran = Rc::new(Cell::new(0));
+    /// let gt = guv::spawn(|| ());
+    /// let r = ran.clone();
+    /// let kept = gt.link(move |_| r.set(r.get() + 1));
+    /// let removed = gt.link(|_| panic!("removed links never run"));
+    /// assert!(gt.unlink(removed));
+    /// assert!(!gt.unlink(removed));
+    /// guv::gyield(); // the greenlet runs and ends; the kept link runs
+    /// assert_eq!(ran.get(), 1);
+    /// assert!(!gt.unlink(kept), "it already ran");
+    /// ```
     pub fn unlink(&self, id: LinkId) -> bool {
         let mut links = self.task.body.outcome().links.borrow_mut();
         match links.iter().position(|(i, _)| *i == id.0) {
@@ -280,16 +303,35 @@ impl<T: 'static> GreenThread<T> {
     }
 
     /// Whether the greenlet has ended (its result is available).
+    ///
+    /// ```
+    /// let gt = guv::spawn(|| 1);
+    /// assert!(!gt.is_finished(), "spawned greenlets start when the spawner yields");
+    /// guv::gyield();
+    /// assert!(gt.is_finished());
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.task.body.outcome().finished.get()
     }
 
     /// The greenlet's id, unique within its hub (the main greenlet is 0).
+    ///
+    /// ```
+    /// let a = guv::spawn(|| ());
+    /// let b = guv::spawn(|| ());
+    /// assert!(a.id() > 0 && a.id() != b.id());
+    /// ```
     pub fn id(&self) -> u64 {
         self.task.header().id()
     }
 
     /// The name given with [`Builder::name`].
+    ///
+    /// ```
+    /// let named = guv::Builder::new().name("fetcher").spawn(|| ()).unwrap();
+    /// assert_eq!(named.name(), Some("fetcher"));
+    /// assert_eq!(guv::spawn(|| ()).name(), None);
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.task.header().name()
     }
@@ -344,13 +386,23 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// A builder with the hub's defaults.
+    /// A builder with the hub's defaults (no name, the hub's stack size).
+    ///
+    /// ```
+    /// let gt = guv::Builder::new().spawn(|| "defaults").unwrap();
+    /// assert_eq!(gt.wait().unwrap(), "defaults");
+    /// ```
     pub fn new() -> Builder {
         Builder::default()
     }
 
     /// Names the greenlet; the name appears in panic and stack-overflow
-    /// messages.
+    /// messages (`greenlet 'name' (#3) panicked at ...`).
+    ///
+    /// ```
+    /// let gt = guv::Builder::new().name("worker-7").spawn(|| ()).unwrap();
+    /// assert_eq!(gt.name(), Some("worker-7"));
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Builder {
         self.name = Some(name.into());
         self
@@ -360,6 +412,14 @@ impl Builder {
     /// and to at least 16 KiB; above 1 GiB, spawning fails with
     /// `InvalidInput`. Without it the hub's default is used
     /// ([`crate::hub::set_stack_size`], 256 KiB unless changed).
+    ///
+    /// ```
+    /// // A deep recursion gets a bigger stack than the default.
+    /// fn depth(n: u32) -> u32 { if n == 0 { 0 } else { 1 + depth(n - 1) } }
+    /// let gt = guv::Builder::new().stack_size(8 << 20).spawn(|| depth(10_000)).unwrap();
+    /// assert_eq!(gt.wait().unwrap(), 10_000);
+    /// assert!(guv::Builder::new().stack_size(usize::MAX).spawn(|| ()).is_err());
+    /// ```
     pub fn stack_size(mut self, size: usize) -> Builder {
         self.stack_size = Some(size);
         self
@@ -370,6 +430,12 @@ impl Builder {
     /// Fails if the stack cannot be mapped — typically because the kernel's
     /// `vm.max_map_count` limit is reached (each greenlet uses two
     /// mappings); the error names the limit and how to raise it.
+    ///
+    /// ```
+    /// let gt = guv::Builder::new().spawn(|| 2 + 2)?;
+    /// assert_eq!(gt.wait().unwrap(), 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn spawn<F, T>(self, f: F) -> io::Result<GreenThread<T>>
     where
         F: FnOnce() -> T + 'static,
@@ -380,6 +446,16 @@ impl Builder {
     }
 
     /// Like [`Builder::spawn`], for a greenlet whose result nobody wants.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let done = Rc::new(Cell::new(false));
+    /// let d = done.clone();
+    /// guv::Builder::new().name("fire-and-forget").spawn_n(move || d.set(true))?;
+    /// guv::gyield();
+    /// assert!(done.get());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn spawn_n<F>(self, f: F) -> io::Result<()>
     where
         F: FnOnce() + 'static,
@@ -388,6 +464,14 @@ impl Builder {
     }
 
     /// Like [`Builder::spawn`], started once `delay` has passed.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let start = Instant::now();
+    /// let gt = guv::Builder::new().name("later").spawn_after(Duration::from_millis(5), move || start.elapsed())?;
+    /// assert!(gt.wait().unwrap() >= Duration::from_millis(5));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn spawn_after<F, T>(self, delay: Duration, f: F) -> io::Result<GreenThread<T>>
     where
         F: FnOnce() -> T + 'static,
@@ -504,7 +588,15 @@ where
     or_panic(Builder::new().spawn_after(delay, f))
 }
 
-/// Kills the greenlet behind `gt`; the same as [`GreenThread::kill`].
+/// Kills the greenlet behind `gt`; the same as [`GreenThread::kill`]
+/// (Python guv's `kill(g)`).
+///
+/// ```
+/// let gt = guv::spawn(|| guv::sleep(std::time::Duration::from_secs(3600)));
+/// guv::gyield();
+/// guv::kill(&gt);
+/// assert!(gt.wait().unwrap_err().is_killed());
+/// ```
 pub fn kill<T: 'static>(gt: &GreenThread<T>) {
     gt.kill();
 }

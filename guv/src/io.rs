@@ -24,6 +24,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Which readiness to wait for: [`Interest::READABLE`], [`Interest::WRITABLE`]
 /// or both (`READABLE | WRITABLE`).
+///
+/// ```
+/// use guv::Interest;
+/// let both = Interest::READABLE | Interest::WRITABLE;
+/// assert!(both.is_readable() && both.is_writable());
+/// assert!(!Interest::READABLE.is_writable());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Interest(u8);
 
@@ -499,6 +506,19 @@ fn unpollable(fd: RawFd, e: io::Error) -> io::Error {
 /// it in [`trampoline`] wakes with `NotConnected`, and nothing will wait on
 /// the fd number once it is reused. Green sockets do this themselves; call
 /// it before closing an fd you passed to `trampoline` from other greenlets.
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use std::rc::Rc;
+/// let (a, _b) = UnixStream::pair().unwrap();
+/// let a = Rc::new(a);
+/// let a2 = a.clone();
+/// let waiter = guv::spawn(move || guv::trampoline(&*a2, guv::Interest::READABLE, None));
+/// guv::gyield(); // it waits for `a` to become readable
+/// guv::notify_close(&*a); // about to close `a`
+/// let err = waiter.wait().unwrap().unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
+/// ```
 pub fn notify_close(fd: impl AsFd) {
     let fd = fd.as_fd();
     crate::hub::try_with_hub(|hub| {

@@ -38,6 +38,13 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 impl Timeout {
     /// Arms a timeout of `duration` for the running greenlet. A duration too
     /// large to represent (`Duration::MAX`) never expires.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let t = guv::Timeout::start(Duration::from_secs(60));
+    /// guv::sleep(Duration::from_millis(1)); // well within the deadline
+    /// drop(t); // disarmed
+    /// ```
     pub fn start(duration: Duration) -> Timeout {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         with_hub(|hub| {
@@ -51,11 +58,24 @@ impl Timeout {
 
     /// Whether the timeout is still armed: it has neither expired nor been
     /// cancelled.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert!(guv::Timeout::start(Duration::from_secs(60)).is_pending());
+    /// assert!(!guv::Timeout::start(Duration::MAX).is_pending(), "never expires: no timer");
+    /// ```
     pub fn is_pending(&self) -> bool {
         self.key.is_some_and(|key| with_hub(|hub| hub.timers.borrow().contains(key)))
     }
 
     /// Disarms the timeout (the same as dropping it).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let t = guv::Timeout::start(Duration::from_millis(1));
+    /// t.cancel();
+    /// guv::sleep(Duration::from_millis(5)); // not interrupted
+    /// ```
     pub fn cancel(self) {}
 }
 

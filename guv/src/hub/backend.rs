@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use polling::{Event, Events, PollMode, Poller};
 
-/// One readiness report from [`Backend::wait`].
+/// One readiness report from [`Backend::wait`] (see [`Backend`] for an
+/// implementation that passes them on).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IoEvent {
     /// The key given to [`Backend::add`].
@@ -31,7 +32,9 @@ pub struct IoEvent {
     pub read_closed: bool,
 }
 
-/// Wakes a hub sleeping in [`Backend::wait`] from any thread.
+/// Wakes a hub sleeping in [`Backend::wait`] from any thread; what
+/// [`crate::hub::Handle`] uses after queueing a request (see [`Backend`]
+/// for an example that passes one on).
 pub trait Notifier: Send + Sync {
     /// Makes the current or the next `wait` return promptly.
     fn notify(&self) -> io::Result<()>;
@@ -40,7 +43,50 @@ pub trait Notifier: Send + Sync {
 /// An I/O readiness backend: what a hub needs from the OS.
 ///
 /// Implement it to run guv on another poller (raw epoll, io_uring's poll
-/// mode, kqueue) and install it with [`crate::hub::set_backend`].
+/// mode, kqueue) and install it with [`crate::hub::set_backend`]. The
+/// backends guv ships: `polling`'s (the default) and
+/// [`crate::hub::EpollBackend`].
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::os::fd::BorrowedFd;
+/// use std::rc::Rc;
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use guv::hub::{Backend, EpollBackend, IoEvent, Notifier};
+///
+/// /// Counts the hub's waits, delegating the work to guv's epoll backend.
+/// struct Counting {
+///     inner: EpollBackend,
+///     waits: Rc<Cell<u64>>,
+/// }
+///
+/// impl Backend for Counting {
+///     fn add(&self, fd: BorrowedFd<'_>, key: usize) -> std::io::Result<()> {
+///         self.inner.add(fd, key)
+///     }
+///     fn delete(&self, fd: BorrowedFd<'_>) -> std::io::Result<()> {
+///         self.inner.delete(fd)
+///     }
+///     fn wait(&mut self, events: &mut Vec<IoEvent>, timeout: Option<Duration>) -> std::io::Result<()> {
+///         self.waits.set(self.waits.get() + 1);
+///         self.inner.wait(events, timeout)
+///     }
+///     fn notifier(&self) -> Arc<dyn Notifier> {
+///         self.inner.notifier()
+///     }
+/// }
+///
+/// std::thread::spawn(|| {
+///     let waits = Rc::new(Cell::new(0));
+///     let backend = Counting { inner: EpollBackend::new().unwrap(), waits: waits.clone() };
+///     guv::hub::set_backend(Box::new(backend)).unwrap();
+///     guv::sleep(Duration::from_millis(2)); // nothing else to do: the hub waits in the backend
+///     assert!(waits.get() >= 1);
+/// })
+/// .join()
+/// .unwrap();
+/// ```
 pub trait Backend {
     /// Registers `fd` for edge-triggered readable and writable events,
     /// reported with `key`. The fd is non-blocking and stays open until

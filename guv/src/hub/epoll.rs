@@ -78,6 +78,16 @@ impl Notifier for EventFd {
 
 impl EpollBackend {
     /// Creates the epoll instance and its notifier.
+    ///
+    /// ```
+    /// let backend = guv::hub::EpollBackend::new().unwrap();
+    /// std::thread::spawn(move || {
+    ///     guv::hub::set_backend(Box::new(backend)).unwrap();
+    ///     guv::gyield();
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// ```
     pub fn new() -> io::Result<EpollBackend> {
         // SAFETY: plain system calls; each fd is owned right after creation.
         let epoll = unsafe { OwnedFd::from_raw_fd(check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };

@@ -919,6 +919,10 @@ pub fn set_stack_size(size: usize) -> io::Result<()> {
 }
 
 /// The default stack size of this thread's hub.
+///
+/// ```
+/// std::thread::spawn(|| assert_eq!(guv::hub::stack_size(), guv::hub::DEFAULT_STACK_SIZE)).join().unwrap();
+/// ```
 pub fn stack_size() -> usize {
     with_hub(|hub| hub.stack_size())
 }
@@ -926,6 +930,19 @@ pub fn stack_size() -> usize {
 /// Installs another I/O backend for this thread's hub. Must be called before
 /// anything else uses the hub on this thread; fails with `AlreadyExists`
 /// otherwise.
+///
+/// ```
+/// std::thread::spawn(|| {
+///     let epoll = guv::hub::EpollBackend::new().unwrap();
+///     guv::hub::set_backend(Box::new(epoll)).unwrap();
+///     guv::sleep(std::time::Duration::from_millis(1)); // the hub runs on it
+///     let again = guv::hub::EpollBackend::new().unwrap();
+///     let err = guv::hub::set_backend(Box::new(again)).unwrap_err();
+///     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+/// })
+/// .join()
+/// .unwrap();
+/// ```
 pub fn set_backend(backend: Box<dyn Backend>) -> io::Result<()> {
     HUB.with(|slot| {
         if slot.0.get().is_some() {
@@ -954,7 +971,12 @@ pub(crate) fn tracked() -> TrackReport {
     with_hub(|hub| hub.track.report())
 }
 
-/// Counts of this thread's hub, for tests and diagnostics.
+/// Counts of this thread's hub, for tests and diagnostics; see [`stats`].
+///
+/// ```
+/// let s: guv::hub::Stats = guv::hub::stats();
+/// assert_eq!(s.io_waiters, 0);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {

@@ -110,12 +110,25 @@ pub struct Handle {
 
 impl Handle {
     /// The handle of the current thread's hub (created if needed).
+    ///
+    /// ```
+    /// let a = guv::hub::Handle::current();
+    /// let b = guv::hub::Handle::current();
+    /// assert_eq!(a.id(), b.id());
+    /// ```
     pub fn current() -> Handle {
         super::with_hub(|hub| Handle { shared: hub.shared.clone() })
     }
 
     /// Runs `f` as a greenlet on this handle's hub. Fails with
     /// `NotConnected` once that hub's thread has shut its hub down.
+    ///
+    /// ```
+    /// let handle = std::thread::spawn(guv::hub::Handle::current).join().unwrap();
+    /// // That thread has ended, and its hub with it.
+    /// let err = handle.spawn(|| ()).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
+    /// ```
     pub fn spawn<F>(&self, f: F) -> io::Result<()>
     where
         F: FnOnce() + Send + 'static,
@@ -124,6 +137,12 @@ impl Handle {
     }
 
     /// An opaque number identifying the hub (equal for handles of one hub).
+    ///
+    /// ```
+    /// let here = guv::hub::Handle::current().id();
+    /// let there = std::thread::spawn(|| guv::hub::Handle::current().id()).join().unwrap();
+    /// assert_ne!(here, there);
+    /// ```
     pub fn id(&self) -> usize {
         Arc::as_ptr(&self.shared) as *const () as usize
     }
