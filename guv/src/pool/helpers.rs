@@ -8,6 +8,15 @@ use crate::queue::LightQueue;
 use crate::{Error, GreenThread, LinkId};
 
 /// Greenlets of a slice as they finish: the iterator of [`iwait`].
+///
+/// ```
+/// use std::time::Duration;
+/// let slow = guv::spawn(|| { guv::sleep(Duration::from_millis(20)); "slow" });
+/// let fast = guv::spawn(|| { guv::sleep(Duration::from_millis(1)); "fast" });
+/// let gts = [slow, fast];
+/// let order: Vec<usize> = guv::iwait(&gts).collect();
+/// assert_eq!(order, [1, 0], "indices, in the order the greenlets ended");
+/// ```
 pub struct IWait<'a, T: 'static> {
     threads: &'a [GreenThread<T>],
     finished: LightQueue<usize>,

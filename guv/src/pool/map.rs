@@ -48,6 +48,12 @@ star_fn!(A B C D E G);
 
 /// The iterator of [`GreenPool::imap`]: results in input order, with at
 /// most the pool's size of calls in flight.
+///
+/// ```
+/// let pool = guv::GreenPool::new(3);
+/// let squares: Vec<u32> = pool.imap(|x: u32| x * x, 1..=5).map(Result::unwrap).collect();
+/// assert_eq!(squares, [1, 4, 9, 16, 25]);
+/// ```
 pub struct Imap<I, F, R> {
     pool: GreenPool,
     input: I,

@@ -46,6 +46,15 @@ pub struct BarrierWaitResult(bool);
 impl BarrierWaitResult {
     /// Whether this waiter was the one to complete the barrier (exactly one
     /// per round).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let barrier = Arc::new(guv::green::sync::Barrier::new(2));
+    /// let b = barrier.clone();
+    /// let other = guv::spawn(move || b.wait().is_leader());
+    /// let me = barrier.wait().is_leader();
+    /// assert!(me ^ other.wait().unwrap(), "exactly one leader");
+    /// ```
     pub fn is_leader(&self) -> bool {
         self.0
     }

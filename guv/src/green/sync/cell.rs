@@ -24,6 +24,26 @@ use super::raw::RawLock;
 
 /// A mutual exclusion lock that parks the waiting greenlet, not the thread:
 /// the green twin of [`std::sync::Mutex`]. See [`Mutex::lock`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use guv::green::sync::Mutex;
+/// let counter = Arc::new(Mutex::new(0));
+/// let workers: Vec<_> = (0..4)
+///     .map(|_| {
+///         let c = counter.clone();
+///         guv::spawn(move || {
+///             let mut n = c.lock().unwrap();
+///             guv::gyield(); // others wait for the lock meanwhile
+///             *n += 1;
+///         })
+///     })
+///     .collect();
+/// for w in workers {
+///     w.wait().unwrap();
+/// }
+/// assert_eq!(*counter.lock().unwrap(), 4);
+/// ```
 pub struct Mutex<T: ?Sized> {
     pub(super) raw: RawLock,
     pub(super) poison: poison::Flag,
@@ -125,6 +145,17 @@ impl<T: ?Sized> Drop for MutexGuard<'_, T> {
 
 /// A reader-writer lock that parks the waiting greenlet, not the thread:
 /// the green twin of [`std::sync::RwLock`]. See [`RwLock::read`].
+///
+/// ```
+/// use guv::green::sync::RwLock;
+/// let lock = RwLock::new(vec![1]);
+/// {
+///     let (a, b) = (lock.read().unwrap(), lock.read().unwrap()); // readers share
+///     assert_eq!(a.len() + b.len(), 2);
+/// }
+/// lock.write().unwrap().push(2);
+/// assert_eq!(*lock.read().unwrap(), [1, 2]);
+/// ```
 pub struct RwLock<T: ?Sized> {
     pub(super) raw: RawLock,
     pub(super) poison: poison::Flag,
@@ -138,6 +169,13 @@ unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 
 /// Holds an [`RwLock`] shared; releases it when dropped.
+///
+/// ```
+/// let lock = guv::green::sync::RwLock::new(5);
+/// let guard = lock.read().unwrap();
+/// assert_eq!(*guard, 5);
+/// assert!(lock.try_write().is_err(), "held shared");
+/// ```
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
     lock: &'a RwLock<T>,
@@ -148,6 +186,15 @@ pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
 unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
 
 /// Holds an [`RwLock`] exclusively; releases it when dropped.
+///
+/// ```
+/// let lock = guv::green::sync::RwLock::new(5);
+/// let mut guard = lock.write().unwrap();
+/// *guard += 1;
+/// assert!(lock.try_read().is_err(), "held exclusively");
+/// drop(guard);
+/// assert_eq!(*lock.read().unwrap(), 6);
+/// ```
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
     lock: &'a RwLock<T>,

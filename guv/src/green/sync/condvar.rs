@@ -21,6 +21,14 @@ pub struct WaitTimeoutResult(bool);
 
 impl WaitTimeoutResult {
     /// Whether the wait's time ran out (rather than it being notified).
+    ///
+    /// ```
+    /// use guv::green::sync::{Condvar, Mutex};
+    /// let (lock, cv) = (Mutex::new(()), Condvar::new());
+    /// let guard = lock.lock().unwrap();
+    /// let (_guard, r) = cv.wait_timeout(guard, std::time::Duration::from_millis(1)).unwrap();
+    /// assert!(r.timed_out());
+    /// ```
     pub fn timed_out(&self) -> bool {
         self.0
     }

@@ -517,6 +517,12 @@ impl<T> fmt::Debug for Receiver<T> {
 }
 
 /// Receives until every sender is gone: [`Receiver::iter`].
+///
+/// ```
+/// let (tx, rx) = guv::green::sync::mpsc::channel();
+/// guv::spawn(move || (1..=3).for_each(|i| tx.send(i).unwrap()));
+/// assert_eq!(rx.iter().sum::<i32>(), 6);
+/// ```
 #[derive(Debug)]
 pub struct Iter<'a, T: 'a> {
     rx: &'a Receiver<T>,
@@ -530,6 +536,14 @@ impl<T> Iterator for Iter<'_, T> {
 }
 
 /// The items there now: [`Receiver::try_iter`].
+///
+/// ```
+/// let (tx, rx) = guv::green::sync::mpsc::channel();
+/// tx.send(1).unwrap();
+/// tx.send(2).unwrap();
+/// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
+/// assert_eq!(rx.try_iter().next(), None);
+/// ```
 #[derive(Debug)]
 pub struct TryIter<'a, T: 'a> {
     rx: &'a Receiver<T>,

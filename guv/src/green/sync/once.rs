@@ -49,6 +49,12 @@ impl RefUnwindSafe for Once {}
 
 /// The state passed to [`Once::call_once_force`]'s closure: the green twin
 /// of `std::sync::OnceState`.
+///
+/// ```
+/// let once = guv::green::sync::Once::new();
+/// once.call_once_force(|state| assert!(!state.is_poisoned()));
+/// assert!(once.is_completed());
+/// ```
 pub struct OnceState {
     poisoned: bool,
     /// `Send` but not `Sync`, like `std`'s.
