@@ -264,27 +264,27 @@ impl Registry {
             eprintln!("guv: fatal: the I/O poller failed: {e}");
             std::process::abort();
         }
+        let mut entries = self.entries.borrow_mut();
+        let mut woken = 0;
         for ev in events.drain(..) {
-            let mut woken = Vec::new();
-            {
-                let mut entries = self.entries.borrow_mut();
-                if let Some(Some(entry)) = entries.get_mut(ev.key) {
-                    entry.read_closed |= ev.read_closed;
-                    entry.waiters.retain(|w| {
-                        let hit =
-                            (ev.readable && w.interest.is_readable()) || (ev.writable && w.interest.is_writable());
-                        if hit {
-                            woken.push(w.waker.clone());
-                        }
-                        !hit
-                    });
-                }
-            }
-            self.waiting.set(self.waiting.get() - woken.len());
-            for w in &woken {
-                hub.wake(w);
+            if let Some(Some(entry)) = entries.get_mut(ev.key) {
+                entry.read_closed |= ev.read_closed;
+                // Waking only queues the greenlet (it touches the run queue,
+                // never this table), so it happens in place. Dropping the
+                // waiter drops a reference to a parked greenlet, which also
+                // holds one on its own stack: no destructor runs here.
+                entry.waiters.retain(|w| {
+                    let hit = (ev.readable && w.interest.is_readable()) || (ev.writable && w.interest.is_writable());
+                    if hit {
+                        hub.wake(&w.waker);
+                        woken += 1;
+                    }
+                    !hit
+                });
             }
         }
+        drop(entries);
+        self.waiting.set(self.waiting.get() - woken);
         *self.events.borrow_mut() = events;
     }
 }
