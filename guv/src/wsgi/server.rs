@@ -62,6 +62,24 @@ where
     /// A server for `app` with the defaults: 1000 connections, one worker,
     /// the [`Limits`] defaults, a 1 GiB body limit, 64 KiB drained, a 60 s
     /// header timeout, access log on, 30 s to finish at shutdown.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// let server = Server::new(hello);
+    /// let stop = server.shutdown_handle();
+    /// stop.shutdown(); // stops at once once it starts
+    /// server.run("127.0.0.1:0").unwrap();
+    /// ```
     pub fn new(app: A) -> Server<A> {
         Server {
             app,
@@ -74,6 +92,27 @@ where
     }
 
     /// The most connections one worker serves at once (at least 1).
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// // One connection at a time per worker; the next waits in the backlog.
+    /// let bound = Server::new(hello).max_connections(1).bind("127.0.0.1:0").unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let server = std::thread::spawn(move || bound.run());
+    /// assert!(ask(addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").ends_with("hi"));
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
         self
@@ -81,6 +120,28 @@ where
 
     /// The head limits (414 / 431); `max_headers` is capped at
     /// [`MAX_HEADERS_CAP`](super::proto::MAX_HEADERS_CAP).
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// let limits = guv::wsgi::proto::Limits { max_request_line: 32, ..Default::default() };
+    /// let bound = Server::new(hello).limits(limits).bind("127.0.0.1:0").unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let server = std::thread::spawn(move || bound.run());
+    /// let reply = ask(addr, b"GET /a-path-far-longer-than-thirty-two-bytes HTTP/1.1\r\nHost: a\r\n\r\n");
+    /// assert!(reply.starts_with("HTTP/1.1 414"), "{reply}");
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn limits(mut self, limits: Limits) -> Self {
         self.cfg.limits = Limits { max_headers: limits.max_headers.clamp(1, MAX_HEADERS_CAP), ..limits };
         self
@@ -89,6 +150,27 @@ where
     /// The largest request body accepted, in bytes: a larger
     /// `Content-Length` is answered 413 before the app runs; a chunked body
     /// that grows past it fails the app's read and is answered 413.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// let bound = Server::new(hello).max_body_size(4).bind("127.0.0.1:0").unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let server = std::thread::spawn(move || bound.run());
+    /// let reply = ask(addr, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
+    /// assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn max_body_size(mut self, bytes: u64) -> Self {
         self.cfg.max_body = bytes;
         self
@@ -96,6 +178,29 @@ where
 
     /// How much of a request body the app left unread is read and thrown
     /// away to keep the connection; past this the connection closes.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// // `hello` never reads the body: up to 1 KiB of it is read and dropped so
+    /// // that the next request on the connection can be served.
+    /// let bound = Server::new(hello).max_drain(1024).bind("127.0.0.1:0").unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let server = std::thread::spawn(move || bound.run());
+    /// let reply = ask(addr, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    /// assert_eq!(reply.matches("HTTP/1.1 200").count(), 2, "{reply}");
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn max_drain(mut self, bytes: u64) -> Self {
         self.cfg.max_drain = bytes;
         self
@@ -104,6 +209,31 @@ where
     /// How long a client has to send a request head, counted from when the
     /// server starts waiting for it (this includes idle time between
     /// keep-alive requests); then the connection closes. `None`: no limit.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// use std::time::{Duration, Instant};
+    /// let bound = Server::new(hello).header_timeout(Some(Duration::from_millis(100))).bind("127.0.0.1:0").unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let server = std::thread::spawn(move || bound.run());
+    /// let start = Instant::now();
+    /// let mut idle = std::net::TcpStream::connect(addr).unwrap(); // sends nothing
+    /// let mut buf = [0u8; 1];
+    /// assert_eq!(idle.read(&mut buf).unwrap(), 0, "closed by the server");
+    /// assert!(start.elapsed() >= Duration::from_millis(100));
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn header_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.cfg.header_timeout = timeout;
         self
@@ -112,6 +242,25 @@ where
     /// Whether to log each request in the common log format through the
     /// `log` crate (target `guv::wsgi::access`, level `Info`). On by
     /// default; costs nothing while no logger enables that target.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// // Benchmarks switch it off; a logger then never sees target guv::wsgi::access.
+    /// let server = Server::new(hello).access_log(false);
+    /// let stop = server.shutdown_handle();
+    /// stop.shutdown();
+    /// server.serve(guv::listen("127.0.0.1:0").unwrap()).unwrap();
+    /// ```
     pub fn access_log(mut self, on: bool) -> Self {
         self.cfg.access_log = on;
         self
@@ -119,6 +268,24 @@ where
 
     /// How long in-flight requests get to finish after a shutdown request
     /// before their greenlets are killed.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// let server = Server::new(hello).shutdown_timeout(std::time::Duration::from_secs(5));
+    /// let stop = server.shutdown_handle();
+    /// stop.shutdown();
+    /// server.serve(guv::listen("127.0.0.1:0").unwrap()).unwrap();
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -127,12 +294,53 @@ where
     /// The number of worker hubs for [`run`](Server::run) and
     /// [`bind`](Server::bind): each on its own OS thread with its own
     /// `SO_REUSEPORT` listener. 0 means one per core.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// let bound = Server::new(hello).workers(2).bind("127.0.0.1:0").unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let server = std::thread::spawn(move || bound.run());
+    /// for _ in 0..4 {
+    ///     assert!(ask(addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").ends_with("hi"));
+    /// }
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
         self
     }
 
     /// A handle that stops this server from any thread.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// let server = Server::new(hello);
+    /// let stop = server.shutdown_handle();
+    /// let other_thread = std::thread::spawn(move || stop.shutdown());
+    /// other_thread.join().unwrap();
+    /// server.serve(guv::listen("127.0.0.1:0").unwrap()).unwrap(); // returns: it was asked to stop
+    /// ```
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle(self.control.clone())
     }
@@ -210,6 +418,15 @@ where
 
     /// [`bind`](Server::bind) then [`Bound::run`]: serves `addr` on the
     /// configured number of worker hubs until shut down.
+    ///
+    /// ```
+    /// use guv::wsgi::{Body, Server};
+    /// let server = Server::new(|_req: http::Request<Body>| http::Response::new(Body::from("hi"))).workers(2);
+    /// let stop = server.shutdown_handle();
+    /// let runner = std::thread::spawn(move || server.run("127.0.0.1:0"));
+    /// stop.shutdown();
+    /// runner.join().unwrap().unwrap();
+    /// ```
     pub fn run<T: ToSocketAddrs>(self, addr: T) -> io::Result<()> {
         self.bind(addr)?.run()
     }
@@ -237,11 +454,47 @@ where
     A: Fn(Request<Body>) -> Response<Body> + Send + Sync + 'static,
 {
     /// The address the listeners are bound to.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// let bound = Server::new(hello).bind("127.0.0.1:0").unwrap();
+    /// assert_eq!(bound.local_addr().ip(), std::net::Ipv4Addr::LOCALHOST);
+    /// assert_ne!(bound.local_addr().port(), 0);
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
 
     /// A handle that stops the server from any thread.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// let bound = Server::new(hello).bind("127.0.0.1:0").unwrap();
+    /// let stop = bound.shutdown_handle();
+    /// let server = std::thread::spawn(move || bound.run());
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.server.shutdown_handle()
     }
@@ -334,11 +587,48 @@ pub struct ShutdownHandle(Arc<Control>);
 
 impl ShutdownHandle {
     /// Asks every worker to stop; returns at once.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// let server = Server::new(hello);
+    /// let stop = server.shutdown_handle();
+    /// stop.shutdown();
+    /// stop.shutdown(); // idempotent
+    /// server.serve(guv::listen("127.0.0.1:0").unwrap()).unwrap();
+    /// ```
     pub fn shutdown(&self) {
         self.0.shutdown();
     }
 
     /// Whether [`shutdown`](ShutdownHandle::shutdown) was called.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # use std::io::{Read, Write};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// # fn ask(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    /// #     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// #     s.write_all(req).unwrap();
+    /// #     s.shutdown(std::net::Shutdown::Write).unwrap();
+    /// #     let mut r = String::new();
+    /// #     s.read_to_string(&mut r).unwrap();
+    /// #     r
+    /// # }
+    /// let stop = Server::new(hello).shutdown_handle();
+    /// assert!(!stop.is_shutdown());
+    /// stop.shutdown();
+    /// assert!(stop.is_shutdown());
+    /// ```
     pub fn is_shutdown(&self) -> bool {
         self.0.stopped.load(Ordering::SeqCst)
     }
