@@ -62,6 +62,37 @@ where
     H: Fn(WebSocket),
 {
     /// An app that hands each WebSocket connection to `handler`.
+    ///
+    /// ```
+    /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    /// # type Started = (std::net::SocketAddr, guv::wsgi::ShutdownHandle, std::thread::JoinHandle<std::io::Result<()>>);
+    /// # fn start<H: Fn(WebSocket) + Send + Sync + 'static>(app: WebSocketWSGI<H>) -> Started {
+    /// #     let bound = guv::wsgi::Server::new(move |req| app.call(req)).bind("127.0.0.1:0").unwrap();
+    /// #     let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// #     (addr, stop, std::thread::spawn(move || bound.run()))
+    /// # }
+    /// # fn client(addr: std::net::SocketAddr, req: http::Request<()>) -> tungstenite::WebSocket<std::net::TcpStream> {
+    /// #     let stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     tungstenite::client(req, stream).unwrap().0
+    /// # }
+    /// # fn request(addr: std::net::SocketAddr, path: &str) -> http::Request<()> {
+    /// #     use tungstenite::client::IntoClientRequest;
+    /// #     format!("ws://{addr}{path}").into_client_request().unwrap()
+    /// # }
+    /// // An echo server, and a client talking to it.
+    /// let (addr, stop, server) = start(WebSocketWSGI::new(|ws: WebSocket| {
+    ///     while let Some(msg) = ws.wait() {
+    ///         ws.send(msg).unwrap();
+    ///     }
+    /// }));
+    /// let mut c = client(addr, request(addr, "/echo"));
+    /// c.send(Message::text("ping")).unwrap();
+    /// assert_eq!(c.read().unwrap(), Message::text("ping"));
+    /// c.close(None).unwrap();
+    /// while c.read().is_ok() {} // the closing handshake
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn new(handler: H) -> WebSocketWSGI<H> {
         WebSocketWSGI { handler, protocols: Vec::new(), origins: None }
     }
@@ -69,6 +100,34 @@ where
     /// The subprotocols this server speaks, in order of preference: the
     /// first one the client also offers is chosen (see
     /// [`WebSocket::protocol`]); with none in common, none is chosen.
+    ///
+    /// ```
+    /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    /// # type Started = (std::net::SocketAddr, guv::wsgi::ShutdownHandle, std::thread::JoinHandle<std::io::Result<()>>);
+    /// # fn start<H: Fn(WebSocket) + Send + Sync + 'static>(app: WebSocketWSGI<H>) -> Started {
+    /// #     let bound = guv::wsgi::Server::new(move |req| app.call(req)).bind("127.0.0.1:0").unwrap();
+    /// #     let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// #     (addr, stop, std::thread::spawn(move || bound.run()))
+    /// # }
+    /// # fn client(addr: std::net::SocketAddr, req: http::Request<()>) -> tungstenite::WebSocket<std::net::TcpStream> {
+    /// #     let stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     tungstenite::client(req, stream).unwrap().0
+    /// # }
+    /// # fn request(addr: std::net::SocketAddr, path: &str) -> http::Request<()> {
+    /// #     use tungstenite::client::IntoClientRequest;
+    /// #     format!("ws://{addr}{path}").into_client_request().unwrap()
+    /// # }
+    /// let app = WebSocketWSGI::new(|ws: WebSocket| ws.send(ws.protocol().unwrap_or("none").to_string()).unwrap())
+    ///     .protocols(["v2.chat", "v1.chat"]);
+    /// let (addr, stop, server) = start(app);
+    /// let mut req = request(addr, "/");
+    /// req.headers_mut().insert("Sec-WebSocket-Protocol", "v1.chat, v2.chat".parse().unwrap());
+    /// let mut c = client(addr, req);
+    /// assert_eq!(c.read().unwrap(), Message::text("v2.chat"), "the server's preference wins");
+    /// drop(c);
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn protocols<I, S>(mut self, protocols: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -80,6 +139,35 @@ where
 
     /// Accepts only requests whose `Origin` is one of these (others get
     /// 403). By default any origin, or none, is accepted.
+    ///
+    /// ```
+    /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    /// # type Started = (std::net::SocketAddr, guv::wsgi::ShutdownHandle, std::thread::JoinHandle<std::io::Result<()>>);
+    /// # fn start<H: Fn(WebSocket) + Send + Sync + 'static>(app: WebSocketWSGI<H>) -> Started {
+    /// #     let bound = guv::wsgi::Server::new(move |req| app.call(req)).bind("127.0.0.1:0").unwrap();
+    /// #     let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// #     (addr, stop, std::thread::spawn(move || bound.run()))
+    /// # }
+    /// # fn client(addr: std::net::SocketAddr, req: http::Request<()>) -> tungstenite::WebSocket<std::net::TcpStream> {
+    /// #     let stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     tungstenite::client(req, stream).unwrap().0
+    /// # }
+    /// # fn request(addr: std::net::SocketAddr, path: &str) -> http::Request<()> {
+    /// #     use tungstenite::client::IntoClientRequest;
+    /// #     format!("ws://{addr}{path}").into_client_request().unwrap()
+    /// # }
+    /// use guv::wsgi::{Body, http::Request};
+    /// let app = WebSocketWSGI::new(|_ws: WebSocket| {}).allowed_origins(["https://example.org"]);
+    /// let req = Request::get("/")
+    ///     .header("Upgrade", "websocket")
+    ///     .header("Connection", "Upgrade")
+    ///     .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+    ///     .header("Sec-WebSocket-Version", "13")
+    ///     .header("Origin", "https://elsewhere.example")
+    ///     .body(Body::empty())
+    ///     .unwrap();
+    /// assert_eq!(app.call(req).status(), 403);
+    /// ```
     pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -90,6 +178,32 @@ where
     }
 
     /// Handles one request: the app function.
+    ///
+    /// ```
+    /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    /// # type Started = (std::net::SocketAddr, guv::wsgi::ShutdownHandle, std::thread::JoinHandle<std::io::Result<()>>);
+    /// # fn start<H: Fn(WebSocket) + Send + Sync + 'static>(app: WebSocketWSGI<H>) -> Started {
+    /// #     let bound = guv::wsgi::Server::new(move |req| app.call(req)).bind("127.0.0.1:0").unwrap();
+    /// #     let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// #     (addr, stop, std::thread::spawn(move || bound.run()))
+    /// # }
+    /// # fn client(addr: std::net::SocketAddr, req: http::Request<()>) -> tungstenite::WebSocket<std::net::TcpStream> {
+    /// #     let stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     tungstenite::client(req, stream).unwrap().0
+    /// # }
+    /// # fn request(addr: std::net::SocketAddr, path: &str) -> http::Request<()> {
+    /// #     use tungstenite::client::IntoClientRequest;
+    /// #     format!("ws://{addr}{path}").into_client_request().unwrap()
+    /// # }
+    /// // A server can route: WebSocket on /ws, plain HTTP elsewhere.
+    /// use guv::wsgi::{Body, http::{Request, Response}};
+    /// let ws = WebSocketWSGI::new(|ws: WebSocket| ws.send("hello").unwrap());
+    /// let app = move |req: Request<Body>| {
+    ///     if req.uri().path() == "/ws" { ws.call(req) } else { Response::new(Body::from("a page")) }
+    /// };
+    /// let plain = app(Request::new(Body::empty()));
+    /// assert_eq!(plain.into_body().into_vec().unwrap(), b"a page");
+    /// ```
     pub fn call(&self, req: Request<Body>) -> Response<Body> {
         let headers = req.headers();
         let upgrade = headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
@@ -207,6 +321,39 @@ impl WebSocket {
     /// Waits for the next text or binary message; `None` once the
     /// connection is closed (by either side, or broken). Pings are answered
     /// and pongs consumed on the way.
+    ///
+    /// ```
+    /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    /// # type Started = (std::net::SocketAddr, guv::wsgi::ShutdownHandle, std::thread::JoinHandle<std::io::Result<()>>);
+    /// # fn start<H: Fn(WebSocket) + Send + Sync + 'static>(app: WebSocketWSGI<H>) -> Started {
+    /// #     let bound = guv::wsgi::Server::new(move |req| app.call(req)).bind("127.0.0.1:0").unwrap();
+    /// #     let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// #     (addr, stop, std::thread::spawn(move || bound.run()))
+    /// # }
+    /// # fn client(addr: std::net::SocketAddr, req: http::Request<()>) -> tungstenite::WebSocket<std::net::TcpStream> {
+    /// #     let stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     tungstenite::client(req, stream).unwrap().0
+    /// # }
+    /// # fn request(addr: std::net::SocketAddr, path: &str) -> http::Request<()> {
+    /// #     use tungstenite::client::IntoClientRequest;
+    /// #     format!("ws://{addr}{path}").into_client_request().unwrap()
+    /// # }
+    /// let (addr, stop, server) = start(WebSocketWSGI::new(|ws: WebSocket| {
+    ///     let mut n = 0;
+    ///     while let Some(_msg) = ws.wait() {
+    ///         n += 1;
+    ///     }
+    ///     // None: the client closed. The connection ends with the handler.
+    ///     assert_eq!(n, 2);
+    /// }));
+    /// let mut c = client(addr, request(addr, "/"));
+    /// c.send(Message::text("one")).unwrap();
+    /// c.send(Message::binary(vec![2])).unwrap();
+    /// c.close(None).unwrap();
+    /// while c.read().is_ok() {}
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn wait(&self) -> Option<Message> {
         loop {
             let result = self.ws.borrow_mut().read();
@@ -252,6 +399,36 @@ impl WebSocket {
 
     /// Sends a message (`&str`, `String` and `Vec<u8>` convert), parking
     /// while the socket's send buffer is full.
+    ///
+    /// ```
+    /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    /// # type Started = (std::net::SocketAddr, guv::wsgi::ShutdownHandle, std::thread::JoinHandle<std::io::Result<()>>);
+    /// # fn start<H: Fn(WebSocket) + Send + Sync + 'static>(app: WebSocketWSGI<H>) -> Started {
+    /// #     let bound = guv::wsgi::Server::new(move |req| app.call(req)).bind("127.0.0.1:0").unwrap();
+    /// #     let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// #     (addr, stop, std::thread::spawn(move || bound.run()))
+    /// # }
+    /// # fn client(addr: std::net::SocketAddr, req: http::Request<()>) -> tungstenite::WebSocket<std::net::TcpStream> {
+    /// #     let stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     tungstenite::client(req, stream).unwrap().0
+    /// # }
+    /// # fn request(addr: std::net::SocketAddr, path: &str) -> http::Request<()> {
+    /// #     use tungstenite::client::IntoClientRequest;
+    /// #     format!("ws://{addr}{path}").into_client_request().unwrap()
+    /// # }
+    /// let (addr, stop, server) = start(WebSocketWSGI::new(|ws: WebSocket| {
+    ///     ws.send("text").unwrap();
+    ///     ws.send(vec![1u8, 2, 3]).unwrap();
+    ///     while ws.wait().is_some() {}
+    /// }));
+    /// let mut c = client(addr, request(addr, "/"));
+    /// assert_eq!(c.read().unwrap(), Message::text("text"));
+    /// assert_eq!(c.read().unwrap(), Message::binary(vec![1, 2, 3]));
+    /// c.close(None).unwrap();
+    /// while c.read().is_ok() {}
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn send(&self, msg: impl Into<Message>) -> io::Result<()> {
         let result = self.ws.borrow_mut().send(msg.into());
         match result {
@@ -263,6 +440,33 @@ impl WebSocket {
 
     /// Starts the closing handshake; [`wait`](WebSocket::wait) then returns
     /// `None` once the client answers.
+    ///
+    /// ```
+    /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    /// # type Started = (std::net::SocketAddr, guv::wsgi::ShutdownHandle, std::thread::JoinHandle<std::io::Result<()>>);
+    /// # fn start<H: Fn(WebSocket) + Send + Sync + 'static>(app: WebSocketWSGI<H>) -> Started {
+    /// #     let bound = guv::wsgi::Server::new(move |req| app.call(req)).bind("127.0.0.1:0").unwrap();
+    /// #     let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// #     (addr, stop, std::thread::spawn(move || bound.run()))
+    /// # }
+    /// # fn client(addr: std::net::SocketAddr, req: http::Request<()>) -> tungstenite::WebSocket<std::net::TcpStream> {
+    /// #     let stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     tungstenite::client(req, stream).unwrap().0
+    /// # }
+    /// # fn request(addr: std::net::SocketAddr, path: &str) -> http::Request<()> {
+    /// #     use tungstenite::client::IntoClientRequest;
+    /// #     format!("ws://{addr}{path}").into_client_request().unwrap()
+    /// # }
+    /// let (addr, stop, server) = start(WebSocketWSGI::new(|ws: WebSocket| {
+    ///     ws.close().unwrap();
+    ///     assert!(ws.wait().is_none(), "the client answered the close");
+    /// }));
+    /// let mut c = client(addr, request(addr, "/"));
+    /// assert!(matches!(c.read().unwrap(), Message::Close(_)));
+    /// while c.read().is_ok() {}
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn close(&self) -> io::Result<()> {
         let result = self.ws.borrow_mut().close(None);
         match result {
@@ -303,16 +507,91 @@ impl WebSocket {
     }
 
     /// The request path the connection was opened on.
+    ///
+    /// ```
+    /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    /// # type Started = (std::net::SocketAddr, guv::wsgi::ShutdownHandle, std::thread::JoinHandle<std::io::Result<()>>);
+    /// # fn start<H: Fn(WebSocket) + Send + Sync + 'static>(app: WebSocketWSGI<H>) -> Started {
+    /// #     let bound = guv::wsgi::Server::new(move |req| app.call(req)).bind("127.0.0.1:0").unwrap();
+    /// #     let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// #     (addr, stop, std::thread::spawn(move || bound.run()))
+    /// # }
+    /// # fn client(addr: std::net::SocketAddr, req: http::Request<()>) -> tungstenite::WebSocket<std::net::TcpStream> {
+    /// #     let stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     tungstenite::client(req, stream).unwrap().0
+    /// # }
+    /// # fn request(addr: std::net::SocketAddr, path: &str) -> http::Request<()> {
+    /// #     use tungstenite::client::IntoClientRequest;
+    /// #     format!("ws://{addr}{path}").into_client_request().unwrap()
+    /// # }
+    /// let (addr, stop, server) = start(WebSocketWSGI::new(|ws: WebSocket| ws.send(ws.path().to_string()).unwrap()));
+    /// let mut c = client(addr, request(addr, "/rooms/42"));
+    /// assert_eq!(c.read().unwrap(), Message::text("/rooms/42"));
+    /// drop(c);
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn path(&self) -> &str {
         &self.path
     }
 
     /// The negotiated subprotocol, if any.
+    ///
+    /// ```
+    /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    /// # type Started = (std::net::SocketAddr, guv::wsgi::ShutdownHandle, std::thread::JoinHandle<std::io::Result<()>>);
+    /// # fn start<H: Fn(WebSocket) + Send + Sync + 'static>(app: WebSocketWSGI<H>) -> Started {
+    /// #     let bound = guv::wsgi::Server::new(move |req| app.call(req)).bind("127.0.0.1:0").unwrap();
+    /// #     let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// #     (addr, stop, std::thread::spawn(move || bound.run()))
+    /// # }
+    /// # fn client(addr: std::net::SocketAddr, req: http::Request<()>) -> tungstenite::WebSocket<std::net::TcpStream> {
+    /// #     let stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     tungstenite::client(req, stream).unwrap().0
+    /// # }
+    /// # fn request(addr: std::net::SocketAddr, path: &str) -> http::Request<()> {
+    /// #     use tungstenite::client::IntoClientRequest;
+    /// #     format!("ws://{addr}{path}").into_client_request().unwrap()
+    /// # }
+    /// let app = WebSocketWSGI::new(|ws: WebSocket| ws.send(format!("{:?}", ws.protocol())).unwrap()).protocols(["chat"]);
+    /// let (addr, stop, server) = start(app);
+    /// let mut c = client(addr, request(addr, "/")); // offers no subprotocol
+    /// assert_eq!(c.read().unwrap(), Message::text("None"));
+    /// drop(c);
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
     }
 
     /// The request's `Origin`, if it sent one.
+    ///
+    /// ```
+    /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    /// # type Started = (std::net::SocketAddr, guv::wsgi::ShutdownHandle, std::thread::JoinHandle<std::io::Result<()>>);
+    /// # fn start<H: Fn(WebSocket) + Send + Sync + 'static>(app: WebSocketWSGI<H>) -> Started {
+    /// #     let bound = guv::wsgi::Server::new(move |req| app.call(req)).bind("127.0.0.1:0").unwrap();
+    /// #     let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// #     (addr, stop, std::thread::spawn(move || bound.run()))
+    /// # }
+    /// # fn client(addr: std::net::SocketAddr, req: http::Request<()>) -> tungstenite::WebSocket<std::net::TcpStream> {
+    /// #     let stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     tungstenite::client(req, stream).unwrap().0
+    /// # }
+    /// # fn request(addr: std::net::SocketAddr, path: &str) -> http::Request<()> {
+    /// #     use tungstenite::client::IntoClientRequest;
+    /// #     format!("ws://{addr}{path}").into_client_request().unwrap()
+    /// # }
+    /// let (addr, stop, server) = start(WebSocketWSGI::new(|ws: WebSocket| ws.send(ws.origin().unwrap_or("-").to_string()).unwrap()));
+    /// let mut req = request(addr, "/");
+    /// req.headers_mut().insert("Origin", "https://example.org".parse().unwrap());
+    /// let mut c = client(addr, req);
+    /// assert_eq!(c.read().unwrap(), Message::text("https://example.org"));
+    /// drop(c);
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn origin(&self) -> Option<&str> {
         self.origin.as_deref()
     }

@@ -54,6 +54,10 @@ impl Bytes {
 
 impl Body {
     /// No bytes.
+    ///
+    /// ```
+    /// assert_eq!(guv::wsgi::Body::empty().len(), Some(0));
+    /// ```
     pub fn empty() -> Body {
         Body::from_static(b"")
     }
@@ -91,6 +95,15 @@ impl Body {
     }
 
     /// The number of bytes left, when known.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let mut body = guv::wsgi::Body::from("hello");
+    /// assert_eq!(body.len(), Some(5));
+    /// body.read_exact(&mut [0u8; 2]).unwrap();
+    /// assert_eq!(body.len(), Some(3));
+    /// assert_eq!(guv::wsgi::Body::from_reader(std::io::empty()).len(), None);
+    /// ```
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> Option<u64> {
         match &self.inner {

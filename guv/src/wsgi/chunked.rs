@@ -79,11 +79,23 @@ impl Default for ChunkedDecoder {
 
 impl ChunkedDecoder {
     /// A decoder at the start of a body.
+    ///
+    /// ```
+    /// let dec = guv::wsgi::proto::ChunkedDecoder::new();
+    /// assert!(!dec.is_done());
+    /// ```
     pub fn new() -> ChunkedDecoder {
         ChunkedDecoder { state: State::Size { digits: 0 }, remaining: 0, overhead: 0 }
     }
 
     /// Whether the terminating chunk and trailer have been read.
+    ///
+    /// ```
+    /// let mut dec = guv::wsgi::proto::ChunkedDecoder::new();
+    /// let mut out = [0u8; 8];
+    /// dec.decode(b"0\r\n\r\n", &mut out).unwrap();
+    /// assert!(dec.is_done());
+    /// ```
     pub fn is_done(&self) -> bool {
         self.state == State::Done
     }
@@ -92,6 +104,21 @@ impl ChunkedDecoder {
     /// written)`. Stops when `out` is full, the input runs out, or the body
     /// ends. Returns `(0, 0)` only when done, or when `input` or `out` is
     /// empty (`out` only matters while inside chunk data).
+    ///
+    /// ```
+    /// let mut dec = guv::wsgi::proto::ChunkedDecoder::new();
+    /// let mut out = [0u8; 16];
+    /// let input = b"3\r\nabc\r\n0\r\n\r\n";
+    /// let (mut used, mut written) = (0, 0);
+    /// while !dec.is_done() {
+    ///     let (u, w) = dec.decode(&input[used..], &mut out[written..]).unwrap();
+    ///     used += u;
+    ///     written += w;
+    /// }
+    /// assert_eq!((&out[..written], used), (&b"abc"[..], input.len()));
+    /// // A bare LF is refused (no request smuggling).
+    /// assert!(guv::wsgi::proto::ChunkedDecoder::new().decode(b"3\nabc", &mut out).is_err());
+    /// ```
     pub fn decode(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), Error> {
         let mut i = 0;
         let mut written = 0;

@@ -68,45 +68,112 @@ impl Error {
     }
 
     /// The request is malformed (400 Bad Request).
+    ///
+    /// ```
+    /// use guv::wsgi::proto::{Limits, parse_request};
+    /// let err = parse_request(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &Limits::default()).unwrap_err();
+    /// assert!(err.is_syntax());
+    /// assert_eq!(err.status(), 400);
+    /// ```
     pub fn is_syntax(&self) -> bool {
         self.kind == Kind::Syntax
     }
 
     /// The request line is too long (414 URI Too Long).
+    ///
+    /// ```
+    /// use guv::wsgi::proto::{Limits, parse_request};
+    /// let limits = Limits { max_request_line: 16, ..Limits::default() };
+    /// let err = parse_request(b"GET /a/rather/long/path HTTP/1.1\r\n\r\n", &limits).unwrap_err();
+    /// assert!(err.is_uri_too_long());
+    /// ```
     pub fn is_uri_too_long(&self) -> bool {
         self.kind == Kind::UriTooLong
     }
 
     /// The head is too large or has too many fields (431 Request Header
     /// Fields Too Large).
+    ///
+    /// ```
+    /// use guv::wsgi::proto::{Limits, parse_request};
+    /// let limits = Limits { max_headers: 1, ..Limits::default() };
+    /// let err = parse_request(b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n", &limits).unwrap_err();
+    /// assert!(err.is_headers_too_large());
+    /// ```
     pub fn is_headers_too_large(&self) -> bool {
         self.kind == Kind::HeadersTooLarge
     }
 
     /// The body is larger than the configured maximum (413 Content Too
     /// Large).
+    ///
+    /// ```
+    /// use guv::wsgi::{Body, Server};
+    /// use std::io::{Read, Write};
+    /// let bound = Server::new(|_req: http::Request<Body>| http::Response::new(Body::empty()))
+    ///     .max_body_size(1)
+    ///     .bind("127.0.0.1:0")
+    ///     .unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let server = std::thread::spawn(move || bound.run());
+    /// let mut s = std::net::TcpStream::connect(addr).unwrap();
+    /// s.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab").unwrap();
+    /// let mut reply = String::new();
+    /// s.read_to_string(&mut reply).unwrap();
+    /// assert!(reply.starts_with("HTTP/1.1 413")); // what is_body_too_large() maps to
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
     pub fn is_body_too_large(&self) -> bool {
         self.kind == Kind::BodyTooLarge
     }
 
     /// The body uses a transfer-coding other than `chunked` before its
     /// final `chunked` (501 Not Implemented).
+    ///
+    /// ```
+    /// use guv::wsgi::proto::{Limits, parse_request};
+    /// let head = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
+    /// let err = parse_request(head, &Limits::default()).unwrap_err();
+    /// assert!(err.is_unsupported_coding());
+    /// assert_eq!(err.status(), 501);
+    /// ```
     pub fn is_unsupported_coding(&self) -> bool {
         self.kind == Kind::UnsupportedCoding
     }
 
     /// HTTP/2 or a version other than HTTP/1.0 and 1.1 (505 HTTP Version
     /// Not Supported).
+    ///
+    /// ```
+    /// use guv::wsgi::proto::{Limits, parse_request};
+    /// // The HTTP/2 connection preface.
+    /// let err = parse_request(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", &Limits::default()).unwrap_err();
+    /// assert!(err.is_unsupported_version());
+    /// ```
     pub fn is_unsupported_version(&self) -> bool {
         self.kind == Kind::UnsupportedVersion
     }
 
-    /// The head did not arrive within the header timeout.
+    /// The head did not arrive within the header timeout (the server then
+    /// closes the connection without an answer).
+    ///
+    /// ```
+    /// // Only the server's sweeper raises it; parsing never does.
+    /// use guv::wsgi::proto::{Limits, Parse, parse_request};
+    /// assert!(matches!(parse_request(b"GET / HT", &Limits::default()), Ok(Parse::Partial)));
+    /// ```
     pub fn is_timeout(&self) -> bool {
         self.kind == Kind::Timeout
     }
 
     /// The status the server answers this error with.
+    ///
+    /// ```
+    /// use guv::wsgi::proto::{Limits, parse_request};
+    /// let err = parse_request(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", &Limits::default()).unwrap_err();
+    /// assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self.kind {
             Kind::Syntax => StatusCode::BAD_REQUEST,
