@@ -10,17 +10,110 @@
 //! relies on), and release it in `Drop`. So a `&mut T` from a write guard
 //! is unique, and `&T` from read guards coexist only with each other.
 //!
-//! Methods and documentation of the public types live in `mutex.rs` and
-//! `rwlock.rs`.
+//! Both locks are a [`LockCell`] (lock word, poison flag, data), which also
+//! holds what they share: the exclusive acquire and release with its poison
+//! bookkeeping, and the poison-aware accessors. Methods and documentation of
+//! the public types live in `mutex.rs` and `rwlock.rs`.
 
 #![allow(unsafe_code)] // one of the fenced unsafe files; see lib.rs
 
 use std::cell::UnsafeCell;
+use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::sync::{LockResult, TryLockError, TryLockResult};
 
 use super::poisoning as poison;
 use super::raw::RawLock;
+
+/// What a [`Mutex`] and an [`RwLock`] are made of: the lock word, the
+/// poison flag and the data.
+pub(super) struct LockCell<T: ?Sized> {
+    raw: RawLock,
+    poison: poison::Flag,
+    data: UnsafeCell<T>,
+}
+
+impl<T> LockCell<T> {
+    const fn new(t: T) -> LockCell<T> {
+        LockCell { raw: RawLock::new(), poison: poison::Flag::new(), data: UnsafeCell::new(t) }
+    }
+
+    /// The data, in a `PoisonError` if poisoned.
+    pub(super) fn into_inner(self) -> LockResult<T> {
+        let poisoned = self.poison.get();
+        poison::result(poisoned, self.data.into_inner())
+    }
+}
+
+impl<T: ?Sized> LockCell<T> {
+    /// Takes the lock exclusively, parking while it is held. The returned
+    /// poison guard goes into the guard made for this hold.
+    fn write(&self) -> poison::Guard {
+        self.raw.write();
+        self.poison.guard()
+    }
+
+    /// [`write`](Self::write) if the lock is free now.
+    fn try_write(&self) -> Option<poison::Guard> {
+        self.raw.try_write().then(|| self.poison.guard())
+    }
+
+    /// Ends an exclusive hold taken by [`write`](Self::write): poisons the
+    /// lock if the holder started unwinding meanwhile, then releases it.
+    fn write_unlock(&self, guard: &poison::Guard) {
+        self.poison.done(guard);
+        self.raw.write_unlock();
+    }
+
+    pub(super) fn is_poisoned(&self) -> bool {
+        self.poison.get()
+    }
+
+    pub(super) fn clear_poison(&self) {
+        self.poison.clear();
+    }
+
+    /// The data (`&mut self` proves exclusivity), in a `PoisonError` if
+    /// poisoned.
+    pub(super) fn get_mut(&mut self) -> LockResult<&mut T> {
+        poison::result(self.poison.get(), self.data.get_mut())
+    }
+
+    /// A lock call's result: `guard`, in a `PoisonError` if poisoned.
+    pub(super) fn result<G>(&self, guard: G) -> LockResult<G> {
+        poison::result(self.poison.get(), guard)
+    }
+
+    /// A `try_` lock call's result: `WouldBlock` without a guard, else
+    /// [`result`](Self::result).
+    pub(super) fn try_result<G>(&self, guard: Option<G>) -> TryLockResult<G> {
+        match guard {
+            None => Err(TryLockError::WouldBlock),
+            Some(guard) => self.result(guard).map_err(TryLockError::Poisoned),
+        }
+    }
+
+    /// Formats a lock named `name` as `std` does, with the data read
+    /// through `guard` (`<locked>` without one).
+    pub(super) fn debug<G: Deref<Target = T>>(
+        &self,
+        name: &str,
+        guard: Option<G>,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result
+    where
+        T: fmt::Debug,
+    {
+        let mut d = f.debug_struct(name);
+        match guard {
+            // Released at the end of this arm, before `poisoned` is read.
+            Some(guard) => d.field("data", &&*guard),
+            None => d.field("data", &format_args!("<locked>")),
+        };
+        d.field("poisoned", &self.poison.get()).finish_non_exhaustive()
+    }
+}
 
 /// A mutual exclusion lock that parks the waiting greenlet, not the thread:
 /// the green twin of [`std::sync::Mutex`]. See [`Mutex::lock`].
@@ -45,9 +138,7 @@ use super::raw::RawLock;
 /// assert_eq!(*counter.lock().unwrap(), 4);
 /// ```
 pub struct Mutex<T: ?Sized> {
-    pub(super) raw: RawLock,
-    pub(super) poison: poison::Flag,
-    data: UnsafeCell<T>,
+    pub(super) cell: LockCell<T>,
 }
 
 // SAFETY: as `std::sync::Mutex`: the lock hands `&mut T` to one thread at a
@@ -84,32 +175,23 @@ impl<T> Mutex<T> {
     /// assert_eq!(*LOCK.lock().unwrap(), 1);
     /// ```
     pub const fn new(t: T) -> Mutex<T> {
-        Mutex { raw: RawLock::new(), poison: poison::Flag::new(), data: UnsafeCell::new(t) }
-    }
-
-    pub(super) fn into_data(self) -> T {
-        self.data.into_inner()
+        Mutex { cell: LockCell::new(t) }
     }
 }
 
 impl<T: ?Sized> Mutex<T> {
     /// Locks, parking while another holds the lock.
     pub(super) fn acquire(&self) -> MutexGuard<'_, T> {
-        self.raw.write();
-        self.make_guard()
+        self.make_guard(self.cell.write())
     }
 
     pub(super) fn try_acquire(&self) -> Option<MutexGuard<'_, T>> {
-        self.raw.try_write().then(|| self.make_guard())
+        self.cell.try_write().map(|poison| self.make_guard(poison))
     }
 
-    /// Only after `raw` was acquired exclusively (see the invariant).
-    fn make_guard(&self) -> MutexGuard<'_, T> {
-        MutexGuard { lock: self, poison: self.poison.guard(), _not_send: PhantomData }
-    }
-
-    pub(super) fn data_mut(&mut self) -> &mut T {
-        self.data.get_mut()
+    /// Only after the cell was acquired exclusively (see the invariant).
+    fn make_guard(&self, poison: poison::Guard) -> MutexGuard<'_, T> {
+        MutexGuard { lock: self, poison, _not_send: PhantomData }
     }
 }
 
@@ -124,7 +206,7 @@ impl<T: ?Sized> Deref for MutexGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the guard holds the lock exclusively (invariant).
-        unsafe { &*self.lock.data.get() }
+        unsafe { &*self.lock.cell.data.get() }
     }
 }
 
@@ -132,14 +214,13 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: the guard holds the lock exclusively (invariant), and
         // `&mut self` makes this the only access through it.
-        unsafe { &mut *self.lock.data.get() }
+        unsafe { &mut *self.lock.cell.data.get() }
     }
 }
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.poison.done(&self.poison);
-        self.lock.raw.write_unlock();
+        self.lock.cell.write_unlock(&self.poison);
     }
 }
 
@@ -157,9 +238,7 @@ impl<T: ?Sized> Drop for MutexGuard<'_, T> {
 /// assert_eq!(*lock.read().unwrap(), [1, 2]);
 /// ```
 pub struct RwLock<T: ?Sized> {
-    pub(super) raw: RawLock,
-    pub(super) poison: poison::Flag,
-    data: UnsafeCell<T>,
+    pub(super) cell: LockCell<T>,
 }
 
 // SAFETY: as `std::sync::RwLock`: writers get `&mut T` (needs `T: Send` to
@@ -215,40 +294,32 @@ impl<T> RwLock<T> {
     /// assert_eq!(CONFIG.read().unwrap().as_deref(), Some("on"));
     /// ```
     pub const fn new(t: T) -> RwLock<T> {
-        RwLock { raw: RawLock::new(), poison: poison::Flag::new(), data: UnsafeCell::new(t) }
-    }
-
-    pub(super) fn into_data(self) -> T {
-        self.data.into_inner()
+        RwLock { cell: LockCell::new(t) }
     }
 }
 
 impl<T: ?Sized> RwLock<T> {
     pub(super) fn acquire_read(&self) -> RwLockReadGuard<'_, T> {
-        self.raw.read();
+        self.cell.raw.read();
         RwLockReadGuard { lock: self, _not_send: PhantomData }
     }
 
     pub(super) fn try_acquire_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         // `then`, not `then_some`: a guard made eagerly would unlock in Drop.
-        self.raw.try_read().then(|| RwLockReadGuard { lock: self, _not_send: PhantomData })
+        self.cell.raw.try_read().then(|| RwLockReadGuard { lock: self, _not_send: PhantomData })
     }
 
     pub(super) fn acquire_write(&self) -> RwLockWriteGuard<'_, T> {
-        self.raw.write();
-        RwLockWriteGuard { lock: self, poison: self.poison.guard(), _not_send: PhantomData }
+        self.write_guard(self.cell.write())
     }
 
     pub(super) fn try_acquire_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
-        self.raw.try_write().then(|| RwLockWriteGuard {
-            lock: self,
-            poison: self.poison.guard(),
-            _not_send: PhantomData,
-        })
+        self.cell.try_write().map(|poison| self.write_guard(poison))
     }
 
-    pub(super) fn data_mut(&mut self) -> &mut T {
-        self.data.get_mut()
+    /// Only after the cell was acquired exclusively (see the invariant).
+    fn write_guard(&self, poison: poison::Guard) -> RwLockWriteGuard<'_, T> {
+        RwLockWriteGuard { lock: self, poison, _not_send: PhantomData }
     }
 }
 
@@ -256,13 +327,13 @@ impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the guard holds a shared count (invariant): no writer.
-        unsafe { &*self.lock.data.get() }
+        unsafe { &*self.lock.cell.data.get() }
     }
 }
 
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.raw.read_unlock();
+        self.lock.cell.raw.read_unlock();
     }
 }
 
@@ -270,20 +341,19 @@ impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the guard holds the lock exclusively (invariant).
-        unsafe { &*self.lock.data.get() }
+        unsafe { &*self.lock.cell.data.get() }
     }
 }
 
 impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: exclusive (invariant), and `&mut self` is unique.
-        unsafe { &mut *self.lock.data.get() }
+        unsafe { &mut *self.lock.cell.data.get() }
     }
 }
 
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.poison.done(&self.poison);
-        self.lock.raw.write_unlock();
+        self.lock.cell.write_unlock(&self.poison);
     }
 }

@@ -2,10 +2,9 @@
 
 use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::{LockResult, TryLockError, TryLockResult};
+use std::sync::{LockResult, TryLockResult};
 
 use super::cell::{Mutex, MutexGuard};
-use super::poisoning as poison;
 
 impl<T: ?Sized> UnwindSafe for Mutex<T> {}
 impl<T: ?Sized> RefUnwindSafe for Mutex<T> {}
@@ -47,8 +46,7 @@ impl<T: ?Sized> Mutex<T> {
     /// assert_eq!(*counter.lock().unwrap(), 40);
     /// ```
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        let guard = self.acquire();
-        poison::result(self.poison.get(), guard)
+        self.cell.result(self.acquire())
     }
 
     /// Locks the mutex if it is free now; [`TryLockError::WouldBlock`]
@@ -62,10 +60,7 @@ impl<T: ?Sized> Mutex<T> {
     /// drop(held);
     /// ```
     pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
-        match self.try_acquire() {
-            None => Err(TryLockError::WouldBlock),
-            Some(guard) => poison::result(self.poison.get(), guard).map_err(TryLockError::Poisoned),
-        }
+        self.cell.try_result(self.try_acquire())
     }
 
     /// Whether the mutex is poisoned.
@@ -84,7 +79,7 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(m.is_poisoned());
     /// ```
     pub fn is_poisoned(&self) -> bool {
-        self.poison.get()
+        self.cell.is_poisoned()
     }
 
     /// Clears the poisoned state.
@@ -96,7 +91,7 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(!m.is_poisoned());
     /// ```
     pub fn clear_poison(&self) {
-        self.poison.clear();
+        self.cell.clear_poison();
     }
 
     /// A mutable reference to the data; no locking is needed, `&mut self`
@@ -108,8 +103,7 @@ impl<T: ?Sized> Mutex<T> {
     /// assert_eq!(*m.lock().unwrap(), 2);
     /// ```
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poison.get();
-        poison::result(poisoned, self.data_mut())
+        self.cell.get_mut()
     }
 }
 
@@ -121,8 +115,7 @@ impl<T> Mutex<T> {
     /// assert_eq!(m.into_inner().unwrap(), 5);
     /// ```
     pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poison.get();
-        poison::result(poisoned, self.into_data())
+        self.cell.into_inner()
     }
 }
 
@@ -140,12 +133,7 @@ impl<T> From<T> for Mutex<T> {
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("Mutex");
-        match self.try_acquire() {
-            Some(guard) => d.field("data", &&*guard),
-            None => d.field("data", &format_args!("<locked>")),
-        };
-        d.field("poisoned", &self.poison.get()).finish_non_exhaustive()
+        self.cell.debug("Mutex", self.try_acquire(), f)
     }
 }
 

@@ -2,10 +2,9 @@
 
 use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::{LockResult, TryLockError, TryLockResult};
+use std::sync::{LockResult, TryLockResult};
 
 use super::cell::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use super::poisoning as poison;
 
 impl<T: ?Sized> UnwindSafe for RwLock<T> {}
 impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
@@ -24,8 +23,7 @@ impl<T: ?Sized> RwLock<T> {
     /// assert_eq!(*a + *b, 10);
     /// ```
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        let guard = self.acquire_read();
-        poison::result(self.poison.get(), guard)
+        self.cell.result(self.acquire_read())
     }
 
     /// Takes shared access if that does not block now.
@@ -39,10 +37,7 @@ impl<T: ?Sized> RwLock<T> {
     /// assert!(lock.try_read().is_ok());
     /// ```
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        match self.try_acquire_read() {
-            None => Err(TryLockError::WouldBlock),
-            Some(guard) => poison::result(self.poison.get(), guard).map_err(TryLockError::Poisoned),
-        }
+        self.cell.try_result(self.try_acquire_read())
     }
 
     /// Takes exclusive access, parking the calling greenlet while others
@@ -55,8 +50,7 @@ impl<T: ?Sized> RwLock<T> {
     /// assert_eq!(*lock.read().unwrap(), [1, 2]);
     /// ```
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        let guard = self.acquire_write();
-        poison::result(self.poison.get(), guard)
+        self.cell.result(self.acquire_write())
     }
 
     /// Takes exclusive access if the lock is free now.
@@ -70,10 +64,7 @@ impl<T: ?Sized> RwLock<T> {
     /// assert!(lock.try_write().is_ok());
     /// ```
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
-        match self.try_acquire_write() {
-            None => Err(TryLockError::WouldBlock),
-            Some(guard) => poison::result(self.poison.get(), guard).map_err(TryLockError::Poisoned),
-        }
+        self.cell.try_result(self.try_acquire_write())
     }
 
     /// Whether a writer panicked (or was killed) while holding the lock.
@@ -82,7 +73,7 @@ impl<T: ?Sized> RwLock<T> {
     /// assert!(!guv::green::sync::RwLock::new(0).is_poisoned());
     /// ```
     pub fn is_poisoned(&self) -> bool {
-        self.poison.get()
+        self.cell.is_poisoned()
     }
 
     /// Clears the poisoned state.
@@ -93,7 +84,7 @@ impl<T: ?Sized> RwLock<T> {
     /// assert!(!lock.is_poisoned());
     /// ```
     pub fn clear_poison(&self) {
-        self.poison.clear();
+        self.cell.clear_poison();
     }
 
     /// A mutable reference to the data, without locking.
@@ -104,8 +95,7 @@ impl<T: ?Sized> RwLock<T> {
     /// assert_eq!(*lock.read().unwrap(), 3);
     /// ```
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poison.get();
-        poison::result(poisoned, self.data_mut())
+        self.cell.get_mut()
     }
 }
 
@@ -116,8 +106,7 @@ impl<T> RwLock<T> {
     /// assert_eq!(guv::green::sync::RwLock::new(4).into_inner().unwrap(), 4);
     /// ```
     pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poison.get();
-        poison::result(poisoned, self.into_data())
+        self.cell.into_inner()
     }
 }
 
@@ -135,12 +124,7 @@ impl<T> From<T> for RwLock<T> {
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("RwLock");
-        match self.try_acquire_read() {
-            Some(guard) => d.field("data", &&*guard),
-            None => d.field("data", &format_args!("<locked>")),
-        };
-        d.field("poisoned", &self.poison.get()).finish_non_exhaustive()
+        self.cell.debug("RwLock", self.try_acquire_read(), f)
     }
 }
 
