@@ -2,17 +2,16 @@
 //! the hub, then patch the whole function with every group).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::ItemFn;
 use syn::spanned::Spanned;
 
+use crate::attr;
 use crate::groups::{CratePath, PatchConfig};
 use crate::options;
 use crate::rewrite::patch_with_errors;
 
 const ATTR: &str = "guv::main";
-const MIN_STACK: u128 = 16 * 1024;
-const MAX_STACK: u128 = 1 << 30;
 
 /// `#[guv::main]`'s options, validated.
 struct Config {
@@ -24,22 +23,10 @@ fn config(args: TokenStream) -> syn::Result<Config> {
     let mut cfg = Config { stack_size: None, krate: CratePath::default() };
     for opt in options::parse(args, ATTR, &["stack_size", "crate"])? {
         match opt.key.as_str() {
-            "stack_size" => {
-                let n = options::int(&opt, ATTR)?;
-                if !(MIN_STACK..=MAX_STACK).contains(&n) {
-                    return Err(syn::Error::new(
-                        opt.value.span(),
-                        format!(
-                            "#[guv::main]: stack_size = {n} is out of range; use at least {MIN_STACK} (16 KiB) and at most {MAX_STACK} (1 GiB)"
-                        ),
-                    ));
-                }
-                cfg.stack_size = Some(n as usize);
-            }
+            "stack_size" => cfg.stack_size = Some(options::stack_size(&opt, ATTR)?),
             "crate" => cfg.krate = options::crate_path(&opt, ATTR)?,
             _ => unreachable!("options::parse only returns valid keys"),
         }
-        let _ = opt.key_span;
     }
     Ok(cfg)
 }
@@ -66,10 +53,7 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
 
 fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
     let krate = cfg.krate.tokens(Span::call_site(), &[]);
-    let stack = match cfg.stack_size {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    };
+    let stack = attr::option(cfg.stack_size);
     let ItemFn { attrs, vis, sig, block } = f;
     let prelude = quote_spanned! {sig.ident.span()=>
         #krate::__private::configure_main(#stack);
@@ -86,22 +70,7 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
 
 /// The whole macro: on error, the item plus `compile_error!`.
 pub(crate) fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    let f: ItemFn = match syn::parse2(item.clone()) {
-        Ok(f) => f,
-        Err(e) => {
-            let mut out = e.to_compile_error();
-            out.extend(item);
-            return out;
-        }
-    };
-    match config(args).and_then(|cfg| validate(&f).map(|()| cfg)) {
-        Ok(cfg) => expand(&cfg, f),
-        Err(e) => {
-            let mut out = e.to_compile_error();
-            out.extend(f.into_token_stream());
-            out
-        }
-    }
+    attr::on_fn(args, item, config, validate, expand)
 }
 
 #[cfg(test)]

@@ -9,13 +9,12 @@ use syn::{
     TypeParamBound, WherePredicate, parse_quote, parse_quote_spanned,
 };
 
+use crate::attr;
 use crate::groups::{CratePath, Errors, PatchConfig};
 use crate::options;
 use crate::rewrite::{first_span, patch_with_errors};
 
 const ATTR: &str = "guv::green";
-const MIN_STACK: u128 = 16 * 1024;
-const MAX_STACK: u128 = 1 << 30;
 
 /// `#[guv::green]`'s options, validated.
 struct Config {
@@ -29,26 +28,12 @@ fn config(args: TokenStream) -> syn::Result<Config> {
     for opt in options::parse(args, ATTR, &["name", "stack_size", "crate"])? {
         match opt.key.as_str() {
             "name" => cfg.name = Some(options::string(&opt, ATTR)?),
-            "stack_size" => cfg.stack_size = Some(stack_size(&opt, ATTR)?),
+            "stack_size" => cfg.stack_size = Some(options::stack_size(&opt, ATTR)?),
             "crate" => cfg.krate = options::crate_path(&opt, ATTR)?,
             _ => unreachable!("options::parse only returns valid keys"),
         }
     }
     Ok(cfg)
-}
-
-/// A `stack_size = N` option, in the range the hub accepts.
-pub(crate) fn stack_size(opt: &options::Opt, attr: &str) -> syn::Result<usize> {
-    let n = options::int(opt, attr)?;
-    if !(MIN_STACK..=MAX_STACK).contains(&n) {
-        return Err(syn::Error::new(
-            opt.value.span(),
-            format!(
-                "#[{attr}]: stack_size = {n} is out of range; use at least {MIN_STACK} (16 KiB) and at most {MAX_STACK} (1 GiB)"
-            ),
-        ));
-    }
-    Ok(n as usize)
 }
 
 /// The item as a fn, or an error that says what it is instead.
@@ -266,11 +251,7 @@ pub(crate) fn green(args: TokenStream, item: TokenStream) -> TokenStream {
     });
     match result {
         Ok((cfg, f)) => expand(&cfg, f),
-        Err(e) => {
-            let mut out = e.to_compile_error();
-            out.extend(item);
-            out
-        }
+        Err(e) => attr::error_with(e, item),
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use proc_macro2::{Delimiter, Ident, Literal, Span, TokenStream, TokenTree};
 use quote::quote;
 
+use crate::attr;
 use crate::groups::{self, PatchConfig, split_commas};
 use crate::rewrite::patch;
 
@@ -154,11 +155,7 @@ pub(crate) fn import_patched(input: TokenStream) -> TokenStream {
     };
     match expand(import) {
         Ok(out) => out,
-        Err(e) => {
-            let mut out = e.to_compile_error();
-            out.extend(fallback);
-            out
-        }
+        Err(e) => attr::error_with(e, fallback),
     }
 }
 

@@ -19,6 +19,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod attr;
 mod entry;
 mod green;
 mod groups;

@@ -1,7 +1,7 @@
 //! Parsing `key = value` attribute options into typed values, with errors
 //! that name the valid keys and reject repeats.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -13,7 +13,6 @@ use crate::groups::CratePath;
 /// value is then `true`.
 pub(crate) struct Opt {
     pub(crate) key: String,
-    pub(crate) key_span: Span,
     pub(crate) value: Expr,
 }
 
@@ -47,7 +46,7 @@ pub(crate) fn parse_with_flags(args: TokenStream, attr: &str, valid: &[&str], fl
                     push(syn::Error::new(path.span(), format!("#[{attr}]: option `{key}` is given twice; keep one")));
                     continue;
                 }
-                out.push(Opt { key, key_span: path.span(), value: syn::parse_quote_spanned!(path.span()=> true) });
+                out.push(Opt { key, value: syn::parse_quote_spanned!(path.span()=> true) });
                 continue;
             }
             other => {
@@ -78,7 +77,7 @@ pub(crate) fn parse_with_flags(args: TokenStream, attr: &str, valid: &[&str], fl
             push(syn::Error::new(pair.path.span(), format!("#[{attr}]: option `{key}` is given twice; keep one")));
             continue;
         }
-        out.push(Opt { key, key_span: pair.path.span(), value: pair.value });
+        out.push(Opt { key, value: pair.value });
     }
     match errors {
         Some(e) => Err(e),
@@ -108,6 +107,25 @@ pub(crate) fn crate_path(opt: &Opt, attr: &str) -> syn::Result<CratePath> {
     CratePath::parse(&lit.value()).ok_or_else(|| {
         syn::Error::new(lit.span(), format!("#[{attr}]: `crate` must name a path, such as `crate = \"my_guv\"`"))
     })
+}
+
+// The stack sizes the hub accepts: guv's `MIN_STACK_SIZE` and
+// `MAX_STACK_SIZE` (greenlet/stack.rs).
+const MIN_STACK: u128 = 16 * 1024;
+const MAX_STACK: u128 = 1 << 30;
+
+/// A `stack_size = N` option, in the range the hub accepts.
+pub(crate) fn stack_size(opt: &Opt, attr: &str) -> syn::Result<usize> {
+    let n = int(opt, attr)?;
+    if !(MIN_STACK..=MAX_STACK).contains(&n) {
+        return Err(syn::Error::new(
+            opt.value.span(),
+            format!(
+                "#[{attr}]: stack_size = {n} is out of range; use at least {MIN_STACK} (16 KiB) and at most {MAX_STACK} (1 GiB)"
+            ),
+        ));
+    }
+    Ok(n as usize)
 }
 
 /// The option's value as an integer literal.

@@ -4,6 +4,7 @@
 
 use proc_macro2::{TokenStream, TokenTree};
 
+use crate::attr;
 use crate::groups;
 use crate::rewrite::{first_span, patch_with_errors};
 
@@ -14,11 +15,7 @@ pub(crate) fn patched(args: TokenStream, item: TokenStream) -> TokenStream {
     let result = groups::parse_args(args, ATTR).and_then(|cfg| check_target(&item).map(|()| cfg));
     match result {
         Ok(cfg) => patch_with_errors(item, &cfg),
-        Err(e) => {
-            let mut out = e.to_compile_error();
-            out.extend(item);
-            out
-        }
+        Err(e) => attr::error_with(e, item),
     }
 }
 

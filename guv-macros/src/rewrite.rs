@@ -10,6 +10,7 @@
 
 use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
 
+use crate::attr;
 use crate::groups::{Errors, PatchConfig, path_sep};
 use crate::markers::{parse_is_patched, parse_original};
 use crate::{table, usetree};
@@ -288,11 +289,7 @@ pub(crate) fn patch(item: TokenStream, cfg: &PatchConfig) -> (TokenStream, Optio
 pub(crate) fn patch_with_errors(item: TokenStream, cfg: &PatchConfig) -> TokenStream {
     let (out, errors) = patch(item, cfg);
     match errors {
-        Some(e) => {
-            let mut all = e.to_compile_error();
-            all.extend(out);
-            all
-        }
+        Some(e) => attr::error_with(e, out),
         None => out,
     }
 }

@@ -9,7 +9,7 @@ use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
 use syn::{ItemFn, LitStr, ReturnType};
 
-use crate::green::stack_size;
+use crate::attr;
 use crate::groups::{CratePath, Errors, PatchConfig};
 use crate::options;
 use crate::rewrite::patch_with_errors;
@@ -30,7 +30,7 @@ fn config(args: TokenStream) -> syn::Result<Config> {
         options::parse_with_flags(args, ATTR, &["stack_size", "timeout", "allow_leaks", "crate"], &["allow_leaks"])?;
     for opt in opts {
         match opt.key.as_str() {
-            "stack_size" => cfg.stack_size = Some(stack_size(&opt, ATTR)?),
+            "stack_size" => cfg.stack_size = Some(options::stack_size(&opt, ATTR)?),
             "timeout" => {
                 let lit = options::string(&opt, ATTR).map_err(|_| bad_timeout(opt.value.span()))?;
                 let d = parse_duration(&lit.value()).ok_or_else(|| bad_timeout(lit.span()))?;
@@ -101,17 +101,11 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
     };
     sig.output = ReturnType::Default;
     let name = sig.ident.to_string();
-    let stack = match cfg.stack_size {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    };
-    let timeout = match &cfg.timeout {
-        Some((d, lit)) => {
-            let nanos = d.as_nanos() as u64;
-            quote!(::core::option::Option::Some((::core::time::Duration::from_nanos(#nanos), #lit)))
-        }
-        None => quote!(::core::option::Option::None),
-    };
+    let stack = attr::option(cfg.stack_size);
+    let timeout = attr::option(cfg.timeout.as_ref().map(|(d, lit)| {
+        let nanos = d.as_nanos() as u64;
+        quote!((::core::time::Duration::from_nanos(#nanos), #lit))
+    }));
     let allow_leaks = cfg.allow_leaks;
     let item = quote! {
         #[::core::prelude::v1::test]
@@ -133,22 +127,7 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
 
 /// The whole macro: on error, the item plus `compile_error!`.
 pub(crate) fn test(args: TokenStream, item: TokenStream) -> TokenStream {
-    let f: ItemFn = match syn::parse2(item.clone()) {
-        Ok(f) => f,
-        Err(e) => {
-            let mut out = e.to_compile_error();
-            out.extend(item);
-            return out;
-        }
-    };
-    match config(args).and_then(|cfg| validate(&f).map(|()| cfg)) {
-        Ok(cfg) => expand(&cfg, f),
-        Err(e) => {
-            let mut out = e.to_compile_error();
-            out.extend(f.into_token_stream());
-            out
-        }
-    }
+    attr::on_fn(args, item, config, validate, expand)
 }
 
 #[cfg(test)]

@@ -1,0 +1,44 @@
+//! What the attribute macros share: the error output (the item next to
+//! `compile_error!`), the parse → config → validate → expand path of the
+//! macros on a plain fn, and small expansion helpers.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+use syn::ItemFn;
+
+/// `error` as `compile_error!`, followed by `item`: the rest of the crate
+/// still sees the item, so errors do not cascade and IDEs keep working.
+pub(crate) fn error_with(error: syn::Error, item: impl ToTokens) -> TokenStream {
+    let mut out = error.to_compile_error();
+    item.to_tokens(&mut out);
+    out
+}
+
+/// The whole of an attribute macro on a fn (`#[guv::main]`,
+/// `#[guv::test]`): parse `item` as a fn, read `args` with `config`, check
+/// the fn with `validate`, then `expand`. A parse error comes alone; an
+/// option or signature error comes with the fn unchanged.
+pub(crate) fn on_fn<C>(
+    args: TokenStream,
+    item: TokenStream,
+    config: impl FnOnce(TokenStream) -> syn::Result<C>,
+    validate: impl FnOnce(&ItemFn) -> syn::Result<()>,
+    expand: impl FnOnce(&C, ItemFn) -> TokenStream,
+) -> TokenStream {
+    let f: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(e) => return error_with(e, item),
+    };
+    match config(args).and_then(|cfg| validate(&f).map(|()| cfg)) {
+        Ok(cfg) => expand(&cfg, f),
+        Err(e) => error_with(e, f),
+    }
+}
+
+/// `value` as a `::core::option::Option` expression.
+pub(crate) fn option(value: Option<impl ToTokens>) -> TokenStream {
+    match value {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
+    }
+}
