@@ -91,6 +91,7 @@ mod greenlet;
 mod greenthread;
 pub mod hub;
 mod io;
+mod links;
 pub mod local;
 mod macro_support;
 pub mod net;

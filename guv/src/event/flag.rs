@@ -3,12 +3,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::Duration;
 
 use super::deadline_after;
 use crate::LinkId;
+use crate::links::{self, Links};
 use crate::waiters::{self, WaitList};
 
 type Link = Rc<RefCell<dyn FnMut(&Event)>>;
@@ -16,8 +16,7 @@ type Link = Rc<RefCell<dyn FnMut(&Event)>>;
 struct Inner {
     flag: Cell<bool>,
     waiters: RefCell<WaitList<(), ()>>,
-    links: RefCell<Vec<(u64, Link)>>,
-    next_link: Cell<u64>,
+    links: Links<Link>,
 }
 
 /// A flag that greenlets wait for: gevent's `Event`, Python's
@@ -71,8 +70,7 @@ impl Event {
             inner: Rc::new(Inner {
                 flag: Cell::new(false),
                 waiters: RefCell::new(WaitList::new()),
-                links: RefCell::new(Vec::new()),
-                next_link: Cell::new(0),
+                links: Links::new(),
             }),
         }
     }
@@ -170,14 +168,13 @@ impl Event {
     /// assert!(ev.unlink(id));
     /// ```
     pub fn rawlink(&self, callback: impl FnMut(&Event) + 'static) -> LinkId {
-        let id = self.inner.next_link.get();
-        self.inner.next_link.set(id + 1);
+        let id = self.inner.links.new_id();
         let link: Link = Rc::new(RefCell::new(callback));
-        self.inner.links.borrow_mut().push((id, link.clone()));
+        self.inner.links.push(id, link.clone());
         if self.is_set() {
             self.call_link(&link);
         }
-        LinkId(id)
+        id
     }
 
     /// Removes a callback added with [`rawlink`](Event::rawlink); returns
@@ -191,29 +188,24 @@ impl Event {
     /// ev.set();
     /// ```
     pub fn unlink(&self, id: LinkId) -> bool {
-        let mut links = self.inner.links.borrow_mut();
-        let before = links.len();
-        links.retain(|(i, _)| *i != id.0);
-        links.len() != before
+        self.inner.links.remove(id)
     }
 
     /// Calls the links present now, in order, while the flag stays raised.
     fn run_links(&self) {
-        let snapshot: VecDeque<(u64, Link)> = self.inner.links.borrow().iter().cloned().collect();
-        self.run_snapshot(snapshot);
+        self.run_snapshot(self.inner.links.snapshot());
     }
 
     /// Calls `pending`'s links that are still linked, in order, while the
     /// flag stays raised. If the running greenlet is killed or times out
     /// inside one, the rest run on a fresh greenlet ([`HandOff`]).
-    fn run_snapshot(&self, pending: VecDeque<(u64, Link)>) {
+    fn run_snapshot(&self, pending: VecDeque<(LinkId, Link)>) {
         let mut hand_off = HandOff { event: self, pending };
         while let Some((id, link)) = hand_off.pending.pop_front() {
             if !self.is_set() {
                 break;
             }
-            let linked = self.inner.links.borrow().iter().any(|(i, _)| *i == id);
-            if linked {
+            if self.inner.links.contains(id) {
                 self.call_link(&link);
             }
         }
@@ -226,11 +218,7 @@ impl Event {
         let Ok(mut f) = link.try_borrow_mut() else {
             return;
         };
-        let r = panic::catch_unwind(AssertUnwindSafe(|| (*f)(self)));
-        drop(f);
-        if let Err(payload) = r {
-            crate::waiters::resume_if_interrupt(payload);
-        }
+        links::call(|| (*f)(self));
     }
 }
 
@@ -239,7 +227,7 @@ impl Event {
 /// that calls them: a `set` reaches every link present when it began.
 struct HandOff<'a> {
     event: &'a Event,
-    pending: VecDeque<(u64, Link)>,
+    pending: VecDeque<(LinkId, Link)>,
 }
 
 impl Drop for HandOff<'_> {
@@ -248,9 +236,6 @@ impl Drop for HandOff<'_> {
             return;
         }
         let (event, pending) = (self.event.clone(), std::mem::take(&mut self.pending));
-        // No panic here: we may be unwinding already.
-        if let Err(e) = crate::Builder::new().name("guv-links").spawn_n(move || event.run_snapshot(pending)) {
-            eprintln!("guv: the remaining Event callbacks of a set() cannot run: {e}");
-        }
+        links::hand_off("Event callbacks of a set()", move || event.run_snapshot(pending));
     }
 }

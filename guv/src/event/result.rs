@@ -1,21 +1,18 @@
 //! [`AsyncResult`] (exported at the crate root).
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::Duration;
 
 use super::{AlreadySent, Latch, deadline_after};
 use crate::LinkId;
+use crate::links::{self, Links};
 
 type Link<T, E> = Box<dyn FnOnce(&AsyncResult<T, E>)>;
 
 struct Inner<T, E> {
     latch: Latch<Result<T, E>>,
-    links: RefCell<VecDeque<(u64, Link<T, E>)>>,
-    next_link: Cell<u64>,
+    links: Links<Link<T, E>>,
 }
 
 /// A value or an error that arrives once: gevent's `AsyncResult`.
@@ -73,13 +70,7 @@ impl<T, E> AsyncResult<T, E> {
     /// assert!(!r.ready());
     /// ```
     pub fn new() -> Self {
-        AsyncResult {
-            inner: Rc::new(Inner {
-                latch: Latch::new(),
-                links: RefCell::new(VecDeque::new()),
-                next_link: Cell::new(0),
-            }),
-        }
+        AsyncResult { inner: Rc::new(Inner { latch: Latch::new(), links: Links::new() }) }
     }
 
     /// Whether a value or an error is stored.
@@ -149,16 +140,15 @@ impl<T, E> AsyncResult<T, E> {
     /// assert_eq!(seen.get(), 4);
     /// ```
     pub fn rawlink(&self, callback: impl FnOnce(&AsyncResult<T, E>) + 'static) -> LinkId {
-        let id = self.inner.next_link.get();
-        self.inner.next_link.set(id + 1);
+        let id = self.inner.links.new_id();
         // Callbacks queued before it still to run (on the setter, or on the
         // greenlet that took over from a killed setter) go first.
-        if self.ready() && self.inner.links.borrow().is_empty() {
+        if self.ready() && self.inner.links.is_empty() {
             self.call_link(Box::new(callback));
         } else {
-            self.inner.links.borrow_mut().push_back((id, Box::new(callback)));
+            self.inner.links.push(id, Box::new(callback));
         }
-        LinkId(id)
+        id
     }
 
     /// Removes a callback that has not run; returns whether it was there.
@@ -170,16 +160,11 @@ impl<T, E> AsyncResult<T, E> {
     /// r.set(1).unwrap();
     /// ```
     pub fn unlink(&self, id: LinkId) -> bool {
-        let mut links = self.inner.links.borrow_mut();
-        let before = links.len();
-        links.retain(|(i, _)| *i != id.0);
-        links.len() != before
+        self.inner.links.remove(id)
     }
 
     fn call_link(&self, f: Link<T, E>) {
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
-            crate::waiters::resume_if_interrupt(payload);
-        }
+        links::call(|| f(self));
     }
 }
 
@@ -230,9 +215,7 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
     /// fresh greenlet (see [`HandOff`]): none is skipped, none runs twice.
     fn run_links(&self) {
         let hand_off = HandOff(self);
-        loop {
-            let link = self.inner.links.borrow_mut().pop_front();
-            let Some((_, f)) = link else { break };
+        while let Some(f) = self.inner.links.pop_front() {
             self.call_link(f);
         }
         std::mem::forget(hand_off);
@@ -247,14 +230,11 @@ struct HandOff<'a, T: 'static, E: 'static>(&'a AsyncResult<T, E>);
 
 impl<T: 'static, E: 'static> Drop for HandOff<'_, T, E> {
     fn drop(&mut self) {
-        if self.0.inner.links.borrow().is_empty() {
+        if self.0.inner.links.is_empty() {
             return;
         }
         let this = self.0.clone();
-        // No panic here: we may be unwinding already.
-        if let Err(e) = crate::Builder::new().name("guv-links").spawn_n(move || this.run_links()) {
-            eprintln!("guv: the remaining AsyncResult callbacks cannot run: {e}");
-        }
+        links::hand_off("AsyncResult callbacks", move || this.run_links());
     }
 }
 

@@ -1,0 +1,85 @@
+//! Callback lists for the hub-local primitives that run callbacks when they
+//! are set ([`crate::Event`], [`crate::AsyncResult`]): the callbacks in the
+//! order they were added, each with a [`LinkId`] to remove it by; calling
+//! one so that its panic does not stop the others; and handing the ones a
+//! killed setter did not get to over to a fresh greenlet.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::LinkId;
+
+/// Callbacks `L`, oldest first, each under the id [`add`](Links::add)
+/// gave it.
+pub(crate) struct Links<L> {
+    list: RefCell<VecDeque<(u64, L)>>,
+    next_id: Cell<u64>,
+}
+
+impl<L> Links<L> {
+    pub(crate) const fn new() -> Links<L> {
+        Links { list: RefCell::new(VecDeque::new()), next_id: Cell::new(0) }
+    }
+
+    /// A new id, not yet used by this list.
+    pub(crate) fn new_id(&self) -> LinkId {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        LinkId(id)
+    }
+
+    /// Appends `link` under `id` (from [`new_id`](Links::new_id)).
+    pub(crate) fn push(&self, id: LinkId, link: L) {
+        self.list.borrow_mut().push_back((id.0, link));
+    }
+
+    /// Removes the callback under `id`; returns whether it was there.
+    pub(crate) fn remove(&self, id: LinkId) -> bool {
+        let mut list = self.list.borrow_mut();
+        let before = list.len();
+        list.retain(|(i, _)| *i != id.0);
+        list.len() != before
+    }
+
+    /// Whether the callback under `id` is still there.
+    pub(crate) fn contains(&self, id: LinkId) -> bool {
+        self.list.borrow().iter().any(|(i, _)| *i == id.0)
+    }
+
+    /// Takes the oldest callback out.
+    pub(crate) fn pop_front(&self) -> Option<L> {
+        self.list.borrow_mut().pop_front().map(|(_, link)| link)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.borrow().is_empty()
+    }
+
+    /// The callbacks there now, with their ids, oldest first.
+    pub(crate) fn snapshot(&self) -> VecDeque<(LinkId, L)>
+    where
+        L: Clone,
+    {
+        self.list.borrow().iter().map(|(id, link)| (LinkId(*id), link.clone())).collect()
+    }
+}
+
+/// Calls a user callback. A panic in it has been reported by the panic
+/// hook and ends here, so that the callbacks after it still run; a kill or
+/// `Timeout` of the calling greenlet goes on unwinding.
+pub(crate) fn call(callback: impl FnOnce()) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(callback)) {
+        crate::waiters::resume_if_interrupt(payload);
+    }
+}
+
+/// Runs `rest` on a fresh greenlet: the callbacks that a setter, killed
+/// (or timed out) inside one, did not get to. Never panics, as the caller
+/// is unwinding; if no greenlet can be spawned it says so on stderr,
+/// naming the callbacks lost as `what`.
+pub(crate) fn hand_off(what: &str, rest: impl FnOnce() + 'static) {
+    if let Err(e) = crate::Builder::new().name("guv-links").spawn_n(rest) {
+        eprintln!("guv: the remaining {what} cannot run: {e}");
+    }
+}
