@@ -425,6 +425,11 @@ impl Builder {
         self
     }
 
+    /// The name given with [`Builder::name`], if any.
+    pub(crate) fn configured_name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
     /// Spawns `f` as a new greenlet, started after those already ready.
     ///
     /// Fails if the stack cannot be mapped — typically because the kernel's

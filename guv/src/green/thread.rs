@@ -427,11 +427,14 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// let h = Builder::new().name("b".into()).stack_size(64 * 1024).spawn(|| 1).unwrap();
 /// assert_eq!(h.join().unwrap(), 1);
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 #[must_use = "must eventually spawn the thread"]
-pub struct Builder {
-    name: Option<String>,
-    stack_size: Option<usize>,
+pub struct Builder(crate::Builder);
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
 }
 
 impl Builder {
@@ -452,9 +455,8 @@ impl Builder {
     /// assert_eq!(h.thread().name(), Some("w"));
     /// # h.join().unwrap();
     /// ```
-    pub fn name(mut self, name: String) -> Builder {
-        self.name = Some(name);
-        self
+    pub fn name(self, name: String) -> Builder {
+        Builder(self.0.name(name))
     }
 
     /// Sets the greenlet's stack size in bytes.
@@ -463,20 +465,13 @@ impl Builder {
     /// let h = guv::green::thread::Builder::new().stack_size(32 * 1024).spawn(|| 1).unwrap();
     /// assert_eq!(h.join().unwrap(), 1);
     /// ```
-    pub fn stack_size(mut self, size: usize) -> Builder {
-        self.stack_size = Some(size);
-        self
+    pub fn stack_size(self, size: usize) -> Builder {
+        Builder(self.0.stack_size(size))
     }
 
     pub(super) fn into_parts(self) -> (crate::Builder, Thread) {
-        let mut b = crate::Builder::new();
-        if let Some(n) = &self.name {
-            b = b.name(n.clone());
-        }
-        if let Some(s) = self.stack_size {
-            b = b.stack_size(s);
-        }
-        (b, Thread::new(self.name))
+        let thread = Thread::new(self.0.configured_name().map(String::from));
+        (self.0, thread)
     }
 
     /// Spawns `f` as a green thread; fails if its stack cannot be mapped.
