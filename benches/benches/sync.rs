@@ -23,149 +23,137 @@ fn report(rows: &[(&str, f64)]) {
     }
 }
 
+/// Times `n` calls of `op`.
+fn time_n(n: u64, mut op: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        op();
+    }
+    start.elapsed()
+}
+
 // ----- uncontended Mutex ----------------------------------------------------
 
 fn mutex_guv(n: u64) -> Duration {
     let m = guv::green::sync::Mutex::new(0u64);
-    let start = Instant::now();
-    for _ in 0..n {
-        *black_box(&m).lock().unwrap() += 1;
-    }
-    start.elapsed()
+    time_n(n, || *black_box(&m).lock().unwrap() += 1)
 }
 
 fn mutex_std(n: u64) -> Duration {
     let m = std::sync::Mutex::new(0u64);
-    let start = Instant::now();
-    for _ in 0..n {
-        *black_box(&m).lock().unwrap() += 1;
-    }
-    start.elapsed()
+    time_n(n, || *black_box(&m).lock().unwrap() += 1)
 }
 
 fn mutex_may(n: u64) -> Duration {
     let m = may::sync::Mutex::new(0u64);
-    let start = Instant::now();
-    for _ in 0..n {
-        *black_box(&m).lock().unwrap() += 1;
-    }
-    start.elapsed()
+    time_n(n, || *black_box(&m).lock().unwrap() += 1)
 }
 
 // ----- Semaphore acquire + release ------------------------------------------
 
 fn semaphore_guv(n: u64) -> Duration {
     let s = guv::Semaphore::new(1);
-    let start = Instant::now();
-    for _ in 0..n {
+    time_n(n, || {
         black_box(&s).acquire();
         black_box(&s).release();
-    }
-    start.elapsed()
+    })
 }
 
 fn semaphore_may(n: u64) -> Duration {
     let s = may::sync::Semphore::new(1);
-    let start = Instant::now();
-    for _ in 0..n {
+    time_n(n, || {
         black_box(&s).wait();
         black_box(&s).post();
+    })
+}
+
+// ----- switching ------------------------------------------------------------
+
+/// Times `n` round trips: `send(i)`, then wait for the answer with `recv`.
+fn time_round_trips(n: u64, mut send: impl FnMut(u64), mut recv: impl FnMut() -> u64) -> Duration {
+    let start = Instant::now();
+    for i in 0..n {
+        send(i);
+        black_box(recv());
     }
     start.elapsed()
 }
 
-// ----- switching ------------------------------------------------------------
+/// Runs `echo` and `timed` on two greenlets of this hub; returns what
+/// `timed` measured, once both have ended.
+fn on_two_greenlets(echo: impl FnOnce() + 'static, timed: impl FnOnce() -> Duration + 'static) -> Duration {
+    let echo = guv::spawn(echo);
+    let timer = guv::spawn(timed);
+    let t = timer.wait().unwrap();
+    echo.wait().unwrap();
+    t
+}
+
+/// Runs `echo` on another OS thread and `timed` on this one; returns what
+/// `timed` measured, once both have ended (`timed` drops its sender when
+/// it returns, which ends `echo`).
+fn on_two_threads(echo: impl FnOnce() + Send + 'static, timed: impl FnOnce() -> Duration) -> Duration {
+    let echo = std::thread::spawn(echo);
+    let t = timed();
+    echo.join().unwrap();
+    t
+}
 
 /// One `gyield` round trip: this greenlet yields, the other runs (and
 /// yields back), this one resumes.
 fn gyield_round_trip(n: u64) -> Duration {
     let done = std::rc::Rc::new(std::cell::Cell::new(false));
     let d = done.clone();
-    let other = guv::spawn(move || {
-        while !d.get() {
-            guv::gyield();
-        }
-    });
-    let timer = guv::spawn(move || {
-        let start = Instant::now();
-        for _ in 0..n {
-            guv::gyield();
-        }
-        let t = start.elapsed();
-        done.set(true);
-        t
-    });
-    let t = timer.wait().unwrap();
-    other.wait().unwrap();
-    t
+    on_two_greenlets(
+        move || {
+            while !d.get() {
+                guv::gyield();
+            }
+        },
+        move || {
+            let t = time_n(n, guv::gyield);
+            done.set(true);
+            t
+        },
+    )
 }
 
 /// `Queue::new(Some(0))` ping-pong between two greenlets; two messages per n.
 fn queue_pingpong_guv(n: u64) -> Duration {
     let (ping, pong) = (guv::queue::Queue::new(Some(0)), guv::queue::Queue::new(Some(0)));
     let (ping2, pong2) = (ping.clone(), pong.clone());
-    let echo = guv::spawn(move || {
-        for _ in 0..n {
-            let v: u64 = ping2.get();
-            pong2.put(v);
-        }
-    });
-    let timer = guv::spawn(move || {
-        let start = Instant::now();
-        for i in 0..n {
-            ping.put(i);
-            black_box(pong.get());
-        }
-        start.elapsed()
-    });
-    let t = timer.wait().unwrap();
-    echo.wait().unwrap();
-    t
+    on_two_greenlets(
+        move || {
+            for _ in 0..n {
+                pong2.put(ping2.get());
+            }
+        },
+        move || time_round_trips(n, |i| ping.put(i), || pong.get()),
+    )
 }
 
 /// The same with `LightQueue` (no task accounting).
 fn lightqueue_pingpong_guv(n: u64) -> Duration {
     let (ping, pong) = (guv::queue::LightQueue::new(Some(0)), guv::queue::LightQueue::new(Some(0)));
     let (ping2, pong2) = (ping.clone(), pong.clone());
-    let echo = guv::spawn(move || {
-        for _ in 0..n {
-            let v: u64 = ping2.get();
-            pong2.put(v);
-        }
-    });
-    let timer = guv::spawn(move || {
-        let start = Instant::now();
-        for i in 0..n {
-            ping.put(i);
-            black_box(pong.get());
-        }
-        start.elapsed()
-    });
-    let t = timer.wait().unwrap();
-    echo.wait().unwrap();
-    t
+    on_two_greenlets(
+        move || {
+            for _ in 0..n {
+                pong2.put(ping2.get());
+            }
+        },
+        move || time_round_trips(n, |i| ping.put(i), || pong.get()),
+    )
 }
 
 /// Green `mpsc::sync_channel(0)` ping-pong between two greenlets of one hub.
 fn green_mpsc_pingpong(n: u64) -> Duration {
     let (tx1, rx1) = guv::green::sync::mpsc::sync_channel::<u64>(0);
     let (tx2, rx2) = guv::green::sync::mpsc::sync_channel::<u64>(0);
-    let echo = guv::spawn(move || {
-        for v in rx1.iter() {
-            tx2.send(v).unwrap();
-        }
-    });
-    let timer = guv::spawn(move || {
-        let start = Instant::now();
-        for i in 0..n {
-            tx1.send(i).unwrap();
-            black_box(rx2.recv().unwrap());
-        }
-        start.elapsed()
-    });
-    let t = timer.wait().unwrap();
-    echo.wait().unwrap();
-    t
+    on_two_greenlets(
+        move || rx1.iter().for_each(|v| tx2.send(v).unwrap()),
+        move || time_round_trips(n, |i| tx1.send(i).unwrap(), || rx2.recv().unwrap()),
+    )
 }
 
 /// may's channel ping-pong between two coroutines (one worker thread).
@@ -177,22 +165,13 @@ fn may_pingpong(n: u64) -> Duration {
     let echo = unsafe {
         may::coroutine::spawn(move || {
             for _ in 0..n {
-                let v = rx1.recv().unwrap();
-                tx2.send(v).unwrap();
+                tx2.send(rx1.recv().unwrap()).unwrap();
             }
         })
     };
     // SAFETY: as above.
-    let timer = unsafe {
-        may::coroutine::spawn(move || {
-            let start = Instant::now();
-            for i in 0..n {
-                tx1.send(i).unwrap();
-                black_box(rx2.recv().unwrap());
-            }
-            start.elapsed()
-        })
-    };
+    let timer =
+        unsafe { may::coroutine::spawn(move || time_round_trips(n, |i| tx1.send(i).unwrap(), || rx2.recv().unwrap())) };
     let t = timer.join().unwrap();
     echo.join().unwrap();
     t
@@ -202,40 +181,20 @@ fn may_pingpong(n: u64) -> Duration {
 fn crossbeam_pingpong(n: u64) -> Duration {
     let (tx1, rx1) = crossbeam_channel::bounded::<u64>(0);
     let (tx2, rx2) = crossbeam_channel::bounded::<u64>(0);
-    let echo = std::thread::spawn(move || {
-        for v in rx1.iter() {
-            tx2.send(v).unwrap();
-        }
-    });
-    let start = Instant::now();
-    for i in 0..n {
-        tx1.send(i).unwrap();
-        black_box(rx2.recv().unwrap());
-    }
-    let t = start.elapsed();
-    drop(tx1);
-    echo.join().unwrap();
-    t
+    on_two_threads(
+        move || rx1.iter().for_each(|v| tx2.send(v).unwrap()),
+        move || time_round_trips(n, |i| tx1.send(i).unwrap(), || rx2.recv().unwrap()),
+    )
 }
 
 /// std `sync_channel(0)` ping-pong between two OS threads.
 fn std_pingpong(n: u64) -> Duration {
     let (tx1, rx1) = std::sync::mpsc::sync_channel::<u64>(0);
     let (tx2, rx2) = std::sync::mpsc::sync_channel::<u64>(0);
-    let echo = std::thread::spawn(move || {
-        for v in rx1.iter() {
-            tx2.send(v).unwrap();
-        }
-    });
-    let start = Instant::now();
-    for i in 0..n {
-        tx1.send(i).unwrap();
-        black_box(rx2.recv().unwrap());
-    }
-    let t = start.elapsed();
-    drop(tx1);
-    echo.join().unwrap();
-    t
+    on_two_threads(
+        move || rx1.iter().for_each(|v| tx2.send(v).unwrap()),
+        move || time_round_trips(n, |i| tx1.send(i).unwrap(), || rx2.recv().unwrap()),
+    )
 }
 
 // ----- bounded queue: 1 producer, 10 consumers ------------------------------
@@ -243,29 +202,35 @@ fn std_pingpong(n: u64) -> Duration {
 const CONSUMERS: usize = 10;
 const BOUND: usize = 64;
 
+/// A consumer: adds up the items `recv` gives until it gives `None`.
+fn consume(mut recv: impl FnMut() -> Option<u64>) -> u64 {
+    let mut sum = 0u64;
+    while let Some(v) = recv() {
+        sum = sum.wrapping_add(v);
+    }
+    sum
+}
+
+/// The producer: `n` items, then a `None` for each consumer.
+fn produce(n: u64, mut send: impl FnMut(Option<u64>)) {
+    for i in 0..n {
+        send(Some(i));
+    }
+    for _ in 0..CONSUMERS {
+        send(None);
+    }
+}
+
 fn fan_out_guv(n: u64) -> Duration {
     let q = guv::queue::Queue::<Option<u64>>::new(Some(BOUND));
     let consumers: Vec<_> = (0..CONSUMERS)
         .map(|_| {
             let q = q.clone();
-            guv::spawn(move || {
-                let mut sum = 0u64;
-                while let Some(v) = q.get() {
-                    sum = sum.wrapping_add(v);
-                }
-                sum
-            })
+            guv::spawn(move || consume(|| q.get()))
         })
         .collect();
     let start = Instant::now();
-    let producer = guv::spawn(move || {
-        for i in 0..n {
-            q.put(Some(i));
-        }
-        for _ in 0..CONSUMERS {
-            q.put(None);
-        }
-    });
+    let producer = guv::spawn(move || produce(n, |v| q.put(v)));
     producer.wait().unwrap();
     for c in guv::joinall(consumers) {
         black_box(c.unwrap());
@@ -278,22 +243,11 @@ fn fan_out_crossbeam(n: u64) -> Duration {
     let consumers: Vec<_> = (0..CONSUMERS)
         .map(|_| {
             let rx = rx.clone();
-            std::thread::spawn(move || {
-                let mut sum = 0u64;
-                while let Some(v) = rx.recv().unwrap() {
-                    sum = sum.wrapping_add(v);
-                }
-                sum
-            })
+            std::thread::spawn(move || consume(|| rx.recv().unwrap()))
         })
         .collect();
     let start = Instant::now();
-    for i in 0..n {
-        tx.send(Some(i)).unwrap();
-    }
-    for _ in 0..CONSUMERS {
-        tx.send(None).unwrap();
-    }
+    produce(n, |v| tx.send(v).unwrap());
     for c in consumers {
         black_box(c.join().unwrap());
     }
@@ -307,29 +261,12 @@ fn fan_out_may(n: u64) -> Duration {
         .map(|_| {
             let rx = rx.clone();
             // SAFETY: as in `may_pingpong`.
-            unsafe {
-                may::coroutine::spawn(move || {
-                    let mut sum = 0u64;
-                    while let Some(v) = rx.recv().unwrap() {
-                        sum = sum.wrapping_add(v);
-                    }
-                    sum
-                })
-            }
+            unsafe { may::coroutine::spawn(move || consume(|| rx.recv().unwrap())) }
         })
         .collect();
     let start = Instant::now();
     // SAFETY: as above.
-    let producer = unsafe {
-        may::coroutine::spawn(move || {
-            for i in 0..n {
-                tx.send(Some(i)).unwrap();
-            }
-            for _ in 0..CONSUMERS {
-                tx.send(None).unwrap();
-            }
-        })
-    };
+    let producer = unsafe { may::coroutine::spawn(move || produce(n, |v| tx.send(v).unwrap())) };
     producer.join().unwrap();
     for c in consumers {
         black_box(c.join().unwrap());

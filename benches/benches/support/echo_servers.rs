@@ -98,26 +98,39 @@ fn count_accept(n: &mut usize) {
     }
 }
 
+/// Announces the listener's `port`, then hands each accepted connection
+/// to `spawn`, reporting every thousandth.
+fn accept_loop<C>(port: u16, incoming: impl Iterator<Item = io::Result<C>>, mut spawn: impl FnMut(C)) {
+    announce(port);
+    let mut n = 0;
+    for conn in incoming {
+        let Ok(c) = conn else { continue };
+        count_accept(&mut n);
+        spawn(c);
+    }
+}
+
+/// Sends back what `c` sends until it closes or fails.
+fn echo(c: &mut (impl Read + Write)) {
+    let mut buf = [0u8; 4096];
+    while let Ok(k @ 1..) = c.read(&mut buf) {
+        if c.write_all(&buf[..k]).is_err() {
+            break;
+        }
+    }
+}
+
 fn serve_guv() {
     let l = guv::listen("127.0.0.1:0").unwrap();
-    announce(l.local_addr().unwrap().port());
-    let mut n = 0;
-    for conn in l.incoming() {
-        let Ok(mut c) = conn else { continue };
-        count_accept(&mut n);
+    accept_loop(l.local_addr().unwrap().port(), l.incoming(), |mut c| {
         guv::Builder::new()
             .stack_size(32 * 1024)
             .spawn_n(move || {
                 let _ = c.set_nodelay(true);
-                let mut buf = [0u8; 4096];
-                while let Ok(k @ 1..) = c.read(&mut buf) {
-                    if c.write_all(&buf[..k]).is_err() {
-                        break;
-                    }
-                }
+                echo(&mut c);
             })
             .unwrap();
-    }
+    });
 }
 
 fn serve_tokio() {
@@ -146,41 +159,23 @@ fn serve_tokio() {
 fn serve_may() {
     may::config().set_workers(1).set_stack_size(32 * 1024);
     let l = may::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    announce(l.local_addr().unwrap().port());
-    let mut n = 0;
-    for conn in l.incoming() {
-        let Ok(mut c) = conn else { continue };
-        count_accept(&mut n);
+    accept_loop(l.local_addr().unwrap().port(), l.incoming(), |mut c| {
         may::go!(move || {
             let _ = c.set_nodelay(true);
-            let mut buf = [0u8; 4096];
-            while let Ok(k @ 1..) = c.read(&mut buf) {
-                if c.write_all(&buf[..k]).is_err() {
-                    break;
-                }
-            }
+            echo(&mut c);
         });
-    }
+    });
 }
 
 fn serve_std() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    announce(l.local_addr().unwrap().port());
-    let mut n = 0;
-    for conn in l.incoming() {
-        let Ok(mut c) = conn else { continue };
-        count_accept(&mut n);
+    accept_loop(l.local_addr().unwrap().port(), l.incoming(), |mut c| {
         std::thread::Builder::new()
             .stack_size(64 * 1024)
             .spawn(move || {
                 let _ = c.set_nodelay(true);
-                let mut buf = [0u8; 4096];
-                while let Ok(k @ 1..) = c.read(&mut buf) {
-                    if c.write_all(&buf[..k]).is_err() {
-                        break;
-                    }
-                }
+                echo(&mut c);
             })
             .unwrap();
-    }
+    });
 }
