@@ -118,32 +118,36 @@ fn gyield_round_trip(n: u64) -> Duration {
     )
 }
 
-/// `Queue::new(Some(0))` ping-pong between two greenlets; two messages per n.
-fn queue_pingpong_guv(n: u64) -> Duration {
-    let (ping, pong) = (guv::queue::Queue::new(Some(0)), guv::queue::Queue::new(Some(0)));
+/// Ping-pong between two greenlets over two queues made by `new`, with
+/// the queue type's `put` and `get`; two messages per n.
+fn queue_pingpong<Q: Clone + 'static>(
+    n: u64,
+    new: impl Fn() -> Q,
+    put: impl Fn(&Q, u64) + Copy + 'static,
+    get: impl Fn(&Q) -> u64 + Copy + 'static,
+) -> Duration {
+    let (ping, pong) = (new(), new());
     let (ping2, pong2) = (ping.clone(), pong.clone());
     on_two_greenlets(
         move || {
             for _ in 0..n {
-                pong2.put(ping2.get());
+                put(&pong2, get(&ping2));
             }
         },
-        move || time_round_trips(n, |i| ping.put(i), || pong.get()),
+        move || time_round_trips(n, |i| put(&ping, i), || get(&pong)),
     )
+}
+
+/// `Queue::new(Some(0))` ping-pong between two greenlets; two messages per n.
+fn queue_pingpong_guv(n: u64) -> Duration {
+    use guv::queue::Queue;
+    queue_pingpong(n, || Queue::new(Some(0)), Queue::put, Queue::get)
 }
 
 /// The same with `LightQueue` (no task accounting).
 fn lightqueue_pingpong_guv(n: u64) -> Duration {
-    let (ping, pong) = (guv::queue::LightQueue::new(Some(0)), guv::queue::LightQueue::new(Some(0)));
-    let (ping2, pong2) = (ping.clone(), pong.clone());
-    on_two_greenlets(
-        move || {
-            for _ in 0..n {
-                pong2.put(ping2.get());
-            }
-        },
-        move || time_round_trips(n, |i| ping.put(i), || pong.get()),
-    )
+    use guv::queue::LightQueue;
+    queue_pingpong(n, || LightQueue::new(Some(0)), LightQueue::put, LightQueue::get)
 }
 
 /// Green `mpsc::sync_channel(0)` ping-pong between two greenlets of one hub.
