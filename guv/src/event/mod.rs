@@ -136,6 +136,26 @@ impl<V> Latch<V> {
     }
 }
 
+/// The latch of a value-or-error event.
+impl<T, E> Latch<Result<T, E>> {
+    /// Stores `Ok(value)` and serves every waiter; [`AlreadySent`] with
+    /// `value` if a value or error is already there.
+    pub(crate) fn set_ok(&self, value: T) -> Result<(), AlreadySent<T>> {
+        self.set(Ok(value)).map_err(|r| match r {
+            Ok(v) => AlreadySent(v),
+            Err(_) => unreachable!(),
+        })
+    }
+
+    /// Like [`set_ok`](Latch::set_ok), storing `Err(error)`.
+    pub(crate) fn set_err(&self, error: E) -> Result<(), AlreadySent<E>> {
+        self.set(Err(error)).map_err(|r| match r {
+            Err(e) => AlreadySent(e),
+            Ok(_) => unreachable!(),
+        })
+    }
+}
+
 /// A deadline `d` from now; `None` (never) if it cannot be represented.
 pub(crate) fn deadline_after(d: Duration) -> Option<Instant> {
     Instant::now().checked_add(d)
@@ -220,10 +240,7 @@ impl<T, E> Event<T, E> {
     /// assert_eq!(ev.send(2).unwrap_err().0, 2);
     /// ```
     pub fn send(&self, value: T) -> Result<(), AlreadySent<T>> {
-        self.latch.set(Ok(value)).map_err(|r| match r {
-            Ok(v) => AlreadySent(v),
-            Err(_) => unreachable!(),
-        })
+        self.latch.set_ok(value)
     }
 
     /// Like [`send`](Event::send), but the waiters get `Err(error)`.
@@ -234,10 +251,7 @@ impl<T, E> Event<T, E> {
     /// assert_eq!(ev.wait(), Err("failed".to_string()));
     /// ```
     pub fn send_exception(&self, error: E) -> Result<(), AlreadySent<E>> {
-        self.latch.set(Err(error)).map_err(|r| match r {
-            Err(e) => AlreadySent(e),
-            Ok(_) => unreachable!(),
-        })
+        self.latch.set_err(error)
     }
 
     /// Whether the event holds a value or an error (a `wait` would return

@@ -182,14 +182,9 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
     /// assert_eq!(r.get(), Ok(1));
     /// ```
     pub fn set(&self, value: T) -> Result<(), AlreadySent<T>> {
-        match self.inner.latch.set(Ok(value)) {
-            Ok(()) => {
-                self.run_links();
-                Ok(())
-            }
-            Err(Ok(v)) => Err(AlreadySent(v)),
-            Err(Err(_)) => unreachable!(),
-        }
+        self.inner.latch.set_ok(value)?;
+        self.run_links();
+        Ok(())
     }
 
     /// Like [`set`](AsyncResult::set), storing an error.
@@ -200,14 +195,9 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
     /// assert_eq!(r.get(), Err("bad"));
     /// ```
     pub fn set_exception(&self, error: E) -> Result<(), AlreadySent<E>> {
-        match self.inner.latch.set(Err(error)) {
-            Ok(()) => {
-                self.run_links();
-                Ok(())
-            }
-            Err(Err(e)) => Err(AlreadySent(e)),
-            Err(Ok(_)) => unreachable!(),
-        }
+        self.inner.latch.set_err(error)?;
+        self.run_links();
+        Ok(())
     }
 
     /// Runs the queued callbacks, oldest first. If the running greenlet is
