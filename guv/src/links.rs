@@ -10,7 +10,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::LinkId;
 
-/// Callbacks `L`, oldest first, each under the id [`add`](Links::add)
+/// Callbacks `L`, oldest first, each under the id [`new_id`](Links::new_id)
 /// gave it.
 pub(crate) struct Links<L> {
     list: RefCell<VecDeque<(u64, L)>>,

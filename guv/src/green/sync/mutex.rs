@@ -49,8 +49,10 @@ impl<T: ?Sized> Mutex<T> {
         self.cell.result(self.acquire())
     }
 
-    /// Locks the mutex if it is free now; [`TryLockError::WouldBlock`]
-    /// otherwise, [`TryLockError::Poisoned`] if poisoned.
+    /// Locks the mutex if it is free now;
+    /// [`TryLockError::WouldBlock`](std::sync::TryLockError::WouldBlock)
+    /// otherwise, [`TryLockError::Poisoned`](std::sync::TryLockError::Poisoned)
+    /// if poisoned.
     ///
     /// ```
     /// use guv::green::sync::{Mutex, TryLockError};
