@@ -32,8 +32,8 @@
 //! - [`trampoline`]: wait for an fd to become ready — the primitive under
 //!   [`net`]'s green sockets.
 //! - [`net`]: green TCP, UDP and Unix sockets, [`listen`], [`connect`], DNS
-//!   ([`net::dns`]); [`select`] waits on several fds at once.
-//! - [`green`]: the std mirror (`green::{net, thread, time, io, process,
+//!   ([`net::dns`]); [`select()`] waits on several fds at once.
+//! - [`green`](mod@green): the std mirror (`green::{net, thread, time, io, process,
 //!   fs, os}`), and [`green_std`], all of std with those swapped in.
 //! - [`tpool`]: run blocking code on OS threads; [`block_on`] and
 //!   [`support`]: futures and async I/O on the hub.
@@ -155,7 +155,7 @@ pub use timeout::{Timeout, with_timeout};
 pub use guv_macros::main;
 
 /// Rewrites the paths of an item that lead into the blocking parts of
-/// `std` so that they lead to their green twins in [`green`] — the
+/// `std` so that they lead to their green twins in [`green`](mod@green) — the
 /// compile-time form of Python's `monkey_patch()`.
 ///
 /// ```

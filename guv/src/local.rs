@@ -197,7 +197,7 @@ impl<T: 'static> Local<RefCell<T>> {
 
 /// Declares green-local statics: like `thread_local!`, but one value per
 /// greenlet, dropped when the greenlet ends. Each becomes a
-/// [`Local`](crate::local::Local).
+/// [`crate::local::Local`].
 ///
 /// ```
 /// use std::cell::RefCell;

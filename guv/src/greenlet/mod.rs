@@ -1,11 +1,11 @@
 //! Greenlets: what the hub schedules.
 //!
-//! A greenlet is a [`Header`] (its fiber plus scheduling state) inside some
-//! value implementing [`Greenlet`]: a spawned task (see `greenthread.rs`), the
-//! thread's main greenlet, or the hub loop. The hub holds them as
-//! [`GreenletRef`]s.
+//! A greenlet is a [`Node`]: its [`Header`] (its fiber plus scheduling
+//! state) followed by a [`Body`] — a spawned task (see `greenthread.rs`),
+//! or nothing for the thread's main greenlet and the hub loop. The hub
+//! holds them as [`GreenletRef`]s.
 //!
-//! The three files with `unsafe` in this crate live here and are small:
+//! Three of the crate's fenced files with `unsafe` live here and are small:
 //! `stack.rs` (mmap'd stacks with a guard page), `switch.rs` (the context
 //! switch, on the `context` crate) and `overflow.rs` (the guard-page fault
 //! handler).

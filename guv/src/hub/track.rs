@@ -18,7 +18,7 @@ pub(crate) struct Tracker {
     panicked: RefCell<BTreeMap<u64, (String, String)>>,
 }
 
-/// What [`Tracker::report`] returns.
+/// What the hub's greenlet tracking recorded (for `#[guv::test]`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TrackReport {
     /// Greenlets spawned since tracking began that have not ended, in spawn

@@ -388,7 +388,7 @@ impl TcpStream {
 
 /// Non-blocking halves for code in the crate that must not hold a borrow
 /// across a park (the HTTP server's buffers): try the call, and on
-/// `WouldBlock` release what you hold and [`TcpStream::wait_ready`].
+/// `WouldBlock` release what you hold and `TcpStream::wait_ready`.
 impl TcpStream {
     /// One non-blocking read: `WouldBlock` when nothing is there.
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
