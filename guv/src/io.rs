@@ -74,6 +74,8 @@ pub(crate) struct Registry {
     backend: RefCell<Box<dyn Backend>>,
     entries: RefCell<Vec<Option<Entry>>>,
     events: RefCell<Vec<IoEvent>>,
+    /// The wakers one event fires, reused from event to event.
+    woken: RefCell<Vec<Waker>>,
     waiting: Cell<usize>,
     /// Backend waits so far (see [`poll_count`]).
     polls: Cell<u64>,
@@ -86,6 +88,7 @@ impl Registry {
             backend: RefCell::new(backend),
             entries: RefCell::new(Vec::new()),
             events: RefCell::new(Vec::with_capacity(1024)),
+            woken: RefCell::new(Vec::new()),
             waiting: Cell::new(0),
             polls: Cell::new(0),
             next_id: Cell::new(1),
@@ -257,8 +260,8 @@ impl Registry {
             eprintln!("guv: fatal: the I/O poller failed: {e}");
             std::process::abort();
         }
+        let mut woken = std::mem::take(&mut *self.woken.borrow_mut());
         for ev in events.drain(..) {
-            let mut woken = Vec::new();
             {
                 let mut entries = self.entries.borrow_mut();
                 if let Some(Some(entry)) = entries.get_mut(ev.key) {
@@ -274,10 +277,11 @@ impl Registry {
                 }
             }
             self.waiting.set(self.waiting.get() - woken.len());
-            for w in &woken {
-                hub.wake(w);
+            for w in woken.drain(..) {
+                hub.wake(&w);
             }
         }
+        *self.woken.borrow_mut() = woken;
         *self.events.borrow_mut() = events;
     }
 }
@@ -342,7 +346,7 @@ impl<T: AsFd> Registered<T> {
     fn deregister(&self) {
         let Some(inner) = &self.inner else { return };
         let at_home = crate::hub::try_with_hub(|hub| {
-            let home = Weak::ptr_eq(&hub.shared_weak(), &self.home);
+            let home = hub.is_home(&self.home);
             if home {
                 hub.io.release(inner.as_fd(), self.generation);
             }
@@ -377,7 +381,7 @@ impl<T: AsFd> Registered<T> {
         let at = self.drained_at.load(Ordering::Relaxed);
         at != NOT_DRAINED
             && crate::hub::try_with_hub(|hub| {
-                Weak::ptr_eq(&hub.shared_weak(), &self.home) && hub.io.read_would_block(self.fd, self.generation, at)
+                hub.is_home(&self.home) && hub.io.read_would_block(self.fd, self.generation, at)
             })
             .unwrap_or(false)
     }
