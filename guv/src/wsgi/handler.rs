@@ -274,14 +274,6 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-/// Whether the app's response asks to close the connection.
-fn asks_close(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")))
-}
-
 /// Writes the head and body; returns the body bytes sent and whether the
 /// connection closes after this response.
 fn write_response(
@@ -306,12 +298,12 @@ fn write_response(
             None => Framing::UntilClose,
         }
     };
-    close |= framing == Framing::UntilClose || asks_close(&parts.headers);
-    let http10_keep_alive = info.version == Version::HTTP_10 && !close;
+    close |= framing == Framing::UntilClose;
+    let http10 = info.version == Version::HTTP_10;
     let bytes = body.as_bytes();
     {
         let mut out = conn.out.borrow_mut();
-        encode::write_head(&mut out, status, &parts.headers, framing, close, http10_keep_alive);
+        close = encode::write_head(&mut out, status, &parts.headers, framing, close, http10);
         if let (Framing::Length(n), Some(bytes)) = (framing, bytes) {
             if bytes.len() as u64 != n {
                 // Only reachable through a declared length on in-memory bytes.
