@@ -193,7 +193,7 @@ fn respond(
     scratch: &mut Vec<u8>,
 ) -> io::Result<Responded> {
     let body_length = head.body_length();
-    let is_upgrade = upgrade::is_upgrade_request(head.request().headers());
+    let is_upgrade = head.is_upgrade();
     let (mut parts, ()) = head.into_request().into_parts();
     let info = RequestInfo { is_head: parts.method == Method::HEAD, version: parts.version };
     let logged = (cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info))

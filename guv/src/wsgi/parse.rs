@@ -66,6 +66,7 @@ pub struct RequestHead {
     body: BodyLength,
     keep_alive: bool,
     expect_continue: bool,
+    upgrade: bool,
 }
 
 impl RequestHead {
@@ -94,6 +95,12 @@ impl RequestHead {
     /// Whether an HTTP/1.1 client sent `Expect: 100-continue`.
     pub fn expects_continue(&self) -> bool {
         self.expect_continue
+    }
+
+    /// Whether the request asks to switch protocols: a `Connection` field
+    /// naming `upgrade` and an `Upgrade` field.
+    pub(crate) fn is_upgrade(&self) -> bool {
+        self.upgrade
     }
 }
 
@@ -158,7 +165,8 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, 
     }
     let version = if minor == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| Error::syntax("invalid method"))?;
-    let uri = parse_uri(path.as_bytes())?;
+    // `Request::new` starts with the target `/`, the commonest one.
+    let uri = if path == "/" { None } else { Some(parse_uri(path.as_bytes())?) };
 
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     let mut framing = Framing::default();
@@ -177,13 +185,16 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, 
         _ => framing.keep_alive && !framing.close,
     };
     let expect_continue = version == Version::HTTP_11 && framing.expect_continue;
+    let upgrade = framing.upgrade_field && framing.upgrade_token;
 
     let mut request = Request::new(());
     *request.method_mut() = method;
-    *request.uri_mut() = uri;
+    if let Some(uri) = uri {
+        *request.uri_mut() = uri;
+    }
     *request.version_mut() = version;
     *request.headers_mut() = headers;
-    Ok(Parse::Complete(RequestHead { request, body, keep_alive, expect_continue }, used))
+    Ok(Parse::Complete(RequestHead { request, body, keep_alive, expect_continue, upgrade }, used))
 }
 
 /// Limits that apply before a head is complete.
@@ -198,13 +209,6 @@ pub(crate) fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), Error> {
 }
 
 fn parse_uri(path: &[u8]) -> Result<Uri, Error> {
-    // The commonest target, without the copy `Uri::try_from` makes.
-    if path == b"/" {
-        thread_local! {
-            static ROOT: Uri = Uri::from_static("/");
-        }
-        return Ok(ROOT.with(Uri::clone));
-    }
     Uri::try_from(path).map_err(|_| Error::syntax("invalid request target"))
 }
 
@@ -224,6 +228,10 @@ struct Framing {
     close: bool,
     keep_alive: bool,
     expect_continue: bool,
+    /// `Connection` names `upgrade`.
+    upgrade_token: bool,
+    /// An `Upgrade` field was present.
+    upgrade_field: bool,
 }
 
 impl Framing {
@@ -259,10 +267,14 @@ impl Framing {
                     self.close = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") {
                     self.keep_alive = true;
+                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                    self.upgrade_token = true;
                 }
             }
         } else if name == header::EXPECT {
             self.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+        } else if name == header::UPGRADE {
+            self.upgrade_field = true;
         }
         Ok(())
     }
@@ -293,7 +305,11 @@ impl Framing {
 /// empty value is allowed (RFC 9112 §3.2, a target without an authority).
 /// No user info, path, query, fragment or whitespace.
 fn is_host(value: &[u8]) -> bool {
-    value.iter().all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%[]".contains(&b))
+    value.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+')
+            || matches!(b, b',' | b';' | b'=' | b':' | b'%' | b'[' | b']')
+    })
 }
 
 /// The comma-separated tokens of a list-valued field, trimmed, empty ones
