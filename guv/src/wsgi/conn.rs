@@ -11,12 +11,19 @@
 //!   Responding ── finish_request ─► Idle, or Closed when either side asked
 //! ```
 
+use http::HeaderMap;
+
 use super::Error;
 use super::chunked::ChunkedDecoder;
-use super::parse::{BodyLength, Limits, Parse, RequestHead, check_partial, parse_request};
+use super::parse::{BodyLength, Limits, Parse, RequestHead, check_partial, parse_request_into};
 
 /// The input buffer's starting size; it grows up to the head limit.
 const INITIAL_BUFFER: usize = 8 * 1024;
+
+/// A header map handed back for reuse is kept only if it holds at most
+/// this many fields without growing, so that one large message does not
+/// pin memory for the connection's life.
+const MAX_RECYCLED_HEADERS: usize = 48;
 
 /// Where a connection is between requests.
 #[derive(Debug)]
@@ -100,6 +107,9 @@ pub(crate) struct Conn {
     /// no blank line, so a head arriving in pieces is scanned once, not
     /// re-parsed from its start on every read.
     scanned: usize,
+    /// An empty header map for the next request head (see
+    /// [`Conn::recycle_headers`]).
+    spare_headers: Option<HeaderMap>,
 }
 
 impl Conn {
@@ -118,6 +128,17 @@ impl Conn {
             eof: false,
             seq: 0,
             scanned: 0,
+            spare_headers: None,
+        }
+    }
+
+    /// Keeps `headers` (a response's, say, once written) to hold the next
+    /// request's fields: the allocation is reused instead of a new map
+    /// being built per request.
+    pub(crate) fn recycle_headers(&mut self, mut headers: HeaderMap) {
+        if headers.capacity() <= MAX_RECYCLED_HEADERS && self.spare_headers.is_none() {
+            headers.clear();
+            self.spare_headers = Some(headers);
         }
     }
 
@@ -199,7 +220,7 @@ impl Conn {
         let parsed = if has_blank_line(input, self.scanned.saturating_sub(2)) {
             #[cfg(test)]
             tests::PARSES.with(|n| n.set(n.get() + 1));
-            parse_request(input, &self.limits)
+            parse_request_into(input, &self.limits, self.spare_headers.take().unwrap_or_default())
         } else {
             check_partial(input, &self.limits).map(|()| Parse::Partial)
         };

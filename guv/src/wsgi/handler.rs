@@ -304,6 +304,8 @@ fn write_response(
     {
         let mut out = conn.out.borrow_mut();
         close = encode::write_head(&mut out, status, &parts.headers, framing, close, http10);
+        // The map's allocation holds the next request's fields.
+        conn.conn.borrow_mut().recycle_headers(parts.headers);
         if let (Framing::Length(n), Some(bytes)) = (framing, bytes) {
             if bytes.len() as u64 != n {
                 // Only reachable through a declared length on in-memory bytes.

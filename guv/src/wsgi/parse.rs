@@ -136,6 +136,16 @@ impl RequestHead {
 /// assert!(head.keep_alive());
 /// ```
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, Error> {
+    parse_request_into(buf, limits, HeaderMap::new())
+}
+
+/// [`parse_request`] filling `headers` (cleared first): a map recycled
+/// from an earlier message keeps its allocation.
+pub(crate) fn parse_request_into(
+    buf: &[u8],
+    limits: &Limits,
+    mut headers: HeaderMap,
+) -> Result<Parse<RequestHead>, Error> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
     let slots = &mut slots[..limits.max_headers.clamp(1, MAX_HEADERS_CAP)];
     let mut req = httparse::Request::new(&mut []);
@@ -168,7 +178,8 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, 
     // `Request::new` starts with the target `/`, the commonest one.
     let uri = if path == "/" { None } else { Some(parse_uri(path.as_bytes())?) };
 
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    headers.clear();
+    headers.reserve(req.headers.len());
     let mut framing = Framing::default();
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::syntax("invalid header name"))?;
