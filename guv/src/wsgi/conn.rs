@@ -216,8 +216,11 @@ impl Conn {
         let input = &self.buf[self.start..self.end];
         // A head ends with a blank line; until one has arrived only the
         // size limits can fail, and only the new bytes need a look (from
-        // two back: a line end may have been cut after its LF or CR).
-        let parsed = if has_blank_line(input, self.scanned.saturating_sub(2)) {
+        // two back: a line end may have been cut after its LF or CR). A
+        // buffer that ends in one (a whole request, or several pipelined)
+        // needs no scan: the parser finds the first head's end itself.
+        let complete = input.ends_with(b"\n\r\n") || input.ends_with(b"\n\n");
+        let parsed = if complete || has_blank_line(input, self.scanned.saturating_sub(2)) {
             #[cfg(test)]
             tests::PARSES.with(|n| n.set(n.get() + 1));
             parse_request_into(input, &self.limits, self.spare_headers.take().unwrap_or_default())
