@@ -146,3 +146,30 @@ fn an_upgrade_is_offered_only_with_both_fields() {
         assert_eq!(r.text(), format!("offered={offered}"), "{fields:?}");
     }
 }
+
+#[test]
+fn repeated_fields_are_seen_as_sent_whatever_changes_between_requests() {
+    // The server reuses a field's parsed name and value when a request
+    // repeats the one at the same position last time: order, case, value
+    // and count changes must all show through.
+    let s = server();
+    let mut c = Client::connect(s.addr);
+    let requests: [(&str, &str); 7] = [
+        ("Host: t\r\nX-A: 1\r\nX-B: 2\r\n", "host: t\nx-a: 1\nx-b: 2\n"),
+        ("Host: t\r\nX-A: 1\r\nX-B: 2\r\n", "host: t\nx-a: 1\nx-b: 2\n"),
+        ("HOST: t\r\nx-b: 1\r\nX-A: 2\r\n", "host: t\nx-b: 1\nx-a: 2\n"),
+        ("host: t\r\nX-B: 1\r\nX-A: 22\r\nX-C: 3\r\n", "host: t\nx-b: 1\nx-a: 22\nx-c: 3\n"),
+        ("Host: u\r\n", "host: u\n"),
+        ("Host: u\r\nX-A: 2\r\nX-A: 2\r\n", "host: u\nx-a: 2\nx-a: 2\n"),
+        ("X-A: 2\r\nHost: u\r\nX-A: 2\r\n", "x-a: 2\nx-a: 2\nhost: u\n"),
+    ];
+    for (fields, seen) in requests {
+        c.send(format!("GET / HTTP/1.1\r\n{fields}\r\n").as_bytes());
+        let r = c.read_response().unwrap();
+        assert_eq!(r.text(), seen, "{fields:?}");
+    }
+    // A repeated field is still checked: a second Host is refused even
+    // when the first one is reused.
+    c.send(b"GET / HTTP/1.1\r\nX-A: 2\r\nHost: u\r\nHost: u\r\n\r\n");
+    assert_eq!(c.read_response().unwrap().status, 400);
+}

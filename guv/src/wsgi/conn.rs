@@ -15,7 +15,7 @@ use http::HeaderMap;
 
 use super::Error;
 use super::chunked::ChunkedDecoder;
-use super::parse::{BodyLength, Limits, Parse, RequestHead, check_partial, parse_request_into};
+use super::parse::{BodyLength, FieldCache, Limits, Parse, RequestHead, check_partial, parse_request_into};
 
 /// The input buffer's starting size; it grows up to the head limit.
 const INITIAL_BUFFER: usize = 8 * 1024;
@@ -110,6 +110,8 @@ pub(crate) struct Conn {
     /// An empty header map for the next request head (see
     /// [`Conn::recycle_headers`]).
     spare_headers: Option<HeaderMap>,
+    /// The last request's header fields, for the next one to reuse.
+    fields: FieldCache,
 }
 
 impl Conn {
@@ -129,6 +131,7 @@ impl Conn {
             seq: 0,
             scanned: 0,
             spare_headers: None,
+            fields: FieldCache::default(),
         }
     }
 
@@ -223,7 +226,12 @@ impl Conn {
         let parsed = if complete || has_blank_line(input, self.scanned.saturating_sub(2)) {
             #[cfg(test)]
             tests::PARSES.with(|n| n.set(n.get() + 1));
-            parse_request_into(input, &self.limits, self.spare_headers.take().unwrap_or_default())
+            parse_request_into(
+                input,
+                &self.limits,
+                self.spare_headers.take().unwrap_or_default(),
+                Some(&mut self.fields),
+            )
         } else {
             check_partial(input, &self.limits).map(|()| Parse::Partial)
         };

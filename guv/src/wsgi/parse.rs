@@ -136,15 +136,59 @@ impl RequestHead {
 /// assert!(head.keep_alive());
 /// ```
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, Error> {
-    parse_request_into(buf, limits, HeaderMap::new())
+    parse_request_into(buf, limits, HeaderMap::new(), None)
+}
+
+/// The most header fields a [`FieldCache`] remembers.
+const CACHED_FIELDS: usize = 32;
+
+/// The header fields of the last request on a connection, by position.
+///
+/// A client on a keep-alive connection tends to send the same fields
+/// (`Host`, `User-Agent`, `Accept`, ...) in the same order on every
+/// request. A field that repeats the one at its position last time reuses
+/// its parsed name and value: a reference-count increment instead of
+/// validating, allocating and copying the value.
+#[derive(Debug, Default)]
+pub(crate) struct FieldCache {
+    fields: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl FieldCache {
+    /// The parsed field `i` of a request, `raw_name: raw_value`.
+    fn field(&mut self, i: usize, raw_name: &[u8], raw_value: &[u8]) -> Result<(HeaderName, HeaderValue), Error> {
+        if let Some((name, value)) = self.fields.get(i)
+            && value.as_bytes() == raw_value
+            // Names are parsed to lower case: any spelling that matches
+            // ignoring case parses to this same name.
+            && name.as_str().as_bytes().eq_ignore_ascii_case(raw_name)
+        {
+            return Ok((name.clone(), value.clone()));
+        }
+        let (name, value) = parse_field(raw_name, raw_value)?;
+        if i < self.fields.len() {
+            self.fields[i] = (name.clone(), value.clone());
+        } else if i == self.fields.len() && i < CACHED_FIELDS {
+            self.fields.push((name.clone(), value.clone()));
+        }
+        Ok((name, value))
+    }
+}
+
+fn parse_field(name: &[u8], value: &[u8]) -> Result<(HeaderName, HeaderValue), Error> {
+    let name = HeaderName::from_bytes(name).map_err(|_| Error::syntax("invalid header name"))?;
+    let value = HeaderValue::from_bytes(value).map_err(|_| Error::syntax("invalid header value"))?;
+    Ok((name, value))
 }
 
 /// [`parse_request`] filling `headers` (cleared first): a map recycled
-/// from an earlier message keeps its allocation.
+/// from an earlier message keeps its allocation. With a `cache`, fields
+/// that repeat the last request's are reused from it.
 pub(crate) fn parse_request_into(
     buf: &[u8],
     limits: &Limits,
     mut headers: HeaderMap,
+    mut cache: Option<&mut FieldCache>,
 ) -> Result<Parse<RequestHead>, Error> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
     let slots = &mut slots[..limits.max_headers.clamp(1, MAX_HEADERS_CAP)];
@@ -181,9 +225,11 @@ pub(crate) fn parse_request_into(
     headers.clear();
     headers.reserve(req.headers.len());
     let mut framing = Framing::default();
-    for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::syntax("invalid header name"))?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| Error::syntax("invalid header value"))?;
+    for (i, h) in req.headers.iter().enumerate() {
+        let (name, value) = match cache.as_deref_mut() {
+            Some(cache) => cache.field(i, h.name.as_bytes(), h.value)?,
+            None => parse_field(h.name.as_bytes(), h.value)?,
+        };
         framing.observe(&name, h.value)?;
         headers.append(name, value);
     }
@@ -361,6 +407,27 @@ mod tests {
         assert!(!ka(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
         assert!(!ka(b"GET / HTTP/1.0\r\n\r\n"));
         assert!(ka(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_field_cache_reuses_repeated_fields_and_parses_changed_ones() {
+        let mut cache = FieldCache::default();
+        let (name, value) = cache.field(0, b"User-Agent", b"wrk").unwrap();
+        assert_eq!((name.as_str(), value.as_bytes()), ("user-agent", &b"wrk"[..]));
+        // The same field again, any case: the very same value bytes.
+        let (again, same) = cache.field(0, b"USER-agent", b"wrk").unwrap();
+        assert_eq!(again, name);
+        assert_eq!(same.as_bytes().as_ptr(), value.as_bytes().as_ptr());
+        // A changed value or name at that position is parsed (and checked).
+        assert_eq!(cache.field(0, b"User-Agent", b"curl").unwrap().1, "curl");
+        assert_eq!(cache.field(0, b"Accept", b"curl").unwrap().0, header::ACCEPT);
+        assert!(cache.field(0, b"Accept", b"bad\x7fvalue").unwrap_err().is_syntax());
+        assert!(cache.field(0, b"Bad Name", b"curl").unwrap_err().is_syntax());
+        // Positions past the cache's size are parsed every time.
+        for i in 0..CACHED_FIELDS + 2 {
+            cache.field(i, b"X-N", b"1").unwrap();
+        }
+        assert_eq!(cache.fields.len(), CACHED_FIELDS);
     }
 
     #[test]
