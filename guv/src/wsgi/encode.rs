@@ -2,7 +2,6 @@
 //! connection's output buffer, chunk framing, and the cached `Date`.
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
 use http::header::{self, HeaderMap};
@@ -179,7 +178,7 @@ thread_local! {
 /// Runs `f` with this second's formatted dates.
 pub(crate) fn with_clock<R>(f: impl FnOnce(&Clock) -> R) -> R {
     CLOCK.with(|c| {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = super::coarse_clock::unix_secs();
         let mut c = c.borrow_mut();
         if c.secs != now {
             c.refresh(now);
