@@ -235,41 +235,42 @@ impl Conn {
         } else {
             check_partial(input, &self.limits).map(|()| Parse::Partial)
         };
-        let (head, used) = match parsed {
-            Ok(Parse::Complete(head, used)) => (head, used),
+        match parsed {
+            Ok(Parse::Complete(head, used)) => {
+                let body = match head.body_length() {
+                    BodyLength::Known(n) if n > self.max_body => {
+                        self.state = State::Closed;
+                        return Err(Error::body_too_large());
+                    }
+                    BodyLength::Known(0) => None,
+                    BodyLength::Known(n) => Some(BodyState::Length(n)),
+                    BodyLength::Chunked => Some(BodyState::Chunked(ChunkedDecoder::new())),
+                };
+                self.start += used;
+                self.scanned = 0;
+                self.seq += 1;
+                self.keep_alive = head.keep_alive();
+                self.body_read = 0;
+                self.expect = if head.expects_continue() && body.is_some() { Continue::Pending } else { Continue::No };
+                self.state = match body {
+                    Some(body) => State::Body(body),
+                    None => State::Responding,
+                };
+                Ok(Some(head))
+            }
             Ok(Parse::Partial) => {
                 self.scanned = self.end - self.start;
                 if self.eof && self.has_buffered() {
                     self.state = State::Closed;
                     return Err(Error::syntax("the connection closed in the middle of a request head"));
                 }
-                return Ok(None);
+                Ok(None)
             }
             Err(e) => {
                 self.state = State::Closed;
-                return Err(e);
+                Err(e)
             }
-        };
-        let body = match head.body_length() {
-            BodyLength::Known(n) if n > self.max_body => {
-                self.state = State::Closed;
-                return Err(Error::body_too_large());
-            }
-            BodyLength::Known(0) => None,
-            BodyLength::Known(n) => Some(BodyState::Length(n)),
-            BodyLength::Chunked => Some(BodyState::Chunked(ChunkedDecoder::new())),
-        };
-        self.start += used;
-        self.scanned = 0;
-        self.seq += 1;
-        self.keep_alive = head.keep_alive();
-        self.body_read = 0;
-        self.expect = if head.expects_continue() && body.is_some() { Continue::Pending } else { Continue::No };
-        self.state = match body {
-            Some(body) => State::Body(body),
-            None => State::Responding,
-        };
-        Ok(Some(head))
+        }
     }
 
     /// Whether a `100 Continue` must be sent before the body is read; the
