@@ -107,9 +107,10 @@ pub(crate) struct Conn {
     /// no blank line, so a head arriving in pieces is scanned once, not
     /// re-parsed from its start on every read.
     scanned: usize,
-    /// An empty header map for the next request head (see
-    /// [`Conn::recycle_headers`]).
-    spare_headers: Option<HeaderMap>,
+    /// The header map the next request head is parsed into (see
+    /// [`Conn::recycle_headers`]); it gets the empty map of the parsed
+    /// request in exchange.
+    spare_headers: HeaderMap,
     /// The last request's header fields, for the next one to reuse.
     fields: FieldCache,
 }
@@ -130,18 +131,19 @@ impl Conn {
             eof: false,
             seq: 0,
             scanned: 0,
-            spare_headers: None,
+            spare_headers: HeaderMap::new(),
             fields: FieldCache::default(),
         }
     }
 
-    /// Keeps `headers` (a response's, say, once written) to hold the next
-    /// request's fields: the allocation is reused instead of a new map
-    /// being built per request.
-    pub(crate) fn recycle_headers(&mut self, mut headers: HeaderMap) {
-        if headers.capacity() <= MAX_RECYCLED_HEADERS && self.spare_headers.is_none() {
-            headers.clear();
-            self.spare_headers = Some(headers);
+    /// Takes the map in `headers` (a response's, once written) to hold
+    /// the next request's fields, if it has more room than the one kept,
+    /// leaving that one in exchange: the allocation is reused instead of a
+    /// new map being built per request. (The parser clears it.)
+    pub(crate) fn recycle_headers(&mut self, headers: &mut HeaderMap) {
+        let room = headers.capacity();
+        if room <= MAX_RECYCLED_HEADERS && room > self.spare_headers.capacity() {
+            std::mem::swap(&mut self.spare_headers, headers);
         }
     }
 
@@ -226,12 +228,7 @@ impl Conn {
         let parsed = if complete || has_blank_line(input, self.scanned.saturating_sub(2)) {
             #[cfg(test)]
             tests::PARSES.with(|n| n.set(n.get() + 1));
-            parse_request_into(
-                input,
-                &self.limits,
-                self.spare_headers.take().unwrap_or_default(),
-                Some(&mut self.fields),
-            )
+            parse_request_into(input, &self.limits, &mut self.spare_headers, Some(&mut self.fields))
         } else {
             check_partial(input, &self.limits).map(|()| Parse::Partial)
         };

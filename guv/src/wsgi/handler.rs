@@ -286,7 +286,7 @@ fn write_response(
         let mut out = conn.out.borrow_mut();
         close = encode::write_head(&mut out, status, response.headers(), framing, close, http10);
         // The map's allocation holds the next request's fields.
-        conn.conn.borrow_mut().recycle_headers(std::mem::take(response.headers_mut()));
+        conn.conn.borrow_mut().recycle_headers(response.headers_mut());
         let bytes = response.body().as_bytes();
         if let (Framing::Length(n), Some(bytes)) = (framing, bytes) {
             if bytes.len() as u64 != n {

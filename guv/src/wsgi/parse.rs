@@ -136,7 +136,7 @@ impl RequestHead {
 /// assert!(head.keep_alive());
 /// ```
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, Error> {
-    parse_request_into(buf, limits, HeaderMap::new(), None)
+    parse_request_into(buf, limits, &mut HeaderMap::new(), None)
 }
 
 /// The most header fields a [`FieldCache`] remembers.
@@ -181,13 +181,14 @@ fn parse_field(name: &[u8], value: &[u8]) -> Result<(HeaderName, HeaderValue), E
     Ok((name, value))
 }
 
-/// [`parse_request`] filling `headers` (cleared first): a map recycled
-/// from an earlier message keeps its allocation. With a `cache`, fields
-/// that repeat the last request's are reused from it.
+/// [`parse_request`] filling the map in `headers` (cleared first; a map
+/// recycled from an earlier message keeps its allocation), which the
+/// request takes, leaving its own empty map in exchange. With a `cache`,
+/// fields that repeat the last request's are reused from it.
 pub(crate) fn parse_request_into(
     buf: &[u8],
     limits: &Limits,
-    mut headers: HeaderMap,
+    headers: &mut HeaderMap,
     mut cache: Option<&mut FieldCache>,
 ) -> Result<Parse<RequestHead>, Error> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
@@ -250,7 +251,7 @@ pub(crate) fn parse_request_into(
         *request.uri_mut() = uri;
     }
     *request.version_mut() = version;
-    *request.headers_mut() = headers;
+    std::mem::swap(request.headers_mut(), headers);
     Ok(Parse::Complete(RequestHead { request, body, keep_alive, expect_continue, upgrade }, used))
 }
 
