@@ -219,7 +219,11 @@ pub(crate) fn parse_request_into(
         return Err(Error::headers_too_large("the request head is larger than the limit"));
     }
     let version = if minor == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
-    let method = Method::from_bytes(method.as_bytes()).map_err(|_| Error::syntax("invalid method"))?;
+    // `Request::new` starts with `GET`, the commonest method.
+    let method = match method {
+        "GET" => None,
+        other => Some(Method::from_bytes(other.as_bytes()).map_err(|_| Error::syntax("invalid method"))?),
+    };
     // `Request::new` starts with the target `/`, the commonest one.
     let uri = if path == "/" { None } else { Some(parse_uri(path.as_bytes())?) };
 
@@ -246,7 +250,9 @@ pub(crate) fn parse_request_into(
     let upgrade = framing.upgrade_field && framing.upgrade_token;
 
     let mut request = Request::new(());
-    *request.method_mut() = method;
+    if let Some(method) = method {
+        *request.method_mut() = method;
+    }
     if let Some(uri) = uri {
         *request.uri_mut() = uri;
     }
@@ -439,6 +445,19 @@ mod tests {
             cache.field(i, b"X-N", b"1").unwrap();
         }
         assert_eq!(cache.fields.len(), CACHED_FIELDS);
+    }
+
+    #[test]
+    fn methods_and_targets_defaulted_or_parsed() {
+        let request = |b: &[u8]| match parse(b) {
+            Ok(Parse::Complete(h, _)) => h.into_request(),
+            other => panic!("{other:?}"),
+        };
+        let r = request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!((r.method(), r.uri().path(), r.uri().query()), (&Method::GET, "/", None));
+        let r = request(b"get /x?y HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!((r.method().as_str(), r.uri().path(), r.uri().query()), ("get", "/x", Some("y")));
+        assert_eq!(request(b"POST / HTTP/1.0\r\n\r\n").method(), Method::POST);
     }
 
     #[test]
