@@ -148,22 +148,25 @@ const CACHED_FIELDS: usize = 32;
 /// (`Host`, `User-Agent`, `Accept`, ...) in the same order on every
 /// request. A field that repeats the one at its position last time reuses
 /// its parsed name and value: a reference-count increment instead of
-/// validating, allocating and copying the value.
+/// validating, allocating and copying the value. The cache only holds
+/// fields of requests that were accepted (a refused head clears it), so
+/// a reused field has passed the framing checks on its own value before.
 #[derive(Debug, Default)]
 pub(crate) struct FieldCache {
     fields: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl FieldCache {
-    /// The parsed field `i` of a request, `raw_name: raw_value`.
-    fn field(&mut self, i: usize, raw_name: &[u8], raw_value: &[u8]) -> Result<(HeaderName, HeaderValue), Error> {
+    /// The parsed field `i` of a request, `raw_name: raw_value`, and
+    /// whether it was reused from an accepted request.
+    fn field(&mut self, i: usize, raw_name: &[u8], raw_value: &[u8]) -> Result<(HeaderName, HeaderValue, bool), Error> {
         if let Some((name, value)) = self.fields.get(i)
             && value.as_bytes() == raw_value
             // Names are parsed to lower case: any spelling that matches
             // ignoring case parses to this same name.
             && name.as_str().as_bytes().eq_ignore_ascii_case(raw_name)
         {
-            return Ok((name.clone(), value.clone()));
+            return Ok((name.clone(), value.clone(), true));
         }
         let (name, value) = parse_field(raw_name, raw_value)?;
         if i < self.fields.len() {
@@ -171,7 +174,7 @@ impl FieldCache {
         } else if i == self.fields.len() && i < CACHED_FIELDS {
             self.fields.push((name.clone(), value.clone()));
         }
-        Ok((name, value))
+        Ok((name, value, false))
     }
 }
 
@@ -229,19 +232,31 @@ pub(crate) fn parse_request_into(
 
     headers.clear();
     headers.reserve(req.headers.len());
-    let mut framing = Framing::default();
-    for (i, h) in req.headers.iter().enumerate() {
-        let (name, value) = match cache.as_deref_mut() {
-            Some(cache) => cache.field(i, h.name.as_bytes(), h.value)?,
-            None => parse_field(h.name.as_bytes(), h.value)?,
-        };
-        framing.observe(&name, h.value)?;
-        headers.append(name, value);
-    }
-    let body = framing.body_length(version)?;
-    if version == Version::HTTP_11 && !framing.host {
-        return Err(Error::syntax("an HTTP/1.1 request must have a Host header"));
-    }
+    let checked = (|| {
+        let mut framing = Framing::default();
+        for (i, h) in req.headers.iter().enumerate() {
+            let (name, value, reused) = match cache.as_deref_mut() {
+                Some(cache) => cache.field(i, h.name.as_bytes(), h.value)?,
+                None => parse_field(h.name.as_bytes(), h.value).map(|(n, v)| (n, v, false))?,
+            };
+            framing.observe(&name, h.value, reused)?;
+            headers.append(name, value);
+        }
+        let body = framing.body_length(version)?;
+        if version == Version::HTTP_11 && !framing.host {
+            return Err(Error::syntax("an HTTP/1.1 request must have a Host header"));
+        }
+        Ok((framing, body))
+    })();
+    let (framing, body) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            if let Some(cache) = cache {
+                cache.fields.clear();
+            }
+            return Err(e);
+        }
+    };
     let keep_alive = match version {
         Version::HTTP_11 => !framing.close,
         _ => framing.keep_alive && !framing.close,
@@ -299,7 +314,9 @@ struct Framing {
 }
 
 impl Framing {
-    fn observe(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), Error> {
+    /// Notes one field; `checked`: the same field was accepted in an
+    /// earlier request (its value need not be checked again).
+    fn observe(&mut self, name: &HeaderName, value: &[u8], checked: bool) -> Result<(), Error> {
         if name == header::CONTENT_LENGTH {
             let n = parse_content_length(value)?;
             if self.content_length.is_some_and(|m| m != n) {
@@ -321,7 +338,7 @@ impl Framing {
             if self.host {
                 return Err(Error::syntax("more than one Host field"));
             }
-            if !is_host(value) {
+            if !checked && !is_host(value) {
                 return Err(Error::syntax("an invalid Host field"));
             }
             self.host = true;
@@ -429,11 +446,11 @@ mod tests {
     #[test]
     fn a_field_cache_reuses_repeated_fields_and_parses_changed_ones() {
         let mut cache = FieldCache::default();
-        let (name, value) = cache.field(0, b"User-Agent", b"wrk").unwrap();
-        assert_eq!((name.as_str(), value.as_bytes()), ("user-agent", &b"wrk"[..]));
+        let (name, value, reused) = cache.field(0, b"User-Agent", b"wrk").unwrap();
+        assert_eq!((name.as_str(), value.as_bytes(), reused), ("user-agent", &b"wrk"[..], false));
         // The same field again, any case: the very same value bytes.
-        let (again, same) = cache.field(0, b"USER-agent", b"wrk").unwrap();
-        assert_eq!(again, name);
+        let (again, same, reused) = cache.field(0, b"USER-agent", b"wrk").unwrap();
+        assert_eq!((again, reused), (name, true));
         assert_eq!(same.as_bytes().as_ptr(), value.as_bytes().as_ptr());
         // A changed value or name at that position is parsed (and checked).
         assert_eq!(cache.field(0, b"User-Agent", b"curl").unwrap().1, "curl");
@@ -445,6 +462,25 @@ mod tests {
             cache.field(i, b"X-N", b"1").unwrap();
         }
         assert_eq!(cache.fields.len(), CACHED_FIELDS);
+    }
+
+    #[test]
+    fn a_refused_head_leaves_nothing_to_reuse() {
+        // Reused fields skip the checks on their own value (a Host's
+        // characters), so the cache must only hold accepted requests'.
+        let mut cache = FieldCache::default();
+        let mut map = HeaderMap::new();
+        let limits = Limits::default();
+        let bad = b"GET / HTTP/1.1\r\nX-A: 1\r\nHost: a/b\r\n\r\n";
+        assert!(parse_request_into(bad, &limits, &mut map, Some(&mut cache)).unwrap_err().is_syntax());
+        assert!(cache.fields.is_empty());
+        assert!(parse_request_into(bad, &limits, &mut map, Some(&mut cache)).unwrap_err().is_syntax());
+        let good = b"GET / HTTP/1.1\r\nX-A: 1\r\nHost: a\r\n\r\n";
+        assert!(matches!(parse_request_into(good, &limits, &mut map, Some(&mut cache)), Ok(Parse::Complete(..))));
+        assert_eq!(cache.fields.len(), 2);
+        // A repeated Host is still one too many.
+        let twice = b"GET / HTTP/1.1\r\nX-A: 1\r\nHost: a\r\nHost: a\r\n\r\n";
+        assert!(parse_request_into(twice, &limits, &mut map, Some(&mut cache)).unwrap_err().is_syntax());
     }
 
     #[test]
