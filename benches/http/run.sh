@@ -2,7 +2,7 @@
 # The headline HTTP benchmark: plaintext "Hello, World!" with keep-alive,
 # guv::wsgi (one worker) vs may_minihttp (one may worker) vs hyper on tokio
 # current_thread, each server pinned to core 0, wrk -t1 -c100 pinned to core
-# 1, runs alternated; then the same with 16-deep pipelining, then guv with
+# 1, runs alternated; then the same with 16-deep pipelining (alternated too), then guv with
 # workers(2) unpinned. Needs wrk and ../shared/bench/http_vs.sh.
 # Usage: bash benches/http/run.sh [RUNS] [DURATION]
 set -euo pipefail
@@ -14,10 +14,18 @@ cargo build --release -q -p guv-benches --examples
 bin=${CARGO_TARGET_DIR:-target}/release/examples
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
-start() { taskset -c 0 "$bin/$1" "$2" >/dev/null 2>&1 & pids+=($!); echo $!; }
-g=$(start http_guv 18181); m=$(start http_may_minihttp 18182); h=$(start http_hyper 18183)
+# Not in a command substitution: that would record the pid in a subshell,
+# and the trap would leave the servers running.
+start() { taskset -c 0 "$bin/$1" "$2" >/dev/null 2>&1 & pids+=($!); }
+for p in 18181 18182 18183 18184; do
+  if curl -s "http://127.0.0.1:$p/" >/dev/null 2>&1; then echo "port $p is taken: stop what serves it" >&2; exit 1; fi
+done
+start http_guv 18181; g=$!; start http_may_minihttp 18182; m=$!; start http_hyper 18183; h=$!
 for p in 18181 18182 18183; do
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$p/" >/dev/null && break; sleep 0.1; done
+done
+for pid in "$g" "$m" "$h"; do
+  kill -0 "$pid" 2>/dev/null || { echo "a server (pid $pid) did not start" >&2; exit 1; }
 done
 echo "== plaintext keep-alive, wrk -t1 -c100, $runs runs of $dur"
 bash "$vs" guv 18181 "$g" may_minihttp 18182 "$m" "$runs" "$dur" | tail -1
@@ -32,14 +40,19 @@ pipe() { # port pid -> "rps us_per_req"
   c1=$(awk -v t="$tck" '{print ($14+$15)/t}' /proc/$2/stat)
   echo "$out" | awk -v a="$c0" -v b="$c1" '/Requests\/sec/ {r=$2} /requests in/ {q=$1} END {printf "%.0f %.3f\n", r, (b-a)*1e6/q}'
 }
-echo "== pipelined depth 16, wrk -t1 -c100, $runs runs of $dur (req/s, us CPU/req; medians)"
-for name in guv:18181:$g may_minihttp:18182:$m hyper:18183:$h; do
-  IFS=: read -r n p pid <<<"$name"
-  rs=(); cs=()
-  for _ in $(seq "$runs"); do read -r r c < <(pipe "$p" "$pid"); rs+=("$r"); cs+=("$c"); done
-  mr=$(printf '%s\n' "${rs[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  mc=$(printf '%s\n' "${cs[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  echo "$n pipelined: $mr req/s, $mc us CPU/req"
+echo "== pipelined depth 16, wrk -t1 -c100, $runs runs of $dur, servers alternated (req/s, us CPU/req; medians)"
+med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+names=(guv may_minihttp hyper) ports=(18181 18182 18183) spids=("$g" "$m" "$h")
+declare -A rs cs
+for _ in $(seq "$runs"); do
+  for i in 0 1 2; do
+    read -r r c < <(pipe "${ports[$i]}" "${spids[$i]}")
+    rs[$i]+="$r " cs[$i]+="$c "
+  done
+done
+for i in 0 1 2; do
+  # shellcheck disable=SC2086 # word splitting intended
+  echo "${names[$i]} pipelined: $(med ${rs[$i]}) req/s, $(med ${cs[$i]}) us CPU/req"
 done
 
 echo "== guv workers(2), unpinned, wrk -t1 -c100 pinned to core 1"

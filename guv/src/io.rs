@@ -6,7 +6,7 @@
 //! system call first and parks only on `WouldBlock`, and an edge wakes every
 //! waiter of its direction, which then retries.
 //!
-//! Entries are owned: by a green socket ([`Registration`], which deletes the
+//! Entries are owned: by a green socket (`Registered`, which deletes the
 //! entry and wakes its waiters with an error when dropped, before the fd is
 //! closed), or by the [`trampoline`] calls waiting on a foreign fd (deleted
 //! when the last one leaves). Every entry carries a generation, so a waiter
@@ -82,7 +82,8 @@ pub(crate) struct Registry {
     entries: RefCell<Vec<Option<Entry>>>,
     events: RefCell<Vec<IoEvent>>,
     waiting: Cell<usize>,
-    /// Backend waits so far (see [`poll_count`]).
+    /// Backend waits so far (a drained read compares it, see
+    /// `Registered::mark_drained`).
     polls: Cell<u64>,
     next_id: Cell<u64>,
 }
@@ -349,7 +350,7 @@ impl<T: AsFd> Registered<T> {
     fn deregister(&self) {
         let Some(inner) = &self.inner else { return };
         let at_home = crate::hub::try_with_hub(|hub| {
-            let home = Weak::ptr_eq(&hub.shared_weak(), &self.home);
+            let home = hub.is_home(&self.home);
             if home {
                 hub.io.release(inner.as_fd(), self.generation);
             }
@@ -384,7 +385,7 @@ impl<T: AsFd> Registered<T> {
         let at = self.drained_at.load(Ordering::Relaxed);
         at != NOT_DRAINED
             && crate::hub::try_with_hub(|hub| {
-                Weak::ptr_eq(&hub.shared_weak(), &self.home) && hub.io.read_would_block(self.fd, self.generation, at)
+                hub.is_home(&self.home) && hub.io.read_would_block(self.fd, self.generation, at)
             })
             .unwrap_or(false)
     }

@@ -68,10 +68,10 @@
 //! private payload, running its destructors; a panic ends only the greenlet
 //! it happens in.
 //!
-//! The unsafe code is fenced into six small files (stacks, the switch, the
+//! The unsafe code is fenced into a few small files (stacks, the switch, the
 //! stack-overflow handler, the poller backends, raw socket and process
-//! calls, scoped green threads, the green `Mutex`/`RwLock` data cells); the
-//! crate denies `unsafe` everywhere else.
+//! calls, scoped green threads, the green `Mutex`/`RwLock` data cells, the
+//! HTTP server's coarse clock); the crate denies `unsafe` everywhere else.
 
 #![deny(unsafe_code)]
 #![warn(

@@ -389,6 +389,12 @@ impl Hub {
         Arc::downgrade(&self.shared)
     }
 
+    /// Whether `home` (from [`Hub::shared_weak`]) points to this hub; no
+    /// reference count is touched.
+    pub(crate) fn is_home(&self, home: &std::sync::Weak<Shared>) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.shared), home.as_ptr())
+    }
+
     /// Spawned greenlets that have not ended.
     pub(crate) fn live(&self) -> usize {
         self.live.get()

@@ -11,12 +11,19 @@
 //!   Responding ── finish_request ─► Idle, or Closed when either side asked
 //! ```
 
+use http::HeaderMap;
+
 use super::Error;
 use super::chunked::ChunkedDecoder;
-use super::parse::{BodyLength, Limits, Parse, RequestHead, check_partial, parse_request};
+use super::parse::{BodyLength, FieldCache, Limits, Parse, RequestHead, check_partial, parse_request_into};
 
 /// The input buffer's starting size; it grows up to the head limit.
 const INITIAL_BUFFER: usize = 8 * 1024;
+
+/// A header map handed back for reuse is kept only if it holds at most
+/// this many fields without growing, so that one large message does not
+/// pin memory for the connection's life.
+const MAX_RECYCLED_HEADERS: usize = 48;
 
 /// Where a connection is between requests.
 #[derive(Debug)]
@@ -100,6 +107,12 @@ pub(crate) struct Conn {
     /// no blank line, so a head arriving in pieces is scanned once, not
     /// re-parsed from its start on every read.
     scanned: usize,
+    /// The header map the next request head is parsed into (see
+    /// [`Conn::recycle_headers`]); it gets the empty map of the parsed
+    /// request in exchange.
+    spare_headers: HeaderMap,
+    /// The last request's header fields, for the next one to reuse.
+    fields: FieldCache,
 }
 
 impl Conn {
@@ -118,6 +131,19 @@ impl Conn {
             eof: false,
             seq: 0,
             scanned: 0,
+            spare_headers: HeaderMap::new(),
+            fields: FieldCache::default(),
+        }
+    }
+
+    /// Takes the map in `headers` (a response's, once written) to hold
+    /// the next request's fields, if it has more room than the one kept,
+    /// leaving that one in exchange: the allocation is reused instead of a
+    /// new map being built per request. (The parser clears it.)
+    pub(crate) fn recycle_headers(&mut self, headers: &mut HeaderMap) {
+        let room = headers.capacity();
+        if room <= MAX_RECYCLED_HEADERS && room > self.spare_headers.capacity() {
+            std::mem::swap(&mut self.spare_headers, headers);
         }
     }
 
@@ -195,49 +221,53 @@ impl Conn {
         let input = &self.buf[self.start..self.end];
         // A head ends with a blank line; until one has arrived only the
         // size limits can fail, and only the new bytes need a look (from
-        // two back: a line end may have been cut after its LF or CR).
-        let parsed = if has_blank_line(input, self.scanned.saturating_sub(2)) {
+        // two back: a line end may have been cut after its LF or CR). A
+        // buffer that ends in one (a whole request, or several pipelined)
+        // needs no scan: the parser finds the first head's end itself.
+        let complete = input.ends_with(b"\n\r\n") || input.ends_with(b"\n\n");
+        let parsed = if complete || has_blank_line(input, self.scanned.saturating_sub(2)) {
             #[cfg(test)]
             tests::PARSES.with(|n| n.set(n.get() + 1));
-            parse_request(input, &self.limits)
+            parse_request_into(input, &self.limits, &mut self.spare_headers, Some(&mut self.fields))
         } else {
             check_partial(input, &self.limits).map(|()| Parse::Partial)
         };
-        let (head, used) = match parsed {
-            Ok(Parse::Complete(head, used)) => (head, used),
+        match parsed {
+            Ok(Parse::Complete(head, used)) => {
+                let body = match head.body_length() {
+                    BodyLength::Known(n) if n > self.max_body => {
+                        self.state = State::Closed;
+                        return Err(Error::body_too_large());
+                    }
+                    BodyLength::Known(0) => None,
+                    BodyLength::Known(n) => Some(BodyState::Length(n)),
+                    BodyLength::Chunked => Some(BodyState::Chunked(ChunkedDecoder::new())),
+                };
+                self.start += used;
+                self.scanned = 0;
+                self.seq += 1;
+                self.keep_alive = head.keep_alive();
+                self.body_read = 0;
+                self.expect = if head.expects_continue() && body.is_some() { Continue::Pending } else { Continue::No };
+                self.state = match body {
+                    Some(body) => State::Body(body),
+                    None => State::Responding,
+                };
+                Ok(Some(head))
+            }
             Ok(Parse::Partial) => {
                 self.scanned = self.end - self.start;
                 if self.eof && self.has_buffered() {
                     self.state = State::Closed;
                     return Err(Error::syntax("the connection closed in the middle of a request head"));
                 }
-                return Ok(None);
+                Ok(None)
             }
             Err(e) => {
                 self.state = State::Closed;
-                return Err(e);
+                Err(e)
             }
-        };
-        let body = match head.body_length() {
-            BodyLength::Known(n) if n > self.max_body => {
-                self.state = State::Closed;
-                return Err(Error::body_too_large());
-            }
-            BodyLength::Known(0) => None,
-            BodyLength::Known(n) => Some(BodyState::Length(n)),
-            BodyLength::Chunked => Some(BodyState::Chunked(ChunkedDecoder::new())),
-        };
-        self.start += used;
-        self.scanned = 0;
-        self.seq += 1;
-        self.keep_alive = head.keep_alive();
-        self.body_read = 0;
-        self.expect = if head.expects_continue() && body.is_some() { Continue::Pending } else { Continue::No };
-        self.state = match body {
-            Some(body) => State::Body(body),
-            None => State::Responding,
-        };
-        Ok(Some(head))
+        }
     }
 
     /// Whether a `100 Continue` must be sent before the body is read; the

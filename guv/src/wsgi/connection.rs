@@ -83,9 +83,34 @@ impl Connection {
     /// held while writing: the bytes are moved out, written, and the
     /// buffer (with its capacity) put back. Writers take turns: a second
     /// flush waits for the first, then writes what was added meanwhile.
+    /// When no flush is under way, one write that takes everything (the
+    /// usual case: a response or a batch of pipelined ones) is tried first,
+    /// without taking a turn: it cannot park, so nobody can come between.
     pub(crate) fn flush(&self) -> io::Result<()> {
-        if self.out.borrow().is_empty() && !self.turn.locked() {
-            return Ok(());
+        if !self.turn.locked() {
+            // Nobody is in the middle of a flush, and a write that does not
+            // park lets nobody in: the common case needs no turn.
+            let mut out = self.out.try_borrow_mut().map_err(|_| busy())?;
+            if out.is_empty() {
+                return Ok(());
+            }
+            match self.stream.try_write(&out) {
+                Ok(n) if n == out.len() => {
+                    out.clear();
+                    return Ok(());
+                }
+                Ok(0) => {
+                    out.clear();
+                    return Err(io::Error::new(io::ErrorKind::WriteZero, "guv::wsgi: the client stopped reading"));
+                }
+                Ok(n) => drop(out.drain(..n)),
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+                Err(e) => {
+                    // The connection is broken: what is left is dropped.
+                    out.clear();
+                    return Err(e);
+                }
+            }
         }
         let _turn = self.turn.guard();
         self.flush_in_turn()

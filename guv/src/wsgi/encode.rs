@@ -2,7 +2,6 @@
 //! connection's output buffer, chunk framing, and the cached `Date`.
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
 use http::header::{self, HeaderMap};
@@ -21,49 +20,61 @@ pub(crate) enum Framing {
     UntilClose,
 }
 
-/// The value of the `Server` header guv adds when the app sets none.
-pub(crate) const SERVER: &[u8] = concat!("guv/", env!("CARGO_PKG_VERSION")).as_bytes();
+/// The `Server` line guv adds when the app sets none.
+const SERVER_LINE: &[u8] = concat!("Server: guv/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes();
+
+/// The `Server` line and a `Date` line (`Date: ` and 29 bytes of date).
+const SERVER_AND_DATE: usize = SERVER_LINE.len() + 6 + 29 + 2;
 
 /// Appends a response head to `out`. The app's headers are copied except
 /// the framing ones (`Content-Length`, `Transfer-Encoding`) and
 /// `Connection`, which follow `framing` and `close`; `Date` and `Server` are
-/// added unless the app set them.
+/// added unless the app set them. A `Connection: close` among the app's
+/// headers also closes; returns whether the head says `Connection: close`.
+/// An open connection to an HTTP/1.0 client (`http10`) is announced with
+/// `Connection: keep-alive`.
 pub(crate) fn write_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
     framing: Framing,
-    close: bool,
-    http10_keep_alive: bool,
-) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
-    out.extend_from_slice(b"\r\n");
+    mut close: bool,
+    http10: bool,
+) -> bool {
+    if status == StatusCode::OK {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     let mut has_date = false;
     let mut has_server = false;
     for (name, value) in headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        if name == header::CONNECTION {
+            close |= has_token(value.as_bytes(), b"close");
             continue;
         }
         has_date |= name == header::DATE;
         has_server |= name == header::SERVER;
-        out.extend_from_slice(name.as_str().as_bytes());
+        let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
+        out.reserve(name.len() + value.len() + 4);
+        out.extend_from_slice(name);
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    if !has_server {
-        out.extend_from_slice(b"Server: ");
-        out.extend_from_slice(SERVER);
-        out.extend_from_slice(b"\r\n");
-    }
-    if !has_date {
-        out.extend_from_slice(b"Date: ");
-        with_clock(|c| out.extend_from_slice(&c.http_date));
-        out.extend_from_slice(b"\r\n");
-    }
+    with_clock(|c| match (has_server, has_date) {
+        (false, false) => out.extend_from_slice(&c.server_and_date),
+        (false, true) => out.extend_from_slice(&c.server_and_date[..SERVER_LINE.len()]),
+        (true, false) => out.extend_from_slice(&c.server_and_date[SERVER_LINE.len()..]),
+        (true, true) => {}
+    });
     match framing {
         Framing::Length(n) | Framing::NoBody(Some(n)) => {
             out.extend_from_slice(b"Content-Length: ");
@@ -74,11 +85,18 @@ pub(crate) fn write_head(
         Framing::NoBody(None) | Framing::UntilClose => {}
     }
     if close {
-        out.extend_from_slice(b"Connection: close\r\n");
-    } else if http10_keep_alive {
-        out.extend_from_slice(b"Connection: keep-alive\r\n");
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
+    } else if http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n\r\n");
+    } else {
+        out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"\r\n");
+    close
+}
+
+/// Whether the list-valued field `value` holds `token` (any case).
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// Appends a whole error response (used for requests that never reach the
@@ -142,16 +160,25 @@ pub(crate) struct Clock {
     pub(crate) http_date: [u8; 29],
     /// Common log format: `06/Nov/1994:08:49:37 +0000`.
     pub(crate) log_date: [u8; 26],
+    /// The `Server` line, then `Date: <http_date>` and its line end: the
+    /// two lines most responses get, copied at once.
+    server_and_date: [u8; SERVER_AND_DATE],
+}
+
+impl Clock {
+    const fn unset() -> Clock {
+        Clock { secs: u64::MAX, http_date: [0; 29], log_date: [0; 26], server_and_date: [0; SERVER_AND_DATE] }
+    }
 }
 
 thread_local! {
-    static CLOCK: RefCell<Clock> = const { RefCell::new(Clock { secs: u64::MAX, http_date: [0; 29], log_date: [0; 26] }) };
+    static CLOCK: RefCell<Clock> = const { RefCell::new(Clock::unset()) };
 }
 
 /// Runs `f` with this second's formatted dates.
 pub(crate) fn with_clock<R>(f: impl FnOnce(&Clock) -> R) -> R {
     CLOCK.with(|c| {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = super::coarse_clock::unix_secs();
         let mut c = c.borrow_mut();
         if c.secs != now {
             c.refresh(now);
@@ -194,6 +221,8 @@ impl Clock {
         d.extend_from_slice(&time);
         d.extend_from_slice(b" GMT");
         self.http_date.copy_from_slice(&d);
+        let lines = [SERVER_LINE, b"Date: ", &self.http_date, b"\r\n"].concat();
+        self.server_and_date.copy_from_slice(&lines);
         let mut l = Vec::with_capacity(26);
         l.extend_from_slice(&two(day));
         l.push(b'/');
@@ -228,9 +257,11 @@ mod tests {
 
     #[test]
     fn dates() {
-        let mut c = Clock { secs: 0, http_date: [0; 29], log_date: [0; 26] };
+        let mut c = Clock::unset();
         c.refresh(784_111_777);
         assert_eq!(&c.http_date, b"Sun, 06 Nov 1994 08:49:37 GMT");
+        let lines = concat!("Server: guv/", env!("CARGO_PKG_VERSION"), "\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n");
+        assert_eq!(&c.server_and_date[..], lines.as_bytes());
         assert_eq!(&c.log_date, b"06/Nov/1994:08:49:37 +0000");
         c.refresh(951_782_400); // leap day
         assert_eq!(&c.http_date, b"Tue, 29 Feb 2000 00:00:00 GMT");

@@ -12,13 +12,13 @@ use std::time::Duration;
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response, StatusCode, Version};
 
+use super::App;
 use super::body::Body;
 use super::conn::{Conn, Next};
 use super::connection::Connection;
 use super::encode::{self, Framing};
 use super::parse::{BodyLength, Limits, RequestHead};
 use super::upgrade;
-use super::{App, Error};
 use crate::greenlet::{KillSignal, TimeoutSignal};
 use crate::net::TcpStream;
 
@@ -79,26 +79,36 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
     let mut scratch = Vec::new();
     loop {
         flags.head_since.set(flags.clock.get());
-        let head = read_head(&conn);
-        flags.head_since.set(NOT_WAITING);
-        let head = match head {
-            Ok(Some(head)) => head,
-            Ok(None) => break,
-            Err(Failure::Protocol(e)) => {
-                log::debug!(target: "guv::wsgi", "{peer}: {e}");
-                encode::write_error(&mut conn.out.borrow_mut(), e.status());
-                if cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
-                    access_log(peer, &Method::GET, "-", Version::HTTP_11, e.status(), 0);
+        // Read until a whole head is buffered.
+        let head = loop {
+            let parsed = conn.conn.borrow_mut().parse_head();
+            match parsed {
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
+                Err(e) => {
+                    log::debug!(target: "guv::wsgi", "{peer}: {e}");
+                    encode::write_error(&mut conn.out.borrow_mut(), e.status());
+                    if cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
+                        access_log(peer, &Method::GET, "-", Version::HTTP_11, e.status(), 0);
+                    }
+                    let _ = conn.flush();
+                    conn.linger();
+                    return;
                 }
+            }
+            if conn.conn.borrow().is_eof() {
+                // The client closed between requests (or the header
+                // timeout closed the connection).
                 let _ = conn.flush();
-                conn.linger();
                 return;
             }
-            Err(Failure::Io(e)) => {
+            // Answers to pipelined requests go out before this greenlet waits.
+            if let Err(e) = conn.flush().and_then(|()| conn.fill()) {
                 log::debug!(target: "guv::wsgi", "{peer}: {e}");
                 return;
             }
         };
+        flags.head_since.set(NOT_WAITING);
         flags.busy.set(true);
         let result = respond(&conn, head, peer, app, cfg, flags, &mut scratch);
         flags.busy.set(false);
@@ -131,32 +141,6 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
                 return;
             }
         }
-    }
-    let _ = conn.flush();
-}
-
-enum Failure {
-    /// Answer with the error's status, then close.
-    Protocol(Error),
-    /// Close without an answer.
-    Io(io::Error),
-}
-
-/// Reads until a whole head is buffered. `Ok(None)`: the client closed
-/// between requests or let the header timeout pass.
-fn read_head(conn: &Connection) -> Result<Option<RequestHead>, Failure> {
-    loop {
-        match conn.conn.borrow_mut().parse_head() {
-            Ok(Some(head)) => return Ok(Some(head)),
-            Ok(None) => {}
-            Err(e) => return Err(Failure::Protocol(e)),
-        }
-        if conn.conn.borrow().is_eof() {
-            return Ok(None);
-        }
-        // Answers to pipelined requests go out before this greenlet waits.
-        conn.flush().map_err(Failure::Io)?;
-        conn.fill().map_err(Failure::Io)?;
     }
 }
 
@@ -193,7 +177,7 @@ fn respond(
     scratch: &mut Vec<u8>,
 ) -> io::Result<Responded> {
     let body_length = head.body_length();
-    let is_upgrade = upgrade::is_upgrade_request(head.request().headers());
+    let is_upgrade = head.is_upgrade();
     let (mut parts, ()) = head.into_request().into_parts();
     let info = RequestInfo { is_head: parts.method == Method::HEAD, version: parts.version };
     let logged = (cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info))
@@ -208,8 +192,9 @@ fn respond(
     let request = Request::from_parts(parts, body);
 
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| app(request)));
-    let (response, mut close) = match outcome {
-        Ok(response) => (response, false),
+    let mut close = false;
+    let mut response = match outcome {
+        Ok(response) => response,
         Err(payload) => {
             if payload.is::<KillSignal>() || payload.is::<TimeoutSignal>() {
                 panic::resume_unwind(payload);
@@ -220,7 +205,8 @@ fn respond(
                 .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
                 .unwrap_or("Box<dyn Any>");
             log::error!(target: "guv::wsgi", "{peer}: the app panicked: {msg}; answering 500");
-            (error_response(StatusCode::INTERNAL_SERVER_ERROR), true)
+            close = true;
+            error_response(StatusCode::INTERNAL_SERVER_ERROR)
         }
     };
     if conn.upgraded.get() {
@@ -228,16 +214,13 @@ fn respond(
         wait_released(conn);
         return Ok(Responded::Upgraded);
     }
-    let response = match conn.body_failed.take() {
-        Some(status) => {
-            close = true;
-            error_response(status)
-        }
-        None => response,
-    };
+    if let Some(status) = conn.body_failed.take() {
+        close = true;
+        response = error_response(status);
+    }
     close |= !conn.conn.borrow().can_keep_alive() || flags.stopping.get();
     let status = response.status();
-    let (sent, close) = write_response(conn, response, &info, close, scratch)?;
+    let (sent, close) = write_response(conn, &mut response, &info, close, scratch)?;
     if let Some((method, uri)) = logged {
         access_log(peer, &method, &uri.to_string(), info.version, status, sent);
     }
@@ -274,26 +257,17 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-/// Whether the app's response asks to close the connection.
-fn asks_close(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")))
-}
-
 /// Writes the head and body; returns the body bytes sent and whether the
 /// connection closes after this response.
 fn write_response(
     conn: &Connection,
-    response: Response<Body>,
+    response: &mut Response<Body>,
     info: &RequestInfo,
     mut close: bool,
     scratch: &mut Vec<u8>,
 ) -> io::Result<(u64, bool)> {
-    let (parts, mut body) = response.into_parts();
-    let status = parts.status;
-    let known = body.len().or_else(|| declared_length(&parts.headers));
+    let status = response.status();
+    let known = response.body().len().or_else(|| declared_length(response.headers()));
     let framing = if status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED
     {
         Framing::NoBody(None)
@@ -306,12 +280,14 @@ fn write_response(
             None => Framing::UntilClose,
         }
     };
-    close |= framing == Framing::UntilClose || asks_close(&parts.headers);
-    let http10_keep_alive = info.version == Version::HTTP_10 && !close;
-    let bytes = body.as_bytes();
+    close |= framing == Framing::UntilClose;
+    let http10 = info.version == Version::HTTP_10;
     {
         let mut out = conn.out.borrow_mut();
-        encode::write_head(&mut out, status, &parts.headers, framing, close, http10_keep_alive);
+        close = encode::write_head(&mut out, status, response.headers(), framing, close, http10);
+        // The map's allocation holds the next request's fields.
+        conn.conn.borrow_mut().recycle_headers(response.headers_mut());
+        let bytes = response.body().as_bytes();
         if let (Framing::Length(n), Some(bytes)) = (framing, bytes) {
             if bytes.len() as u64 != n {
                 // Only reachable through a declared length on in-memory bytes.
@@ -323,6 +299,7 @@ fn write_response(
             }
         }
     }
+    let body = response.body_mut();
     match framing {
         Framing::NoBody(_) => Ok((0, close)),
         Framing::Length(n) => {
@@ -330,7 +307,7 @@ fn write_response(
                 conn.write_through(bytes)?;
                 return Ok((bytes.len() as u64, close));
             }
-            let sent = stream_body(conn, &mut body, Some(n), false, scratch)?;
+            let sent = stream_body(conn, body, Some(n), false, scratch)?;
             if sent < n {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -340,11 +317,11 @@ fn write_response(
             Ok((sent, close))
         }
         Framing::Chunked => {
-            let sent = stream_body(conn, &mut body, None, true, scratch)?;
+            let sent = stream_body(conn, body, None, true, scratch)?;
             conn.out.borrow_mut().extend_from_slice(encode::LAST_CHUNK);
             Ok((sent, close))
         }
-        Framing::UntilClose => Ok((stream_body(conn, &mut body, None, false, scratch)?, close)),
+        Framing::UntilClose => Ok((stream_body(conn, body, None, false, scratch)?, close)),
     }
 }
 

@@ -62,6 +62,7 @@
 
 mod body;
 mod chunked;
+mod coarse_clock;
 mod conn;
 mod connection;
 mod encode;

@@ -66,6 +66,7 @@ pub struct RequestHead {
     body: BodyLength,
     keep_alive: bool,
     expect_continue: bool,
+    upgrade: bool,
 }
 
 impl RequestHead {
@@ -94,6 +95,12 @@ impl RequestHead {
     /// Whether an HTTP/1.1 client sent `Expect: 100-continue`.
     pub fn expects_continue(&self) -> bool {
         self.expect_continue
+    }
+
+    /// Whether the request asks to switch protocols: a `Connection` field
+    /// naming `upgrade` and an `Upgrade` field.
+    pub(crate) fn is_upgrade(&self) -> bool {
+        self.upgrade
     }
 }
 
@@ -129,6 +136,64 @@ impl RequestHead {
 /// assert!(head.keep_alive());
 /// ```
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, Error> {
+    parse_request_into(buf, limits, &mut HeaderMap::new(), None)
+}
+
+/// The most header fields a [`FieldCache`] remembers.
+const CACHED_FIELDS: usize = 32;
+
+/// The header fields of the last request on a connection, by position.
+///
+/// A client on a keep-alive connection tends to send the same fields
+/// (`Host`, `User-Agent`, `Accept`, ...) in the same order on every
+/// request. A field that repeats the one at its position last time reuses
+/// its parsed name and value: a reference-count increment instead of
+/// validating, allocating and copying the value. The cache only holds
+/// fields of requests that were accepted (a refused head clears it), so
+/// a reused field has passed the framing checks on its own value before.
+#[derive(Debug, Default)]
+pub(crate) struct FieldCache {
+    fields: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl FieldCache {
+    /// The parsed field `i` of a request, `raw_name: raw_value`, and
+    /// whether it was reused from an accepted request.
+    fn field(&mut self, i: usize, raw_name: &[u8], raw_value: &[u8]) -> Result<(HeaderName, HeaderValue, bool), Error> {
+        if let Some((name, value)) = self.fields.get(i)
+            && value.as_bytes() == raw_value
+            // Names are parsed to lower case: any spelling that matches
+            // ignoring case parses to this same name.
+            && name.as_str().as_bytes().eq_ignore_ascii_case(raw_name)
+        {
+            return Ok((name.clone(), value.clone(), true));
+        }
+        let (name, value) = parse_field(raw_name, raw_value)?;
+        if i < self.fields.len() {
+            self.fields[i] = (name.clone(), value.clone());
+        } else if i == self.fields.len() && i < CACHED_FIELDS {
+            self.fields.push((name.clone(), value.clone()));
+        }
+        Ok((name, value, false))
+    }
+}
+
+fn parse_field(name: &[u8], value: &[u8]) -> Result<(HeaderName, HeaderValue), Error> {
+    let name = HeaderName::from_bytes(name).map_err(|_| Error::syntax("invalid header name"))?;
+    let value = HeaderValue::from_bytes(value).map_err(|_| Error::syntax("invalid header value"))?;
+    Ok((name, value))
+}
+
+/// [`parse_request`] filling the map in `headers` (cleared first; a map
+/// recycled from an earlier message keeps its allocation), which the
+/// request takes, leaving its own empty map in exchange. With a `cache`,
+/// fields that repeat the last request's are reused from it.
+pub(crate) fn parse_request_into(
+    buf: &[u8],
+    limits: &Limits,
+    headers: &mut HeaderMap,
+    mut cache: Option<&mut FieldCache>,
+) -> Result<Parse<RequestHead>, Error> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
     let slots = &mut slots[..limits.max_headers.clamp(1, MAX_HEADERS_CAP)];
     let mut req = httparse::Request::new(&mut []);
@@ -157,33 +222,58 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, 
         return Err(Error::headers_too_large("the request head is larger than the limit"));
     }
     let version = if minor == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
-    let method = Method::from_bytes(method.as_bytes()).map_err(|_| Error::syntax("invalid method"))?;
-    let uri = parse_uri(path.as_bytes())?;
+    // `Request::new` starts with `GET`, the commonest method.
+    let method = match method {
+        "GET" => None,
+        other => Some(Method::from_bytes(other.as_bytes()).map_err(|_| Error::syntax("invalid method"))?),
+    };
+    // `Request::new` starts with the target `/`, the commonest one.
+    let uri = if path == "/" { None } else { Some(parse_uri(path.as_bytes())?) };
 
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
-    let mut framing = Framing::default();
-    for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::syntax("invalid header name"))?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| Error::syntax("invalid header value"))?;
-        framing.observe(&name, h.value)?;
-        headers.append(name, value);
-    }
-    let body = framing.body_length(version)?;
-    if version == Version::HTTP_11 && !framing.host {
-        return Err(Error::syntax("an HTTP/1.1 request must have a Host header"));
-    }
+    headers.clear();
+    headers.reserve(req.headers.len());
+    let checked = (|| {
+        let mut framing = Framing::default();
+        for (i, h) in req.headers.iter().enumerate() {
+            let (name, value, reused) = match cache.as_deref_mut() {
+                Some(cache) => cache.field(i, h.name.as_bytes(), h.value)?,
+                None => parse_field(h.name.as_bytes(), h.value).map(|(n, v)| (n, v, false))?,
+            };
+            framing.observe(&name, h.value, reused)?;
+            headers.append(name, value);
+        }
+        let body = framing.body_length(version)?;
+        if version == Version::HTTP_11 && !framing.host {
+            return Err(Error::syntax("an HTTP/1.1 request must have a Host header"));
+        }
+        Ok((framing, body))
+    })();
+    let (framing, body) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            if let Some(cache) = cache {
+                cache.fields.clear();
+            }
+            return Err(e);
+        }
+    };
     let keep_alive = match version {
         Version::HTTP_11 => !framing.close,
         _ => framing.keep_alive && !framing.close,
     };
     let expect_continue = version == Version::HTTP_11 && framing.expect_continue;
+    let upgrade = framing.upgrade_field && framing.upgrade_token;
 
     let mut request = Request::new(());
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
+    if let Some(method) = method {
+        *request.method_mut() = method;
+    }
+    if let Some(uri) = uri {
+        *request.uri_mut() = uri;
+    }
     *request.version_mut() = version;
-    *request.headers_mut() = headers;
-    Ok(Parse::Complete(RequestHead { request, body, keep_alive, expect_continue }, used))
+    std::mem::swap(request.headers_mut(), headers);
+    Ok(Parse::Complete(RequestHead { request, body, keep_alive, expect_continue, upgrade }, used))
 }
 
 /// Limits that apply before a head is complete.
@@ -198,13 +288,6 @@ pub(crate) fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), Error> {
 }
 
 fn parse_uri(path: &[u8]) -> Result<Uri, Error> {
-    // The commonest target, without the copy `Uri::try_from` makes.
-    if path == b"/" {
-        thread_local! {
-            static ROOT: Uri = Uri::from_static("/");
-        }
-        return Ok(ROOT.with(Uri::clone));
-    }
     Uri::try_from(path).map_err(|_| Error::syntax("invalid request target"))
 }
 
@@ -224,10 +307,16 @@ struct Framing {
     close: bool,
     keep_alive: bool,
     expect_continue: bool,
+    /// `Connection` names `upgrade`.
+    upgrade_token: bool,
+    /// An `Upgrade` field was present.
+    upgrade_field: bool,
 }
 
 impl Framing {
-    fn observe(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), Error> {
+    /// Notes one field; `checked`: the same field was accepted in an
+    /// earlier request (its value need not be checked again).
+    fn observe(&mut self, name: &HeaderName, value: &[u8], checked: bool) -> Result<(), Error> {
         if name == header::CONTENT_LENGTH {
             let n = parse_content_length(value)?;
             if self.content_length.is_some_and(|m| m != n) {
@@ -249,7 +338,7 @@ impl Framing {
             if self.host {
                 return Err(Error::syntax("more than one Host field"));
             }
-            if !is_host(value) {
+            if !checked && !is_host(value) {
                 return Err(Error::syntax("an invalid Host field"));
             }
             self.host = true;
@@ -259,10 +348,14 @@ impl Framing {
                     self.close = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") {
                     self.keep_alive = true;
+                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                    self.upgrade_token = true;
                 }
             }
         } else if name == header::EXPECT {
             self.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+        } else if name == header::UPGRADE {
+            self.upgrade_field = true;
         }
         Ok(())
     }
@@ -293,8 +386,22 @@ impl Framing {
 /// empty value is allowed (RFC 9112 §3.2, a target without an authority).
 /// No user info, path, query, fragment or whitespace.
 fn is_host(value: &[u8]) -> bool {
-    value.iter().all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%[]".contains(&b))
+    value.iter().all(|&b| HOST_CHARS[usize::from(b)])
 }
+
+/// The bytes [`is_host`] accepts, as a table (one load per byte).
+static HOST_CHARS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&')
+            || matches!(c, b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'%' | b'[' | b']');
+        b += 1;
+    }
+    table
+};
 
 /// The comma-separated tokens of a list-valued field, trimmed, empty ones
 /// skipped.
@@ -334,6 +441,69 @@ mod tests {
         assert!(!ka(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
         assert!(!ka(b"GET / HTTP/1.0\r\n\r\n"));
         assert!(ka(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_field_cache_reuses_repeated_fields_and_parses_changed_ones() {
+        let mut cache = FieldCache::default();
+        let (name, value, reused) = cache.field(0, b"User-Agent", b"wrk").unwrap();
+        assert_eq!((name.as_str(), value.as_bytes(), reused), ("user-agent", &b"wrk"[..], false));
+        // The same field again, any case: the very same value bytes.
+        let (again, same, reused) = cache.field(0, b"USER-agent", b"wrk").unwrap();
+        assert_eq!((again, reused), (name, true));
+        assert_eq!(same.as_bytes().as_ptr(), value.as_bytes().as_ptr());
+        // A changed value or name at that position is parsed (and checked).
+        assert_eq!(cache.field(0, b"User-Agent", b"curl").unwrap().1, "curl");
+        assert_eq!(cache.field(0, b"Accept", b"curl").unwrap().0, header::ACCEPT);
+        assert!(cache.field(0, b"Accept", b"bad\x7fvalue").unwrap_err().is_syntax());
+        assert!(cache.field(0, b"Bad Name", b"curl").unwrap_err().is_syntax());
+        // Positions past the cache's size are parsed every time.
+        for i in 0..CACHED_FIELDS + 2 {
+            cache.field(i, b"X-N", b"1").unwrap();
+        }
+        assert_eq!(cache.fields.len(), CACHED_FIELDS);
+    }
+
+    #[test]
+    fn a_refused_head_leaves_nothing_to_reuse() {
+        // Reused fields skip the checks on their own value (a Host's
+        // characters), so the cache must only hold accepted requests'.
+        let mut cache = FieldCache::default();
+        let mut map = HeaderMap::new();
+        let limits = Limits::default();
+        let bad = b"GET / HTTP/1.1\r\nX-A: 1\r\nHost: a/b\r\n\r\n";
+        assert!(parse_request_into(bad, &limits, &mut map, Some(&mut cache)).unwrap_err().is_syntax());
+        assert!(cache.fields.is_empty());
+        assert!(parse_request_into(bad, &limits, &mut map, Some(&mut cache)).unwrap_err().is_syntax());
+        let good = b"GET / HTTP/1.1\r\nX-A: 1\r\nHost: a\r\n\r\n";
+        assert!(matches!(parse_request_into(good, &limits, &mut map, Some(&mut cache)), Ok(Parse::Complete(..))));
+        assert_eq!(cache.fields.len(), 2);
+        // A repeated Host is still one too many.
+        let twice = b"GET / HTTP/1.1\r\nX-A: 1\r\nHost: a\r\nHost: a\r\n\r\n";
+        assert!(parse_request_into(twice, &limits, &mut map, Some(&mut cache)).unwrap_err().is_syntax());
+    }
+
+    #[test]
+    fn methods_and_targets_defaulted_or_parsed() {
+        let request = |b: &[u8]| match parse(b) {
+            Ok(Parse::Complete(h, _)) => h.into_request(),
+            other => panic!("{other:?}"),
+        };
+        let r = request(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!((r.method(), r.uri().path(), r.uri().query()), (&Method::GET, "/", None));
+        let r = request(b"get /x?y HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!((r.method().as_str(), r.uri().path(), r.uri().query()), ("get", "/x", Some("y")));
+        assert_eq!(request(b"POST / HTTP/1.0\r\n\r\n").method(), Method::POST);
+    }
+
+    #[test]
+    fn host_characters() {
+        for ok in [&b"127.0.0.1:8080"[..], b"[::1]:80", b"example.com", b"", b"a-b_c~d!$&'()*+,;=%41"] {
+            assert!(is_host(ok), "{:?}", String::from_utf8_lossy(ok));
+        }
+        for bad in [&b"a b"[..], b"a/b", b"a@b", b"a?b", b"a#b", b"a\x80", b"a\tb", b"\"a\""] {
+            assert!(!is_host(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

@@ -119,7 +119,7 @@ where
     }
 
     /// The head limits (414 / 431); `max_headers` is capped at
-    /// [`MAX_HEADERS_CAP`](super::proto::MAX_HEADERS_CAP).
+    /// [`MAX_HEADERS_CAP`].
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};

@@ -6,24 +6,12 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::rc::{Rc, Weak};
 
-use http::header::{self, HeaderMap};
-
 use super::connection::Connection;
 
 thread_local! {
     /// Connections whose current request may be upgraded, by offer id.
     static OFFERS: RefCell<Vec<(u64, Weak<Connection>)>> = const { RefCell::new(Vec::new()) };
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
-}
-
-/// Whether the request asks to switch protocols (`Connection: upgrade` and
-/// an `Upgrade` field).
-pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
-        && headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade")))
 }
 
 /// Puts an [`Upgrade`] into a request's extensions for as long as the
