@@ -296,6 +296,26 @@ impl Write for Raw {
 
 /// One WebSocket connection, handed to the [`WebSocketWSGI`] handler.
 /// `!Send`: it belongs to its hub, but any greenlet there may use it.
+///
+/// ```
+/// use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+/// use guv::wsgi::Body;
+///
+/// // A handler answers each text message with its length.
+/// fn lengths(ws: WebSocket) {
+///     while let Some(msg) = ws.wait() {
+///         if let Message::Text(text) = msg {
+///             if ws.send(Message::text(text.len().to_string())).is_err() {
+///                 break;
+///             }
+///         }
+///     }
+/// }
+/// let app = WebSocketWSGI::new(lengths);
+/// // A plain HTTP request never reaches the handler: it gets a 400.
+/// let plain = http::Request::get("/").header("host", "x").body(Body::empty()).unwrap();
+/// assert_eq!(app.call(plain).status(), 400);
+/// ```
 pub struct WebSocket {
     ws: RefCell<tungstenite::WebSocket<Raw>>,
     path: String,

@@ -40,6 +40,20 @@ impl Default for Limits {
 }
 
 /// The result of feeding bytes to a parser.
+///
+/// ```
+/// use guv::wsgi::proto::{Limits, Parse, parse_request};
+///
+/// // Two pipelined requests: the first parse uses only the first head.
+/// let buf = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+/// match parse_request(buf, &Limits::default()).unwrap() {
+///     Parse::Complete(head, used) => {
+///         assert_eq!(head.request().uri(), "/a");
+///         assert!(buf[used..].starts_with(b"GET /b"));
+///     }
+///     Parse::Partial => panic!("a whole head was there"),
+/// }
+/// ```
 #[derive(Debug)]
 pub enum Parse<T> {
     /// A whole `T`, and how many bytes of the input it used.
@@ -49,6 +63,18 @@ pub enum Parse<T> {
 }
 
 /// How the request body is delimited.
+///
+/// ```
+/// use guv::wsgi::proto::{BodyLength, Limits, Parse, parse_request};
+///
+/// let framing = |head: &[u8]| match parse_request(head, &Limits::default()) {
+///     Ok(Parse::Complete(head, _)) => head.body_length(),
+///     other => panic!("{other:?}"),
+/// };
+/// assert_eq!(framing(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), BodyLength::Known(0));
+/// assert_eq!(framing(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n"), BodyLength::Known(12));
+/// assert_eq!(framing(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"), BodyLength::Chunked);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyLength {
     /// Exactly this many bytes follow (`Content-Length`; 0 when the request
@@ -60,6 +86,24 @@ pub enum BodyLength {
 
 /// A parsed request head: the request (with an empty body) and what the
 /// connection needs to know about it.
+///
+/// ```
+/// use guv::wsgi::proto::{Limits, Parse, parse_request};
+///
+/// let head = |buf: &[u8]| match parse_request(buf, &Limits::default()) {
+///     Ok(Parse::Complete(head, _)) => head,
+///     other => panic!("{other:?}"),
+/// };
+/// let h = head(b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+/// assert!(h.keep_alive() && h.expects_continue());
+/// assert_eq!(h.request().method(), "PUT");
+/// let request = h.into_request();
+/// assert_eq!(request.headers()["host"], "x");
+///
+/// // HTTP/1.0 closes unless the client asks to keep the connection.
+/// assert!(!head(b"GET / HTTP/1.0\r\n\r\n").keep_alive());
+/// assert!(head(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive());
+/// ```
 #[derive(Debug)]
 pub struct RequestHead {
     request: Request<()>,

@@ -443,6 +443,25 @@ impl<A> fmt::Debug for Server<A> {
 }
 
 /// A [`Server`] with its listeners bound, from [`Server::bind`].
+///
+/// ```
+/// use guv::wsgi::{Body, Server};
+/// use std::io::{Read, Write};
+///
+/// let bound = Server::new(|_req: http::Request<Body>| http::Response::new(Body::from("hi")))
+///     .bind("127.0.0.1:0")
+///     .unwrap();
+/// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+/// let server = std::thread::spawn(move || bound.run());
+///
+/// let mut client = std::net::TcpStream::connect(addr).unwrap();
+/// client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+/// let mut response = String::new();
+/// client.read_to_string(&mut response).unwrap();
+/// assert!(response.starts_with("HTTP/1.1 200 OK\r\n") && response.ends_with("\r\n\r\nhi"));
+/// stop.shutdown();
+/// server.join().unwrap().unwrap();
+/// ```
 pub struct Bound<A> {
     server: Server<A>,
     listeners: Vec<std::net::TcpListener>,
