@@ -273,6 +273,7 @@ impl Stdin {
     ///     println!("{}", line.unwrap());
     /// }
     /// ```
+    #[must_use = "`self` will be dropped if the result is not used"]
     pub fn lines(self) -> Lines<StdinLock<'static>> {
         self.lock().lines()
     }
