@@ -10,6 +10,12 @@
 //! read for a greenlet that was killed meanwhile stay in the buffer for
 //! the next reader. `stdout` and `stderr` are std's.
 //!
+//! As with std, all reads go through one lock ([`Stdin::lock`]): while a
+//! reader holds it, the others wait — a greenlet parks, its thread runs
+//! other greenlets — so lines are never split between readers. The lock is
+//! one of guv's green mutexes, so it also orders readers on different
+//! threads.
+//!
 //! ```no_run
 //! use guv::green::io::{self, BufRead};
 //! // Other greenlets keep running while this one waits for a line.
@@ -23,10 +29,12 @@
 pub use std::io::*;
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io as stdio;
-use std::marker::PhantomData;
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use crate::green::sync::{Mutex as GreenMutex, MutexGuard as GreenMutexGuard};
 use crate::hub::{RemoteWaker, with_hub};
 
 /// The size of one read from fd 0: larger than std's stdin buffer, so that
@@ -87,20 +95,16 @@ fn reader(s: &'static Shared) {
     }
 }
 
-/// Reads into `buf` from the shared buffer, parking until there is input.
-fn green_read(buf: &mut [u8]) -> stdio::Result<usize> {
-    if buf.is_empty() {
-        return Ok(0);
-    }
+/// Waits until the shared buffer holds input, an error or the end of file,
+/// then lets `take` move bytes out of it and returns how many it moved
+/// (`Ok(0)` at the end of file). `take` runs only once the wait is over,
+/// so a greenlet killed while parked here takes nothing.
+fn green_take(take: impl FnOnce(&mut VecDeque<u8>) -> usize) -> stdio::Result<usize> {
     let s = shared();
     loop {
         let mut st = lock(s);
         if !st.buf.is_empty() {
-            let n = buf.len().min(st.buf.len());
-            for (dst, src) in buf.iter_mut().zip(st.buf.drain(..n)) {
-                *dst = src;
-            }
-            return Ok(n);
+            return Ok(take(&mut st.buf));
         }
         if let Some(e) = st.error.take() {
             return Err(e);
@@ -127,27 +131,50 @@ fn green_read(buf: &mut [u8]) -> stdio::Result<usize> {
     }
 }
 
-/// Puts bytes a [`StdinLock`] buffered but did not hand out back in front.
-fn unread(bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
+/// Reads into `out` straight from the shared buffer, parking until there
+/// is input.
+fn green_read(out: &mut [u8]) -> stdio::Result<usize> {
+    if out.is_empty() {
+        return Ok(0);
     }
-    let mut st = lock(shared());
-    for &b in bytes.iter().rev() {
-        st.buf.push_front(b);
-    }
+    green_take(|src| {
+        let n = out.len().min(src.len());
+        for (dst, byte) in out.iter_mut().zip(src.drain(..n)) {
+            *dst = byte;
+        }
+        n
+    })
 }
 
+/// What a [`StdinLock`] guards: bytes taken from the shared buffer but not
+/// yet handed out (`buf[pos..]`), kept for the next holder when a lock is
+/// dropped — std's `BufReader` inside std's stdin mutex.
+struct Buffered {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+/// The stdin lock. A green mutex: waiting for it parks the greenlet (FIFO),
+/// and it works across threads. Holders may park while holding it (waiting
+/// for the helper thread), which never takes it, so they cannot deadlock
+/// with it.
+static BUFFERED: GreenMutex<Buffered> = GreenMutex::new(Buffered { buf: Vec::new(), pos: 0 });
+
 /// A handle to the process's standard input whose reads park the greenlet
-/// (the twin of `std::io::Stdin`).
+/// (the twin of `std::io::Stdin`). It is `Send + Sync`, like std's: every
+/// handle, on every thread, reads through the one [`StdinLock`], so two
+/// readers never split a line between them.
 ///
 /// ```
+/// use std::os::fd::AsRawFd;
+/// fn assert_send_sync<T: Send + Sync>(_: &T) {}
 /// let stdin: guv::green::io::Stdin = guv::green::io::stdin();
-/// # drop(stdin);
+/// assert_send_sync(&stdin);
+/// assert_eq!(stdin.as_raw_fd(), 0);
 /// ```
-#[derive(Debug)]
 pub struct Stdin {
-    _private: (),
+    /// std's handle, kept only to lend fd 0 out (`AsFd`); never read.
+    fd: stdio::Stdin,
 }
 
 /// The handle to standard input (std's `stdin()`); see the module docs.
@@ -158,23 +185,77 @@ pub struct Stdin {
 /// let n = guv::green::io::stdin().read(&mut buf).unwrap();
 /// ```
 pub fn stdin() -> Stdin {
-    Stdin { _private: () }
+    Stdin { fd: stdio::stdin() }
+}
+
+impl fmt::Debug for Stdin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stdin").finish_non_exhaustive()
+    }
 }
 
 impl Stdin {
-    /// A buffered reader over standard input (std's `lock`). Bytes it
-    /// buffered but did not hand out go back to the shared buffer when it
-    /// is dropped. Unlike std's, it does not exclude other readers.
+    /// Locks standard input and returns a buffered reader over it (std's
+    /// `lock`). As with std, the lock is exclusive: while it is held, every
+    /// other reader — [`lock`](Stdin::lock), [`read_line`](Stdin::read_line),
+    /// [`lines`](Stdin::lines), `Read` on any [`Stdin`], on any thread —
+    /// waits until it is dropped, the greenlets among them parked (their
+    /// threads keep running other greenlets) and served in the order they
+    /// came. Bytes the lock buffered but did not hand out stay buffered for
+    /// the next reader.
+    ///
+    /// Locking it again while holding it waits forever, as with std (on a
+    /// thread's main greenlet guv panics with "this operation would block
+    /// forever" instead).
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// let lock = guv::green::io::stdin().lock();
+    /// let locked = Rc::new(Cell::new(false));
+    /// let other = guv::spawn({
+    ///     let locked = locked.clone();
+    ///     move || {
+    ///         let _lock = guv::green::io::stdin().lock(); // parks until `lock` is dropped
+    ///         locked.set(true);
+    ///     }
+    /// });
+    /// guv::gyield(); // `other` runs and parks on the lock; this greenlet goes on
+    /// assert!(!locked.get());
+    /// drop(lock);
+    /// other.wait().unwrap();
+    /// assert!(locked.get());
+    /// ```
+    ///
+    /// Two greenlets each reading two lines: neither sees the other's.
     ///
     /// ```no_run
     /// use std::io::BufRead;
-    /// let first = guv::green::io::stdin().lock().lines().next();
+    /// let readers: Vec<_> = (0..2)
+    ///     .map(|_| {
+    ///         guv::spawn(|| {
+    ///             let mut lock = guv::green::io::stdin().lock();
+    ///             let (mut first, mut second) = (String::new(), String::new());
+    ///             lock.read_line(&mut first).unwrap();
+    ///             lock.read_line(&mut second).unwrap();
+    ///             (first, second)
+    ///         })
+    ///     })
+    ///     .collect();
+    /// for r in readers {
+    ///     println!("{:?}", r.wait().unwrap());
+    /// }
     /// ```
     pub fn lock(&self) -> StdinLock<'static> {
-        StdinLock { buf: Vec::new(), pos: 0, _handle: PhantomData }
+        // A holder that panicked or was killed left `Buffered` consistent
+        // (it is only changed once input is in hand), so poisoning is
+        // ignored, as std's stdin does.
+        StdinLock { inner: BUFFERED.lock().unwrap_or_else(PoisonError::into_inner), fd: stdio::stdin() }
     }
 
-    /// Reads a line into `buf` (std's `read_line`).
+    /// Locks standard input and reads a line into `buf` (std's
+    /// `read_line`): the line comes whole even when other greenlets or
+    /// threads read standard input at the same time.
     ///
     /// ```no_run
     /// let mut line = String::new();
@@ -184,73 +265,177 @@ impl Stdin {
         self.lock().read_line(buf)
     }
 
-    /// An iterator over the lines of standard input (std's `lines`).
+    /// An iterator over the lines of standard input (std's `lines`); it
+    /// holds the lock until it is dropped.
     ///
     /// ```no_run
     /// for line in guv::green::io::stdin().lines() {
     ///     println!("{}", line.unwrap());
     /// }
     /// ```
+    #[must_use = "`self` will be dropped if the result is not used"]
     pub fn lines(self) -> Lines<StdinLock<'static>> {
         self.lock().lines()
     }
-}
 
-impl Read for Stdin {
-    fn read(&mut self, buf: &mut [u8]) -> stdio::Result<usize> {
-        green_read(buf)
+    /// Whether standard input is a terminal. std provides this through its
+    /// sealed `IsTerminal` trait, which other crates cannot implement, so
+    /// here it is an inherent method: `stdin().is_terminal()` reads the
+    /// same (an `IsTerminal` import may then be reported as unused).
+    ///
+    /// ```
+    /// let tty = guv::green::io::stdin().is_terminal();
+    /// # let _ = tty;
+    /// ```
+    pub fn is_terminal(&self) -> bool {
+        self.fd.as_fd().is_terminal()
     }
 }
 
+/// Every method holds the lock for the whole call, as std's does, so a
+/// `read_to_end` or `read_exact` is not split with other readers.
 impl Read for &Stdin {
     fn read(&mut self, buf: &mut [u8]) -> stdio::Result<usize> {
-        green_read(buf)
+        self.lock().read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> stdio::Result<usize> {
+        self.lock().read_vectored(bufs)
+    }
+
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> stdio::Result<usize> {
+        self.lock().read_to_end(buf)
+    }
+
+    fn read_to_string(&mut self, buf: &mut String) -> stdio::Result<usize> {
+        self.lock().read_to_string(buf)
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> stdio::Result<()> {
+        self.lock().read_exact(buf)
     }
 }
 
-/// A buffered handle to standard input (the twin of `std::io::StdinLock`).
+/// As `Read for &Stdin`.
+impl Read for Stdin {
+    fn read(&mut self, buf: &mut [u8]) -> stdio::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> stdio::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> stdio::Result<usize> {
+        (&*self).read_to_end(buf)
+    }
+
+    fn read_to_string(&mut self, buf: &mut String) -> stdio::Result<usize> {
+        (&*self).read_to_string(buf)
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> stdio::Result<()> {
+        (&*self).read_exact(buf)
+    }
+}
+
+impl AsFd for Stdin {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Stdin {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Standard input, locked: a buffered reader that excludes every other
+/// reader of standard input until it is dropped (the twin of
+/// `std::io::StdinLock`; see [`Stdin::lock`]). Like std's, it cannot be
+/// sent to another thread.
 ///
+/// ```no_run
+/// use std::io::BufRead;
+/// let mut lock: guv::green::io::StdinLock<'static> = guv::green::io::stdin().lock();
+/// let mut header = String::new();
+/// lock.read_line(&mut header).unwrap();
+/// let body: Vec<String> = lock.lines().map(|l| l.unwrap()).collect();
 /// ```
-/// let lock: guv::green::io::StdinLock<'static> = guv::green::io::stdin().lock();
-/// # drop(lock);
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(guv::green::io::stdin().lock());
 /// ```
-#[derive(Debug)]
 pub struct StdinLock<'a> {
-    buf: Vec<u8>,
-    pos: usize,
-    _handle: PhantomData<&'a Stdin>,
+    inner: GreenMutexGuard<'a, Buffered>,
+    fd: stdio::Stdin,
+}
+
+impl fmt::Debug for StdinLock<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StdinLock").finish_non_exhaustive()
+    }
+}
+
+impl StdinLock<'_> {
+    /// Whether standard input is a terminal (see [`Stdin::is_terminal`]).
+    ///
+    /// ```
+    /// let tty = guv::green::io::stdin().lock().is_terminal();
+    /// # let _ = tty;
+    /// ```
+    pub fn is_terminal(&self) -> bool {
+        self.fd.as_fd().is_terminal()
+    }
 }
 
 impl Read for StdinLock<'_> {
     fn read(&mut self, out: &mut [u8]) -> stdio::Result<usize> {
-        if self.pos < self.buf.len() {
-            let n = out.len().min(self.buf.len() - self.pos);
-            out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-            self.pos += n;
+        let b = &mut *self.inner;
+        if b.pos < b.buf.len() {
+            let n = out.len().min(b.buf.len() - b.pos);
+            out[..n].copy_from_slice(&b.buf[b.pos..b.pos + n]);
+            b.pos += n;
             return Ok(n);
         }
+        // Nothing buffered: read past the buffer, as std's `BufReader` does
+        // for large reads.
         green_read(out)
     }
 }
 
 impl BufRead for StdinLock<'_> {
     fn fill_buf(&mut self) -> stdio::Result<&[u8]> {
-        if self.pos >= self.buf.len() {
-            self.buf.resize(CHUNK, 0);
-            let n = green_read(&mut self.buf).inspect_err(|_| self.buf.clear())?;
-            self.buf.truncate(n);
-            self.pos = 0;
+        let b = &mut *self.inner;
+        if b.pos >= b.buf.len() {
+            b.buf.clear();
+            b.pos = 0;
+            let buf = &mut b.buf;
+            green_take(|src| {
+                let n = CHUNK.min(src.len());
+                buf.extend(src.drain(..n));
+                n
+            })?;
         }
-        Ok(&self.buf[self.pos..])
+        Ok(&b.buf[b.pos..])
     }
 
     fn consume(&mut self, amt: usize) {
-        self.pos = (self.pos + amt).min(self.buf.len());
+        let b = &mut *self.inner;
+        b.pos = (b.pos + amt).min(b.buf.len());
     }
 }
 
-impl Drop for StdinLock<'_> {
-    fn drop(&mut self) {
-        unread(&self.buf[self.pos.min(self.buf.len())..]);
+impl AsFd for StdinLock<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for StdinLock<'_> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 }
