@@ -320,8 +320,9 @@ impl Resolver {
     /// candidate exists or has addresses; `TimedOut` when no server
     /// answered; `Other` for a server failure or refusal (also when the
     /// candidates all failed and one of them with SERVFAIL). Each message
-    /// names the host and the server; when several names were asked, it
-    /// names `host` as given and lists each name asked with its outcome.
+    /// names the host and the server; when the search list gave more than
+    /// one name, it names `host` as given and lists each name asked with
+    /// its outcome.
     ///
     /// ```
     /// use guv::net::dns::{Config, Resolver};
@@ -341,32 +342,45 @@ impl Resolver {
         {
             return Ok(ips);
         }
+        let names = self.inner.config.query_names(host)?;
         let mut misses = Vec::new();
-        for candidate in self.inner.config.query_names(host)? {
-            match query::resolve(&self.inner.config, &candidate) {
+        for candidate in &names {
+            match query::resolve(&self.inner.config, candidate) {
                 Ok(ips) => return Ok(ips),
-                Err(miss) if miss.kind == MissKind::Fatal => return Err(miss.error),
-                Err(miss) => misses.push(miss),
+                Err(miss) => {
+                    let stop = miss.kind == MissKind::Fatal;
+                    misses.push(miss);
+                    if stop {
+                        break;
+                    }
+                }
             }
         }
-        Err(all_missed(host, misses))
+        Err(all_missed(host, misses, names.len()))
     }
 }
 
-/// The error when every candidate name missed: a single miss as it is
-/// (the message a lookup without a search list gives); several summed up
-/// under `host`, `NotFound` unless one was a server failure.
-fn all_missed(host: &str, mut misses: Vec<query::Miss>) -> io::Error {
-    if misses.len() == 1 {
+/// The error when no candidate name gave addresses. With one name asked,
+/// its own error (what a lookup without a search list gives). With
+/// several, one error that names `host` as given and each name asked with
+/// its outcome, of the kind of the error that stopped the search if one
+/// did, else `Other` if a name got SERVFAIL, else `NotFound`.
+fn all_missed(host: &str, mut misses: Vec<query::Miss>, candidates: usize) -> io::Error {
+    if candidates == 1 && misses.len() == 1 {
         return misses.remove(0).error;
     }
-    let kind = if misses.iter().any(|m| m.kind == MissKind::ServFail) {
-        io::ErrorKind::Other
-    } else {
-        io::ErrorKind::NotFound
+    let kind = match misses.last() {
+        Some(last) if last.kind == MissKind::Fatal => last.error.kind(),
+        _ if misses.iter().any(|m| m.kind == MissKind::ServFail) => io::ErrorKind::Other,
+        _ => io::ErrorKind::NotFound,
     };
     let details: Vec<&str> = misses.iter().map(|m| m.detail.as_str()).collect();
-    io::Error::new(kind, format!("guv::dns: failed to look up '{host}' under any name: {}", details.join("; ")))
+    let mut message = format!("guv::dns: failed to look up '{host}': {}", details.join("; "));
+    let unasked = candidates.saturating_sub(misses.len());
+    if unasked > 0 {
+        message.push_str(&format!(" (the search stopped there; {unasked} more name(s) not asked)"));
+    }
+    io::Error::new(kind, message)
 }
 
 impl std::fmt::Debug for Resolver {
