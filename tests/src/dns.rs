@@ -15,7 +15,7 @@
 //!
 //! [`DnsServer::with_zone`] starts one that knows only the names it is
 //! given (see [`Record`]) and answers NXDOMAIN for every other name.
-//! Either kind logs the name of every query it receives
+//! Either kind logs the name of every A query it receives
 //! ([`DnsServer::asked`]).
 
 use std::collections::HashMap;
@@ -136,8 +136,12 @@ impl DnsServer {
     }
 
     /// The names asked so far, in the order the queries arrived, without
-    /// a trailing dot; the A and AAAA queries for one name (sent together)
-    /// count once: a repeat of the previous name is dropped.
+    /// a trailing dot, from the A queries only, and a repeat of the
+    /// previous name dropped (a retry). The resolver sends a name's A query
+    /// before its AAAA one and both to the same thread here, so when a
+    /// lookup returns, every name it asked is in the list; the AAAA query
+    /// of the last name may still be on its way, which is why it is not
+    /// counted.
     pub fn asked(&self) -> Vec<String> {
         let mut names: Vec<String> = self.log.lock().unwrap().clone();
         names.dedup();
@@ -183,12 +187,15 @@ fn answer(
     let q = Packet::parse(query).ok()?;
     let question = q.questions.first()?.clone();
     let name = question.qname.to_string();
-    log.lock().unwrap().push(name.trim_end_matches('.').to_ascii_lowercase());
+
     let mut reply = Packet::new_reply(q.id());
     reply.set_flags(PacketFlag::RECURSION_AVAILABLE);
     reply.questions.push(question.clone());
     let qtype = format!("{:?}", question.qtype);
     let is_a = qtype.contains("TYPE(A)");
+    if is_a {
+        log.lock().unwrap().push(name.trim_end_matches('.').to_ascii_lowercase());
+    }
     let rr = |rdata| ResourceRecord::new(question.qname.clone(), CLASS::IN, 60, rdata);
     let a = |ip: Ipv4Addr| rr(RData::A(A { address: u32::from(ip) }));
     let aaaa = |ip: Ipv6Addr| rr(RData::AAAA(AAAA { address: u128::from(ip) }));
