@@ -285,3 +285,36 @@ fn query_names_lists_the_order() {
     assert_eq!(c.query_names(&host).unwrap(), [format!("{host}.ok.example"), host.clone()]);
     assert_eq!(c.query_names("bad..name").unwrap_err().kind(), io::ErrorKind::InvalidInput);
 }
+
+/// `Config::system` in a child process with glibc's environment overrides
+/// set (setting them here would race with the other tests' lookups).
+#[test]
+fn localdomain_and_res_options_override_the_system_file() {
+    if let Some(role) = std::env::var_os("GUV_TEST_DNS_ENV") {
+        let c = Config::system();
+        if role == "set" {
+            assert_eq!(c.search, ["env.example", "two.example"]);
+            assert_eq!((c.ndots, c.attempts, c.timeout), (4, 3, Duration::from_secs(2)));
+        } else {
+            assert!(c.search.is_empty(), "{:?}", c.search);
+        }
+        return;
+    }
+    let run = |role: &str, localdomain: &str, res_options: Option<&str>| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "localdomain_and_res_options_override_the_system_file", "--test-threads=1"])
+            .env("GUV_TEST_DNS_ENV", role)
+            .env("LOCALDOMAIN", localdomain);
+        match res_options {
+            Some(o) => cmd.env("RES_OPTIONS", o),
+            None => cmd.env_remove("RES_OPTIONS"),
+        };
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("1 passed"), "{stdout}");
+    };
+    run("set", " Env.Example.  two.example ", Some("ndots:4 attempts:3 timeout:2"));
+    // Set but empty: no search list, whatever /etc/resolv.conf says.
+    run("empty", "", None);
+}

@@ -48,9 +48,10 @@
 //! ```
 //!
 //! Results list IPv4 addresses before IPv6 ones, each in the server's
-//! order. Not read from the environment: glibc's `LOCALDOMAIN` and
-//! `RES_OPTIONS` overrides, and the search list glibc derives from the
-//! host name when resolv.conf has neither `search` nor `domain`.
+//! order. [`Config::system`] also reads glibc's `LOCALDOMAIN` and
+//! `RES_OPTIONS` environment overrides; not done is the search list glibc
+//! derives from the host name when resolv.conf has neither `search` nor
+//! `domain`.
 
 mod hosts;
 mod query;
@@ -134,15 +135,42 @@ impl Config {
     /// The system's configuration: `/etc/resolv.conf` and `/etc/hosts`. A
     /// missing resolv.conf means a server on `127.0.0.1:53`, as glibc.
     ///
+    /// As in glibc, two environment variables take precedence over the
+    /// file: `LOCALDOMAIN` (whitespace-separated domains) replaces the
+    /// search list, even when empty, and `RES_OPTIONS` holds options read
+    /// after the file's (`timeout:N attempts:N ndots:N`).
+    ///
     /// ```
     /// let c = guv::net::dns::Config::system();
     /// assert!(!c.nameservers.is_empty());
+    /// assert!(c.ndots <= 15);
     /// ```
     pub fn system() -> Config {
         let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let mut config = Config::from_resolv_conf(&text);
         config.hosts_file = Some(PathBuf::from("/etc/hosts"));
+        if let Some(domains) = std::env::var_os("LOCALDOMAIN") {
+            config.search = domains.to_string_lossy().split_whitespace().filter_map(search_domain).collect();
+        }
+        if let Some(options) = std::env::var_os("RES_OPTIONS") {
+            config.set_options(options.to_string_lossy().split_whitespace());
+        }
         config
+    }
+
+    /// Applies resolv.conf options (`timeout:N`, `attempts:N`, `ndots:N`),
+    /// clamped to glibc's ranges; others, and non-numeric values, are
+    /// ignored.
+    fn set_options<'a>(&mut self, options: impl Iterator<Item = &'a str>) {
+        for opt in options {
+            if let Some(n) = opt.strip_prefix("timeout:").and_then(|n| n.parse::<u64>().ok()) {
+                self.timeout = Duration::from_secs(n.clamp(1, 30));
+            } else if let Some(n) = opt.strip_prefix("attempts:").and_then(|n| n.parse::<u32>().ok()) {
+                self.attempts = n.clamp(1, 5);
+            } else if let Some(n) = opt.strip_prefix("ndots:").and_then(|n| n.parse::<i64>().ok()) {
+                self.ndots = n.clamp(0, i64::from(MAX_NDOTS)) as u32;
+            }
+        }
     }
 
     /// Reads the text of a resolv.conf: `nameserver ADDR` lines, the
@@ -183,17 +211,7 @@ impl Config {
                 Some("domain") if has_value => {
                     config.search = words.next().and_then(search_domain).into_iter().collect()
                 }
-                Some("options") => {
-                    for opt in words {
-                        if let Some(n) = opt.strip_prefix("timeout:").and_then(|n| n.parse::<u64>().ok()) {
-                            config.timeout = Duration::from_secs(n.clamp(1, 30));
-                        } else if let Some(n) = opt.strip_prefix("attempts:").and_then(|n| n.parse::<u32>().ok()) {
-                            config.attempts = n.clamp(1, 5);
-                        } else if let Some(n) = opt.strip_prefix("ndots:").and_then(|n| n.parse::<i64>().ok()) {
-                            config.ndots = n.clamp(0, i64::from(MAX_NDOTS)) as u32;
-                        }
-                    }
-                }
+                Some("options") => config.set_options(words),
                 _ => {}
             }
         }
