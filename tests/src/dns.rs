@@ -12,9 +12,15 @@
 //! - `empty.test`: no error, no records;
 //! - `broken.test`: SERVFAIL;
 //! - anything else: `127.0.0.1`.
+//!
+//! [`DnsServer::with_zone`] starts one that knows only the names it is
+//! given (see [`Record`]) and answers NXDOMAIN for every other name.
+//! Either kind logs the name of every A query it receives
+//! ([`DnsServer::asked`]).
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -23,9 +29,28 @@ use std::time::Duration;
 use simple_dns::rdata::{A, AAAA, RData};
 use simple_dns::{CLASS, Packet, PacketFlag, RCODE, ResourceRecord};
 
+/// What a zone server ([`DnsServer::with_zone`]) does with one name.
+#[derive(Clone, Copy, Debug)]
+pub enum Record {
+    /// Answers with this address (A or AAAA, by its family; the other
+    /// query gets an empty answer).
+    Addr(IpAddr),
+    /// Answers SERVFAIL.
+    ServFail,
+    /// Answers REFUSED.
+    Refused,
+    /// Never answers.
+    Silent,
+}
+
+/// The names a server knows and what it does with them; `None`: the
+/// scripted names of the module docs.
+type Zone = Option<Arc<HashMap<String, Record>>>;
+
 /// The running server; stops when dropped.
 pub struct DnsServer {
     addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     slow_gate: Arc<(Mutex<bool>, Condvar)>,
     /// UDP queries received, by the server thread.
@@ -38,6 +63,17 @@ pub struct DnsServer {
 impl DnsServer {
     /// Starts the server on a free port of 127.0.0.1.
     pub fn start() -> DnsServer {
+        DnsServer::start_zone(None)
+    }
+
+    /// Starts a server that knows only `zone`'s names (lower-case, no
+    /// trailing dot) and answers NXDOMAIN for any other.
+    pub fn with_zone(zone: &[(&str, Record)]) -> DnsServer {
+        let zone = zone.iter().map(|(name, record)| (name.to_string(), *record)).collect();
+        DnsServer::start_zone(Some(Arc::new(zone)))
+    }
+
+    fn start_zone(zone: Zone) -> DnsServer {
         // A free UDP port may be taken for TCP: try until both bind.
         let (udp, tcp, addr) = (0..100)
             .find_map(|_| {
@@ -53,15 +89,17 @@ impl DnsServer {
         let slow_gate = Arc::new((Mutex::new(false), Condvar::new()));
         let udp_queries = Arc::new(AtomicUsize::new(0));
         let tcp_queries = Arc::new(AtomicUsize::new(0));
+        let log = Arc::new(Mutex::new(Vec::new()));
         let mut threads = Vec::new();
         {
             let (stop, gate, count) = (stop.clone(), slow_gate.clone(), udp_queries.clone());
+            let (zone, log) = (zone.clone(), log.clone());
             threads.push(thread::spawn(move || {
                 let mut buf = [0u8; 512];
                 while !stop.load(Ordering::Relaxed) {
                     let Ok((n, from)) = udp.recv_from(&mut buf) else { continue };
                     count.fetch_add(1, Ordering::Relaxed);
-                    if let Some(reply) = answer(&buf[..n], false, &gate) {
+                    if let Some(reply) = answer(&buf[..n], false, &gate, &zone, &log) {
                         let _ = udp.send_to(&reply, from);
                     }
                 }
@@ -69,6 +107,7 @@ impl DnsServer {
         }
         {
             let (stop, gate, count) = (stop.clone(), slow_gate.clone(), tcp_queries.clone());
+            let (zone, log) = (zone.clone(), log.clone());
             threads.push(thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let Ok((mut s, _)) = tcp.accept() else {
@@ -85,7 +124,7 @@ impl DnsServer {
                     if s.read_exact(&mut q).is_err() {
                         continue;
                     }
-                    if let Some(reply) = answer(&q, true, &gate) {
+                    if let Some(reply) = answer(&q, true, &gate, &zone, &log) {
                         let mut msg = (reply.len() as u16).to_be_bytes().to_vec();
                         msg.extend_from_slice(&reply);
                         let _ = s.write_all(&msg);
@@ -93,7 +132,25 @@ impl DnsServer {
                 }
             }));
         }
-        DnsServer { addr, stop, slow_gate, udp_queries, tcp_queries, threads }
+        DnsServer { addr, log, stop, slow_gate, udp_queries, tcp_queries, threads }
+    }
+
+    /// The names asked so far, in the order the queries arrived, without
+    /// a trailing dot, from the A queries only, and a repeat of the
+    /// previous name dropped (a retry). The resolver sends a name's A query
+    /// before its AAAA one and both to the same thread here, so when a
+    /// lookup returns, every name it asked is in the list; the AAAA query
+    /// of the last name may still be on its way, which is why it is not
+    /// counted.
+    pub fn asked(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.log.lock().unwrap().clone();
+        names.dedup();
+        names
+    }
+
+    /// Forgets the names asked so far.
+    pub fn clear_asked(&self) {
+        self.log.lock().unwrap().clear();
     }
 
     /// The server's address.
@@ -120,18 +177,40 @@ impl Drop for DnsServer {
 }
 
 /// The scripted reply to one query, if any.
-fn answer(query: &[u8], tcp: bool, gate: &(Mutex<bool>, Condvar)) -> Option<Vec<u8>> {
+fn answer(
+    query: &[u8],
+    tcp: bool,
+    gate: &(Mutex<bool>, Condvar),
+    zone: &Zone,
+    log: &Mutex<Vec<String>>,
+) -> Option<Vec<u8>> {
     let q = Packet::parse(query).ok()?;
     let question = q.questions.first()?.clone();
     let name = question.qname.to_string();
+
     let mut reply = Packet::new_reply(q.id());
     reply.set_flags(PacketFlag::RECURSION_AVAILABLE);
     reply.questions.push(question.clone());
     let qtype = format!("{:?}", question.qtype);
     let is_a = qtype.contains("TYPE(A)");
+    if is_a {
+        log.lock().unwrap().push(name.trim_end_matches('.').to_ascii_lowercase());
+    }
     let rr = |rdata| ResourceRecord::new(question.qname.clone(), CLASS::IN, 60, rdata);
     let a = |ip: Ipv4Addr| rr(RData::A(A { address: u32::from(ip) }));
     let aaaa = |ip: Ipv6Addr| rr(RData::AAAA(AAAA { address: u128::from(ip) }));
+    if let Some(zone) = zone {
+        match zone.get(&name.trim_end_matches('.').to_ascii_lowercase()) {
+            None => *reply.rcode_mut() = RCODE::NameError,
+            Some(Record::ServFail) => *reply.rcode_mut() = RCODE::ServerFailure,
+            Some(Record::Refused) => *reply.rcode_mut() = RCODE::Refused,
+            Some(Record::Silent) => return None,
+            Some(Record::Addr(IpAddr::V4(ip))) if is_a => reply.answers.push(a(*ip)),
+            Some(Record::Addr(IpAddr::V6(ip))) if !is_a => reply.answers.push(aaaa(*ip)),
+            Some(Record::Addr(_)) => {}
+        }
+        return reply.build_bytes_vec().ok();
+    }
     match name.trim_end_matches('.') {
         "slow.test" => {
             let (lock, cond) = gate;

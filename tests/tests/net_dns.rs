@@ -16,6 +16,7 @@ fn resolver(server: &DnsServer, hosts: Option<std::path::PathBuf>) -> Resolver {
         timeout: Duration::from_secs(5),
         attempts: 1,
         hosts_file: hosts,
+        ..Config::default()
     })
 }
 
@@ -58,7 +59,7 @@ fn nxdomain_timeout_servfail_and_empty_are_clear_errors() {
         nameservers: vec![server.addr()],
         timeout: Duration::from_millis(100),
         attempts: 2,
-        hosts_file: None,
+        ..Config::default()
     });
     let e = quick.lookup_ip("silent.test").unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::TimedOut);

@@ -4,19 +4,25 @@
 //! calls for host names. By default it uses the green [`Resolver`]:
 //!
 //! 1. the hosts file (`/etc/hosts`), re-read whenever its size, inode or
-//!    modification time changes;
+//!    modification time changes, for the name as given;
 //! 2. otherwise the name servers of `/etc/resolv.conf` (`nameserver`,
 //!    `options timeout:N attempts:N`), asked for A and AAAA records over
 //!    green UDP, retried over green TCP when an answer comes back truncated.
 //!
+//! Short names go through resolv.conf's search list (`search` or `domain`)
+//! and `options ndots:N` as with glibc's resolver: with `search corp.example`,
+//! `db` is asked as `db.corp.example` first, then as `db`; a name with at
+//! least `ndots` dots is asked as given first; a name ending in `.` is
+//! never extended. [`Config::query_names`] gives the order, and
+//! [`Resolver::lookup_ip`] says which failures move on to the next name.
+//!
 //! Only the calling greenlet waits for the answer. With the environment
 //! variable `GUV_NO_GREENDNS` set (to anything), the system resolver
 //! (`getaddrinfo`, through std) runs on [`crate::tpool`] instead, for
-//! setups the green resolver does not cover (NSS modules, mDNS, search
-//! domains).
+//! setups the green resolver does not cover (NSS modules, mDNS).
 //!
 //! A thread can install its own resolver with [`set_thread_resolver`], for
-//! example to ask a particular server:
+//! example to ask a particular server with a search list:
 //!
 //! ```
 //! use guv::net::dns::{Config, Resolver};
@@ -27,13 +33,14 @@
 //! let hosts = dir.join("hosts");
 //! std::fs::write(&hosts, "10.1.2.3 db.internal db\n").unwrap();
 //!
-//! let config = Config {
-//!     nameservers: vec!["127.0.0.1:1".parse().unwrap()],
-//!     timeout: Duration::from_millis(100),
-//!     attempts: 1,
-//!     hosts_file: Some(hosts),
-//! };
+//! let mut config = Config::from_resolv_conf("search internal example.com\noptions ndots:2 timeout:1\n");
+//! config.nameservers = vec!["127.0.0.1:1".parse().unwrap()];
+//! config.hosts_file = Some(hosts);
+//! // One dot is fewer than ndots:2, so the suffixes come first.
+//! assert_eq!(config.query_names("db.eu").unwrap(), ["db.eu.internal", "db.eu.example.com", "db.eu"]);
+//!
 //! guv::net::dns::set_thread_resolver(Some(Resolver::new(config)));
+//! // The hosts file answers for the name as given; no server is asked.
 //! let ips = guv::net::dns::lookup_host("DB").unwrap();
 //! assert_eq!(ips, ["10.1.2.3".parse::<std::net::IpAddr>().unwrap()]);
 //! guv::net::dns::set_thread_resolver(None);
@@ -41,8 +48,10 @@
 //! ```
 //!
 //! Results list IPv4 addresses before IPv6 ones, each in the server's
-//! order. Search domains and `ndots` are not applied: names are looked up
-//! as given.
+//! order. [`Config::system`] also reads glibc's `LOCALDOMAIN` and
+//! `RES_OPTIONS` environment overrides; not done is the search list glibc
+//! derives from the host name when resolv.conf has neither `search` nor
+//! `domain`.
 
 mod hosts;
 mod query;
@@ -55,17 +64,22 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hosts::HostsCache;
+use query::MissKind;
 
 /// Where the green resolver looks, and how patiently.
 ///
+/// The fields are public; [`Config::default`] fills in resolv.conf's
+/// defaults, so a literal only needs the fields it changes:
+///
 /// ```
-/// let c = guv::net::dns::Config {
+/// use guv::net::dns::Config;
+/// let c = Config {
 ///     nameservers: vec!["127.0.0.1:5353".parse().unwrap()],
 ///     timeout: std::time::Duration::from_secs(1),
-///     attempts: 1,
-///     hosts_file: None,
+///     search: vec!["corp.example".into()],
+///     ..Config::default()
 /// };
-/// assert_eq!(c.attempts, 1);
+/// assert_eq!((c.attempts, c.ndots), (2, 1));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -77,69 +91,193 @@ pub struct Config {
     pub attempts: u32,
     /// The hosts file consulted first (`None`: none).
     pub hosts_file: Option<PathBuf>,
+    /// The search list (resolv.conf's `search`, or `domain`): suffixes
+    /// tried after a name that does not end in a dot, in order. Entries
+    /// are domain names without a trailing dot; one that makes a name
+    /// invalid (too long, a bad label) is skipped for that name.
+    pub search: Vec<String>,
+    /// resolv.conf's `options ndots:N`: a name with at least this many
+    /// dots is tried as given before the search list, one with fewer
+    /// after it. glibc's default is 1 and its range `0..=15`.
+    pub ndots: u32,
 }
 
-/// resolv.conf's defaults (as glibc): 5 s per try, 2 rounds.
+/// resolv.conf's defaults (as glibc): 5 s per try, 2 rounds, ndots 1.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_ATTEMPTS: u32 = 2;
+const DEFAULT_NDOTS: u32 = 1;
+/// glibc's `RES_MAXNDOTS`: a larger `ndots:N` means this.
+const MAX_NDOTS: u32 = 15;
+
+impl Default for Config {
+    /// What an empty resolv.conf means, as glibc: a server on
+    /// `127.0.0.1:53`, 5 s per try, 2 rounds, no search list, ndots 1; and
+    /// no hosts file.
+    ///
+    /// ```
+    /// use guv::net::dns::Config;
+    /// assert_eq!(Config::default(), Config::from_resolv_conf(""));
+    /// assert_eq!(Config::default().ndots, 1);
+    /// ```
+    fn default() -> Config {
+        Config {
+            nameservers: vec![SocketAddr::from(([127, 0, 0, 1], 53))],
+            timeout: DEFAULT_TIMEOUT,
+            attempts: DEFAULT_ATTEMPTS,
+            hosts_file: None,
+            search: Vec::new(),
+            ndots: DEFAULT_NDOTS,
+        }
+    }
+}
 
 impl Config {
     /// The system's configuration: `/etc/resolv.conf` and `/etc/hosts`. A
     /// missing resolv.conf means a server on `127.0.0.1:53`, as glibc.
     ///
+    /// As in glibc, two environment variables take precedence over the
+    /// file: `LOCALDOMAIN` (whitespace-separated domains) replaces the
+    /// search list, even when empty, and `RES_OPTIONS` holds options read
+    /// after the file's (`timeout:N attempts:N ndots:N`).
+    ///
     /// ```
     /// let c = guv::net::dns::Config::system();
     /// assert!(!c.nameservers.is_empty());
+    /// assert!(c.ndots <= 15);
     /// ```
     pub fn system() -> Config {
         let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let mut config = Config::from_resolv_conf(&text);
         config.hosts_file = Some(PathBuf::from("/etc/hosts"));
+        if let Some(domains) = std::env::var_os("LOCALDOMAIN") {
+            config.search = domains.to_string_lossy().split_whitespace().filter_map(search_domain).collect();
+        }
+        if let Some(options) = std::env::var_os("RES_OPTIONS") {
+            config.set_options(options.to_string_lossy().split_whitespace());
+        }
         config
     }
 
-    /// Reads the text of a resolv.conf: `nameserver ADDR` lines and the
-    /// `timeout:N` / `attempts:N` options; everything else is ignored. No
-    /// hosts file is set.
+    /// Applies resolv.conf options (`timeout:N`, `attempts:N`, `ndots:N`),
+    /// clamped to glibc's ranges; others, and non-numeric values, are
+    /// ignored.
+    fn set_options<'a>(&mut self, options: impl Iterator<Item = &'a str>) {
+        for opt in options {
+            if let Some(n) = opt.strip_prefix("timeout:").and_then(|n| n.parse::<u64>().ok()) {
+                self.timeout = Duration::from_secs(n.clamp(1, 30));
+            } else if let Some(n) = opt.strip_prefix("attempts:").and_then(|n| n.parse::<u32>().ok()) {
+                self.attempts = n.clamp(1, 5);
+            } else if let Some(n) = opt.strip_prefix("ndots:").and_then(|n| n.parse::<i64>().ok()) {
+                self.ndots = n.clamp(0, i64::from(MAX_NDOTS)) as u32;
+            }
+        }
+    }
+
+    /// Reads the text of a resolv.conf: `nameserver ADDR` lines, the
+    /// search list (`search DOMAIN...` or `domain DOMAIN`; as in glibc the
+    /// last of these lines wins, and `domain x` means the list `[x]`), and
+    /// the `timeout:N`, `attempts:N` and `ndots:N` options (ndots clamped
+    /// to glibc's `0..=15`). Search domains are lower-cased without their
+    /// trailing dot, invalid ones dropped; a value that is not a number is
+    /// ignored; everything else is ignored too. No hosts file is set.
     ///
     /// ```
     /// let c = guv::net::dns::Config::from_resolv_conf(
-    ///     "# comment\nnameserver 127.0.0.53\nnameserver ::1\noptions timeout:1 attempts:3\n",
+    ///     "# comment\nnameserver 127.0.0.53\nnameserver ::1\noptions timeout:1 attempts:3\n\
+    ///      search Corp.Example. example.com\noptions ndots:2\n",
     /// );
     /// assert_eq!(c.nameservers, ["127.0.0.53:53".parse().unwrap(), "[::1]:53".parse().unwrap()]);
     /// assert_eq!(c.timeout, std::time::Duration::from_secs(1));
     /// assert_eq!(c.attempts, 3);
+    /// assert_eq!(c.search, ["corp.example", "example.com"]);
+    /// assert_eq!(c.ndots, 2);
     /// ```
     pub fn from_resolv_conf(text: &str) -> Config {
-        let mut config =
-            Config { nameservers: Vec::new(), timeout: DEFAULT_TIMEOUT, attempts: DEFAULT_ATTEMPTS, hosts_file: None };
+        let mut config = Config { nameservers: Vec::new(), ..Config::default() };
         for line in text.lines() {
             let line = line.split(['#', ';']).next().unwrap_or("");
-            let mut words = line.split_whitespace();
-            match words.next() {
+            let mut words = line.split_whitespace().peekable();
+            let keyword = words.next();
+            // glibc ignores a `search` or `domain` line with nothing after it.
+            let has_value = words.peek().is_some();
+            match keyword {
                 Some("nameserver") => {
                     // An IPv6 zone ("fe80::1%eth0") is not supported: skip it.
                     if let Some(ip) = words.next().and_then(|w| w.parse::<IpAddr>().ok()) {
                         config.nameservers.push(SocketAddr::new(ip, 53));
                     }
                 }
-                Some("options") => {
-                    for opt in words {
-                        if let Some(n) = opt.strip_prefix("timeout:").and_then(|n| n.parse::<u64>().ok()) {
-                            config.timeout = Duration::from_secs(n.clamp(1, 30));
-                        } else if let Some(n) = opt.strip_prefix("attempts:").and_then(|n| n.parse::<u32>().ok()) {
-                            config.attempts = n.clamp(1, 5);
-                        }
-                    }
+                Some("search") if has_value => config.search = words.filter_map(search_domain).collect(),
+                Some("domain") if has_value => {
+                    config.search = words.next().and_then(search_domain).into_iter().collect()
                 }
+                Some("options") => config.set_options(words),
                 _ => {}
             }
         }
         if config.nameservers.is_empty() {
-            config.nameservers.push(SocketAddr::from(([127, 0, 0, 1], 53)));
+            config.nameservers = Config::default().nameservers;
         }
         config
     }
+
+    /// The names the resolver asks the servers for `host`, in order, as
+    /// glibc's `res_search` does:
+    ///
+    /// - a name ending in `.` is absolute: only the name itself (without
+    ///   the dot), never a search suffix;
+    /// - a name with at least [`ndots`](Config::ndots) dots is tried as
+    ///   given first, then with each [`search`](Config::search) suffix;
+    /// - a name with fewer dots tries the suffixes first, then as given.
+    ///
+    /// Names are lower-cased; a suffix that would make the name invalid
+    /// (longer than 253 bytes, say) is left out. The hosts file is not
+    /// involved: [`Resolver::lookup_ip`] looks `host` up there, as given,
+    /// before asking for any of these.
+    ///
+    /// Errors: `InvalidInput` when `host` itself is not a valid name.
+    ///
+    /// ```
+    /// use guv::net::dns::Config;
+    /// let c = Config { search: vec!["corp.example".into(), "example.com".into()], ..Config::default() };
+    /// assert_eq!(c.query_names("db").unwrap(), ["db.corp.example", "db.example.com", "db"]);
+    /// assert_eq!(c.query_names("db.eu").unwrap(), ["db.eu", "db.eu.corp.example", "db.eu.example.com"]);
+    /// assert_eq!(c.query_names("DB.").unwrap(), ["db"]);
+    /// assert!(c.query_names("a..b").is_err());
+    /// ```
+    pub fn query_names(&self, host: &str) -> io::Result<Vec<String>> {
+        let name = query::normalize(host)?;
+        if host.ends_with('.') {
+            return Ok(vec![name]);
+        }
+        let suffixed: Vec<String> = self
+            .search
+            .iter()
+            .filter_map(|domain| {
+                let domain = domain.strip_suffix('.').unwrap_or(domain);
+                if domain.is_empty() {
+                    return None;
+                }
+                query::normalize(&format!("{name}.{domain}")).ok()
+            })
+            .collect();
+        let dots = name.bytes().filter(|&b| b == b'.').count();
+        let mut names = Vec::with_capacity(suffixed.len() + 1);
+        if dots >= self.ndots as usize {
+            names.push(name);
+            names.extend(suffixed);
+        } else {
+            names.extend(suffixed);
+            names.push(name);
+        }
+        Ok(names)
+    }
+}
+
+/// One search-list entry from resolv.conf: a valid name, lower-cased, no
+/// trailing dot (`None` for anything else, including the root `.`).
+fn search_domain(word: &str) -> Option<String> {
+    query::normalize(word).ok()
 }
 
 /// The green resolver: a hosts file, then DNS over green sockets. Cheap to
@@ -185,13 +323,24 @@ impl Resolver {
         &self.inner.config
     }
 
-    /// The addresses of `host`: from the hosts file if it is there, else
-    /// from the name servers (IPv4 first). Parks only the calling greenlet.
+    /// The addresses of `host`: from the hosts file if it lists `host` as
+    /// given, else from the name servers (IPv4 first), asking for each of
+    /// [`Config::query_names`] in turn until one has addresses. Parks only
+    /// the calling greenlet.
     ///
-    /// Errors: `InvalidInput` for a malformed name; `NotFound` when the
-    /// name does not exist (NXDOMAIN) or has no addresses; `TimedOut` when
-    /// no server answered; `Other` for a server failure or refusal. Each
-    /// message names the host and the server.
+    /// A name that does not exist (NXDOMAIN), has no addresses, or gets
+    /// SERVFAIL moves on to the next candidate name, as in glibc's
+    /// `res_search`; a timeout, a refusal or a socket error ends the lookup
+    /// with that error at once (glibc would still ask for the name as given
+    /// if it had not yet: here a silent server costs one name's wait).
+    ///
+    /// Errors: `InvalidInput` for a malformed name; `NotFound` when no
+    /// candidate exists or has addresses; `TimedOut` when no server
+    /// answered; `Other` for a server failure or refusal (also when the
+    /// candidates all failed and one of them with SERVFAIL). Each message
+    /// names the host and the server; when the search list gave more than
+    /// one name, it names `host` as given and lists each name asked with
+    /// its outcome.
     ///
     /// ```
     /// use guv::net::dns::{Config, Resolver};
@@ -211,8 +360,45 @@ impl Resolver {
         {
             return Ok(ips);
         }
-        query::resolve(&self.inner.config, &name)
+        let names = self.inner.config.query_names(host)?;
+        let mut misses = Vec::new();
+        for candidate in &names {
+            match query::resolve(&self.inner.config, candidate) {
+                Ok(ips) => return Ok(ips),
+                Err(miss) => {
+                    let stop = miss.kind == MissKind::Fatal;
+                    misses.push(miss);
+                    if stop {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(all_missed(host, misses, names.len()))
     }
+}
+
+/// The error when no candidate name gave addresses. With one name asked,
+/// its own error (what a lookup without a search list gives). With
+/// several, one error that names `host` as given and each name asked with
+/// its outcome, of the kind of the error that stopped the search if one
+/// did, else `Other` if a name got SERVFAIL, else `NotFound`.
+fn all_missed(host: &str, mut misses: Vec<query::Miss>, candidates: usize) -> io::Error {
+    if candidates == 1 && misses.len() == 1 {
+        return misses.remove(0).error;
+    }
+    let kind = match misses.last() {
+        Some(last) if last.kind == MissKind::Fatal => last.error.kind(),
+        _ if misses.iter().any(|m| m.kind == MissKind::ServFail) => io::ErrorKind::Other,
+        _ => io::ErrorKind::NotFound,
+    };
+    let details: Vec<&str> = misses.iter().map(|m| m.detail.as_str()).collect();
+    let mut message = format!("guv::dns: failed to look up '{host}': {}", details.join("; "));
+    let unasked = candidates.saturating_sub(misses.len());
+    if unasked > 0 {
+        message.push_str(&format!(" (the search stopped there; {unasked} more name(s) not asked)"));
+    }
+    io::Error::new(kind, message)
 }
 
 impl std::fmt::Debug for Resolver {

@@ -64,7 +64,9 @@ enum Answer {
 /// Why asking one server failed.
 enum Failure {
     Timeout,
-    /// The server answered with an error code, or garbage.
+    /// The server answered SERVFAIL.
+    ServFail,
+    /// The server answered with another error code, or garbage.
     Server(String),
     Io(io::Error),
 }
@@ -104,6 +106,7 @@ fn read_reply(bytes: &[u8], id: u16, name: &str, qtype: TYPE) -> Result<Option<(
     match packet.rcode() {
         RCODE::NoError => {}
         RCODE::NameError => return Ok(Some((Answer::NoSuchName, truncated))),
+        RCODE::ServerFailure => return Err(Failure::ServFail),
         other => return Err(Failure::Server(format!("the server answered {other:?}"))),
     }
     let mut ips = Vec::new();
@@ -191,35 +194,74 @@ fn ask_tcp(server: SocketAddr, id: u16, name: &str, qtype: TYPE, deadline: Insta
     }
 }
 
+/// How a name that gave no addresses failed, which decides whether the
+/// search goes on to the next candidate name (see [`super::Resolver::lookup_ip`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum MissKind {
+    /// NXDOMAIN: go on.
+    NoSuchName,
+    /// The name exists but has no A or AAAA records: go on.
+    NoData,
+    /// Every try ended in SERVFAIL (or the last one did): go on, as glibc.
+    ServFail,
+    /// A timeout, a refusal, garbage or a socket error: stop the search.
+    Fatal,
+}
+
+/// One name's failure: its kind, the error as a single lookup reports it,
+/// and the part of the message after "failed to look up " (the name, the
+/// server and why), for an error that sums up several names.
+pub(super) struct Miss {
+    pub(super) kind: MissKind,
+    pub(super) error: io::Error,
+    pub(super) detail: String,
+}
+
 /// Asks the configured servers in turn, `attempts` rounds, until one
 /// gives an answer.
-pub(super) fn resolve(config: &Config, name: &str) -> io::Result<Vec<IpAddr>> {
-    let mut last: Option<io::Error> = None;
+pub(super) fn resolve(config: &Config, name: &str) -> Result<Vec<IpAddr>, Miss> {
+    let mut last: Option<Miss> = None;
     for _ in 0..config.attempts.max(1) {
         for &server in &config.nameservers {
-            let fail = |kind: io::ErrorKind, why: String| {
-                io::Error::new(kind, format!("guv::dns: failed to look up '{name}' at {server}: {why}"))
+            let miss = |kind: MissKind, error_kind: io::ErrorKind, why: String| {
+                let detail = format!("'{name}' at {server}: {why}");
+                let error = io::Error::new(error_kind, format!("guv::dns: failed to look up {detail}"));
+                Miss { kind, error, detail }
             };
             match ask(server, name, config.timeout) {
                 Ok(Answer::Addrs(ips)) if !ips.is_empty() => return Ok(ips),
                 Ok(Answer::Addrs(_)) => {
-                    return Err(fail(io::ErrorKind::NotFound, "the name has no A or AAAA records".into()));
+                    return Err(miss(
+                        MissKind::NoData,
+                        io::ErrorKind::NotFound,
+                        "the name has no A or AAAA records".into(),
+                    ));
                 }
                 Ok(Answer::NoSuchName) => {
-                    return Err(fail(io::ErrorKind::NotFound, "no such host (NXDOMAIN)".into()));
+                    return Err(miss(MissKind::NoSuchName, io::ErrorKind::NotFound, "no such host (NXDOMAIN)".into()));
                 }
                 Err(Failure::Timeout) => {
-                    last = Some(fail(io::ErrorKind::TimedOut, format!("no answer within {:?}", config.timeout)));
+                    last = Some(miss(
+                        MissKind::Fatal,
+                        io::ErrorKind::TimedOut,
+                        format!("no answer within {:?}", config.timeout),
+                    ));
                 }
-                Err(Failure::Server(why)) => last = Some(fail(io::ErrorKind::Other, why)),
-                Err(Failure::Io(e)) => last = Some(fail(e.kind(), e.to_string())),
+                Err(Failure::ServFail) => {
+                    last = Some(miss(
+                        MissKind::ServFail,
+                        io::ErrorKind::Other,
+                        format!("the server answered {:?}", RCODE::ServerFailure),
+                    ));
+                }
+                Err(Failure::Server(why)) => last = Some(miss(MissKind::Fatal, io::ErrorKind::Other, why)),
+                Err(Failure::Io(e)) => last = Some(miss(MissKind::Fatal, e.kind(), e.to_string())),
             }
         }
     }
     Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("guv::dns: failed to look up '{name}': no name servers configured"),
-        )
+        let detail = format!("'{name}': no name servers configured");
+        let error = io::Error::new(io::ErrorKind::NotFound, format!("guv::dns: failed to look up {detail}"));
+        Miss { kind: MissKind::Fatal, error, detail }
     }))
 }
