@@ -73,8 +73,8 @@ impl Rng {
 const FIELDS: &[(&str, &[&str])] = &[
     ("Host", &["a", "A", "a/b", "[::1]:80", "a b", "", "a@b", "a\"b"]),
     ("host", &["a", "a/b", "b"]),
-    ("HOST", &["a", "a/b"]),
-    ("X-A", &["1", "ABC", "abc", "a/b", "x\ty"]),
+    ("HOST", &["a", "a/b", "a ", "a\r\n a"]),
+    ("X-A", &["1", "ABC", "abc", "a/b", "x\ty", "1 ", "1\t", " 1", "1\r\n 2", "1\r\n\t1"]),
     ("x-a", &["1", "abc"]),
     ("Content-Length", &["0", "3", "4", "3,3", "x", "+3"]),
     ("content-length", &["3"]),
