@@ -181,6 +181,43 @@ fn expect_100_continue_without_a_read_gets_the_final_answer_and_a_close() {
 }
 
 #[test]
+fn expect_100_continue_with_a_streamed_echo_answers_100_before_the_final_head() {
+    // The response body is the request's own: the app reads it only while
+    // the response is written. The 100 must still come before the final
+    // head, never inside its body.
+    let s = server();
+    let mut c = Client::connect(s.addr);
+    c.send(b"POST /stream-echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    let interim = c.read_response().unwrap();
+    assert_eq!(interim.status, 100, "{interim:?}");
+    c.send(b"hello");
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+}
+
+#[test]
+fn expect_100_continue_is_never_answered_after_the_final_head() {
+    // The app answers from memory and reads the body afterwards, in a
+    // greenlet of its own: the client was given its final answer without
+    // a 100, so no 100 may follow it.
+    let s = TestServer::start(Server::new(|req: Request<Body>| {
+        let mut body = req.into_body();
+        guv::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = body.read_to_end(&mut sink);
+        });
+        // Large enough that writing it parks the connection's greenlet.
+        text(StatusCode::OK, vec![b'a'; 32 << 20])
+    }));
+    let mut c = Client::connect(s.addr);
+    c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.body.len(), r.header("connection")), (200, 32 << 20, Some("close")));
+    c.send(b"hello");
+    assert!(c.is_closed(), "bytes after the final response: {:?}", c.read_response().map(|r| r.status));
+}
+
+#[test]
 fn head_and_204_and_304_have_no_body() {
     let s = server();
     let mut c = Client::connect(s.addr);

@@ -55,10 +55,12 @@ pub(crate) enum BodyState {
 enum Continue {
     /// Not asked for, or already answered.
     No,
-    /// Asked for; sent the first time the app reads the body.
+    /// Asked for; sent the first time the app reads the body, or just
+    /// before a final head whose body streams (see [`Conn::final_head`]).
     Pending,
     /// Asked for and not answered: the app answered without reading the
     /// body, so the client may or may not send it. The connection closes.
+    /// No `100` is sent any more, even if the body is read.
     Refused,
 }
 
@@ -268,6 +270,20 @@ impl Conn {
                 Err(e)
             }
         }
+    }
+
+    /// The final response head is about to be written: a `100 Continue`
+    /// still pending may only go before it, never after. Returns whether
+    /// to write it now (it is marked sent): when the response body streams
+    /// (`streamed`), since that stream may be the request's own body, read
+    /// while the response is written. Otherwise it is refused: a body read
+    /// later (by a greenlet the app spawned) gets no `100`.
+    pub(crate) fn final_head(&mut self, streamed: bool) -> bool {
+        if self.expect != Continue::Pending {
+            return false;
+        }
+        self.expect = if streamed { Continue::No } else { Continue::Refused };
+        streamed
     }
 
     /// Whether a `100 Continue` must be sent before the body is read; the

@@ -20,7 +20,7 @@ use crate::{Interest, Semaphore};
 
 /// The line sent before reading a body the client held back with
 /// `Expect: 100-continue`.
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 pub(crate) struct Connection {
     pub(crate) stream: TcpStream,

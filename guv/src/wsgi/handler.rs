@@ -15,7 +15,7 @@ use http::{Method, Request, Response, StatusCode, Version};
 use super::App;
 use super::body::Body;
 use super::conn::{Conn, Next};
-use super::connection::Connection;
+use super::connection::{self, Connection};
 use super::encode::{self, Framing};
 use super::parse::{BodyLength, Limits, RequestHead};
 use super::upgrade;
@@ -282,8 +282,12 @@ fn write_response(
     };
     close |= framing == Framing::UntilClose;
     let http10 = info.version == Version::HTTP_10;
+    let streamed = !matches!(framing, Framing::NoBody(_)) && response.body().as_bytes().is_none();
     {
         let mut out = conn.out.borrow_mut();
+        if conn.conn.borrow_mut().final_head(streamed) {
+            out.extend_from_slice(connection::CONTINUE);
+        }
         close = encode::write_head(&mut out, status, response.headers(), framing, close, http10);
         // The map's allocation holds the next request's fields.
         conn.conn.borrow_mut().recycle_headers(response.headers_mut());
