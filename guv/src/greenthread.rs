@@ -619,8 +619,9 @@ pub fn kill<T: 'static>(gt: &GreenThread<T>) {
 /// order.borrow_mut().push("after");
 /// assert_eq!(*order.borrow(), ["before", "spawned", "after"]);
 /// ```
+#[inline]
 pub fn gyield() {
-    with_hub(|hub| hub.gyield());
+    crate::hub::finish_yield(with_hub(Hub::yield_prepare));
 }
 
 /// Suspends the calling greenlet for at least `duration`, letting the others

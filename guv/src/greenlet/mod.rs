@@ -23,7 +23,7 @@ use crate::hub::TimerKey;
 pub(crate) use overflow::{AltStack, install_handler as install_overflow_handler};
 pub(crate) use pool::StackPool;
 pub(crate) use stack::normalize_size;
-pub(crate) use switch::{Fiber, exit_into};
+pub(crate) use switch::{Fiber, Resume, exit_into};
 
 /// A scheduled thing, shared between the hub's queues and its handles.
 pub(crate) type GreenletRef = Rc<Node<dyn Body>>;

@@ -55,8 +55,8 @@ pub(crate) use timer::{TimerAction, TimerKey};
 use track::{TrackReport, Tracker};
 
 use crate::greenlet::{
-    AltStack, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Sched, StackPool, TimeoutSignal,
-    exit_into, install_overflow_handler, normalize_size, same,
+    AltStack, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Resume, Sched, StackPool,
+    TimeoutSignal, exit_into, install_overflow_handler, normalize_size, same,
 };
 
 /// How many greenlets may run between two non-blocking I/O polls while the
@@ -457,15 +457,7 @@ impl Hub {
     /// Takes the next greenlet of the current iteration, if any is left.
     #[inline(always)]
     fn pop_ready(&self) -> Option<GreenletRef> {
-        let mut ready = self.ready.borrow_mut();
-        while let Some(g) = ready.pop_now() {
-            // Cancelled while queued: skip.
-            if g.header().sched.get() == Sched::Ready {
-                self.ticks.set(self.ticks.get().wrapping_add(1));
-                return Some(g);
-            }
-        }
-        None
+        self.pop_now(&mut self.ready.borrow_mut())
     }
 
     /// Leaves `cur` (whose state the caller has set) for the next ready
@@ -487,17 +479,28 @@ impl Hub {
     /// poll owed. Saves two switches per iteration for greenlets that only
     /// yield to each other; the order of events is exactly the loop's.
     fn next_iteration_inline(&self) -> Option<GreenletRef> {
-        if !self.ready.borrow().has_next() || self.shared.has_pending() || self.io_poll_due() {
+        if !self.ready.borrow().has_next() || !self.inline_iteration_ok() {
             return None;
-        }
-        if !self.timers.borrow().is_empty() {
-            let next = self.timers.borrow_mut().next_deadline();
-            if next.is_some_and(|deadline| deadline <= Instant::now()) {
-                return None;
-            }
         }
         self.ready.borrow_mut().begin_iteration();
         self.pop_ready()
+    }
+
+    /// Whether steps 2-4 of a loop iteration have nothing to do now, so that
+    /// the next iteration may start without the loop: no remote request, no
+    /// I/O poll owed, no timer due.
+    #[inline(always)]
+    fn inline_iteration_ok(&self) -> bool {
+        if self.shared.has_pending() || self.io_poll_due() {
+            return false;
+        }
+        self.timers.borrow().is_empty() || !self.timer_due()
+    }
+
+    /// Whether the earliest timer has expired.
+    fn timer_due(&self) -> bool {
+        let next = self.timers.borrow_mut().next_deadline();
+        next.is_some_and(|deadline| deadline <= Instant::now())
     }
 
     /// Whether a non-blocking poll is owed: greenlets wait for I/O and
@@ -565,13 +568,13 @@ impl Hub {
         let cur = self.current();
         self.refuse_in_loop(&cur, "a blocking operation");
         let h = cur.header();
-        self.deliver_interrupt(h);
+        deliver_interrupt(h);
         if h.notified.replace(false) {
             return;
         }
         h.sched.set(Sched::Parked);
         self.switch_away(&cur);
-        self.deliver_interrupt(h);
+        deliver_interrupt(h);
     }
 
     /// [`Hub::park`] with a deadline (`None`: none). Returns false if the
@@ -610,47 +613,67 @@ impl Hub {
 
     /// Moves the running greenlet to the back of the ready queue and runs
     /// the others first.
+    #[inline(always)]
     pub(crate) fn gyield(&self) {
+        finish_yield(self.yield_prepare());
+    }
+
+    /// Everything [`Hub::gyield`] does before its jump: queues the running
+    /// greenlet, picks the next one (as [`Hub::switch_away`] would, inline
+    /// iteration included) and makes it current. Returns the running
+    /// greenlet, and what to jump to unless it runs on at once.
+    ///
+    /// The queue takes the running greenlet's reference from `current`,
+    /// which takes the next one's from the queue: one reference count is
+    /// touched per yield (the caller's own, which keeps its header alive
+    /// across the jump).
+    #[inline(never)]
+    pub(crate) fn yield_prepare(&self) -> (GreenletRef, Option<Resume>) {
         let cur = self.current();
         self.refuse_in_loop(&cur, "gyield()");
-        let h = cur.header();
-        h.sched.set(Sched::Ready);
-        self.ready.borrow_mut().push(cur.clone());
-        self.switch_away(&cur);
-        self.deliver_interrupt(h);
-    }
-
-    /// Raises a pending interrupt in the running greenlet.
-    #[inline]
-    fn deliver_interrupt(&self, h: &Header) {
-        if h.interrupt.get().is_some() {
-            self.deliver_interrupt_slow(h);
-        }
-    }
-
-    /// A greenlet that is already unwinding keeps its interrupt pending: a
-    /// second unwind would abort.
-    #[cold]
-    fn deliver_interrupt_slow(&self, h: &Header) {
-        let Some(interrupt) = h.interrupt.get() else {
-            return;
-        };
-        if std::thread::panicking() {
-            if interrupt == Interrupt::Deadlock {
-                eprintln!("guv: fatal: the main greenlet would block forever while unwinding from a panic");
-                std::process::abort();
+        cur.header().sched.set(Sched::Ready);
+        let mut ready = self.ready.borrow_mut();
+        let next = match self.pop_now(&mut ready) {
+            Some(g) => g,
+            // The iteration is over; `cur` queues for the next one, which
+            // starts here if steps 2-4 of the loop have nothing to do.
+            None if self.inline_iteration_ok() => {
+                // Its snapshot: the queue, then `cur` (pushed below).
+                ready.now = ready.queue.len();
+                match self.pop_now(&mut ready) {
+                    Some(g) => {
+                        ready.now += 1;
+                        g
+                    }
+                    None => {
+                        // `cur` was alone: it runs on (and counts as run).
+                        ready.now = 0;
+                        self.ticks.set(self.ticks.get().wrapping_add(1));
+                        cur.header().sched.set(Sched::Running);
+                        return (cur, None);
+                    }
+                }
             }
-            return;
+            None => self.looper.clone(),
+        };
+        next.header().sched.set(Sched::Running);
+        let to = next.header().fiber.prepare_resume();
+        ready.push(self.current.replace(next));
+        (cur, Some(to))
+    }
+
+    /// Takes the next greenlet of the current iteration, if any is left
+    /// ([`Hub::pop_ready`] with the queue already borrowed).
+    #[inline(always)]
+    fn pop_now(&self, ready: &mut RunQueue) -> Option<GreenletRef> {
+        while let Some(g) = ready.pop_now() {
+            // Cancelled while queued: skip.
+            if g.header().sched.get() == Sched::Ready {
+                self.ticks.set(self.ticks.get().wrapping_add(1));
+                return Some(g);
+            }
         }
-        h.interrupt.set(None);
-        match interrupt {
-            Interrupt::Kill => panic::resume_unwind(Box::new(KillSignal)),
-            Interrupt::Timeout(id) => panic::resume_unwind(Box::new(TimeoutSignal(id))),
-            Interrupt::Deadlock => panic!(
-                "guv: this operation would block forever: the main greenlet is waiting and no \
-                 ready greenlet, timer, I/O wait or remote handle can ever wake it"
-            ),
-        }
+        None
     }
 
     /// Makes `g` deliver `interrupt` at its next switch, waking it if parked.
@@ -883,6 +906,54 @@ impl Hub {
         }
         Fiber::clear_current();
     }
+}
+
+/// Raises a pending interrupt in the running greenlet.
+#[inline(always)]
+fn deliver_interrupt(h: &Header) {
+    if h.interrupt.get().is_some() {
+        deliver_interrupt_slow(h);
+    }
+}
+
+/// A greenlet that is already unwinding keeps its interrupt pending: a
+/// second unwind would abort.
+#[cold]
+fn deliver_interrupt_slow(h: &Header) {
+    let Some(interrupt) = h.interrupt.get() else {
+        return;
+    };
+    if std::thread::panicking() {
+        if interrupt == Interrupt::Deadlock {
+            eprintln!("guv: fatal: the main greenlet would block forever while unwinding from a panic");
+            std::process::abort();
+        }
+        return;
+    }
+    h.interrupt.set(None);
+    match interrupt {
+        Interrupt::Kill => panic::resume_unwind(Box::new(KillSignal)),
+        Interrupt::Timeout(id) => panic::resume_unwind(Box::new(TimeoutSignal(id))),
+        Interrupt::Deadlock => panic!(
+            "guv: this operation would block forever: the main greenlet is waiting and no \
+             ready greenlet, timer, I/O wait or remote handle can ever wake it"
+        ),
+    }
+}
+
+/// The rest of a yield after [`Hub::yield_prepare`]: the jump, then the
+/// interrupt check once the greenlet runs again.
+///
+/// Inlined into `guv::gyield`'s caller (the bookkeeping before it is one
+/// out-of-line call), so that the greenlet resumes in its own frame and no
+/// return follows the jump: each such return would mispredict, since the
+/// return-address predictor still holds the other greenlet's caller.
+#[inline(always)]
+pub(crate) fn finish_yield((cur, to): (GreenletRef, Option<Resume>)) {
+    if let Some(to) = to {
+        cur.header().fiber.switch_into(to);
+    }
+    deliver_interrupt(cur.header());
 }
 
 #[cold]
