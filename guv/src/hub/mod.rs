@@ -629,7 +629,11 @@ impl Hub {
     /// across the jump).
     #[inline(never)]
     pub(crate) fn yield_prepare(&self) -> (GreenletRef, Option<Resume>) {
-        let cur = self.current();
+        // Borrowed throughout: nothing below runs user code (a greenlet
+        // skipped in the queue was cancelled before it started, so dropping
+        // it drops no closure, and timers only drop stale heap entries).
+        let mut current = self.current.borrow_mut();
+        let cur = current.clone();
         self.refuse_in_loop(&cur, "gyield()");
         cur.header().sched.set(Sched::Ready);
         let mut ready = self.ready.borrow_mut();
@@ -658,7 +662,7 @@ impl Hub {
         };
         next.header().sched.set(Sched::Running);
         let to = next.header().fiber.prepare_resume();
-        ready.push(self.current.replace(next));
+        ready.push(std::mem::replace(&mut *current, next));
         (cur, Some(to))
     }
 
