@@ -154,13 +154,12 @@ impl Fiber {
     /// Takes the saved context of a fiber about to be resumed.
     #[inline]
     fn take_for_resume(&self) -> (Context, Option<fn() -> !>) {
-        let phase = self.phase.get();
-        if !matches!(phase, Phase::Fresh | Phase::Suspended) {
-            bad_phase("switch to", phase);
-        }
+        // Only a fresh or suspended fiber has a context (the invariant), so
+        // taking it is the phase check.
+        let Some(ctx) = self.ctx.take() else { bad_phase("switch to", self.phase.get()) };
+        let phase = self.phase.replace(Phase::Running);
+        debug_assert!(matches!(phase, Phase::Fresh | Phase::Suspended), "a {phase:?} fiber had a context");
         let entry = if phase == Phase::Fresh { self.entry } else { None };
-        let Some(ctx) = self.ctx.take() else { bad_phase("resume without a context", phase) };
-        self.phase.set(Phase::Running);
         CURRENT.with(|c| c.set(self));
         (ctx, entry)
     }
