@@ -337,12 +337,15 @@ impl Hub {
         let alt_stack = AltStack::ensure()?;
         let shared = Arc::new(Shared::new(backend.notifier()));
         let name = std::thread::current().name().map(Box::from);
-        let main: GreenletRef =
-            Rc::new(Node { header: Header::new(Fiber::native(0, name), Kind::Main, Sched::Running), body: Plain });
+        let main: GreenletRef = Rc::new(Node {
+            header: Header::new(Fiber::native(0, name), Kind::Main, Sched::Running),
+            body: Rc::new(Plain),
+        });
         let mut stacks = StackPool::new(normalize_size(DEFAULT_STACK_SIZE)?);
         let loop_stack = stacks.get(stacks.size())?;
         let fiber = Fiber::new(loop_stack, greenlet_entry, LOOP_ID, Some("guv-hub".into()));
-        let looper: GreenletRef = Rc::new(Node { header: Header::new(fiber, Kind::Loop, Sched::Parked), body: Plain });
+        let looper: GreenletRef =
+            Rc::new(Node { header: Header::new(fiber, Kind::Loop, Sched::Parked), body: Rc::new(Plain) });
         let hub = Hub {
             current: RefCell::new(main.clone()),
             main,
