@@ -502,7 +502,7 @@ impl Builder {
     {
         let fiber = hub.new_fiber(self.name.map(String::into_boxed_str), self.stack_size)?;
         let task = Rc::new(Task { func: Cell::new(Some(f)), outcome: Outcome::new(kind == Kind::SpawnedN) });
-        let g: GreenletRef = Rc::new(Node { header: Header::new(fiber, kind, Sched::Delayed), body: task.clone() });
+        let g = hub.new_greenlet(Header::new(fiber, kind, Sched::Delayed), task.clone());
         hub.start(g.clone(), delay);
         Ok((g, task))
     }

@@ -55,7 +55,7 @@ pub(crate) use timer::{TimerAction, TimerKey};
 use track::{TrackReport, Tracker};
 
 use crate::greenlet::{
-    AltStack, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Resume, Sched, StackPool,
+    AltStack, Body, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Resume, Sched, StackPool,
     TimeoutSignal, exit_into, install_overflow_handler, normalize_size, same,
 };
 
@@ -65,6 +65,9 @@ use crate::greenlet::{
 /// polling after every greenlet would dominate; polling too rarely delays
 /// I/O wake-ups under load. 61 is tokio's choice for the same knob.
 pub const EVENT_INTERVAL: u32 = 61;
+
+/// How many nodes of ended greenlets a hub keeps for reuse.
+const SPARE_NODES: usize = 256;
 
 /// The stack size of greenlets that do not ask for one: 256 KiB of address
 /// space, of which only the pages a greenlet touches use memory.
@@ -313,6 +316,9 @@ pub(crate) struct Hub {
     /// What the waits behind weak remote wakers wait for (see `probe.rs`).
     probes: RefCell<probe::Probes>,
     stacks: RefCell<StackPool>,
+    /// Nodes of ended greenlets that nothing else referred to, for reuse
+    /// by the next spawns (at most [`SPARE_NODES`]).
+    spare: RefCell<Vec<GreenletRef>>,
     next_id: Cell<u64>,
     /// Spawned greenlets that have not ended.
     live: Cell<usize>,
@@ -360,6 +366,7 @@ impl Hub {
             remote_parked: RefCell::new(RemoteParked::default()),
             probes: RefCell::default(),
             stacks: RefCell::new(stacks),
+            spare: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
             live: Cell::new(0),
             exiting: Cell::new(false),
@@ -534,12 +541,38 @@ impl Hub {
         exit_into(me, |g| &g.header().fiber, &self.zombie, &to.header().fiber)
     }
 
-    /// Recycles the stack of a greenlet that just ended.
+    /// Recycles the stack of a greenlet that just ended, and its node if
+    /// nothing else refers to it.
     fn reap(&self) {
-        if let Some(zombie) = self.zombie.take()
-            && let Some(stack) = zombie.header().fiber.retire()
-        {
+        let Some(mut zombie) = self.zombie.take() else { return };
+        if let Some(stack) = zombie.header().fiber.retire() {
             self.stacks.borrow_mut().put(stack);
+        }
+        if let Some(node) = Rc::get_mut(&mut zombie) {
+            // The body goes now, as it would with the node; the header
+            // (finished fiber, no green-locals, no longer counted) waits.
+            drop(std::mem::replace(&mut node.body, self.main.body.clone()));
+            let mut spare = self.spare.borrow_mut();
+            if spare.len() < SPARE_NODES {
+                spare.push(zombie);
+            }
+        }
+    }
+
+    /// A greenlet node for `header` and `body`: a spare one when there is
+    /// one, which saves an allocation per spawn.
+    pub(crate) fn new_greenlet(&self, header: Header, body: Rc<dyn Body>) -> GreenletRef {
+        let spare = self.spare.borrow_mut().pop();
+        match spare {
+            Some(mut g) => match Rc::get_mut(&mut g) {
+                Some(node) => {
+                    node.header = header;
+                    node.body = body;
+                    g
+                }
+                None => Rc::new(Node { header, body }),
+            },
+            None => Rc::new(Node { header, body }),
         }
     }
 
