@@ -626,7 +626,7 @@ pub fn kill<T: 'static>(gt: &GreenThread<T>) {
 /// order.borrow_mut().push("after");
 /// assert_eq!(*order.borrow(), ["before", "spawned", "after"]);
 /// ```
-#[inline]
+#[inline(always)]
 pub fn gyield() {
     crate::hub::finish_yield(with_hub(Hub::yield_prepare));
 }
@@ -642,10 +642,18 @@ pub fn gyield() {
 /// guv::sleep(Duration::from_millis(5));
 /// assert!(start.elapsed() >= Duration::from_millis(5));
 /// ```
+#[inline(always)]
 pub fn sleep(duration: Duration) {
     if duration.is_zero() {
+        // Inlined with `gyield`, so that the jump happens in the caller's
+        // frame (see `Hub::yield_prepare`).
         return gyield();
     }
+    sleep_nonzero(duration);
+}
+
+/// [`sleep`] for a duration above zero.
+fn sleep_nonzero(duration: Duration) {
     with_hub(|hub| {
         let deadline = std::time::Instant::now().checked_add(duration);
         let waker = hub.arm();
