@@ -679,15 +679,15 @@ impl Hub {
             // starts here if steps 2-4 of the loop have nothing to do.
             None if self.inline_iteration_ok() => {
                 // Its snapshot: the queue, then `cur` (pushed below).
-                ready.now = ready.queue.len();
+                ready.begin_iteration();
                 match self.pop_now(&mut ready) {
                     Some(g) => {
                         ready.now += 1;
                         g
                     }
                     None => {
-                        // `cur` was alone: it runs on (and counts as run).
-                        ready.now = 0;
+                        // `cur` was alone (the snapshot is used up): it runs
+                        // on, and counts as run.
                         self.ticks.set(self.ticks.get().wrapping_add(1));
                         cur.header().sched.set(Sched::Running);
                         return (cur, None);
