@@ -140,12 +140,14 @@ pub struct LinkId(pub(crate) u64);
 /// assert_send(guv::spawn(|| 1));
 /// ```
 pub struct GreenThread<T> {
-    task: Rc<Node<dyn Joinable<T>>>,
+    g: GreenletRef,
+    /// The greenlet's body (also behind `g`), for its outcome.
+    task: Rc<dyn Joinable<T>>,
 }
 
 impl<T: 'static> GreenThread<T> {
     fn greenlet(&self) -> GreenletRef {
-        self.task.clone()
+        self.g.clone()
     }
 
     /// A handle to work that already ran to `result` on the calling
@@ -158,10 +160,10 @@ impl<T: 'static> GreenThread<T> {
         *outcome.result.borrow_mut() = Some(result);
         outcome.finished.set(true);
         outcome.settled.set(true);
-        let body: Task<fn() -> T, T> = Task { func: Cell::new(None), outcome };
+        let task: Rc<Task<fn() -> T, T>> = Rc::new(Task { func: Cell::new(None), outcome });
         let header = Header::new(crate::greenlet::Fiber::native(id, None), Kind::Spawned, Sched::Done);
-        let task = Rc::new(Node { header, body });
-        GreenThread { task }
+        let g = Rc::new(Node { header, body: task.clone() as Rc<dyn Body> });
+        GreenThread { g, task }
     }
 
     /// Waits for the greenlet to end and returns what its function returned,
@@ -182,7 +184,7 @@ impl<T: 'static> GreenThread<T> {
     /// If called by the greenlet itself (it would wait forever).
     pub fn wait(self) -> Result<T, Error> {
         with_hub(|hub| {
-            let out = self.task.body.outcome();
+            let out = self.task.outcome();
             loop {
                 if out.settled.get() {
                     let result = out.result.borrow_mut().take();
@@ -263,7 +265,7 @@ impl<T: 'static> GreenThread<T> {
     where
         F: FnOnce(&Result<T, Error>) + 'static,
     {
-        let out = self.task.body.outcome();
+        let out = self.task.outcome();
         let id = out.next_link.get();
         out.next_link.set(id + 1);
         if out.settled.get() {
@@ -292,7 +294,7 @@ impl<T: 'static> GreenThread<T> {
     /// assert!(!gt.unlink(kept), "it already ran");
     /// ```
     pub fn unlink(&self, id: LinkId) -> bool {
-        let mut links = self.task.body.outcome().links.borrow_mut();
+        let mut links = self.task.outcome().links.borrow_mut();
         match links.iter().position(|(i, _)| *i == id.0) {
             Some(pos) => {
                 links.remove(pos);
@@ -311,7 +313,7 @@ impl<T: 'static> GreenThread<T> {
     /// assert!(gt.is_finished());
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.task.body.outcome().finished.get()
+        self.task.outcome().finished.get()
     }
 
     /// The greenlet's id, unique within its hub (the main greenlet is 0).
@@ -322,7 +324,7 @@ impl<T: 'static> GreenThread<T> {
     /// assert!(a.id() > 0 && a.id() != b.id());
     /// ```
     pub fn id(&self) -> u64 {
-        self.task.header().id()
+        self.g.header().id()
     }
 
     /// The name given with [`Builder::name`].
@@ -333,13 +335,13 @@ impl<T: 'static> GreenThread<T> {
     /// assert_eq!(guv::spawn(|| ()).name(), None);
     /// ```
     pub fn name(&self) -> Option<&str> {
-        self.task.header().name()
+        self.g.header().name()
     }
 }
 
 impl<T> Drop for GreenThread<T> {
     fn drop(&mut self) {
-        let out = self.task.body.outcome();
+        let out = self.task.outcome();
         out.detached.set(true);
         if out.settled.get() {
             let result = out.result.borrow_mut().take();
@@ -351,9 +353,9 @@ impl<T> Drop for GreenThread<T> {
 impl<T> fmt::Debug for GreenThread<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GreenThread")
-            .field("id", &self.task.header().id())
-            .field("name", &self.task.header().name())
-            .field("finished", &self.task.body.outcome().finished.get())
+            .field("id", &self.g.header().id())
+            .field("name", &self.g.header().name())
+            .field("finished", &self.task.outcome().finished.get())
             .finish()
     }
 }
@@ -446,8 +448,8 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let task = with_hub(|hub| self.make(hub, Kind::Spawned, None, f))?;
-        Ok(GreenThread { task })
+        let (g, task) = with_hub(|hub| self.make(hub, Kind::Spawned, None, f))?;
+        Ok(GreenThread { g, task })
     }
 
     /// Like [`Builder::spawn`], for a greenlet whose result nobody wants.
@@ -482,22 +484,27 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let task = with_hub(|hub| self.make(hub, Kind::Spawned, Some(delay), f))?;
-        Ok(GreenThread { task })
+        let (g, task) = with_hub(|hub| self.make(hub, Kind::Spawned, Some(delay), f))?;
+        Ok(GreenThread { g, task })
     }
 
-    fn make<F, T>(self, hub: &Hub, kind: Kind, delay: Option<Duration>, f: F) -> io::Result<Rc<Node<Task<F, T>>>>
+    /// The greenlet, started, and its body.
+    fn make<F, T>(
+        self,
+        hub: &Hub,
+        kind: Kind,
+        delay: Option<Duration>,
+        f: F,
+    ) -> io::Result<(GreenletRef, Rc<Task<F, T>>)>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
         let fiber = hub.new_fiber(self.name.map(String::into_boxed_str), self.stack_size)?;
-        let task = Rc::new(Node {
-            header: Header::new(fiber, kind, Sched::Delayed),
-            body: Task { func: Cell::new(Some(f)), outcome: Outcome::new(kind == Kind::SpawnedN) },
-        });
-        hub.start(task.clone(), delay);
-        Ok(task)
+        let task = Rc::new(Task { func: Cell::new(Some(f)), outcome: Outcome::new(kind == Kind::SpawnedN) });
+        let g = hub.new_greenlet(Header::new(fiber, kind, Sched::Delayed), task.clone());
+        hub.start(g.clone(), delay);
+        Ok((g, task))
     }
 }
 
@@ -619,8 +626,9 @@ pub fn kill<T: 'static>(gt: &GreenThread<T>) {
 /// order.borrow_mut().push("after");
 /// assert_eq!(*order.borrow(), ["before", "spawned", "after"]);
 /// ```
+#[inline(always)]
 pub fn gyield() {
-    with_hub(|hub| hub.gyield());
+    crate::hub::finish_yield(with_hub(Hub::yield_prepare));
 }
 
 /// Suspends the calling greenlet for at least `duration`, letting the others
@@ -634,10 +642,18 @@ pub fn gyield() {
 /// guv::sleep(Duration::from_millis(5));
 /// assert!(start.elapsed() >= Duration::from_millis(5));
 /// ```
+#[inline(always)]
 pub fn sleep(duration: Duration) {
     if duration.is_zero() {
+        // Inlined with `gyield`, so that the jump happens in the caller's
+        // frame (see `Hub::yield_prepare`).
         return gyield();
     }
+    sleep_nonzero(duration);
+}
+
+/// [`sleep`] for a duration above zero.
+fn sleep_nonzero(duration: Duration) {
     with_hub(|hub| {
         let deadline = std::time::Instant::now().checked_add(duration);
         let waker = hub.arm();

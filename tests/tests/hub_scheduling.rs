@@ -184,3 +184,41 @@ fn many_greenlets_run_to_completion() {
     assert_eq!(sum, (0..n).sum::<u64>());
     assert_eq!(guv::hub::stats().live_greenlets, 0);
 }
+
+/// The hub reuses the nodes of ended greenlets that nothing refers to any
+/// more; a greenlet with a live handle keeps its own, and what an ended
+/// greenlet left behind is dropped when it ends, not when its node is reused.
+#[test]
+fn ended_greenlets_keep_their_handles_and_drop_their_results_on_time() {
+    struct Flag(std::rc::Rc<std::cell::Cell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    let kept = guv::spawn(|| 7);
+    let id = kept.id();
+    let dropped = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = Flag(dropped.clone());
+    let unheld = guv::spawn(move || flag);
+    drop(unheld);
+    guv::gyield(); // both run and end
+    assert!(dropped.get(), "the unheld greenlet's result outlived its end");
+    let log = Log::new();
+    for i in 0..300 {
+        let log = log.clone();
+        guv::spawn_n(move || log.push(format!("n{i}")));
+    }
+    let others: Vec<_> = (0..300).map(|i| guv::spawn(move || i)).collect();
+    guv::gyield();
+    assert_eq!(log.take().len(), 300);
+    let ids: std::collections::HashSet<u64> = others.iter().map(|gt| gt.id()).collect();
+    assert_eq!(ids.len(), 300);
+    assert!(!ids.contains(&id));
+    assert!(kept.is_finished());
+    assert_eq!(kept.id(), id);
+    assert_eq!(kept.wait().unwrap(), 7);
+    for (i, gt) in others.into_iter().enumerate() {
+        assert_eq!(gt.wait().unwrap(), i);
+    }
+}

@@ -51,7 +51,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use super::scope::{Scope, ScopedJoinHandle, scope};
-use crate::greenlet::{Body, Node, Sched};
+use crate::greenlet::{Greenlet, Sched};
 use crate::hub::{RemoteWaker, with_hub};
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -186,7 +186,7 @@ impl fmt::Debug for Thread {
 /// greenlet id, with a weak reference to tell when the greenlet is gone.
 #[derive(Default)]
 struct Threads {
-    map: HashMap<u64, (Weak<Node<dyn Body>>, Thread)>,
+    map: HashMap<u64, (Weak<Greenlet>, Thread)>,
     prune_at: usize,
 }
 
@@ -195,7 +195,7 @@ thread_local! {
 }
 
 impl Threads {
-    fn insert(&mut self, id: u64, g: Weak<Node<dyn Body>>, t: Thread) {
+    fn insert(&mut self, id: u64, g: Weak<Greenlet>, t: Thread) {
         if self.map.len() >= self.prune_at {
             self.map.retain(|_, (g, _)| g.upgrade().is_some_and(|g| g.header().sched.get() != Sched::Done));
             self.prune_at = (self.map.len() * 2).max(64);

@@ -50,6 +50,16 @@ enum Phase {
     Finished,
 }
 
+/// A fiber taken out of its suspension by [`Fiber::prepare_resume`], to be
+/// jumped to by [`Fiber::switch_into`]. The fiber is marked running, so
+/// its stack stays mapped (see the [`Fiber`] invariant) and nothing else can
+/// resume it; a `Resume` that is dropped unused leaves it unresumable.
+#[must_use]
+pub(crate) struct Resume {
+    ctx: Context,
+    entry: Option<fn() -> !>,
+}
+
 /// What a jump carries from sender to receiver; lives on the sender's stack.
 struct Msg {
     /// The sender's context slot, or null when the sender has finished.
@@ -72,7 +82,8 @@ thread_local! {
 /// thread's own stack for a native one. A guv fiber's `stack` is only given
 /// away (by [`Fiber::retire`]) in phase `Fresh` or `Finished`, when no frame
 /// lives on it, and is leaked rather than unmapped if the fiber is dropped
-/// while `Suspended`.
+/// while `Suspended` or `Running` (also a fiber marked running by
+/// [`Fiber::prepare_resume`] and not yet jumped to).
 pub(crate) struct Fiber {
     ctx: Cell<Option<Context>>,
     phase: Cell<Phase>,
@@ -143,13 +154,12 @@ impl Fiber {
     /// Takes the saved context of a fiber about to be resumed.
     #[inline]
     fn take_for_resume(&self) -> (Context, Option<fn() -> !>) {
-        let phase = self.phase.get();
-        if !matches!(phase, Phase::Fresh | Phase::Suspended) {
-            bad_phase("switch to", phase);
-        }
+        // Only a fresh or suspended fiber has a context (the invariant), so
+        // taking it is the phase check.
+        let Some(ctx) = self.ctx.take() else { bad_phase("switch to", self.phase.get()) };
+        let phase = self.phase.replace(Phase::Running);
+        debug_assert!(matches!(phase, Phase::Fresh | Phase::Suspended), "a {phase:?} fiber had a context");
         let entry = if phase == Phase::Fresh { self.entry } else { None };
-        let Some(ctx) = self.ctx.take() else { bad_phase("resume without a context", phase) };
-        self.phase.set(Phase::Running);
         CURRENT.with(|c| c.set(self));
         (ctx, entry)
     }
@@ -162,11 +172,50 @@ impl Fiber {
             bad_phase("switch from", self.phase.get());
         }
         let (ctx, entry) = to.take_for_resume();
+        // SAFETY: `ctx` was just taken out of `to`, which is running from now on.
+        unsafe { self.jump_from(ctx, entry) };
+    }
+
+    /// The first half of a switch to `self` (which must be fresh or
+    /// suspended; it is marked running from here on): takes what
+    /// [`Fiber::switch_into`] needs, so that the caller can finish its
+    /// bookkeeping before it jumps without keeping `self` borrowed.
+    #[inline]
+    pub(crate) fn prepare_resume(&self) -> Resume {
+        let (ctx, entry) = self.take_for_resume();
+        Resume { ctx, entry }
+    }
+
+    /// Suspends `self` (which must be running) and resumes the fiber that
+    /// `to` was prepared from. Returns when some fiber switches back to
+    /// `self`.
+    #[inline(always)]
+    pub(crate) fn switch_into(&self, to: Resume) {
+        if self.phase.get() != Phase::Running {
+            bad_phase("switch from", self.phase.get());
+        }
+        // SAFETY: a `Resume` is only made by `prepare_resume`, which took its
+        // context out of a fiber that it marked running; `to` is consumed.
+        unsafe { self.jump_from(to.ctx, to.entry) };
+    }
+
+    /// Suspends `self` and jumps to `ctx`, passing `entry` for a fresh
+    /// receiver.
+    ///
+    /// # Safety
+    ///
+    /// `ctx` must have been taken by `take_for_resume` from a fiber that has
+    /// stayed running since (so its stack is still mapped: a running fiber's
+    /// stack is never unmapped, see the [`Fiber`] invariant), and not been
+    /// jumped to yet.
+    #[inline(always)]
+    unsafe fn jump_from(&self, ctx: Context, entry: Option<fn() -> !>) {
         self.phase.set(Phase::Suspended);
         let msg = Msg { save: &self.ctx, entry };
-        // SAFETY: `ctx` was saved on `to`'s stack, which is mapped while `to`
-        // is fresh or suspended (fiber invariant). `msg` stays alive on this
-        // frame until we are resumed, and the receiver reads it at once.
+        // SAFETY: `ctx` is a context saved on a stack that is still mapped and
+        // that nothing else will resume (the caller's guarantee). `msg` stays
+        // alive on this frame until we are resumed, and the receiver reads it
+        // at once.
         let t = unsafe { jump(ctx, &msg as *const Msg as usize) };
         // SAFETY: whoever resumed us passed a pointer to their live `Msg`.
         unsafe { receive(t) };

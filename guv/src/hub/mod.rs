@@ -55,8 +55,8 @@ pub(crate) use timer::{TimerAction, TimerKey};
 use track::{TrackReport, Tracker};
 
 use crate::greenlet::{
-    AltStack, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Sched, StackPool, TimeoutSignal,
-    exit_into, install_overflow_handler, normalize_size, same,
+    AltStack, Body, Fiber, GreenletRef, Header, Interrupt, KillSignal, Kind, Node, Plain, Resume, Sched, StackPool,
+    TimeoutSignal, exit_into, install_overflow_handler, normalize_size, same,
 };
 
 /// How many greenlets may run between two non-blocking I/O polls while the
@@ -65,6 +65,9 @@ use crate::greenlet::{
 /// polling after every greenlet would dominate; polling too rarely delays
 /// I/O wake-ups under load. 61 is tokio's choice for the same knob.
 pub const EVENT_INTERVAL: u32 = 61;
+
+/// How many nodes of ended greenlets a hub keeps for reuse.
+const SPARE_NODES: usize = 256;
 
 /// The stack size of greenlets that do not ask for one: 256 KiB of address
 /// space, of which only the pages a greenlet touches use memory.
@@ -313,6 +316,9 @@ pub(crate) struct Hub {
     /// What the waits behind weak remote wakers wait for (see `probe.rs`).
     probes: RefCell<probe::Probes>,
     stacks: RefCell<StackPool>,
+    /// Nodes of ended greenlets that nothing else referred to, for reuse
+    /// by the next spawns (at most [`SPARE_NODES`]).
+    spare: RefCell<Vec<GreenletRef>>,
     next_id: Cell<u64>,
     /// Spawned greenlets that have not ended.
     live: Cell<usize>,
@@ -337,12 +343,15 @@ impl Hub {
         let alt_stack = AltStack::ensure()?;
         let shared = Arc::new(Shared::new(backend.notifier()));
         let name = std::thread::current().name().map(Box::from);
-        let main: GreenletRef =
-            Rc::new(Node { header: Header::new(Fiber::native(0, name), Kind::Main, Sched::Running), body: Plain });
+        let main: GreenletRef = Rc::new(Node {
+            header: Header::new(Fiber::native(0, name), Kind::Main, Sched::Running),
+            body: Rc::new(Plain),
+        });
         let mut stacks = StackPool::new(normalize_size(DEFAULT_STACK_SIZE)?);
         let loop_stack = stacks.get(stacks.size())?;
         let fiber = Fiber::new(loop_stack, greenlet_entry, LOOP_ID, Some("guv-hub".into()));
-        let looper: GreenletRef = Rc::new(Node { header: Header::new(fiber, Kind::Loop, Sched::Parked), body: Plain });
+        let looper: GreenletRef =
+            Rc::new(Node { header: Header::new(fiber, Kind::Loop, Sched::Parked), body: Rc::new(Plain) });
         let hub = Hub {
             current: RefCell::new(main.clone()),
             main,
@@ -357,6 +366,7 @@ impl Hub {
             remote_parked: RefCell::new(RemoteParked::default()),
             probes: RefCell::default(),
             stacks: RefCell::new(stacks),
+            spare: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
             live: Cell::new(0),
             exiting: Cell::new(false),
@@ -457,15 +467,7 @@ impl Hub {
     /// Takes the next greenlet of the current iteration, if any is left.
     #[inline(always)]
     fn pop_ready(&self) -> Option<GreenletRef> {
-        let mut ready = self.ready.borrow_mut();
-        while let Some(g) = ready.pop_now() {
-            // Cancelled while queued: skip.
-            if g.header().sched.get() == Sched::Ready {
-                self.ticks.set(self.ticks.get().wrapping_add(1));
-                return Some(g);
-            }
-        }
-        None
+        self.pop_now(&mut self.ready.borrow_mut())
     }
 
     /// Leaves `cur` (whose state the caller has set) for the next ready
@@ -487,17 +489,28 @@ impl Hub {
     /// poll owed. Saves two switches per iteration for greenlets that only
     /// yield to each other; the order of events is exactly the loop's.
     fn next_iteration_inline(&self) -> Option<GreenletRef> {
-        if !self.ready.borrow().has_next() || self.shared.has_pending() || self.io_poll_due() {
+        if !self.ready.borrow().has_next() || !self.inline_iteration_ok() {
             return None;
-        }
-        if !self.timers.borrow().is_empty() {
-            let next = self.timers.borrow_mut().next_deadline();
-            if next.is_some_and(|deadline| deadline <= Instant::now()) {
-                return None;
-            }
         }
         self.ready.borrow_mut().begin_iteration();
         self.pop_ready()
+    }
+
+    /// Whether steps 2-4 of a loop iteration have nothing to do now, so that
+    /// the next iteration may start without the loop: no remote request, no
+    /// I/O poll owed, no timer due.
+    #[inline(always)]
+    fn inline_iteration_ok(&self) -> bool {
+        if self.shared.has_pending() || self.io_poll_due() {
+            return false;
+        }
+        self.timers.borrow().is_empty() || !self.timer_due()
+    }
+
+    /// Whether the earliest timer has expired.
+    fn timer_due(&self) -> bool {
+        let next = self.timers.borrow_mut().next_deadline();
+        next.is_some_and(|deadline| deadline <= Instant::now())
     }
 
     /// Whether a non-blocking poll is owed: greenlets wait for I/O and
@@ -528,12 +541,38 @@ impl Hub {
         exit_into(me, |g| &g.header().fiber, &self.zombie, &to.header().fiber)
     }
 
-    /// Recycles the stack of a greenlet that just ended.
+    /// Recycles the stack of a greenlet that just ended, and its node if
+    /// nothing else refers to it.
     fn reap(&self) {
-        if let Some(zombie) = self.zombie.take()
-            && let Some(stack) = zombie.header().fiber.retire()
-        {
+        let Some(mut zombie) = self.zombie.take() else { return };
+        if let Some(stack) = zombie.header().fiber.retire() {
             self.stacks.borrow_mut().put(stack);
+        }
+        if let Some(node) = Rc::get_mut(&mut zombie) {
+            // The body goes now, as it would with the node; the header
+            // (finished fiber, no green-locals, no longer counted) waits.
+            drop(std::mem::replace(&mut node.body, self.main.body.clone()));
+            let mut spare = self.spare.borrow_mut();
+            if spare.len() < SPARE_NODES {
+                spare.push(zombie);
+            }
+        }
+    }
+
+    /// A greenlet node for `header` and `body`: a spare one when there is
+    /// one, which saves an allocation per spawn.
+    pub(crate) fn new_greenlet(&self, header: Header, body: Rc<dyn Body>) -> GreenletRef {
+        let spare = self.spare.borrow_mut().pop();
+        match spare {
+            Some(mut g) => match Rc::get_mut(&mut g) {
+                Some(node) => {
+                    node.header = header;
+                    node.body = body;
+                    g
+                }
+                None => Rc::new(Node { header, body }),
+            },
+            None => Rc::new(Node { header, body }),
         }
     }
 
@@ -565,13 +604,13 @@ impl Hub {
         let cur = self.current();
         self.refuse_in_loop(&cur, "a blocking operation");
         let h = cur.header();
-        self.deliver_interrupt(h);
+        deliver_interrupt(h);
         if h.notified.replace(false) {
             return;
         }
         h.sched.set(Sched::Parked);
         self.switch_away(&cur);
-        self.deliver_interrupt(h);
+        deliver_interrupt(h);
     }
 
     /// [`Hub::park`] with a deadline (`None`: none). Returns false if the
@@ -610,47 +649,71 @@ impl Hub {
 
     /// Moves the running greenlet to the back of the ready queue and runs
     /// the others first.
+    #[inline(always)]
     pub(crate) fn gyield(&self) {
-        let cur = self.current();
+        finish_yield(self.yield_prepare());
+    }
+
+    /// Everything [`Hub::gyield`] does before its jump: queues the running
+    /// greenlet, picks the next one (as [`Hub::switch_away`] would, inline
+    /// iteration included) and makes it current. Returns the running
+    /// greenlet, and what to jump to unless it runs on at once.
+    ///
+    /// The queue takes the running greenlet's reference from `current`,
+    /// which takes the next one's from the queue: one reference count is
+    /// touched per yield (the caller's own, which keeps its header alive
+    /// across the jump).
+    #[inline(never)]
+    pub(crate) fn yield_prepare(&self) -> (GreenletRef, Option<Resume>) {
+        // Borrowed throughout: nothing below runs user code (a greenlet
+        // skipped in the queue was cancelled before it started, so dropping
+        // it drops no closure, and timers only drop stale heap entries).
+        let mut current = self.current.borrow_mut();
+        let cur = current.clone();
         self.refuse_in_loop(&cur, "gyield()");
-        let h = cur.header();
-        h.sched.set(Sched::Ready);
-        self.ready.borrow_mut().push(cur.clone());
-        self.switch_away(&cur);
-        self.deliver_interrupt(h);
-    }
-
-    /// Raises a pending interrupt in the running greenlet.
-    #[inline]
-    fn deliver_interrupt(&self, h: &Header) {
-        if h.interrupt.get().is_some() {
-            self.deliver_interrupt_slow(h);
-        }
-    }
-
-    /// A greenlet that is already unwinding keeps its interrupt pending: a
-    /// second unwind would abort.
-    #[cold]
-    fn deliver_interrupt_slow(&self, h: &Header) {
-        let Some(interrupt) = h.interrupt.get() else {
-            return;
-        };
-        if std::thread::panicking() {
-            if interrupt == Interrupt::Deadlock {
-                eprintln!("guv: fatal: the main greenlet would block forever while unwinding from a panic");
-                std::process::abort();
+        cur.header().sched.set(Sched::Ready);
+        let mut ready = self.ready.borrow_mut();
+        let next = match self.pop_now(&mut ready) {
+            Some(g) => g,
+            // The iteration is over; `cur` queues for the next one, which
+            // starts here if steps 2-4 of the loop have nothing to do.
+            None if self.inline_iteration_ok() => {
+                // Its snapshot: the queue, then `cur` (pushed below).
+                ready.begin_iteration();
+                match self.pop_now(&mut ready) {
+                    Some(g) => {
+                        ready.now += 1;
+                        g
+                    }
+                    None => {
+                        // `cur` was alone (the snapshot is used up): it runs
+                        // on, and counts as run.
+                        self.ticks.set(self.ticks.get().wrapping_add(1));
+                        cur.header().sched.set(Sched::Running);
+                        return (cur, None);
+                    }
+                }
             }
-            return;
+            None => self.looper.clone(),
+        };
+        next.header().sched.set(Sched::Running);
+        let to = next.header().fiber.prepare_resume();
+        ready.push(std::mem::replace(&mut *current, next));
+        (cur, Some(to))
+    }
+
+    /// Takes the next greenlet of the current iteration, if any is left
+    /// ([`Hub::pop_ready`] with the queue already borrowed).
+    #[inline(always)]
+    fn pop_now(&self, ready: &mut RunQueue) -> Option<GreenletRef> {
+        while let Some(g) = ready.pop_now() {
+            // Cancelled while queued: skip.
+            if g.header().sched.get() == Sched::Ready {
+                self.ticks.set(self.ticks.get().wrapping_add(1));
+                return Some(g);
+            }
         }
-        h.interrupt.set(None);
-        match interrupt {
-            Interrupt::Kill => panic::resume_unwind(Box::new(KillSignal)),
-            Interrupt::Timeout(id) => panic::resume_unwind(Box::new(TimeoutSignal(id))),
-            Interrupt::Deadlock => panic!(
-                "guv: this operation would block forever: the main greenlet is waiting and no \
-                 ready greenlet, timer, I/O wait or remote handle can ever wake it"
-            ),
-        }
+        None
     }
 
     /// Makes `g` deliver `interrupt` at its next switch, waking it if parked.
@@ -883,6 +946,54 @@ impl Hub {
         }
         Fiber::clear_current();
     }
+}
+
+/// Raises a pending interrupt in the running greenlet.
+#[inline(always)]
+fn deliver_interrupt(h: &Header) {
+    if h.interrupt.get().is_some() {
+        deliver_interrupt_slow(h);
+    }
+}
+
+/// A greenlet that is already unwinding keeps its interrupt pending: a
+/// second unwind would abort.
+#[cold]
+fn deliver_interrupt_slow(h: &Header) {
+    let Some(interrupt) = h.interrupt.get() else {
+        return;
+    };
+    if std::thread::panicking() {
+        if interrupt == Interrupt::Deadlock {
+            eprintln!("guv: fatal: the main greenlet would block forever while unwinding from a panic");
+            std::process::abort();
+        }
+        return;
+    }
+    h.interrupt.set(None);
+    match interrupt {
+        Interrupt::Kill => panic::resume_unwind(Box::new(KillSignal)),
+        Interrupt::Timeout(id) => panic::resume_unwind(Box::new(TimeoutSignal(id))),
+        Interrupt::Deadlock => panic!(
+            "guv: this operation would block forever: the main greenlet is waiting and no \
+             ready greenlet, timer, I/O wait or remote handle can ever wake it"
+        ),
+    }
+}
+
+/// The rest of a yield after [`Hub::yield_prepare`]: the jump, then the
+/// interrupt check once the greenlet runs again.
+///
+/// Inlined into `guv::gyield`'s caller (the bookkeeping before it is one
+/// out-of-line call), so that the greenlet resumes in its own frame and no
+/// return follows the jump: each such return would mispredict, since the
+/// return-address predictor still holds the other greenlet's caller.
+#[inline(always)]
+pub(crate) fn finish_yield((cur, to): (GreenletRef, Option<Resume>)) {
+    if let Some(to) = to {
+        cur.header().fiber.switch_into(to);
+    }
+    deliver_interrupt(cur.header());
 }
 
 #[cold]
