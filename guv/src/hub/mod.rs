@@ -100,13 +100,20 @@ impl Drop for HubSlot {
 
 /// Runs `f` with this thread's hub, creating it on first use.
 pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
-    HUB.with(|slot| {
+    HUB.try_with(|slot| {
         let hub = slot.0.get_or_init(|| match Hub::new() {
             Ok(hub) => Rc::new(hub),
             Err(e) => panic!("guv: cannot start the hub on this thread: {e}"),
         });
         f(hub)
     })
+    .unwrap_or_else(|_| hub_gone())
+}
+
+#[cold]
+#[inline(never)]
+fn hub_gone() -> ! {
+    panic!("guv: this thread's hub is gone (the thread is ending); no green operation can run here")
 }
 
 /// Runs `f` with this thread's hub if it exists and is not being torn down.
@@ -913,7 +920,11 @@ impl Hub {
     /// Called from the thread-local destructor, on the main greenlet: ends
     /// the loop so that its stack can be unmapped.
     fn shutdown(&self) {
-        drop(self.shared.close());
+        // What never ran goes inside the thread-local destructor, where the
+        // hub is out of reach: a destructor among the captures that uses it
+        // panics, and that must end only that destructor, not the process.
+        let unrun = self.shared.close();
+        let _ = panic::catch_unwind(panic::AssertUnwindSafe(move || drop(unrun)));
         self.exiting.set(true);
         self.ready.borrow_mut().abandon_iteration();
         if self.looper.header().fiber.is_fresh() {
@@ -943,6 +954,8 @@ impl Hub {
                 drop(h.fiber.retire());
                 self.uncount(h);
             }
+            // Its closure may go with it (see above).
+            let _ = panic::catch_unwind(panic::AssertUnwindSafe(move || drop(g)));
         }
         Fiber::clear_current();
     }
