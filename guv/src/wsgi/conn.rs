@@ -11,11 +11,11 @@
 //!   Responding ── finish_request ─► Idle, or Closed when either side asked
 //! ```
 
-use http::HeaderMap;
+use http::{HeaderMap, Request};
 
 use super::Error;
 use super::chunked::ChunkedDecoder;
-use super::parse::{BodyLength, FieldCache, Limits, Parse, RequestHead, check_partial, parse_request_into};
+use super::parse::{BodyLength, FieldCache, HeadInfo, Limits, Parse, check_partial, parse_request_into};
 
 /// The input buffer's starting size; it grows up to the head limit.
 const INITIAL_BUFFER: usize = 8 * 1024;
@@ -218,7 +218,9 @@ impl Conn {
     /// `Idle → Body | Responding`: parses the next request head from the
     /// buffer. `Ok(None)`: more input is needed. An error leaves the
     /// connection `Closed`; the caller answers it with the error's status.
-    pub(crate) fn parse_head(&mut self) -> Result<Option<RequestHead>, Error> {
+    /// The request goes into `request`, which must be fresh from
+    /// `Request::new` (see [`parse_request_into`]).
+    pub(crate) fn parse_head<B>(&mut self, request: &mut Request<B>) -> Result<Option<HeadInfo>, Error> {
         debug_assert!(matches!(self.state, State::Idle), "parse_head in {:?}", self.state);
         let input = &self.buf[self.start..self.end];
         // A head ends with a blank line; until one has arrived only the
@@ -230,13 +232,13 @@ impl Conn {
         let parsed = if complete || has_blank_line(input, self.scanned.saturating_sub(2)) {
             #[cfg(test)]
             tests::PARSES.with(|n| n.set(n.get() + 1));
-            parse_request_into(input, &self.limits, &mut self.spare_headers, Some(&mut self.fields))
+            parse_request_into(input, &self.limits, &mut self.spare_headers, Some(&mut self.fields), request)
         } else {
             check_partial(input, &self.limits).map(|()| Parse::Partial)
         };
         match parsed {
             Ok(Parse::Complete(head, used)) => {
-                let body = match head.body_length() {
+                let body = match head.body {
                     BodyLength::Known(n) if n > self.max_body => {
                         self.state = State::Closed;
                         return Err(Error::body_too_large());
@@ -248,9 +250,9 @@ impl Conn {
                 self.start += used;
                 self.scanned = 0;
                 self.seq += 1;
-                self.keep_alive = head.keep_alive();
+                self.keep_alive = head.keep_alive;
                 self.body_read = 0;
-                self.expect = if head.expects_continue() && body.is_some() { Continue::Pending } else { Continue::No };
+                self.expect = if head.expect_continue && body.is_some() { Continue::Pending } else { Continue::No };
                 self.state = match body {
                     Some(body) => State::Body(body),
                     None => State::Responding,
@@ -451,6 +453,12 @@ mod tests {
         pub(super) static PARSES: Cell<usize> = const { Cell::new(0) };
     }
 
+    /// Parses the next head into a fresh request.
+    fn parse_head(conn: &mut Conn) -> Result<Option<Request<()>>, Error> {
+        let mut request = Request::new(());
+        Ok(conn.parse_head(&mut request)?.map(|_| request))
+    }
+
     fn feed(conn: &mut Conn, bytes: &[u8]) {
         let space = conn.space();
         space[..bytes.len()].copy_from_slice(bytes);
@@ -464,23 +472,23 @@ mod tests {
             &mut conn,
             b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\nHost: a\r\n\r\n",
         );
-        let head = conn.parse_head().unwrap().unwrap();
-        assert_eq!(head.request().method(), "POST");
+        let head = parse_head(&mut conn).unwrap().unwrap();
+        assert_eq!(head.method(), "POST");
         let mut out = [0u8; 8];
         assert_eq!(conn.read_body(&mut out).unwrap(), BodyRead::Data(3));
         assert_eq!(conn.read_body(&mut out).unwrap(), BodyRead::End);
         assert_eq!(conn.finish_request(false), Next::ReadHead);
-        let head = conn.parse_head().unwrap().unwrap();
-        assert_eq!(head.request().uri(), "/2");
+        let head = parse_head(&mut conn).unwrap().unwrap();
+        assert_eq!(head.uri(), "/2");
         assert_eq!(conn.finish_request(false), Next::ReadHead);
-        assert!(conn.parse_head().unwrap().is_none());
+        assert!(parse_head(&mut conn).unwrap().is_none());
     }
 
     #[test]
     fn unread_body_is_drained() {
         let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
         feed(&mut conn, b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
-        conn.parse_head().unwrap().unwrap();
+        parse_head(&mut conn).unwrap().unwrap();
         assert_eq!(conn.finish_request(false), Next::Drain);
         assert!(!conn.drain().unwrap());
         feed(&mut conn, b"0\r\n\r\n");
@@ -494,12 +502,12 @@ mod tests {
         for cut in 1..head.len() {
             let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
             feed(&mut conn, &head[..cut]);
-            let first = conn.parse_head().unwrap();
+            let first = parse_head(&mut conn).unwrap();
             feed(&mut conn, &head[cut..]);
-            let first = first.or_else(|| conn.parse_head().unwrap()).expect("the first head");
-            assert_eq!(first.request().uri(), "/");
+            let first = first.or_else(|| parse_head(&mut conn).unwrap()).expect("the first head");
+            assert_eq!(first.uri(), "/");
             assert_eq!(conn.finish_request(false), Next::ReadHead);
-            assert_eq!(conn.parse_head().unwrap().expect("the second head").request().uri(), "/2");
+            assert_eq!(parse_head(&mut conn).unwrap().expect("the second head").uri(), "/2");
         }
         assert!(has_blank_line(b"a\r\n\r\n", 0) && has_blank_line(b"a\n\n", 0) && has_blank_line(b"a\n\r\n", 1));
         assert!(!has_blank_line(b"a\r\nb\r\n", 0) && !has_blank_line(b"a\n\r", 0) && !has_blank_line(b"a\n\n", 2));
@@ -516,7 +524,7 @@ mod tests {
         PARSES.with(|n| n.set(0));
         for (i, byte) in head.iter().enumerate() {
             feed(&mut conn, std::slice::from_ref(byte));
-            let parsed = conn.parse_head().unwrap();
+            let parsed = parse_head(&mut conn).unwrap();
             assert_eq!(parsed.is_some(), i == head.len() - 1);
         }
         // Not once per byte (60 000 parses of up to 60 KiB each).
@@ -527,7 +535,7 @@ mod tests {
     fn chunked_body_over_the_limit() {
         let mut conn = Conn::new(Limits::default(), 4, 1 << 16);
         feed(&mut conn, b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n0\r\n\r\n");
-        conn.parse_head().unwrap().unwrap();
+        parse_head(&mut conn).unwrap().unwrap();
         let mut out = [0u8; 16];
         assert!(conn.read_body(&mut out).unwrap_err().is_body_too_large());
         assert_eq!(conn.finish_request(false), Next::Close);

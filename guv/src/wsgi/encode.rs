@@ -41,6 +41,9 @@ pub(crate) fn write_head(
     mut close: bool,
     http10: bool,
 ) -> bool {
+    // One reservation covers the status line and everything guv adds; the
+    // app's fields reserve their own room.
+    out.reserve(HEAD_ROOM);
     if status == StatusCode::OK {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
@@ -53,22 +56,28 @@ pub(crate) fn write_head(
     let mut has_date = false;
     let mut has_server = false;
     for (name, value) in headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
-            continue;
+        let name = name.as_str().as_bytes();
+        // Names are lower case; the length picks the one candidate among
+        // the fields guv treats specially, so most fields compare nothing.
+        match name.len() {
+            14 if name == b"content-length" => continue,
+            17 if name == b"transfer-encoding" => continue,
+            10 if name == b"connection" => {
+                close |= has_token(value.as_bytes(), b"close");
+                continue;
+            }
+            4 => has_date |= name == b"date",
+            6 => has_server |= name == b"server",
+            _ => {}
         }
-        if name == header::CONNECTION {
-            close |= has_token(value.as_bytes(), b"close");
-            continue;
-        }
-        has_date |= name == header::DATE;
-        has_server |= name == header::SERVER;
-        let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
+        let value = value.as_bytes();
         out.reserve(name.len() + value.len() + 4);
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
+    out.reserve(HEAD_ROOM);
     with_clock(|c| match (has_server, has_date) {
         (false, false) => out.extend_from_slice(&c.server_and_date),
         (false, true) => out.extend_from_slice(&c.server_and_date[..SERVER_LINE.len()]),
@@ -93,6 +102,10 @@ pub(crate) fn write_head(
     }
     close
 }
+
+/// Room for the longest status line, or for the `Server`, `Date`,
+/// framing and `Connection` lines and the blank line.
+const HEAD_ROOM: usize = 256;
 
 /// Whether the list-valued field `value` holds `token` (any case).
 fn has_token(value: &[u8], token: &[u8]) -> bool {

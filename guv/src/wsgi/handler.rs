@@ -17,7 +17,7 @@ use super::body::Body;
 use super::conn::{Conn, Next};
 use super::connection::{self, Connection};
 use super::encode::{self, Framing};
-use super::parse::{BodyLength, Limits, RequestHead};
+use super::parse::{BodyLength, HeadInfo, Limits};
 use super::upgrade;
 use crate::greenlet::{KillSignal, TimeoutSignal};
 use crate::net::TcpStream;
@@ -79,9 +79,11 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
     let mut scratch = Vec::new();
     loop {
         flags.head_since.set(flags.clock.get());
-        // Read until a whole head is buffered.
+        // Read until a whole head is buffered; it is parsed straight into
+        // the request the app gets.
+        let mut request = Request::new(Body::empty());
         let head = loop {
-            let parsed = conn.conn.borrow_mut().parse_head();
+            let parsed = conn.conn.borrow_mut().parse_head(&mut request);
             match parsed {
                 Ok(Some(head)) => break head,
                 Ok(None) => {}
@@ -110,7 +112,7 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
         };
         flags.head_since.set(NOT_WAITING);
         flags.busy.set(true);
-        let result = respond(&conn, head, peer, app, cfg, flags, &mut scratch);
+        let result = respond(&conn, request, head, peer, app, cfg, flags, &mut scratch);
         flags.busy.set(false);
         let next = match result {
             Ok(Responded::Upgraded) => return,
@@ -169,27 +171,28 @@ struct RequestInfo {
 #[allow(clippy::too_many_arguments)]
 fn respond(
     conn: &Rc<Connection>,
-    head: RequestHead,
+    mut request: Request<Body>,
+    head: HeadInfo,
     peer: SocketAddr,
     app: &App,
     cfg: &Config,
     flags: &Flags,
     scratch: &mut Vec<u8>,
 ) -> io::Result<Responded> {
-    let body_length = head.body_length();
-    let is_upgrade = head.is_upgrade();
-    let (mut parts, ()) = head.into_request().into_parts();
-    let info = RequestInfo { is_head: parts.method == Method::HEAD, version: parts.version };
+    let info = RequestInfo { is_head: request.method() == Method::HEAD, version: request.version() };
     let logged = (cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info))
-        .then(|| (parts.method.clone(), parts.uri.clone()));
-    let seq = conn.conn.borrow().seq();
-    let body = match body_length {
-        BodyLength::Known(0) => Body::empty(),
-        BodyLength::Known(n) => Body::incoming(conn.clone(), seq, Some(n)),
-        BodyLength::Chunked => Body::incoming(conn.clone(), seq, None),
+        .then(|| (request.method().clone(), request.uri().clone()));
+    // The request came with an empty body.
+    let length = match head.body {
+        BodyLength::Known(0) => None,
+        BodyLength::Known(n) => Some(Some(n)),
+        BodyLength::Chunked => Some(None),
     };
-    let _registration = is_upgrade.then(|| upgrade::offer(&mut parts.extensions, conn));
-    let request = Request::from_parts(parts, body);
+    if let Some(length) = length {
+        let seq = conn.conn.borrow().seq();
+        *request.body_mut() = Body::incoming(conn.clone(), seq, length);
+    }
+    let _registration = head.upgrade.then(|| upgrade::offer(request.extensions_mut(), conn));
 
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| app(request)));
     let mut close = false;

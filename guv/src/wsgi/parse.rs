@@ -107,10 +107,16 @@ pub enum BodyLength {
 #[derive(Debug)]
 pub struct RequestHead {
     request: Request<()>,
-    body: BodyLength,
-    keep_alive: bool,
-    expect_continue: bool,
-    upgrade: bool,
+    info: HeadInfo,
+}
+
+/// What a parsed head tells the connection besides the request itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HeadInfo {
+    pub(crate) body: BodyLength,
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
+    pub(crate) upgrade: bool,
 }
 
 impl RequestHead {
@@ -126,25 +132,19 @@ impl RequestHead {
 
     /// How the body is delimited.
     pub fn body_length(&self) -> BodyLength {
-        self.body
+        self.info.body
     }
 
     /// Whether the client wants the connection kept open after this
     /// request: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with
     /// `Connection: keep-alive`.
     pub fn keep_alive(&self) -> bool {
-        self.keep_alive
+        self.info.keep_alive
     }
 
     /// Whether an HTTP/1.1 client sent `Expect: 100-continue`.
     pub fn expects_continue(&self) -> bool {
-        self.expect_continue
-    }
-
-    /// Whether the request asks to switch protocols: a `Connection` field
-    /// naming `upgrade` and an `Upgrade` field.
-    pub(crate) fn is_upgrade(&self) -> bool {
-        self.upgrade
+        self.info.expect_continue
     }
 }
 
@@ -180,7 +180,11 @@ impl RequestHead {
 /// assert!(head.keep_alive());
 /// ```
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Parse<RequestHead>, Error> {
-    parse_request_into(buf, limits, &mut HeaderMap::new(), None)
+    let mut request = Request::new(());
+    Ok(match parse_request_into(buf, limits, &mut HeaderMap::new(), None, &mut request)? {
+        Parse::Complete(info, used) => Parse::Complete(RequestHead { request, info }, used),
+        Parse::Partial => Parse::Partial,
+    })
 }
 
 /// The most header fields a [`FieldCache`] remembers.
@@ -232,12 +236,19 @@ fn parse_field(name: &[u8], value: &[u8]) -> Result<(HeaderName, HeaderValue), E
 /// recycled from an earlier message keeps its allocation), which the
 /// request takes, leaving its own empty map in exchange. With a `cache`,
 /// fields that repeat the last request's are reused from it.
-pub(crate) fn parse_request_into(
+///
+/// The head goes into `request`, which must be as `Request::new` made it
+/// (only what differs from that is set): the server parses straight into
+/// the request its app gets, so the request is never moved on the way
+/// (each move of a request copies a couple of hundred bytes). `request`
+/// is left as it was unless the result is [`Parse::Complete`].
+pub(crate) fn parse_request_into<B>(
     buf: &[u8],
     limits: &Limits,
     headers: &mut HeaderMap,
     mut cache: Option<&mut FieldCache>,
-) -> Result<Parse<RequestHead>, Error> {
+    request: &mut Request<B>,
+) -> Result<Parse<HeadInfo>, Error> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
     let slots = &mut slots[..limits.max_headers.clamp(1, MAX_HEADERS_CAP)];
     let mut req = httparse::Request::new(&mut []);
@@ -308,7 +319,6 @@ pub(crate) fn parse_request_into(
     let expect_continue = version == Version::HTTP_11 && framing.expect_continue;
     let upgrade = framing.upgrade_field && framing.upgrade_token;
 
-    let mut request = Request::new(());
     if let Some(method) = method {
         *request.method_mut() = method;
     }
@@ -317,7 +327,7 @@ pub(crate) fn parse_request_into(
     }
     *request.version_mut() = version;
     std::mem::swap(request.headers_mut(), headers);
-    Ok(Parse::Complete(RequestHead { request, body, keep_alive, expect_continue, upgrade }, used))
+    Ok(Parse::Complete(HeadInfo { body, keep_alive, expect_continue, upgrade }, used))
 }
 
 /// Limits that apply before a head is complete.
@@ -516,15 +526,30 @@ mod tests {
         let mut map = HeaderMap::new();
         let limits = Limits::default();
         let bad = b"GET / HTTP/1.1\r\nX-A: 1\r\nHost: a/b\r\n\r\n";
-        assert!(parse_request_into(bad, &limits, &mut map, Some(&mut cache)).unwrap_err().is_syntax());
+        assert!(
+            parse_request_into(bad, &limits, &mut map, Some(&mut cache), &mut Request::new(()))
+                .unwrap_err()
+                .is_syntax()
+        );
         assert!(cache.fields.is_empty());
-        assert!(parse_request_into(bad, &limits, &mut map, Some(&mut cache)).unwrap_err().is_syntax());
+        assert!(
+            parse_request_into(bad, &limits, &mut map, Some(&mut cache), &mut Request::new(()))
+                .unwrap_err()
+                .is_syntax()
+        );
         let good = b"GET / HTTP/1.1\r\nX-A: 1\r\nHost: a\r\n\r\n";
-        assert!(matches!(parse_request_into(good, &limits, &mut map, Some(&mut cache)), Ok(Parse::Complete(..))));
+        assert!(matches!(
+            parse_request_into(good, &limits, &mut map, Some(&mut cache), &mut Request::new(())),
+            Ok(Parse::Complete(..))
+        ));
         assert_eq!(cache.fields.len(), 2);
         // A repeated Host is still one too many.
         let twice = b"GET / HTTP/1.1\r\nX-A: 1\r\nHost: a\r\nHost: a\r\n\r\n";
-        assert!(parse_request_into(twice, &limits, &mut map, Some(&mut cache)).unwrap_err().is_syntax());
+        assert!(
+            parse_request_into(twice, &limits, &mut map, Some(&mut cache), &mut Request::new(()))
+                .unwrap_err()
+                .is_syntax()
+        );
     }
 
     #[test]
