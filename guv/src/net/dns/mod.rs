@@ -49,9 +49,8 @@
 //!
 //! Results list IPv4 addresses before IPv6 ones, each in the server's
 //! order. [`Config::system`] also reads glibc's `LOCALDOMAIN` and
-//! `RES_OPTIONS` environment overrides; not done is the search list glibc
-//! derives from the host name when resolv.conf has neither `search` nor
-//! `domain`.
+//! `RES_OPTIONS` environment overrides, and, as glibc, searches the host
+//! name's own domain when resolv.conf has neither `search` nor `domain`.
 
 mod hosts;
 mod query;
@@ -135,19 +134,37 @@ impl Config {
     /// The system's configuration: `/etc/resolv.conf` and `/etc/hosts`. A
     /// missing resolv.conf means a server on `127.0.0.1:53`, as glibc.
     ///
-    /// As in glibc, two environment variables take precedence over the
-    /// file: `LOCALDOMAIN` (whitespace-separated domains) replaces the
-    /// search list, even when empty, and `RES_OPTIONS` holds options read
-    /// after the file's (`timeout:N attempts:N ndots:N`).
+    /// As in glibc, a file with neither a `search` nor a `domain` line
+    /// searches the domain of the machine's host name (what follows its
+    /// first dot; nothing for a host name without one), and two
+    /// environment variables take precedence over the file: `LOCALDOMAIN`
+    /// (whitespace-separated domains) replaces the search list, even when
+    /// empty, and `RES_OPTIONS` holds options read after the file's
+    /// (`timeout:N attempts:N ndots:N`).
     ///
     /// ```
     /// let c = guv::net::dns::Config::system();
     /// assert!(!c.nameservers.is_empty());
     /// assert!(c.ndots <= 15);
+    /// # #[cfg(target_os = "linux")]
+    /// # {
+    /// // Without a search list in the file (nor LOCALDOMAIN), the host
+    /// // name's domain is searched.
+    /// let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    /// let listed = conf.lines().any(|l| matches!(l.split_whitespace().next(), Some("search" | "domain")));
+    /// if !listed && std::env::var_os("LOCALDOMAIN").is_none() {
+    ///     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    ///     let domain = host.trim().split_once('.').map(|(_, d)| d.to_ascii_lowercase());
+    ///     assert_eq!(c.search, domain.into_iter().collect::<Vec<_>>());
+    /// }
+    /// # }
     /// ```
     pub fn system() -> Config {
         let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let mut config = Config::from_resolv_conf(&text);
+        let (mut config, listed) = Config::parse_resolv_conf(&text);
+        if !listed {
+            config.search = host_domain(&local_host_name()).into_iter().collect();
+        }
         config.hosts_file = Some(PathBuf::from("/etc/hosts"));
         if let Some(domains) = std::env::var_os("LOCALDOMAIN") {
             config.search = domains.to_string_lossy().split_whitespace().filter_map(search_domain).collect();
@@ -193,7 +210,14 @@ impl Config {
     /// assert_eq!(c.ndots, 2);
     /// ```
     pub fn from_resolv_conf(text: &str) -> Config {
+        Config::parse_resolv_conf(text).0
+    }
+
+    /// [`Config::from_resolv_conf`], and whether the text had a `search`
+    /// or `domain` line.
+    fn parse_resolv_conf(text: &str) -> (Config, bool) {
         let mut config = Config { nameservers: Vec::new(), ..Config::default() };
+        let mut listed = false;
         for line in text.lines() {
             let line = line.split(['#', ';']).next().unwrap_or("");
             let mut words = line.split_whitespace().peekable();
@@ -207,9 +231,13 @@ impl Config {
                         config.nameservers.push(SocketAddr::new(ip, 53));
                     }
                 }
-                Some("search") if has_value => config.search = words.filter_map(search_domain).collect(),
+                Some("search") if has_value => {
+                    listed = true;
+                    config.search = words.filter_map(search_domain).collect();
+                }
                 Some("domain") if has_value => {
-                    config.search = words.next().and_then(search_domain).into_iter().collect()
+                    listed = true;
+                    config.search = words.next().and_then(search_domain).into_iter().collect();
                 }
                 Some("options") => config.set_options(words),
                 _ => {}
@@ -218,7 +246,7 @@ impl Config {
         if config.nameservers.is_empty() {
             config.nameservers = Config::default().nameservers;
         }
-        config
+        (config, listed)
     }
 
     /// The names the resolver asks the servers for `host`, in order, as
@@ -272,6 +300,18 @@ impl Config {
         }
         Ok(names)
     }
+}
+
+/// The machine's host name (Linux: `/proc/sys/kernel/hostname`; empty
+/// where it cannot be read).
+fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
+}
+
+/// The domain glibc searches for a host name when resolv.conf names none:
+/// what follows its first dot, if that is a valid name.
+fn host_domain(host: &str) -> Option<String> {
+    host.split_once('.').and_then(|(_, domain)| search_domain(domain))
 }
 
 /// One search-list entry from resolv.conf: a valid name, lower-cased, no
@@ -464,4 +504,27 @@ fn system_lookup(host: &str) -> io::Result<Vec<IpAddr>> {
         }
     }
     Ok(ips)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Config, host_domain};
+
+    #[test]
+    fn a_host_name_gives_its_domain_as_the_default_search_list() {
+        assert_eq!(host_domain("build7.CI.Example.org").as_deref(), Some("ci.example.org"));
+        assert_eq!(host_domain("build7"), None);
+        assert_eq!(host_domain("build7."), None, "a trailing dot alone names no domain");
+        assert_eq!(host_domain("a..b"), None, "an invalid domain is not searched");
+    }
+
+    #[test]
+    fn the_parser_tells_whether_the_file_named_a_search_list() {
+        assert!(!Config::parse_resolv_conf("nameserver 127.0.0.1\noptions ndots:2\n").1);
+        assert!(!Config::parse_resolv_conf("search\n").1, "an empty search line does not count, as in glibc");
+        assert!(Config::parse_resolv_conf("domain corp.example\n").1);
+        // A listed but unusable domain still counts: the host name is not searched then.
+        let (config, listed) = Config::parse_resolv_conf("search a..b\n");
+        assert!(listed && config.search.is_empty());
+    }
 }
