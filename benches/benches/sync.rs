@@ -164,7 +164,7 @@ fn green_mpsc_pingpong(n: u64) -> Duration {
 fn may_pingpong(n: u64) -> Duration {
     let (tx1, rx1) = may::sync::mpsc::channel::<u64>();
     let (tx2, rx2) = may::sync::mpsc::channel::<u64>();
-    // SAFETY (may's contract for spawning): the closures own everything
+    // SAFETY: may's contract for spawning holds: the closures own everything
     // they touch and use no thread-locals.
     let echo = unsafe {
         may::coroutine::spawn(move || {
