@@ -6,11 +6,12 @@ use std::time::Duration;
 use guv::green::process::{Command, Stdio};
 use guv_tests::Log;
 
-#[test]
-fn waiting_for_a_child_lets_other_greenlets_run() {
-    // The child exits only after a greenlet writes to it: if wait blocked
-    // the thread, this would never finish.
-    let mut child = Command::new("sh").arg("-c").arg("read line; exit 7").stdin(Stdio::piped()).spawn().unwrap();
+/// Waits for a child that exits with `code` only after a greenlet writes
+/// to it: if the wait blocked the thread, it would never finish. Asserts
+/// that the writer ran before the wait returned; gives the child back.
+fn wait_while_a_greenlet_feeds_the_child(code: i32) -> guv::green::process::Child {
+    let script = format!("read line; exit {code}");
+    let mut child = Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let log = Log::new();
     let l2 = log.clone();
@@ -20,8 +21,14 @@ fn waiting_for_a_child_lets_other_greenlets_run() {
     });
     let status = child.wait().unwrap();
     log.push("child exited");
-    assert_eq!(status.code(), Some(7));
+    assert_eq!(status.code(), Some(code));
     assert_eq!(log.take(), ["writer ran", "child exited"]);
+    child
+}
+
+#[test]
+fn waiting_for_a_child_lets_other_greenlets_run() {
+    let mut child = wait_while_a_greenlet_feeds_the_child(7);
     assert_eq!(child.try_wait().unwrap().unwrap().code(), Some(7));
 }
 
@@ -113,17 +120,7 @@ fn reading_output_parks_while_the_child_works() {
 #[test]
 fn waiting_without_pidfds_uses_the_pool() {
     if std::env::var_os("GUV_NO_PIDFD").is_some() {
-        let mut child = Command::new("sh").arg("-c").arg("read line; exit 4").stdin(Stdio::piped()).spawn().unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let log = Log::new();
-        let l2 = log.clone();
-        guv::spawn_n(move || {
-            l2.push("writer ran");
-            stdin.write_all(b"go\n").unwrap();
-        });
-        assert_eq!(child.wait().unwrap().code(), Some(4));
-        log.push("child exited");
-        assert_eq!(log.take(), ["writer ran", "child exited"]);
+        wait_while_a_greenlet_feeds_the_child(4);
         assert!(guv::tpool::threads() >= 1);
         return;
     }
