@@ -2,7 +2,6 @@
 //! [`spawn_after`], [`Builder`], [`GreenThread`], [`kill`].
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -12,6 +11,7 @@ use std::time::Duration;
 use crate::Error;
 use crate::greenlet::{Body, GreenletRef, Header, Kind, Node, Sched, same};
 use crate::hub::{Hub, Waker, with_hub};
+use crate::links::Links;
 
 type LinkFn<T> = Box<dyn FnOnce(&Result<T, Error>)>;
 
@@ -22,8 +22,7 @@ struct Outcome<T> {
     finished: Cell<bool>,
     /// Links have run; the result may be taken.
     settled: Cell<bool>,
-    links: RefCell<VecDeque<(u64, LinkFn<T>)>>,
-    next_link: Cell<u64>,
+    links: Links<LinkFn<T>>,
     /// The greenlet blocked in `wait`.
     joiner: RefCell<Option<Waker>>,
     /// No `GreenThread` handle exists: nobody will take the result.
@@ -36,8 +35,7 @@ impl<T> Outcome<T> {
             result: RefCell::new(None),
             finished: Cell::new(false),
             settled: Cell::new(false),
-            links: RefCell::new(VecDeque::new()),
-            next_link: Cell::new(0),
+            links: Links::new(),
             joiner: RefCell::new(None),
             detached: Cell::new(detached),
         }
@@ -48,8 +46,7 @@ impl<T> Outcome<T> {
         *self.result.borrow_mut() = Some(result);
         self.finished.set(true);
         loop {
-            let link = self.links.borrow_mut().pop_front();
-            let Some((_, f)) = link else { break };
+            let Some(f) = self.links.pop_front() else { break };
             // A panicking link is reported by the panic hook and does not
             // keep the others from running. A kill or `Timeout` that reaches
             // the greenlet while a link blocks ends that link only and is
@@ -266,15 +263,14 @@ impl<T: 'static> GreenThread<T> {
         F: FnOnce(&Result<T, Error>) + 'static,
     {
         let out = self.task.outcome();
-        let id = out.next_link.get();
-        out.next_link.set(id + 1);
+        let id = out.links.new_id();
         if out.settled.get() {
             let result = out.result.borrow();
             f(result.as_ref().expect("guv internal error: result missing"));
         } else {
-            out.links.borrow_mut().push_back((id, Box::new(f)));
+            out.links.push(id, Box::new(f));
         }
-        LinkId(id)
+        id
     }
 
     /// Removes a link that has not run yet; returns whether it was there
@@ -294,14 +290,7 @@ impl<T: 'static> GreenThread<T> {
     /// assert!(!gt.unlink(kept), "it already ran");
     /// ```
     pub fn unlink(&self, id: LinkId) -> bool {
-        let mut links = self.task.outcome().links.borrow_mut();
-        match links.iter().position(|(i, _)| *i == id.0) {
-            Some(pos) => {
-                links.remove(pos);
-                true
-            }
-            None => false,
-        }
+        self.task.outcome().links.remove(id)
     }
 
     /// Whether the greenlet has ended (its result is available).

@@ -1,8 +1,10 @@
 //! Callback lists for the hub-local primitives that run callbacks when they
-//! are set ([`crate::Event`], [`crate::AsyncResult`]): the callbacks in the
-//! order they were added, each with a [`LinkId`] to remove it by; calling
-//! one so that its panic does not stop the others; and handing the ones a
-//! killed setter did not get to over to a fresh greenlet.
+//! are set or end ([`crate::Event`], [`crate::AsyncResult`],
+//! [`crate::GreenThread`]): the callbacks in the order they were added, each
+//! with a [`LinkId`] to remove it by; calling one so that its panic does not
+//! stop the others; and handing the ones a killed setter did not get to over
+//! to a fresh greenlet (events and results; a greenlet's own links run on
+//! it, see [`crate::GreenThread::link`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
