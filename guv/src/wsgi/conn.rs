@@ -59,8 +59,9 @@ enum Continue {
     /// before a final head whose body streams (see [`Conn::final_head`]).
     Pending,
     /// Asked for and not answered: the app answered without reading the
-    /// body, so the client may or may not send it. The connection closes.
-    /// No `100` is sent any more, even if the body is read.
+    /// body, so the client may or may not send it, and the server cannot
+    /// tell the body from the next request. The connection closes. No
+    /// `100` is sent any more, even if the body is read.
     Refused,
 }
 
@@ -278,8 +279,10 @@ impl Conn {
     /// still pending may only go before it, never after. Returns whether
     /// to write it now (it is marked sent): when the response body streams
     /// (`streamed`), since that stream may be the request's own body, read
-    /// while the response is written. Otherwise it is refused: a body read
-    /// later (by a greenlet the app spawned) gets no `100`.
+    /// while the response is written; a body left unread after that is
+    /// on its way and is drained like any other. Otherwise it is refused:
+    /// a body read later (by a greenlet the app spawned) gets no `100`, and
+    /// the connection closes after the response.
     pub(crate) fn final_head(&mut self, streamed: bool) -> bool {
         if self.expect != Continue::Pending {
             return false;
@@ -348,9 +351,12 @@ impl Conn {
 
     /// Whether the connection will stay open after the current response,
     /// as far as the request is concerned: the client asked for keep-alive,
-    /// and any unread body can be drained.
+    /// and any unread body can be drained. Asked once the final head is
+    /// settled ([`Conn::final_head`]): a body held back for a `100` that
+    /// never went out cannot be drained (it may never come), while one
+    /// whose `100` was sent is drained like any other.
     pub(crate) fn can_keep_alive(&self) -> bool {
-        if !self.keep_alive || self.expect == Continue::Pending {
+        if !self.keep_alive || self.expect != Continue::No {
             return false;
         }
         match &self.state {
@@ -494,6 +500,35 @@ mod tests {
         feed(&mut conn, b"0\r\n\r\n");
         assert!(conn.drain().unwrap());
         assert!(conn.is_idle());
+    }
+
+    #[test]
+    fn an_unread_body_is_drained_only_if_its_100_went_out() {
+        let expect = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
+        // A streamed answer: the 100 goes before it, the body is drained.
+        let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
+        feed(&mut conn, expect);
+        parse_head(&mut conn).unwrap().unwrap();
+        assert!(conn.final_head(true));
+        assert!(conn.can_keep_alive());
+        assert_eq!(conn.finish_request(false), Next::Drain);
+        feed(&mut conn, b"abcGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(conn.drain().unwrap());
+        assert_eq!(parse_head(&mut conn).unwrap().unwrap().method(), "GET");
+        // An answer from memory: no 100, the body may never come.
+        let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
+        feed(&mut conn, expect);
+        parse_head(&mut conn).unwrap().unwrap();
+        assert!(!conn.final_head(false));
+        assert!(!conn.can_keep_alive());
+        assert!(!conn.take_continue());
+        assert_eq!(conn.finish_request(false), Next::Close);
+        // Over the drain limit, even after a 100.
+        let mut conn = Conn::new(Limits::default(), 1 << 20, 2);
+        feed(&mut conn, expect);
+        parse_head(&mut conn).unwrap().unwrap();
+        assert!(conn.final_head(true));
+        assert!(!conn.can_keep_alive());
     }
 
     #[test]
