@@ -21,8 +21,8 @@ use super::parse::{BodyLength, FieldCache, HeadInfo, Limits, Parse, check_partia
 const INITIAL_BUFFER: usize = 8 * 1024;
 
 /// A header map handed back for reuse is kept only if it holds at most
-/// this many fields without growing, so that one large message does not
-/// pin memory for the connection's life.
+/// this many fields without growing, and at most this many values, so that
+/// one large message does not pin memory for the connection's life.
 const MAX_RECYCLED_HEADERS: usize = 48;
 
 /// Where a connection is between requests.
@@ -142,11 +142,22 @@ impl Conn {
     /// Takes the map in `headers` (a response's, once written) to hold
     /// the next request's fields, if it has more room than the one kept,
     /// leaving that one in exchange: the allocation is reused instead of a
-    /// new map being built per request. (The parser clears it.)
+    /// new map being built per request.
+    ///
+    /// What is kept is bounded by [`MAX_RECYCLED_HEADERS`] twice over:
+    /// `capacity()` counts the field table only, not the values of repeated
+    /// fields (a response with five names and ten thousand `Set-Cookie`s
+    /// has a small one), so `len()`, which counts every value, must be
+    /// under it too. The kept map is cleared at once, so the response's
+    /// values do not live on with an idle connection. (Room left behind by
+    /// values the app removed before answering is not visible through
+    /// `HeaderMap`, so it is not bounded.)
     pub(crate) fn recycle_headers(&mut self, headers: &mut HeaderMap) {
         let room = headers.capacity();
-        if room <= MAX_RECYCLED_HEADERS && room > self.spare_headers.capacity() {
+        if room <= MAX_RECYCLED_HEADERS && headers.len() <= MAX_RECYCLED_HEADERS && room > self.spare_headers.capacity()
+        {
             std::mem::swap(&mut self.spare_headers, headers);
+            self.spare_headers.clear();
         }
     }
 
@@ -529,6 +540,42 @@ mod tests {
         parse_head(&mut conn).unwrap().unwrap();
         assert!(conn.final_head(true));
         assert!(!conn.can_keep_alive());
+    }
+
+    #[test]
+    fn a_response_map_is_recycled_only_if_its_values_are_few() {
+        use http::header::{CONTENT_TYPE, HeaderValue, SET_COOKIE};
+
+        // Five names, ten thousand values: little capacity, much memory.
+        let mut many = HeaderMap::new();
+        for i in 0..4 {
+            many.insert(format!("x-{i}").parse::<http::HeaderName>().unwrap(), HeaderValue::from_static("v"));
+        }
+        for i in 0..10_000 {
+            many.append(SET_COOKIE, HeaderValue::from_str(&format!("c{i}=v")).unwrap());
+        }
+        assert!(many.capacity() <= MAX_RECYCLED_HEADERS, "{}", many.capacity());
+        let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
+        conn.recycle_headers(&mut many);
+        assert_eq!(many.len(), 10_004, "the map was kept for the connection");
+        assert_eq!(conn.spare_headers.capacity(), 0);
+
+        // A usual response's map is kept.
+        let mut usual = HeaderMap::new();
+        usual.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        usual.append(SET_COOKIE, HeaderValue::from_static("a=1"));
+        usual.append(SET_COOKIE, HeaderValue::from_static("b=2"));
+        let room = usual.capacity();
+        conn.recycle_headers(&mut usual);
+        assert_eq!((usual.capacity(), conn.spare_headers.capacity()), (0, room));
+        // Emptied at once: the response's values are not kept.
+        assert!(conn.spare_headers.is_empty());
+        // The next head is parsed into it, and nothing of the response's
+        // fields is left.
+        feed(&mut conn, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        let request = parse_head(&mut conn).unwrap().unwrap();
+        assert_eq!(request.headers().len(), 1);
+        assert_eq!(request.headers().capacity(), room);
     }
 
     #[test]
