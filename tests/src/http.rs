@@ -118,6 +118,18 @@ impl Client {
         Ok(n)
     }
 
+    /// The next `n` bytes from the server, left unread (the next
+    /// `read_response` starts with them): for asserting exact status lines.
+    /// Fails if the connection ends first.
+    pub fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        while self.buf.len() < n {
+            if self.fill()? == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before the bytes peeked at"));
+            }
+        }
+        Ok(&self.buf[..n])
+    }
+
     /// Reads one response; `head_request` says it answers a HEAD (no body).
     pub fn read_response_to(&mut self, head_request: bool) -> io::Result<RawResponse> {
         let (status, headers, used) = loop {

@@ -21,8 +21,8 @@ use super::parse::{BodyLength, FieldCache, HeadInfo, Limits, Parse, check_partia
 const INITIAL_BUFFER: usize = 8 * 1024;
 
 /// A header map handed back for reuse is kept only if it holds at most
-/// this many fields without growing, so that one large message does not
-/// pin memory for the connection's life.
+/// this many fields without growing, and at most this many values, so that
+/// one large message does not pin memory for the connection's life.
 const MAX_RECYCLED_HEADERS: usize = 48;
 
 /// Where a connection is between requests.
@@ -59,8 +59,9 @@ enum Continue {
     /// before a final head whose body streams (see [`Conn::final_head`]).
     Pending,
     /// Asked for and not answered: the app answered without reading the
-    /// body, so the client may or may not send it. The connection closes.
-    /// No `100` is sent any more, even if the body is read.
+    /// body, so the client may or may not send it, and the server cannot
+    /// tell the body from the next request. The connection closes. No
+    /// `100` is sent any more, even if the body is read.
     Refused,
 }
 
@@ -141,11 +142,22 @@ impl Conn {
     /// Takes the map in `headers` (a response's, once written) to hold
     /// the next request's fields, if it has more room than the one kept,
     /// leaving that one in exchange: the allocation is reused instead of a
-    /// new map being built per request. (The parser clears it.)
+    /// new map being built per request.
+    ///
+    /// What is kept is bounded by [`MAX_RECYCLED_HEADERS`] twice over:
+    /// `capacity()` counts the field table only, not the values of repeated
+    /// fields (a response with five names and ten thousand `Set-Cookie`s
+    /// has a small one), so `len()`, which counts every value, must be
+    /// under it too. The kept map is cleared at once, so the response's
+    /// values do not live on with an idle connection. (Room left behind by
+    /// values the app removed before answering is not visible through
+    /// `HeaderMap`, so it is not bounded.)
     pub(crate) fn recycle_headers(&mut self, headers: &mut HeaderMap) {
         let room = headers.capacity();
-        if room <= MAX_RECYCLED_HEADERS && room > self.spare_headers.capacity() {
+        if room <= MAX_RECYCLED_HEADERS && headers.len() <= MAX_RECYCLED_HEADERS && room > self.spare_headers.capacity()
+        {
             std::mem::swap(&mut self.spare_headers, headers);
+            self.spare_headers.clear();
         }
     }
 
@@ -278,8 +290,10 @@ impl Conn {
     /// still pending may only go before it, never after. Returns whether
     /// to write it now (it is marked sent): when the response body streams
     /// (`streamed`), since that stream may be the request's own body, read
-    /// while the response is written. Otherwise it is refused: a body read
-    /// later (by a greenlet the app spawned) gets no `100`.
+    /// while the response is written; a body left unread after that is
+    /// on its way and is drained like any other. Otherwise it is refused:
+    /// a body read later (by a greenlet the app spawned) gets no `100`, and
+    /// the connection closes after the response.
     pub(crate) fn final_head(&mut self, streamed: bool) -> bool {
         if self.expect != Continue::Pending {
             return false;
@@ -348,9 +362,12 @@ impl Conn {
 
     /// Whether the connection will stay open after the current response,
     /// as far as the request is concerned: the client asked for keep-alive,
-    /// and any unread body can be drained.
+    /// and any unread body can be drained. Asked once the final head is
+    /// settled ([`Conn::final_head`]): a body held back for a `100` that
+    /// never went out cannot be drained (it may never come), while one
+    /// whose `100` was sent is drained like any other.
     pub(crate) fn can_keep_alive(&self) -> bool {
-        if !self.keep_alive || self.expect == Continue::Pending {
+        if !self.keep_alive || self.expect != Continue::No {
             return false;
         }
         match &self.state {
@@ -494,6 +511,71 @@ mod tests {
         feed(&mut conn, b"0\r\n\r\n");
         assert!(conn.drain().unwrap());
         assert!(conn.is_idle());
+    }
+
+    #[test]
+    fn an_unread_body_is_drained_only_if_its_100_went_out() {
+        let expect = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
+        // A streamed answer: the 100 goes before it, the body is drained.
+        let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
+        feed(&mut conn, expect);
+        parse_head(&mut conn).unwrap().unwrap();
+        assert!(conn.final_head(true));
+        assert!(conn.can_keep_alive());
+        assert_eq!(conn.finish_request(false), Next::Drain);
+        feed(&mut conn, b"abcGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(conn.drain().unwrap());
+        assert_eq!(parse_head(&mut conn).unwrap().unwrap().method(), "GET");
+        // An answer from memory: no 100, the body may never come.
+        let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
+        feed(&mut conn, expect);
+        parse_head(&mut conn).unwrap().unwrap();
+        assert!(!conn.final_head(false));
+        assert!(!conn.can_keep_alive());
+        assert!(!conn.take_continue());
+        assert_eq!(conn.finish_request(false), Next::Close);
+        // Over the drain limit, even after a 100.
+        let mut conn = Conn::new(Limits::default(), 1 << 20, 2);
+        feed(&mut conn, expect);
+        parse_head(&mut conn).unwrap().unwrap();
+        assert!(conn.final_head(true));
+        assert!(!conn.can_keep_alive());
+    }
+
+    #[test]
+    fn a_response_map_is_recycled_only_if_its_values_are_few() {
+        use http::header::{CONTENT_TYPE, HeaderValue, SET_COOKIE};
+
+        // Five names, ten thousand values: little capacity, much memory.
+        let mut many = HeaderMap::new();
+        for i in 0..4 {
+            many.insert(format!("x-{i}").parse::<http::HeaderName>().unwrap(), HeaderValue::from_static("v"));
+        }
+        for i in 0..10_000 {
+            many.append(SET_COOKIE, HeaderValue::from_str(&format!("c{i}=v")).unwrap());
+        }
+        assert!(many.capacity() <= MAX_RECYCLED_HEADERS, "{}", many.capacity());
+        let mut conn = Conn::new(Limits::default(), 1 << 20, 1 << 16);
+        conn.recycle_headers(&mut many);
+        assert_eq!(many.len(), 10_004, "the map was kept for the connection");
+        assert_eq!(conn.spare_headers.capacity(), 0);
+
+        // A usual response's map is kept.
+        let mut usual = HeaderMap::new();
+        usual.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        usual.append(SET_COOKIE, HeaderValue::from_static("a=1"));
+        usual.append(SET_COOKIE, HeaderValue::from_static("b=2"));
+        let room = usual.capacity();
+        conn.recycle_headers(&mut usual);
+        assert_eq!((usual.capacity(), conn.spare_headers.capacity()), (0, room));
+        // Emptied at once: the response's values are not kept.
+        assert!(conn.spare_headers.is_empty());
+        // The next head is parsed into it, and nothing of the response's
+        // fields is left.
+        feed(&mut conn, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        let request = parse_head(&mut conn).unwrap().unwrap();
+        assert_eq!(request.headers().len(), 1);
+        assert_eq!(request.headers().capacity(), room);
     }
 
     #[test]

@@ -221,7 +221,7 @@ fn respond(
         close = true;
         response = error_response(status);
     }
-    close |= !conn.conn.borrow().can_keep_alive() || flags.stopping.get();
+    close |= flags.stopping.get();
     let status = response.status();
     let (sent, close) = write_response(conn, &mut response, &info, close, scratch)?;
     if let Some((method, uri)) = logged {
@@ -288,9 +288,14 @@ fn write_response(
     let streamed = !matches!(framing, Framing::NoBody(_)) && response.body().as_bytes().is_none();
     {
         let mut out = conn.out.borrow_mut();
-        if conn.conn.borrow_mut().final_head(streamed) {
+        let mut state = conn.conn.borrow_mut();
+        if state.final_head(streamed) {
             out.extend_from_slice(connection::CONTINUE);
         }
+        // Only now is it known whether a `100` went out, and so whether the
+        // client will send an unread body for the server to drain.
+        close |= !state.can_keep_alive();
+        drop(state);
         close = encode::write_head(&mut out, status, response.headers(), framing, close, http10);
         // The map's allocation holds the next request's fields.
         conn.conn.borrow_mut().recycle_headers(response.headers_mut());

@@ -23,9 +23,15 @@
 //!   the client sent `Connection: keep-alive`). Pipelined requests are
 //!   answered in order, and their answers leave in one write.
 //! - Request bodies (`Content-Length` or chunked) are read lazily through
-//!   [`Body`]'s `Read`; `Expect: 100-continue` is answered on the first
-//!   read; what the app leaves unread is drained, up to
+//!   [`Body`]'s `Read`; what the app leaves unread is drained, up to
 //!   [`Server::max_drain`], before the next request.
+//! - `Expect: 100-continue` is answered on the first read of the body, or
+//!   just before a final head whose body streams (that stream may be the
+//!   request's own body). Once a `100` has gone out the client sends the
+//!   body, so a body the app left unread is drained like any other and the
+//!   connection kept. If the app answers from memory without reading, no
+//!   `100` is sent (never after the final head): the body may never come,
+//!   so the answer says `Connection: close`.
 //! - Response framing: `Content-Length` for bodies of known length, chunked
 //!   otherwise (close-delimited for HTTP/1.0); no body for `HEAD`, 1xx, 204
 //!   and 304; `Date` (cached per second) and `Server` added unless set.

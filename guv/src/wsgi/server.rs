@@ -177,7 +177,10 @@ where
     }
 
     /// How much of a request body the app left unread is read and thrown
-    /// away to keep the connection; past this the connection closes.
+    /// away to keep the connection; past this the connection closes. This
+    /// holds too for a body sent after a `100 Continue` the server gave
+    /// before a streamed answer; a body held back for a `100` that never
+    /// went out is not waited for (the connection closes instead).
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};
