@@ -285,7 +285,10 @@ pub(crate) fn parse_request_into<B>(
     // `Request::new` starts with the target `/`, the commonest one.
     let uri = if path == "/" { None } else { Some(parse_uri(path.as_bytes())?) };
 
-    headers.clear();
+    // A recycled map comes emptied; `clear` would reset its whole table again.
+    if !headers.is_empty() {
+        headers.clear();
+    }
     headers.reserve(req.headers.len());
     let checked = (|| {
         let mut framing = Framing::default();
