@@ -28,7 +28,8 @@ use std::io::{self, Read, Write};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use tungstenite::handshake::derive_accept_key;
-use tungstenite::protocol::Role;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role};
 
 use crate::Interest;
 use crate::wsgi::{Body, Upgrade, Upgraded};
@@ -614,6 +615,23 @@ impl WebSocket {
     /// ```
     pub fn origin(&self) -> Option<&str> {
         self.origin.as_deref()
+    }
+}
+
+/// The last handle going away ends the conversation properly: a handler
+/// that returns without [`close`](WebSocket::close) (the usual way to end
+/// a connection) sends a closing frame with 1000 (normal closure), one
+/// that unwinds (a panic, or a kill at the server's shutdown deadline)
+/// 1011 (internal error), unless a closing frame already went either way.
+/// Only what the socket takes without waiting is written: a drop never
+/// parks.
+impl Drop for WebSocket {
+    fn drop(&mut self) {
+        let ws = self.ws.get_mut();
+        if ws.can_write() {
+            let code = if std::thread::panicking() { CloseCode::Error } else { CloseCode::Normal };
+            let _ = ws.close(Some(CloseFrame { code, reason: "".into() }));
+        }
     }
 }
 
