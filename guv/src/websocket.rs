@@ -21,7 +21,7 @@
 //! guv::wsgi::serve(guv::listen("127.0.0.1:8002").unwrap(), move |req| echo.call(req)).unwrap();
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::{self, Read, Write};
 
@@ -246,7 +246,7 @@ where
         if conn.write_all(reply.as_bytes()).is_ok() {
             let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn), Role::Server, None);
             let path = req.uri().path().to_owned();
-            (self.handler)(WebSocket { ws: RefCell::new(ws), path, protocol, origin });
+            (self.handler)(WebSocket { ws: RefCell::new(ws), ended: Cell::new(false), path, protocol, origin });
         }
         // The server ignores this: the connection was taken over.
         Response::new(Body::empty())
@@ -319,6 +319,8 @@ impl Write for Raw {
 /// ```
 pub struct WebSocket {
     ws: RefCell<tungstenite::WebSocket<Raw>>,
+    /// `wait` returned `None`: it always will.
+    ended: Cell<bool>,
     path: String,
     protocol: Option<String>,
     origin: Option<String>,
@@ -340,8 +342,12 @@ fn to_io(e: tungstenite::Error) -> io::Error {
 
 impl WebSocket {
     /// Waits for the next text or binary message; `None` once the
-    /// connection is closed (by either side, or broken). Pings are answered
-    /// and pongs consumed on the way.
+    /// connection is closed (by either side, or broken), and from then on.
+    /// Pings are answered and pongs consumed on the way. A frame that breaks
+    /// the protocol, text that is not UTF-8, or a frame or message over
+    /// tungstenite's limits (16 MiB, 64 MiB) fails the connection: the
+    /// client gets a closing frame with 1002, 1007 or 1009, and `wait`
+    /// returns `None`.
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
@@ -376,6 +382,19 @@ impl WebSocket {
     /// server.join().unwrap().unwrap();
     /// ```
     pub fn wait(&self) -> Option<Message> {
+        if self.ended.get() {
+            return None;
+        }
+        let msg = self.next_message();
+        if msg.is_none() {
+            // After a failure the input stops at no frame boundary: what
+            // follows must never be read as messages.
+            self.ended.set(true);
+        }
+        msg
+    }
+
+    fn next_message(&self) -> Option<Message> {
         loop {
             let result = self.ws.borrow_mut().read();
             match result {
@@ -412,10 +431,28 @@ impl WebSocket {
                 }
                 Err(e) => {
                     log::debug!(target: "guv::websocket", "{} closed: {e}", self.path);
+                    self.fail(&e);
                     return None;
                 }
             }
         }
+    }
+
+    /// Fails the connection after a bad frame (RFC 6455 7.1.7): a closing
+    /// frame whose code says why — 1002 for a protocol error, 1007 for text
+    /// that is not UTF-8, 1009 for a frame or message over the size limit.
+    /// Written only as far as the socket takes it without waiting: a peer
+    /// that broke the protocol cannot make the server park.
+    fn fail(&self, e: &tungstenite::Error) {
+        use tungstenite::error::ProtocolError;
+        let code = match e {
+            tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return,
+            tungstenite::Error::Protocol(_) => CloseCode::Protocol,
+            tungstenite::Error::Utf8(_) => CloseCode::Invalid,
+            tungstenite::Error::Capacity(_) => CloseCode::Size,
+            _ => return,
+        };
+        let _ = self.ws.borrow_mut().close(Some(CloseFrame { code, reason: "".into() }));
     }
 
     /// Sends a message (`&str`, `String` and `Vec<u8>` convert), parking

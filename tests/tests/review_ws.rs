@@ -124,6 +124,22 @@ fn read_frame(s: &mut TcpStream) -> std::io::Result<(bool, u8, Vec<u8>)> {
     Ok((head[0] & 0x80 != 0, head[0] & 0x0f, payload))
 }
 
+/// The status code of a close frame's payload.
+fn close_code(payload: &[u8]) -> u16 {
+    assert!(payload.len() >= 2, "a close frame without a status code");
+    u16::from_be_bytes([payload[0], payload[1]])
+}
+
+/// Whether the raw socket reads end of input (or a reset) next.
+fn raw_closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
 // ---- WebSocket ------------------------------------------------------------
 
 #[test]
@@ -179,6 +195,48 @@ fn a_client_that_vanishes_mid_frame_ends_wait_with_none() {
     assert_eq!(got, vec![Message::text("whole")]);
     let late = rx.recv_timeout(CLIENT_TIMEOUT).unwrap();
     assert!(late[0].to_text().unwrap().starts_with("Err("), "{late:?}");
+}
+
+#[test]
+fn a_frame_over_the_size_limit_fails_the_connection_with_1009() {
+    let (tx, rx) = mpsc::channel();
+    let s = ws_server(move |ws: WebSocket| {
+        let first = ws.wait();
+        // wait() keeps saying None once the connection has failed; what
+        // follows the refused frame's header is never read as frames.
+        let second = ws.wait();
+        tx.send((first, second)).unwrap();
+    });
+    let mut c = raw_ws(s.addr);
+    // A header announcing 1 GiB (tungstenite's limit is 16 MiB), then bytes
+    // that, read as frames, would be a valid text message.
+    let mut huge = vec![0x82, 0x80 | 127];
+    huge.extend_from_slice(&(1u64 << 30).to_be_bytes());
+    huge.extend_from_slice(&[0, 0, 0, 0]);
+    huge.extend_from_slice(&frame(true, 0x1, b"smuggled"));
+    c.write_all(&huge).unwrap();
+    let (first, second) = rx.recv_timeout(CLIENT_TIMEOUT).expect("wait() never returned");
+    assert_eq!((first, second), (None, None));
+    let (fin, opcode, payload) = read_frame(&mut c).expect("a closing frame");
+    assert_eq!((fin, opcode, close_code(&payload)), (true, 0x8, 1009));
+    assert!(raw_closed(&mut c));
+}
+
+#[test]
+fn a_protocol_error_or_bad_utf8_fails_the_connection_with_1002_or_1007() {
+    let s = ws_server(|ws: WebSocket| while ws.wait().is_some() {});
+    let mut c = raw_ws(s.addr);
+    // An unmasked client frame is a protocol error (RFC 6455 5.1).
+    c.write_all(&[0x81, 0x02, b'h', b'i']).unwrap();
+    let (_, opcode, payload) = read_frame(&mut c).expect("a closing frame");
+    assert_eq!((opcode, close_code(&payload)), (0x8, 1002));
+    assert!(raw_closed(&mut c));
+    // Text that is not UTF-8: 1007.
+    let mut c = raw_ws(s.addr);
+    c.write_all(&frame(true, 0x1, &[b'o', b'k', 0xff])).unwrap();
+    let (_, opcode, payload) = read_frame(&mut c).expect("a closing frame");
+    assert_eq!((opcode, close_code(&payload)), (0x8, 1007));
+    assert!(raw_closed(&mut c));
 }
 
 #[test]
