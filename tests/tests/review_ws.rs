@@ -380,6 +380,40 @@ fn shutdown_with_an_open_websocket_kills_it_at_the_deadline_with_a_closing_frame
     assert!(close.is_some());
 }
 
+/// A raw client reading until `needle` is among the bytes received.
+fn read_until(c: &mut TcpStream, got: &mut Vec<u8>, needle: &[u8]) {
+    while !got.windows(needle.len()).any(|w| w == needle) {
+        let mut chunk = [0u8; 4096];
+        let n = c.read(&mut chunk).expect("read from the server");
+        assert!(n > 0, "closed before {:?}: {}", String::from_utf8_lossy(needle), String::from_utf8_lossy(got));
+        got.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn a_keep_alive_response_streaming_when_shutdown_begins_closes_once_done() {
+    // The shutdown timeout is far beyond the client's read timeout: the
+    // connection must close because the server stops, not at the deadline.
+    let app: App = Box::new(|req: Request<Body>| Response::new(Body::from_reader(req.into_body())));
+    let s = TestServer::start(Server::new(app).shutdown_timeout(Duration::from_secs(600)));
+    let mut idle = Client::connect(s.addr);
+    idle.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
+    assert_eq!(idle.read_response().unwrap().text(), "hi");
+    let mut c = guv_tests::http::connect(s.addr);
+    c.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello").unwrap();
+    let mut got = Vec::new();
+    // The response is streaming: its head and first chunk are out.
+    read_until(&mut c, &mut got, b"hello");
+    s.stop.shutdown();
+    // The worker is stopping once it has closed the idle connection.
+    assert!(idle.is_closed());
+    c.write_all(b"world").unwrap();
+    read_until(&mut c, &mut got, b"world\r\n0\r\n\r\n");
+    assert!(raw_closed(&mut c), "the connection stayed open after its response during shutdown");
+    drop(c);
+    s.shutdown().unwrap();
+}
+
 #[test]
 fn shutdown_closes_idle_keep_alive_connections_at_once() {
     let app: App = Box::new(|_req| Response::new(Body::from("hi")));
