@@ -399,7 +399,11 @@ impl WebSocket {
             let result = self.ws.borrow_mut().read();
             match result {
                 Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
-                    let _ = self.flush();
+                    // Send a queued pong if the socket takes it now, but do
+                    // not park holding the message: a kill or `Timeout`
+                    // there would lose it. What stays queued goes out with
+                    // the next `wait` or `send`.
+                    let _ = self.ws.borrow_mut().flush();
                     return Some(msg);
                 }
                 Ok(Message::Close(_)) => {

@@ -528,3 +528,51 @@ fn the_access_log_has_the_lines_of_every_worker() {
         assert_eq!(lines.iter().filter(|l| l.ends_with(&want)).count(), 1, "{want} in {lines:?}");
     }
 }
+
+#[test]
+fn a_message_wait_received_is_not_lost_when_a_timeout_ends_the_wait() {
+    // More than the socket buffers hold while the client reads nothing.
+    const BIG: usize = 16 << 20;
+    let (tx, rx) = mpsc::channel();
+    let s = ws_server(move |ws: WebSocket| {
+        let ws = Rc::new(ws);
+        let sender = {
+            let ws = ws.clone();
+            guv::spawn(move || ws.send(vec![7u8; BIG]))
+        };
+        guv::gyield(); // the sender fills the send buffer and parks
+        tx.send("sending").unwrap();
+        // A reader that gives up now and then, as with a heartbeat.
+        loop {
+            match guv::with_timeout(Duration::from_millis(100), || ws.wait()) {
+                Err(_) => tx.send("timed out").unwrap(),
+                Ok(Some(Message::Text(t))) if t.as_str() == "hello" => {
+                    tx.send("got hello").unwrap();
+                    break;
+                }
+                Ok(other) => panic!("{other:?}"),
+            }
+        }
+        let _ = sender.wait();
+        while ws.wait().is_some() {}
+    });
+    let mut c = ws_client(s.addr, "/");
+    assert_eq!(rx.recv_timeout(CLIENT_TIMEOUT), Ok("sending"));
+    c.send(Message::text("hello")).unwrap();
+    // The text is in the server's socket at once; a wait parked for it
+    // wakes, so at most one timeout that was already running comes first.
+    // Were the message taken and then dropped by a timed-out wait, the
+    // timeouts would go on for as long as the big message is unread.
+    let mut timeouts = 0;
+    loop {
+        match rx.recv_timeout(CLIENT_TIMEOUT) {
+            Ok("got hello") => break,
+            Ok("timed out") => {
+                timeouts += 1;
+                assert!(timeouts < 4, "the message was lost by a wait that timed out");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(c.read().unwrap(), Message::binary(vec![7u8; BIG]));
+}
