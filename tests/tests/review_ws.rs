@@ -576,3 +576,59 @@ fn a_message_wait_received_is_not_lost_when_a_timeout_ends_the_wait() {
     }
     assert_eq!(c.read().unwrap(), Message::binary(vec![7u8; BIG]));
 }
+
+#[test]
+fn the_app_can_shut_its_own_server_down_from_a_request() {
+    let handle: std::sync::Arc<std::sync::OnceLock<guv::wsgi::ShutdownHandle>> = Default::default();
+    let h = handle.clone();
+    let app: App = Box::new(move |req: Request<Body>| {
+        if req.uri().path() == "/quit" {
+            h.get().unwrap().shutdown();
+            h.get().unwrap().shutdown();
+        }
+        Response::new(Body::from("bye"))
+    });
+    let server = Server::new(app).workers(2).shutdown_timeout(Duration::from_secs(600));
+    handle.set(server.shutdown_handle()).unwrap();
+    let bound = server.bind("127.0.0.1:0").unwrap();
+    let addr = bound.local_addr();
+    let (done_tx, done_rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || done_tx.send(bound.run()).unwrap());
+    let mut idle = Client::connect(addr);
+    idle.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(idle.read_response().unwrap().text(), "bye");
+    let mut quit = Client::connect(addr);
+    quit.send(b"GET /quit HTTP/1.1\r\nHost: t\r\n\r\n");
+    // The request that asked for the shutdown is answered (the stop runs on
+    // the hub after it), then its connection is closed like the idle one.
+    let r = quit.read_response().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "bye"));
+    assert!(quit.is_closed());
+    assert!(idle.is_closed());
+    done_rx.recv_timeout(CLIENT_TIMEOUT).expect("run never returned").unwrap();
+    thread.join().unwrap();
+}
+
+#[test]
+fn websockets_on_every_worker_are_closed_at_the_shutdown_deadline() {
+    let (tx, rx) = mpsc::channel();
+    let s = ws_server_with(
+        move |ws: WebSocket| {
+            tx.send(std::thread::current().id()).unwrap();
+            while ws.wait().is_some() {}
+        },
+        |s| s.workers(2).shutdown_timeout(Duration::from_millis(50)),
+    );
+    let mut clients = Vec::new();
+    let mut threads = std::collections::HashSet::new();
+    // Connections spread over both workers (bounded: 100).
+    while threads.len() < 2 && clients.len() < 100 {
+        clients.push(ws_client(s.addr, "/"));
+        threads.insert(rx.recv_timeout(CLIENT_TIMEOUT).unwrap());
+    }
+    assert_eq!(threads.len(), 2);
+    s.shutdown().unwrap();
+    for c in &mut clients {
+        read_close(c).expect("a closing frame at shutdown");
+    }
+}
