@@ -38,7 +38,8 @@ use crate::wsgi::{Body, Upgrade, Upgraded};
 pub use tungstenite::Message;
 
 /// Turns a handler of WebSocket connections into a [`crate::wsgi`] app:
-/// it answers the upgrade handshake (400 to a request that is not one or
+/// it answers the upgrade handshake (400 to a request that is not one —
+/// `GET` with `Upgrade: websocket`, `Connection: upgrade` and a key — or
 /// that carries a body, 426
 /// to a WebSocket version other than 13, 403 to a refused `Origin`),
 /// negotiates a subprotocol, then runs the handler with the connection.
@@ -207,7 +208,10 @@ where
     /// ```
     pub fn call(&self, req: Request<Body>) -> Response<Body> {
         let headers = req.headers();
-        let upgrade = headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+        let upgrade = headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+            && headers.get_all(header::CONNECTION).iter().any(|v| {
+                v.to_str().is_ok_and(|v| v.split(',').any(|token| token.trim().eq_ignore_ascii_case("upgrade")))
+            });
         let key = headers.get(header::SEC_WEBSOCKET_KEY);
         let (Some(key), true, true) = (key, upgrade, req.method() == Method::GET) else {
             return refuse(StatusCode::BAD_REQUEST, "a WebSocket upgrade request was expected");

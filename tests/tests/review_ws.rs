@@ -346,11 +346,12 @@ fn refused_handshakes_get_their_status_and_no_upgrade() {
         ask("Origin: http://good.example\r\nSec-WebSocket-Protocol: x\r\n"),
         (101, Some("websocket".into()), None)
     );
-    // Not an upgrade (no Connection: Upgrade): 400, and the connection stays HTTP.
+    // Not an upgrade (no Connection: Upgrade): 400 before the Origin or
+    // the version is looked at, and the connection stays HTTP.
     let mut c = Client::connect(s.addr);
     c.send(
         b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-          Sec-WebSocket-Version: 13\r\nOrigin: http://good.example\r\n\r\n",
+          Sec-WebSocket-Version: 8\r\n\r\n",
     );
     assert_eq!(c.read_response().unwrap().status, 400);
     c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
