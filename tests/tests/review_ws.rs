@@ -633,3 +633,16 @@ fn websockets_on_every_worker_are_closed_at_the_shutdown_deadline() {
         read_close(c).expect("a closing frame at shutdown");
     }
 }
+
+#[test]
+fn a_second_server_cannot_bind_a_port_a_multi_worker_server_listens_on() {
+    let app = |_req: Request<Body>| Response::new(Body::from("first"));
+    let first = TestServer::start(Server::new(app).workers(2));
+    // With SO_REUSEPORT on both sides the kernel would let a second server
+    // (another instance started by mistake) share the port and take some
+    // of the first one's connections.
+    let second = Server::new(|_req: Request<Body>| Response::new(Body::from("second"))).workers(2).bind(first.addr);
+    let err = second.expect_err("a second server bound the port of a running one");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    assert_eq!(roundtrip(first.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").text(), "first");
+}
