@@ -21,14 +21,15 @@
 //! guv::wsgi::serve(guv::listen("127.0.0.1:8002").unwrap(), move |req| echo.call(req)).unwrap();
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::{self, Read, Write};
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use tungstenite::handshake::derive_accept_key;
-use tungstenite::protocol::Role;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role};
 
 use crate::Interest;
 use crate::wsgi::{Body, Upgrade, Upgraded};
@@ -37,7 +38,8 @@ use crate::wsgi::{Body, Upgrade, Upgraded};
 pub use tungstenite::Message;
 
 /// Turns a handler of WebSocket connections into a [`crate::wsgi`] app:
-/// it answers the upgrade handshake (400 to a request that is not one or
+/// it answers the upgrade handshake (400 to a request that is not one —
+/// `GET` with `Upgrade: websocket`, `Connection: upgrade` and a key — or
 /// that carries a body, 426
 /// to a WebSocket version other than 13, 403 to a refused `Origin`),
 /// negotiates a subprotocol, then runs the handler with the connection.
@@ -206,7 +208,10 @@ where
     /// ```
     pub fn call(&self, req: Request<Body>) -> Response<Body> {
         let headers = req.headers();
-        let upgrade = headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+        let upgrade = headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+            && headers.get_all(header::CONNECTION).iter().any(|v| {
+                v.to_str().is_ok_and(|v| v.split(',').any(|token| token.trim().eq_ignore_ascii_case("upgrade")))
+            });
         let key = headers.get(header::SEC_WEBSOCKET_KEY);
         let (Some(key), true, true) = (key, upgrade, req.method() == Method::GET) else {
             return refuse(StatusCode::BAD_REQUEST, "a WebSocket upgrade request was expected");
@@ -245,7 +250,7 @@ where
         if conn.write_all(reply.as_bytes()).is_ok() {
             let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn), Role::Server, None);
             let path = req.uri().path().to_owned();
-            (self.handler)(WebSocket { ws: RefCell::new(ws), path, protocol, origin });
+            (self.handler)(WebSocket { ws: RefCell::new(ws), ended: Cell::new(false), path, protocol, origin });
         }
         // The server ignores this: the connection was taken over.
         Response::new(Body::empty())
@@ -318,6 +323,8 @@ impl Write for Raw {
 /// ```
 pub struct WebSocket {
     ws: RefCell<tungstenite::WebSocket<Raw>>,
+    /// `wait` returned `None`: it always will.
+    ended: Cell<bool>,
     path: String,
     protocol: Option<String>,
     origin: Option<String>,
@@ -339,8 +346,12 @@ fn to_io(e: tungstenite::Error) -> io::Error {
 
 impl WebSocket {
     /// Waits for the next text or binary message; `None` once the
-    /// connection is closed (by either side, or broken). Pings are answered
-    /// and pongs consumed on the way.
+    /// connection is closed (by either side, or broken), and from then on.
+    /// Pings are answered and pongs consumed on the way. A frame that breaks
+    /// the protocol, text that is not UTF-8, or a frame or message over
+    /// tungstenite's limits (16 MiB, 64 MiB) fails the connection: the
+    /// client gets a closing frame with 1002, 1007 or 1009, and `wait`
+    /// returns `None`.
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
@@ -375,11 +386,28 @@ impl WebSocket {
     /// server.join().unwrap().unwrap();
     /// ```
     pub fn wait(&self) -> Option<Message> {
+        if self.ended.get() {
+            return None;
+        }
+        let msg = self.next_message();
+        if msg.is_none() {
+            // After a failure the input stops at no frame boundary: what
+            // follows must never be read as messages.
+            self.ended.set(true);
+        }
+        msg
+    }
+
+    fn next_message(&self) -> Option<Message> {
         loop {
             let result = self.ws.borrow_mut().read();
             match result {
                 Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
-                    let _ = self.flush();
+                    // Send a queued pong if the socket takes it now, but do
+                    // not park holding the message: a kill or `Timeout`
+                    // there would lose it. What stays queued goes out with
+                    // the next `wait` or `send`.
+                    let _ = self.ws.borrow_mut().flush();
                     return Some(msg);
                 }
                 Ok(Message::Close(_)) => {
@@ -411,10 +439,28 @@ impl WebSocket {
                 }
                 Err(e) => {
                     log::debug!(target: "guv::websocket", "{} closed: {e}", self.path);
+                    self.fail(&e);
                     return None;
                 }
             }
         }
+    }
+
+    /// Fails the connection after a bad frame (RFC 6455 7.1.7): a closing
+    /// frame whose code says why — 1002 for a protocol error, 1007 for text
+    /// that is not UTF-8, 1009 for a frame or message over the size limit.
+    /// Written only as far as the socket takes it without waiting: a peer
+    /// that broke the protocol cannot make the server park.
+    fn fail(&self, e: &tungstenite::Error) {
+        use tungstenite::error::ProtocolError;
+        let code = match e {
+            tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return,
+            tungstenite::Error::Protocol(_) => CloseCode::Protocol,
+            tungstenite::Error::Utf8(_) => CloseCode::Invalid,
+            tungstenite::Error::Capacity(_) => CloseCode::Size,
+            _ => return,
+        };
+        let _ = self.ws.borrow_mut().close(Some(CloseFrame { code, reason: "".into() }));
     }
 
     /// Sends a message (`&str`, `String` and `Vec<u8>` convert), parking
@@ -614,6 +660,23 @@ impl WebSocket {
     /// ```
     pub fn origin(&self) -> Option<&str> {
         self.origin.as_deref()
+    }
+}
+
+/// The last handle going away ends the conversation properly: a handler
+/// that returns without [`close`](WebSocket::close) (the usual way to end
+/// a connection) sends a closing frame with 1000 (normal closure), one
+/// that unwinds (a panic, or a kill at the server's shutdown deadline)
+/// 1011 (internal error), unless a closing frame already went either way.
+/// Only what the socket takes without waiting is written: a drop never
+/// parks.
+impl Drop for WebSocket {
+    fn drop(&mut self) {
+        let ws = self.ws.get_mut();
+        if ws.can_write() {
+            let code = if std::thread::panicking() { CloseCode::Error } else { CloseCode::Normal };
+            let _ = ws.close(Some(CloseFrame { code, reason: "".into() }));
+        }
     }
 }
 

@@ -116,7 +116,10 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
         flags.busy.set(false);
         let next = match result {
             Ok(Responded::Upgraded) => return,
-            Ok(Responded::Done { close }) => conn.conn.borrow_mut().finish_request(close),
+            // A shutdown that began while the response was written (a
+            // streamed body) found this connection busy and left it alone:
+            // it must not go on to wait for another request.
+            Ok(Responded::Done { close }) => conn.conn.borrow_mut().finish_request(close || flags.stopping.get()),
             Err(e) => {
                 log::debug!(target: "guv::wsgi", "{peer}: writing the response failed: {e}");
                 return;

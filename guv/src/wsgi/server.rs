@@ -296,7 +296,9 @@ where
 
     /// The number of worker hubs for [`run`](Server::run) and
     /// [`bind`](Server::bind): each on its own OS thread with its own
-    /// `SO_REUSEPORT` listener. 0 means one per core.
+    /// `SO_REUSEPORT` listener. 0 means one per core. A port some other
+    /// socket already listens on is still refused (`AddrInUse`), also when
+    /// that one is another multi-worker server's.
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};
@@ -388,10 +390,15 @@ where
             n => n,
         };
         let opts = ListenOptions { reuse_port: workers > 1, backlog: LISTEN_BACKLOG };
+        // The first socket claims the port without SO_REUSEPORT, so that a
+        // port another server already listens on is an error rather than
+        // shared with it (the kernel lets every SO_REUSEPORT socket of the
+        // same user join); the workers' listeners then replace it.
+        let claim = ListenOptions { reuse_port: false, ..opts };
         let mut last = None;
         let mut first = None;
         for a in addr.to_socket_addrs()? {
-            match listen_std(a, opts) {
+            match listen_std(a, claim) {
                 Ok(l) => {
                     first = Some(l);
                     break;
@@ -409,6 +416,13 @@ where
             }
         };
         let local = first.local_addr()?;
+        let first = if opts.reuse_port {
+            drop(first);
+            listen_std(local, opts)
+                .map_err(|e| io::Error::new(e.kind(), format!("guv::wsgi: cannot listen on {local}: {e}")))?
+        } else {
+            first
+        };
         let mut listeners = vec![first];
         for _ in 1..workers {
             let l = listen_std(local, opts).map_err(|e| {
