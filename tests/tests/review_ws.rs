@@ -416,6 +416,38 @@ fn a_keep_alive_response_streaming_when_shutdown_begins_closes_once_done() {
 }
 
 #[test]
+fn answers_to_pipelined_requests_still_being_written_when_shutdown_begins_all_arrive() {
+    // Many answers from memory pile up in the output buffer and go out in
+    // one write when the server next waits for the client; the client is
+    // not reading yet, so that write parks with megabytes left. (All the
+    // requests fit the server's first read, so each reaches the app before
+    // that write; each body is small enough to be copied in with its head.)
+    const REQUESTS: usize = 280;
+    const BODY: usize = 32 * 1024;
+    let (tx, rx) = mpsc::channel();
+    let app: App = Box::new(move |_req| {
+        tx.send(()).unwrap();
+        Response::new(Body::from(vec![b'x'; BODY]))
+    });
+    let s = TestServer::start(Server::new(app).shutdown_timeout(Duration::from_secs(600)));
+    let mut c = guv_tests::http::connect(s.addr);
+    c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n".repeat(REQUESTS).as_slice()).unwrap();
+    for _ in 0..REQUESTS {
+        rx.recv_timeout(CLIENT_TIMEOUT).expect("the app answers every request");
+    }
+    // The worker sees the stop only once the connection's greenlet parks,
+    // which it does in the middle of writing the answers out.
+    s.stop.shutdown();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).expect("the answers, then the end of the connection");
+    let heads = got.windows(17).filter(|w| *w == b"HTTP/1.1 200 OK\r\n").count();
+    assert_eq!(heads, REQUESTS, "answers lost: {} of {} bytes arrived", got.len(), REQUESTS * BODY);
+    assert!(got.ends_with(&[b'x'; 64]));
+    drop(c);
+    s.shutdown().unwrap();
+}
+
+#[test]
 fn shutdown_closes_idle_keep_alive_connections_at_once() {
     let app: App = Box::new(|_req| Response::new(Body::from("hi")));
     let s = TestServer::start(Server::new(app).workers(2).shutdown_timeout(Duration::from_secs(600)));

@@ -104,8 +104,18 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
                 let _ = conn.flush();
                 return;
             }
-            // Answers to pipelined requests go out before this greenlet waits.
-            if let Err(e) = conn.flush().and_then(|()| conn.fill()) {
+            // Answers to pipelined requests go out before this greenlet
+            // waits. Until they are out the connection is busy: a shutdown
+            // lets them finish (and then the connection closes) rather than
+            // cutting them off.
+            flags.busy.set(true);
+            let flushed = conn.flush();
+            flags.busy.set(false);
+            if flushed.is_ok() && flags.stopping.get() {
+                conn.linger();
+                return;
+            }
+            if let Err(e) = flushed.and_then(|()| conn.fill()) {
                 log::debug!(target: "guv::wsgi", "{peer}: {e}");
                 return;
             }
