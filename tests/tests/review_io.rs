@@ -236,6 +236,21 @@ fn fs_file_reads_writes_and_seeks_like_std() {
 
 // ---------------------------------------------------------------- DNS
 
+/// `Config::timeout` is a public field: `Duration::MAX` must mean "no
+/// limit", not an `Instant` overflow panic.
+#[test]
+fn dns_a_huge_timeout_does_not_panic() {
+    use guv::net::dns::{Config, Resolver};
+    let server = guv_tests::dns::DnsServer::start();
+    let config = Config { nameservers: vec![server.addr()], timeout: Duration::MAX, ..Config::default() };
+    let r = Resolver::new(config);
+    let e = r.lookup_ip("missing.test").unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    assert_eq!(r.lookup_ip("any.test").unwrap(), ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
+    // Truncated over UDP: the TCP retry gets the same unlimited deadline.
+    assert_eq!(r.lookup_ip("big.test").unwrap().len(), 2);
+}
+
 // ---------------------------------------------------------------- foundation
 
 /// Kills two sleepers when dropped.

@@ -84,7 +84,8 @@ use query::MissKind;
 pub struct Config {
     /// Servers to ask, in order (port 53 unless given otherwise).
     pub nameservers: Vec<SocketAddr>,
-    /// How long to wait for one server's answer.
+    /// How long to wait for one server's answer (one too large to add to
+    /// the current time, such as `Duration::MAX`, waits without limit).
     pub timeout: Duration,
     /// How many rounds through the server list before giving up.
     pub attempts: u32,
