@@ -30,6 +30,23 @@ fn process_wait_twice_try_wait_and_kill_after_exit_match_std() {
     child.kill().unwrap(); // std: Ok once the child has exited
 }
 
+/// A killed `wait_with_output` must not leave its stderr reader parked on
+/// the pipe until the child exits.
+#[test]
+fn process_killed_in_wait_with_output_leaves_no_reader_behind() {
+    let child = Command::new("sleep").arg("60").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let gt = guv::spawn(move || child.wait_with_output().map(|o| o.status));
+    guv::gyield();
+    gt.kill();
+    assert!(gt.wait().unwrap_err().is_killed());
+    guv::gyield();
+    // Nothing may still wait on the child's pipes.
+    assert_eq!(guv::hub::stats().io_waiters, 0);
+    assert_eq!(guv::hub::stats().live_greenlets, 0);
+    std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status().unwrap();
+}
+
 #[test]
 fn process_dropping_stdin_sends_eof_and_large_output_both_ways() {
     let mut child = Command::new("sh")
