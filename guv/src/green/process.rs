@@ -240,7 +240,10 @@ impl Command {
         self.inner.get_current_dir()
     }
 
-    /// The std command, for options only std has (`CommandExt`).
+    /// The std command, for options only std has (`CommandExt`). Set
+    /// stdin, stdout and stderr with this type's own methods: [`Command::output`]
+    /// does not see streams set through the std command, and pipes or
+    /// nulls the ones it believes unset.
     ///
     /// ```
     /// use std::os::unix::process::CommandExt;
@@ -321,6 +324,19 @@ impl fmt::Debug for Command {
 }
 
 impl From<std::process::Command> for Command {
+    /// Wraps a std command. std cannot tell which of stdin, stdout and
+    /// stderr were configured, so all three count as configured: unlike
+    /// std's `output()`, [`Command::output`] on the result inherits a
+    /// stream that was never set instead of capturing it. Set the streams
+    /// to capture on the green command:
+    ///
+    /// ```
+    /// use guv::green::process::{Command, Stdio};
+    /// let mut std_cmd = std::process::Command::new("echo");
+    /// std_cmd.arg("hi");
+    /// let out = Command::from(std_cmd).stdout(Stdio::piped()).output().unwrap();
+    /// assert_eq!(out.stdout, b"hi\n");
+    /// ```
     fn from(inner: std::process::Command) -> Command {
         Command { inner, stdin_set: true, stdout_set: true, stderr_set: true }
     }
