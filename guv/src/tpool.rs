@@ -122,7 +122,11 @@ impl Pool {
             match st.jobs.pop_front() {
                 Some(job) => {
                     drop(st);
-                    job();
+                    // A job catches its closure's panic itself; what can
+                    // still unwind is the drop of a result whose caller was
+                    // killed while waiting, which must not end a thread the
+                    // pool still counts (the hook has reported the panic).
+                    let _ = panic::catch_unwind(AssertUnwindSafe(job));
                     st = lock(&self.state);
                 }
                 None => {
@@ -147,7 +151,8 @@ struct Slot<T> {
 ///
 /// If the caller is killed (or its [`crate::Timeout`] expires) while it
 /// waits, it unwinds at once; `f` still runs to completion on its thread
-/// and its result is dropped there.
+/// and its result is dropped there (a panic in that drop is reported and
+/// ignored; the worker lives on).
 ///
 /// ```
 /// let r = std::panic::catch_unwind(|| guv::tpool::execute(|| -> u32 { panic!("in the pool") }));

@@ -224,6 +224,63 @@ fn select_lists_the_same_fd_twice() {
     assert_eq!(r, [guv::Readiness { index: 1, readable: false, writable: true }]);
 }
 
+// ---------------------------------------------------------------- tpool
+
+/// Runs the test named `name` alone in a child process with `env` set,
+/// for probes that change process-wide state (the pool's size) or count
+/// the process's fds; asserts that it passed.
+fn run_in_child(name: &str, env: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--test-threads=1"])
+        .env(env, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
+/// Panics when dropped.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("the drop of an abandoned tpool result panics");
+    }
+}
+
+/// A caller killed while its job runs leaves the result to be dropped on
+/// the worker; a destructor that panics there must not end the worker
+/// thread while the pool still counts it (with one thread, every later
+/// job would wait forever).
+#[test]
+fn tpool_a_panicking_drop_of_an_abandoned_result_keeps_the_worker() {
+    if std::env::var_os("GUV_REVIEW_TPOOL_CHILD").is_none() {
+        return run_in_child(
+            "tpool_a_panicking_drop_of_an_abandoned_result_keeps_the_worker",
+            "GUV_REVIEW_TPOOL_CHILD",
+        );
+    }
+    guv::tpool::set_size(1).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let gt = guv::spawn(move || {
+        drop(guv::tpool::execute(move || {
+            let _done = done_tx; // dropped when the job returns
+            rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            PanicOnDrop
+        }))
+    });
+    guv::gyield();
+    gt.kill();
+    assert!(gt.wait().unwrap_err().is_killed());
+    tx.send(()).unwrap();
+    assert!(done_rx.recv_timeout(Duration::from_secs(10)).is_err(), "the job ended");
+    let r = guv::with_timeout(Duration::from_secs(10), || guv::tpool::execute(|| 7));
+    assert_eq!(r.expect("the pool lost its only worker"), 7);
+    assert_eq!(guv::tpool::threads(), 1);
+}
+
 // ---------------------------------------------------------------- fs
 
 #[test]
