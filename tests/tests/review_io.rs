@@ -70,6 +70,22 @@ fn process_dropping_stdin_sends_eof_and_large_output_both_ways() {
     assert!(out.status.success());
 }
 
+#[test]
+fn process_a_child_waited_on_one_thread_then_another() {
+    let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+    // The first wait registers the pidfd with this thread's hub.
+    assert!(guv::with_timeout(Duration::from_millis(5), || child.wait()).unwrap_err().is_timed_out());
+    let t = std::thread::spawn(move || {
+        let killer = guv::spawn(|| ());
+        killer.wait().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap()
+    });
+    assert_eq!(t.join().unwrap().code(), None);
+    guv::gyield();
+    assert_eq!(guv::hub::stats().io_waiters, 0);
+}
+
 // ---------------------------------------------------------------- UDP
 
 #[test]
@@ -187,6 +203,26 @@ fn unix_a_killed_accept_leaves_the_listener_usable() {
     assert_eq!(&buf, b"hi");
     client.wait().unwrap();
     let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn unix_stream_read_after_a_drained_read_and_a_local_shutdown_sees_eof() {
+    let (a, b) = UnixStream::pair().unwrap();
+    (&b).write_all(b"abc").unwrap();
+    let mut buf = [0; 8];
+    assert_eq!((&a).read(&mut buf).unwrap(), 3, "a short read: the socket is drained");
+    a.shutdown(std::net::Shutdown::Read).unwrap();
+    let r = guv::with_timeout(Duration::from_secs(10), || (&a).read(&mut buf).unwrap());
+    assert_eq!(r.expect("the read after shutdown(Read) hung"), 0);
+    a.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    let (c, _d) = UnixStream::pair().unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    assert_eq!((&c).read(&mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    let (e, f) = UnixDatagram::pair().unwrap();
+    f.send(b"dropped").unwrap();
+    assert_eq!(e.recv(&mut []).unwrap(), 0, "a zero-length buffer takes the datagram, as std");
+    f.send(b"next").unwrap();
+    assert_eq!(e.recv(&mut buf).unwrap(), 4);
 }
 
 // ---------------------------------------------------------------- select
@@ -323,6 +359,78 @@ fn dns_a_huge_timeout_does_not_panic() {
     assert_eq!(r.lookup_ip("any.test").unwrap(), ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
     // Truncated over UDP: the TCP retry gets the same unlimited deadline.
     assert_eq!(r.lookup_ip("big.test").unwrap().len(), 2);
+}
+
+// ---------------------------------------------------------------- fd leaks
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Every module's common paths, including waits cut short by a Timeout,
+/// give back every fd they opened (in a child process, alone, so that no
+/// other test's fds are counted).
+#[test]
+fn no_fd_is_leaked_by_processes_select_sockets_dns_or_files() {
+    if std::env::var_os("GUV_REVIEW_FD_CHILD").is_none() {
+        return run_in_child("no_fd_is_leaked_by_processes_select_sockets_dns_or_files", "GUV_REVIEW_FD_CHILD");
+    }
+    let dns = guv_tests::dns::DnsServer::start();
+    let resolver = guv::net::dns::Resolver::new(guv::net::dns::Config {
+        nameservers: vec![dns.addr()],
+        timeout: Duration::from_millis(200),
+        attempts: 1,
+        ..guv::net::dns::Config::default()
+    });
+    let path = temp_path("fds.sock");
+    let file = temp_path("fds.txt");
+    let round = || {
+        // Processes: output, spawn + wait, a wait cut short then finished.
+        let out = Command::new("sh").arg("-c").arg("echo o; echo e >&2").output().unwrap();
+        assert_eq!(out.stdout, b"o\n");
+        let mut child = Command::new("sleep").arg("60").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        assert!(guv::with_timeout(Duration::from_millis(5), || child.wait()).unwrap_err().is_timed_out());
+        child.kill().unwrap();
+        assert_eq!(child.wait().unwrap().code(), None);
+        drop(child);
+        // select: timed out, then ready.
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert!(guv::select(&[(&a, Interest::READABLE)], Some(Duration::from_millis(2))).unwrap().is_empty());
+        assert_eq!(guv::select(&[(&a, Interest::WRITABLE), (&b, Interest::READABLE)], None).unwrap().len(), 1);
+        drop((a, b));
+        // UDP with a read timeout; Unix stream and listener.
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        u.set_read_timeout(Some(Duration::from_millis(2))).unwrap();
+        assert!(u.recv(&mut [0; 4]).is_err());
+        drop(u);
+        let listener = UnixListener::bind(&path).unwrap();
+        let client = UnixStream::connect(&path).unwrap();
+        let conn = listener.accept().unwrap();
+        drop((listener, client, conn));
+        std::fs::remove_file(&path).unwrap();
+        // DNS: an answer, NXDOMAIN, a TCP retry, a timeout.
+        assert!(resolver.lookup_ip("any.test").is_ok());
+        assert!(resolver.lookup_ip("missing.test").is_err());
+        assert!(resolver.lookup_ip("big.test").is_ok());
+        assert!(resolver.lookup_ip("silent.test").is_err());
+        // Files.
+        guv::green::fs::write(&file, b"data").unwrap();
+        let mut f = guv::green::fs::File::open(&file).unwrap();
+        let mut s = String::new();
+        f.read_to_string(&mut s).unwrap();
+        drop(f);
+        assert_eq!(guv::green::fs::read_dir(file.parent().unwrap()).unwrap().count(), 1);
+    };
+    round(); // hub, pool threads and lazily opened fds exist from here on
+    guv::gyield();
+    let before = open_fds();
+    for _ in 0..3 {
+        round();
+    }
+    guv::gyield();
+    assert_eq!(open_fds(), before);
+    assert_eq!(guv::hub::stats().live_greenlets, 0);
+    assert_eq!(guv::hub::stats().io_waiters, 0);
 }
 
 // ---------------------------------------------------------------- foundation
