@@ -260,6 +260,25 @@ fn select_lists_the_same_fd_twice() {
     assert_eq!(r, [guv::Readiness { index: 1, readable: false, writable: true }]);
 }
 
+/// As getaddrinfo (and std's `ToSocketAddrs`), an IP address looks up to
+/// itself: no server is asked, no `InvalidInput`.
+#[test]
+fn dns_an_ip_address_looks_up_to_itself() {
+    use guv::net::dns::{Config, Resolver};
+    let server = guv_tests::dns::DnsServer::start();
+    let r = Resolver::new(Config { nameservers: vec![server.addr()], ..Config::default() });
+    let v4: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+    let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+    assert_eq!(r.lookup_ip("192.0.2.1").unwrap(), [v4]);
+    assert_eq!(r.lookup_ip("2001:db8::1").unwrap(), [v6]);
+    assert!(server.asked().is_empty());
+    guv::net::dns::set_thread_resolver(Some(r));
+    assert_eq!(guv::net::dns::lookup_host("192.0.2.1").unwrap(), [v4]);
+    guv::net::dns::set_thread_resolver(None);
+    // Not an address: still a name, and an invalid one.
+    assert_eq!(guv::net::dns::lookup_host("192.0.2.300").unwrap_err().kind(), io::ErrorKind::InvalidInput);
+}
+
 // ---------------------------------------------------------------- tpool
 
 /// Runs the test named `name` alone in a child process with `env` set,
