@@ -112,6 +112,7 @@ impl Pool {
     }
 
     fn worker(&self) {
+        ON_POOL_THREAD.with(|on| on.set(true));
         let mut st = lock(&self.state);
         loop {
             if st.threads > st.size {
@@ -139,6 +140,11 @@ impl Pool {
     }
 }
 
+thread_local! {
+    /// Whether this thread is one of the pool's workers.
+    static ON_POOL_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The rendezvous between a waiting greenlet and the worker running its job.
 struct Slot<T> {
     result: Mutex<Option<thread::Result<T>>>,
@@ -160,6 +166,15 @@ struct Slot<T> {
 /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"in the pool"));
 /// ```
 ///
+/// Called on a pool thread (a job that uses green `fs`, or calls
+/// `execute` itself), `f` runs there at once: waiting for another worker
+/// could deadlock a busy pool.
+///
+/// ```
+/// let v = guv::tpool::execute(|| guv::tpool::execute(|| 6) * 7);
+/// assert_eq!(v, 42);
+/// ```
+///
 /// # Panics
 ///
 /// With `f`'s panic; if no worker thread can be started at all; or if
@@ -169,6 +184,9 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    if ON_POOL_THREAD.with(|on| on.get()) {
+        return f();
+    }
     let slot = Arc::new(Slot { result: Mutex::new(None), waker: Mutex::new(None) });
     let result = with_hub(|hub| {
         let waker = hub.arm();

@@ -336,6 +336,22 @@ fn tpool_a_panicking_drop_of_an_abandoned_result_keeps_the_worker() {
     assert_eq!(guv::tpool::threads(), 1);
 }
 
+/// A job that needs the pool itself (green fs inside `execute`, say) must
+/// not wait for a worker that can only come free once it returns.
+#[test]
+fn tpool_a_job_that_calls_execute_does_not_deadlock_the_pool() {
+    if std::env::var_os("GUV_REVIEW_NESTED_CHILD").is_none() {
+        return run_in_child("tpool_a_job_that_calls_execute_does_not_deadlock_the_pool", "GUV_REVIEW_NESTED_CHILD");
+    }
+    guv::tpool::set_size(1).unwrap();
+    let file = temp_path("nested.txt");
+    std::fs::write(&file, b"nested").unwrap();
+    let r = guv::with_timeout(Duration::from_secs(10), move || {
+        guv::tpool::execute(move || guv::green::fs::read_to_string(&file).unwrap())
+    });
+    assert_eq!(r.expect("the nested call deadlocked the pool"), "nested");
+}
+
 // ---------------------------------------------------------------- fs
 
 #[test]
