@@ -206,7 +206,10 @@ impl<T: 'static> GreenThread<T> {
     /// Kills the greenlet: if it has not started it never will; otherwise it
     /// unwinds from the point where it is blocked (running its destructors)
     /// and ends with [`Error::Killed`]. The caller yields so that this
-    /// happens before it continues. Killing a finished greenlet does nothing.
+    /// happens before it continues — except when the caller is itself
+    /// unwinding (a destructor killing helpers during a kill, `Timeout` or
+    /// panic): then the target unwinds once the caller is done. Killing a
+    /// finished greenlet does nothing.
     ///
     /// ```
     /// let gt = guv::spawn(|| guv::sleep(std::time::Duration::from_secs(3600)));

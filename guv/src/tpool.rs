@@ -112,6 +112,7 @@ impl Pool {
     }
 
     fn worker(&self) {
+        ON_POOL_THREAD.with(|on| on.set(true));
         let mut st = lock(&self.state);
         loop {
             if st.threads > st.size {
@@ -122,7 +123,11 @@ impl Pool {
             match st.jobs.pop_front() {
                 Some(job) => {
                     drop(st);
-                    job();
+                    // A job catches its closure's panic itself; what can
+                    // still unwind is the drop of a result whose caller was
+                    // killed while waiting, which must not end a thread the
+                    // pool still counts (the hook has reported the panic).
+                    let _ = panic::catch_unwind(AssertUnwindSafe(job));
                     st = lock(&self.state);
                 }
                 None => {
@@ -133,6 +138,11 @@ impl Pool {
             }
         }
     }
+}
+
+thread_local! {
+    /// Whether this thread is one of the pool's workers.
+    static ON_POOL_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// The rendezvous between a waiting greenlet and the worker running its job.
@@ -147,12 +157,22 @@ struct Slot<T> {
 ///
 /// If the caller is killed (or its [`crate::Timeout`] expires) while it
 /// waits, it unwinds at once; `f` still runs to completion on its thread
-/// and its result is dropped there.
+/// and its result is dropped there (a panic in that drop is reported and
+/// ignored; the worker lives on).
 ///
 /// ```
 /// let r = std::panic::catch_unwind(|| guv::tpool::execute(|| -> u32 { panic!("in the pool") }));
 /// let payload = r.unwrap_err();
 /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"in the pool"));
+/// ```
+///
+/// Called on a pool thread (a job that uses green `fs`, or calls
+/// `execute` itself), `f` runs there at once: waiting for another worker
+/// could deadlock a busy pool.
+///
+/// ```
+/// let v = guv::tpool::execute(|| guv::tpool::execute(|| 6) * 7);
+/// assert_eq!(v, 42);
 /// ```
 ///
 /// # Panics
@@ -164,6 +184,9 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    if ON_POOL_THREAD.with(|on| on.get()) {
+        return f();
+    }
     let slot = Arc::new(Slot { result: Mutex::new(None), waker: Mutex::new(None) });
     let result = with_hub(|hub| {
         let waker = hub.arm();

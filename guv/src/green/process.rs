@@ -240,7 +240,10 @@ impl Command {
         self.inner.get_current_dir()
     }
 
-    /// The std command, for options only std has (`CommandExt`).
+    /// The std command, for options only std has (`CommandExt`). Set
+    /// stdin, stdout and stderr with this type's own methods: [`Command::output`]
+    /// does not see streams set through the std command, and pipes or
+    /// nulls the ones it believes unset.
     ///
     /// ```
     /// use std::os::unix::process::CommandExt;
@@ -321,6 +324,19 @@ impl fmt::Debug for Command {
 }
 
 impl From<std::process::Command> for Command {
+    /// Wraps a std command. std cannot tell which of stdin, stdout and
+    /// stderr were configured, so all three count as configured: unlike
+    /// std's `output()`, [`Command::output`] on the result inherits a
+    /// stream that was never set instead of capturing it. Set the streams
+    /// to capture on the green command:
+    ///
+    /// ```
+    /// use guv::green::process::{Command, Stdio};
+    /// let mut std_cmd = std::process::Command::new("echo");
+    /// std_cmd.arg("hi");
+    /// let out = Command::from(std_cmd).stdout(Stdio::piped()).output().unwrap();
+    /// assert_eq!(out.stdout, b"hi\n");
+    /// ```
     fn from(inner: std::process::Command) -> Command {
         Command { inner, stdin_set: true, stdout_set: true, stderr_set: true }
     }
@@ -445,7 +461,8 @@ impl Child {
     }
 
     /// Waits for the child, collecting all of stdout and stderr (read at
-    /// the same time, by two greenlets).
+    /// the same time, by two greenlets). If the caller is killed (or times
+    /// out) meanwhile, the greenlet reading stderr ends too.
     ///
     /// ```
     /// use guv::green::process::{Command, Stdio};
@@ -454,22 +471,35 @@ impl Child {
     /// ```
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
-        let err_reader = self.stderr.take().map(|mut e| {
+        let mut err_reader = ReaderGuard(self.stderr.take().map(|mut e| {
             crate::spawn(move || {
                 let mut v = Vec::new();
                 e.read_to_end(&mut v).map(|_| v)
             })
-        });
+        }));
         let mut stdout = Vec::new();
         if let Some(mut out) = self.stdout.take() {
             out.read_to_end(&mut stdout)?;
         }
-        let stderr = match err_reader {
+        let stderr = match err_reader.0.take() {
             Some(gt) => gt.wait().map_err(|e| io::Error::other(format!("reading stderr: {e}")))??,
             None => Vec::new(),
         };
         let status = self.wait()?;
         Ok(Output { status, stdout, stderr })
+    }
+}
+
+/// The stderr reader of [`Child::wait_with_output`], killed if the caller
+/// leaves early (an error reading stdout, a kill, a `Timeout`): it would
+/// otherwise wait on the pipe until the child closed it.
+struct ReaderGuard(Option<crate::GreenThread<io::Result<Vec<u8>>>>);
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        if let Some(gt) = &self.0 {
+            gt.kill();
+        }
     }
 }
 

@@ -741,6 +741,13 @@ impl Hub {
     /// a started one unwinds at its next switch, and the caller yields so
     /// that it does so before the caller goes on. Killing the running
     /// greenlet unwinds it now.
+    ///
+    /// A caller that is itself unwinding (a destructor killing helper
+    /// greenlets while a kill, `Timeout` or panic unwinds it) does not
+    /// yield: Rust counts panics per thread, so a target resumed now would
+    /// see one in flight and could not unwind (see `deliver_interrupt_slow`);
+    /// its kill would stay pending until something else woke it. It runs
+    /// once the caller has finished unwinding instead.
     pub(crate) fn kill(&self, target: &GreenletRef) {
         let h = target.header();
         match h.sched.get() {
@@ -755,7 +762,9 @@ impl Hub {
             }
             Sched::Parked | Sched::Ready | Sched::Delayed => {
                 self.interrupt(target, Interrupt::Kill);
-                self.gyield();
+                if !std::thread::panicking() {
+                    self.gyield();
+                }
             }
         }
     }

@@ -84,7 +84,8 @@ use query::MissKind;
 pub struct Config {
     /// Servers to ask, in order (port 53 unless given otherwise).
     pub nameservers: Vec<SocketAddr>,
-    /// How long to wait for one server's answer.
+    /// How long to wait for one server's answer (one too large to add to
+    /// the current time, such as `Duration::MAX`, waits without limit).
     pub timeout: Duration,
     /// How many rounds through the server list before giving up.
     pub attempts: u32,
@@ -363,7 +364,8 @@ impl Resolver {
         &self.inner.config
     }
 
-    /// The addresses of `host`: from the hosts file if it lists `host` as
+    /// The addresses of `host`: the address itself if `host` is an IPv4 or
+    /// IPv6 address; from the hosts file if it lists `host` as
     /// given, else from the name servers (IPv4 first), asking for each of
     /// [`Config::query_names`] in turn until one has addresses. Parks only
     /// the calling greenlet.
@@ -394,6 +396,10 @@ impl Resolver {
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn lookup_ip(&self, host: &str) -> io::Result<Vec<IpAddr>> {
+        // An address stands for itself, as with getaddrinfo.
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![ip]);
+        }
         let name = query::normalize(host)?;
         if let Some(hosts) = &self.inner.hosts
             && let Some(ips) = hosts.lookup(&name)
@@ -473,13 +479,17 @@ fn default_resolver() -> &'static Resolver {
 /// Looks up the addresses of `host` without blocking the hub: this
 /// thread's resolver ([`set_thread_resolver`]) if set, else the system
 /// resolver on the thread pool if `GUV_NO_GREENDNS` is set, else the
-/// default green [`Resolver`].
+/// default green [`Resolver`]. An IP address is its own answer.
 ///
 /// ```
 /// let e = guv::net::dns::lookup_host("").unwrap_err();
 /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+/// assert_eq!(guv::net::dns::lookup_host("::1").unwrap(), ["::1".parse::<std::net::IpAddr>().unwrap()]);
 /// ```
 pub fn lookup_host(host: &str) -> io::Result<Vec<IpAddr>> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
     if let Some(r) = THREAD_RESOLVER.with(|r| r.borrow().clone()) {
         return r.lookup_ip(host);
     }

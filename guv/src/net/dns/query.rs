@@ -123,7 +123,9 @@ fn read_reply(bytes: &[u8], id: u16, name: &str, qtype: TYPE) -> Result<Option<(
 /// Asks `server` for the A and AAAA records of `name` over UDP (both
 /// queries at once), redoing a truncated one over TCP.
 fn ask(server: SocketAddr, name: &str, timeout: Duration) -> Result<Answer, Failure> {
-    let deadline = Instant::now() + timeout;
+    // `None`: a timeout too large to represent (`Config::timeout` is
+    // public, so `Duration::MAX` can get here) never expires.
+    let deadline = Instant::now().checked_add(timeout);
     let local: SocketAddr =
         if server.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
     let sock = UdpSocket::bind(local)?;
@@ -136,7 +138,7 @@ fn ask(server: SocketAddr, name: &str, timeout: Duration) -> Result<Answer, Fail
     let mut v6 = Vec::new();
     let mut buf = vec![0u8; UDP_BUF];
     while !pending.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = time_left(deadline);
         if left.is_zero() {
             return Err(Failure::Timeout);
         }
@@ -171,9 +173,14 @@ fn ask(server: SocketAddr, name: &str, timeout: Duration) -> Result<Answer, Fail
     Ok(Answer::Addrs(v4))
 }
 
+/// The time until `deadline` (`None`: no deadline, all the time there is).
+fn time_left(deadline: Option<Instant>) -> Duration {
+    deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()))
+}
+
 /// One query over TCP (two-byte length prefix each way).
-fn ask_tcp(server: SocketAddr, id: u16, name: &str, qtype: TYPE, deadline: Instant) -> Result<Answer, Failure> {
-    let left = deadline.saturating_duration_since(Instant::now());
+fn ask_tcp(server: SocketAddr, id: u16, name: &str, qtype: TYPE, deadline: Option<Instant>) -> Result<Answer, Failure> {
+    let left = time_left(deadline);
     if left.is_zero() {
         return Err(Failure::Timeout);
     }
