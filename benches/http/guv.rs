@@ -12,8 +12,6 @@ fn hello(_req: Request<Body>) -> Response<Body> {
 }
 
 fn main() -> std::io::Result<()> {
-    // The one-syscall epoll backend, before anything starts this thread's hub.
-    guv::hub::set_backend(Box::new(guv::hub::EpollBackend::new()?))?;
     let port = std::env::args().nth(1).unwrap_or_else(|| "8081".into());
     let workers = std::env::var("GUV_WORKERS").ok().and_then(|n| n.parse().ok()).unwrap_or(1);
     Server::new(hello).access_log(false).workers(workers).run(("127.0.0.1", port.parse::<u16>().expect("port")))

@@ -54,9 +54,10 @@ pub fn rss_bytes() -> u64 {
 
 use std::io::{Read, Write};
 
-/// The runtimes compared: guv as shipped (the `polling` backend), guv on
-/// its raw-epoll backend (`guv::hub::EpollBackend`), and the peers.
-pub const RUNTIMES: [&str; 5] = ["guv", "guv+epoll", "tokio", "may", "std"];
+/// The runtimes compared: guv as shipped (its own epoll backend,
+/// `guv::hub::EpollBackend`), guv on the portable `polling` backend
+/// (`guv::hub::PollingBackend`), and the peers.
+pub const RUNTIMES: [&str; 5] = ["guv", "guv+polling", "tokio", "may", "std"];
 
 /// Pins the calling thread (and the threads it starts later) to `core`,
 /// if the machine has it.

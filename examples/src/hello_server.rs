@@ -18,8 +18,6 @@ fn hello(_req: Request<Body>) -> Response<Body> {
 }
 
 fn main() -> std::io::Result<()> {
-    // The one-syscall epoll backend, before anything starts this thread's hub.
-    guv::hub::set_backend(Box::new(guv::hub::EpollBackend::new()?))?;
     let addr = std::env::var("GUV_HELLO_ADDR").unwrap_or_else(|_| "127.0.0.1:8001".into());
     let workers = match std::env::var("GUV_HELLO_WORKERS") {
         Ok(n) => n

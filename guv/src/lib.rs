@@ -59,7 +59,7 @@
 //! guard page below it, and switching is a register swap done by the
 //! `context` crate — a few nanoseconds, no allocation. A greenlet that
 //! blocks parks itself and switches to the next ready greenlet; the loop
-//! fires timers and polls for I/O (epoll through `polling`) when the ready
+//! fires timers and polls for I/O (epoll, one system call per wait) when the ready
 //! queue is drained. See [`hub`] for the loop's exact order.
 //!
 //! Greenlets never move between threads, so [`spawn`] needs `'static` but

@@ -13,11 +13,19 @@ use std::time::Duration;
 use guv::wsgi::http::{Request, Response};
 use guv::wsgi::{Body, Server};
 
+/// Installs this thread's backend: guv's own epoll one, or `polling`
+/// (which cannot report that the peer stopped sending).
+fn set_backend(epoll: bool) {
+    if epoll {
+        guv::hub::set_backend(Box::new(guv::hub::EpollBackend::new().unwrap())).unwrap();
+    } else {
+        guv::hub::set_backend(Box::new(guv::hub::PollingBackend::new().unwrap())).unwrap();
+    }
+}
+
 fn on_hub_thread<R: Send + 'static>(epoll: bool, f: impl FnOnce() -> R + Send + 'static) -> R {
     std::thread::spawn(move || {
-        if epoll {
-            guv::hub::set_backend(Box::new(guv::hub::EpollBackend::new().unwrap())).unwrap();
-        }
+        set_backend(epoll);
         f()
     })
     .join()
@@ -115,9 +123,7 @@ fn the_http_server_closes_at_once_when_the_request_comes_with_the_fin() {
         let (addr_tx, addr_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = mpsc::channel::<guv::wsgi::ShutdownHandle>();
         let server = std::thread::spawn(move || {
-            if epoll {
-                guv::hub::set_backend(Box::new(guv::hub::EpollBackend::new().unwrap())).unwrap();
-            }
+            set_backend(epoll);
             let bound = Server::new(hello).access_log(false).bind("127.0.0.1:0").unwrap();
             addr_tx.send(bound.local_addr()).unwrap();
             stop_tx.send(bound.shutdown_handle()).unwrap();

@@ -72,8 +72,8 @@ pub fn serve_if_asked() {
     pin_to_core(0);
     match runtime.as_str() {
         "guv" => serve_guv(),
-        "guv+epoll" => {
-            let backend = guv::hub::EpollBackend::new().expect("epoll backend");
+        "guv+polling" => {
+            let backend = guv::hub::PollingBackend::new().expect("polling backend");
             guv::hub::set_backend(Box::new(backend)).expect("set_backend before first use");
             serve_guv()
         }

@@ -101,15 +101,44 @@ pub trait Backend {
     fn notifier(&self) -> Arc<dyn Notifier>;
 }
 
-/// The default backend: `polling::Poller` (epoll on Linux).
-pub(crate) struct PollingBackend {
+/// The portable backend: `polling::Poller`. A hub runs on it when the
+/// environment variable `GUV_BACKEND` is `polling`, or when it is installed
+/// with [`set_backend`](crate::hub::set_backend); the default is
+/// [`EpollBackend`](crate::hub::EpollBackend).
+///
+/// `polling` does not report `EPOLLRDHUP`, so on this backend a read that
+/// drained a socket is followed by one more `recv` (which returns
+/// `EAGAIN`) before the greenlet parks: any readable event might carry the
+/// peer's end of stream.
+///
+/// ```
+/// std::thread::spawn(|| {
+///     let backend = guv::hub::PollingBackend::new().unwrap();
+///     guv::hub::set_backend(Box::new(backend)).unwrap();
+///     guv::sleep(std::time::Duration::from_millis(1)); // the hub runs on it
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+pub struct PollingBackend {
     poller: Arc<Poller>,
     events: Events,
 }
 
 impl PollingBackend {
-    pub(crate) fn new() -> io::Result<PollingBackend> {
+    /// A new poller (an epoll instance on Linux).
+    ///
+    /// ```
+    /// assert!(guv::hub::PollingBackend::new().is_ok());
+    /// ```
+    pub fn new() -> io::Result<PollingBackend> {
         Ok(PollingBackend { poller: Arc::new(Poller::new()?), events: Events::new() })
+    }
+}
+
+impl std::fmt::Debug for PollingBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollingBackend").finish_non_exhaustive()
     }
 }
 

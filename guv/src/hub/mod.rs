@@ -43,8 +43,9 @@ use std::rc::Rc;
 use std::sync::{Arc, Once, Weak};
 use std::time::{Duration, Instant};
 
+pub use backend::PollingBackend;
+pub(crate) use backend::poll_now;
 pub use backend::{Backend, IoEvent, Notifier};
-pub(crate) use backend::{PollingBackend, poll_now};
 #[cfg(target_os = "linux")]
 pub use epoll::EpollBackend;
 pub(crate) use probe::{ANY_THREAD, Holder, Probe, thread_mark};
@@ -341,7 +342,7 @@ const LOOP_ID: u64 = u64::MAX;
 
 impl Hub {
     fn new() -> io::Result<Hub> {
-        Self::with_backend(Box::new(PollingBackend::new()?))
+        Self::with_backend(default_backend()?)
     }
 
     fn with_backend(backend: Box<dyn Backend>) -> io::Result<Hub> {
@@ -1064,6 +1065,20 @@ pub fn set_stack_size(size: usize) -> io::Result<()> {
 /// ```
 pub fn stack_size() -> usize {
     with_hub(|hub| hub.stack_size())
+}
+
+/// The backend a hub gets unless [`set_backend`] chose one: [`EpollBackend`],
+/// or [`PollingBackend`] when the environment variable `GUV_BACKEND` is
+/// `polling` (read when each thread's hub starts).
+fn default_backend() -> io::Result<Box<dyn Backend>> {
+    match std::env::var_os("GUV_BACKEND") {
+        Some(name) if name == "polling" => Ok(Box::new(PollingBackend::new()?)),
+        Some(name) if name != "epoll" => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("guv: GUV_BACKEND={} names no backend (epoll or polling)", name.to_string_lossy()),
+        )),
+        _ => Ok(Box::new(EpollBackend::new()?)),
+    }
 }
 
 /// Installs another I/O backend for this thread's hub. Must be called before

@@ -560,9 +560,6 @@ where
         for (i, listener) in listeners.enumerate() {
             let (app, cfg, ctl) = (app.clone(), cfg.clone(), control.clone());
             let spawned = std::thread::Builder::new().name(format!("guv-wsgi-{}", i + 1)).spawn(move || {
-                // A new thread has no hub yet: give it the one-syscall poller.
-                #[cfg(target_os = "linux")]
-                crate::hub::set_backend(Box::new(crate::hub::EpollBackend::new()?))?;
                 let listener = TcpListener::from_std(listener)?;
                 let app: Rc<App> = Rc::new(move |req| app(req));
                 run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
