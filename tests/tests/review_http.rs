@@ -295,3 +295,22 @@ fn a_head_trickled_within_the_timeout_is_served() {
     }
     assert_eq!(c.read_response().unwrap().text(), "GET /slow");
 }
+
+/// RFC 9110 §15.2: a 1xx response is interim, so a client that gets one
+/// keeps waiting for the final answer; and §15: codes past 599 are not
+/// HTTP. An app that answers with either gets a 500 in its place (the
+/// connection stays usable), rather than a client left hanging.
+#[test]
+fn an_app_answer_that_is_not_a_final_status_becomes_500() {
+    let s = server();
+    for code in [100, 101, 103, 600, 999] {
+        let mut c = Client::connect(s.addr);
+        c.send(
+            format!("GET /status/{code} HTTP/1.1\r\nHost: a\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(c.peek(12).unwrap(), b"HTTP/1.1 500", "{code}");
+        let r = c.read_response().unwrap();
+        assert_eq!((r.status, r.text().as_str()), (500, "Internal Server Error"), "{code}");
+        assert_eq!(c.read_response().unwrap().text(), "GET /after", "{code}");
+    }
+}

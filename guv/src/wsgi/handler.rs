@@ -230,6 +230,12 @@ fn respond(
         wait_released(conn);
         return Ok(Responded::Upgraded);
     }
+    if !(200..600).contains(&response.status().as_u16()) {
+        // A 1xx is interim (the client would wait on for the final answer)
+        // and codes past 599 are not HTTP (RFC 9110 §15): an app bug.
+        log::error!(target: "guv::wsgi", "{peer}: the app answered {}, not a final status; answering 500", response.status());
+        response = error_response(StatusCode::INTERNAL_SERVER_ERROR);
+    }
     if let Some(status) = conn.body_failed.take() {
         close = true;
         response = error_response(status);

@@ -49,6 +49,9 @@
 //!   are all 400 (see [`proto::parse_request`] and
 //!   [`proto::ChunkedDecoder`]).
 //! - A panic in the app is logged and answered 500; the server goes on.
+//!   So is an app's answer whose status is not final (1xx, which would
+//!   leave the client waiting for the real answer) or not HTTP (600 and
+//!   up), though the connection stays open.
 //! - An access log in the common log format through the `log` crate
 //!   (target `guv::wsgi::access`).
 //! - Graceful shutdown through a [`ShutdownHandle`], and several worker
