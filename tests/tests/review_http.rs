@@ -314,3 +314,40 @@ fn an_app_answer_that_is_not_a_final_status_becomes_500() {
         assert_eq!(c.read_response().unwrap().text(), "GET /after", "{code}");
     }
 }
+
+/// RFC 9112 §3.2: each form of request target goes with its methods: the
+/// authority-form (`host:port`) only with CONNECT, which takes no other
+/// (§3.2.3, RFC 9110 §9.3.6), and the asterisk-form only with OPTIONS
+/// (§3.2.4). Anything else is an invalid request line (400, §3): an app
+/// routing on `uri().path()` would otherwise see `""` or `"*"`.
+#[test]
+fn a_request_target_must_have_the_form_its_method_takes() {
+    use guv::wsgi::proto::{Limits, Parse, parse_request};
+
+    let s = server();
+    for bad in [
+        &b"GET * HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"POST * HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+        b"GET host:443 HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET localhost HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"CONNECT http://host:443/ HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"CONNECT * HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET ?x HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"OPTIONS ?x HTTP/1.1\r\nHost: a\r\n\r\n",
+    ] {
+        let parsed = parse_request(bad, &Limits::default());
+        assert!(parsed.is_err_and(|e| e.is_syntax()), "{:?}", String::from_utf8_lossy(bad));
+        refused(&s, bad, 400);
+    }
+    let mut c = Client::connect(s.addr);
+    c.send(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET http://h.example/p?q HTTP/1.1\r\nHost: a\r\n\r\n");
+    c.send(b"OPTIONS / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(c.read_response().unwrap().text(), "OPTIONS *");
+    assert_eq!(c.read_response().unwrap().text(), "GET http://h.example/p?q");
+    assert_eq!(c.read_response().unwrap().text(), "OPTIONS /");
+    let connect = parse_request(b"CONNECT h.example:443 HTTP/1.1\r\nHost: h.example:443\r\n\r\n", &Limits::default());
+    let Ok(Parse::Complete(head, _)) = connect else { panic!("{connect:?}") };
+    assert_eq!(head.request().uri().authority().map(|a| a.as_str()), Some("h.example:443"));
+}

@@ -46,7 +46,9 @@
 //!   `Content-Length` and `Transfer-Encoding` never together; a
 //!   `Transfer-Encoding` that does not end in one `chunked`, differing
 //!   `Content-Length`s, a bare LF or stray whitespace in chunked framing
-//!   are all 400 (see [`proto::parse_request`] and
+//!   are all 400, and so is a request target whose form does not go
+//!   with its method (`GET *`, `GET host:443`, `CONNECT /`; see
+//!   [`proto::parse_request`] and
 //!   [`proto::ChunkedDecoder`]).
 //! - A panic in the app is logged and answered 500; the server goes on.
 //!   So is an app's answer whose status is not final (1xx, which would
