@@ -9,7 +9,7 @@ use std::io::{Cursor, Read};
 use std::rc::Rc;
 use std::time::Duration;
 
-use guv::wsgi::http::{Request, Response, StatusCode, header};
+use guv::wsgi::http::{Method, Request, Response, StatusCode, header};
 use guv::wsgi::{Body, Server};
 use guv_tests::http::{Client, RawResponse, TestServer};
 
@@ -52,6 +52,11 @@ fn with_header(mut r: Response<Body>, name: header::HeaderName, value: &'static 
 }
 
 fn app(mut req: Request<Body>) -> Response<Body> {
+    if req.method() == Method::CONNECT && req.uri().host() == Some("deny.example") {
+        let mut r = Response::new(Body::from("denied"));
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return r;
+    }
     let path = req.uri().path().to_owned();
     match path.as_str() {
         "/echo" => {
@@ -350,4 +355,28 @@ fn a_request_target_must_have_the_form_its_method_takes() {
     let connect = parse_request(b"CONNECT h.example:443 HTTP/1.1\r\nHost: h.example:443\r\n\r\n", &Limits::default());
     let Ok(Parse::Complete(head, _)) = connect else { panic!("{connect:?}") };
     assert_eq!(head.request().uri().authority().map(|a| a.as_str()), Some("h.example:443"));
+}
+
+/// RFC 9112 §6.3 (rule 2): after a 2xx answer to CONNECT the connection is
+/// a tunnel, so the client reads no framed body and sends no further
+/// requests; RFC 9110 §9.3.6: such an answer carries neither
+/// `Content-Length` nor `Transfer-Encoding`. The server tunnels nothing:
+/// what the app answers is the tunnel's data, and then it closes. A
+/// refusal (not 2xx) is an ordinary response.
+#[test]
+fn a_2xx_answer_to_connect_is_unframed_and_closes() {
+    let s = server();
+    let mut c = Client::connect(s.addr);
+    c.send(b"CONNECT h.example:443 HTTP/1.1\r\nHost: h.example:443\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.header("content-length"), r.header("transfer-encoding")), (200, None, None));
+    assert_eq!(r.header("connection"), Some("close"));
+    // Read up to the close: the GET sent after it was not answered.
+    assert_eq!(r.text(), "CONNECT h.example:443");
+
+    let mut c = Client::connect(s.addr);
+    c.send(b"CONNECT deny.example:443 HTTP/1.1\r\nHost: deny.example:443\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.header("content-length"), r.text().as_str()), (403, Some("6"), "denied"));
+    assert_eq!(c.read_response().unwrap().text(), "GET /next");
 }

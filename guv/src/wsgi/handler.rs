@@ -178,6 +178,7 @@ enum Responded {
 /// What the response writer needs to know about the request.
 struct RequestInfo {
     is_head: bool,
+    is_connect: bool,
     version: Version,
 }
 
@@ -192,7 +193,12 @@ fn respond(
     flags: &Flags,
     scratch: &mut Vec<u8>,
 ) -> io::Result<Responded> {
-    let info = RequestInfo { is_head: request.method() == Method::HEAD, version: request.version() };
+    let method = request.method();
+    let info = RequestInfo {
+        is_head: method == Method::HEAD,
+        is_connect: method == Method::CONNECT,
+        version: request.version(),
+    };
     let logged = (cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info))
         .then(|| (request.method().clone(), request.uri().clone()));
     // The request came with an empty body.
@@ -295,6 +301,11 @@ fn write_response(
         Framing::NoBody(None)
     } else if info.is_head {
         Framing::NoBody(known)
+    } else if info.is_connect && status.is_success() {
+        // The client takes the connection for a tunnel from here on (RFC
+        // 9112 §6.3): no length or chunks (RFC 9110 §9.3.6); the body is
+        // the tunnel's data, and the server, which tunnels nothing, closes.
+        Framing::UntilClose
     } else {
         match known {
             Some(n) => Framing::Length(n),

@@ -35,6 +35,10 @@
 //! - Response framing: `Content-Length` for bodies of known length, chunked
 //!   otherwise (close-delimited for HTTP/1.0); no body for `HEAD`, 1xx, 204
 //!   and 304; `Date` (cached per second) and `Server` added unless set.
+//!   A 2xx answer to `CONNECT` makes the client take the connection for a
+//!   tunnel, which the server does not provide: it has neither length nor
+//!   chunks, its body is sent as the tunnel's data, and the connection
+//!   closes after it.
 //! - Limits, answered with `Connection: close`: request line too long
 //!   (414), head too large or too many fields (431), bad syntax (400), body
 //!   over [`Server::max_body_size`] (413), a transfer-coding other than
