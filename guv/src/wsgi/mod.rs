@@ -58,6 +58,12 @@
 //!   So is an app's answer whose status is not final (1xx, which would
 //!   leave the client waiting for the real answer) or not HTTP (600 and
 //!   up), though the connection stays open.
+//! - A streamed response body that fails (the app's reader errs or ends
+//!   short of its length, or the request body it echoes is over the limit
+//!   or malformed) before any of the response has been written is taken
+//!   back and answered with the error's status (500, or 413/400) and
+//!   `Connection: close`. Once part of it is out, the connection closes
+//!   without the body's end (no last chunk), so the client sees it cut.
 //! - An access log in the common log format through the `log` crate
 //!   (target `guv::wsgi::access`).
 //! - Graceful shutdown through a [`ShutdownHandle`], and several worker
