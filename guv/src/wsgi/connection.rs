@@ -37,6 +37,11 @@ pub(crate) struct Connection {
     pub(crate) body_failed: Cell<Option<StatusCode>>,
     /// Taken over by an upgrade (WebSocket): the server writes nothing more.
     pub(crate) upgraded: Cell<bool>,
+    /// Counts the flushes that took bytes from `out` to write: while it is
+    /// unchanged, whatever was appended since is all still in `out`, after
+    /// what was there (a response that failed before any of it went out
+    /// can be taken back).
+    pub(crate) flushes: Cell<u64>,
     /// Raised when the last [`super::Upgraded`] handle of a taken-over
     /// connection is dropped; the connection's greenlet waits for it.
     pub(crate) released: RefCell<Option<crate::Event>>,
@@ -70,6 +75,7 @@ impl Connection {
             turn: Semaphore::new(1),
             body_failed: Cell::new(None),
             upgraded: Cell::new(false),
+            flushes: Cell::new(0),
             released: RefCell::new(None),
         }
     }
@@ -94,6 +100,7 @@ impl Connection {
             if out.is_empty() {
                 return Ok(());
             }
+            self.flushes.set(self.flushes.get() + 1);
             match self.stream.try_write(&out) {
                 Ok(n) if n == out.len() => {
                     out.clear();
@@ -132,6 +139,7 @@ impl Connection {
                 self.put_back(buf, 0);
                 return Ok(());
             }
+            self.flushes.set(self.flushes.get() + 1);
             let mut pending = Pending { conn: self, buf, written: 0 };
             while pending.written < pending.buf.len() {
                 match (&self.stream).write(&pending.buf[pending.written..]) {

@@ -16,7 +16,8 @@ pub(crate) enum Framing {
     Length(u64),
     /// `Transfer-Encoding: chunked`.
     Chunked,
-    /// Neither: the body ends when the connection closes (HTTP/1.0).
+    /// Neither: the body ends when the connection closes (HTTP/1.0, and
+    /// a 2xx answer to CONNECT).
     UntilClose,
 }
 

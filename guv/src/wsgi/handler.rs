@@ -178,6 +178,7 @@ enum Responded {
 /// What the response writer needs to know about the request.
 struct RequestInfo {
     is_head: bool,
+    is_connect: bool,
     version: Version,
 }
 
@@ -192,7 +193,12 @@ fn respond(
     flags: &Flags,
     scratch: &mut Vec<u8>,
 ) -> io::Result<Responded> {
-    let info = RequestInfo { is_head: request.method() == Method::HEAD, version: request.version() };
+    let method = request.method();
+    let info = RequestInfo {
+        is_head: method == Method::HEAD,
+        is_connect: method == Method::CONNECT,
+        version: request.version(),
+    };
     let logged = (cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info))
         .then(|| (request.method().clone(), request.uri().clone()));
     // The request came with an empty body.
@@ -230,13 +236,20 @@ fn respond(
         wait_released(conn);
         return Ok(Responded::Upgraded);
     }
+    if !(200..600).contains(&response.status().as_u16()) {
+        // A 1xx is interim (the client would wait on for the final answer)
+        // and codes past 599 are not HTTP (RFC 9110 §15): an app bug.
+        log::error!(target: "guv::wsgi", "{peer}: the app answered {}, not a final status; answering 500", response.status());
+        response = error_response(StatusCode::INTERNAL_SERVER_ERROR);
+    }
     if let Some(status) = conn.body_failed.take() {
         close = true;
         response = error_response(status);
     }
     close |= flags.stopping.get();
-    let status = response.status();
     let (sent, close) = write_response(conn, &mut response, &info, close, scratch)?;
+    // The status sent: a stream that failed before it went out was replaced.
+    let status = response.status();
     if let Some((method, uri)) = logged {
         access_log(peer, &method, &uri.to_string(), info.version, status, sent);
     }
@@ -289,6 +302,11 @@ fn write_response(
         Framing::NoBody(None)
     } else if info.is_head {
         Framing::NoBody(known)
+    } else if info.is_connect && status.is_success() {
+        // The client takes the connection for a tunnel from here on (RFC
+        // 9112 §6.3): no length or chunks (RFC 9110 §9.3.6); the body is
+        // the tunnel's data, and the server, which tunnels nothing, closes.
+        Framing::UntilClose
     } else {
         match known {
             Some(n) => Framing::Length(n),
@@ -299,6 +317,9 @@ fn write_response(
     close |= framing == Framing::UntilClose;
     let http10 = info.version == Version::HTTP_10;
     let streamed = !matches!(framing, Framing::NoBody(_)) && response.body().as_bytes().is_none();
+    // Where this response's head starts in the output buffer, and the
+    // flush count then: while that is unchanged, none of it has gone out.
+    let head_at;
     {
         let mut out = conn.out.borrow_mut();
         let mut state = conn.conn.borrow_mut();
@@ -309,6 +330,7 @@ fn write_response(
         // client will send an unread body for the server to drain.
         close |= !state.can_keep_alive();
         drop(state);
+        head_at = (out.len(), conn.flushes.get());
         close = encode::write_head(&mut out, status, response.headers(), framing, close, http10);
         // The map's allocation holds the next request's fields.
         conn.conn.borrow_mut().recycle_headers(response.headers_mut());
@@ -325,56 +347,78 @@ fn write_response(
         }
     }
     let body = response.body_mut();
-    match framing {
-        Framing::NoBody(_) => Ok((0, close)),
+    let streamed = match framing {
+        Framing::NoBody(_) => return Ok((0, close)),
         Framing::Length(n) => {
             if let Some(bytes) = body.as_bytes() {
                 conn.write_through(bytes)?;
                 return Ok((bytes.len() as u64, close));
             }
-            let sent = stream_body(conn, body, Some(n), false, scratch)?;
-            if sent < n {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("guv::wsgi: the response body ended after {sent} of its {n} bytes"),
-                ));
-            }
-            Ok((sent, close))
+            stream_body(conn, body, Some(n), false, scratch)?.and_then(|sent| {
+                if sent < n {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("guv::wsgi: the response body ended after {sent} of its {n} bytes"),
+                    ));
+                }
+                Ok(sent)
+            })
         }
-        Framing::Chunked => {
-            let sent = stream_body(conn, body, None, true, scratch)?;
+        Framing::Chunked => stream_body(conn, body, None, true, scratch)?.inspect(|_| {
             conn.out.borrow_mut().extend_from_slice(encode::LAST_CHUNK);
-            Ok((sent, close))
+        }),
+        Framing::UntilClose => stream_body(conn, body, None, false, scratch)?,
+    };
+    match streamed {
+        Ok(sent) => Ok((sent, close)),
+        Err(e) => {
+            // The body failed: the request body it echoes (whose error
+            // says the status), or the app's own stream.
+            let status = conn.body_failed.take().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let (at, flushes) = head_at;
+            if conn.flushes.get() != flushes {
+                // Part of the answer is out: the connection closes without
+                // its end (no last chunk), so the client sees it cut short.
+                return Err(e);
+            }
+            // None of it is out: it is taken back and the status sent.
+            log::debug!(target: "guv::wsgi", "the response body failed before it was sent ({e}): answering {status}");
+            let mut out = conn.out.borrow_mut();
+            out.truncate(at);
+            encode::write_error(&mut out, status);
+            *response.status_mut() = status;
+            Ok((0, true))
         }
-        Framing::UntilClose => Ok((stream_body(conn, body, None, false, scratch)?, close)),
     }
 }
 
-/// Copies a streamed body to the connection, chunked or raw, up to `limit`.
+/// Copies a streamed body to the connection, chunked or raw, up to `limit`;
+/// returns the bytes sent. The outer error is the connection's (writing
+/// failed), the inner one the body's (reading it failed).
 fn stream_body(
     conn: &Connection,
     body: &mut Body,
     limit: Option<u64>,
     chunked: bool,
     scratch: &mut Vec<u8>,
-) -> io::Result<u64> {
+) -> io::Result<io::Result<u64>> {
     if scratch.is_empty() {
         scratch.resize(16 * 1024, 0);
     }
     let mut sent = 0u64;
     loop {
         let want = match limit {
-            Some(n) if sent >= n => return Ok(sent),
+            Some(n) if sent >= n => return Ok(Ok(sent)),
             Some(n) => scratch.len().min(usize::try_from(n - sent).unwrap_or(usize::MAX)),
             None => scratch.len(),
         };
         // The body may be the request's own (an echo), which reads through
         // the connection: no borrow of it is held here.
         let n = match body.read(&mut scratch[..want]) {
-            Ok(0) => return Ok(sent),
+            Ok(0) => return Ok(Ok(sent)),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Ok(Err(e)),
         };
         sent += n as u64;
         let full = {

@@ -35,6 +35,10 @@
 //! - Response framing: `Content-Length` for bodies of known length, chunked
 //!   otherwise (close-delimited for HTTP/1.0); no body for `HEAD`, 1xx, 204
 //!   and 304; `Date` (cached per second) and `Server` added unless set.
+//!   A 2xx answer to `CONNECT` makes the client take the connection for a
+//!   tunnel, which the server does not provide: it has neither length nor
+//!   chunks, its body is sent as the tunnel's data, and the connection
+//!   closes after it.
 //! - Limits, answered with `Connection: close`: request line too long
 //!   (414), head too large or too many fields (431), bad syntax (400), body
 //!   over [`Server::max_body_size`] (413), a transfer-coding other than
@@ -46,9 +50,20 @@
 //!   `Content-Length` and `Transfer-Encoding` never together; a
 //!   `Transfer-Encoding` that does not end in one `chunked`, differing
 //!   `Content-Length`s, a bare LF or stray whitespace in chunked framing
-//!   are all 400 (see [`proto::parse_request`] and
+//!   are all 400, and so is a request target whose form does not go
+//!   with its method (`GET *`, `GET host:443`, `CONNECT /`; see
+//!   [`proto::parse_request`] and
 //!   [`proto::ChunkedDecoder`]).
 //! - A panic in the app is logged and answered 500; the server goes on.
+//!   So is an app's answer whose status is not final (1xx, which would
+//!   leave the client waiting for the real answer) or not HTTP (600 and
+//!   up), though the connection stays open.
+//! - A streamed response body that fails (the app's reader errs or ends
+//!   short of its length, or the request body it echoes is over the limit
+//!   or malformed) before any of the response has been written is taken
+//!   back and answered with the error's status (500, or 413/400) and
+//!   `Connection: close`. Once part of it is out, the connection closes
+//!   without the body's end (no last chunk), so the client sees it cut.
 //! - An access log in the common log format through the `log` crate
 //!   (target `guv::wsgi::access`).
 //! - Graceful shutdown through a [`ShutdownHandle`], and several worker

@@ -159,6 +159,8 @@ impl RequestHead {
 ///
 /// - an HTTP/1.1 request needs exactly one `Host` field, and no request may
 ///   carry two; its value must be a `host[:port]`;
+/// - the request target has a form its method takes (§3.2): `host:port`
+///   with `CONNECT` and only there, `*` with `OPTIONS` only;
 /// - `Content-Length` must be one decimal number; repeated fields must
 ///   agree;
 /// - `Transfer-Encoding` cannot come with `Content-Length` or in HTTP/1.0,
@@ -284,6 +286,7 @@ pub(crate) fn parse_request_into<B>(
     };
     // `Request::new` starts with the target `/`, the commonest one.
     let uri = if path == "/" { None } else { Some(parse_uri(path.as_bytes())?) };
+    check_target_form(method.as_ref(), uri.as_ref())?;
 
     // A recycled map comes emptied; `clear` would reset its whole table again.
     if !headers.is_empty() {
@@ -346,6 +349,28 @@ pub(crate) fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), Error> {
 
 fn parse_uri(path: &[u8]) -> Result<Uri, Error> {
     Uri::try_from(path).map_err(|_| Error::syntax("invalid request target"))
+}
+
+/// Whether the request target has a form its method takes (RFC 9112
+/// §3.2): the authority-form (`host:port`) with CONNECT and only there,
+/// the asterisk-form with OPTIONS only. `None` stands for `GET` and for
+/// the target `/`, which need no look.
+fn check_target_form(method: Option<&Method>, uri: Option<&Uri>) -> Result<(), Error> {
+    let connect = method == Some(&Method::CONNECT);
+    let Some(uri) = uri else {
+        return if connect { Err(Error::syntax("CONNECT needs a host:port target")) } else { Ok(()) };
+    };
+    if uri.scheme().is_some() || uri.path().starts_with('/') {
+        // Absolute-form or origin-form.
+        return if connect { Err(Error::syntax("CONNECT needs a host:port target")) } else { Ok(()) };
+    }
+    if uri.authority().is_some() {
+        return if connect { Ok(()) } else { Err(Error::syntax("a host:port target is for CONNECT only")) };
+    }
+    if uri.path() != "*" || uri.query().is_some() {
+        return Err(Error::syntax("invalid request target"));
+    }
+    if method == Some(&Method::OPTIONS) { Ok(()) } else { Err(Error::syntax("a `*` target is for OPTIONS only")) }
 }
 
 /// What the header fields say about framing and the connection.
