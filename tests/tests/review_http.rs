@@ -31,6 +31,15 @@ impl Read for FailsAfter {
     }
 }
 
+/// A reader that panics when read.
+struct PanicsWhenRead;
+
+impl Read for PanicsWhenRead {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        panic!("the response body's reader panicked");
+    }
+}
+
 /// A reader that records whether it was ever read.
 struct Watched(Rc<Cell<bool>>);
 
@@ -68,6 +77,7 @@ fn app(mut req: Request<Body>) -> Response<Body> {
         }
         "/stream-echo" => Response::new(req.into_body()),
         "/fail-late" => Response::new(Body::from_reader(FailsAfter { parts: 20, piece: 8192 })),
+        "/panic-body" => Response::new(Body::from_reader(PanicsWhenRead)),
         "/fail-early" => Response::new(Body::from_reader(FailsAfter { parts: 1, piece: 5 })),
         "/head-stream" => Response::new(Body::from_reader(Watched(HEAD_BODY_READ.with(Rc::clone)))),
         "/head-stream-read" => Response::new(Body::from(HEAD_BODY_READ.with(|r| r.get().to_string()))),
@@ -393,6 +403,9 @@ fn a_streamed_answer_that_fails_before_it_is_sent_becomes_an_error_status() {
     refused(&s, &post_chunked("/stream-echo", "3\r\nabc\r\nzz\r\n"), 400);
     refused(&s, b"GET /fail-early HTTP/1.1\r\nHost: a\r\n\r\n", 500);
     refused(&s, b"GET /cl-short HTTP/1.1\r\nHost: a\r\n\r\n", 500);
+    // A panic in the body's reader is the app's, like one in the app: a
+    // 500, and the server goes on.
+    refused(&s, b"GET /panic-body HTTP/1.1\r\nHost: a\r\n\r\n", 500);
     // Within the limit, the echo streams as before.
     let mut c = Client::connect(s.addr);
     c.send(&post_chunked("/stream-echo", "3\r\nabc\r\n0\r\n\r\n"));

@@ -218,14 +218,7 @@ fn respond(
     let mut response = match outcome {
         Ok(response) => response,
         Err(payload) => {
-            if payload.is::<KillSignal>() || payload.is::<TimeoutSignal>() {
-                panic::resume_unwind(payload);
-            }
-            let msg = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("Box<dyn Any>");
+            let msg = app_panic_message(payload);
             log::error!(target: "guv::wsgi", "{peer}: the app panicked: {msg}; answering 500");
             close = true;
             error_response(StatusCode::INTERNAL_SERVER_ERROR)
@@ -414,11 +407,19 @@ fn stream_body(
         };
         // The body may be the request's own (an echo), which reads through
         // the connection: no borrow of it is held here.
-        let n = match body.read(&mut scratch[..want]) {
-            Ok(0) => return Ok(Ok(sent)),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Ok(Err(e)),
+        // The body is the app's code too: a panic in it fails the body
+        // (a 500 if none of the answer is out yet), as one in the app does.
+        let read = panic::catch_unwind(AssertUnwindSafe(|| body.read(&mut scratch[..want])));
+        let n = match read {
+            Ok(Ok(0)) => return Ok(Ok(sent)),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(Err(e)) => return Ok(Err(e)),
+            Err(payload) => {
+                let msg = app_panic_message(payload);
+                log::error!(target: "guv::wsgi", "the response body panicked: {msg}");
+                return Ok(Err(io::Error::other(format!("guv::wsgi: the response body panicked: {msg}"))));
+            }
         };
         sent += n as u64;
         let full = {
@@ -434,6 +435,19 @@ fn stream_body(
             conn.flush()?;
         }
     }
+}
+
+/// The message of a panic caught in the app's code; a kill or `Timeout` of
+/// the connection's greenlet is not the app's and goes on unwinding.
+fn app_panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if payload.is::<KillSignal>() || payload.is::<TimeoutSignal>() {
+        panic::resume_unwind(payload);
+    }
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".to_owned())
 }
 
 /// Logs one request in the common log format.
