@@ -54,7 +54,9 @@
 //!   with its method (`GET *`, `GET host:443`, `CONNECT /`; see
 //!   [`proto::parse_request`] and
 //!   [`proto::ChunkedDecoder`]).
-//! - A panic in the app is logged and answered 500; the server goes on.
+//! - A panic in the app is logged and answered 500; the server goes on. So
+//!   is one in a streamed response body's `read`, as long as none of the
+//!   answer has gone out (after that the connection closes, cut short).
 //!   So is an app's answer whose status is not final (1xx, which would
 //!   leave the client waiting for the real answer) or not HTTP (600 and
 //!   up), though the connection stays open.
