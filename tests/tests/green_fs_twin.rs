@@ -372,7 +372,7 @@ fn positioned_and_vectored_calls_park_only_the_greenlet() {
         v
     });
     let mut w = OpenOptions::new().write(true).open(&fifo).unwrap();
-    w.write_vectored(&[IoSlice::new(b"from "), IoSlice::new(b"a greenlet")]).unwrap();
+    assert_eq!(w.write_vectored(&[IoSlice::new(b"from "), IoSlice::new(b"a greenlet")]).unwrap(), 15);
     drop(w);
     assert_eq!(reader.wait().unwrap(), b"from a greenlet");
     // Positioned writes go through the pool too.

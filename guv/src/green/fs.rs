@@ -10,6 +10,14 @@
 //! [`read()`], [`write()`], `read_to_end` and `write_all` are one round trip
 //! each.
 //!
+//! [`File`] has std's inherent methods and trait impls, including
+//! `std::os::unix::fs::FileExt` (`read_at`, `write_at`, ...) and the fd
+//! conversions; [`OpenOptions`] implements `std::os::unix::fs::OpenOptionsExt`.
+//! Import those traits from `std` as usual. Two std impls cannot be
+//! given to a type outside std: `Read`/`Write`/`Seek` for `Arc<File>` (use
+//! `&File` through the `Arc`) and the sealed `IsTerminal` (call it on
+//! `file.as_fd()`).
+//!
 //! ```
 //! use guv::green::fs;
 //! let dir = std::env::temp_dir().join(format!("guv-fs-doc-{}", std::process::id()));
