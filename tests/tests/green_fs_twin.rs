@@ -40,7 +40,7 @@ macro_rules! twin {
             use std::{fs, process};
             use std::io::{IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
             use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
-            use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+            use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
             use super::{kind, lock_kind};
             $(pub fn $name($dir: &std::path::Path) -> Vec<String> $body)*
         }
@@ -49,7 +49,7 @@ macro_rules! twin {
             use guv::green::{fs, process};
             use std::io::{IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
             use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
-            use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+            use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
             use super::{kind, lock_kind};
             $(pub fn $name($dir: &std::path::Path) -> Vec<String> $body)*
         }
@@ -263,6 +263,19 @@ twin! {
         let mut a = fs::OpenOptions::new().append(true).custom_flags(libc::O_SYNC).open(&p).unwrap();
         a.write_all(b"appended").unwrap();
         out.push(format!("{:?}", fs::read(&p).unwrap()));
+        out
+    }
+
+    fn dir_builder(dir) -> Vec<String> {
+        let mut out = Vec::new();
+        let nested = dir.join("a/b/c");
+        out.push(kind(&fs::DirBuilder::new().create(&nested)));
+        out.push(kind(&fs::DirBuilder::new().recursive(true).mode(0o700).create(&nested)));
+        out.push(format!("{:o}", fs::metadata(&nested).unwrap().permissions().mode() & 0o777));
+        out.push(kind(&fs::DirBuilder::new().create(&nested)));
+        out.push(kind(&fs::DirBuilder::new().recursive(true).create(&nested)));
+        fs::write(dir.join("file"), b"").unwrap();
+        out.push(kind(&fs::DirBuilder::new().recursive(true).create(dir.join("file"))));
         out
     }
 

@@ -32,7 +32,7 @@ pub use std::fs::*;
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
@@ -246,6 +246,83 @@ impl Iterator for ReadDir {
     type Item = io::Result<DirEntry>;
     fn next(&mut self) -> Option<io::Result<DirEntry>> {
         self.entries.next()
+    }
+}
+
+/// Creates directories with options, on the thread pool (the twin of
+/// `std::fs::DirBuilder`; `std::os::unix::fs::DirBuilderExt::mode` works
+/// on it).
+///
+/// ```
+/// use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+/// use guv::green::fs::{self, DirBuilder};
+/// let root = std::env::temp_dir().join(format!("guv-dirbuilder-doc-{}", std::process::id()));
+/// DirBuilder::new().recursive(true).mode(0o700).create(root.join("a/b")).unwrap();
+/// assert_eq!(fs::metadata(root.join("a/b")).unwrap().permissions().mode() & 0o777, 0o700);
+/// assert!(DirBuilder::new().create(root.join("a")).is_err()); // exists, not recursive
+/// fs::remove_dir_all(&root).unwrap();
+/// ```
+#[derive(Debug, Default)]
+pub struct DirBuilder {
+    recursive: bool,
+    mode: Option<u32>,
+}
+
+impl DirBuilder {
+    /// A builder with std's defaults: not recursive, mode `0o777` (less
+    /// the umask).
+    ///
+    /// ```
+    /// let b = guv::green::fs::DirBuilder::new();
+    /// assert!(b.create("/nonexistent/guv/dir").is_err());
+    /// ```
+    pub fn new() -> DirBuilder {
+        DirBuilder::default()
+    }
+
+    /// Whether to create missing parents too (and accept an existing
+    /// directory).
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir();
+    /// guv::green::fs::DirBuilder::new().recursive(true).create(&dir).unwrap();
+    /// ```
+    pub fn recursive(&mut self, recursive: bool) -> &mut DirBuilder {
+        self.recursive = recursive;
+        self
+    }
+
+    /// Creates `path` with these options, on the pool.
+    ///
+    /// ```
+    /// let e = guv::green::fs::DirBuilder::new().create("/nonexistent/guv/dir").unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn create<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
+        let (recursive, mode, path) = (self.recursive, self.mode, owned(path));
+        execute(move || {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(recursive);
+            if let Some(mode) = mode {
+                b.mode(mode);
+            }
+            b.create(path)
+        })
+    }
+}
+
+/// std's Unix directory option: the permission bits of created
+/// directories.
+///
+/// ```
+/// use std::os::unix::fs::DirBuilderExt;
+/// let mut b = guv::green::fs::DirBuilder::new();
+/// b.mode(0o750);
+/// ```
+impl DirBuilderExt for DirBuilder {
+    fn mode(&mut self, mode: u32) -> &mut DirBuilder {
+        self.mode = Some(mode);
+        self
     }
 }
 
