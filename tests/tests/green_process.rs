@@ -115,21 +115,104 @@ fn reading_output_parks_while_the_child_works() {
     assert!(child.wait().unwrap().success());
 }
 
-/// The thread-pool fallback for systems without pidfds, in a child
-/// process with `GUV_NO_PIDFD` set.
-#[test]
-fn waiting_without_pidfds_uses_the_pool() {
-    if std::env::var_os("GUV_NO_PIDFD").is_some() {
-        wait_while_a_greenlet_feeds_the_child(4);
-        assert!(guv::tpool::threads() >= 1);
-        return;
-    }
+/// Whether this process runs the tests without pidfds.
+fn without_pidfds() -> bool {
+    std::env::var_os("GUV_NO_PIDFD").is_some()
+}
+
+/// Runs the test `name` again in a child process with `GUV_NO_PIDFD` set
+/// and asserts it passed.
+fn rerun_without_pidfds(name: &str) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "waiting_without_pidfds_uses_the_pool", "--test-threads=1"])
+        .args(["--exact", name, "--test-threads=1"])
         .env("GUV_NO_PIDFD", "1")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
+/// The fallback for systems without pidfds parks on SIGCHLD: no pool
+/// thread waits for the child.
+#[test]
+fn waiting_without_pidfds_uses_sigchld() {
+    if !without_pidfds() {
+        return rerun_without_pidfds("waiting_without_pidfds_uses_sigchld");
+    }
+    let before = guv::tpool::threads();
+    wait_while_a_greenlet_feeds_the_child(4);
+    assert_eq!(guv::tpool::threads(), before);
+}
+
+/// Timed-out waits without pidfds leave no pool thread blocked: after
+/// more timed-out waits than the pool has threads, the pool still runs
+/// jobs (it used to hang here, each wait leaving a thread in `waitid`).
+#[test]
+fn timed_out_waits_without_pidfds_leave_the_pool_free() {
+    if !without_pidfds() {
+        return rerun_without_pidfds("timed_out_waits_without_pidfds_leave_the_pool_free");
+    }
+    guv::tpool::set_size(2).unwrap();
+    let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+    for _ in 0..6 {
+        let r = guv::with_timeout(Duration::from_millis(5), || child.wait());
+        assert!(r.unwrap_err().is_timed_out());
+    }
+    let v = guv::with_timeout(Duration::from_secs(30), || guv::tpool::execute(|| 42));
+    assert_eq!(v.expect("the pool is blocked by timed-out waits"), 42);
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().code(), None);
+}
+
+/// Killed waiters leave nothing behind, and each child's exit wakes its
+/// own waiter, even when several exit close together (SIGCHLD signals
+/// coalesce).
+#[test]
+fn many_waiters_without_pidfds() {
+    if !without_pidfds() {
+        return rerun_without_pidfds("many_waiters_without_pidfds");
+    }
+    // A waiter killed while parked.
+    let sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+    let sleeper = std::rc::Rc::new(std::cell::RefCell::new(sleeper));
+    let s2 = sleeper.clone();
+    let doomed = guv::spawn(move || {
+        let _ = s2.borrow_mut().wait();
+        "unreachable"
+    });
+    guv::gyield();
+    doomed.kill();
+    assert!(doomed.wait().unwrap_err().is_killed());
+    // Five children, each waited for by its own greenlet, released in
+    // reverse order; each waiter reports its own child's code.
+    let log = Log::new();
+    let mut stdins = Vec::new();
+    let mut waiters = Vec::new();
+    for i in 0..5 {
+        let mut c =
+            Command::new("sh").arg("-c").arg(format!("read x; exit {}", 10 + i)).stdin(Stdio::piped()).spawn().unwrap();
+        stdins.push(c.stdin.take().unwrap());
+        let l = log.clone();
+        waiters.push(guv::spawn(move || {
+            let code = c.wait().unwrap().code();
+            l.push(format!("child {i} exited with {code:?}"));
+        }));
+    }
+    guv::gyield();
+    for mut s in stdins.into_iter().rev() {
+        s.write_all(b"go\n").unwrap();
+    }
+    for w in waiters {
+        guv::with_timeout(Duration::from_secs(30), || w.wait().unwrap()).expect("a waiter was never woken");
+    }
+    let mut seen = log.take();
+    seen.sort();
+    let want: Vec<String> = (0..5).map(|i| format!("child {i} exited with Some({})", 10 + i)).collect();
+    assert_eq!(seen, want);
+    // The killed waiter's child can still be waited for.
+    let mut c = sleeper.borrow_mut();
+    assert!(c.try_wait().unwrap().is_none());
+    c.kill().unwrap();
+    assert_eq!(c.wait().unwrap().code(), None);
 }

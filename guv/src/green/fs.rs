@@ -10,6 +10,14 @@
 //! [`read()`], [`write()`], `read_to_end` and `write_all` are one round trip
 //! each.
 //!
+//! [`File`] has std's inherent methods and trait impls, including
+//! `std::os::unix::fs::FileExt` (`read_at`, `write_at`, ...) and the fd
+//! conversions; [`OpenOptions`] implements `std::os::unix::fs::OpenOptionsExt`.
+//! Import those traits from `std` as usual. Two std impls cannot be
+//! given to a type outside std: `Read`/`Write`/`Seek` for `Arc<File>` (use
+//! `&File` through the `Arc`) and the sealed `IsTerminal` (call it on
+//! `file.as_fd()`).
+//!
 //! ```
 //! use guv::green::fs;
 //! let dir = std::env::temp_dir().join(format!("guv-fs-doc-{}", std::process::id()));
@@ -22,9 +30,12 @@
 
 pub use std::fs::*;
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use crate::tpool::execute;
 
@@ -238,6 +249,83 @@ impl Iterator for ReadDir {
     }
 }
 
+/// Creates directories with options, on the thread pool (the twin of
+/// `std::fs::DirBuilder`; `std::os::unix::fs::DirBuilderExt::mode` works
+/// on it).
+///
+/// ```
+/// use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+/// use guv::green::fs::{self, DirBuilder};
+/// let root = std::env::temp_dir().join(format!("guv-dirbuilder-doc-{}", std::process::id()));
+/// DirBuilder::new().recursive(true).mode(0o700).create(root.join("a/b")).unwrap();
+/// assert_eq!(fs::metadata(root.join("a/b")).unwrap().permissions().mode() & 0o777, 0o700);
+/// assert!(DirBuilder::new().create(root.join("a")).is_err()); // exists, not recursive
+/// fs::remove_dir_all(&root).unwrap();
+/// ```
+#[derive(Debug, Default)]
+pub struct DirBuilder {
+    recursive: bool,
+    mode: Option<u32>,
+}
+
+impl DirBuilder {
+    /// A builder with std's defaults: not recursive, mode `0o777` (less
+    /// the umask).
+    ///
+    /// ```
+    /// let b = guv::green::fs::DirBuilder::new();
+    /// assert!(b.create("/nonexistent/guv/dir").is_err());
+    /// ```
+    pub fn new() -> DirBuilder {
+        DirBuilder::default()
+    }
+
+    /// Whether to create missing parents too (and accept an existing
+    /// directory).
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir();
+    /// guv::green::fs::DirBuilder::new().recursive(true).create(&dir).unwrap();
+    /// ```
+    pub fn recursive(&mut self, recursive: bool) -> &mut DirBuilder {
+        self.recursive = recursive;
+        self
+    }
+
+    /// Creates `path` with these options, on the pool.
+    ///
+    /// ```
+    /// let e = guv::green::fs::DirBuilder::new().create("/nonexistent/guv/dir").unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn create<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
+        let (recursive, mode, path) = (self.recursive, self.mode, owned(path));
+        execute(move || {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(recursive);
+            if let Some(mode) = mode {
+                b.mode(mode);
+            }
+            b.create(path)
+        })
+    }
+}
+
+/// std's Unix directory option: the permission bits of created
+/// directories.
+///
+/// ```
+/// use std::os::unix::fs::DirBuilderExt;
+/// let mut b = guv::green::fs::DirBuilder::new();
+/// b.mode(0o750);
+/// ```
+impl DirBuilderExt for DirBuilder {
+    fn mode(&mut self, mode: u32) -> &mut DirBuilder {
+        self.mode = Some(mode);
+        self
+    }
+}
+
 /// An open file whose operations run on the thread pool (the twin of
 /// `std::fs::File`).
 ///
@@ -399,6 +487,162 @@ impl File {
     pub fn set_permissions(&self, perm: Permissions) -> io::Result<()> {
         self.run(move |f| f.set_permissions(perm))
     }
+
+    /// Changes the file's access and modification times (std's
+    /// `set_times`).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use guv::green::fs::{File, FileTimes};
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = File::create(&p).unwrap();
+    /// let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    /// f.set_times(FileTimes::new().set_accessed(t).set_modified(t)).unwrap();
+    /// assert_eq!(f.metadata().unwrap().modified().unwrap(), t);
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn set_times(&self, times: FileTimes) -> io::Result<()> {
+        self.run(move |f| f.set_times(times))
+    }
+
+    /// Changes the file's modification time (std's `set_modified`).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let f = guv::green::fs::File::create(&p).unwrap();
+    /// let t = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000);
+    /// f.set_modified(t).unwrap();
+    /// assert_eq!(f.metadata().unwrap().modified().unwrap(), t);
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn set_modified(&self, time: SystemTime) -> io::Result<()> {
+        self.run(move |f| f.set_modified(time))
+    }
+
+    /// Takes an exclusive advisory lock (`flock`), parking the greenlet
+    /// until no other handle holds a lock (std's `lock`). If the caller is
+    /// killed or times out while waiting, the pool thread keeps waiting,
+    /// and gives the lock back as soon as it gets it.
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let a = guv::green::fs::File::create(&p).unwrap();
+    /// let b = guv::green::fs::File::open(&p).unwrap();
+    /// a.lock().unwrap();
+    /// assert!(b.try_lock().is_err());
+    /// a.unlock().unwrap();
+    /// b.lock().unwrap();
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn lock(&self) -> io::Result<()> {
+        self.lock_on_pool(false)
+    }
+
+    /// Takes a shared advisory lock, parking the greenlet while another
+    /// handle holds an exclusive one (std's `lock_shared`); a killed
+    /// waiter's lock is given back as for [`File::lock`].
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let a = guv::green::fs::File::create(&p).unwrap();
+    /// let b = guv::green::fs::File::open(&p).unwrap();
+    /// a.lock_shared().unwrap();
+    /// b.lock_shared().unwrap();
+    /// // Nobody gets an exclusive lock while shared ones are held.
+    /// assert!(guv::green::fs::File::open(&p).unwrap().try_lock().is_err());
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn lock_shared(&self) -> io::Result<()> {
+        self.lock_on_pool(true)
+    }
+
+    /// Takes an exclusive lock if no other handle holds one, without
+    /// waiting (std's `try_lock`).
+    ///
+    /// ```
+    /// use guv::green::fs::TryLockError;
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let a = guv::green::fs::File::create(&p).unwrap();
+    /// let b = guv::green::fs::File::open(&p).unwrap();
+    /// a.try_lock().unwrap();
+    /// assert!(matches!(b.try_lock(), Err(TryLockError::WouldBlock)));
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn try_lock(&self) -> Result<(), TryLockError> {
+        self.run(|f| Ok(f.try_lock())).map_err(TryLockError::Error)?
+    }
+
+    /// Takes a shared lock if no other handle holds an exclusive one,
+    /// without waiting (std's `try_lock_shared`).
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let a = guv::green::fs::File::create(&p).unwrap();
+    /// let b = guv::green::fs::File::open(&p).unwrap();
+    /// a.try_lock_shared().unwrap();
+    /// b.try_lock_shared().unwrap();
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn try_lock_shared(&self) -> Result<(), TryLockError> {
+        self.run(|f| Ok(f.try_lock_shared())).map_err(TryLockError::Error)?
+    }
+
+    /// Gives back this handle's lock (std's `unlock`).
+    ///
+    /// ```
+    /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
+    /// let a = guv::green::fs::File::create(&p).unwrap();
+    /// a.lock().unwrap();
+    /// a.unlock().unwrap();
+    /// guv::green::fs::File::open(&p).unwrap().try_lock().unwrap();
+    /// # guv::green::fs::remove_file(&p).unwrap();
+    /// ```
+    pub fn unlock(&self) -> io::Result<()> {
+        self.run(|f| f.unlock())
+    }
+
+    /// `lock` or `lock_shared` on the pool, giving the lock back if the
+    /// caller unwinds (killed, timed out) before it hears of it.
+    fn lock_on_pool(&self, shared: bool) -> io::Result<()> {
+        let state = Arc::new(Mutex::new(LockCall::Waiting));
+        let mut guard = LockGuard { state: state.clone(), file: self.inner.clone(), armed: true };
+        let r = self.run(move |f| {
+            let r = if shared { f.lock_shared() } else { f.lock() };
+            let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
+            if *st == LockCall::Abandoned {
+                if r.is_ok() {
+                    let _ = f.unlock();
+                }
+            } else {
+                *st = LockCall::Done(r.is_ok());
+            }
+            r
+        });
+        guard.armed = false;
+        r
+    }
+
+    /// The std file, for calls this type does not offer. If a call on the
+    /// pool made for a greenlet that was killed (or timed out) is still
+    /// running, the pool holds the file too; then this returns a duplicate
+    /// fd of the same open file (same offset, flags and locks).
+    ///
+    /// # Panics
+    ///
+    /// Only in that case, if the fd cannot be duplicated (the process is
+    /// out of file descriptors).
+    ///
+    /// ```
+    /// let f = guv::green::fs::File::open("/proc/self/status").unwrap();
+    /// let std_file: std::fs::File = f.into_std();
+    /// assert!(std_file.metadata().unwrap().is_file());
+    /// ```
+    pub fn into_std(self) -> std::fs::File {
+        Arc::try_unwrap(self.inner).unwrap_or_else(|shared| {
+            shared.try_clone().unwrap_or_else(|e| panic!("guv::green::fs::File: cannot duplicate the fd: {e}"))
+        })
+    }
 }
 
 impl Read for &File {
@@ -414,24 +658,71 @@ impl Read for &File {
         Ok(data.len())
     }
 
-    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        let data = self.run(|mut f| {
-            let mut v = Vec::new();
-            f.read_to_end(&mut v)?;
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        // One round trip; on an error the buffer is left as it was (std
+        // leaves its contents unspecified).
+        let len = buf.len();
+        let data = self.run(move |mut f| {
+            let mut v = vec![0u8; len];
+            f.read_exact(&mut v)?;
             Ok(v)
         })?;
+        buf.copy_from_slice(&data);
+        Ok(())
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let lens: Vec<usize> = bufs.iter().map(|b| b.len()).collect();
+        let (data, n) = self.run(move |mut f| {
+            let mut owned: Vec<Vec<u8>> = lens.iter().map(|&n| vec![0u8; n]).collect();
+            let mut slices: Vec<IoSliceMut<'_>> = owned.iter_mut().map(|v| IoSliceMut::new(v)).collect();
+            let n = f.read_vectored(&mut slices)?;
+            Ok((owned, n))
+        })?;
+        // Scatter the first `n` bytes over the caller's buffers, in order.
+        let mut left = n;
+        for (dst, src) in bufs.iter_mut().zip(&data) {
+            let k = left.min(src.len());
+            dst[..k].copy_from_slice(&src[..k]);
+            left -= k;
+        }
+        Ok(n)
+    }
+
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        // As std: the bytes read before an error stay appended to `buf`.
+        let (data, r) = self.read_rest()?;
         buf.extend_from_slice(&data);
-        Ok(data.len())
+        r
     }
 
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
-        let data = self.run(|mut f| {
-            let mut s = String::new();
-            f.read_to_string(&mut s)?;
-            Ok(s)
-        })?;
-        buf.push_str(&data);
-        Ok(data.len())
+        // As std: bytes read before an error are appended if they are
+        // UTF-8; if they are not, `buf` is left as it was and the error is
+        // the read's own, else `InvalidData`.
+        let (data, r) = self.read_rest()?;
+        match String::from_utf8(data) {
+            Ok(s) => {
+                buf.push_str(&s);
+                r
+            }
+            Err(_) => {
+                r.and_then(|_| Err(io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")))
+            }
+        }
+    }
+}
+
+impl File {
+    /// Reads to the end on the pool: the bytes read, and how the read
+    /// ended (the count, or the error that stopped it). The outer error
+    /// only says the pool could not run the call.
+    fn read_rest(&self) -> io::Result<(Vec<u8>, io::Result<usize>)> {
+        self.run(|mut f| {
+            let mut v = Vec::new();
+            let r = f.read_to_end(&mut v);
+            Ok((v, r))
+        })
     }
 }
 
@@ -444,6 +735,14 @@ impl Write for &File {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         let data = buf.to_vec();
         self.run(move |mut f| f.write_all(&data))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let data: Vec<Vec<u8>> = bufs.iter().map(|b| b.to_vec()).collect();
+        self.run(move |mut f| {
+            let slices: Vec<IoSlice<'_>> = data.iter().map(|v| IoSlice::new(v)).collect();
+            f.write_vectored(&slices)
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -460,6 +759,14 @@ impl Seek for &File {
 impl Read for File {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        (&*self).read_exact(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
     }
 
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
@@ -480,6 +787,10 @@ impl Write for File {
         (&*self).write_all(buf)
     }
 
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -497,15 +808,163 @@ impl From<std::fs::File> for File {
     }
 }
 
-impl std::os::fd::AsFd for File {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
         self.inner.as_fd()
     }
 }
 
-impl std::os::fd::AsRawFd for File {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
+    }
+}
+
+impl From<OwnedFd> for File {
+    /// Takes ownership of an open file's fd (std's `From<OwnedFd>`).
+    ///
+    /// ```
+    /// use std::os::fd::OwnedFd;
+    /// let fd = OwnedFd::from(std::fs::File::open("/proc/self/status").unwrap());
+    /// let f = guv::green::fs::File::from(fd);
+    /// assert!(f.metadata().unwrap().is_file());
+    /// ```
+    fn from(fd: OwnedFd) -> File {
+        File::from_std(std::fs::File::from(fd))
+    }
+}
+
+impl From<File> for OwnedFd {
+    /// Gives up the file's fd (std's `From<File> for OwnedFd`); see
+    /// [`File::into_std`] for the one case where this is a duplicate.
+    ///
+    /// ```
+    /// use std::os::fd::OwnedFd;
+    /// let f = guv::green::fs::File::open("/proc/self/status").unwrap();
+    /// let fd = OwnedFd::from(f);
+    /// assert!(std::fs::File::from(fd).metadata().unwrap().is_file());
+    /// ```
+    fn from(f: File) -> OwnedFd {
+        OwnedFd::from(f.into_std())
+    }
+}
+
+impl IntoRawFd for File {
+    /// Gives up the file's fd; the caller must close it (std's
+    /// `IntoRawFd`).
+    ///
+    /// ```
+    /// use std::os::fd::{FromRawFd, IntoRawFd};
+    /// let raw = guv::green::fs::File::open("/proc/self/status").unwrap().into_raw_fd();
+    /// // SAFETY: `raw` came from `into_raw_fd` and nothing else owns it.
+    /// let f = unsafe { std::fs::File::from_raw_fd(raw) };
+    /// assert!(f.metadata().unwrap().is_file());
+    /// ```
+    fn into_raw_fd(self) -> RawFd {
+        OwnedFd::from(self).into_raw_fd()
+    }
+}
+
+impl From<File> for std::process::Stdio {
+    /// Hands the file to a child process as its stdin, stdout or stderr
+    /// (std's `From<File> for Stdio`).
+    ///
+    /// ```
+    /// use guv::green::process::Command;
+    /// let f = guv::green::fs::File::open("/proc/self/status").unwrap();
+    /// let out = Command::new("head").arg("-c").arg("5").stdin(f).output().unwrap();
+    /// assert_eq!(out.stdout, b"Name:");
+    /// ```
+    fn from(f: File) -> std::process::Stdio {
+        std::process::Stdio::from(f.into_std())
+    }
+}
+
+/// std's positioned reads and writes (`pread`/`pwrite`), each one round
+/// trip to the pool; bring the trait into scope as with std.
+///
+/// ```
+/// use std::os::unix::fs::FileExt;
+/// use guv::green::fs::{self, File};
+/// let p = std::env::temp_dir().join(format!("guv-fileext-doc-{}", std::process::id()));
+/// let f = File::options().read(true).write(true).create(true).truncate(true).open(&p).unwrap();
+/// f.write_all_at(b"hello world", 0).unwrap();
+/// f.write_at(b"W", 6).unwrap();
+/// let mut buf = [0u8; 5];
+/// f.read_exact_at(&mut buf, 6).unwrap();
+/// assert_eq!(&buf, b"World");
+/// assert_eq!(f.read_at(&mut buf, 9).unwrap(), 2);
+/// fs::remove_file(&p).unwrap();
+/// ```
+impl FileExt for File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let len = buf.len();
+        let data = self.run(move |f| {
+            let mut v = vec![0u8; len];
+            let n = f.read_at(&mut v, offset)?;
+            v.truncate(n);
+            Ok(v)
+        })?;
+        buf[..data.len()].copy_from_slice(&data);
+        Ok(data.len())
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        let data = buf.to_vec();
+        self.run(move |f| f.write_at(&data, offset))
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        // One round trip; on an error `buf` is left as it was (std leaves
+        // its contents unspecified).
+        let len = buf.len();
+        let data = self.run(move |f| {
+            let mut v = vec![0u8; len];
+            f.read_exact_at(&mut v, offset)?;
+            Ok(v)
+        })?;
+        buf.copy_from_slice(&data);
+        Ok(())
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        let data = buf.to_vec();
+        self.run(move |f| f.write_all_at(&data, offset))
+    }
+}
+
+/// How a [`File::lock`] call on the pool ended, shared between the
+/// caller and the job so that a lock taken for a caller who was killed
+/// meanwhile is given back, not kept by nobody.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LockCall {
+    /// The job is still waiting for the lock.
+    Waiting,
+    /// The caller left (killed or timed out) before the job finished.
+    Abandoned,
+    /// The job finished; `true` if it took the lock.
+    Done(bool),
+}
+
+/// Gives back a lock taken for a caller that unwinds before seeing it.
+struct LockGuard {
+    state: Arc<Mutex<LockCall>>,
+    file: Arc<std::fs::File>,
+    armed: bool,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match *st {
+            // `flock(LOCK_UN)` does not block.
+            LockCall::Done(true) => drop(self.file.unlock()),
+            LockCall::Waiting => *st = LockCall::Abandoned,
+            LockCall::Done(false) | LockCall::Abandoned => {}
+        }
     }
 }
 
@@ -574,5 +1033,33 @@ impl OpenOptions {
     pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<File> {
         let (opts, path) = (self.0.clone(), owned(path));
         execute(move || opts.open(path)).map(File::from_std)
+    }
+}
+
+/// std's Unix open options: the permission bits of a created file and
+/// extra `open(2)` flags; bring the trait into scope as with std.
+///
+/// ```
+/// use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+/// let p = std::env::temp_dir().join(format!("guv-mode-doc-{}", std::process::id()));
+/// let f = guv::green::fs::OpenOptions::new()
+///     .write(true)
+///     .create_new(true)
+///     .mode(0o600)
+///     .custom_flags(libc::O_NOFOLLOW)
+///     .open(&p)
+///     .unwrap();
+/// assert_eq!(f.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+/// guv::green::fs::remove_file(&p).unwrap();
+/// ```
+impl OpenOptionsExt for OpenOptions {
+    fn mode(&mut self, mode: u32) -> &mut OpenOptions {
+        self.0.mode(mode);
+        self
+    }
+
+    fn custom_flags(&mut self, flags: i32) -> &mut OpenOptions {
+        self.0.custom_flags(flags);
+        self
     }
 }

@@ -14,5 +14,6 @@ pub mod os;
 pub mod process;
 mod scope;
 pub mod sync;
+mod sys;
 pub mod thread;
 pub mod time;

@@ -6,8 +6,12 @@
 //! readable when the process exits) registered with the hub — no polling
 //! loop, no `SIGCHLD` handler. Where pidfds are not available (older
 //! kernels, some sandboxes), or with the environment variable
-//! `GUV_NO_PIDFD` set, the wait runs on [`crate::tpool`] (`waitid` with
-//! `WNOWAIT`, then std's `wait`). The
+//! `GUV_NO_PIDFD` set, the wait parks until a `SIGCHLD` handler guv
+//! installs then (chaining to any handler installed before it) reports the
+//! child's exit; no thread blocks for the waiter, so killed or timed-out
+//! waits cost nothing. A program that installs its own `SIGCHLD` handler
+//! after that must call the previous one, and one that ignores `SIGCHLD`
+//! (children reaped automatically) gets an `Unsupported` error. The
 //! child's stdin/stdout/stderr pipes are non-blocking on guv's side and
 //! registered with the hub like sockets.
 //!
@@ -32,8 +36,9 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
+use super::sys::ChildWatch;
 use crate::Interest;
-use crate::net::{Sock, pidfd_open, set_nonblocking, wait_exit_no_reap};
+use crate::net::{Sock, pidfd_open, set_nonblocking};
 
 /// A process builder whose `spawn`, `output` and `status` return green
 /// types (the twin of `std::process::Command`, with the same methods).
@@ -443,12 +448,8 @@ impl Child {
                 match opened {
                     Ok(fd) => self.exit = Some(Sock::new(fd)?),
                     // No pidfds here (an old kernel, a sandbox that forbids
-                    // the call, or GUV_NO_PIDFD): wait on the pool instead.
-                    Err(e) if e.raw_os_error() != Some(libc::ESRCH) => {
-                        let pid = self.inner.id();
-                        crate::tpool::execute(move || wait_exit_no_reap(pid))?;
-                        continue;
-                    }
+                    // the call, or GUV_NO_PIDFD): wait for SIGCHLD instead.
+                    Err(e) if e.raw_os_error() != Some(libc::ESRCH) => return self.wait_for_sigchld(),
                     Err(e) => {
                         return Err(io::Error::new(e.kind(), format!("guv: cannot watch process {}: {e}", self.id())));
                     }
@@ -458,6 +459,28 @@ impl Child {
                 exit.wait(Interest::READABLE, None)?;
             }
         }
+    }
+
+    /// `wait` without pidfds: park until the SIGCHLD watcher (see
+    /// `green/sys.rs`) sees the child exit. No thread blocks for the
+    /// waiter, so a killed or timed-out wait leaves nothing behind.
+    fn wait_for_sigchld(&mut self) -> io::Result<ExitStatus> {
+        let pid = self.inner.id();
+        let inner = &mut self.inner;
+        crate::hub::with_hub(|hub| {
+            loop {
+                let waker = hub.arm();
+                let (remote, _slot) = hub.remote_waker(&waker);
+                let _watch = ChildWatch::new(pid, remote)
+                    .map_err(|e| io::Error::new(e.kind(), format!("guv: cannot watch process {pid}: {e}")))?;
+                // After registering: an exit before it shows here, one
+                // after it wakes us.
+                if let Some(status) = inner.try_wait()? {
+                    return Ok(status);
+                }
+                hub.park();
+            }
+        })
     }
 
     /// Waits for the child, collecting all of stdout and stderr (read at

@@ -49,7 +49,7 @@ use std::net::SocketAddr;
 pub use addr::ToSocketAddrs;
 pub(crate) use socket::Sock;
 pub(crate) use sys::{ListenOptions, bind_listener};
-pub(crate) use sys::{pidfd_open, set_nonblocking, wait_exit_no_reap};
+pub(crate) use sys::{pidfd_open, set_nonblocking};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 

@@ -1,7 +1,7 @@
 //! The raw system calls guv's green I/O needs and std does not offer:
 //! listeners with a chosen backlog and `SO_REUSEPORT`, non-blocking
-//! `connect`, `accept4` straight into non-blocking mode, `pidfd_open` and
-//! `waitid(WNOWAIT)` for child processes, and the `FromRawFd` impls of the
+//! `connect`, `accept4` straight into non-blocking mode, `pidfd_open` for
+//! child processes, and the `FromRawFd` impls of the
 //! green types. Only system calls live here; policy is in the callers.
 
 #![allow(unsafe_code)] // one of the fenced unsafe files; see lib.rs
@@ -218,22 +218,6 @@ pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     }
     // SAFETY: the kernel returned a fresh fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(rc as RawFd) })
-}
-
-/// Blocks the thread until the child `pid` has exited, without reaping it
-/// (`waitid(P_PID, pid, WEXITED | WNOWAIT)`), for kernels without pidfds.
-pub(crate) fn wait_exit_no_reap(pid: u32) -> io::Result<()> {
-    let pid = libc::id_t::from(pid);
-    loop {
-        // SAFETY: all-zero is a valid siginfo_t for the kernel to fill in.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is a writable siginfo_t.
-        let rc = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
-        match check(rc) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other.map(drop),
-        }
-    }
 }
 
 /// `FromRawFd` for green types: `unsafe fn` may only be written in a

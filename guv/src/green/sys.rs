@@ -1,0 +1,239 @@
+//! The raw system calls of green `fs` and `process` that std does not
+//! offer: `FromRawFd` for the green `File`, and the `SIGCHLD` watcher that
+//! child waits use where pidfds are not available. Only system calls and
+//! the signal handler live here; the waiting protocol is in `process.rs`.
+//!
+//! # The SIGCHLD watcher
+//!
+//! Installed on the first wait that needs it, never before: a `SIGCHLD`
+//! handler (`SA_SIGINFO | SA_RESTART`) that writes one byte to a
+//! non-blocking self-pipe and then calls the handler that was installed
+//! before it, if that was a function. One thread, `guv-sigchld`, blocks
+//! reading the pipe; after each read it asks the kernel, for every child
+//! a greenlet waits for, whether it has exited (`waitid` with `WNOHANG |
+//! WNOWAIT`, which neither blocks nor reaps) and wakes that child's
+//! waiters. Signals coalesce, so every wake-up checks every watched child.
+
+#![allow(unsafe_code)] // one of the fenced unsafe files; see lib.rs
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
+use crate::hub::RemoteWaker;
+
+impl FromRawFd for super::fs::File {
+    /// Takes ownership of an open file's fd (std's `FromRawFd`).
+    ///
+    /// # Safety
+    ///
+    /// `fd` must be an open fd that nothing else owns (the contract of
+    /// `FromRawFd`).
+    ///
+    /// ```
+    /// use std::os::fd::{FromRawFd, IntoRawFd};
+    /// let raw = std::fs::File::open("/proc/self/status").unwrap().into_raw_fd();
+    /// // SAFETY: `raw` came from `into_raw_fd` and nothing else owns it.
+    /// let f = unsafe { guv::green::fs::File::from_raw_fd(raw) };
+    /// assert!(f.metadata().unwrap().is_file());
+    /// ```
+    unsafe fn from_raw_fd(fd: RawFd) -> Self {
+        // SAFETY: the caller hands over ownership of an open fd.
+        super::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+/// The write end of the self-pipe, for the signal handler (-1 until the
+/// watcher is installed). An atomic, because the handler may read it on
+/// any thread at any time.
+static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
+
+/// The `SIGCHLD` action installed before ours, called after ours. Set
+/// before our handler is installed and never changed after.
+static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+
+/// The children greenlets wait for: pid -> (registration id, waker).
+type Watched = HashMap<u32, Vec<(u64, RemoteWaker)>>;
+
+struct Watcher {
+    watched: Mutex<Watched>,
+    next_id: Mutex<u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The lock is never held across user code; a poisoned one still holds
+    // consistent data.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The watcher, installed on first use; the error if it cannot be.
+fn watcher() -> io::Result<&'static Watcher> {
+    static WATCHER: OnceLock<Result<Watcher, (io::ErrorKind, String)>> = OnceLock::new();
+    match WATCHER.get_or_init(|| install().map_err(|e| (e.kind(), e.to_string()))) {
+        Ok(w) => Ok(w),
+        Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
+    }
+}
+
+/// `SIGCHLD`'s handler: wake the watcher thread, then chain.
+extern "C" fn on_sigchld(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: __errno_location returns this thread's errno slot; the
+    // handler saves and restores it so the interrupted code sees no change.
+    let errno = unsafe { *libc::__errno_location() };
+    let fd = PIPE_WRITE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = 1u8;
+        // SAFETY: write(2) is async-signal-safe; `byte` is a live buffer of
+        // the length passed. A full pipe (EAGAIN) already holds a wake-up.
+        unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+    }
+    if let Some(prev) = PREVIOUS.get() {
+        let handler = prev.sa_sigaction;
+        if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
+            if prev.sa_flags & libc::SA_SIGINFO != 0 {
+                // SAFETY: with SA_SIGINFO the previous action's handler has
+                // the three-argument signature; we pass what we were given.
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    unsafe { std::mem::transmute(handler) };
+                f(sig, info, ctx);
+            } else {
+                // SAFETY: without SA_SIGINFO the previous handler takes the
+                // signal number only.
+                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
+                f(sig);
+            }
+        }
+    }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
+}
+
+/// Creates the self-pipe, starts the watcher thread and installs the
+/// handler (in that order, so a signal never finds half a watcher).
+fn install() -> io::Result<Watcher> {
+    // SAFETY: all-zero is a valid sigaction for the kernel to fill in.
+    let mut prev: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current one into `prev`.
+    check(unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut prev) })?;
+    if prev.sa_sigaction == libc::SIG_IGN || prev.sa_flags & libc::SA_NOCLDWAIT != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "guv: cannot wait for a child: SIGCHLD is ignored in this process (children are reaped \
+             automatically) and pidfds are not available",
+        ));
+    }
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two fds pipe2 writes.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 returned two fresh fds that nothing else owns.
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    super::super::net::set_nonblocking(std::os::fd::AsFd::as_fd(&write_end), true)?;
+    std::thread::Builder::new()
+        .name("guv-sigchld".into())
+        .spawn(move || watch_loop(std::fs::File::from(read_end)))
+        .map_err(|e| io::Error::new(e.kind(), format!("guv: cannot start the SIGCHLD watcher thread: {e}")))?;
+    let _ = PREVIOUS.set(prev);
+    // The write end lives as long as the process: the handler may use it
+    // at any time.
+    PIPE_WRITE.store(std::os::fd::IntoRawFd::into_raw_fd(write_end), Ordering::Relaxed);
+    // SAFETY: all-zero is a valid sigaction; we fill in the fields we use.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = on_sigchld as *const () as libc::sighandler_t;
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+    // SAFETY: `action.sa_mask` is a live sigset_t.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // SAFETY: `action` is a complete sigaction whose handler only makes
+    // async-signal-safe calls.
+    check(unsafe { libc::sigaction(libc::SIGCHLD, &action, std::ptr::null_mut()) })?;
+    Ok(Watcher { watched: Mutex::new(HashMap::new()), next_id: Mutex::new(0) })
+}
+
+/// The watcher thread: after each `SIGCHLD`, wake the waiters of every
+/// watched child that has exited.
+fn watch_loop(mut pipe: std::fs::File) {
+    let mut buf = [0u8; 64];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) => return, // cannot happen: the write end is never closed
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+        // `watcher()` is initialised once the handler is installed, which
+        // is after this thread starts: wait for it through the OnceLock.
+        let Ok(w) = watcher() else { return };
+        let ready: Vec<RemoteWaker> = {
+            let mut watched = lock(&w.watched);
+            let done: Vec<u32> = watched.keys().copied().filter(|&pid| has_exited(pid)).collect();
+            done.into_iter().filter_map(|pid| watched.remove(&pid)).flatten().map(|(_, w)| w).collect()
+        };
+        // Wake after the lock is released.
+        for w in ready {
+            w.wake();
+        }
+    }
+}
+
+/// Whether the child `pid` has exited (or cannot be waited for at all,
+/// which its waiter will learn from `try_wait`), without blocking or
+/// reaping it.
+fn has_exited(pid: u32) -> bool {
+    let id = libc::id_t::from(pid);
+    loop {
+        // SAFETY: all-zero is a valid siginfo_t for the kernel to fill in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a writable siginfo_t.
+        let rc = unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        if rc < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return true;
+        }
+        // SAFETY: waitid filled `info`; si_pid is 0 when no child changed
+        // state (WNOHANG).
+        return unsafe { info.si_pid() } != 0;
+    }
+}
+
+/// A waiter's registration with the watcher; dropping it (after a wake,
+/// or when a killed or timed-out waiter unwinds) removes it.
+pub(crate) struct ChildWatch {
+    pid: u32,
+    id: u64,
+    watcher: &'static Watcher,
+}
+
+impl ChildWatch {
+    /// Registers `waker` to be woken once the child `pid` has exited.
+    /// Check the child after this returns, then park: an exit before the
+    /// registration is seen by that check, one after it wakes `waker`.
+    pub(crate) fn new(pid: u32, waker: RemoteWaker) -> io::Result<ChildWatch> {
+        let watcher = watcher()?;
+        let id = {
+            let mut next = lock(&watcher.next_id);
+            *next += 1;
+            *next
+        };
+        lock(&watcher.watched).entry(pid).or_default().push((id, waker));
+        Ok(ChildWatch { pid, id, watcher })
+    }
+}
+
+impl Drop for ChildWatch {
+    fn drop(&mut self) {
+        let mut watched = lock(&self.watcher.watched);
+        if let Some(list) = watched.get_mut(&self.pid) {
+            list.retain(|(id, _)| *id != self.id);
+            if list.is_empty() {
+                watched.remove(&self.pid);
+            }
+        }
+    }
+}
