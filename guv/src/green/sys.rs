@@ -6,7 +6,7 @@
 //! # The SIGCHLD watcher
 //!
 //! Installed on the first wait that needs it, never before: a `SIGCHLD`
-//! handler (`SA_SIGINFO | SA_RESTART`) that writes one byte to a
+//! handler (`SA_SIGINFO | SA_RESTART | SA_ONSTACK`) that writes one byte to a
 //! non-blocking self-pipe and then calls the handler that was installed
 //! before it, if that was a function. One thread, `guv-sigchld`, blocks
 //! reading the pipe; after each read it asks the kernel, for every child
@@ -145,7 +145,9 @@ fn install() -> io::Result<Watcher> {
     // SAFETY: all-zero is a valid sigaction; we fill in the fields we use.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = on_sigchld as *const () as libc::sighandler_t;
-    action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+    // SA_ONSTACK: on a hub thread the handler runs on the hub's signal
+    // stack rather than on whatever greenlet stack the signal lands on.
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
     // SAFETY: `action.sa_mask` is a live sigset_t.
     unsafe { libc::sigemptyset(&mut action.sa_mask) };
     // SAFETY: `action` is a complete sigaction whose handler only makes
