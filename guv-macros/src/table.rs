@@ -59,6 +59,12 @@ pub(crate) const MODULES: &[Module] = &[
         overrides: &[],
     },
     Module {
+        path: &["os", "unix", "fs"],
+        group: Group::Fs,
+        items: Items::Only(&["symlink", "chown", "fchown", "lchown", "chroot"]),
+        overrides: &[],
+    },
+    Module {
         path: &["thread"],
         group: Group::Thread,
         items: Items::AllExcept(&["available_parallelism", "panicking", "LocalKey", "AccessError", "Result"]),
@@ -143,6 +149,9 @@ mod tests {
         assert_eq!(c("os::unix::net::UnixStream", all), Some(3));
         assert_eq!(c("os::unix::io::AsRawFd", all), None);
         assert_eq!(c("os::unix", all), Some(2));
+        assert_eq!(c("os::unix::fs::symlink", all), Some(3));
+        assert_eq!(c("os::unix::fs::PermissionsExt", all), None);
+        assert_eq!(c("os::unix::fs::symlink", GroupSet::EMPTY.with(Group::Net)), None);
         assert_eq!(c("io::stdin", all), Some(1));
         assert_eq!(c("io::Read", all), None);
         assert_eq!(c("io", all), Some(1));

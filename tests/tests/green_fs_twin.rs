@@ -38,6 +38,7 @@ macro_rules! twin {
         #[allow(unused_imports, clippy::all)]
         mod on_std {
             use std::{fs, process};
+            use std::os::unix::fs as unix_fs;
             use std::io::{IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
             use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
             use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
@@ -47,6 +48,7 @@ macro_rules! twin {
         #[allow(unused_imports, clippy::all)]
         mod on_green {
             use guv::green::{fs, process};
+            use guv::green::os::unix::fs as unix_fs;
             use std::io::{IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
             use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
             use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
@@ -87,6 +89,27 @@ fn lock_kind(r: &Result<(), std::fs::TryLockError>) -> String {
 }
 
 twin! {
+    fn unix_links_and_owners(dir) -> Vec<String> {
+        let mut out = Vec::new();
+        let target = dir.join("target");
+        fs::write(&target, b"abc").unwrap();
+        let link = dir.join("link");
+        out.push(kind(&unix_fs::symlink(&target, &link)));
+        out.push(kind(&unix_fs::symlink(&target, &link))); // it exists
+        out.push(format!("{:?}", fs::read(&link).unwrap()));
+        out.push(format!("{}", fs::symlink_metadata(&link).unwrap().file_type().is_symlink()));
+        // To the ids the file already has: allowed without privileges.
+        let meta = fs::metadata(&target).unwrap();
+        let (uid, gid) = (Some(unix_fs::MetadataExt::uid(&meta)), Some(unix_fs::MetadataExt::gid(&meta)));
+        out.push(kind(&unix_fs::chown(&link, uid, gid)));
+        out.push(kind(&unix_fs::lchown(&link, None, None)));
+        let f = fs::File::open(&target).unwrap();
+        out.push(kind(&unix_fs::fchown(&f, uid, None)));
+        out.push(kind(&unix_fs::chown(dir.join("missing"), None, None)));
+        out.push(kind(&unix_fs::lchown(dir.join("missing"), None, None)));
+        out
+    }
+
     fn positioned_reads_and_writes(dir) -> Vec<String> {
         let mut out = Vec::new();
         let p = dir.join("f");

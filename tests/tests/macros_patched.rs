@@ -260,3 +260,17 @@ fn nested_patched_items_add_their_groups() {
     assert!(net && sync);
     assert!(is_fake(&stream) && is_fake(&mutex), "{stream} {mutex}");
 }
+
+/// `std::os::unix::fs`'s free functions are rewritten to the green ones
+/// (they run on the thread pool); its traits stay std's.
+#[guv::patched]
+fn unix_fs_names() -> [&'static str; 2] {
+    [type_name_of_val(&std::os::unix::fs::symlink::<&str, &str>), type_name::<dyn std::os::unix::fs::FileExt>()]
+}
+
+#[test]
+fn unix_fs_functions_are_patched_and_its_traits_kept() {
+    let [symlink, ext] = unix_fs_names();
+    assert!(symlink.starts_with("guv::green::os::unix::fs::symlink"), "{symlink}");
+    assert!(ext.starts_with("dyn std::os::unix::fs::FileExt"), "{ext}");
+}
