@@ -1,0 +1,294 @@
+//! Review probes for the hub-local primitives and greenlet management:
+//! events, queues, semaphores, pools, timeouts, green-locals and
+//! `GreenThread` links, each driven through the public API at the edges
+//! where a kill, a timeout or a panic meets a hand-off.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use guv::Semaphore;
+use guv::queue::{LightQueue, PriorityQueue, Queue};
+use guv_tests::Log;
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// Blocks until killed: an Event nobody sets.
+fn block_forever() {
+    guv::Event::new().wait();
+}
+
+// ----- GreenThread links run by a killer ---------------------------------
+
+#[test]
+fn killer_killed_inside_a_cancelled_greenlets_link_still_dies() {
+    // Killing a greenlet that never started runs its links on the killer.
+    // A kill of the killer that arrives inside one of those links must end
+    // the killer, not just that link.
+    let log = Log::new();
+    let victim = Rc::new(guv::spawn_after(LONG, || 1)); // not started when killed
+    let l = log.clone();
+    victim.link(move |_| {
+        l.push("link starts");
+        block_forever();
+    });
+    let seen = LightQueue::new(None);
+    let s = seen.clone();
+    victim.link(move |r| s.put(r.as_ref().unwrap_err().is_killed()));
+    let (l, v) = (log.clone(), victim.clone());
+    let killer = guv::spawn(move || {
+        v.kill(); // never started: cancelled here, its links run here
+        l.push("killer goes on after kill");
+        block_forever();
+    });
+    guv::gyield(); // the killer cancels the victim and blocks in its first link
+    assert_eq!(log.take(), ["link starts"]);
+    killer.kill();
+    assert!(killer.wait().unwrap_err().is_killed(), "the killer must die of its kill");
+    assert_eq!(log.take(), ["link starts"], "the killer ran on after being killed");
+    // The other link still runs (on another greenlet), before a waiter
+    // learns the outcome: others learn it through links.
+    let victim = Rc::try_unwrap(victim).unwrap();
+    assert!(victim.wait().unwrap_err().is_killed());
+    assert_eq!(seen.try_get(), Ok(true));
+}
+
+#[test]
+fn killer_timed_out_inside_a_cancelled_greenlets_link_ends_its_with_timeout() {
+    let victim = guv::spawn_after(LONG, || 1);
+    victim.link(|_| block_forever());
+    let r = guv::with_timeout(Duration::from_millis(20), move || {
+        victim.kill();
+        "went on"
+    });
+    assert!(r.unwrap_err().is_timed_out(), "the Timeout that fired inside the link was swallowed");
+}
+
+// ----- Semaphores ----------------------------------------------------------
+
+#[test]
+fn acquire_timeout_zero_and_max() {
+    let sem = Semaphore::new(0);
+    assert!(!sem.acquire_timeout(Duration::ZERO));
+    let s = sem.clone();
+    guv::spawn_n(move || s.release());
+    assert!(sem.acquire_timeout(Duration::MAX), "Duration::MAX waits without a deadline");
+    assert_eq!(sem.balance(), 0);
+    sem.release();
+    assert!(sem.acquire_timeout(Duration::ZERO), "an available permit is taken even with a zero timeout");
+}
+
+// ----- Queues ---------------------------------------------------------------
+
+#[test]
+fn priority_getter_killed_after_hand_off_puts_its_item_back_first() {
+    let q = PriorityQueue::new(None);
+    let rx = q.clone();
+    let getter = guv::spawn(move || rx.get());
+    guv::gyield();
+    q.put(5); // handed straight to the waiting getter
+    q.put(7);
+    getter.kill();
+    assert!(getter.wait().unwrap_err().is_killed());
+    assert_eq!(q.qsize(), 2);
+    assert_eq!([q.get(), q.get()], [5, 7]);
+    assert_eq!(q.unfinished_tasks(), 2, "the item was counted once");
+}
+
+#[test]
+fn channel_putter_killed_after_the_getter_took_its_item_counts_as_put() {
+    let q = Queue::new(Some(0));
+    let tx = q.clone();
+    let putter = guv::spawn(move || tx.put("x"));
+    guv::gyield();
+    assert_eq!(q.try_get(), Ok("x"));
+    putter.kill(); // it was served but has not run yet
+    // The put happened (the item was taken); the putter ends either way.
+    let _ = putter.wait();
+    assert_eq!(q.unfinished_tasks(), 1);
+    q.task_done().unwrap();
+    assert!(q.task_done().is_err());
+    assert!(q.join_timeout(LONG));
+}
+
+#[test]
+fn killed_and_timed_out_waiters_in_every_queue_op_leave_it_usable() {
+    let q = Queue::new(Some(1));
+    q.put(0);
+    let tx = q.clone();
+    let putter = guv::spawn(move || tx.put(1));
+    let tx = q.clone();
+    let timed = guv::spawn(move || guv::with_timeout(Duration::from_millis(5), || tx.put(2)));
+    guv::gyield();
+    assert_eq!(q.putting(), 2);
+    putter.kill();
+    assert!(timed.wait().unwrap().unwrap_err().is_timed_out());
+    assert_eq!(q.putting(), 0);
+    assert_eq!(q.get(), 0);
+    assert!(q.empty());
+    // Only the item that was put counts.
+    assert_eq!(q.unfinished_tasks(), 1);
+    q.put(3);
+    assert_eq!(q.get(), 3);
+}
+
+// ----- Events ----------------------------------------------------------------
+
+#[test]
+fn async_result_set_twice_is_an_error_carrying_the_value() {
+    let r = guv::AsyncResult::<String, String>::new();
+    r.set("a".into()).unwrap();
+    assert_eq!(r.set("b".into()).unwrap_err().0, "b");
+    assert_eq!(r.set_exception("e".into()).unwrap_err().0, "e");
+    assert_eq!(r.get(), Ok("a".to_string()));
+    let e = guv::AsyncResult::<u8, &str>::new();
+    e.set_exception("boom").unwrap();
+    assert_eq!(e.get(), Err("boom"));
+    assert_eq!(e.exception(), Some("boom"));
+    assert!(!e.successful());
+}
+
+// ----- Pools -------------------------------------------------------------------
+
+#[test]
+fn pool_counts_recover_after_panicking_and_killed_members() {
+    let pool = guv::GreenPool::new(2);
+    let panicking = pool.spawn(|| -> u8 { panic!("job panics") });
+    let blocked = pool.spawn(|| -> u8 {
+        block_forever();
+        0
+    });
+    guv::gyield();
+    assert_eq!(pool.running(), 1, "the panicked member left");
+    blocked.kill();
+    assert_eq!(pool.running(), 0);
+    assert_eq!(pool.free(), 2);
+    assert!(panicking.wait().unwrap_err().is_panic());
+    assert!(blocked.wait().unwrap_err().is_killed());
+    pool.waitall().unwrap();
+}
+
+#[test]
+fn pool_resize_down_while_full_goes_negative_then_recovers() {
+    let pool = guv::GreenPool::new(3);
+    let gate = guv::Event::new();
+    for _ in 0..3 {
+        let g = gate.clone();
+        pool.spawn_n(move || g.wait());
+    }
+    guv::gyield();
+    pool.resize(1);
+    assert_eq!(pool.free(), -2);
+    let log = Log::new();
+    let (p, l) = (pool.clone(), log.clone());
+    let spawner = guv::spawn(move || {
+        p.spawn_n(|| {});
+        l.push("admitted");
+    });
+    guv::gyield();
+    assert_eq!(pool.waiting(), 1);
+    gate.set();
+    spawner.wait().unwrap();
+    assert_eq!(log.take(), ["admitted"]);
+    pool.waitall().unwrap();
+    assert_eq!(pool.free(), 1);
+}
+
+#[test]
+fn waitall_waits_for_jobs_spawned_by_jobs() {
+    let pool = guv::GreenPool::new(4);
+    let count = Rc::new(Cell::new(0));
+    let (p, c) = (pool.clone(), count.clone());
+    pool.spawn_n(move || {
+        guv::sleep(Duration::from_millis(1));
+        for _ in 0..3 {
+            let (p2, c) = (p.clone(), c.clone());
+            p.spawn_n(move || {
+                guv::sleep(Duration::from_millis(1));
+                let c2 = c.clone();
+                p2.spawn_n(move || c2.set(c2.get() + 1));
+                c.set(c.get() + 1);
+            });
+        }
+    });
+    pool.waitall().unwrap();
+    assert_eq!(count.get(), 6);
+    assert_eq!(pool.running(), 0);
+}
+
+#[test]
+fn imap_yields_in_input_order_when_jobs_finish_in_reverse() {
+    let pool = guv::GreenPool::new(4);
+    let finished = Log::new();
+    let f = finished.clone();
+    let out: Vec<_> = pool
+        .imap(
+            move |i: u64| {
+                guv::sleep(Duration::from_millis(2 * (4 - i % 4)));
+                f.push(i.to_string());
+                i
+            },
+            0..8,
+        )
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(out, (0..8).collect::<Vec<_>>());
+    assert_eq!(finished.take().len(), 8);
+}
+
+#[test]
+fn imap_input_iterator_panic_reaches_the_consumer_and_leaves_the_pool_sane() {
+    let pool = guv::GreenPool::new(2);
+    let input = (0..10).map(|i| if i == 3 { panic!("input breaks") } else { i });
+    let mut it = pool.imap(|i: i32| i * 2, input);
+    let first = it.next();
+    assert_eq!(first.map(Result::unwrap), Some(0));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| while it.next().is_some() {}));
+    assert!(r.is_err());
+    drop(it);
+    pool.waitall().unwrap();
+    assert_eq!(pool.free(), 2);
+}
+
+#[test]
+fn green_pile_with_a_panicking_job_yields_err_at_its_place() {
+    let mut pile = guv::GreenPile::new(2);
+    pile.spawn(|| 1);
+    pile.spawn(|| -> i32 { panic!("pile job panics") });
+    pile.spawn(|| 3);
+    let got: Vec<_> = pile.by_ref().map(|r| r.map_err(|e| e.is_panic())).collect();
+    assert_eq!(got, [Ok(1), Err(true), Ok(3)]);
+}
+
+// ----- Timeouts ----------------------------------------------------------------
+
+#[test]
+fn nested_timeouts_with_the_same_deadline_end_the_outer_scope() {
+    let log = Log::new();
+    let l = log.clone();
+    let outer = guv::with_timeout(Duration::from_millis(10), move || {
+        let inner = guv::with_timeout(Duration::from_millis(10), block_forever);
+        l.push(format!("inner returned {inner:?}"));
+    });
+    assert!(outer.unwrap_err().is_timed_out());
+    assert!(log.take().is_empty(), "the inner scope caught the outer deadline");
+}
+
+#[test]
+fn a_timeout_dropped_unwaited_never_fires_later() {
+    {
+        let _t = guv::Timeout::start(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(3)); // expires without a switch
+    }
+    guv::sleep(Duration::from_millis(5)); // must not be interrupted
+}
+
+#[test]
+fn spawn_after_duration_max_can_be_cancelled() {
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let gt = guv::spawn_after(Duration::MAX, move || r.set(true));
+    assert!(gt.cancel());
+    assert!(gt.wait().unwrap_err().is_killed());
+    assert!(!ran.get());
+}
