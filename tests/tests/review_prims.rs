@@ -7,8 +7,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use guv::Semaphore;
 use guv::queue::{LightQueue, PriorityQueue, Queue};
+use guv::{CappedSemaphore, Semaphore};
 use guv_tests::Log;
 
 const LONG: Duration = Duration::from_secs(30);
@@ -65,6 +65,35 @@ fn killer_timed_out_inside_a_cancelled_greenlets_link_ends_its_with_timeout() {
 }
 
 // ----- Semaphores ----------------------------------------------------------
+
+#[test]
+fn capped_semaphore_with_limit_zero_hands_a_blocked_release_to_an_acquirer() {
+    // limit 0: every release waits for an acquirer. An acquire that comes
+    // after the release must take that release's permit, as a release that
+    // comes after an acquire hands its permit to the acquirer.
+    let sem = CappedSemaphore::new(0, 0).unwrap();
+    let s = sem.clone();
+    let releaser = guv::spawn(move || s.release());
+    guv::gyield();
+    assert_eq!(sem.releasing(), 1);
+    assert!(sem.acquire_timeout(LONG), "acquire blocked while a release waited to hand its permit over");
+    releaser.wait().unwrap();
+    assert_eq!(sem.count(), 0);
+    // And the other way round.
+    let s = sem.clone();
+    let acquirer = guv::spawn(move || s.acquire());
+    guv::gyield();
+    assert!(sem.try_release());
+    acquirer.wait().unwrap();
+    // try_acquire takes from a blocked release too, as try_get from a
+    // blocked put on a channel.
+    let s = sem.clone();
+    let releaser = guv::spawn(move || s.release());
+    guv::gyield();
+    assert!(sem.try_acquire());
+    releaser.wait().unwrap();
+    assert!(!sem.try_acquire());
+}
 
 #[test]
 fn acquire_timeout_zero_and_max() {
