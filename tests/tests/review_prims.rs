@@ -321,3 +321,142 @@ fn spawn_after_duration_max_can_be_cancelled() {
     assert!(gt.wait().unwrap_err().is_killed());
     assert!(!ran.get());
 }
+
+#[test]
+fn pool_spawn_with_a_failing_builder_gives_its_slot_back() {
+    let pool = guv::GreenPool::new(1);
+    let err = pool.spawn_with(guv::Builder::new().stack_size(usize::MAX), || 1).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(pool.free(), 1);
+    assert_eq!(pool.spawn(|| 2).wait().unwrap(), 2);
+}
+
+#[test]
+fn iwait_and_wait_all_timeout_over_cancelled_and_finished_threads() {
+    let never = guv::spawn_after(LONG, || 0);
+    let quick = guv::spawn(|| 1);
+    let slow = guv::spawn(|| {
+        guv::sleep(Duration::from_millis(5));
+        2
+    });
+    never.kill();
+    let threads = [never, quick, slow];
+    let order: Vec<u64> = guv::iwait(&threads).map(|gt| gt.id()).collect();
+    assert_eq!(order, [threads[0].id(), threads[1].id(), threads[2].id()]);
+    assert!(guv::wait_all_timeout(&threads, Duration::ZERO), "all are finished: no wait needed");
+    let [never, quick, slow] = threads;
+    assert!(never.wait().unwrap_err().is_killed());
+    assert_eq!((quick.wait().unwrap(), slow.wait().unwrap()), (1, 2));
+}
+
+#[test]
+fn greenlets_killed_in_every_wait_leave_each_primitive_usable() {
+    let ev = guv::event::Event::<u8>::new();
+    let flag = guv::Event::new();
+    let res = guv::AsyncResult::<u8, ()>::new();
+    let q = Queue::<u8>::new(None);
+    q.put(1);
+    let pool = guv::GreenPool::new(1);
+    let gate = guv::Event::new();
+    let g = gate.clone();
+    pool.spawn_n(move || g.wait());
+    let target = guv::spawn_after(LONG, || 5);
+    let target = Rc::new(Cell::new(Some(target)));
+    let waiters = {
+        let (ev, flag, res, q, pool, t) =
+            (ev.clone(), flag.clone(), res.clone(), q.clone(), pool.clone(), target.clone());
+        vec![
+            guv::spawn(move || drop(ev.wait())),
+            guv::spawn(move || flag.wait()),
+            guv::spawn(move || drop(res.get())),
+            guv::spawn(move || q.join()),
+            guv::spawn(move || pool.waitall().unwrap()),
+            guv::spawn(move || drop(t.take().unwrap().wait())),
+        ]
+    };
+    guv::gyield();
+    assert!(waiters.iter().all(|w| !w.is_finished()));
+    guv::killall(&waiters);
+    for w in waiters {
+        assert!(w.wait().unwrap_err().is_killed());
+    }
+    // Each primitive still works for the others.
+    let (e, f, r) = (ev.clone(), flag.clone(), res.clone());
+    let later = guv::spawn(move || (e.wait().unwrap(), f.wait(), r.get().unwrap()));
+    guv::gyield();
+    ev.send(3).unwrap();
+    flag.set();
+    res.set(4).unwrap();
+    assert_eq!(later.wait().unwrap(), (3, (), 4));
+    q.get();
+    q.task_done().unwrap();
+    q.join();
+    gate.set();
+    pool.waitall().unwrap();
+}
+
+thread_local! {
+    static ORD_PANICS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// An item whose comparison with `Touchy(99)` panics while `ORD_PANICS` is
+/// set: user code that a `PriorityQueue` runs while it stores an item.
+#[derive(Debug, PartialEq, Eq)]
+struct Touchy(u32);
+
+impl PartialOrd for Touchy {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Touchy {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        if ORD_PANICS.get() && (self.0 == 99 || o.0 == 99) {
+            panic!("Touchy::cmp panics");
+        }
+        self.0.cmp(&o.0)
+    }
+}
+
+#[test]
+fn priority_getter_killed_while_ord_panics_neither_aborts_nor_loses_the_item() {
+    // The item handed to a killed getter goes back into the heap while the
+    // getter unwinds: a panic of the item's `Ord` there was a panic during
+    // unwinding, which aborts the process.
+    let q = PriorityQueue::new(None);
+    let rx = q.clone();
+    let getter = guv::spawn(move || rx.get());
+    guv::gyield();
+    q.put(Touchy(99)); // handed to the getter
+    q.put(Touchy(7)); // stored
+    ORD_PANICS.set(true);
+    getter.kill(); // 99 goes back into the heap, next to 7
+    ORD_PANICS.set(false);
+    assert!(getter.wait().unwrap_err().is_killed());
+    assert_eq!(q.qsize(), 2);
+    assert_eq!([q.get(), q.get()], [Touchy(7), Touchy(99)]);
+}
+
+#[test]
+fn priority_putter_whose_item_panics_in_ord_is_not_left_hanging() {
+    // A get makes room and moves a blocked putter's item into the heap; if
+    // the item's `Ord` panics there, the putter was parked forever (its
+    // entry served with nothing, never woken) and the getter lost the item
+    // it had popped.
+    let q = PriorityQueue::new(Some(2));
+    q.put(Touchy(1));
+    q.put(Touchy(3));
+    let tx = q.clone();
+    let putter = guv::spawn(move || tx.put(Touchy(99)));
+    guv::gyield();
+    assert_eq!(q.putting(), 1);
+    ORD_PANICS.set(true);
+    let first = q.get(); // pops 1, then moves 99 in next to 3: Ord panics
+    ORD_PANICS.set(false);
+    assert_eq!(first, Touchy(1));
+    assert!(guv::wait_all_timeout(std::slice::from_ref(&putter), LONG), "the putter hangs");
+    putter.wait().unwrap();
+    assert_eq!(q.qsize(), 2, "the moved item stays in the heap");
+    assert_eq!([q.get(), q.get()], [Touchy(3), Touchy(99)]);
+}
