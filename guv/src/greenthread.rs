@@ -81,8 +81,10 @@ impl<T> Outcome<T> {
         if self.detached.get() {
             // Drop an unwanted result here, on the greenlet's own stack,
             // rather than wherever the last reference happens to go.
+            // Its destructor is user code: a panic there is reported by the
+            // hook and must not unwind out of the greenlet's entry (abort).
             let result = self.result.borrow_mut().take();
-            drop(result);
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(result)));
         }
         let joiner = self.joiner.borrow_mut().take();
         if let Some(w) = joiner {
@@ -116,12 +118,22 @@ where
     }
 
     fn cancel(&self) {
-        drop(self.func.take());
+        // The closure's captures are dropped on the killer, as user code: a
+        // panic there is reported by the hook and must not leave the outcome
+        // unset (a `wait` would hang).
+        let func = self.func.take();
+        let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(func)));
+        let interrupted = dropped.err().filter(crate::waiters::is_interrupt);
         // The links run on the killer. If the killer is itself killed or
-        // timed out inside one, it dies promptly; the links it did not get
-        // to (and the wake-up of a `wait`er) go on on a fresh greenlet.
+        // timed out inside one (or in that destructor), it dies promptly;
+        // the links it did not get to (and the wake-up of a `wait`er) go on
+        // on a fresh greenlet.
         self.outcome.store(Err(Error::Killed));
-        let Some(payload) = self.outcome.run_links(true) else { return };
+        let interrupted = match interrupted {
+            Some(payload) => Some(payload),
+            None => self.outcome.run_links(true),
+        };
+        let Some(payload) = interrupted else { return };
         match self.this.upgrade() {
             Some(me) => {
                 // Boxed: a closure type here would make the fresh greenlet's

@@ -460,3 +460,37 @@ fn priority_putter_whose_item_panics_in_ord_is_not_left_hanging() {
     assert_eq!(q.qsize(), 2, "the moved item stays in the heap");
     assert_eq!([q.get(), q.get()], [Touchy(3), Touchy(99)]);
 }
+
+/// A result whose destructor panics.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("PanicOnDrop dropped");
+    }
+}
+
+#[test]
+fn a_detached_result_whose_drop_panics_does_not_take_the_hub_down() {
+    // Nobody holds the handle, so the result is dropped on the greenlet's
+    // own stack when it ends: its panic is user code like any other.
+    guv::spawn_n(|| drop(guv::spawn(|| PanicOnDrop)));
+    let gt = guv::spawn(|| PanicOnDrop);
+    drop(gt);
+    let after = guv::spawn(|| "still running");
+    assert_eq!(after.wait().unwrap(), "still running");
+    guv::sleep(Duration::from_millis(1));
+}
+
+#[test]
+fn a_greenlet_killed_before_start_whose_closure_drop_panics_still_ends() {
+    // Killing a greenlet that never ran drops its closure on the killer. A
+    // panicking capture must not escape into the killer's `kill` nor leave
+    // the outcome unset.
+    let captured = PanicOnDrop;
+    let gt = guv::spawn_after(LONG, move || {
+        let _keep = &captured;
+    });
+    gt.kill();
+    assert!(gt.wait().unwrap_err().is_killed());
+}
