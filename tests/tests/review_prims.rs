@@ -366,9 +366,13 @@ fn greenlets_killed_in_every_wait_leave_each_primitive_usable() {
         let (ev, flag, res, q, pool, t) =
             (ev.clone(), flag.clone(), res.clone(), q.clone(), pool.clone(), target.clone());
         vec![
-            guv::spawn(move || drop(ev.wait())),
+            guv::spawn(move || {
+                let _ = ev.wait();
+            }),
             guv::spawn(move || flag.wait()),
-            guv::spawn(move || drop(res.get())),
+            guv::spawn(move || {
+                let _ = res.get();
+            }),
             guv::spawn(move || q.join()),
             guv::spawn(move || pool.waitall().unwrap()),
             guv::spawn(move || drop(t.take().unwrap().wait())),
