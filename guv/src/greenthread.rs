@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use crate::Error;
@@ -43,31 +43,54 @@ impl<T> Outcome<T> {
 
     /// Stores the result, runs the links in order, wakes the joiner.
     fn finish(&self, result: Result<T, Error>) {
+        self.store(result);
+        let stopped = self.run_links(false);
+        debug_assert!(stopped.is_none());
+    }
+
+    fn store(&self, result: Result<T, Error>) {
         *self.result.borrow_mut() = Some(result);
         self.finished.set(true);
+    }
+
+    /// Runs the links in order, then settles the outcome and wakes the
+    /// joiner. `foreign`: the links run on another greenlet than the one
+    /// that ended (its killer, when it never started); a kill or `Timeout`
+    /// of that greenlet inside a link is its own and must not be swallowed,
+    /// so the links stop there, unsettled, and its payload is returned.
+    fn run_links(&self, foreign: bool) -> Option<Box<dyn std::any::Any + Send>> {
         loop {
             let Some(f) = self.links.pop_front() else { break };
             // A panicking link is reported by the panic hook and does not
             // keep the others from running. A kill or `Timeout` that reaches
-            // the greenlet while a link blocks ends that link only and is
-            // not re-raised: the outcome is already decided, and the links
-            // after it are how others learn it (link targets, `iwait`).
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            // the ending greenlet while a link blocks ends that link only
+            // and is not re-raised: the outcome is already decided, and the
+            // links after it are how others learn it (link targets, `iwait`).
+            let ran = panic::catch_unwind(AssertUnwindSafe(|| {
                 let result = self.result.borrow();
                 f(result.as_ref().expect("guv internal error: result missing during links"));
             }));
+            if let Err(payload) = ran
+                && foreign
+                && crate::waiters::is_interrupt(&payload)
+            {
+                return Some(payload);
+            }
         }
         self.settled.set(true);
         if self.detached.get() {
             // Drop an unwanted result here, on the greenlet's own stack,
             // rather than wherever the last reference happens to go.
+            // Its destructor is user code: a panic there is reported by the
+            // hook and must not unwind out of the greenlet's entry (abort).
             let result = self.result.borrow_mut().take();
-            drop(result);
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(result)));
         }
         let joiner = self.joiner.borrow_mut().take();
         if let Some(w) = joiner {
             w.wake();
         }
+        None
     }
 }
 
@@ -75,6 +98,8 @@ impl<T> Outcome<T> {
 struct Task<F, T> {
     func: Cell<Option<F>>,
     outcome: Outcome<T>,
+    /// Itself, for handing unfinished links to another greenlet (`cancel`).
+    this: Weak<Task<F, T>>,
 }
 
 impl<F, T> Body for Task<F, T>
@@ -93,8 +118,36 @@ where
     }
 
     fn cancel(&self) {
-        drop(self.func.take());
-        self.outcome.finish(Err(Error::Killed));
+        // The closure's captures are dropped on the killer, as user code: a
+        // panic there is reported by the hook and must not leave the outcome
+        // unset (a `wait` would hang).
+        let func = self.func.take();
+        let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(func)));
+        let interrupted = dropped.err().filter(crate::waiters::is_interrupt);
+        // The links run on the killer. If the killer is itself killed or
+        // timed out inside one (or in that destructor), it dies promptly;
+        // the links it did not get to (and the wake-up of a `wait`er) go on
+        // on a fresh greenlet.
+        self.outcome.store(Err(Error::Killed));
+        let interrupted = match interrupted {
+            Some(payload) => Some(payload),
+            None => self.outcome.run_links(true),
+        };
+        let Some(payload) = interrupted else { return };
+        match self.this.upgrade() {
+            Some(me) => {
+                // Boxed: a closure type here would make the fresh greenlet's
+                // own `Task` instantiate this again, without end.
+                let rest: Box<dyn FnOnce()> = Box::new(move || {
+                    let _ = me.outcome.run_links(false);
+                });
+                crate::links::hand_off("GreenThread links", rest);
+            }
+            None => {
+                let _ = self.outcome.run_links(false);
+            }
+        }
+        panic::resume_unwind(payload);
     }
 }
 
@@ -157,7 +210,7 @@ impl<T: 'static> GreenThread<T> {
         *outcome.result.borrow_mut() = Some(result);
         outcome.finished.set(true);
         outcome.settled.set(true);
-        let task: Rc<Task<fn() -> T, T>> = Rc::new(Task { func: Cell::new(None), outcome });
+        let task: Rc<Task<fn() -> T, T>> = Rc::new(Task { func: Cell::new(None), outcome, this: Weak::new() });
         let header = Header::new(crate::greenlet::Fiber::native(id, None), Kind::Spawned, Sched::Done);
         let g = Rc::new(Node { header, body: task.clone() as Rc<dyn Body> });
         GreenThread { g, task }
@@ -493,7 +546,11 @@ impl Builder {
         T: 'static,
     {
         let fiber = hub.new_fiber(self.name.map(String::into_boxed_str), self.stack_size)?;
-        let task = Rc::new(Task { func: Cell::new(Some(f)), outcome: Outcome::new(kind == Kind::SpawnedN) });
+        let task = Rc::new_cyclic(|this| Task {
+            func: Cell::new(Some(f)),
+            outcome: Outcome::new(kind == Kind::SpawnedN),
+            this: this.clone(),
+        });
         let g = hub.new_greenlet(Header::new(fiber, kind, Sched::Delayed), task.clone());
         hub.start(g.clone(), delay);
         Ok((g, task))

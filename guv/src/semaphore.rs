@@ -89,6 +89,12 @@ impl Permits {
             self.admit_releaser();
             return true;
         }
+        // A release blocked at the limit hands its permit straight over.
+        // With permits at zero that is only possible with limit 0, where
+        // every release waits for an acquirer.
+        if self.releasers.borrow_mut().serve_front(|()| ()) {
+            return true;
+        }
         if !wait {
             return false;
         }
@@ -365,7 +371,8 @@ semaphore_common!(CappedSemaphore, "guv::CappedSemaphore::new(1, 1).unwrap()");
 impl CappedSemaphore {
     /// A semaphore holding `count` permits whose count never exceeds
     /// `limit`. Fails with [`SemaphoreError::CountAboveLimit`] if
-    /// `count > limit`.
+    /// `count > limit`. With `limit` 0 the count stays 0 and every release
+    /// and acquire pair up directly, whichever comes first (a rendezvous).
     ///
     /// ```
     /// assert!(guv::CappedSemaphore::new(1, 2).is_ok());

@@ -12,6 +12,7 @@
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::waiters::{self, WaitList};
@@ -210,11 +211,14 @@ impl<T, S: Store<T>> Core<T, S> {
     /// Moves items of waiting putters into the store while there is room.
     fn refill(&self) {
         while self.has_room() {
-            let moved = self.putters.borrow_mut().serve_front(|item| self.items.borrow_mut().push(item));
-            if !moved {
+            let mut taken = None;
+            if !self.putters.borrow_mut().serve_front(|item| taken = Some(item)) {
                 break;
             }
             self.item_entered();
+            if let Some(item) = taken {
+                self.store_in_hand_off(item, false);
+            }
         }
     }
 
@@ -223,10 +227,24 @@ impl<T, S: Store<T>> Core<T, S> {
         let mut getters = self.getters.borrow_mut();
         if getters.is_empty() {
             drop(getters);
-            self.items.borrow_mut().push_front(item);
+            self.store_in_hand_off(item, true);
         } else {
             getters.serve_front(move |()| item);
         }
+    }
+
+    /// Stores an item in the middle of a hand-off: for a putter already
+    /// served (`refill`), or for a getter that is unwinding (`redeliver`).
+    /// Storing runs the item's `Ord` (`PriorityQueue`), user code: a panic
+    /// there is reported by the panic hook and stops here, since it must
+    /// neither strand the other party nor unwind a greenlet that is already
+    /// unwinding (which aborts). The heap keeps the item (`BinaryHeap` puts
+    /// it back when a comparison panics).
+    fn store_in_hand_off(&self, item: T, front: bool) {
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut items = self.items.borrow_mut();
+            if front { items.push_front(item) } else { items.push(item) }
+        }));
     }
 
     pub(crate) fn qsize(&self) -> usize {
