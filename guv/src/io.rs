@@ -467,6 +467,44 @@ pub fn trampoline(fd: impl AsFd, interest: Interest, timeout: Option<Duration>) 
     })
 }
 
+/// The generation of the registration a green type owns for `fd` on this
+/// thread's hub, if there is one: a name for the registration that a
+/// greenlet can wait on without borrowing the owner (see
+/// [`wait_registered`]).
+pub(crate) fn owned_generation(fd: BorrowedFd<'_>) -> Option<u64> {
+    crate::hub::try_with_hub(|hub| {
+        let entries = hub.io.entries.borrow();
+        let entry = usize::try_from(fd.as_raw_fd()).ok().and_then(|i| entries.get(i))?.as_ref()?;
+        entry.owned.then_some(entry.generation)
+    })
+    .flatten()
+}
+
+/// Waits, like [`trampoline`], until the fd of the registration
+/// `generation` (from [`owned_generation`]) is ready for `interest`. Ends
+/// with `NotConnected` as soon as that registration is gone — its owner
+/// deregisters before closing the fd, so the fd is never used once closed
+/// and the wait does not keep it open (as a duplicate would).
+pub(crate) fn wait_registered(fd: RawFd, generation: u64, interest: Interest) -> io::Result<()> {
+    with_hub(|hub| {
+        // An owner dropped on another thread queued its `Forget` before
+        // closing the fd.
+        hub.drain_remote_now();
+        loop {
+            if hub.io.generation(fd) != Some(generation) {
+                return Err(closed_error(fd));
+            }
+            // Readiness that came before this greenlet ran raised no edge
+            // it could see.
+            let (r, w) = poll_now(fd)?;
+            if (r && interest.is_readable()) || (w && interest.is_writable()) {
+                return Ok(());
+            }
+            hub.io.wait(hub, fd, generation, interest, None)?;
+        }
+    })
+}
+
 /// A trampoline's use of a registry entry; the last borrower of an entry no
 /// green type owns removes it.
 struct Borrow<'a, 'fd> {

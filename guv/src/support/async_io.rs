@@ -1,40 +1,97 @@
 //! `futures_io::AsyncRead` / `AsyncWrite` for green sockets and pipes.
 //!
-//! A poll tries the non-blocking system call; on `WouldBlock` it starts a
-//! small greenlet that waits for the fd's readiness (on a duplicate of the
-//! fd, which it owns) and then wakes the task, and returns `Pending`.
+//! A poll tries the non-blocking system call; on `WouldBlock` it makes sure
+//! a small greenlet waits for the fd's readiness and then wakes the task,
+//! and returns `Pending`.
+//!
+//! One helper waits per socket registration and direction, however often
+//! the task polls meanwhile (later polls add their waker to its list). It
+//! waits on the socket's registration with this hub, not on the fd itself,
+//! so that dropping the socket ends it at once: an abandoned poll neither
+//! keeps the connection open nor leaves a greenlet behind. A socket polled
+//! off its home thread has no registration here; its helper waits on a
+//! duplicate of the fd instead.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use futures_lite::io::{AsyncRead, AsyncWrite};
 
 use crate::Interest;
 
-/// The outcome of one non-blocking attempt, as a poll.
+/// A helper's key: fd, registration generation, and whether it waits to read.
+type Key = (RawFd, u64, bool);
+
+thread_local! {
+    /// The tasks each running helper will wake.
+    static HELPERS: RefCell<HashMap<Key, Rc<RefCell<Vec<Waker>>>>> = RefCell::default();
+}
+
+/// Removes a helper's entry however it ends (a kill included), and wakes
+/// its tasks.
+struct Helper(Key);
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let wakers = HELPERS.try_with(|h| h.borrow_mut().remove(&self.0)).ok().flatten();
+        if let Some(wakers) = wakers {
+            let wakers = std::mem::take(&mut *wakers.borrow_mut());
+            for w in wakers {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// Arranges for `cx`'s task to be woken when `fd` is ready for `interest`.
+fn wake_when_ready(fd: impl AsFd, interest: Interest, cx: &Context<'_>) -> io::Result<()> {
+    let fd = fd.as_fd();
+    let Some(generation) = crate::io::owned_generation(fd) else {
+        // Not registered with this hub: wait on a duplicate.
+        let dup = fd.try_clone_to_owned()?;
+        let waker = cx.waker().clone();
+        crate::spawn_n(move || {
+            // Readiness, an error or a close: the task retries and sees.
+            let _ = crate::trampoline(&dup, interest, None);
+            waker.wake();
+        });
+        return Ok(());
+    };
+    let key = (fd.as_raw_fd(), generation, interest.is_readable());
+    let running = HELPERS.with(|h| h.borrow().get(&key).cloned());
+    if let Some(wakers) = running {
+        let mut wakers = wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        return Ok(());
+    }
+    HELPERS.with(|h| h.borrow_mut().insert(key, Rc::new(RefCell::new(vec![cx.waker().clone()]))));
+    let helper = Helper(key);
+    crate::spawn_n(move || {
+        let helper = helper;
+        // Readiness, an error or the socket's drop: the task retries and sees.
+        let _ = crate::io::wait_registered(helper.0.0, helper.0.1, interest);
+        drop(helper);
+    });
+    Ok(())
+}
+
 fn poll_io<T>(fd: impl AsFd, interest: Interest, cx: &Context<'_>, r: io::Result<T>) -> Poll<io::Result<T>> {
     match r {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            let dup = match fd.as_fd().try_clone_to_owned() {
-                Ok(dup) => dup,
-                Err(e) => return Poll::Ready(Err(e)),
-            };
-            let waker = cx.waker().clone();
-            crate::spawn_n(move || {
-                // Readiness, an error or a close: the task retries and sees.
-                let _ = crate::trampoline(&dup, interest, None);
-                waker.wake();
-            });
-            Poll::Pending
-        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => match wake_when_ready(fd, interest, cx) {
+            Ok(()) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        },
         other => Poll::Ready(other),
     }
 }
 
-/// `AsyncRead`/`AsyncWrite` for a green type whose std object (`.sock.get()`)
-/// reads and writes through `&`.
 macro_rules! async_rw {
     ($ty:ty) => {
         impl AsyncRead for $ty {
