@@ -674,7 +674,7 @@ impl Drop for WebSocket {
     fn drop(&mut self) {
         let ws = self.ws.get_mut();
         if ws.can_write() {
-            let code = if std::thread::panicking() { CloseCode::Error } else { CloseCode::Normal };
+            let code = if crate::hub::panicking() { CloseCode::Error } else { CloseCode::Normal };
             let _ = ws.close(Some(CloseFrame { code, reason: "".into() }));
         }
     }

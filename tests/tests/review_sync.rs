@@ -599,3 +599,79 @@ fn repeated_polls_of_a_pending_async_read_do_not_pile_up_greenlets() {
     let n = guv::block_on(a.read(&mut buf)).unwrap();
     assert_eq!(&buf[..n], b"x");
 }
+
+// ---- a greenlet parked mid-unwind is its own business ----------------------
+
+/// A greenlet that a kill makes unwind through a destructor which parks
+/// (it takes a lock another greenlet holds) must not make the other
+/// greenlets of its thread look as if they were panicking: the holder's
+/// guard, dropped normally, must not poison the lock.
+#[test]
+fn a_greenlet_parked_while_unwinding_does_not_poison_other_greenlets_locks() {
+    struct LockOnDrop(Arc<Mutex<u32>>);
+    impl Drop for LockOnDrop {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) += 10;
+        }
+    }
+    let m = Arc::new(Mutex::new(0));
+    let release = Rc::new(guv::Event::new());
+    let holder = {
+        let (m, release) = (m.clone(), release.clone());
+        guv::spawn(move || {
+            let mut g = m.lock().unwrap();
+            release.wait();
+            *g += 1;
+        })
+    };
+    guv::gyield();
+    let victim = {
+        let m = m.clone();
+        guv::spawn(move || {
+            let _d = LockOnDrop(m);
+            guv::sleep(LONG);
+        })
+    };
+    guv::gyield();
+    // The victim unwinds and parks in its destructor, waiting for the lock.
+    victim.kill();
+    assert!(!victim.is_finished());
+    release.set();
+    holder.wait().unwrap();
+    assert!(victim.wait().is_err());
+    assert!(!m.is_poisoned(), "nobody panicked while holding the lock");
+    assert_eq!(*m.lock().unwrap(), 11);
+}
+
+/// The other half: while a greenlet is parked mid-unwind, another greenlet
+/// of the thread can still be killed (its kill is not held back as if it
+/// were unwinding already).
+#[test]
+fn a_greenlet_parked_while_unwinding_does_not_make_others_unkillable() {
+    struct LockOnDrop(Arc<Mutex<()>>);
+    impl Drop for LockOnDrop {
+        fn drop(&mut self) {
+            let _g = self.0.lock();
+        }
+    }
+    let m = Arc::new(Mutex::new(()));
+    let guard = m.lock().unwrap();
+    let victim = {
+        let m = m.clone();
+        guv::spawn(move || {
+            let _d = LockOnDrop(m);
+            guv::sleep(LONG);
+        })
+    };
+    guv::gyield();
+    victim.kill(); // parks in its destructor: main holds the lock
+    let sleeper = guv::spawn(|| guv::sleep(LONG));
+    guv::gyield();
+    let r = guv::with_timeout(Duration::from_secs(5), || {
+        sleeper.kill();
+        sleeper.wait().is_err()
+    });
+    drop(guard);
+    assert!(victim.wait().is_err());
+    assert_eq!(r.ok(), Some(true), "the sleeper was killed promptly");
+}

@@ -122,6 +122,9 @@ pub(crate) struct Header {
     /// The current wait ended because its deadline passed.
     pub(crate) timed_out: Cell<bool>,
     /// Delivered when the greenlet next resumes from a switch.
+    /// Unwinding (a kill, `Timeout` or panic delivered to it and not
+    /// known to be over): see [`crate::hub::Hub::is_unwinding`].
+    pub(crate) unwinding: Cell<bool>,
     pub(crate) interrupt: Cell<Option<Interrupt>>,
     /// The `spawn_after` timer that will start it, while it waits.
     pub(crate) start_timer: Cell<Option<TimerKey>>,
@@ -142,6 +145,7 @@ impl Header {
             token: Cell::new(0),
             notified: Cell::new(false),
             timed_out: Cell::new(false),
+            unwinding: Cell::new(false),
             interrupt: Cell::new(None),
             start_timer: Cell::new(None),
             counted: Cell::new(false),

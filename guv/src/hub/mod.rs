@@ -122,6 +122,20 @@ pub(crate) fn try_with_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
     HUB.try_with(|slot| slot.0.get().map(|hub| f(hub))).ok().flatten()
 }
 
+/// `std::thread::panicking()` for the running greenlet: whether *it* is
+/// unwinding, not some other greenlet of its thread parked mid-unwind (see
+/// [`Hub::is_unwinding`]). On a thread without a hub, std's answer.
+pub(crate) fn panicking() -> bool {
+    if !std::thread::panicking() {
+        return false;
+    }
+    try_with_hub(|hub| match hub.current.try_borrow() {
+        Ok(cur) => hub.is_unwinding(cur.header()),
+        Err(_) => true,
+    })
+    .unwrap_or(true)
+}
+
 /// A parked greenlet's wake-up right for one wait (see [`Hub::arm`]).
 /// `!Send`: it holds the greenlet.
 #[derive(Clone)]
@@ -330,6 +344,8 @@ pub(crate) struct Hub {
     next_id: Cell<u64>,
     /// Spawned greenlets that have not ended.
     live: Cell<usize>,
+    /// Greenlets marked as unwinding ([`Hub::is_unwinding`]).
+    unwinding: Cell<usize>,
     exiting: Cell<bool>,
     pub(crate) hub_exceptions: Cell<bool>,
     /// Live and panicked greenlets, when `#[guv::test]` asks.
@@ -377,6 +393,7 @@ impl Hub {
             spare: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
             live: Cell::new(0),
+            unwinding: Cell::new(0),
             exiting: Cell::new(false),
             hub_exceptions: Cell::new(true),
             track: Tracker::default(),
@@ -543,6 +560,7 @@ impl Hub {
     fn exit_current(&self, me: GreenletRef) -> ! {
         let to = if me.header().kind == Kind::Loop { &self.main } else { &self.looper };
         self.uncount(me.header());
+        self.unwound(me.header());
         me.header().sched.set(Sched::Done);
         to.header().sched.set(Sched::Running);
         drop(self.current.replace(to.clone()));
@@ -745,28 +763,62 @@ impl Hub {
     ///
     /// A caller that is itself unwinding (a destructor killing helper
     /// greenlets while a kill, `Timeout` or panic unwinds it) does not
-    /// yield: Rust counts panics per thread, so a target resumed now would
-    /// see one in flight and could not unwind (see `deliver_interrupt_slow`);
-    /// its kill would stay pending until something else woke it. It runs
-    /// once the caller has finished unwinding instead.
+    /// yield: if its unwinding is one guv cannot attribute (see
+    /// [`Hub::is_unwinding`]), a target resumed now would have to assume it
+    /// is its own and keep its kill pending. It runs once the caller has
+    /// finished unwinding instead.
     pub(crate) fn kill(&self, target: &GreenletRef) {
         let h = target.header();
         match h.sched.get() {
             Sched::Done => {}
             Sched::Delayed | Sched::Ready if h.fiber.is_fresh() => self.cancel(target),
             Sched::Running => {
-                if std::thread::panicking() {
+                if self.is_unwinding(h) {
                     h.post_interrupt(Interrupt::Kill);
                 } else {
+                    self.mark_unwinding(h);
                     panic::resume_unwind(Box::new(KillSignal));
                 }
             }
             Sched::Parked | Sched::Ready | Sched::Delayed => {
                 self.interrupt(target, Interrupt::Kill);
-                if !std::thread::panicking() {
+                if !self.is_unwinding(self.current.borrow().header()) {
                     self.gyield();
                 }
             }
+        }
+    }
+
+    /// Whether the greenlet `h` (running, or being resumed) is unwinding.
+    ///
+    /// Rust counts panics per OS thread, not per greenlet: while one
+    /// greenlet unwinds and parks in a destructor, `thread::panicking()` is
+    /// true for every greenlet of the thread. So guv marks the greenlet an
+    /// unwinding belongs to — when it delivers a kill or `Timeout`, and in
+    /// its panic hook for panics — and a mark is dropped as soon as that
+    /// greenlet is seen with no panic in flight, or ends. A panic in flight
+    /// that no greenlet is marked for (guv's panic hook was replaced) is
+    /// taken to be `h`'s own: the safe answer, as an interrupt delivered
+    /// into a greenlet that is unwinding would abort the process.
+    pub(crate) fn is_unwinding(&self, h: &Header) -> bool {
+        if !std::thread::panicking() {
+            self.unwound(h);
+            return false;
+        }
+        h.unwinding.get() || self.unwinding.get() == 0
+    }
+
+    /// Marks `h` as unwinding.
+    pub(crate) fn mark_unwinding(&self, h: &Header) {
+        if !h.unwinding.replace(true) {
+            self.unwinding.set(self.unwinding.get() + 1);
+        }
+    }
+
+    /// Drops `h`'s unwinding mark.
+    fn unwound(&self, h: &Header) {
+        if h.unwinding.replace(false) {
+            self.unwinding.set(self.unwinding.get() - 1);
         }
     }
 
@@ -986,7 +1038,7 @@ fn deliver_interrupt_slow(h: &Header) {
     let Some(interrupt) = h.interrupt.get() else {
         return;
     };
-    if std::thread::panicking() {
+    if with_hub(|hub| hub.is_unwinding(h)) {
         if interrupt == Interrupt::Deadlock {
             eprintln!("guv: fatal: the main greenlet would block forever while unwinding from a panic");
             std::process::abort();
@@ -994,6 +1046,10 @@ fn deliver_interrupt_slow(h: &Header) {
         return;
     }
     h.interrupt.set(None);
+    if interrupt != Interrupt::Deadlock {
+        // A deadlock report is a panic: the hook marks it.
+        with_hub(|hub| hub.mark_unwinding(h));
+    }
     match interrupt {
         Interrupt::Kill => panic::resume_unwind(Box::new(KillSignal)),
         Interrupt::Timeout(id) => panic::resume_unwind(Box::new(TimeoutSignal(id))),
@@ -1165,6 +1221,8 @@ fn install_panic_hook() {
             let context = try_with_hub(|hub| {
                 let cur = hub.current.try_borrow().ok()?;
                 let h = cur.header();
+                // The unwinding that follows is this greenlet's.
+                hub.mark_unwinding(h);
                 matches!(h.kind, Kind::Spawned | Kind::SpawnedN).then(|| hub.hub_exceptions.get().then(|| h.describe()))
             })
             .flatten();

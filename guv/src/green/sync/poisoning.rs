@@ -1,10 +1,11 @@
 //! Poisoning, as `std::sync` does it: a lock is poisoned when a guard is
 //! dropped while its thread — here: its greenlet, killed or panicking —
-//! unwinds, having not been unwinding when the guard was made.
+//! unwinds, having not been unwinding when the guard was made. Whether a
+//! greenlet unwinds is `hub::panicking()`, not std's per-thread answer,
+//! which is true for every greenlet while one of them is parked mid-unwind.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LockResult, PoisonError};
-use std::thread;
 
 pub(super) struct Flag(AtomicBool);
 
@@ -28,12 +29,12 @@ impl Flag {
     }
 
     pub(super) fn guard(&self) -> Guard {
-        Guard { panicking: thread::panicking() }
+        Guard { panicking: crate::hub::panicking() }
     }
 
     /// Called when the guard is dropped.
     pub(super) fn done(&self, guard: &Guard) {
-        if !guard.panicking && thread::panicking() {
+        if !guard.panicking && crate::hub::panicking() {
             self.0.store(true, Ordering::Relaxed);
         }
     }
