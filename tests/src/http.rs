@@ -65,6 +65,25 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     s
 }
 
+/// A raw client socket to `addr` (as [`connect`]) that has done a
+/// WebSocket handshake: the server answered `101`; frames come next.
+pub fn websocket_handshake(addr: SocketAddr) -> TcpStream {
+    let mut c = connect(addr);
+    c.write_all(
+        b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&head));
+    c
+}
+
 /// A response as read off the wire.
 #[derive(Debug)]
 pub struct RawResponse {

@@ -62,24 +62,7 @@ fn read_close(ws: &mut Ws) -> Result<Option<CloseFrame>, String> {
     }
 }
 
-/// A raw socket that has completed the WebSocket handshake.
-fn raw_ws(addr: std::net::SocketAddr) -> TcpStream {
-    let mut c = TcpStream::connect(addr).unwrap();
-    c.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
-    c.write_all(
-        b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        c.read_exact(&mut b).unwrap();
-        head.push(b[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&head));
-    c
-}
+use guv_tests::http::websocket_handshake as raw_ws;
 
 /// A masked client frame.
 fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {

@@ -204,20 +204,7 @@ fn a_message_that_arrives_while_wait_flushes_is_not_missed() {
         })
         .call(req)
     }));
-    let mut c = TcpStream::connect(s.addr).unwrap();
-    c.set_read_timeout(Some(guv_tests::http::CLIENT_TIMEOUT)).unwrap();
-    c.write_all(
-        b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        c.read_exact(&mut b).unwrap();
-        head.push(b[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&head));
+    let mut c = guv_tests::http::websocket_handshake(s.addr);
     // Both server greenlets wait to write: say something now. Its
     // readiness edge comes while nobody waits to read.
     parked_rx.recv_timeout(guv_tests::http::CLIENT_TIMEOUT).expect("the server never parked");
