@@ -24,6 +24,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -57,7 +58,19 @@ pub struct WebSocketWSGI<H> {
     handler: H,
     protocols: Vec<String>,
     origins: Option<Vec<String>>,
+    close_timeout: Duration,
 }
+
+/// How long a closing handshake may take by default: see
+/// [`WebSocketWSGI::close_timeout`].
+///
+/// ```
+/// use guv::websocket::{DEFAULT_CLOSE_TIMEOUT, WebSocketWSGI};
+/// assert_eq!(DEFAULT_CLOSE_TIMEOUT, std::time::Duration::from_secs(10));
+/// let app = WebSocketWSGI::new(|_ws| {}).close_timeout(DEFAULT_CLOSE_TIMEOUT / 2);
+/// assert!(format!("{app:?}").contains("close_timeout: 5s"));
+/// ```
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl<H> WebSocketWSGI<H>
 where
@@ -96,7 +109,7 @@ where
     /// server.join().unwrap().unwrap();
     /// ```
     pub fn new(handler: H) -> WebSocketWSGI<H> {
-        WebSocketWSGI { handler, protocols: Vec::new(), origins: None }
+        WebSocketWSGI { handler, protocols: Vec::new(), origins: None, close_timeout: DEFAULT_CLOSE_TIMEOUT }
     }
 
     /// The subprotocols this server speaks, in order of preference: the
@@ -179,6 +192,53 @@ where
         self
     }
 
+    /// How long a closing handshake may take once it has started
+    /// ([`DEFAULT_CLOSE_TIMEOUT`], 10 s, by default, as in Python's
+    /// `websockets`). After the server's [`WebSocket::close`], a
+    /// [`WebSocket::wait`] returns `None` at the latest this long after the
+    /// close, whether or not the client answered with its own closing frame;
+    /// after a client's close, the server's answer gets as long to go out.
+    /// The connection ends when the handler returns. `Duration::MAX` waits
+    /// for as long as it takes (then only the server's shutdown deadline
+    /// ends it), `Duration::ZERO` does not wait for an answer at all.
+    ///
+    /// ```
+    /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    /// # type Started = (std::net::SocketAddr, guv::wsgi::ShutdownHandle, std::thread::JoinHandle<std::io::Result<()>>);
+    /// # fn start<H: Fn(WebSocket) + Send + Sync + 'static>(app: WebSocketWSGI<H>) -> Started {
+    /// #     let bound = guv::wsgi::Server::new(move |req| app.call(req)).bind("127.0.0.1:0").unwrap();
+    /// #     let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// #     (addr, stop, std::thread::spawn(move || bound.run()))
+    /// # }
+    /// # fn client(addr: std::net::SocketAddr, req: http::Request<()>) -> tungstenite::WebSocket<std::net::TcpStream> {
+    /// #     let stream = std::net::TcpStream::connect(addr).unwrap();
+    /// #     tungstenite::client(req, stream).unwrap().0
+    /// # }
+    /// # fn request(addr: std::net::SocketAddr, path: &str) -> http::Request<()> {
+    /// #     use tungstenite::client::IntoClientRequest;
+    /// #     format!("ws://{addr}{path}").into_client_request().unwrap()
+    /// # }
+    /// use std::time::Duration;
+    /// let (done, finished) = std::sync::mpsc::channel();
+    /// let app = WebSocketWSGI::new(move |ws: WebSocket| {
+    ///     ws.close().unwrap();
+    ///     // The client below never answers: the wait gives up after 50 ms.
+    ///     assert!(ws.wait().is_none());
+    ///     done.send(()).unwrap();
+    /// })
+    /// .close_timeout(Duration::from_millis(50));
+    /// let (addr, stop, server) = start(app);
+    /// let c = client(addr, request(addr, "/")); // connects, then reads nothing
+    /// finished.recv_timeout(Duration::from_secs(30)).expect("the handler is done");
+    /// drop(c);
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
     /// Handles one request: the app function.
     ///
     /// ```
@@ -250,7 +310,15 @@ where
         if conn.write_all(reply.as_bytes()).is_ok() {
             let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn), Role::Server, None);
             let path = req.uri().path().to_owned();
-            (self.handler)(WebSocket { ws: RefCell::new(ws), ended: Cell::new(false), path, protocol, origin });
+            (self.handler)(WebSocket {
+                ws: RefCell::new(ws),
+                ended: Cell::new(false),
+                close_timeout: self.close_timeout,
+                close_deadline: Cell::new(None),
+                path,
+                protocol,
+                origin,
+            });
         }
         // The server ignores this: the connection was taken over.
         Response::new(Body::empty())
@@ -259,7 +327,11 @@ where
 
 impl<H> fmt::Debug for WebSocketWSGI<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebSocketWSGI").field("protocols", &self.protocols).field("origins", &self.origins).finish()
+        f.debug_struct("WebSocketWSGI")
+            .field("protocols", &self.protocols)
+            .field("origins", &self.origins)
+            .field("close_timeout", &self.close_timeout)
+            .finish()
     }
 }
 
@@ -325,6 +397,11 @@ pub struct WebSocket {
     ws: RefCell<tungstenite::WebSocket<Raw>>,
     /// `wait` returned `None`: it always will.
     ended: Cell<bool>,
+    /// [`WebSocketWSGI::close_timeout`].
+    close_timeout: Duration,
+    /// Set when the closing handshake starts: every park after it ends by
+    /// then (`None`: not closing, or no bound).
+    close_deadline: Cell<Option<Instant>>,
     path: String,
     protocol: Option<String>,
     origin: Option<String>,
@@ -411,7 +488,9 @@ impl WebSocket {
                     return Some(msg);
                 }
                 Ok(Message::Close(_)) => {
-                    // Sends the closing reply tungstenite queued.
+                    // Sends the closing reply tungstenite queued, for no
+                    // longer than the close timeout.
+                    self.start_closing();
                     let _ = self.flush();
                     return None;
                 }
@@ -433,7 +512,8 @@ impl WebSocket {
                             return None;
                         }
                     }
-                    if self.raw_wait(Interest::READABLE).is_err() {
+                    if let Err(e) = self.raw_wait(Interest::READABLE) {
+                        log::debug!(target: "guv::websocket", "{} closed: {e}", self.path);
                         return None;
                     }
                 }
@@ -505,7 +585,11 @@ impl WebSocket {
     }
 
     /// Starts the closing handshake; [`wait`](WebSocket::wait) then returns
-    /// `None` once the client answers.
+    /// `None` once the client answers, or once the
+    /// [close timeout](WebSocketWSGI::close_timeout) has passed if it does
+    /// not (messages the client sent before its answer still arrive first).
+    /// A close that cannot be written before that timeout (the client reads
+    /// nothing and the send buffer is full) fails with `TimedOut`.
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
@@ -534,6 +618,7 @@ impl WebSocket {
     /// server.join().unwrap().unwrap();
     /// ```
     pub fn close(&self) -> io::Result<()> {
+        self.start_closing();
         let result = self.ws.borrow_mut().close(None);
         match result {
             Ok(()) => self.flush(),
@@ -566,10 +651,32 @@ impl WebSocket {
         }
     }
 
+    /// Arms the close timeout, unless the closing handshake started already.
+    fn start_closing(&self) {
+        if self.close_deadline.get().is_none() {
+            self.close_deadline.set(Instant::now().checked_add(self.close_timeout));
+        }
+    }
+
+    /// Parks until the socket is ready for `interest`; once the closing
+    /// handshake has started, no later than its deadline (then `TimedOut`).
     fn raw_wait(&self, interest: Interest) -> io::Result<()> {
         // Clone the handle out so no borrow is held while parked.
         let up = self.ws.borrow().get_ref().0.clone();
-        up.wait_ready(interest)
+        let Some(deadline) = self.close_deadline.get() else {
+            return up.wait_ready(interest);
+        };
+        let timed_out = || {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("guv::websocket: the closing handshake took longer than {:?}", self.close_timeout),
+            )
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        crate::with_timeout(left, || up.wait_ready(interest)).unwrap_or_else(|_| Err(timed_out()))
     }
 
     /// The request path the connection was opened on.

@@ -267,6 +267,32 @@ fn the_closing_handshake_works_both_ways_with_its_status_codes() {
 }
 
 #[test]
+fn a_client_that_never_answers_the_servers_close_ends_wait_after_the_close_timeout() {
+    let (tx, rx) = mpsc::channel();
+    let ws = WebSocketWSGI::new(move |ws: WebSocket| {
+        ws.close().unwrap();
+        tx.send("closed").unwrap();
+        // None, and from then on.
+        let ended = ws.wait().is_none() && ws.wait().is_none();
+        tx.send(if ended { "wait ended" } else { "a message" }).unwrap();
+    })
+    .close_timeout(Duration::from_millis(50));
+    let app: App = Box::new(move |req| ws.call(req));
+    // A shutdown deadline far beyond the test's bounds: only the close
+    // timeout can end the wait.
+    let s = TestServer::start(Server::new(app).shutdown_timeout(Duration::from_secs(600)));
+    let mut c = raw_ws(s.addr);
+    // The client receives the server's close and never answers.
+    let (fin, opcode, payload) = read_frame(&mut c).unwrap();
+    assert!(fin);
+    assert_eq!((opcode, payload.len()), (0x8, 0), "an empty closing frame");
+    assert_eq!(rx.recv_timeout(CLIENT_TIMEOUT), Ok("closed"));
+    assert_eq!(rx.recv_timeout(CLIENT_TIMEOUT), Ok("wait ended"), "wait() after close() hung");
+    // The handler returned: the connection ends, with no second close.
+    assert!(raw_closed(&mut c));
+}
+
+#[test]
 fn two_greenlets_sending_big_messages_on_one_socket_never_interleave_frames() {
     const BIG: usize = 4 << 20;
     let s = ws_server(|ws: WebSocket| {
