@@ -465,6 +465,60 @@ fn priority_putter_whose_item_panics_in_ord_is_not_left_hanging() {
     assert_eq!([q.get(), q.get()], [Touchy(3), Touchy(99)]);
 }
 
+/// `q.get()` until empty, sorted: which items the queue holds, whatever
+/// order a panicking `Ord` left them in.
+fn drain_sorted(q: &PriorityQueue<Touchy>) -> Vec<u32> {
+    let mut got: Vec<u32> = std::iter::from_fn(|| q.try_get().ok()).map(|t| t.0).collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn priority_put_whose_ord_panics_keeps_the_item_queued_and_counted() {
+    // The item stays in the heap (BinaryHeap keeps it); it was not counted
+    // as unfinished, so `join` returned while it was still queued.
+    let q = PriorityQueue::new(None);
+    q.put(Touchy(1));
+    ORD_PANICS.set(true);
+    let put = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.put(Touchy(99))));
+    ORD_PANICS.set(false);
+    assert!(put.is_err(), "the panic reaches the caller of put");
+    assert_eq!((q.qsize(), q.unfinished_tasks()), (2, 2));
+    assert_eq!(drain_sorted(&q), [1, 99]);
+    q.task_done().unwrap();
+    assert!(!q.join_timeout(Duration::ZERO), "join returned with a task unfinished");
+    q.task_done().unwrap();
+    assert!(q.join_timeout(Duration::ZERO));
+    // Still a working priority queue.
+    for i in [3, 1, 2] {
+        q.put(Touchy(i));
+    }
+    assert_eq!([q.get(), q.get(), q.get()], [Touchy(1), Touchy(2), Touchy(3)]);
+}
+
+#[test]
+fn priority_get_whose_ord_panics_loses_no_item() {
+    // Popping 1 moves 99 to the top and sifts it down past 5: the
+    // comparison panics, and BinaryHeap::pop dropped the 1 it was about to
+    // return.
+    let q = PriorityQueue::new(None);
+    for i in [1, 5, 99] {
+        q.put(Touchy(i));
+    }
+    ORD_PANICS.set(true);
+    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.get()));
+    ORD_PANICS.set(false);
+    assert!(got.is_err(), "the panic reaches the caller of get");
+    assert_eq!((q.qsize(), q.unfinished_tasks()), (3, 3), "the get took nothing");
+    assert_eq!(drain_sorted(&q), [1, 5, 99]);
+    // A getter blocked on the queue afterwards is served as usual.
+    let rx = q.clone();
+    let getter = guv::spawn(move || rx.get());
+    guv::gyield();
+    q.put(Touchy(4));
+    assert_eq!(getter.wait().unwrap(), Touchy(4));
+}
+
 /// A result whose destructor panics.
 struct PanicOnDrop;
 

@@ -8,7 +8,14 @@
 //! An item handed to a getter that is killed before it returns is passed
 //! to the next getter, or put back at the head of the store — even past
 //! `maxsize`, since dropping it would lose it.
+//!
+//! A store runs user code (`PriorityQueue` items' `Ord`) that may panic.
+//! No such panic unwinds through a store operation: the store finishes the
+//! operation without further user code and hands the panic back, and the
+//! queue resumes it only once its own state (the unfinished count, the
+//! item) agrees with what the store holds.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -17,12 +24,17 @@ use std::time::Instant;
 
 use crate::waiters::{self, WaitList};
 
-/// How a queue stores its items.
+/// A panic caught in user code, to be resumed.
+pub(crate) type Panic = Box<dyn Any + Send>;
+
+/// How a queue stores its items. `Err` carries a panic of the items' own
+/// code: a push that fails that way stored the item all the same; a pop
+/// that fails took nothing.
 pub(crate) trait Store<T> {
-    fn push(&mut self, item: T);
+    fn push(&mut self, item: T) -> Result<(), Panic>;
     /// Puts back an item that was taken out and could not be delivered.
-    fn push_front(&mut self, item: T);
-    fn pop(&mut self) -> Option<T>;
+    fn push_front(&mut self, item: T) -> Result<(), Panic>;
+    fn pop(&mut self) -> Result<Option<T>, Panic>;
     fn len(&self) -> usize;
 }
 
@@ -36,14 +48,16 @@ impl<T> Default for Fifo<T> {
 }
 
 impl<T> Store<T> for Fifo<T> {
-    fn push(&mut self, item: T) {
+    fn push(&mut self, item: T) -> Result<(), Panic> {
         self.0.push_back(item);
+        Ok(())
     }
-    fn push_front(&mut self, item: T) {
+    fn push_front(&mut self, item: T) -> Result<(), Panic> {
         self.0.push_front(item);
+        Ok(())
     }
-    fn pop(&mut self) -> Option<T> {
-        self.0.pop_front()
+    fn pop(&mut self) -> Result<Option<T>, Panic> {
+        Ok(self.0.pop_front())
     }
     fn len(&self) -> usize {
         self.0.len()
@@ -60,14 +74,16 @@ impl<T> Default for Lifo<T> {
 }
 
 impl<T> Store<T> for Lifo<T> {
-    fn push(&mut self, item: T) {
+    fn push(&mut self, item: T) -> Result<(), Panic> {
         self.0.push(item);
+        Ok(())
     }
-    fn push_front(&mut self, item: T) {
+    fn push_front(&mut self, item: T) -> Result<(), Panic> {
         self.0.push(item);
+        Ok(())
     }
-    fn pop(&mut self) -> Option<T> {
-        self.0.pop()
+    fn pop(&mut self) -> Result<Option<T>, Panic> {
+        Ok(self.0.pop())
     }
     fn len(&self) -> usize {
         self.0.len()
@@ -75,6 +91,14 @@ impl<T> Store<T> for Lifo<T> {
 }
 
 /// Lowest item first; equal items in the order they were put.
+///
+/// `BinaryHeap` leaves itself in an unspecified (memory-safe) state when a
+/// comparison panics, and `pop` drops the item it was about to return. So
+/// no panic of `T::cmp` unwinds through it: [`Ranked::cmp`] catches it into
+/// [`CMP_PANIC`], and until the heap operation ends every further
+/// comparison says `Equal` (no user code), so the operation completes with
+/// every item in the heap. Items may then leave out of order, as a
+/// panicking `Ord` leaves any collection.
 pub(crate) struct Heap<T> {
     heap: BinaryHeap<Ranked<T>>,
     next_back: i64,
@@ -92,10 +116,37 @@ struct Ranked<T> {
     seq: i64,
 }
 
+thread_local! {
+    /// The panic of an item's `Ord` during the current heap operation. Set
+    /// only between that panic and the end of the operation, during which
+    /// no user code runs, so no other greenlet sees it.
+    static CMP_PANIC: RefCell<Option<Panic>> = const { RefCell::new(None) };
+}
+
+fn cmp_panicked() -> bool {
+    CMP_PANIC.with_borrow(Option::is_some)
+}
+
+fn take_cmp_panic() -> Result<(), Panic> {
+    CMP_PANIC.with_borrow_mut(Option::take).map_or(Ok(()), Err)
+}
+
 impl<T: Ord> Ord for Ranked<T> {
     fn cmp(&self, other: &Self) -> Ordering {
+        // Once a comparison panicked in this heap operation: `Equal`, with
+        // no user code. It stops a sift where it is, as std's own unwinding
+        // would have, so the rest of the heap keeps its order.
+        if cmp_panicked() {
+            return Ordering::Equal;
+        }
         // BinaryHeap pops the greatest: reverse both keys.
-        other.item.cmp(&self.item).then(other.seq.cmp(&self.seq))
+        match panic::catch_unwind(AssertUnwindSafe(|| other.item.cmp(&self.item))) {
+            Ok(by_item) => by_item.then(other.seq.cmp(&self.seq)),
+            Err(payload) => {
+                CMP_PANIC.with_borrow_mut(|p| *p = Some(payload));
+                Ordering::Equal
+            }
+        }
     }
 }
 
@@ -114,18 +165,29 @@ impl<T: Ord> PartialEq for Ranked<T> {
 impl<T: Ord> Eq for Ranked<T> {}
 
 impl<T: Ord> Store<T> for Heap<T> {
-    fn push(&mut self, item: T) {
+    fn push(&mut self, item: T) -> Result<(), Panic> {
         let seq = self.next_back;
         self.next_back += 1;
         self.heap.push(Ranked { item, seq });
+        take_cmp_panic()
     }
-    fn push_front(&mut self, item: T) {
+    fn push_front(&mut self, item: T) -> Result<(), Panic> {
         let seq = self.next_front;
         self.next_front -= 1;
         self.heap.push(Ranked { item, seq });
+        take_cmp_panic()
     }
-    fn pop(&mut self) -> Option<T> {
-        self.heap.pop().map(|r| r.item)
+    fn pop(&mut self) -> Result<Option<T>, Panic> {
+        let popped = self.heap.pop();
+        if cmp_panicked() {
+            // Put it back (no user code runs now), so the failed get takes
+            // nothing.
+            if let Some(r) = popped {
+                self.heap.push(r);
+            }
+            return take_cmp_panic().map(|()| None);
+        }
+        Ok(popped.map(|r| r.item))
     }
     fn len(&self) -> usize {
         self.heap.len()
@@ -178,8 +240,12 @@ impl<T, S: Store<T>> Core<T, S> {
             }
         }
         if self.has_room() {
-            self.items.borrow_mut().push(item);
+            let stored = self.items.borrow_mut().push(item);
+            // Stored either way: counted either way, then the panic goes on.
             self.item_entered();
+            if let Err(payload) = stored {
+                panic::resume_unwind(payload);
+            }
             return Ok(());
         }
         if !wait {
@@ -192,6 +258,8 @@ impl<T, S: Store<T>> Core<T, S> {
     /// Takes an item, waiting until `deadline`; `wait: false` never blocks.
     pub(crate) fn get(&self, wait: bool, deadline: Option<Instant>) -> Option<T> {
         let stored = self.items.borrow_mut().pop();
+        // A panic took nothing out: the queue is as it was.
+        let stored = stored.unwrap_or_else(|payload| panic::resume_unwind(payload));
         if let Some(item) = stored {
             self.refill();
             return Some(item);
@@ -238,13 +306,11 @@ impl<T, S: Store<T>> Core<T, S> {
     /// Storing runs the item's `Ord` (`PriorityQueue`), user code: a panic
     /// there is reported by the panic hook and stops here, since it must
     /// neither strand the other party nor unwind a greenlet that is already
-    /// unwinding (which aborts). The heap keeps the item (`BinaryHeap` puts
-    /// it back when a comparison panics).
+    /// unwinding (which aborts). The store keeps the item either way.
     fn store_in_hand_off(&self, item: T, front: bool) {
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut items = self.items.borrow_mut();
-            if front { items.push_front(item) } else { items.push(item) }
-        }));
+        let mut items = self.items.borrow_mut();
+        let stored = if front { items.push_front(item) } else { items.push(item) };
+        drop(stored);
     }
 
     pub(crate) fn qsize(&self) -> usize {

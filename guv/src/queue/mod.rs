@@ -287,6 +287,39 @@ queue_common!(LightQueue, Fifo, [], "guv::queue::LightQueue::new(None)");
 /// }
 /// assert_eq!([q.get(), q.get(), q.get()], [1, 2, 3]);
 /// ```
+///
+/// If the items' `Ord` panics, no item is lost and the unfinished-task
+/// count stays true; only the order in which items leave may be off from
+/// then on. A panic in the caller's own `put` reaches the caller with the
+/// item queued and counted for [`join`](Self::join); one in the caller's
+/// own `get` reaches the caller with the item left in the queue. When the
+/// queue stores an item on another greenlet's behalf (a blocked putter's
+/// item moved in by a `get`, an item handed back by a killed getter), the
+/// panic is reported by the panic hook and the item stored.
+///
+/// ```
+/// use std::cmp::Ordering;
+/// #[derive(Debug, PartialEq, Eq)]
+/// struct Job(u32);
+/// impl Ord for Job {
+///     fn cmp(&self, other: &Self) -> Ordering {
+///         assert!(self.0 != 13 && other.0 != 13, "unlucky job");
+///         self.0.cmp(&other.0)
+///     }
+/// }
+/// impl PartialOrd for Job {
+///     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+///         Some(self.cmp(other))
+///     }
+/// }
+///
+/// let q = guv::queue::PriorityQueue::new(None);
+/// q.put(Job(1));
+/// let put = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.put(Job(13))));
+/// assert!(put.is_err());
+/// // Queued and counted all the same.
+/// assert_eq!((q.qsize(), q.unfinished_tasks()), (2, 2));
+/// ```
 pub struct PriorityQueue<T> {
     core: Rc<Core<T, Heap<T>>>,
 }
