@@ -21,6 +21,17 @@ fn temp_path(name: &str) -> std::path::PathBuf {
 
 // ---------------------------------------------------------------- process
 
+/// Lets `gt` start waiting, kills it, and checks that no greenlet and no
+/// I/O wait of it (or of helpers it started) is left on the hub.
+fn kill_once_waiting_and_check_nothing_is_left<T: 'static>(gt: guv::GreenThread<T>) {
+    guv::gyield();
+    gt.kill();
+    assert!(gt.wait().is_err_and(|e| e.is_killed()));
+    guv::gyield();
+    assert_eq!(guv::hub::stats().io_waiters, 0);
+    assert_eq!(guv::hub::stats().live_greenlets, 0);
+}
+
 #[test]
 fn process_wait_twice_try_wait_and_kill_after_exit_match_std() {
     let mut child = Command::new("sh").arg("-c").arg("exit 3").spawn().unwrap();
@@ -37,13 +48,8 @@ fn process_killed_in_wait_with_output_leaves_no_reader_behind() {
     let child = Command::new("sleep").arg("60").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let pid = child.id();
     let gt = guv::spawn(move || child.wait_with_output().map(|o| o.status));
-    guv::gyield();
-    gt.kill();
-    assert!(gt.wait().unwrap_err().is_killed());
-    guv::gyield();
     // Nothing may still wait on the child's pipes.
-    assert_eq!(guv::hub::stats().io_waiters, 0);
-    assert_eq!(guv::hub::stats().live_greenlets, 0);
+    kill_once_waiting_and_check_nothing_is_left(gt);
     std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status().unwrap();
 }
 
@@ -241,13 +247,8 @@ fn select_killed_while_waiting_leaves_nothing_behind() {
     let a = std::rc::Rc::new(a);
     let a2 = a.clone();
     let gt = guv::spawn(move || guv::select(&[(&*a2, Interest::READABLE), (&b, Interest::READABLE)], None));
-    guv::gyield();
-    gt.kill();
-    assert!(gt.wait().unwrap_err().is_killed());
     // The helpers end once the killed greenlet has finished unwinding.
-    guv::gyield();
-    assert_eq!(guv::hub::stats().io_waiters, 0);
-    assert_eq!(guv::hub::stats().live_greenlets, 0);
+    kill_once_waiting_and_check_nothing_is_left(gt);
     a_peer.write_all(b"x").unwrap();
     let r = guv::select(&[(&*a, Interest::READABLE)], Some(Duration::from_secs(5))).unwrap();
     assert_eq!(r.len(), 1);

@@ -602,18 +602,31 @@ fn repeated_polls_of_a_pending_async_read_do_not_pile_up_greenlets() {
 
 // ---- a greenlet parked mid-unwind is its own business ----------------------
 
+/// Adds 10 to the counter under the lock when dropped (parking while
+/// another greenlet holds it).
+struct LockOnDrop(Arc<Mutex<u32>>);
+
+impl Drop for LockOnDrop {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) += 10;
+    }
+}
+
+/// A greenlet that sleeps holding a [`LockOnDrop`]: killed, it unwinds
+/// and takes the lock in its destructor.
+fn spawn_locking_on_drop(m: Arc<Mutex<u32>>) -> guv::GreenThread<()> {
+    guv::spawn(move || {
+        let _d = LockOnDrop(m);
+        guv::sleep(LONG);
+    })
+}
+
 /// A greenlet that a kill makes unwind through a destructor which parks
 /// (it takes a lock another greenlet holds) must not make the other
 /// greenlets of its thread look as if they were panicking: the holder's
 /// guard, dropped normally, must not poison the lock.
 #[test]
 fn a_greenlet_parked_while_unwinding_does_not_poison_other_greenlets_locks() {
-    struct LockOnDrop(Arc<Mutex<u32>>);
-    impl Drop for LockOnDrop {
-        fn drop(&mut self) {
-            *self.0.lock().unwrap_or_else(|e| e.into_inner()) += 10;
-        }
-    }
     let m = Arc::new(Mutex::new(0));
     let release = Rc::new(guv::Event::new());
     let holder = {
@@ -625,13 +638,7 @@ fn a_greenlet_parked_while_unwinding_does_not_poison_other_greenlets_locks() {
         })
     };
     guv::gyield();
-    let victim = {
-        let m = m.clone();
-        guv::spawn(move || {
-            let _d = LockOnDrop(m);
-            guv::sleep(LONG);
-        })
-    };
+    let victim = spawn_locking_on_drop(m.clone());
     guv::gyield();
     // The victim unwinds and parks in its destructor, waiting for the lock.
     victim.kill();
@@ -648,21 +655,9 @@ fn a_greenlet_parked_while_unwinding_does_not_poison_other_greenlets_locks() {
 /// were unwinding already).
 #[test]
 fn a_greenlet_parked_while_unwinding_does_not_make_others_unkillable() {
-    struct LockOnDrop(Arc<Mutex<()>>);
-    impl Drop for LockOnDrop {
-        fn drop(&mut self) {
-            let _g = self.0.lock();
-        }
-    }
-    let m = Arc::new(Mutex::new(()));
+    let m = Arc::new(Mutex::new(0));
     let guard = m.lock().unwrap();
-    let victim = {
-        let m = m.clone();
-        guv::spawn(move || {
-            let _d = LockOnDrop(m);
-            guv::sleep(LONG);
-        })
-    };
+    let victim = spawn_locking_on_drop(m.clone());
     guv::gyield();
     victim.kill(); // parks in its destructor: main holds the lock
     let sleeper = guv::spawn(|| guv::sleep(LONG));
