@@ -200,6 +200,11 @@ twin! {
         out.push(kind(&reader.read_to_string(&mut s)));
         out.push(s);
         drop(writer);
+        // A child process another test forks at this moment may hold the
+        // write end until it execs: wait for the hang-up before reading.
+        let mut pfd = libc::pollfd { fd: reader.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd; the fd is open for the whole call.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 10_000) }, 1);
         let mut v = Vec::new();
         out.push(format!("{:?}", reader.read_to_end(&mut v)));
         out
