@@ -84,6 +84,21 @@ pub fn websocket_handshake(addr: SocketAddr) -> TcpStream {
     c
 }
 
+/// Sends `bytes` (a request the server must refuse, possibly followed by
+/// requests that must then go unanswered) on a new connection; expects one
+/// answer with `status` and `Connection: close`, then the connection
+/// closed. Returns that answer.
+pub fn refused(s: &TestServer, bytes: &[u8], status: u16) -> RawResponse {
+    let mut c = Client::connect(s.addr);
+    c.send(bytes);
+    let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+    let r = c.read_response().unwrap_or_else(|e| panic!("{shown:?}: {e}"));
+    assert_eq!(r.status, status, "{shown:?}: {}", r.text());
+    assert_eq!(r.header("connection"), Some("close"), "{shown:?}");
+    assert!(c.is_closed(), "{shown:?}: a request after the refused one was answered");
+    r
+}
+
 /// A response as read off the wire.
 #[derive(Debug)]
 pub struct RawResponse {

@@ -24,6 +24,14 @@ impl Log {
     }
 }
 
+/// An I/O result as the twin tests compare it: `ok`, or the error's kind.
+pub fn io_kind<T>(r: &std::io::Result<T>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => format!("{:?}", e.kind()),
+    }
+}
+
 pub mod dns;
 /// Helpers for the HTTP and WebSocket tests.
 pub mod http;

@@ -73,12 +73,7 @@ macro_rules! twin {
     };
 }
 
-fn kind<T>(r: &std::io::Result<T>) -> String {
-    match r {
-        Ok(_) => "ok".into(),
-        Err(e) => format!("{:?}", e.kind()),
-    }
-}
+use guv_tests::io_kind as kind;
 
 fn lock_kind(r: &Result<(), std::fs::TryLockError>) -> String {
     match r {

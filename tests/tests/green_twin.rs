@@ -35,12 +35,7 @@ macro_rules! twin {
     };
 }
 
-fn kind<T>(r: &std::io::Result<T>) -> String {
-    match r {
-        Ok(_) => "ok".into(),
-        Err(e) => format!("{:?}", e.kind()),
-    }
-}
+use guv_tests::io_kind as kind;
 
 twin! {
     fn tcp_echo_with_threads() -> Vec<String> {

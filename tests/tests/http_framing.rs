@@ -45,13 +45,7 @@ fn with_followers(request: &[u8]) -> Vec<u8> {
 /// Sends `request` and the followers; expects one answer with `status`
 /// and `Connection: close`, then the connection closed.
 fn refused(s: &TestServer, request: &[u8], status: u16) {
-    let mut c = Client::connect(s.addr);
-    c.send(&with_followers(request));
-    let r = c.read_response().unwrap();
-    let shown = String::from_utf8_lossy(request);
-    assert_eq!(r.status, status, "{shown:?}: {}", r.text());
-    assert_eq!(r.header("connection"), Some("close"), "{shown:?}");
-    assert!(c.is_closed(), "{shown:?}: a request after the refused one was answered");
+    guv_tests::http::refused(s, &with_followers(request), status);
 }
 
 /// Sends `request` and the followers; expects three answers in order.

@@ -260,12 +260,7 @@ fn an_unread_body_over_the_drain_limit_closes() {
 /// Sends `request`, expects `status` with `Connection: close`, and the
 /// connection closed after it.
 fn refused(s: &TestServer, request: &[u8], status: u16) {
-    let mut c = Client::connect(s.addr);
-    c.send(request);
-    let r = c.read_response().unwrap();
-    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&request[..request.len().min(60)]));
-    assert_eq!(r.header("connection"), Some("close"));
-    assert!(c.is_closed());
+    guv_tests::http::refused(s, request, status);
 }
 
 #[test]

@@ -108,15 +108,7 @@ fn server() -> TestServer {
 /// stayed open; expects one answer with `status` and `Connection: close`,
 /// then the connection closed.
 fn refused(s: &TestServer, request: &[u8], status: u16) -> RawResponse {
-    let mut c = Client::connect(s.addr);
-    c.send(request);
-    c.send(b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n");
-    let shown = String::from_utf8_lossy(request).into_owned();
-    let r = c.read_response().unwrap_or_else(|e| panic!("{shown:?}: {e}"));
-    assert_eq!(r.status, status, "{shown:?}: {}", r.text());
-    assert_eq!(r.header("connection"), Some("close"), "{shown:?}");
-    assert!(c.is_closed(), "{shown:?}: the request after it was answered");
-    r
+    guv_tests::http::refused(s, &[request, b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n"].concat(), status)
 }
 
 fn post_chunked(path: &str, body: &str) -> Vec<u8> {
