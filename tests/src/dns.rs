@@ -41,6 +41,9 @@ pub enum Record {
     Refused,
     /// Never answers.
     Silent,
+    /// Answers like [`Record::Addr`], but only once
+    /// [`DnsServer::release_slow`] has been called (or after 10 s).
+    Gated(IpAddr),
 }
 
 /// The names a server knows and what it does with them; `None`: the
@@ -176,6 +179,13 @@ impl Drop for DnsServer {
     }
 }
 
+/// Waits until [`DnsServer::release_slow`] is called, or 10 s.
+fn wait_for_release(gate: &(Mutex<bool>, Condvar)) {
+    let (lock, cond) = gate;
+    let released = lock.lock().unwrap();
+    let _unused = cond.wait_timeout_while(released, Duration::from_secs(10), |r| !*r).unwrap();
+}
+
 /// The scripted reply to one query, if any.
 fn answer(
     query: &[u8],
@@ -200,22 +210,25 @@ fn answer(
     let a = |ip: Ipv4Addr| rr(RData::A(A { address: u32::from(ip) }));
     let aaaa = |ip: Ipv6Addr| rr(RData::AAAA(AAAA { address: u128::from(ip) }));
     if let Some(zone) = zone {
-        match zone.get(&name.trim_end_matches('.').to_ascii_lowercase()) {
+        let mut record = zone.get(&name.trim_end_matches('.').to_ascii_lowercase()).copied();
+        if let Some(Record::Gated(ip)) = record {
+            wait_for_release(gate);
+            record = Some(Record::Addr(ip));
+        }
+        match record {
             None => *reply.rcode_mut() = RCODE::NameError,
             Some(Record::ServFail) => *reply.rcode_mut() = RCODE::ServerFailure,
             Some(Record::Refused) => *reply.rcode_mut() = RCODE::Refused,
             Some(Record::Silent) => return None,
-            Some(Record::Addr(IpAddr::V4(ip))) if is_a => reply.answers.push(a(*ip)),
-            Some(Record::Addr(IpAddr::V6(ip))) if !is_a => reply.answers.push(aaaa(*ip)),
-            Some(Record::Addr(_)) => {}
+            Some(Record::Addr(IpAddr::V4(ip))) if is_a => reply.answers.push(a(ip)),
+            Some(Record::Addr(IpAddr::V6(ip))) if !is_a => reply.answers.push(aaaa(ip)),
+            Some(Record::Addr(_) | Record::Gated(_)) => {}
         }
         return reply.build_bytes_vec().ok();
     }
     match name.trim_end_matches('.') {
         "slow.test" => {
-            let (lock, cond) = gate;
-            let released = lock.lock().unwrap();
-            let _unused = cond.wait_timeout_while(released, Duration::from_secs(10), |r| !*r).unwrap();
+            wait_for_release(gate);
             if is_a {
                 reply.answers.push(a(Ipv4Addr::new(10, 0, 0, 1)));
             }

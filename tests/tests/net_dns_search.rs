@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use guv::net::dns::{Config, Resolver};
@@ -218,18 +219,23 @@ fn servfail_moves_on_but_a_timeout_or_refusal_ends_the_search() {
 
 #[test]
 fn other_greenlets_run_while_the_search_list_is_walked() {
-    let server = DnsServer::with_zone(&[("db.ok.example", addr("10.0.3.1"))]);
+    // The name that answers is held back until another greenlet lets it
+    // go: the lookup can only finish if the hub runs that greenlet while
+    // the resolver waits (a blocked hub would time out instead).
+    let server = Arc::new(DnsServer::with_zone(&[("db.ok.example", Record::Gated("10.0.3.1".parse().unwrap()))]));
     let r = resolver(&server, "search a.example b.example ok.example\n");
     let log = guv_tests::Log::new();
-    let l2 = log.clone();
+    let (l2, s2) = (log.clone(), server.clone());
     let ticker = guv::spawn(move || {
         l2.push("ticker ran");
+        s2.release_slow();
     });
     let got = r.lookup_ip("db").unwrap();
     log.push("answered");
     ticker.wait().unwrap();
     assert_eq!(got, ips(&["10.0.3.1"]));
     assert_eq!(log.take(), ["ticker ran", "answered"]);
+    assert_eq!(server.asked(), ["db.a.example", "db.b.example", "db.ok.example"]);
 }
 
 #[test]
