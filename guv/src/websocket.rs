@@ -30,7 +30,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::{CloseFrame, Role};
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use crate::Interest;
 use crate::wsgi::{Body, Upgrade, Upgraded};
@@ -59,6 +59,7 @@ pub struct WebSocketWSGI<H> {
     protocols: Vec<String>,
     origins: Option<Vec<String>>,
     close_timeout: Duration,
+    limits: WebSocketConfig,
 }
 
 /// How long a closing handshake may take by default: see
@@ -109,7 +110,13 @@ where
     /// server.join().unwrap().unwrap();
     /// ```
     pub fn new(handler: H) -> WebSocketWSGI<H> {
-        WebSocketWSGI { handler, protocols: Vec::new(), origins: None, close_timeout: DEFAULT_CLOSE_TIMEOUT }
+        WebSocketWSGI {
+            handler,
+            protocols: Vec::new(),
+            origins: None,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            limits: WebSocketConfig::default(),
+        }
     }
 
     /// The subprotocols this server speaks, in order of preference: the
@@ -239,6 +246,36 @@ where
         self
     }
 
+    /// The largest message a client may send, in bytes (`None`: no limit);
+    /// by default 64 MiB. A longer one fails the connection: the client
+    /// gets a closing frame with 1009 (message too big) and
+    /// [`WebSocket::wait`] returns `None`. Python's `websockets` calls this
+    /// `max_size` (1 MiB there).
+    ///
+    /// ```
+    /// use guv::websocket::WebSocketWSGI;
+    /// let app = WebSocketWSGI::new(|_ws| {}).max_message_size(Some(1 << 20)).max_frame_size(Some(64 << 10));
+    /// assert!(format!("{app:?}").contains("max_message_size: Some(1048576)"));
+    /// ```
+    pub fn max_message_size(mut self, limit: Option<usize>) -> Self {
+        self.limits = self.limits.max_message_size(limit);
+        self
+    }
+
+    /// The largest single frame a client may send, in bytes (`None`: no
+    /// limit); by default 16 MiB. A frame whose header announces more fails
+    /// the connection with 1009 before its payload is read.
+    ///
+    /// ```
+    /// use guv::websocket::WebSocketWSGI;
+    /// let app = WebSocketWSGI::new(|_ws| {}).max_frame_size(None);
+    /// assert!(format!("{app:?}").contains("max_frame_size: None"));
+    /// ```
+    pub fn max_frame_size(mut self, limit: Option<usize>) -> Self {
+        self.limits = self.limits.max_frame_size(limit);
+        self
+    }
+
     /// Handles one request: the app function.
     ///
     /// ```
@@ -308,7 +345,7 @@ where
         }
         reply.push_str("\r\n");
         if conn.write_all(reply.as_bytes()).is_ok() {
-            let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn), Role::Server, None);
+            let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn), Role::Server, Some(self.limits));
             let path = req.uri().path().to_owned();
             (self.handler)(WebSocket {
                 ws: RefCell::new(ws),
@@ -331,6 +368,8 @@ impl<H> fmt::Debug for WebSocketWSGI<H> {
             .field("protocols", &self.protocols)
             .field("origins", &self.origins)
             .field("close_timeout", &self.close_timeout)
+            .field("max_message_size", &self.limits.max_message_size)
+            .field("max_frame_size", &self.limits.max_frame_size)
             .finish()
     }
 }
@@ -426,7 +465,8 @@ impl WebSocket {
     /// connection is closed (by either side, or broken), and from then on.
     /// Pings are answered and pongs consumed on the way. A frame that breaks
     /// the protocol, text that is not UTF-8, or a frame or message over
-    /// tungstenite's limits (16 MiB, 64 MiB) fails the connection: the
+    /// the limits ([`WebSocketWSGI::max_frame_size`],
+    /// [`WebSocketWSGI::max_message_size`]) fails the connection: the
     /// client gets a closing frame with 1002, 1007 or 1009, and `wait`
     /// returns `None`.
     ///

@@ -226,6 +226,12 @@ fn respond(
     };
     if conn.upgraded.get() {
         drop(_registration);
+        // The app wrote its own `101 Switching Protocols` and ran the new
+        // protocol during the call; the line is written when it returns
+        // (as a response's is after its body), bytes unknown.
+        if let Some((method, uri)) = logged {
+            access_log(peer, &method, &uri.to_string(), info.version, StatusCode::SWITCHING_PROTOCOLS, 0);
+        }
         wait_released(conn);
         return Ok(Responded::Upgraded);
     }

@@ -244,7 +244,10 @@ where
 
     /// Whether to log each request in the common log format through the
     /// `log` crate (target `guv::wsgi::access`, level `Info`). On by
-    /// default; costs nothing while no logger enables that target.
+    /// default; costs nothing while no logger enables that target. A
+    /// request whose connection the app took over ([`super::Upgrade`], a
+    /// WebSocket) is logged with status 101 and no byte count when the app
+    /// call returns.
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};
