@@ -38,7 +38,7 @@
 mod addr;
 pub mod dns;
 mod socket;
-mod sys;
+pub(crate) mod sys;
 mod tcp;
 mod udp;
 pub mod unix;

@@ -10,6 +10,7 @@
 use std::cell::{Cell, RefCell};
 use std::io::{self, Write};
 use std::net::Shutdown;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -241,6 +242,15 @@ impl Connection {
             if !send_continue {
                 self.fill()?;
             }
+        }
+    }
+
+    /// Makes the coming close a reset: for a response whose end the
+    /// client could not otherwise tell from a cut (a body delimited by the
+    /// close). What is still unsent in the socket is dropped.
+    pub(crate) fn reset_on_close(&self) {
+        if let Err(e) = crate::net::sys::reset_on_close(self.stream.as_fd()) {
+            log::debug!(target: "guv::wsgi", "cannot set SO_LINGER to reset the connection: {e}");
         }
     }
 

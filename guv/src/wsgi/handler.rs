@@ -377,7 +377,14 @@ fn write_response(
             let (at, flushes) = head_at;
             if conn.flushes.get() != flushes {
                 // Part of the answer is out: the connection closes without
-                // its end (no last chunk), so the client sees it cut short.
+                // its end (no last chunk, or fewer bytes than its length),
+                // so the client sees it cut short. A body delimited by the
+                // close has no such end: what was produced goes out, then a
+                // reset, never the FIN that would make it look whole.
+                if framing == Framing::UntilClose {
+                    let _ = conn.flush();
+                    conn.reset_on_close();
+                }
                 return Err(e);
             }
             // None of it is out: it is taken back and the status sent.

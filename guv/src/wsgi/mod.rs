@@ -65,7 +65,10 @@
 //!   or malformed) before any of the response has been written is taken
 //!   back and answered with the error's status (500, or 413/400) and
 //!   `Connection: close`. Once part of it is out, the connection closes
-//!   without the body's end (no last chunk), so the client sees it cut.
+//!   without the body's end (no last chunk, fewer bytes than its length),
+//!   so the client sees it cut; a body delimited by the close (HTTP/1.0,
+//!   no length) has no end to withhold, so that connection is reset
+//!   (`SO_LINGER` 0) rather than closed in order.
 //! - An access log in the common log format through the `log` crate
 //!   (target `guv::wsgi::access`).
 //! - Graceful shutdown through a [`ShutdownHandle`], and several worker
