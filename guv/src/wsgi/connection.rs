@@ -46,6 +46,9 @@ pub(crate) struct Connection {
     /// Raised when the last [`super::Upgraded`] handle of a taken-over
     /// connection is dropped; the connection's greenlet waits for it.
     pub(crate) released: RefCell<Option<crate::Event>>,
+    /// How long a read of the request body waits for the client
+    /// ([`super::Server::body_timeout`]).
+    body_timeout: Option<Duration>,
 }
 
 /// A buffer being flushed; dropping it (at the end, or when the writer
@@ -68,7 +71,7 @@ fn busy() -> io::Error {
 }
 
 impl Connection {
-    pub(crate) fn new(stream: TcpStream, conn: Conn) -> Connection {
+    pub(crate) fn new(stream: TcpStream, conn: Conn, body_timeout: Option<Duration>) -> Connection {
         Connection {
             stream,
             conn: RefCell::new(conn),
@@ -78,6 +81,7 @@ impl Connection {
             upgraded: Cell::new(false),
             flushes: Cell::new(0),
             released: RefCell::new(None),
+            body_timeout,
         }
     }
 
@@ -186,6 +190,13 @@ impl Connection {
     /// would only say `WouldBlock`: on a keep-alive connection that is one
     /// system call per request.
     pub(crate) fn fill(&self) -> io::Result<usize> {
+        self.fill_within(None)
+    }
+
+    /// [`Connection::fill`], failing with `TimedOut` if nothing comes for
+    /// `timeout`.
+    fn fill_within(&self, timeout: Option<Duration>) -> io::Result<usize> {
+        let mut deadline = None;
         loop {
             if !self.stream.read_would_block() {
                 let mut conn = self.conn.try_borrow_mut().map_err(|_| busy())?;
@@ -207,7 +218,10 @@ impl Connection {
                     Err(e) => return Err(e),
                 }
             }
-            self.stream.wait_ready(Interest::READABLE, None)?;
+            if deadline.is_none() {
+                deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+            }
+            self.stream.wait_ready(Interest::READABLE, deadline)?;
         }
     }
 
@@ -240,7 +254,20 @@ impl Connection {
             // before this greenlet waits for the client.
             self.flush()?;
             if !send_continue {
-                self.fill()?;
+                match self.fill_within(self.body_timeout) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                        // The client stopped sending its body (a slow-body
+                        // attack, or a client that went away): 408.
+                        self.body_failed.set(Some(StatusCode::REQUEST_TIMEOUT));
+                        let waited = self.body_timeout.unwrap_or_default();
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("guv::wsgi: no request body bytes came for {waited:?}"),
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
     }
@@ -293,7 +320,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
-        (Rc::new(Connection::new(server, Conn::new(Limits::default(), 1 << 20, 1 << 16))), client)
+        (Rc::new(Connection::new(server, Conn::new(Limits::default(), 1 << 20, 1 << 16), None)), client)
     }
 
     fn pattern(len: usize) -> Vec<u8> {

@@ -40,6 +40,7 @@ pub(crate) struct Config {
     pub(crate) max_body: u64,
     pub(crate) max_drain: u64,
     pub(crate) header_timeout: Option<Duration>,
+    pub(crate) body_timeout: Option<Duration>,
     pub(crate) access_log: bool,
 }
 
@@ -50,6 +51,7 @@ impl Default for Config {
             max_body: 1 << 30,
             max_drain: 64 * 1024,
             header_timeout: Some(Duration::from_secs(60)),
+            body_timeout: Some(Duration::from_secs(60)),
             access_log: true,
         }
     }
@@ -75,7 +77,7 @@ pub(crate) struct Flags {
 /// Serves one connection until it closes.
 pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, cfg: &Config, flags: &Flags) {
     let _ = stream.set_nodelay(true);
-    let conn = Rc::new(Connection::new(stream, Conn::new(cfg.limits, cfg.max_body, cfg.max_drain)));
+    let conn = Rc::new(Connection::new(stream, Conn::new(cfg.limits, cfg.max_body, cfg.max_drain), cfg.body_timeout));
     let mut scratch = Vec::new();
     loop {
         flags.head_since.set(flags.clock.get());

@@ -44,7 +44,9 @@
 //!   over [`Server::max_body_size`] (413), a transfer-coding other than
 //!   chunked before the final `chunked` (501), HTTP/2 or an unknown version
 //!   (505). A client that does not send a head within
-//!   [`Server::header_timeout`] is disconnected.
+//!   [`Server::header_timeout`] is disconnected; one that stops sending a
+//!   request body for [`Server::body_timeout`] gets 408 (the app's read
+//!   fails with `TimedOut`).
 //! - Framing is strict, so that a proxy in front cannot read a different
 //!   request boundary than the server (request smuggling): one `Host`;
 //!   `Content-Length` and `Transfer-Encoding` never together; a

@@ -242,6 +242,42 @@ where
         self
     }
 
+    /// How long a read of the request body waits for the next bytes from
+    /// the client (the gap between two reads, as nginx's
+    /// `client_body_timeout`; 60 s by default). When it passes, the app's
+    /// read fails with `TimedOut` and the answer is `408 Request Timeout`
+    /// with `Connection: close` (if none of the app's own answer went out).
+    /// This is what stops a client that trickles a body, or stops sending
+    /// one, from holding a connection and its greenlet. `None`: no limit.
+    ///
+    /// ```
+    /// # use std::io::{Read, Write};
+    /// use std::time::Duration;
+    /// use guv::wsgi::{Body, Server};
+    ///
+    /// let app = |mut req: http::Request<Body>| {
+    ///     let mut body = Vec::new();
+    ///     let err = req.body_mut().read_to_end(&mut body).unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    ///     http::Response::new(Body::from("never sent: the 408 replaces it"))
+    /// };
+    /// let bound = Server::new(app).body_timeout(Some(Duration::from_millis(100))).bind("127.0.0.1:0").unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let server = std::thread::spawn(move || bound.run());
+    /// let mut c = std::net::TcpStream::connect(addr).unwrap();
+    /// // Promises 10 bytes, sends 3, then nothing.
+    /// c.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc").unwrap();
+    /// let mut answer = String::new();
+    /// c.read_to_string(&mut answer).unwrap();
+    /// assert!(answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{answer}");
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
+    pub fn body_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.cfg.body_timeout = timeout;
+        self
+    }
+
     /// Whether to log each request in the common log format through the
     /// `log` crate (target `guv::wsgi::access`, level `Info`). On by
     /// default; costs nothing while no logger enables that target. A
