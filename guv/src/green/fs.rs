@@ -13,7 +13,13 @@
 //! [`File`] has std's inherent methods and trait impls, including
 //! `std::os::unix::fs::FileExt` (`read_at`, `write_at`, ...) and the fd
 //! conversions; [`OpenOptions`] implements `std::os::unix::fs::OpenOptionsExt`.
-//! Import those traits from `std` as usual. Two std impls cannot be
+//! Import those traits from `std` as usual.
+//!
+//! A greenlet killed (or timed out) while its read waits on the pool
+//! loses nothing: the pool's job puts the file position back, so the next
+//! read gets those bytes (files that cannot seek, such as FIFOs, excepted).
+//! The rewind assumes no other read of the same open file ran meanwhile,
+//! which concurrent reads of one file position cannot promise anyway. Two std impls cannot be
 //! given to a type outside std: `Read`/`Write`/`Seek` for `Arc<File>` (use
 //! `&File` through the `Arc`) and the sealed `IsTerminal` (call it on
 //! `file.as_fd()`).
@@ -416,6 +422,33 @@ impl File {
         execute(move || op(&f))
     }
 
+    /// Runs a read `op` on the pool that moves the file position; if the
+    /// caller unwinds (killed, timed out) before it hears of the result,
+    /// the position is put back where it was, so the bytes the read took
+    /// are read again by the next read rather than lost. (A file that
+    /// cannot seek — a FIFO — cannot be put back: those bytes are gone, as
+    /// with any reader abandoned mid-read.)
+    fn run_read<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let state = Arc::new(Mutex::new(ReadCall::Running));
+        let mut guard = ReadGuard { state: state.clone(), file: self.inner.clone(), armed: true };
+        let r = self.run(move |mut f| {
+            let before = f.stream_position().ok();
+            let r = op(f);
+            let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
+            match (*st, before) {
+                (ReadCall::Abandoned, Some(pos)) => drop(f.seek(SeekFrom::Start(pos))),
+                (ReadCall::Abandoned, None) => {}
+                _ => *st = ReadCall::Done(before),
+            }
+            r
+        });
+        guard.armed = false;
+        r
+    }
+
     /// Flushes data and metadata to the device.
     ///
     /// ```
@@ -648,7 +681,7 @@ impl File {
 impl Read for &File {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
-        let data = self.run(move |mut f| {
+        let data = self.run_read(move |mut f| {
             let mut v = vec![0u8; len];
             let n = f.read(&mut v)?;
             v.truncate(n);
@@ -662,7 +695,7 @@ impl Read for &File {
         // One round trip; on an error the buffer is left as it was (std
         // leaves its contents unspecified).
         let len = buf.len();
-        let data = self.run(move |mut f| {
+        let data = self.run_read(move |mut f| {
             let mut v = vec![0u8; len];
             f.read_exact(&mut v)?;
             Ok(v)
@@ -673,7 +706,7 @@ impl Read for &File {
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let lens: Vec<usize> = bufs.iter().map(|b| b.len()).collect();
-        let (data, n) = self.run(move |mut f| {
+        let (data, n) = self.run_read(move |mut f| {
             let mut owned: Vec<Vec<u8>> = lens.iter().map(|&n| vec![0u8; n]).collect();
             let mut slices: Vec<IoSliceMut<'_>> = owned.iter_mut().map(|v| IoSliceMut::new(v)).collect();
             let n = f.read_vectored(&mut slices)?;
@@ -718,7 +751,7 @@ impl File {
     /// ended (the count, or the error that stopped it). The outer error
     /// only says the pool could not run the call.
     fn read_rest(&self) -> io::Result<(Vec<u8>, io::Result<usize>)> {
-        self.run(|mut f| {
+        self.run_read(|mut f| {
             let mut v = Vec::new();
             let r = f.read_to_end(&mut v);
             Ok((v, r))
@@ -964,6 +997,41 @@ impl Drop for LockGuard {
             LockCall::Done(true) => drop(self.file.unlock()),
             LockCall::Waiting => *st = LockCall::Abandoned,
             LockCall::Done(false) | LockCall::Abandoned => {}
+        }
+    }
+}
+
+/// A read on the pool, as its caller and the job see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadCall {
+    /// The job has not finished.
+    Running,
+    /// The caller left (killed or timed out) before the job finished.
+    Abandoned,
+    /// The job finished; the position it started from, if the file has one.
+    Done(Option<u64>),
+}
+
+/// Puts the file position back for a caller that unwinds before it sees
+/// what its read took.
+struct ReadGuard {
+    state: Arc<Mutex<ReadCall>>,
+    file: Arc<std::fs::File>,
+    armed: bool,
+}
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match *st {
+            // The job is done but its result never reached the caller;
+            // `lseek` does not block.
+            ReadCall::Done(Some(pos)) => drop((&*self.file).seek(SeekFrom::Start(pos))),
+            ReadCall::Running => *st = ReadCall::Abandoned,
+            ReadCall::Done(None) | ReadCall::Abandoned => {}
         }
     }
 }
