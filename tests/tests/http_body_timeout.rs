@@ -12,7 +12,7 @@ use guv_tests::http::{Client, TestServer};
 
 /// A server whose app reads the whole body and reports how that went
 /// (`Ok(len)` or the error's kind) on `tx`, answering with the length.
-fn server(timeout: Duration) -> (TestServer, mpsc::Receiver<Result<usize, std::io::ErrorKind>>) {
+fn server(timeout: impl Into<Option<Duration>>) -> (TestServer, mpsc::Receiver<Result<usize, std::io::ErrorKind>>) {
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     let app = move |mut req: Request<Body>| -> Response<Body> {
@@ -21,18 +21,23 @@ fn server(timeout: Duration) -> (TestServer, mpsc::Receiver<Result<usize, std::i
         tx.lock().unwrap().send(read).unwrap();
         Response::new(Body::from(format!("{} bytes", body.len())))
     };
-    (TestServer::start(Server::new(app).body_timeout(Some(timeout)).access_log(false)), rx)
+    (TestServer::start(Server::new(app).body_timeout(timeout.into()).access_log(false)), rx)
 }
 
 fn outcome(rx: &mpsc::Receiver<Result<usize, std::io::ErrorKind>>) -> Result<usize, std::io::ErrorKind> {
     rx.recv_timeout(Duration::from_secs(20)).expect("the app never finished reading")
 }
 
-#[test]
-fn a_body_that_stops_coming_gets_408_and_the_connection_closes() {
+/// Sends `request` (a body that stops short), optionally reading a `100
+/// Continue` first; checks the app's read timed out and the answer is 408
+/// with `Connection: close`, then the close.
+fn stalls(request: &[u8], expects_continue: bool) {
     let (s, rx) = server(Duration::from_millis(100));
     let mut c = Client::connect(s.addr);
-    c.send(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
+    c.send(request);
+    if expects_continue {
+        assert_eq!(c.read_response().unwrap().status, 100);
+    }
     assert_eq!(outcome(&rx), Err(std::io::ErrorKind::TimedOut));
     let r = c.read_response().unwrap();
     assert_eq!((r.status, r.header("connection")), (408, Some("close")));
@@ -40,23 +45,18 @@ fn a_body_that_stops_coming_gets_408_and_the_connection_closes() {
 }
 
 #[test]
+fn a_body_that_stops_coming_gets_408_and_the_connection_closes() {
+    stalls(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc", false);
+}
+
+#[test]
 fn a_chunked_body_stalled_inside_a_chunk_gets_408() {
-    let (s, rx) = server(Duration::from_millis(100));
-    let mut c = Client::connect(s.addr);
-    c.send(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
-    assert_eq!(outcome(&rx), Err(std::io::ErrorKind::TimedOut));
-    assert_eq!(c.read_response().unwrap().status, 408);
-    assert!(c.is_closed());
+    stalls(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", false);
 }
 
 #[test]
 fn a_client_silent_after_100_continue_gets_408() {
-    let (s, rx) = server(Duration::from_millis(100));
-    let mut c = Client::connect(s.addr);
-    c.send(b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
-    assert_eq!(c.read_response().unwrap().status, 100);
-    assert_eq!(outcome(&rx), Err(std::io::ErrorKind::TimedOut));
-    assert_eq!(c.read_response().unwrap().status, 408);
+    stalls(b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n", true);
 }
 
 #[test]
@@ -78,15 +78,7 @@ fn the_limit_is_on_each_wait_not_on_the_whole_body() {
 
 #[test]
 fn without_a_limit_a_stalled_body_waits_for_the_client() {
-    let (tx, rx) = mpsc::channel();
-    let tx = std::sync::Mutex::new(tx);
-    let app = move |mut req: Request<Body>| -> Response<Body> {
-        let mut body = Vec::new();
-        let read = req.body_mut().read_to_end(&mut body).map(|_| body.len()).map_err(|e| e.kind());
-        tx.lock().unwrap().send(read).unwrap();
-        Response::new(Body::empty())
-    };
-    let s = TestServer::start(Server::new(app).body_timeout(None).access_log(false));
+    let (s, rx) = server(None);
     let mut c = s.connect();
     c.write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab").unwrap();
     // Far longer than the other tests' limit: still waiting.

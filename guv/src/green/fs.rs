@@ -422,31 +422,50 @@ impl File {
         execute(move || op(&f))
     }
 
-    /// Runs a read `op` on the pool that moves the file position; if the
-    /// caller unwinds (killed, timed out) before it hears of the result,
-    /// the position is put back where it was, so the bytes the read took
-    /// are read again by the next read rather than lost. (A file that
-    /// cannot seek — a FIFO — cannot be put back: those bytes are gone, as
-    /// with any reader abandoned mid-read.)
-    fn run_read<T: Send + 'static>(
+    /// Runs `op` on the pool; if the caller unwinds (killed, timed out)
+    /// before it hears of the result, `undo` is applied to what `op`
+    /// reported it did (`Some`): on the pool when the job ends after the
+    /// caller left, or in the caller's unwinding when the result came but
+    /// was never taken (so `undo` must not block).
+    fn run_undoable<T: Send + 'static, U: Copy + Send + 'static>(
         &self,
-        op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
+        op: impl FnOnce(&std::fs::File) -> (io::Result<T>, Option<U>) + Send + 'static,
+        undo: fn(&std::fs::File, U),
     ) -> io::Result<T> {
-        let state = Arc::new(Mutex::new(ReadCall::Running));
-        let mut guard = ReadGuard { state: state.clone(), file: self.inner.clone(), armed: true };
-        let r = self.run(move |mut f| {
-            let before = f.stream_position().ok();
-            let r = op(f);
+        let state = Arc::new(Mutex::new(PoolCall::Running));
+        let mut guard = UndoGuard { state: state.clone(), file: self.inner.clone(), undo, armed: true };
+        let r = self.run(move |f| {
+            let (r, did) = op(f);
             let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
-            match (*st, before) {
-                (ReadCall::Abandoned, Some(pos)) => drop(f.seek(SeekFrom::Start(pos))),
-                (ReadCall::Abandoned, None) => {}
-                _ => *st = ReadCall::Done(before),
+            match (*st, did) {
+                (PoolCall::Abandoned, Some(did)) => undo(f, did),
+                (PoolCall::Abandoned, None) => {}
+                _ => *st = PoolCall::Done(did),
             }
             r
         });
         guard.armed = false;
         r
+    }
+
+    /// Runs a read `op` on the pool that moves the file position; if the
+    /// caller unwinds before it hears of the result, the position is put
+    /// back where it was, so the bytes the read took are read again by the
+    /// next read rather than lost. (A file that cannot seek — a FIFO —
+    /// cannot be put back: those bytes are gone, as with any reader
+    /// abandoned mid-read.)
+    fn run_read<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        self.run_undoable(
+            move |mut f| {
+                let before = f.stream_position().ok();
+                (op(f), before)
+            },
+            // `lseek` does not block.
+            |mut f, pos| drop(f.seek(SeekFrom::Start(pos))),
+        )
     }
 
     /// Flushes data and metadata to the device.
@@ -638,22 +657,15 @@ impl File {
     /// `lock` or `lock_shared` on the pool, giving the lock back if the
     /// caller unwinds (killed, timed out) before it hears of it.
     fn lock_on_pool(&self, shared: bool) -> io::Result<()> {
-        let state = Arc::new(Mutex::new(LockCall::Waiting));
-        let mut guard = LockGuard { state: state.clone(), file: self.inner.clone(), armed: true };
-        let r = self.run(move |f| {
-            let r = if shared { f.lock_shared() } else { f.lock() };
-            let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
-            if *st == LockCall::Abandoned {
-                if r.is_ok() {
-                    let _ = f.unlock();
-                }
-            } else {
-                *st = LockCall::Done(r.is_ok());
-            }
-            r
-        });
-        guard.armed = false;
-        r
+        self.run_undoable(
+            move |f| {
+                let r = if shared { f.lock_shared() } else { f.lock() };
+                let locked = r.is_ok().then_some(());
+                (r, locked)
+            },
+            // `flock(LOCK_UN)` does not block.
+            |f, ()| drop(f.unlock()),
+        )
     }
 
     /// The std file, for calls this type does not offer. If a call on the
@@ -966,72 +978,37 @@ impl FileExt for File {
     }
 }
 
-/// How a [`File::lock`] call on the pool ended, shared between the
-/// caller and the job so that a lock taken for a caller who was killed
-/// meanwhile is given back, not kept by nobody.
+/// A pool call whose effect is undone if its caller leaves first (see
+/// [`File::run_undoable`]), as the caller and the job both see it.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum LockCall {
-    /// The job is still waiting for the lock.
-    Waiting,
-    /// The caller left (killed or timed out) before the job finished.
-    Abandoned,
-    /// The job finished; `true` if it took the lock.
-    Done(bool),
-}
-
-/// Gives back a lock taken for a caller that unwinds before seeing it.
-struct LockGuard {
-    state: Arc<Mutex<LockCall>>,
-    file: Arc<std::fs::File>,
-    armed: bool,
-}
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        match *st {
-            // `flock(LOCK_UN)` does not block.
-            LockCall::Done(true) => drop(self.file.unlock()),
-            LockCall::Waiting => *st = LockCall::Abandoned,
-            LockCall::Done(false) | LockCall::Abandoned => {}
-        }
-    }
-}
-
-/// A read on the pool, as its caller and the job see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ReadCall {
+enum PoolCall<U> {
     /// The job has not finished.
     Running,
     /// The caller left (killed or timed out) before the job finished.
     Abandoned,
-    /// The job finished; the position it started from, if the file has one.
-    Done(Option<u64>),
+    /// The job finished, and did this (if anything) to be undone.
+    Done(Option<U>),
 }
 
-/// Puts the file position back for a caller that unwinds before it sees
-/// what its read took.
-struct ReadGuard {
-    state: Arc<Mutex<ReadCall>>,
+/// Undoes a finished job's effect for a caller that unwinds before it
+/// sees the result, or marks the call abandoned for the job to undo.
+struct UndoGuard<U: Copy> {
+    state: Arc<Mutex<PoolCall<U>>>,
     file: Arc<std::fs::File>,
+    undo: fn(&std::fs::File, U),
     armed: bool,
 }
 
-impl Drop for ReadGuard {
+impl<U: Copy> Drop for UndoGuard<U> {
     fn drop(&mut self) {
         if !self.armed {
             return;
         }
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match *st {
-            // The job is done but its result never reached the caller;
-            // `lseek` does not block.
-            ReadCall::Done(Some(pos)) => drop((&*self.file).seek(SeekFrom::Start(pos))),
-            ReadCall::Running => *st = ReadCall::Abandoned,
-            ReadCall::Done(None) | ReadCall::Abandoned => {}
+            PoolCall::Done(Some(did)) => (self.undo)(&self.file, did),
+            PoolCall::Running => *st = PoolCall::Abandoned,
+            PoolCall::Done(None) | PoolCall::Abandoned => {}
         }
     }
 }
