@@ -586,6 +586,12 @@ impl WebSocket {
     /// Sends a message (`&str`, `String` and `Vec<u8>` convert), parking
     /// while the socket's send buffer is full.
     ///
+    /// The message is queued whole before any waiting: if a
+    /// [`Timeout`](crate::Timeout) or a kill ends the wait, it is still
+    /// sent, whole and in order, ahead of whatever is sent next (or the
+    /// closing frame). So do not send it again after such an interruption:
+    /// the client would get it twice.
+    ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
     /// # type Started = (std::net::SocketAddr, guv::wsgi::ShutdownHandle, std::thread::JoinHandle<std::io::Result<()>>);

@@ -1,7 +1,7 @@
 //! `WebSocketWSGI::max_message_size` / `max_frame_size`, driven by
 //! tungstenite's client: what fits is delivered whole, what does not fails
-//! the connection with a 1009 closing frame; and the access-log line of a
-//! WebSocket session.
+//! the connection with a 1009 closing frame; the access-log line of a
+//! WebSocket session; and a send whose wait a Timeout cut short.
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
@@ -136,4 +136,29 @@ fn a_websocket_session_is_in_the_access_log_as_a_101() {
     assert_eq!(ours.len(), 1, "{lines:?}");
     assert!(ours[0].starts_with("guv::wsgi::access 127.0.0.1 - - ["), "{}", ours[0]);
     assert!(ours[0].ends_with("\"GET /chat/room-101 HTTP/1.1\" 101 -"), "{}", ours[0]);
+}
+
+#[test]
+fn a_send_cut_short_by_a_timeout_still_goes_out_once_and_in_order() {
+    // More than the socket buffers hold while the client reads nothing.
+    const BIG: usize = 16 << 20;
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let handler: Box<dyn Fn(WebSocket) + Send + Sync> = Box::new(move |ws: WebSocket| {
+        let tx = tx.lock().unwrap().clone();
+        let cut = guv::with_timeout(std::time::Duration::from_millis(50), || ws.send(vec![3u8; BIG]));
+        tx.send(cut.is_err()).unwrap();
+        ws.send("after").unwrap();
+        while ws.wait().is_some() {}
+    });
+    let ws = WebSocketWSGI::new(handler);
+    let app = move |req: Request<Body>| -> Response<Body> { ws.call(req) };
+    let s = TestServer::start(Server::new(app));
+    let mut c = client(s.addr);
+    assert!(rx.recv_timeout(CLIENT_TIMEOUT).unwrap(), "the send finished within the timeout");
+    let first = c.read().unwrap();
+    assert_eq!((first.len(), first.is_binary()), (BIG, true));
+    assert!(first.into_data().iter().all(|&b| b == 3));
+    assert_eq!(c.read().unwrap(), Message::text("after"));
+    c.close(None).unwrap();
 }
