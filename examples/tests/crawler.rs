@@ -57,8 +57,12 @@ fn crawl_fetches_every_url_in_order_with_the_pools_concurrency() {
 #[test]
 fn a_failed_fetch_is_an_error_in_its_place_and_the_others_go_on() {
     let site = Site::start(page_app(0, Duration::ZERO)).unwrap();
-    // A port nothing listens on: bound, then closed.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // A port nothing listens on: the local end of a live connection (a
+    // port bound and then closed could be taken by a test running in
+    // parallel; this one stays taken until the test ends).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let closed = held.local_addr().unwrap();
     let urls = vec![
         site.url("/page/1"),
         format!("http://{closed}/page/2"),

@@ -60,6 +60,9 @@ pub struct DnsServer {
     pub udp_queries: Arc<AtomicUsize>,
     /// TCP queries received.
     pub tcp_queries: Arc<AtomicUsize>,
+    /// TCP connections the server has handled and closed (each query is a
+    /// connection of its own; see [`DnsServer::wait_tcp_closed`]).
+    pub tcp_closed: Arc<AtomicUsize>,
     threads: Vec<thread::JoinHandle<()>>,
 }
 
@@ -92,6 +95,7 @@ impl DnsServer {
         let slow_gate = Arc::new((Mutex::new(false), Condvar::new()));
         let udp_queries = Arc::new(AtomicUsize::new(0));
         let tcp_queries = Arc::new(AtomicUsize::new(0));
+        let tcp_closed = Arc::new(AtomicUsize::new(0));
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut threads = Vec::new();
         {
@@ -110,7 +114,7 @@ impl DnsServer {
         }
         {
             let (stop, gate, count) = (stop.clone(), slow_gate.clone(), tcp_queries.clone());
-            let (zone, log) = (zone.clone(), log.clone());
+            let (zone, log, closed) = (zone.clone(), log.clone(), tcp_closed.clone());
             threads.push(thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let Ok((mut s, _)) = tcp.accept() else {
@@ -119,23 +123,23 @@ impl DnsServer {
                     };
                     s.set_nonblocking(false).unwrap();
                     count.fetch_add(1, Ordering::Relaxed);
-                    let mut len = [0u8; 2];
-                    if s.read_exact(&mut len).is_err() {
-                        continue;
-                    }
-                    let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                    if s.read_exact(&mut q).is_err() {
-                        continue;
-                    }
-                    if let Some(reply) = answer(&q, true, &gate, &zone, &log) {
+                    let mut serve = || {
+                        let mut len = [0u8; 2];
+                        s.read_exact(&mut len).ok()?;
+                        let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                        s.read_exact(&mut q).ok()?;
+                        let reply = answer(&q, true, &gate, &zone, &log)?;
                         let mut msg = (reply.len() as u16).to_be_bytes().to_vec();
                         msg.extend_from_slice(&reply);
-                        let _ = s.write_all(&msg);
-                    }
+                        s.write_all(&msg).ok()
+                    };
+                    serve();
+                    drop(s);
+                    closed.fetch_add(1, Ordering::Release);
                 }
             }));
         }
-        DnsServer { addr, log, stop, slow_gate, udp_queries, tcp_queries, threads }
+        DnsServer { addr, log, stop, slow_gate, udp_queries, tcp_queries, tcp_closed, threads }
     }
 
     /// The names asked so far, in the order the queries arrived, without
@@ -149,6 +153,34 @@ impl DnsServer {
         let mut names: Vec<String> = self.log.lock().unwrap().clone();
         names.dedup();
         names
+    }
+
+    /// Waits until [`DnsServer::asked`] holds at least `n` names (for at
+    /// most 10 s), and returns it. A lookup that gave up on a server that
+    /// never answers may return before the server has even read its query,
+    /// so its name may not be in `asked` yet.
+    pub fn wait_asked(&self, n: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let names = self.asked();
+            if names.len() >= n || std::time::Instant::now() >= deadline {
+                return names;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Waits until the server has closed every TCP connection it accepted
+    /// (for at most 10 s). Its end of a connection may still be open for a
+    /// moment after the client read the answer: a test that counts the
+    /// process's open files waits for this first.
+    pub fn wait_tcp_closed(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.tcp_closed.load(Ordering::Acquire) < self.tcp_queries.load(Ordering::Relaxed)
+            && std::time::Instant::now() < deadline
+        {
+            thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Forgets the names asked so far.

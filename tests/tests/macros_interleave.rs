@@ -201,21 +201,32 @@ mod blocking {
         reader.join().unwrap()?;
         cat.wait()?;
 
+        // The child waits for a file that the ticker creates on its third
+        // tick, which it can only reach while `status` parks: the order is
+        // the protocol's, whatever the machine's speed.
+        let flag = std::env::temp_dir().join(format!("guv-interleave-ticks-{}", std::process::id()));
+        let _ = std::fs::remove_file(&flag);
         let ticks = Arc::new(Mutex::new(0u32));
         let (tick_count, done) = (ticks.clone(), Arc::new(Mutex::new(false)));
-        let done2 = done.clone();
+        let (done2, flag2) = (done.clone(), flag.clone());
         let ticker = thread::spawn(move || {
             while !*done2.lock().unwrap() {
-                *tick_count.lock().unwrap() += 1;
+                let mut n = tick_count.lock().unwrap();
+                *n += 1;
+                if *n == 3 {
+                    File::create(&flag2).unwrap();
+                }
+                drop(n);
                 thread::sleep(Duration::from_millis(10));
             }
         });
-        let status = Command::new("sleep").arg("0.2").status()?;
+        let script = r#"while [ ! -e "$1" ]; do sleep 0.01; done"#;
+        let status = Command::new("sh").arg("-c").arg(script).arg("sh").arg(&flag).status()?;
         let ticked = *ticks.lock().unwrap();
-        log.note(format!("sleep exited: {} after {} ticks", status.success(), ticked.min(3)));
+        log.note(format!("child exited: {} after {} ticks", status.success(), ticked.min(3)));
         *done.lock().unwrap() = true;
         ticker.join().unwrap();
-        Ok(())
+        std::fs::remove_file(&flag)
     }
 
     /// A FIFO: opening it for reading blocks until a writer opens it, so
@@ -344,7 +355,7 @@ fn child_process_pipes_and_waits_park() {
     blocking::child_processes(&log, 3).unwrap();
     assert_eq!(
         log.events(),
-        ["write 0", "read 0", "write 1", "read 1", "write 2", "read 2", "sleep exited: true after 3 ticks",]
+        ["write 0", "read 0", "write 1", "read 1", "write 2", "read 2", "child exited: true after 3 ticks",]
     );
     one_os_thread(&log);
 }

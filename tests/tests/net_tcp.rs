@@ -10,6 +10,12 @@ use std::time::{Duration, Instant};
 use guv::net::{TcpListener, TcpStream};
 use guv_tests::Log;
 
+/// More bytes than a loopback connection's buffers hold (Linux caps the
+/// send buffer at `tcp_wmem`'s 4 MiB and the receive buffer, which grows
+/// only while the application reads, at `tcp_rmem`'s maximum): a writer
+/// whose peer reads nothing parks before it is done.
+const BEYOND_BUFFERS: usize = 64 << 20;
+
 fn pair() -> (TcpStream, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
@@ -70,9 +76,12 @@ fn readers_and_writers_wait_separately_on_one_socket() {
         queued += n;
     }
     c.set_nonblocking(false).unwrap();
+    // More than the socket buffers can ever hold: the writer parks even
+    // if the kernel freed some room since the loop above gave up.
+    let tail = vec![7u8; BEYOND_BUFFERS];
     let (c3, log3) = (c.clone(), log.clone());
     let writer = guv::spawn(move || {
-        (&*c3).write_all(b"tail").unwrap();
+        (&*c3).write_all(&tail).unwrap();
         log3.push("wrote");
     });
     guv::gyield();
@@ -80,7 +89,7 @@ fn readers_and_writers_wait_separately_on_one_socket() {
     // Drain the peer: the writer finishes; then answer the reader.
     let mut sink = vec![0u8; 65536];
     let mut drained = 0;
-    while drained < queued + 4 {
+    while drained < queued + BEYOND_BUFFERS {
         drained += (&s).read(&mut sink).unwrap();
     }
     writer.wait().unwrap();
@@ -149,10 +158,11 @@ fn peek_shutdown_nodelay_ttl() {
 
 #[test]
 fn connect_refused_is_a_clear_error() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // The local port of a live connection: nothing listens there, and
+    // nothing can while the connection holds it (a port bound and then
+    // closed could be taken by a test running in parallel).
+    let (held, _peer) = pair();
+    let port = held.local_addr().unwrap().port();
     let e = TcpStream::connect(("127.0.0.1", port)).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
 }
@@ -182,15 +192,24 @@ fn other_greenlets_run_while_connecting() {
     // SAFETY: listen(2) on a socket this test owns.
     assert_eq!(unsafe { libc::listen(l.as_raw_fd(), 0) }, 0);
     let addr = l.local_addr().unwrap();
+    // Green connects fill the backlog; the first that times out is the
+    // one checked. (A connect that merely took long on a loaded machine
+    // also parked, so it proves the same; and one that succeeds may not
+    // park at all on loopback, so those prove nothing and are kept.)
     let mut held = Vec::new();
-    while let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
-        held.push(s);
-    }
-    let log = Log::new();
-    let l2 = log.clone();
-    guv::spawn_n(move || l2.push("ticker ran"));
-    let e = TcpStream::connect_timeout(&addr, Duration::from_millis(100)).unwrap_err();
-    log.push("connect gave up");
+    let (e, log) = loop {
+        let log = Log::new();
+        let l2 = log.clone();
+        guv::spawn_n(move || l2.push("ticker ran"));
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(s) => held.push(s),
+            Err(e) => {
+                log.push("connect gave up");
+                break (e, log);
+            }
+        }
+        assert!(held.len() < 64, "the backlog never filled");
+    };
     assert_eq!(e.kind(), io::ErrorKind::TimedOut);
     assert_eq!(log.take(), ["ticker ran", "connect gave up"]);
 }
@@ -212,8 +231,11 @@ fn writing_to_a_reset_peer_is_an_error_not_a_signal() {
     };
     assert_eq!(rc, 0);
     drop(s);
+    // The reset reaches `c` when the kernel gets to it (a write after the
+    // reset fails; one before may still succeed): try for a generous while.
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut failure = None;
-    for _ in 0..100 {
+    while Instant::now() < deadline {
         if let Err(e) = (&c).write(b"data") {
             failure = Some(e);
             break;
@@ -256,7 +278,7 @@ fn closing_wakes_every_reader_and_writer() {
         })
         .collect();
     let c2 = c.clone();
-    let writer = guv::spawn(move || (&*c2).write_all(&[1u8; 1 << 20]));
+    let writer = guv::spawn(move || (&*c2).write_all(&vec![1u8; BEYOND_BUFFERS]));
     guv::gyield();
     assert_eq!(guv::hub::stats().io_waiters, 3);
     guv::notify_close(&*c);

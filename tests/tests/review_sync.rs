@@ -65,6 +65,7 @@ fn mutex_held_on_hub_a_is_handed_to_an_os_thread_and_a_greenlet_on_hub_b() {
         os_thread(move || m.lock().unwrap().push("thread"))
     };
     // Hub B: two greenlets wait, one of them is killed while it waits.
+    let (b_ready_tx, b_ready_rx) = std_mpsc::channel();
     let b = {
         let m = m.clone();
         os_thread(move || {
@@ -77,10 +78,15 @@ fn mutex_held_on_hub_a_is_handed_to_an_os_thread_and_a_greenlet_on_hub_b() {
             guv::gyield();
             killed.kill();
             assert!(killed.wait().is_err());
+            // Only now may hub A let go: had the lock come free earlier,
+            // `killed` would have taken it and panicked holding it.
+            b_ready_tx.send(()).unwrap();
             waiter.wait().unwrap();
         })
     };
-    // Let both wait (order is not asserted), then release.
+    b_ready_rx.recv().unwrap();
+    // Give the plain thread a moment to queue too (whether it waits or
+    // comes after the release is not asserted), then release.
     std::thread::sleep(Duration::from_millis(50));
     go_tx.send(()).unwrap();
     a.join().unwrap();

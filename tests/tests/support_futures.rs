@@ -11,20 +11,23 @@ fn block_on_parks_and_other_greenlets_run() {
     let log = Log::new();
     let l2 = log.clone();
     let (tx, rx) = std::sync::mpsc::channel::<u32>();
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
     guv::spawn_n(move || {
         l2.push("greenlet ran");
         tx.send(11).unwrap();
+        sent_tx.send(()).unwrap();
     });
-    let mut waker_sent = false;
+    let mut sent_rx = Some(sent_rx);
     let v = guv::block_on(std::future::poll_fn(|cx| match rx.try_recv() {
         Ok(v) => Poll::Ready(v),
         Err(_) => {
-            if !waker_sent {
-                waker_sent = true;
+            if let Some(sent_rx) = sent_rx.take() {
                 let w = cx.waker().clone();
-                // Wake from another thread, a little later.
+                // Wake from another thread once the greenlet has sent the
+                // value (a wake before that would find nothing, and no
+                // second wake would come).
                 std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(5));
+                    let _ = sent_rx.recv_timeout(Duration::from_secs(30));
                     w.wake();
                 });
             }

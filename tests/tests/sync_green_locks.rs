@@ -265,24 +265,29 @@ fn rwlock_across_threads() {
 fn condvar_notifies_in_order_greenlets_and_threads() {
     let log = Log::new();
     let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
+    let (done_tx, done_rx) = std_mpsc::channel();
     let waiters: Vec<_> = (1..=3)
         .map(|i| {
-            let (p, l) = (pair.clone(), log.clone());
+            let (p, l, done) = (pair.clone(), log.clone(), done_tx.clone());
             guv::spawn(move || {
                 let (m, cv) = &*p;
                 let g = cv.wait_while(m.lock().unwrap(), |turn| *turn < i).unwrap();
                 assert!(*g >= i);
                 l.push(format!("w{i}"));
+                done.send(i).unwrap();
             })
         })
         .collect();
     guv::gyield();
-    // A plain thread drives the greenlets.
+    // A plain thread drives the greenlets, one turn at a time: it moves on
+    // once the turn's waiter is through (turns given faster than the
+    // greenlets run could let w3 see turn 3 before w2 ran, woken later).
     let p = pair.clone();
     let driver = std::thread::spawn(move || {
         for turn in 1..=3 {
             *p.0.lock().unwrap() = turn;
             p.1.notify_all();
+            assert_eq!(done_rx.recv().unwrap(), turn);
         }
     });
     guv::wait_all(&waiters);

@@ -79,9 +79,19 @@ fn pool_size_from_env_and_api() {
             return;
         }
         // Six blocking jobs on three threads: only three threads start.
+        // The jobs block until all six are submitted (a job that ended
+        // before the next submit would leave an idle worker to reuse).
+        let gate = std::sync::Arc::new(std::sync::RwLock::new(()));
+        let closed = gate.write().unwrap();
         let gts: Vec<_> = (0..6)
-            .map(|_| guv::spawn(|| guv::tpool::execute(|| std::thread::sleep(Duration::from_millis(20)))))
+            .map(|_| {
+                let gate = gate.clone();
+                guv::spawn(move || guv::tpool::execute(move || drop(gate.read().unwrap())))
+            })
             .collect();
+        guv::gyield(); // each greenlet submits its job and parks
+        assert_eq!(guv::tpool::threads(), 3);
+        drop(closed);
         for g in gts {
             g.wait().unwrap();
         }

@@ -10,9 +10,10 @@ use crate::{Error, GreenThread, LinkId};
 /// Greenlets of a slice as they finish: the iterator of [`iwait`].
 ///
 /// ```
-/// use std::time::Duration;
-/// let slow = guv::spawn(|| { guv::sleep(Duration::from_millis(20)); "slow" });
-/// let fast = guv::spawn(|| { guv::sleep(Duration::from_millis(1)); "fast" });
+/// let go = guv::Event::new();
+/// let g = go.clone();
+/// let slow = guv::spawn(move || { g.wait(); "slow" }); // waits for `fast`
+/// let fast = guv::spawn(move || { go.set(); "fast" });
 /// let gts = [slow, fast];
 /// let first = guv::iwait(&gts).next().unwrap();
 /// assert!(std::ptr::eq(first, &gts[1]), "the fast one ends first");
@@ -90,10 +91,11 @@ impl<T: 'static> Drop for IWait<'_, T> {
 /// `iwait`.
 ///
 /// ```
-/// use std::time::Duration;
+/// let go = guv::Event::new();
+/// let g = go.clone();
 /// let gts = [
-///     guv::spawn(|| { guv::sleep(Duration::from_millis(20)); "slow" }),
-///     guv::spawn(|| { guv::sleep(Duration::from_millis(1)); "fast" }),
+///     guv::spawn(move || { g.wait(); "slow" }), // ends once `fast` has
+///     guv::spawn(move || { go.set(); "fast" }),
 /// ];
 /// let order: Vec<u64> = guv::iwait(&gts).map(|gt| gt.id()).collect();
 /// assert_eq!(order, [gts[1].id(), gts[0].id()]);
