@@ -258,8 +258,12 @@ impl Connection {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                         // The client stopped sending its body (a slow-body
-                        // attack, or a client that went away): 408.
-                        self.body_failed.set(Some(StatusCode::REQUEST_TIMEOUT));
+                        // attack, or a client that went away): 408 — unless
+                        // this greenlet waited past its request (one the app
+                        // spawned), which must not answer the next one.
+                        if self.conn.try_borrow().is_ok_and(|c| c.seq() == seq) {
+                            self.body_failed.set(Some(StatusCode::REQUEST_TIMEOUT));
+                        }
                         let waited = self.body_timeout.unwrap_or_default();
                         return Err(io::Error::new(
                             io::ErrorKind::TimedOut,
