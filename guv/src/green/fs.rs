@@ -20,9 +20,12 @@
 //! read gets those bytes (files that cannot seek, such as FIFOs, excepted).
 //! On a regular file (or block device) the reads, writes and seeks of one
 //! `File` and its [`try_clone`](File::try_clone)s take turns on the pool,
-//! so that rewind never lands between another call's use of the position:
-//! a read made right after catching the kill, while the killed read's job
-//! still runs, starts where the killed read did. Two std impls cannot be
+//! so a rewind made there never lands between another call's use of the
+//! position: a read made right after catching the kill, while the killed
+//! read's job still runs, starts where the killed read did. (A read that
+//! finished just as its caller was killed is rewound by the caller, on
+//! its own thread, without a turn: reads of one `File` from several
+//! greenlets at once can still see that rewind.) Two std impls cannot be
 //! given to a type outside std: `Read`/`Write`/`Seek` for `Arc<File>` (use
 //! `&File` through the `Arc`) and the sealed `IsTerminal` (call it on
 //! `file.as_fd()`).
