@@ -587,10 +587,15 @@ impl WebSocket {
     /// while the socket's send buffer is full.
     ///
     /// The message is queued whole before any waiting: if a
-    /// [`Timeout`](crate::Timeout) or a kill ends the wait, it is still
-    /// sent, whole and in order, ahead of whatever is sent next (or the
-    /// closing frame). So do not send it again after such an interruption:
-    /// the client would get it twice.
+    /// [`Timeout`](crate::Timeout) or a kill ends the wait, the rest of it
+    /// goes out, whole and in order, with the next call that writes or
+    /// waits ([`send`](WebSocket::send), [`close`](WebSocket::close),
+    /// [`wait`](WebSocket::wait)), ahead of what that call sends. So do not
+    /// send it again after such an interruption: the client would get it
+    /// twice. Dropping the `WebSocket` (the handler returning) does not
+    /// wait for it: the connection ends and the client sees the message cut
+    /// off, without a closing frame; call `close` first to have it
+    /// delivered.
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};

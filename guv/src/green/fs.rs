@@ -18,8 +18,14 @@
 //! A greenlet killed (or timed out) while its read waits on the pool
 //! loses nothing: the pool's job puts the file position back, so the next
 //! read gets those bytes (files that cannot seek, such as FIFOs, excepted).
-//! The rewind assumes no other read of the same open file ran meanwhile,
-//! which concurrent reads of one file position cannot promise anyway. Two std impls cannot be
+//! On a regular file (or block device) the reads, writes and seeks of one
+//! `File` and its [`try_clone`](File::try_clone)s take turns on the pool,
+//! so a rewind made there never lands between another call's use of the
+//! position: a read made right after catching the kill, while the killed
+//! read's job still runs, starts where the killed read did. (A read that
+//! finished just as its caller was killed is rewound by the caller, on
+//! its own thread, without a turn: reads of one `File` from several
+//! greenlets at once can still see that rewind.) Two std impls cannot be
 //! given to a type outside std: `Read`/`Write`/`Seek` for `Arc<File>` (use
 //! `&File` through the `Arc`) and the sealed `IsTerminal` (call it on
 //! `file.as_fd()`).
@@ -38,9 +44,10 @@ pub use std::fs::*;
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use crate::tpool::execute;
@@ -351,6 +358,32 @@ impl DirBuilderExt for DirBuilder {
 #[derive(Debug)]
 pub struct File {
     inner: Arc<std::fs::File>,
+    /// Shared with the file's `try_clone`s (one open file description).
+    position: Arc<Position>,
+}
+
+/// The turns that the pool jobs using one open file's position (reads,
+/// writes, seeks) take, so that a killed read's rewind ([`File::run_read`])
+/// runs right after its read, with no other call's use of the position in
+/// between.
+#[derive(Debug, Default)]
+struct Position {
+    turn: Mutex<()>,
+    /// Whether the file has a position worth a turn, known on first use.
+    positioned: OnceLock<bool>,
+}
+
+impl Position {
+    /// A turn at the position, if the file has one that means something: a
+    /// regular file or a block device, whose calls never wait on another
+    /// party. Other files (FIFOs, sockets, terminals, eventfds) get none: a
+    /// read there may wait for a write that a turn would hold back.
+    fn hold(&self, f: &std::fs::File) -> Option<MutexGuard<'_, ()>> {
+        let positioned = *self
+            .positioned
+            .get_or_init(|| f.metadata().is_ok_and(|m| m.file_type().is_file() || m.file_type().is_block_device()));
+        positioned.then(|| self.turn.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 impl File {
@@ -410,7 +443,7 @@ impl File {
     /// assert!(f.metadata().unwrap().is_file());
     /// ```
     pub fn from_std(file: std::fs::File) -> File {
-        File { inner: Arc::new(file) }
+        File { inner: Arc::new(file), position: Arc::default() }
     }
 
     /// Runs `op` on the file on the pool.
@@ -422,19 +455,37 @@ impl File {
         execute(move || op(&f))
     }
 
+    /// [`File::run`] for a call that uses or moves the file position: it
+    /// takes its turn at the position (see [`Position`]).
+    fn run_positioned<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let (f, position) = (self.inner.clone(), self.position.clone());
+        execute(move || {
+            let _turn = position.hold(&f);
+            op(&f)
+        })
+    }
+
     /// Runs `op` on the pool; if the caller unwinds (killed, timed out)
     /// before it hears of the result, `undo` is applied to what `op`
     /// reported it did (`Some`): on the pool when the job ends after the
     /// caller left, or in the caller's unwinding when the result came but
     /// was never taken (so `undo` must not block).
+    /// With `positioned`, the job takes its turn at the file position for
+    /// `op` and the undo together.
     fn run_undoable<T: Send + 'static, U: Copy + Send + 'static>(
         &self,
+        positioned: bool,
         op: impl FnOnce(&std::fs::File) -> (io::Result<T>, Option<U>) + Send + 'static,
         undo: fn(&std::fs::File, U),
     ) -> io::Result<T> {
         let state = Arc::new(Mutex::new(PoolCall::Running));
         let mut guard = UndoGuard { state: state.clone(), file: self.inner.clone(), undo, armed: true };
+        let position = self.position.clone();
         let r = self.run(move |f| {
+            let _turn = if positioned { position.hold(f) } else { None };
             let (r, did) = op(f);
             let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
             match (*st, did) {
@@ -459,6 +510,7 @@ impl File {
         op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
     ) -> io::Result<T> {
         self.run_undoable(
+            true,
             move |mut f| {
                 let before = f.stream_position().ok();
                 (op(f), before)
@@ -523,7 +575,8 @@ impl File {
     /// assert!(g.metadata().unwrap().is_file());
     /// ```
     pub fn try_clone(&self) -> io::Result<File> {
-        self.run(|f| f.try_clone()).map(File::from_std)
+        let position = self.position.clone();
+        self.run(|f| f.try_clone()).map(|f| File { inner: Arc::new(f), position })
     }
 
     /// Changes the file's permissions.
@@ -658,6 +711,7 @@ impl File {
     /// caller unwinds (killed, timed out) before it hears of it.
     fn lock_on_pool(&self, shared: bool) -> io::Result<()> {
         self.run_undoable(
+            false,
             move |f| {
                 let r = if shared { f.lock_shared() } else { f.lock() };
                 let locked = r.is_ok().then_some(());
@@ -774,17 +828,17 @@ impl File {
 impl Write for &File {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let data = buf.to_vec();
-        self.run(move |mut f| f.write(&data))
+        self.run_positioned(move |mut f| f.write(&data))
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         let data = buf.to_vec();
-        self.run(move |mut f| f.write_all(&data))
+        self.run_positioned(move |mut f| f.write_all(&data))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let data: Vec<Vec<u8>> = bufs.iter().map(|b| b.to_vec()).collect();
-        self.run(move |mut f| {
+        self.run_positioned(move |mut f| {
             let slices: Vec<IoSlice<'_>> = data.iter().map(|v| IoSlice::new(v)).collect();
             f.write_vectored(&slices)
         })
@@ -797,7 +851,7 @@ impl Write for &File {
 
 impl Seek for &File {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.run(move |mut f| f.seek(pos))
+        self.run_positioned(move |mut f| f.seek(pos))
     }
 }
 

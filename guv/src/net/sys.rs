@@ -226,6 +226,16 @@ pub(crate) fn reset_on_close(fd: BorrowedFd<'_>) -> io::Result<()> {
     .map(drop)
 }
 
+/// The bytes written to a TCP socket that the peer has not acknowledged
+/// yet, unsent ones included (`SIOCOUTQ`).
+pub(crate) fn unacknowledged(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: `fd` is an open socket; `SIOCOUTQ` (`TIOCOUTQ` on Linux)
+    // writes one `c_int` through the live pointer passed.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n as *mut libc::c_int) })?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 /// Opens a pidfd for the child `pid`: readable once the child exits.
 pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;

@@ -258,8 +258,12 @@ impl Connection {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                         // The client stopped sending its body (a slow-body
-                        // attack, or a client that went away): 408.
-                        self.body_failed.set(Some(StatusCode::REQUEST_TIMEOUT));
+                        // attack, or a client that went away): 408 — unless
+                        // this greenlet waited past its request (one the app
+                        // spawned), which must not answer the next one.
+                        if self.conn.try_borrow().is_ok_and(|c| c.seq() == seq) {
+                            self.body_failed.set(Some(StatusCode::REQUEST_TIMEOUT));
+                        }
                         let waited = self.body_timeout.unwrap_or_default();
                         return Err(io::Error::new(
                             io::ErrorKind::TimedOut,
@@ -274,12 +278,37 @@ impl Connection {
 
     /// Makes the coming close a reset: for a response whose end the
     /// client could not otherwise tell from a cut (a body delimited by the
-    /// close). What is still unsent in the socket is dropped.
+    /// close). A reset drops what the socket still holds, so this first
+    /// waits until the client has acknowledged all that was written, or
+    /// has taken none of it for [`Connection::SENT_PATIENCE`] (a client that
+    /// stopped reading). Killed meanwhile, the close still resets.
     pub(crate) fn reset_on_close(&self) {
         if let Err(e) = crate::net::sys::reset_on_close(self.stream.as_fd()) {
             log::debug!(target: "guv::wsgi", "cannot set SO_LINGER to reset the connection: {e}");
+            return;
+        }
+        // No readiness event tells that the peer has everything: poll.
+        let mut last = usize::MAX;
+        let mut stalled = Duration::ZERO;
+        let mut pause = Duration::from_millis(1);
+        while let Ok(left) = crate::net::sys::unacknowledged(self.stream.as_fd()) {
+            if left == 0 {
+                return;
+            }
+            if left < last {
+                (last, stalled) = (left, Duration::ZERO);
+            } else if stalled >= Self::SENT_PATIENCE {
+                return;
+            }
+            crate::sleep(pause);
+            stalled += pause;
+            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
+
+    /// How long [`Connection::reset_on_close`] waits for a client that
+    /// takes none of the response's last bytes.
+    const SENT_PATIENCE: Duration = Duration::from_secs(5);
 
     /// Closes the write side and reads (discarding) what the client still
     /// sends, for a bounded time, so that closing with unread input does not

@@ -214,6 +214,9 @@ fn respond(
         *request.body_mut() = Body::incoming(conn.clone(), seq, length);
     }
     let _registration = head.upgrade.then(|| upgrade::offer(request.extensions_mut(), conn));
+    // A body error is this request's own: one left by a greenlet that read
+    // the previous body past its answer (a late body timeout) is dropped.
+    conn.body_failed.set(None);
 
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| app(request)));
     let mut close = false;

@@ -70,7 +70,8 @@
 //!   without the body's end (no last chunk, fewer bytes than its length),
 //!   so the client sees it cut; a body delimited by the close (HTTP/1.0,
 //!   no length) has no end to withhold, so that connection is reset
-//!   (`SO_LINGER` 0) rather than closed in order.
+//!   (`SO_LINGER` 0) rather than closed in order, once the client has
+//!   what was sent before the failure.
 //! - An access log in the common log format through the `log` crate
 //!   (target `guv::wsgi::access`).
 //! - Graceful shutdown through a [`ShutdownHandle`], and several worker
