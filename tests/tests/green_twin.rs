@@ -84,6 +84,9 @@ twin! {
         out.push(kind(&c.read(&mut [0; 4])));
         let d = c.try_clone().unwrap();
         out.push(format!("clone sees {:?}", d.read_timeout().unwrap()));
+        // The reads below wait for bytes (and a FIN) the peer has sent; on a
+        // busy machine loopback delivery can lag behind 20 ms.
+        c.set_read_timeout(Some(time::Duration::from_secs(20))).unwrap();
         s.write_all(b"peek").unwrap();
         let mut b = [0; 4];
         out.push(format!("peek {}", c.peek(&mut b).unwrap()));
