@@ -100,10 +100,9 @@ twin! {
         out.push(kind(&net::TcpStream::connect_timeout(&addr, time::Duration::ZERO)));
         out.push(kind(&net::TcpStream::connect("nonsense")));
         out.push(kind(&net::TcpStream::connect("127.0.0.1:70000")));
-        let closed = {
-            let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap()
-        };
+        // A port nothing listens on, nor can while `_held` is open (a
+        // listener's port, once closed, may be taken by another test).
+        let (_held, closed) = guv_tests::net::refusing_addr();
         out.push(kind(&net::TcpStream::connect(closed)));
         out.push(format!("{:?}", c.take_error().unwrap().map(|e| e.kind())));
         c.set_nodelay(true).unwrap();
