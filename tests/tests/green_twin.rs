@@ -180,10 +180,17 @@ twin! {
             s.spawn(|| data.push(4));
         });
         out.push(format!("{total} {data:?}"));
-        let start = time::Instant::now();
-        thread::park_timeout(time::Duration::from_millis(5));
-        thread::sleep(time::Duration::from_millis(5));
-        out.push((start.elapsed() >= time::Duration::from_millis(10)).to_string());
+        // On a thread nobody else can unpark: std's `scope` unparks its
+        // owner when the last scoped thread ends, which may come after the
+        // owner has seen it end and left the scope, and the token it leaves
+        // would end a later `park_timeout` at once.
+        let waited = thread::spawn(|| {
+            let start = time::Instant::now();
+            thread::park_timeout(time::Duration::from_millis(5));
+            thread::sleep(time::Duration::from_millis(5));
+            start.elapsed() >= time::Duration::from_millis(10)
+        });
+        out.push(waited.join().unwrap().to_string());
         out.push((thread::current().id() == thread::current().id()).to_string());
         out
     }
