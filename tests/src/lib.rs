@@ -35,3 +35,4 @@ pub fn io_kind<T>(r: &std::io::Result<T>) -> String {
 pub mod dns;
 /// Helpers for the HTTP and WebSocket tests.
 pub mod http;
+pub mod net;

@@ -84,6 +84,9 @@ twin! {
         out.push(kind(&c.read(&mut [0; 4])));
         let d = c.try_clone().unwrap();
         out.push(format!("clone sees {:?}", d.read_timeout().unwrap()));
+        // The reads below wait for bytes (and a FIN) the peer has sent; on a
+        // busy machine loopback delivery can lag behind 20 ms.
+        c.set_read_timeout(Some(time::Duration::from_secs(20))).unwrap();
         s.write_all(b"peek").unwrap();
         let mut b = [0; 4];
         out.push(format!("peek {}", c.peek(&mut b).unwrap()));
@@ -97,10 +100,9 @@ twin! {
         out.push(kind(&net::TcpStream::connect_timeout(&addr, time::Duration::ZERO)));
         out.push(kind(&net::TcpStream::connect("nonsense")));
         out.push(kind(&net::TcpStream::connect("127.0.0.1:70000")));
-        let closed = {
-            let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap()
-        };
+        // A port nothing listens on, nor can while `_held` is open (a
+        // listener's port, once closed, may be taken by another test).
+        let (_held, closed) = guv_tests::net::refusing_addr();
         out.push(kind(&net::TcpStream::connect(closed)));
         out.push(format!("{:?}", c.take_error().unwrap().map(|e| e.kind())));
         c.set_nodelay(true).unwrap();
@@ -178,10 +180,17 @@ twin! {
             s.spawn(|| data.push(4));
         });
         out.push(format!("{total} {data:?}"));
-        let start = time::Instant::now();
-        thread::park_timeout(time::Duration::from_millis(5));
-        thread::sleep(time::Duration::from_millis(5));
-        out.push((start.elapsed() >= time::Duration::from_millis(10)).to_string());
+        // On a thread nobody else can unpark: std's `scope` unparks its
+        // owner when the last scoped thread ends, which may come after the
+        // owner has seen it end and left the scope, and the token it leaves
+        // would end a later `park_timeout` at once.
+        let waited = thread::spawn(|| {
+            let start = time::Instant::now();
+            thread::park_timeout(time::Duration::from_millis(5));
+            thread::sleep(time::Duration::from_millis(5));
+            start.elapsed() >= time::Duration::from_millis(10)
+        });
+        out.push(waited.join().unwrap().to_string());
         out.push((thread::current().id() == thread::current().id()).to_string());
         out
     }
