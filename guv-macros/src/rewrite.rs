@@ -201,12 +201,14 @@ fn ident_may_start(tokens: &[TokenTree], i: usize) -> bool {
 /// a separator (`a::b`, `self::std::...`). After `>` it is taken as
 /// leading (`impl<T> ::std::...`, `-> ::std::...`): a continuation such as
 /// `Vec::<u8>::new` is never a std path or a macro of ours, so nothing
-/// changes for it either way.
+/// changes for it either way. After a lifetime (`&'a ::std::...`) it is
+/// leading too: a lifetime never continues into a path.
 fn sep_may_start(tokens: &[TokenTree], i: usize) -> bool {
     if i == 0 {
         return true;
     }
     match &tokens[i - 1] {
+        TokenTree::Ident(_) if i >= 2 && is_punct(tokens.get(i - 2), '\'') => true,
         TokenTree::Ident(id) => is_keyword(&id.to_string()),
         TokenTree::Punct(p) => p.as_char() != '$',
         _ => true,
@@ -339,6 +341,12 @@ mod tests {
         assert_eq!(
             rw("impl<T> ::std::net::ToSocketAddrs for W<T> {}"),
             squash("impl < T > :: guv :: green :: net :: ToSocketAddrs for W < T > { }")
+        );
+        assert_eq!(
+            rw("fn f<'a>(m: &'a ::std::sync::Mutex<u8>, n: &'_ ::std::fs::File) {}"),
+            squash(
+                "fn f < 'a > (m : & 'a :: guv :: green :: sync :: Mutex < u8 > , n : & '_ :: guv :: green :: fs :: File) { }"
+            )
         );
         assert_eq!(rw("x => ::std::process::exit(1)"), squash("x => :: std :: process :: exit (1)"));
         assert_eq!(rw("x => ::std::fs::read(p)"), squash("x => :: guv :: green :: fs :: read (p)"));
