@@ -30,8 +30,9 @@ struct Path {
 }
 
 impl Path {
+    /// The segments' names, raw identifiers unwrapped (`r#std` is `std`).
     fn names(&self, tokens: &[TokenTree]) -> Vec<String> {
-        self.idx.iter().map(|&i| tokens[i].to_string()).collect()
+        self.idx.iter().map(|&i| unraw(&tokens[i].to_string()).to_owned()).collect()
     }
 
     /// Index of the first token after the path.
@@ -169,6 +170,12 @@ impl<'a> Patcher<'a> {
         }
         Some(path.idx[module_len] + 1)
     }
+}
+
+/// An identifier's name without the `r#` of a raw identifier: `r#std`
+/// names the same crate as `std`.
+pub(crate) fn unraw(name: &str) -> &str {
+    name.strip_prefix("r#").unwrap_or(name)
 }
 
 fn is_punct(tt: Option<&TokenTree>, c: char) -> bool {
@@ -348,6 +355,10 @@ mod tests {
                 "fn f < 'a > (m : & 'a :: guv :: green :: sync :: Mutex < u8 > , n : & '_ :: guv :: green :: fs :: File) { }"
             )
         );
+        assert_eq!(
+            rw("r#std::r#thread::spawn(f); std::sync::r#Mutex::new(1)"),
+            squash(":: guv :: green :: r#thread :: spawn (f) ; :: guv :: green :: sync :: r#Mutex :: new (1)")
+        );
         assert_eq!(rw("x => ::std::process::exit(1)"), squash("x => :: std :: process :: exit (1)"));
         assert_eq!(rw("x => ::std::fs::read(p)"), squash("x => :: guv :: green :: fs :: read (p)"));
     }
@@ -376,6 +387,7 @@ mod tests {
             "'std: loop {}",
             "std::time::Duration::from_secs(1)",
             "std::collections::HashMap::new()",
+            "r#my::std::net::TcpStream",
             "\"std::net::TcpStream\"",
         ] {
             let expected = squash(&src.parse::<TokenStream>().unwrap().to_string());

@@ -2,6 +2,8 @@
 //! the patching walk missed, code that compiled unpatched but not patched,
 //! and `#[guv::test]` return types that `#[test]` accepts.
 
+use std::any::{type_name, type_name_of_val};
+
 fn is_green(name: &str) -> bool {
     name.contains("guv::green::")
 }
@@ -34,4 +36,34 @@ fn a_path_after_a_lifetime_is_rewritten() {
     assert_eq!(first, 7);
     assert!(is_green(lock), "{lock}");
     assert!(is_green(receiver), "{receiver}");
+}
+
+/// Raw identifiers name the same paths: `r#std::thread::spawn` is
+/// `std::thread::spawn`.
+#[guv::patched]
+fn raw_identifiers() -> [String; 3] {
+    [
+        type_name_of_val(&r#std::thread::spawn::<fn(), ()>).into(),
+        type_name_of_val(&std::r#thread::spawn::<fn(), ()>).into(),
+        type_name::<std::sync::r#Mutex<u8>>().into(),
+    ]
+}
+
+#[test]
+fn raw_identifiers_are_rewritten() {
+    for name in raw_identifiers() {
+        assert!(is_green(&name), "{name}");
+    }
+}
+
+#[guv::patched]
+fn raw_identifiers_in_use() -> String {
+    use r#std::r#sync::Condvar;
+    type_name::<Condvar>().into()
+}
+
+#[test]
+fn raw_identifiers_in_use_are_rewritten() {
+    let name = raw_identifiers_in_use();
+    assert!(is_green(&name), "{name}");
 }
