@@ -124,6 +124,16 @@ impl<'a> Patcher<'a> {
             return None;
         }
         let name_span = tokens[*path.idx.last()?].span();
+        // An unqualified `original!(...)` / `is_patched!(...)` whose
+        // arguments guv's macro would refuse is some other macro of that
+        // name (the user's own); if it is guv's after all, the standalone
+        // macro reports the same error.
+        let bare = prefix.is_empty();
+        match last.as_str() {
+            "original" if bare && parse_original(args.stream(), name_span).is_err() => return None,
+            "is_patched" if bare && parse_is_patched(args.stream(), name_span).is_err() => return None,
+            _ => {}
+        }
         match last.as_str() {
             "original" => match parse_original(args.stream(), name_span) {
                 Ok(o) => {
@@ -442,6 +452,7 @@ mod tests {
             rw("other::original!(std::net::TcpStream)"),
             squash("other :: original ! (:: guv :: green :: net :: TcpStream)")
         );
+        assert_eq!(rw("original!(5) + is_patched!(6, 7)"), squash("original ! (5) + is_patched ! (6 , 7)"));
         let cfg = PatchConfig { groups: GroupSet::all(), krate: CratePath::default() };
         let out = patch_with_errors("guv::original!(TcpStream)".parse().unwrap(), &cfg).to_string();
         assert!(out.contains("compile_error") && out.contains("path into std"), "{out}");

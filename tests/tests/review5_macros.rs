@@ -67,3 +67,30 @@ fn raw_identifiers_in_use_are_rewritten() {
     let name = raw_identifiers_in_use();
     assert!(is_green(&name), "{name}");
 }
+
+/// The user's own macros named `original!` / `is_patched!` are theirs: the
+/// walk takes an unqualified invocation only when its arguments are what
+/// guv's macro takes.
+mod own_macros {
+    macro_rules! original {
+        ($e:expr) => {
+            $e + 1
+        };
+    }
+
+    macro_rules! is_patched {
+        ($a:literal, $b:literal) => {
+            $a * $b
+        };
+    }
+
+    #[guv::patched]
+    pub fn use_them() -> (u32, u32, bool) {
+        (original!(5), is_patched!(6, 7), guv::is_patched!(net))
+    }
+}
+
+#[test]
+fn user_macros_named_like_guvs_are_left_alone() {
+    assert_eq!(own_macros::use_them(), (6, 42, true));
+}
