@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, LitStr, ReturnType};
 
@@ -99,6 +99,12 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
     };
+    // A return type `run_test` does not accept is reported at the type:
+    // the call carries its span.
+    let out_span = match &sig.output {
+        ReturnType::Default => Span::call_site(),
+        ReturnType::Type(_, ty) => ty.span(),
+    };
     sig.output = ReturnType::Default;
     let name = sig.ident.to_string();
     let stack = attr::option(cfg.stack_size);
@@ -107,19 +113,21 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
         quote!((::core::time::Duration::from_nanos(#nanos), #lit))
     }));
     let allow_leaks = cfg.allow_leaks;
+    let options = quote! {
+        #krate::__private::TestOptions {
+            name: #name,
+            stack_size: #stack,
+            timeout: #timeout,
+            allow_leaks: #allow_leaks,
+        }
+    };
+    let run_test = cfg.krate.tokens(out_span, &["__private", "run_test"]);
+    let call = quote_spanned! {out_span=> #run_test(#options, move || -> #ret #block) };
     let item = quote! {
         #[::core::prelude::v1::test]
         #(#attrs)*
         #vis #sig {
-            #krate::__private::run_test(
-                #krate::__private::TestOptions {
-                    name: #name,
-                    stack_size: #stack,
-                    timeout: #timeout,
-                    allow_leaks: #allow_leaks,
-                },
-                move || -> #ret #block,
-            )
+            #call
         }
     };
     patch_with_errors(item, &PatchConfig::all(cfg.krate.clone()))

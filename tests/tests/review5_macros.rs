@@ -94,3 +94,22 @@ mod own_macros {
 fn user_macros_named_like_guvs_are_left_alone() {
     assert_eq!(own_macros::use_them(), (6, 42, true));
 }
+
+/// `#[test]` accepts any `Termination`; `ExitCode` is the std one besides
+/// `()` and `Result`.
+#[guv::test]
+fn exit_code_success_passes() -> std::process::ExitCode {
+    assert_eq!(std::thread::spawn(|| 5).join().unwrap(), 5);
+    std::process::ExitCode::SUCCESS
+}
+
+#[guv::test]
+#[should_panic(expected = "non-zero status code")]
+fn exit_code_failure_fails() -> std::process::ExitCode {
+    std::process::ExitCode::FAILURE
+}
+
+#[guv::test]
+fn result_of_exit_code_passes() -> Result<std::process::ExitCode, String> {
+    Ok(std::process::ExitCode::SUCCESS)
+}
