@@ -75,6 +75,12 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
             "#[guv::test] goes on a plain `fn`: the test runs as a greenlet, so remove `async` (and any `.await`)",
         ));
     }
+    if let Some(c) = &sig.constness {
+        errors.push(syn::Error::new(
+            c.span(),
+            "#[guv::test] cannot go on a `const fn`: the test runs on a greenlet, never at compile time; remove `const`",
+        ));
+    }
     if !sig.inputs.is_empty() {
         errors.push(syn::Error::new_spanned(&sig.inputs, "#[guv::test] functions take no arguments, as with #[test]"));
     }
@@ -184,6 +190,7 @@ mod tests {
             ("allow_leaks, allow_leaks", "fn t() {}", "given twice"),
             ("leaks", "fn t() {}", "valid options are `stack_size`, `timeout`, `allow_leaks`, `crate`"),
             ("", "async fn t() {}", "remove `async`"),
+            ("", "const fn t() {}", "remove `const`"),
             ("", "fn t(x: u8) {}", "take no arguments"),
             ("", "fn t<T>() {}", "cannot be generic"),
             ("", "#[test] fn t() {}", "remove this #[test]"),
