@@ -55,12 +55,14 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
     let krate = cfg.krate.tokens(Span::call_site(), &[]);
     let stack = attr::option(cfg.stack_size);
     let ItemFn { attrs, vis, sig, block } = f;
+    let (attrs, inner) = attr::split_attrs(attrs);
     let prelude = quote_spanned! {sig.ident.span()=>
         #krate::__private::configure_main(#stack);
     };
     let item = quote! {
         #(#attrs)*
         #vis #sig {
+            #(#inner)*
             #prelude
             #block
         }
@@ -87,6 +89,8 @@ mod tests {
         assert!(out.contains(":: guv :: __private :: configure_main (:: core :: option :: Option :: None)"), "{out}");
         assert!(out.find("configure_main").unwrap() < out.find("work").unwrap());
         assert!(!out.contains("compile_error"));
+        let out = expand_str("", "#[inline(never)] fn main() { #![allow(unused)] work(); }");
+        assert!(out.starts_with("# [inline (never)] fn main () { # ! [allow (unused)] :: guv :: __private"), "{out}");
     }
 
     #[test]

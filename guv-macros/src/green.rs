@@ -232,10 +232,12 @@ fn expand(cfg: &Config, mut f: ItemFn) -> TokenStream {
             }
         }
     };
-    let ItemFn { attrs, vis, sig, .. } = &f;
+    let ItemFn { attrs, vis, sig, .. } = f;
+    let (attrs, inner) = attr::split_attrs(attrs);
     let item = quote! {
         #(#attrs)*
         #vis #sig {
+            #(#inner)*
             #spawn
         }
     };

@@ -101,6 +101,7 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
 fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
     let krate = cfg.krate.tokens(Span::call_site(), &[]);
     let ItemFn { attrs, vis, mut sig, block } = f;
+    let (attrs, inner) = attr::split_attrs(attrs);
     let ret = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
@@ -133,6 +134,7 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
         #[::core::prelude::v1::test]
         #(#attrs)*
         #vis #sig {
+            #(#inner)*
             #call
         }
     };

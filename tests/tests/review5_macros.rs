@@ -113,3 +113,20 @@ fn exit_code_failure_fails() -> std::process::ExitCode {
 fn result_of_exit_code_passes() -> Result<std::process::ExitCode, String> {
     Ok(std::process::ExitCode::SUCCESS)
 }
+
+/// Inner attributes at the top of the body (`#![allow(...)]`) still apply
+/// to the whole fn: syn keeps them with the outer ones, and they were
+/// emitted before the fn, which does not compile.
+#[guv::test]
+fn inner_attributes_stay_in_a_tests_body() {
+    #![allow(unused_variables)]
+    let unused = 1;
+    assert_eq!(inner_attributes_in_a_green_fn(20).wait().unwrap(), 21);
+}
+
+#[guv::green]
+fn inner_attributes_in_a_green_fn(n: u32) -> u32 {
+    #![allow(unused_variables)]
+    let unused = 1;
+    n + 1
+}
