@@ -130,3 +130,25 @@ fn inner_attributes_in_a_green_fn(n: u32) -> u32 {
     let unused = 1;
     n + 1
 }
+
+/// `use std::thread::*; use std::time::*;` is fine with std, whose `time`
+/// has no `sleep`. `std::time` used to be rewritten to `guv::green::time`,
+/// which adds a `sleep` of its own, so the two globs made `sleep`
+/// ambiguous (a future-incompatibility lint today, an error to come).
+#[guv::patched]
+#[deny(ambiguous_glob_imports)]
+mod globs {
+    use std::thread::*;
+    use std::time::*;
+
+    pub fn nap() -> &'static str {
+        sleep(Duration::from_millis(1));
+        std::any::type_name_of_val(&sleep)
+    }
+}
+
+#[guv::test]
+fn thread_and_time_globs_do_not_clash() {
+    let name = globs::nap();
+    assert!(name.contains("guv::green::thread::sleep"), "{name}");
+}
