@@ -116,8 +116,10 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
     let name = sig.ident.to_string();
     let stack = attr::option(cfg.stack_size);
     let timeout = attr::option(cfg.timeout.as_ref().map(|(d, lit)| {
-        let nanos = d.as_nanos() as u64;
-        quote!((::core::time::Duration::from_nanos(#nanos), #lit))
+        // Seconds and nanoseconds apart: a duration past `u64::MAX`
+        // nanoseconds (584 years) must not wrap to a short one.
+        let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+        quote!((::core::time::Duration::new(#secs, #nanos), #lit))
     }));
     let allow_leaks = cfg.allow_leaks;
     let options = quote! {
@@ -174,7 +176,7 @@ mod tests {
         assert!(out.starts_with("# [:: core :: prelude :: v1 :: test] fn t ()"), "{out}");
         assert!(out.contains("allow_leaks : true"), "{out}");
         assert!(out.contains("Some (65536usize)"), "{out}");
-        assert!(out.contains("from_nanos (5000000000u64) , \"5s\""), "{out}");
+        assert!(out.contains("Duration :: new (5u64 , 0u32) , \"5s\""), "{out}");
         assert!(
             out.contains("move || -> std :: io :: Result < () > { :: guv :: green :: thread :: spawn (f) ; Ok (()) }"),
             "{out}"

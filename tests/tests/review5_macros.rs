@@ -152,3 +152,11 @@ fn thread_and_time_globs_do_not_clash() {
     let name = globs::nap();
     assert!(name.contains("guv::green::thread::sleep"), "{name}");
 }
+
+/// A timeout beyond `u64::MAX` nanoseconds (about 584 years) is a long
+/// timeout: it used to be cut to its low 64 bits of nanoseconds, here about
+/// a millisecond, and the test timed out at once.
+#[guv::test(timeout = "18446744073.710551616s")]
+fn a_huge_timeout_is_not_cut_short() {
+    std::thread::sleep(std::time::Duration::from_millis(200));
+}
