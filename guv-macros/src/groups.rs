@@ -186,6 +186,24 @@ pub(crate) fn split_commas(tokens: TokenStream) -> Vec<Vec<TokenTree>> {
     out
 }
 
+/// The first comma that follows another comma or starts the list: an
+/// empty entry in `net,, thread`.
+fn stray_comma(tokens: &TokenStream) -> Option<Span> {
+    let mut after_comma = true;
+    for tt in tokens.clone() {
+        match &tt {
+            TokenTree::Punct(p) if p.as_char() == ',' => {
+                if after_comma {
+                    return Some(p.span());
+                }
+                after_comma = true;
+            }
+            _ => after_comma = false,
+        }
+    }
+    None
+}
+
 /// Parses `net, thread, crate = "my_guv"`: group names (none means all)
 /// and an optional `crate` path. `what` names the macro in messages, such
 /// as `#[guv::patched]`.
@@ -193,8 +211,14 @@ pub(crate) fn parse_args(args: TokenStream, what: &str) -> syn::Result<PatchConf
     let mut groups = GroupSet::EMPTY;
     let mut krate: Option<CratePath> = None;
     let mut errors = Errors::default();
+    if let Some(comma) = stray_comma(&args) {
+        errors.push(syn::Error::new(comma, format!("{what}: a comma with no group before it; remove it")));
+    }
     for entry in split_commas(args) {
-        let span = entry[0].span();
+        let Some(first) = entry.first() else {
+            continue;
+        };
+        let span = first.span();
         match entry.as_slice() {
             [TokenTree::Ident(id)] if id == "crate" => errors.push(syn::Error::new(
                 span,
@@ -315,5 +339,9 @@ mod tests {
         assert!(e.contains("group `net` is given twice"), "{e}");
         assert!(e.contains("group `sync` takes no value"), "{e}");
         assert!(e.contains("takes a list of groups"), "{e}");
+        for args in ["net,, sync", ",", ", net"] {
+            assert!(err(args).contains("a comma with no group before it"), "{args}");
+        }
+        assert!(parse("net, sync,").is_ok());
     }
 }
