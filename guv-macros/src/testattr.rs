@@ -81,6 +81,14 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
             "#[guv::test] cannot go on a `const fn`: the test runs on a greenlet, never at compile time; remove `const`",
         ));
     }
+    if let ReturnType::Type(_, ty) = &sig.output
+        && ty.to_token_stream().into_iter().any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
+    {
+        errors.push(syn::Error::new_spanned(
+            ty,
+            "#[guv::test] needs the test's return type by name (the body runs in a closure); write `()`, `std::process::ExitCode` or a `Result` instead of `impl Trait`",
+        ));
+    }
     if !sig.inputs.is_empty() {
         errors.push(syn::Error::new_spanned(&sig.inputs, "#[guv::test] functions take no arguments, as with #[test]"));
     }
@@ -195,6 +203,7 @@ mod tests {
             ("leaks", "fn t() {}", "valid options are `stack_size`, `timeout`, `allow_leaks`, `crate`"),
             ("", "async fn t() {}", "remove `async`"),
             ("", "const fn t() {}", "remove `const`"),
+            ("", "fn t() -> impl Termination {}", "instead of `impl Trait`"),
             ("", "fn t(x: u8) {}", "take no arguments"),
             ("", "fn t<T>() {}", "cannot be generic"),
             ("", "#[test] fn t() {}", "remove this #[test]"),
