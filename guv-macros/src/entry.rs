@@ -39,6 +39,12 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
             "#[guv::main] goes on a plain `fn`: guv runs blocking-style code, so remove `async`",
         ));
     }
+    if let Some(c) = &sig.constness {
+        return Err(syn::Error::new(
+            c.span(),
+            "#[guv::main] cannot go on a `const fn`: it sets up the hub when the program starts; remove `const`",
+        ));
+    }
     if !sig.inputs.is_empty() {
         return Err(syn::Error::new(
             sig.inputs.span(),
@@ -129,6 +135,7 @@ mod tests {
     #[test]
     fn signatures_that_cannot_work_are_rejected() {
         assert!(expand_str("", "async fn main() {}").contains("remove `async`"));
+        assert!(expand_str("", "const fn main() {}").contains("remove `const`"));
         assert!(expand_str("", "fn main(x: u32) {}").contains("take no arguments"));
         assert!(expand_str("", "fn main<T>() {}").contains("cannot be generic"));
     }
