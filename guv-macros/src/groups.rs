@@ -90,11 +90,15 @@ impl CratePath {
             None => (false, text),
         };
         let segments: Vec<String> = rest.split("::").map(|s| s.trim().to_owned()).collect();
+        // Checked as Rust identifiers (keywords aside, which name path
+        // roots: `crate::my_guv`): an alphabetic character outside Unicode's
+        // identifier set (`ⓐ`) would make `Ident::new` panic later.
         let ok = segments.iter().all(|s| {
             let mut chars = s.chars();
             chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
                 && chars.all(|c| c.is_alphanumeric() || c == '_')
                 && s != "_"
+                && (matches!(s.as_str(), "crate" | "self" | "super") || syn::parse_str::<syn::Ident>(s).is_ok())
         });
         ok.then_some(CratePath { leading_colon, segments })
     }
@@ -324,6 +328,8 @@ mod tests {
         let cfg = parse("crate = \"::vendored::guv\", fs").unwrap();
         assert_eq!(cfg.krate.tokens(Span::call_site(), &["green"]).to_string(), ":: vendored :: guv :: green");
         assert!(err("crate = \"not a path\"").contains("string literal naming"));
+        assert!(err("crate = \"a::\u{24d0}\"").contains("string literal naming"));
+        assert!(parse("crate = \"crate::fake\"").is_ok());
         assert!(err("crate = my_guv").contains("string literal naming"));
         assert!(err("crate").contains("needs a value"));
         assert!(err("crate = \"a\", crate = \"b\"").contains("given twice"));
