@@ -4,7 +4,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
-use syn::ItemFn;
+use syn::{AttrStyle, Attribute, ItemFn};
 
 /// `error` as `compile_error!`, followed by `item`: the rest of the crate
 /// still sees the item, so errors do not cascade and IDEs keep working.
@@ -41,4 +41,12 @@ pub(crate) fn option(value: Option<impl ToTokens>) -> TokenStream {
         Some(v) => quote!(::core::option::Option::Some(#v)),
         None => quote!(::core::option::Option::None),
     }
+}
+
+/// A fn's attributes split into outer ones (`#[...]`, written before the
+/// fn) and inner ones (`#![...]` at the top of its body, which syn keeps in
+/// the same list): a macro that rebuilds the fn must put the inner ones
+/// back inside the new body, where they still apply to the whole fn.
+pub(crate) fn split_attrs(attrs: Vec<Attribute>) -> (Vec<Attribute>, Vec<Attribute>) {
+    attrs.into_iter().partition(|a| matches!(a.style, AttrStyle::Outer))
 }

@@ -39,6 +39,12 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
             "#[guv::main] goes on a plain `fn`: guv runs blocking-style code, so remove `async`",
         ));
     }
+    if let Some(c) = &sig.constness {
+        return Err(syn::Error::new(
+            c.span(),
+            "#[guv::main] cannot go on a `const fn`: it sets up the hub when the program starts; remove `const`",
+        ));
+    }
     if !sig.inputs.is_empty() {
         return Err(syn::Error::new(
             sig.inputs.span(),
@@ -55,12 +61,14 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
     let krate = cfg.krate.tokens(Span::call_site(), &[]);
     let stack = attr::option(cfg.stack_size);
     let ItemFn { attrs, vis, sig, block } = f;
+    let (attrs, inner) = attr::split_attrs(attrs);
     let prelude = quote_spanned! {sig.ident.span()=>
         #krate::__private::configure_main(#stack);
     };
     let item = quote! {
         #(#attrs)*
         #vis #sig {
+            #(#inner)*
             #prelude
             #block
         }
@@ -87,6 +95,8 @@ mod tests {
         assert!(out.contains(":: guv :: __private :: configure_main (:: core :: option :: Option :: None)"), "{out}");
         assert!(out.find("configure_main").unwrap() < out.find("work").unwrap());
         assert!(!out.contains("compile_error"));
+        let out = expand_str("", "#[inline(never)] fn main() { #![allow(unused)] work(); }");
+        assert!(out.starts_with("# [inline (never)] fn main () { # ! [allow (unused)] :: guv :: __private"), "{out}");
     }
 
     #[test]
@@ -125,6 +135,7 @@ mod tests {
     #[test]
     fn signatures_that_cannot_work_are_rejected() {
         assert!(expand_str("", "async fn main() {}").contains("remove `async`"));
+        assert!(expand_str("", "const fn main() {}").contains("remove `const`"));
         assert!(expand_str("", "fn main(x: u32) {}").contains("take no arguments"));
         assert!(expand_str("", "fn main<T>() {}").contains("cannot be generic"));
     }

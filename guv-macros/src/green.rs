@@ -54,7 +54,19 @@ fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
         Ok(Item::Struct(s)) => Err(not_a_fn(s.struct_token.span, "a `struct`")),
         Ok(Item::Enum(e)) => Err(not_a_fn(e.enum_token.span, "an `enum`")),
         Ok(Item::Impl(i)) => Err(not_a_fn(i.impl_token.span, "an `impl` block (put the attribute on its methods)")),
-        Ok(other) => Err(not_a_fn(first_span(&other.to_token_stream()), "this item")),
+        Ok(other) => {
+            let tokens = other.to_token_stream();
+            let fn_kw = tokens.clone().into_iter().find(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "fn"));
+            match fn_kw {
+                // `fn f(self) -> u8;`: a trait's (or an extern block's)
+                // declaration, which syn keeps as tokens.
+                Some(kw) => Err(syn::Error::new(
+                    kw.span(),
+                    "#[guv::green] needs the fn's body, to spawn it: a fn declared without one has nothing to run; put the attribute on the method in the `impl` (or give the trait method a default body)",
+                )),
+                None => Err(not_a_fn(first_span(&tokens), "this item")),
+            }
+        }
         Err(e) => Err(syn::Error::new(e.span(), format!("#[guv::green] goes on a `fn` with a body: {e}"))),
     }
 }
@@ -232,10 +244,12 @@ fn expand(cfg: &Config, mut f: ItemFn) -> TokenStream {
             }
         }
     };
-    let ItemFn { attrs, vis, sig, .. } = &f;
+    let ItemFn { attrs, vis, sig, .. } = f;
+    let (attrs, inner) = attr::split_attrs(attrs);
     let item = quote! {
         #(#attrs)*
         #vis #sig {
+            #(#inner)*
             #spawn
         }
     };
@@ -319,6 +333,7 @@ mod tests {
             ("const X: u32 = 1;", "a `const` is not called"),
             ("static X: u32 = 1;", "a `static` is not called"),
             ("struct S;", "a `struct` is not called"),
+            ("fn f(self) -> u8;", "needs the fn's body"),
         ] {
             let out = expand_str("", item);
             assert!(out.contains("compile_error") && out.contains(msg), "{item}: {out}");

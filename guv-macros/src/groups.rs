@@ -90,11 +90,15 @@ impl CratePath {
             None => (false, text),
         };
         let segments: Vec<String> = rest.split("::").map(|s| s.trim().to_owned()).collect();
+        // Checked as Rust identifiers (keywords aside, which name path
+        // roots: `crate::my_guv`): an alphabetic character outside Unicode's
+        // identifier set (`ⓐ`) would make `Ident::new` panic later.
         let ok = segments.iter().all(|s| {
             let mut chars = s.chars();
             chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
                 && chars.all(|c| c.is_alphanumeric() || c == '_')
                 && s != "_"
+                && (matches!(s.as_str(), "crate" | "self" | "super") || syn::parse_str::<syn::Ident>(s).is_ok())
         });
         ok.then_some(CratePath { leading_colon, segments })
     }
@@ -186,6 +190,24 @@ pub(crate) fn split_commas(tokens: TokenStream) -> Vec<Vec<TokenTree>> {
     out
 }
 
+/// The first comma that follows another comma or starts the list: an
+/// empty entry in `net,, thread`.
+fn stray_comma(tokens: &TokenStream) -> Option<Span> {
+    let mut after_comma = true;
+    for tt in tokens.clone() {
+        match &tt {
+            TokenTree::Punct(p) if p.as_char() == ',' => {
+                if after_comma {
+                    return Some(p.span());
+                }
+                after_comma = true;
+            }
+            _ => after_comma = false,
+        }
+    }
+    None
+}
+
 /// Parses `net, thread, crate = "my_guv"`: group names (none means all)
 /// and an optional `crate` path. `what` names the macro in messages, such
 /// as `#[guv::patched]`.
@@ -193,8 +215,14 @@ pub(crate) fn parse_args(args: TokenStream, what: &str) -> syn::Result<PatchConf
     let mut groups = GroupSet::EMPTY;
     let mut krate: Option<CratePath> = None;
     let mut errors = Errors::default();
+    if let Some(comma) = stray_comma(&args) {
+        errors.push(syn::Error::new(comma, format!("{what}: a comma with no group before it; remove it")));
+    }
     for entry in split_commas(args) {
-        let span = entry[0].span();
+        let Some(first) = entry.first() else {
+            continue;
+        };
+        let span = first.span();
         match entry.as_slice() {
             [TokenTree::Ident(id)] if id == "crate" => errors.push(syn::Error::new(
                 span,
@@ -300,6 +328,8 @@ mod tests {
         let cfg = parse("crate = \"::vendored::guv\", fs").unwrap();
         assert_eq!(cfg.krate.tokens(Span::call_site(), &["green"]).to_string(), ":: vendored :: guv :: green");
         assert!(err("crate = \"not a path\"").contains("string literal naming"));
+        assert!(err("crate = \"a::\u{24d0}\"").contains("string literal naming"));
+        assert!(parse("crate = \"crate::fake\"").is_ok());
         assert!(err("crate = my_guv").contains("string literal naming"));
         assert!(err("crate").contains("needs a value"));
         assert!(err("crate = \"a\", crate = \"b\"").contains("given twice"));
@@ -315,5 +345,9 @@ mod tests {
         assert!(e.contains("group `net` is given twice"), "{e}");
         assert!(e.contains("group `sync` takes no value"), "{e}");
         assert!(e.contains("takes a list of groups"), "{e}");
+        for args in ["net,, sync", ",", ", net"] {
+            assert!(err(args).contains("a comma with no group before it"), "{args}");
+        }
+        assert!(parse("net, sync,").is_ok());
     }
 }

@@ -213,6 +213,7 @@ mod tests {
             (format!("mod m = \"{nested}\""), "declares `mod deeper;`"),
             (format!("mod m = \"{bad}\""), "is not valid Rust"),
             (format!("mod m = \"{nested}\", socket"), "unknown group `socket`"),
+            (format!("mod m = \"{nested}\",, net"), "a comma with no group before it"),
         ] {
             let out = run(&input);
             assert!(out.contains("compile_error") && out.contains(msg), "{input}: {out}");

@@ -27,7 +27,7 @@ pub(crate) fn parse_original(args: TokenStream, name_span: Span) -> syn::Result<
     };
     match (tokens.get(start), tokens.get(start + 1), tokens.get(start + 3)) {
         (Some(TokenTree::Ident(std)), Some(TokenTree::Punct(colon)), Some(TokenTree::Ident(_)))
-            if std == "std" && colon.as_char() == ':' =>
+            if crate::rewrite::unraw(&std.to_string()) == "std" && colon.as_char() == ':' =>
         {
             Ok(Original { std_span: std.span(), rest: tokens[start + 1..].iter().cloned().collect() })
         }

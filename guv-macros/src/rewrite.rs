@@ -30,8 +30,9 @@ struct Path {
 }
 
 impl Path {
+    /// The segments' names, raw identifiers unwrapped (`r#std` is `std`).
     fn names(&self, tokens: &[TokenTree]) -> Vec<String> {
-        self.idx.iter().map(|&i| tokens[i].to_string()).collect()
+        self.idx.iter().map(|&i| unraw(&tokens[i].to_string()).to_owned()).collect()
     }
 
     /// Index of the first token after the path.
@@ -123,6 +124,16 @@ impl<'a> Patcher<'a> {
             return None;
         }
         let name_span = tokens[*path.idx.last()?].span();
+        // An unqualified `original!(...)` / `is_patched!(...)` whose
+        // arguments guv's macro would refuse is some other macro of that
+        // name (the user's own); if it is guv's after all, the standalone
+        // macro reports the same error.
+        let bare = prefix.is_empty();
+        match last.as_str() {
+            "original" if bare && parse_original(args.stream(), name_span).is_err() => return None,
+            "is_patched" if bare && parse_is_patched(args.stream(), name_span).is_err() => return None,
+            _ => {}
+        }
         match last.as_str() {
             "original" => match parse_original(args.stream(), name_span) {
                 Ok(o) => {
@@ -171,6 +182,12 @@ impl<'a> Patcher<'a> {
     }
 }
 
+/// An identifier's name without the `r#` of a raw identifier: `r#std`
+/// names the same crate as `std`.
+pub(crate) fn unraw(name: &str) -> &str {
+    name.strip_prefix("r#").unwrap_or(name)
+}
+
 fn is_punct(tt: Option<&TokenTree>, c: char) -> bool {
     matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == c)
 }
@@ -201,12 +218,14 @@ fn ident_may_start(tokens: &[TokenTree], i: usize) -> bool {
 /// a separator (`a::b`, `self::std::...`). After `>` it is taken as
 /// leading (`impl<T> ::std::...`, `-> ::std::...`): a continuation such as
 /// `Vec::<u8>::new` is never a std path or a macro of ours, so nothing
-/// changes for it either way.
+/// changes for it either way. After a lifetime (`&'a ::std::...`) it is
+/// leading too: a lifetime never continues into a path.
 fn sep_may_start(tokens: &[TokenTree], i: usize) -> bool {
     if i == 0 {
         return true;
     }
     match &tokens[i - 1] {
+        TokenTree::Ident(_) if i >= 2 && is_punct(tokens.get(i - 2), '\'') => true,
         TokenTree::Ident(id) => is_keyword(&id.to_string()),
         TokenTree::Punct(p) => p.as_char() != '$',
         _ => true,
@@ -340,6 +359,16 @@ mod tests {
             rw("impl<T> ::std::net::ToSocketAddrs for W<T> {}"),
             squash("impl < T > :: guv :: green :: net :: ToSocketAddrs for W < T > { }")
         );
+        assert_eq!(
+            rw("fn f<'a>(m: &'a ::std::sync::Mutex<u8>, n: &'_ ::std::fs::File) {}"),
+            squash(
+                "fn f < 'a > (m : & 'a :: guv :: green :: sync :: Mutex < u8 > , n : & '_ :: guv :: green :: fs :: File) { }"
+            )
+        );
+        assert_eq!(
+            rw("r#std::r#thread::spawn(f); std::sync::r#Mutex::new(1)"),
+            squash(":: guv :: green :: r#thread :: spawn (f) ; :: guv :: green :: sync :: r#Mutex :: new (1)")
+        );
         assert_eq!(rw("x => ::std::process::exit(1)"), squash("x => :: std :: process :: exit (1)"));
         assert_eq!(rw("x => ::std::fs::read(p)"), squash("x => :: guv :: green :: fs :: read (p)"));
     }
@@ -368,6 +397,7 @@ mod tests {
             "'std: loop {}",
             "std::time::Duration::from_secs(1)",
             "std::collections::HashMap::new()",
+            "r#my::std::net::TcpStream",
             "\"std::net::TcpStream\"",
         ] {
             let expected = squash(&src.parse::<TokenStream>().unwrap().to_string());
@@ -422,6 +452,7 @@ mod tests {
             rw("other::original!(std::net::TcpStream)"),
             squash("other :: original ! (:: guv :: green :: net :: TcpStream)")
         );
+        assert_eq!(rw("original!(5) + is_patched!(6, 7)"), squash("original ! (5) + is_patched ! (6 , 7)"));
         let cfg = PatchConfig { groups: GroupSet::all(), krate: CratePath::default() };
         let out = patch_with_errors("guv::original!(TcpStream)".parse().unwrap(), &cfg).to_string();
         assert!(out.contains("compile_error") && out.contains("path into std"), "{out}");

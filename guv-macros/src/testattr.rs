@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, LitStr, ReturnType};
 
@@ -75,6 +75,20 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
             "#[guv::test] goes on a plain `fn`: the test runs as a greenlet, so remove `async` (and any `.await`)",
         ));
     }
+    if let Some(c) = &sig.constness {
+        errors.push(syn::Error::new(
+            c.span(),
+            "#[guv::test] cannot go on a `const fn`: the test runs on a greenlet, never at compile time; remove `const`",
+        ));
+    }
+    if let ReturnType::Type(_, ty) = &sig.output
+        && ty.to_token_stream().into_iter().any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
+    {
+        errors.push(syn::Error::new_spanned(
+            ty,
+            "#[guv::test] needs the test's return type by name (the body runs in a closure); write `()`, `std::process::ExitCode` or a `Result` instead of `impl Trait`",
+        ));
+    }
     if !sig.inputs.is_empty() {
         errors.push(syn::Error::new_spanned(&sig.inputs, "#[guv::test] functions take no arguments, as with #[test]"));
     }
@@ -95,31 +109,43 @@ fn validate(f: &ItemFn) -> syn::Result<()> {
 fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
     let krate = cfg.krate.tokens(Span::call_site(), &[]);
     let ItemFn { attrs, vis, mut sig, block } = f;
+    let (attrs, inner) = attr::split_attrs(attrs);
     let ret = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
+    };
+    // A return type `run_test` does not accept is reported at the type:
+    // the call carries its span.
+    let out_span = match &sig.output {
+        ReturnType::Default => Span::call_site(),
+        ReturnType::Type(_, ty) => ty.span(),
     };
     sig.output = ReturnType::Default;
     let name = sig.ident.to_string();
     let stack = attr::option(cfg.stack_size);
     let timeout = attr::option(cfg.timeout.as_ref().map(|(d, lit)| {
-        let nanos = d.as_nanos() as u64;
-        quote!((::core::time::Duration::from_nanos(#nanos), #lit))
+        // Seconds and nanoseconds apart: a duration past `u64::MAX`
+        // nanoseconds (584 years) must not wrap to a short one.
+        let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+        quote!((::core::time::Duration::new(#secs, #nanos), #lit))
     }));
     let allow_leaks = cfg.allow_leaks;
+    let options = quote! {
+        #krate::__private::TestOptions {
+            name: #name,
+            stack_size: #stack,
+            timeout: #timeout,
+            allow_leaks: #allow_leaks,
+        }
+    };
+    let run_test = cfg.krate.tokens(out_span, &["__private", "run_test"]);
+    let call = quote_spanned! {out_span=> #run_test(#options, move || -> #ret #block) };
     let item = quote! {
         #[::core::prelude::v1::test]
         #(#attrs)*
         #vis #sig {
-            #krate::__private::run_test(
-                #krate::__private::TestOptions {
-                    name: #name,
-                    stack_size: #stack,
-                    timeout: #timeout,
-                    allow_leaks: #allow_leaks,
-                },
-                move || -> #ret #block,
-            )
+            #(#inner)*
+            #call
         }
     };
     patch_with_errors(item, &PatchConfig::all(cfg.krate.clone()))
@@ -158,7 +184,7 @@ mod tests {
         assert!(out.starts_with("# [:: core :: prelude :: v1 :: test] fn t ()"), "{out}");
         assert!(out.contains("allow_leaks : true"), "{out}");
         assert!(out.contains("Some (65536usize)"), "{out}");
-        assert!(out.contains("from_nanos (5000000000u64) , \"5s\""), "{out}");
+        assert!(out.contains("Duration :: new (5u64 , 0u32) , \"5s\""), "{out}");
         assert!(
             out.contains("move || -> std :: io :: Result < () > { :: guv :: green :: thread :: spawn (f) ; Ok (()) }"),
             "{out}"
@@ -176,6 +202,8 @@ mod tests {
             ("allow_leaks, allow_leaks", "fn t() {}", "given twice"),
             ("leaks", "fn t() {}", "valid options are `stack_size`, `timeout`, `allow_leaks`, `crate`"),
             ("", "async fn t() {}", "remove `async`"),
+            ("", "const fn t() {}", "remove `const`"),
+            ("", "fn t() -> impl Termination {}", "instead of `impl Trait`"),
             ("", "fn t(x: u8) {}", "take no arguments"),
             ("", "fn t<T>() {}", "cannot be generic"),
             ("", "#[test] fn t() {}", "remove this #[test]"),

@@ -9,6 +9,7 @@
 use proc_macro2::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
 
 use crate::groups::{PatchConfig, path_sep};
+use crate::rewrite::unraw;
 use crate::table;
 
 /// One flattened leaf of a use tree.
@@ -72,10 +73,10 @@ pub(crate) fn rewrite(tokens: &[TokenTree], cfg: &PatchConfig) -> Result<Option<
 
 /// The module prefix length to swap, if this leaf is to be rewritten.
 fn decide(leaf: &Leaf, cfg: &PatchConfig) -> Option<usize> {
-    if leaf.segs.first().is_none_or(|s| s != "std") {
+    if leaf.segs.first().is_none_or(|s| unraw(&s.to_string()) != "std") {
         return None;
     }
-    let mut below: Vec<String> = leaf.segs[1..].iter().map(Ident::to_string).collect();
+    let mut below: Vec<String> = leaf.segs[1..].iter().map(|s| unraw(&s.to_string()).to_owned()).collect();
     if below.last().is_some_and(|s| s == "self") {
         below.pop();
     }
@@ -209,6 +210,7 @@ mod tests {
         assert_eq!(rw("::std::net::TcpStream as S", all).unwrap(), ":: guv :: green :: net :: TcpStream as S");
         assert_eq!(rw("std::sync::mpsc::*", all).unwrap(), ":: guv :: green :: sync :: mpsc :: *");
         assert_eq!(rw("std::thread", all).unwrap(), ":: guv :: green :: thread");
+        assert_eq!(rw("r#std::r#sync::Condvar", all).unwrap(), ":: guv :: green :: r#sync :: Condvar");
         assert_eq!(rw("std::io::Read as _", all), None);
         assert_eq!(rw("std::collections::HashMap", all), None);
         assert_eq!(rw("crate::std::net::TcpStream", all), None);

@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::process::ExitCode;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -23,8 +24,14 @@ pub struct TestOptions {
     pub allow_leaks: bool,
 }
 
-/// What a `#[guv::test]` body may return: `()` or a `Result` whose error
-/// is `Debug`, as with `#[test]`.
+/// What a `#[guv::test]` body may return: `()`, an `ExitCode`, or a
+/// `Result` of one of them whose error is `Debug` — the `Termination` types
+/// of std that `#[test]` accepts.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned by a #[guv::test] function",
+    label = "the test's return type",
+    note = "a #[guv::test] function returns `()`, `std::process::ExitCode`, or a `Result` of one of them whose error is `Debug`"
+)]
 pub trait TestReturn {
     /// `None` for success, or the failure message.
     fn into_failure(self) -> Option<String>;
@@ -33,6 +40,16 @@ pub trait TestReturn {
 impl TestReturn for () {
     fn into_failure(self) -> Option<String> {
         None
+    }
+}
+
+impl TestReturn for ExitCode {
+    fn into_failure(self) -> Option<String> {
+        (self != ExitCode::SUCCESS).then(|| {
+            format!(
+                "the test returned a termination value with a non-zero status code ({self:?}) which indicates a failure"
+            )
+        })
     }
 }
 
