@@ -34,3 +34,33 @@ pub fn refusing_addr() -> (OwnedFd, SocketAddr) {
     assert_eq!(named, 0, "getsockname: {}", io::Error::last_os_error());
     (socket, SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, u16::from_be(sin.sin_port))))
 }
+
+/// The listening TCP sockets (IPv4 or IPv6) this process holds on `port`,
+/// by inode, read from `/proc`: the sockets behind this process's fds,
+/// matched against the kernel's tables of listening sockets. Comparing
+/// the sets before and after tells whether those very sockets were closed,
+/// which connecting to the port cannot (another test may bind the port
+/// once it is free).
+pub fn listeners_on(port: u16) -> std::collections::HashSet<String> {
+    let ours: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy().into_owned();
+            Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let mut found = std::collections::HashSet::new();
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f.get(1).and_then(|a| a.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
+            if f.len() > 9 && f[3] == "0A" && local_port == Some(port) && ours.contains(f[9]) {
+                found.insert(f[9].to_owned());
+            }
+        }
+    }
+    found
+}

@@ -126,9 +126,14 @@ fn workers_share_the_port_and_stop_together() {
     }
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names.contains("guv-wsgi-1"), "{names:?}");
+    // One SO_REUSEPORT listener per worker; after the shutdown none of
+    // them is open (a connect to the port could reach another test's
+    // listener that took the freed port).
+    let listeners = guv_tests::net::listeners_on(s.addr.port());
+    assert_eq!(listeners.len(), 2, "{listeners:?}");
     let port = s.addr.port();
     s.shutdown().unwrap();
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(guv_tests::net::listeners_on(port).is_disjoint(&listeners));
     let lines = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let logged = lines.iter().filter(|l| l.contains("\"GET /thread HTTP/1.1\" 200")).count();
     assert!(logged >= 64, "{logged} of 64 logged");
