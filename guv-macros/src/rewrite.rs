@@ -82,12 +82,38 @@ impl<'a> Patcher<'a> {
             if let Some(n) = self.marker(tokens, &path, out) {
                 return n;
             }
+            if let Some(n) = self.thread_local(tokens, &path, out) {
+                return n;
+            }
             if let Some(n) = self.std_path(tokens, &path, out) {
                 return n;
             }
         }
         out.extend([tokens[i].clone()]);
         i + 1
+    }
+
+    /// `thread_local!` (bare or as `std::thread_local!`) → `::guv::local!`
+    /// with the `thread` group: one value per green thread, as each
+    /// patched `thread::spawn` is one. The declarations inside are walked
+    /// as usual.
+    fn thread_local(&mut self, tokens: &[TokenTree], path: &Path, out: &mut TokenStream) -> Option<usize> {
+        let end = path.end();
+        if !is_punct(tokens.get(end), '!') || !self.cfg.groups.contains(crate::groups::Group::Thread) {
+            return None;
+        }
+        let names = path.names(tokens);
+        let std_macro = match names.as_slice() {
+            [name] => !path.leading && name == "thread_local",
+            [krate, name] => krate == "std" && name == "thread_local",
+            _ => false,
+        };
+        if !std_macro {
+            return None;
+        }
+        let span = tokens[*path.idx.last()?].span();
+        out.extend(self.cfg.krate.tokens(span, &["local"]));
+        Some(end)
     }
 
     /// `use <tree>;` — rewritten as a whole, or kept as written.
@@ -431,6 +457,21 @@ mod tests {
             rw("fn f() -> impl Sized + use<> { std::net::TcpStream::connect(a) }"),
             squash("fn f () -> impl Sized + use < > { :: guv :: green :: net :: TcpStream :: connect (a) }")
         );
+    }
+
+    #[test]
+    fn thread_local_becomes_a_green_local_with_the_thread_group() {
+        assert_eq!(
+            rw("thread_local! { static N: std::sync::Mutex<u8> = std::sync::Mutex::new(0); }"),
+            squash(
+                ":: guv :: local ! { static N : :: guv :: green :: sync :: Mutex < u8 > = :: guv :: green :: sync :: Mutex :: new (0) ; }"
+            )
+        );
+        assert_eq!(rw("std::thread_local!{}"), squash(":: guv :: local ! { }"));
+        assert_eq!(rw("::std::thread_local!{}"), squash(":: guv :: local ! { }"));
+        // Another crate's macro of that name, and the group off: left alone.
+        assert_eq!(rw("other::thread_local!{}"), squash("other :: thread_local ! { }"));
+        assert_eq!(rw_with("thread_local!{}", GroupSet::EMPTY.with(Group::Net)), squash("thread_local ! { }"));
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! values until the thread's hub shuts down at thread exit — like
 //! `thread_local!` values, whose destructors may not run at all on the
 //! process's main thread; the hub is no longer usable from them.
+//!
+//! In code patched for the `thread` group (`#[guv::patched]`,
+//! `#[guv::main]`, ...), `thread_local!` is rewritten to [`local!`](crate::local!),
+//! since each patched `thread::spawn` is a greenlet; [`Local`] has the
+//! methods of std's `LocalKey` for that.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -125,6 +130,36 @@ impl<T: 'static> Local<T> {
     }
 }
 
+impl<T: 'static> Local<T> {
+    /// [`Local::with`], as `LocalKey::try_with`, so that code written for
+    /// `thread_local!` works unchanged (`#[guv::patched]` turns
+    /// `thread_local!` into [`local!`](crate::local!)). It never fails: a
+    /// greenlet's value is made on its first use and lives until the
+    /// greenlet ends, so there is no destroyed value to report.
+    ///
+    /// ```
+    /// guv::local! { static N: std::cell::Cell<u8> = std::cell::Cell::new(4); }
+    /// assert_eq!(N.try_with(|n| n.get()), Ok(4));
+    /// ```
+    pub fn try_with<R>(&'static self, f: impl FnOnce(&T) -> R) -> Result<R, std::thread::AccessError> {
+        Ok(self.with(f))
+    }
+}
+
+impl<T: Default + 'static> Local<Cell<T>> {
+    /// Takes the running greenlet's value of a `Cell` local, leaving
+    /// `T::default()`.
+    ///
+    /// ```
+    /// guv::local! { static N: std::cell::Cell<u8> = std::cell::Cell::new(6); }
+    /// assert_eq!(N.take(), 6);
+    /// assert_eq!(N.get(), 0);
+    /// ```
+    pub fn take(&'static self) -> T {
+        self.with(Cell::take)
+    }
+}
+
 impl<T: Copy + 'static> Local<Cell<T>> {
     /// The running greenlet's value of a `Cell` local.
     ///
@@ -192,6 +227,54 @@ impl<T: 'static> Local<RefCell<T>> {
     /// If the value is borrowed.
     pub fn with_borrow_mut<R>(&'static self, f: impl FnOnce(&mut T) -> R) -> R {
         self.with(|c| f(&mut c.borrow_mut()))
+    }
+
+    /// Sets the running greenlet's value of a `RefCell` local.
+    ///
+    /// ```
+    /// guv::local! { static V: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::new()); }
+    /// V.set(vec![1, 2]);
+    /// assert_eq!(V.with_borrow(|v| v.len()), 2);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed.
+    pub fn set(&'static self, value: T) {
+        self.with(|c| *c.borrow_mut() = value);
+    }
+
+    /// Replaces the running greenlet's value of a `RefCell` local,
+    /// returning the old one.
+    ///
+    /// ```
+    /// guv::local! { static V: std::cell::RefCell<String> = std::cell::RefCell::new("a".into()); }
+    /// assert_eq!(V.replace("b".into()), "a");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed.
+    pub fn replace(&'static self, value: T) -> T {
+        self.with(|c| c.replace(value))
+    }
+}
+
+impl<T: Default + 'static> Local<RefCell<T>> {
+    /// Takes the running greenlet's value of a `RefCell` local, leaving
+    /// `T::default()`.
+    ///
+    /// ```
+    /// guv::local! { static V: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![3]); }
+    /// assert_eq!(V.take(), [3]);
+    /// assert!(V.with_borrow(|v| v.is_empty()));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed.
+    pub fn take(&'static self) -> T {
+        self.with(RefCell::take)
     }
 }
 
