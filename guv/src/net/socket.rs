@@ -72,6 +72,30 @@ impl<T: AsFd> Sock<T> {
         Ok(Sock { reg: Registered::new(inner)?, home: thread_key(), settings: Arc::default() })
     }
 
+    /// Takes over a std socket with the settings std keeps on it: its
+    /// blocking mode (`O_NONBLOCK`) and its `SO_RCVTIMEO`/`SO_SNDTIMEO`,
+    /// read before the fd is made non-blocking underneath, so that the
+    /// green socket behaves as the std one did (`from_std`, `From<OwnedFd>`).
+    pub(crate) fn adopt(inner: T, set_nonblocking: impl FnOnce(&T) -> io::Result<()>) -> io::Result<Sock<T>> {
+        let fd = inner.as_fd();
+        let settings = Settings::default();
+        settings.nonblocking.store(super::sys::is_nonblocking(fd)?, Ordering::Relaxed);
+        settings.read_timeout.set(super::sys::socket_timeout(fd, libc::SO_RCVTIMEO)?);
+        settings.write_timeout.set(super::sys::socket_timeout(fd, libc::SO_SNDTIMEO)?);
+        set_nonblocking(&inner)?;
+        Ok(Sock { reg: Registered::new(inner)?, home: thread_key(), settings: Arc::new(settings) })
+    }
+
+    /// Deregisters and returns the I/O object with the blocking mode std
+    /// should see: blocking unless `set_nonblocking(true)` was called, or
+    /// unless a `try_clone` of this socket is still green. The clones share
+    /// the open file description and so `O_NONBLOCK`; a blocking fd would
+    /// make their system calls block the hub's whole thread.
+    pub(crate) fn into_std_mode(self) -> (T, bool) {
+        let nonblocking = self.is_nonblocking() || Arc::strong_count(&self.settings) > 1;
+        (self.into_inner(), nonblocking)
+    }
+
     /// Registers `inner`, a duplicate of this socket's fd (`try_clone`):
     /// it gets its own registration and shares the settings.
     pub(crate) fn clone_with(&self, inner: T) -> io::Result<Sock<T>> {
@@ -210,22 +234,41 @@ macro_rules! socket_common {
     ($ty:ident, $std:ty, $what:literal, $path:literal, $make:literal) => {
         impl $ty {
             #[doc = concat!("Takes over a std ", $what, ": makes it non-blocking underneath and registers it with")]
-            /// this thread's hub. Fails only if the fd cannot be made
+            /// this thread's hub. The green socket keeps what std kept on
+            /// the socket: a std socket in non-blocking mode gives a green
+            /// one in non-blocking mode (operations return `WouldBlock`
+            /// instead of parking), and the read and write timeouts carry
+            /// over. Fails only if the fd cannot be inspected, made
             /// non-blocking or registered.
             ///
             #[doc = concat!("```\nlet std_side = ", $make, ";\nlet green = ", $path, "::from_std(std_side).unwrap();\nassert!(green.take_error().unwrap().is_none());\n```")]
             pub fn from_std(inner: $std) -> std::io::Result<$ty> {
+                Ok($ty { sock: crate::net::socket::Sock::adopt(inner, |s| s.set_nonblocking(true))? })
+            }
+
+            /// Registers a socket guv just made (fresh from `bind`,
+            /// `accept`, `pair` or guv's own `socket(SOCK_NONBLOCK)`): the
+            /// green socket starts in blocking mode with no timeouts,
+            /// without asking the fd (a non-blocking fd here is guv's
+            /// doing, not the user's mode).
+            #[allow(dead_code)]
+            pub(crate) fn from_guv_socket(inner: $std) -> std::io::Result<$ty> {
                 inner.set_nonblocking(true)?;
                 Ok($ty { sock: crate::net::socket::Sock::new(inner)? })
             }
 
             #[doc = concat!("Gives back the std ", $what, ", deregistered, in blocking mode unless")]
-            /// `set_nonblocking(true)` was called on this one.
+            /// `set_nonblocking(true)` was called on this one — or unless a
+            /// `try_clone` of it is still a green socket: the clones share
+            /// the blocking mode (`O_NONBLOCK` belongs to the open file
+            /// description), and a blocking fd would make the green clone
+            /// block its whole thread. Then the std socket stays
+            /// non-blocking (its operations may fail with `WouldBlock`);
+            /// drop or convert the clones first to get a blocking one.
             ///
             #[doc = concat!("```\nlet green = ", $path, "::from_std(", $make, ").unwrap();\nlet std_side = green.into_std().unwrap();\nlet _ = std_side.take_error();\n```")]
             pub fn into_std(self) -> std::io::Result<$std> {
-                let nonblocking = self.sock.is_nonblocking();
-                let inner = self.sock.into_inner();
+                let (inner, nonblocking) = self.sock.into_std_mode();
                 inner.set_nonblocking(nonblocking)?;
                 Ok(inner)
             }
@@ -283,8 +326,7 @@ macro_rules! socket_common {
         impl From<$ty> for $std {
             /// `into_std`, ignoring a failure to restore blocking mode.
             fn from(green: $ty) -> $std {
-                let nonblocking = green.sock.is_nonblocking();
-                let inner = green.sock.into_inner();
+                let (inner, nonblocking) = green.sock.into_std_mode();
                 let _ = inner.set_nonblocking(nonblocking);
                 inner
             }

@@ -64,7 +64,7 @@ impl TcpListener {
     /// assert_eq!(l.local_addr().unwrap().ip().to_string(), "127.0.0.1");
     /// ```
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        each_addr(&addr, |a| TcpListener::from_std(std::net::TcpListener::bind(a)?))
+        each_addr(&addr, |a| TcpListener::from_guv_socket(std::net::TcpListener::bind(a)?))
     }
 
     /// Accepts a connection, parking until one arrives (or returning

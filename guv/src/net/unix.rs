@@ -134,7 +134,7 @@ impl UnixStream {
     /// ```
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = stdnet::UnixStream::pair()?;
-        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+        Ok((UnixStream::from_guv_socket(a)?, UnixStream::from_guv_socket(b)?))
     }
 
     /// A second handle with its own registration; settings are shared.
@@ -226,7 +226,7 @@ impl UnixListener {
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
-        UnixListener::from_std(stdnet::UnixListener::bind(path)?)
+        UnixListener::from_guv_socket(stdnet::UnixListener::bind(path)?)
     }
 
     /// Binds to a socket address (a path or an abstract name).
@@ -238,7 +238,7 @@ impl UnixListener {
     /// assert!(l.local_addr().unwrap().as_abstract_name().is_some());
     /// ```
     pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixListener> {
-        UnixListener::from_std(stdnet::UnixListener::bind_addr(addr)?)
+        UnixListener::from_guv_socket(stdnet::UnixListener::bind_addr(addr)?)
     }
 
     /// Accepts a connection, parking until one arrives.
@@ -257,7 +257,7 @@ impl UnixListener {
     /// ```
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (s, addr) = self.sock.op(Interest::READABLE, None, |l| l.accept())?;
-        Ok((UnixStream::from_std(s)?, addr))
+        Ok((UnixStream::from_guv_socket(s)?, addr))
     }
 
     /// An endless iterator over accepted connections.
@@ -373,7 +373,7 @@ impl UnixDatagram {
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
-        UnixDatagram::from_std(stdnet::UnixDatagram::bind(path)?)
+        UnixDatagram::from_guv_socket(stdnet::UnixDatagram::bind(path)?)
     }
 
     /// Binds to a socket address.
@@ -384,7 +384,7 @@ impl UnixDatagram {
     /// assert!(guv::net::unix::UnixDatagram::bind_addr(&addr).is_ok());
     /// ```
     pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixDatagram> {
-        UnixDatagram::from_std(stdnet::UnixDatagram::bind_addr(addr)?)
+        UnixDatagram::from_guv_socket(stdnet::UnixDatagram::bind_addr(addr)?)
     }
 
     /// A socket bound to no address.
@@ -394,7 +394,7 @@ impl UnixDatagram {
     /// assert!(d.local_addr().unwrap().is_unnamed());
     /// ```
     pub fn unbound() -> io::Result<UnixDatagram> {
-        UnixDatagram::from_std(stdnet::UnixDatagram::unbound()?)
+        UnixDatagram::from_guv_socket(stdnet::UnixDatagram::unbound()?)
     }
 
     /// A connected pair of sockets.
@@ -406,7 +406,7 @@ impl UnixDatagram {
     /// ```
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
         let (a, b) = stdnet::UnixDatagram::pair()?;
-        Ok((UnixDatagram::from_std(a)?, UnixDatagram::from_std(b)?))
+        Ok((UnixDatagram::from_guv_socket(a)?, UnixDatagram::from_guv_socket(b)?))
     }
 
     /// Sets the default destination (and filters incoming datagrams).

@@ -599,7 +599,7 @@ where
         for (i, listener) in listeners.enumerate() {
             let (app, cfg, ctl) = (app.clone(), cfg.clone(), control.clone());
             let spawned = std::thread::Builder::new().name(format!("guv-wsgi-{}", i + 1)).spawn(move || {
-                let listener = TcpListener::from_std(listener)?;
+                let listener = TcpListener::from_guv_socket(listener)?;
                 let app: Rc<App> = Rc::new(move |req| app(req));
                 run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
             });
@@ -612,7 +612,7 @@ where
                 }
             }
         }
-        let result = TcpListener::from_std(own).and_then(|listener| {
+        let result = TcpListener::from_guv_socket(own).and_then(|listener| {
             let app: Rc<App> = Rc::new(move |req| app(req));
             run_worker(app, listener, cfg, max_connections, shutdown_timeout, &control)
         });

@@ -1,0 +1,309 @@
+//! Review 6: green TCP against std::net's semantics (conversions, shutdown,
+//! clones, non-blocking mode). Events are ordered with logs and queues;
+//! timeouts only guard against hangs.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+use guv::net::{TcpListener, TcpStream};
+use guv_tests::Log;
+
+/// A hang guard: far longer than any step of these tests takes.
+const GUARD: Duration = Duration::from_secs(20);
+
+fn pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    (c, s)
+}
+
+fn std_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    (c, s)
+}
+
+#[test]
+fn from_std_keeps_the_timeouts_std_set_on_the_socket() {
+    let (c, _s) = std_pair();
+    c.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(9))).unwrap();
+    // What std reads back (the kernel rounds to its clock ticks).
+    let (read, write) = (c.read_timeout().unwrap(), c.write_timeout().unwrap());
+    assert!(read.is_some_and(|d| d >= Duration::from_millis(30)));
+    let green = TcpStream::from_std(c).unwrap();
+    assert_eq!(green.read_timeout().unwrap(), read);
+    assert_eq!(green.write_timeout().unwrap(), write);
+    // And the read honours it, as the std socket would have: the peer never
+    // writes, so without the timeout this read would park for good.
+    let e = (&green).read(&mut [0; 4]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+}
+
+#[test]
+fn from_owned_fd_keeps_the_timeouts_too() {
+    let (c, _s) = std_pair();
+    c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let green = TcpStream::from(OwnedFd::from(c));
+    assert_eq!(green.read_timeout().unwrap(), Some(Duration::from_secs(3)));
+}
+
+#[test]
+fn from_std_of_a_non_blocking_socket_stays_non_blocking() {
+    let (c, mut s) = std_pair();
+    c.set_nonblocking(true).unwrap();
+    let green = TcpStream::from_std(c).unwrap();
+    let log = Log::new();
+    let l2 = log.clone();
+    // Would hand the reader data if it parked instead of failing at once.
+    let writer = guv::spawn(move || {
+        l2.push("writer ran");
+        s.write_all(b"late").unwrap();
+        s
+    });
+    let r = (&green).read(&mut [0; 4]);
+    assert_eq!(r.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert!(log.take().is_empty(), "the read parked: {:?}", log.take());
+    let _s = writer.wait().unwrap();
+    // The round trip keeps the mode as well.
+    let back = green.into_std().unwrap();
+    back.set_read_timeout(Some(GUARD)).unwrap();
+    let mut b = [0; 4];
+    (&back).read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"late");
+    assert_eq!((&back).read(&mut b).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+}
+
+#[test]
+fn a_green_round_trip_through_std_keeps_non_blocking_mode() {
+    let (c, _s) = pair();
+    c.set_nonblocking(true).unwrap();
+    let again = TcpStream::from_std(c.into_std().unwrap()).unwrap();
+    // Hang guards: with the mode lost, these would park.
+    let r = guv::with_timeout(GUARD, || (&again).read(&mut [0; 4])).unwrap();
+    assert_eq!(r.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    // A listener as well: accept fails at once instead of parking.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let l = TcpListener::from(OwnedFd::from(l));
+    let r = guv::with_timeout(GUARD, || l.accept().map(drop)).unwrap();
+    assert_eq!(r.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+}
+
+#[test]
+fn listen_and_bind_give_blocking_listeners() {
+    // guv's own constructors make their sockets non-blocking underneath;
+    // that must not read as the user's non-blocking mode.
+    for l in [guv::listen("127.0.0.1:0").unwrap(), TcpListener::bind("127.0.0.1:0").unwrap()] {
+        let addr = l.local_addr().unwrap();
+        let client = guv::spawn(move || TcpStream::connect(addr).unwrap());
+        let (conn, _) = l.accept().unwrap();
+        assert_eq!(conn.peer_addr().unwrap(), client.wait().unwrap().local_addr().unwrap());
+    }
+}
+
+#[test]
+fn into_std_leaves_a_live_clone_parking_not_blocking_the_thread() {
+    let (a, s) = pair();
+    let b = a.try_clone().unwrap();
+    let std_a = a.into_std().unwrap();
+    let s = s.into_std().unwrap();
+    // A hang guard for the bug (a clone whose fd turned blocking stalls the
+    // whole thread in recv): another thread writes "guard" if the test has
+    // not finished by then, which unblocks the recv and fails the test.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let mut guard_side = s.try_clone().unwrap();
+    let guard = std::thread::spawn(move || {
+        if finished.recv_timeout(GUARD).is_err() {
+            let _ = guard_side.write_all(b"guard");
+        }
+    });
+    let log = Log::new();
+    let l2 = log.clone();
+    let reader = guv::spawn(move || {
+        let mut buf = [0; 5];
+        let r = (&b).read_exact(&mut buf).map(|()| buf);
+        l2.push("read");
+        r
+    });
+    guv::gyield(); // the reader parks (or, with the bug, blocks the thread)
+    log.push("writing");
+    (&s).write_all(b"hello").unwrap();
+    let got = reader.wait().unwrap().unwrap();
+    done.send(()).unwrap();
+    guard.join().unwrap();
+    assert_eq!(&got, b"hello");
+    assert_eq!(log.take(), ["writing", "read"]);
+    // The std handle is left non-blocking while green clones share its
+    // flags (documented on into_std).
+    assert_eq!((&std_a).read(&mut [0; 1]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+}
+
+#[test]
+fn into_std_without_clones_gives_a_blocking_socket() {
+    let (a, s) = pair();
+    let b = a.try_clone().unwrap();
+    drop(b);
+    let std_a = a.into_std().unwrap();
+    std_a.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    // Blocking: the read waits out the timeout (EAGAIN is what Linux
+    // reports for both, so the time is the only difference).
+    let start = std::time::Instant::now();
+    assert_eq!((&std_a).read(&mut [0; 1]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert!(start.elapsed() >= Duration::from_millis(20));
+    drop(s);
+}
+
+#[test]
+fn shutdown_read_wakes_a_parked_reader_with_end_of_file() {
+    let (c, _s) = pair();
+    let c = Rc::new(c);
+    c.set_read_timeout(Some(GUARD)).unwrap();
+    let c2 = c.clone();
+    let reader = guv::spawn(move || (&*c2).read(&mut [0; 4]));
+    guv::gyield();
+    assert_eq!(guv::hub::stats().io_waiters, 1);
+    c.shutdown(Shutdown::Read).unwrap();
+    assert_eq!(reader.wait().unwrap().unwrap(), 0);
+}
+
+#[test]
+fn shutdown_read_after_a_draining_read_gives_end_of_file() {
+    let (c, mut s) = pair();
+    c.set_read_timeout(Some(GUARD)).unwrap();
+    s.write_all(b"ab").unwrap();
+    let mut b = [0; 8];
+    // Wait for both bytes, then a short read drains the socket.
+    assert_eq!(c.peek(&mut b[..2]).unwrap(), 2);
+    let mut got = 0;
+    while got < 2 {
+        got += (&c).read(&mut b[got..]).unwrap();
+    }
+    c.shutdown(Shutdown::Read).unwrap();
+    assert_eq!((&c).read(&mut b).unwrap(), 0);
+}
+
+#[test]
+fn shutdown_write_wakes_a_parked_writer_with_an_error() {
+    let (c, _s) = pair();
+    let c = Rc::new(c);
+    c.set_write_timeout(Some(GUARD)).unwrap();
+    let c2 = c.clone();
+    let writer = guv::spawn(move || {
+        let chunk = vec![0u8; 1 << 20];
+        loop {
+            if let Err(e) = (&*c2).write(&chunk) {
+                return e;
+            }
+        }
+    });
+    // Let it fill the buffers and park.
+    while guv::hub::stats().io_waiters == 0 {
+        guv::gyield();
+    }
+    c.shutdown(Shutdown::Write).unwrap();
+    let e = writer.wait().unwrap();
+    assert_eq!(e.kind(), io::ErrorKind::BrokenPipe, "{e}");
+}
+
+#[test]
+fn take_error_reports_a_reset_once() {
+    let (c, s) = pair();
+    // SO_LINGER 0: closing resets the connection.
+    let s = s.into_std().unwrap();
+    set_linger_zero(&s);
+    drop(s);
+    c.set_read_timeout(Some(GUARD)).unwrap();
+    let e = (&c).read(&mut [0; 4]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+    assert!(c.take_error().unwrap().is_none(), "the read consumed it");
+}
+
+fn set_linger_zero(s: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: `linger` is a live value of the size passed; the fd is open.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
+#[test]
+fn a_clone_with_timeouts_and_set_nonblocking_shared_as_std() {
+    let (c, mut s) = pair();
+    let d = c.try_clone().unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    assert_eq!((&d).read(&mut [0; 1]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    d.set_nonblocking(true).unwrap();
+    c.set_read_timeout(Some(GUARD)).unwrap();
+    let log = Log::new();
+    let l2 = log.clone();
+    let w = guv::spawn(move || {
+        l2.push("writer ran");
+        s.write_all(b"x").unwrap();
+        s
+    });
+    assert_eq!((&c).read(&mut [0; 1]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert!(log.take().is_empty());
+    let _s = w.wait().unwrap();
+}
+
+#[test]
+fn two_greenlets_reading_one_stream_get_every_byte_once() {
+    let (c, mut s) = pair();
+    let c = Rc::new(c);
+    c.set_read_timeout(Some(GUARD)).unwrap();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let c = c.clone();
+            guv::spawn(move || {
+                let mut got = Vec::new();
+                let mut b = [0; 1];
+                loop {
+                    match (&*c).read(&mut b).unwrap() {
+                        0 => return got,
+                        _ => got.push(b[0]),
+                    }
+                }
+            })
+        })
+        .collect();
+    guv::gyield();
+    assert_eq!(guv::hub::stats().io_waiters, 2);
+    for i in 0..200u8 {
+        s.write_all(&[i]).unwrap();
+        if i % 16 == 0 {
+            guv::gyield();
+        }
+    }
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut all: Vec<u8> = readers.into_iter().flat_map(|r| r.wait().unwrap()).collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..200u8).collect::<Vec<_>>());
+}
+
+#[test]
+fn incoming_yields_each_connection_in_turn() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let clients = guv::spawn(move || (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect::<Vec<_>>());
+    let conns: Vec<TcpStream> = l.incoming().take(3).map(Result::unwrap).collect();
+    let clients = clients.wait().unwrap();
+    let mut peers: Vec<_> = conns.iter().map(|c| c.peer_addr().unwrap()).collect();
+    let mut locals: Vec<_> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+    peers.sort();
+    locals.sort();
+    assert_eq!(peers, locals);
+}
