@@ -307,3 +307,45 @@ fn incoming_yields_each_connection_in_turn() {
     locals.sort();
     assert_eq!(peers, locals);
 }
+
+/// Makes this thread's hub poll for I/O exactly once: the main greenlet
+/// waits on a fresh socket pair that a greenlet then writes to, so the loop
+/// finds nothing ready and blocks in the poller until that one event.
+fn poll_once() {
+    let (x, y) = guv::net::unix::UnixStream::pair().unwrap();
+    let writer = guv::spawn(move || (&y).write_all(b"!").map(|()| y));
+    (&x).read_exact(&mut [0; 1]).unwrap();
+    drop(writer.wait().unwrap().unwrap());
+}
+
+#[test]
+fn a_short_read_on_another_thread_does_not_make_the_home_thread_skip_data() {
+    // Fresh threads, so that both hubs count their polls from zero.
+    let (to_home, at_home) = std::sync::mpsc::channel::<TcpStream>();
+    let (to_other, at_other) = std::sync::mpsc::channel::<TcpStream>();
+    let other = std::thread::spawn(move || {
+        let c = at_other.recv().unwrap();
+        poll_once();
+        // A short read here: it drains the socket, on this thread's hub.
+        let mut b = [0; 8];
+        assert_eq!((&c).read(&mut b).unwrap(), 2);
+        to_home.send(c).unwrap();
+    });
+    let home = std::thread::spawn(move || {
+        let (c, mut s) = std_pair();
+        let c = TcpStream::from_std(c).unwrap(); // registered here
+        c.set_read_timeout(Some(GUARD)).unwrap();
+        s.write_all(b"ab").unwrap();
+        to_other.send(c).unwrap();
+        let c = at_home.recv().unwrap();
+        // New data, whose readiness edge this hub's next poll reports (to
+        // nobody): after it, this hub has polled as often as the other.
+        s.write_all(b"cd").unwrap();
+        poll_once();
+        let mut b = [0; 8];
+        let n = (&c).read(&mut b).expect("the data that came is there to read");
+        b[..n].to_vec()
+    });
+    other.join().unwrap();
+    assert_eq!(home.join().unwrap(), b"cd");
+}
