@@ -349,3 +349,12 @@ fn a_short_read_on_another_thread_does_not_make_the_home_thread_skip_data() {
     other.join().unwrap();
     assert_eq!(home.join().unwrap(), b"cd");
 }
+
+#[test]
+fn from_owned_fd_of_a_non_socket_still_builds_as_std_does() {
+    // std's From<OwnedFd> takes any fd; so does the green one (it has no
+    // socket timeouts to carry over).
+    let (r, _w) = std::io::pipe().unwrap();
+    let s = guv::net::unix::UnixStream::from(OwnedFd::from(r));
+    assert_eq!(s.read_timeout().unwrap(), None);
+}

@@ -80,8 +80,14 @@ impl<T: AsFd> Sock<T> {
         let fd = inner.as_fd();
         let settings = Settings::default();
         settings.nonblocking.store(super::sys::is_nonblocking(fd)?, Ordering::Relaxed);
-        settings.read_timeout.set(super::sys::socket_timeout(fd, libc::SO_RCVTIMEO)?);
-        settings.write_timeout.set(super::sys::socket_timeout(fd, libc::SO_SNDTIMEO)?);
+        // std's `from_raw_fd` takes any fd; one that is not a socket has no
+        // timeouts to carry over (and fails later, where std's would).
+        let timeout = |name| match super::sys::socket_timeout(fd, name) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => Ok(None),
+            other => other,
+        };
+        settings.read_timeout.set(timeout(libc::SO_RCVTIMEO)?);
+        settings.write_timeout.set(timeout(libc::SO_SNDTIMEO)?);
         set_nonblocking(&inner)?;
         Ok(Sock { reg: Registered::new(inner)?, home: thread_key(), settings: Arc::new(settings) })
     }
