@@ -358,3 +358,43 @@ fn from_owned_fd_of_a_non_socket_still_builds_as_std_does() {
     let s = guv::net::unix::UnixStream::from(OwnedFd::from(r));
     assert_eq!(s.read_timeout().unwrap(), None);
 }
+
+#[test]
+fn a_read_timeout_bounds_the_whole_read_even_when_its_wake_up_is_stolen() {
+    // std's SO_RCVTIMEO bounds one read call as a whole. A green read that
+    // first waits for readiness (its last read drained the socket) and is
+    // then beaten to the data by another reader must not start its timeout
+    // over. Times here are generous: the reader must fail near 1 s, well
+    // before the watchdog at 1.5 s (starting over would take it to 1.8 s).
+    let (c, s) = pair();
+    let c = Rc::new(c);
+    c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    (&s).write_all(b"ab").unwrap();
+    let mut b = [0; 8];
+    assert_eq!(c.peek(&mut b[..2]).unwrap(), 2);
+    assert_eq!((&*c).read(&mut b).unwrap(), 2, "a short read: drained");
+    let log = Log::new();
+    let (c1, l1) = (c.clone(), log.clone());
+    let thief = guv::spawn(move || {
+        let n = (&*c1).read(&mut [0; 1]).unwrap();
+        l1.push(format!("thief read {n}"));
+    });
+    let (c2, l2) = (c.clone(), log.clone());
+    let reader = guv::spawn(move || {
+        let e = (&*c2).read(&mut [0; 1]).unwrap_err();
+        l2.push(format!("reader {:?}", e.kind()));
+    });
+    let l3 = log.clone();
+    let watchdog = guv::spawn(move || {
+        guv::sleep(Duration::from_millis(1500));
+        l3.push("watchdog");
+    });
+    guv::gyield();
+    assert_eq!(guv::hub::stats().io_waiters, 2);
+    guv::sleep(Duration::from_millis(800));
+    (&s).write_all(b"x").unwrap();
+    thief.wait().unwrap();
+    reader.wait().unwrap();
+    watchdog.wait().unwrap();
+    assert_eq!(log.take(), ["thief read 1", "reader WouldBlock", "watchdog"]);
+}

@@ -137,9 +137,22 @@ impl<T: AsFd> Sock<T> {
         &self,
         interest: Interest,
         timeout: Option<Duration>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.op_until(interest, timeout, None, op)
+    }
+
+    /// [`Sock::op`] whose deadline, if the call has one, may already be
+    /// known (`Some(Some(_))`, or `Some(None)` for one too far away), so
+    /// that one call is bounded by one timeout however often it waits.
+    #[inline]
+    fn op_until<R>(
+        &self,
+        interest: Interest,
+        timeout: Option<Duration>,
+        mut deadline: Option<Option<Instant>>,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        let mut deadline = None;
         loop {
             match op(self.get()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -170,9 +183,14 @@ impl<T: AsFd> Sock<T> {
     /// records that the socket is drained.
     pub(crate) fn read_stream(&self, len: usize, op: impl FnMut(&T) -> io::Result<usize>) -> io::Result<usize> {
         let timeout = self.settings.read_timeout.get();
+        let mut deadline = None;
         if len > 0 && !self.settings.nonblocking.load(Ordering::Relaxed) && self.reg.read_would_block() {
-            let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-            match self.reg.wait(Interest::READABLE, deadline) {
+            // The whole read has one deadline (std's SO_RCVTIMEO bounds the
+            // call): a retry after this wait, if another reader took the
+            // data, does not start the timeout over.
+            let until = timeout.map(|t| Instant::now().checked_add(t));
+            deadline = Some(until.flatten());
+            match self.reg.wait(Interest::READABLE, until.flatten()) {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     return Err(io::Error::from_raw_os_error(libc::EAGAIN));
                 }
@@ -180,7 +198,7 @@ impl<T: AsFd> Sock<T> {
                 Ok(()) => {}
             }
         }
-        let n = self.op(Interest::READABLE, timeout, op)?;
+        let n = self.op_until(Interest::READABLE, timeout, deadline, op)?;
         if n > 0 && n < len {
             self.reg.mark_drained();
         }
