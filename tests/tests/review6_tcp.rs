@@ -398,3 +398,68 @@ fn a_read_timeout_bounds_the_whole_read_even_when_its_wake_up_is_stolen() {
     watchdog.wait().unwrap();
     assert_eq!(log.take(), ["thief read 1", "reader WouldBlock", "watchdog"]);
 }
+
+/// Sets `SO_RCVTIMEO` on a socket the way socket2 or C code would (std's
+/// listeners have no setter).
+fn set_rcvtimeo(fd: &impl std::os::fd::AsRawFd, d: Duration) {
+    let tv = libc::timeval { tv_sec: d.as_secs() as libc::time_t, tv_usec: d.subsec_micros() as libc::suseconds_t };
+    // SAFETY: `tv` is a live timeval of the size passed; the fd is open.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&raw const tv).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+}
+
+#[test]
+fn a_listener_with_a_receive_timeout_accepts_as_std_does() {
+    // std on Linux: a blocking accept gives up after SO_RCVTIMEO with
+    // WouldBlock, and accepted TCP streams inherit the listener's timeouts.
+    let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    set_rcvtimeo(&std_l, Duration::from_millis(30));
+    let want = {
+        let twin = std_l.try_clone().unwrap();
+        let e = twin.accept().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        let addr = twin.local_addr().unwrap();
+        let _c = std::net::TcpStream::connect(addr).unwrap();
+        twin.accept().unwrap().0.read_timeout().unwrap()
+    };
+    assert!(want.is_some());
+    let l = TcpListener::from_std(std_l).unwrap();
+    let r = guv::with_timeout(GUARD, || l.accept().map(drop)).expect("accept parked past the listener's timeout");
+    assert_eq!(r.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    let addr = l.local_addr().unwrap();
+    let client = guv::spawn(move || TcpStream::connect(addr).unwrap());
+    let (conn, _) = l.accept().unwrap();
+    assert_eq!(conn.read_timeout().unwrap(), want);
+    // ... and the read honours it, as the std stream would.
+    let r = guv::with_timeout(GUARD, || (&conn).read(&mut [0; 1])).expect("the read parked past the timeout");
+    assert_eq!(r.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    drop(client.wait().unwrap());
+}
+
+#[test]
+fn a_unix_listener_with_a_receive_timeout_accepts_as_std_does() {
+    let dir = std::env::temp_dir().join(format!("guv-review6-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("rcvtimeo.sock");
+    let _ = std::fs::remove_file(&path);
+    let std_l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    set_rcvtimeo(&std_l, Duration::from_millis(30));
+    let l = guv::net::unix::UnixListener::from_std(std_l).unwrap();
+    let r = guv::with_timeout(GUARD, || l.accept().map(drop)).expect("accept parked past the listener's timeout");
+    assert_eq!(r.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    let p = path.clone();
+    let client = guv::spawn(move || guv::net::unix::UnixStream::connect(p).unwrap());
+    let (conn, _) = l.accept().unwrap();
+    // Unix streams do not inherit the listener's timeouts (std's neither).
+    assert_eq!(conn.read_timeout().unwrap(), None);
+    drop(client.wait().unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}

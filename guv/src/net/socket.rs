@@ -72,6 +72,17 @@ impl<T: AsFd> Sock<T> {
         Ok(Sock { reg: Registered::new(inner)?, home: thread_key(), settings: Arc::default() })
     }
 
+    /// Registers `inner`, a connection a TCP listener just accepted: the
+    /// kernel gives it the listener's `SO_RCVTIMEO`/`SO_SNDTIMEO`, so the
+    /// green side starts with the listener's timeouts too (blocking mode:
+    /// `accept` never passes `O_NONBLOCK` on).
+    pub(crate) fn accepted<L: AsFd>(inner: T, listener: &Sock<L>) -> io::Result<Sock<T>> {
+        let settings = Settings::default();
+        settings.read_timeout.set(listener.read_timeout());
+        settings.write_timeout.set(listener.write_timeout());
+        Ok(Sock { reg: Registered::new(inner)?, home: thread_key(), settings: Arc::new(settings) })
+    }
+
     /// Takes over a std socket with the settings std keeps on it: its
     /// blocking mode (`O_NONBLOCK`) and its `SO_RCVTIMEO`/`SO_SNDTIMEO`,
     /// read before the fd is made non-blocking underneath, so that the

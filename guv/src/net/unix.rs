@@ -29,7 +29,6 @@ use std::time::Duration;
 
 use super::socket::{Sock, socket_common, socket_read_write, socket_timeouts};
 use super::sys;
-use crate::Interest;
 
 /// The kernel's name for a socket address: a path, or NUL plus an abstract
 /// name.
@@ -241,7 +240,9 @@ impl UnixListener {
         UnixListener::from_guv_socket(stdnet::UnixListener::bind_addr(addr)?)
     }
 
-    /// Accepts a connection, parking until one arrives.
+    /// Accepts a connection, parking until one arrives (or returning
+    /// `WouldBlock` in non-blocking mode, or once the `SO_RCVTIMEO` of a
+    /// std listener taken over by `from_std` has passed, as std's would).
     ///
     /// ```
     /// let dir = std::env::temp_dir().join(format!("guv-unix-doc-{}-{:?}", std::process::id(), std::thread::current().id()));
@@ -256,7 +257,9 @@ impl UnixListener {
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, addr) = self.sock.op(Interest::READABLE, None, |l| l.accept())?;
+        // The read timeout is the `SO_RCVTIMEO` of a std listener taken over
+        // by `from_std`, which bounds std's blocking accept too.
+        let (s, addr) = self.sock.read(|l| l.accept())?;
         Ok((UnixStream::from_guv_socket(s)?, addr))
     }
 
