@@ -463,3 +463,44 @@ fn a_unix_listener_with_a_receive_timeout_accepts_as_std_does() {
     drop(client.wait().unwrap());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_http_server_parks_in_accept_on_a_listener_taken_over_in_non_blocking_mode() {
+    // Code written for other runtimes makes a std listener non-blocking
+    // before handing it over; from_std keeps that mode (as std would), and
+    // the server, which owns the listener from then on, must still park in
+    // accept rather than fail and back off. The same holds for a listener
+    // whose SO_RCVTIMEO makes accept give up now and then.
+    use guv::wsgi::http::Response;
+    use guv::wsgi::{Body, Server};
+    let errors = guv_tests::http::access_log();
+    for timeout in [None, Some(Duration::from_millis(20))] {
+        let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_l.set_nonblocking(true).unwrap();
+        if let Some(t) = timeout {
+            std_l.set_nonblocking(false).unwrap();
+            set_rcvtimeo(&std_l, t);
+        }
+        let addr = std_l.local_addr().unwrap();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let server = Server::new(|_req| Response::new(Body::from("hi")));
+            stop_tx.send(server.shutdown_handle()).unwrap();
+            server.serve(TcpListener::from_std(std_l).unwrap())
+        });
+        let stop = stop_rx.recv().unwrap();
+        for _ in 0..3 {
+            let r = guv_tests::http::roundtrip(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!(r.text(), "hi");
+        }
+        if timeout.is_some() {
+            // Let accept time out a few times while nothing comes.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.shutdown();
+        server.join().unwrap().unwrap();
+        let lines = errors.lock().unwrap().clone();
+        let failed: Vec<_> = lines.iter().filter(|l| l.contains("accept failed")).collect();
+        assert!(failed.is_empty(), "with timeout {timeout:?}: {failed:?}");
+    }
+}
