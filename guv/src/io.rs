@@ -370,7 +370,12 @@ impl<T: AsFd> Registered<T> {
     /// Records that a read just drained the fd (it returned less than asked
     /// for, or `WouldBlock`).
     pub(crate) fn mark_drained(&self) {
-        let polls = crate::hub::try_with_hub(|hub| hub.io.polls.get()).unwrap_or(NOT_DRAINED);
+        // Only the home hub's poll count means anything: another thread's
+        // hub counts its own polls, and its count could equal the home one
+        // after the home hub consumed an edge for data that came later.
+        let polls = crate::hub::try_with_hub(|hub| hub.is_home(&self.home).then(|| hub.io.polls.get()))
+            .flatten()
+            .unwrap_or(NOT_DRAINED);
         // Relaxed: a hint read back on the same thread (other threads never
         // skip reads, see `read_would_block`).
         self.drained_at.store(polls, Ordering::Relaxed);

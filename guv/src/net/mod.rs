@@ -97,7 +97,7 @@ fn listen_addrs(addrs: impl Iterator<Item = SocketAddr>, opts: ListenOptions) ->
     let mut last = None;
     for a in addrs {
         match bind_listener(a, opts) {
-            Ok(l) => return TcpListener::from_std(l),
+            Ok(l) => return TcpListener::from_guv_socket(l),
             Err(e) => last = Some((a, e)),
         }
     }

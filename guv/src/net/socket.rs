@@ -72,6 +72,47 @@ impl<T: AsFd> Sock<T> {
         Ok(Sock { reg: Registered::new(inner)?, home: thread_key(), settings: Arc::default() })
     }
 
+    /// Registers `inner`, a connection a TCP listener just accepted: the
+    /// kernel gives it the listener's `SO_RCVTIMEO`/`SO_SNDTIMEO`, so the
+    /// green side starts with the listener's timeouts too (blocking mode:
+    /// `accept` never passes `O_NONBLOCK` on).
+    pub(crate) fn accepted<L: AsFd>(inner: T, listener: &Sock<L>) -> io::Result<Sock<T>> {
+        let settings = Settings::default();
+        settings.read_timeout.set(listener.read_timeout());
+        settings.write_timeout.set(listener.write_timeout());
+        Ok(Sock { reg: Registered::new(inner)?, home: thread_key(), settings: Arc::new(settings) })
+    }
+
+    /// Takes over a std socket with the settings std keeps on it: its
+    /// blocking mode (`O_NONBLOCK`) and its `SO_RCVTIMEO`/`SO_SNDTIMEO`,
+    /// read before the fd is made non-blocking underneath, so that the
+    /// green socket behaves as the std one did (`from_std`, `From<OwnedFd>`).
+    pub(crate) fn adopt(inner: T, set_nonblocking: impl FnOnce(&T) -> io::Result<()>) -> io::Result<Sock<T>> {
+        let fd = inner.as_fd();
+        let settings = Settings::default();
+        settings.nonblocking.store(super::sys::is_nonblocking(fd)?, Ordering::Relaxed);
+        // std's `from_raw_fd` takes any fd; one that is not a socket has no
+        // timeouts to carry over (and fails later, where std's would).
+        let timeout = |name| match super::sys::socket_timeout(fd, name) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => Ok(None),
+            other => other,
+        };
+        settings.read_timeout.set(timeout(libc::SO_RCVTIMEO)?);
+        settings.write_timeout.set(timeout(libc::SO_SNDTIMEO)?);
+        set_nonblocking(&inner)?;
+        Ok(Sock { reg: Registered::new(inner)?, home: thread_key(), settings: Arc::new(settings) })
+    }
+
+    /// Deregisters and returns the I/O object with the blocking mode std
+    /// should see: blocking unless `set_nonblocking(true)` was called, or
+    /// unless a `try_clone` of this socket is still green. The clones share
+    /// the open file description and so `O_NONBLOCK`; a blocking fd would
+    /// make their system calls block the hub's whole thread.
+    pub(crate) fn into_std_mode(self) -> (T, bool) {
+        let nonblocking = self.is_nonblocking() || Arc::strong_count(&self.settings) > 1;
+        (self.into_inner(), nonblocking)
+    }
+
     /// Registers `inner`, a duplicate of this socket's fd (`try_clone`):
     /// it gets its own registration and shares the settings.
     pub(crate) fn clone_with(&self, inner: T) -> io::Result<Sock<T>> {
@@ -107,9 +148,22 @@ impl<T: AsFd> Sock<T> {
         &self,
         interest: Interest,
         timeout: Option<Duration>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.op_until(interest, timeout, None, op)
+    }
+
+    /// [`Sock::op`] whose deadline, if the call has one, may already be
+    /// known (`Some(Some(_))`, or `Some(None)` for one too far away), so
+    /// that one call is bounded by one timeout however often it waits.
+    #[inline]
+    fn op_until<R>(
+        &self,
+        interest: Interest,
+        timeout: Option<Duration>,
+        mut deadline: Option<Option<Instant>>,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        let mut deadline = None;
         loop {
             match op(self.get()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -140,9 +194,14 @@ impl<T: AsFd> Sock<T> {
     /// records that the socket is drained.
     pub(crate) fn read_stream(&self, len: usize, op: impl FnMut(&T) -> io::Result<usize>) -> io::Result<usize> {
         let timeout = self.settings.read_timeout.get();
+        let mut deadline = None;
         if len > 0 && !self.settings.nonblocking.load(Ordering::Relaxed) && self.reg.read_would_block() {
-            let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-            match self.reg.wait(Interest::READABLE, deadline) {
+            // The whole read has one deadline (std's SO_RCVTIMEO bounds the
+            // call): a retry after this wait, if another reader took the
+            // data, does not start the timeout over.
+            let until = timeout.map(|t| Instant::now().checked_add(t));
+            deadline = Some(until.flatten());
+            match self.reg.wait(Interest::READABLE, until.flatten()) {
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     return Err(io::Error::from_raw_os_error(libc::EAGAIN));
                 }
@@ -150,7 +209,7 @@ impl<T: AsFd> Sock<T> {
                 Ok(()) => {}
             }
         }
-        let n = self.op(Interest::READABLE, timeout, op)?;
+        let n = self.op_until(Interest::READABLE, timeout, deadline, op)?;
         if n > 0 && n < len {
             self.reg.mark_drained();
         }
@@ -210,22 +269,41 @@ macro_rules! socket_common {
     ($ty:ident, $std:ty, $what:literal, $path:literal, $make:literal) => {
         impl $ty {
             #[doc = concat!("Takes over a std ", $what, ": makes it non-blocking underneath and registers it with")]
-            /// this thread's hub. Fails only if the fd cannot be made
+            /// this thread's hub. The green socket keeps what std kept on
+            /// the socket: a std socket in non-blocking mode gives a green
+            /// one in non-blocking mode (operations return `WouldBlock`
+            /// instead of parking), and the read and write timeouts carry
+            /// over. Fails only if the fd cannot be inspected, made
             /// non-blocking or registered.
             ///
             #[doc = concat!("```\nlet std_side = ", $make, ";\nlet green = ", $path, "::from_std(std_side).unwrap();\nassert!(green.take_error().unwrap().is_none());\n```")]
             pub fn from_std(inner: $std) -> std::io::Result<$ty> {
+                Ok($ty { sock: crate::net::socket::Sock::adopt(inner, |s| s.set_nonblocking(true))? })
+            }
+
+            /// Registers a socket guv just made (fresh from `bind`,
+            /// `accept`, `pair` or guv's own `socket(SOCK_NONBLOCK)`): the
+            /// green socket starts in blocking mode with no timeouts,
+            /// without asking the fd (a non-blocking fd here is guv's
+            /// doing, not the user's mode).
+            #[allow(dead_code)]
+            pub(crate) fn from_guv_socket(inner: $std) -> std::io::Result<$ty> {
                 inner.set_nonblocking(true)?;
                 Ok($ty { sock: crate::net::socket::Sock::new(inner)? })
             }
 
             #[doc = concat!("Gives back the std ", $what, ", deregistered, in blocking mode unless")]
-            /// `set_nonblocking(true)` was called on this one.
+            /// `set_nonblocking(true)` was called on this one — or unless a
+            /// `try_clone` of it is still a green socket: the clones share
+            /// the blocking mode (`O_NONBLOCK` belongs to the open file
+            /// description), and a blocking fd would make the green clone
+            /// block its whole thread. Then the std socket stays
+            /// non-blocking (its operations may fail with `WouldBlock`);
+            /// drop or convert the clones first to get a blocking one.
             ///
             #[doc = concat!("```\nlet green = ", $path, "::from_std(", $make, ").unwrap();\nlet std_side = green.into_std().unwrap();\nlet _ = std_side.take_error();\n```")]
             pub fn into_std(self) -> std::io::Result<$std> {
-                let nonblocking = self.sock.is_nonblocking();
-                let inner = self.sock.into_inner();
+                let (inner, nonblocking) = self.sock.into_std_mode();
                 inner.set_nonblocking(nonblocking)?;
                 Ok(inner)
             }
@@ -283,8 +361,7 @@ macro_rules! socket_common {
         impl From<$ty> for $std {
             /// `into_std`, ignoring a failure to restore blocking mode.
             fn from(green: $ty) -> $std {
-                let nonblocking = green.sock.is_nonblocking();
-                let inner = green.sock.into_inner();
+                let (inner, nonblocking) = green.sock.into_std_mode();
                 let _ = inner.set_nonblocking(nonblocking);
                 inner
             }

@@ -208,6 +208,29 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether `O_NONBLOCK` is set on `fd` (a std socket's blocking mode).
+pub(crate) fn is_nonblocking(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: fcntl(F_GETFL) on an open fd.
+    let flags = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    Ok(flags & libc::O_NONBLOCK != 0)
+}
+
+/// A socket's `SO_RCVTIMEO` or `SO_SNDTIMEO` (`name`), as std's
+/// `read_timeout` reads it: zero means none.
+pub(crate) fn socket_timeout(fd: BorrowedFd<'_>, name: libc::c_int) -> io::Result<Option<std::time::Duration>> {
+    let mut tv = libc::timeval { tv_sec: 0, tv_usec: 0 };
+    let mut len = size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `fd` is an open fd; getsockopt(2) writes at most `len` bytes
+    // into the live `timeval` and updates `len`.
+    check(unsafe {
+        libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, name, (&mut tv as *mut libc::timeval).cast(), &mut len)
+    })?;
+    let secs = u64::try_from(tv.tv_sec).unwrap_or(0);
+    let micros = u32::try_from(tv.tv_usec).unwrap_or(0);
+    let d = std::time::Duration::from_secs(secs) + std::time::Duration::from_micros(u64::from(micros));
+    Ok((!d.is_zero()).then_some(d))
+}
+
 /// Sets `SO_LINGER` to "on, 0 seconds": closing the socket then resets
 /// the connection (RST) instead of ending it in order (FIN).
 pub(crate) fn reset_on_close(fd: BorrowedFd<'_>) -> io::Result<()> {

@@ -64,12 +64,15 @@ impl TcpListener {
     /// assert_eq!(l.local_addr().unwrap().ip().to_string(), "127.0.0.1");
     /// ```
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        each_addr(&addr, |a| TcpListener::from_std(std::net::TcpListener::bind(a)?))
+        each_addr(&addr, |a| TcpListener::from_guv_socket(std::net::TcpListener::bind(a)?))
     }
 
     /// Accepts a connection, parking until one arrives (or returning
     /// `WouldBlock` in non-blocking mode). The new stream is registered
-    /// with this thread's hub.
+    /// with this thread's hub. As with std on Linux, a listener whose fd
+    /// had `SO_RCVTIMEO` set when it was taken over by `from_std` gives up
+    /// after that long with `WouldBlock`, and the streams it accepts start
+    /// with its read and write timeouts.
     ///
     /// ```
     /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -80,9 +83,11 @@ impl TcpListener {
     /// assert_eq!(conn.local_addr().unwrap(), addr);
     /// ```
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, addr) = self.sock.op(Interest::READABLE, None, |l| sys::accept_nonblocking(l.as_fd()))?;
+        // The read timeout is the `SO_RCVTIMEO` of a std listener taken over
+        // by `from_std`, which bounds std's blocking accept too.
+        let (fd, addr) = self.sock.read(|l| sys::accept_nonblocking(l.as_fd()))?;
         let stream = std::net::TcpStream::from(fd);
-        Ok((TcpStream { sock: Sock::new(stream)? }, addr))
+        Ok((TcpStream { sock: Sock::accepted(stream, &self.sock)? }, addr))
     }
 
     /// An endless iterator over accepted connections, as std's `incoming`.

@@ -46,7 +46,7 @@ impl UdpSocket {
     /// assert_ne!(s.local_addr().unwrap().port(), 0);
     /// ```
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
-        each_addr(&addr, |a| UdpSocket::from_std(std::net::UdpSocket::bind(a)?))
+        each_addr(&addr, |a| UdpSocket::from_guv_socket(std::net::UdpSocket::bind(a)?))
     }
 
     /// Receives one datagram, parking until one arrives; returns its length

@@ -29,7 +29,6 @@ use std::time::Duration;
 
 use super::socket::{Sock, socket_common, socket_read_write, socket_timeouts};
 use super::sys;
-use crate::Interest;
 
 /// The kernel's name for a socket address: a path, or NUL plus an abstract
 /// name.
@@ -134,7 +133,7 @@ impl UnixStream {
     /// ```
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = stdnet::UnixStream::pair()?;
-        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+        Ok((UnixStream::from_guv_socket(a)?, UnixStream::from_guv_socket(b)?))
     }
 
     /// A second handle with its own registration; settings are shared.
@@ -226,7 +225,7 @@ impl UnixListener {
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
-        UnixListener::from_std(stdnet::UnixListener::bind(path)?)
+        UnixListener::from_guv_socket(stdnet::UnixListener::bind(path)?)
     }
 
     /// Binds to a socket address (a path or an abstract name).
@@ -238,10 +237,12 @@ impl UnixListener {
     /// assert!(l.local_addr().unwrap().as_abstract_name().is_some());
     /// ```
     pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixListener> {
-        UnixListener::from_std(stdnet::UnixListener::bind_addr(addr)?)
+        UnixListener::from_guv_socket(stdnet::UnixListener::bind_addr(addr)?)
     }
 
-    /// Accepts a connection, parking until one arrives.
+    /// Accepts a connection, parking until one arrives (or returning
+    /// `WouldBlock` in non-blocking mode, or once the `SO_RCVTIMEO` of a
+    /// std listener taken over by `from_std` has passed, as std's would).
     ///
     /// ```
     /// let dir = std::env::temp_dir().join(format!("guv-unix-doc-{}-{:?}", std::process::id(), std::thread::current().id()));
@@ -256,8 +257,10 @@ impl UnixListener {
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, addr) = self.sock.op(Interest::READABLE, None, |l| l.accept())?;
-        Ok((UnixStream::from_std(s)?, addr))
+        // The read timeout is the `SO_RCVTIMEO` of a std listener taken over
+        // by `from_std`, which bounds std's blocking accept too.
+        let (s, addr) = self.sock.read(|l| l.accept())?;
+        Ok((UnixStream::from_guv_socket(s)?, addr))
     }
 
     /// An endless iterator over accepted connections.
@@ -373,7 +376,7 @@ impl UnixDatagram {
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
-        UnixDatagram::from_std(stdnet::UnixDatagram::bind(path)?)
+        UnixDatagram::from_guv_socket(stdnet::UnixDatagram::bind(path)?)
     }
 
     /// Binds to a socket address.
@@ -384,7 +387,7 @@ impl UnixDatagram {
     /// assert!(guv::net::unix::UnixDatagram::bind_addr(&addr).is_ok());
     /// ```
     pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixDatagram> {
-        UnixDatagram::from_std(stdnet::UnixDatagram::bind_addr(addr)?)
+        UnixDatagram::from_guv_socket(stdnet::UnixDatagram::bind_addr(addr)?)
     }
 
     /// A socket bound to no address.
@@ -394,7 +397,7 @@ impl UnixDatagram {
     /// assert!(d.local_addr().unwrap().is_unnamed());
     /// ```
     pub fn unbound() -> io::Result<UnixDatagram> {
-        UnixDatagram::from_std(stdnet::UnixDatagram::unbound()?)
+        UnixDatagram::from_guv_socket(stdnet::UnixDatagram::unbound()?)
     }
 
     /// A connected pair of sockets.
@@ -406,7 +409,7 @@ impl UnixDatagram {
     /// ```
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
         let (a, b) = stdnet::UnixDatagram::pair()?;
-        Ok((UnixDatagram::from_std(a)?, UnixDatagram::from_std(b)?))
+        Ok((UnixDatagram::from_guv_socket(a)?, UnixDatagram::from_guv_socket(b)?))
     }
 
     /// Sets the default destination (and filters incoming datagrams).

@@ -393,7 +393,9 @@ where
     /// [`ShutdownHandle::shutdown`]; then stops accepting, closes idle
     /// connections, lets requests in flight finish within the shutdown
     /// timeout, kills the rest and returns. The app need not be `Send`.
-    /// [`workers`](Server::workers) does not apply here.
+    /// [`workers`](Server::workers) does not apply here. The server parks
+    /// in `accept` even if the listener was in non-blocking mode (it puts
+    /// it back in blocking mode).
     ///
     /// ```
     /// use guv::wsgi::{Body, Server};
@@ -599,7 +601,7 @@ where
         for (i, listener) in listeners.enumerate() {
             let (app, cfg, ctl) = (app.clone(), cfg.clone(), control.clone());
             let spawned = std::thread::Builder::new().name(format!("guv-wsgi-{}", i + 1)).spawn(move || {
-                let listener = TcpListener::from_std(listener)?;
+                let listener = TcpListener::from_guv_socket(listener)?;
                 let app: Rc<App> = Rc::new(move |req| app(req));
                 run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
             });
@@ -612,7 +614,7 @@ where
                 }
             }
         }
-        let result = TcpListener::from_std(own).and_then(|listener| {
+        let result = TcpListener::from_guv_socket(own).and_then(|listener| {
             let app: Rc<App> = Rc::new(move |req| app(req));
             run_worker(app, listener, cfg, max_connections, shutdown_timeout, &control)
         });
@@ -864,11 +866,19 @@ impl Drop for WorkerGuard<'_> {
 }
 
 fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener) {
+    // The server owns the listener: it parks in accept whatever mode the
+    // listener was given (one taken over from a non-blocking std listener
+    // keeps that mode, see `from_std`).
+    let _ = listener.set_nonblocking(false);
     loop {
         match listener.accept() {
             Ok((stream, peer)) => worker.start_connection(stream, peer),
             Err(e) => match e.kind() {
-                io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted => {}
+                // WouldBlock: the listener's own SO_RCVTIMEO passed.
+                io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::Interrupted
+                | io::ErrorKind::WouldBlock => {}
                 _ => {
                     log::error!(target: "guv::wsgi", "accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
                     crate::sleep(ACCEPT_BACKOFF);
