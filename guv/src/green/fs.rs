@@ -2,7 +2,7 @@
 //! [`crate::tpool`], parking only the calling greenlet. (Regular files are
 //! always "ready" for epoll, so readiness waiting cannot help; a thread
 //! pool is what gevent and eventlet use too.) Everything not shadowed here
-//! — `Metadata`, `Permissions`, `DirEntry`, `FileType`, ... — is
+//! — `Metadata`, `Permissions`, `FileType`, ... — is
 //! `std::fs`'s own.
 //!
 //! Each call costs a round trip to a pool thread (tens of microseconds)
@@ -25,7 +25,13 @@
 //! read's job still runs, starts where the killed read did. (A read that
 //! finished just as its caller was killed is rewound by the caller, on
 //! its own thread, without a turn: reads of one `File` from several
-//! greenlets at once can still see that rewind.) Two std impls cannot be
+//! greenlets at once can still see that rewind.) The turns belong to a
+//! `File` and its `try_clone`s only: another handle to the same open file
+//! made by other means (a `dup` wrapped with `File::from(OwnedFd)`,
+//! `from_std` of a std clone) has turns of its own, so read again after
+//! a kill through the same `File` or a `try_clone` of it.
+//! [`File::into_std`] waits for a killed read's rewind before it hands
+//! the file over. Two std impls cannot be
 //! given to a type outside std: `Read`/`Write`/`Seek` for `Arc<File>` (use
 //! `&File` through the `Arc`) and the sealed `IsTerminal` (call it on
 //! `file.as_fd()`).
@@ -42,12 +48,14 @@
 
 pub use std::fs::*;
 
+use std::ffi::OsString;
+use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, DirEntryExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use crate::tpool::execute;
@@ -203,6 +211,20 @@ two_path_fn!(
     hard_link -> ()
 );
 
+/// Creates a symbolic link (std's deprecated `soft_link`, shadowed so that
+/// it too runs on the pool); use
+/// [`symlink`](crate::green::os::unix::fs::symlink).
+///
+/// ```
+/// #[allow(deprecated)]
+/// let e = guv::green::fs::soft_link("x", "/nonexistent/guv/link").unwrap_err();
+/// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+/// ```
+#[deprecated(note = "replaced with `guv::green::os::unix::fs::symlink` (as std's `soft_link` is)")]
+pub fn soft_link<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Result<()> {
+    crate::green::os::unix::fs::symlink(original, link)
+}
+
 /// Writes a whole file, creating or truncating it (std's `write`).
 ///
 /// ```
@@ -232,7 +254,9 @@ pub fn set_permissions<P: AsRef<Path>>(path: P, perm: Permissions) -> io::Result
 }
 
 /// The entries of a directory (std's `read_dir`). The listing is read on
-/// the pool in one go; iterating does not block.
+/// the pool in one go, with each entry's file type (free where the file
+/// system reports it in the listing, else an `lstat` there too); iterating
+/// does not block, and [`DirEntry::metadata`] runs on the pool.
 ///
 /// ```
 /// let names: Vec<_> = guv::green::fs::read_dir("/").unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -240,7 +264,12 @@ pub fn set_permissions<P: AsRef<Path>>(path: P, perm: Permissions) -> io::Result
 /// ```
 pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
     let path = owned(path);
-    let entries = execute(move || std::fs::read_dir(path).map(|it| it.collect::<Vec<_>>()))?;
+    let entries = execute(move || {
+        std::fs::read_dir(path).map(|it| {
+            it.map(|e| e.map(|inner| DirEntry { file_type: inner.file_type().ok(), inner: Arc::new(inner) }))
+                .collect::<Vec<_>>()
+        })
+    })?;
     Ok(ReadDir { entries: entries.into_iter() })
 }
 
@@ -259,6 +288,107 @@ impl Iterator for ReadDir {
     type Item = io::Result<DirEntry>;
     fn next(&mut self) -> Option<io::Result<DirEntry>> {
         self.entries.next()
+    }
+}
+
+/// An entry of a directory listing (the twin of `std::fs::DirEntry`):
+/// the calls that touch the file system run on the thread pool.
+///
+/// ```
+/// use guv::green::fs;
+/// let dir = std::env::temp_dir().join(format!("guv-direntry-doc-{}", std::process::id()));
+/// fs::create_dir_all(&dir).unwrap();
+/// fs::write(dir.join("f"), b"abc").unwrap();
+/// let entry = fs::read_dir(&dir).unwrap().next().unwrap().unwrap();
+/// assert_eq!(entry.file_name(), "f");
+/// assert_eq!(entry.path(), dir.join("f"));
+/// assert!(entry.file_type().unwrap().is_file());
+/// assert_eq!(entry.metadata().unwrap().len(), 3);
+/// fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub struct DirEntry {
+    /// Shared with the pool job of [`DirEntry::metadata`].
+    inner: Arc<std::fs::DirEntry>,
+    /// The entry's type, found while listing (on the pool); `None` if
+    /// that failed, and then [`DirEntry::file_type`] asks again on the pool
+    /// for the error.
+    file_type: Option<FileType>,
+}
+
+impl DirEntry {
+    /// The entry's full path: the path given to [`read_dir`] joined with
+    /// the entry's name (std's `path`).
+    ///
+    /// ```
+    /// let e = guv::green::fs::read_dir("/").unwrap().next().unwrap().unwrap();
+    /// assert_eq!(e.path().parent(), Some(std::path::Path::new("/")));
+    /// ```
+    pub fn path(&self) -> PathBuf {
+        self.inner.path()
+    }
+
+    /// The entry's metadata, not following a symlink (std's `metadata`),
+    /// read on the pool.
+    ///
+    /// ```
+    /// let e = guv::green::fs::read_dir("/proc/self").unwrap().find(|e| e.as_ref().unwrap().file_name() == "exe").unwrap().unwrap();
+    /// assert!(e.metadata().unwrap().file_type().is_symlink());
+    /// ```
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        let inner = self.inner.clone();
+        execute(move || inner.metadata())
+    }
+
+    /// The entry's file type, not following a symlink (std's `file_type`):
+    /// found while listing, so this does not block.
+    ///
+    /// ```
+    /// let e = guv::green::fs::read_dir("/proc/self").unwrap().find(|e| e.as_ref().unwrap().file_name() == "fd").unwrap().unwrap();
+    /// assert!(e.file_type().unwrap().is_dir());
+    /// ```
+    pub fn file_type(&self) -> io::Result<FileType> {
+        match self.file_type {
+            Some(t) => Ok(t),
+            None => {
+                let inner = self.inner.clone();
+                execute(move || inner.file_type())
+            }
+        }
+    }
+
+    /// The entry's name, without its directory (std's `file_name`).
+    ///
+    /// ```
+    /// let names: Vec<_> = guv::green::fs::read_dir("/proc/self").unwrap().map(|e| e.unwrap().file_name()).collect();
+    /// assert!(names.iter().any(|n| n == "status"));
+    /// ```
+    pub fn file_name(&self) -> OsString {
+        self.inner.file_name()
+    }
+}
+
+/// std's Unix directory-entry extension: the inode number from the
+/// listing; bring the trait into scope as with std.
+///
+/// ```
+/// use std::os::unix::fs::{DirEntryExt, MetadataExt};
+/// use guv::green::fs;
+/// let dir = std::env::temp_dir().join(format!("guv-direntry-ino-doc-{}", std::process::id()));
+/// fs::create_dir_all(&dir).unwrap();
+/// fs::write(dir.join("f"), b"").unwrap();
+/// let e = fs::read_dir(&dir).unwrap().next().unwrap().unwrap();
+/// assert_eq!(e.ino(), e.metadata().unwrap().ino());
+/// fs::remove_dir_all(&dir).unwrap();
+/// ```
+impl DirEntryExt for DirEntry {
+    fn ino(&self) -> u64 {
+        self.inner.ino()
+    }
+}
+
+impl fmt::Debug for DirEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
     }
 }
 
@@ -360,6 +490,9 @@ pub struct File {
     inner: Arc<std::fs::File>,
     /// Shared with the file's `try_clone`s (one open file description).
     position: Arc<Position>,
+    /// This handle's position-using jobs not yet finished (not shared
+    /// with `try_clone`s).
+    in_flight: Arc<InFlight>,
 }
 
 /// The turns that the pool jobs using one open file's position (reads,
@@ -374,15 +507,61 @@ struct Position {
 }
 
 impl Position {
-    /// A turn at the position, if the file has one that means something: a
-    /// regular file or a block device, whose calls never wait on another
-    /// party. Other files (FIFOs, sockets, terminals, eventfds) get none: a
-    /// read there may wait for a write that a turn would hold back.
-    fn hold(&self, f: &std::fs::File) -> Option<MutexGuard<'_, ()>> {
-        let positioned = *self
+    /// Whether the file has a position that means something: a regular
+    /// file or a block device, whose calls never wait on another party.
+    /// Other files (FIFOs, sockets, terminals, eventfds) have none worth a
+    /// turn: a read there may wait for a write that a turn would hold
+    /// back. Makes an `fstat` the first time: call it on the pool.
+    fn positioned(&self, f: &std::fs::File) -> bool {
+        *self
             .positioned
-            .get_or_init(|| f.metadata().is_ok_and(|m| m.file_type().is_file() || m.file_type().is_block_device()));
-        positioned.then(|| self.turn.lock().unwrap_or_else(PoisonError::into_inner))
+            .get_or_init(|| f.metadata().is_ok_and(|m| m.file_type().is_file() || m.file_type().is_block_device()))
+    }
+
+    /// A turn at the position, if the file has one that means something
+    /// (see [`Position::positioned`]).
+    fn hold(&self, f: &std::fs::File) -> Option<MutexGuard<'_, ()>> {
+        self.positioned(f).then(|| self.turn.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// How many of one handle's position-using jobs (reads with their rewind,
+/// writes, seeks) are queued or running on the pool, so that
+/// [`File::into_std`] can wait for those of a killed caller.
+#[derive(Debug, Default)]
+struct InFlight {
+    jobs: Mutex<usize>,
+    /// Signalled when `jobs` drops to zero.
+    idle: Condvar,
+}
+
+impl InFlight {
+    /// Counts a job until the ticket is dropped (at the end of the job,
+    /// or with the job if it never runs).
+    fn ticket(self: &Arc<InFlight>) -> Ticket {
+        *self.jobs.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        Ticket(self.clone())
+    }
+
+    /// Blocks until no job is counted (on the pool only).
+    fn wait_idle(&self) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        while *jobs > 0 {
+            jobs = self.idle.wait(jobs).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// One counted job of an [`InFlight`].
+struct Ticket(Arc<InFlight>);
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut jobs = self.0.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        *jobs -= 1;
+        if *jobs == 0 {
+            self.0.idle.notify_all();
+        }
     }
 }
 
@@ -443,7 +622,7 @@ impl File {
     /// assert!(f.metadata().unwrap().is_file());
     /// ```
     pub fn from_std(file: std::fs::File) -> File {
-        File { inner: Arc::new(file), position: Arc::default() }
+        File { inner: Arc::new(file), position: Arc::default(), in_flight: Arc::default() }
     }
 
     /// Runs `op` on the file on the pool.
@@ -461,8 +640,9 @@ impl File {
         &self,
         op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
     ) -> io::Result<T> {
-        let (f, position) = (self.inner.clone(), self.position.clone());
+        let (f, position, ticket) = (self.inner.clone(), self.position.clone(), self.in_flight.ticket());
         execute(move || {
+            let _ticket = ticket;
             let _turn = position.hold(&f);
             op(&f)
         })
@@ -484,7 +664,10 @@ impl File {
         let state = Arc::new(Mutex::new(PoolCall::Running));
         let mut guard = UndoGuard { state: state.clone(), file: self.inner.clone(), undo, armed: true };
         let position = self.position.clone();
+        let ticket = positioned.then(|| self.in_flight.ticket());
         let r = self.run(move |f| {
+            // Dropped last: the job is over for `into_std` once its undo is.
+            let _ticket = ticket;
             let _turn = if positioned { position.hold(f) } else { None };
             let (r, did) = op(f);
             let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -576,7 +759,7 @@ impl File {
     /// ```
     pub fn try_clone(&self) -> io::Result<File> {
         let position = self.position.clone();
-        self.run(|f| f.try_clone()).map(|f| File { inner: Arc::new(f), position })
+        self.run(|f| f.try_clone()).map(|f| File { inner: Arc::new(f), position, in_flight: Arc::default() })
     }
 
     /// Changes the file's permissions.
@@ -724,8 +907,11 @@ impl File {
 
     /// The std file, for calls this type does not offer. If a call on the
     /// pool made for a greenlet that was killed (or timed out) is still
-    /// running, the pool holds the file too; then this returns a duplicate
-    /// fd of the same open file (same offset, flags and locks).
+    /// running, the pool holds the file too; then this parks until that
+    /// call is done with the file position (a killed read has put it
+    /// back), and returns a duplicate fd of the same open file (same
+    /// offset, flags and locks), so that the std file's reads start where
+    /// the killed read did.
     ///
     /// # Panics
     ///
@@ -738,9 +924,23 @@ impl File {
     /// assert!(std_file.metadata().unwrap().is_file());
     /// ```
     pub fn into_std(self) -> std::fs::File {
-        Arc::try_unwrap(self.inner).unwrap_or_else(|shared| {
-            shared.try_clone().unwrap_or_else(|e| panic!("guv::green::fs::File: cannot duplicate the fd: {e}"))
-        })
+        match Arc::try_unwrap(self.inner) {
+            Ok(file) => file,
+            Err(shared) => {
+                // Every other holder of the `Arc` is a job of a caller that
+                // left (this handle is consumed): wait for those that use
+                // the position, with their rewinds; not for the others (a
+                // lock may never come).
+                let (position, in_flight) = (self.position, self.in_flight);
+                execute(move || {
+                    if position.positioned(&shared) {
+                        in_flight.wait_idle();
+                    }
+                    shared.try_clone()
+                })
+                .unwrap_or_else(|e| panic!("guv::green::fs::File: cannot duplicate the fd: {e}"))
+            }
+        }
     }
 }
 

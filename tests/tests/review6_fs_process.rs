@@ -1,0 +1,451 @@
+//! Review 6 of the green fs and process modules against std: every green
+//! fs call runs on the thread pool (directory entries included), spawn
+//! errors keep std's `raw_os_error`, the file position stays right across
+//! `into_std`, and the regressions found by the review.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::time::Duration;
+
+use guv_tests::Log;
+
+/// A fresh, empty directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("guv-review6-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `call` in a greenlet while every pool thread is held by a job
+/// that waits for a gate, and checks that the greenlet parked in the call
+/// (its work was queued behind those jobs) instead of finishing it on the
+/// hub; then opens the gate and returns the call's result.
+fn on_the_pool<T: 'static>(what: &str, call: impl FnOnce() -> T + 'static) -> T {
+    // One saturation at a time in this binary.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let n = guv::tpool::size();
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let (started_tx, started_rx) = mpsc::channel();
+    let queued = Log::new();
+    let holders: Vec<_> = (0..n)
+        .map(|_| {
+            let (gate, started_tx, queued) = (gate.clone(), started_tx.clone(), queued.clone());
+            guv::spawn(move || {
+                queued.push("queued");
+                guv::tpool::execute(move || {
+                    started_tx.send(()).unwrap();
+                    let (open, cv) = &*gate;
+                    let mut open = open.lock().unwrap();
+                    while !*open {
+                        open = cv.wait(open).unwrap();
+                    }
+                })
+            })
+        })
+        .collect();
+    while queued.take().len() < n {
+        guv::gyield();
+    }
+    // The pool threads need nothing from this hub to start the jobs.
+    for _ in 0..n {
+        started_rx.recv_timeout(Duration::from_secs(60)).expect("a holder job never started");
+    }
+    let log = Log::new();
+    let l2 = log.clone();
+    let caller = guv::spawn(move || {
+        l2.push("calling");
+        let r = call();
+        l2.push("returned");
+        r
+    });
+    while log.take().is_empty() {
+        guv::gyield();
+    }
+    let seen = log.take();
+    let (open, cv) = &*gate;
+    *open.lock().unwrap() = true;
+    cv.notify_all();
+    for h in holders {
+        h.wait().unwrap();
+    }
+    let r = caller.wait().unwrap();
+    assert_eq!(seen, ["calling"], "{what} did not wait for the pool: it ran on the hub thread");
+    r
+}
+
+// ------------------------------------------------------- fs on the pool
+
+#[test]
+fn dir_entry_metadata_runs_on_the_pool() {
+    use guv::green::fs;
+    let d = TempDir::new("entry-meta");
+    fs::write(d.path().join("f"), b"12345").unwrap();
+    let entry = fs::read_dir(d.path()).unwrap().next().unwrap().unwrap();
+    let entry = Rc::new(entry);
+    let e2 = entry.clone();
+    let meta = on_the_pool("DirEntry::metadata", move || e2.metadata().unwrap());
+    assert_eq!(meta.len(), 5);
+    assert!(entry.file_type().unwrap().is_file());
+}
+
+/// Every call of `guv::green::fs` (and `green::os::unix::fs`) that touches
+/// the file system waits for the pool.
+#[test]
+#[allow(deprecated)]
+fn every_green_fs_call_runs_on_the_pool() {
+    use guv::green::fs::{self, DirBuilder, File, FileTimes, OpenOptions};
+    use guv::green::os::unix::fs as unix_fs;
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::FileExt;
+    let d = TempDir::new("all-calls");
+    let p = |name: &str| d.path().join(name);
+    let (a, b, c, sub, link, link2) = (p("a"), p("b"), p("c"), p("sub/deeper"), p("link"), p("link2"));
+    macro_rules! pool {
+        ($what:literal, $call:expr) => {
+            on_the_pool($what, $call)
+        };
+    }
+    let (a2, b2, c2) = (a.clone(), b.clone(), c.clone());
+    pool!("write", move || fs::write(a2, b"hello").unwrap());
+    pool!("read", {
+        let a = a.clone();
+        move || assert_eq!(fs::read(a).unwrap(), b"hello")
+    });
+    pool!("read_to_string", {
+        let a = a.clone();
+        move || assert_eq!(fs::read_to_string(a).unwrap(), "hello")
+    });
+    pool!("copy", {
+        let a = a.clone();
+        move || assert_eq!(fs::copy(a, b2).unwrap(), 5)
+    });
+    pool!("rename", {
+        let b = b.clone();
+        move || fs::rename(b, c2).unwrap()
+    });
+    pool!("hard_link", {
+        let (a, b) = (a.clone(), b.clone());
+        move || fs::hard_link(a, b).unwrap()
+    });
+    pool!("metadata", {
+        let a = a.clone();
+        move || assert_eq!(fs::metadata(a).unwrap().len(), 5)
+    });
+    pool!("symlink_metadata", {
+        let a = a.clone();
+        move || assert!(fs::symlink_metadata(a).unwrap().is_file())
+    });
+    pool!("exists", {
+        let a = a.clone();
+        move || assert!(fs::exists(a).unwrap())
+    });
+    pool!("canonicalize", {
+        let a = a.clone();
+        move || assert!(fs::canonicalize(a).unwrap().is_absolute())
+    });
+    pool!("symlink", {
+        let (a, link) = (a.clone(), link.clone());
+        move || unix_fs::symlink(a, link).unwrap()
+    });
+    pool!("soft_link", {
+        let (a, link2) = (a.clone(), link2.clone());
+        move || fs::soft_link(a, link2).unwrap()
+    });
+    pool!("read_link", {
+        let (a, link) = (a.clone(), link.clone());
+        move || assert_eq!(fs::read_link(link).unwrap(), a)
+    });
+    pool!("lchown", {
+        let link = link.clone();
+        move || unix_fs::lchown(link, None, None).unwrap()
+    });
+    pool!("chown", {
+        let a = a.clone();
+        move || unix_fs::chown(a, None, None).unwrap()
+    });
+    pool!("set_permissions", {
+        let a = a.clone();
+        move || fs::set_permissions(&a, std::fs::metadata(&a).unwrap().permissions()).unwrap()
+    });
+    pool!("create_dir_all", {
+        let sub = sub.clone();
+        move || fs::create_dir_all(sub).unwrap()
+    });
+    pool!("create_dir", {
+        let s = sub.join("x");
+        move || fs::create_dir(s).unwrap()
+    });
+    pool!("DirBuilder::create", {
+        let s = sub.join("y/z");
+        move || DirBuilder::new().recursive(true).create(s).unwrap()
+    });
+    pool!("remove_dir", {
+        let s = sub.join("x");
+        move || fs::remove_dir(s).unwrap()
+    });
+    let listing = pool!("read_dir", {
+        let d = d.path().to_path_buf();
+        move || fs::read_dir(d).unwrap().map(|e| e.unwrap()).collect::<Vec<_>>()
+    });
+    assert_eq!(listing.len(), 6, "{listing:?}"); // a b c link link2 sub
+    pool!("File::open", {
+        let a = a.clone();
+        move || drop(File::open(a).unwrap())
+    });
+    pool!("File::create", {
+        let c = c.clone();
+        move || drop(File::create(c).unwrap())
+    });
+    pool!("File::create_new", {
+        let n = p("new");
+        move || drop(File::create_new(n).unwrap())
+    });
+    pool!("OpenOptions::open", {
+        let a = a.clone();
+        move || drop(OpenOptions::new().read(true).open(a).unwrap())
+    });
+    let file = Rc::new(OpenOptions::new().read(true).write(true).open(&a).unwrap());
+    macro_rules! on_file {
+        ($what:literal, |$f:ident| $body:expr) => {{
+            let $f = file.clone();
+            on_the_pool($what, move || $body)
+        }};
+    }
+    on_file!("File::write", |f| assert_eq!((&*f).write(b"H").unwrap(), 1));
+    on_file!("File::seek", |f| assert_eq!((&*f).seek(SeekFrom::Start(0)).unwrap(), 0));
+    on_file!("File::read", |f| assert_eq!((&*f).read(&mut [0u8; 2]).unwrap(), 2));
+    on_file!("File::read_to_end", |f| assert_eq!((&*f).read_to_end(&mut Vec::new()).unwrap(), 3));
+    on_file!("File::read_at", |f| assert_eq!(f.read_at(&mut [0u8; 5], 0).unwrap(), 5));
+    on_file!("File::write_at", |f| assert_eq!(f.write_at(b"h", 0).unwrap(), 1));
+    on_file!("File::metadata", |f| assert_eq!(f.metadata().unwrap().len(), 5));
+    on_file!("File::set_len", |f| f.set_len(5).unwrap());
+    on_file!("File::sync_all", |f| f.sync_all().unwrap());
+    on_file!("File::sync_data", |f| f.sync_data().unwrap());
+    on_file!("File::set_times", |f| f.set_times(FileTimes::new()).unwrap());
+    on_file!("File::set_permissions", |f| f.set_permissions(f.metadata().unwrap().permissions()).unwrap());
+    on_file!("File::try_clone", |f| drop(f.try_clone().unwrap()));
+    on_file!("File::lock", |f| f.lock().unwrap());
+    on_file!("File::unlock", |f| f.unlock().unwrap());
+    on_file!("File::try_lock", |f| f.try_lock().unwrap());
+    on_file!("File::unlock", |f| f.unlock().unwrap());
+    on_file!("fchown", |f| unix_fs::fchown(&*f, None, None).unwrap());
+    drop(file);
+    pool!("remove_file", {
+        let c = c.clone();
+        move || fs::remove_file(c).unwrap()
+    });
+    pool!("remove_dir_all", {
+        let s = p("sub");
+        move || fs::remove_dir_all(s).unwrap()
+    });
+}
+
+/// The green `DirEntry` reports what std's does, item for item.
+#[test]
+fn dir_entries_match_std() {
+    use std::os::unix::fs::DirEntryExt;
+    let d = TempDir::new("entries");
+    std::fs::write(d.path().join("file"), b"abc").unwrap();
+    std::fs::create_dir(d.path().join("dir")).unwrap();
+    std::os::unix::fs::symlink("file", d.path().join("link")).unwrap();
+    std::os::unix::fs::symlink("nowhere", d.path().join("dangling")).unwrap();
+    fn describe(
+        path: PathBuf,
+        name: std::ffi::OsString,
+        ino: u64,
+        ft: io::Result<std::fs::FileType>,
+        meta: io::Result<std::fs::Metadata>,
+        debug: String,
+    ) -> String {
+        let ft = ft.map(|t| (t.is_file(), t.is_dir(), t.is_symlink()));
+        let meta = meta.map(|m| (m.len(), m.file_type().is_symlink(), std::os::unix::fs::MetadataExt::ino(&m)));
+        format!("{path:?} {name:?} {ino} {ft:?} {meta:?} {debug}")
+    }
+    let mut on_std: Vec<String> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            describe(e.path(), e.file_name(), e.ino(), e.file_type(), e.metadata(), format!("{e:?}"))
+        })
+        .collect();
+    let mut on_green: Vec<String> = guv::green::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            describe(e.path(), e.file_name(), e.ino(), e.file_type(), e.metadata(), format!("{e:?}"))
+        })
+        .collect();
+    on_std.sort();
+    on_green.sort();
+    assert_eq!(on_std.len(), 4);
+    assert_eq!(on_std, on_green);
+    // An entry removed after the listing: both report std's error.
+    let std_entry = std::fs::read_dir(d.path()).unwrap().map(Result::unwrap).find(|e| e.file_name() == "file").unwrap();
+    let green_entry =
+        guv::green::fs::read_dir(d.path()).unwrap().map(Result::unwrap).find(|e| e.file_name() == "file").unwrap();
+    std::fs::remove_file(d.path().join("file")).unwrap();
+    let (s, g) = (std_entry.metadata().unwrap_err(), green_entry.metadata().unwrap_err());
+    assert_eq!((s.kind(), s.raw_os_error()), (g.kind(), g.raw_os_error()));
+    assert_eq!(g.raw_os_error(), Some(libc::ENOENT));
+}
+
+// ------------------------------------------------------ spawn errors
+
+/// What a spawn, output or status attempt gave: the error's kind and
+/// errno, or the exit code.
+fn outcome<T>(r: io::Result<T>, code: impl Fn(T) -> Option<i32>) -> String {
+    match r {
+        Ok(v) => format!("exited {:?}", code(v)),
+        Err(e) => format!("{:?} errno {:?}", e.kind(), e.raw_os_error()),
+    }
+}
+
+/// Each case: std's `spawn`/`output`/`status` outcomes, then the green
+/// ones.
+fn spawn_outcomes(dir: &Path) -> (Vec<String>, Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    let not_executable = dir.join("not-executable");
+    std::fs::write(&not_executable, b"#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&not_executable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let garbage = dir.join("garbage");
+    std::fs::write(&garbage, b"\x7fELF\x02\x01\x01garbage that is no program").unwrap();
+    std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cases: Vec<(String, Option<PathBuf>)> = vec![
+        ("/nonexistent/guv-program".into(), None),
+        ("guv-no-such-program-in-path".into(), None),
+        (not_executable.to_str().unwrap().into(), None),
+        (dir.to_str().unwrap().into(), None),
+        (garbage.to_str().unwrap().into(), None),
+        ("true".into(), Some(dir.join("no-such-dir"))),
+        ("nul\0byte".into(), None),
+    ];
+    let std_side = {
+        let cases = cases.clone();
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            for (program, cwd) in cases {
+                let cmd = || {
+                    let mut c = std::process::Command::new(&program);
+                    if let Some(cwd) = &cwd {
+                        c.current_dir(cwd);
+                    }
+                    c
+                };
+                out.push(outcome(cmd().spawn(), |mut c| c.wait().unwrap().code()));
+                out.push(outcome(cmd().output(), |o| o.status.code()));
+                out.push(outcome(cmd().status(), |s| s.code()));
+            }
+            out
+        })
+        .join()
+        .unwrap()
+    };
+    let green_side = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        for (program, cwd) in cases {
+            let cmd = || {
+                let mut c = guv::green::process::Command::new(&program);
+                if let Some(cwd) = &cwd {
+                    c.current_dir(cwd);
+                }
+                c
+            };
+            out.push(outcome(cmd().spawn(), |mut c| c.wait().unwrap().code()));
+            out.push(outcome(cmd().output(), |o| o.status.code()));
+            out.push(outcome(cmd().status(), |s| s.code()));
+        }
+        out
+    })
+    .join()
+    .unwrap();
+    (std_side, green_side)
+}
+
+#[test]
+fn spawn_errors_keep_std_kind_and_errno() {
+    let d = TempDir::new("spawn-errors");
+    let (std_side, green_side) = spawn_outcomes(d.path());
+    assert_eq!(std_side, green_side, "std (left) and green (right) differ");
+    // The cases std itself answers with an errno.
+    let enoent = format!("NotFound errno Some({})", libc::ENOENT);
+    let eacces = format!("PermissionDenied errno Some({})", libc::EACCES);
+    assert_eq!(green_side[..6], vec![enoent; 6]);
+    assert_eq!(green_side[6..12], vec![eacces; 6]);
+    // A file that is not a program: ENOEXEC (std spawns with
+    // posix_spawn or execvp; neither falls back to the shell for an ELF
+    // header).
+    for r in &green_side[12..15] {
+        assert!(r.ends_with(&format!("errno Some({})", libc::ENOEXEC)), "{green_side:?}");
+    }
+    assert!(green_side[15].contains(&format!("errno Some({})", libc::ENOENT)), "{green_side:?}");
+}
+
+// -------------------------------------------------- position turns
+
+/// `into_std` while a killed read's job still runs on the pool: the std
+/// file's reads start where the killed read did, not wherever the job
+/// (or its rewind) leaves the shared position meanwhile.
+#[test]
+fn into_std_waits_for_a_killed_reads_rewind() {
+    assert!(guv::tpool::size() >= 2, "the race needs two pool threads");
+    let d = TempDir::new("into-std");
+    let path = d.path().join("data");
+    let content: Vec<u8> = (0..(4u32 << 20)).flat_map(|i| i.to_le_bytes()).collect();
+    std::fs::write(&path, &content).unwrap();
+    let mut killed_rounds = 0;
+    for round in 0..200 {
+        let file = guv::green::fs::File::open(&path).unwrap();
+        let file = Rc::new(file);
+        let log = Log::new();
+        let (l2, f2) = (log.clone(), file.clone());
+        let reader = guv::spawn(move || {
+            l2.push("reading");
+            let _ = (&*f2).read_to_end(&mut Vec::new());
+        });
+        while log.take().is_empty() {
+            guv::gyield();
+        }
+        reader.kill();
+        if reader.wait().is_ok() {
+            // The read was over before the kill (a slow scheduler): the
+            // round proves nothing.
+            continue;
+        }
+        let file = Rc::try_unwrap(file).unwrap();
+        let mut std_file = file.into_std();
+        let mut got = Vec::new();
+        std_file.read_to_end(&mut got).unwrap();
+        assert!(
+            got == content,
+            "round {round}: the std file read {} bytes, not the file's {}",
+            got.len(),
+            content.len()
+        );
+        killed_rounds += 1;
+        if killed_rounds == 5 {
+            return;
+        }
+    }
+    panic!("the reader was killed in only {killed_rounds} of 200 rounds");
+}
