@@ -449,3 +449,77 @@ fn into_std_waits_for_a_killed_reads_rewind() {
     }
     panic!("the reader was killed in only {killed_rounds} of 200 rounds");
 }
+
+// ------------------------------------------ killed waits and children
+
+/// A pidfd for `pid` (Linux 5.3+).
+fn pidfd(pid: u32) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    assert!(fd >= 0, "pidfd_open: {}", io::Error::last_os_error());
+    // SAFETY: `fd` is a fresh fd that nothing else owns.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) }
+}
+
+/// Whether the process behind `pidfd` has been reaped (waited for).
+fn reaped(pidfd: &std::os::fd::OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: all-zero is a valid `siginfo_t`.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid out-pointer; WNOWAIT leaves the child be.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    r == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD)
+}
+
+/// A greenlet killed in `output`, `status` or `wait_with_output` leaves
+/// no child behind: the child (which nobody else can reach) is killed and
+/// reaped, not left running and then a zombie.
+#[test]
+fn a_killed_output_status_or_wait_with_output_kills_and_reaps_the_child() {
+    use guv::green::process::{Command, Stdio};
+    let d = TempDir::new("killed-output");
+    let fifo = d.path().join("pid");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "{}", io::Error::last_os_error());
+    for how in ["output", "status", "wait_with_output"] {
+        let script = format!("echo $$ > {}; exec sleep 60", fifo.display());
+        let caller = guv::spawn(move || {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(script);
+            match how {
+                "output" => drop(cmd.output()),
+                "status" => drop(cmd.status()),
+                _ => drop(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap().wait_with_output()),
+            }
+            unreachable!("{how} returned while its child sleeps");
+        });
+        // The child tells its pid once it runs; the caller is parked in
+        // its wait by then (it parks nowhere before).
+        let mut pid = String::new();
+        guv::green::fs::File::open(&fifo).unwrap().read_to_string(&mut pid).unwrap();
+        let pid: u32 = pid.trim().parse().unwrap();
+        let child = pidfd(pid);
+        caller.kill();
+        assert!(caller.wait().unwrap_err().is_killed());
+        let exited = guv::trampoline(&child, guv::Interest::READABLE, Some(Duration::from_secs(30)));
+        if exited.is_err() {
+            // SAFETY: plain kill(2) of the child this test started.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("{how}: the child of a killed caller was left running ({exited:?})");
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !reaped(&child) {
+            assert!(std::time::Instant::now() < deadline, "{how}: the killed child was never reaped (a zombie)");
+            guv::gyield();
+        }
+    }
+}

@@ -316,7 +316,8 @@ impl Command {
     /// assert_eq!(st.code(), Some(1));
     /// ```
     pub fn status(&mut self) -> io::Result<ExitStatus> {
-        self.spawn()?.wait()
+        let mut child = KillOnUnwind(Some(self.spawn()?));
+        child.get().wait()
     }
 }
 
@@ -483,31 +484,67 @@ impl Child {
 
     /// Waits for the child, collecting all of stdout and stderr (read at
     /// the same time, by two greenlets). If the caller is killed (or times
-    /// out) meanwhile, the greenlet reading stderr ends too.
+    /// out) meanwhile, the greenlet reading stderr ends too, and the
+    /// child, which nobody can wait for any more, is killed (`SIGKILL`) and
+    /// reaped by a greenlet of its own (as Python's `subprocess.run` does
+    /// when interrupted); so are those of [`Command::output`] and
+    /// [`Command::status`].
     ///
     /// ```
     /// use guv::green::process::{Command, Stdio};
     /// let c = Command::new("echo").arg("hi").stdout(Stdio::piped()).spawn().unwrap();
     /// assert_eq!(c.wait_with_output().unwrap().stdout, b"hi\n");
     /// ```
-    pub fn wait_with_output(mut self) -> io::Result<Output> {
-        drop(self.stdin.take());
-        let mut err_reader = ReaderGuard(self.stderr.take().map(|mut e| {
+    pub fn wait_with_output(self) -> io::Result<Output> {
+        let mut guard = KillOnUnwind(Some(self));
+        let child = guard.get();
+        drop(child.stdin.take());
+        let mut err_reader = ReaderGuard(child.stderr.take().map(|mut e| {
             crate::spawn(move || {
                 let mut v = Vec::new();
                 e.read_to_end(&mut v).map(|_| v)
             })
         }));
         let mut stdout = Vec::new();
-        if let Some(mut out) = self.stdout.take() {
+        if let Some(mut out) = child.stdout.take() {
             out.read_to_end(&mut stdout)?;
         }
         let stderr = match err_reader.0.take() {
             Some(gt) => gt.wait().map_err(|e| io::Error::other(format!("reading stderr: {e}")))??,
             None => Vec::new(),
         };
-        let status = self.wait()?;
+        let status = child.wait()?;
         Ok(Output { status, stdout, stderr })
+    }
+}
+
+/// The child of [`Command::status`] or [`Child::wait_with_output`] (and
+/// so [`Command::output`]), which the caller cannot reach any more. If the
+/// caller unwinds (killed, timed out) before the child is waited for, the
+/// child is killed and reaped by a greenlet of its own, rather than left
+/// running and then a zombie. An error return leaves it as std does
+/// (dropped, not waited for).
+struct KillOnUnwind(Option<Child>);
+
+impl KillOnUnwind {
+    fn get(&mut self) -> &mut Child {
+        self.0.as_mut().expect("KillOnUnwind holds its child until dropped")
+    }
+}
+
+impl Drop for KillOnUnwind {
+    fn drop(&mut self) {
+        let Some(mut child) = self.0.take() else { return };
+        if !std::thread::panicking() {
+            return;
+        }
+        // Ok once it has exited; any other error means it cannot be
+        // signalled, and the reaper still waits for it.
+        let _ = child.kill();
+        // No waiting here, on an unwinding stack. If no greenlet can be
+        // started (the hub is going away), the child stays unreaped, as a
+        // dropped std child does.
+        let _ = crate::Builder::new().name("guv-reaper").spawn_n(move || drop(child.wait()));
     }
 }
 
