@@ -523,3 +523,128 @@ fn a_killed_output_status_or_wait_with_output_kills_and_reaps_the_child() {
         }
     }
 }
+
+// ------------------------------------------------- process twins
+
+/// Compiles each body against `std::process` and `guv::green::process`
+/// and adds a test comparing the two runs (std on an OS thread).
+macro_rules! process_twin {
+    ($(fn $name:ident() -> Vec<String> $body:block)*) => {
+        #[allow(unused_imports, clippy::all)]
+        mod process_on_std {
+            use std::process::{ChildStdin as ChildStdinOf, ChildStdout as ChildStdoutOf, Command, Stdio};
+            use std::io::{self, Read, Write};
+            use super::outcome;
+            $(pub fn $name() -> Vec<String> $body)*
+        }
+        #[allow(unused_imports, clippy::all)]
+        mod process_on_green {
+            use guv::green::process::{ChildStdin as ChildStdinOf, ChildStdout as ChildStdoutOf, Command, Stdio};
+            use std::io::{self, Read, Write};
+            use super::outcome;
+            $(pub fn $name() -> Vec<String> $body)*
+        }
+        $(
+            #[test]
+            fn $name() {
+                let std_side = std::thread::spawn(process_on_std::$name).join().expect("std run panicked");
+                let green_side = std::thread::spawn(process_on_green::$name).join().expect("green run panicked");
+                assert!(!std_side.is_empty());
+                assert_eq!(std_side, green_side, "std (left) and green (right) differ");
+            }
+        )*
+    };
+}
+
+process_twin! {
+    fn process_kill_wait_and_try_wait_around_exit() -> Vec<String> {
+        let mut out = Vec::new();
+        // Exited but not yet waited for (a zombie): kill is Ok.
+        let mut c = Command::new("sh").arg("-c").arg("read x; exit 4").stdin(Stdio::piped()).spawn().unwrap();
+        out.push(format!("{:?}", c.try_wait().unwrap()));
+        drop(c.stdin.take());
+        out.push(format!("{:?}", c.wait().unwrap().code()));
+        out.push(format!("{:?}", c.kill().map_err(|e| e.kind())));
+        out.push(format!("{:?}", c.try_wait().unwrap().map(|s| s.code())));
+        // Killed: no code, and the signal.
+        let mut c = Command::new("sleep").arg("60").spawn().unwrap();
+        out.push(format!("{:?}", c.kill().map_err(|e| e.kind())));
+        let st = c.wait().unwrap();
+        out.push(format!("{:?} {:?}", st.code(), std::os::unix::process::ExitStatusExt::signal(&st)));
+        out.push(format!("{:?}", c.kill().map_err(|e| e.kind())));
+        out
+    }
+
+    fn process_pipes_at_the_edges() -> Vec<String> {
+        let mut out = Vec::new();
+        // Writing to a child that closed its stdin: BrokenPipe, no SIGPIPE.
+        let mut c = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
+        let mut stdin = c.stdin.take().unwrap();
+        c.wait().unwrap();
+        let big = vec![b'x'; 1 << 20];
+        out.push(format!("{:?}", stdin.write_all(&big).map_err(|e| e.kind())));
+        out.push(format!("{:?}", stdin.flush().map_err(|e| e.kind())));
+        // Reading after the child exited: the rest, then EOF.
+        let mut c = Command::new("printf").arg("abc").stdout(Stdio::piped()).spawn().unwrap();
+        c.wait().unwrap();
+        let mut stdout = c.stdout.take().unwrap();
+        let mut buf = [0u8; 2];
+        out.push(format!("{:?}", stdout.read(&mut buf).map(|n| buf[..n].to_vec())));
+        let mut rest = Vec::new();
+        out.push(format!("{:?} {rest:?}", stdout.read_to_end(&mut rest).map_err(|e| e.kind())));
+        out.push(format!("{:?}", stdout.read(&mut buf).map_err(|e| e.kind())));
+        // wait_with_output: stdin closed first, big outputs on both pipes.
+        let mut c = Command::new("sh")
+            .arg("-c")
+            .arg("cat; head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2; exit 7")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.as_mut().unwrap().write_all(b"in ").unwrap();
+        let o = c.wait_with_output().unwrap();
+        out.push(format!("{:?} {} {} {:?}", o.status.code(), o.stdout.len(), o.stderr.len(), &o.stdout[..3]));
+        // wait_with_output with nothing piped: empty outputs.
+        let o = Command::new("true").stdout(Stdio::null()).spawn().unwrap().wait_with_output().unwrap();
+        out.push(format!("{:?} {:?} {:?}", o.status.code(), o.stdout, o.stderr));
+        // output() captures stdout and stderr, stdin is empty; a piped
+        // stdin is closed, not inherited.
+        let o = Command::new("sh").arg("-c").arg("cat; echo err >&2").output().unwrap();
+        out.push(format!("{:?} {:?} {:?}", o.status.code(), o.stdout, o.stderr));
+        let o = Command::new("cat").stdin(Stdio::piped()).output().unwrap();
+        out.push(format!("{:?} {:?}", o.status.code(), o.stdout));
+        // status() inherits; the command can be reused after output().
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg("exit 3");
+        out.push(format!("{:?}", cmd.output().unwrap().status.code()));
+        out.push(format!("{:?}", cmd.status().unwrap().code()));
+        out.push(format!("{:?}", cmd.spawn().unwrap().stdout.is_none()));
+        out
+    }
+
+    fn process_pipe_fd_conversions() -> Vec<String> {
+        use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+        let mut out = Vec::new();
+        let mut first = Command::new("echo").arg("fd").stdout(Stdio::piped()).spawn().unwrap();
+        // Through a raw fd and back (std: IntoRawFd, From<OwnedFd>).
+        let raw = first.stdout.take().unwrap().into_raw_fd();
+        // SAFETY: `raw` came from into_raw_fd and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut again = ChildStdoutOf::from(fd);
+        let mut s = String::new();
+        out.push(format!("{:?} {s:?}", again.read_to_string(&mut s).map_err(|e| e.kind())));
+        out.push(format!("{s:?}"));
+        first.wait().unwrap();
+        let mut c = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let stdin_fd = OwnedFd::from(c.stdin.take().unwrap());
+        let mut stdin = ChildStdinOf::from(stdin_fd);
+        stdin.write_all(b"back").unwrap();
+        drop(stdin);
+        let mut s = String::new();
+        c.stdout.take().unwrap().read_to_string(&mut s).unwrap();
+        out.push(s);
+        c.wait().unwrap();
+        out
+    }
+}

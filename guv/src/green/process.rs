@@ -33,7 +33,7 @@ pub use std::process::*;
 use std::ffi::OsStr;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use super::sys::ChildWatch;
@@ -632,6 +632,29 @@ macro_rules! pipe_type {
                 Stdio::from(p.0.into_fd())
             }
         }
+
+        impl IntoRawFd for $name {
+            /// Gives up the pipe's fd (in blocking mode); the caller must
+            /// close it (std's `IntoRawFd`).
+            fn into_raw_fd(self) -> RawFd {
+                self.0.into_fd().into_raw_fd()
+            }
+        }
+
+        impl From<OwnedFd> for $name {
+            /// Takes over a pipe end (std's `From<OwnedFd>`): it becomes
+            /// non-blocking and is registered with this thread's hub.
+            ///
+            /// # Panics
+            ///
+            /// If the fd cannot be registered with the hub (as the green
+            /// sockets' `From<OwnedFd>`).
+            fn from(fd: OwnedFd) -> $name {
+                $name(Pipe::new(fd).unwrap_or_else(|e| {
+                    panic!(concat!("guv::green::process::", stringify!($name), ": cannot register the fd: {}"), e)
+                }))
+            }
+        }
     };
 }
 
@@ -642,6 +665,21 @@ pipe_type!(
 );
 pipe_type!(
     /// The child's stdout: reads park the greenlet until output arrives.
+    /// As std's, it converts to and from `OwnedFd` and raw fds, and into
+    /// `Stdio` for another child.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::os::fd::OwnedFd;
+    /// use guv::green::process::{ChildStdout, Command, Stdio};
+    /// let mut c = Command::new("echo").arg("out").stdout(Stdio::piped()).spawn().unwrap();
+    /// let fd = OwnedFd::from(c.stdout.take().unwrap());
+    /// let mut again = ChildStdout::from(fd);
+    /// let mut s = String::new();
+    /// again.read_to_string(&mut s).unwrap();
+    /// assert_eq!(s, "out\n");
+    /// c.wait().unwrap();
+    /// ```
     ChildStdout,
     std::process::ChildStdout
 );
