@@ -3,7 +3,7 @@
 //! errors keep std's `raw_os_error`, the file position stays right across
 //! `into_std`, and the regressions found by the review.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Condvar, Mutex, mpsc};
@@ -647,4 +647,61 @@ process_twin! {
         c.wait().unwrap();
         out
     }
+}
+
+// ------------------------------------------------- threads
+
+/// The green types are `Send` and `Sync` where std's are.
+#[test]
+fn green_fs_and_process_types_are_send_and_sync_as_std() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    use guv::green::{fs, process};
+    send_sync::<std::fs::DirEntry>();
+    send_sync::<fs::DirEntry>();
+    send_sync::<std::fs::ReadDir>();
+    send_sync::<fs::ReadDir>();
+    send_sync::<fs::File>();
+    send_sync::<fs::OpenOptions>();
+    send_sync::<fs::DirBuilder>();
+    send_sync::<std::process::Command>();
+    send_sync::<process::Command>();
+    send_sync::<std::process::Child>();
+    send_sync::<process::Child>();
+    send_sync::<process::ChildStdin>();
+    send_sync::<process::ChildStdout>();
+    send_sync::<process::ChildStderr>();
+    send::<process::Output>();
+}
+
+/// A child spawned on one thread is waited for, and its pipes read, on
+/// another (each with its own hub), also after a wait on the first thread
+/// timed out.
+#[test]
+fn a_child_moves_between_threads() {
+    use guv::green::process::{Command, Stdio};
+    let (tx, rx) = mpsc::channel::<String>();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("read x; echo got $x; exit 5")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // (`wait` closes stdin: keep it out of the child.)
+    let mut stdin = child.stdin.take().unwrap();
+    // A wait here times out (the child waits for its stdin), leaving the
+    // pidfd registered with this thread's hub.
+    assert!(guv::with_timeout(Duration::from_millis(1), || child.wait()).is_err());
+    let t = std::thread::spawn(move || {
+        let r = guv::with_timeout(Duration::from_millis(20), || child.wait());
+        tx.send(format!("{}", r.is_err())).unwrap();
+        child
+    });
+    let timed_out = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!(timed_out, "true", "the child cannot have exited before its stdin line");
+    let child = t.join().unwrap();
+    stdin.write_all(b"line\n").unwrap();
+    let out = std::thread::spawn(move || child.wait_with_output().unwrap()).join().unwrap();
+    assert_eq!((out.status.code(), out.stdout.as_slice()), (Some(5), &b"got line\n"[..]));
 }
