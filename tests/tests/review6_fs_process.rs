@@ -705,3 +705,52 @@ fn a_child_moves_between_threads() {
     let out = std::thread::spawn(move || child.wait_with_output().unwrap()).join().unwrap();
     assert_eq!((out.status.code(), out.stdout.as_slice()), (Some(5), &b"got line\n"[..]));
 }
+
+// ------------------------------------------------- advisory locks
+
+/// `flock` locks belong to the open file description: a killed `lock()`
+/// whose job is still waiting would, once it got the lock, give it back
+/// — and with it the lock that a later `lock()` (or `try_lock`) through
+/// the same file took meanwhile. The later lock must stay held.
+#[test]
+fn a_killed_lock_waiter_does_not_undo_a_later_lock_of_the_same_file() {
+    let d = TempDir::new("killed-lock");
+    let path = d.path().join("lock");
+    std::fs::write(&path, b"").unwrap();
+    for round in 0..20 {
+        // Another open file description holds the lock.
+        let holder = std::fs::File::open(&path).unwrap();
+        holder.lock().unwrap();
+        let file = Rc::new(guv::green::fs::File::open(&path).unwrap());
+        let log = Log::new();
+        let (l2, f2) = (log.clone(), file.clone());
+        let a = guv::spawn(move || {
+            l2.push("locking");
+            f2.lock()
+        });
+        while log.take().is_empty() {
+            guv::gyield();
+        }
+        // A's job waits (or is queued) for the lock; A leaves.
+        a.kill();
+        assert!(a.wait().unwrap_err().is_killed(), "round {round}");
+        // B locks the same file: its job waits too, until the holder lets go.
+        let f3 = file.clone();
+        let b = guv::spawn(move || f3.lock());
+        guv::gyield();
+        // While a lock() of this file waits, a try_lock of it gets no lock
+        // that the waiter could undo.
+        assert!(matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)), "round {round}");
+        holder.unlock().unwrap();
+        b.wait().unwrap().unwrap();
+        // B holds the lock: no other description can take it, now or
+        // after A's job is over (it is, once B's lock returned).
+        let probe = std::fs::File::open(&path).unwrap();
+        assert!(
+            matches!(probe.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+            "round {round}: the killed waiter gave back the lock that B took"
+        );
+        file.unlock().unwrap();
+        probe.try_lock().unwrap();
+    }
+}

@@ -504,6 +504,12 @@ struct Position {
     turn: Mutex<()>,
     /// Whether the file has a position worth a turn, known on first use.
     positioned: OnceLock<bool>,
+    /// The turn of the blocking `lock`/`lock_shared` jobs (with their
+    /// undo), which `try_lock`/`try_lock_shared` do not wait for: `flock`
+    /// locks belong to the open file description, so a killed caller's
+    /// job that gets the lock and gives it back must not run while
+    /// another call of the same description takes it.
+    locking: Mutex<()>,
 }
 
 impl Position {
@@ -653,22 +659,31 @@ impl File {
     /// reported it did (`Some`): on the pool when the job ends after the
     /// caller left, or in the caller's unwinding when the result came but
     /// was never taken (so `undo` must not block).
-    /// With `positioned`, the job takes its turn at the file position for
-    /// `op` and the undo together.
+    /// The job takes its `turn` for `op` and the undo together, and skips
+    /// `op` if the caller left before the turn came.
     fn run_undoable<T: Send + 'static, U: Copy + Send + 'static>(
         &self,
-        positioned: bool,
+        turn: Turn,
         op: impl FnOnce(&std::fs::File) -> (io::Result<T>, Option<U>) + Send + 'static,
         undo: fn(&std::fs::File, U),
     ) -> io::Result<T> {
         let state = Arc::new(Mutex::new(PoolCall::Running));
         let mut guard = UndoGuard { state: state.clone(), file: self.inner.clone(), undo, armed: true };
         let position = self.position.clone();
-        let ticket = positioned.then(|| self.in_flight.ticket());
+        let ticket = (turn == Turn::Position).then(|| self.in_flight.ticket());
         let r = self.run(move |f| {
             // Dropped last: the job is over for `into_std` once its undo is.
             let _ticket = ticket;
-            let _turn = if positioned { position.hold(f) } else { None };
+            let _turn = match turn {
+                Turn::Position => position.hold(f),
+                Turn::Locking => Some(position.locking.lock().unwrap_or_else(PoisonError::into_inner)),
+            };
+            // A caller that left before its turn came wants nothing done:
+            // a lock taken now and given back could be another call's
+            // (same description), a read would only be rewound.
+            if matches!(*state.lock().unwrap_or_else(PoisonError::into_inner), PoolCall::Abandoned) {
+                return Err(io::Error::other("guv: the caller left before the call ran"));
+            }
             let (r, did) = op(f);
             let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
             match (*st, did) {
@@ -693,7 +708,7 @@ impl File {
         op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
     ) -> io::Result<T> {
         self.run_undoable(
-            true,
+            Turn::Position,
             move |mut f| {
                 let before = f.stream_position().ok();
                 (op(f), before)
@@ -811,7 +826,10 @@ impl File {
     /// Takes an exclusive advisory lock (`flock`), parking the greenlet
     /// until no other handle holds a lock (std's `lock`). If the caller is
     /// killed or times out while waiting, the pool thread keeps waiting,
-    /// and gives the lock back as soon as it gets it.
+    /// and gives the lock back as soon as it gets it. Meanwhile the other
+    /// lock calls of this file and its `try_clone`s (one open file
+    /// description, one lock) wait behind it, and `try_lock` reports
+    /// `WouldBlock`, so that giving back never takes away their lock.
     ///
     /// ```
     /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
@@ -858,7 +876,7 @@ impl File {
     /// # guv::green::fs::remove_file(&p).unwrap();
     /// ```
     pub fn try_lock(&self) -> Result<(), TryLockError> {
-        self.run(|f| Ok(f.try_lock())).map_err(TryLockError::Error)?
+        self.try_lock_on_pool(false)
     }
 
     /// Takes a shared lock if no other handle holds an exclusive one,
@@ -873,7 +891,26 @@ impl File {
     /// # guv::green::fs::remove_file(&p).unwrap();
     /// ```
     pub fn try_lock_shared(&self) -> Result<(), TryLockError> {
-        self.run(|f| Ok(f.try_lock_shared())).map_err(TryLockError::Error)?
+        self.try_lock_on_pool(true)
+    }
+
+    /// `try_lock` or `try_lock_shared` on the pool. While a blocking
+    /// `lock`/`lock_shared` of the same open file waits (its turn is
+    /// taken), this reports `WouldBlock` without asking the kernel: that
+    /// call is waiting because another description holds a conflicting
+    /// lock, and if its caller was killed it would give back a lock taken
+    /// here meanwhile.
+    fn try_lock_on_pool(&self, shared: bool) -> Result<(), TryLockError> {
+        let position = self.position.clone();
+        self.run(move |f| {
+            let _turn = match position.locking.try_lock() {
+                Ok(turn) => turn,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(Err(TryLockError::WouldBlock)),
+            };
+            Ok(if shared { f.try_lock_shared() } else { f.try_lock() })
+        })
+        .map_err(TryLockError::Error)?
     }
 
     /// Gives back this handle's lock (std's `unlock`).
@@ -894,7 +931,7 @@ impl File {
     /// caller unwinds (killed, timed out) before it hears of it.
     fn lock_on_pool(&self, shared: bool) -> io::Result<()> {
         self.run_undoable(
-            false,
+            Turn::Locking,
             move |f| {
                 let r = if shared { f.lock_shared() } else { f.lock() };
                 let locked = r.is_ok().then_some(());
@@ -1230,6 +1267,15 @@ impl FileExt for File {
         let data = buf.to_vec();
         self.run(move |f| f.write_all_at(&data, offset))
     }
+}
+
+/// The turn a [`File::run_undoable`] job takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// At the file position ([`Position::hold`]).
+    Position,
+    /// Among the blocking lock calls ([`Position::locking`]).
+    Locking,
 }
 
 /// A pool call whose effect is undone if its caller leaves first (see
