@@ -754,3 +754,60 @@ fn a_killed_lock_waiter_does_not_undo_a_later_lock_of_the_same_file() {
         probe.try_lock().unwrap();
     }
 }
+
+// ------------------------------------------------- Debug output
+
+/// The green types print as std's do (no internals of guv's).
+#[test]
+fn green_fs_and_process_types_debug_as_std() {
+    use std::os::unix::fs::DirBuilderExt;
+    let d = TempDir::new("debug");
+    let p = d.path().join("f");
+    std::fs::write(&p, b"x").unwrap();
+    let std_file = std::fs::File::open(&p).unwrap();
+    let expected = format!("{std_file:?}");
+    assert_eq!(format!("{:?}", guv::green::fs::File::from_std(std_file)), expected);
+    let mut std_opts = std::fs::OpenOptions::new();
+    std_opts.read(true).append(true);
+    let mut green_opts = guv::green::fs::OpenOptions::new();
+    green_opts.read(true).append(true);
+    assert_eq!(format!("{green_opts:?}"), format!("{std_opts:?}"));
+    let mut std_b = std::fs::DirBuilder::new();
+    let mut green_b = guv::green::fs::DirBuilder::new();
+    assert_eq!(format!("{green_b:?}"), format!("{std_b:?}"));
+    std_b.recursive(true).mode(0o700);
+    green_b.recursive(true).mode(0o700);
+    assert_eq!(format!("{green_b:?}"), format!("{std_b:?}"));
+    assert_eq!(
+        format!("{:?}", guv::green::fs::read_dir(d.path()).unwrap()),
+        format!("{:?}", std::fs::read_dir(d.path()).unwrap())
+    );
+    let mut std_child = std::process::Command::new("cat")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut green_child = guv::green::process::Command::new("cat")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        format!("{:?}", green_child.stdin.as_ref().unwrap()),
+        format!("{:?}", std_child.stdin.as_ref().unwrap())
+    );
+    assert_eq!(
+        format!("{:?}", green_child.stdout.as_ref().unwrap()),
+        format!("{:?}", std_child.stdout.as_ref().unwrap())
+    );
+    assert_eq!(
+        format!("{:?}", green_child.stderr.as_ref().unwrap()),
+        format!("{:?}", std_child.stderr.as_ref().unwrap())
+    );
+    drop(std_child.stdin.take());
+    drop(green_child.stdin.take());
+    std_child.wait().unwrap();
+    green_child.wait().unwrap();
+}

@@ -263,14 +263,15 @@ pub fn set_permissions<P: AsRef<Path>>(path: P, perm: Permissions) -> io::Result
 /// assert!(!names.is_empty());
 /// ```
 pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
-    let path = owned(path);
+    let root = owned(path);
+    let path = root.clone();
     let entries = execute(move || {
         std::fs::read_dir(path).map(|it| {
             it.map(|e| e.map(|inner| DirEntry { file_type: inner.file_type().ok(), inner: Arc::new(inner) }))
                 .collect::<Vec<_>>()
         })
     })?;
-    Ok(ReadDir { entries: entries.into_iter() })
+    Ok(ReadDir { entries: entries.into_iter(), root })
 }
 
 /// The iterator [`read_dir`] returns (the twin of `std::fs::ReadDir`).
@@ -279,9 +280,16 @@ pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
 /// let mut it: guv::green::fs::ReadDir = guv::green::fs::read_dir("/").unwrap();
 /// assert!(it.next().is_some());
 /// ```
-#[derive(Debug)]
 pub struct ReadDir {
     entries: std::vec::IntoIter<io::Result<DirEntry>>,
+    /// The path given to [`read_dir`], for `Debug` (as std's).
+    root: PathBuf,
+}
+
+impl fmt::Debug for ReadDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ReadDir").field(&self.root).finish()
+    }
 }
 
 impl Iterator for ReadDir {
@@ -405,10 +413,29 @@ impl fmt::Debug for DirEntry {
 /// assert!(DirBuilder::new().create(root.join("a")).is_err()); // exists, not recursive
 /// fs::remove_dir_all(&root).unwrap();
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct DirBuilder {
     recursive: bool,
     mode: Option<u32>,
+}
+
+impl DirBuilder {
+    /// std's builder with these options (built on the pool by `create`,
+    /// and for `Debug`).
+    fn to_std(&self) -> std::fs::DirBuilder {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(self.recursive);
+        if let Some(mode) = self.mode {
+            b.mode(mode);
+        }
+        b
+    }
+}
+
+impl fmt::Debug for DirBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.to_std(), f)
+    }
 }
 
 impl DirBuilder {
@@ -442,15 +469,8 @@ impl DirBuilder {
     /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     /// ```
     pub fn create<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
-        let (recursive, mode, path) = (self.recursive, self.mode, owned(path));
-        execute(move || {
-            let mut b = std::fs::DirBuilder::new();
-            b.recursive(recursive);
-            if let Some(mode) = mode {
-                b.mode(mode);
-            }
-            b.create(path)
-        })
+        let (builder, path) = (self.to_std(), owned(path));
+        execute(move || builder.create(path))
     }
 }
 
@@ -485,7 +505,6 @@ impl DirBuilderExt for DirBuilder {
 /// assert_eq!(s, "green file");
 /// guv::green::fs::remove_file(&p).unwrap();
 /// ```
-#[derive(Debug)]
 pub struct File {
     inner: Arc<std::fs::File>,
     /// Shared with the file's `try_clone`s (one open file description).
@@ -1138,6 +1157,13 @@ impl Seek for File {
     }
 }
 
+impl fmt::Debug for File {
+    /// std's `Debug` of the file (fd, path, access mode).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.inner, f)
+    }
+}
+
 impl From<std::fs::File> for File {
     fn from(f: std::fs::File) -> File {
         File::from_std(f)
@@ -1324,8 +1350,14 @@ impl<U: Copy> Drop for UndoGuard<U> {
 /// assert!(OpenOptions::new().write(true).create_new(true).open(&p).is_err());
 /// guv::green::fs::remove_file(&p).unwrap();
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct OpenOptions(std::fs::OpenOptions);
+
+impl fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
 
 impl Default for OpenOptions {
     fn default() -> OpenOptions {

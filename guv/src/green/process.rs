@@ -598,7 +598,8 @@ macro_rules! pipe_type {
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($name)).field("fd", &self.as_raw_fd()).finish()
+                // As std's: no fields.
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
             }
         }
 
