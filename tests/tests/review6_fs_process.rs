@@ -811,3 +811,39 @@ fn green_fs_and_process_types_debug_as_std() {
     std_child.wait().unwrap();
     green_child.wait().unwrap();
 }
+
+/// A greenlet killed while it waits to read a child's stdout takes
+/// nothing with it: the next read of the same handle gets every byte.
+#[test]
+fn a_killed_pipe_reader_loses_nothing() {
+    use guv::green::process::{Command, Stdio};
+    use std::cell::RefCell;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("read x; echo \"$x-out\"")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = Rc::new(RefCell::new(child.stdout.take().unwrap()));
+    let log = Log::new();
+    let (l2, s2) = (log.clone(), stdout.clone());
+    let reader = guv::spawn(move || {
+        l2.push("reading");
+        let mut buf = [0u8; 64];
+        // Parks: the child prints only after its stdin line.
+        s2.borrow_mut().read(&mut buf).map(|n| buf[..n].to_vec())
+    });
+    while log.take().is_empty() {
+        guv::gyield();
+    }
+    reader.kill();
+    assert!(reader.wait().unwrap_err().is_killed());
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"line\n").unwrap();
+    drop(stdin);
+    let mut out = String::new();
+    stdout.borrow_mut().read_to_string(&mut out).unwrap();
+    assert_eq!(out, "line-out\n");
+    assert!(child.wait().unwrap().success());
+}
