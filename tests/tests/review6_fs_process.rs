@@ -847,3 +847,45 @@ fn a_killed_pipe_reader_loses_nothing() {
     assert_eq!(out, "line-out\n");
     assert!(child.wait().unwrap().success());
 }
+
+/// The other order: the killed waiter's `lock()` job got the lock just
+/// before its caller was killed (the result came, unread), while a later
+/// `lock()` of the same file already waited. Giving the killed caller's
+/// lock back must not take the later caller's with it.
+#[test]
+fn a_lock_got_just_before_its_caller_was_killed_is_not_undone_under_a_later_lock() {
+    let d = TempDir::new("killed-lock-done");
+    let path = d.path().join("lock");
+    std::fs::write(&path, b"").unwrap();
+    for round in 0..30 {
+        let holder = std::fs::File::open(&path).unwrap();
+        holder.lock().unwrap();
+        let file = Rc::new(guv::green::fs::File::open(&path).unwrap());
+        let log = Log::new();
+        let (l2, f2) = (log.clone(), file.clone());
+        let a = guv::spawn(move || {
+            l2.push("a");
+            f2.lock()
+        });
+        let (l3, f3) = (log.clone(), file.clone());
+        let b = guv::spawn(move || {
+            l3.push("b");
+            f3.lock()
+        });
+        while log.take().len() < 2 {
+            guv::gyield();
+        }
+        // Both wait; A's job is first in line. The holder lets go and A is
+        // killed before it runs again: its job may already have the lock.
+        holder.unlock().unwrap();
+        a.kill();
+        let a_result = a.wait();
+        b.wait().unwrap().unwrap();
+        let probe = std::fs::File::open(&path).unwrap();
+        assert!(
+            matches!(probe.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+            "round {round}: B's lock was given back with the killed A's ({a_result:?})"
+        );
+        file.unlock().unwrap();
+    }
+}

@@ -523,12 +523,47 @@ struct Position {
     turn: Mutex<()>,
     /// Whether the file has a position worth a turn, known on first use.
     positioned: OnceLock<bool>,
-    /// The turn of the blocking `lock`/`lock_shared` jobs (with their
-    /// undo), which `try_lock`/`try_lock_shared` do not wait for: `flock`
-    /// locks belong to the open file description, so a killed caller's
-    /// job that gets the lock and gives it back must not run while
-    /// another call of the same description takes it.
-    locking: Mutex<()>,
+    /// The turn of the blocking `lock`/`lock_shared` calls, which
+    /// `try_lock`/`try_lock_shared` do not wait for: `flock` locks belong
+    /// to the open file description, so a killed caller's lock, given
+    /// back, must not take with it a lock that another call of the same
+    /// description took. A lock job takes the turn on the pool; if it got
+    /// the lock, its caller gives the turn back on taking the result (or
+    /// after giving the lock back, if it unwinds first).
+    locking: Gate,
+}
+
+/// A turn that one thread takes and another may give back (unlike a
+/// `MutexGuard`, which must be dropped where it was made).
+#[derive(Debug, Default)]
+struct Gate {
+    taken: Mutex<bool>,
+    /// Signalled when the turn is given back.
+    free: Condvar,
+}
+
+impl Gate {
+    /// Waits for the turn and takes it (on the pool only).
+    fn take(&self) {
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        while *taken {
+            taken = self.free.wait(taken).unwrap_or_else(PoisonError::into_inner);
+        }
+        *taken = true;
+    }
+
+    /// Takes the turn if it is free.
+    fn try_take(&self) -> bool {
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        !std::mem::replace(&mut *taken, true)
+    }
+
+    /// Gives the turn back (never blocks for long: the lock is only held
+    /// to flip the flag).
+    fn give_back(&self) {
+        *self.taken.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        self.free.notify_one();
+    }
 }
 
 impl Position {
@@ -679,7 +714,9 @@ impl File {
     /// caller left, or in the caller's unwinding when the result came but
     /// was never taken (so `undo` must not block).
     /// The job takes its `turn` for `op` and the undo together, and skips
-    /// `op` if the caller left before the turn came.
+    /// `op` if the caller left before the turn came. With
+    /// [`Turn::Locking`], a job that did something keeps the turn until
+    /// its caller has the result, or has undone it while unwinding.
     fn run_undoable<T: Send + 'static, U: Copy + Send + 'static>(
         &self,
         turn: Turn,
@@ -687,20 +724,29 @@ impl File {
         undo: fn(&std::fs::File, U),
     ) -> io::Result<T> {
         let state = Arc::new(Mutex::new(PoolCall::Running));
-        let mut guard = UndoGuard { state: state.clone(), file: self.inner.clone(), undo, armed: true };
+        let gate = (turn == Turn::Locking).then(|| self.position.clone());
+        let mut guard = UndoGuard { state: state.clone(), file: self.inner.clone(), undo, gate, armed: true };
         let position = self.position.clone();
         let ticket = (turn == Turn::Position).then(|| self.in_flight.ticket());
+        let job_state = state.clone();
         let r = self.run(move |f| {
+            let state = job_state;
             // Dropped last: the job is over for `into_std` once its undo is.
             let _ticket = ticket;
             let _turn = match turn {
                 Turn::Position => position.hold(f),
-                Turn::Locking => Some(position.locking.lock().unwrap_or_else(PoisonError::into_inner)),
+                Turn::Locking => {
+                    position.locking.take();
+                    None
+                }
             };
             // A caller that left before its turn came wants nothing done:
             // a lock taken now and given back could be another call's
             // (same description), a read would only be rewound.
             if matches!(*state.lock().unwrap_or_else(PoisonError::into_inner), PoolCall::Abandoned) {
+                if turn == Turn::Locking {
+                    position.locking.give_back();
+                }
                 return Err(io::Error::other("guv: the caller left before the call ran"));
             }
             let (r, did) = op(f);
@@ -710,9 +756,19 @@ impl File {
                 (PoolCall::Abandoned, None) => {}
                 _ => *st = PoolCall::Done(did),
             }
+            // A lock turn goes to the caller with something to undo;
+            // otherwise it ends here.
+            if turn == Turn::Locking && !matches!(*st, PoolCall::Done(Some(_))) {
+                position.locking.give_back();
+            }
             r
         });
         guard.armed = false;
+        if turn == Turn::Locking
+            && matches!(*state.lock().unwrap_or_else(PoisonError::into_inner), PoolCall::Done(Some(_)))
+        {
+            self.position.locking.give_back();
+        }
         r
     }
 
@@ -922,12 +978,12 @@ impl File {
     fn try_lock_on_pool(&self, shared: bool) -> Result<(), TryLockError> {
         let position = self.position.clone();
         self.run(move |f| {
-            let _turn = match position.locking.try_lock() {
-                Ok(turn) => turn,
-                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => return Ok(Err(TryLockError::WouldBlock)),
-            };
-            Ok(if shared { f.try_lock_shared() } else { f.try_lock() })
+            if !position.locking.try_take() {
+                return Ok(Err(TryLockError::WouldBlock));
+            }
+            let r = if shared { f.try_lock_shared() } else { f.try_lock() };
+            position.locking.give_back();
+            Ok(r)
         })
         .map_err(TryLockError::Error)?
     }
@@ -1300,7 +1356,8 @@ impl FileExt for File {
 enum Turn {
     /// At the file position ([`Position::hold`]).
     Position,
-    /// Among the blocking lock calls ([`Position::locking`]).
+    /// Among the blocking lock calls ([`Position::locking`]), handed to
+    /// the caller with the lock.
     Locking,
 }
 
@@ -1322,6 +1379,8 @@ struct UndoGuard<U: Copy> {
     state: Arc<Mutex<PoolCall<U>>>,
     file: Arc<std::fs::File>,
     undo: fn(&std::fs::File, U),
+    /// For a lock call: whose lock turn to give back after the undo.
+    gate: Option<Arc<Position>>,
     armed: bool,
 }
 
@@ -1332,7 +1391,12 @@ impl<U: Copy> Drop for UndoGuard<U> {
         }
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match *st {
-            PoolCall::Done(Some(did)) => (self.undo)(&self.file, did),
+            PoolCall::Done(Some(did)) => {
+                (self.undo)(&self.file, did);
+                if let Some(position) = &self.gate {
+                    position.locking.give_back();
+                }
+            }
             PoolCall::Running => *st = PoolCall::Abandoned,
             PoolCall::Done(None) | PoolCall::Abandoned => {}
         }
