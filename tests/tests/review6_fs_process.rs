@@ -36,16 +36,34 @@ impl Drop for TempDir {
     }
 }
 
+/// The tests of this binary run one at a time: [`on_the_pool`] needs
+/// every pool thread, and other tests hold one for long (a FIFO open
+/// waits for its writer).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Opens the gate of [`on_the_pool`]'s holder jobs however it ends, so a
+/// failed check never leaves the pool held.
+struct OpenOnDrop(Arc<(Mutex<bool>, Condvar)>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        let (open, cv) = &*self.0;
+        *open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+}
+
 /// Runs `call` in a greenlet while every pool thread is held by a job
 /// that waits for a gate, and checks that the greenlet parked in the call
 /// (its work was queued behind those jobs) instead of finishing it on the
 /// hub; then opens the gate and returns the call's result.
 fn on_the_pool<T: 'static>(what: &str, call: impl FnOnce() -> T + 'static) -> T {
-    // One saturation at a time in this binary.
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let n = guv::tpool::size();
     let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let opener = OpenOnDrop(gate.clone());
     let (started_tx, started_rx) = mpsc::channel();
     let queued = Log::new();
     let holders: Vec<_> = (0..n)
@@ -83,9 +101,7 @@ fn on_the_pool<T: 'static>(what: &str, call: impl FnOnce() -> T + 'static) -> T 
         guv::gyield();
     }
     let seen = log.take();
-    let (open, cv) = &*gate;
-    *open.lock().unwrap() = true;
-    cv.notify_all();
+    drop(opener);
     for h in holders {
         h.wait().unwrap();
     }
@@ -98,6 +114,7 @@ fn on_the_pool<T: 'static>(what: &str, call: impl FnOnce() -> T + 'static) -> T 
 
 #[test]
 fn dir_entry_metadata_runs_on_the_pool() {
+    let _serial = one_at_a_time();
     use guv::green::fs;
     let d = TempDir::new("entry-meta");
     fs::write(d.path().join("f"), b"12345").unwrap();
@@ -114,6 +131,7 @@ fn dir_entry_metadata_runs_on_the_pool() {
 #[test]
 #[allow(deprecated)]
 fn every_green_fs_call_runs_on_the_pool() {
+    let _serial = one_at_a_time();
     use guv::green::fs::{self, DirBuilder, File, FileTimes, OpenOptions};
     use guv::green::os::unix::fs as unix_fs;
     use std::io::{Seek, SeekFrom, Write};
@@ -264,6 +282,7 @@ fn every_green_fs_call_runs_on_the_pool() {
 /// The green `DirEntry` reports what std's does, item for item.
 #[test]
 fn dir_entries_match_std() {
+    let _serial = one_at_a_time();
     use std::os::unix::fs::DirEntryExt;
     let d = TempDir::new("entries");
     std::fs::write(d.path().join("file"), b"abc").unwrap();
@@ -384,6 +403,7 @@ fn spawn_outcomes(dir: &Path) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn spawn_errors_keep_std_kind_and_errno() {
+    let _serial = one_at_a_time();
     let d = TempDir::new("spawn-errors");
     let (std_side, green_side) = spawn_outcomes(d.path());
     assert_eq!(std_side, green_side, "std (left) and green (right) differ");
@@ -408,6 +428,7 @@ fn spawn_errors_keep_std_kind_and_errno() {
 /// (or its rewind) leaves the shared position meanwhile.
 #[test]
 fn into_std_waits_for_a_killed_reads_rewind() {
+    let _serial = one_at_a_time();
     assert!(guv::tpool::size() >= 2, "the race needs two pool threads");
     let d = TempDir::new("into-std");
     let path = d.path().join("data");
@@ -484,6 +505,7 @@ fn reaped(pidfd: &std::os::fd::OwnedFd) -> bool {
 /// reaped, not left running and then a zombie.
 #[test]
 fn a_killed_output_status_or_wait_with_output_kills_and_reaps_the_child() {
+    let _serial = one_at_a_time();
     use guv::green::process::{Command, Stdio};
     let d = TempDir::new("killed-output");
     let fifo = d.path().join("pid");
@@ -505,7 +527,10 @@ fn a_killed_output_status_or_wait_with_output_kills_and_reaps_the_child() {
         // The child tells its pid once it runs; the caller is parked in
         // its wait by then (it parks nowhere before).
         let mut pid = String::new();
-        guv::green::fs::File::open(&fifo).unwrap().read_to_string(&mut pid).unwrap();
+        guv::with_timeout(Duration::from_secs(60), || {
+            guv::green::fs::File::open(&fifo).unwrap().read_to_string(&mut pid).unwrap()
+        })
+        .unwrap_or_else(|_| panic!("{how}: the child never told its pid (caller finished: {})", caller.is_finished()));
         let pid: u32 = pid.trim().parse().unwrap();
         let child = pidfd(pid);
         caller.kill();
@@ -547,6 +572,7 @@ macro_rules! process_twin {
         $(
             #[test]
             fn $name() {
+                let _serial = one_at_a_time();
                 let std_side = std::thread::spawn(process_on_std::$name).join().expect("std run panicked");
                 let green_side = std::thread::spawn(process_on_green::$name).join().expect("green run panicked");
                 assert!(!std_side.is_empty());
@@ -654,6 +680,7 @@ process_twin! {
 /// The green types are `Send` and `Sync` where std's are.
 #[test]
 fn green_fs_and_process_types_are_send_and_sync_as_std() {
+    let _serial = one_at_a_time();
     fn send_sync<T: Send + Sync>() {}
     fn send<T: Send>() {}
     use guv::green::{fs, process};
@@ -679,6 +706,7 @@ fn green_fs_and_process_types_are_send_and_sync_as_std() {
 /// timed out.
 #[test]
 fn a_child_moves_between_threads() {
+    let _serial = one_at_a_time();
     use guv::green::process::{Command, Stdio};
     let (tx, rx) = mpsc::channel::<String>();
     let mut child = Command::new("sh")
@@ -714,6 +742,7 @@ fn a_child_moves_between_threads() {
 /// the same file took meanwhile. The later lock must stay held.
 #[test]
 fn a_killed_lock_waiter_does_not_undo_a_later_lock_of_the_same_file() {
+    let _serial = one_at_a_time();
     let d = TempDir::new("killed-lock");
     let path = d.path().join("lock");
     std::fs::write(&path, b"").unwrap();
@@ -760,6 +789,7 @@ fn a_killed_lock_waiter_does_not_undo_a_later_lock_of_the_same_file() {
 /// The green types print as std's do (no internals of guv's).
 #[test]
 fn green_fs_and_process_types_debug_as_std() {
+    let _serial = one_at_a_time();
     use std::os::unix::fs::DirBuilderExt;
     let d = TempDir::new("debug");
     let p = d.path().join("f");
@@ -816,6 +846,7 @@ fn green_fs_and_process_types_debug_as_std() {
 /// nothing with it: the next read of the same handle gets every byte.
 #[test]
 fn a_killed_pipe_reader_loses_nothing() {
+    let _serial = one_at_a_time();
     use guv::green::process::{Command, Stdio};
     use std::cell::RefCell;
     let mut child = Command::new("sh")
@@ -854,6 +885,7 @@ fn a_killed_pipe_reader_loses_nothing() {
 /// lock back must not take the later caller's with it.
 #[test]
 fn a_lock_got_just_before_its_caller_was_killed_is_not_undone_under_a_later_lock() {
+    let _serial = one_at_a_time();
     let d = TempDir::new("killed-lock-done");
     let path = d.path().join("lock");
     std::fs::write(&path, b"").unwrap();
