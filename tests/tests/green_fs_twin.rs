@@ -318,9 +318,11 @@ twin! {
         out.push(kind(&b.unlock()));
         out.push(lock_kind(&b.try_lock()));
         out.push(lock_kind(&a.try_lock_shared()));
-        // Closing the handle gives its lock back.
+        // Closing the handle gives its lock back. (A blocking lock: a
+        // child another test forks at that moment holds every fd of the
+        // process, `b`'s open file too, until it execs.)
         drop(b);
-        out.push(lock_kind(&a.try_lock()));
+        out.push(kind(&a.lock()));
         out
     }
 }
@@ -388,7 +390,11 @@ fn a_killed_lock_waiter_gives_the_lock_back() {
     // While the third holds it, the kept handle has no lock of its own.
     assert!(matches!(kept.try_lock(), Err(guv::green::fs::TryLockError::WouldBlock)));
     third.unlock().unwrap();
-    kept.try_lock().unwrap();
+    // The kept handle can lock again once the killed waiter's job has
+    // taken the lock and given it back (a `try_lock` meanwhile reports
+    // `WouldBlock`: a lock it took would be given back with the job's).
+    guv::with_timeout(Duration::from_secs(30), || kept.lock().unwrap()).expect("the killed waiter's job never ended");
+    assert!(matches!(third.try_lock(), Err(guv::green::fs::TryLockError::WouldBlock)), "the kept handle's lock");
 }
 
 /// Each File call is a pool round trip that parks only the caller: a

@@ -36,7 +36,11 @@ fn a_read_after_a_killed_one_is_not_disturbed_by_its_rewind() {
         // The reader's job is on the pool; the reader is killed and the
         // file read again at once.
         reader.kill();
-        assert!(reader.wait().unwrap_err().is_killed());
+        if reader.wait().is_ok() {
+            // The read was over before the kill (a slow scheduler): the
+            // round proves nothing.
+            continue;
+        }
         let mut got = Vec::new();
         (&*file).read_to_end(&mut got).unwrap();
         assert!(got == content, "round {round}: the read got {} bytes, not the file's {}", got.len(), content.len());

@@ -2,7 +2,7 @@
 //! [`crate::tpool`], parking only the calling greenlet. (Regular files are
 //! always "ready" for epoll, so readiness waiting cannot help; a thread
 //! pool is what gevent and eventlet use too.) Everything not shadowed here
-//! — `Metadata`, `Permissions`, `DirEntry`, `FileType`, ... — is
+//! — `Metadata`, `Permissions`, `FileType`, ... — is
 //! `std::fs`'s own.
 //!
 //! Each call costs a round trip to a pool thread (tens of microseconds)
@@ -25,7 +25,13 @@
 //! read's job still runs, starts where the killed read did. (A read that
 //! finished just as its caller was killed is rewound by the caller, on
 //! its own thread, without a turn: reads of one `File` from several
-//! greenlets at once can still see that rewind.) Two std impls cannot be
+//! greenlets at once can still see that rewind.) The turns belong to a
+//! `File` and its `try_clone`s only: another handle to the same open file
+//! made by other means (a `dup` wrapped with `File::from(OwnedFd)`,
+//! `from_std` of a std clone) has turns of its own, so read again after
+//! a kill through the same `File` or a `try_clone` of it.
+//! [`File::into_std`] waits for a killed read's rewind before it hands
+//! the file over. Two std impls cannot be
 //! given to a type outside std: `Read`/`Write`/`Seek` for `Arc<File>` (use
 //! `&File` through the `Arc`) and the sealed `IsTerminal` (call it on
 //! `file.as_fd()`).
@@ -42,12 +48,14 @@
 
 pub use std::fs::*;
 
+use std::ffi::OsString;
+use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, DirEntryExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use crate::tpool::execute;
@@ -203,6 +211,20 @@ two_path_fn!(
     hard_link -> ()
 );
 
+/// Creates a symbolic link (std's deprecated `soft_link`, shadowed so that
+/// it too runs on the pool); use
+/// [`symlink`](crate::green::os::unix::fs::symlink).
+///
+/// ```
+/// #[allow(deprecated)]
+/// let e = guv::green::fs::soft_link("x", "/nonexistent/guv/link").unwrap_err();
+/// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+/// ```
+#[deprecated(note = "replaced with `guv::green::os::unix::fs::symlink` (as std's `soft_link` is)")]
+pub fn soft_link<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Result<()> {
+    crate::green::os::unix::fs::symlink(original, link)
+}
+
 /// Writes a whole file, creating or truncating it (std's `write`).
 ///
 /// ```
@@ -232,16 +254,24 @@ pub fn set_permissions<P: AsRef<Path>>(path: P, perm: Permissions) -> io::Result
 }
 
 /// The entries of a directory (std's `read_dir`). The listing is read on
-/// the pool in one go; iterating does not block.
+/// the pool in one go, with each entry's file type (free where the file
+/// system reports it in the listing, else an `lstat` there too); iterating
+/// does not block, and [`DirEntry::metadata`] runs on the pool.
 ///
 /// ```
 /// let names: Vec<_> = guv::green::fs::read_dir("/").unwrap().map(|e| e.unwrap().file_name()).collect();
 /// assert!(!names.is_empty());
 /// ```
 pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
-    let path = owned(path);
-    let entries = execute(move || std::fs::read_dir(path).map(|it| it.collect::<Vec<_>>()))?;
-    Ok(ReadDir { entries: entries.into_iter() })
+    let root = owned(path);
+    let path = root.clone();
+    let entries = execute(move || {
+        std::fs::read_dir(path).map(|it| {
+            it.map(|e| e.map(|inner| DirEntry { file_type: inner.file_type().ok(), inner: Arc::new(inner) }))
+                .collect::<Vec<_>>()
+        })
+    })?;
+    Ok(ReadDir { entries: entries.into_iter(), root })
 }
 
 /// The iterator [`read_dir`] returns (the twin of `std::fs::ReadDir`).
@@ -250,15 +280,123 @@ pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
 /// let mut it: guv::green::fs::ReadDir = guv::green::fs::read_dir("/").unwrap();
 /// assert!(it.next().is_some());
 /// ```
-#[derive(Debug)]
 pub struct ReadDir {
     entries: std::vec::IntoIter<io::Result<DirEntry>>,
+    /// The path given to [`read_dir`], for `Debug` (as std's).
+    root: PathBuf,
+}
+
+impl fmt::Debug for ReadDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ReadDir").field(&self.root).finish()
+    }
 }
 
 impl Iterator for ReadDir {
     type Item = io::Result<DirEntry>;
     fn next(&mut self) -> Option<io::Result<DirEntry>> {
         self.entries.next()
+    }
+}
+
+/// An entry of a directory listing (the twin of `std::fs::DirEntry`):
+/// the calls that touch the file system run on the thread pool.
+///
+/// ```
+/// use guv::green::fs;
+/// let dir = std::env::temp_dir().join(format!("guv-direntry-doc-{}", std::process::id()));
+/// fs::create_dir_all(&dir).unwrap();
+/// fs::write(dir.join("f"), b"abc").unwrap();
+/// let entry = fs::read_dir(&dir).unwrap().next().unwrap().unwrap();
+/// assert_eq!(entry.file_name(), "f");
+/// assert_eq!(entry.path(), dir.join("f"));
+/// assert!(entry.file_type().unwrap().is_file());
+/// assert_eq!(entry.metadata().unwrap().len(), 3);
+/// fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub struct DirEntry {
+    /// Shared with the pool job of [`DirEntry::metadata`].
+    inner: Arc<std::fs::DirEntry>,
+    /// The entry's type, found while listing (on the pool); `None` if
+    /// that failed, and then [`DirEntry::file_type`] asks again on the pool
+    /// for the error.
+    file_type: Option<FileType>,
+}
+
+impl DirEntry {
+    /// The entry's full path: the path given to [`read_dir`] joined with
+    /// the entry's name (std's `path`).
+    ///
+    /// ```
+    /// let e = guv::green::fs::read_dir("/").unwrap().next().unwrap().unwrap();
+    /// assert_eq!(e.path().parent(), Some(std::path::Path::new("/")));
+    /// ```
+    pub fn path(&self) -> PathBuf {
+        self.inner.path()
+    }
+
+    /// The entry's metadata, not following a symlink (std's `metadata`),
+    /// read on the pool.
+    ///
+    /// ```
+    /// let e = guv::green::fs::read_dir("/proc/self").unwrap().find(|e| e.as_ref().unwrap().file_name() == "exe").unwrap().unwrap();
+    /// assert!(e.metadata().unwrap().file_type().is_symlink());
+    /// ```
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        let inner = self.inner.clone();
+        execute(move || inner.metadata())
+    }
+
+    /// The entry's file type, not following a symlink (std's `file_type`):
+    /// found while listing, so this does not block.
+    ///
+    /// ```
+    /// let e = guv::green::fs::read_dir("/proc/self").unwrap().find(|e| e.as_ref().unwrap().file_name() == "fd").unwrap().unwrap();
+    /// assert!(e.file_type().unwrap().is_dir());
+    /// ```
+    pub fn file_type(&self) -> io::Result<FileType> {
+        match self.file_type {
+            Some(t) => Ok(t),
+            None => {
+                let inner = self.inner.clone();
+                execute(move || inner.file_type())
+            }
+        }
+    }
+
+    /// The entry's name, without its directory (std's `file_name`).
+    ///
+    /// ```
+    /// let names: Vec<_> = guv::green::fs::read_dir("/proc/self").unwrap().map(|e| e.unwrap().file_name()).collect();
+    /// assert!(names.iter().any(|n| n == "status"));
+    /// ```
+    pub fn file_name(&self) -> OsString {
+        self.inner.file_name()
+    }
+}
+
+/// std's Unix directory-entry extension: the inode number from the
+/// listing; bring the trait into scope as with std.
+///
+/// ```
+/// use std::os::unix::fs::{DirEntryExt, MetadataExt};
+/// use guv::green::fs;
+/// let dir = std::env::temp_dir().join(format!("guv-direntry-ino-doc-{}", std::process::id()));
+/// fs::create_dir_all(&dir).unwrap();
+/// fs::write(dir.join("f"), b"").unwrap();
+/// let e = fs::read_dir(&dir).unwrap().next().unwrap().unwrap();
+/// assert_eq!(e.ino(), e.metadata().unwrap().ino());
+/// fs::remove_dir_all(&dir).unwrap();
+/// ```
+impl DirEntryExt for DirEntry {
+    fn ino(&self) -> u64 {
+        self.inner.ino()
+    }
+}
+
+impl fmt::Debug for DirEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
     }
 }
 
@@ -275,10 +413,29 @@ impl Iterator for ReadDir {
 /// assert!(DirBuilder::new().create(root.join("a")).is_err()); // exists, not recursive
 /// fs::remove_dir_all(&root).unwrap();
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct DirBuilder {
     recursive: bool,
     mode: Option<u32>,
+}
+
+impl DirBuilder {
+    /// std's builder with these options (built on the pool by `create`,
+    /// and for `Debug`).
+    fn to_std(&self) -> std::fs::DirBuilder {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(self.recursive);
+        if let Some(mode) = self.mode {
+            b.mode(mode);
+        }
+        b
+    }
+}
+
+impl fmt::Debug for DirBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.to_std(), f)
+    }
 }
 
 impl DirBuilder {
@@ -312,15 +469,8 @@ impl DirBuilder {
     /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     /// ```
     pub fn create<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
-        let (recursive, mode, path) = (self.recursive, self.mode, owned(path));
-        execute(move || {
-            let mut b = std::fs::DirBuilder::new();
-            b.recursive(recursive);
-            if let Some(mode) = mode {
-                b.mode(mode);
-            }
-            b.create(path)
-        })
+        let (builder, path) = (self.to_std(), owned(path));
+        execute(move || builder.create(path))
     }
 }
 
@@ -355,11 +505,13 @@ impl DirBuilderExt for DirBuilder {
 /// assert_eq!(s, "green file");
 /// guv::green::fs::remove_file(&p).unwrap();
 /// ```
-#[derive(Debug)]
 pub struct File {
     inner: Arc<std::fs::File>,
     /// Shared with the file's `try_clone`s (one open file description).
     position: Arc<Position>,
+    /// This handle's position-using jobs not yet finished (not shared
+    /// with `try_clone`s).
+    in_flight: Arc<InFlight>,
 }
 
 /// The turns that the pool jobs using one open file's position (reads,
@@ -371,18 +523,105 @@ struct Position {
     turn: Mutex<()>,
     /// Whether the file has a position worth a turn, known on first use.
     positioned: OnceLock<bool>,
+    /// The turn of the blocking `lock`/`lock_shared` calls, which
+    /// `try_lock`/`try_lock_shared` do not wait for: `flock` locks belong
+    /// to the open file description, so a killed caller's lock, given
+    /// back, must not take with it a lock that another call of the same
+    /// description took. A lock job takes the turn on the pool; if it got
+    /// the lock, its caller gives the turn back on taking the result (or
+    /// after giving the lock back, if it unwinds first).
+    locking: Gate,
+}
+
+/// A turn that one thread takes and another may give back (unlike a
+/// `MutexGuard`, which must be dropped where it was made).
+#[derive(Debug, Default)]
+struct Gate {
+    taken: Mutex<bool>,
+    /// Signalled when the turn is given back.
+    free: Condvar,
+}
+
+impl Gate {
+    /// Waits for the turn and takes it (on the pool only).
+    fn take(&self) {
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        while *taken {
+            taken = self.free.wait(taken).unwrap_or_else(PoisonError::into_inner);
+        }
+        *taken = true;
+    }
+
+    /// Takes the turn if it is free.
+    fn try_take(&self) -> bool {
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        !std::mem::replace(&mut *taken, true)
+    }
+
+    /// Gives the turn back (never blocks for long: the lock is only held
+    /// to flip the flag).
+    fn give_back(&self) {
+        *self.taken.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        self.free.notify_one();
+    }
 }
 
 impl Position {
-    /// A turn at the position, if the file has one that means something: a
-    /// regular file or a block device, whose calls never wait on another
-    /// party. Other files (FIFOs, sockets, terminals, eventfds) get none: a
-    /// read there may wait for a write that a turn would hold back.
-    fn hold(&self, f: &std::fs::File) -> Option<MutexGuard<'_, ()>> {
-        let positioned = *self
+    /// Whether the file has a position that means something: a regular
+    /// file or a block device, whose calls never wait on another party.
+    /// Other files (FIFOs, sockets, terminals, eventfds) have none worth a
+    /// turn: a read there may wait for a write that a turn would hold
+    /// back. Makes an `fstat` the first time: call it on the pool.
+    fn positioned(&self, f: &std::fs::File) -> bool {
+        *self
             .positioned
-            .get_or_init(|| f.metadata().is_ok_and(|m| m.file_type().is_file() || m.file_type().is_block_device()));
-        positioned.then(|| self.turn.lock().unwrap_or_else(PoisonError::into_inner))
+            .get_or_init(|| f.metadata().is_ok_and(|m| m.file_type().is_file() || m.file_type().is_block_device()))
+    }
+
+    /// A turn at the position, if the file has one that means something
+    /// (see [`Position::positioned`]).
+    fn hold(&self, f: &std::fs::File) -> Option<MutexGuard<'_, ()>> {
+        self.positioned(f).then(|| self.turn.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// How many of one handle's position-using jobs (reads with their rewind,
+/// writes, seeks) are queued or running on the pool, so that
+/// [`File::into_std`] can wait for those of a killed caller.
+#[derive(Debug, Default)]
+struct InFlight {
+    jobs: Mutex<usize>,
+    /// Signalled when `jobs` drops to zero.
+    idle: Condvar,
+}
+
+impl InFlight {
+    /// Counts a job until the ticket is dropped (at the end of the job,
+    /// or with the job if it never runs).
+    fn ticket(self: &Arc<InFlight>) -> Ticket {
+        *self.jobs.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        Ticket(self.clone())
+    }
+
+    /// Blocks until no job is counted (on the pool only).
+    fn wait_idle(&self) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        while *jobs > 0 {
+            jobs = self.idle.wait(jobs).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// One counted job of an [`InFlight`].
+struct Ticket(Arc<InFlight>);
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut jobs = self.0.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        *jobs -= 1;
+        if *jobs == 0 {
+            self.0.idle.notify_all();
+        }
     }
 }
 
@@ -443,7 +682,7 @@ impl File {
     /// assert!(f.metadata().unwrap().is_file());
     /// ```
     pub fn from_std(file: std::fs::File) -> File {
-        File { inner: Arc::new(file), position: Arc::default() }
+        File { inner: Arc::new(file), position: Arc::default(), in_flight: Arc::default() }
     }
 
     /// Runs `op` on the file on the pool.
@@ -461,8 +700,9 @@ impl File {
         &self,
         op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
     ) -> io::Result<T> {
-        let (f, position) = (self.inner.clone(), self.position.clone());
+        let (f, position, ticket) = (self.inner.clone(), self.position.clone(), self.in_flight.ticket());
         execute(move || {
+            let _ticket = ticket;
             let _turn = position.hold(&f);
             op(&f)
         })
@@ -473,19 +713,42 @@ impl File {
     /// reported it did (`Some`): on the pool when the job ends after the
     /// caller left, or in the caller's unwinding when the result came but
     /// was never taken (so `undo` must not block).
-    /// With `positioned`, the job takes its turn at the file position for
-    /// `op` and the undo together.
+    /// The job takes its `turn` for `op` and the undo together, and skips
+    /// `op` if the caller left before the turn came. With
+    /// [`Turn::Locking`], a job that did something keeps the turn until
+    /// its caller has the result, or has undone it while unwinding.
     fn run_undoable<T: Send + 'static, U: Copy + Send + 'static>(
         &self,
-        positioned: bool,
+        turn: Turn,
         op: impl FnOnce(&std::fs::File) -> (io::Result<T>, Option<U>) + Send + 'static,
         undo: fn(&std::fs::File, U),
     ) -> io::Result<T> {
         let state = Arc::new(Mutex::new(PoolCall::Running));
-        let mut guard = UndoGuard { state: state.clone(), file: self.inner.clone(), undo, armed: true };
+        let gate = (turn == Turn::Locking).then(|| self.position.clone());
+        let mut guard = UndoGuard { state: state.clone(), file: self.inner.clone(), undo, gate, armed: true };
         let position = self.position.clone();
+        let ticket = (turn == Turn::Position).then(|| self.in_flight.ticket());
+        let job_state = state.clone();
         let r = self.run(move |f| {
-            let _turn = if positioned { position.hold(f) } else { None };
+            let state = job_state;
+            // Dropped last: the job is over for `into_std` once its undo is.
+            let _ticket = ticket;
+            let _turn = match turn {
+                Turn::Position => position.hold(f),
+                Turn::Locking => {
+                    position.locking.take();
+                    None
+                }
+            };
+            // A caller that left before its turn came wants nothing done:
+            // a lock taken now and given back could be another call's
+            // (same description), a read would only be rewound.
+            if matches!(*state.lock().unwrap_or_else(PoisonError::into_inner), PoolCall::Abandoned) {
+                if turn == Turn::Locking {
+                    position.locking.give_back();
+                }
+                return Err(io::Error::other("guv: the caller left before the call ran"));
+            }
             let (r, did) = op(f);
             let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
             match (*st, did) {
@@ -493,9 +756,19 @@ impl File {
                 (PoolCall::Abandoned, None) => {}
                 _ => *st = PoolCall::Done(did),
             }
+            // A lock turn goes to the caller with something to undo;
+            // otherwise it ends here.
+            if turn == Turn::Locking && !matches!(*st, PoolCall::Done(Some(_))) {
+                position.locking.give_back();
+            }
             r
         });
         guard.armed = false;
+        if turn == Turn::Locking
+            && matches!(*state.lock().unwrap_or_else(PoisonError::into_inner), PoolCall::Done(Some(_)))
+        {
+            self.position.locking.give_back();
+        }
         r
     }
 
@@ -510,7 +783,7 @@ impl File {
         op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
     ) -> io::Result<T> {
         self.run_undoable(
-            true,
+            Turn::Position,
             move |mut f| {
                 let before = f.stream_position().ok();
                 (op(f), before)
@@ -576,7 +849,7 @@ impl File {
     /// ```
     pub fn try_clone(&self) -> io::Result<File> {
         let position = self.position.clone();
-        self.run(|f| f.try_clone()).map(|f| File { inner: Arc::new(f), position })
+        self.run(|f| f.try_clone()).map(|f| File { inner: Arc::new(f), position, in_flight: Arc::default() })
     }
 
     /// Changes the file's permissions.
@@ -628,7 +901,10 @@ impl File {
     /// Takes an exclusive advisory lock (`flock`), parking the greenlet
     /// until no other handle holds a lock (std's `lock`). If the caller is
     /// killed or times out while waiting, the pool thread keeps waiting,
-    /// and gives the lock back as soon as it gets it.
+    /// and gives the lock back as soon as it gets it. Meanwhile the other
+    /// lock calls of this file and its `try_clone`s (one open file
+    /// description, one lock) wait behind it, and `try_lock` reports
+    /// `WouldBlock`, so that giving back never takes away their lock.
     ///
     /// ```
     /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
@@ -675,7 +951,7 @@ impl File {
     /// # guv::green::fs::remove_file(&p).unwrap();
     /// ```
     pub fn try_lock(&self) -> Result<(), TryLockError> {
-        self.run(|f| Ok(f.try_lock())).map_err(TryLockError::Error)?
+        self.try_lock_on_pool(false)
     }
 
     /// Takes a shared lock if no other handle holds an exclusive one,
@@ -690,7 +966,26 @@ impl File {
     /// # guv::green::fs::remove_file(&p).unwrap();
     /// ```
     pub fn try_lock_shared(&self) -> Result<(), TryLockError> {
-        self.run(|f| Ok(f.try_lock_shared())).map_err(TryLockError::Error)?
+        self.try_lock_on_pool(true)
+    }
+
+    /// `try_lock` or `try_lock_shared` on the pool. While a blocking
+    /// `lock`/`lock_shared` of the same open file waits (its turn is
+    /// taken), this reports `WouldBlock` without asking the kernel: that
+    /// call is waiting because another description holds a conflicting
+    /// lock, and if its caller was killed it would give back a lock taken
+    /// here meanwhile.
+    fn try_lock_on_pool(&self, shared: bool) -> Result<(), TryLockError> {
+        let position = self.position.clone();
+        self.run(move |f| {
+            if !position.locking.try_take() {
+                return Ok(Err(TryLockError::WouldBlock));
+            }
+            let r = if shared { f.try_lock_shared() } else { f.try_lock() };
+            position.locking.give_back();
+            Ok(r)
+        })
+        .map_err(TryLockError::Error)?
     }
 
     /// Gives back this handle's lock (std's `unlock`).
@@ -711,7 +1006,7 @@ impl File {
     /// caller unwinds (killed, timed out) before it hears of it.
     fn lock_on_pool(&self, shared: bool) -> io::Result<()> {
         self.run_undoable(
-            false,
+            Turn::Locking,
             move |f| {
                 let r = if shared { f.lock_shared() } else { f.lock() };
                 let locked = r.is_ok().then_some(());
@@ -724,8 +1019,11 @@ impl File {
 
     /// The std file, for calls this type does not offer. If a call on the
     /// pool made for a greenlet that was killed (or timed out) is still
-    /// running, the pool holds the file too; then this returns a duplicate
-    /// fd of the same open file (same offset, flags and locks).
+    /// running, the pool holds the file too; then this parks until that
+    /// call is done with the file position (a killed read has put it
+    /// back), and returns a duplicate fd of the same open file (same
+    /// offset, flags and locks), so that the std file's reads start where
+    /// the killed read did.
     ///
     /// # Panics
     ///
@@ -738,9 +1036,23 @@ impl File {
     /// assert!(std_file.metadata().unwrap().is_file());
     /// ```
     pub fn into_std(self) -> std::fs::File {
-        Arc::try_unwrap(self.inner).unwrap_or_else(|shared| {
-            shared.try_clone().unwrap_or_else(|e| panic!("guv::green::fs::File: cannot duplicate the fd: {e}"))
-        })
+        match Arc::try_unwrap(self.inner) {
+            Ok(file) => file,
+            Err(shared) => {
+                // Every other holder of the `Arc` is a job of a caller that
+                // left (this handle is consumed): wait for those that use
+                // the position, with their rewinds; not for the others (a
+                // lock may never come).
+                let (position, in_flight) = (self.position, self.in_flight);
+                execute(move || {
+                    if position.positioned(&shared) {
+                        in_flight.wait_idle();
+                    }
+                    shared.try_clone()
+                })
+                .unwrap_or_else(|e| panic!("guv::green::fs::File: cannot duplicate the fd: {e}"))
+            }
+        }
     }
 }
 
@@ -901,6 +1213,13 @@ impl Seek for File {
     }
 }
 
+impl fmt::Debug for File {
+    /// std's `Debug` of the file (fd, path, access mode).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.inner, f)
+    }
+}
+
 impl From<std::fs::File> for File {
     fn from(f: std::fs::File) -> File {
         File::from_std(f)
@@ -1032,6 +1351,16 @@ impl FileExt for File {
     }
 }
 
+/// The turn a [`File::run_undoable`] job takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// At the file position ([`Position::hold`]).
+    Position,
+    /// Among the blocking lock calls ([`Position::locking`]), handed to
+    /// the caller with the lock.
+    Locking,
+}
+
 /// A pool call whose effect is undone if its caller leaves first (see
 /// [`File::run_undoable`]), as the caller and the job both see it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1050,6 +1379,8 @@ struct UndoGuard<U: Copy> {
     state: Arc<Mutex<PoolCall<U>>>,
     file: Arc<std::fs::File>,
     undo: fn(&std::fs::File, U),
+    /// For a lock call: whose lock turn to give back after the undo.
+    gate: Option<Arc<Position>>,
     armed: bool,
 }
 
@@ -1060,7 +1391,12 @@ impl<U: Copy> Drop for UndoGuard<U> {
         }
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match *st {
-            PoolCall::Done(Some(did)) => (self.undo)(&self.file, did),
+            PoolCall::Done(Some(did)) => {
+                (self.undo)(&self.file, did);
+                if let Some(position) = &self.gate {
+                    position.locking.give_back();
+                }
+            }
             PoolCall::Running => *st = PoolCall::Abandoned,
             PoolCall::Done(None) | PoolCall::Abandoned => {}
         }
@@ -1078,8 +1414,14 @@ impl<U: Copy> Drop for UndoGuard<U> {
 /// assert!(OpenOptions::new().write(true).create_new(true).open(&p).is_err());
 /// guv::green::fs::remove_file(&p).unwrap();
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct OpenOptions(std::fs::OpenOptions);
+
+impl fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
 
 impl Default for OpenOptions {
     fn default() -> OpenOptions {

@@ -33,7 +33,7 @@ pub use std::process::*;
 use std::ffi::OsStr;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use super::sys::ChildWatch;
@@ -261,20 +261,18 @@ impl Command {
     }
 
     /// Starts the process. A program that cannot be started gives std's
-    /// error kind (`NotFound`, `PermissionDenied`, ...) with the program
-    /// named.
+    /// own error, unchanged: its kind (`NotFound`, `PermissionDenied`,
+    /// ...) and its `raw_os_error()` (the `errno` of the failed `exec`),
+    /// so code that matches on either works as with std. (No context is
+    /// added: an `io::Error` with a message has no `raw_os_error`.)
     ///
     /// ```
     /// let e = guv::green::process::Command::new("/nonexistent/guv-program").spawn().unwrap_err();
     /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
-    /// assert!(e.to_string().contains("/nonexistent/guv-program"));
+    /// assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
     /// ```
     pub fn spawn(&mut self) -> io::Result<Child> {
-        let child = self
-            .inner
-            .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot start {:?}: {e}", self.inner.get_program())))?;
-        Child::from_std(child)
+        Child::from_std(self.inner.spawn()?)
     }
 
     /// Runs the process with stdout and stderr captured (and stdin empty,
@@ -318,7 +316,8 @@ impl Command {
     /// assert_eq!(st.code(), Some(1));
     /// ```
     pub fn status(&mut self) -> io::Result<ExitStatus> {
-        self.spawn()?.wait()
+        let mut child = KillOnUnwind(Some(self.spawn()?));
+        child.get().wait()
     }
 }
 
@@ -485,31 +484,67 @@ impl Child {
 
     /// Waits for the child, collecting all of stdout and stderr (read at
     /// the same time, by two greenlets). If the caller is killed (or times
-    /// out) meanwhile, the greenlet reading stderr ends too.
+    /// out) meanwhile, the greenlet reading stderr ends too, and the
+    /// child, which nobody can wait for any more, is killed (`SIGKILL`) and
+    /// reaped by a greenlet of its own (as Python's `subprocess.run` does
+    /// when interrupted); so are those of [`Command::output`] and
+    /// [`Command::status`].
     ///
     /// ```
     /// use guv::green::process::{Command, Stdio};
     /// let c = Command::new("echo").arg("hi").stdout(Stdio::piped()).spawn().unwrap();
     /// assert_eq!(c.wait_with_output().unwrap().stdout, b"hi\n");
     /// ```
-    pub fn wait_with_output(mut self) -> io::Result<Output> {
-        drop(self.stdin.take());
-        let mut err_reader = ReaderGuard(self.stderr.take().map(|mut e| {
+    pub fn wait_with_output(self) -> io::Result<Output> {
+        let mut guard = KillOnUnwind(Some(self));
+        let child = guard.get();
+        drop(child.stdin.take());
+        let mut err_reader = ReaderGuard(child.stderr.take().map(|mut e| {
             crate::spawn(move || {
                 let mut v = Vec::new();
                 e.read_to_end(&mut v).map(|_| v)
             })
         }));
         let mut stdout = Vec::new();
-        if let Some(mut out) = self.stdout.take() {
+        if let Some(mut out) = child.stdout.take() {
             out.read_to_end(&mut stdout)?;
         }
         let stderr = match err_reader.0.take() {
             Some(gt) => gt.wait().map_err(|e| io::Error::other(format!("reading stderr: {e}")))??,
             None => Vec::new(),
         };
-        let status = self.wait()?;
+        let status = child.wait()?;
         Ok(Output { status, stdout, stderr })
+    }
+}
+
+/// The child of [`Command::status`] or [`Child::wait_with_output`] (and
+/// so [`Command::output`]), which the caller cannot reach any more. If the
+/// caller unwinds (killed, timed out) before the child is waited for, the
+/// child is killed and reaped by a greenlet of its own, rather than left
+/// running and then a zombie. An error return leaves it as std does
+/// (dropped, not waited for).
+struct KillOnUnwind(Option<Child>);
+
+impl KillOnUnwind {
+    fn get(&mut self) -> &mut Child {
+        self.0.as_mut().expect("KillOnUnwind holds its child until dropped")
+    }
+}
+
+impl Drop for KillOnUnwind {
+    fn drop(&mut self) {
+        let Some(mut child) = self.0.take() else { return };
+        if !std::thread::panicking() {
+            return;
+        }
+        // Ok once it has exited; any other error means it cannot be
+        // signalled, and the reaper still waits for it.
+        let _ = child.kill();
+        // No waiting here, on an unwinding stack. If no greenlet can be
+        // started (the hub is going away), the child stays unreaped, as a
+        // dropped std child does.
+        let _ = crate::Builder::new().name("guv-reaper").spawn_n(move || drop(child.wait()));
     }
 }
 
@@ -563,7 +598,8 @@ macro_rules! pipe_type {
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($name)).field("fd", &self.as_raw_fd()).finish()
+                // As std's: no fields.
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
             }
         }
 
@@ -597,6 +633,29 @@ macro_rules! pipe_type {
                 Stdio::from(p.0.into_fd())
             }
         }
+
+        impl IntoRawFd for $name {
+            /// Gives up the pipe's fd (in blocking mode); the caller must
+            /// close it (std's `IntoRawFd`).
+            fn into_raw_fd(self) -> RawFd {
+                self.0.into_fd().into_raw_fd()
+            }
+        }
+
+        impl From<OwnedFd> for $name {
+            /// Takes over a pipe end (std's `From<OwnedFd>`): it becomes
+            /// non-blocking and is registered with this thread's hub.
+            ///
+            /// # Panics
+            ///
+            /// If the fd cannot be registered with the hub (as the green
+            /// sockets' `From<OwnedFd>`).
+            fn from(fd: OwnedFd) -> $name {
+                $name(Pipe::new(fd).unwrap_or_else(|e| {
+                    panic!(concat!("guv::green::process::", stringify!($name), ": cannot register the fd: {}"), e)
+                }))
+            }
+        }
     };
 }
 
@@ -607,6 +666,21 @@ pipe_type!(
 );
 pipe_type!(
     /// The child's stdout: reads park the greenlet until output arrives.
+    /// As std's, it converts to and from `OwnedFd` and raw fds, and into
+    /// `Stdio` for another child.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::os::fd::OwnedFd;
+    /// use guv::green::process::{ChildStdout, Command, Stdio};
+    /// let mut c = Command::new("echo").arg("out").stdout(Stdio::piped()).spawn().unwrap();
+    /// let fd = OwnedFd::from(c.stdout.take().unwrap());
+    /// let mut again = ChildStdout::from(fd);
+    /// let mut s = String::new();
+    /// again.read_to_string(&mut s).unwrap();
+    /// assert_eq!(s, "out\n");
+    /// c.wait().unwrap();
+    /// ```
     ChildStdout,
     std::process::ChildStdout
 );
