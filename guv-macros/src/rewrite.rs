@@ -228,13 +228,15 @@ fn sep_at(tokens: &[TokenTree], i: usize) -> bool {
 }
 
 /// Whether the ident at `i` may begin a path: it does not continue one
-/// (`a::std`), and is not a field, lifetime or macro variable.
+/// (`a::std`), and is not a field, lifetime or macro variable. After `..`
+/// (a range, `&buf[..n]`) it is an operand, not a field.
 fn ident_may_start(tokens: &[TokenTree], i: usize) -> bool {
     if i == 0 {
         return true;
     }
     let prev = tokens.get(i - 1);
-    if is_punct(prev, '\'') || is_punct(prev, '$') || is_punct(prev, '.') {
+    let field = is_punct(prev, '.') && !(i >= 2 && joint(tokens.get(i - 2), '.'));
+    if is_punct(prev, '\'') || is_punct(prev, '$') || field {
         return false;
     }
     !(i >= 2 && is_punct(prev, ':') && joint(tokens.get(i - 2), ':'))
@@ -397,6 +399,12 @@ mod tests {
         );
         assert_eq!(rw("x => ::std::process::exit(1)"), squash("x => :: std :: process :: exit (1)"));
         assert_eq!(rw("x => ::std::fs::read(p)"), squash("x => :: guv :: green :: fs :: read (p)"));
+        assert_eq!(
+            rw("&v[..std::fs::read(p)?.len()]; 0..=std::fs::read(p)?.len()"),
+            squash(
+                "& v [.. :: guv :: green :: fs :: read (p) ? . len ()] ; 0 ..= :: guv :: green :: fs :: read (p) ? . len ()"
+            )
+        );
     }
 
     #[test]
@@ -419,6 +427,8 @@ mod tests {
             "core::time::Duration",
             "alloc::sync::Arc",
             "x.std::<u8>()",
+            "x.0.std::<u8>()",
+            "1.0.std::<u8>()",
             "$std::net::TcpStream",
             "'std: loop {}",
             "std::time::Duration::from_secs(1)",

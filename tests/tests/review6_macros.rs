@@ -1,0 +1,30 @@
+//! Regression tests from the second adversarial review of `guv-macros`
+//! (the first is review5_macros.rs): std paths the patching walk missed and
+//! code that compiled unpatched (or with `#[test]`) but not patched.
+
+use std::any::type_name_of_val;
+
+/// Green twins are guv's types; std's own stay `std::`/`core::`.
+fn guv_types(name: &str) -> usize {
+    name.matches("guv::").count()
+}
+
+/// A path after `..` or `..=` (a range's end, `&buf[..n]`) starts a path
+/// like any other operand. It was taken for a field after `.`, so
+/// `&v[..std::fs::metadata(p)?.len() as usize]` stayed std's blocking call.
+#[guv::patched]
+fn after_range_operators() -> [String; 3] {
+    [
+        type_name_of_val(&(std::sync::Mutex::new(1u8)..std::sync::Mutex::new(2u8))).into(),
+        type_name_of_val(&(..std::sync::Condvar::new())).into(),
+        type_name_of_val(&(..=std::sync::Condvar::new())).into(),
+    ]
+}
+
+#[test]
+fn a_path_after_a_range_operator_is_rewritten() {
+    // `Range<Mutex<u8>>`: both ends have one type (it did not compile).
+    for name in after_range_operators() {
+        assert_eq!(guv_types(&name), 1, "{name}");
+    }
+}
