@@ -192,6 +192,11 @@ fn expand(cfg: &Config, mut f: ItemFn) -> TokenStream {
     let krate = cfg.krate.tokens(Span::call_site(), &[]);
     let ret: Type = match &f.sig.output {
         ReturnType::Default => parse_quote!(()),
+        // `GreenThread<!>` is not stable Rust: a greenlet that never
+        // returns has no value to give, which `Infallible` says.
+        ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)) => {
+            parse_quote_spanned!(ty.span()=> ::core::convert::Infallible)
+        }
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
     let ret_span = ret.span();
@@ -290,6 +295,9 @@ mod tests {
         );
         let out = expand_str("", "fn unit() { work() }");
         assert!(out.contains("-> :: guv :: GreenThread < () >"), "{out}");
+        let out = expand_str("", "fn serve() -> ! { loop {} }");
+        assert!(out.contains("-> :: guv :: GreenThread < :: core :: convert :: Infallible >"), "{out}");
+        assert!(out.contains("move || -> :: core :: convert :: Infallible { loop { } }"), "{out}");
     }
 
     #[test]

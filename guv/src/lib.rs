@@ -250,6 +250,10 @@ pub use guv_macros::patched;
 /// assert_eq!(gt.wait().unwrap(), "hello 42");
 /// ```
 ///
+/// A fn that never returns (`-> !`, a server's accept loop) spawns a
+/// `GreenThread<std::convert::Infallible>`, as `GreenThread<!>` is not
+/// stable Rust.
+///
 /// Options: `name = "..."` names the greenlets, `stack_size = N` sets
 /// their stack size (16 KiB to 1 GiB), `crate = "path"` says where guv is.
 /// `async fn`, `unsafe fn`, `const fn`, `extern` fns, borrowed arguments,
@@ -272,7 +276,7 @@ pub use guv_macros::green;
 /// }
 /// ```
 ///
-/// The body may return what `#[test]` takes from std: `()`,
+/// The body may return what `#[test]` takes from std: `()`, `!`,
 /// `std::process::ExitCode`, or a `Result` of one of them whose error is
 /// `Debug`. The test fails, with a message naming the greenlets, when
 /// - the body panics (`#[should_panic]` works as usual), returns `Err` or

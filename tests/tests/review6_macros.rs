@@ -28,3 +28,35 @@ fn a_path_after_a_range_operator_is_rewritten() {
         assert_eq!(guv_types(&name), 1, "{name}");
     }
 }
+
+/// A green fn that never returns (`-> !`, a server's accept loop) spawns a
+/// `GreenThread<Infallible>`: the `GreenThread<!>` it expanded to does not
+/// compile on stable ("the `!` type is experimental").
+#[guv::green]
+fn count_forever(log: std::sync::mpsc::Sender<u32>) -> ! {
+    let mut n = 0;
+    loop {
+        n += 1;
+        log.send(n).unwrap();
+        std::thread::yield_now();
+    }
+}
+
+#[guv::test]
+fn a_green_fn_that_never_returns_spawns() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let counter: guv::GreenThread<std::convert::Infallible> = count_forever(tx);
+    assert_eq!(rx.recv().unwrap(), 1);
+    assert_eq!(rx.recv().unwrap(), 2);
+    counter.kill();
+    assert!(counter.wait().unwrap_err().is_killed());
+}
+
+/// `#[test]` takes a `-> !` fn (`!` is a `Termination`); `#[guv::test]`
+/// refused it, as `!` implements none of its return types.
+#[guv::test]
+#[should_panic(expected = "diverged on a green thread")]
+fn a_test_that_never_returns() -> ! {
+    std::thread::spawn(|| ()).join().unwrap();
+    panic!("diverged on a green thread");
+}
