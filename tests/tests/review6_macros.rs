@@ -60,3 +60,16 @@ fn a_test_that_never_returns() -> ! {
     std::thread::spawn(|| ()).join().unwrap();
     panic!("diverged on a green thread");
 }
+
+// `#!` then a space and `[` opens an inner attribute, not a shebang line:
+// the line was dropped, and `one` with it.
+guv::import_patched!(mod spaced = "tests/imported/spaced_inner_attribute.rs");
+// A file saved with a byte order mark.
+guv::import_patched!(mod bom = "tests/imported/bom.rs");
+
+#[test]
+fn imported_files_start_as_rustc_reads_them() {
+    let spawn = spaced::one();
+    assert_eq!(guv_types(spawn), 1, "{spawn}");
+    assert_eq!(bom::two(), 2);
+}
