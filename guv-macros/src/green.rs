@@ -116,7 +116,8 @@ fn validate(f: &mut ItemFn) -> syn::Result<()> {
                     "#[guv::green]: `&self` borrows, but the greenlet may outlive the call; take `self` by value (on a cloned handle, say), or `self: Rc<Self>` / `self: Arc<Self>`",
                 ));
             }
-            FnArg::Receiver(_) => {}
+            // `self: Pin<&mut Self>`: a borrow inside the receiver's type.
+            FnArg::Receiver(r) => check_owned(&mut r.ty.clone(), &mut errors),
             FnArg::Typed(pat) => check_owned(&mut pat.ty, &mut errors),
         }
     }
@@ -334,6 +335,7 @@ mod tests {
             ("extern \"C\" fn f() {}", "remove the ABI"),
             ("fn f<'a>(x: Foo<'a>) {}", "remove `'a`"),
             ("fn f(&self) {}", "`&self` borrows"),
+            ("fn f(self: Pin<&mut Self>) {}", "arguments cannot borrow"),
             ("fn f(s: &str) {}", "arguments cannot borrow"),
             ("fn f(s: Vec<&str>) {}", "arguments cannot borrow"),
             ("fn f(s: Formatter<'_>) {}", "cannot borrow for `'_`"),
