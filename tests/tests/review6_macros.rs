@@ -73,3 +73,33 @@ fn imported_files_start_as_rustc_reads_them() {
     assert_eq!(guv_types(spawn), 1, "{spawn}");
     assert_eq!(bom::two(), 2);
 }
+
+/// `thread_local!` becomes `guv::local!`, which wrapped the initializer in
+/// a helper `fn init`: an initializer calling the user's own `init()` called
+/// that helper instead (items are not hygienic in `macro_rules!`), which
+/// did not compile here and recursed forever when the types agreed.
+#[guv::patched]
+mod named_init {
+    use std::cell::Cell;
+
+    fn init() -> u32 {
+        41
+    }
+
+    thread_local! {
+        static N: Cell<u32> = Cell::new(init() + 1);
+    }
+
+    guv::local! {
+        static M: Cell<u32> = Cell::new(init() + 2);
+    }
+
+    pub fn values() -> (u32, u32) {
+        (N.get(), M.get())
+    }
+}
+
+#[guv::test]
+fn an_initializer_may_call_a_fn_named_init() {
+    assert_eq!(named_init::values(), (42, 43));
+}
