@@ -156,7 +156,7 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
 
 /// The whole macro: on error, the item plus `compile_error!`.
 pub(crate) fn test(args: TokenStream, item: TokenStream) -> TokenStream {
-    attr::on_fn(args, item, config, validate, expand)
+    attr::on_fn(ATTR, args, item, config, validate, expand)
 }
 
 #[cfg(test)]
