@@ -289,6 +289,11 @@ pub use guv_macros::green;
 ///
 /// Other options: `stack_size = N` (the hub's default greenlet stack),
 /// `crate = "path"`.
+///
+/// Write `#[guv::test]` instead of `#[test]`, not next to it: a `#[test]`
+/// after it is a compile error, but one before it has already registered
+/// the fn by the time `#[guv::test]` runs (which cannot see it), so the
+/// test is listed and run twice.
 pub use guv_macros::test;
 
 /// Includes a source file as an inline module, patched like
