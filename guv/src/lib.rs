@@ -277,8 +277,8 @@ pub use guv_macros::green;
 /// ```
 ///
 /// The body may return what `#[test]` takes from std: `()`, `!`,
-/// `std::process::ExitCode`, or a `Result` of one of them whose error is
-/// `Debug`. The test fails, with a message naming the greenlets, when
+/// `std::process::ExitCode`, or a `Result` of one of them (or of
+/// `std::convert::Infallible`) whose error is `Debug`. The test fails, with a message naming the greenlets, when
 /// - the body panics (`#[should_panic]` works as usual), returns `Err` or
 ///   an `ExitCode` other than `SUCCESS`;
 /// - it runs longer than `timeout = "5s"` (also `"500ms"`, `"2m"`): the

@@ -103,3 +103,13 @@ mod named_init {
 fn an_initializer_may_call_a_fn_named_init() {
     assert_eq!(named_init::values(), (42, 43));
 }
+
+/// `Result<Infallible, E>` is a `Termination` (what a server's `main`
+/// returns: it only ever ends with an error), so `#[test]` takes it;
+/// `#[guv::test]` refused it at compile time.
+#[guv::test]
+#[should_panic(expected = "Error: \"no server\"")]
+fn an_infallible_result_fails_on_its_error() -> Result<std::convert::Infallible, String> {
+    let served = std::thread::spawn(|| Err::<std::convert::Infallible, _>("no server".to_owned()));
+    served.join().unwrap()
+}
