@@ -113,3 +113,80 @@ fn an_infallible_result_fails_on_its_error() -> Result<std::convert::Infallible,
     let served = std::thread::spawn(|| Err::<std::convert::Infallible, _>("no server".to_owned()));
     served.join().unwrap()
 }
+
+/// Positions the reviews checked and found rewritten (kept as a guard):
+/// nested use trees with `self` renames, qualified paths, where clauses,
+/// impl headers, associated consts and types, closures, statics of green
+/// types built by their `const fn`s, and `macro_rules!` bodies in the item.
+#[guv::patched]
+mod positions {
+    use std::{
+        any::type_name,
+        net::{self as n, TcpStream as T},
+    };
+
+    pub static LOCK: std::sync::Mutex<u8> = std::sync::Mutex::new(0);
+    pub static ONCE: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+
+    pub trait Named {
+        type Stream;
+        const SPAWN: fn(fn() -> u8) -> std::thread::JoinHandle<u8>;
+    }
+
+    pub struct S;
+
+    impl Named for S {
+        type Stream = std::net::TcpStream;
+        const SPAWN: fn(fn() -> u8) -> std::thread::JoinHandle<u8> = std::thread::spawn;
+    }
+
+    impl From<S> for Option<std::sync::Condvar> {
+        fn from(_: S) -> Self {
+            None
+        }
+    }
+
+    fn bounded<A>() -> &'static str
+    where
+        A: Into<std::sync::mpsc::Sender<u8>>,
+    {
+        type_name::<A>()
+    }
+
+    macro_rules! listener {
+        () => {
+            type_name::<std::net::TcpListener>()
+        };
+    }
+
+    pub fn names() -> Vec<&'static str> {
+        let closure = |s: std::sync::mpsc::Receiver<u8>| std::any::type_name_of_val(&s);
+        let (tx, rx) = std::sync::mpsc::channel::<u8>();
+        let joined = (<S as Named>::SPAWN)(|| 1).join().unwrap();
+        assert_eq!(joined, 1);
+        vec![
+            type_name::<n::TcpStream>(),
+            type_name::<T>(),
+            std::any::type_name_of_val(&<std::net::TcpStream as std::io::Read>::read),
+            type_name::<<S as Named>::Stream>(),
+            type_name::<Option<std::sync::Condvar>>(),
+            std::any::type_name_of_val(&LOCK),
+            std::any::type_name_of_val(&ONCE),
+            bounded::<std::sync::mpsc::Sender<u8>>(),
+            closure(rx),
+            std::any::type_name_of_val(&tx),
+            listener!(),
+        ]
+    }
+}
+
+#[guv::test]
+fn less_common_positions_are_rewritten() {
+    let names = positions::names();
+    assert_eq!(names.len(), 11);
+    for name in names {
+        assert!(guv_types(name) >= 1 && !name.contains("std::net") && !name.contains("std::sync"), "{name}");
+    }
+    *positions::LOCK.lock().unwrap() += 1;
+    assert_eq!(*positions::ONCE.get_or_init(|| 2), 2);
+}
