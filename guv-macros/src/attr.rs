@@ -2,7 +2,7 @@
 //! `compile_error!`), the parse → config → validate → expand path of the
 //! macros on a plain fn, and small expansion helpers.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{TokenStream, TokenTree};
 use quote::{ToTokens, quote};
 use syn::{AttrStyle, Attribute, ItemFn};
 
@@ -15,10 +15,11 @@ pub(crate) fn error_with(error: syn::Error, item: impl ToTokens) -> TokenStream 
 }
 
 /// The whole of an attribute macro on a fn (`#[guv::main]`,
-/// `#[guv::test]`): parse `item` as a fn, read `args` with `config`, check
+/// `#[guv::test]`, named by `what`): parse `item` as a fn, read `args` with `config`, check
 /// the fn with `validate`, then `expand`. A parse error comes alone; an
 /// option or signature error comes with the fn unchanged.
 pub(crate) fn on_fn<C>(
+    what: &str,
     args: TokenStream,
     item: TokenStream,
     config: impl FnOnce(TokenStream) -> syn::Result<C>,
@@ -27,6 +28,11 @@ pub(crate) fn on_fn<C>(
 ) -> TokenStream {
     let f: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
+        // Not a fn at all: say which attribute wants one (syn alone says
+        // "expected `fn`"). A fn that does not parse keeps syn's error.
+        Err(e) if !item.clone().into_iter().any(|t| matches!(&t, TokenTree::Ident(i) if i == "fn")) => {
+            return error_with(syn::Error::new(e.span(), format!("#[{what}] goes on a `fn`: {e}")), item);
+        }
         Err(e) => return error_with(e, item),
     };
     match config(args).and_then(|cfg| validate(&f).map(|()| cfg)) {

@@ -78,7 +78,7 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
 
 /// The whole macro: on error, the item plus `compile_error!`.
 pub(crate) fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    attr::on_fn(args, item, config, validate, expand)
+    attr::on_fn(ATTR, args, item, config, validate, expand)
 }
 
 #[cfg(test)]
@@ -138,5 +138,8 @@ mod tests {
         assert!(expand_str("", "const fn main() {}").contains("remove `const`"));
         assert!(expand_str("", "fn main(x: u32) {}").contains("take no arguments"));
         assert!(expand_str("", "fn main<T>() {}").contains("cannot be generic"));
+        assert!(expand_str("", "struct S;").contains("#[guv::main] goes on a `fn`: expected `fn`"));
+        let out = expand_str("", "fn main() { let x = ; }");
+        assert!(out.contains("compile_error") && !out.contains("goes on a `fn`"), "{out}");
     }
 }

@@ -116,7 +116,8 @@ fn validate(f: &mut ItemFn) -> syn::Result<()> {
                     "#[guv::green]: `&self` borrows, but the greenlet may outlive the call; take `self` by value (on a cloned handle, say), or `self: Rc<Self>` / `self: Arc<Self>`",
                 ));
             }
-            FnArg::Receiver(_) => {}
+            // `self: Pin<&mut Self>`: a borrow inside the receiver's type.
+            FnArg::Receiver(r) => check_owned(&mut r.ty.clone(), &mut errors),
             FnArg::Typed(pat) => check_owned(&mut pat.ty, &mut errors),
         }
     }
@@ -192,6 +193,11 @@ fn expand(cfg: &Config, mut f: ItemFn) -> TokenStream {
     let krate = cfg.krate.tokens(Span::call_site(), &[]);
     let ret: Type = match &f.sig.output {
         ReturnType::Default => parse_quote!(()),
+        // `GreenThread<!>` is not stable Rust: a greenlet that never
+        // returns has no value to give, which `Infallible` says.
+        ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)) => {
+            parse_quote_spanned!(ty.span()=> ::core::convert::Infallible)
+        }
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
     let ret_span = ret.span();
@@ -290,6 +296,9 @@ mod tests {
         );
         let out = expand_str("", "fn unit() { work() }");
         assert!(out.contains("-> :: guv :: GreenThread < () >"), "{out}");
+        let out = expand_str("", "fn serve() -> ! { loop {} }");
+        assert!(out.contains("-> :: guv :: GreenThread < :: core :: convert :: Infallible >"), "{out}");
+        assert!(out.contains("move || -> :: core :: convert :: Infallible { loop { } }"), "{out}");
     }
 
     #[test]
@@ -326,6 +335,7 @@ mod tests {
             ("extern \"C\" fn f() {}", "remove the ABI"),
             ("fn f<'a>(x: Foo<'a>) {}", "remove `'a`"),
             ("fn f(&self) {}", "`&self` borrows"),
+            ("fn f(self: Pin<&mut Self>) {}", "arguments cannot borrow"),
             ("fn f(s: &str) {}", "arguments cannot borrow"),
             ("fn f(s: Vec<&str>) {}", "arguments cannot borrow"),
             ("fn f(s: Formatter<'_>) {}", "cannot borrow for `'_`"),

@@ -262,6 +262,10 @@ pub(crate) fn parse_args(args: TokenStream, what: &str) -> syn::Result<PatchConf
                 };
                 errors.push(syn::Error::new(span, msg));
             }
+            // `net thread`: the comma is missing after a valid group.
+            [TokenTree::Ident(id), next, ..] if Group::from_name(&id.to_string()).is_some() => errors.push(
+                syn::Error::new(next.span(), format!("{what}: expected `,` after the group `{id}`, before this")),
+            ),
             _ => errors.push(syn::Error::new(
                 span,
                 format!("{what} takes a list of groups, such as `net, thread`; valid groups are {}", valid_groups()),
@@ -284,6 +288,13 @@ fn crate_value(value: &[TokenTree], what: &str) -> syn::Result<CratePath> {
         )
     };
     let [tt] = value else {
+        // `crate = "guv" net`: the comma is missing after the value.
+        if let [TokenTree::Literal(_), next, ..] = value {
+            return Err(syn::Error::new(
+                next.span(),
+                format!("{what}: expected `,` after the `crate` value, before this"),
+            ));
+        }
         let span = value.first().map_or_else(Span::call_site, TokenTree::span);
         return Err(bad(span));
     };
@@ -349,5 +360,7 @@ mod tests {
             assert!(err(args).contains("a comma with no group before it"), "{args}");
         }
         assert!(parse("net, sync,").is_ok());
+        assert!(err("net thread").contains("expected `,` after the group `net`"));
+        assert!(err("crate = \"g\" net").contains("expected `,` after the `crate` value"));
     }
 }

@@ -112,8 +112,9 @@ fn expand(import: Import) -> syn::Result<TokenStream> {
         )
     })?;
     let source = source.strip_prefix("#!").map_or(source.as_str(), |rest| {
-        // A `#!` line that is not an inner attribute is a shebang.
-        if rest.starts_with('[') { source.as_str() } else { rest.find('\n').map_or("", |n| &rest[n..]) }
+        // A `#!` line that is not an inner attribute (`#![`, or `#! [` with
+        // whitespace between, as rustc reads it) is a shebang.
+        if rest.trim_start().starts_with('[') { source.as_str() } else { rest.find('\n').map_or("", |n| &rest[n..]) }
     });
     let tokens: TokenStream = source
         .parse()
@@ -196,6 +197,9 @@ mod tests {
         let out = run(&format!("mod script = \"{path}\", fs"));
         assert!(out.contains("std :: thread :: spawn"), "{out}");
         assert!(out.contains(":: guv :: green :: fs :: read"), "{out}");
+        let path = with_file("spaced.rs", "#! [allow(dead_code)] fn f() {}\n");
+        let out = run(&format!("mod spaced = \"{path}\""));
+        assert!(out.contains("#! [allow (dead_code)] fn f () { }"), "{out}");
     }
 
     #[test]

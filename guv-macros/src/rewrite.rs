@@ -155,6 +155,28 @@ impl<'a> Patcher<'a> {
         // name (the user's own); if it is guv's after all, the standalone
         // macro reports the same error.
         let bare = prefix.is_empty();
+        // `guv::is_patched!($g)` in a `macro_rules!` declared in the item:
+        // the walk runs before the macro is expanded, so it cannot decide.
+        if !bare
+            && matches!(last.as_str(), "original" | "is_patched")
+            && let Some(dollar) = args.stream().into_iter().find(|t| is_punct(Some(t), '$'))
+        {
+            let what = if last == "original" { "the std path" } else { "the group name" };
+            self.errors.push(syn::Error::new(
+                dollar.span(),
+                format!(
+                    "guv::{last}! is decided where it is written, when the patching attribute runs, \
+                     before any `macro_rules!` expands: write {what} itself, not a macro variable"
+                ),
+            ));
+            let fallback = if last == "original" {
+                args.stream()
+            } else {
+                TokenTree::Ident(Ident::new("false", name_span)).into()
+            };
+            out.extend(fallback);
+            return Some(end + 2);
+        }
         match last.as_str() {
             "original" if bare && parse_original(args.stream(), name_span).is_err() => return None,
             "is_patched" if bare && parse_is_patched(args.stream(), name_span).is_err() => return None,
@@ -228,13 +250,15 @@ fn sep_at(tokens: &[TokenTree], i: usize) -> bool {
 }
 
 /// Whether the ident at `i` may begin a path: it does not continue one
-/// (`a::std`), and is not a field, lifetime or macro variable.
+/// (`a::std`), and is not a field, lifetime or macro variable. After `..`
+/// (a range, `&buf[..n]`) it is an operand, not a field.
 fn ident_may_start(tokens: &[TokenTree], i: usize) -> bool {
     if i == 0 {
         return true;
     }
     let prev = tokens.get(i - 1);
-    if is_punct(prev, '\'') || is_punct(prev, '$') || is_punct(prev, '.') {
+    let field = is_punct(prev, '.') && !(i >= 2 && joint(tokens.get(i - 2), '.'));
+    if is_punct(prev, '\'') || is_punct(prev, '$') || field {
         return false;
     }
     !(i >= 2 && is_punct(prev, ':') && joint(tokens.get(i - 2), ':'))
@@ -397,6 +421,12 @@ mod tests {
         );
         assert_eq!(rw("x => ::std::process::exit(1)"), squash("x => :: std :: process :: exit (1)"));
         assert_eq!(rw("x => ::std::fs::read(p)"), squash("x => :: guv :: green :: fs :: read (p)"));
+        assert_eq!(
+            rw("&v[..std::fs::read(p)?.len()]; 0..=std::fs::read(p)?.len()"),
+            squash(
+                "& v [.. :: guv :: green :: fs :: read (p) ? . len ()] ; 0 ..= :: guv :: green :: fs :: read (p) ? . len ()"
+            )
+        );
     }
 
     #[test]
@@ -419,6 +449,8 @@ mod tests {
             "core::time::Duration",
             "alloc::sync::Arc",
             "x.std::<u8>()",
+            "x.0.std::<u8>()",
+            "1.0.std::<u8>()",
             "$std::net::TcpStream",
             "'std: loop {}",
             "std::time::Duration::from_secs(1)",
@@ -497,6 +529,10 @@ mod tests {
         let cfg = PatchConfig { groups: GroupSet::all(), krate: CratePath::default() };
         let out = patch_with_errors("guv::original!(TcpStream)".parse().unwrap(), &cfg).to_string();
         assert!(out.contains("compile_error") && out.contains("path into std"), "{out}");
+        for src in ["macro_rules! m { ($g:ident) => { guv::is_patched!($g) } }", "guv::original!($p)"] {
+            let out = patch_with_errors(src.parse().unwrap(), &cfg).to_string();
+            assert!(out.contains("compile_error") && out.contains("not a macro variable"), "{out}");
+        }
         let out = patch_with_errors("guv::is_patched!(socket)".parse().unwrap(), &cfg).to_string();
         assert!(out.contains("unknown group `socket`") && out.ends_with("false"), "{out}");
     }

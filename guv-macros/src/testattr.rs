@@ -7,7 +7,7 @@ use std::time::Duration;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{ItemFn, LitStr, ReturnType};
+use syn::{ItemFn, LitStr, ReturnType, Type};
 
 use crate::attr;
 use crate::groups::{CratePath, Errors, PatchConfig};
@@ -112,6 +112,9 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
     let (attrs, inner) = attr::split_attrs(attrs);
     let ret = match &sig.output {
         ReturnType::Default => quote!(()),
+        // `#[test]` takes `-> !`; a closure that never returns is `()`
+        // too, which `run_test` accepts.
+        ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)) => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
     };
     // A return type `run_test` does not accept is reported at the type:
@@ -153,7 +156,7 @@ fn expand(cfg: &Config, f: ItemFn) -> TokenStream {
 
 /// The whole macro: on error, the item plus `compile_error!`.
 pub(crate) fn test(args: TokenStream, item: TokenStream) -> TokenStream {
-    attr::on_fn(args, item, config, validate, expand)
+    attr::on_fn(ATTR, args, item, config, validate, expand)
 }
 
 #[cfg(test)]
@@ -189,6 +192,8 @@ mod tests {
             out.contains("move || -> std :: io :: Result < () > { :: guv :: green :: thread :: spawn (f) ; Ok (()) }"),
             "{out}"
         );
+        let out = expand_str("", "fn t() -> ! { panic!() }");
+        assert!(out.contains("move || -> () { panic ! () }"), "{out}");
         let out = expand_str("", "#[should_panic] fn t() {}");
         assert!(out.contains("# [should_panic]") && out.contains("allow_leaks : false"), "{out}");
     }

@@ -44,6 +44,11 @@ pub(crate) fn rewrite(tokens: &[TokenTree], cfg: &PatchConfig) -> Result<Option<
     if pos != rest.len() {
         return Err(NotATree);
     }
+    // A glob or `self` at the root (`use ::{*, ...}`) is not valid Rust;
+    // left as written, rustc reports it at the user's token.
+    if leaves.iter().any(|l| l.segs.is_empty() || (l.segs.len() == 1 && l.segs[0] == "self")) {
+        return Ok(None);
+    }
     let decided: Vec<(Leaf, Option<usize>)> = leaves
         .into_iter()
         .map(|leaf| {
@@ -227,6 +232,15 @@ mod tests {
         );
         let out = rw("::std::{io::{self as sio}, fs}", GroupSet::EMPTY.with(Group::Fs)).unwrap();
         assert_eq!(out, "{ :: std :: io :: { self as sio } , :: guv :: green :: fs }");
+    }
+
+    #[test]
+    fn root_globs_and_self_are_left_to_rustc() {
+        // Not valid Rust (`use ::*` would glob every crate); rustc says so
+        // at the user's token once the tree is left as written.
+        for tree in ["::{*, std::net::TcpStream}", "::{self, std::net::TcpStream}", "{*, std::net::TcpStream}"] {
+            assert_eq!(rw(tree, GroupSet::all()), None, "{tree}");
+        }
     }
 
     #[test]

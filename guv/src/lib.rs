@@ -250,6 +250,10 @@ pub use guv_macros::patched;
 /// assert_eq!(gt.wait().unwrap(), "hello 42");
 /// ```
 ///
+/// A fn that never returns (`-> !`, a server's accept loop) spawns a
+/// `GreenThread<std::convert::Infallible>`, as `GreenThread<!>` is not
+/// stable Rust.
+///
 /// Options: `name = "..."` names the greenlets, `stack_size = N` sets
 /// their stack size (16 KiB to 1 GiB), `crate = "path"` says where guv is.
 /// `async fn`, `unsafe fn`, `const fn`, `extern` fns, borrowed arguments,
@@ -272,9 +276,9 @@ pub use guv_macros::green;
 /// }
 /// ```
 ///
-/// The body may return what `#[test]` takes from std: `()`,
-/// `std::process::ExitCode`, or a `Result` of one of them whose error is
-/// `Debug`. The test fails, with a message naming the greenlets, when
+/// The body may return what `#[test]` takes from std: `()`, `!`,
+/// `std::process::ExitCode`, or a `Result` of one of them (or of
+/// `std::convert::Infallible`) whose error is `Debug`. The test fails, with a message naming the greenlets, when
 /// - the body panics (`#[should_panic]` works as usual), returns `Err` or
 ///   an `ExitCode` other than `SUCCESS`;
 /// - it runs longer than `timeout = "5s"` (also `"500ms"`, `"2m"`): the
@@ -285,6 +289,11 @@ pub use guv_macros::green;
 ///
 /// Other options: `stack_size = N` (the hub's default greenlet stack),
 /// `crate = "path"`.
+///
+/// Write `#[guv::test]` instead of `#[test]`, not next to it: a `#[test]`
+/// after it is a compile error, but one before it has already registered
+/// the fn by the time `#[guv::test]` runs (which cannot see it), so the
+/// test is listed and run twice.
 pub use guv_macros::test;
 
 /// Includes a source file as an inline module, patched like

@@ -306,12 +306,10 @@ macro_rules! local {
     () => {};
     ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr; $($rest:tt)*) => {
         $(#[$attr])*
-        $vis static $name: $crate::local::Local<$t> = $crate::local::Local::new({
-            fn init() -> $t {
-                $init
-            }
-            init
-        });
+        // A closure, not a helper `fn`: items are not hygienic in
+        // `macro_rules!`, so a helper would shadow the user's own fn of
+        // that name inside `$init`.
+        $vis static $name: $crate::local::Local<$t> = $crate::local::Local::new(|| -> $t { $init });
         $crate::local!($($rest)*);
     };
     ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr) => {

@@ -2,6 +2,7 @@
 //! what `#[guv::test]` expands to.
 
 use std::any::Any;
+use std::convert::Infallible;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
@@ -24,13 +25,14 @@ pub struct TestOptions {
     pub allow_leaks: bool,
 }
 
-/// What a `#[guv::test]` body may return: `()`, an `ExitCode`, or a
-/// `Result` of one of them whose error is `Debug` — the `Termination` types
-/// of std that `#[test]` accepts.
+/// What a `#[guv::test]` body may return: `()`, an `ExitCode`,
+/// `Infallible`, or a `Result` of one of them whose error is `Debug` — the
+/// `Termination` types of std that `#[test]` accepts (a `-> !` test's body
+/// returns `()`).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned by a #[guv::test] function",
     label = "the test's return type",
-    note = "a #[guv::test] function returns `()`, `std::process::ExitCode`, or a `Result` of one of them whose error is `Debug`"
+    note = "a #[guv::test] function returns `()`, `!`, `std::process::ExitCode`, or a `Result` of one of them (or of `Infallible`) whose error is `Debug`"
 )]
 pub trait TestReturn {
     /// `None` for success, or the failure message.
@@ -40,6 +42,13 @@ pub trait TestReturn {
 impl TestReturn for () {
     fn into_failure(self) -> Option<String> {
         None
+    }
+}
+
+/// `Result<Infallible, E>`: a body that only ever ends with an error.
+impl TestReturn for Infallible {
+    fn into_failure(self) -> Option<String> {
+        match self {}
     }
 }
 
