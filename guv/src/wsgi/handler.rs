@@ -41,6 +41,7 @@ pub(crate) struct Config {
     pub(crate) max_drain: u64,
     pub(crate) header_timeout: Option<Duration>,
     pub(crate) body_timeout: Option<Duration>,
+    pub(crate) send_timeout: Option<Duration>,
     pub(crate) access_log: bool,
 }
 
@@ -52,6 +53,7 @@ impl Default for Config {
             max_drain: 64 * 1024,
             header_timeout: Some(Duration::from_secs(60)),
             body_timeout: Some(Duration::from_secs(60)),
+            send_timeout: Some(Duration::from_secs(60)),
             access_log: true,
         }
     }
@@ -77,10 +79,14 @@ pub(crate) struct Flags {
 /// Serves one connection until it closes.
 pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, cfg: &Config, flags: &Flags) {
     let _ = stream.set_nodelay(true);
-    let conn = Rc::new(Connection::new(stream, Conn::new(cfg.limits, cfg.max_body, cfg.max_drain), cfg.body_timeout));
+    let conn = Rc::new(Connection::new(
+        stream,
+        Conn::new(cfg.limits, cfg.max_body, cfg.max_drain),
+        cfg.body_timeout,
+        cfg.send_timeout,
+    ));
     let mut scratch = Vec::new();
     loop {
-        flags.head_since.set(flags.clock.get());
         // Read until a whole head is buffered; it is parsed straight into
         // the request the app gets.
         let mut request = Request::new(Body::empty());
@@ -93,7 +99,7 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
                     log::debug!(target: "guv::wsgi", "{peer}: {e}");
                     encode::write_error(&mut conn.out.borrow_mut(), e.status());
                     if cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
-                        access_log(peer, &Method::GET, "-", Version::HTTP_11, e.status(), 0);
+                        access_log(peer, &Method::GET, "-", Version::HTTP_11, Some(e.status()), 0);
                     }
                     let _ = conn.flush();
                     conn.linger();
@@ -116,6 +122,12 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
             if flushed.is_ok() && flags.stopping.get() {
                 conn.linger();
                 return;
+            }
+            // The header timeout counts from here: while answers were
+            // still going out, the server was waiting for the client to
+            // read (the send timeout's business), not for a head.
+            if flags.head_since.get() == NOT_WAITING {
+                flags.head_since.set(flags.clock.get());
             }
             if let Err(e) = flushed.and_then(|()| conn.fill()) {
                 log::debug!(target: "guv::wsgi", "{peer}: {e}");
@@ -140,8 +152,7 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
         match next {
             Next::ReadHead => {}
             Next::Drain => {
-                flags.head_since.set(flags.clock.get());
-                let drained = drain(&conn);
+                let drained = drain(&conn, flags);
                 flags.head_since.set(NOT_WAITING);
                 if let Err(e) = drained {
                     log::debug!(target: "guv::wsgi", "{peer}: {e}");
@@ -161,13 +172,18 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
     }
 }
 
-/// Discards the rest of a request body the app did not read.
-fn drain(conn: &Connection) -> io::Result<()> {
+/// Discards the rest of a request body the app did not read. The header
+/// timeout bounds the waits for the client's bytes, not the flush before
+/// them (the send timeout's).
+fn drain(conn: &Connection, flags: &Flags) -> io::Result<()> {
     loop {
         if conn.conn.borrow_mut().drain()? {
             return Ok(());
         }
         conn.flush()?;
+        if flags.head_since.get() == NOT_WAITING {
+            flags.head_since.set(flags.clock.get());
+        }
         conn.fill()?;
     }
 }
@@ -231,11 +247,13 @@ fn respond(
     };
     if conn.upgraded.get() {
         drop(_registration);
-        // The app wrote its own `101 Switching Protocols` and ran the new
-        // protocol during the call; the line is written when it returns
-        // (as a response's is after its body), bytes unknown.
+        // The app wrote its own answer (a `101 Switching Protocols`, most
+        // often) and ran the new protocol during the call; the line is
+        // written when it returns (as a response's is after its body), with
+        // the status the app's first bytes carry ("-" if they were no
+        // status line), bytes unknown.
         if let Some((method, uri)) = logged {
-            access_log(peer, &method, &uri.to_string(), info.version, StatusCode::SWITCHING_PROTOCOLS, 0);
+            access_log(peer, &method, &uri.to_string(), info.version, conn.upgrade_status(), 0);
         }
         wait_released(conn);
         return Ok(Responded::Upgraded);
@@ -255,7 +273,7 @@ fn respond(
     // The status sent: a stream that failed before it went out was replaced.
     let status = response.status();
     if let Some((method, uri)) = logged {
-        access_log(peer, &method, &uri.to_string(), info.version, status, sent);
+        access_log(peer, &method, &uri.to_string(), info.version, Some(status), sent);
     }
     Ok(Responded::Done { close })
 }
@@ -323,7 +341,12 @@ fn write_response(
     let streamed = !matches!(framing, Framing::NoBody(_)) && response.body().as_bytes().is_none();
     // Where this response's head starts in the output buffer, and the
     // flush count then: while that is unchanged, none of it has gone out.
-    let head_at;
+    // `None` while the head of a streamed body is held back (in
+    // `conn.held`) until the body produces its first bytes: the body may be
+    // the request's own, whose reads flush what is buffered before they
+    // wait for the client; a body error before any byte (a 408, a 413)
+    // can then still replace the answer.
+    let mut head_at = None;
     {
         let mut out = conn.out.borrow_mut();
         let mut state = conn.conn.borrow_mut();
@@ -334,8 +357,14 @@ fn write_response(
         // client will send an unread body for the server to drain.
         close |= !state.can_keep_alive();
         drop(state);
-        head_at = (out.len(), conn.flushes.get());
-        close = encode::write_head(&mut out, status, response.headers(), framing, close, http10);
+        if streamed {
+            let mut held = conn.held.borrow_mut();
+            held.clear();
+            close = encode::write_head(&mut held, status, response.headers(), framing, close, http10);
+        } else {
+            head_at = Some((out.len(), conn.flushes.get()));
+            close = encode::write_head(&mut out, status, response.headers(), framing, close, http10);
+        }
         // The map's allocation holds the next request's fields.
         conn.conn.borrow_mut().recycle_headers(response.headers_mut());
         let bytes = response.body().as_bytes();
@@ -358,7 +387,7 @@ fn write_response(
                 conn.write_through(bytes)?;
                 return Ok((bytes.len() as u64, close));
             }
-            stream_body(conn, body, Some(n), false, scratch)?.and_then(|sent| {
+            stream_body(conn, body, Some(n), false, scratch, &mut head_at)?.and_then(|sent| {
                 if sent < n {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -368,10 +397,10 @@ fn write_response(
                 Ok(sent)
             })
         }
-        Framing::Chunked => stream_body(conn, body, None, true, scratch)?.inspect(|_| {
+        Framing::Chunked => stream_body(conn, body, None, true, scratch, &mut head_at)?.inspect(|_| {
             conn.out.borrow_mut().extend_from_slice(encode::LAST_CHUNK);
         }),
-        Framing::UntilClose => stream_body(conn, body, None, false, scratch)?,
+        Framing::UntilClose => stream_body(conn, body, None, false, scratch, &mut head_at)?,
     };
     match streamed {
         Ok(sent) => Ok((sent, close)),
@@ -379,7 +408,14 @@ fn write_response(
             // The body failed: the request body it echoes (whose error
             // says the status), or the app's own stream.
             let status = conn.body_failed.take().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let (at, flushes) = head_at;
+            let Some((at, flushes)) = head_at else {
+                // The head was still held: nothing of the answer is out.
+                log::debug!(target: "guv::wsgi", "the response body failed before its first byte ({e}): answering {status}");
+                conn.held.borrow_mut().clear();
+                encode::write_error(&mut conn.out.borrow_mut(), status);
+                *response.status_mut() = status;
+                return Ok((0, true));
+            };
             if conn.flushes.get() != flushes {
                 // Part of the answer is out: the connection closes without
                 // its end (no last chunk, or fewer bytes than its length),
@@ -403,15 +439,29 @@ fn write_response(
     }
 }
 
+/// Moves a held response head (`conn.held`) to the output buffer; returns
+/// where it starts there and the flush count (see `write_response`).
+fn release_head(conn: &Connection) -> (usize, u64) {
+    let mut out = conn.out.borrow_mut();
+    let at = (out.len(), conn.flushes.get());
+    let mut held = conn.held.borrow_mut();
+    out.extend_from_slice(&held);
+    held.clear();
+    at
+}
+
 /// Copies a streamed body to the connection, chunked or raw, up to `limit`;
 /// returns the bytes sent. The outer error is the connection's (writing
-/// failed), the inner one the body's (reading it failed).
+/// failed), the inner one the body's (reading it failed). A head still held
+/// (`head_at` is `None`) goes out before the first bytes, or at the end of
+/// a body that had none; not if the body fails first.
 fn stream_body(
     conn: &Connection,
     body: &mut Body,
     limit: Option<u64>,
     chunked: bool,
     scratch: &mut Vec<u8>,
+    head_at: &mut Option<(usize, u64)>,
 ) -> io::Result<io::Result<u64>> {
     if scratch.is_empty() {
         scratch.resize(16 * 1024, 0);
@@ -419,7 +469,10 @@ fn stream_body(
     let mut sent = 0u64;
     loop {
         let want = match limit {
-            Some(n) if sent >= n => return Ok(Ok(sent)),
+            Some(n) if sent >= n => {
+                head_at.get_or_insert_with(|| release_head(conn));
+                return Ok(Ok(sent));
+            }
             Some(n) => scratch.len().min(usize::try_from(n - sent).unwrap_or(usize::MAX)),
             None => scratch.len(),
         };
@@ -429,7 +482,10 @@ fn stream_body(
         // (a 500 if none of the answer is out yet), as one in the app does.
         let read = panic::catch_unwind(AssertUnwindSafe(|| body.read(&mut scratch[..want])));
         let n = match read {
-            Ok(Ok(0)) => return Ok(Ok(sent)),
+            Ok(Ok(0)) => {
+                head_at.get_or_insert_with(|| release_head(conn));
+                return Ok(Ok(sent));
+            }
             Ok(Ok(n)) => n,
             Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
             Ok(Err(e)) => return Ok(Err(e)),
@@ -440,6 +496,7 @@ fn stream_body(
             }
         };
         sent += n as u64;
+        head_at.get_or_insert_with(|| release_head(conn));
         let full = {
             let mut out = conn.out.borrow_mut();
             if chunked {
@@ -468,12 +525,25 @@ fn app_panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "Box<dyn Any>".to_owned())
 }
 
-/// Logs one request in the common log format.
-fn access_log(peer: SocketAddr, method: &Method, target: &str, version: Version, status: StatusCode, bytes: u64) {
+/// Logs one request in the common log format; an unknown status is "-".
+fn access_log(
+    peer: SocketAddr,
+    method: &Method,
+    target: &str,
+    version: Version,
+    status: Option<StatusCode>,
+    bytes: u64,
+) {
     let mut line = String::with_capacity(96);
     let date = encode::with_clock(|c| c.log_date);
     let date = std::str::from_utf8(&date).unwrap_or("-");
-    let _ = write!(line, "{} - - [{date}] \"{method} {target} {version:?}\" {} ", peer.ip(), status.as_u16());
+    let _ = write!(line, "{} - - [{date}] \"{method} {target} {version:?}\" ", peer.ip());
+    match status {
+        Some(status) => {
+            let _ = write!(line, "{} ", status.as_u16());
+        }
+        None => line.push_str("- "),
+    }
     if bytes == 0 {
         line.push('-');
     } else {
