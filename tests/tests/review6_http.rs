@@ -285,3 +285,69 @@ fn the_access_log_shows_what_a_taken_over_connection_was_answered() {
     let line = log_line_of(&lines, "/silent");
     assert!(line.ends_with("\"GET /silent HTTP/1.1\" - -"), "{line}");
 }
+
+// ----- 4. the connection state machine -----------------------------------
+
+/// Answers [`ANSWER`] bytes from memory, never reading a body; tells
+/// `seen` when it answers `/last`.
+fn owed_answers(seen: mpsc::Sender<()>) -> impl Fn(Request<Body>) -> Response<Body> + Send + Sync + 'static {
+    let seen = Mutex::new(seen);
+    move |req: Request<Body>| {
+        if req.uri().path() == "/last" {
+            let _ = seen.lock().unwrap().send(());
+        }
+        big_answers(req)
+    }
+}
+
+/// Sends `n` pipelined GETs then `last` in one write (small enough for the
+/// server to read at once), with 8 MiB of answers owed: more than the
+/// socket buffers hold while the client reads nothing. Then shuts the
+/// server down while it waits for the client to read them, and checks
+/// that every answer still arrives, then the end.
+fn answers_owed_at_shutdown_arrive(last: &[u8]) {
+    answers_owed_at_shutdown_arrive_then(last, None);
+}
+
+/// [`answers_owed_at_shutdown_arrive`], then one more answer (to a
+/// request after `/last`) with status `then`.
+fn answers_owed_at_shutdown_arrive_then(last: &[u8], then: Option<u16>) {
+    const N: usize = 250;
+    let (tx, rx) = mpsc::channel();
+    let s = TestServer::start(Server::new(owed_answers(tx)).workers(1).access_log(false));
+    let mut c = Client::connect(s.addr);
+    let mut batch = pipelined(N, "/");
+    batch.extend_from_slice(last);
+    c.send(&batch);
+    rx.recv_timeout(CLIENT_TIMEOUT).expect("the app never saw the last request");
+    // The server is now writing the owed answers to a client that reads
+    // nothing (one hub: the stop runs once that writer parks).
+    s.stop.shutdown();
+    assert_eq!(count_answers(&mut c, N + 1), N + 1, "answers owed at the shutdown were cut");
+    if let Some(status) = then {
+        let r = c.read_response().expect("the last answer was cut");
+        assert_eq!(r.status, status, "{}", r.text());
+    }
+    assert!(c.is_closed());
+}
+
+#[test]
+fn answers_owed_before_a_close_still_go_out_at_shutdown() {
+    answers_owed_at_shutdown_arrive(b"GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+}
+
+#[test]
+fn answers_owed_before_a_drain_still_go_out_at_shutdown() {
+    // The app leaves the body unread and the client has sent only part of
+    // it: the server drains after flushing the answers.
+    answers_owed_at_shutdown_arrive(b"POST /last HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
+}
+
+#[test]
+fn answers_owed_before_a_refused_request_still_go_out_at_shutdown() {
+    // `/last` is answered, then a head the server refuses (400): its
+    // answer goes out after all the owed ones, before the close.
+    let mut last = b"GET /last HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
+    last.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    answers_owed_at_shutdown_arrive_then(&last, Some(400));
+}

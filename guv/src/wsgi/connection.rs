@@ -194,6 +194,7 @@ impl Connection {
     /// taken only when the socket is full: each wait gets the whole
     /// timeout, as nginx's `send_timeout` bounds the gap between two writes,
     /// not the whole answer.
+    #[inline(never)]
     fn write_some(&self, buf: &[u8]) -> io::Result<usize> {
         let mut deadline = None;
         loop {
@@ -218,7 +219,9 @@ impl Connection {
         }
     }
 
-    /// [`flush`](Connection::flush) for the holder of `turn`.
+    /// [`flush`](Connection::flush) for the holder of `turn`. Out of line:
+    /// the common flush never gets here.
+    #[inline(never)]
     fn flush_in_turn(&self) -> io::Result<()> {
         loop {
             let buf = std::mem::take(&mut *self.out.borrow_mut());

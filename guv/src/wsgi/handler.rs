@@ -101,7 +101,10 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
                     if cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
                         access_log(peer, &Method::GET, "-", Version::HTTP_11, Some(e.status()), 0);
                     }
+                    // Busy while answers (pipelined ones before this) go out.
+                    flags.busy.set(true);
                     let _ = conn.flush();
+                    flags.busy.set(false);
                     conn.linger();
                     return;
                 }
@@ -162,7 +165,10 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
                 }
             }
             Next::Close => {
+                // Busy until the answers are out (see the head loop).
+                flags.busy.set(true);
                 let _ = conn.flush();
+                flags.busy.set(false);
                 if conn.conn.borrow().has_buffered() || !conn.conn.borrow().is_eof() {
                     conn.linger();
                 }
@@ -180,7 +186,16 @@ fn drain(conn: &Connection, flags: &Flags) -> io::Result<()> {
         if conn.conn.borrow_mut().drain()? {
             return Ok(());
         }
-        conn.flush()?;
+        // The answer (and any pipelined before it) may still be going out:
+        // a shutdown lets that finish, as in the head loop, and then the
+        // connection closes instead of waiting for the rest of the body.
+        flags.busy.set(true);
+        let flushed = conn.flush();
+        flags.busy.set(false);
+        flushed?;
+        if flags.stopping.get() {
+            return Err(io::Error::other("guv::wsgi: the server is shutting down"));
+        }
         if flags.head_since.get() == NOT_WAITING {
             flags.head_since.set(flags.clock.get());
         }
@@ -339,14 +354,6 @@ fn write_response(
     close |= framing == Framing::UntilClose;
     let http10 = info.version == Version::HTTP_10;
     let streamed = !matches!(framing, Framing::NoBody(_)) && response.body().as_bytes().is_none();
-    // Where this response's head starts in the output buffer, and the
-    // flush count then: while that is unchanged, none of it has gone out.
-    // `None` while the head of a streamed body is held back (in
-    // `conn.held`) until the body produces its first bytes: the body may be
-    // the request's own, whose reads flush what is buffered before they
-    // wait for the client; a body error before any byte (a 408, a 413)
-    // can then still replace the answer.
-    let mut head_at = None;
     {
         let mut out = conn.out.borrow_mut();
         let mut state = conn.conn.borrow_mut();
@@ -357,14 +364,16 @@ fn write_response(
         // client will send an unread body for the server to drain.
         close |= !state.can_keep_alive();
         drop(state);
-        if streamed {
-            let mut held = conn.held.borrow_mut();
-            held.clear();
-            close = encode::write_head(&mut held, status, response.headers(), framing, close, http10);
+        // The head of a streamed body is held back (in `conn.held`) until
+        // the body produces its first bytes: the body may be the request's
+        // own, whose reads flush what is buffered before they wait for the
+        // client; a body error before any byte (a 408, a 413) can then
+        // still replace the answer.
+        close = if streamed {
+            hold_head(conn, status, response.headers(), framing, close, http10)
         } else {
-            head_at = Some((out.len(), conn.flushes.get()));
-            close = encode::write_head(&mut out, status, response.headers(), framing, close, http10);
-        }
+            encode::write_head(&mut out, status, response.headers(), framing, close, http10)
+        };
         // The map's allocation holds the next request's fields.
         conn.conn.borrow_mut().recycle_headers(response.headers_mut());
         let bytes = response.body().as_bytes();
@@ -379,6 +388,10 @@ fn write_response(
             }
         }
     }
+    // Where this response's head starts in the output buffer once it is
+    // released there, and the flush count then: while that is unchanged,
+    // none of it has gone out. `None` while the head is held.
+    let mut head_at = None;
     let body = response.body_mut();
     let streamed = match framing {
         Framing::NoBody(_) => return Ok((0, close)),
@@ -437,6 +450,24 @@ fn write_response(
             Ok((0, true))
         }
     }
+}
+
+/// Writes the head of a streamed response into `conn.held` (see
+/// `write_response`); returns whether the connection closes after it.
+/// Out of line: in-memory answers, the common case, never come here.
+#[cold]
+#[inline(never)]
+fn hold_head(
+    conn: &Connection,
+    status: StatusCode,
+    headers: &HeaderMap,
+    framing: Framing,
+    close: bool,
+    http10: bool,
+) -> bool {
+    let mut held = conn.held.borrow_mut();
+    held.clear();
+    encode::write_head(&mut held, status, headers, framing, close, http10)
 }
 
 /// Moves a held response head (`conn.held`) to the output buffer; returns
