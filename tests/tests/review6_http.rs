@@ -351,3 +351,76 @@ fn answers_owed_before_a_refused_request_still_go_out_at_shutdown() {
     last.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
     answers_owed_at_shutdown_arrive_then(&last, Some(400));
 }
+
+#[test]
+fn pipelined_chunked_body_half_read_after_100_continue_then_a_get() {
+    let app = |mut req: Request<Body>| -> Response<Body> {
+        if req.uri().path() == "/half" {
+            let mut first = [0u8; 5];
+            req.body_mut().read_exact(&mut first).unwrap();
+            return Response::new(Body::from(format!("got {}", String::from_utf8_lossy(&first))));
+        }
+        Response::new(Body::from("plain"))
+    };
+    let s = TestServer::start(Server::new(app).access_log(false));
+    let mut c = Client::connect(s.addr);
+    // The client does not wait for the 100 (RFC 9110 allows it): body and
+    // the next request follow at once.
+    c.send(
+        b"POST /half HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n\
+          5;x=1\r\nhello\r\n5\r\nworld\r\n0\r\nTrailer: t\r\n\r\nGET /plain HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert_eq!(c.read_response().unwrap().status, 100);
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.header("connection"), r.text().as_str()), (200, None, "got hello"));
+    // The rest of the body was drained, not taken for a request.
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "plain"));
+    c.send(b"GET /plain HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(c.read_response().unwrap().text(), "plain");
+}
+
+#[test]
+fn a_held_echo_waiting_for_its_body_at_shutdown_is_answered_then_closed() {
+    let (tx, rx) = mpsc::channel::<()>();
+    let tx = Mutex::new(tx);
+    let app = move |req: Request<Body>| -> Response<Body> {
+        if req.uri().path() == "/echo" {
+            let _ = tx.lock().unwrap().send(());
+            return Response::new(req.into_body());
+        }
+        Response::new(Body::from("idle"))
+    };
+    let s = TestServer::start(Server::new(app).workers(1).access_log(false));
+    // A witness, answered and now idle: the shutdown closes it at once.
+    let mut witness = Client::connect(s.addr);
+    witness.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(witness.read_response().unwrap().text(), "idle");
+    let mut c = Client::connect(s.addr);
+    c.send(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+    rx.recv_timeout(CLIENT_TIMEOUT).expect("the app never ran");
+    // The server waits for the body (the answer's head held); a shutdown
+    // lets that request finish.
+    s.stop.shutdown();
+    assert!(witness.is_closed(), "the shutdown did not close an idle connection");
+    c.send(b"hello");
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+    // The head was written after the shutdown began: it says so.
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.is_closed(), "the connection stayed open after a shutdown");
+}
+
+#[test]
+fn a_drain_over_its_limit_closes_after_the_answer_and_answers_nothing_after_it() {
+    // 16 bytes drained at most; a chunked body (length unknown up front)
+    // turns out longer while it is drained.
+    let app = |_req: Request<Body>| Response::new(Body::from("unread"));
+    let s = TestServer::start(Server::new(app).max_drain(16).access_log(false));
+    let mut c = Client::connect(s.addr);
+    c.send(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "unread"));
+    c.send(b"20\r\n0123456789abcdef0123456789abcdef\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(c.is_closed(), "a request after an over-long drained body was answered");
+}

@@ -43,11 +43,6 @@ pub(crate) struct Connection {
     /// what was there (a response that failed before any of it went out
     /// can be taken back).
     pub(crate) flushes: Cell<u64>,
-    /// The head of a response whose body streams, held back until the body
-    /// produces its first bytes (see `handler::write_response`): flushes
-    /// meanwhile (answers pipelined before it, a `100 Continue`) leave it
-    /// out, so a body that fails first can still be answered 408/413.
-    pub(crate) held: RefCell<Vec<u8>>,
     /// The first bytes an app wrote on the connection after taking it over
     /// (at most [`Connection::WRITTEN_PREFIX`]), for the access log's
     /// status: what was answered, not what an upgrade usually answers.
@@ -97,7 +92,6 @@ impl Connection {
             body_failed: Cell::new(None),
             upgraded: Cell::new(false),
             flushes: Cell::new(0),
-            held: RefCell::new(Vec::new()),
             upgrade_written: RefCell::new(Vec::new()),
             released: RefCell::new(None),
             body_timeout,

@@ -284,7 +284,7 @@ fn respond(
         response = error_response(status);
     }
     close |= flags.stopping.get();
-    let (sent, close) = write_response(conn, &mut response, &info, close, scratch)?;
+    let (sent, close) = write_response(conn, &mut response, &info, close, &flags.stopping, scratch)?;
     // The status sent: a stream that failed before it went out was replaced.
     let status = response.status();
     if let Some((method, uri)) = logged {
@@ -330,6 +330,7 @@ fn write_response(
     response: &mut Response<Body>,
     info: &RequestInfo,
     mut close: bool,
+    stopping: &Cell<bool>,
     scratch: &mut Vec<u8>,
 ) -> io::Result<(u64, bool)> {
     let status = response.status();
@@ -364,16 +365,12 @@ fn write_response(
         // client will send an unread body for the server to drain.
         close |= !state.can_keep_alive();
         drop(state);
-        // The head of a streamed body is held back (in `conn.held`) until
-        // the body produces its first bytes: the body may be the request's
-        // own, whose reads flush what is buffered before they wait for the
-        // client; a body error before any byte (a 408, a 413) can then
-        // still replace the answer.
-        close = if streamed {
-            hold_head(conn, status, response.headers(), framing, close, http10)
-        } else {
-            encode::write_head(&mut out, status, response.headers(), framing, close, http10)
-        };
+        if streamed {
+            drop(out);
+            let head = HeldHead { conn, status, framing, close, http10, stopping, at: None };
+            return write_streamed(response, head, scratch);
+        }
+        close = encode::write_head(&mut out, status, response.headers(), framing, close, http10);
         // The map's allocation holds the next request's fields.
         conn.conn.borrow_mut().recycle_headers(response.headers_mut());
         let bytes = response.body().as_bytes();
@@ -388,43 +385,93 @@ fn write_response(
             }
         }
     }
-    // Where this response's head starts in the output buffer once it is
-    // released there, and the flush count then: while that is unchanged,
-    // none of it has gone out. `None` while the head is held.
-    let mut head_at = None;
-    let body = response.body_mut();
-    let streamed = match framing {
-        Framing::NoBody(_) => return Ok((0, close)),
-        Framing::Length(n) => {
-            if let Some(bytes) = body.as_bytes() {
-                conn.write_through(bytes)?;
-                return Ok((bytes.len() as u64, close));
-            }
-            stream_body(conn, body, Some(n), false, scratch, &mut head_at)?.and_then(|sent| {
-                if sent < n {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("guv::wsgi: the response body ended after {sent} of its {n} bytes"),
-                    ));
-                }
-                Ok(sent)
-            })
+    // In memory (a large body, or a tunnel's data), or no body at all.
+    match (framing, response.body().as_bytes()) {
+        (Framing::NoBody(_), _) | (_, None) => Ok((0, close)),
+        (_, Some(bytes)) => {
+            conn.write_through(bytes)?;
+            Ok((bytes.len() as u64, close))
         }
-        Framing::Chunked => stream_body(conn, body, None, true, scratch, &mut head_at)?.inspect(|_| {
+    }
+}
+
+/// The head of a streamed response, held back until the body produces its
+/// first bytes (or ends without any): the body may be the request's own,
+/// whose reads flush what is buffered (answers pipelined before it, a `100
+/// Continue`) before they wait for the client; a body that fails before
+/// any byte (a 408, a 413) can then still be answered with its status.
+/// Written when released, so a shutdown that began meanwhile makes it say
+/// `Connection: close`.
+struct HeldHead<'a> {
+    conn: &'a Connection,
+    status: StatusCode,
+    framing: Framing,
+    close: bool,
+    http10: bool,
+    stopping: &'a Cell<bool>,
+    /// Once written: where the head starts in the output buffer, and the
+    /// flush count then (while that is unchanged, none of it has gone out).
+    at: Option<(usize, u64)>,
+}
+
+impl HeldHead<'_> {
+    /// Writes the head into the output buffer, once.
+    fn release(&mut self, headers: &HeaderMap) {
+        if self.at.is_none() {
+            let mut out = self.conn.out.borrow_mut();
+            self.at = Some((out.len(), self.conn.flushes.get()));
+            let close = self.close || self.stopping.get();
+            self.close = encode::write_head(&mut out, self.status, headers, self.framing, close, self.http10);
+        }
+    }
+}
+
+/// [`write_response`] for a body that streams (not in memory). Out of
+/// line: in-memory answers, the common case, never come here.
+#[cold]
+#[inline(never)]
+fn write_streamed(
+    response: &mut Response<Body>,
+    mut head: HeldHead<'_>,
+    scratch: &mut Vec<u8>,
+) -> io::Result<(u64, bool)> {
+    let conn = head.conn;
+    let framing = head.framing;
+    // Out of the response, so that its fields can be read while it streams.
+    let mut body = std::mem::take(response.body_mut());
+    let headers = response.headers();
+    let streamed = match framing {
+        Framing::NoBody(_) => {
+            head.release(headers);
+            Ok(0)
+        }
+        Framing::Length(n) => stream_body(&mut body, Some(n), false, scratch, &mut head, headers)?.and_then(|sent| {
+            if sent < n {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("guv::wsgi: the response body ended after {sent} of its {n} bytes"),
+                ));
+            }
+            Ok(sent)
+        }),
+        Framing::Chunked => stream_body(&mut body, None, true, scratch, &mut head, headers)?.inspect(|_| {
             conn.out.borrow_mut().extend_from_slice(encode::LAST_CHUNK);
         }),
-        Framing::UntilClose => stream_body(conn, body, None, false, scratch, &mut head_at)?,
+        Framing::UntilClose => stream_body(&mut body, None, false, scratch, &mut head, headers)?,
     };
+    drop(body);
+    let (close, at) = (head.close, head.at);
+    // The map's allocation holds the next request's fields.
+    conn.conn.borrow_mut().recycle_headers(response.headers_mut());
     match streamed {
         Ok(sent) => Ok((sent, close)),
         Err(e) => {
             // The body failed: the request body it echoes (whose error
             // says the status), or the app's own stream.
             let status = conn.body_failed.take().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let Some((at, flushes)) = head_at else {
+            let Some((at, flushes)) = at else {
                 // The head was still held: nothing of the answer is out.
                 log::debug!(target: "guv::wsgi", "the response body failed before its first byte ({e}): answering {status}");
-                conn.held.borrow_mut().clear();
                 encode::write_error(&mut conn.out.borrow_mut(), status);
                 *response.status_mut() = status;
                 return Ok((0, true));
@@ -452,48 +499,20 @@ fn write_response(
     }
 }
 
-/// Writes the head of a streamed response into `conn.held` (see
-/// `write_response`); returns whether the connection closes after it.
-/// Out of line: in-memory answers, the common case, never come here.
-#[cold]
-#[inline(never)]
-fn hold_head(
-    conn: &Connection,
-    status: StatusCode,
-    headers: &HeaderMap,
-    framing: Framing,
-    close: bool,
-    http10: bool,
-) -> bool {
-    let mut held = conn.held.borrow_mut();
-    held.clear();
-    encode::write_head(&mut held, status, headers, framing, close, http10)
-}
-
-/// Moves a held response head (`conn.held`) to the output buffer; returns
-/// where it starts there and the flush count (see `write_response`).
-fn release_head(conn: &Connection) -> (usize, u64) {
-    let mut out = conn.out.borrow_mut();
-    let at = (out.len(), conn.flushes.get());
-    let mut held = conn.held.borrow_mut();
-    out.extend_from_slice(&held);
-    held.clear();
-    at
-}
-
 /// Copies a streamed body to the connection, chunked or raw, up to `limit`;
 /// returns the bytes sent. The outer error is the connection's (writing
-/// failed), the inner one the body's (reading it failed). A head still held
-/// (`head_at` is `None`) goes out before the first bytes, or at the end of
-/// a body that had none; not if the body fails first.
+/// failed), the inner one the body's (reading it failed). The held `head`
+/// goes out before the first bytes, or at the end of a body that had none;
+/// not if the body fails first.
 fn stream_body(
-    conn: &Connection,
     body: &mut Body,
     limit: Option<u64>,
     chunked: bool,
     scratch: &mut Vec<u8>,
-    head_at: &mut Option<(usize, u64)>,
+    head: &mut HeldHead<'_>,
+    headers: &HeaderMap,
 ) -> io::Result<io::Result<u64>> {
+    let conn = head.conn;
     if scratch.is_empty() {
         scratch.resize(16 * 1024, 0);
     }
@@ -501,7 +520,7 @@ fn stream_body(
     loop {
         let want = match limit {
             Some(n) if sent >= n => {
-                head_at.get_or_insert_with(|| release_head(conn));
+                head.release(headers);
                 return Ok(Ok(sent));
             }
             Some(n) => scratch.len().min(usize::try_from(n - sent).unwrap_or(usize::MAX)),
@@ -514,7 +533,7 @@ fn stream_body(
         let read = panic::catch_unwind(AssertUnwindSafe(|| body.read(&mut scratch[..want])));
         let n = match read {
             Ok(Ok(0)) => {
-                head_at.get_or_insert_with(|| release_head(conn));
+                head.release(headers);
                 return Ok(Ok(sent));
             }
             Ok(Ok(n)) => n,
@@ -527,7 +546,7 @@ fn stream_body(
             }
         };
         sent += n as u64;
-        head_at.get_or_insert_with(|| release_head(conn));
+        head.release(headers);
         let full = {
             let mut out = conn.out.borrow_mut();
             if chunked {
