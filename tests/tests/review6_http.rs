@@ -424,3 +424,48 @@ fn a_drain_over_its_limit_closes_after_the_answer_and_answers_nothing_after_it()
     c.send(b"20\r\n0123456789abcdef0123456789abcdef\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
     assert!(c.is_closed(), "a request after an over-long drained body was answered");
 }
+
+#[test]
+fn a_streamed_answer_that_waits_between_its_chunks_sends_each_before_it_waits() {
+    // An event stream: the body's reader waits for each event. What it
+    // produced must reach the client before it waits again, not sit in the
+    // server's buffer until 64 KiB or the end.
+    use guv::green::sync::mpsc as green_mpsc;
+    struct Events(green_mpsc::Receiver<&'static [u8]>);
+    impl Read for Events {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.recv() {
+                Ok(event) => {
+                    buf[..event.len()].copy_from_slice(event);
+                    Ok(event.len())
+                }
+                Err(_) => Ok(0),
+            }
+        }
+    }
+    let (tx, rx) = green_mpsc::channel::<&'static [u8]>();
+    let rx = Mutex::new(Some(rx));
+    let app = move |_req: Request<Body>| -> Response<Body> {
+        let events = rx.lock().unwrap().take().expect("one request");
+        Response::new(Body::from_reader(Events(events)))
+    };
+    let s = TestServer::start(Server::new(app).workers(1).access_log(false));
+    let mut c = s.connect();
+    c.write_all(b"GET /events HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    fn read_until(c: &mut std::net::TcpStream, got: &mut Vec<u8>, end: &[u8]) {
+        let mut b = [0u8; 1024];
+        while !got.ends_with(end) {
+            let n = c.read(&mut b).expect("the event did not arrive");
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&b[..n]);
+        }
+    }
+    let mut got = Vec::new();
+    tx.send(b"data: one\n\n").unwrap();
+    read_until(&mut c, &mut got, b"data: one\n\n\r\n");
+    assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"), "{}", String::from_utf8_lossy(&got));
+    tx.send(b"data: two\n\n").unwrap();
+    read_until(&mut c, &mut got, b"data: two\n\n\r\n");
+    drop(tx);
+    read_until(&mut c, &mut got, b"0\r\n\r\n");
+}

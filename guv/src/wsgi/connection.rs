@@ -11,6 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::AsFd;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -50,6 +51,9 @@ pub(crate) struct Connection {
     /// Raised when the last [`super::Upgraded`] handle of a taken-over
     /// connection is dropped; the connection's greenlet waits for it.
     pub(crate) released: RefCell<Option<crate::Event>>,
+    /// A greenlet that flushes once the writer lets others run is
+    /// scheduled ([`Connection::flush_soon`]).
+    flush_soon: Cell<bool>,
     /// How long a read of the request body waits for the client
     /// ([`super::Server::body_timeout`]).
     body_timeout: Option<Duration>,
@@ -93,6 +97,7 @@ impl Connection {
             upgraded: Cell::new(false),
             flushes: Cell::new(0),
             upgrade_written: RefCell::new(Vec::new()),
+            flush_soon: Cell::new(false),
             released: RefCell::new(None),
             body_timeout,
             send_timeout,
@@ -165,6 +170,27 @@ impl Connection {
                 http::StatusCode::from_bytes(code).ok()
             }
             _ => None,
+        }
+    }
+
+    /// Flushes what is buffered once the calling greenlet parks or yields
+    /// (a greenlet scheduled now runs then), unless it flushed by then: so
+    /// that a streamed body that waits for its next bytes does not keep
+    /// what it produced from the client meanwhile, while one that never
+    /// waits still has its output batched. One such greenlet at a time.
+    pub(crate) fn flush_soon(self: &Rc<Self>) {
+        if self.flush_soon.replace(true) {
+            return;
+        }
+        let conn = self.clone();
+        let spawned = crate::Builder::new().spawn_n(move || {
+            conn.flush_soon.set(false);
+            if !conn.upgraded.get() && !conn.out.borrow().is_empty() {
+                let _ = conn.flush();
+            }
+        });
+        if spawned.is_err() {
+            self.flush_soon.set(false);
         }
     }
 

@@ -326,7 +326,7 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 /// Writes the head and body; returns the body bytes sent and whether the
 /// connection closes after this response.
 fn write_response(
-    conn: &Connection,
+    conn: &Rc<Connection>,
     response: &mut Response<Body>,
     info: &RequestInfo,
     mut close: bool,
@@ -403,7 +403,7 @@ fn write_response(
 /// Written when released, so a shutdown that began meanwhile makes it say
 /// `Connection: close`.
 struct HeldHead<'a> {
-    conn: &'a Connection,
+    conn: &'a Rc<Connection>,
     status: StatusCode,
     framing: Framing,
     close: bool,
@@ -558,6 +558,13 @@ fn stream_body(
         };
         if full {
             conn.flush()?;
+        } else {
+            // A body that waits for its next bytes (an event stream, a slow
+            // producer) must not keep what it produced in the buffer
+            // meanwhile: it goes out as soon as this greenlet lets others
+            // run. A body that never waits (a file, memory) keeps the
+            // batching up to 64 KiB.
+            conn.flush_soon();
         }
     }
 }
