@@ -185,7 +185,10 @@ impl Connection {
         let conn = self.clone();
         let spawned = crate::Builder::new().spawn_n(move || {
             conn.flush_soon.set(false);
-            if !conn.upgraded.get() && !conn.out.borrow().is_empty() {
+            // Held only here: the connection ended (closed after an error,
+            // killed), and what it left unsent stays so.
+            let ended = Rc::strong_count(&conn) == 1;
+            if !ended && !conn.upgraded.get() && !conn.out.borrow().is_empty() {
                 let _ = conn.flush();
             }
         });
