@@ -8,9 +8,10 @@
 //! [`Connection::flush`]).
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, Write};
+use std::io;
 use std::net::Shutdown;
 use std::os::fd::AsFd;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -43,12 +44,22 @@ pub(crate) struct Connection {
     /// what was there (a response that failed before any of it went out
     /// can be taken back).
     pub(crate) flushes: Cell<u64>,
+    /// The first bytes an app wrote on the connection after taking it over
+    /// (at most [`Connection::WRITTEN_PREFIX`]), for the access log's
+    /// status: what was answered, not what an upgrade usually answers.
+    pub(crate) upgrade_written: RefCell<Vec<u8>>,
     /// Raised when the last [`super::Upgraded`] handle of a taken-over
     /// connection is dropped; the connection's greenlet waits for it.
     pub(crate) released: RefCell<Option<crate::Event>>,
+    /// A greenlet that flushes once the writer lets others run is
+    /// scheduled ([`Connection::flush_soon`]).
+    flush_soon: Cell<bool>,
     /// How long a read of the request body waits for the client
     /// ([`super::Server::body_timeout`]).
     body_timeout: Option<Duration>,
+    /// How long a write waits for the client to take more
+    /// ([`super::Server::send_timeout`]).
+    send_timeout: Option<Duration>,
 }
 
 /// A buffer being flushed; dropping it (at the end, or when the writer
@@ -71,7 +82,12 @@ fn busy() -> io::Error {
 }
 
 impl Connection {
-    pub(crate) fn new(stream: TcpStream, conn: Conn, body_timeout: Option<Duration>) -> Connection {
+    pub(crate) fn new(
+        stream: TcpStream,
+        conn: Conn,
+        body_timeout: Option<Duration>,
+        send_timeout: Option<Duration>,
+    ) -> Connection {
         Connection {
             stream,
             conn: RefCell::new(conn),
@@ -80,8 +96,11 @@ impl Connection {
             body_failed: Cell::new(None),
             upgraded: Cell::new(false),
             flushes: Cell::new(0),
+            upgrade_written: RefCell::new(Vec::new()),
+            flush_soon: Cell::new(false),
             released: RefCell::new(None),
             body_timeout,
+            send_timeout,
         }
     }
 
@@ -128,15 +147,104 @@ impl Connection {
         self.flush_in_turn()
     }
 
+    /// How many of the first bytes written through an upgrade are kept:
+    /// a status line's `HTTP/1.1 101`.
+    pub(crate) const WRITTEN_PREFIX: usize = 12;
+
+    /// Notes bytes an app wrote after taking the connection over (only the
+    /// first few are kept; later writes cost one comparison).
+    pub(crate) fn note_upgrade_write(&self, bytes: &[u8]) {
+        let mut kept = self.upgrade_written.borrow_mut();
+        let room = Self::WRITTEN_PREFIX.saturating_sub(kept.len());
+        if room > 0 {
+            kept.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        }
+    }
+
+    /// The status of the answer an app wrote after taking the connection
+    /// over, if what it wrote began with an HTTP/1.x status line.
+    pub(crate) fn upgrade_status(&self) -> Option<http::StatusCode> {
+        let kept = self.upgrade_written.borrow();
+        match kept.as_slice() {
+            [b'H', b'T', b'T', b'P', b'/', b'1', b'.', _, b' ', code @ ..] if code.len() == 3 => {
+                http::StatusCode::from_bytes(code).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// Flushes what is buffered once the calling greenlet parks or yields
+    /// (a greenlet scheduled now runs then), unless it flushed by then: so
+    /// that a streamed body that waits for its next bytes does not keep
+    /// what it produced from the client meanwhile, while one that never
+    /// waits still has its output batched. One such greenlet at a time.
+    pub(crate) fn flush_soon(self: &Rc<Self>) {
+        if self.flush_soon.replace(true) {
+            return;
+        }
+        let conn = self.clone();
+        let spawned = crate::Builder::new().spawn_n(move || {
+            conn.flush_soon.set(false);
+            // Held only here: the connection ended (closed after an error,
+            // killed), and what it left unsent stays so.
+            let ended = Rc::strong_count(&conn) == 1;
+            if !ended && !conn.upgraded.get() && !conn.out.borrow().is_empty() {
+                let _ = conn.flush();
+            }
+        });
+        if spawned.is_err() {
+            self.flush_soon.set(false);
+        }
+    }
+
     /// Flushes, then writes `bytes` straight to the socket (a large body)
     /// without letting another greenlet's output in between.
     pub(crate) fn write_through(&self, bytes: &[u8]) -> io::Result<()> {
         let _turn = self.turn.guard();
         self.flush_in_turn()?;
-        (&self.stream).write_all(bytes)
+        let mut written = 0;
+        while written < bytes.len() {
+            match self.write_some(&bytes[written..])? {
+                0 => return Err(io::Error::new(io::ErrorKind::WriteZero, "guv::wsgi: the client stopped reading")),
+                n => written += n,
+            }
+        }
+        Ok(())
     }
 
-    /// [`flush`](Connection::flush) for the holder of `turn`.
+    /// One write that makes progress, parking for the client to take more
+    /// for at most the send timeout (`TimedOut` then). The deadline is
+    /// taken only when the socket is full: each wait gets the whole
+    /// timeout, as nginx's `send_timeout` bounds the gap between two writes,
+    /// not the whole answer.
+    #[inline(never)]
+    fn write_some(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut deadline = None;
+        loop {
+            match self.stream.try_write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+            if deadline.is_none() {
+                deadline = self.send_timeout.and_then(|t| Instant::now().checked_add(t));
+            }
+            match self.stream.wait_ready(Interest::WRITABLE, deadline) {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    let waited = self.send_timeout.unwrap_or_default();
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("guv::wsgi: the client took none of the answer for {waited:?}"),
+                    ));
+                }
+                other => other?,
+            }
+        }
+    }
+
+    /// [`flush`](Connection::flush) for the holder of `turn`. Out of line:
+    /// the common flush never gets here.
+    #[inline(never)]
     fn flush_in_turn(&self) -> io::Result<()> {
         loop {
             let buf = std::mem::take(&mut *self.out.borrow_mut());
@@ -147,7 +255,7 @@ impl Connection {
             self.flushes.set(self.flushes.get() + 1);
             let mut pending = Pending { conn: self, buf, written: 0 };
             while pending.written < pending.buf.len() {
-                match (&self.stream).write(&pending.buf[pending.written..]) {
+                match self.write_some(&pending.buf[pending.written..]) {
                     Ok(0) => {
                         pending.written = pending.buf.len();
                         return Err(io::Error::new(io::ErrorKind::WriteZero, "guv::wsgi: the client stopped reading"));
@@ -349,7 +457,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
-        (Rc::new(Connection::new(server, Conn::new(Limits::default(), 1 << 20, 1 << 16), None)), client)
+        (Rc::new(Connection::new(server, Conn::new(Limits::default(), 1 << 20, 1 << 16), None, None)), client)
     }
 
     fn pattern(len: usize) -> Vec<u8> {

@@ -41,6 +41,7 @@ pub(crate) struct Config {
     pub(crate) max_drain: u64,
     pub(crate) header_timeout: Option<Duration>,
     pub(crate) body_timeout: Option<Duration>,
+    pub(crate) send_timeout: Option<Duration>,
     pub(crate) access_log: bool,
 }
 
@@ -52,6 +53,7 @@ impl Default for Config {
             max_drain: 64 * 1024,
             header_timeout: Some(Duration::from_secs(60)),
             body_timeout: Some(Duration::from_secs(60)),
+            send_timeout: Some(Duration::from_secs(60)),
             access_log: true,
         }
     }
@@ -77,10 +79,14 @@ pub(crate) struct Flags {
 /// Serves one connection until it closes.
 pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, cfg: &Config, flags: &Flags) {
     let _ = stream.set_nodelay(true);
-    let conn = Rc::new(Connection::new(stream, Conn::new(cfg.limits, cfg.max_body, cfg.max_drain), cfg.body_timeout));
+    let conn = Rc::new(Connection::new(
+        stream,
+        Conn::new(cfg.limits, cfg.max_body, cfg.max_drain),
+        cfg.body_timeout,
+        cfg.send_timeout,
+    ));
     let mut scratch = Vec::new();
     loop {
-        flags.head_since.set(flags.clock.get());
         // Read until a whole head is buffered; it is parsed straight into
         // the request the app gets.
         let mut request = Request::new(Body::empty());
@@ -93,9 +99,12 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
                     log::debug!(target: "guv::wsgi", "{peer}: {e}");
                     encode::write_error(&mut conn.out.borrow_mut(), e.status());
                     if cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
-                        access_log(peer, &Method::GET, "-", Version::HTTP_11, e.status(), 0);
+                        access_log(peer, &Method::GET, "-", Version::HTTP_11, Some(e.status()), 0);
                     }
+                    // Busy while answers (pipelined ones before this) go out.
+                    flags.busy.set(true);
                     let _ = conn.flush();
+                    flags.busy.set(false);
                     conn.linger();
                     return;
                 }
@@ -116,6 +125,12 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
             if flushed.is_ok() && flags.stopping.get() {
                 conn.linger();
                 return;
+            }
+            // The header timeout counts from here: while answers were
+            // still going out, the server was waiting for the client to
+            // read (the send timeout's business), not for a head.
+            if flags.head_since.get() == NOT_WAITING {
+                flags.head_since.set(flags.clock.get());
             }
             if let Err(e) = flushed.and_then(|()| conn.fill()) {
                 log::debug!(target: "guv::wsgi", "{peer}: {e}");
@@ -140,8 +155,7 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
         match next {
             Next::ReadHead => {}
             Next::Drain => {
-                flags.head_since.set(flags.clock.get());
-                let drained = drain(&conn);
+                let drained = drain(&conn, flags);
                 flags.head_since.set(NOT_WAITING);
                 if let Err(e) = drained {
                     log::debug!(target: "guv::wsgi", "{peer}: {e}");
@@ -151,7 +165,10 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
                 }
             }
             Next::Close => {
+                // Busy until the answers are out (see the head loop).
+                flags.busy.set(true);
                 let _ = conn.flush();
+                flags.busy.set(false);
                 if conn.conn.borrow().has_buffered() || !conn.conn.borrow().is_eof() {
                     conn.linger();
                 }
@@ -161,13 +178,27 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
     }
 }
 
-/// Discards the rest of a request body the app did not read.
-fn drain(conn: &Connection) -> io::Result<()> {
+/// Discards the rest of a request body the app did not read. The header
+/// timeout bounds the waits for the client's bytes, not the flush before
+/// them (the send timeout's).
+fn drain(conn: &Connection, flags: &Flags) -> io::Result<()> {
     loop {
         if conn.conn.borrow_mut().drain()? {
             return Ok(());
         }
-        conn.flush()?;
+        // The answer (and any pipelined before it) may still be going out:
+        // a shutdown lets that finish, as in the head loop, and then the
+        // connection closes instead of waiting for the rest of the body.
+        flags.busy.set(true);
+        let flushed = conn.flush();
+        flags.busy.set(false);
+        flushed?;
+        if flags.stopping.get() {
+            return Err(io::Error::other("guv::wsgi: the server is shutting down"));
+        }
+        if flags.head_since.get() == NOT_WAITING {
+            flags.head_since.set(flags.clock.get());
+        }
         conn.fill()?;
     }
 }
@@ -231,11 +262,13 @@ fn respond(
     };
     if conn.upgraded.get() {
         drop(_registration);
-        // The app wrote its own `101 Switching Protocols` and ran the new
-        // protocol during the call; the line is written when it returns
-        // (as a response's is after its body), bytes unknown.
+        // The app wrote its own answer (a `101 Switching Protocols`, most
+        // often) and ran the new protocol during the call; the line is
+        // written when it returns (as a response's is after its body), with
+        // the status the app's first bytes carry ("-" if they were no
+        // status line), bytes unknown.
         if let Some((method, uri)) = logged {
-            access_log(peer, &method, &uri.to_string(), info.version, StatusCode::SWITCHING_PROTOCOLS, 0);
+            access_log(peer, &method, &uri.to_string(), info.version, conn.upgrade_status(), 0);
         }
         wait_released(conn);
         return Ok(Responded::Upgraded);
@@ -251,11 +284,11 @@ fn respond(
         response = error_response(status);
     }
     close |= flags.stopping.get();
-    let (sent, close) = write_response(conn, &mut response, &info, close, scratch)?;
+    let (sent, close) = write_response(conn, &mut response, &info, close, &flags.stopping, scratch)?;
     // The status sent: a stream that failed before it went out was replaced.
     let status = response.status();
     if let Some((method, uri)) = logged {
-        access_log(peer, &method, &uri.to_string(), info.version, status, sent);
+        access_log(peer, &method, &uri.to_string(), info.version, Some(status), sent);
     }
     Ok(Responded::Done { close })
 }
@@ -293,10 +326,11 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 /// Writes the head and body; returns the body bytes sent and whether the
 /// connection closes after this response.
 fn write_response(
-    conn: &Connection,
+    conn: &Rc<Connection>,
     response: &mut Response<Body>,
     info: &RequestInfo,
     mut close: bool,
+    stopping: &Cell<bool>,
     scratch: &mut Vec<u8>,
 ) -> io::Result<(u64, bool)> {
     let status = response.status();
@@ -321,9 +355,6 @@ fn write_response(
     close |= framing == Framing::UntilClose;
     let http10 = info.version == Version::HTTP_10;
     let streamed = !matches!(framing, Framing::NoBody(_)) && response.body().as_bytes().is_none();
-    // Where this response's head starts in the output buffer, and the
-    // flush count then: while that is unchanged, none of it has gone out.
-    let head_at;
     {
         let mut out = conn.out.borrow_mut();
         let mut state = conn.conn.borrow_mut();
@@ -334,7 +365,11 @@ fn write_response(
         // client will send an unread body for the server to drain.
         close |= !state.can_keep_alive();
         drop(state);
-        head_at = (out.len(), conn.flushes.get());
+        if streamed {
+            drop(out);
+            let head = HeldHead { conn, status, framing, close, http10, stopping, at: None };
+            return write_streamed(response, head, scratch);
+        }
         close = encode::write_head(&mut out, status, response.headers(), framing, close, http10);
         // The map's allocation holds the next request's fields.
         conn.conn.borrow_mut().recycle_headers(response.headers_mut());
@@ -350,36 +385,97 @@ fn write_response(
             }
         }
     }
-    let body = response.body_mut();
-    let streamed = match framing {
-        Framing::NoBody(_) => return Ok((0, close)),
-        Framing::Length(n) => {
-            if let Some(bytes) = body.as_bytes() {
-                conn.write_through(bytes)?;
-                return Ok((bytes.len() as u64, close));
-            }
-            stream_body(conn, body, Some(n), false, scratch)?.and_then(|sent| {
-                if sent < n {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("guv::wsgi: the response body ended after {sent} of its {n} bytes"),
-                    ));
-                }
-                Ok(sent)
-            })
+    // In memory (a large body, or a tunnel's data), or no body at all.
+    match (framing, response.body().as_bytes()) {
+        (Framing::NoBody(_), _) | (_, None) => Ok((0, close)),
+        (_, Some(bytes)) => {
+            conn.write_through(bytes)?;
+            Ok((bytes.len() as u64, close))
         }
-        Framing::Chunked => stream_body(conn, body, None, true, scratch)?.inspect(|_| {
+    }
+}
+
+/// The head of a streamed response, held back until the body produces its
+/// first bytes (or ends without any): the body may be the request's own,
+/// whose reads flush what is buffered (answers pipelined before it, a `100
+/// Continue`) before they wait for the client; a body that fails before
+/// any byte (a 408, a 413) can then still be answered with its status.
+/// Written when released, so a shutdown that began meanwhile makes it say
+/// `Connection: close`.
+struct HeldHead<'a> {
+    conn: &'a Rc<Connection>,
+    status: StatusCode,
+    framing: Framing,
+    close: bool,
+    http10: bool,
+    stopping: &'a Cell<bool>,
+    /// Once written: where the head starts in the output buffer, and the
+    /// flush count then (while that is unchanged, none of it has gone out).
+    at: Option<(usize, u64)>,
+}
+
+impl HeldHead<'_> {
+    /// Writes the head into the output buffer, once.
+    fn release(&mut self, headers: &HeaderMap) {
+        if self.at.is_none() {
+            let mut out = self.conn.out.borrow_mut();
+            self.at = Some((out.len(), self.conn.flushes.get()));
+            let close = self.close || self.stopping.get();
+            self.close = encode::write_head(&mut out, self.status, headers, self.framing, close, self.http10);
+        }
+    }
+}
+
+/// [`write_response`] for a body that streams (not in memory). Out of
+/// line: in-memory answers, the common case, never come here.
+#[cold]
+#[inline(never)]
+fn write_streamed(
+    response: &mut Response<Body>,
+    mut head: HeldHead<'_>,
+    scratch: &mut Vec<u8>,
+) -> io::Result<(u64, bool)> {
+    let conn = head.conn;
+    let framing = head.framing;
+    // Out of the response, so that its fields can be read while it streams.
+    let mut body = std::mem::take(response.body_mut());
+    let headers = response.headers();
+    let streamed = match framing {
+        Framing::NoBody(_) => {
+            head.release(headers);
+            Ok(0)
+        }
+        Framing::Length(n) => stream_body(&mut body, Some(n), false, scratch, &mut head, headers)?.and_then(|sent| {
+            if sent < n {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("guv::wsgi: the response body ended after {sent} of its {n} bytes"),
+                ));
+            }
+            Ok(sent)
+        }),
+        Framing::Chunked => stream_body(&mut body, None, true, scratch, &mut head, headers)?.inspect(|_| {
             conn.out.borrow_mut().extend_from_slice(encode::LAST_CHUNK);
         }),
-        Framing::UntilClose => stream_body(conn, body, None, false, scratch)?,
+        Framing::UntilClose => stream_body(&mut body, None, false, scratch, &mut head, headers)?,
     };
+    drop(body);
+    let (close, at) = (head.close, head.at);
+    // The map's allocation holds the next request's fields.
+    conn.conn.borrow_mut().recycle_headers(response.headers_mut());
     match streamed {
         Ok(sent) => Ok((sent, close)),
         Err(e) => {
             // The body failed: the request body it echoes (whose error
             // says the status), or the app's own stream.
             let status = conn.body_failed.take().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let (at, flushes) = head_at;
+            let Some((at, flushes)) = at else {
+                // The head was still held: nothing of the answer is out.
+                log::debug!(target: "guv::wsgi", "the response body failed before its first byte ({e}): answering {status}");
+                encode::write_error(&mut conn.out.borrow_mut(), status);
+                *response.status_mut() = status;
+                return Ok((0, true));
+            };
             if conn.flushes.get() != flushes {
                 // Part of the answer is out: the connection closes without
                 // its end (no last chunk, or fewer bytes than its length),
@@ -405,21 +501,28 @@ fn write_response(
 
 /// Copies a streamed body to the connection, chunked or raw, up to `limit`;
 /// returns the bytes sent. The outer error is the connection's (writing
-/// failed), the inner one the body's (reading it failed).
+/// failed), the inner one the body's (reading it failed). The held `head`
+/// goes out before the first bytes, or at the end of a body that had none;
+/// not if the body fails first.
 fn stream_body(
-    conn: &Connection,
     body: &mut Body,
     limit: Option<u64>,
     chunked: bool,
     scratch: &mut Vec<u8>,
+    head: &mut HeldHead<'_>,
+    headers: &HeaderMap,
 ) -> io::Result<io::Result<u64>> {
+    let conn = head.conn;
     if scratch.is_empty() {
         scratch.resize(16 * 1024, 0);
     }
     let mut sent = 0u64;
     loop {
         let want = match limit {
-            Some(n) if sent >= n => return Ok(Ok(sent)),
+            Some(n) if sent >= n => {
+                head.release(headers);
+                return Ok(Ok(sent));
+            }
             Some(n) => scratch.len().min(usize::try_from(n - sent).unwrap_or(usize::MAX)),
             None => scratch.len(),
         };
@@ -429,7 +532,10 @@ fn stream_body(
         // (a 500 if none of the answer is out yet), as one in the app does.
         let read = panic::catch_unwind(AssertUnwindSafe(|| body.read(&mut scratch[..want])));
         let n = match read {
-            Ok(Ok(0)) => return Ok(Ok(sent)),
+            Ok(Ok(0)) => {
+                head.release(headers);
+                return Ok(Ok(sent));
+            }
             Ok(Ok(n)) => n,
             Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
             Ok(Err(e)) => return Ok(Err(e)),
@@ -440,6 +546,7 @@ fn stream_body(
             }
         };
         sent += n as u64;
+        head.release(headers);
         let full = {
             let mut out = conn.out.borrow_mut();
             if chunked {
@@ -451,6 +558,13 @@ fn stream_body(
         };
         if full {
             conn.flush()?;
+        } else {
+            // A body that waits for its next bytes (an event stream, a slow
+            // producer) must not keep what it produced in the buffer
+            // meanwhile: it goes out as soon as this greenlet lets others
+            // run. A body that never waits (a file, memory) keeps the
+            // batching up to 64 KiB.
+            conn.flush_soon();
         }
     }
 }
@@ -468,12 +582,25 @@ fn app_panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "Box<dyn Any>".to_owned())
 }
 
-/// Logs one request in the common log format.
-fn access_log(peer: SocketAddr, method: &Method, target: &str, version: Version, status: StatusCode, bytes: u64) {
+/// Logs one request in the common log format; an unknown status is "-".
+fn access_log(
+    peer: SocketAddr,
+    method: &Method,
+    target: &str,
+    version: Version,
+    status: Option<StatusCode>,
+    bytes: u64,
+) {
     let mut line = String::with_capacity(96);
     let date = encode::with_clock(|c| c.log_date);
     let date = std::str::from_utf8(&date).unwrap_or("-");
-    let _ = write!(line, "{} - - [{date}] \"{method} {target} {version:?}\" {} ", peer.ip(), status.as_u16());
+    let _ = write!(line, "{} - - [{date}] \"{method} {target} {version:?}\" ", peer.ip());
+    match status {
+        Some(status) => {
+            let _ = write!(line, "{} ", status.as_u16());
+        }
+        None => line.push_str("- "),
+    }
     if bytes == 0 {
         line.push('-');
     } else {

@@ -46,7 +46,9 @@
 //!   (505). A client that does not send a head within
 //!   [`Server::header_timeout`] is disconnected; one that stops sending a
 //!   request body for [`Server::body_timeout`] gets 408 (the app's read
-//!   fails with `TimedOut`).
+//!   fails with `TimedOut`); one that takes none of its answer for
+//!   [`Server::send_timeout`] is disconnected (the header timeout does not
+//!   run while the server is writing, so a slow reader is not cut off).
 //! - Framing is strict, so that a proxy in front cannot read a different
 //!   request boundary than the server (request smuggling): one `Host`;
 //!   `Content-Length` and `Transfer-Encoding` never together; a
@@ -63,10 +65,12 @@
 //!   leave the client waiting for the real answer) or not HTTP (600 and
 //!   up), though the connection stays open.
 //! - A streamed response body that fails (the app's reader errs or ends
-//!   short of its length, or the request body it echoes is over the limit
-//!   or malformed) before any of the response has been written is taken
-//!   back and answered with the error's status (500, or 413/400) and
-//!   `Connection: close`. Once part of it is out, the connection closes
+//!   short of its length, or the request body it echoes is over the limit,
+//!   malformed or too slow) before any of the response has been written is
+//!   taken back and answered with the error's status (500, or 413/400/408)
+//!   and `Connection: close`. The head of a streamed body is held until
+//!   the body yields its first bytes, so an echo whose request body fails
+//!   before any byte of it came gets that status, not a 200 cut short. Once part of it is out, the connection closes
 //!   without the body's end (no last chunk, fewer bytes than its length),
 //!   so the client sees it cut; a body delimited by the close (HTTP/1.0,
 //!   no length) has no end to withhold, so that connection is reset

@@ -61,7 +61,8 @@ where
 {
     /// A server for `app` with the defaults: 1000 connections, one worker,
     /// the [`Limits`] defaults, a 1 GiB body limit, 64 KiB drained, a 60 s
-    /// header timeout, access log on, 30 s to finish at shutdown.
+    /// header timeout, 60 s body and send timeouts, access log on, 30 s to
+    /// finish at shutdown.
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};
@@ -278,12 +279,53 @@ where
         self
     }
 
+    /// How long a write to the client may wait for the client to take
+    /// more of the answer (the gap between two writes that make progress,
+    /// as nginx's `send_timeout`; 60 s by default). When it passes, the
+    /// connection is closed (what was not sent is dropped). This is what
+    /// bounds a client that sends requests but never reads the answers:
+    /// while the server is writing, it is not waiting for a request head,
+    /// so [`header_timeout`](Server::header_timeout) does not apply, and a
+    /// slow reader that keeps reading is never cut off. `None`: no limit.
+    ///
+    /// ```
+    /// # use std::io::{Read, Write};
+    /// use std::time::Duration;
+    /// use guv::wsgi::{Body, Server};
+    ///
+    /// // An endless answer, to a client that reads none of it.
+    /// let app = |_req: http::Request<Body>| http::Response::new(Body::from_reader(std::io::repeat(b'z')));
+    /// let bound = Server::new(app)
+    ///     .send_timeout(Some(Duration::from_millis(100)))
+    ///     .max_connections(1)
+    ///     .bind("127.0.0.1:0")
+    ///     .unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let server = std::thread::spawn(move || bound.run());
+    /// let mut stuck = std::net::TcpStream::connect(addr).unwrap();
+    /// stuck.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    /// // The server gives up on it after 100 ms of no progress: the one
+    /// // connection slot is free again for the next client.
+    /// let mut next = std::net::TcpStream::connect(addr).unwrap();
+    /// next.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    /// let mut head = [0u8; 12];
+    /// next.read_exact(&mut head).unwrap();
+    /// assert_eq!(&head, b"HTTP/1.1 200");
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
+    pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.cfg.send_timeout = timeout;
+        self
+    }
+
     /// Whether to log each request in the common log format through the
     /// `log` crate (target `guv::wsgi::access`, level `Info`). On by
     /// default; costs nothing while no logger enables that target. A
     /// request whose connection the app took over ([`super::Upgrade`], a
-    /// WebSocket) is logged with status 101 and no byte count when the app
-    /// call returns.
+    /// WebSocket) is logged when the app call returns, with the status of
+    /// the status line the app wrote first (101 for a WebSocket; "-" if
+    /// what it wrote began with no status line) and no byte count.
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};

@@ -185,7 +185,9 @@ impl Upgraded {
 
     /// One non-blocking write.
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.conn.stream.try_write(buf)
+        let n = self.conn.stream.try_write(buf)?;
+        self.conn.note_upgrade_write(&buf[..n]);
+        Ok(n)
     }
 
     /// Parks until the socket is ready for `interest`.
@@ -206,7 +208,9 @@ impl Read for Upgraded {
 
 impl Write for Upgraded {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&self.conn.stream).write(buf)
+        let n = (&self.conn.stream).write(buf)?;
+        self.conn.note_upgrade_write(&buf[..n]);
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
