@@ -33,6 +33,7 @@ pub fn io_kind<T>(r: &std::io::Result<T>) -> String {
 }
 
 pub mod dns;
+pub mod fs;
 /// Helpers for the HTTP and WebSocket tests.
 pub mod http;
 pub mod net;

@@ -4,33 +4,6 @@
 //! the same observations. Green-only tests below prove the calls park
 //! only the greenlet and that a killed lock waiter gives its lock back.
 
-use std::path::{Path, PathBuf};
-
-/// A fresh, empty directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("guv-fs-twin-{}-{name}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Compiles each body against `std::fs` and `guv::green::fs` and adds a
 /// test comparing the two runs.
 macro_rules! twin {
@@ -59,11 +32,11 @@ macro_rules! twin {
             #[test]
             fn $name() {
                 let std_side = std::thread::spawn(|| {
-                    let d = TempDir::new(concat!(stringify!($name), "-std"));
+                    let d = TempDir::new("fs-twin", concat!(stringify!($name), "-std"));
                     on_std::$name(d.path())
                 }).join().expect("std run panicked");
                 let green_side = std::thread::spawn(|| {
-                    let d = TempDir::new(concat!(stringify!($name), "-green"));
+                    let d = TempDir::new("fs-twin", concat!(stringify!($name), "-green"));
                     on_green::$name(d.path())
                 }).join().expect("green run panicked");
                 assert!(!std_side.is_empty());
@@ -73,6 +46,7 @@ macro_rules! twin {
     };
 }
 
+use guv_tests::fs::TempDir;
 use guv_tests::io_kind as kind;
 
 fn lock_kind(r: &Result<(), std::fs::TryLockError>) -> String {
@@ -332,7 +306,7 @@ twin! {
 #[test]
 fn a_lock_wait_parks_only_the_greenlet() {
     use guv::green::fs::File;
-    let dir = TempDir::new("lock-parks");
+    let dir = TempDir::new("fs-twin", "lock-parks");
     let p = dir.path().join("f");
     let holder = File::create(&p).unwrap();
     holder.lock().unwrap();
@@ -362,7 +336,7 @@ fn a_lock_wait_parks_only_the_greenlet() {
 fn a_killed_lock_waiter_gives_the_lock_back() {
     use guv::green::fs::File;
     use std::time::Duration;
-    let dir = TempDir::new("lock-killed");
+    let dir = TempDir::new("fs-twin", "lock-killed");
     let p = dir.path().join("f");
     let holder = File::create(&p).unwrap();
     holder.lock().unwrap();
@@ -404,7 +378,7 @@ fn positioned_and_vectored_calls_park_only_the_greenlet() {
     use guv::green::fs::{File, OpenOptions};
     use std::io::{IoSlice, Read, Write};
     use std::os::unix::fs::FileExt;
-    let dir = TempDir::new("parks");
+    let dir = TempDir::new("fs-twin", "parks");
     let fifo = dir.path().join("fifo");
     assert!(guv::green::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let f2 = fifo.clone();

@@ -10,31 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::Duration;
 
 use guv_tests::Log;
-
-/// A fresh, empty directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("guv-review6-{}-{name}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use guv_tests::fs::TempDir;
 
 /// The tests of this binary run one at a time: [`on_the_pool`] needs
 /// every pool thread, and other tests hold one for long (a FIFO open
@@ -116,7 +92,7 @@ fn on_the_pool<T: 'static>(what: &str, call: impl FnOnce() -> T + 'static) -> T 
 fn dir_entry_metadata_runs_on_the_pool() {
     let _serial = one_at_a_time();
     use guv::green::fs;
-    let d = TempDir::new("entry-meta");
+    let d = TempDir::new("review6", "entry-meta");
     fs::write(d.path().join("f"), b"12345").unwrap();
     let entry = fs::read_dir(d.path()).unwrap().next().unwrap().unwrap();
     let entry = Rc::new(entry);
@@ -136,7 +112,7 @@ fn every_green_fs_call_runs_on_the_pool() {
     use guv::green::os::unix::fs as unix_fs;
     use std::io::{Seek, SeekFrom, Write};
     use std::os::unix::fs::FileExt;
-    let d = TempDir::new("all-calls");
+    let d = TempDir::new("review6", "all-calls");
     let p = |name: &str| d.path().join(name);
     let (a, b, c, sub, link, link2) = (p("a"), p("b"), p("c"), p("sub/deeper"), p("link"), p("link2"));
     macro_rules! pool {
@@ -284,7 +260,7 @@ fn every_green_fs_call_runs_on_the_pool() {
 fn dir_entries_match_std() {
     let _serial = one_at_a_time();
     use std::os::unix::fs::DirEntryExt;
-    let d = TempDir::new("entries");
+    let d = TempDir::new("review6", "entries");
     std::fs::write(d.path().join("file"), b"abc").unwrap();
     std::fs::create_dir(d.path().join("dir")).unwrap();
     std::os::unix::fs::symlink("file", d.path().join("link")).unwrap();
@@ -404,7 +380,7 @@ fn spawn_outcomes(dir: &Path) -> (Vec<String>, Vec<String>) {
 #[test]
 fn spawn_errors_keep_std_kind_and_errno() {
     let _serial = one_at_a_time();
-    let d = TempDir::new("spawn-errors");
+    let d = TempDir::new("review6", "spawn-errors");
     let (std_side, green_side) = spawn_outcomes(d.path());
     assert_eq!(std_side, green_side, "std (left) and green (right) differ");
     // The cases std itself answers with an errno.
@@ -430,7 +406,7 @@ fn spawn_errors_keep_std_kind_and_errno() {
 fn into_std_waits_for_a_killed_reads_rewind() {
     let _serial = one_at_a_time();
     assert!(guv::tpool::size() >= 2, "the race needs two pool threads");
-    let d = TempDir::new("into-std");
+    let d = TempDir::new("review6", "into-std");
     let path = d.path().join("data");
     let content: Vec<u8> = (0..(4u32 << 20)).flat_map(|i| i.to_le_bytes()).collect();
     std::fs::write(&path, &content).unwrap();
@@ -507,7 +483,7 @@ fn reaped(pidfd: &std::os::fd::OwnedFd) -> bool {
 fn a_killed_output_status_or_wait_with_output_kills_and_reaps_the_child() {
     let _serial = one_at_a_time();
     use guv::green::process::{Command, Stdio};
-    let d = TempDir::new("killed-output");
+    let d = TempDir::new("review6", "killed-output");
     let fifo = d.path().join("pid");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: `c` is a valid NUL-terminated path.
@@ -743,7 +719,7 @@ fn a_child_moves_between_threads() {
 #[test]
 fn a_killed_lock_waiter_does_not_undo_a_later_lock_of_the_same_file() {
     let _serial = one_at_a_time();
-    let d = TempDir::new("killed-lock");
+    let d = TempDir::new("review6", "killed-lock");
     let path = d.path().join("lock");
     std::fs::write(&path, b"").unwrap();
     for round in 0..20 {
@@ -791,7 +767,7 @@ fn a_killed_lock_waiter_does_not_undo_a_later_lock_of_the_same_file() {
 fn green_fs_and_process_types_debug_as_std() {
     let _serial = one_at_a_time();
     use std::os::unix::fs::DirBuilderExt;
-    let d = TempDir::new("debug");
+    let d = TempDir::new("review6", "debug");
     let p = d.path().join("f");
     std::fs::write(&p, b"x").unwrap();
     let std_file = std::fs::File::open(&p).unwrap();
@@ -886,7 +862,7 @@ fn a_killed_pipe_reader_loses_nothing() {
 #[test]
 fn a_lock_got_just_before_its_caller_was_killed_is_not_undone_under_a_later_lock() {
     let _serial = one_at_a_time();
-    let d = TempDir::new("killed-lock-done");
+    let d = TempDir::new("review6", "killed-lock-done");
     let path = d.path().join("lock");
     std::fs::write(&path, b"").unwrap();
     for round in 0..30 {
