@@ -26,8 +26,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use simple_dns::rdata::{A, AAAA, RData};
-use simple_dns::{CLASS, Packet, PacketFlag, RCODE, ResourceRecord};
+use simple_dns::rdata::{A, AAAA, CNAME, RData};
+use simple_dns::{CLASS, Name, Packet, PacketFlag, RCODE, ResourceRecord};
 
 /// What a zone server ([`DnsServer::with_zone`]) does with one name.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +44,13 @@ pub enum Record {
     /// Answers like [`Record::Addr`], but only once
     /// [`DnsServer::release_slow`] has been called (or after 10 s).
     Gated(IpAddr),
+    /// Answers with a CNAME to this name, followed by what the zone holds
+    /// for it (further CNAMEs, at most 8 in all, or its address), as a
+    /// recursive server does.
+    Cname(&'static str),
+    /// Answers with this address, but owned by `elsewhere.test` instead of
+    /// the name asked (a record a resolver must not take for the answer).
+    Foreign(IpAddr),
 }
 
 /// The names a server knows and what it does with them; `None`: the
@@ -239,6 +246,7 @@ fn answer(
         log.lock().unwrap().push(name.trim_end_matches('.').to_ascii_lowercase());
     }
     let rr = |rdata| ResourceRecord::new(question.qname.clone(), CLASS::IN, 60, rdata);
+    let rr_of = |owner: &str, rdata| ResourceRecord::new(Name::new_unchecked(owner).into_owned(), CLASS::IN, 60, rdata);
     let a = |ip: Ipv4Addr| rr(RData::A(A { address: u32::from(ip) }));
     let aaaa = |ip: Ipv6Addr| rr(RData::AAAA(AAAA { address: u128::from(ip) }));
     if let Some(zone) = zone {
@@ -255,6 +263,32 @@ fn answer(
             Some(Record::Addr(IpAddr::V4(ip))) if is_a => reply.answers.push(a(ip)),
             Some(Record::Addr(IpAddr::V6(ip))) if !is_a => reply.answers.push(aaaa(ip)),
             Some(Record::Addr(_) | Record::Gated(_)) => {}
+            Some(Record::Cname(target)) => {
+                let (mut owner, mut target) = (name.trim_end_matches('.').to_string(), target);
+                for _ in 0..8 {
+                    let cname = RData::CNAME(CNAME(Name::new_unchecked(target)));
+                    reply.answers.push(rr_of(&owner, cname));
+                    match zone.get(target).copied() {
+                        Some(Record::Cname(next)) => (owner, target) = (target.to_string(), next),
+                        Some(Record::Addr(IpAddr::V4(ip))) if is_a => {
+                            reply.answers.push(rr_of(target, RData::A(A { address: u32::from(ip) })));
+                            break;
+                        }
+                        Some(Record::Addr(IpAddr::V6(ip))) if !is_a => {
+                            reply.answers.push(rr_of(target, RData::AAAA(AAAA { address: u128::from(ip) })));
+                            break;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            Some(Record::Foreign(IpAddr::V4(ip))) if is_a => {
+                reply.answers.push(rr_of("elsewhere.test", RData::A(A { address: u32::from(ip) })));
+            }
+            Some(Record::Foreign(IpAddr::V6(ip))) if !is_a => {
+                reply.answers.push(rr_of("elsewhere.test", RData::AAAA(AAAA { address: u128::from(ip) })));
+            }
+            Some(Record::Foreign(_)) => {}
         }
         return reply.build_bytes_vec().ok();
     }

@@ -1,0 +1,100 @@
+//! Review 6 of the green resolver: where it differed from glibc for the
+//! same input (numeric hosts, answer records of other names, more than
+//! three name servers).
+
+use std::io;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use guv::net::dns::{self, Config, Resolver};
+use guv_tests::dns::{DnsServer, Record};
+
+fn resolver(server: &DnsServer) -> Resolver {
+    Resolver::new(Config {
+        nameservers: vec![server.addr()],
+        timeout: Duration::from_secs(10),
+        attempts: 1,
+        ..Config::default()
+    })
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// getaddrinfo (and so std's `ToSocketAddrs`) reads a numeric host with
+/// `inet_aton`: fewer than four parts, hex and octal parts. `127.1` is
+/// 127.0.0.1, with no server asked, in both the resolver and the green
+/// `ToSocketAddrs`.
+#[test]
+fn dns_numeric_hosts_are_read_as_inet_aton_does() {
+    let server = DnsServer::with_zone(&[]);
+    let r = resolver(&server);
+    let cases = [
+        ("127.1", "127.0.0.1"),
+        ("0x7f.1", "127.0.0.1"),
+        ("1.2.3", "1.2.0.3"),
+        ("017.0.0.1", "15.0.0.1"),
+        ("0X7F000001", "127.0.0.1"),
+        ("4294967295", "255.255.255.255"),
+        ("10.65535", "10.0.255.255"),
+        ("00", "0.0.0.0"),
+    ];
+    for (host, want) in cases {
+        let std_ips: Vec<IpAddr> =
+            std::net::ToSocketAddrs::to_socket_addrs(&(host, 0)).unwrap().map(|a| a.ip()).collect();
+        assert_eq!(std_ips, [ip(want)], "std's reading of {host}");
+        assert_eq!(r.lookup_ip(host).unwrap(), [ip(want)], "{host}");
+    }
+    dns::set_thread_resolver(Some(r.clone()));
+    let addrs: Vec<_> = guv::net::ToSocketAddrs::to_socket_addrs("127.1:80").unwrap().collect();
+    assert_eq!(addrs, ["127.0.0.1:80".parse().unwrap()]);
+    assert_eq!(dns::lookup_host("0x7f.1").unwrap(), [ip("127.0.0.1")]);
+    dns::set_thread_resolver(None);
+    // Not numbers inet_aton takes: still names, and invalid ones.
+    for host in ["256.1.1.1", "1.2.3.4.5", "08.1", "0x.1", "1..2", "1.2.65536", "1.2.3."] {
+        assert_eq!(r.lookup_ip(host).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{host}");
+    }
+    assert!(server.asked().is_empty(), "{:?}", server.asked());
+}
+
+/// An address record owned by a name the query did not ask for (nor reach
+/// through a CNAME) is not the answer: glibc skips it ("asked for X, got
+/// Y"); taking it would let a server (or a spoofer) slip in an address.
+#[test]
+fn dns_address_records_of_another_name_are_ignored() {
+    let server = DnsServer::with_zone(&[
+        ("spoof.test", Record::Foreign(ip("10.9.9.9"))),
+        ("alias.test", Record::Cname("mid.test")),
+        ("mid.test", Record::Cname("real.test")),
+        ("real.test", Record::Addr(ip("10.1.1.1"))),
+    ]);
+    let r = resolver(&server);
+    let e = r.lookup_ip("spoof.test").unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    // A CNAME chain in the answer is followed.
+    assert_eq!(r.lookup_ip("alias.test").unwrap(), [ip("10.1.1.1")]);
+}
+
+/// A CNAME loop in an answer ends the lookup as "no addresses", not a hang.
+#[test]
+fn dns_a_cname_loop_is_no_data() {
+    let server = DnsServer::with_zone(&[
+        ("loop1.test", Record::Cname("loop2.test")),
+        ("loop2.test", Record::Cname("loop1.test")),
+    ]);
+    let e = resolver(&server).lookup_ip("loop1.test").unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+}
+
+/// glibc uses the first three `nameserver` lines (MAXNS) and ignores the
+/// rest.
+#[test]
+fn dns_resolv_conf_keeps_three_nameservers() {
+    let c = Config::from_resolv_conf(
+        "nameserver 127.0.0.1\nnameserver 127.0.0.2\nnameserver 127.0.0.3\nnameserver 127.0.0.4\n",
+    );
+    let want: Vec<std::net::SocketAddr> =
+        ["127.0.0.1:53", "127.0.0.2:53", "127.0.0.3:53"].iter().map(|s| s.parse().unwrap()).collect();
+    assert_eq!(c.nameservers, want);
+}
