@@ -98,3 +98,24 @@ fn dns_resolv_conf_keeps_three_nameservers() {
         ["127.0.0.1:53", "127.0.0.2:53", "127.0.0.3:53"].iter().map(|s| s.parse().unwrap()).collect();
     assert_eq!(c.nameservers, want);
 }
+
+/// A hosts file rewritten in place with the same length, within one tick
+/// of the file system's coarse clock, keeps its inode, size and mtime;
+/// glibc reads the file on every lookup, so the new address must show.
+/// The test sets the old mtime back to stand for the coarse clock.
+#[test]
+fn dns_hosts_rewritten_in_place_with_the_same_size_and_mtime_is_reread() {
+    let dir = guv_tests::fs::TempDir::new("dnsrev", "hosts");
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "10.0.0.1 same.test\n").unwrap();
+    let server = DnsServer::with_zone(&[]);
+    let r = Resolver::new(Config { hosts_file: Some(hosts.clone()), ..resolver(&server).config().clone() });
+    assert_eq!(r.lookup_ip("same.test").unwrap(), [ip("10.0.0.1")]);
+    let mtime = std::fs::metadata(&hosts).unwrap().modified().unwrap();
+    let f = std::fs::OpenOptions::new().write(true).truncate(true).open(&hosts).unwrap();
+    std::io::Write::write_all(&mut &f, b"10.0.0.2 same.test\n").unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    assert_eq!(r.lookup_ip("same.test").unwrap(), [ip("10.0.0.2")]);
+    assert!(server.asked().is_empty());
+}
