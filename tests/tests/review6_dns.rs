@@ -119,3 +119,66 @@ fn dns_hosts_rewritten_in_place_with_the_same_size_and_mtime_is_reread() {
     assert_eq!(r.lookup_ip("same.test").unwrap(), [ip("10.0.0.2")]);
     assert!(server.asked().is_empty());
 }
+
+/// This process's UDP sockets connected to `port` on 127.0.0.1, by inode
+/// (from `/proc`): the sockets of lookups asking the server there.
+fn udp_sockets_to(port: u16) -> usize {
+    let ours: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|t| Some(t.to_string_lossy().strip_prefix("socket:[")?.strip_suffix(']')?.to_owned()))
+        .collect();
+    let text = std::fs::read_to_string("/proc/self/net/udp").unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let remote = f.get(2).and_then(|a| a.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
+            f.len() > 9 && remote == Some(port) && ours.contains(f[9])
+        })
+        .count()
+}
+
+/// A greenlet killed while its lookup waits for the answer closes its
+/// socket, leaves nothing on the hub, and the next lookup works.
+#[test]
+fn dns_a_killed_lookup_leaks_nothing() {
+    let server = DnsServer::with_zone(&[
+        ("gated.test", Record::Gated(ip("10.0.0.5"))),
+        ("quick.test", Record::Addr(ip("10.0.0.6"))),
+    ]);
+    let port = server.addr().port();
+    let r = resolver(&server);
+    let r2 = r.clone();
+    let gt = guv::spawn(move || r2.lookup_ip("gated.test"));
+    guv::gyield(); // the lookup sends its queries and parks
+    assert_eq!(server.wait_asked(1), ["gated.test"]);
+    assert_eq!(udp_sockets_to(port), 1);
+    gt.kill();
+    assert!(gt.wait().is_err_and(|e| e.is_killed()));
+    assert_eq!(udp_sockets_to(port), 0, "the killed lookup's socket is closed");
+    assert_eq!(guv::hub::stats().io_waiters, 0);
+    server.release_slow();
+    assert_eq!(r.lookup_ip("quick.test").unwrap(), [ip("10.0.0.6")]);
+}
+
+/// Many lookups at once, each on its own socket and ids, each get their
+/// own name's answer.
+#[test]
+fn dns_many_concurrent_lookups_get_their_own_answers() {
+    let names: Vec<(String, IpAddr)> =
+        (0..64u8).map(|i| (format!("host{i}.test"), IpAddr::from([10, 0, 1, i]))).collect();
+    let zone: Vec<(&str, Record)> = names.iter().map(|(n, a)| (n.as_str(), Record::Addr(*a))).collect();
+    let server = DnsServer::with_zone(&zone);
+    let r = resolver(&server);
+    let gts: Vec<_> = names
+        .iter()
+        .map(|(n, _)| {
+            let (r, n) = (r.clone(), n.clone());
+            guv::spawn(move || r.lookup_ip(&n))
+        })
+        .collect();
+    for (gt, (n, a)) in gts.into_iter().zip(&names) {
+        assert_eq!(gt.wait().unwrap().unwrap(), [*a], "{n}");
+    }
+}
