@@ -129,14 +129,18 @@ fn udp_sockets_to(port: u16) -> usize {
         .filter_map(|t| Some(t.to_string_lossy().strip_prefix("socket:[")?.strip_suffix(']')?.to_owned()))
         .collect();
     let text = std::fs::read_to_string("/proc/self/net/udp").unwrap_or_default();
-    text.lines()
+    // The table is read in pieces while other tests add and remove
+    // sockets, so one socket may be listed twice: count inodes once.
+    let found: std::collections::HashSet<&str> = text
+        .lines()
         .skip(1)
-        .filter(|line| {
+        .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
             let remote = f.get(2).and_then(|a| a.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
-            f.len() > 9 && remote == Some(port) && ours.contains(f[9])
+            (f.len() > 9 && remote == Some(port) && ours.contains(f[9])).then_some(f[9])
         })
-        .count()
+        .collect();
+    found.len()
 }
 
 /// A greenlet killed while its lookup waits for the answer closes its
