@@ -186,3 +186,17 @@ fn dns_many_concurrent_lookups_get_their_own_answers() {
         assert_eq!(gt.wait().unwrap().unwrap(), [*a], "{n}");
     }
 }
+
+/// glibc reads the hosts file as bytes: a comment in Latin-1 (not UTF-8)
+/// must not hide the file's entries.
+#[test]
+fn dns_a_hosts_file_that_is_not_utf8_still_answers() {
+    let dir = guv_tests::fs::TempDir::new("dnsrev", "latin1");
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, b"# caf\xe9 printer\n10.0.0.7 latin.test\n10.0.0.8 gr\xfc\xdfe.test other.test\n").unwrap();
+    let server = DnsServer::with_zone(&[]);
+    let r = Resolver::new(Config { hosts_file: Some(hosts), ..resolver(&server).config().clone() });
+    assert_eq!(r.lookup_ip("latin.test").unwrap(), [ip("10.0.0.7")]);
+    assert_eq!(r.lookup_ip("other.test").unwrap(), [ip("10.0.0.8")]);
+    assert!(server.asked().is_empty());
+}

@@ -75,7 +75,11 @@ impl HostsCache {
             let read_at = SystemTime::now();
             let settled = stamp.is_none_or(|s| s.latest() + RACY <= read_at);
             let text = match stamp {
-                Some(_) => std::fs::read_to_string(&self.path).unwrap_or_default(),
+                // Bytes, as glibc: a comment that is not UTF-8 must not
+                // hide the entries (it is replaced, never matched).
+                Some(_) => {
+                    std::fs::read(&self.path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+                }
                 None => String::new(),
             };
             *state = Some((stamp, settled, parse(&text)));

@@ -163,7 +163,9 @@ impl Config {
     /// # }
     /// ```
     pub fn system() -> Config {
-        let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        // Bytes, as glibc: a stray non-UTF-8 byte must not drop the file.
+        let text =
+            std::fs::read("/etc/resolv.conf").map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         let (mut config, listed) = Config::parse_resolv_conf(&text);
         if !listed {
             config.search = host_domain(&local_host_name()).into_iter().collect();
