@@ -51,6 +51,11 @@ pub enum Record {
     /// Answers with this address, but owned by `elsewhere.test` instead of
     /// the name asked (a record a resolver must not take for the answer).
     Foreign(IpAddr),
+    /// Answers like [`Record::Addr`] over UDP, but first sends forged
+    /// replies carrying `10.6.6.6` / `::666`: one with another id, one
+    /// with the right id but the question `evil.test`, and one that is
+    /// not marked as a response.
+    Spoofed(IpAddr),
 }
 
 /// The names a server knows and what it does with them; `None`: the
@@ -113,6 +118,9 @@ impl DnsServer {
                 while !stop.load(Ordering::Relaxed) {
                     let Ok((n, from)) = udp.recv_from(&mut buf) else { continue };
                     count.fetch_add(1, Ordering::Relaxed);
+                    for forged in forgeries(&buf[..n], &zone) {
+                        let _ = udp.send_to(&forged, from);
+                    }
                     if let Some(reply) = answer(&buf[..n], false, &gate, &zone, &log) {
                         let _ = udp.send_to(&reply, from);
                     }
@@ -225,6 +233,35 @@ fn wait_for_release(gate: &(Mutex<bool>, Condvar)) {
     let _unused = cond.wait_timeout_while(released, Duration::from_secs(10), |r| !*r).unwrap();
 }
 
+/// The forged replies sent before the answer to a query for a
+/// [`Record::Spoofed`] name.
+fn forgeries(query: &[u8], zone: &Zone) -> Vec<Vec<u8>> {
+    let Some(q) = Packet::parse(query).ok() else { return Vec::new() };
+    let Some(question) = q.questions.first().cloned() else { return Vec::new() };
+    let name = question.qname.to_string().trim_end_matches('.').to_ascii_lowercase();
+    if !matches!(zone.as_ref().and_then(|z| z.get(&name)), Some(Record::Spoofed(_))) {
+        return Vec::new();
+    }
+    let is_a = format!("{:?}", question.qtype).contains("TYPE(A)");
+    let forge = |id: u16, qname: Name<'static>, response: bool| {
+        let mut p = if response { Packet::new_reply(id) } else { Packet::new_query(id) };
+        p.questions.push(simple_dns::Question::new(qname.clone(), question.qtype, question.qclass, false));
+        let rdata = if is_a {
+            RData::A(A { address: u32::from(Ipv4Addr::new(10, 6, 6, 6)) })
+        } else {
+            RData::AAAA(AAAA { address: u128::from(Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0x666)) })
+        };
+        p.answers.push(ResourceRecord::new(qname, CLASS::IN, 60, rdata));
+        p.build_bytes_vec().unwrap()
+    };
+    let own = question.qname.clone().into_owned();
+    vec![
+        forge(q.id().wrapping_add(1), own.clone(), true),
+        forge(q.id(), Name::new_unchecked("evil.test").into_owned(), true),
+        forge(q.id(), own, false),
+    ]
+}
+
 /// The scripted reply to one query, if any.
 fn answer(
     query: &[u8],
@@ -260,9 +297,11 @@ fn answer(
             Some(Record::ServFail) => *reply.rcode_mut() = RCODE::ServerFailure,
             Some(Record::Refused) => *reply.rcode_mut() = RCODE::Refused,
             Some(Record::Silent) => return None,
-            Some(Record::Addr(IpAddr::V4(ip))) if is_a => reply.answers.push(a(ip)),
-            Some(Record::Addr(IpAddr::V6(ip))) if !is_a => reply.answers.push(aaaa(ip)),
-            Some(Record::Addr(_) | Record::Gated(_)) => {}
+            Some(Record::Addr(IpAddr::V4(ip)) | Record::Spoofed(IpAddr::V4(ip))) if is_a => reply.answers.push(a(ip)),
+            Some(Record::Addr(IpAddr::V6(ip)) | Record::Spoofed(IpAddr::V6(ip))) if !is_a => {
+                reply.answers.push(aaaa(ip))
+            }
+            Some(Record::Addr(_) | Record::Gated(_) | Record::Spoofed(_)) => {}
             Some(Record::Cname(target)) => {
                 let (mut owner, mut target) = (name.trim_end_matches('.').to_string(), target);
                 for _ in 0..8 {
@@ -270,11 +309,11 @@ fn answer(
                     reply.answers.push(rr_of(&owner, cname));
                     match zone.get(target).copied() {
                         Some(Record::Cname(next)) => (owner, target) = (target.to_string(), next),
-                        Some(Record::Addr(IpAddr::V4(ip))) if is_a => {
+                        Some(Record::Addr(IpAddr::V4(ip)) | Record::Spoofed(IpAddr::V4(ip))) if is_a => {
                             reply.answers.push(rr_of(target, RData::A(A { address: u32::from(ip) })));
                             break;
                         }
-                        Some(Record::Addr(IpAddr::V6(ip))) if !is_a => {
+                        Some(Record::Addr(IpAddr::V6(ip)) | Record::Spoofed(IpAddr::V6(ip))) if !is_a => {
                             reply.answers.push(rr_of(target, RData::AAAA(AAAA { address: u128::from(ip) })));
                             break;
                         }

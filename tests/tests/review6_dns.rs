@@ -200,3 +200,12 @@ fn dns_a_hosts_file_that_is_not_utf8_still_answers() {
     assert_eq!(r.lookup_ip("other.test").unwrap(), [ip("10.0.0.8")]);
     assert!(server.asked().is_empty());
 }
+
+/// Replies that do not answer the query sent (another id, another
+/// question, not a response) are ignored, and the real answer that
+/// follows them is taken.
+#[test]
+fn dns_forged_replies_are_ignored() {
+    let server = DnsServer::with_zone(&[("target.test", Record::Spoofed(ip("10.0.0.9")))]);
+    assert_eq!(resolver(&server).lookup_ip("target.test").unwrap(), [ip("10.0.0.9")]);
+}
