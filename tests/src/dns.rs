@@ -56,6 +56,9 @@ pub enum Record {
     /// with the right id but the question `evil.test`, and one that is
     /// not marked as a response.
     Spoofed(IpAddr),
+    /// Over UDP, an empty truncated reply; over TCP, a length prefix and
+    /// part of the message, then the connection is closed.
+    TcpCut,
 }
 
 /// The names a server knows and what it does with them; `None`: the
@@ -144,6 +147,10 @@ impl DnsServer {
                         let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
                         s.read_exact(&mut q).ok()?;
                         let reply = answer(&q, true, &gate, &zone, &log)?;
+                        if reply.is_empty() {
+                            // Record::TcpCut: 256 bytes promised, 10 sent.
+                            return s.write_all(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).ok();
+                        }
                         let mut msg = (reply.len() as u16).to_be_bytes().to_vec();
                         msg.extend_from_slice(&reply);
                         s.write_all(&msg).ok()
@@ -297,6 +304,9 @@ fn answer(
             Some(Record::ServFail) => *reply.rcode_mut() = RCODE::ServerFailure,
             Some(Record::Refused) => *reply.rcode_mut() = RCODE::Refused,
             Some(Record::Silent) => return None,
+            Some(Record::TcpCut) if !tcp => reply.set_flags(PacketFlag::TRUNCATION),
+            // Empty: the TCP thread's cue to cut the answer short.
+            Some(Record::TcpCut) => return Some(Vec::new()),
             Some(Record::Addr(IpAddr::V4(ip)) | Record::Spoofed(IpAddr::V4(ip))) if is_a => reply.answers.push(a(ip)),
             Some(Record::Addr(IpAddr::V6(ip)) | Record::Spoofed(IpAddr::V6(ip))) if !is_a => {
                 reply.answers.push(aaaa(ip))

@@ -209,3 +209,32 @@ fn dns_forged_replies_are_ignored() {
     let server = DnsServer::with_zone(&[("target.test", Record::Spoofed(ip("10.0.0.9")))]);
     assert_eq!(resolver(&server).lookup_ip("target.test").unwrap(), [ip("10.0.0.9")]);
 }
+
+/// A truncated UDP answer whose TCP retry is cut short ends in a clear
+/// error naming the host and server (no hang, no garbage taken).
+#[test]
+fn dns_a_tcp_answer_cut_short_is_a_clear_error() {
+    let server = DnsServer::with_zone(&[("cut.test", Record::TcpCut)]);
+    let e = resolver(&server).lookup_ip("cut.test").unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
+    let text = e.to_string();
+    assert!(text.contains("cut.test") && text.contains(&server.addr().to_string()), "{text}");
+    assert!(server.tcp_queries.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}
+
+/// A hosts file that disappears stops answering (the servers are asked),
+/// and answers again once it is back.
+#[test]
+fn dns_a_hosts_file_that_disappears_and_comes_back() {
+    let dir = guv_tests::fs::TempDir::new("dnsrev", "gone");
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "10.0.0.3 gone.test\n").unwrap();
+    let server = DnsServer::with_zone(&[]);
+    let r = Resolver::new(Config { hosts_file: Some(hosts.clone()), ..resolver(&server).config().clone() });
+    assert_eq!(r.lookup_ip("gone.test").unwrap(), [ip("10.0.0.3")]);
+    std::fs::remove_file(&hosts).unwrap();
+    assert_eq!(r.lookup_ip("gone.test").unwrap_err().kind(), io::ErrorKind::NotFound);
+    assert_eq!(server.asked(), ["gone.test"]);
+    std::fs::write(&hosts, "10.0.0.4 gone.test\n").unwrap();
+    assert_eq!(r.lookup_ip("gone.test").unwrap(), [ip("10.0.0.4")]);
+}
