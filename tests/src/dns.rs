@@ -26,8 +26,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use simple_dns::rdata::{A, AAAA, RData};
-use simple_dns::{CLASS, Packet, PacketFlag, RCODE, ResourceRecord};
+use simple_dns::rdata::{A, AAAA, CNAME, RData};
+use simple_dns::{CLASS, Name, Packet, PacketFlag, RCODE, ResourceRecord};
 
 /// What a zone server ([`DnsServer::with_zone`]) does with one name.
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +44,21 @@ pub enum Record {
     /// Answers like [`Record::Addr`], but only once
     /// [`DnsServer::release_slow`] has been called (or after 10 s).
     Gated(IpAddr),
+    /// Answers with a CNAME to this name, followed by what the zone holds
+    /// for it (further CNAMEs, at most 8 in all, or its address), as a
+    /// recursive server does.
+    Cname(&'static str),
+    /// Answers with this address, but owned by `elsewhere.test` instead of
+    /// the name asked (a record a resolver must not take for the answer).
+    Foreign(IpAddr),
+    /// Answers like [`Record::Addr`] over UDP, but first sends forged
+    /// replies carrying `10.6.6.6` / `::666`: one with another id, one
+    /// with the right id but the question `evil.test`, and one that is
+    /// not marked as a response.
+    Spoofed(IpAddr),
+    /// Over UDP, an empty truncated reply; over TCP, a length prefix and
+    /// part of the message, then the connection is closed.
+    TcpCut,
 }
 
 /// The names a server knows and what it does with them; `None`: the
@@ -106,6 +121,9 @@ impl DnsServer {
                 while !stop.load(Ordering::Relaxed) {
                     let Ok((n, from)) = udp.recv_from(&mut buf) else { continue };
                     count.fetch_add(1, Ordering::Relaxed);
+                    for forged in forgeries(&buf[..n], &zone) {
+                        let _ = udp.send_to(&forged, from);
+                    }
                     if let Some(reply) = answer(&buf[..n], false, &gate, &zone, &log) {
                         let _ = udp.send_to(&reply, from);
                     }
@@ -129,6 +147,10 @@ impl DnsServer {
                         let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
                         s.read_exact(&mut q).ok()?;
                         let reply = answer(&q, true, &gate, &zone, &log)?;
+                        if reply.is_empty() {
+                            // Record::TcpCut: 256 bytes promised, 10 sent.
+                            return s.write_all(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).ok();
+                        }
                         let mut msg = (reply.len() as u16).to_be_bytes().to_vec();
                         msg.extend_from_slice(&reply);
                         s.write_all(&msg).ok()
@@ -218,6 +240,35 @@ fn wait_for_release(gate: &(Mutex<bool>, Condvar)) {
     let _unused = cond.wait_timeout_while(released, Duration::from_secs(10), |r| !*r).unwrap();
 }
 
+/// The forged replies sent before the answer to a query for a
+/// [`Record::Spoofed`] name.
+fn forgeries(query: &[u8], zone: &Zone) -> Vec<Vec<u8>> {
+    let Some(q) = Packet::parse(query).ok() else { return Vec::new() };
+    let Some(question) = q.questions.first().cloned() else { return Vec::new() };
+    let name = question.qname.to_string().trim_end_matches('.').to_ascii_lowercase();
+    if !matches!(zone.as_ref().and_then(|z| z.get(&name)), Some(Record::Spoofed(_))) {
+        return Vec::new();
+    }
+    let is_a = format!("{:?}", question.qtype).contains("TYPE(A)");
+    let forge = |id: u16, qname: Name<'static>, response: bool| {
+        let mut p = if response { Packet::new_reply(id) } else { Packet::new_query(id) };
+        p.questions.push(simple_dns::Question::new(qname.clone(), question.qtype, question.qclass, false));
+        let rdata = if is_a {
+            RData::A(A { address: u32::from(Ipv4Addr::new(10, 6, 6, 6)) })
+        } else {
+            RData::AAAA(AAAA { address: u128::from(Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0x666)) })
+        };
+        p.answers.push(ResourceRecord::new(qname, CLASS::IN, 60, rdata));
+        p.build_bytes_vec().unwrap()
+    };
+    let own = question.qname.clone().into_owned();
+    vec![
+        forge(q.id().wrapping_add(1), own.clone(), true),
+        forge(q.id(), Name::new_unchecked("evil.test").into_owned(), true),
+        forge(q.id(), own, false),
+    ]
+}
+
 /// The scripted reply to one query, if any.
 fn answer(
     query: &[u8],
@@ -239,6 +290,7 @@ fn answer(
         log.lock().unwrap().push(name.trim_end_matches('.').to_ascii_lowercase());
     }
     let rr = |rdata| ResourceRecord::new(question.qname.clone(), CLASS::IN, 60, rdata);
+    let rr_of = |owner: &str, rdata| ResourceRecord::new(Name::new_unchecked(owner).into_owned(), CLASS::IN, 60, rdata);
     let a = |ip: Ipv4Addr| rr(RData::A(A { address: u32::from(ip) }));
     let aaaa = |ip: Ipv6Addr| rr(RData::AAAA(AAAA { address: u128::from(ip) }));
     if let Some(zone) = zone {
@@ -252,9 +304,40 @@ fn answer(
             Some(Record::ServFail) => *reply.rcode_mut() = RCODE::ServerFailure,
             Some(Record::Refused) => *reply.rcode_mut() = RCODE::Refused,
             Some(Record::Silent) => return None,
-            Some(Record::Addr(IpAddr::V4(ip))) if is_a => reply.answers.push(a(ip)),
-            Some(Record::Addr(IpAddr::V6(ip))) if !is_a => reply.answers.push(aaaa(ip)),
-            Some(Record::Addr(_) | Record::Gated(_)) => {}
+            Some(Record::TcpCut) if !tcp => reply.set_flags(PacketFlag::TRUNCATION),
+            // Empty: the TCP thread's cue to cut the answer short.
+            Some(Record::TcpCut) => return Some(Vec::new()),
+            Some(Record::Addr(IpAddr::V4(ip)) | Record::Spoofed(IpAddr::V4(ip))) if is_a => reply.answers.push(a(ip)),
+            Some(Record::Addr(IpAddr::V6(ip)) | Record::Spoofed(IpAddr::V6(ip))) if !is_a => {
+                reply.answers.push(aaaa(ip))
+            }
+            Some(Record::Addr(_) | Record::Gated(_) | Record::Spoofed(_)) => {}
+            Some(Record::Cname(target)) => {
+                let (mut owner, mut target) = (name.trim_end_matches('.').to_string(), target);
+                for _ in 0..8 {
+                    let cname = RData::CNAME(CNAME(Name::new_unchecked(target)));
+                    reply.answers.push(rr_of(&owner, cname));
+                    match zone.get(target).copied() {
+                        Some(Record::Cname(next)) => (owner, target) = (target.to_string(), next),
+                        Some(Record::Addr(IpAddr::V4(ip)) | Record::Spoofed(IpAddr::V4(ip))) if is_a => {
+                            reply.answers.push(rr_of(target, RData::A(A { address: u32::from(ip) })));
+                            break;
+                        }
+                        Some(Record::Addr(IpAddr::V6(ip)) | Record::Spoofed(IpAddr::V6(ip))) if !is_a => {
+                            reply.answers.push(rr_of(target, RData::AAAA(AAAA { address: u128::from(ip) })));
+                            break;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            Some(Record::Foreign(IpAddr::V4(ip))) if is_a => {
+                reply.answers.push(rr_of("elsewhere.test", RData::A(A { address: u32::from(ip) })));
+            }
+            Some(Record::Foreign(IpAddr::V6(ip))) if !is_a => {
+                reply.answers.push(rr_of("elsewhere.test", RData::AAAA(AAAA { address: u128::from(ip) })));
+            }
+            Some(Record::Foreign(_)) => {}
         }
         return reply.build_bytes_vec().ok();
     }

@@ -108,6 +108,8 @@ const DEFAULT_ATTEMPTS: u32 = 2;
 const DEFAULT_NDOTS: u32 = 1;
 /// glibc's `RES_MAXNDOTS`: a larger `ndots:N` means this.
 const MAX_NDOTS: u32 = 15;
+/// glibc's `MAXNS`: resolv.conf's `nameserver` lines after the third are ignored.
+const MAX_NAMESERVERS: usize = 3;
 
 impl Default for Config {
     /// What an empty resolv.conf means, as glibc: a server on
@@ -161,7 +163,9 @@ impl Config {
     /// # }
     /// ```
     pub fn system() -> Config {
-        let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        // Bytes, as glibc: a stray non-UTF-8 byte must not drop the file.
+        let text =
+            std::fs::read("/etc/resolv.conf").map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         let (mut config, listed) = Config::parse_resolv_conf(&text);
         if !listed {
             config.search = host_domain(&local_host_name()).into_iter().collect();
@@ -191,7 +195,8 @@ impl Config {
         }
     }
 
-    /// Reads the text of a resolv.conf: `nameserver ADDR` lines, the
+    /// Reads the text of a resolv.conf: `nameserver ADDR` lines (the first
+    /// three, as glibc), the
     /// search list (`search DOMAIN...` or `domain DOMAIN`; as in glibc the
     /// last of these lines wins, and `domain x` means the list `[x]`), and
     /// the `timeout:N`, `attempts:N` and `ndots:N` options (ndots clamped
@@ -228,7 +233,10 @@ impl Config {
             match keyword {
                 Some("nameserver") => {
                     // An IPv6 zone ("fe80::1%eth0") is not supported: skip it.
-                    if let Some(ip) = words.next().and_then(|w| w.parse::<IpAddr>().ok()) {
+                    // Only the first three count (glibc's MAXNS).
+                    if let Some(ip) = words.next().and_then(|w| w.parse::<IpAddr>().ok())
+                        && config.nameservers.len() < MAX_NAMESERVERS
+                    {
                         config.nameservers.push(SocketAddr::new(ip, 53));
                     }
                 }
@@ -365,7 +373,8 @@ impl Resolver {
     }
 
     /// The addresses of `host`: the address itself if `host` is an IPv4 or
-    /// IPv6 address; from the hosts file if it lists `host` as
+    /// IPv6 address (IPv4 as getaddrinfo's `inet_aton` reads it, so `127.1`
+    /// is 127.0.0.1); from the hosts file if it lists `host` as
     /// given, else from the name servers (IPv4 first), asking for each of
     /// [`Config::query_names`] in turn until one has addresses. Parks only
     /// the calling greenlet.
@@ -397,7 +406,7 @@ impl Resolver {
     /// ```
     pub fn lookup_ip(&self, host: &str) -> io::Result<Vec<IpAddr>> {
         // An address stands for itself, as with getaddrinfo.
-        if let Ok(ip) = host.parse::<IpAddr>() {
+        if let Some(ip) = literal(host) {
             return Ok(vec![ip]);
         }
         let name = query::normalize(host)?;
@@ -485,9 +494,10 @@ fn default_resolver() -> &'static Resolver {
 /// let e = guv::net::dns::lookup_host("").unwrap_err();
 /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
 /// assert_eq!(guv::net::dns::lookup_host("::1").unwrap(), ["::1".parse::<std::net::IpAddr>().unwrap()]);
+/// assert_eq!(guv::net::dns::lookup_host("127.1").unwrap(), ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
 /// ```
 pub fn lookup_host(host: &str) -> io::Result<Vec<IpAddr>> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
+    if let Some(ip) = literal(host) {
         return Ok(vec![ip]);
     }
     if let Some(r) = THREAD_RESOLVER.with(|r| r.borrow().clone()) {
@@ -497,6 +507,40 @@ pub fn lookup_host(host: &str) -> io::Result<Vec<IpAddr>> {
         return system_lookup(host);
     }
     default_resolver().lookup_ip(host)
+}
+
+/// `host` as an IP address, if it is one: IPv6 in std's syntax, IPv4 as
+/// `inet_aton` (which getaddrinfo uses) reads it: one to four parts, each
+/// decimal, hex (`0x`) or octal (leading `0`), the last filling the bytes
+/// left (`127.1` is 127.0.0.1, `1.2.3` is 1.2.0.3).
+fn literal(host: &str) -> Option<IpAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(parts.len());
+    for part in &parts {
+        let (digits, radix) = if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+            (hex, 16)
+        } else if part.len() > 1 && part.starts_with('0') {
+            (&part[1..], 8)
+        } else {
+            (*part, 10)
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        values.push(u32::from_str_radix(digits, radix).ok()?);
+    }
+    let (last, leading) = values.split_last()?;
+    if leading.iter().any(|&v| v > 0xff) || u64::from(*last) >= 1u64 << (8 * (4 - leading.len())) {
+        return None;
+    }
+    let high = leading.iter().enumerate().fold(0u32, |acc, (i, &v)| acc | (v << (24 - 8 * i)));
+    Some(IpAddr::V4(std::net::Ipv4Addr::from(high | last)))
 }
 
 /// `getaddrinfo` through std, on the thread pool.

@@ -109,8 +109,27 @@ fn read_reply(bytes: &[u8], id: u16, name: &str, qtype: TYPE) -> Result<Option<(
         RCODE::ServerFailure => return Err(Failure::ServFail),
         other => return Err(Failure::Server(format!("the server answered {other:?}"))),
     }
+    // Only records of the name asked, or of a name its CNAME chain in the
+    // answer leads to, are its addresses (glibc skips the others: "asked
+    // for X, got Y"). The chain is at most as long as the answer, so a
+    // CNAME loop ends.
+    let owner = |rr: &simple_dns::ResourceRecord<'_>| rr.name.to_string().trim_end_matches('.').to_ascii_lowercase();
+    let mut chain = vec![name.to_owned()];
+    for _ in 0..packet.answers.len() {
+        let last = chain.last().expect("the chain starts with the name asked");
+        let next = packet.answers.iter().find_map(|rr| match &rr.rdata {
+            RData::CNAME(target) if owner(rr) == *last => {
+                Some(target.0.to_string().trim_end_matches('.').to_ascii_lowercase())
+            }
+            _ => None,
+        });
+        match next {
+            Some(target) if !chain.contains(&target) => chain.push(target),
+            _ => break,
+        }
+    }
     let mut ips = Vec::new();
-    for rr in &packet.answers {
+    for rr in packet.answers.iter().filter(|rr| chain.contains(&owner(rr))) {
         match (&rr.rdata, qtype) {
             (RData::A(a), TYPE::A) => ips.push(IpAddr::V4(Ipv4Addr::from(a.address))),
             (RData::AAAA(a), TYPE::AAAA) => ips.push(IpAddr::V6(Ipv6Addr::from(a.address))),
