@@ -27,7 +27,7 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Version};
 use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -40,8 +40,8 @@ pub use tungstenite::Message;
 
 /// Turns a handler of WebSocket connections into a [`crate::wsgi`] app:
 /// it answers the upgrade handshake (400 to a request that is not one —
-/// `GET` with `Upgrade: websocket`, `Connection: upgrade` and a key — or
-/// that carries a body, 426
+/// an HTTP/1.1 `GET` with `Upgrade: websocket`, `Connection: upgrade` and
+/// exactly one key, the base64 of 16 bytes — or that carries a body, 426
 /// to a WebSocket version other than 13, 403 to a refused `Origin`),
 /// negotiates a subprotocol, then runs the handler with the connection.
 ///
@@ -310,9 +310,15 @@ where
                 v.to_str().is_ok_and(|v| v.split(',').any(|token| token.trim().eq_ignore_ascii_case("upgrade")))
             });
         let key = headers.get(header::SEC_WEBSOCKET_KEY);
-        let (Some(key), true, true) = (key, upgrade, req.method() == Method::GET) else {
+        let http11 = req.version() >= Version::HTTP_11;
+        let (Some(key), true, true, true) = (key, upgrade, req.method() == Method::GET, http11) else {
             return refuse(StatusCode::BAD_REQUEST, "a WebSocket upgrade request was expected");
         };
+        // RFC 6455 4.1: one key, the base64 of 16 bytes; the server must
+        // refuse a handshake that breaks it (4.2.1).
+        if headers.get_all(header::SEC_WEBSOCKET_KEY).iter().count() != 1 || !is_valid_key(key.as_bytes()) {
+            return refuse(StatusCode::BAD_REQUEST, "Sec-WebSocket-Key must be one base64-encoded 16-byte value");
+        }
         if req.body().len() != Some(0) {
             // Its bytes would otherwise be read as WebSocket frames.
             return refuse(StatusCode::BAD_REQUEST, "a WebSocket handshake request has no body");
@@ -378,6 +384,23 @@ fn refuse(status: StatusCode, why: &str) -> Response<Body> {
     let mut r = Response::new(Body::from(format!("{why}\n")));
     *r.status_mut() = status;
     r
+}
+
+/// Whether `key` is the base64 encoding of 16 bytes: 22 characters of the
+/// base64 alphabet, the last carrying only 2 bits of data, then `==`.
+fn is_valid_key(key: &[u8]) -> bool {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22].iter().all(|&c| value(c).is_some())
+        && value(key[21]).is_some_and(|v| v & 0x0f == 0)
 }
 
 fn choose_protocol(headers: &HeaderMap, ours: &[String]) -> Option<String> {
