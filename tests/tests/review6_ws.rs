@@ -126,6 +126,8 @@ fn an_http_1_0_upgrade_request_is_refused_with_400() {
     assert_eq!(ask(&s, &request("1.0", KEY_LINE, "")), (400, None));
 }
 
+/// Token lists in Connection, header value case, version 8 (426 naming
+/// 13), POST and a body (400).
 #[test]
 fn token_lists_header_case_version_method_and_body_are_checked() {
     let s = echo();
@@ -153,6 +155,8 @@ fn token_lists_header_case_version_method_and_body_are_checked() {
     assert_eq!(ask(&s, r).0, 400);
 }
 
+/// RSV bits, reserved opcodes, big or fragmented control frames, stray
+/// continuations, close codes not for the wire, bad UTF-8 across fragments.
 #[test]
 fn frames_breaking_rfc_6455_fail_the_connection_with_1002_or_1007() {
     let s = echo();
@@ -197,6 +201,8 @@ fn frames_breaking_rfc_6455_fail_the_connection_with_1002_or_1007() {
     }
 }
 
+/// After the closing handshake `wait` stays `None`, `send` is an error
+/// and `close` a no-op.
 #[test]
 fn after_the_peer_closes_wait_stays_none_and_send_is_an_error() {
     let (tx, rx) = mpsc::channel();
@@ -221,4 +227,129 @@ fn after_the_peer_closes_wait_stays_none_and_send_is_an_error() {
     assert_eq!(closed, Ok(()), "close after the handshake ended is a no-op");
     let mut b = [0u8; 1];
     assert_eq!(c.read(&mut b).unwrap(), 0);
+}
+
+/// A tungstenite client at `/` of `s` with no size limits.
+fn big_client(s: &TestServer) -> tungstenite::WebSocket<TcpStream> {
+    let stream = guv_tests::http::connect(s.addr);
+    let cfg = tungstenite::protocol::WebSocketConfig::default().max_message_size(None).max_frame_size(None);
+    tungstenite::client::client_with_config(format!("ws://{}/", s.addr), stream, Some(cfg)).unwrap().0
+}
+
+/// A greenlet killed while parked in `wait` takes nothing off the wire:
+/// the next `wait` gets the message.
+#[test]
+fn a_greenlet_killed_in_wait_loses_no_message() {
+    let (tx, rx) = mpsc::channel();
+    let s = TestServer::start(Server::new(move |req| {
+        let tx = tx.clone();
+        WebSocketWSGI::new(move |ws: WebSocket| {
+            let ws = std::rc::Rc::new(ws);
+            let w2 = ws.clone();
+            let g = guv::spawn(move || w2.wait());
+            guv::gyield();
+            g.kill();
+            assert!(g.wait().unwrap_err().is_killed());
+            tx.send("killed").unwrap();
+            let m = ws.wait().unwrap();
+            ws.send(m).unwrap();
+        })
+        .call(req)
+    }));
+    let mut c = big_client(&s);
+    assert_eq!(rx.recv_timeout(CLIENT_TIMEOUT), Ok("killed"));
+    c.send(Message::text("kept")).unwrap();
+    assert_eq!(c.read().unwrap(), Message::text("kept"));
+}
+
+/// A greenlet killed while its big `send` is parked on a full socket: the
+/// message still goes out whole, before what is sent next.
+#[test]
+fn a_greenlet_killed_in_send_neither_loses_nor_cuts_the_message() {
+    let (tx, rx) = mpsc::channel();
+    let s = TestServer::start(Server::new(move |req| {
+        let tx = tx.clone();
+        WebSocketWSGI::new(move |ws: WebSocket| {
+            let ws = std::rc::Rc::new(ws);
+            let w2 = ws.clone();
+            let g = guv::spawn(move || w2.send(Message::binary(vec![7u8; 32 << 20])));
+            guv::gyield();
+            g.kill();
+            let killed = g.wait().is_err_and(|e| e.is_killed());
+            tx.send(killed).unwrap();
+            ws.send(Message::text("after")).unwrap();
+            while ws.wait().is_some() {}
+        })
+        .call(req)
+    }));
+    let mut c = big_client(&s);
+    assert_eq!(rx.recv_timeout(CLIENT_TIMEOUT), Ok(true), "the big send was parked when killed");
+    match c.read().unwrap() {
+        Message::Binary(b) => assert!(b.len() == 32 << 20 && b.iter().all(|&x| x == 7)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.read().unwrap(), Message::text("after"));
+}
+
+/// Frames that arrive in the same packet as the handshake request (read
+/// by the HTTP layer into its buffer) are the first WebSocket input.
+#[test]
+fn frames_sent_with_the_handshake_request_are_not_lost() {
+    let s = echo();
+    let mut c = guv_tests::http::connect(s.addr);
+    let mut bytes = request("1.1", KEY_LINE, "").into_bytes();
+    bytes.extend(frame_b0(0x81, b"early"));
+    c.write_all(&bytes).unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "));
+    assert_eq!(read_frame(&mut c), (0x1, b"early".to_vec()));
+}
+
+/// `workers(2)`: a shutdown while a request is in the app on every worker
+/// lets each finish and answer, then closes the connection.
+#[test]
+fn workers_2_shutdown_lets_requests_in_the_app_on_every_worker_finish() {
+    use guv::wsgi::{Body, http::Response};
+    let (tx, rx) = mpsc::channel();
+    let stop = std::sync::Arc::new(std::sync::OnceLock::<guv::wsgi::ShutdownHandle>::new());
+    let seen = stop.clone();
+    let server = Server::new(move |_req| {
+        tx.send(std::thread::current().id()).unwrap();
+        // Polls for the shutdown (the event this request waits for).
+        while !seen.get().unwrap().is_shutdown() {
+            guv::sleep(std::time::Duration::from_millis(1));
+        }
+        Response::new(Body::from("done"))
+    })
+    .workers(2)
+    .shutdown_timeout(std::time::Duration::from_secs(10));
+    stop.set(server.shutdown_handle()).unwrap();
+    let s = TestServer::start(server);
+    let mut clients = Vec::new();
+    let mut threads = std::collections::HashSet::new();
+    while threads.len() < 2 {
+        assert!(clients.len() < 64, "64 connections all reached one worker");
+        let mut c = Client::connect(s.addr);
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        threads.insert(rx.recv_timeout(CLIENT_TIMEOUT).unwrap());
+        clients.push(c);
+    }
+    let stopper = std::thread::spawn(move || s.shutdown());
+    for mut c in clients {
+        let r = c.read_response().unwrap();
+        // `Connection: close` unless the app saw the shutdown flag before
+        // its worker did (the flag is set first, then each worker told):
+        // the answer then looks keep-alive, and the connection, idle, is
+        // closed right after it.
+        assert_eq!(r.status, 200);
+        assert!(matches!(r.header("connection"), None | Some("close")));
+        assert_eq!(r.body, b"done");
+        assert!(c.is_closed());
+    }
+    stopper.join().unwrap().unwrap();
 }
