@@ -159,8 +159,9 @@ where
         self
     }
 
-    /// Accepts only requests whose `Origin` is one of these (others get
-    /// 403). By default any origin, or none, is accepted.
+    /// Accepts only requests whose `Origin` is one of these, compared
+    /// ASCII-case-insensitively (others get 403). By default any origin, or
+    /// none, is accepted.
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
@@ -330,7 +331,7 @@ where
         }
         let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if let Some(allowed) = &self.origins
-            && !origin.as_ref().is_some_and(|o| allowed.iter().any(|a| a == o))
+            && !origin.as_ref().is_some_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o)))
         {
             return refuse(StatusCode::FORBIDDEN, "this Origin may not open a WebSocket here");
         }
@@ -618,7 +619,8 @@ impl WebSocket {
     /// twice. Dropping the `WebSocket` (the handler returning) does not
     /// wait for it: the connection ends and the client sees the message cut
     /// off, without a closing frame; call `close` first to have it
-    /// delivered.
+    /// delivered. Sending a `Message::Close` starts the closing handshake
+    /// as [`close`](WebSocket::close) does, with the same close timeout.
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
@@ -650,7 +652,12 @@ impl WebSocket {
     /// server.join().unwrap().unwrap();
     /// ```
     pub fn send(&self, msg: impl Into<Message>) -> io::Result<()> {
-        let result = self.ws.borrow_mut().send(msg.into());
+        let msg = msg.into();
+        if let Message::Close(_) = msg {
+            // The same closing handshake as `close()`, under the same bound.
+            self.start_closing();
+        }
+        let result = self.ws.borrow_mut().send(msg);
         match result {
             Ok(()) => Ok(()),
             Err(e) if is_would_block(&e) => self.flush(),

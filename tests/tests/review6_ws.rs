@@ -353,3 +353,38 @@ fn workers_2_shutdown_lets_requests_in_the_app_on_every_worker_finish() {
     }
     stopper.join().unwrap().unwrap();
 }
+
+/// A close started by `send(Message::Close(..))` is the same closing
+/// handshake as `close()`: `wait` ends after the close timeout even if the
+/// client never answers. It used to park until the client went away.
+#[test]
+fn a_close_sent_as_a_message_is_bounded_by_the_close_timeout() {
+    let (tx, rx) = mpsc::channel();
+    let s = TestServer::start(Server::new(move |req| {
+        let tx = tx.clone();
+        WebSocketWSGI::new(move |ws: WebSocket| {
+            ws.send(Message::Close(None)).unwrap();
+            let got = ws.wait();
+            tx.send(got).unwrap();
+        })
+        .close_timeout(std::time::Duration::from_millis(50))
+        .call(req)
+    }));
+    let mut c = raw_ws(s.addr);
+    // The close arrives; the client says nothing back and keeps the socket.
+    assert_eq!(read_frame(&mut c).0, 0x8);
+    assert_eq!(rx.recv_timeout(CLIENT_TIMEOUT), Ok(None), "wait() did not end at the close timeout");
+    drop(c);
+}
+
+/// Origins are compared ASCII-case-insensitively (RFC 6454 serializes
+/// scheme and host in lower case; a configured `HTTP://Good.Example` used
+/// to refuse the browser's `http://good.example`).
+#[test]
+fn allowed_origins_match_whatever_their_case() {
+    let s = TestServer::start(Server::new(|req| {
+        WebSocketWSGI::new(|_ws: WebSocket| {}).allowed_origins(["HTTP://Good.Example"]).call(req)
+    }));
+    assert_eq!(ask(&s, &request("1.1", KEY_LINE, "Origin: http://good.example\r\n")).0, 101);
+    assert_eq!(ask(&s, &request("1.1", KEY_LINE, "Origin: http://good.example.evil\r\n")).0, 403);
+}
