@@ -621,6 +621,8 @@ impl WebSocket {
     /// off, without a closing frame; call `close` first to have it
     /// delivered. Sending a `Message::Close` starts the closing handshake
     /// as [`close`](WebSocket::close) does, with the same close timeout.
+    /// A ping or pong over 125 bytes, or a close reason over 123, is
+    /// refused (`InvalidInput`) and nothing is sent (RFC 6455 5.5).
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
@@ -653,6 +655,19 @@ impl WebSocket {
     /// ```
     pub fn send(&self, msg: impl Into<Message>) -> io::Result<()> {
         let msg = msg.into();
+        // RFC 6455 5.5: control frames carry at most 125 bytes; tungstenite
+        // would send bigger ones, which clients fail the connection on.
+        let control_len = match &msg {
+            Message::Ping(p) | Message::Pong(p) => p.len(),
+            Message::Close(Some(f)) => 2 + f.reason.len(),
+            _ => 0,
+        };
+        if control_len > 125 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("guv::websocket: a control frame carries at most 125 bytes, not {control_len}"),
+            ));
+        }
         if let Message::Close(_) = msg {
             // The same closing handshake as `close()`, under the same bound.
             self.start_closing();

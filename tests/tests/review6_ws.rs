@@ -388,3 +388,48 @@ fn allowed_origins_match_whatever_their_case() {
     assert_eq!(ask(&s, &request("1.1", KEY_LINE, "Origin: http://good.example\r\n")).0, 101);
     assert_eq!(ask(&s, &request("1.1", KEY_LINE, "Origin: http://good.example.evil\r\n")).0, 403);
 }
+
+/// RFC 6455 5.5: a control frame carries at most 125 bytes. A ping, pong
+/// or close reason the handler makes too big is refused (`InvalidInput`)
+/// and nothing is sent; the connection goes on. Such frames used to go out,
+/// and a conforming client fails the connection on them.
+#[test]
+fn control_frames_over_125_bytes_are_refused_not_sent() {
+    use tungstenite::protocol::CloseFrame;
+    use tungstenite::protocol::frame::coding::CloseCode;
+    let (tx, rx) = mpsc::channel();
+    let s = TestServer::start(Server::new(move |req| {
+        let tx = tx.clone();
+        WebSocketWSGI::new(move |ws: WebSocket| {
+            let kind = |r: std::io::Result<()>| r.map_err(|e| e.kind());
+            let refused = [
+                kind(ws.send(Message::Ping(vec![1u8; 126].into()))),
+                kind(ws.send(Message::Pong(vec![1u8; 126].into()))),
+                kind(ws.send(Message::Close(Some(CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "x".repeat(124).into(),
+                })))),
+            ];
+            // The limits themselves are fine.
+            let fine = [
+                kind(ws.send(Message::Ping(vec![2u8; 125].into()))),
+                kind(ws.send(Message::text("still open"))),
+                kind(ws.send(Message::Close(Some(CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "y".repeat(123).into(),
+                })))),
+            ];
+            tx.send((refused, fine)).unwrap();
+            while ws.wait().is_some() {}
+        })
+        .call(req)
+    }));
+    let mut c = raw_ws(s.addr);
+    let (refused, fine) = rx.recv_timeout(CLIENT_TIMEOUT).unwrap();
+    assert_eq!(refused, [Err(std::io::ErrorKind::InvalidInput); 3]);
+    assert_eq!(fine, [Ok(()); 3]);
+    assert_eq!(read_frame(&mut c), (0x9, vec![2u8; 125]));
+    assert_eq!(read_frame(&mut c), (0x1, b"still open".to_vec()));
+    let (op, payload) = read_frame(&mut c);
+    assert_eq!((op, payload.len()), (0x8, 125));
+}
