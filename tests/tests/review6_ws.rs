@@ -433,3 +433,28 @@ fn control_frames_over_125_bytes_are_refused_not_sent() {
     let (op, payload) = read_frame(&mut c);
     assert_eq!((op, payload.len()), (0x8, 125));
 }
+
+/// A client that goes away without a closing handshake: `wait` ends with
+/// `None`, every later `send` is a `NotConnected` error (no panic, no
+/// hang), and `close` is a no-op.
+#[test]
+fn send_after_the_client_vanished_is_an_error() {
+    let (tx, rx) = mpsc::channel();
+    let s = TestServer::start(Server::new(move |req| {
+        let tx = tx.clone();
+        WebSocketWSGI::new(move |ws: WebSocket| {
+            let got = ws.wait();
+            let sent: Vec<_> =
+                (0..3).map(|_| ws.send(Message::binary(vec![0u8; 100_000])).map_err(|e| e.kind())).collect();
+            let closed = ws.close().map_err(|e| e.kind());
+            tx.send((got, sent, closed)).unwrap();
+        })
+        .call(req)
+    }));
+    let c = raw_ws(s.addr);
+    drop(c);
+    let (got, sent, closed) = rx.recv_timeout(CLIENT_TIMEOUT).unwrap();
+    assert_eq!(got, None);
+    assert_eq!(sent, [Err(std::io::ErrorKind::NotConnected); 3]);
+    assert_eq!(closed, Ok(()));
+}
