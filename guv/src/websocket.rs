@@ -265,7 +265,12 @@ where
 
     /// The largest single frame a client may send, in bytes (`None`: no
     /// limit); by default 16 MiB. A frame whose header announces more fails
-    /// the connection with 1009 before its payload is read.
+    /// the connection with 1009 before its payload is read. The message
+    /// limit bounds frames too (a frame over it is refused from its header
+    /// alike); with both limits `None`, a client's frame header makes the
+    /// server reserve whatever length it announces, and an allocation
+    /// failure aborts the process, so keep one of them set for untrusted
+    /// clients.
     ///
     /// ```
     /// use guv::websocket::WebSocketWSGI;
@@ -352,7 +357,15 @@ where
         }
         reply.push_str("\r\n");
         if conn.write_all(reply.as_bytes()).is_ok() {
-            let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn), Role::Server, Some(self.limits));
+            // tungstenite reserves a frame's announced length before reading
+            // it, and a failed allocation aborts the process: a frame never
+            // gets past the message limit either, so that bounds it too.
+            let frame_limit = match (self.limits.max_frame_size, self.limits.max_message_size) {
+                (Some(frame), Some(message)) => Some(frame.min(message)),
+                (frame, message) => frame.or(message),
+            };
+            let limits = self.limits.max_frame_size(frame_limit);
+            let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn), Role::Server, Some(limits));
             let path = req.uri().path().to_owned();
             (self.handler)(WebSocket {
                 ws: RefCell::new(ws),

@@ -458,3 +458,23 @@ fn send_after_the_client_vanished_is_an_error() {
     assert_eq!(sent, [Err(std::io::ErrorKind::NotConnected); 3]);
     assert_eq!(closed, Ok(()));
 }
+
+/// With `max_frame_size(None)` the message limit (64 MiB by default)
+/// still bounds a frame from its header: a client announcing a 1 TiB frame
+/// gets 1009. tungstenite reserves the announced length before reading, so
+/// this used to abort the whole server process on the failed allocation.
+#[test]
+fn a_huge_frame_header_without_a_frame_limit_is_refused_by_the_message_limit() {
+    let s = TestServer::start(Server::new(|req| {
+        WebSocketWSGI::new(|ws: WebSocket| while ws.wait().is_some() {}).max_frame_size(None).call(req)
+    }));
+    for len in [1u64 << 40, 1 << 63 | 5] {
+        let mut f = vec![0x82u8, 0x80 | 127];
+        f.extend_from_slice(&len.to_be_bytes());
+        f.extend_from_slice(&[1, 2, 3, 4]);
+        f.extend_from_slice(b"hello");
+        assert_eq!(close_code_for(&s, &f), 1009, "{len}");
+    }
+    // The server is still there.
+    assert_eq!(guv_tests::http::roundtrip(s.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").status, 400);
+}
