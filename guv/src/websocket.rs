@@ -27,7 +27,7 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Version};
 use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -40,8 +40,8 @@ pub use tungstenite::Message;
 
 /// Turns a handler of WebSocket connections into a [`crate::wsgi`] app:
 /// it answers the upgrade handshake (400 to a request that is not one —
-/// `GET` with `Upgrade: websocket`, `Connection: upgrade` and a key — or
-/// that carries a body, 426
+/// an HTTP/1.1 `GET` with `Upgrade: websocket`, `Connection: upgrade` and
+/// exactly one key, the base64 of 16 bytes — or that carries a body, 426
 /// to a WebSocket version other than 13, 403 to a refused `Origin`),
 /// negotiates a subprotocol, then runs the handler with the connection.
 ///
@@ -159,8 +159,9 @@ where
         self
     }
 
-    /// Accepts only requests whose `Origin` is one of these (others get
-    /// 403). By default any origin, or none, is accepted.
+    /// Accepts only requests whose `Origin` is one of these, compared
+    /// ASCII-case-insensitively (others get 403). By default any origin, or
+    /// none, is accepted.
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
@@ -264,7 +265,12 @@ where
 
     /// The largest single frame a client may send, in bytes (`None`: no
     /// limit); by default 16 MiB. A frame whose header announces more fails
-    /// the connection with 1009 before its payload is read.
+    /// the connection with 1009 before its payload is read. The message
+    /// limit bounds frames too (a frame over it is refused from its header
+    /// alike); with both limits `None`, a client's frame header makes the
+    /// server reserve whatever length it announces, and an allocation
+    /// failure aborts the process, so keep one of them set for untrusted
+    /// clients.
     ///
     /// ```
     /// use guv::websocket::WebSocketWSGI;
@@ -310,9 +316,15 @@ where
                 v.to_str().is_ok_and(|v| v.split(',').any(|token| token.trim().eq_ignore_ascii_case("upgrade")))
             });
         let key = headers.get(header::SEC_WEBSOCKET_KEY);
-        let (Some(key), true, true) = (key, upgrade, req.method() == Method::GET) else {
+        let http11 = req.version() >= Version::HTTP_11;
+        let (Some(key), true, true, true) = (key, upgrade, req.method() == Method::GET, http11) else {
             return refuse(StatusCode::BAD_REQUEST, "a WebSocket upgrade request was expected");
         };
+        // RFC 6455 4.1: one key, the base64 of 16 bytes; the server must
+        // refuse a handshake that breaks it (4.2.1).
+        if headers.get_all(header::SEC_WEBSOCKET_KEY).iter().count() != 1 || !is_valid_key(key.as_bytes()) {
+            return refuse(StatusCode::BAD_REQUEST, "Sec-WebSocket-Key must be one base64-encoded 16-byte value");
+        }
         if req.body().len() != Some(0) {
             // Its bytes would otherwise be read as WebSocket frames.
             return refuse(StatusCode::BAD_REQUEST, "a WebSocket handshake request has no body");
@@ -324,7 +336,7 @@ where
         }
         let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if let Some(allowed) = &self.origins
-            && !origin.as_ref().is_some_and(|o| allowed.iter().any(|a| a == o))
+            && !origin.as_ref().is_some_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o)))
         {
             return refuse(StatusCode::FORBIDDEN, "this Origin may not open a WebSocket here");
         }
@@ -345,7 +357,15 @@ where
         }
         reply.push_str("\r\n");
         if conn.write_all(reply.as_bytes()).is_ok() {
-            let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn), Role::Server, Some(self.limits));
+            // tungstenite reserves a frame's announced length before reading
+            // it, and a failed allocation aborts the process: a frame never
+            // gets past the message limit either, so that bounds it too.
+            let frame_limit = match (self.limits.max_frame_size, self.limits.max_message_size) {
+                (Some(frame), Some(message)) => Some(frame.min(message)),
+                (frame, message) => frame.or(message),
+            };
+            let limits = self.limits.max_frame_size(frame_limit);
+            let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn), Role::Server, Some(limits));
             let path = req.uri().path().to_owned();
             (self.handler)(WebSocket {
                 ws: RefCell::new(ws),
@@ -378,6 +398,23 @@ fn refuse(status: StatusCode, why: &str) -> Response<Body> {
     let mut r = Response::new(Body::from(format!("{why}\n")));
     *r.status_mut() = status;
     r
+}
+
+/// Whether `key` is the base64 encoding of 16 bytes: 22 characters of the
+/// base64 alphabet, the last carrying only 2 bits of data, then `==`.
+fn is_valid_key(key: &[u8]) -> bool {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22].iter().all(|&c| value(c).is_some())
+        && value(key[21]).is_some_and(|v| v & 0x0f == 0)
 }
 
 fn choose_protocol(headers: &HeaderMap, ours: &[String]) -> Option<String> {
@@ -595,7 +632,10 @@ impl WebSocket {
     /// twice. Dropping the `WebSocket` (the handler returning) does not
     /// wait for it: the connection ends and the client sees the message cut
     /// off, without a closing frame; call `close` first to have it
-    /// delivered.
+    /// delivered. Sending a `Message::Close` starts the closing handshake
+    /// as [`close`](WebSocket::close) does, with the same close timeout.
+    /// A ping or pong over 125 bytes, or a close reason over 123, is
+    /// refused (`InvalidInput`) and nothing is sent (RFC 6455 5.5).
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
@@ -627,7 +667,25 @@ impl WebSocket {
     /// server.join().unwrap().unwrap();
     /// ```
     pub fn send(&self, msg: impl Into<Message>) -> io::Result<()> {
-        let result = self.ws.borrow_mut().send(msg.into());
+        let msg = msg.into();
+        // RFC 6455 5.5: control frames carry at most 125 bytes; tungstenite
+        // would send bigger ones, which clients fail the connection on.
+        let control_len = match &msg {
+            Message::Ping(p) | Message::Pong(p) => p.len(),
+            Message::Close(Some(f)) => 2 + f.reason.len(),
+            _ => 0,
+        };
+        if control_len > 125 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("guv::websocket: a control frame carries at most 125 bytes, not {control_len}"),
+            ));
+        }
+        if let Message::Close(_) = msg {
+            // The same closing handshake as `close()`, under the same bound.
+            self.start_closing();
+        }
+        let result = self.ws.borrow_mut().send(msg);
         match result {
             Ok(()) => Ok(()),
             Err(e) if is_would_block(&e) => self.flush(),
