@@ -84,6 +84,51 @@ pub fn websocket_handshake(addr: SocketAddr) -> TcpStream {
     c
 }
 
+/// A masked client WebSocket frame whose first byte is `b0` (FIN, RSV
+/// bits and opcode, given whole so tests can set what the RFC forbids).
+pub fn ws_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [9u8, 8, 7, 6];
+    let mut f = vec![b0];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Reads one server WebSocket frame from a raw stream: its first byte
+/// (FIN, RSV bits, opcode) and its payload. Server frames are never masked.
+pub fn read_ws_frame(s: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head)?;
+    assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut l = [0u8; 2];
+            s.read_exact(&mut l)?;
+            u64::from(u16::from_be_bytes(l))
+        }
+        127 => {
+            let mut l = [0u8; 8];
+            s.read_exact(&mut l)?;
+            u64::from_be_bytes(l)
+        }
+        n => u64::from(n),
+    };
+    let mut payload = vec![0u8; usize::try_from(len).unwrap()];
+    s.read_exact(&mut payload)?;
+    Ok((head[0], payload))
+}
+
 /// Sends `bytes` (a request the server must refuse, possibly followed by
 /// requests that must then go unanswered) on a new connection; expects one
 /// answer with `status` and `Connection: close`, then the connection

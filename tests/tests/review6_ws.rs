@@ -10,6 +10,7 @@ use std::sync::mpsc;
 
 use guv::websocket::{Message, WebSocket, WebSocketWSGI};
 use guv::wsgi::Server;
+use guv_tests::http::ws_frame as frame_b0;
 use guv_tests::http::{CLIENT_TIMEOUT, Client, TestServer, websocket_handshake as raw_ws};
 
 /// A server whose WebSocket handler echoes until the connection ends.
@@ -34,38 +35,10 @@ fn ask(s: &TestServer, request: &str) -> (u16, Option<String>) {
     (r.status, r.header("upgrade").map(str::to_owned))
 }
 
-/// A masked client frame with the first byte given whole (FIN, RSV, opcode).
-fn frame_b0(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [1u8, 2, 3, 4];
-    let mut f = vec![b0];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
-
 /// Reads one server frame: (opcode, payload).
 fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut head = [0u8; 2];
-    s.read_exact(&mut head).unwrap();
-    let len = match head[1] & 0x7f {
-        126 => {
-            let mut l = [0u8; 2];
-            s.read_exact(&mut l).unwrap();
-            usize::from(u16::from_be_bytes(l))
-        }
-        127 => panic!("no such big frames here"),
-        n => usize::from(n),
-    };
-    let mut payload = vec![0u8; len];
-    s.read_exact(&mut payload).unwrap();
-    (head[0] & 0x0f, payload)
+    let (b0, payload) = guv_tests::http::read_ws_frame(s).unwrap();
+    (b0 & 0x0f, payload)
 }
 
 /// The close code the server answers `bytes` with.

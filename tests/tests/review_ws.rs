@@ -66,45 +66,13 @@ use guv_tests::http::websocket_handshake as raw_ws;
 
 /// A masked client frame.
 fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [9u8, 8, 7, 6];
-    let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
+    guv_tests::http::ws_frame(if fin { 0x80 } else { 0 } | opcode, payload)
 }
 
 /// Reads one server frame: (fin, opcode, payload).
 fn read_frame(s: &mut TcpStream) -> std::io::Result<(bool, u8, Vec<u8>)> {
-    let mut head = [0u8; 2];
-    s.read_exact(&mut head)?;
-    assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
-    let len = match head[1] & 0x7f {
-        126 => {
-            let mut l = [0u8; 2];
-            s.read_exact(&mut l)?;
-            u64::from(u16::from_be_bytes(l))
-        }
-        127 => {
-            let mut l = [0u8; 8];
-            s.read_exact(&mut l)?;
-            u64::from_be_bytes(l)
-        }
-        n => u64::from(n),
-    };
-    let mut payload = vec![0u8; usize::try_from(len).unwrap()];
-    s.read_exact(&mut payload)?;
-    Ok((head[0] & 0x80 != 0, head[0] & 0x0f, payload))
+    let (b0, payload) = guv_tests::http::read_ws_frame(s)?;
+    Ok((b0 & 0x80 != 0, b0 & 0x0f, payload))
 }
 
 /// The status code of a close frame's payload.

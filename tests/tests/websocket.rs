@@ -1,7 +1,7 @@
 //! guv::websocket against tungstenite's client and Python's `websockets`.
 
 use std::cell::RefCell;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
 use std::rc::Rc;
@@ -144,36 +144,15 @@ fn a_greenlet_sends_to_another_connection_while_it_waits() {
     assert_eq!(bob.join().unwrap(), Message::text("hi bob"));
 }
 
-/// Reads a server (unmasked) frame's opcode and payload from a raw stream.
+/// Reads a server frame's opcode and payload from a raw stream.
 fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut head = [0u8; 2];
-    s.read_exact(&mut head).unwrap();
-    let len = match head[1] & 0x7f {
-        126 => {
-            let mut l = [0u8; 2];
-            s.read_exact(&mut l).unwrap();
-            u64::from(u16::from_be_bytes(l))
-        }
-        127 => {
-            let mut l = [0u8; 8];
-            s.read_exact(&mut l).unwrap();
-            u64::from_be_bytes(l)
-        }
-        n => u64::from(n),
-    };
-    let mut payload = vec![0u8; usize::try_from(len).unwrap()];
-    s.read_exact(&mut payload).unwrap();
-    (head[0] & 0x0f, payload)
+    let (b0, payload) = guv_tests::http::read_ws_frame(s).unwrap();
+    (b0 & 0x0f, payload)
 }
 
 /// A masked client text frame.
 fn text_frame(text: &str) -> Vec<u8> {
-    assert!(text.len() < 126);
-    let mask = [1u8, 2, 3, 4];
-    let mut frame = vec![0x81, 0x80 | text.len() as u8];
-    frame.extend_from_slice(&mask);
-    frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
+    guv_tests::http::ws_frame(0x81, text.as_bytes())
 }
 
 #[test]
