@@ -114,6 +114,10 @@ where
             let msg = e.panic_message().unwrap_or("Box<dyn Any>");
             with_hub(|hub| hub.track.panicked(header, msg));
         }
+        // Green-locals first, as std runs a thread's thread-local
+        // destructors before its `join` returns: whoever learns the result
+        // (links, `wait`, `is_finished`) sees their effects.
+        header.locals.drop_all();
         self.outcome.finish(result);
     }
 

@@ -5,8 +5,16 @@
 //! address of the `static` [`Local`] (which is why [`Local::with`] takes
 //! `&'static self`). A value is created by the `Local`'s initializer on a
 //! greenlet's first access and dropped when the greenlet ends: on its own
-//! stack, after its function returned and its links ran, before any
-//! greenlet waiting for it resumes. The thread's main greenlet keeps its
+//! stack, once its function returned, panicked or was killed, and before
+//! its result is published. As with std's `JoinHandle::join` and
+//! thread-locals, [`GreenThread::wait`](crate::GreenThread::wait),
+//! [`GreenThread::is_finished`](crate::GreenThread::is_finished), its links
+//! and `guv::green::thread`'s `join` see what the destructors did, even
+//! destructors that park. A destructor may park, spawn and use other
+//! locals (one already dropped is made anew, then dropped in turn); one
+//! that panics is reported by the panic hook and skipped, and the waiter
+//! gets the function's own result. Values made later by the greenlet's
+//! links are dropped after the links. The thread's main greenlet keeps its
 //! values until the thread's hub shuts down at thread exit — like
 //! `thread_local!` values, whose destructors may not run at all on the
 //! process's main thread; the hub is no longer usable from them.
@@ -56,8 +64,17 @@ impl Slots {
     }
 }
 
+/// Drops the running greenlet's values: called when its function has
+/// ended, before its result is published (see [`Slots::drop_all`]).
+pub(crate) fn drop_current() {
+    let g = with_hub(|hub| hub.current());
+    g.header().locals.drop_all();
+}
+
 /// A green-local value: one `T` per greenlet, made by an initializer on
-/// first use in that greenlet and dropped when the greenlet ends. Declare
+/// first use in that greenlet and dropped when the greenlet ends, before
+/// its result reaches [`GreenThread::wait`](crate::GreenThread::wait) or
+/// its links (see the [module docs](mod@crate::local)). Declare
 /// one with [`local!`](crate::local!) (or `static NAME: Local<T> =
 /// Local::new(init);`).
 ///
@@ -279,7 +296,8 @@ impl<T: Default + 'static> Local<RefCell<T>> {
 }
 
 /// Declares green-local statics: like `thread_local!`, but one value per
-/// greenlet, dropped when the greenlet ends. Each becomes a
+/// greenlet, dropped when the greenlet ends (before whoever waits for it
+/// resumes, as `thread_local!` values before `join` returns). Each becomes a
 /// [`crate::local::Local`].
 ///
 /// ```

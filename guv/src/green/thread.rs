@@ -362,6 +362,8 @@ impl<T> Drop for Packet<T> {
 pub(super) fn run_body<T>(thread: Thread, packet: &Packet<T>, f: impl FnOnce() -> T) {
     let _current = set_current(thread);
     let result = panic::catch_unwind(AssertUnwindSafe(f));
+    // Before the joiner can learn the result, as std's thread-locals.
+    crate::local::drop_current();
     packet.finish(result);
 }
 

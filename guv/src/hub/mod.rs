@@ -1086,7 +1086,9 @@ fn greenlet_entry() -> ! {
     with_hub(|hub| {
         let me = hub.current();
         me.body.run(&me.header);
-        // Green-locals die on the greenlet's own stack, before its last switch.
+        // The body dropped its green-locals before publishing its result;
+        // this drops those its links made, on its own stack, before its
+        // last switch.
         me.header.locals.drop_all();
         hub.exit_current(me)
     });
