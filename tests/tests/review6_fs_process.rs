@@ -712,6 +712,31 @@ fn a_child_moves_between_threads() {
 
 // ------------------------------------------------- advisory locks
 
+/// A scratch directory holding an empty file to lock.
+fn lock_file(name: &str) -> (TempDir, PathBuf) {
+    let d = TempDir::new("review6", name);
+    let path = d.path().join("lock");
+    std::fs::write(&path, b"").unwrap();
+    (d, path)
+}
+
+/// A std open of `path` holding its lock, and a green open of it whose
+/// `lock()` must wait for that one.
+fn held_lock(path: &Path) -> (std::fs::File, Rc<guv::green::fs::File>) {
+    let holder = std::fs::File::open(path).unwrap();
+    holder.lock().unwrap();
+    (holder, Rc::new(guv::green::fs::File::open(path).unwrap()))
+}
+
+/// A greenlet that logs `tag`, then locks `file`.
+fn spawn_lock(file: &Rc<guv::green::fs::File>, log: &Log, tag: &'static str) -> guv::GreenThread<io::Result<()>> {
+    let (log, file) = (log.clone(), file.clone());
+    guv::spawn(move || {
+        log.push(tag);
+        file.lock()
+    })
+}
+
 /// `flock` locks belong to the open file description: a killed `lock()`
 /// whose job is still waiting would, once it got the lock, give it back
 /// — and with it the lock that a later `lock()` (or `try_lock`) through
@@ -719,20 +744,12 @@ fn a_child_moves_between_threads() {
 #[test]
 fn a_killed_lock_waiter_does_not_undo_a_later_lock_of_the_same_file() {
     let _serial = one_at_a_time();
-    let d = TempDir::new("review6", "killed-lock");
-    let path = d.path().join("lock");
-    std::fs::write(&path, b"").unwrap();
+    let (_d, path) = lock_file("killed-lock");
     for round in 0..20 {
         // Another open file description holds the lock.
-        let holder = std::fs::File::open(&path).unwrap();
-        holder.lock().unwrap();
-        let file = Rc::new(guv::green::fs::File::open(&path).unwrap());
+        let (holder, file) = held_lock(&path);
         let log = Log::new();
-        let (l2, f2) = (log.clone(), file.clone());
-        let a = guv::spawn(move || {
-            l2.push("locking");
-            f2.lock()
-        });
+        let a = spawn_lock(&file, &log, "locking");
         while log.take().is_empty() {
             guv::gyield();
         }
@@ -862,24 +879,12 @@ fn a_killed_pipe_reader_loses_nothing() {
 #[test]
 fn a_lock_got_just_before_its_caller_was_killed_is_not_undone_under_a_later_lock() {
     let _serial = one_at_a_time();
-    let d = TempDir::new("review6", "killed-lock-done");
-    let path = d.path().join("lock");
-    std::fs::write(&path, b"").unwrap();
+    let (_d, path) = lock_file("killed-lock-done");
     for round in 0..30 {
-        let holder = std::fs::File::open(&path).unwrap();
-        holder.lock().unwrap();
-        let file = Rc::new(guv::green::fs::File::open(&path).unwrap());
+        let (holder, file) = held_lock(&path);
         let log = Log::new();
-        let (l2, f2) = (log.clone(), file.clone());
-        let a = guv::spawn(move || {
-            l2.push("a");
-            f2.lock()
-        });
-        let (l3, f3) = (log.clone(), file.clone());
-        let b = guv::spawn(move || {
-            l3.push("b");
-            f3.lock()
-        });
+        let a = spawn_lock(&file, &log, "a");
+        let b = spawn_lock(&file, &log, "b");
         while log.take().len() < 2 {
             guv::gyield();
         }
