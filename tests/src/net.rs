@@ -64,3 +64,22 @@ pub fn listeners_on(port: u16) -> std::collections::HashSet<String> {
     }
     found
 }
+
+/// Sets `SO_LINGER` to 0 on `s`, so that closing it resets the connection
+/// (the peer's next read fails with `ConnectionReset`) instead of ending
+/// it with a FIN.
+pub fn reset_on_close(s: &impl AsRawFd) {
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: `linger` is a live value of the size passed; the fd is open
+    // for as long as `s` is borrowed.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", io::Error::last_os_error());
+}

@@ -218,18 +218,7 @@ fn other_greenlets_run_while_connecting() {
 fn writing_to_a_reset_peer_is_an_error_not_a_signal() {
     let (c, s) = pair();
     // SO_LINGER 0 makes close() send a reset.
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-    // SAFETY: setsockopt with a live linger struct of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
+    guv_tests::net::reset_on_close(&s);
     drop(s);
     // The reset reaches `c` when the kernel gets to it (a write after the
     // reset fails; one before may still succeed): try for a generous while.

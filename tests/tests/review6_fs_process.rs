@@ -335,45 +335,32 @@ fn spawn_outcomes(dir: &Path) -> (Vec<String>, Vec<String>) {
         ("true".into(), Some(dir.join("no-such-dir"))),
         ("nul\0byte".into(), None),
     ];
-    let std_side = {
-        let cases = cases.clone();
-        std::thread::spawn(move || {
-            let mut out = Vec::new();
-            for (program, cwd) in cases {
-                let cmd = || {
-                    let mut c = std::process::Command::new(&program);
-                    if let Some(cwd) = &cwd {
-                        c.current_dir(cwd);
-                    }
-                    c
-                };
-                out.push(outcome(cmd().spawn(), |mut c| c.wait().unwrap().code()));
-                out.push(outcome(cmd().output(), |o| o.status.code()));
-                out.push(outcome(cmd().status(), |s| s.code()));
-            }
-            out
-        })
-        .join()
-        .unwrap()
-    };
-    let green_side = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        for (program, cwd) in cases {
-            let cmd = || {
-                let mut c = guv::green::process::Command::new(&program);
-                if let Some(cwd) = &cwd {
-                    c.current_dir(cwd);
+    // The same cases against each `Command`, each on a thread of its own.
+    macro_rules! run_cases {
+        ($command:path, $cases:expr) => {{
+            let cases = $cases;
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                for (program, cwd) in cases {
+                    let cmd = || {
+                        let mut c = <$command>::new(&program);
+                        if let Some(cwd) = &cwd {
+                            c.current_dir(cwd);
+                        }
+                        c
+                    };
+                    out.push(outcome(cmd().spawn(), |mut c| c.wait().unwrap().code()));
+                    out.push(outcome(cmd().output(), |o| o.status.code()));
+                    out.push(outcome(cmd().status(), |s| s.code()));
                 }
-                c
-            };
-            out.push(outcome(cmd().spawn(), |mut c| c.wait().unwrap().code()));
-            out.push(outcome(cmd().output(), |o| o.status.code()));
-            out.push(outcome(cmd().status(), |s| s.code()));
-        }
-        out
-    })
-    .join()
-    .unwrap();
+                out
+            })
+            .join()
+            .unwrap()
+        }};
+    }
+    let std_side = run_cases!(std::process::Command, cases.clone());
+    let green_side = run_cases!(guv::green::process::Command, cases);
     (std_side, green_side)
 }
 

@@ -216,28 +216,12 @@ fn take_error_reports_a_reset_once() {
     let (c, s) = pair();
     // SO_LINGER 0: closing resets the connection.
     let s = s.into_std().unwrap();
-    set_linger_zero(&s);
+    guv_tests::net::reset_on_close(&s);
     drop(s);
     c.set_read_timeout(Some(GUARD)).unwrap();
     let e = (&c).read(&mut [0; 4]).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
     assert!(c.take_error().unwrap().is_none(), "the read consumed it");
-}
-
-fn set_linger_zero(s: &std::net::TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-    // SAFETY: `linger` is a live value of the size passed; the fd is open.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
 }
 
 #[test]
