@@ -178,18 +178,13 @@ fn frames_breaking_rfc_6455_fail_the_connection_with_1002_or_1007() {
 /// and `close` a no-op.
 #[test]
 fn after_the_peer_closes_wait_stays_none_and_send_is_an_error() {
-    let (tx, rx) = mpsc::channel();
-    let s = TestServer::start(Server::new(move |req| {
-        let tx = tx.clone();
-        WebSocketWSGI::new(move |ws: WebSocket| {
-            let first = ws.wait();
-            let again = (ws.wait(), ws.wait());
-            let sent = ws.send(Message::text("late")).map_err(|e| e.kind());
-            let closed = ws.close().map_err(|e| e.kind());
-            tx.send((first, again, sent, closed)).unwrap();
-        })
-        .call(req)
-    }));
+    let (s, rx) = reporting_server(move |ws: WebSocket, tx| {
+        let first = ws.wait();
+        let again = (ws.wait(), ws.wait());
+        let sent = ws.send(Message::text("late")).map_err(|e| e.kind());
+        let closed = ws.close().map_err(|e| e.kind());
+        tx.send((first, again, sent, closed)).unwrap();
+    });
     let mut c = raw_ws(s.addr);
     c.write_all(&frame_b0(0x88, &1000u16.to_be_bytes())).unwrap();
     assert_eq!(read_frame(&mut c), (0x8, 1000u16.to_be_bytes().to_vec()));
@@ -200,6 +195,22 @@ fn after_the_peer_closes_wait_stays_none_and_send_is_an_error() {
     assert_eq!(closed, Ok(()), "close after the handshake ended is a no-op");
     let mut b = [0u8; 1];
     assert_eq!(c.read(&mut b).unwrap(), 0);
+}
+
+/// A WebSocket server whose every connection runs `handler`, which can
+/// report to the test through the sender it is given.
+fn reporting_server<T, H>(handler: H) -> (TestServer, mpsc::Receiver<T>)
+where
+    T: Send + 'static,
+    H: Fn(WebSocket, &mpsc::Sender<T>) + Send + Sync + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let handler = std::sync::Arc::new(handler);
+    let s = TestServer::start(Server::new(move |req| {
+        let (tx, handler) = (tx.clone(), handler.clone());
+        WebSocketWSGI::new(move |ws: WebSocket| handler(ws, &tx)).call(req)
+    }));
+    (s, rx)
 }
 
 /// A tungstenite client at `/` of `s` with no size limits.
@@ -213,22 +224,17 @@ fn big_client(s: &TestServer) -> tungstenite::WebSocket<TcpStream> {
 /// the next `wait` gets the message.
 #[test]
 fn a_greenlet_killed_in_wait_loses_no_message() {
-    let (tx, rx) = mpsc::channel();
-    let s = TestServer::start(Server::new(move |req| {
-        let tx = tx.clone();
-        WebSocketWSGI::new(move |ws: WebSocket| {
-            let ws = std::rc::Rc::new(ws);
-            let w2 = ws.clone();
-            let g = guv::spawn(move || w2.wait());
-            guv::gyield();
-            g.kill();
-            assert!(g.wait().unwrap_err().is_killed());
-            tx.send("killed").unwrap();
-            let m = ws.wait().unwrap();
-            ws.send(m).unwrap();
-        })
-        .call(req)
-    }));
+    let (s, rx) = reporting_server(move |ws: WebSocket, tx| {
+        let ws = std::rc::Rc::new(ws);
+        let w2 = ws.clone();
+        let g = guv::spawn(move || w2.wait());
+        guv::gyield();
+        g.kill();
+        assert!(g.wait().unwrap_err().is_killed());
+        tx.send("killed").unwrap();
+        let m = ws.wait().unwrap();
+        ws.send(m).unwrap();
+    });
     let mut c = big_client(&s);
     assert_eq!(rx.recv_timeout(CLIENT_TIMEOUT), Ok("killed"));
     c.send(Message::text("kept")).unwrap();
@@ -239,22 +245,17 @@ fn a_greenlet_killed_in_wait_loses_no_message() {
 /// message still goes out whole, before what is sent next.
 #[test]
 fn a_greenlet_killed_in_send_neither_loses_nor_cuts_the_message() {
-    let (tx, rx) = mpsc::channel();
-    let s = TestServer::start(Server::new(move |req| {
-        let tx = tx.clone();
-        WebSocketWSGI::new(move |ws: WebSocket| {
-            let ws = std::rc::Rc::new(ws);
-            let w2 = ws.clone();
-            let g = guv::spawn(move || w2.send(Message::binary(vec![7u8; 32 << 20])));
-            guv::gyield();
-            g.kill();
-            let killed = g.wait().is_err_and(|e| e.is_killed());
-            tx.send(killed).unwrap();
-            ws.send(Message::text("after")).unwrap();
-            while ws.wait().is_some() {}
-        })
-        .call(req)
-    }));
+    let (s, rx) = reporting_server(move |ws: WebSocket, tx| {
+        let ws = std::rc::Rc::new(ws);
+        let w2 = ws.clone();
+        let g = guv::spawn(move || w2.send(Message::binary(vec![7u8; 32 << 20])));
+        guv::gyield();
+        g.kill();
+        let killed = g.wait().is_err_and(|e| e.is_killed());
+        tx.send(killed).unwrap();
+        ws.send(Message::text("after")).unwrap();
+        while ws.wait().is_some() {}
+    });
     let mut c = big_client(&s);
     assert_eq!(rx.recv_timeout(CLIENT_TIMEOUT), Ok(true), "the big send was parked when killed");
     match c.read().unwrap() {
@@ -370,33 +371,22 @@ fn allowed_origins_match_whatever_their_case() {
 fn control_frames_over_125_bytes_are_refused_not_sent() {
     use tungstenite::protocol::CloseFrame;
     use tungstenite::protocol::frame::coding::CloseCode;
-    let (tx, rx) = mpsc::channel();
-    let s = TestServer::start(Server::new(move |req| {
-        let tx = tx.clone();
-        WebSocketWSGI::new(move |ws: WebSocket| {
-            let kind = |r: std::io::Result<()>| r.map_err(|e| e.kind());
-            let refused = [
-                kind(ws.send(Message::Ping(vec![1u8; 126].into()))),
-                kind(ws.send(Message::Pong(vec![1u8; 126].into()))),
-                kind(ws.send(Message::Close(Some(CloseFrame {
-                    code: CloseCode::Normal,
-                    reason: "x".repeat(124).into(),
-                })))),
-            ];
-            // The limits themselves are fine.
-            let fine = [
-                kind(ws.send(Message::Ping(vec![2u8; 125].into()))),
-                kind(ws.send(Message::text("still open"))),
-                kind(ws.send(Message::Close(Some(CloseFrame {
-                    code: CloseCode::Normal,
-                    reason: "y".repeat(123).into(),
-                })))),
-            ];
-            tx.send((refused, fine)).unwrap();
-            while ws.wait().is_some() {}
-        })
-        .call(req)
-    }));
+    let (s, rx) = reporting_server(move |ws: WebSocket, tx| {
+        let kind = |r: std::io::Result<()>| r.map_err(|e| e.kind());
+        let refused = [
+            kind(ws.send(Message::Ping(vec![1u8; 126].into()))),
+            kind(ws.send(Message::Pong(vec![1u8; 126].into()))),
+            kind(ws.send(Message::Close(Some(CloseFrame { code: CloseCode::Normal, reason: "x".repeat(124).into() })))),
+        ];
+        // The limits themselves are fine.
+        let fine = [
+            kind(ws.send(Message::Ping(vec![2u8; 125].into()))),
+            kind(ws.send(Message::text("still open"))),
+            kind(ws.send(Message::Close(Some(CloseFrame { code: CloseCode::Normal, reason: "y".repeat(123).into() })))),
+        ];
+        tx.send((refused, fine)).unwrap();
+        while ws.wait().is_some() {}
+    });
     let mut c = raw_ws(s.addr);
     let (refused, fine) = rx.recv_timeout(CLIENT_TIMEOUT).unwrap();
     assert_eq!(refused, [Err(std::io::ErrorKind::InvalidInput); 3]);
@@ -412,18 +402,12 @@ fn control_frames_over_125_bytes_are_refused_not_sent() {
 /// hang), and `close` is a no-op.
 #[test]
 fn send_after_the_client_vanished_is_an_error() {
-    let (tx, rx) = mpsc::channel();
-    let s = TestServer::start(Server::new(move |req| {
-        let tx = tx.clone();
-        WebSocketWSGI::new(move |ws: WebSocket| {
-            let got = ws.wait();
-            let sent: Vec<_> =
-                (0..3).map(|_| ws.send(Message::binary(vec![0u8; 100_000])).map_err(|e| e.kind())).collect();
-            let closed = ws.close().map_err(|e| e.kind());
-            tx.send((got, sent, closed)).unwrap();
-        })
-        .call(req)
-    }));
+    let (s, rx) = reporting_server(move |ws: WebSocket, tx| {
+        let got = ws.wait();
+        let sent: Vec<_> = (0..3).map(|_| ws.send(Message::binary(vec![0u8; 100_000])).map_err(|e| e.kind())).collect();
+        let closed = ws.close().map_err(|e| e.kind());
+        tx.send((got, sent, closed)).unwrap();
+    });
     let c = raw_ws(s.addr);
     drop(c);
     let (got, sent, closed) = rx.recv_timeout(CLIENT_TIMEOUT).unwrap();
