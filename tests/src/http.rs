@@ -7,8 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use guv::wsgi::http::{Request, Response};
-use guv::wsgi::{Body, Server, ShutdownHandle};
+use guv::wsgi::{Server, Service, ShutdownHandle};
 
 /// How long a test client waits for any one read before failing.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -27,7 +26,7 @@ impl TestServer {
     /// Starts `server` on 127.0.0.1, port chosen by the OS.
     pub fn start<A>(server: Server<A>) -> TestServer
     where
-        A: Fn(Request<Body>) -> Response<Body> + Send + Sync + 'static,
+        A: Service + Send + Sync,
     {
         let bound = server.bind("127.0.0.1:0").expect("bind a test server");
         let addr = bound.local_addr();

@@ -15,7 +15,10 @@ use http::{HeaderMap, Request};
 
 use super::Error;
 use super::chunked::ChunkedDecoder;
-use super::parse::{BodyLength, FieldCache, HeadInfo, Limits, Parse, check_partial, parse_request_into};
+use super::parse::{
+    BodyLength, FieldCache, HeadInfo, Limits, Parse, check_partial, parse_raw_into, parse_request_into,
+};
+use super::raw::RawHead;
 
 /// The input buffer's starting size; it grows up to the head limit.
 const INITIAL_BUFFER: usize = 8 * 1024;
@@ -152,6 +155,7 @@ impl Conn {
     /// values do not live on with an idle connection. (Room left behind by
     /// values the app removed before answering is not visible through
     /// `HeaderMap`, so it is not bounded.)
+    #[inline(always)]
     pub(crate) fn recycle_headers(&mut self, headers: &mut HeaderMap) {
         let room = headers.capacity();
         if room <= MAX_RECYCLED_HEADERS && headers.len() <= MAX_RECYCLED_HEADERS && room > self.spare_headers.capacity()
@@ -233,6 +237,20 @@ impl Conn {
     /// The request goes into `request`, which must be fresh from
     /// `Request::new` (see [`parse_request_into`]).
     pub(crate) fn parse_head<B>(&mut self, request: &mut Request<B>) -> Result<Option<HeadInfo>, Error> {
+        self.parse_with(|input, limits, spare, fields| parse_request_into(input, limits, spare, Some(fields), request))
+    }
+
+    /// [`Conn::parse_head`] for a raw app: the head is copied into `head`.
+    pub(crate) fn parse_raw_head(&mut self, head: &mut RawHead) -> Result<Option<HeadInfo>, Error> {
+        self.parse_with(|input, limits, _, _| parse_raw_into(input, limits, head))
+    }
+
+    /// The transition of [`Conn::parse_head`], with `parse` for the parser.
+    #[inline(always)]
+    fn parse_with(
+        &mut self,
+        parse: impl FnOnce(&[u8], &Limits, &mut HeaderMap, &mut FieldCache) -> Result<Parse<HeadInfo>, Error>,
+    ) -> Result<Option<HeadInfo>, Error> {
         debug_assert!(matches!(self.state, State::Idle), "parse_head in {:?}", self.state);
         let input = &self.buf[self.start..self.end];
         // A head ends with a blank line; until one has arrived only the
@@ -244,7 +262,7 @@ impl Conn {
         let parsed = if complete || has_blank_line(input, self.scanned.saturating_sub(2)) {
             #[cfg(test)]
             tests::PARSES.with(|n| n.set(n.get() + 1));
-            parse_request_into(input, &self.limits, &mut self.spare_headers, Some(&mut self.fields), request)
+            parse(input, &self.limits, &mut self.spare_headers, &mut self.fields)
         } else {
             check_partial(input, &self.limits).map(|()| Parse::Partial)
         };
@@ -385,6 +403,11 @@ impl Conn {
             self.expect = Continue::Refused;
         }
         let keep = !close && self.keep_alive && self.expect != Continue::Refused && !self.eof;
+        if keep && matches!(self.state, State::Responding) {
+            // The commonest case, without moving the state out.
+            self.state = State::Idle;
+            return Next::ReadHead;
+        }
         let state = std::mem::replace(&mut self.state, State::Closed);
         match state {
             State::Responding if keep => {

@@ -42,8 +42,31 @@ pub(crate) fn write_head(
     mut close: bool,
     http10: bool,
 ) -> bool {
-    // One reservation covers the status line and everything guv adds; the
-    // app's fields reserve their own room.
+    write_status_line(out, status);
+    let mut has_date = false;
+    let mut has_server = false;
+    for (name, value) in headers {
+        let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
+        match field_kind(name) {
+            FieldKind::Framing => continue,
+            FieldKind::Connection => {
+                close |= has_token(value, b"close");
+                continue;
+            }
+            FieldKind::Date => has_date = true,
+            FieldKind::Server => has_server = true,
+            FieldKind::Other => {}
+        }
+        write_field(out, name, value);
+    }
+    write_head_end(out, has_server, has_date, framing, close, http10)
+}
+
+/// Appends the status line. One reservation covers it and everything guv
+/// adds after the app's fields ([`write_head_end`]); the app's fields
+/// reserve their own room.
+#[inline(always)]
+pub(crate) fn write_status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.reserve(HEAD_ROOM);
     if status == StatusCode::OK {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
@@ -54,30 +77,30 @@ pub(crate) fn write_head(
         out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    let mut has_date = false;
-    let mut has_server = false;
-    for (name, value) in headers {
-        let name = name.as_str().as_bytes();
-        // Names are lower case; the length picks the one candidate among
-        // the fields guv treats specially, so most fields compare nothing.
-        match name.len() {
-            14 if name == b"content-length" => continue,
-            17 if name == b"transfer-encoding" => continue,
-            10 if name == b"connection" => {
-                close |= has_token(value.as_bytes(), b"close");
-                continue;
-            }
-            4 => has_date |= name == b"date",
-            6 => has_server |= name == b"server",
-            _ => {}
-        }
-        let value = value.as_bytes();
-        out.reserve(name.len() + value.len() + 4);
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    }
+}
+
+/// Appends one header field line.
+#[inline(always)]
+pub(crate) fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.reserve(name.len() + value.len() + 4);
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends what follows the app's fields: `Server` and `Date` unless the
+/// app set them, the framing line, `Connection` and the blank line.
+/// Returns `close`.
+#[inline(always)]
+pub(crate) fn write_head_end(
+    out: &mut Vec<u8>,
+    has_server: bool,
+    has_date: bool,
+    framing: Framing,
+    close: bool,
+    http10: bool,
+) -> bool {
     out.reserve(HEAD_ROOM);
     with_clock(|c| match (has_server, has_date) {
         (false, false) => out.extend_from_slice(&c.server_and_date),
@@ -86,6 +109,14 @@ pub(crate) fn write_head(
         (true, true) => {}
     });
     match framing {
+        Framing::Length(n) | Framing::NoBody(Some(n)) if !close && !http10 => {
+            // The commonest ending, in one copy.
+            let mut line = *b"Content-Length: 00000000000000000000\r\n\r\n";
+            let digits = decimal_digits(n, &mut line[16..36]);
+            line.copy_within(36.., 16 + digits);
+            out.extend_from_slice(&line[..16 + digits + 4]);
+            return false;
+        }
         Framing::Length(n) | Framing::NoBody(Some(n)) => {
             out.extend_from_slice(b"Content-Length: ");
             write_decimal(out, n);
@@ -104,12 +135,61 @@ pub(crate) fn write_head(
     close
 }
 
+/// Writes `n` in decimal at the start of `buf` (20 bytes: room for any
+/// `u64`); returns how many digits.
+#[inline(always)]
+fn decimal_digits(mut n: u64, buf: &mut [u8]) -> usize {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - i;
+    buf[..len].copy_from_slice(&digits[i..]);
+    len
+}
+
+/// What a response field is to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FieldKind {
+    /// `Content-Length` or `Transfer-Encoding`: left out, the server frames
+    /// the body.
+    Framing,
+    /// `Connection`: left out; a `close` token closes.
+    Connection,
+    /// `Date`: the server adds none.
+    Date,
+    /// `Server`: the server adds none.
+    Server,
+    /// Copied as it is.
+    Other,
+}
+
+/// The kind of the field named `name` (lower case, as `http` keeps names).
+/// The length picks the one candidate, so most fields compare nothing.
+#[inline(always)]
+pub(crate) fn field_kind(name: &[u8]) -> FieldKind {
+    match name.len() {
+        14 if name == b"content-length" => FieldKind::Framing,
+        17 if name == b"transfer-encoding" => FieldKind::Framing,
+        10 if name == b"connection" => FieldKind::Connection,
+        4 if name == b"date" => FieldKind::Date,
+        6 if name == b"server" => FieldKind::Server,
+        _ => FieldKind::Other,
+    }
+}
+
 /// Room for the longest status line, or for the `Server`, `Date`,
 /// framing and `Connection` lines and the blank line.
 const HEAD_ROOM: usize = 256;
 
 /// Whether the list-valued field `value` holds `token` (any case).
-fn has_token(value: &[u8], token: &[u8]) -> bool {
+pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
     value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
@@ -138,18 +218,11 @@ pub(crate) fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
 /// The terminating chunk (no trailers).
 pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
-pub(crate) fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+#[inline]
+pub(crate) fn write_decimal(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    let len = decimal_digits(n, &mut buf);
+    out.extend_from_slice(&buf[..len]);
 }
 
 fn write_hex(out: &mut Vec<u8>, mut n: usize) {
@@ -190,6 +263,7 @@ thread_local! {
 }
 
 /// Runs `f` with this second's formatted dates.
+#[inline(always)]
 pub(crate) fn with_clock<R>(f: impl FnOnce(&Clock) -> R) -> R {
     CLOCK.with(|c| {
         let now = super::coarse_clock::unix_secs();

@@ -12,12 +12,13 @@ use std::time::Duration;
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response, StatusCode, Version};
 
-use super::App;
+use super::Error;
 use super::body::Body;
 use super::conn::{Conn, Next};
 use super::connection::{self, Connection};
 use super::encode::{self, Framing};
 use super::parse::{BodyLength, HeadInfo, Limits};
+use super::raw::{RawHead, RawRequest, RawResponse};
 use super::upgrade;
 use crate::greenlet::{KillSignal, TimeoutSignal};
 use crate::net::TcpStream;
@@ -76,70 +77,58 @@ pub(crate) struct Flags {
     pub(crate) stopping: Rc<Cell<bool>>,
 }
 
-/// Serves one connection until it closes.
-pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, cfg: &Config, flags: &Flags) {
+/// The connection's state, shared by its greenlet and the request bodies.
+fn open_connection(stream: TcpStream, cfg: &Config) -> Rc<Connection> {
     let _ = stream.set_nodelay(true);
-    let conn = Rc::new(Connection::new(
+    Rc::new(Connection::new(
         stream,
         Conn::new(cfg.limits, cfg.max_body, cfg.max_drain),
         cfg.body_timeout,
         cfg.send_timeout,
-    ));
+    ))
+}
+
+/// Serves one connection with an `http`-typed app until it closes.
+pub(crate) fn serve_http<F>(stream: TcpStream, peer: SocketAddr, app: &F, cfg: &Config, flags: &Flags)
+where
+    F: Fn(Request<Body>) -> Response<Body>,
+{
+    let conn = open_connection(stream, cfg);
     let mut scratch = Vec::new();
-    loop {
-        // Read until a whole head is buffered; it is parsed straight into
-        // the request the app gets.
+    serve_requests(&conn, peer, flags, || {
+        // The head is parsed straight into the request the app gets.
         let mut request = Request::new(Body::empty());
-        let head = loop {
-            let parsed = conn.conn.borrow_mut().parse_head(&mut request);
-            match parsed {
-                Ok(Some(head)) => break head,
-                Ok(None) => {}
-                Err(e) => {
-                    log::debug!(target: "guv::wsgi", "{peer}: {e}");
-                    encode::write_error(&mut conn.out.borrow_mut(), e.status());
-                    if cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
-                        access_log(peer, &Method::GET, "-", Version::HTTP_11, Some(e.status()), 0);
-                    }
-                    // Busy while answers (pipelined ones before this) go out.
-                    flags.busy.set(true);
-                    let _ = conn.flush();
-                    flags.busy.set(false);
-                    conn.linger();
-                    return;
-                }
-            }
-            if conn.conn.borrow().is_eof() {
-                // The client closed between requests (or the header
-                // timeout closed the connection).
-                let _ = conn.flush();
-                return;
-            }
-            // Answers to pipelined requests go out before this greenlet
-            // waits. Until they are out the connection is busy: a shutdown
-            // lets them finish (and then the connection closes) rather than
-            // cutting them off.
-            flags.busy.set(true);
-            let flushed = conn.flush();
-            flags.busy.set(false);
-            if flushed.is_ok() && flags.stopping.get() {
-                conn.linger();
-                return;
-            }
-            // The header timeout counts from here: while answers were
-            // still going out, the server was waiting for the client to
-            // read (the send timeout's business), not for a head.
-            if flags.head_since.get() == NOT_WAITING {
-                flags.head_since.set(flags.clock.get());
-            }
-            if let Err(e) = flushed.and_then(|()| conn.fill()) {
-                log::debug!(target: "guv::wsgi", "{peer}: {e}");
-                return;
-            }
-        };
-        flags.head_since.set(NOT_WAITING);
+        let head = read_head(&conn, peer, cfg, flags, |c| c.parse_head(&mut request))?;
         flags.busy.set(true);
-        let result = respond(&conn, request, head, peer, app, cfg, flags, &mut scratch);
+        Some(respond(&conn, request, head, peer, app, cfg, flags, &mut scratch))
+    });
+}
+
+/// Serves one connection with a raw app until it closes.
+pub(crate) fn serve_raw<F>(stream: TcpStream, peer: SocketAddr, app: &F, cfg: &Config, flags: &Flags)
+where
+    F: Fn(&mut RawRequest<'_>, &mut RawResponse<'_>),
+{
+    let conn = open_connection(stream, cfg);
+    let mut raw = RawBuffers::default();
+    serve_requests(&conn, peer, flags, || {
+        let head = read_head(&conn, peer, cfg, flags, |c| c.parse_raw_head(&mut raw.head))?;
+        flags.busy.set(true);
+        Some(respond_raw(&conn, &mut raw, head, peer, app, cfg, flags))
+    });
+}
+
+/// The request loop: `one` reads a request and answers it (`None` when the
+/// connection is done before a request), then the connection goes on as
+/// the protocol state says.
+fn serve_requests(
+    conn: &Rc<Connection>,
+    peer: SocketAddr,
+    flags: &Flags,
+    mut one: impl FnMut() -> Option<io::Result<Responded>>,
+) {
+    loop {
+        let Some(result) = one() else { return };
         flags.busy.set(false);
         let next = match result {
             Ok(Responded::Upgraded) => return,
@@ -155,7 +144,7 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
         match next {
             Next::ReadHead => {}
             Next::Drain => {
-                let drained = drain(&conn, flags);
+                let drained = drain(conn, flags);
                 flags.head_since.set(NOT_WAITING);
                 if let Err(e) = drained {
                     log::debug!(target: "guv::wsgi", "{peer}: {e}");
@@ -165,7 +154,7 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
                 }
             }
             Next::Close => {
-                // Busy until the answers are out (see the head loop).
+                // Busy until the answers are out (see `read_head`).
                 flags.busy.set(true);
                 let _ = conn.flush();
                 flags.busy.set(false);
@@ -176,6 +165,75 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
             }
         }
     }
+}
+
+/// Reads until `parse` finds a whole head in the buffer; `None` when the
+/// connection ends first (closed by the client, refused head answered,
+/// shutdown, error).
+fn read_head(
+    conn: &Connection,
+    peer: SocketAddr,
+    cfg: &Config,
+    flags: &Flags,
+    mut parse: impl FnMut(&mut Conn) -> Result<Option<HeadInfo>, Error>,
+) -> Option<HeadInfo> {
+    let head = loop {
+        let parsed = parse(&mut conn.conn.borrow_mut());
+        match parsed {
+            Ok(Some(head)) => break head,
+            Ok(None) => {}
+            Err(e) => {
+                refuse_head(conn, peer, cfg, flags, e);
+                return None;
+            }
+        }
+        if conn.conn.borrow().is_eof() {
+            // The client closed between requests (or the header
+            // timeout closed the connection).
+            let _ = conn.flush();
+            return None;
+        }
+        // Answers to pipelined requests go out before this greenlet
+        // waits. Until they are out the connection is busy: a shutdown
+        // lets them finish (and then the connection closes) rather than
+        // cutting them off.
+        flags.busy.set(true);
+        let flushed = conn.flush();
+        flags.busy.set(false);
+        if flushed.is_ok() && flags.stopping.get() {
+            conn.linger();
+            return None;
+        }
+        // The header timeout counts from here: while answers were
+        // still going out, the server was waiting for the client to
+        // read (the send timeout's business), not for a head.
+        if flags.head_since.get() == NOT_WAITING {
+            flags.head_since.set(flags.clock.get());
+        }
+        if let Err(e) = flushed.and_then(|()| conn.fill()) {
+            log::debug!(target: "guv::wsgi", "{peer}: {e}");
+            return None;
+        }
+    };
+    flags.head_since.set(NOT_WAITING);
+    Some(head)
+}
+
+/// Answers a head the server refuses with the error's status, and lingers
+/// before the close. Out of line: the request loop stays small.
+#[cold]
+#[inline(never)]
+fn refuse_head(conn: &Connection, peer: SocketAddr, cfg: &Config, flags: &Flags, e: Error) {
+    log::debug!(target: "guv::wsgi", "{peer}: {e}");
+    encode::write_error(&mut conn.out.borrow_mut(), e.status());
+    if cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
+        access_log(peer, "GET", "-", Version::HTTP_11, Some(e.status()), 0);
+    }
+    // Busy while answers (pipelined ones before this) go out.
+    flags.busy.set(true);
+    let _ = conn.flush();
+    flags.busy.set(false);
+    conn.linger();
 }
 
 /// Discards the rest of a request body the app did not read. The header
@@ -221,7 +279,7 @@ fn respond(
     mut request: Request<Body>,
     head: HeadInfo,
     peer: SocketAddr,
-    app: &App,
+    app: &impl Fn(Request<Body>) -> Response<Body>,
     cfg: &Config,
     flags: &Flags,
     scratch: &mut Vec<u8>,
@@ -268,7 +326,7 @@ fn respond(
         // the status the app's first bytes carry ("-" if they were no
         // status line), bytes unknown.
         if let Some((method, uri)) = logged {
-            access_log(peer, &method, &uri.to_string(), info.version, conn.upgrade_status(), 0);
+            access_log(peer, method.as_str(), &uri.to_string(), info.version, conn.upgrade_status(), 0);
         }
         wait_released(conn);
         return Ok(Responded::Upgraded);
@@ -288,7 +346,93 @@ fn respond(
     // The status sent: a stream that failed before it went out was replaced.
     let status = response.status();
     if let Some((method, uri)) = logged {
-        access_log(peer, &method, &uri.to_string(), info.version, Some(status), sent);
+        access_log(peer, method.as_str(), &uri.to_string(), info.version, Some(status), sent);
+    }
+    Ok(Responded::Done { close })
+}
+
+/// What a connection serving a raw app reuses from request to request: the
+/// copied head and the answer's field and body buffers.
+#[derive(Default)]
+struct RawBuffers {
+    head: RawHead,
+    fields: Vec<u8>,
+    body: Vec<u8>,
+}
+
+/// A raw answer's body buffer is kept for the next request only up to
+/// this size, so that one large answer does not pin memory for the
+/// connection's life.
+const MAX_KEPT_BODY: usize = 64 * 1024;
+
+/// [`respond`] for a raw app: calls it with the head read in place and the
+/// connection's buffers, then writes its answer.
+#[allow(clippy::too_many_arguments)]
+fn respond_raw(
+    conn: &Rc<Connection>,
+    raw: &mut RawBuffers,
+    head: HeadInfo,
+    peer: SocketAddr,
+    app: &impl Fn(&mut RawRequest<'_>, &mut RawResponse<'_>),
+    cfg: &Config,
+    flags: &Flags,
+) -> io::Result<Responded> {
+    let method = raw.head.method_bytes();
+    let info = RequestInfo { is_head: method == b"HEAD", is_connect: method == b"CONNECT", version: raw.head.version };
+    let mut body = match head.body {
+        BodyLength::Known(0) => Body::empty(),
+        BodyLength::Known(n) => Body::incoming(conn.clone(), conn.conn.borrow().seq(), Some(n)),
+        BodyLength::Chunked => Body::incoming(conn.clone(), conn.conn.borrow().seq(), None),
+    };
+    // As in `respond`: a late body error of an earlier request is not this one's.
+    conn.body_failed.set(None);
+    if raw.body.capacity() > MAX_KEPT_BODY {
+        raw.body = Vec::new();
+    }
+    let mut response = RawResponse::new(&mut raw.fields, &mut raw.body);
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        app(&mut RawRequest { head: &raw.head, body: &mut body }, &mut response)
+    }));
+    drop(body);
+    let mut close = false;
+    if let Err(payload) = outcome {
+        let msg = app_panic_message(payload);
+        log::error!(target: "guv::wsgi", "{peer}: the app panicked: {msg}; answering 500");
+        close = true;
+        response.replace_with_error(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    if !(200..600).contains(&response.status.as_u16()) {
+        log::error!(target: "guv::wsgi", "{peer}: the app answered {}, not a final status; answering 500", response.status);
+        response.replace_with_error(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    if let Some(status) = conn.body_failed.take() {
+        close = true;
+        response.replace_with_error(status);
+    }
+    close |= flags.stopping.get() || response.close;
+    let framing = framing_for(response.status, &info, Some(response.body.len() as u64));
+    close |= framing == Framing::UntilClose;
+    let bytes: &[u8] = if matches!(framing, Framing::NoBody(_)) { &[] } else { response.body };
+    {
+        let mut out = conn.out.borrow_mut();
+        let mut state = conn.conn.borrow_mut();
+        // The answer is in memory: a pending `100` is refused, never sent.
+        state.final_head(false);
+        close |= !state.can_keep_alive();
+        drop(state);
+        encode::write_status_line(&mut out, response.status);
+        out.extend_from_slice(response.fields);
+        let http10 = info.version == Version::HTTP_10;
+        close = encode::write_head_end(&mut out, response.has_server, response.has_date, framing, close, http10);
+        if bytes.len() <= INLINE_BODY {
+            out.extend_from_slice(bytes);
+        }
+    }
+    if bytes.len() > INLINE_BODY {
+        conn.write_through(bytes)?;
+    }
+    if cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
+        access_log(peer, raw.head.method(), raw.head.target(), info.version, Some(response.status), bytes.len() as u64);
     }
     Ok(Responded::Done { close })
 }
@@ -323,20 +467,10 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-/// Writes the head and body; returns the body bytes sent and whether the
-/// connection closes after this response.
-fn write_response(
-    conn: &Rc<Connection>,
-    response: &mut Response<Body>,
-    info: &RequestInfo,
-    mut close: bool,
-    stopping: &Cell<bool>,
-    scratch: &mut Vec<u8>,
-) -> io::Result<(u64, bool)> {
-    let status = response.status();
-    let known = response.body().len().or_else(|| declared_length(response.headers()));
-    let framing = if status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED
-    {
+/// How the answer with `status` to the request `info` delimits a body of
+/// `known` length (`None`: unknown until it ends).
+fn framing_for(status: StatusCode, info: &RequestInfo, known: Option<u64>) -> Framing {
+    if status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         Framing::NoBody(None)
     } else if info.is_head {
         Framing::NoBody(known)
@@ -351,7 +485,23 @@ fn write_response(
             None if info.version == Version::HTTP_11 => Framing::Chunked,
             None => Framing::UntilClose,
         }
-    };
+    }
+}
+
+/// Writes the head and body; returns the body bytes sent and whether the
+/// connection closes after this response.
+#[inline(always)]
+fn write_response(
+    conn: &Rc<Connection>,
+    response: &mut Response<Body>,
+    info: &RequestInfo,
+    mut close: bool,
+    stopping: &Cell<bool>,
+    scratch: &mut Vec<u8>,
+) -> io::Result<(u64, bool)> {
+    let status = response.status();
+    let known = response.body().len().or_else(|| declared_length(response.headers()));
+    let framing = framing_for(status, info, known);
     close |= framing == Framing::UntilClose;
     let http10 = info.version == Version::HTTP_10;
     let streamed = !matches!(framing, Framing::NoBody(_)) && response.body().as_bytes().is_none();
@@ -583,14 +733,7 @@ fn app_panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Logs one request in the common log format; an unknown status is "-".
-fn access_log(
-    peer: SocketAddr,
-    method: &Method,
-    target: &str,
-    version: Version,
-    status: Option<StatusCode>,
-    bytes: u64,
-) {
+fn access_log(peer: SocketAddr, method: &str, target: &str, version: Version, status: Option<StatusCode>, bytes: u64) {
     let mut line = String::with_capacity(96);
     let date = encode::with_clock(|c| c.log_date);
     let date = std::str::from_utf8(&date).unwrap_or("-");

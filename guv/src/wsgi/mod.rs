@@ -17,6 +17,23 @@
 //! guv::wsgi::serve(guv::listen("127.0.0.1:8001").unwrap(), hello).unwrap();
 //! ```
 //!
+//! For the hottest paths there is also a *raw* app ([`Server::raw`],
+//! [`serve_raw`]): `Fn(&mut RawRequest, &mut RawResponse)`, which reads
+//! the request head in place and writes its answer into buffers the
+//! connection reuses, the way `may_minihttp` apps do. The server does all
+//! of the below for it too; it gives up streamed bodies and taking the
+//! connection over.
+//!
+//! ```no_run
+//! use guv::wsgi::{RawRequest, RawResponse};
+//!
+//! fn hello(_req: &mut RawRequest<'_>, res: &mut RawResponse<'_>) {
+//!     res.set_body(b"Hello, World!");
+//! }
+//!
+//! guv::wsgi::serve_raw(guv::listen("127.0.0.1:8001").unwrap(), hello).unwrap();
+//! ```
+//!
 //! ## What the server does for the app
 //!
 //! - HTTP/1.1 keep-alive, and HTTP/1.0 (closed after each response unless
@@ -102,6 +119,7 @@ mod encode;
 mod error;
 mod handler;
 mod parse;
+mod raw;
 mod server;
 mod upgrade;
 
@@ -109,15 +127,13 @@ use http::{Request, Response};
 
 pub use body::Body;
 pub use error::Error;
+pub use raw::{Raw, RawRequest, RawResponse, Service};
 pub use server::{Bound, DEFAULT_MAX_CONNECTIONS, Server, ShutdownHandle};
 pub use upgrade::{Upgrade, Upgraded};
 
 /// The `http` crate, whose `Request`, `Response`, `StatusCode` and headers
 /// the server speaks.
 pub use http;
-
-/// The app as each worker holds it.
-pub(crate) type App = dyn Fn(Request<Body>) -> Response<Body>;
 
 /// The sans-I/O protocol layer: request-head parsing and chunked decoding
 /// on byte slices. The server is built on it; it is public for tests, fuzzing
@@ -146,4 +162,23 @@ where
     A: Fn(Request<Body>) -> Response<Body> + 'static,
 {
     Server::new(app).serve(listener)
+}
+
+/// Serves the raw app `app` (see [`Server::raw`]) on `listener` with the
+/// default [`Server`] settings, on this thread's hub, until shut down.
+///
+/// ```no_run
+/// use guv::wsgi::{RawRequest, RawResponse};
+///
+/// let app = |_req: &mut RawRequest<'_>, res: &mut RawResponse<'_>| {
+///     res.set_body(b"Hello, World!");
+/// };
+/// guv::wsgi::serve_raw(guv::listen("127.0.0.1:8001")?, app)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn serve_raw<F>(listener: crate::net::TcpListener, app: F) -> std::io::Result<()>
+where
+    F: Fn(&mut RawRequest<'_>, &mut RawResponse<'_>) + 'static,
+{
+    Server::raw(app).serve(listener)
 }

@@ -4,10 +4,11 @@
 
 use std::mem::MaybeUninit;
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri, Version};
 
 use super::Error;
+use super::raw::RawHead;
 
 /// The most header fields any configuration may allow; the parser keeps
 /// this many slots on the stack.
@@ -209,6 +210,7 @@ pub(crate) struct FieldCache {
 impl FieldCache {
     /// The parsed field `i` of a request, `raw_name: raw_value`, and
     /// whether it was reused from an accepted request.
+    #[inline(always)]
     fn field(&mut self, i: usize, raw_name: &[u8], raw_value: &[u8]) -> Result<(HeaderName, HeaderValue, bool), Error> {
         if let Some((name, value)) = self.fields.get(i)
             && value.as_bytes() == raw_value
@@ -252,6 +254,75 @@ pub(crate) fn parse_request_into<B>(
     request: &mut Request<B>,
 ) -> Result<Parse<HeadInfo>, Error> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
+    let line = match parse_line(buf, limits, &mut slots)? {
+        Parse::Complete(line, _) => line,
+        Parse::Partial => return Ok(Parse::Partial),
+    };
+    // `Request::new` starts with `GET`, the commonest method.
+    let method = match line.method {
+        "GET" => None,
+        other => Some(Method::from_bytes(other.as_bytes()).map_err(|_| Error::syntax("invalid method"))?),
+    };
+    // `Request::new` starts with the target `/`, the commonest one.
+    let uri = if line.target == "/" { None } else { Some(parse_uri(line.target.as_bytes())?) };
+    check_target_form(method.as_ref(), uri.as_ref())?;
+
+    // A recycled map comes emptied; `clear` would reset its whole table again.
+    if !headers.is_empty() {
+        headers.clear();
+    }
+    headers.reserve(line.fields.len());
+    let checked = (|| {
+        let mut framing = Framing::default();
+        for (i, h) in line.fields.iter().enumerate() {
+            let (name, value, reused) = match cache.as_deref_mut() {
+                Some(cache) => cache.field(i, h.name.as_bytes(), h.value)?,
+                None => parse_field(h.name.as_bytes(), h.value).map(|(n, v)| (n, v, false))?,
+            };
+            framing.observe(h.name.as_bytes(), h.value, reused)?;
+            headers.append(name, value);
+        }
+        framing.conclude(line.version)
+    })();
+    let info = match checked {
+        Ok(info) => info,
+        Err(e) => {
+            if let Some(cache) = cache {
+                cache.fields.clear();
+            }
+            return Err(e);
+        }
+    };
+    if let Some(method) = method {
+        *request.method_mut() = method;
+    }
+    if let Some(uri) = uri {
+        *request.uri_mut() = uri;
+    }
+    *request.version_mut() = line.version;
+    std::mem::swap(request.headers_mut(), headers);
+    Ok(Parse::Complete(info, line.used))
+}
+
+/// A request head as the parser split it, within the limits but not yet
+/// checked for framing.
+struct Line<'b, 'h> {
+    method: &'b str,
+    target: &'b str,
+    version: Version,
+    fields: &'h [httparse::Header<'b>],
+    used: usize,
+}
+
+/// Splits the head at the start of `buf` into its request line and fields
+/// (at most as many as `slots`, capped by the limit), and applies the size
+/// limits and the version check.
+#[inline(always)]
+fn parse_line<'b, 'h>(
+    buf: &'b [u8],
+    limits: &Limits,
+    slots: &'h mut [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS_CAP],
+) -> Result<Parse<Line<'b, 'h>>, Error> {
     let slots = &mut slots[..limits.max_headers.clamp(1, MAX_HEADERS_CAP)];
     let mut req = httparse::Request::new(&mut []);
     let used = match req.parse_with_uninit_headers(buf, slots) {
@@ -269,71 +340,71 @@ pub(crate) fn parse_request_into<B>(
             return Err(Error::syntax("the request head does not parse"));
         }
     };
-    let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
+    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(Error::syntax("the request line is incomplete"));
     };
-    if method.len() + path.len() + 10 > limits.max_request_line {
+    if method.len() + target.len() + 10 > limits.max_request_line {
         return Err(Error::uri_too_long());
     }
     if used > limits.max_head {
         return Err(Error::headers_too_large("the request head is larger than the limit"));
     }
     let version = if minor == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
-    // `Request::new` starts with `GET`, the commonest method.
-    let method = match method {
-        "GET" => None,
-        other => Some(Method::from_bytes(other.as_bytes()).map_err(|_| Error::syntax("invalid method"))?),
-    };
-    // `Request::new` starts with the target `/`, the commonest one.
-    let uri = if path == "/" { None } else { Some(parse_uri(path.as_bytes())?) };
-    check_target_form(method.as_ref(), uri.as_ref())?;
+    Ok(Parse::Complete(Line { method, target, version, fields: req.headers, used }, used))
+}
 
-    // A recycled map comes emptied; `clear` would reset its whole table again.
-    if !headers.is_empty() {
-        headers.clear();
+/// [`parse_request_into`] for the raw service API: the head is checked
+/// as strictly (framing, `Host`, the target's form) but not turned into
+/// `http` types; its bytes are copied into `head`, and the positions of
+/// its parts recorded there.
+pub(crate) fn parse_raw_into(buf: &[u8], limits: &Limits, head: &mut RawHead) -> Result<Parse<HeadInfo>, Error> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
+    let line = match parse_line(buf, limits, &mut slots)? {
+        Parse::Complete(line, _) => line,
+        Parse::Partial => return Ok(Parse::Partial),
+    };
+    // Origin-form targets of methods other than CONNECT, nearly every
+    // request, take no parsing: the parser has checked their characters.
+    if !line.target.starts_with('/') || line.method == "CONNECT" {
+        let method = Method::from_bytes(line.method.as_bytes()).map_err(|_| Error::syntax("invalid method"))?;
+        let uri = if line.target == "/" { None } else { Some(parse_uri(line.target.as_bytes())?) };
+        check_target_form(Some(&method), uri.as_ref())?;
     }
-    headers.reserve(req.headers.len());
-    let checked = (|| {
-        let mut framing = Framing::default();
-        for (i, h) in req.headers.iter().enumerate() {
-            let (name, value, reused) = match cache.as_deref_mut() {
-                Some(cache) => cache.field(i, h.name.as_bytes(), h.value)?,
-                None => parse_field(h.name.as_bytes(), h.value).map(|(n, v)| (n, v, false))?,
-            };
-            framing.observe(&name, h.value, reused)?;
-            headers.append(name, value);
+    // A `Host` value the connection's last head had was accepted then:
+    // the same bytes need no check again (most clients send the same one
+    // every time).
+    let last_host = head.host.clone().map(|span| &head.bytes[span]);
+    let mut framing = Framing::default();
+    let mut host = None;
+    for (i, h) in line.fields.iter().enumerate() {
+        framing.observe(h.name.as_bytes(), h.value, last_host == Some(h.value))?;
+        if framing.host && host.is_none() {
+            host = Some(i);
         }
-        let body = framing.body_length(version)?;
-        if version == Version::HTTP_11 && !framing.host {
-            return Err(Error::syntax("an HTTP/1.1 request must have a Host header"));
-        }
-        Ok((framing, body))
-    })();
-    let (framing, body) = match checked {
-        Ok(checked) => checked,
-        Err(e) => {
-            if let Some(cache) = cache {
-                cache.fields.clear();
-            }
-            return Err(e);
-        }
-    };
-    let keep_alive = match version {
-        Version::HTTP_11 => !framing.close,
-        _ => framing.keep_alive && !framing.close,
-    };
-    let expect_continue = version == Version::HTTP_11 && framing.expect_continue;
-    let upgrade = framing.upgrade_field && framing.upgrade_token;
+    }
+    let info = framing.conclude(line.version)?;
+    head.fill(buf, &line, host);
+    Ok(Parse::Complete(info, line.used))
+}
 
-    if let Some(method) = method {
-        *request.method_mut() = method;
+impl RawHead {
+    /// Copies the head `line` was parsed from (the start of `buf`) and
+    /// records where its parts are.
+    fn fill(&mut self, buf: &[u8], line: &Line<'_, '_>, host: Option<usize>) {
+        let base = buf.as_ptr() as usize;
+        let span = |part: &[u8]| {
+            let start = part.as_ptr() as usize - base;
+            start..start + part.len()
+        };
+        self.bytes.clear();
+        self.bytes.extend_from_slice(&buf[..line.used]);
+        self.method = span(line.method.as_bytes());
+        self.target = span(line.target.as_bytes());
+        self.version = line.version;
+        self.fields.clear();
+        self.fields.extend(line.fields.iter().map(|h| (span(h.name.as_bytes()), span(h.value))));
+        self.host = host.map(|i| self.fields[i].1.clone());
     }
-    if let Some(uri) = uri {
-        *request.uri_mut() = uri;
-    }
-    *request.version_mut() = version;
-    std::mem::swap(request.headers_mut(), headers);
-    Ok(Parse::Complete(HeadInfo { body, keep_alive, expect_continue, upgrade }, used))
 }
 
 /// Limits that apply before a head is complete.
@@ -355,6 +426,7 @@ fn parse_uri(path: &[u8]) -> Result<Uri, Error> {
 /// §3.2): the authority-form (`host:port`) with CONNECT and only there,
 /// the asterisk-form with OPTIONS only. `None` stands for `GET` and for
 /// the target `/`, which need no look.
+#[inline]
 fn check_target_form(method: Option<&Method>, uri: Option<&Uri>) -> Result<(), Error> {
     let connect = method == Some(&Method::CONNECT);
     let Some(uri) = uri else {
@@ -396,50 +468,75 @@ struct Framing {
 }
 
 impl Framing {
-    /// Notes one field; `checked`: the same field was accepted in an
-    /// earlier request (its value need not be checked again).
-    fn observe(&mut self, name: &HeaderName, value: &[u8], checked: bool) -> Result<(), Error> {
-        if name == header::CONTENT_LENGTH {
-            let n = parse_content_length(value)?;
-            if self.content_length.is_some_and(|m| m != n) {
-                return Err(Error::syntax("conflicting Content-Length fields"));
-            }
-            self.content_length = Some(n);
-        } else if name == header::TRANSFER_ENCODING {
-            // The whole list is read before deciding, over every field
-            // line: `gzip` then `chunked` on two lines is one list.
-            self.transfer_encoding = true;
-            for coding in tokens(value) {
-                if self.chunked {
-                    self.chunked_not_last = true;
+    /// Notes one field (`name` as sent, in any case); `checked`: the same
+    /// field was accepted in an earlier request (its value need not be
+    /// checked again).
+    #[inline(always)]
+    fn observe(&mut self, name: &[u8], value: &[u8], checked: bool) -> Result<(), Error> {
+        // The length picks the one name to compare with, so most fields
+        // compare nothing.
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let n = parse_content_length(value)?;
+                if self.content_length.is_some_and(|m| m != n) {
+                    return Err(Error::syntax("conflicting Content-Length fields"));
                 }
-                self.chunked = coding.eq_ignore_ascii_case(b"chunked");
-                self.other_coding |= !self.chunked;
+                self.content_length = Some(n);
             }
-        } else if name == header::HOST {
-            if self.host {
-                return Err(Error::syntax("more than one Host field"));
-            }
-            if !checked && !is_host(value) {
-                return Err(Error::syntax("an invalid Host field"));
-            }
-            self.host = true;
-        } else if name == header::CONNECTION {
-            for token in tokens(value) {
-                if token.eq_ignore_ascii_case(b"close") {
-                    self.close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    self.keep_alive = true;
-                } else if token.eq_ignore_ascii_case(b"upgrade") {
-                    self.upgrade_token = true;
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                // The whole list is read before deciding, over every field
+                // line: `gzip` then `chunked` on two lines is one list.
+                self.transfer_encoding = true;
+                for coding in tokens(value) {
+                    if self.chunked {
+                        self.chunked_not_last = true;
+                    }
+                    self.chunked = coding.eq_ignore_ascii_case(b"chunked");
+                    self.other_coding |= !self.chunked;
                 }
             }
-        } else if name == header::EXPECT {
-            self.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
-        } else if name == header::UPGRADE {
-            self.upgrade_field = true;
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                if self.host {
+                    return Err(Error::syntax("more than one Host field"));
+                }
+                if !checked && !is_host(value) {
+                    return Err(Error::syntax("an invalid Host field"));
+                }
+                self.host = true;
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in tokens(value) {
+                    if token.eq_ignore_ascii_case(b"close") {
+                        self.close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        self.keep_alive = true;
+                    } else if token.eq_ignore_ascii_case(b"upgrade") {
+                        self.upgrade_token = true;
+                    }
+                }
+            }
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                self.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+            }
+            7 if name.eq_ignore_ascii_case(b"upgrade") => self.upgrade_field = true,
+            _ => {}
         }
         Ok(())
+    }
+
+    /// What the fields, all observed, say about the request.
+    fn conclude(&self, version: Version) -> Result<HeadInfo, Error> {
+        let body = self.body_length(version)?;
+        if version == Version::HTTP_11 && !self.host {
+            return Err(Error::syntax("an HTTP/1.1 request must have a Host header"));
+        }
+        let keep_alive = match version {
+            Version::HTTP_11 => !self.close,
+            _ => self.keep_alive && !self.close,
+        };
+        let expect_continue = version == Version::HTTP_11 && self.expect_continue;
+        let upgrade = self.upgrade_field && self.upgrade_token;
+        Ok(HeadInfo { body, keep_alive, expect_continue, upgrade })
     }
 
     fn body_length(&self, version: Version) -> Result<BodyLength, Error> {
@@ -536,7 +633,7 @@ mod tests {
         assert_eq!(same.as_bytes().as_ptr(), value.as_bytes().as_ptr());
         // A changed value or name at that position is parsed (and checked).
         assert_eq!(cache.field(0, b"User-Agent", b"curl").unwrap().1, "curl");
-        assert_eq!(cache.field(0, b"Accept", b"curl").unwrap().0, header::ACCEPT);
+        assert_eq!(cache.field(0, b"Accept", b"curl").unwrap().0, http::header::ACCEPT);
         assert!(cache.field(0, b"Accept", b"bad\x7fvalue").unwrap_err().is_syntax());
         assert!(cache.field(0, b"Bad Name", b"curl").unwrap_err().is_syntax());
         // Positions past the cache's size are parsed every time.

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 
+use super::Error;
 use super::body::Body;
-use super::handler::{Config, Flags, NOT_WAITING, serve_connection};
+use super::handler::{Config, Flags, NOT_WAITING};
 use super::parse::{Limits, MAX_HEADERS_CAP};
-use super::{App, Error};
+use super::raw::sealed::Sealed;
+use super::raw::{Raw, RawRequest, RawResponse, Service};
 use crate::hub::{Handle, Waker, with_hub};
 use crate::net::{LISTEN_BACKLOG, ListenOptions, TcpListener, TcpStream, listen_std};
 use crate::{Builder, GreenPool, GreenThread};
@@ -82,6 +84,50 @@ where
     /// server.run("127.0.0.1:0").unwrap();
     /// ```
     pub fn new(app: A) -> Server<A> {
+        Server::with_app(app)
+    }
+}
+
+impl<F> Server<Raw<F>>
+where
+    F: Fn(&mut RawRequest<'_>, &mut RawResponse<'_>) + 'static,
+{
+    /// A server for the raw app `app` ([`RawRequest`], [`RawResponse`]),
+    /// with the same defaults as [`Server::new`]. The app reads the request
+    /// head in place and writes its answer into buffers the connection
+    /// reuses, instead of taking and giving `http` types; the server does
+    /// everything else as for an `http`-typed app. Its answers are in
+    /// memory (no streamed bodies), and it cannot take a connection over
+    /// (no [`Upgrade`](super::Upgrade), so no WebSocket): an app that needs
+    /// either is written with [`Server::new`].
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use guv::wsgi::http::header::{CONTENT_TYPE, HeaderValue};
+    /// use guv::wsgi::{RawRequest, RawResponse, Server};
+    ///
+    /// fn hello(_req: &mut RawRequest<'_>, res: &mut RawResponse<'_>) {
+    ///     res.header(&CONTENT_TYPE, &HeaderValue::from_static("text/plain")).set_body(b"Hello, World!");
+    /// }
+    /// let bound = Server::raw(hello).access_log(false).bind("127.0.0.1:0").unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let server = std::thread::spawn(move || bound.run());
+    /// let mut client = std::net::TcpStream::connect(addr).unwrap();
+    /// client.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    /// let mut answer = String::new();
+    /// client.read_to_string(&mut answer).unwrap();
+    /// assert!(answer.contains("\r\ncontent-type: text/plain\r\n"));
+    /// assert!(answer.contains("\r\nContent-Length: 13\r\n") && answer.ends_with("\r\n\r\nHello, World!"));
+    /// stop.shutdown();
+    /// server.join().unwrap().unwrap();
+    /// ```
+    pub fn raw(app: F) -> Server<Raw<F>> {
+        Server::with_app(Raw(app))
+    }
+}
+
+impl<A: Service> Server<A> {
+    fn with_app(app: A) -> Server<A> {
         Server {
             app,
             cfg: Config::default(),
@@ -447,14 +493,16 @@ where
     /// server.serve(guv::listen("127.0.0.1:0").unwrap()).unwrap();
     /// ```
     pub fn serve(self, listener: TcpListener) -> io::Result<()> {
-        let app: Rc<App> = Rc::new(self.app);
+        let app = self.app;
+        let app: Rc<ServeFn> =
+            Rc::new(move |s: TcpStream, p: SocketAddr, c: &Config, f: &Flags| app.serve_connection(s, p, c, f));
         run_worker(app, listener, self.cfg, self.max_connections, self.shutdown_timeout, &self.control)
     }
 }
 
 impl<A> Server<A>
 where
-    A: Fn(Request<Body>) -> Response<Body> + Send + Sync + 'static,
+    A: Service + Send + Sync,
 {
     /// Binds the workers' listeners to `addr` (port 0 picks one port for
     /// all of them) without serving yet, so the address can be read first.
@@ -570,7 +618,7 @@ pub struct Bound<A> {
 
 impl<A> Bound<A>
 where
-    A: Fn(Request<Body>) -> Response<Body> + Send + Sync + 'static,
+    A: Service + Send + Sync,
 {
     /// The address the listeners are bound to.
     ///
@@ -644,7 +692,7 @@ where
             let (app, cfg, ctl) = (app.clone(), cfg.clone(), control.clone());
             let spawned = std::thread::Builder::new().name(format!("guv-wsgi-{}", i + 1)).spawn(move || {
                 let listener = TcpListener::from_guv_socket(listener)?;
-                let app: Rc<App> = Rc::new(move |req| app(req));
+                let app = shared_app(app);
                 run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
             });
             match spawned {
@@ -657,7 +705,7 @@ where
             }
         }
         let result = TcpListener::from_guv_socket(own).and_then(|listener| {
-            let app: Rc<App> = Rc::new(move |req| app(req));
+            let app = shared_app(app);
             run_worker(app, listener, cfg, max_connections, shutdown_timeout, &control)
         });
         if result.is_err() {
@@ -807,9 +855,17 @@ fn stop_local(id: u64) {
     }
 }
 
+/// How a worker serves a connection: its app's request loop.
+type ServeFn = dyn Fn(TcpStream, SocketAddr, &Config, &Flags);
+
+/// The request loop of `app`, shared by the workers, for one of them.
+fn shared_app<A: Sealed + Send + Sync>(app: Arc<A>) -> Rc<ServeFn> {
+    Rc::new(move |s: TcpStream, p: SocketAddr, c: &Config, f: &Flags| app.serve_connection(s, p, c, f))
+}
+
 /// One hub's share of a server.
 struct Worker {
-    app: Rc<App>,
+    app: Rc<ServeFn>,
     cfg: Config,
     stopping: Rc<Cell<bool>>,
     /// Ticks of the header-timeout sweeper.
@@ -847,7 +903,7 @@ impl Worker {
         let (worker, conn_flags) = (self.clone(), flags.clone());
         let spawned = self.pool.spawn_with(Builder::new(), move || {
             let _guard = ConnGuard { worker: &worker, id };
-            serve_connection(stream, peer, &*worker.app, &worker.cfg, &conn_flags);
+            (worker.app)(stream, peer, &worker.cfg, &conn_flags);
         });
         match spawned {
             Ok(greenlet) => {
@@ -955,7 +1011,7 @@ fn sweep(worker: &Worker, timeout: Duration) {
 
 /// Serves `listener` on this thread's hub until the server stops.
 fn run_worker(
-    app: Rc<App>,
+    app: Rc<ServeFn>,
     listener: TcpListener,
     cfg: Config,
     max_connections: usize,
