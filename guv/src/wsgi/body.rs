@@ -137,6 +137,12 @@ impl Body {
         Body { inner: Inner::Incoming(Incoming { conn, seq, len }) }
     }
 
+    /// Whether the body is in memory with nothing left to read: such a
+    /// body reads the same as [`Body::empty`], and can stand in for it.
+    pub(crate) fn is_spent_bytes(&self) -> bool {
+        matches!(&self.inner, Inner::Bytes { bytes, pos } if *pos >= bytes.as_slice().len())
+    }
+
     /// The bytes, when the body is in memory.
     pub(crate) fn as_bytes(&self) -> Option<&[u8]> {
         match &self.inner {

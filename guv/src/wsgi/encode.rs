@@ -139,6 +139,22 @@ pub(crate) fn write_head_end(
 /// `u64`); returns how many digits.
 #[inline(always)]
 fn decimal_digits(mut n: u64, buf: &mut [u8]) -> usize {
+    // Most bodies are shorter than 10 000 bytes: their length needs no loop.
+    if n < 10_000 {
+        let n = n as usize;
+        let (len, value) = match n {
+            0..10 => (1, n),
+            10..100 => (2, n),
+            100..1000 => (3, n),
+            _ => (4, n),
+        };
+        let mut rest = value;
+        for slot in buf[..len].iter_mut().rev() {
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        return len;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -364,5 +380,21 @@ mod tests {
         out.push(b' ');
         write_hex(&mut out, 0x1f2e);
         assert_eq!(out, b"0 18446744073709551615 1f2e");
+    }
+
+    #[test]
+    fn decimals_at_every_width_match_std() {
+        for n in [0, 7, 9, 10, 13, 99, 100, 999, 1000, 4321, 9999, 10_000, 65_536, 1 << 40, u64::MAX] {
+            let mut out = Vec::new();
+            write_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+            for (close, http10) in [(false, false), (true, false), (false, true)] {
+                let mut head = Vec::new();
+                write_head_end(&mut head, true, true, Framing::Length(n), close, http10);
+                let text = String::from_utf8(head).unwrap();
+                assert!(text.starts_with(&format!("Content-Length: {n}\r\n")), "{text:?}");
+                assert!(text.ends_with("\r\n\r\n") && text.matches("\r\n").count() == 2 + usize::from(close || http10));
+            }
+        }
     }
 }

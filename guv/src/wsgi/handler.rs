@@ -356,6 +356,8 @@ fn respond(
 #[derive(Default)]
 struct RawBuffers {
     head: RawHead,
+    /// The request's body (empty between requests).
+    request_body: Body,
     fields: Vec<u8>,
     body: Vec<u8>,
 }
@@ -379,21 +381,27 @@ fn respond_raw(
 ) -> io::Result<Responded> {
     let method = raw.head.method_bytes();
     let info = RequestInfo { is_head: method == b"HEAD", is_connect: method == b"CONNECT", version: raw.head.version };
-    let mut body = match head.body {
-        BodyLength::Known(0) => Body::empty(),
-        BodyLength::Known(n) => Body::incoming(conn.clone(), conn.conn.borrow().seq(), Some(n)),
-        BodyLength::Chunked => Body::incoming(conn.clone(), conn.conn.borrow().seq(), None),
-    };
+    // The empty body of a request without one is kept from request to
+    // request (an in-memory body with nothing left reads the same).
+    match head.body {
+        BodyLength::Known(0) if raw.request_body.is_spent_bytes() => {}
+        BodyLength::Known(0) => raw.request_body = Body::empty(),
+        BodyLength::Known(n) => raw.request_body = Body::incoming(conn.clone(), conn.conn.borrow().seq(), Some(n)),
+        BodyLength::Chunked => raw.request_body = Body::incoming(conn.clone(), conn.conn.borrow().seq(), None),
+    }
     // As in `respond`: a late body error of an earlier request is not this one's.
     conn.body_failed.set(None);
     if raw.body.capacity() > MAX_KEPT_BODY {
         raw.body = Vec::new();
     }
     let mut response = RawResponse::new(&mut raw.fields, &mut raw.body);
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        app(&mut RawRequest { head: &raw.head, body: &mut body }, &mut response)
-    }));
-    drop(body);
+    let body = &mut raw.request_body;
+    let outcome =
+        panic::catch_unwind(AssertUnwindSafe(|| app(&mut RawRequest { head: &raw.head, body }, &mut response)));
+    if !raw.request_body.is_spent_bytes() {
+        // A request body: its hold on the connection ends with the call.
+        raw.request_body = Body::empty();
+    }
     let mut close = false;
     if let Err(payload) = outcome {
         let msg = app_panic_message(payload);

@@ -377,7 +377,7 @@ pub(crate) fn parse_raw_into(buf: &[u8], limits: &Limits, head: &mut RawHead) ->
     let mut framing = Framing::default();
     let mut host = None;
     for (i, h) in line.fields.iter().enumerate() {
-        framing.observe(h.name.as_bytes(), h.value, last_host == Some(h.value))?;
+        framing.observe(h.name.as_bytes(), h.value, last_host.is_some_and(|last| same_bytes(last, h.value)))?;
         if framing.host && host.is_none() {
             host = Some(i);
         }
@@ -476,14 +476,14 @@ impl Framing {
         // The length picks the one name to compare with, so most fields
         // compare nothing.
         match name.len() {
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if is_name(name, b"content-length") => {
                 let n = parse_content_length(value)?;
                 if self.content_length.is_some_and(|m| m != n) {
                     return Err(Error::syntax("conflicting Content-Length fields"));
                 }
                 self.content_length = Some(n);
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            17 if is_name(name, b"transfer-encoding") => {
                 // The whole list is read before deciding, over every field
                 // line: `gzip` then `chunked` on two lines is one list.
                 self.transfer_encoding = true;
@@ -495,7 +495,7 @@ impl Framing {
                     self.other_coding |= !self.chunked;
                 }
             }
-            4 if name.eq_ignore_ascii_case(b"host") => {
+            4 if is_name(name, b"host") => {
                 if self.host {
                     return Err(Error::syntax("more than one Host field"));
                 }
@@ -504,7 +504,7 @@ impl Framing {
                 }
                 self.host = true;
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
+            10 if is_name(name, b"connection") => {
                 for token in tokens(value) {
                     if token.eq_ignore_ascii_case(b"close") {
                         self.close = true;
@@ -515,10 +515,10 @@ impl Framing {
                     }
                 }
             }
-            6 if name.eq_ignore_ascii_case(b"expect") => {
+            6 if is_name(name, b"expect") => {
                 self.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
             }
-            7 if name.eq_ignore_ascii_case(b"upgrade") => self.upgrade_field = true,
+            7 if is_name(name, b"upgrade") => self.upgrade_field = true,
             _ => {}
         }
         Ok(())
@@ -582,6 +582,52 @@ static HOST_CHARS: [bool; 256] = {
     table
 };
 
+/// Whether the field name `name` (a token: the parser allows nothing
+/// else) is `lower` (lower-case letters and `-`, as long as `name`) in any
+/// case. Setting bit 5 of a byte lowers an upper-case letter; the only
+/// other byte it turns into a letter or `-` is not a token character (CR
+/// into `-`), so comparing eight bytes at a time is exact.
+#[inline(always)]
+fn is_name(name: &[u8], lower: &[u8]) -> bool {
+    debug_assert_eq!(name.len(), lower.len());
+    debug_assert!(name.len() >= 4 && lower.iter().all(|&b| b.is_ascii_lowercase() || b == b'-'));
+    let n = name.len();
+    let fold = |bytes: &[u8], at: usize| u64::from_le_bytes(word(bytes, at)) | 0x2020_2020_2020_2020;
+    let fold4 = |bytes: &[u8], at: usize| u32::from_le_bytes(word(bytes, at)) | 0x2020_2020;
+    if n < 8 {
+        // Two overlapping 4-byte words cover 4..=7 bytes.
+        return fold4(name, 0) == fold4(lower, 0) && fold4(name, n - 4) == fold4(lower, n - 4);
+    }
+    let mut at = 0;
+    while at + 8 < n {
+        if fold(name, at) != fold(lower, at) {
+            return false;
+        }
+        at += 8;
+    }
+    fold(name, n - 8) == fold(lower, n - 8)
+}
+
+/// `N` bytes of `bytes` from `at` (in bounds: the callers check).
+#[inline(always)]
+fn word<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    bytes[at..at + N].try_into().unwrap_or([0; N])
+}
+
+/// `a == b`, without a call for the lengths of most `Host` values.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        // Two overlapping 8-byte words.
+        return word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8);
+    }
+    a == b
+}
+
 /// The comma-separated tokens of a list-valued field, trimmed, empty ones
 /// skipped.
 fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -608,6 +654,44 @@ mod tests {
 
     fn parse(buf: &[u8]) -> Result<Parse<RequestHead>, Error> {
         parse_request(buf, &Limits::default())
+    }
+
+    #[test]
+    fn name_and_byte_comparisons_agree_with_the_slow_ones() {
+        // Every token byte in every position of every special name, in both
+        // cases: `is_name` says what `eq_ignore_ascii_case` says.
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        for lower in [&b"host"[..], b"expect", b"upgrade", b"connection", b"content-length", b"transfer-encoding"] {
+            let upper = lower.to_ascii_uppercase();
+            assert!(is_name(lower, lower) && is_name(&upper, lower));
+            for at in 0..lower.len() {
+                for b in (0..=255u8).filter(|&b| token(b)) {
+                    let mut name = lower.to_vec();
+                    name[at] = b;
+                    assert_eq!(
+                        is_name(&name, lower),
+                        name.eq_ignore_ascii_case(lower),
+                        "{:?}",
+                        String::from_utf8_lossy(&name)
+                    );
+                }
+            }
+        }
+        let host = b"127.0.0.1:18191";
+        for n in 0..=host.len() {
+            let (a, mut b) = (&host[..n], host[..n].to_vec());
+            assert!(same_bytes(a, &b));
+            for at in 0..n {
+                b[at] ^= 1;
+                assert!(!same_bytes(a, &b), "{n} {at}");
+                b[at] ^= 1;
+            }
+            assert!(!same_bytes(a, &host[..n.saturating_sub(1)]) || n == 0);
+        }
+        let long = [b'a'; 40];
+        let mut other = long;
+        other[20] = b'b';
+        assert!(same_bytes(&long, &long.clone()) && !same_bytes(&long, &other));
     }
 
     #[test]
