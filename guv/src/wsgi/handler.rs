@@ -74,6 +74,9 @@ pub(crate) struct Flags {
     pub(crate) busy: Cell<bool>,
     /// The server is shutting down: close after the current response.
     pub(crate) stopping: Rc<Cell<bool>>,
+    /// The shutdown deadline passed and the server is about to kill this
+    /// connection's greenlet (shared with its [`Connection`]).
+    pub(crate) going_away: Rc<Cell<bool>>,
 }
 
 /// Serves one connection until it closes.
@@ -84,6 +87,7 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, app: &App, c
         Conn::new(cfg.limits, cfg.max_body, cfg.max_drain),
         cfg.body_timeout,
         cfg.send_timeout,
+        flags.going_away.clone(),
     ));
     let mut scratch = Vec::new();
     loop {
