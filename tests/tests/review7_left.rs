@@ -2,11 +2,14 @@
 //! the public API. Events are ordered with channels and protocol replies;
 //! timeouts are only hang guards.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use guv::websocket::{WebSocket, WebSocketWSGI};
 use guv::wsgi::Server;
+use guv_tests::Log;
 use guv_tests::http::{CLIENT_TIMEOUT, Client, TestServer, websocket_handshake};
 
 // ---- WebSocket ------------------------------------------------------------
@@ -73,4 +76,108 @@ fn a_websocket_killed_at_the_shutdown_deadline_closes_with_1001() {
     let (b0, payload) = guv_tests::http::read_ws_frame(&mut c).expect("a closing frame");
     assert_eq!(b0 & 0x0f, 0x8, "a closing frame");
     assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1001);
+}
+
+// ---- green-locals -----------------------------------------------------------
+
+/// Counts how often [`GONE`] was made, in any greenlet.
+static GONE_MADE: AtomicUsize = AtomicUsize::new(0);
+
+/// On drop, logs what it finds of [`GONE`] (dropped before it), of its own
+/// local (being dropped) and of [`UNUSED`] (never used by the greenlet).
+struct LateDestructor(Log);
+
+impl Drop for LateDestructor {
+    fn drop(&mut self) {
+        let log = &self.0;
+        log.push(format!("gone: {:?}", GONE.try_with(|v| v.clone())));
+        let with = std::panic::catch_unwind(|| GONE.with(|v| v.clone()));
+        log.push(format!("with panicked: {}", with.is_err()));
+        log.push(format!("own: {:?}", LATE.try_with(|_| ())));
+        log.push(format!(
+            "unused: {:?}",
+            UNUSED.try_with(|u| u.borrow_mut().replace(LogOnDrop(log.clone())).is_none())
+        ));
+    }
+}
+
+/// Logs "unused dropped" when dropped.
+struct LogOnDrop(Log);
+
+impl Drop for LogOnDrop {
+    fn drop(&mut self) {
+        self.0.push("unused dropped");
+    }
+}
+
+guv::local! {
+    static LATE: RefCell<Option<LateDestructor>> = RefCell::new(None);
+    static GONE: Vec<u8> = {
+        GONE_MADE.fetch_add(1, Ordering::SeqCst);
+        vec![1]
+    };
+    static UNUSED: RefCell<Option<LogOnDrop>> = RefCell::new(None);
+}
+
+/// As std's `LocalKey`: a destructor run at the greenlet's end that reaches
+/// a green-local already dropped gets `AccessError` from `try_with` (and a
+/// panic from `with`) instead of a value made anew, as does one reaching
+/// its own local; a local the greenlet never used is made and dropped in
+/// turn, before the waiter resumes. It used to make the dropped one again.
+#[test]
+fn a_destructor_cannot_bring_back_a_green_local_already_dropped() {
+    let log = Log::new();
+    let l = log.clone();
+    let made_before = GONE_MADE.load(Ordering::SeqCst);
+    let gt = guv::spawn(move || {
+        LATE.with_borrow_mut(|late| *late = Some(LateDestructor(l))); // made first, dropped last
+        GONE.with(|v| v.len())
+    });
+    assert_eq!(gt.wait().unwrap(), 1);
+    log.push("waited");
+    assert_eq!(
+        log.take(),
+        [
+            "gone: Err(AccessError)",
+            "with panicked: true",
+            "own: Err(AccessError)",
+            "unused: Ok(true)",
+            "unused dropped",
+            "waited"
+        ]
+    );
+    assert_eq!(GONE_MADE.load(Ordering::SeqCst) - made_before, 1, "made once, never again");
+}
+
+/// The links run after the teardown, as on a fresh greenlet: a local the
+/// body's teardown dropped starts anew there (and is dropped after them).
+#[test]
+fn links_after_the_teardown_find_green_locals_anew() {
+    let log = Log::new();
+    let gt = guv::spawn(|| UNUSED.with_borrow(|u| u.is_none()));
+    let l = log.clone();
+    gt.link(move |_| {
+        UNUSED.with_borrow_mut(|u| *u = Some(LogOnDrop(l.clone())));
+        l.push("link set it");
+    });
+    assert!(gt.wait().unwrap());
+    log.push("waited");
+    assert_eq!(log.take(), ["link set it", "unused dropped", "waited"]);
+}
+
+/// Once the thread's hub is gone (the main greenlet's values are dropped
+/// at thread exit), `try_with` fails with `AccessError` as std's does for
+/// destroyed thread-locals; it used to panic ("the hub is gone").
+#[test]
+fn try_with_fails_once_the_threads_hub_is_gone() {
+    struct AtExit(mpsc::Sender<String>);
+    impl Drop for AtExit {
+        fn drop(&mut self) {
+            let _ = self.0.send(format!("{:?}", UNUSED.try_with(|_| ())));
+        }
+    }
+    guv::local! { static AT_EXIT: RefCell<Option<AtExit>> = RefCell::new(None); }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || AT_EXIT.with_borrow_mut(|a| *a = Some(AtExit(tx)))).join().unwrap();
+    assert_eq!(rx.recv_timeout(CLIENT_TIMEOUT).as_deref(), Ok("Err(AccessError)"));
 }

@@ -81,6 +81,17 @@ thread_local! {
 /// The thread-local home of the hub; shuts the hub down when the thread ends.
 struct HubSlot(OnceCell<Rc<Hub>>);
 
+impl HubSlot {
+    /// The hub, started on first use.
+    #[inline]
+    fn hub(&self) -> &Hub {
+        self.0.get_or_init(|| match Hub::new() {
+            Ok(hub) => Rc::new(hub),
+            Err(e) => panic!("guv: cannot start the hub on this thread: {e}"),
+        })
+    }
+}
+
 impl Drop for HubSlot {
     fn drop(&mut self) {
         if let Some(hub) = self.0.take() {
@@ -101,20 +112,19 @@ impl Drop for HubSlot {
 
 /// Runs `f` with this thread's hub, creating it on first use.
 pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
-    HUB.try_with(|slot| {
-        let hub = slot.0.get_or_init(|| match Hub::new() {
-            Ok(hub) => Rc::new(hub),
-            Err(e) => panic!("guv: cannot start the hub on this thread: {e}"),
-        });
-        f(hub)
-    })
-    .unwrap_or_else(|_| hub_gone())
+    HUB.try_with(|slot| f(slot.hub())).unwrap_or_else(|_| hub_gone())
 }
 
 #[cold]
 #[inline(never)]
 fn hub_gone() -> ! {
     panic!("guv: this thread's hub is gone (the thread is ending); no green operation can run here")
+}
+
+/// [`with_hub`], or `None` instead of a panic once the hub is being torn
+/// down (the thread is ending).
+pub(crate) fn try_with_live_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
+    HUB.try_with(|slot| f(slot.hub())).ok()
 }
 
 /// Runs `f` with this thread's hub if it exists and is not being torn down.
