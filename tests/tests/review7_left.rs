@@ -181,3 +181,70 @@ fn try_with_fails_once_the_threads_hub_is_gone() {
     std::thread::spawn(move || AT_EXIT.with_borrow_mut(|a| *a = Some(AtExit(tx)))).join().unwrap();
     assert_eq!(rx.recv_timeout(CLIENT_TIMEOUT).as_deref(), Ok("Err(AccessError)"));
 }
+
+// ---- remote spawn without a stack -----------------------------------------
+
+/// Re-runs this binary for the test `name` alone, in a child whose role is
+/// `role` (the fatal cases must not take the test binary down).
+fn run_child(name: &str, role: &str) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GUV_TEST_CHILD", role)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap()
+}
+
+fn child_role() -> Option<String> {
+    std::env::var("GUV_TEST_CHILD").ok()
+}
+
+/// Caps this process's address space (through the `prlimit` tool, so that
+/// the tests need no unsafe code).
+fn cap_address_space(bytes: u64) {
+    let pid = std::process::id().to_string();
+    let status = std::process::Command::new("prlimit").args(["--pid", &pid, &format!("--as={bytes}:{bytes}")]).status();
+    assert!(status.is_ok_and(|s| s.success()), "prlimit failed");
+}
+
+/// Parks (a green sleep) when dropped, then reports where it ran.
+struct ParksOnDrop(guv::green::sync::mpsc::Sender<String>);
+
+impl Drop for ParksOnDrop {
+    fn drop(&mut self) {
+        guv::sleep(Duration::from_millis(1));
+        let thread = std::thread::current().name().unwrap_or("unnamed").to_owned();
+        let _ = self.0.send(format!("dropped after parking, on {thread}"));
+    }
+}
+
+/// A closure sent with `Handle::spawn` for which the hub cannot map a
+/// stack is dropped where its destructor may park (a thread-pool thread),
+/// not in the hub's loop, where a park is refused with a panic that used to
+/// abort the whole process. The failure is still reported on stderr.
+#[test]
+fn a_remote_spawn_without_a_stack_drops_its_closure_where_it_may_park() {
+    if child_role().as_deref() == Some("no-stack") {
+        // Every new stack of this hub is 1 GiB, which the capped address
+        // space cannot hold; plain threads' stacks still fit.
+        guv::hub::set_stack_size(1 << 30).unwrap();
+        cap_address_space(1 << 30);
+        let (tx, rx) = guv::green::sync::mpsc::channel();
+        let handle = guv::hub::Handle::current();
+        std::thread::spawn(move || {
+            let guard = ParksOnDrop(tx);
+            handle.spawn(move || drop(guard)).unwrap();
+        });
+        // Parks this (main) greenlet, so the loop takes the remote spawn.
+        let report = rx.recv_timeout(CLIENT_TIMEOUT).expect("the closure was dropped");
+        println!("REPORT {report}");
+        // The hub goes on.
+        assert_eq!(guv::Builder::new().stack_size(64 << 10).spawn(|| 7).unwrap().wait().unwrap(), 7);
+        std::process::exit(0);
+    }
+    let out = run_child("a_remote_spawn_without_a_stack_drops_its_closure_where_it_may_park", "no-stack");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "status {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(stdout.contains("REPORT dropped after parking, on guv-tpool"), "stdout:\n{stdout}");
+    assert!(stderr.contains("a greenlet sent from another thread could not start"), "stderr:\n{stderr}");
+}

@@ -910,8 +910,17 @@ impl Hub {
         for op in ops.drain(..) {
             match op {
                 RemoteOp::Spawn(f) => {
-                    if let Err(e) = crate::greenthread::spawn_remote(self, f) {
-                        eprintln!("guv: a greenlet sent from another thread could not start: {e}");
+                    if let Err((e, f)) = crate::greenthread::spawn_remote(self, f) {
+                        eprintln!(
+                            "guv: a greenlet sent from another thread could not start: {e}; its closure is dropped \
+                             on a thread-pool thread"
+                        );
+                        // Its destructor may park, which the loop cannot:
+                        // a pool thread drops it (the last resort, with no
+                        // pool thread at all, is here, panics caught).
+                        if let Err(job) = crate::tpool::drop_on_pool(f) {
+                            let _ = panic::catch_unwind(panic::AssertUnwindSafe(job));
+                        }
                     }
                 }
                 RemoteOp::Forget { fd, generation } => self.io.forget_entry(fd, generation),
