@@ -248,3 +248,45 @@ fn a_remote_spawn_without_a_stack_drops_its_closure_where_it_may_park() {
     assert!(stdout.contains("REPORT dropped after parking, on guv-tpool"), "stdout:\n{stdout}");
     assert!(stderr.contains("a greenlet sent from another thread could not start"), "stderr:\n{stderr}");
 }
+
+// ---- DNS: dotted strings that are no IPv4 address ---------------------------
+
+/// glibc's getaddrinfo reads a host with `inet_aton` first; a dotted string
+/// that it refuses (five parts, a part over 255, a bad octal digit) is then
+/// looked up as a host NAME, in the hosts file and through DNS. The green
+/// resolver used to refuse it as an invalid name, without asking.
+#[test]
+fn dotted_strings_that_are_no_ipv4_address_are_looked_up_as_names() {
+    use guv::net::dns::{self, Config, Resolver};
+    use guv_tests::dns::{DnsServer, Record};
+
+    let server = DnsServer::with_zone(&[("256.1.1.1", Record::Addr("10.8.8.8".parse().unwrap()))]);
+    let dir = std::env::temp_dir().join(format!("guv-review7-dns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hosts"), "10.7.7.7 1.2.3.4.5\n").unwrap();
+    let r = Resolver::new(Config {
+        nameservers: vec![server.addr()],
+        timeout: Duration::from_secs(10),
+        attempts: 1,
+        hosts_file: Some(dir.join("hosts")),
+        ..Config::default()
+    });
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    // The hosts file answers for one, DNS for another; no server is asked
+    // for the first.
+    assert_eq!(r.lookup_ip("1.2.3.4.5").unwrap(), [ip("10.7.7.7")]);
+    assert!(server.asked().is_empty(), "{:?}", server.asked());
+    assert_eq!(r.lookup_ip("256.1.1.1").unwrap(), [ip("10.8.8.8")]);
+    // A name nobody knows is NXDOMAIN: NotFound, after asking.
+    let e = r.lookup_ip("08.1").unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+    assert_eq!(server.asked(), ["256.1.1.1", "08.1"]);
+    // An empty label is still no name at all.
+    assert_eq!(r.lookup_ip("1..2").unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    // The green ToSocketAddrs takes the same path.
+    dns::set_thread_resolver(Some(r));
+    let addrs: Vec<_> = guv::net::ToSocketAddrs::to_socket_addrs("1.2.3.4.5:80").unwrap().collect();
+    dns::set_thread_resolver(None);
+    assert_eq!(addrs, ["10.7.7.7:80".parse().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
