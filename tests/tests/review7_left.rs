@@ -290,3 +290,54 @@ fn dotted_strings_that_are_no_ipv4_address_are_looked_up_as_names() {
     assert_eq!(addrs, ["10.7.7.7:80".parse().unwrap()]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- green fs: try_lock beside a lock call that has the lock ---------------
+
+/// A blocking `lock()` whose pool job has the lock, but whose greenlet has
+/// not run since, used to keep `try_lock` of the same open file answering
+/// `WouldBlock` (its turn was still taken), though the kernel gives a
+/// description that holds the lock the lock again, as std's `try_lock`
+/// does. And the killed lock caller must not then give back the lock the
+/// `try_lock` holds.
+#[test]
+fn try_lock_succeeds_beside_a_lock_call_that_has_the_lock_and_keeps_it() {
+    let p = std::env::temp_dir().join(format!("guv-review7-lock-{}", std::process::id()));
+    let a = guv::green::fs::File::create(&p).unwrap();
+    let b = a.try_clone().unwrap(); // the same open file description
+    // Another description holds the lock, so the locker surely parks.
+    let holder = std::fs::File::open(&p).unwrap();
+    holder.lock().unwrap();
+    let locker = guv::spawn(move || a.lock());
+    guv::gyield(); // the locker's job waits on the pool
+    let (tx, rx) = mpsc::channel();
+    let path = p.clone();
+    let other_thread = std::thread::spawn(move || {
+        holder.unlock().unwrap();
+        // A third description cannot get the lock once the locker's job
+        // has it (and gives it up at once if it came first).
+        let other = std::fs::File::open(&path).unwrap();
+        loop {
+            match other.try_lock() {
+                Err(std::fs::TryLockError::WouldBlock) => break,
+                Ok(()) => other.unlock().unwrap(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        tx.send(format!("{:?}", b.try_lock())).unwrap();
+        b
+    });
+    // This thread blocks (its hub with it), so the locker cannot run before
+    // the other thread's try_lock has answered.
+    let answer = rx.recv_timeout(CLIENT_TIMEOUT).unwrap();
+    let b = other_thread.join().unwrap();
+    assert_eq!(answer, "Ok(())");
+    // Killed before it saw its result: its lock is the try_lock's too, and
+    // stays.
+    locker.kill();
+    assert!(locker.wait().unwrap_err().is_killed());
+    let other = std::fs::File::open(&p).unwrap();
+    assert!(matches!(other.try_lock(), Err(std::fs::TryLockError::WouldBlock)), "the lock was given back");
+    b.unlock().unwrap();
+    other.try_lock().unwrap();
+    let _ = std::fs::remove_file(&p);
+}
