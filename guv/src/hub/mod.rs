@@ -911,16 +911,20 @@ impl Hub {
             match op {
                 RemoteOp::Spawn(f) => {
                     if let Err((e, f)) = crate::greenthread::spawn_remote(self, f) {
-                        eprintln!(
-                            "guv: a greenlet sent from another thread could not start: {e}; its closure is dropped \
-                             on a thread-pool thread"
-                        );
                         // Its destructor may park, which the loop cannot:
                         // a pool thread drops it (the last resort, with no
                         // pool thread at all, is here, panics caught).
-                        if let Err(job) = crate::tpool::drop_on_pool(f) {
-                            let _ = panic::catch_unwind(panic::AssertUnwindSafe(job));
-                        }
+                        let place = match crate::tpool::drop_on_pool(f) {
+                            Ok(()) => "on a thread-pool thread",
+                            Err(job) => {
+                                let _ = panic::catch_unwind(panic::AssertUnwindSafe(job));
+                                "in the hub loop (no thread-pool thread could start)"
+                            }
+                        };
+                        eprintln!(
+                            "guv: a greenlet sent from another thread could not start: {e}; its closure is dropped \
+                             {place}"
+                        );
                     }
                 }
                 RemoteOp::Forget { fd, generation } => self.io.forget_entry(fd, generation),
