@@ -97,7 +97,7 @@ fn access_error() -> std::thread::AccessError {
             .name("guv-access-error".into())
             .spawn(move || PROBE.with(|p| *p.borrow_mut() = Some(Probe(tx))));
         let _ = probe.map(std::thread::JoinHandle::join);
-        rx.recv().expect("guv: std did not report AccessError from a destroyed thread-local")
+        rx.recv().expect("guv: cannot make a std::thread::AccessError (its helper thread did not start or got none)")
     })
 }
 
