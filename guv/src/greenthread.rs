@@ -550,20 +550,46 @@ impl Builder {
         T: 'static,
     {
         let fiber = hub.new_fiber(self.name.map(String::into_boxed_str), self.stack_size)?;
-        let task = Rc::new_cyclic(|this| Task {
-            func: Cell::new(Some(f)),
-            outcome: Outcome::new(kind == Kind::SpawnedN),
-            this: this.clone(),
-        });
-        let g = hub.new_greenlet(Header::new(fiber, kind, Sched::Delayed), task.clone());
-        hub.start(g.clone(), delay);
-        Ok((g, task))
+        Ok(start_on(hub, fiber, kind, delay, f))
     }
 }
 
-/// Runs a closure sent by another thread through a `Handle`.
-pub(crate) fn spawn_remote(hub: &Hub, f: Box<dyn FnOnce() + Send>) -> io::Result<()> {
-    Builder::new().make(hub, Kind::SpawnedN, None, f).map(drop)
+/// Starts `f` as a greenlet on `fiber`; returns the greenlet and its body.
+fn start_on<F, T>(
+    hub: &Hub,
+    fiber: crate::greenlet::Fiber,
+    kind: Kind,
+    delay: Option<Duration>,
+    f: F,
+) -> (GreenletRef, Rc<Task<F, T>>)
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let task = Rc::new_cyclic(|this| Task {
+        func: Cell::new(Some(f)),
+        outcome: Outcome::new(kind == Kind::SpawnedN),
+        this: this.clone(),
+    });
+    let g = hub.new_greenlet(Header::new(fiber, kind, Sched::Delayed), task.clone());
+    hub.start(g.clone(), delay);
+    (g, task)
+}
+
+/// A closure sent by another thread through a `Handle`.
+pub(crate) type RemoteFn = Box<dyn FnOnce() + Send>;
+
+/// Runs a closure sent by another thread through a `Handle`. Without a
+/// stack for it, hands it back with the error: dropping it is the caller's
+/// business (the hub loop must not run its destructor, which may park).
+pub(crate) fn spawn_remote(hub: &Hub, f: RemoteFn) -> Result<(), (io::Error, RemoteFn)> {
+    match hub.new_fiber(None, None) {
+        Ok(fiber) => {
+            start_on(hub, fiber, Kind::SpawnedN, None, f);
+            Ok(())
+        }
+        Err(e) => Err((e, f)),
+    }
 }
 
 fn or_panic<T>(r: io::Result<T>) -> T {

@@ -11,13 +11,18 @@
 //! [`GreenThread::is_finished`](crate::GreenThread::is_finished), its links
 //! and `guv::green::thread`'s `join` see what the destructors did, even
 //! destructors that park. A destructor may park, spawn and use other
-//! locals (one already dropped is made anew, then dropped in turn); one
-//! that panics is reported by the panic hook and skipped, and the waiter
-//! gets the function's own result. Values made later by the greenlet's
-//! links are dropped after the links. The thread's main greenlet keeps its
+//! locals; as with `thread_local!`, one whose value is already dropped (or
+//! being dropped) is not made anew: [`Local::try_with`] fails with
+//! `AccessError` and [`Local::with`] panics, while one the greenlet never
+//! used is made, then dropped in turn. A destructor that panics is
+//! reported by the panic hook and skipped, and the waiter gets the
+//! function's own result. The greenlet's links run after that, as on a
+//! fresh greenlet (every local starts anew there), and values they make
+//! are dropped after the links. The thread's main greenlet keeps its
 //! values until the thread's hub shuts down at thread exit — like
 //! `thread_local!` values, whose destructors may not run at all on the
-//! process's main thread; the hub is no longer usable from them.
+//! process's main thread; the hub is no longer usable from them, and
+//! every local fails there as a destroyed one does.
 //!
 //! In code patched for the `thread` group (`#[guv::patched]`,
 //! `#[guv::main]`, ...), `thread_local!` is rewritten to [`local!`](crate::local!),
@@ -30,16 +35,15 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use crate::hub::with_hub;
-
-/// How many times over its values a greenlet's end may drop: a destructor
-/// may touch a local and create a new value, which is dropped in turn.
-const DROP_ROUNDS: usize = 8;
+use crate::hub::{try_with_live_hub, with_hub};
 
 /// One greenlet's green-local values (a field of its header).
 #[derive(Default)]
 pub(crate) struct Slots {
     values: RefCell<Vec<(usize, Rc<dyn Any>)>>,
+    /// The keys whose values the running [`Slots::drop_all`] has dropped
+    /// or is dropping: they may not be made anew before it returns.
+    destroyed: RefCell<Vec<usize>>,
 }
 
 impl Slots {
@@ -47,21 +51,60 @@ impl Slots {
         self.values.borrow().iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
     }
 
+    fn is_destroyed(&self, key: usize) -> bool {
+        self.destroyed.borrow().contains(&key)
+    }
+
     /// Drops every value, newest first, one at a time so that a
     /// destructor still sees the values not yet dropped. Each drop runs
     /// under `catch_unwind`: a destructor that panics is reported by the
-    /// panic hook and does not keep the others from being dropped. Values
-    /// that destructors create anew are dropped too, up to a bound.
+    /// panic hook and does not keep the others from being dropped. A key
+    /// counts as destroyed from the moment its value is taken out until
+    /// this returns, so a destructor cannot make it anew (std's
+    /// `AccessError`); values that destructors make for keys not used
+    /// before are dropped too. That ends: each key is dropped at most once.
     pub(crate) fn drop_all(&self) {
-        let mut budget = DROP_ROUNDS * (self.values.borrow().len() + 1);
-        while budget > 0 {
-            budget -= 1;
+        loop {
             let value = self.values.borrow_mut().pop();
-            let Some((_, value)) = value else { return };
+            let Some((key, value)) = value else { break };
+            self.destroyed.borrow_mut().push(key);
             let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(value)));
         }
-        // Destructors keep re-creating values: let the header drop the rest.
+        // What runs on the greenlet later (its links) starts anew.
+        self.destroyed.borrow_mut().clear();
     }
+}
+
+/// A `std::thread::AccessError`, which std does not let other crates make:
+/// a helper thread asks std for one, once, from inside a thread-local's
+/// own destructor (where std documents that `try_with` fails).
+fn access_error() -> std::thread::AccessError {
+    static ERROR: std::sync::OnceLock<std::thread::AccessError> = std::sync::OnceLock::new();
+    *ERROR.get_or_init(|| {
+        struct Probe(std::sync::mpsc::Sender<std::thread::AccessError>);
+        impl Drop for Probe {
+            fn drop(&mut self) {
+                if let Err(e) = PROBE.try_with(|_| ()) {
+                    let _ = self.0.send(e);
+                }
+            }
+        }
+        thread_local! {
+            static PROBE: RefCell<Option<Probe>> = const { RefCell::new(None) };
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let probe = std::thread::Builder::new()
+            .name("guv-access-error".into())
+            .spawn(move || PROBE.with(|p| *p.borrow_mut() = Some(Probe(tx))));
+        let _ = probe.map(std::thread::JoinHandle::join);
+        rx.recv().expect("guv: cannot make a std::thread::AccessError (its helper thread did not start or got none)")
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn destroyed() -> ! {
+    panic!("guv: cannot access a green-local value during or after its destruction: AccessError")
 }
 
 /// Drops the running greenlet's values: called when its function has
@@ -123,43 +166,87 @@ impl<T: 'static> Local<T> {
     /// BUF.with(|b| b.borrow_mut().push(1));
     /// assert_eq!(BUF.with(|b| b.borrow().len()), 1);
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// Where [`Local::try_with`] fails: from a destructor run at the
+    /// greenlet's end, if this local's value is already dropped or being
+    /// dropped (as `LocalKey::with` does), and once the thread's hub is
+    /// gone.
     pub fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        match self.value() {
+            Some(value) => f(Self::downcast(&value)),
+            None => destroyed(),
+        }
+    }
+
+    /// The running greenlet's value, made if it has none yet; `None` if it
+    /// was destroyed (see [`Slots::drop_all`]) or the hub is gone.
+    fn value(&'static self) -> Option<Rc<dyn Any>> {
         let key = self as *const Local<T> as usize;
-        let g = with_hub(|hub| hub.current());
+        let g = try_with_live_hub(|hub| hub.current())?;
         let slots = &g.header().locals;
-        let value = match slots.get(key) {
-            Some(v) => v,
+        if let Some(v) = slots.get(key) {
+            return Some(v);
+        }
+        if slots.is_destroyed(key) {
+            return None;
+        }
+        // Not under a borrow: the initializer may use other locals.
+        let fresh: Rc<dyn Any> = Rc::new((self.init)());
+        match slots.get(key) {
+            // The initializer reached this local itself: keep that.
+            Some(v) => Some(v),
             None => {
-                // Not under a borrow: the initializer may use other locals.
-                let fresh: Rc<dyn Any> = Rc::new((self.init)());
-                match slots.get(key) {
-                    // The initializer reached this local itself: keep that.
-                    Some(v) => v,
-                    None => {
-                        slots.values.borrow_mut().push((key, fresh.clone()));
-                        fresh
-                    }
-                }
+                slots.values.borrow_mut().push((key, fresh.clone()));
+                Some(fresh)
             }
-        };
-        let value = value.downcast_ref::<T>().expect("guv internal error: a green-local of the wrong type");
-        f(value)
+        }
+    }
+
+    fn downcast(value: &Rc<dyn Any>) -> &T {
+        value.downcast_ref::<T>().expect("guv internal error: a green-local of the wrong type")
     }
 }
 
 impl<T: 'static> Local<T> {
     /// [`Local::with`], as `LocalKey::try_with`, so that code written for
     /// `thread_local!` works unchanged (`#[guv::patched]` turns
-    /// `thread_local!` into [`local!`](crate::local!)). It never fails: a
-    /// greenlet's value is made on its first use and lives until the
-    /// greenlet ends, so there is no destroyed value to report.
+    /// `thread_local!` into [`local!`](crate::local!)). A greenlet's value
+    /// is made on its first use and lives until the greenlet ends; this
+    /// fails with std's `AccessError` as `LocalKey::try_with` does, when
+    /// a destructor run at the greenlet's end reaches a local whose value
+    /// is already dropped or being dropped (it is not made anew), and once
+    /// the thread's hub is gone (destructors of the main greenlet's values
+    /// at thread exit).
     ///
     /// ```
-    /// guv::local! { static N: std::cell::Cell<u8> = std::cell::Cell::new(4); }
+    /// use std::cell::{Cell, RefCell};
+    /// guv::local! { static N: Cell<u8> = Cell::new(4); }
     /// assert_eq!(N.try_with(|n| n.get()), Ok(4));
+    ///
+    /// // A destructor that runs after N's value is gone finds it destroyed.
+    /// struct Late(std::sync::mpsc::Sender<bool>);
+    /// impl Drop for Late {
+    ///     fn drop(&mut self) {
+    ///         self.0.send(N.try_with(|n| n.get()).is_err()).unwrap();
+    ///     }
+    /// }
+    /// guv::local! { static LATE: RefCell<Option<Late>> = RefCell::new(None); }
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// guv::spawn(move || {
+    ///     LATE.with_borrow_mut(|l| *l = Some(Late(tx))); // made first, dropped last
+    ///     N.set(5);
+    /// })
+    /// .wait()
+    /// .unwrap();
+    /// assert_eq!(rx.recv(), Ok(true));
     /// ```
     pub fn try_with<R>(&'static self, f: impl FnOnce(&T) -> R) -> Result<R, std::thread::AccessError> {
-        Ok(self.with(f))
+        match self.value() {
+            Some(value) => Ok(f(Self::downcast(&value))),
+            None => Err(access_error()),
+        }
     }
 }
 

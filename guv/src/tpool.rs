@@ -87,6 +87,11 @@ fn pool() -> &'static Pool {
 
 impl Pool {
     fn submit(&'static self, job: Job) -> io::Result<()> {
+        self.try_submit(job).map_err(|(e, _job)| e)
+    }
+
+    /// [`Pool::submit`], handing the job back if no worker can run it.
+    fn try_submit(&'static self, job: Job) -> Result<(), (io::Error, Job)> {
         let mut st = lock(&self.state);
         st.jobs.push_back(job);
         if st.idle >= st.jobs.len() {
@@ -101,10 +106,15 @@ impl Pool {
             if let Err(e) = spawned {
                 let mut st = lock(&self.state);
                 st.threads -= 1;
-                if st.threads == 0 {
+                if st.threads == 0
+                    && let Some(job) = st.jobs.pop_back()
+                {
                     // Nobody will ever run it: take it back.
-                    st.jobs.pop_back();
-                    return Err(io::Error::new(e.kind(), format!("guv::tpool: cannot start a worker thread: {e}")));
+                    drop(st);
+                    return Err((
+                        io::Error::new(e.kind(), format!("guv::tpool: cannot start a worker thread: {e}")),
+                        job,
+                    ));
                 }
             }
         }
@@ -138,6 +148,13 @@ impl Pool {
             }
         }
     }
+}
+
+/// Drops `value` on a pool thread, where its destructor may block or park
+/// without holding up a hub; the caller does not wait. Without any worker
+/// thread (none can be started) it is handed back, as a job that drops it.
+pub(crate) fn drop_on_pool(value: impl Send + 'static) -> Result<(), Job> {
+    pool().try_submit(Box::new(move || drop(value))).map_err(|(_, job)| job)
 }
 
 thread_local! {

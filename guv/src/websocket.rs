@@ -40,7 +40,8 @@ pub use tungstenite::Message;
 
 /// Turns a handler of WebSocket connections into a [`crate::wsgi`] app:
 /// it answers the upgrade handshake (400 to a request that is not one —
-/// an HTTP/1.1 `GET` with `Upgrade: websocket`, `Connection: upgrade` and
+/// an HTTP/1.1 `GET` whose `Upgrade` lists `websocket` and whose
+/// `Connection` lists `upgrade` (both lists compared case-insensitively), and
 /// exactly one key, the base64 of 16 bytes — or that carries a body, 426
 /// to a WebSocket version other than 13, 403 to a refused `Origin`),
 /// negotiates a subprotocol, then runs the handler with the connection.
@@ -311,10 +312,8 @@ where
     /// ```
     pub fn call(&self, req: Request<Body>) -> Response<Body> {
         let headers = req.headers();
-        let upgrade = headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
-            && headers.get_all(header::CONNECTION).iter().any(|v| {
-                v.to_str().is_ok_and(|v| v.split(',').any(|token| token.trim().eq_ignore_ascii_case("upgrade")))
-            });
+        let upgrade =
+            lists_token(headers, header::UPGRADE, "websocket") && lists_token(headers, header::CONNECTION, "upgrade");
         let key = headers.get(header::SEC_WEBSOCKET_KEY);
         let http11 = req.version() >= Version::HTTP_11;
         let (Some(key), true, true, true) = (key, upgrade, req.method() == Method::GET, http11) else {
@@ -392,6 +391,16 @@ impl<H> fmt::Debug for WebSocketWSGI<H> {
             .field("max_frame_size", &self.limits.max_frame_size)
             .finish()
     }
+}
+
+/// Whether any `name` field of `headers` lists `token`: the fields are
+/// comma-separated lists (RFC 9110 5.6.1), so `Upgrade: foo, WebSocket`
+/// offers `websocket`, compared ASCII-case-insensitively as protocol names
+/// (RFC 9110 7.8) and connection options (7.6.1) are.
+fn lists_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.as_bytes().split(|&b| b == b',').any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
 }
 
 fn refuse(status: StatusCode, why: &str) -> Response<Body> {
@@ -882,15 +891,22 @@ impl WebSocket {
 /// The last handle going away ends the conversation properly: a handler
 /// that returns without [`close`](WebSocket::close) (the usual way to end
 /// a connection) sends a closing frame with 1000 (normal closure), one
-/// that unwinds (a panic, or a kill at the server's shutdown deadline)
-/// 1011 (internal error), unless a closing frame already went either way.
-/// Only what the socket takes without waiting is written: a drop never
-/// parks.
+/// that unwinds from a panic (or another kill) 1011 (internal error), and
+/// one killed because the server's [shutdown
+/// timeout](crate::wsgi::Server::shutdown_timeout) ran out 1001 (going
+/// away), unless a closing frame already went either way. Only what the
+/// socket takes without waiting is written: a drop never parks.
 impl Drop for WebSocket {
     fn drop(&mut self) {
         let ws = self.ws.get_mut();
         if ws.can_write() {
-            let code = if crate::hub::panicking() { CloseCode::Error } else { CloseCode::Normal };
+            let code = if ws.get_ref().0.server_going_away() {
+                CloseCode::Away
+            } else if crate::hub::panicking() {
+                CloseCode::Error
+            } else {
+                CloseCode::Normal
+            };
             let _ = ws.close(Some(CloseFrame { code, reason: "".into() }));
         }
     }

@@ -365,8 +365,8 @@ fn a_killed_lock_waiter_gives_the_lock_back() {
     assert!(matches!(kept.try_lock(), Err(guv::green::fs::TryLockError::WouldBlock)));
     third.unlock().unwrap();
     // The kept handle can lock again once the killed waiter's job has
-    // taken the lock and given it back (a `try_lock` meanwhile reports
-    // `WouldBlock`: a lock it took would be given back with the job's).
+    // taken the lock and given it back (a `try_lock` that got the lock
+    // meanwhile would keep it: the job would then not give it back).
     guv::with_timeout(Duration::from_secs(30), || kept.lock().unwrap()).expect("the killed waiter's job never ended");
     assert!(matches!(third.try_lock(), Err(guv::green::fs::TryLockError::WouldBlock)), "the kept handle's lock");
 }

@@ -64,7 +64,7 @@ fn nxdomain_timeout_servfail_and_empty_are_clear_errors() {
     let e = quick.lookup_ip("silent.test").unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::TimedOut);
     assert!(e.to_string().contains("silent.test") && e.to_string().contains(&server.addr().to_string()), "{e}");
-    for bad in ["", "a..b", "under score.test", &"x".repeat(64), "256.1.1.1"] {
+    for bad in ["", "a..b", "under score.test", &"x".repeat(64)] {
         assert_eq!(r.lookup_ip(bad).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{bad:?}");
     }
 }

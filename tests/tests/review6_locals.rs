@@ -140,7 +140,8 @@ fn a_destructor_may_use_other_locals_and_spawn_and_wait() {
     struct Touchy(Log);
     impl Drop for Touchy {
         fn drop(&mut self) {
-            // Another local, already dropped or not: made anew if needed.
+            // Another local, not dropped yet (one already dropped would be
+            // an AccessError, as with thread_local!: see review7_left.rs).
             let seen = OTHER.try_with(|o| o.borrow().as_ref().map(|f| f.name)).unwrap();
             self.0.push(format!("touchy saw {seen:?}"));
             set(&OTHER, "remade", &self.0);

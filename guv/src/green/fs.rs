@@ -529,7 +529,9 @@ struct Position {
     /// back, must not take with it a lock that another call of the same
     /// description took. A lock job takes the turn on the pool; if it got
     /// the lock, its caller gives the turn back on taking the result (or
-    /// after giving the lock back, if it unwinds first).
+    /// after giving the lock back, if it unwinds first). A `try_lock` that
+    /// gets the lock while the turn is taken marks it kept, and then the
+    /// turn's holder does not give it back ([`Gate::try_lock`]).
     locking: Gate,
 }
 
@@ -537,31 +539,58 @@ struct Position {
 /// `MutexGuard`, which must be dropped where it was made).
 #[derive(Debug, Default)]
 struct Gate {
-    taken: Mutex<bool>,
+    state: Mutex<GateState>,
     /// Signalled when the turn is given back.
     free: Condvar,
 }
 
+#[derive(Debug, Default)]
+struct GateState {
+    /// A blocking lock call of the description holds the turn.
+    taken: bool,
+    /// While the turn was taken, a `try_lock` of the description got the
+    /// lock: giving the turn back must not give back that lock too.
+    kept: bool,
+}
+
 impl Gate {
+    fn state(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Waits for the turn and takes it (on the pool only).
     fn take(&self) {
-        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
-        while *taken {
-            taken = self.free.wait(taken).unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.state();
+        while st.taken {
+            st = self.free.wait(st).unwrap_or_else(PoisonError::into_inner);
         }
-        *taken = true;
+        *st = GateState { taken: true, kept: false };
     }
 
-    /// Takes the turn if it is free.
-    fn try_take(&self) -> bool {
-        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
-        !std::mem::replace(&mut *taken, true)
+    /// Runs `try_lock` (a non-blocking `flock`) under the gate's lock. The
+    /// kernel's answer is right whether or not a lock call holds the turn
+    /// (one that waits does so because another description holds a
+    /// conflicting lock; one that got the lock shares it with this
+    /// description); a lock got while the turn is taken is marked kept, so
+    /// that the turn's holder, if its caller leaves, does not give it back.
+    fn try_lock(&self, try_lock: impl FnOnce() -> Result<(), TryLockError>) -> Result<(), TryLockError> {
+        let mut st = self.state();
+        let r = try_lock();
+        if r.is_ok() && st.taken {
+            st.kept = true;
+        }
+        r
     }
 
-    /// Gives the turn back (never blocks for long: the lock is only held
-    /// to flip the flag).
-    fn give_back(&self) {
-        *self.taken.lock().unwrap_or_else(PoisonError::into_inner) = false;
+    /// Gives the turn back, first running `undo` (which must not block:
+    /// it runs under the gate's lock) unless a `try_lock` kept the lock.
+    fn give_back(&self, undo: impl FnOnce()) {
+        let mut st = self.state();
+        if !st.kept {
+            undo();
+        }
+        *st = GateState::default();
+        drop(st);
         self.free.notify_one();
     }
 }
@@ -745,21 +774,30 @@ impl File {
             // (same description), a read would only be rewound.
             if matches!(*state.lock().unwrap_or_else(PoisonError::into_inner), PoolCall::Abandoned) {
                 if turn == Turn::Locking {
-                    position.locking.give_back();
+                    position.locking.give_back(|| ());
                 }
                 return Err(io::Error::other("guv: the caller left before the call ran"));
             }
             let (r, did) = op(f);
             let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
-            match (*st, did) {
-                (PoolCall::Abandoned, Some(did)) => undo(f, did),
-                (PoolCall::Abandoned, None) => {}
-                _ => *st = PoolCall::Done(did),
-            }
+            let undo_now = match (*st, did) {
+                (PoolCall::Abandoned, did) => did,
+                _ => {
+                    *st = PoolCall::Done(did);
+                    None
+                }
+            };
             // A lock turn goes to the caller with something to undo;
-            // otherwise it ends here.
+            // otherwise it ends here (with the undo, unless a `try_lock`
+            // kept the lock meanwhile).
             if turn == Turn::Locking && !matches!(*st, PoolCall::Done(Some(_))) {
-                position.locking.give_back();
+                position.locking.give_back(|| {
+                    if let Some(did) = undo_now {
+                        undo(f, did);
+                    }
+                });
+            } else if let Some(did) = undo_now {
+                undo(f, did);
             }
             r
         });
@@ -767,7 +805,7 @@ impl File {
         if turn == Turn::Locking
             && matches!(*state.lock().unwrap_or_else(PoisonError::into_inner), PoolCall::Done(Some(_)))
         {
-            self.position.locking.give_back();
+            self.position.locking.give_back(|| ());
         }
         r
     }
@@ -903,8 +941,9 @@ impl File {
     /// killed or times out while waiting, the pool thread keeps waiting,
     /// and gives the lock back as soon as it gets it. Meanwhile the other
     /// lock calls of this file and its `try_clone`s (one open file
-    /// description, one lock) wait behind it, and `try_lock` reports
-    /// `WouldBlock`, so that giving back never takes away their lock.
+    /// description, one lock) wait behind it, and a `try_lock` that gets
+    /// the lock keeps it (the lock is then not given back), so that giving
+    /// back never takes away their lock.
     ///
     /// ```
     /// let p = std::env::temp_dir().join(format!("guv-file-{}-{:?}", std::process::id(), std::thread::current().id()));
@@ -969,23 +1008,14 @@ impl File {
         self.try_lock_on_pool(true)
     }
 
-    /// `try_lock` or `try_lock_shared` on the pool. While a blocking
-    /// `lock`/`lock_shared` of the same open file waits (its turn is
-    /// taken), this reports `WouldBlock` without asking the kernel: that
-    /// call is waiting because another description holds a conflicting
-    /// lock, and if its caller was killed it would give back a lock taken
-    /// here meanwhile.
+    /// `try_lock` or `try_lock_shared` on the pool, asking the kernel
+    /// also while a blocking `lock`/`lock_shared` of the same open file
+    /// holds its turn: a lock got then is kept if that call's caller was
+    /// killed, rather than given back with that call's ([`Gate::try_lock`]).
     fn try_lock_on_pool(&self, shared: bool) -> Result<(), TryLockError> {
         let position = self.position.clone();
-        self.run(move |f| {
-            if !position.locking.try_take() {
-                return Ok(Err(TryLockError::WouldBlock));
-            }
-            let r = if shared { f.try_lock_shared() } else { f.try_lock() };
-            position.locking.give_back();
-            Ok(r)
-        })
-        .map_err(TryLockError::Error)?
+        self.run(move |f| Ok(position.locking.try_lock(|| if shared { f.try_lock_shared() } else { f.try_lock() })))
+            .map_err(TryLockError::Error)?
     }
 
     /// Gives back this handle's lock (std's `unlock`).
@@ -1391,12 +1421,10 @@ impl<U: Copy> Drop for UndoGuard<U> {
         }
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match *st {
-            PoolCall::Done(Some(did)) => {
-                (self.undo)(&self.file, did);
-                if let Some(position) = &self.gate {
-                    position.locking.give_back();
-                }
-            }
+            PoolCall::Done(Some(did)) => match &self.gate {
+                Some(position) => position.locking.give_back(|| (self.undo)(&self.file, did)),
+                None => (self.undo)(&self.file, did),
+            },
             PoolCall::Running => *st = PoolCall::Abandoned,
             PoolCall::Done(None) | PoolCall::Abandoned => {}
         }

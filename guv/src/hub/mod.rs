@@ -81,6 +81,17 @@ thread_local! {
 /// The thread-local home of the hub; shuts the hub down when the thread ends.
 struct HubSlot(OnceCell<Rc<Hub>>);
 
+impl HubSlot {
+    /// The hub, started on first use.
+    #[inline]
+    fn hub(&self) -> &Hub {
+        self.0.get_or_init(|| match Hub::new() {
+            Ok(hub) => Rc::new(hub),
+            Err(e) => panic!("guv: cannot start the hub on this thread: {e}"),
+        })
+    }
+}
+
 impl Drop for HubSlot {
     fn drop(&mut self) {
         if let Some(hub) = self.0.take() {
@@ -101,20 +112,19 @@ impl Drop for HubSlot {
 
 /// Runs `f` with this thread's hub, creating it on first use.
 pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
-    HUB.try_with(|slot| {
-        let hub = slot.0.get_or_init(|| match Hub::new() {
-            Ok(hub) => Rc::new(hub),
-            Err(e) => panic!("guv: cannot start the hub on this thread: {e}"),
-        });
-        f(hub)
-    })
-    .unwrap_or_else(|_| hub_gone())
+    HUB.try_with(|slot| f(slot.hub())).unwrap_or_else(|_| hub_gone())
 }
 
 #[cold]
 #[inline(never)]
 fn hub_gone() -> ! {
     panic!("guv: this thread's hub is gone (the thread is ending); no green operation can run here")
+}
+
+/// [`with_hub`], or `None` instead of a panic once the hub is being torn
+/// down (the thread is ending).
+pub(crate) fn try_with_live_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
+    HUB.try_with(|slot| f(slot.hub())).ok()
 }
 
 /// Runs `f` with this thread's hub if it exists and is not being torn down.
@@ -900,8 +910,21 @@ impl Hub {
         for op in ops.drain(..) {
             match op {
                 RemoteOp::Spawn(f) => {
-                    if let Err(e) = crate::greenthread::spawn_remote(self, f) {
-                        eprintln!("guv: a greenlet sent from another thread could not start: {e}");
+                    if let Err((e, f)) = crate::greenthread::spawn_remote(self, f) {
+                        // Its destructor may park, which the loop cannot:
+                        // a pool thread drops it (the last resort, with no
+                        // pool thread at all, is here, panics caught).
+                        let place = match crate::tpool::drop_on_pool(f) {
+                            Ok(()) => "on a thread-pool thread",
+                            Err(job) => {
+                                let _ = panic::catch_unwind(panic::AssertUnwindSafe(job));
+                                "in the hub loop (no thread-pool thread could start)"
+                            }
+                        };
+                        eprintln!(
+                            "guv: a greenlet sent from another thread could not start: {e}; its closure is dropped \
+                             {place}"
+                        );
                     }
                 }
                 RemoteOp::Forget { fd, generation } => self.io.forget_entry(fd, generation),

@@ -123,6 +123,11 @@ impl Handle {
     /// Runs `f` as a greenlet on this handle's hub. Fails with
     /// `NotConnected` once that hub's thread has shut its hub down.
     ///
+    /// The hub maps the greenlet's stack when it takes `f` from its queue.
+    /// If it cannot (see [`crate::Builder::spawn`]), it reports that on
+    /// stderr and `f` is dropped unrun on a [`crate::tpool`] thread, where
+    /// its destructor may block or park (never in the hub's loop).
+    ///
     /// ```
     /// let handle = std::thread::spawn(guv::hub::Handle::current).join().unwrap();
     /// // That thread has ended, and its hub with it.

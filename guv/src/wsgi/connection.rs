@@ -60,6 +60,10 @@ pub(crate) struct Connection {
     /// How long a write waits for the client to take more
     /// ([`super::Server::send_timeout`]).
     send_timeout: Option<Duration>,
+    /// Raised by the server just before it kills the connection's greenlet
+    /// at its shutdown deadline ([`super::handler::Flags::going_away`]), so
+    /// that a WebSocket dropped by that kill says 1001 (going away).
+    pub(crate) going_away: Rc<Cell<bool>>,
 }
 
 /// A buffer being flushed; dropping it (at the end, or when the writer
@@ -87,6 +91,7 @@ impl Connection {
         conn: Conn,
         body_timeout: Option<Duration>,
         send_timeout: Option<Duration>,
+        going_away: Rc<Cell<bool>>,
     ) -> Connection {
         Connection {
             stream,
@@ -101,6 +106,7 @@ impl Connection {
             released: RefCell::new(None),
             body_timeout,
             send_timeout,
+            going_away,
         }
     }
 
@@ -457,7 +463,10 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
-        (Rc::new(Connection::new(server, Conn::new(Limits::default(), 1 << 20, 1 << 16), None, None)), client)
+        (
+            Rc::new(Connection::new(server, Conn::new(Limits::default(), 1 << 20, 1 << 16), None, None, Rc::default())),
+            client,
+        )
     }
 
     fn pattern(len: usize) -> Vec<u8> {

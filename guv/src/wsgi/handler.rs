@@ -75,16 +75,20 @@ pub(crate) struct Flags {
     pub(crate) busy: Cell<bool>,
     /// The server is shutting down: close after the current response.
     pub(crate) stopping: Rc<Cell<bool>>,
+    /// The shutdown deadline passed and the server is about to kill this
+    /// connection's greenlet (shared with its [`Connection`]).
+    pub(crate) going_away: Rc<Cell<bool>>,
 }
 
 /// The connection's state, shared by its greenlet and the request bodies.
-fn open_connection(stream: TcpStream, cfg: &Config) -> Rc<Connection> {
+fn open_connection(stream: TcpStream, cfg: &Config, flags: &Flags) -> Rc<Connection> {
     let _ = stream.set_nodelay(true);
     Rc::new(Connection::new(
         stream,
         Conn::new(cfg.limits, cfg.max_body, cfg.max_drain),
         cfg.body_timeout,
         cfg.send_timeout,
+        flags.going_away.clone(),
     ))
 }
 
@@ -93,7 +97,7 @@ pub(crate) fn serve_http<F>(stream: TcpStream, peer: SocketAddr, app: &F, cfg: &
 where
     F: Fn(Request<Body>) -> Response<Body>,
 {
-    let conn = open_connection(stream, cfg);
+    let conn = open_connection(stream, cfg, flags);
     let mut scratch = Vec::new();
     serve_requests(&conn, peer, flags, || {
         // The head is parsed straight into the request the app gets.
@@ -109,7 +113,7 @@ pub(crate) fn serve_raw<F>(stream: TcpStream, peer: SocketAddr, app: &F, cfg: &C
 where
     F: Fn(&mut RawRequest<'_>, &mut RawResponse<'_>),
 {
-    let conn = open_connection(stream, cfg);
+    let conn = open_connection(stream, cfg, flags);
     let mut raw = RawBuffers::default();
     serve_requests(&conn, peer, flags, || {
         let head = read_head(&conn, peer, cfg, flags, |c| c.parse_raw_head(&mut raw.head))?;

@@ -397,7 +397,9 @@ impl<A: Service> Server<A> {
     }
 
     /// How long in-flight requests get to finish after a shutdown request
-    /// before their greenlets are killed.
+    /// before their greenlets are killed (a
+    /// [`WebSocket`](crate::websocket::WebSocket) still open then sends its
+    /// client a closing frame with 1001, going away).
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};
@@ -899,6 +901,7 @@ impl Worker {
             head_since: Cell::new(NOT_WAITING),
             busy: Cell::new(false),
             stopping: self.stopping.clone(),
+            going_away: Rc::new(Cell::new(false)),
         });
         let (worker, conn_flags) = (self.clone(), flags.clone());
         let spawned = self.pool.spawn_with(Builder::new(), move || {
@@ -1069,6 +1072,11 @@ fn run_worker(
         if !in_time {
             break;
         }
+    }
+    // What is left is killed: a WebSocket that the kill drops closes with
+    // 1001 (going away) rather than 1011 (see `Flags::going_away`).
+    for entry in worker.conns.borrow().values() {
+        entry.flags.going_away.set(true);
     }
     worker.kill_where(|_| true);
     Ok(())

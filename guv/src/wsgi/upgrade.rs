@@ -190,6 +190,12 @@ impl Upgraded {
         Ok(n)
     }
 
+    /// Whether the server is killing the connection at its shutdown
+    /// deadline.
+    pub(crate) fn server_going_away(&self) -> bool {
+        self.conn.going_away.get()
+    }
+
     /// Parks until the socket is ready for `interest`.
     pub(crate) fn wait_ready(&self, interest: crate::Interest) -> io::Result<()> {
         self.conn.stream.wait_ready(interest, None)

@@ -374,7 +374,9 @@ impl Resolver {
 
     /// The addresses of `host`: the address itself if `host` is an IPv4 or
     /// IPv6 address (IPv4 as getaddrinfo's `inet_aton` reads it, so `127.1`
-    /// is 127.0.0.1); from the hosts file if it lists `host` as
+    /// is 127.0.0.1; a dotted string `inet_aton` refuses, such as
+    /// `1.2.3.4.5` or `256.1.1.1`, is a host name, as for getaddrinfo);
+    /// from the hosts file if it lists `host` as
     /// given, else from the name servers (IPv4 first), asking for each of
     /// [`Config::query_names`] in turn until one has addresses. Parks only
     /// the calling greenlet.

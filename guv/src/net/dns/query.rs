@@ -19,7 +19,9 @@ use crate::net::{TcpStream, UdpSocket};
 const UDP_BUF: usize = 4096;
 
 /// Lower-cases `host`, drops one trailing dot and checks it is a valid
-/// DNS name (labels of 1-63 bytes, 253 in all).
+/// DNS name (labels of 1-63 bytes, 253 in all). All-digit labels are
+/// fine, the last one too: a dotted string that is no IPv4 address
+/// (`1.2.3.4.5`, `256.1.1.1`) is a name, as for glibc's getaddrinfo.
 pub(super) fn normalize(host: &str) -> io::Result<String> {
     let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
     let invalid =
@@ -29,9 +31,6 @@ pub(super) fn normalize(host: &str) -> io::Result<String> {
     }
     if name.len() > 253 {
         return Err(invalid("longer than 253 bytes"));
-    }
-    if name.rsplit('.').next().is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit())) {
-        return Err(invalid("not a valid IP address, and a host name cannot end in a numeric label"));
     }
     for label in name.split('.') {
         if label.is_empty() || label.len() > 63 {
