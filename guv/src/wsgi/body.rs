@@ -105,6 +105,7 @@ impl Body {
     /// assert_eq!(guv::wsgi::Body::from_reader(std::io::empty()).len(), None);
     /// ```
     #[allow(clippy::len_without_is_empty)]
+    #[inline]
     pub fn len(&self) -> Option<u64> {
         match &self.inner {
             Inner::Bytes { bytes, pos } => Some((bytes.as_slice().len() - pos) as u64),
@@ -144,6 +145,7 @@ impl Body {
     }
 
     /// The bytes, when the body is in memory.
+    #[inline]
     pub(crate) fn as_bytes(&self) -> Option<&[u8]> {
         match &self.inner {
             Inner::Bytes { bytes, pos } => Some(&bytes.as_slice()[*pos..]),
