@@ -32,6 +32,23 @@ pub fn io_kind<T>(r: &std::io::Result<T>) -> String {
     }
 }
 
+/// Re-runs this test binary for the test `name` alone, in a child process
+/// whose role ([`child_role`]) is `role`: for cases that must not take the
+/// test binary down (aborts, resource limits).
+pub fn run_child(name: &str, role: &str) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().expect("the test binary's path"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GUV_TEST_CHILD", role)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run the test binary as a child")
+}
+
+/// The role of this process if [`run_child`] started it.
+pub fn child_role() -> Option<String> {
+    std::env::var("GUV_TEST_CHILD").ok()
+}
+
 pub mod dns;
 pub mod fs;
 /// Helpers for the HTTP and WebSocket tests.

@@ -3,21 +3,9 @@
 //! process (this test binary re-executed with `GUV_TEST_CHILD` set).
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output};
+use std::process::Command;
 
-/// Re-runs this binary for the test `name` in a child whose role is `role`.
-fn run_child(name: &str, role: &str) -> Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GUV_TEST_CHILD", role)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap()
-}
-
-fn child_role() -> Option<String> {
-    std::env::var("GUV_TEST_CHILD").ok()
-}
+use guv_tests::{child_role, run_child};
 
 #[inline(never)]
 fn recurse(depth: u64) -> u64 {

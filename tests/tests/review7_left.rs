@@ -184,20 +184,7 @@ fn try_with_fails_once_the_threads_hub_is_gone() {
 
 // ---- remote spawn without a stack -----------------------------------------
 
-/// Re-runs this binary for the test `name` alone, in a child whose role is
-/// `role` (the fatal cases must not take the test binary down).
-fn run_child(name: &str, role: &str) -> std::process::Output {
-    std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GUV_TEST_CHILD", role)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap()
-}
-
-fn child_role() -> Option<String> {
-    std::env::var("GUV_TEST_CHILD").ok()
-}
+use guv_tests::{child_role, run_child};
 
 /// Caps this process's address space (through the `prlimit` tool, so that
 /// the tests need no unsafe code).
