@@ -81,6 +81,12 @@ impl Drop for Pending<'_> {
     }
 }
 
+/// A request body read after the server has moved past its request.
+#[cold]
+fn read_too_late() -> io::Error {
+    io::Error::other("guv::wsgi: the request body was read after its response was sent")
+}
+
 fn busy() -> io::Error {
     io::Error::other("guv::wsgi: the connection is in use by another greenlet")
 }
@@ -345,7 +351,7 @@ impl Connection {
             let send_continue = {
                 let mut conn = self.conn.try_borrow_mut().map_err(|_| busy())?;
                 if conn.seq() != seq || self.upgraded.get() {
-                    return Err(io::Error::other("guv::wsgi: the request body was read after its response was sent"));
+                    return Err(read_too_late());
                 }
                 if conn.take_continue() {
                     true
@@ -353,6 +359,9 @@ impl Connection {
                     match conn.read_body(buf) {
                         Ok(BodyRead::Data(n)) => return Ok(n),
                         Ok(BodyRead::End) => return Ok(0),
+                        // The server has answered and moved on (draining
+                        // the rest, or waiting for the next head).
+                        Ok(BodyRead::Over) => return Err(read_too_late()),
                         Ok(BodyRead::NeedInput) => false,
                         Err(e) => {
                             self.body_failed.set(Some(e.status()));
