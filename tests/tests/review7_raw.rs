@@ -1,17 +1,142 @@
+#![allow(unsafe_code)] // the counting allocator below
+
 //! Review of the raw service API (`Server::raw`, `RawRequest`,
 //! `RawResponse`) and of the request loop it shares with the `http`-typed
-//! path: state that must not outlive its request, kills and timeouts
-//! inside the app, shutdown, and the answer's framing.
+//! path: state that must not outlive its request, memory that must not
+//! outlive its answer, kills and timeouts inside the app, shutdown, and the
+//! answer's framing.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use guv::wsgi::http::header::{self, HeaderName, HeaderValue};
 use guv::wsgi::http::{Request, Response, StatusCode};
 use guv::wsgi::{Body, RawRequest, RawResponse, Server};
 use guv_tests::http::{CLIENT_TIMEOUT, Client, TestServer};
+
+// ----- a counting allocator: the live bytes of the threads that ask ------
+
+/// Counts the bytes live in allocations made on threads that set
+/// [`COUNTED`] (a server's own thread here), so a test can tell whether
+/// that server still holds a large buffer.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+thread_local! {
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counted() -> bool {
+    COUNTED.try_with(Cell::get).unwrap_or(false)
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; the
+// counting only reads a const-initialised thread-local and an atomic.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if counted() {
+            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if counted() {
+            LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if counted() {
+            LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Waits (bounded by the client timeout) until `done` holds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {CLIENT_TIMEOUT:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_large_raw_answer_is_not_kept_while_the_connection_idles() {
+    const BIG: usize = 16 << 20;
+    let app = |req: &mut RawRequest<'_>, res: &mut RawResponse<'_>| match req.path() {
+        "/big" => {
+            res.body_mut().resize(BIG, b'z');
+        }
+        "/fields" => {
+            let value = HeaderValue::from_bytes(&vec![b'v'; BIG / 32]).unwrap();
+            for _ in 0..32 {
+                res.header(&HeaderName::from_static("x-many"), &value);
+            }
+        }
+        "/replaced" => {
+            // The app puts bytes of its own in the request body's place
+            // and reads them all.
+            *req.body() = Body::from(vec![b'r'; BIG]);
+            let mut sink = Vec::new();
+            req.body().read_to_end(&mut sink).unwrap();
+            res.set_body(b"replaced");
+        }
+        _ => {
+            res.set_body(b"small");
+        }
+    };
+    let server = Server::raw(app).access_log(false);
+    let stop = server.shutdown_handle();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = std::thread::spawn(move || {
+        COUNTED.with(|c| c.set(true));
+        server.serve(guv::net::TcpListener::from_std(listener)?)
+    });
+    let mut c = Client::connect(addr);
+    c.send(b"GET /small HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(c.read_response().unwrap().text(), "small");
+    let before = LIVE.load(Ordering::Relaxed);
+    for path in ["/big", "/fields", "/replaced"] {
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+        if path == "/fields" {
+            // A 16 MiB head, with no body: read to its blank line.
+            let mut head = Vec::new();
+            let mut chunk = vec![0u8; 1 << 16];
+            while !head.ends_with(b"\r\n\r\n") {
+                let n = c.stream.read(&mut chunk).unwrap();
+                assert!(n > 0, "closed inside the head");
+                head.extend_from_slice(&chunk[..n]);
+            }
+            assert!(head.starts_with(b"HTTP/1.1 200 OK\r\n") && head.len() > BIG);
+        } else {
+            assert_eq!(c.read_response().unwrap().status, 200);
+        }
+        // The answer is out and the connection waits for its next
+        // request: the 16 MiB it was built from must not stay with it.
+        eventually(path, || LIVE.load(Ordering::Relaxed) - before < (BIG / 2) as isize);
+        // The connection still serves.
+        c.send(b"GET /small HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(c.read_response().unwrap().text(), "small");
+    }
+    stop.shutdown();
+    thread.join().unwrap().unwrap();
+}
 
 // ----- a request body read by another greenlet after the answer ----------
 

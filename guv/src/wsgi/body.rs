@@ -140,10 +140,11 @@ impl Body {
         Body { inner: Inner::Incoming(Incoming { conn, seq, len }) }
     }
 
-    /// Whether the body is in memory with nothing left to read: such a
-    /// body reads the same as [`Body::empty`], and can stand in for it.
-    pub(crate) fn is_spent_bytes(&self) -> bool {
-        matches!(&self.inner, Inner::Bytes { bytes, pos } if *pos >= bytes.as_slice().len())
+    /// Whether the body is static bytes with nothing left to read: such a
+    /// body reads the same as [`Body::empty`], and can stand in for it
+    /// without holding any memory.
+    pub(crate) fn is_spent_static(&self) -> bool {
+        matches!(&self.inner, Inner::Bytes { bytes: Bytes::Static(b), pos } if *pos >= b.len())
     }
 
     /// The bytes, when the body is in memory.
