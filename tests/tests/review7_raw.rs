@@ -20,44 +20,51 @@ use guv_tests::http::{CLIENT_TIMEOUT, Client, TestServer};
 
 // ----- a counting allocator: the live bytes of the threads that ask ------
 
-/// Counts the bytes live in allocations made on threads that set
-/// [`COUNTED`] (a server's own thread here), so a test can tell whether
-/// that server still holds a large buffer.
+/// Counts the bytes live in allocations made on threads that took a slot
+/// ([`counted_thread`]: a server's own thread here), and their peak, so a
+/// test can tell how much that server holds, or held at most.
 struct Counting;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
+const SLOTS: usize = 4;
+
+static LIVE: [AtomicIsize; SLOTS] = [const { AtomicIsize::new(0) }; SLOTS];
+static PEAK: [AtomicIsize; SLOTS] = [const { AtomicIsize::new(0) }; SLOTS];
 
 thread_local! {
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
+    /// This thread's slot, plus one (0: not counted).
+    static SLOT: Cell<usize> = const { Cell::new(0) };
 }
 
-fn counted() -> bool {
-    COUNTED.try_with(Cell::get).unwrap_or(false)
+/// Counts this thread's allocations in `slot` from now on.
+fn counted_thread(slot: usize) {
+    SLOT.with(|s| s.set(slot + 1));
+}
+
+fn count(delta: isize) {
+    let slot = SLOT.try_with(Cell::get).unwrap_or(0);
+    if slot > 0 {
+        let live = LIVE[slot - 1].fetch_add(delta, Ordering::Relaxed) + delta;
+        PEAK[slot - 1].fetch_max(live, Ordering::Relaxed);
+    }
 }
 
 // SAFETY: every call is passed on to the system allocator unchanged; the
-// counting only reads a const-initialised thread-local and an atomic.
+// counting only reads a const-initialised thread-local and atomics.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if counted() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
+        count(layout.size() as isize);
         // SAFETY: the caller's contract, passed on.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if counted() {
-            LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        }
+        count(-(layout.size() as isize));
         // SAFETY: the caller's contract, passed on.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if counted() {
-            LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        }
+        count(new_size as isize - layout.size() as isize);
         // SAFETY: the caller's contract, passed on.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -73,6 +80,26 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "{what}: not within {CLIENT_TIMEOUT:?}");
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Serves `server` on a thread of its own whose allocations count in
+/// `slot`; returns its address and a function that stops it.
+fn counted_server<A>(server: Server<A>, slot: usize) -> (std::net::SocketAddr, impl FnOnce())
+where
+    A: guv::wsgi::Service,
+    Server<A>: Send + 'static,
+{
+    let stop = server.shutdown_handle();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = std::thread::spawn(move || {
+        counted_thread(slot);
+        server.serve(guv::net::TcpListener::from_std(listener)?)
+    });
+    (addr, move || {
+        stop.shutdown();
+        thread.join().unwrap().unwrap();
+    })
 }
 
 #[test]
@@ -100,18 +127,11 @@ fn a_large_raw_answer_is_not_kept_while_the_connection_idles() {
             res.set_body(b"small");
         }
     };
-    let server = Server::raw(app).access_log(false);
-    let stop = server.shutdown_handle();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let thread = std::thread::spawn(move || {
-        COUNTED.with(|c| c.set(true));
-        server.serve(guv::net::TcpListener::from_std(listener)?)
-    });
+    let (addr, stop) = counted_server(Server::raw(app).access_log(false), 0);
     let mut c = Client::connect(addr);
     c.send(b"GET /small HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(c.read_response().unwrap().text(), "small");
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = LIVE[0].load(Ordering::Relaxed);
     for path in ["/big", "/fields", "/replaced"] {
         c.send(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
         if path == "/fields" {
@@ -129,13 +149,12 @@ fn a_large_raw_answer_is_not_kept_while_the_connection_idles() {
         }
         // The answer is out and the connection waits for its next
         // request: the 16 MiB it was built from must not stay with it.
-        eventually(path, || LIVE.load(Ordering::Relaxed) - before < (BIG / 2) as isize);
+        eventually(path, || LIVE[0].load(Ordering::Relaxed) - before < (BIG / 2) as isize);
         // The connection still serves.
         c.send(b"GET /small HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(c.read_response().unwrap().text(), "small");
     }
-    stop.shutdown();
-    thread.join().unwrap().unwrap();
+    stop();
 }
 
 // ----- a request body read by another greenlet after the answer ----------
