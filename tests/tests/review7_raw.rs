@@ -492,3 +492,32 @@ fn a_raw_answer_to_an_http_1_0_client_and_a_status_outside_2xx_to_5xx() {
     assert_eq!((r.status, r.header("connection")), (200, Some("close")));
     assert!(c.is_closed());
 }
+
+#[test]
+fn the_body_and_header_timeouts_apply_to_a_raw_app() {
+    let app = |req: &mut RawRequest<'_>, res: &mut RawResponse<'_>| {
+        let mut body = Vec::new();
+        match req.body().read_to_end(&mut body) {
+            Ok(_) => res.set_body(&body),
+            // Replaced by the server's 408.
+            Err(e) => res.set_status(StatusCode::IM_A_TEAPOT).set_body(e.to_string().as_bytes()),
+        };
+    };
+    let s = TestServer::start(
+        Server::raw(app)
+            .body_timeout(Some(Duration::from_millis(100)))
+            .header_timeout(Some(Duration::from_millis(300)))
+            .access_log(false),
+    );
+    // A body that stops coming: 408, and the connection closes.
+    let mut c = Client::connect(s.addr);
+    c.send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.header("connection")), (408, Some("close")), "{}", r.text());
+    assert!(c.is_closed());
+    // A head that never comes: the connection is closed, unanswered.
+    let mut c = Client::connect(s.addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HT");
+    assert_eq!(c.read_response().unwrap().status, 200);
+    assert!(c.is_closed());
+}
