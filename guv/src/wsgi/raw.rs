@@ -264,10 +264,14 @@ fn path_of_other_form(target: &str) -> &str {
 ///
 /// The server adds `Content-Length` (the body's length), `Date` and
 /// `Server` (unless set), and `Connection: close` when the connection
-/// closes; a `Content-Length`, `Transfer-Encoding` or `Connection` field
-/// the app sets is left out, since the server frames the body and writes
-/// that field (a `close` in the app's `Connection` closes the connection). The body is left out of an
-/// answer to `HEAD` and of 204 and 304 answers. A status that is not final
+/// closes (`Connection: keep-alive` to an HTTP/1.0 client whose connection
+/// stays open); a `Content-Length`, `Transfer-Encoding` or `Connection`
+/// field the app sets is left out, since the server frames the body and
+/// writes that field (a `close` in the app's `Connection` closes the
+/// connection). The body is left out of an answer to `HEAD` (which keeps
+/// its `Content-Length`) and of 204 and 304 answers (which have none). A
+/// 2xx answer to `CONNECT` has no `Content-Length`: its body is sent as the
+/// tunnel's data, then the connection closes. A status that is not final
 /// (1xx) or not HTTP (600 and up) is an app bug, answered 500.
 ///
 /// ```
