@@ -521,3 +521,32 @@ fn the_body_and_header_timeouts_apply_to_a_raw_app() {
     assert_eq!(c.read_response().unwrap().status, 200);
     assert!(c.is_closed());
 }
+
+#[test]
+fn nothing_of_a_raw_request_or_answer_carries_over_to_the_next() {
+    let app = |req: &mut RawRequest<'_>, res: &mut RawResponse<'_>| {
+        let mut body = Vec::new();
+        req.body().read_to_end(&mut body).unwrap();
+        let names: Vec<&str> = req.headers().map(|(name, _)| name).collect();
+        write!(res, "{} {:?} {:?} {}", req.target(), req.header("x-test"), names, body.len()).unwrap();
+        if req.path() == "/first" {
+            res.set_status(StatusCode::ACCEPTED);
+            res.header(&HeaderName::from_static("x-first"), &HeaderValue::from_static("1"));
+            res.header(&header::SERVER, &HeaderValue::from_static("first"));
+        }
+    };
+    let s = TestServer::start(Server::raw(app).access_log(false));
+    let mut c = Client::connect(s.addr);
+    c.send(
+        b"POST /first HTTP/1.1\r\nHost: longer.example:8080\r\nX-Test: one\r\nX-A: 1\r\nX-B: 2\r\nContent-Length: 4\r\n\r\nbody\
+          GET /s HTTP/1.1\r\nHost: b\r\n\r\nGET /t HTTP/1.0\r\n\r\n",
+    );
+    let r = c.read_response().unwrap();
+    assert_eq!(r.status, 202);
+    assert_eq!(r.text(), "/first Some([111, 110, 101]) [\"Host\", \"X-Test\", \"X-A\", \"X-B\", \"Content-Length\"] 4");
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "/s None [\"Host\"] 0"));
+    assert_eq!((r.header("x-first"), r.header("server").map(|s| s.starts_with("guv/"))), (None, Some(true)));
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.text().as_str(), r.header("connection")), (200, "/t None [] 0", Some("close")));
+}
