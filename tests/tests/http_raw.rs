@@ -28,7 +28,7 @@ fn answer(method: &str, path: &str, query: Option<&str>, x_test: Option<&[u8]>, 
     }
     reply.close = path == "/close";
     let x_test = String::from_utf8_lossy(x_test.unwrap_or(b"-")).into_owned();
-    write!(reply.text, "{method} {query:?} {x_test} ").unwrap();
+    write!(reply.text, "{method} {path} {query:?} {x_test} ").unwrap();
     if let Err(e) = body.read_to_end(&mut reply.text) {
         // Replaced by the server's own answer (400, 408, 413).
         reply.status = 418;
@@ -162,9 +162,51 @@ fn a_raw_app_answers_every_request_as_the_same_http_app_does() {
         ("GET host:port", b"GET a:80 HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), vec![400]),
         ("CONNECT host:port", b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n".to_vec(), vec![200]),
         ("bad method", b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), vec![400]),
+        // The path and query the app sees, whatever the target's form.
+        ("a fragment after the query", b"GET /a?x#f HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), vec![200]),
+        ("a fragment before a ?", b"GET /a#f?x HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), vec![200]),
+        ("an empty query", b"GET /a? HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), vec![200]),
+        ("absolute-form", b"GET http://a:8/b/c?d=e#f HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), vec![200]),
+        ("absolute-form without a path", b"GET https://a?q HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), vec![200]),
+        ("a double slash", b"GET //a/b HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), vec![200]),
+        ("OPTIONS * path", b"OPTIONS * HTTP/1.1\r\nHost: a\r\nX-Test: star\r\n\r\n".to_vec(), vec![200]),
+        ("non-ASCII path", "GET /\u{e9}t\u{e9}?q=\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n".as_bytes().to_vec(), vec![200]),
+        // The rest of the protocol, once more.
+        ("an empty field", b"GET / HTTP/1.1\r\nHost: a\r\nX-Test:\r\n\r\n".to_vec(), vec![200]),
+        ("an empty Host, then a bad one", b"GET / HTTP/1.1\r\nHost:\r\n\r\nGET / HTTP/1.1\r\nHost: a b\r\n\r\n".to_vec(), vec![200, 400]),
+        (
+            "the last Host's value in another field, then a bad Host",
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1:80\r\n\r\nGET / HTTP/1.1\r\nX-Test: 127.0.0.1:80\r\nHost: 127.0.0.1/80\r\n\r\n".to_vec(),
+            vec![200, 400],
+        ),
+        (
+            "a repeated Host in another case",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHOST: a\r\nhost: a\r\n\r\n".to_vec(),
+            vec![200, 400],
+        ),
+        ("6xx from the app", b"GET /status/600 HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), vec![500, 200]),
+        ("HEAD of a 204", b"HEAD /status/204 HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), vec![204]),
+        ("HTTP/1.0 CONNECT", b"CONNECT a:1 HTTP/1.0\r\n\r\n".to_vec(), vec![200]),
+        ("HTTP/1.0 chunked", b"POST /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(), vec![400]),
+        ("upper-case chunked", b"POST /p HTTP/1.1\r\nHost: a\r\nTRANSFER-ENCODING: CHUNKED\r\n\r\n1\r\nz\r\n0\r\n\r\n".to_vec(), vec![200]),
+        (
+            "100-continue left unread",
+            b"PUT /ignore HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nxyzGET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            vec![200],
+        ),
+        (
+            "a chunked body left unread, with extensions and trailers",
+            b"POST /ignore HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            vec![200, 200],
+        ),
+        ("an unread body over the drain limit", b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 60\r\n\r\nabc".to_vec(), vec![200]),
+        ("obsolete line folding", b"GET / HTTP/1.1\r\nHost: a\r\nX-Test: a\r\n b\r\n\r\n".to_vec(), vec![400]),
+        ("bare LF line ends", b"GET / HTTP/1.1\nHost: a\n\n".to_vec(), vec![200]),
+        ("HTTP/1.0 keep-alive in a list", b"GET / HTTP/1.0\r\nConnection: foo, Keep-Alive\r\n\r\nGET / HTTP/1.0\r\n\r\n".to_vec(), vec![200, 200]),
+        ("an upgrade not taken", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), vec![200, 200]),
     ];
-    let http = TestServer::start(Server::new(http_app).access_log(false).max_body_size(64));
-    let raw = TestServer::start(Server::raw(raw_app).access_log(false).max_body_size(64));
+    let http = TestServer::start(Server::new(http_app).access_log(false).max_body_size(64).max_drain(16));
+    let raw = TestServer::start(Server::raw(raw_app).access_log(false).max_body_size(64).max_drain(16));
     for (name, bytes, expected) in cases {
         let from_raw = exchange(&raw, &bytes);
         assert_eq!(statuses(&from_raw), expected, "{name}: {from_raw}");

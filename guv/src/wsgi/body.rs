@@ -11,7 +11,10 @@ use super::connection::Connection;
 /// A request's body is read lazily from the connection through
 /// [`Read`]; whatever the app leaves unread is drained (up to
 /// [`Server::max_drain`](super::Server::max_drain)) before the next request
-/// on the connection. A response's body is built from bytes (sent with
+/// on the connection. A request body read after its response was sent (by
+/// a greenlet the app handed it to) fails with an error, unless it had
+/// been read to its end: what was not read by then is the server's to
+/// discard, and must not pass for the end of the body. A response's body is built from bytes (sent with
 /// `Content-Length`) or from a reader: with a known length
 /// ([`Body::sized`]) it is sent with `Content-Length`, otherwise chunked
 /// (or, to an HTTP/1.0 client, until the connection closes).
@@ -138,10 +141,11 @@ impl Body {
         Body { inner: Inner::Incoming(Incoming { conn, seq, len }) }
     }
 
-    /// Whether the body is in memory with nothing left to read: such a
-    /// body reads the same as [`Body::empty`], and can stand in for it.
-    pub(crate) fn is_spent_bytes(&self) -> bool {
-        matches!(&self.inner, Inner::Bytes { bytes, pos } if *pos >= bytes.as_slice().len())
+    /// Whether the body is static bytes with nothing left to read: such a
+    /// body reads the same as [`Body::empty`], and can stand in for it
+    /// without holding any memory.
+    pub(crate) fn is_spent_static(&self) -> bool {
+        matches!(&self.inner, Inner::Bytes { bytes: Bytes::Static(b), pos } if *pos >= b.len())
     }
 
     /// The bytes, when the body is in memory.
@@ -223,15 +227,24 @@ struct Incoming {
     /// The request this body belongs to; reading fails once the server has
     /// moved on to the next one.
     seq: u64,
-    /// Bytes left, for a `Content-Length` body.
+    /// Bytes left: known for a `Content-Length` body, and 0 for a chunked
+    /// one once read to its end.
     len: Option<u64>,
 }
 
 impl Incoming {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.len == Some(0) {
+            // Read to its end: it stays ended, even once the server has
+            // moved on (where an unfinished body fails).
+            return Ok(0);
+        }
         let n = self.conn.read_body(self.seq, buf)?;
-        if let Some(len) = &mut self.len {
-            *len -= n as u64;
+        match &mut self.len {
+            Some(len) => *len -= n as u64,
+            // The end of a chunked body: nothing is left.
+            None if n == 0 && !buf.is_empty() => self.len = Some(0),
+            None => {}
         }
         Ok(n)
     }

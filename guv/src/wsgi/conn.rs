@@ -77,6 +77,10 @@ pub(crate) enum BodyRead {
     NeedInput,
     /// The body is complete.
     End,
+    /// The request is over (its answer was written, or the connection
+    /// failed or closed) and its body was not read to its end: what is
+    /// left of it is being discarded, or never comes.
+    Over,
 }
 
 /// What the driver does after a response (see [`Conn::finish_request`]).
@@ -335,7 +339,10 @@ impl Conn {
     /// and leaves the connection `Closed`.
     pub(crate) fn read_body(&mut self, out: &mut [u8]) -> Result<BodyRead, Error> {
         let State::Body(body) = &mut self.state else {
-            return Ok(BodyRead::End);
+            // Only a body read to its end has moved on to `Responding`;
+            // past that, a reader that has not seen the end must not take
+            // the cut for one.
+            return Ok(if matches!(self.state, State::Responding) { BodyRead::End } else { BodyRead::Over });
         };
         if out.is_empty() {
             return Ok(BodyRead::Data(0));

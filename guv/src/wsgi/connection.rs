@@ -24,6 +24,14 @@ use crate::{Interest, Semaphore};
 /// `Expect: 100-continue`.
 pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
+/// The output buffer's starting capacity.
+const INITIAL_OUT: usize = 4096;
+
+/// Once flushed, an output buffer that grew past this (a large head, many
+/// pipelined answers) is replaced by a new small one, so that one burst
+/// does not pin its memory while the connection waits, or for its life.
+const MAX_KEPT_OUT: usize = 256 * 1024;
+
 pub(crate) struct Connection {
     pub(crate) stream: TcpStream,
     pub(crate) conn: RefCell<Conn>,
@@ -81,6 +89,12 @@ impl Drop for Pending<'_> {
     }
 }
 
+/// A request body read after the server has moved past its request.
+#[cold]
+fn read_too_late() -> io::Error {
+    io::Error::other("guv::wsgi: the request body was read after its response was sent")
+}
+
 fn busy() -> io::Error {
     io::Error::other("guv::wsgi: the connection is in use by another greenlet")
 }
@@ -96,7 +110,7 @@ impl Connection {
         Connection {
             stream,
             conn: RefCell::new(conn),
-            out: RefCell::new(Vec::with_capacity(4096)),
+            out: RefCell::new(Vec::with_capacity(INITIAL_OUT)),
             turn: Semaphore::new(1),
             body_failed: Cell::new(None),
             upgraded: Cell::new(false),
@@ -134,6 +148,9 @@ impl Connection {
             match self.stream.try_write(&out) {
                 Ok(n) if n == out.len() => {
                     out.clear();
+                    if out.capacity() > MAX_KEPT_OUT {
+                        *out = Vec::with_capacity(INITIAL_OUT);
+                    }
                     return Ok(());
                 }
                 Ok(0) => {
@@ -286,7 +303,7 @@ impl Connection {
         if written >= buf.len() {
             if out.is_empty() {
                 buf.clear();
-                *out = buf;
+                *out = if buf.capacity() > MAX_KEPT_OUT { Vec::with_capacity(INITIAL_OUT) } else { buf };
             }
             return;
         }
@@ -345,7 +362,7 @@ impl Connection {
             let send_continue = {
                 let mut conn = self.conn.try_borrow_mut().map_err(|_| busy())?;
                 if conn.seq() != seq || self.upgraded.get() {
-                    return Err(io::Error::other("guv::wsgi: the request body was read after its response was sent"));
+                    return Err(read_too_late());
                 }
                 if conn.take_continue() {
                     true
@@ -353,6 +370,9 @@ impl Connection {
                     match conn.read_body(buf) {
                         Ok(BodyRead::Data(n)) => return Ok(n),
                         Ok(BodyRead::End) => return Ok(0),
+                        // The server has answered and moved on (draining
+                        // the rest, or waiting for the next head).
+                        Ok(BodyRead::Over) => return Err(read_too_late()),
                         Ok(BodyRead::NeedInput) => false,
                         Err(e) => {
                             self.body_failed.set(Some(e.status()));

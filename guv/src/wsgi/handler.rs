@@ -366,9 +366,9 @@ struct RawBuffers {
     body: Vec<u8>,
 }
 
-/// A raw answer's body buffer is kept for the next request only up to
-/// this size, so that one large answer does not pin memory for the
-/// connection's life.
+/// A raw answer's body and field buffers are kept for the next request
+/// only up to this size, so that one large answer does not pin memory
+/// while the connection waits, or for its life.
 const MAX_KEPT_BODY: usize = 64 * 1024;
 
 /// [`respond`] for a raw app: calls it with the head read in place and the
@@ -388,22 +388,20 @@ fn respond_raw(
     // The empty body of a request without one is kept from request to
     // request (an in-memory body with nothing left reads the same).
     match head.body {
-        BodyLength::Known(0) if raw.request_body.is_spent_bytes() => {}
+        BodyLength::Known(0) if raw.request_body.is_spent_static() => {}
         BodyLength::Known(0) => raw.request_body = Body::empty(),
         BodyLength::Known(n) => raw.request_body = Body::incoming(conn.clone(), conn.conn.borrow().seq(), Some(n)),
         BodyLength::Chunked => raw.request_body = Body::incoming(conn.clone(), conn.conn.borrow().seq(), None),
     }
     // As in `respond`: a late body error of an earlier request is not this one's.
     conn.body_failed.set(None);
-    if raw.body.capacity() > MAX_KEPT_BODY {
-        raw.body = Vec::new();
-    }
     let mut response = RawResponse::new(&mut raw.fields, &mut raw.body);
     let body = &mut raw.request_body;
     let outcome =
         panic::catch_unwind(AssertUnwindSafe(|| app(&mut RawRequest { head: &raw.head, body }, &mut response)));
-    if !raw.request_body.is_spent_bytes() {
-        // A request body: its hold on the connection ends with the call.
+    if !raw.request_body.is_spent_static() {
+        // A request body: its hold on the connection ends with the call
+        // (and bytes the app put in its place do not stay with it).
         raw.request_body = Body::empty();
     }
     let mut close = false;
@@ -445,6 +443,12 @@ fn respond_raw(
     }
     if cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
         access_log(peer, raw.head.method(), raw.head.target(), info.version, Some(response.status), bytes.len() as u64);
+    }
+    // Written: a large answer's buffers go now, not when (if ever) the
+    // next request comes.
+    if raw.body.capacity() > MAX_KEPT_BODY || raw.fields.capacity() > MAX_KEPT_BODY {
+        raw.body = Vec::new();
+        raw.fields = Vec::new();
     }
     Ok(Responded::Done { close })
 }

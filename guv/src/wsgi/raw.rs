@@ -180,15 +180,35 @@ impl<'a> RawRequest<'a> {
         self.head.target()
     }
 
-    /// The target up to its query, still percent-encoded.
+    /// The target's path, still percent-encoded: what
+    /// [`Uri::path`](http::Uri::path) says of it in an `http`-typed app's
+    /// request. For most requests the target up to its query (or up to a
+    /// `#` fragment, which the path leaves out); for a whole URI, the path
+    /// after its authority (`/` if it has none); `*` for `OPTIONS *`, and
+    /// empty for `CONNECT`'s `host:port`.
+    ///
+    /// ```
+    /// # use guv::wsgi::{RawRequest, RawResponse};
+    /// fn app(req: &mut RawRequest<'_>, res: &mut RawResponse<'_>) {
+    ///     // `GET /a/b?c=d`, or `GET http://example.com/a/b?c=d` (to a proxy)
+    ///     if req.path() == "/a/b" {
+    ///         res.set_body(req.query().unwrap_or("").as_bytes());
+    ///     }
+    /// }
+    /// # guv::wsgi::Server::raw(app);
+    /// ```
     pub fn path(&self) -> &'a str {
         let target = self.target();
-        target.split_once('?').map_or(target, |(path, _)| path)
+        let path = target.find(['?', '#']).map_or(target, |end| &target[..end]);
+        if path.starts_with('/') { path } else { path_of_other_form(path) }
     }
 
-    /// The target's query (after `?`), if any, still percent-encoded.
+    /// The target's query (after `?`, up to a `#` fragment), if any, still
+    /// percent-encoded: what [`Uri::query`](http::Uri::query) says of it.
     pub fn query(&self) -> Option<&'a str> {
-        self.target().split_once('?').map(|(_, query)| query)
+        let target = self.target();
+        let query = &target[target.find(['?', '#']).filter(|&at| target.as_bytes()[at] == b'?')? + 1..];
+        Some(query.find('#').map_or(query, |end| &query[..end]))
     }
 
     /// `HTTP/1.1` or `HTTP/1.0`.
@@ -226,15 +246,32 @@ impl<'a> RawRequest<'a> {
     }
 }
 
+/// [`RawRequest::path`] of a target (up to its query) that does not start
+/// with `/`: the parser let through only the absolute-form (a scheme, then
+/// `://`), `*` and `CONNECT`'s `host:port`.
+#[cold]
+fn path_of_other_form(target: &str) -> &str {
+    match target.split_once("://") {
+        // An authority holds no `/`: the path starts at the first one.
+        Some((_, rest)) => rest.find('/').map_or("/", |at| &rest[at..]),
+        None if target == "*" => target,
+        None => "",
+    }
+}
+
 /// A raw app's answer: a status (200 unless set), header fields and the
 /// body's bytes, written into buffers the connection reuses.
 ///
 /// The server adds `Content-Length` (the body's length), `Date` and
 /// `Server` (unless set), and `Connection: close` when the connection
-/// closes; a `Content-Length`, `Transfer-Encoding` or `Connection` field
-/// the app sets is left out, since the server frames the body and writes
-/// that field (a `close` in the app's `Connection` closes the connection). The body is left out of an
-/// answer to `HEAD` and of 204 and 304 answers. A status that is not final
+/// closes (`Connection: keep-alive` to an HTTP/1.0 client whose connection
+/// stays open); a `Content-Length`, `Transfer-Encoding` or `Connection`
+/// field the app sets is left out, since the server frames the body and
+/// writes that field (a `close` in the app's `Connection` closes the
+/// connection). The body is left out of an answer to `HEAD` (which keeps
+/// its `Content-Length`) and of 204 and 304 answers (which have none). A
+/// 2xx answer to `CONNECT` has no `Content-Length`: its body is sent as the
+/// tunnel's data, then the connection closes. A status that is not final
 /// (1xx) or not HTTP (600 and up) is an app bug, answered 500.
 ///
 /// ```
