@@ -318,10 +318,14 @@ fn a_panicking_raw_app_gets_500_and_the_server_goes_on() {
     assert!(c.is_closed());
     let r = guv_tests::http::roundtrip(s.addr, b"GET /fine?x HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!((r.status, r.text()), (200, "half written".to_owned()));
+    // Logged without its fragment, as an `http`-typed app's request is.
+    let r = guv_tests::http::roundtrip(s.addr, b"GET /frag?y#z HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r.status, 200);
     s.shutdown().unwrap();
     let lines = lines.lock().unwrap();
     assert!(lines.iter().any(|l| l.contains("raw app failed on purpose")), "{lines:?}");
     assert!(lines.iter().any(|l| l.contains("\"GET /fine?x HTTP/1.1\" 200 12")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("\"GET /frag?y HTTP/1.1\" 200 12")), "{lines:?}");
     assert!(lines.iter().any(|l| l.contains("\"GET /panic HTTP/1.1\" 500 21")), "{lines:?}");
 }
 

@@ -442,7 +442,10 @@ fn respond_raw(
         conn.write_through(bytes)?;
     }
     if cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
-        access_log(peer, raw.head.method(), raw.head.target(), info.version, Some(response.status), bytes.len() as u64);
+        // Without a `#fragment`, as the `http`-typed path's `Uri` logs it.
+        let target = raw.head.target();
+        let target = target.split_once('#').map_or(target, |(before, _)| before);
+        access_log(peer, raw.head.method(), target, info.version, Some(response.status), bytes.len() as u64);
     }
     // Written: a large answer's buffers go now, not when (if ever) the
     // next request comes.
