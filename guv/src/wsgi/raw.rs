@@ -47,9 +47,6 @@ pub(crate) mod sealed {
 
     /// How a kind of app serves a connection. Each app type gets its own
     /// copy of the request loop, with the app's call inlined into it.
-    // Sealed: nothing outside guv can name or call this trait, so the
-    // crate-private types in its signature are not exposed.
-    #[allow(private_interfaces)]
     pub trait Sealed: 'static {
         /// Serves one connection until it closes.
         fn serve_connection(&self, stream: TcpStream, peer: SocketAddr, cfg: &Config, flags: &Flags);
