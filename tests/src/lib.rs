@@ -49,6 +49,41 @@ pub fn child_role() -> Option<String> {
     std::env::var("GUV_TEST_CHILD").ok()
 }
 
+/// A seeded xorshift generator: the same sequence on every run.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// Changes `data` by 1 to `max_edits` edits drawn from `rng`: a byte
+/// replaced by, or inserted from, `alphabet`, a byte removed, or the rest
+/// cut off.
+pub fn mutate(data: &mut Vec<u8>, rng: &mut XorShift, alphabet: &[u8], max_edits: usize) {
+    for _ in 0..1 + rng.below(max_edits) {
+        let pos = rng.below(data.len() + 1);
+        match rng.below(4) {
+            0 if pos < data.len() => data[pos] = alphabet[rng.below(alphabet.len())],
+            1 => data.insert(pos, alphabet[rng.below(alphabet.len())]),
+            2 if pos < data.len() => {
+                data.remove(pos);
+            }
+            _ => data.truncate(pos),
+        }
+    }
+}
+
 pub mod dns;
 pub mod fs;
 /// Helpers for the HTTP and WebSocket tests.

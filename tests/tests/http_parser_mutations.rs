@@ -4,6 +4,7 @@
 //! without panicking, and never claim more bytes than they were given.
 
 use guv::wsgi::proto::{BodyLength, ChunkedDecoder, Limits, Parse, parse_request};
+use guv_tests::{XorShift, mutate};
 
 const SEEDS: [&[u8]; 4] = [
     b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n",
@@ -11,20 +12,6 @@ const SEEDS: [&[u8]; 4] = [
     b"PUT / HTTP/1.0\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc",
     b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
 ];
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn exercise(data: &[u8]) {
     let limits = Limits { max_request_line: 64, max_head: 256, max_headers: 8 };
@@ -57,17 +44,7 @@ fn mutated_requests_never_panic() {
     let alphabet = b"\r\n :;,0123456789abcdefABCDEF/?HTTP\x00\xff\t";
     for round in 0..40_000 {
         let mut data = SEEDS[round % SEEDS.len()].to_vec();
-        for _ in 0..1 + rng.below(4) {
-            let pos = rng.below(data.len() + 1);
-            match rng.below(4) {
-                0 if pos < data.len() => data[pos] = alphabet[rng.below(alphabet.len())],
-                1 => data.insert(pos, alphabet[rng.below(alphabet.len())]),
-                2 if pos < data.len() => {
-                    data.remove(pos);
-                }
-                _ => data.truncate(pos),
-            }
-        }
+        mutate(&mut data, &mut rng, alphabet, 4);
         exercise(&data);
     }
 }

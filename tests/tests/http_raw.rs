@@ -11,6 +11,7 @@ use guv::wsgi::http::header::{self, HeaderName, HeaderValue};
 use guv::wsgi::http::{Request, Response, StatusCode};
 use guv::wsgi::{Body, RawRequest, RawResponse, Server};
 use guv_tests::http::{Client, TestServer, access_log, require_tool};
+use guv_tests::{XorShift, mutate};
 
 /// What both apps answer, given the request's parts: `/ignore` leaves
 /// the body unread, `/status/N` answers N, `/close` asks to close, and
@@ -376,18 +377,6 @@ fn serve_raw_serves_on_this_threads_hub() {
     assert_eq!((r.status, r.text()), (200, "from serve_raw".to_owned()));
 }
 
-/// A seeded xorshift generator: the same mutations on every run.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
-
 #[test]
 fn mutated_requests_get_the_same_answer_from_both_apps() {
     // Valid requests, bytes changed, inserted, removed or cut off by a
@@ -408,17 +397,7 @@ fn mutated_requests_get_the_same_answer_from_both_apps() {
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     for round in 0..400 {
         let mut data = SEEDS[round % SEEDS.len()].to_vec();
-        for _ in 0..1 + rng.below(3) {
-            let pos = rng.below(data.len() + 1);
-            match rng.below(4) {
-                0 if pos < data.len() => data[pos] = alphabet[rng.below(alphabet.len())],
-                1 => data.insert(pos, alphabet[rng.below(alphabet.len())]),
-                2 if pos < data.len() => {
-                    data.remove(pos);
-                }
-                _ => data.truncate(pos),
-            }
-        }
+        mutate(&mut data, &mut rng, alphabet, 3);
         let from_raw = exchange(&raw, &data);
         assert_eq!(from_raw, exchange(&http, &data), "round {round}: {:?}", String::from_utf8_lossy(&data));
     }
