@@ -69,17 +69,23 @@ pub fn listeners_on(port: u16) -> std::collections::HashSet<String> {
 /// (the peer's next read fails with `ConnectionReset`) instead of ending
 /// it with a FIN.
 pub fn reset_on_close(s: &impl AsRawFd) {
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-    // SAFETY: `linger` is a live value of the size passed; the fd is open
-    // for as long as `s` is borrowed.
+    set_option(s, libc::SO_LINGER, &libc::linger { l_onoff: 1, l_linger: 0 });
+}
+
+/// Sets the `SOL_SOCKET` option `name` of `s` to `value` (whose type must
+/// be the one the option takes), as socket2 or C code would; panics if
+/// the kernel refuses.
+pub fn set_option<T>(s: &impl AsRawFd, name: libc::c_int, value: &T) {
+    // SAFETY: `value` is a live `T` of the size passed; the fd is open for
+    // as long as `s` is borrowed.
     let rc = unsafe {
         libc::setsockopt(
             s.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
-    assert_eq!(rc, 0, "SO_LINGER: {}", io::Error::last_os_error());
+    assert_eq!(rc, 0, "setsockopt({name}): {}", io::Error::last_os_error());
 }

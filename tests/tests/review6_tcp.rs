@@ -387,17 +387,7 @@ fn a_read_timeout_bounds_the_whole_read_even_when_its_wake_up_is_stolen() {
 /// listeners have no setter).
 fn set_rcvtimeo(fd: &impl std::os::fd::AsRawFd, d: Duration) {
     let tv = libc::timeval { tv_sec: d.as_secs() as libc::time_t, tv_usec: d.subsec_micros() as libc::suseconds_t };
-    // SAFETY: `tv` is a live timeval of the size passed; the fd is open.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&raw const tv).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+    guv_tests::net::set_option(fd, libc::SO_RCVTIMEO, &tv);
 }
 
 #[test]
