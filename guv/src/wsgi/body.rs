@@ -141,6 +141,11 @@ impl Body {
         Body { inner: Inner::Incoming(Incoming { conn, seq, len }) }
     }
 
+    /// Whether this is a request's body, read from its connection.
+    pub(crate) fn is_incoming(&self) -> bool {
+        matches!(self.inner, Inner::Incoming(_))
+    }
+
     /// Whether the body is static bytes with nothing left to read: such a
     /// body reads the same as [`Body::empty`], and can stand in for it
     /// without holding any memory.

@@ -32,6 +32,18 @@ const INITIAL_OUT: usize = 4096;
 /// does not pin its memory while the connection waits, or for its life.
 const MAX_KEPT_OUT: usize = 256 * 1024;
 
+/// Where [`Connection::send_head_if_parked`] stands.
+enum ParkedHead {
+    Idle,
+    /// Armed: the head goes out if the writer parks first.
+    Waiting(Vec<u8>),
+    /// Sent: its place in the output buffer, and the flush count then.
+    Sent {
+        at: usize,
+        flushes: u64,
+    },
+}
+
 pub(crate) struct Connection {
     pub(crate) stream: TcpStream,
     pub(crate) conn: RefCell<Conn>,
@@ -62,6 +74,9 @@ pub(crate) struct Connection {
     /// A greenlet that flushes once the writer lets others run is
     /// scheduled ([`Connection::flush_soon`]).
     flush_soon: Cell<bool>,
+    /// A streamed answer's head, encoded, that goes out if its body waits
+    /// before its first bytes ([`Connection::send_head_if_parked`]).
+    parked_head: RefCell<ParkedHead>,
     /// How long a read of the request body waits for the client
     /// ([`super::Server::body_timeout`]).
     body_timeout: Option<Duration>,
@@ -117,6 +132,7 @@ impl Connection {
             flushes: Cell::new(0),
             upgrade_written: RefCell::new(Vec::new()),
             flush_soon: Cell::new(false),
+            parked_head: RefCell::new(ParkedHead::Idle),
             released: RefCell::new(None),
             body_timeout,
             send_timeout,
@@ -217,6 +233,53 @@ impl Connection {
         });
         if spawned.is_err() {
             self.flush_soon.set(false);
+        }
+    }
+
+    /// Sends `head` (a streamed answer's, encoded) once the calling
+    /// greenlet parks or yields, unless [`Connection::take_back_head`]
+    /// comes first: so that a body that waits before its first bytes (an
+    /// event stream) does not keep its head from the client, while one
+    /// that produces them at once still has its head written with them.
+    pub(crate) fn send_head_if_parked(self: &Rc<Self>, head: Vec<u8>) {
+        *self.parked_head.borrow_mut() = ParkedHead::Waiting(head);
+        let conn = self.clone();
+        let spawned = crate::Builder::new().spawn_n(move || {
+            let head = match std::mem::replace(&mut *conn.parked_head.borrow_mut(), ParkedHead::Idle) {
+                ParkedHead::Waiting(head) => head,
+                other => {
+                    // Taken back already (this greenlet ran late), or armed
+                    // again since: not this one's to send.
+                    *conn.parked_head.borrow_mut() = other;
+                    return;
+                }
+            };
+            // Held only here: the connection ended (killed while its body
+            // waited); the head goes nowhere.
+            if Rc::strong_count(&conn) == 1 || conn.upgraded.get() {
+                return;
+            }
+            {
+                let mut out = conn.out.borrow_mut();
+                *conn.parked_head.borrow_mut() = ParkedHead::Sent { at: out.len(), flushes: conn.flushes.get() };
+                out.extend_from_slice(&head);
+            }
+            let _ = conn.flush();
+        });
+        if spawned.is_err() {
+            // No greenlet to send it: the head waits for the body, as it
+            // would without this.
+            *self.parked_head.borrow_mut() = ParkedHead::Idle;
+        }
+    }
+
+    /// Ends [`Connection::send_head_if_parked`]: `None` if the head was not
+    /// sent (it is dropped; the caller writes it), else where it went in
+    /// the output buffer and the flush count then.
+    pub(crate) fn take_back_head(&self) -> Option<(usize, u64)> {
+        match std::mem::replace(&mut *self.parked_head.borrow_mut(), ParkedHead::Idle) {
+            ParkedHead::Sent { at, flushes } => Some((at, flushes)),
+            ParkedHead::Idle | ParkedHead::Waiting(_) => None,
         }
     }
 

@@ -589,9 +589,35 @@ impl HeldHead<'_> {
         if self.at.is_none() {
             let mut out = self.conn.out.borrow_mut();
             self.at = Some((out.len(), self.conn.flushes.get()));
-            let close = self.close || self.stopping.get();
-            self.close = encode::write_head(&mut out, self.status, headers, self.framing, close, self.http10);
+            self.close = self.encode(headers, &mut out);
         }
+    }
+
+    /// Appends the head to `out`; returns whether the connection closes
+    /// after the answer.
+    fn encode(&self, headers: &HeaderMap, out: &mut Vec<u8>) -> bool {
+        let close = self.close || self.stopping.get();
+        encode::write_head(out, self.status, headers, self.framing, close, self.http10)
+    }
+
+    /// Reads from the app's streamed `body` while the head is still held:
+    /// if the body waits (parks) before its first bytes, the head goes out
+    /// then, rather than with them. A request body echoed back (which waits
+    /// for the client) keeps it held, so that its failure can still be
+    /// answered with its status.
+    fn read_first(&mut self, headers: &HeaderMap, body: &mut Body, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at.is_some() || body.is_incoming() {
+            return body.read(buf);
+        }
+        let mut head = Vec::new();
+        let close = self.encode(headers, &mut head);
+        self.conn.send_head_if_parked(head);
+        let read = panic::catch_unwind(AssertUnwindSafe(|| body.read(buf)));
+        if let Some(at) = self.conn.take_back_head() {
+            self.at = Some(at);
+            self.close = close;
+        }
+        read.unwrap_or_else(|payload| panic::resume_unwind(payload))
     }
 }
 
@@ -699,7 +725,7 @@ fn stream_body(
         // the connection: no borrow of it is held here.
         // The body is the app's code too: a panic in it fails the body
         // (a 500 if none of the answer is out yet), as one in the app does.
-        let read = panic::catch_unwind(AssertUnwindSafe(|| body.read(&mut scratch[..want])));
+        let read = panic::catch_unwind(AssertUnwindSafe(|| head.read_first(headers, body, &mut scratch[..want])));
         let n = match read {
             Ok(Ok(0)) => {
                 head.release(headers);

@@ -87,7 +87,11 @@
 //!   taken back and answered with the error's status (500, or 413/400/408)
 //!   and `Connection: close`. The head of a streamed body is held until
 //!   the body yields its first bytes, so an echo whose request body fails
-//!   before any byte of it came gets that status, not a 200 cut short. Once part of it is out, the connection closes
+//!   before any byte of it came gets that status, not a 200 cut short. An
+//!   app's own streamed body (not the request's) that waits before its
+//!   first bytes — an event stream, a long poll — does not keep the head
+//!   from the client: it goes out as the body waits, and a failure after
+//!   that cuts the answer short. Once part of it is out, the connection closes
 //!   without the body's end (no last chunk, fewer bytes than its length),
 //!   so the client sees it cut; a body delimited by the close (HTTP/1.0,
 //!   no length) has no end to withhold, so that connection is reset
