@@ -157,6 +157,46 @@ fn a_large_raw_answer_is_not_kept_while_the_connection_idles() {
     stop();
 }
 
+#[test]
+fn a_large_request_head_is_not_kept_while_the_connection_idles() {
+    // A head near the 64 KiB limit grows the connection's input buffer
+    // (and, for a raw app, the copy of the head it reads) to that size; an
+    // idle connection must not keep it. Both app kinds, one after the other.
+    fn check<A>(server: Server<A>, slot: usize)
+    where
+        A: guv::wsgi::Service,
+        Server<A>: Send + 'static,
+    {
+        let (addr, stop) = counted_server(server.access_log(false), slot);
+        let mut c = Client::connect(addr);
+        c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(c.read_response().unwrap().text(), "fine");
+        let before = LIVE[slot].load(Ordering::Relaxed);
+        let pad = "p".repeat(4000);
+        let mut big = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..14 {
+            big.push_str(&format!("X-Pad-{i}: {pad}\r\n"));
+        }
+        big.push_str("\r\n");
+        assert!(big.len() > 48 * 1024 && big.len() < 64 * 1024);
+        c.send(big.as_bytes());
+        assert_eq!(c.read_response().unwrap().text(), "fine");
+        // Answered; the connection waits for its next request holding no
+        // more than a small request's buffers.
+        eventually("the head's buffers", || LIVE[slot].load(Ordering::Relaxed) - before < 24 * 1024);
+        c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(c.read_response().unwrap().text(), "fine");
+        stop();
+    }
+    check(
+        Server::raw(|_req: &mut RawRequest<'_>, res: &mut RawResponse<'_>| {
+            res.set_body(b"fine");
+        }),
+        2,
+    );
+    check(Server::new(|_req: Request<Body>| Response::new(Body::from("fine"))), 3);
+}
+
 // ----- a request body read by another greenlet after the answer ----------
 
 /// An app (either kind) that hands `/upload`'s body to a helper greenlet,

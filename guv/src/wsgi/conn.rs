@@ -23,6 +23,11 @@ use super::raw::RawHead;
 /// The input buffer's starting size; it grows up to the head limit.
 const INITIAL_BUFFER: usize = 8 * 1024;
 
+/// An input buffer grown past this (by a large head) is replaced by a new
+/// [`INITIAL_BUFFER`] once it is empty. Above the size that batches of
+/// pipelined requests reach, so they do not pay for it every time.
+const MAX_KEPT_BUFFER: usize = 32 * 1024;
+
 /// A header map handed back for reuse is kept only if it holds at most
 /// this many fields without growing, and at most this many values, so that
 /// one large message does not pin memory for the connection's life.
@@ -282,6 +287,12 @@ impl Conn {
                     BodyLength::Chunked => Some(BodyState::Chunked(ChunkedDecoder::new())),
                 };
                 self.start += used;
+                if self.start == self.end && self.buf.len() > MAX_KEPT_BUFFER {
+                    // Grown for a large head, and empty now: the connection
+                    // does not keep that memory while it waits.
+                    self.buf = vec![0; INITIAL_BUFFER];
+                    (self.start, self.end) = (0, 0);
+                }
                 self.scanned = 0;
                 self.seq += 1;
                 self.keep_alive = head.keep_alive;

@@ -453,6 +453,7 @@ fn respond_raw(
         raw.body = Vec::new();
         raw.fields = Vec::new();
     }
+    raw.head.release_if_large();
     Ok(Responded::Done { close })
 }
 

@@ -202,6 +202,10 @@ const CACHED_FIELDS: usize = 32;
 /// validating, allocating and copying the value. The cache only holds
 /// fields of requests that were accepted (a refused head clears it), so
 /// a reused field has passed the framing checks on its own value before.
+/// A field value longer than this is not cached (an idle connection
+/// would keep it), so the cache holds at most `CACHED_FIELDS` of these.
+const MAX_CACHED_VALUE: usize = 1024;
+
 #[derive(Debug, Default)]
 pub(crate) struct FieldCache {
     fields: Vec<(HeaderName, HeaderValue)>,
@@ -221,7 +225,9 @@ impl FieldCache {
             return Ok((name.clone(), value.clone(), true));
         }
         let (name, value) = parse_field(raw_name, raw_value)?;
-        if i < self.fields.len() {
+        if raw_value.len() > MAX_CACHED_VALUE {
+            // Kept out: the cache would hold it while the connection idles.
+        } else if i < self.fields.len() {
             self.fields[i] = (name.clone(), value.clone());
         } else if i == self.fields.len() && i < CACHED_FIELDS {
             self.fields.push((name.clone(), value.clone()));

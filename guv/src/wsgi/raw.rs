@@ -90,6 +90,20 @@ pub(crate) struct RawHead {
     pub(super) host: Option<Range<usize>>,
 }
 
+/// The copy of a head is kept for the next request only up to this size
+/// ([`RawHead::release_if_large`]).
+const MAX_KEPT_HEAD: usize = 16 * 1024;
+
+impl RawHead {
+    /// Drops the copy of a large head once its request is answered, so
+    /// that an idle connection does not keep it (nor the `Host` it caches).
+    pub(crate) fn release_if_large(&mut self) {
+        if self.bytes.capacity() > MAX_KEPT_HEAD {
+            *self = RawHead::default();
+        }
+    }
+}
+
 impl Default for RawHead {
     fn default() -> RawHead {
         RawHead {
