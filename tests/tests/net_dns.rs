@@ -156,3 +156,25 @@ fn no_greendns_uses_the_system_resolver_on_the_pool() {
     assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("1 passed"), "{stdout}");
 }
+
+#[test]
+fn a_scoped_ipv6_literal_converts_as_std_does() {
+    // `fe80::1%lo` is an address with an interface (std hands it to
+    // getaddrinfo, which reads it without asking any server). The thread's
+    // resolver is the scripted one, so nothing leaves 127.0.0.1 either way.
+    let server = DnsServer::start();
+    dns::set_thread_resolver(Some(resolver(&server, None)));
+    for host in ["fe80::1%lo", "fe80::1%1"] {
+        let green: Vec<_> = (host, 8080).to_socket_addrs().unwrap().collect();
+        let std: Vec<_> = std::net::ToSocketAddrs::to_socket_addrs(&(host, 8080)).unwrap().collect();
+        assert_eq!(green, std, "{host}");
+        let std::net::SocketAddr::V6(v6) = green[0] else { panic!("{host}: not IPv6") };
+        assert_ne!(v6.scope_id(), 0, "{host}: the interface was lost");
+    }
+    // An interface that does not exist is a clear error, not a DNS query.
+    let e = ("fe80::1%no-such-if0", 80).to_socket_addrs().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("no-such-if0"), "{e}");
+    assert_eq!(server.udp_queries.load(Ordering::SeqCst), 0, "a scoped literal was sent to the DNS server");
+    dns::set_thread_resolver(None);
+}

@@ -8,7 +8,8 @@ use std::{iter, option, slice, vec};
 /// Converts a value into socket addresses: the twin of
 /// `std::net::ToSocketAddrs`, implemented for the same types.
 ///
-/// Literal addresses convert at once. A host name (`"example.com:80"`,
+/// Literal addresses convert at once, an IPv6 one with its interface
+/// too (`("fe80::1%eth0", 80)`, as getaddrinfo reads it). A host name (`"example.com:80"`,
 /// `("example.com", 80)`) is looked up by [`crate::net::dns`]: the green
 /// resolver, which parks only the calling greenlet, or — with the
 /// environment variable `GUV_NO_GREENDNS` set — the system resolver run on
@@ -46,6 +47,17 @@ literal!(SocketAddr, SocketAddrV4, SocketAddrV6, (IpAddr, u16), (Ipv4Addr, u16),
 fn resolve(host: &str, port: u16) -> io::Result<vec::IntoIter<SocketAddr>> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)].into_iter());
+    }
+    // An IPv6 address with its interface (`fe80::1%eth0`, `fe80::1%2`), as
+    // getaddrinfo reads it; no server is asked.
+    if let Some((ip, zone)) = host.split_once('%')
+        && let Ok(ip) = ip.parse::<Ipv6Addr>()
+    {
+        let scope = match zone.parse::<u32>() {
+            Ok(index) => index,
+            Err(_) => super::sys::interface_index(zone)?,
+        };
+        return Ok(vec![SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope))].into_iter());
     }
     let ips = super::dns::lookup_host(host)?;
     Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect::<Vec<_>>().into_iter())

@@ -304,3 +304,14 @@ from_raw_fd!(
     super::unix::UnixListener,
     super::unix::UnixDatagram,
 );
+
+/// The index of the network interface named `name` (`if_nametoindex`).
+pub(crate) fn interface_index(name: &str) -> io::Result<u32> {
+    let not_found = || io::Error::new(io::ErrorKind::NotFound, format!("no network interface named {name:?}"));
+    let c_name = std::ffi::CString::new(name).map_err(|_| not_found())?;
+    // SAFETY: `c_name` is a NUL-terminated string that lives across the call.
+    match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {
+        0 => Err(not_found()),
+        index => Ok(index),
+    }
+}
