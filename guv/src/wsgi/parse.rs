@@ -384,7 +384,7 @@ pub(crate) fn parse_raw_into(buf: &[u8], limits: &Limits, head: &mut RawHead) ->
     let mut host = None;
     for (i, h) in line.fields.iter().enumerate() {
         framing.observe(h.name.as_bytes(), h.value, last_host.is_some_and(|last| same_bytes(last, h.value)))?;
-        if framing.host && host.is_none() {
+        if framing.has(HOST) && host.is_none() {
             host = Some(i);
         }
     }
@@ -451,29 +451,43 @@ fn check_target_form(method: Option<&Method>, uri: Option<&Uri>) -> Result<(), E
     if method == Some(&Method::OPTIONS) { Ok(()) } else { Err(Error::syntax("a `*` target is for OPTIONS only")) }
 }
 
-/// What the header fields say about framing and the connection.
+/// What the header fields say about framing and the connection: a
+/// `Content-Length`, and the flags below in one word (one register through
+/// the field loop, where ten `bool`s spilled to the stack).
 #[derive(Default)]
 struct Framing {
     content_length: Option<u64>,
-    /// A `Transfer-Encoding` field was present.
-    transfer_encoding: bool,
-    /// The last transfer-coding seen so far is `chunked`.
-    chunked: bool,
-    /// A coding followed `chunked` (or `chunked` came twice).
-    chunked_not_last: bool,
-    /// A coding other than `chunked` was named.
-    other_coding: bool,
-    host: bool,
-    close: bool,
-    keep_alive: bool,
-    expect_continue: bool,
-    /// `Connection` names `upgrade`.
-    upgrade_token: bool,
-    /// An `Upgrade` field was present.
-    upgrade_field: bool,
+    flags: u16,
 }
 
+/// A `Transfer-Encoding` field was present.
+const TRANSFER_ENCODING: u16 = 1;
+/// The last transfer-coding seen so far is `chunked`.
+const CHUNKED: u16 = 1 << 1;
+/// A coding followed `chunked` (or `chunked` came twice).
+const CHUNKED_NOT_LAST: u16 = 1 << 2;
+/// A coding other than `chunked` was named.
+const OTHER_CODING: u16 = 1 << 3;
+const HOST: u16 = 1 << 4;
+const CLOSE: u16 = 1 << 5;
+const KEEP_ALIVE: u16 = 1 << 6;
+const EXPECT_CONTINUE: u16 = 1 << 7;
+/// `Connection` names `upgrade`.
+const UPGRADE_TOKEN: u16 = 1 << 8;
+/// An `Upgrade` field was present.
+const UPGRADE_FIELD: u16 = 1 << 9;
+
 impl Framing {
+    #[inline(always)]
+    fn has(&self, flag: u16) -> bool {
+        self.flags & flag != 0
+    }
+
+    #[inline(always)]
+    fn set(&mut self, flag: u16, on: bool) {
+        self.flags = if on { self.flags | flag } else { self.flags & !flag };
+    }
+
     /// Notes one field (`name` as sent, in any case); `checked`: the same
     /// field was accepted in an earlier request (its value need not be
     /// checked again).
@@ -492,39 +506,42 @@ impl Framing {
             17 if is_name(name, b"transfer-encoding") => {
                 // The whole list is read before deciding, over every field
                 // line: `gzip` then `chunked` on two lines is one list.
-                self.transfer_encoding = true;
+                self.set(TRANSFER_ENCODING, true);
                 for coding in tokens(value) {
-                    if self.chunked {
-                        self.chunked_not_last = true;
+                    if self.has(CHUNKED) {
+                        self.set(CHUNKED_NOT_LAST, true);
                     }
-                    self.chunked = coding.eq_ignore_ascii_case(b"chunked");
-                    self.other_coding |= !self.chunked;
+                    let chunked = coding.eq_ignore_ascii_case(b"chunked");
+                    self.set(CHUNKED, chunked);
+                    if !chunked {
+                        self.set(OTHER_CODING, true);
+                    }
                 }
             }
             4 if is_name(name, b"host") => {
-                if self.host {
+                if self.has(HOST) {
                     return Err(Error::syntax("more than one Host field"));
                 }
                 if !checked && !is_host(value) {
                     return Err(Error::syntax("an invalid Host field"));
                 }
-                self.host = true;
+                self.set(HOST, true);
             }
             10 if is_name(name, b"connection") => {
                 for token in tokens(value) {
                     if token.eq_ignore_ascii_case(b"close") {
-                        self.close = true;
+                        self.set(CLOSE, true);
                     } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        self.keep_alive = true;
+                        self.set(KEEP_ALIVE, true);
                     } else if token.eq_ignore_ascii_case(b"upgrade") {
-                        self.upgrade_token = true;
+                        self.set(UPGRADE_TOKEN, true);
                     }
                 }
             }
             6 if is_name(name, b"expect") => {
-                self.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+                self.set(EXPECT_CONTINUE, value.eq_ignore_ascii_case(b"100-continue"));
             }
-            7 if is_name(name, b"upgrade") => self.upgrade_field = true,
+            7 if is_name(name, b"upgrade") => self.set(UPGRADE_FIELD, true),
             _ => {}
         }
         Ok(())
@@ -533,31 +550,31 @@ impl Framing {
     /// What the fields, all observed, say about the request.
     fn conclude(&self, version: Version) -> Result<HeadInfo, Error> {
         let body = self.body_length(version)?;
-        if version == Version::HTTP_11 && !self.host {
+        if version == Version::HTTP_11 && !self.has(HOST) {
             return Err(Error::syntax("an HTTP/1.1 request must have a Host header"));
         }
         let keep_alive = match version {
-            Version::HTTP_11 => !self.close,
-            _ => self.keep_alive && !self.close,
+            Version::HTTP_11 => !self.has(CLOSE),
+            _ => self.has(KEEP_ALIVE) && !self.has(CLOSE),
         };
-        let expect_continue = version == Version::HTTP_11 && self.expect_continue;
-        let upgrade = self.upgrade_field && self.upgrade_token;
+        let expect_continue = version == Version::HTTP_11 && self.has(EXPECT_CONTINUE);
+        let upgrade = self.has(UPGRADE_FIELD) && self.has(UPGRADE_TOKEN);
         Ok(HeadInfo { body, keep_alive, expect_continue, upgrade })
     }
 
     fn body_length(&self, version: Version) -> Result<BodyLength, Error> {
-        if self.transfer_encoding {
+        if self.has(TRANSFER_ENCODING) {
             if version == Version::HTTP_10 {
                 return Err(Error::syntax("Transfer-Encoding in an HTTP/1.0 request"));
             }
             if self.content_length.is_some() {
                 return Err(Error::syntax("both Content-Length and Transfer-Encoding"));
             }
-            if self.chunked_not_last || !self.chunked {
+            if self.has(CHUNKED_NOT_LAST) || !self.has(CHUNKED) {
                 // RFC 9112 §6.3: the body's length cannot be known.
                 return Err(Error::syntax("Transfer-Encoding must end in a single chunked"));
             }
-            if self.other_coding {
+            if self.has(OTHER_CODING) {
                 return Err(Error::unsupported_coding());
             }
             return Ok(BodyLength::Chunked);
