@@ -110,7 +110,6 @@ mod std_renamed {
 
 #[guv::patched]
 mod std_globbed {
-    #[allow(unused_imports)]
     use std::*;
 
     pub fn names() -> [&'static str; 2] {
