@@ -88,6 +88,9 @@ impl<'a> Patcher<'a> {
             return n;
         }
         if let Some(path) = path_at(tokens, i) {
+            if let Some(n) = verbatim(tokens, &path, out) {
+                return n;
+            }
             if let Some(n) = self.marker(tokens, &path, out) {
                 return n;
             }
@@ -258,6 +261,27 @@ impl<'a> Patcher<'a> {
         }
         Some(path.idx[module_len] + 1)
     }
+}
+
+/// `stringify!(...)` (bare, or as `std::`/`core::stringify!`) is passed
+/// through as written: it makes a string of its tokens and resolves none
+/// of them, so a rewrite would only change the string.
+fn verbatim(tokens: &[TokenTree], path: &Path, out: &mut TokenStream) -> Option<usize> {
+    let end = path.end();
+    if !is_punct(tokens.get(end), '!') || !matches!(tokens.get(end + 1), Some(TokenTree::Group(_))) {
+        return None;
+    }
+    let stringify = match path.names(tokens).as_slice() {
+        [name] => !path.leading && name == "stringify",
+        [krate, name] => matches!(krate.as_str(), "std" | "core") && name == "stringify",
+        _ => false,
+    };
+    if !stringify {
+        return None;
+    }
+    let start = if path.leading { path.idx[0] - 2 } else { path.idx[0] };
+    out.extend(tokens[start..end + 2].iter().cloned());
+    Some(end + 2)
 }
 
 /// An identifier's name without the `r#` of a raw identifier: `r#std`
@@ -555,6 +579,19 @@ mod tests {
             rw("assert!(matches!(x, std::sync::TryLockError::WouldBlock))"),
             squash("assert ! (matches ! (x , std :: sync :: TryLockError :: WouldBlock))")
         );
+    }
+
+    #[test]
+    fn stringify_keeps_its_tokens() {
+        for src in [
+            "stringify!(std::net::TcpStream)",
+            "std::stringify!(std::thread::spawn)",
+            "::core::stringify!(thread_local!{})",
+        ] {
+            let expected = squash(&src.parse::<TokenStream>().unwrap().to_string());
+            assert_eq!(rw(src), expected, "{src}");
+        }
+        assert_eq!(rw("my::stringify!(std::fs::File)"), squash("my::stringify!(::guv::green::fs::File)"));
     }
 
     #[test]

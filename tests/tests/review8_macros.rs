@@ -2,7 +2,8 @@
 //! review5_macros.rs and review6_macros.rs): `is_patched!` in patched items
 //! nested under another `crate` option, and std reached under another name
 //! (`use std as s;`, `use std::*;`, `use std::thread_local as tl;`), which
-//! stayed std's. Warnings are in macros_warnings.rs.
+//! stayed std's; `stringify!`, whose string the walk changed. Warnings are
+//! in macros_warnings.rs.
 
 use std::any::type_name_of_val;
 
@@ -168,4 +169,16 @@ fn renamed_thread_local() -> Vec<u32> {
 #[guv::test]
 fn a_renamed_thread_local_is_green_too() {
     assert_eq!(renamed_thread_local(), [1, 1, 1]);
+}
+
+/// `stringify!` resolves nothing: its string is the tokens as written. The
+/// walk rewrote them like any macro's arguments, so the string changed.
+#[guv::patched]
+fn stringified() -> [&'static str; 2] {
+    [stringify!(std::net::TcpStream), std::stringify!(std::thread::spawn(f))]
+}
+
+#[test]
+fn stringify_sees_the_code_as_written() {
+    assert_eq!(stringified(), ["std::net::TcpStream", "std::thread::spawn(f)"]);
 }
