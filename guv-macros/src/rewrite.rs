@@ -8,10 +8,10 @@
 //! declarations go through `usetree.rs`, and `original!` / `is_patched!`
 //! invocations are replaced here.
 
-use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 
 use crate::attr;
-use crate::groups::{Errors, PatchConfig, path_sep};
+use crate::groups::{CratePath, Errors, PatchConfig, path_sep};
 use crate::markers::{parse_is_patched, parse_original};
 use crate::{table, usetree};
 
@@ -19,6 +19,9 @@ use crate::{table, usetree};
 /// misused `original!` / `is_patched!` invocations.
 pub(crate) struct Patcher<'a> {
     cfg: &'a PatchConfig,
+    /// Other paths to guv: the `crate = "..."` of guv attributes nested in
+    /// the item, whose `is_patched!` / `original!` this walk decides too.
+    nested_krates: Vec<CratePath>,
     errors: Errors,
 }
 
@@ -42,8 +45,17 @@ impl Path {
 }
 
 impl<'a> Patcher<'a> {
-    pub(crate) fn new(cfg: &'a PatchConfig) -> Patcher<'a> {
-        Patcher { cfg, errors: Errors::default() }
+    /// A walk over `item` (read only for the crate paths of nested guv
+    /// attributes) with `cfg`.
+    pub(crate) fn new(cfg: &'a PatchConfig, item: &TokenStream) -> Patcher<'a> {
+        let mut nested_krates = Vec::new();
+        nested_crate_paths(item, cfg, &mut nested_krates);
+        Patcher { cfg, nested_krates, errors: Errors::default() }
+    }
+
+    /// Whether `prefix` (a path's segments before the macro name) names guv.
+    fn is_guv(&self, prefix: &[String]) -> bool {
+        self.cfg.krate.matches(prefix) || self.nested_krates.iter().any(|k| k.matches(prefix))
     }
 
     /// The errors found so far.
@@ -64,21 +76,21 @@ impl<'a> Patcher<'a> {
 
     /// Handles the token at `i`; returns the index to continue at.
     fn step(&mut self, tokens: &[TokenTree], i: usize, out: &mut TokenStream) -> usize {
-        match &tokens[i] {
-            TokenTree::Group(g) => {
-                let mut new = Group::new(g.delimiter(), self.stream(g.stream()));
-                new.set_span(g.span());
-                out.extend([TokenTree::Group(new)]);
-                return i + 1;
-            }
-            TokenTree::Ident(id) if id == "use" && ident_may_start(tokens, i) => {
-                if let Some(n) = self.use_decl(tokens, i, out) {
-                    return n;
-                }
-            }
-            _ => {}
+        if let TokenTree::Group(g) = &tokens[i] {
+            let mut new = Group::new(g.delimiter(), self.stream(g.stream()));
+            new.set_span(g.span());
+            out.extend([TokenTree::Group(new)]);
+            return i + 1;
+        }
+        if let Some(at) = use_decl_at(tokens, i)
+            && let Some(n) = self.use_decl(tokens, i, at, out)
+        {
+            return n;
         }
         if let Some(path) = path_at(tokens, i) {
+            if let Some(n) = verbatim(tokens, &path, out) {
+                return n;
+            }
             if let Some(n) = self.marker(tokens, &path, out) {
                 return n;
             }
@@ -116,20 +128,36 @@ impl<'a> Patcher<'a> {
         Some(end)
     }
 
-    /// `use <tree>;` — rewritten as a whole, or kept as written.
-    fn use_decl(&mut self, tokens: &[TokenTree], i: usize, out: &mut TokenStream) -> Option<usize> {
-        // `impl Trait + use<'a>` (precise capturing) is not a declaration.
-        if matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '<') {
-            return None;
+    /// A `use` declaration whose outer attributes and visibility start at
+    /// `start` and whose `use` is at `at`: rewritten as a whole, or kept as
+    /// written. A `thread_local` import the rewrite no longer needs (see
+    /// `usetree::Rewrite::apart`) is declared apart, with the same
+    /// attributes and visibility, under `#[allow(unused_imports)]`.
+    fn use_decl(&mut self, tokens: &[TokenTree], start: usize, at: usize, out: &mut TokenStream) -> Option<usize> {
+        let end = (at + 1..tokens.len()).find(|&j| is_punct(tokens.get(j), ';'))?;
+        let rewritten = usetree::rewrite(&tokens[at + 1..end], self.cfg).ok()?;
+        // The attributes are walked as elsewhere (`#[doc = ...]` and
+        // `#[cfg(...)]` hold no path to rewrite, but macro arguments might).
+        let prefix = self.stream(tokens[start..at].iter().cloned().collect());
+        let (use_kw, semi) = (&tokens[at], &tokens[end]);
+        let Some(rewritten) = rewritten else {
+            out.extend(prefix);
+            out.extend(tokens[at..=end].iter().cloned());
+            return Some(end + 1);
+        };
+        if let Some(tree) = rewritten.tree {
+            out.extend(prefix.clone());
+            out.extend([use_kw.clone()]);
+            out.extend(tree);
+            out.extend([semi.clone()]);
         }
-        let end = (i + 1..tokens.len()).find(|&j| matches!(&tokens[j], TokenTree::Punct(p) if p.as_char() == ';'))?;
-        let tree = usetree::rewrite(&tokens[i + 1..end], self.cfg).ok()?;
-        out.extend([tokens[i].clone()]);
-        match tree {
-            Some(new) => out.extend(new),
-            None => out.extend(tokens[i + 1..end].iter().cloned()),
+        if let Some(apart) = rewritten.apart {
+            out.extend(quote::quote_spanned!(use_kw.span()=> #[allow(unused_imports)]));
+            out.extend(prefix);
+            out.extend([use_kw.clone()]);
+            out.extend(apart);
+            out.extend([semi.clone()]);
         }
-        out.extend([tokens[end].clone()]);
         Some(end + 1)
     }
 
@@ -145,7 +173,10 @@ impl<'a> Patcher<'a> {
         }
         let names = path.names(tokens);
         let (last, prefix) = names.split_last()?;
-        let ours = if prefix.is_empty() { !path.leading } else { self.cfg.krate.matches(prefix) };
+        // `<any crate path>::__private::is_patched!` is what an outer walk
+        // leaves for this one (below), whatever its `crate` option was.
+        let left_by_outer = last == "is_patched" && prefix.last().is_some_and(|p| p == "__private");
+        let ours = if prefix.is_empty() { !path.leading } else { left_by_outer || self.is_guv(prefix) };
         if !ours {
             return None;
         }
@@ -198,9 +229,11 @@ impl<'a> Patcher<'a> {
                     out.extend([TokenTree::Ident(Ident::new("true", name_span))]);
                 }
                 // Not patched here; an inner patched item may still patch
-                // it, and outside every one the macro says `false`.
+                // it, and outside every one the macro says `false`. The
+                // path is one every inner walk recognises, whatever crate
+                // path its own option names.
                 Ok(_) => {
-                    out.extend(self.cfg.krate.tokens(name_span, &["is_patched"]));
+                    out.extend(self.cfg.krate.tokens(name_span, &["__private", "is_patched"]));
                     out.extend([tokens[end].clone(), tokens[end + 1].clone()]);
                 }
                 Err(e) => {
@@ -230,6 +263,27 @@ impl<'a> Patcher<'a> {
     }
 }
 
+/// `stringify!(...)` (bare, or as `std::`/`core::stringify!`) is passed
+/// through as written: it makes a string of its tokens and resolves none
+/// of them, so a rewrite would only change the string.
+fn verbatim(tokens: &[TokenTree], path: &Path, out: &mut TokenStream) -> Option<usize> {
+    let end = path.end();
+    if !is_punct(tokens.get(end), '!') || !matches!(tokens.get(end + 1), Some(TokenTree::Group(_))) {
+        return None;
+    }
+    let stringify = match path.names(tokens).as_slice() {
+        [name] => !path.leading && name == "stringify",
+        [krate, name] => matches!(krate.as_str(), "std" | "core") && name == "stringify",
+        _ => false,
+    };
+    if !stringify {
+        return None;
+    }
+    let start = if path.leading { path.idx[0] - 2 } else { path.idx[0] };
+    out.extend(tokens[start..end + 2].iter().cloned());
+    Some(end + 2)
+}
+
 /// An identifier's name without the `r#` of a raw identifier: `r#std`
 /// names the same crate as `std`.
 pub(crate) fn unraw(name: &str) -> &str {
@@ -242,6 +296,34 @@ fn is_punct(tt: Option<&TokenTree>, c: char) -> bool {
 
 fn joint(tt: Option<&TokenTree>, c: char) -> bool {
     matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == c && p.spacing() == proc_macro2::Spacing::Joint)
+}
+
+/// Where the `use` of a declaration starting at `i` is: `i` itself, or
+/// after the declaration's outer attributes (`#[...]`) and visibility
+/// (`pub`, `pub(...)`), which belong to it. `impl Trait + use<'a>` (precise
+/// capturing) is not a declaration.
+fn use_decl_at(tokens: &[TokenTree], i: usize) -> Option<usize> {
+    match &tokens[i] {
+        // An ident that continues a path or is a field (`x.r#use`) is no keyword.
+        TokenTree::Ident(_) if !ident_may_start(tokens, i) => return None,
+        TokenTree::Ident(_) => {}
+        TokenTree::Punct(p) if p.as_char() == '#' => {}
+        _ => return None,
+    }
+    let mut j = i;
+    while is_punct(tokens.get(j), '#')
+        && matches!(tokens.get(j + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket)
+    {
+        j += 2;
+    }
+    if matches!(tokens.get(j), Some(TokenTree::Ident(id)) if id == "pub") {
+        j += 1;
+        if matches!(tokens.get(j), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis) {
+            j += 1;
+        }
+    }
+    let is_use = matches!(tokens.get(j), Some(TokenTree::Ident(id)) if id == "use");
+    (is_use && !is_punct(tokens.get(j + 1), '<')).then_some(j)
 }
 
 /// Whether `::` starts at `i`.
@@ -347,9 +429,67 @@ fn path_at(tokens: &[TokenTree], i: usize) -> Option<Path> {
     (idx.len() >= 2 || is_macro).then_some(Path { leading, idx })
 }
 
+/// The attributes of guv's that take a `crate` option.
+const CRATE_ATTRS: [&str; 4] = ["patched", "main", "green", "test"];
+
+/// Collects the `crate = "..."` values of guv attributes anywhere in
+/// `tokens`: `#[guv::patched(sync, crate = "my_guv")]`, or
+/// `#[my_guv::test(crate = "my_guv")]` (an attribute is guv's when its
+/// path names guv for the walk or is the path its own option names, so
+/// `#[tokio::test(crate = "my_tokio")]` is not). Within the item that path
+/// names guv, so an outer walk decides `my_guv::is_patched!` too.
+fn nested_crate_paths(tokens: &TokenStream, cfg: &PatchConfig, found: &mut Vec<CratePath>) {
+    let tokens: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    for (i, tt) in tokens.iter().enumerate() {
+        let TokenTree::Group(g) = tt else {
+            continue;
+        };
+        if g.delimiter() == Delimiter::Bracket
+            && is_punct(i.checked_sub(1).and_then(|j| tokens.get(j)), '#')
+            && let Some(krate) = attr_crate_option(g.stream(), cfg)
+            && !found.contains(&krate)
+        {
+            found.push(krate);
+        }
+        nested_crate_paths(&g.stream(), cfg, found);
+    }
+}
+
+/// The `crate` option of one attribute's tokens (`guv::patched(net, crate
+/// = "g")`), if it is one of guv's.
+fn attr_crate_option(attr: TokenStream, cfg: &PatchConfig) -> Option<CratePath> {
+    let tokens: Vec<TokenTree> = attr.into_iter().collect();
+    let start = usize::from(sep_at(&tokens, 0)) * 2;
+    let mut names = Vec::new();
+    let mut j = start;
+    while let Some(TokenTree::Ident(id)) = tokens.get(j) {
+        names.push(unraw(&id.to_string()).to_owned());
+        if !sep_at(&tokens, j + 1) {
+            break;
+        }
+        j += 3;
+    }
+    let (last, prefix) = names.split_last()?;
+    let args = match tokens.get(j + 1) {
+        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis && j + 2 == tokens.len() => g.stream(),
+        _ => return None,
+    };
+    if !CRATE_ATTRS.contains(&last.as_str()) {
+        return None;
+    }
+    let krate = crate::groups::split_commas(args).into_iter().find_map(|entry| match entry.as_slice() {
+        [TokenTree::Ident(key), TokenTree::Punct(eq), value] if key == "crate" && eq.as_char() == '=' => {
+            let lit: syn::LitStr = syn::parse2(TokenStream::from(value.clone())).ok()?;
+            CratePath::parse(&lit.value())
+        }
+        _ => None,
+    })?;
+    (cfg.krate.matches(prefix) || krate.matches(prefix)).then_some(krate)
+}
+
 /// Rewrites `item` with `cfg`, returning the new tokens and any errors.
 pub(crate) fn patch(item: TokenStream, cfg: &PatchConfig) -> (TokenStream, Option<syn::Error>) {
-    let mut p = Patcher::new(cfg);
+    let mut p = Patcher::new(cfg, &item);
     let out = p.stream(item);
     (out, p.into_errors())
 }
@@ -442,6 +582,19 @@ mod tests {
     }
 
     #[test]
+    fn stringify_keeps_its_tokens() {
+        for src in [
+            "stringify!(std::net::TcpStream)",
+            "std::stringify!(std::thread::spawn)",
+            "::core::stringify!(thread_local!{})",
+        ] {
+            let expected = squash(&src.parse::<TokenStream>().unwrap().to_string());
+            assert_eq!(rw(src), expected, "{src}");
+        }
+        assert_eq!(rw("my::stringify!(std::fs::File)"), squash("my::stringify!(::guv::green::fs::File)"));
+    }
+
+    #[test]
     fn not_every_std_looking_path_is_std() {
         for src in [
             "my::std::net::TcpStream",
@@ -519,8 +672,10 @@ mod tests {
         assert_eq!(rw("if guv::is_patched!(net) {}"), squash("if true { }"));
         assert_eq!(
             rw_with("if ::guv::is_patched!(fs) {}", GroupSet::EMPTY.with(Group::Net)),
-            squash("if :: guv :: is_patched ! (fs) { }")
+            squash("if :: guv :: __private :: is_patched ! (fs) { }")
         );
+        // What an outer walk left, whatever crate path it had: decided here.
+        assert_eq!(rw("if my::guv::__private::is_patched!(fs) {}"), squash("if true { }"));
         assert_eq!(
             rw("other::original!(std::net::TcpStream)"),
             squash("other :: original ! (:: guv :: green :: net :: TcpStream)")
@@ -538,9 +693,42 @@ mod tests {
     }
 
     #[test]
+    fn nested_attributes_name_more_paths_to_guv() {
+        let net = GroupSet::EMPTY.with(Group::Net);
+        // The inner attribute says guv is `crate::re::guv` inside it: the
+        // outer walk answers for its own group and leaves the rest.
+        let src = "mod m { #[guv::patched(sync, crate = \"crate::re::guv\")] fn f() { \
+                   (crate::re::guv::is_patched!(net), crate::re::guv::is_patched!(sync)) } }";
+        let out = rw_with(src, net);
+        assert!(out.contains("{(true,::guv::__private::is_patched!(sync))}"), "{out}");
+        // An attribute that is not guv's names no path to guv.
+        let src = "#[tokio::test(crate = \"my\")] fn f() { my::is_patched!(net) }";
+        assert!(rw_with(src, net).contains("my::is_patched!(net)"));
+        let src = "#[my::test(crate = \"my\")] fn f() { my::is_patched!(net) }";
+        assert!(rw_with(src, net).contains("{true}"));
+    }
+
+    #[test]
+    fn use_declarations_keep_their_attributes_and_visibility() {
+        assert_eq!(
+            rw("#[cfg(unix)] pub(crate) use std::{thread_local, net::TcpStream};"),
+            squash(
+                "#[cfg(unix)] pub(crate) use :: guv :: green :: net :: TcpStream ; \
+                 #[allow(unused_imports)] #[cfg(unix)] pub(crate) use :: guv :: local as thread_local ;"
+            )
+        );
+        assert_eq!(
+            rw("#[doc = \"x\"] use std::thread_local;"),
+            squash("#[allow(unused_imports)] #[doc = \"x\"] use :: guv :: local as thread_local ;")
+        );
+        assert_eq!(rw("#[cfg(unix)] pub use std::io::Read;"), squash("#[cfg(unix)] pub use std::io::Read;"));
+        assert_eq!(rw("#![allow(x)] use std::thread_local as tl;"), squash("#![allow(x)] use :: guv :: local as tl ;"));
+    }
+
+    #[test]
     fn patching_twice_changes_nothing_more() {
-        let src =
-            "use std::{net::TcpStream, io::{self, Read}}; fn f(s: std::net::TcpStream) { std::thread::spawn(|| ()); }";
+        let src = "use std::{net::TcpStream, io::{self, Read}, thread_local}; use std as s; \
+                   fn f(s: std::net::TcpStream) { std::thread::spawn(|| ()); thread_local!{} }";
         let once = rw(src);
         assert_eq!(rw(&once), once);
     }

@@ -5,10 +5,16 @@
 //! decided on its own, and if any changed the declaration becomes one root
 //! group of leaves: `use {::guv::green::net::TcpStream, std::net::Ipv4Addr,
 //! ...};`. Declarations with nothing to rewrite are left byte for byte.
+//!
+//! Two leaves are not module paths: `std::thread_local` (the macro) becomes
+//! `<crate>::local`, and `std` itself renamed or globbed (`use std as s;`,
+//! `use std::*;`) becomes `<crate>::green_std` when every group is patched.
+//! `thread_local` imported under its own name is handed back apart (see
+//! [`Rewrite::apart`]).
 
 use proc_macro2::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
 
-use crate::groups::{PatchConfig, path_sep};
+use crate::groups::{self, GroupSet, PatchConfig, path_sep};
 use crate::rewrite::unraw;
 use crate::table;
 
@@ -31,9 +37,34 @@ enum End {
 #[derive(Debug)]
 pub(crate) struct NotATree;
 
-/// Parses the tokens between `use` and `;` and returns the rewritten tree,
-/// or `None` when nothing needs rewriting.
-pub(crate) fn rewrite(tokens: &[TokenTree], cfg: &PatchConfig) -> Result<Option<TokenStream>, NotATree> {
+/// A rewritten declaration: what follows `use` in it, and in a second one.
+pub(crate) struct Rewrite {
+    /// The tree of the declaration as written, or `None` when every leaf
+    /// went to `apart`.
+    pub(crate) tree: Option<TokenStream>,
+    /// `<crate>::local as thread_local`, for a declaration of its own under
+    /// `#[allow(unused_imports)]`: every bare `thread_local!` in the item is
+    /// rewritten to `<crate>::local!` whatever is in scope, so the import
+    /// that std code needs for it is no longer used there (it still serves
+    /// paths such as `super::thread_local!` and re-exports).
+    pub(crate) apart: Option<TokenStream>,
+}
+
+/// How one leaf is rewritten.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Keep,
+    /// Swap `std` and this many module segments for `<crate>::green::...`.
+    Module(usize),
+    /// `std::thread_local` → `<crate>::local`.
+    Local,
+    /// `std` → `<crate>::green_std`.
+    GreenStd,
+}
+
+/// Parses the tokens between `use` and `;` and returns the rewritten
+/// declaration, or `None` when nothing needs rewriting.
+pub(crate) fn rewrite(tokens: &[TokenTree], cfg: &PatchConfig) -> Result<Option<Rewrite>, NotATree> {
     let (leading, rest) = match tokens {
         [TokenTree::Punct(a), TokenTree::Punct(b), rest @ ..] if is_path_sep(a, b) => (true, rest),
         _ => (false, tokens),
@@ -49,57 +80,102 @@ pub(crate) fn rewrite(tokens: &[TokenTree], cfg: &PatchConfig) -> Result<Option<
     if leaves.iter().any(|l| l.segs.is_empty() || (l.segs.len() == 1 && l.segs[0] == "self")) {
         return Ok(None);
     }
-    let decided: Vec<(Leaf, Option<usize>)> = leaves
+    let decided: Vec<(Leaf, Decision)> = leaves
         .into_iter()
         .map(|leaf| {
-            let module_len = decide(&leaf, cfg);
-            (leaf, module_len)
+            let decision = decide(&leaf, cfg);
+            (leaf, decision)
         })
         .collect();
-    if decided.iter().all(|(_, m)| m.is_none()) {
+    if decided.iter().all(|(_, d)| *d == Decision::Keep) {
         return Ok(None);
     }
-    let mut out = TokenStream::new();
-    let many = decided.len() > 1;
+    let (apart, kept): (Vec<_>, Vec<_>) =
+        decided.into_iter().partition(|(leaf, d)| *d == Decision::Local && leaf.binds("thread_local"));
+    let tree = (!kept.is_empty()).then(|| group(&kept, leading, cfg));
+    let apart = (!apart.is_empty()).then(|| group(&apart, leading, cfg));
+    Ok(Some(Rewrite { tree, apart }))
+}
+
+/// The leaves as one tree: a root group when there are several.
+fn group(leaves: &[(Leaf, Decision)], leading: bool, cfg: &PatchConfig) -> TokenStream {
     let mut body = TokenStream::new();
-    for (i, (leaf, module_len)) in decided.iter().enumerate() {
+    for (i, (leaf, decision)) in leaves.iter().enumerate() {
         if i > 0 {
             body.extend([TokenTree::Punct(Punct::new(',', Spacing::Alone))]);
         }
-        body.extend(emit_leaf(leaf, *module_len, leading, cfg));
+        body.extend(emit_leaf(leaf, *decision, leading, cfg));
     }
-    if many {
-        out.extend([TokenTree::Group(Group::new(Delimiter::Brace, body))]);
-    } else {
-        out.extend(body);
-    }
-    Ok(Some(out))
+    if leaves.len() > 1 { TokenTree::Group(Group::new(Delimiter::Brace, body)).into() } else { body }
 }
 
-/// The module prefix length to swap, if this leaf is to be rewritten.
-fn decide(leaf: &Leaf, cfg: &PatchConfig) -> Option<usize> {
+impl Leaf {
+    /// Whether the leaf binds `name` (its last segment, or its rename).
+    fn binds(&self, name: &str) -> bool {
+        match &self.end {
+            End::Rename(_, alias) => unraw(&alias.to_string()) == name,
+            End::Name => self.segs.last().is_some_and(|s| unraw(&s.to_string()) == name),
+            End::Glob(_) => false,
+        }
+    }
+}
+
+/// What to do with one leaf.
+fn decide(leaf: &Leaf, cfg: &PatchConfig) -> Decision {
     if leaf.segs.first().is_none_or(|s| unraw(&s.to_string()) != "std") {
-        return None;
+        return Decision::Keep;
     }
     let mut below: Vec<String> = leaf.segs[1..].iter().map(|s| unraw(&s.to_string()).to_owned()).collect();
     if below.last().is_some_and(|s| s == "self") {
         below.pop();
     }
     if below.is_empty() {
-        return None;
+        // `use std as s;`, `use std::{self as s};`, `use std::*;`: every
+        // path through that name must be green, which `green_std` is for
+        // every group at once. (Under its own name, `use std;`, the paths
+        // are `std::...` ones that the walk rewrites anyway.)
+        let renamed = matches!(&leaf.end, End::Rename(..)) && !leaf.binds("std");
+        let green_std = renamed || matches!(leaf.end, End::Glob(_));
+        return if green_std && cfg.groups == GroupSet::all() { Decision::GreenStd } else { Decision::Keep };
     }
-    table::classify(&below, cfg.groups)
+    if below == ["thread_local"] && !matches!(leaf.end, End::Glob(_)) {
+        return if cfg.groups.contains(groups::Group::Thread) { Decision::Local } else { Decision::Keep };
+    }
+    table::classify(&below, cfg.groups).map_or(Decision::Keep, Decision::Module)
 }
 
-fn emit_leaf(leaf: &Leaf, module_len: Option<usize>, leading: bool, cfg: &PatchConfig) -> TokenStream {
+fn emit_leaf(leaf: &Leaf, decision: Decision, leading: bool, cfg: &PatchConfig) -> TokenStream {
     let mut out = TokenStream::new();
     let (is_self, segs) = match leaf.segs.split_last() {
         Some((last, init)) if last == "self" => (Some(last), init),
         _ => (None, leaf.segs.as_slice()),
     };
+    match decision {
+        Decision::Local | Decision::GreenStd => {
+            let span = segs[0].span();
+            let (path, own_name) = match decision {
+                Decision::Local => ("local", &segs[segs.len() - 1]),
+                _ => ("green_std", &segs[0]),
+            };
+            out.extend(cfg.krate.tokens(span, &[path]));
+            match &leaf.end {
+                End::Glob(star) => {
+                    out.extend(path_sep(star.span()));
+                    out.extend([TokenTree::Punct(star.clone())]);
+                }
+                End::Rename(as_kw, alias) => {
+                    out.extend([TokenTree::Ident(as_kw.clone()), TokenTree::Ident(alias.clone())]);
+                }
+                // The name the user imported, not the one of the path.
+                End::Name => out.extend([TokenTree::Ident(Ident::new("as", span)), TokenTree::Ident(own_name.clone())]),
+            }
+            return out;
+        }
+        Decision::Keep | Decision::Module(_) => {}
+    }
     let mut rest: &[Ident] = segs;
-    match module_len {
-        Some(_) => {
+    match decision {
+        Decision::Module(_) => {
             // `std` becomes `<crate>::green`; the module's own segments follow.
             let span = segs[0].span();
             out.extend(cfg.krate.tokens(span, &["green"]));
@@ -108,8 +184,8 @@ fn emit_leaf(leaf: &Leaf, module_len: Option<usize>, leading: bool, cfg: &PatchC
                 out.extend(path_sep(span));
             }
         }
-        None if leading => out.extend(path_sep(segs[0].span())),
-        None => {}
+        _ if leading => out.extend(path_sep(segs[0].span())),
+        _ => {}
     }
     for (i, seg) in rest.iter().enumerate() {
         if i > 0 {
@@ -202,10 +278,19 @@ mod tests {
     use super::*;
     use crate::groups::{CratePath, Group, GroupSet};
 
-    fn rw(tree: &str, groups: GroupSet) -> Option<String> {
+    /// The rewritten tree and the leaves declared apart, as strings.
+    fn rw_apart(tree: &str, groups: GroupSet) -> Option<(Option<String>, Option<String>)> {
         let tokens: Vec<TokenTree> = tree.parse::<TokenStream>().unwrap().into_iter().collect();
         let cfg = PatchConfig { groups, krate: CratePath::default() };
-        rewrite(&tokens, &cfg).ok().flatten().map(|t| t.to_string())
+        let r = rewrite(&tokens, &cfg).ok().flatten()?;
+        Some((r.tree.map(|t| t.to_string()), r.apart.map(|t| t.to_string())))
+    }
+
+    /// The rewritten tree, for a declaration with nothing apart.
+    fn rw(tree: &str, groups: GroupSet) -> Option<String> {
+        let (tree, apart) = rw_apart(tree, groups)?;
+        assert_eq!(apart, None);
+        tree
     }
 
     #[test]
@@ -232,6 +317,42 @@ mod tests {
         );
         let out = rw("::std::{io::{self as sio}, fs}", GroupSet::EMPTY.with(Group::Fs)).unwrap();
         assert_eq!(out, "{ :: std :: io :: { self as sio } , :: guv :: green :: fs }");
+    }
+
+    #[test]
+    fn thread_local_becomes_the_green_local() {
+        let all = GroupSet::all();
+        // Under its own name it is declared apart (the bare invocations no
+        // longer go through it); renamed, it stays in the tree.
+        assert_eq!(rw_apart("std::thread_local", all).unwrap(), (None, Some(":: guv :: local as thread_local".into())));
+        assert_eq!(
+            rw_apart("::std::{thread_local, thread}", all).unwrap(),
+            (Some(":: guv :: green :: thread".into()), Some(":: guv :: local as thread_local".into()))
+        );
+        assert_eq!(rw("std::thread_local as tl", all).unwrap(), ":: guv :: local as tl");
+        assert_eq!(
+            rw_apart("std::{thread_local as thread_local, cell::Cell}", all).unwrap(),
+            (Some("std :: cell :: Cell".into()), Some(":: guv :: local as thread_local".into()))
+        );
+        assert_eq!(rw("std::thread_local", GroupSet::EMPTY.with(Group::Net)), None);
+    }
+
+    #[test]
+    fn std_renamed_or_globbed_is_green_std_with_every_group() {
+        let all = GroupSet::all();
+        assert_eq!(rw("std as s", all).unwrap(), ":: guv :: green_std as s");
+        assert_eq!(rw("::std::{self as s}", all).unwrap(), ":: guv :: green_std as s");
+        assert_eq!(rw("std::*", all).unwrap(), ":: guv :: green_std :: *");
+        assert_eq!(
+            rw("{std::*, std::net::TcpStream}", all).unwrap(),
+            "{ :: guv :: green_std :: *, :: guv :: green :: net :: TcpStream }"
+        );
+        // Under its own name its paths are rewritten where they are used.
+        for tree in ["std", "std as std", "std::{self}"] {
+            assert_eq!(rw(tree, all), None, "{tree}");
+        }
+        // No mirror has only some groups green.
+        assert_eq!(rw("std as s", GroupSet::EMPTY.with(Group::Net)), None);
     }
 
     #[test]

@@ -367,6 +367,11 @@ pub mod __private {
     /// patching.
     pub use ::std;
 
+    /// What a patching walk leaves for an inner one (`<crate>::__private::
+    /// is_patched!(group)`) when the group is not its own: a path that
+    /// every walk recognises whatever its `crate` option names.
+    pub use guv_macros::is_patched;
+
     pub use crate::hub::track::TrackReport;
     pub use crate::macro_support::{TestOptions, TestReturn, run_test};
 

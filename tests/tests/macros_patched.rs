@@ -54,6 +54,7 @@ mod fake {
     }
     pub mod __private {
         pub use ::std;
+        pub use guv::__private::is_patched;
     }
     pub use guv::is_patched;
 }

@@ -31,6 +31,7 @@ pub use std::io::*;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io as stdio;
+use std::ops::Deref;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -173,8 +174,16 @@ static BUFFERED: GreenMutex<Buffered> = GreenMutex::new(Buffered { buf: Vec::new
 /// assert_eq!(stdin.as_raw_fd(), 0);
 /// ```
 pub struct Stdin {
-    /// std's handle, kept only to lend fd 0 out (`AsFd`); never read.
-    fd: stdio::Stdin,
+    /// fd 0, lent out (`AsFd`, and `Deref` for `IsTerminal`); never read
+    /// through.
+    fd: BorrowedFd<'static>,
+}
+
+/// fd 0 for as long as the process runs: borrowed from a std `Stdin`
+/// handle that is never dropped (and never read).
+fn fd0() -> BorrowedFd<'static> {
+    static STD: OnceLock<stdio::Stdin> = OnceLock::new();
+    STD.get_or_init(stdio::stdin).as_fd()
 }
 
 /// The handle to standard input (std's `stdin()`); see the module docs.
@@ -185,7 +194,7 @@ pub struct Stdin {
 /// let n = guv::green::io::stdin().read(&mut buf).unwrap();
 /// ```
 pub fn stdin() -> Stdin {
-    Stdin { fd: stdio::stdin() }
+    Stdin { fd: fd0() }
 }
 
 impl fmt::Debug for Stdin {
@@ -250,7 +259,7 @@ impl Stdin {
         // A holder that panicked or was killed left `Buffered` consistent
         // (it is only changed once input is in hand), so poisoning is
         // ignored, as std's stdin does.
-        StdinLock { inner: BUFFERED.lock().unwrap_or_else(PoisonError::into_inner), fd: stdio::stdin() }
+        StdinLock { inner: BUFFERED.lock().unwrap_or_else(PoisonError::into_inner), fd: fd0() }
     }
 
     /// Locks standard input and reads a line into `buf` (std's
@@ -277,18 +286,26 @@ impl Stdin {
     pub fn lines(self) -> Lines<StdinLock<'static>> {
         self.lock().lines()
     }
+}
 
-    /// Whether standard input is a terminal. std provides this through its
-    /// sealed `IsTerminal` trait, which other crates cannot implement, so
-    /// here it is an inherent method: `stdin().is_terminal()` reads the
-    /// same (an `IsTerminal` import may then be reported as unused).
-    ///
-    /// ```
-    /// let tty = guv::green::io::stdin().is_terminal();
-    /// # let _ = tty;
-    /// ```
-    pub fn is_terminal(&self) -> bool {
-        self.fd.as_fd().is_terminal()
+/// `stdin().is_terminal()` with `std::io::IsTerminal` imported, as with
+/// std. That trait is sealed (no type outside std can implement it), and
+/// an inherent `is_terminal` would leave the import that std code needs
+/// unused (a warning in code patched by `#[guv::patched]`), so the call
+/// reaches std's impl for fd 0 through this `Deref`. Nothing reached this
+/// way reads.
+///
+/// ```
+/// use std::io::IsTerminal;
+/// let stdin = guv::green::io::stdin();
+/// assert_eq!(stdin.is_terminal(), std::io::stdin().is_terminal());
+/// assert_eq!(stdin.lock().is_terminal(), std::io::stdin().is_terminal());
+/// ```
+impl Deref for Stdin {
+    type Target = BorrowedFd<'static>;
+
+    fn deref(&self) -> &BorrowedFd<'static> {
+        &self.fd
     }
 }
 
@@ -370,7 +387,7 @@ impl AsRawFd for Stdin {
 /// ```
 pub struct StdinLock<'a> {
     inner: GreenMutexGuard<'a, Buffered>,
-    fd: stdio::Stdin,
+    fd: BorrowedFd<'static>,
 }
 
 impl fmt::Debug for StdinLock<'_> {
@@ -379,15 +396,18 @@ impl fmt::Debug for StdinLock<'_> {
     }
 }
 
-impl StdinLock<'_> {
-    /// Whether standard input is a terminal (see [`Stdin::is_terminal`]).
-    ///
-    /// ```
-    /// let tty = guv::green::io::stdin().lock().is_terminal();
-    /// # let _ = tty;
-    /// ```
-    pub fn is_terminal(&self) -> bool {
-        self.fd.as_fd().is_terminal()
+/// `is_terminal` through `std::io::IsTerminal`, as for [`Stdin`]'s `Deref`.
+///
+/// ```
+/// use std::io::IsTerminal;
+/// let tty = guv::green::io::stdin().lock().is_terminal();
+/// assert_eq!(tty, std::io::stdin().is_terminal());
+/// ```
+impl Deref for StdinLock<'_> {
+    type Target = BorrowedFd<'static>;
+
+    fn deref(&self) -> &BorrowedFd<'static> {
+        &self.fd
     }
 }
 
