@@ -412,8 +412,11 @@ fn answers_to_pipelined_requests_still_being_written_when_shutdown_begins_all_ar
         }
         Response::new(Body::from(vec![b'x'; BODY]))
     });
-    let s = TestServer::start(Server::new(app).shutdown_timeout(Duration::from_secs(600)));
-    let mut c = guv_tests::http::connect(s.addr);
+    // Small socket buffers: how much the kernel holds for a client that
+    // reads nothing does not depend on the machine's autotuning.
+    let listener = guv_tests::net::listener_with_sndbuf(16 * 1024);
+    let s = TestServer::serve(Server::new(app).shutdown_timeout(Duration::from_secs(600)), listener);
+    let mut c = guv_tests::net::connect_with_rcvbuf(s.addr, 16 * 1024);
     c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n".repeat(REQUESTS).as_slice()).unwrap();
     rx.recv_timeout(CLIENT_TIMEOUT).expect("the app answers the first request");
     // The worker sees the stop only once the connection's greenlet parks,
