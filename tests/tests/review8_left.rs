@@ -182,3 +182,51 @@ fn a_raw_app_holds_a_bounded_amount_of_answers_for_a_client_that_pipelines_witho
     pipelined_answers_stay_bounded(addr, 1, &rx);
     stop();
 }
+
+// ---- 4. WebSockets at the start of a graceful shutdown --------------------
+
+/// As Python's `websockets`: when a graceful shutdown begins, each open
+/// WebSocket gets a closing frame with 1001 (going away) at once, not only
+/// when the shutdown deadline kills it; a handler parked in `wait` sees the
+/// connection end once the client answers and returns, and the server
+/// stops without waiting for its deadline.
+#[test]
+fn a_graceful_shutdown_sends_open_websockets_1001_at_once_and_ends_when_their_handlers_return() {
+    use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    use tungstenite::protocol::frame::coding::CloseCode;
+
+    // Far beyond the client's read timeout: anything seen within that
+    // came at the start of the shutdown, not at its deadline.
+    const DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+    let (events, seen) = mpsc::channel();
+    let events = Mutex::new(events);
+    let ws = WebSocketWSGI::new(move |ws: WebSocket| {
+        let say = |what: &'static str| events.lock().unwrap().send(what).unwrap();
+        say("open");
+        while ws.wait().is_some() {}
+        say(if ws.send("after the close").is_err() { "returned, send refused" } else { "returned, sent" });
+    });
+    let bound = Server::new(move |req| ws.call(req)).shutdown_timeout(DEADLINE).bind("127.0.0.1:0").unwrap();
+    let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    let (ran, stopped) = mpsc::channel();
+    let server = std::thread::spawn(move || ran.send(bound.run()).unwrap());
+
+    let stream = guv_tests::http::connect(addr);
+    let mut c = tungstenite::client::client(format!("ws://{addr}/"), stream).unwrap().0;
+    assert_eq!(seen.recv_timeout(CLIENT_TIMEOUT), Ok("open"));
+    stop.shutdown();
+    match c.read() {
+        Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Away, "{frame:?}"),
+        other => panic!("no closing frame with 1001 at the start of the shutdown: {other:?}"),
+    }
+    // The client's read queued its answer to the close; it goes out with
+    // the next read, which then sees the server end the connection.
+    match c.read() {
+        Err(tungstenite::Error::ConnectionClosed) => {}
+        other => panic!("after the closing handshake: {other:?}"),
+    }
+    assert_eq!(seen.recv_timeout(CLIENT_TIMEOUT), Ok("returned, send refused"));
+    // The server is done long before its deadline.
+    stopped.recv_timeout(CLIENT_TIMEOUT).expect("the shutdown waited for its deadline").unwrap();
+    server.join().unwrap();
+}

@@ -85,9 +85,10 @@ pub(crate) struct Flags {
     pub(crate) busy: Cell<bool>,
     /// The server is shutting down: close after the current response.
     pub(crate) stopping: Rc<Cell<bool>>,
-    /// The shutdown deadline passed and the server is about to kill this
-    /// connection's greenlet (shared with its [`Connection`]).
-    pub(crate) going_away: Rc<Cell<bool>>,
+    /// What the server's shutdown tells the connection (shared with its
+    /// [`Connection`]): that it began, and that the deadline passed and the
+    /// server is about to kill this connection's greenlet.
+    pub(crate) going_away: Rc<connection::GoingAway>,
 }
 
 /// The connection's state, shared by its greenlet and the request bodies.
