@@ -230,3 +230,96 @@ fn a_graceful_shutdown_sends_open_websockets_1001_at_once_and_ends_when_their_ha
     stopped.recv_timeout(CLIENT_TIMEOUT).expect("the shutdown waited for its deadline").unwrap();
     server.join().unwrap();
 }
+
+// ---- 5. a child that `Child::from_std` cannot take over -------------------
+
+/// Passes everything to an `EpollBackend`, except that it refuses
+/// registrations once `allowed` (counted down by each) is used up: the
+/// next one only, or (`refuse_rest`) all that follow.
+struct RefusingBackend {
+    inner: guv::hub::EpollBackend,
+    allowed: std::sync::Arc<AtomicIsize>,
+    refuse_rest: bool,
+}
+
+impl guv::hub::Backend for RefusingBackend {
+    fn add(&self, fd: std::os::fd::BorrowedFd<'_>, key: usize) -> std::io::Result<()> {
+        let left = self.allowed.fetch_sub(1, Ordering::SeqCst);
+        if left == 0 || (left < 0 && self.refuse_rest) {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        self.inner.add(fd, key)
+    }
+
+    fn delete(&self, fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+        self.inner.delete(fd)
+    }
+
+    fn wait(
+        &mut self,
+        events: &mut Vec<guv::hub::IoEvent>,
+        timeout: Option<std::time::Duration>,
+    ) -> std::io::Result<()> {
+        self.inner.wait(events, timeout)
+    }
+
+    fn notifier(&self) -> std::sync::Arc<dyn guv::hub::Notifier> {
+        self.inner.notifier()
+    }
+}
+
+/// `Child::from_std` (and so `Command::spawn`) takes the std child's pipes
+/// over after the process has started; when that failed, the error was
+/// returned and the running child dropped: never waited for (a zombie once
+/// it exits) and never stopped. It is now killed and reaped first.
+#[test]
+fn a_child_whose_pipes_cannot_be_taken_over_is_killed_and_reaped() {
+    // Reaped by a green wait on its pidfd.
+    child_refused_by_the_poller_is_reaped(false);
+}
+
+#[test]
+fn a_child_whose_pipes_cannot_be_taken_over_nor_watched_is_killed_and_reaped() {
+    // The pidfd is refused too: std's wait reaps it.
+    child_refused_by_the_poller_is_reaped(true);
+}
+
+/// Starts `sleep 600` with piped stdin and stdout on a hub whose poller
+/// takes stdin's pipe and refuses stdout's (and, with `refuse_rest`, every
+/// registration after it); `from_std` must fail and leave no child behind.
+fn child_refused_by_the_poller_is_reaped(refuse_rest: bool) {
+    use std::process::Stdio;
+    std::thread::spawn(move || {
+        let allowed = std::sync::Arc::new(AtomicIsize::new(isize::MAX));
+        let inner = guv::hub::EpollBackend::new().unwrap();
+        let backend = RefusingBackend { inner, allowed: allowed.clone(), refuse_rest };
+        guv::hub::set_backend(Box::new(backend)).unwrap();
+        let std_child = std::process::Command::new("sleep")
+            .arg("600")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = std_child.id() as libc::pid_t;
+        allowed.store(1, Ordering::SeqCst);
+        let err = guv::green::process::Child::from_std(std_child).expect_err("the stdout pipe was refused");
+        allowed.store(isize::MAX, Ordering::SeqCst);
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+        let mut status = 0;
+        // SAFETY: `status` is a live `c_int` that waitpid(2) writes.
+        let waited = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        let why = std::io::Error::last_os_error();
+        if waited == 0 {
+            // Still running: stop it before failing.
+            // SAFETY: plain system calls on this process's own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+        }
+        assert_eq!(waited, -1, "the child was left {}", if waited == 0 { "running" } else { "a zombie" });
+        assert_eq!(why.raw_os_error(), Some(libc::ECHILD), "{why}");
+    })
+    .join()
+    .unwrap();
+}
