@@ -323,3 +323,96 @@ fn child_refused_by_the_poller_is_reaped(refuse_rest: bool) {
     .join()
     .unwrap();
 }
+
+// ---- 3. failures the program goes on after go to `log` --------------------
+
+use guv_tests::{child_role, run_child};
+
+/// Caps this process's address space (through the `prlimit` tool).
+fn cap_address_space(bytes: u64) {
+    let pid = std::process::id().to_string();
+    let status = std::process::Command::new("prlimit").args(["--pid", &pid, &format!("--as={bytes}:{bytes}")]).status();
+    assert!(status.is_ok_and(|s| s.success()), "prlimit failed");
+}
+
+/// Makes every greenlet this hub starts from now on fail to start: each
+/// new stack is 1 GiB, which a 1 GiB address space cannot hold (plain
+/// threads' stacks still fit).
+fn no_more_greenlets() {
+    guv::hub::set_stack_size(1 << 30).unwrap();
+    cap_address_space(1 << 30);
+}
+
+/// Runs this test again in a child whose role is `role`, and returns the
+/// error records it printed (one `LOG target message` line each on stdout)
+/// and its stderr.
+fn logged_by_child(name: &str, role: &str) -> (Vec<String>, String) {
+    let out = run_child(name, role);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(out.status.success(), "status {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    // The test harness's `test name ... ` may start the first line.
+    let logged = stdout.lines().filter_map(|l| l.split_once("LOG ")).map(|(_, record)| record.to_owned()).collect();
+    (logged, stderr)
+}
+
+/// Prints the records the child's logger took (`LOG target message`).
+fn print_logged(logged: &Mutex<Vec<String>>) {
+    for line in logged.lock().unwrap().iter() {
+        println!("LOG {line}");
+    }
+}
+
+/// A remote spawn whose stack cannot be mapped is reported through `log`
+/// (error, target `guv::hub`), not written to stderr: the program goes on,
+/// and where its reports go is its logger's business.
+#[test]
+fn a_remote_spawn_that_cannot_start_is_logged_as_an_error() {
+    const NAME: &str = "a_remote_spawn_that_cannot_start_is_logged_as_an_error";
+    if child_role().as_deref() == Some("remote-spawn") {
+        let logged = guv_tests::http::access_log();
+        no_more_greenlets();
+        let (tx, rx) = guv::green::sync::mpsc::channel::<()>();
+        let handle = guv::hub::Handle::current();
+        std::thread::spawn(move || handle.spawn(move || drop(tx)).unwrap());
+        // Parks this greenlet, so the loop takes the remote spawn; the
+        // closure is dropped unrun, which ends the channel.
+        assert!(rx.recv().is_err(), "the closure ran");
+        print_logged(logged);
+        std::process::exit(0);
+    }
+    let (logged, stderr) = logged_by_child(NAME, "remote-spawn");
+    assert!(
+        logged.iter().any(|l| l.starts_with("guv::hub a greenlet sent from another thread could not start: ")),
+        "logged: {logged:?}"
+    );
+    assert!(!stderr.contains("could not start"), "still on stderr:\n{stderr}");
+}
+
+/// An `Event` setter whose `Timeout` fires inside a callback hands the
+/// callbacks after it to a fresh greenlet; when none can start, that is
+/// reported through `log` (error, target `guv::links`), not on stderr.
+#[test]
+fn callbacks_no_greenlet_can_take_over_are_logged_as_an_error() {
+    const NAME: &str = "callbacks_no_greenlet_can_take_over_are_logged_as_an_error";
+    if child_role().as_deref() == Some("hand-off") {
+        let logged = guv_tests::http::access_log();
+        let ev = guv::Event::new();
+        ev.rawlink(|_| guv::sleep(std::time::Duration::from_secs(600)));
+        ev.rawlink(|_| println!("the second callback ran"));
+        // Started while stacks can still be mapped.
+        let setter = {
+            let ev = ev.clone();
+            guv::spawn(move || guv::with_timeout(std::time::Duration::from_millis(10), || ev.set()).is_err())
+        };
+        no_more_greenlets();
+        assert!(setter.wait().unwrap(), "the setter's timeout did not fire in the first callback");
+        print_logged(logged);
+        std::process::exit(0);
+    }
+    let (logged, stderr) = logged_by_child(NAME, "hand-off");
+    assert!(
+        logged.iter().any(|l| l.starts_with("guv::links the remaining Event callbacks of a set() cannot run: ")),
+        "logged: {logged:?}"
+    );
+    assert!(!stderr.contains("cannot run"), "still on stderr:\n{stderr}");
+}
