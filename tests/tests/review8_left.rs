@@ -11,7 +11,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::sync::{Mutex, mpsc};
 
 use guv::wsgi::http::{Request, Response};
@@ -53,6 +53,7 @@ fn count(delta: isize) {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count(layout.size() as isize);
+        hold_at_hook(layout);
         // SAFETY: the caller's contract, passed on.
         unsafe { System.alloc(layout) }
     }
@@ -72,6 +73,42 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
+
+// ----- a hook in the allocator: a point inside guv's code to stop at -------
+
+thread_local! {
+    /// Armed on a thread by [`arm_hook`]: its next allocation of the size
+    /// [`HOOK_SIZE`] runs the hook (once).
+    static HOOK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The allocation the hook waits for: the 9 bytes of the `"guv-tpool"`
+/// name a pool worker thread gets, allocated by `tpool` just before it
+/// starts one, after the job is queued and the pool's lock released.
+const HOOK_SIZE: usize = "guv-tpool".len();
+
+/// Raised by the hook: what it waits for may start.
+static HOOK_REACHED: AtomicBool = AtomicBool::new(false);
+/// Awaited by the hook (at most [`CLIENT_TIMEOUT`]) before it returns.
+static HOOK_RELEASED: AtomicBool = AtomicBool::new(false);
+
+/// Arms the hook on this thread.
+fn arm_hook() {
+    HOOK.with(|h| h.set(true));
+}
+
+/// The hook: says it was reached, then holds this thread (without
+/// allocating) until released.
+fn hold_at_hook(layout: Layout) {
+    if layout.size() != HOOK_SIZE || layout.align() != 1 || !HOOK.try_with(|h| h.replace(false)).unwrap_or(false) {
+        return;
+    }
+    HOOK_REACHED.store(true, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + CLIENT_TIMEOUT;
+    while !HOOK_RELEASED.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+}
 
 /// Serves `server` on a thread of its own whose allocations count in
 /// `slot`; returns its address and a function that stops it.
@@ -415,4 +452,117 @@ fn callbacks_no_greenlet_can_take_over_are_logged_as_an_error() {
         "logged: {logged:?}"
     );
     assert!(!stderr.contains("cannot run"), "still on stderr:\n{stderr}");
+}
+
+// ---- 2. the thread pool hands back the job it was given --------------------
+
+/// Jobs dropped unrun, and jobs run, by their tag, in order.
+static DROPPED: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+static RAN: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+
+/// A job's tag: logged in [`DROPPED`] when the job is dropped unrun.
+struct Tag(&'static str, bool);
+
+impl Drop for Tag {
+    fn drop(&mut self) {
+        if !self.1 {
+            DROPPED.lock().unwrap().push(self.0);
+        }
+    }
+}
+
+/// A pool job that logs its tag in [`RAN`] and returns `value`.
+fn tagged_job(tag: &'static str, value: u32) -> impl FnOnce() -> u32 + Send + 'static {
+    let tag = Tag(tag, false);
+    move || {
+        // The whole tag moves in (not its fields alone), and out here.
+        let mut tag = tag;
+        tag.1 = true;
+        RAN.lock().unwrap().push(tag.0);
+        value
+    }
+}
+
+/// Caps this process's address space (the soft limit) at what it maps now
+/// plus 1 MiB: no thread stack (2 MiB) can be mapped; returns the limit it
+/// had, for [`restore_address_space`].
+fn no_more_threads() -> libc::rlimit {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize in /proc/self/status");
+    let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `old` is a live `rlimit` that getrlimit(2) writes.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut old) }, 0);
+    let capped = libc::rlimit { rlim_cur: (kib + 1024) * 1024, rlim_max: old.rlim_max };
+    // SAFETY: `capped` is a live `rlimit` that setrlimit(2) reads.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &capped) }, 0);
+    old
+}
+
+fn restore_address_space(old: libc::rlimit) {
+    // SAFETY: `old` is a live `rlimit` that setrlimit(2) reads.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &old) }, 0);
+}
+
+/// When `tpool` could not start a worker thread and none was running, the
+/// submitter took a job back off the end of the queue to return with its
+/// error: another submitter's, if one had queued meanwhile, which was then
+/// dropped unrun (its caller waiting for ever), while the failed caller's
+/// own job stayed queued and ran later. The child process makes exactly
+/// that happen: a pool of one thread; caller A queues its job and, in the
+/// window where tpool starts the worker (held there by the allocator hook),
+/// caller B on another thread queues its own (the pool counts A's worker,
+/// so B starts none); then A's thread start fails (no address space for
+/// its stack). A must get its own job back; B's must run once a later
+/// submit starts a worker.
+#[test]
+fn a_failed_worker_start_hands_back_the_submitters_own_job() {
+    const NAME: &str = "a_failed_worker_start_hands_back_the_submitters_own_job";
+    if child_role().as_deref() == Some("tpool-race") {
+        tpool_race_child();
+    }
+    let out = run_child(NAME, "tpool-race");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "status {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    let report: Vec<&str> = stdout.lines().filter_map(|l| l.split_once("REPORT ")).map(|(_, r)| r).collect();
+    assert!(report.iter().any(|r| r.starts_with("A failed: guv::tpool: cannot start a worker thread")), "{report:?}");
+    assert!(report.contains(&"dropped after A failed: [\"A\"]"), "{report:?}");
+    assert!(report.contains(&"B got Some(7)"), "{report:?}");
+    assert!(report.contains(&"ran: [\"B\", \"A2\"]"), "{report:?}");
+}
+
+fn tpool_race_child() -> ! {
+    guv::tpool::set_size(1).unwrap();
+    // This thread's hub exists before the cap.
+    guv::sleep(std::time::Duration::ZERO);
+    let (ready_tx, ready) = mpsc::channel();
+    let (result_tx, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Runs only when B's greenlet parks: in `execute`, once its job is
+        // queued. Started (its stack mapped) before the cap.
+        guv::spawn_n(|| HOOK_RELEASED.store(true, Ordering::SeqCst));
+        ready_tx.send(()).unwrap();
+        while !HOOK_REACHED.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        let got = guv::tpool::execute(tagged_job("B", 7));
+        result_tx.send(got).unwrap();
+    });
+    ready.recv_timeout(CLIENT_TIMEOUT).unwrap();
+    let old = no_more_threads();
+    arm_hook();
+    let failed = std::panic::catch_unwind(|| guv::tpool::execute(tagged_job("A", 1)));
+    let dropped = DROPPED.lock().unwrap().clone();
+    restore_address_space(old);
+    let message = failed.err().and_then(|p| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+    println!("\nREPORT A failed: {message}");
+    println!("REPORT dropped after A failed: {dropped:?}");
+    // Starts a worker: it runs what is queued, then this.
+    assert_eq!(guv::tpool::execute(tagged_job("A2", 2)), 2);
+    println!("REPORT B got {:?}", result.recv_timeout(std::time::Duration::from_secs(5)).ok());
+    println!("REPORT ran: {:?}", RAN.lock().unwrap());
+    std::process::exit(0);
 }
