@@ -78,10 +78,11 @@ pub(crate) fn call(callback: impl FnOnce()) {
 
 /// Runs `rest` on a fresh greenlet: the callbacks that a setter, killed
 /// (or timed out) inside one, did not get to. Never panics, as the caller
-/// is unwinding; if no greenlet can be spawned it says so on stderr,
-/// naming the callbacks lost as `what`.
+/// is unwinding; if no greenlet can be spawned it reports it through
+/// `log` (an error, target `guv::links`), naming the callbacks lost as
+/// `what`.
 pub(crate) fn hand_off(what: &str, rest: impl FnOnce() + 'static) {
     if let Err(e) = crate::Builder::new().name("guv-links").spawn_n(rest) {
-        eprintln!("guv: the remaining {what} cannot run: {e}");
+        log::error!(target: "guv::links", "the remaining {what} cannot run: {e}");
     }
 }

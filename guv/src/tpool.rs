@@ -47,7 +47,11 @@ pub const DEFAULT_SIZE: usize = 20;
 type Job = Box<dyn FnOnce() + Send>;
 
 struct State {
-    jobs: VecDeque<Job>,
+    /// Queued jobs, each under the number [`State::next_job`] gave it (so
+    /// that a submitter can take back its own job, see
+    /// [`Pool::try_submit`]).
+    jobs: VecDeque<(u64, Job)>,
+    next_job: u64,
     /// Worker threads alive.
     threads: usize,
     /// Workers waiting for a job.
@@ -80,7 +84,7 @@ fn size_from_env() -> usize {
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| Pool {
-        state: Mutex::new(State { jobs: VecDeque::new(), threads: 0, idle: 0, size: size_from_env() }),
+        state: Mutex::new(State { jobs: VecDeque::new(), next_job: 0, threads: 0, idle: 0, size: size_from_env() }),
         work: Condvar::new(),
     })
 }
@@ -90,10 +94,15 @@ impl Pool {
         self.try_submit(job).map_err(|(e, _job)| e)
     }
 
-    /// [`Pool::submit`], handing the job back if no worker can run it.
+    /// [`Pool::submit`], handing the job back if no worker can run it:
+    /// this very job, found by its number, even if other submitters queued
+    /// theirs while the worker thread was being started (theirs wait for a
+    /// worker that a later submit starts).
     fn try_submit(&'static self, job: Job) -> Result<(), (io::Error, Job)> {
         let mut st = lock(&self.state);
-        st.jobs.push_back(job);
+        let id = st.next_job;
+        st.next_job = id.wrapping_add(1);
+        st.jobs.push_back((id, job));
         if st.idle >= st.jobs.len() {
             drop(st);
             self.work.notify_one();
@@ -107,7 +116,8 @@ impl Pool {
                 let mut st = lock(&self.state);
                 st.threads -= 1;
                 if st.threads == 0
-                    && let Some(job) = st.jobs.pop_back()
+                    && let Some(at) = st.jobs.iter().rposition(|(queued, _)| *queued == id)
+                    && let Some((_, job)) = st.jobs.remove(at)
                 {
                     // Nobody will ever run it: take it back.
                     drop(st);
@@ -131,7 +141,7 @@ impl Pool {
                 return;
             }
             match st.jobs.pop_front() {
-                Some(job) => {
+                Some((_, job)) => {
                     drop(st);
                     // A job catches its closure's panic itself; what can
                     // still unwind is the drop of a result whose caller was

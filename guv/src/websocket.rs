@@ -24,6 +24,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderMap, HeaderValue};
@@ -364,17 +365,20 @@ where
                 (frame, message) => frame.or(message),
             };
             let limits = self.limits.max_frame_size(frame_limit);
-            let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn), Role::Server, Some(limits));
+            let ws = tungstenite::WebSocket::from_raw_socket(Raw(conn.clone()), Role::Server, Some(limits));
             let path = req.uri().path().to_owned();
-            (self.handler)(WebSocket {
-                ws: RefCell::new(ws),
+            let ws = WebSocket {
+                ws: Rc::new(RefCell::new(ws)),
                 ended: Cell::new(false),
                 close_timeout: self.close_timeout,
-                close_deadline: Cell::new(None),
+                close_deadline: Rc::new(Cell::new(None)),
                 path,
                 protocol,
                 origin,
-            });
+            };
+            conn.on_server_shutdown(ws.going_away_notice());
+            drop(conn);
+            (self.handler)(ws);
         }
         // The server ignores this: the connection was taken over.
         Response::new(Body::empty())
@@ -479,17 +483,27 @@ impl Write for Raw {
 /// assert_eq!(app.call(plain).status(), 400);
 /// ```
 pub struct WebSocket {
-    ws: RefCell<tungstenite::WebSocket<Raw>>,
+    /// Shared (weakly) with the server's shutdown notice
+    /// ([`WebSocket::going_away_notice`]).
+    ws: Rc<RefCell<tungstenite::WebSocket<Raw>>>,
     /// `wait` returned `None`: it always will.
     ended: Cell<bool>,
     /// [`WebSocketWSGI::close_timeout`].
     close_timeout: Duration,
     /// Set when the closing handshake starts: every park after it ends by
     /// then (`None`: not closing, or no bound).
-    close_deadline: Cell<Option<Instant>>,
+    close_deadline: Rc<Cell<Option<Instant>>>,
     path: String,
     protocol: Option<String>,
     origin: Option<String>,
+}
+
+/// Sets the deadline of a closing handshake that starts now, unless one
+/// started already.
+fn arm_close_deadline(deadline: &Cell<Option<Instant>>, timeout: Duration) {
+    if deadline.get().is_none() {
+        deadline.set(Instant::now().checked_add(timeout));
+    }
 }
 
 fn is_would_block(e: &tungstenite::Error) -> bool {
@@ -515,6 +529,15 @@ impl WebSocket {
     /// [`WebSocketWSGI::max_message_size`]) fails the connection: the
     /// client gets a closing frame with 1002, 1007 or 1009, and `wait`
     /// returns `None`.
+    ///
+    /// When a graceful shutdown of the server begins
+    /// ([`ShutdownHandle::shutdown`](crate::wsgi::ShutdownHandle::shutdown)),
+    /// the server starts the closing handshake itself with 1001 (going
+    /// away), as Python's `websockets` does: `wait` returns `None` once the
+    /// client answers (or, for a wait that starts after the shutdown, once
+    /// the [close timeout](WebSocketWSGI::close_timeout) passes), so a
+    /// handler that loops on `wait` returns in time, and the shutdown ends
+    /// without waiting for its deadline. `send` fails from then on.
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
@@ -771,9 +794,30 @@ impl WebSocket {
 
     /// Arms the close timeout, unless the closing handshake started already.
     fn start_closing(&self) {
-        if self.close_deadline.get().is_none() {
-            self.close_deadline.set(Instant::now().checked_add(self.close_timeout));
-        }
+        arm_close_deadline(&self.close_deadline, self.close_timeout);
+    }
+
+    /// What the server calls when a graceful shutdown begins: the closing
+    /// handshake starts with 1001 (going away), as Python's `websockets`
+    /// does, so that a handler parked in [`wait`](WebSocket::wait) sees it
+    /// end (`None`) once the client answers, and can return before the
+    /// shutdown deadline. Runs on the server's worker greenlet, which must
+    /// not park: the frame is written as far as the socket takes it now
+    /// (a close frame is a few bytes), the rest goes with the handler's
+    /// next `wait` or `send`. Nothing if a close already went either way,
+    /// or the handler is gone.
+    fn going_away_notice(&self) -> Box<dyn FnOnce()> {
+        let (ws, deadline, timeout) = (Rc::downgrade(&self.ws), self.close_deadline.clone(), self.close_timeout);
+        Box::new(move || {
+            let Some(ws) = ws.upgrade() else { return };
+            let Ok(mut ws) = ws.try_borrow_mut() else { return };
+            if !ws.can_write() {
+                return;
+            }
+            arm_close_deadline(&deadline, timeout);
+            let _ = ws.close(Some(CloseFrame { code: CloseCode::Away, reason: "".into() }));
+            let _ = ws.flush();
+        })
     }
 
     /// Parks until the socket is ready for `interest`; once the closing
@@ -894,11 +938,13 @@ impl WebSocket {
 /// that unwinds from a panic (or another kill) 1011 (internal error), and
 /// one killed because the server's [shutdown
 /// timeout](crate::wsgi::Server::shutdown_timeout) ran out 1001 (going
-/// away), unless a closing frame already went either way. Only what the
-/// socket takes without waiting is written: a drop never parks.
+/// away), unless a closing frame already went either way (as it does when
+/// a graceful shutdown begins: the server sends 1001 then, see
+/// [`WebSocket::wait`]). Only what the socket takes without waiting is
+/// written: a drop never parks.
 impl Drop for WebSocket {
     fn drop(&mut self) {
-        let ws = self.ws.get_mut();
+        let Ok(mut ws) = self.ws.try_borrow_mut() else { return };
         if ws.can_write() {
             let code = if ws.get_ref().0.server_going_away() {
                 CloseCode::Away

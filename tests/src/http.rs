@@ -35,6 +35,20 @@ impl TestServer {
         TestServer { addr, stop, thread: Some(thread) }
     }
 
+    /// Serves `server` on `listener` (one worker, on a thread of its own):
+    /// for a listener whose socket options (a small `SO_SNDBUF`, see
+    /// [`crate::net::listener_with_sndbuf`]) its connections inherit.
+    pub fn serve<A>(server: Server<A>, listener: std::net::TcpListener) -> TestServer
+    where
+        A: Service,
+        Server<A>: Send + 'static,
+    {
+        let addr = listener.local_addr().expect("the listener's address");
+        let stop = server.shutdown_handle();
+        let thread = std::thread::spawn(move || server.serve(guv::net::TcpListener::from_std(listener)?));
+        TestServer { addr, stop, thread: Some(thread) }
+    }
+
     /// A connected client socket with read and write timeouts.
     pub fn connect(&self) -> TcpStream {
         connect(self.addr)

@@ -89,3 +89,53 @@ pub fn set_option<T>(s: &impl AsRawFd, name: libc::c_int, value: &T) {
     };
     assert_eq!(rc, 0, "setsockopt({name}): {}", io::Error::last_os_error());
 }
+
+/// A TCP listener on loopback whose send buffer (`SO_SNDBUF`) is set to
+/// `bytes` (the kernel doubles it for its bookkeeping): the connections it
+/// accepts inherit it, so a server serving it holds few unread bytes in
+/// the kernel, and a client that does not read makes it wait soon.
+pub fn listener_with_sndbuf(bytes: libc::c_int) -> std::net::TcpListener {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
+    set_option(&listener, libc::SO_SNDBUF, &bytes);
+    listener
+}
+
+/// A client connected to `addr` whose receive buffer (`SO_RCVBUF`) is
+/// `bytes` (doubled by the kernel), set before connecting so that the
+/// window it offers is small from the first packet; read and write
+/// timeouts as [`crate::http::connect`]'s.
+pub fn connect_with_rcvbuf(addr: SocketAddr, bytes: libc::c_int) -> std::net::TcpStream {
+    let SocketAddr::V4(v4) = addr else { panic!("connect_with_rcvbuf: an IPv4 address, not {addr}") };
+    // SAFETY: socket(2) takes no pointers; the result is checked below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
+    // SAFETY: `fd` is a new socket that nothing else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    set_option(&socket, libc::SO_RCVBUF, &bytes);
+    // SAFETY: all-zero bytes are a valid `sockaddr_in`.
+    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    sin.sin_family = libc::AF_INET as libc::sa_family_t;
+    sin.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
+    sin.sin_port = v4.port().to_be();
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `sin` is a live `sockaddr_in` and `len` its size; connect(2)
+    // only reads it.
+    let connected = unsafe { libc::connect(socket.as_raw_fd(), (&raw const sin).cast(), len) };
+    assert_eq!(connected, 0, "connect to {addr}: {}", io::Error::last_os_error());
+    let stream = std::net::TcpStream::from(socket);
+    stream.set_read_timeout(Some(crate::http::CLIENT_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(crate::http::CLIENT_TIMEOUT)).unwrap();
+    stream
+}
+
+/// The `SOL_SOCKET` option `name` of `s`, an `int` (a buffer size, as the
+/// kernel reports it: doubled).
+pub fn int_option(s: &impl AsRawFd, name: libc::c_int) -> libc::c_int {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` is a live, writable `c_int` and `len` its size;
+    // getsockopt(2) writes at most `len` bytes and updates `len`.
+    let rc = unsafe { libc::getsockopt(s.as_raw_fd(), libc::SOL_SOCKET, name, (&raw mut value).cast(), &mut len) };
+    assert_eq!(rc, 0, "getsockopt({name}): {}", io::Error::last_os_error());
+    value
+}

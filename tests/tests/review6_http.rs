@@ -288,23 +288,51 @@ fn the_access_log_shows_what_a_taken_over_connection_was_answered() {
 
 // ----- 4. the connection state machine -----------------------------------
 
-/// Answers [`ANSWER`] bytes from memory, never reading a body; tells
-/// `seen` when it answers `/last`.
+/// The answers owed at a shutdown in the tests below: each this long,
+/// [`OWED_N`] + 1 of them (about 57 KiB with their heads), under the
+/// server's backpressure bound (64 KiB of answers owed, past which it
+/// writes them out before it reads the next request), so that the app
+/// takes every request up while the client reads nothing; and far more
+/// than the small socket buffers of [`owed_answers_client`] hold, so that
+/// the server then waits for the client to read them.
+const OWED: usize = 1024;
+const OWED_N: usize = 48;
+
+/// Answers [`OWED`] bytes from memory, never reading a body; tells `seen`
+/// when it answers `/last`.
 fn owed_answers(seen: mpsc::Sender<()>) -> impl Fn(Request<Body>) -> Response<Body> + Send + Sync + 'static {
     let seen = Mutex::new(seen);
     move |req: Request<Body>| {
         if req.uri().path() == "/last" {
             let _ = seen.lock().unwrap().send(());
         }
-        big_answers(req)
+        Response::new(Body::from(vec![b'x'; OWED]))
     }
 }
 
-/// Sends `n` pipelined GETs then `last` in one write (small enough for the
-/// server to read at once), with 8 MiB of answers owed: more than the
-/// socket buffers hold while the client reads nothing. Then shuts the
-/// server down while it waits for the client to read them, and checks
-/// that every answer still arrives, then the end.
+/// A server for `app` whose connections have a small send buffer, and a
+/// client of it with a small receive buffer: a few KiB of answers fill
+/// the socket.
+fn owed_answers_client<A>(server: Server<A>) -> (TestServer, Client)
+where
+    A: guv::wsgi::Service,
+    Server<A>: Send + 'static,
+{
+    let listener = guv_tests::net::listener_with_sndbuf(4096);
+    let sndbuf = guv_tests::net::int_option(&listener, libc::SO_SNDBUF);
+    let s = TestServer::serve(server, listener);
+    let stream = guv_tests::net::connect_with_rcvbuf(s.addr, 4096);
+    let rcvbuf = guv_tests::net::int_option(&stream, libc::SO_RCVBUF);
+    // The premise: the socket holds far less than the answers owed.
+    assert!(((sndbuf + rcvbuf) as usize) < OWED_N * OWED / 2, "socket buffers of {sndbuf} + {rcvbuf} bytes");
+    (s, Client::new(stream))
+}
+
+/// Sends [`OWED_N`] pipelined GETs then `last` in one write, and waits
+/// until the app has answered `/last`: every request is taken up, and the
+/// server is waiting for the client, which reads nothing yet, to take
+/// answers the socket cannot hold. Then shuts the server down and checks
+/// that every answer still arrives, in order, then the end.
 fn answers_owed_at_shutdown_arrive(last: &[u8]) {
     answers_owed_at_shutdown_arrive_then(last, None);
 }
@@ -312,18 +340,19 @@ fn answers_owed_at_shutdown_arrive(last: &[u8]) {
 /// [`answers_owed_at_shutdown_arrive`], then one more answer (to a
 /// request after `/last`) with status `then`.
 fn answers_owed_at_shutdown_arrive_then(last: &[u8], then: Option<u16>) {
-    const N: usize = 250;
     let (tx, rx) = mpsc::channel();
-    let s = TestServer::start(Server::new(owed_answers(tx)).workers(1).access_log(false));
-    let mut c = Client::connect(s.addr);
-    let mut batch = pipelined(N, "/");
+    let (s, mut c) = owed_answers_client(Server::new(owed_answers(tx)).access_log(false));
+    let mut batch = pipelined(OWED_N, "/");
     batch.extend_from_slice(last);
     c.send(&batch);
     rx.recv_timeout(CLIENT_TIMEOUT).expect("the app never saw the last request");
     // The server is now writing the owed answers to a client that reads
     // nothing (one hub: the stop runs once that writer parks).
     s.stop.shutdown();
-    assert_eq!(count_answers(&mut c, N + 1), N + 1, "answers owed at the shutdown were cut");
+    for i in 0..=OWED_N {
+        let r = c.read_response().unwrap_or_else(|e| panic!("answer {i} of {}: {e}", OWED_N + 1));
+        assert_eq!((r.status, r.body.len()), (200, OWED), "answer {i}");
+    }
     if let Some(status) = then {
         let r = c.read_response().expect("the last answer was cut");
         assert_eq!(r.status, status, "{}", r.text());

@@ -208,10 +208,12 @@ impl Drop for ParksOnDrop {
 /// A closure sent with `Handle::spawn` for which the hub cannot map a
 /// stack is dropped where its destructor may park (a thread-pool thread),
 /// not in the hub's loop, where a park is refused with a panic that used to
-/// abort the whole process. The failure is still reported on stderr.
+/// abort the whole process. The failure is still reported (through `log`,
+/// which the child prints on stderr).
 #[test]
 fn a_remote_spawn_without_a_stack_drops_its_closure_where_it_may_park() {
     if child_role().as_deref() == Some("no-stack") {
+        let logged = guv_tests::http::access_log();
         // Every new stack of this hub is 1 GiB, which the capped address
         // space cannot hold; plain threads' stacks still fit.
         guv::hub::set_stack_size(1 << 30).unwrap();
@@ -225,6 +227,9 @@ fn a_remote_spawn_without_a_stack_drops_its_closure_where_it_may_park() {
         // Parks this (main) greenlet, so the loop takes the remote spawn.
         let report = rx.recv_timeout(CLIENT_TIMEOUT).expect("the closure was dropped");
         println!("REPORT {report}");
+        for line in logged.lock().unwrap().iter() {
+            eprintln!("LOG {line}");
+        }
         // The hub goes on.
         assert_eq!(guv::Builder::new().stack_size(64 << 10).spawn(|| 7).unwrap().wait().unwrap(), 7);
         std::process::exit(0);

@@ -152,7 +152,9 @@ impl Event {
     /// callback that panics is reported by the panic hook and does not keep
     /// the others from running. If the setter is killed (or its `Timeout`
     /// fires) inside a callback, that one is cut short and the later ones
-    /// run on a fresh greenlet, so each `set` still reaches every callback.
+    /// run on a fresh greenlet, so each `set` still reaches every callback
+    /// (if no greenlet can be started, that is logged as an error, target
+    /// `guv::links`, and those callbacks do not run).
     /// Remove it with [`unlink`](Event::unlink).
     ///
     /// ```

@@ -128,7 +128,9 @@ impl<T, E> AsyncResult<T, E> {
     /// hook and does not keep the others from running. If the setter is
     /// killed (or its `Timeout` fires) inside a callback, that callback is
     /// cut short and the ones after it run on a fresh greenlet: each
-    /// callback added before the result was set runs exactly once.
+    /// callback added before the result was set runs exactly once (unless
+    /// no greenlet can be started: that is logged as an error, target
+    /// `guv::links`, and those callbacks do not run).
     ///
     /// ```
     /// use std::{cell::Cell, rc::Rc};

@@ -376,19 +376,36 @@ pub struct Child {
 impl Child {
     /// Takes over a std child; its pipes become green.
     ///
+    /// If a pipe cannot be taken over (registering it with the hub's
+    /// poller failed), the child is lost to the caller: nobody could wait
+    /// for it or talk to it. So it is killed (`SIGKILL`) and reaped before
+    /// the error is returned, rather than left running and then a zombie
+    /// (the calling greenlet parks meanwhile; [`Command::spawn`] and the
+    /// rest, which call this, do the same).
+    ///
     /// ```
     /// let std_child = std::process::Command::new("true").spawn().unwrap();
     /// let mut child = guv::green::process::Child::from_std(std_child).unwrap();
     /// assert!(child.wait().unwrap().success());
     /// ```
     pub fn from_std(mut inner: std::process::Child) -> io::Result<Child> {
-        Ok(Child {
-            stdin: inner.stdin.take().map(|p| Pipe::new(p.into())).transpose()?.map(ChildStdin),
-            stdout: inner.stdout.take().map(|p| Pipe::new(p.into())).transpose()?.map(ChildStdout),
-            stderr: inner.stderr.take().map(|p| Pipe::new(p.into())).transpose()?.map(ChildStderr),
-            inner,
-            exit: None,
-        })
+        let (stdin, stdout, stderr) = (inner.stdin.take(), inner.stdout.take(), inner.stderr.take());
+        // On an error, the pipes taken over so far and those not yet are
+        // dropped (closed) with this closure.
+        let pipes = move || -> io::Result<_> {
+            Ok((
+                stdin.map(|p| Pipe::new(p.into())).transpose()?.map(ChildStdin),
+                stdout.map(|p| Pipe::new(p.into())).transpose()?.map(ChildStdout),
+                stderr.map(|p| Pipe::new(p.into())).transpose()?.map(ChildStderr),
+            ))
+        };
+        match pipes() {
+            Ok((stdin, stdout, stderr)) => Ok(Child { stdin, stdout, stderr, inner, exit: None }),
+            Err(e) => {
+                kill_and_reap(inner);
+                Err(e)
+            }
+        }
     }
 
     /// The OS process id.
@@ -515,6 +532,23 @@ impl Child {
         };
         let status = child.wait()?;
         Ok(Output { status, stdout, stderr })
+    }
+}
+
+/// Kills (`SIGKILL`) and reaps a child that [`Child::from_std`] could not
+/// take over. The wait is green; if the child cannot be watched that way
+/// (no pidfd or SIGCHLD watch can be set up: the hub's poller is what just
+/// failed), std's blocking wait reaps it, which a killed process does not
+/// make long. A kill of the caller meanwhile leaves the reaping to a
+/// greenlet of its own ([`KillOnUnwind`]).
+fn kill_and_reap(inner: std::process::Child) {
+    let mut guard = KillOnUnwind(Some(Child { stdin: None, stdout: None, stderr: None, inner, exit: None }));
+    let child = guard.get();
+    // Ok once it has exited; any other error means it cannot be signalled,
+    // and the wait below still reaps it once it ends.
+    let _ = child.kill();
+    if child.wait().is_err() {
+        let _ = child.inner.wait();
     }
 }
 

@@ -921,9 +921,9 @@ impl Hub {
                                 "in the hub loop (no thread-pool thread could start)"
                             }
                         };
-                        eprintln!(
-                            "guv: a greenlet sent from another thread could not start: {e}; its closure is dropped \
-                             {place}"
+                        log::error!(
+                            target: "guv::hub",
+                            "a greenlet sent from another thread could not start: {e}; its closure is dropped {place}"
                         );
                     }
                 }

@@ -124,9 +124,11 @@ impl Handle {
     /// `NotConnected` once that hub's thread has shut its hub down.
     ///
     /// The hub maps the greenlet's stack when it takes `f` from its queue.
-    /// If it cannot (see [`crate::Builder::spawn`]), it reports that on
-    /// stderr and `f` is dropped unrun on a [`crate::tpool`] thread, where
-    /// its destructor may block or park (never in the hub's loop).
+    /// If it cannot (see [`crate::Builder::spawn`]), it reports that
+    /// through the [`log`](https://docs.rs/log) facade (an error, target
+    /// `guv::hub`; shown only if the program installed a logger) and `f` is
+    /// dropped unrun on a [`crate::tpool`] thread, where its destructor may
+    /// block or park (never in the hub's loop).
     ///
     /// ```
     /// let handle = std::thread::spawn(guv::hub::Handle::current).join().unwrap();

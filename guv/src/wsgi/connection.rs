@@ -83,10 +83,50 @@ pub(crate) struct Connection {
     /// How long a write waits for the client to take more
     /// ([`super::Server::send_timeout`]).
     send_timeout: Option<Duration>,
-    /// Raised by the server just before it kills the connection's greenlet
-    /// at its shutdown deadline ([`super::handler::Flags::going_away`]), so
-    /// that a WebSocket dropped by that kill says 1001 (going away).
-    pub(crate) going_away: Rc<Cell<bool>>,
+    /// What the server tells the connection about its shutdown (shared
+    /// with [`super::handler::Flags::going_away`]).
+    pub(crate) going_away: Rc<GoingAway>,
+}
+
+/// What a server's shutdown tells a connection, shared by the server's
+/// table of connections and the connection itself (and so the
+/// [`super::Upgraded`] handles of one taken over): the WebSocket on it
+/// says 1001 (going away) when the shutdown begins, and again if the kill
+/// at the deadline drops it before its closing handshake.
+#[derive(Default)]
+pub(crate) struct GoingAway {
+    /// The shutdown deadline passed: the connection's greenlet is about
+    /// to be killed.
+    pub(crate) killed: Cell<bool>,
+    /// A graceful shutdown has begun.
+    began: Cell<bool>,
+    /// Called once when a graceful shutdown begins (registered by what
+    /// took the connection over). It runs on the worker's own greenlet,
+    /// so it must not park.
+    notice: RefCell<Option<Box<dyn FnOnce()>>>,
+}
+
+impl GoingAway {
+    /// Has `notice` called when a graceful shutdown begins: at once if it
+    /// has begun already.
+    pub(crate) fn on_shutdown(&self, notice: Box<dyn FnOnce()>) {
+        if self.began.get() {
+            notice();
+        } else {
+            *self.notice.borrow_mut() = Some(notice);
+        }
+    }
+
+    /// A graceful shutdown has begun: calls the notice registered, if any
+    /// (a panic in it is reported by the hook and ends here: it must not
+    /// stop the shutdown of the other connections).
+    pub(crate) fn shutdown_began(&self) {
+        self.began.set(true);
+        let notice = self.notice.borrow_mut().take();
+        if let Some(notice) = notice {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(notice));
+        }
+    }
 }
 
 /// A buffer being flushed; dropping it (at the end, or when the writer
@@ -120,7 +160,7 @@ impl Connection {
         conn: Conn,
         body_timeout: Option<Duration>,
         send_timeout: Option<Duration>,
-        going_away: Rc<Cell<bool>>,
+        going_away: Rc<GoingAway>,
     ) -> Connection {
         Connection {
             stream,

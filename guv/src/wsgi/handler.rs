@@ -31,6 +31,16 @@ const INLINE_BODY: usize = 32 * 1024;
 /// streams.
 const FLUSH_AT: usize = 64 * 1024;
 
+/// Backpressure on pipelined requests: answers buffered for the client
+/// (pipelined ones it has not read yet) are written out once they pass
+/// this many bytes, before the next request is read, parking while the
+/// client does not read (for at most the send timeout per wait). So a
+/// client that pipelines requests and never reads makes the server hold
+/// at most this much plus one answer, not every answer to what it sent.
+/// Checked once per answer (one length compare); below it, answers keep
+/// going out together when the server would next wait for the client.
+const MAX_OWED: usize = 64 * 1024;
+
 /// The log target of access-log lines.
 pub(crate) const ACCESS_TARGET: &str = "guv::wsgi::access";
 
@@ -75,9 +85,10 @@ pub(crate) struct Flags {
     pub(crate) busy: Cell<bool>,
     /// The server is shutting down: close after the current response.
     pub(crate) stopping: Rc<Cell<bool>>,
-    /// The shutdown deadline passed and the server is about to kill this
-    /// connection's greenlet (shared with its [`Connection`]).
-    pub(crate) going_away: Rc<Cell<bool>>,
+    /// What the server's shutdown tells the connection (shared with its
+    /// [`Connection`]): that it began, and that the deadline passed and the
+    /// server is about to kill this connection's greenlet.
+    pub(crate) going_away: Rc<connection::GoingAway>,
 }
 
 /// The connection's state, shared by its greenlet and the request bodies.
@@ -168,6 +179,35 @@ fn serve_requests(
                 return;
             }
         }
+        if conn.out.borrow().len() > MAX_OWED && !flush_owed(conn, peer, flags) {
+            return;
+        }
+    }
+}
+
+/// Writes out the answers owed past [`MAX_OWED`] before the next request
+/// is read; `false` when the connection is done: writing failed, or a
+/// shutdown began meanwhile (the answers of the requests taken up before
+/// it are out; the requests behind them are not taken up, as when the
+/// shutdown finds a request in the app). Busy meanwhile, like every flush
+/// of answers owed, so that a shutdown lets it finish. Out of line: the
+/// request loop stays small.
+#[cold]
+#[inline(never)]
+fn flush_owed(conn: &Connection, peer: SocketAddr, flags: &Flags) -> bool {
+    flags.busy.set(true);
+    let flushed = conn.flush();
+    flags.busy.set(false);
+    match flushed {
+        Err(e) => {
+            log::debug!(target: "guv::wsgi", "{peer}: {e}");
+            false
+        }
+        Ok(()) if flags.stopping.get() => {
+            conn.linger();
+            false
+        }
+        Ok(()) => true,
     }
 }
 

@@ -112,7 +112,11 @@
 //! blocking and parks only when the socket is empty, writes the response
 //! head straight into a reused output buffer, and flushes that buffer only
 //! when it is about to wait for the client, so that pipelined answers share
-//! a write.
+//! a write. Once the answers buffered for a client pass 64 KiB (a client
+//! that pipelines requests faster than it reads the answers), they are
+//! written out before the next request is read, the server waiting for the
+//! client to take them: a connection holds at most that much plus one
+//! answer, however many requests the client has sent.
 
 mod body;
 mod chunked;

@@ -333,6 +333,9 @@ impl<A: Service> Server<A> {
     /// while the server is writing, it is not waiting for a request head,
     /// so [`header_timeout`](Server::header_timeout) does not apply, and a
     /// slow reader that keeps reading is never cut off. `None`: no limit.
+    /// Such a client cannot make the server pile its answers up meanwhile:
+    /// once 64 KiB of answers are owed to it, the server writes them out
+    /// (waiting, within this timeout) before it reads the next request.
     ///
     /// ```
     /// # use std::io::{Read, Write};
@@ -397,9 +400,19 @@ impl<A: Service> Server<A> {
     }
 
     /// How long in-flight requests get to finish after a shutdown request
-    /// before their greenlets are killed (a
-    /// [`WebSocket`](crate::websocket::WebSocket) still open then sends its
-    /// client a closing frame with 1001, going away).
+    /// before their greenlets are killed. An open
+    /// [`WebSocket`](crate::websocket::WebSocket) is sent a closing frame
+    /// with 1001 (going away) when the shutdown begins, so that its handler
+    /// sees the connection end once the client answers and can return
+    /// before then (see [`WebSocket::wait`](crate::websocket::WebSocket::wait));
+    /// one still open at the deadline is killed (its client got the 1001).
+    ///
+    /// A shutdown closes idle connections at once. Every request the app
+    /// has taken up before it is answered (its answer says
+    /// `Connection: close` if it was still being made), and so are the
+    /// answers still owed to a client that was slow to read them; requests
+    /// pipelined behind them and not taken up yet are not, and the
+    /// connection closes after the last answer owed.
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};
@@ -901,7 +914,7 @@ impl Worker {
             head_since: Cell::new(NOT_WAITING),
             busy: Cell::new(false),
             stopping: self.stopping.clone(),
-            going_away: Rc::new(Cell::new(false)),
+            going_away: Rc::default(),
         });
         let (worker, conn_flags) = (self.clone(), flags.clone());
         let spawned = self.pool.spawn_with(Builder::new(), move || {
@@ -1054,12 +1067,17 @@ fn run_worker(
             hub.park();
         });
     }
-    // Stop accepting (the listener closes with the accept greenlet), close
-    // idle connections, give busy ones until the deadline.
+    // Stop accepting (the listener closes with the accept greenlet), tell
+    // taken-over connections (a WebSocket says 1001), close idle
+    // connections, give busy ones until the deadline.
     acceptor.kill();
     drop(acceptor);
     if let Some(sweeper) = sweeper {
         sweeper.kill();
+    }
+    let told: Vec<Rc<Flags>> = worker.conns.borrow().values().map(|entry| entry.flags.clone()).collect();
+    for flags in told {
+        flags.going_away.shutdown_began();
     }
     worker.kill_where(|flags| !flags.busy.get());
     let deadline = Instant::now().checked_add(shutdown_timeout);
@@ -1076,7 +1094,7 @@ fn run_worker(
     // What is left is killed: a WebSocket that the kill drops closes with
     // 1001 (going away) rather than 1011 (see `Flags::going_away`).
     for entry in worker.conns.borrow().values() {
-        entry.flags.going_away.set(true);
+        entry.flags.going_away.killed.set(true);
     }
     worker.kill_where(|_| true);
     Ok(())

@@ -193,7 +193,14 @@ impl Upgraded {
     /// Whether the server is killing the connection at its shutdown
     /// deadline.
     pub(crate) fn server_going_away(&self) -> bool {
-        self.conn.going_away.get()
+        self.conn.going_away.killed.get()
+    }
+
+    /// Has `notice` called (on the server's worker greenlet: it must not
+    /// park) when a graceful shutdown of the server begins; at once if it
+    /// has begun. One notice per connection: a later one replaces it.
+    pub(crate) fn on_server_shutdown(&self, notice: Box<dyn FnOnce()>) {
+        self.conn.going_away.on_shutdown(notice);
     }
 
     /// Parks until the socket is ready for `interest`.
