@@ -714,15 +714,18 @@ mod tests {
             rw("#[cfg(unix)] pub(crate) use std::{thread_local, net::TcpStream};"),
             squash(
                 "#[cfg(unix)] pub(crate) use :: guv :: green :: net :: TcpStream ; \
-                 #[allow(unused_imports)] #[cfg(unix)] pub(crate) use :: guv :: local as thread_local ;"
+                 #[allow(unused_imports)] #[cfg(unix)] pub(crate) use :: guv :: __private :: thread_local as thread_local ;"
             )
         );
         assert_eq!(
             rw("#[doc = \"x\"] use std::thread_local;"),
-            squash("#[allow(unused_imports)] #[doc = \"x\"] use :: guv :: local as thread_local ;")
+            squash("#[allow(unused_imports)] #[doc = \"x\"] use :: guv :: __private :: thread_local as thread_local ;")
         );
         assert_eq!(rw("#[cfg(unix)] pub use std::io::Read;"), squash("#[cfg(unix)] pub use std::io::Read;"));
-        assert_eq!(rw("#![allow(x)] use std::thread_local as tl;"), squash("#![allow(x)] use :: guv :: local as tl ;"));
+        assert_eq!(
+            rw("#![allow(x)] use std::thread_local as tl;"),
+            squash("#![allow(x)] use :: guv :: __private :: thread_local as tl ;")
+        );
     }
 
     #[test]

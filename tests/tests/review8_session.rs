@@ -2,6 +2,10 @@
 //! waits, the input buffer replaced after a large head, scoped IPv6
 //! literals, and the macro rewrites.
 
+// A crate named `thread_local` (as the popular one is), for the macro
+// tests below.
+extern crate httparse as thread_local;
+
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -145,4 +149,58 @@ fn a_scope_glibc_would_not_read_is_refused_without_a_query() {
     }
     assert!("[fe80::1%lo]:80".to_socket_addrs().is_err());
     assert_eq!(dns.queries(), 0, "a scoped literal was sent to the DNS server");
+}
+
+// ----- macros: `use std::thread_local;` binds no module -----------------
+//
+// std's `thread_local` is a macro only, so importing it leaves the name
+// free in the type namespace: for a module of the user's, or a crate
+// named `thread_local`. The rewritten import named `guv::local`, which is
+// a module too: neither item below compiled patched.
+
+#[guv::patched]
+mod own_thread_local_module {
+    use std::cell::Cell;
+    use std::thread_local;
+
+    pub mod thread_local {
+        pub fn seven() -> u8 {
+            7
+        }
+    }
+
+    thread_local! {
+        pub static X: Cell<u8> = Cell::new(1);
+    }
+
+    pub fn sum() -> u8 {
+        thread_local::seven() + X.with(Cell::get)
+    }
+}
+
+#[guv::patched]
+mod crate_named_thread_local {
+    use std::cell::Cell;
+    use std::thread_local as tl;
+    pub use std::thread_local;
+
+    tl! {
+        pub static Y: Cell<u8> = Cell::new(2);
+    }
+
+    pub fn header_slots() -> usize {
+        // The crate, not anything the import brought.
+        let slots = [thread_local::EMPTY_HEADER; 3];
+        slots.len() + usize::from(Y.with(Cell::get))
+    }
+}
+
+#[test]
+fn a_thread_local_import_leaves_the_name_free_for_a_module_or_crate() {
+    assert_eq!(own_thread_local_module::sum(), 8);
+    assert_eq!(crate_named_thread_local::header_slots(), 5);
+    // Green: one value per green thread (a new greenlet starts afresh).
+    own_thread_local_module::X.with(|x| x.set(5));
+    assert_eq!(guv::spawn(|| own_thread_local_module::X.with(std::cell::Cell::get)).wait().unwrap(), 1);
+    assert_eq!(own_thread_local_module::X.with(std::cell::Cell::get), 5);
 }
