@@ -152,7 +152,11 @@ impl<'a> Patcher<'a> {
             out.extend([semi.clone()]);
         }
         if let Some(apart) = rewritten.apart {
-            out.extend(quote::quote_spanned!(use_kw.span()=> #[allow(unused_imports)]));
+            // The macro's own span (not the user's): an attribute the
+            // expansion adds is not the user's to lint, and clippy's
+            // `duplicated_attributes` fired on it next to the user's own
+            // `#[allow(unused_imports)]`.
+            out.extend(quote::quote!(#[allow(unused_imports)]));
             out.extend(prefix);
             out.extend([use_kw.clone()]);
             out.extend(apart);

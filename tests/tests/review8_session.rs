@@ -182,6 +182,7 @@ mod own_thread_local_module {
 mod crate_named_thread_local {
     use std::cell::Cell;
     use std::thread_local as tl;
+    #[allow(unused_imports)]
     pub use std::thread_local;
 
     tl! {
