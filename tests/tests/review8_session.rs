@@ -72,6 +72,220 @@ fn an_event_stream_behind_a_ready_stream_gets_one_head() {
     assert_eq!((r.status, r.text().as_str()), (200, "ready"));
 }
 
+/// What a [`Scripted`] body's reads do, in order; `Wait` takes the next
+/// event from the test.
+#[derive(Clone, Copy, PartialEq)]
+enum Step {
+    /// Yields to the hub, then returns these bytes (it never waits).
+    YieldThen(&'static [u8]),
+    /// `Interrupted` without waiting.
+    Interrupted,
+    /// Waits for the test's next event.
+    Wait,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    Data(&'static [u8]),
+    Fail,
+    Panic,
+}
+
+struct Scripted {
+    steps: std::vec::IntoIter<Step>,
+    events: green_mpsc::Receiver<Event>,
+}
+
+impl Read for Scripted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let step = self.steps.next().unwrap_or(Step::Wait);
+        let event = match step {
+            Step::YieldThen(bytes) => {
+                guv::gyield();
+                Event::Data(bytes)
+            }
+            Step::Interrupted => return Err(io::ErrorKind::Interrupted.into()),
+            Step::Wait => match self.events.recv() {
+                Ok(event) => event,
+                Err(_) => return Ok(0),
+            },
+        };
+        match event {
+            Event::Data(bytes) => {
+                buf[..bytes.len()].copy_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            Event::Fail => Err(io::Error::other("the source broke")),
+            Event::Panic => panic!("the source panicked"),
+        }
+    }
+}
+
+/// A server whose `/s` streams a [`Scripted`] body with `steps` (one
+/// request only); `/plain` answers in memory.
+fn scripted_server(steps: Vec<Step>, shutdown: Duration) -> (TestServer, green_mpsc::Sender<Event>) {
+    let (tx, rx) = green_mpsc::channel();
+    let body = Mutex::new(Some(Scripted { steps: steps.into_iter(), events: rx }));
+    let app = move |req: Request<Body>| -> Response<Body> {
+        match req.uri().path() {
+            "/plain" => Response::new(Body::from("plain")),
+            _ => Response::new(Body::from_reader(body.lock().unwrap().take().expect("one stream"))),
+        }
+    };
+    (TestServer::start(Server::new(app).workers(1).access_log(false).shutdown_timeout(shutdown)), tx)
+}
+
+const PATIENT: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_body_that_yields_or_is_interrupted_first_gets_one_head() {
+    // A yield runs the head sender (the head goes out alone, then the
+    // bytes); an `Interrupted` read re-arms it, without a second sender.
+    // (the body's reads, what the answer carries)
+    let scripts: [(&[Step], &str); 4] = [
+        (&[Step::YieldThen(b"y")], "y"),
+        (&[Step::Interrupted, Step::Wait], "w"),
+        (&[Step::Interrupted, Step::Interrupted, Step::YieldThen(b"y")], "y"),
+        (&[Step::YieldThen(b"y"), Step::Interrupted, Step::Wait], "yw"),
+    ];
+    for (steps, want) in scripts {
+        let (s, tx) = scripted_server(steps.to_vec(), PATIENT);
+        let mut c = Client::connect(s.addr);
+        c.send(b"GET /s HTTP/1.1\r\nHost: a\r\n\r\n");
+        if steps.contains(&Step::Wait) {
+            // The body waits: its head is out before the event.
+            assert_eq!(c.peek(17).unwrap(), b"HTTP/1.1 200 OK\r\n");
+            tx.send(Event::Data(b"w")).unwrap();
+        }
+        drop(tx);
+        let r = c.read_response().unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, want));
+        c.send(b"GET /plain HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(c.read_response().unwrap().text(), "plain");
+    }
+}
+
+#[test]
+fn an_http10_stream_head_goes_out_early_and_a_failure_resets() {
+    // Delimited by the close: the head still goes out as the body waits,
+    // and a failure after it is a reset, never a clean end.
+    let (s, tx) = scripted_server(vec![Step::Wait, Step::Wait], PATIENT);
+    let mut c = Client::connect(s.addr);
+    c.send(b"GET /s HTTP/1.0\r\n\r\n");
+    assert_eq!(c.peek(17).unwrap(), b"HTTP/1.1 200 OK\r\n");
+    tx.send(Event::Data(b"abc")).unwrap();
+    tx.send(Event::Fail).unwrap();
+    let e = c.read_response().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+}
+
+#[test]
+fn a_head_request_never_reads_the_stream() {
+    let (s, _tx) = scripted_server(vec![Step::Wait], PATIENT);
+    let mut c = Client::connect(s.addr);
+    c.send(b"HEAD /s HTTP/1.1\r\nHost: a\r\n\r\nGET /plain HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(c.read_response_to(true).unwrap().status, 200);
+    assert_eq!(c.read_response().unwrap().text(), "plain");
+}
+
+#[test]
+fn a_stream_that_panics_after_its_head_is_cut_and_nothing_follows() {
+    let (s, tx) = scripted_server(vec![Step::Wait], PATIENT);
+    let mut c = Client::connect(s.addr);
+    c.send(b"GET /s HTTP/1.1\r\nHost: a\r\n\r\nGET /plain HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(c.peek(17).unwrap(), b"HTTP/1.1 200 OK\r\n");
+    tx.send(Event::Panic).unwrap();
+    // The head, then the close: no 500 after the 200, no last chunk, and
+    // the pipelined request is not answered.
+    let e = c.read_response().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
+    assert!(c.is_closed());
+}
+
+#[test]
+fn the_shutdown_deadline_cuts_a_waiting_stream_after_its_head() {
+    let (s, _tx) = scripted_server(vec![Step::Wait], Duration::from_millis(100));
+    let mut c = Client::connect(s.addr);
+    c.send(b"GET /s HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(c.peek(17).unwrap(), b"HTTP/1.1 200 OK\r\n");
+    s.shutdown().unwrap();
+    let e = c.read_response().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
+}
+
+// ----- a large head, then the input buffer replaced ---------------------
+
+/// A head of about 40 KiB (past the size an input buffer is kept at),
+/// with `fields` last.
+fn large_head(fields: &str) -> String {
+    let pad = "p".repeat(4000);
+    let mut head = String::from("POST /e HTTP/1.1\r\nHost: a\r\n");
+    for i in 0..10 {
+        head.push_str(&format!("X-Pad-{i}: {pad}\r\n"));
+    }
+    head + fields + "\r\n"
+}
+
+#[test]
+fn bytes_after_a_large_head_keep_their_place_when_the_buffer_is_replaced() {
+    // Echo servers of both kinds; each says when it starts reading the
+    // body, so that the body is sent only once the head was parsed alone
+    // (its buffer left empty, and replaced).
+    let (reading_tx, reading) = std::sync::mpsc::channel::<()>();
+    let reading_tx = Mutex::new(reading_tx);
+    let http = move |mut req: Request<Body>| -> Response<Body> {
+        reading_tx.lock().unwrap().send(()).unwrap();
+        let mut got = Vec::new();
+        req.body_mut().read_to_end(&mut got).unwrap();
+        Response::new(Body::from(got))
+    };
+    let (raw_tx, raw_reading) = std::sync::mpsc::channel::<()>();
+    let raw_tx = Mutex::new(raw_tx);
+    let raw = move |req: &mut guv::wsgi::RawRequest<'_>, res: &mut guv::wsgi::RawResponse<'_>| {
+        raw_tx.lock().unwrap().send(()).unwrap();
+        let mut got = Vec::new();
+        req.body().read_to_end(&mut got).unwrap();
+        res.set_body(&got);
+    };
+    let servers = [
+        (TestServer::start(Server::new(http).workers(1).access_log(false)), reading),
+        (TestServer::start(Server::raw(raw).workers(1).access_log(false)), raw_reading),
+    ];
+    for (s, reading) in &servers {
+        let mut c = Client::connect(s.addr);
+        // The body and part of the next head in the same write: nothing
+        // is replaced, and the rest of that head comes later.
+        let mut bytes = large_head("Content-Length: 5\r\n").into_bytes();
+        bytes.extend_from_slice(b"helloPOST /e HTTP/1.1\r\nHost: a\r\nContent-Le");
+        c.send(&bytes);
+        assert_eq!(c.read_response().unwrap().text(), "hello");
+        reading.recv_timeout(PATIENT).unwrap();
+        c.send(b"ngth: 3\r\n\r\nabc");
+        assert_eq!(c.read_response().unwrap().text(), "abc");
+        reading.recv_timeout(PATIENT).unwrap();
+        // The body after the head was parsed alone: sized, then chunked.
+        for (framing, body, want) in [
+            ("Content-Length: 5\r\n", &b"world"[..], "world"),
+            ("Transfer-Encoding: chunked\r\n", b"3\r\nxyz\r\n0\r\n\r\n", "xyz"),
+        ] {
+            c.send(large_head(framing).as_bytes());
+            reading.recv_timeout(PATIENT).unwrap();
+            c.send(body);
+            assert_eq!(c.read_response().unwrap().text(), want);
+        }
+        // Held back by `Expect: 100-continue` until the app reads.
+        c.send(large_head("Content-Length: 4\r\nExpect: 100-continue\r\n").as_bytes());
+        reading.recv_timeout(PATIENT).unwrap();
+        assert_eq!(c.read_response().unwrap().status, 100);
+        c.send(b"body");
+        assert_eq!(c.read_response().unwrap().text(), "body");
+        // After the raw app's copy of the large head (and its cached
+        // `Host`) was dropped, a `Host` is checked in full again.
+        c.send(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n");
+        assert_eq!(c.read_response().unwrap().status, 400);
+    }
+}
+
 // ----- scoped IPv6 literals ---------------------------------------------
 //
 // std hands `(host, port)` to glibc's getaddrinfo. Only strings whose part
