@@ -152,7 +152,11 @@ impl<'a> Patcher<'a> {
             out.extend([semi.clone()]);
         }
         if let Some(apart) = rewritten.apart {
-            out.extend(quote::quote_spanned!(use_kw.span()=> #[allow(unused_imports)]));
+            // The macro's own span (not the user's): an attribute the
+            // expansion adds is not the user's to lint, and clippy's
+            // `duplicated_attributes` fired on it next to the user's own
+            // `#[allow(unused_imports)]`.
+            out.extend(quote::quote!(#[allow(unused_imports)]));
             out.extend(prefix);
             out.extend([use_kw.clone()]);
             out.extend(apart);
@@ -714,15 +718,18 @@ mod tests {
             rw("#[cfg(unix)] pub(crate) use std::{thread_local, net::TcpStream};"),
             squash(
                 "#[cfg(unix)] pub(crate) use :: guv :: green :: net :: TcpStream ; \
-                 #[allow(unused_imports)] #[cfg(unix)] pub(crate) use :: guv :: local as thread_local ;"
+                 #[allow(unused_imports)] #[cfg(unix)] pub(crate) use :: guv :: __private :: thread_local as thread_local ;"
             )
         );
         assert_eq!(
             rw("#[doc = \"x\"] use std::thread_local;"),
-            squash("#[allow(unused_imports)] #[doc = \"x\"] use :: guv :: local as thread_local ;")
+            squash("#[allow(unused_imports)] #[doc = \"x\"] use :: guv :: __private :: thread_local as thread_local ;")
         );
         assert_eq!(rw("#[cfg(unix)] pub use std::io::Read;"), squash("#[cfg(unix)] pub use std::io::Read;"));
-        assert_eq!(rw("#![allow(x)] use std::thread_local as tl;"), squash("#![allow(x)] use :: guv :: local as tl ;"));
+        assert_eq!(
+            rw("#![allow(x)] use std::thread_local as tl;"),
+            squash("#![allow(x)] use :: guv :: __private :: thread_local as tl ;")
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! ...};`. Declarations with nothing to rewrite are left byte for byte.
 //!
 //! Two leaves are not module paths: `std::thread_local` (the macro) becomes
-//! `<crate>::local`, and `std` itself renamed or globbed (`use std as s;`,
+//! `<crate>::__private::thread_local` (`local!` under a name that is a
+//! macro only), and `std` itself renamed or globbed (`use std as s;`,
 //! `use std::*;`) becomes `<crate>::green_std` when every group is patched.
 //! `thread_local` imported under its own name is handed back apart (see
 //! [`Rewrite::apart`]).
@@ -42,7 +43,7 @@ pub(crate) struct Rewrite {
     /// The tree of the declaration as written, or `None` when every leaf
     /// went to `apart`.
     pub(crate) tree: Option<TokenStream>,
-    /// `<crate>::local as thread_local`, for a declaration of its own under
+    /// `<crate>::__private::thread_local as thread_local`, for a declaration of its own under
     /// `#[allow(unused_imports)]`: every bare `thread_local!` in the item is
     /// rewritten to `<crate>::local!` whatever is in scope, so the import
     /// that std code needs for it is no longer used there (it still serves
@@ -56,7 +57,7 @@ enum Decision {
     Keep,
     /// Swap `std` and this many module segments for `<crate>::green::...`.
     Module(usize),
-    /// `std::thread_local` → `<crate>::local`.
+    /// `std::thread_local` → `<crate>::__private::thread_local`.
     Local,
     /// `std` → `<crate>::green_std`.
     GreenStd,
@@ -153,11 +154,13 @@ fn emit_leaf(leaf: &Leaf, decision: Decision, leading: bool, cfg: &PatchConfig) 
     match decision {
         Decision::Local | Decision::GreenStd => {
             let span = segs[0].span();
-            let (path, own_name) = match decision {
-                Decision::Local => ("local", &segs[segs.len() - 1]),
-                _ => ("green_std", &segs[0]),
+            let (path, own_name): (&[&str], _) = match decision {
+                // A path that names the macro only: `<crate>::local` is
+                // also a module, which the import would bind as well.
+                Decision::Local => (&["__private", "thread_local"], &segs[segs.len() - 1]),
+                _ => (&["green_std"], &segs[0]),
             };
-            out.extend(cfg.krate.tokens(span, &[path]));
+            out.extend(cfg.krate.tokens(span, path));
             match &leaf.end {
                 End::Glob(star) => {
                     out.extend(path_sep(star.span()));
@@ -324,15 +327,21 @@ mod tests {
         let all = GroupSet::all();
         // Under its own name it is declared apart (the bare invocations no
         // longer go through it); renamed, it stays in the tree.
-        assert_eq!(rw_apart("std::thread_local", all).unwrap(), (None, Some(":: guv :: local as thread_local".into())));
+        assert_eq!(
+            rw_apart("std::thread_local", all).unwrap(),
+            (None, Some(":: guv :: __private :: thread_local as thread_local".into()))
+        );
         assert_eq!(
             rw_apart("::std::{thread_local, thread}", all).unwrap(),
-            (Some(":: guv :: green :: thread".into()), Some(":: guv :: local as thread_local".into()))
+            (
+                Some(":: guv :: green :: thread".into()),
+                Some(":: guv :: __private :: thread_local as thread_local".into())
+            )
         );
-        assert_eq!(rw("std::thread_local as tl", all).unwrap(), ":: guv :: local as tl");
+        assert_eq!(rw("std::thread_local as tl", all).unwrap(), ":: guv :: __private :: thread_local as tl");
         assert_eq!(
             rw_apart("std::{thread_local as thread_local, cell::Cell}", all).unwrap(),
-            (Some("std :: cell :: Cell".into()), Some(":: guv :: local as thread_local".into()))
+            (Some("std :: cell :: Cell".into()), Some(":: guv :: __private :: thread_local as thread_local".into()))
         );
         assert_eq!(rw("std::thread_local", GroupSet::EMPTY.with(Group::Net)), None);
     }

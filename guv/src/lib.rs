@@ -372,6 +372,12 @@ pub mod __private {
     /// every walk recognises whatever its `crate` option names.
     pub use guv_macros::is_patched;
 
+    /// What `use std::thread_local;` imports in patched code: `local!`
+    /// under a path that is a macro only. `crate::local` is a module too,
+    /// and importing it as `thread_local` would clash with a module or
+    /// crate of the user's by that name, which std's import does not.
+    pub use crate::__thread_local as thread_local;
+
     pub use crate::hub::track::TrackReport;
     pub use crate::macro_support::{TestOptions, TestReturn, run_test};
 

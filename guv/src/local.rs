@@ -421,3 +421,21 @@ macro_rules! local {
         $crate::local!($(#[$attr])* $vis static $name: $t = $init;);
     };
 }
+
+/// [`local!`] under a name that is a macro only (`guv::local` is also a
+/// module), for `use std::thread_local;` in code patched by
+/// `#[guv::patched]`, which imports it as `guv::__private::thread_local`.
+/// Not public API.
+///
+/// ```
+/// use guv::__private::thread_local as tl;
+/// tl! { static N: std::cell::Cell<u8> = std::cell::Cell::new(3); }
+/// assert_eq!(N.with(|n| n.get()), 3);
+/// ```
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __thread_local {
+    ($($body:tt)*) => {
+        $crate::local!($($body)*);
+    };
+}

@@ -53,14 +53,34 @@ fn resolve(host: &str, port: u16) -> io::Result<vec::IntoIter<SocketAddr>> {
     if let Some((ip, zone)) = host.split_once('%')
         && let Ok(ip) = ip.parse::<Ipv6Addr>()
     {
-        let scope = match zone.parse::<u32>() {
-            Ok(index) => index,
-            Err(_) => super::sys::interface_index(zone)?,
-        };
+        let scope = scope_id(&ip, zone)?;
         return Ok(vec![SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope))].into_iter());
     }
     let ips = super::dns::lookup_host(host)?;
     Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect::<Vec<_>>().into_iter())
+}
+
+/// The scope `zone` gives `ip`, read as glibc's getaddrinfo reads it: an
+/// interface name only for a link-local address (unicast `fe80::/10`, or
+/// multicast of node or link scope), else (or when no interface has that
+/// name) a decimal number that starts with a digit.
+fn scope_id(ip: &Ipv6Addr, zone: &str) -> io::Result<u32> {
+    let first = ip.segments()[0];
+    let link_local = first & 0xffc0 == 0xfe80 || (first & 0xff00 == 0xff00 && matches!(first & 0xf, 1 | 2));
+    if link_local && let Ok(index) = super::sys::interface_index(zone) {
+        return Ok(index);
+    }
+    if zone.starts_with(|c: char| c.is_ascii_digit())
+        && let Ok(number) = zone.parse::<u32>()
+    {
+        return Ok(number);
+    }
+    let why = if link_local {
+        format!("no network interface named {zone:?}")
+    } else {
+        format!("{zone:?} is no scope for {ip}: only a link-local address takes an interface name")
+    };
+    Err(io::Error::new(io::ErrorKind::NotFound, why))
 }
 
 impl ToSocketAddrs for (&str, u16) {

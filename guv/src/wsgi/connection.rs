@@ -77,6 +77,8 @@ pub(crate) struct Connection {
     /// A streamed answer's head, encoded, that goes out if its body waits
     /// before its first bytes ([`Connection::send_head_if_parked`]).
     parked_head: RefCell<ParkedHead>,
+    /// The greenlet that sends `parked_head` is scheduled and has not run.
+    head_sender: Cell<bool>,
     /// How long a read of the request body waits for the client
     /// ([`super::Server::body_timeout`]).
     body_timeout: Option<Duration>,
@@ -173,6 +175,7 @@ impl Connection {
             upgrade_written: RefCell::new(Vec::new()),
             flush_soon: Cell::new(false),
             parked_head: RefCell::new(ParkedHead::Idle),
+            head_sender: Cell::new(false),
             released: RefCell::new(None),
             body_timeout,
             send_timeout,
@@ -283,32 +286,35 @@ impl Connection {
     /// that produces them at once still has its head written with them.
     pub(crate) fn send_head_if_parked(self: &Rc<Self>, head: Vec<u8>) {
         *self.parked_head.borrow_mut() = ParkedHead::Waiting(head);
+        // One sender at a time: one scheduled for an earlier head that was
+        // taken back (a body that did not wait) has not run, so it runs at
+        // the same switch a new one would, and sends this head.
+        if self.head_sender.replace(true) {
+            return;
+        }
         let conn = self.clone();
         let spawned = crate::Builder::new().spawn_n(move || {
-            let head = match std::mem::replace(&mut *conn.parked_head.borrow_mut(), ParkedHead::Idle) {
-                ParkedHead::Waiting(head) => head,
-                other => {
-                    // Taken back already (this greenlet ran late), or armed
-                    // again since: not this one's to send.
-                    *conn.parked_head.borrow_mut() = other;
-                    return;
-                }
-            };
-            // Held only here: the connection ended (killed while its body
-            // waited); the head goes nowhere.
+            conn.head_sender.set(false);
+            // Held only here: the connection ended; the head goes nowhere.
             if Rc::strong_count(&conn) == 1 || conn.upgraded.get() {
                 return;
             }
             {
                 let mut out = conn.out.borrow_mut();
-                *conn.parked_head.borrow_mut() = ParkedHead::Sent { at: out.len(), flushes: conn.flushes.get() };
-                out.extend_from_slice(&head);
+                let mut state = conn.parked_head.borrow_mut();
+                // Taken back already (the body did not wait): nothing to
+                // send.
+                let ParkedHead::Waiting(head) = &*state else { return };
+                let at = out.len();
+                out.extend_from_slice(head);
+                *state = ParkedHead::Sent { at, flushes: conn.flushes.get() };
             }
             let _ = conn.flush();
         });
         if spawned.is_err() {
             // No greenlet to send it: the head waits for the body, as it
             // would without this.
+            self.head_sender.set(false);
             *self.parked_head.borrow_mut() = ParkedHead::Idle;
         }
     }
