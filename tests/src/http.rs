@@ -359,3 +359,40 @@ pub fn require_tool(name: &str, args: &[&str]) {
     let ok = std::process::Command::new(name).args(args).output().is_ok_and(|o| o.status.success());
     assert!(ok, "`{name}` is needed by this test: run `bash .ci/install-deps`");
 }
+
+/// One piece of an [`Events`] stream: its bytes, or (a `Result`) a failure.
+pub trait EventItem: Send + 'static {
+    /// The bytes the body reads for this piece, or the error it fails with.
+    fn into_bytes(self) -> io::Result<&'static [u8]>;
+}
+
+impl EventItem for &'static [u8] {
+    fn into_bytes(self) -> io::Result<&'static [u8]> {
+        Ok(self)
+    }
+}
+
+impl EventItem for Result<&'static [u8], &'static str> {
+    fn into_bytes(self) -> io::Result<&'static [u8]> {
+        self.map_err(io::Error::other)
+    }
+}
+
+/// A response body that waits for each of its events, sent from any
+/// thread on a green channel (an event stream): each read returns one
+/// event whole (reads get a buffer large enough for the tests' events), an
+/// `Err` item fails the read, and the body ends when the sender is gone.
+pub struct Events<T>(pub guv::green::sync::mpsc::Receiver<T>);
+
+impl<T: EventItem> Read for Events<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.recv() {
+            Ok(item) => {
+                let event = item.into_bytes()?;
+                buf[..event.len()].copy_from_slice(event);
+                Ok(event.len())
+            }
+            Err(_) => Ok(0),
+        }
+    }
+}

@@ -11,23 +11,7 @@ use std::sync::Mutex;
 use guv::green::sync::mpsc as green_mpsc;
 use guv::wsgi::http::{Request, Response};
 use guv::wsgi::{Body, Server};
-use guv_tests::http::{CLIENT_TIMEOUT, Client, TestServer};
-
-/// A body that waits for each of its events (`Err` makes it fail).
-struct Events(green_mpsc::Receiver<Result<&'static [u8], &'static str>>);
-
-impl Read for Events {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.0.recv() {
-            Ok(Ok(event)) => {
-                buf[..event.len()].copy_from_slice(event);
-                Ok(event.len())
-            }
-            Ok(Err(why)) => Err(io::Error::other(why)),
-            Err(_) => Ok(0),
-        }
-    }
-}
+use guv_tests::http::{CLIENT_TIMEOUT, Client, Events, TestServer};
 
 type EventTx = green_mpsc::Sender<Result<&'static [u8], &'static str>>;
 

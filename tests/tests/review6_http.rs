@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use guv::wsgi::http::{Request, Response};
 use guv::wsgi::{Body, Server, Upgrade};
-use guv_tests::http::{CLIENT_TIMEOUT, Client, TestServer};
+use guv_tests::http::{CLIENT_TIMEOUT, Client, Events, TestServer};
 
 /// An in-memory answer as large as the server still copies next to its
 /// head, so that pipelined answers pile up in one buffer.
@@ -460,18 +460,6 @@ fn a_streamed_answer_that_waits_between_its_chunks_sends_each_before_it_waits() 
     // produced must reach the client before it waits again, not sit in the
     // server's buffer until 64 KiB or the end.
     use guv::green::sync::mpsc as green_mpsc;
-    struct Events(green_mpsc::Receiver<&'static [u8]>);
-    impl Read for Events {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            match self.0.recv() {
-                Ok(event) => {
-                    buf[..event.len()].copy_from_slice(event);
-                    Ok(event.len())
-                }
-                Err(_) => Ok(0),
-            }
-        }
-    }
     let (tx, rx) = green_mpsc::channel::<&'static [u8]>();
     let rx = Mutex::new(Some(rx));
     let app = move |_req: Request<Body>| -> Response<Body> {

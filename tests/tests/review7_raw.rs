@@ -1,74 +1,19 @@
-#![allow(unsafe_code)] // the counting allocator below
-
 //! Review of the raw service API (`Server::raw`, `RawRequest`,
 //! `RawResponse`) and of the request loop it shares with the `http`-typed
 //! path: state that must not outlive its request, memory that must not
 //! outlive its answer, kills and timeouts inside the app, shutdown, and the
 //! answer's framing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use guv::wsgi::http::header::{self, HeaderName, HeaderValue};
 use guv::wsgi::http::{Request, Response, StatusCode};
 use guv::wsgi::{Body, RawRequest, RawResponse, Server};
+use guv_tests::alloc::{Counting, counted_server, live};
 use guv_tests::http::{CLIENT_TIMEOUT, Client, TestServer};
-
-// ----- a counting allocator: the live bytes of the threads that ask ------
-
-/// Counts the bytes live in allocations made on threads that took a slot
-/// ([`counted_thread`]: a server's own thread here), and their peak, so a
-/// test can tell how much that server holds, or held at most.
-struct Counting;
-
-const SLOTS: usize = 4;
-
-static LIVE: [AtomicIsize; SLOTS] = [const { AtomicIsize::new(0) }; SLOTS];
-static PEAK: [AtomicIsize; SLOTS] = [const { AtomicIsize::new(0) }; SLOTS];
-
-thread_local! {
-    /// This thread's slot, plus one (0: not counted).
-    static SLOT: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Counts this thread's allocations in `slot` from now on.
-fn counted_thread(slot: usize) {
-    SLOT.with(|s| s.set(slot + 1));
-}
-
-fn count(delta: isize) {
-    let slot = SLOT.try_with(Cell::get).unwrap_or(0);
-    if slot > 0 {
-        let live = LIVE[slot - 1].fetch_add(delta, Ordering::Relaxed) + delta;
-        PEAK[slot - 1].fetch_max(live, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is passed on to the system allocator unchanged; the
-// counting only reads a const-initialised thread-local and atomics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size() as isize);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(-(layout.size() as isize));
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(new_size as isize - layout.size() as isize);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -80,26 +25,6 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "{what}: not within {CLIENT_TIMEOUT:?}");
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-/// Serves `server` on a thread of its own whose allocations count in
-/// `slot`; returns its address and a function that stops it.
-fn counted_server<A>(server: Server<A>, slot: usize) -> (std::net::SocketAddr, impl FnOnce())
-where
-    A: guv::wsgi::Service,
-    Server<A>: Send + 'static,
-{
-    let stop = server.shutdown_handle();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let thread = std::thread::spawn(move || {
-        counted_thread(slot);
-        server.serve(guv::net::TcpListener::from_std(listener)?)
-    });
-    (addr, move || {
-        stop.shutdown();
-        thread.join().unwrap().unwrap();
-    })
 }
 
 #[test]
@@ -131,7 +56,7 @@ fn a_large_raw_answer_is_not_kept_while_the_connection_idles() {
     let mut c = Client::connect(addr);
     c.send(b"GET /small HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(c.read_response().unwrap().text(), "small");
-    let before = LIVE[0].load(Ordering::Relaxed);
+    let before = live(0);
     for path in ["/big", "/fields", "/replaced"] {
         c.send(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
         if path == "/fields" {
@@ -149,7 +74,7 @@ fn a_large_raw_answer_is_not_kept_while_the_connection_idles() {
         }
         // The answer is out and the connection waits for its next
         // request: the 16 MiB it was built from must not stay with it.
-        eventually(path, || LIVE[0].load(Ordering::Relaxed) - before < (BIG / 2) as isize);
+        eventually(path, || live(0) - before < (BIG / 2) as isize);
         // The connection still serves.
         c.send(b"GET /small HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(c.read_response().unwrap().text(), "small");
@@ -171,7 +96,7 @@ fn a_large_request_head_is_not_kept_while_the_connection_idles() {
         let mut c = Client::connect(addr);
         c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(c.read_response().unwrap().text(), "fine");
-        let before = LIVE[slot].load(Ordering::Relaxed);
+        let before = live(slot);
         let pad = "p".repeat(4000);
         let mut big = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
         for i in 0..14 {
@@ -183,7 +108,7 @@ fn a_large_request_head_is_not_kept_while_the_connection_idles() {
         assert_eq!(c.read_response().unwrap().text(), "fine");
         // Answered; the connection waits for its next request holding no
         // more than a small request's buffers.
-        eventually("the head's buffers", || LIVE[slot].load(Ordering::Relaxed) - before < 24 * 1024);
+        eventually("the head's buffers", || live(slot) - before < 24 * 1024);
         c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(c.read_response().unwrap().text(), "fine");
         stop();

@@ -1,4 +1,4 @@
-#![allow(unsafe_code)] // the counting allocator below, and libc calls
+#![allow(unsafe_code)] // libc calls
 
 //! Defects earlier sessions noticed and left alone (session 8), each
 //! pinned down through the public API: the memory a client that pipelines
@@ -9,67 +9,15 @@
 //! with channels, protocol replies and flags; timeouts are only hang
 //! guards.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::Layout;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::sync::{Mutex, mpsc};
 
 use guv::wsgi::http::{Request, Response};
 use guv::wsgi::{Body, RawRequest, RawResponse, Server};
+use guv_tests::alloc::{Counting, counted_server, peak, reset_peak, set_alloc_hook};
 use guv_tests::http::{CLIENT_TIMEOUT, Client};
-
-// ----- a counting allocator: the live bytes of the threads that ask ------
-
-/// Counts the bytes live in allocations made on threads that took a slot
-/// ([`counted_thread`]: a server's own thread here), and their peak, so a
-/// test can tell how much that server held at most.
-struct Counting;
-
-const SLOTS: usize = 4;
-
-static LIVE: [AtomicIsize; SLOTS] = [const { AtomicIsize::new(0) }; SLOTS];
-static PEAK: [AtomicIsize; SLOTS] = [const { AtomicIsize::new(0) }; SLOTS];
-
-thread_local! {
-    /// This thread's slot, plus one (0: not counted).
-    static SLOT: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Counts this thread's allocations in `slot` from now on.
-fn counted_thread(slot: usize) {
-    SLOT.with(|s| s.set(slot + 1));
-}
-
-fn count(delta: isize) {
-    let slot = SLOT.try_with(Cell::get).unwrap_or(0);
-    if slot > 0 {
-        let live = LIVE[slot - 1].fetch_add(delta, Ordering::Relaxed) + delta;
-        PEAK[slot - 1].fetch_max(live, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is passed on to the system allocator unchanged; the
-// counting only reads const-initialised thread-locals and atomics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size() as isize);
-        hold_at_hook(layout);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(-(layout.size() as isize));
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(new_size as isize - layout.size() as isize);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -92,8 +40,10 @@ static HOOK_REACHED: AtomicBool = AtomicBool::new(false);
 /// Awaited by the hook (at most [`CLIENT_TIMEOUT`]) before it returns.
 static HOOK_RELEASED: AtomicBool = AtomicBool::new(false);
 
-/// Arms the hook on this thread.
+/// Arms the hook on this thread (installing it in the allocator: once
+/// per process, a child's).
 fn arm_hook() {
+    set_alloc_hook(hold_at_hook);
     HOOK.with(|h| h.set(true));
 }
 
@@ -108,26 +58,6 @@ fn hold_at_hook(layout: Layout) {
     while !HOOK_RELEASED.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
         std::thread::yield_now();
     }
-}
-
-/// Serves `server` on a thread of its own whose allocations count in
-/// `slot`; returns its address and a function that stops it.
-fn counted_server<A>(server: Server<A>, slot: usize) -> (std::net::SocketAddr, impl FnOnce())
-where
-    A: guv::wsgi::Service,
-    Server<A>: Send + 'static,
-{
-    let stop = server.shutdown_handle();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let thread = std::thread::spawn(move || {
-        counted_thread(slot);
-        server.serve(guv::net::TcpListener::from_std(listener)?)
-    });
-    (addr, move || {
-        stop.shutdown();
-        thread.join().unwrap().unwrap();
-    })
 }
 
 // ---- 1. pipelined answers a client does not read --------------------------
@@ -159,8 +89,7 @@ fn pipelined_answers_stay_bounded(addr: std::net::SocketAddr, slot: usize, first
     warm.send(b"GET /warm HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(warm.read_response().unwrap().body.len(), ANSWER);
     first.recv_timeout(CLIENT_TIMEOUT).expect("the warm-up request");
-    let idle = LIVE[slot].load(Ordering::SeqCst);
-    PEAK[slot].store(idle, Ordering::SeqCst);
+    let idle = reset_peak(slot);
 
     let mut c = Client::connect(addr);
     c.send(&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(PIPELINED));
@@ -168,13 +97,13 @@ fn pipelined_answers_stay_bounded(addr: std::net::SocketAddr, slot: usize, first
     // Served once the pipelining connection's greenlet has parked.
     warm.send(b"GET /witness HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(warm.read_response().unwrap().status, 200);
-    let held = PEAK[slot].load(Ordering::SeqCst) - idle;
+    let held = peak(slot) - idle;
     assert!(held < HELD_AT_MOST, "the server held {held} bytes for a client that reads nothing");
     for i in 0..PIPELINED {
         let r = c.read_response().unwrap_or_else(|e| panic!("answer {i}: {e}"));
         assert_eq!((r.status, r.body.len()), (200, ANSWER), "answer {i}");
     }
-    let held = PEAK[slot].load(Ordering::SeqCst) - idle;
+    let held = peak(slot) - idle;
     assert!(held < HELD_AT_MOST, "the server held {held} bytes while the client read its answers");
 }
 

@@ -18,22 +18,7 @@ use guv::net::dns::{self, Config, Resolver};
 use guv::wsgi::http::{Request, Response};
 use guv::wsgi::{Body, Server};
 use guv_tests::dns::DnsServer;
-use guv_tests::http::{Client, TestServer};
-
-/// A body that waits for each of its events (end when the sender goes).
-struct Events(green_mpsc::Receiver<&'static [u8]>);
-
-impl Read for Events {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.0.recv() {
-            Ok(event) => {
-                buf[..event.len()].copy_from_slice(event);
-                Ok(event.len())
-            }
-            Err(_) => Ok(0),
-        }
-    }
-}
+use guv_tests::http::{Client, Events, TestServer};
 
 /// A server: `/ready` streams a body that never waits, `/events` the
 /// events sent on the returned channel (chunked).
