@@ -178,3 +178,34 @@ fn a_scoped_ipv6_literal_converts_as_std_does() {
     assert_eq!(server.udp_queries.load(Ordering::SeqCst), 0, "a scoped literal was sent to the DNS server");
     dns::set_thread_resolver(None);
 }
+
+#[test]
+fn options_rotate_spreads_queries_over_the_servers() {
+    // glibc's `options rotate`: each query starts at the next server in
+    // the list; without it every query asks the first one first.
+    assert!(Config::from_resolv_conf("options rotate\n").rotate);
+    assert!(!Config::from_resolv_conf("options ndots:2\n").rotate);
+    let (a, b) = (DnsServer::start(), DnsServer::start());
+    for rotate in [false, true] {
+        let (before_a, before_b) = (a.udp_queries.load(Ordering::SeqCst), b.udp_queries.load(Ordering::SeqCst));
+        let r = Resolver::new(Config {
+            nameservers: vec![a.addr(), b.addr()],
+            timeout: Duration::from_secs(5),
+            attempts: 1,
+            rotate,
+            ..Config::default()
+        });
+        for _ in 0..4 {
+            assert_eq!(r.lookup_ip("app.test").unwrap(), ips(&["127.0.0.1"]));
+        }
+        let asked_a = a.udp_queries.load(Ordering::SeqCst) - before_a;
+        let asked_b = b.udp_queries.load(Ordering::SeqCst) - before_b;
+        if rotate {
+            assert_eq!(asked_a, asked_b, "rotate: the servers were not asked in turn");
+            assert!(asked_a > 0);
+        } else {
+            assert_eq!(asked_b, 0, "without rotate the second server was asked");
+            assert!(asked_a > 0);
+        }
+    }
+}

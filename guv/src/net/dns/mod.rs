@@ -6,7 +6,7 @@
 //! 1. the hosts file (`/etc/hosts`), re-read whenever its size, inode or
 //!    modification time changes, for the name as given;
 //! 2. otherwise the name servers of `/etc/resolv.conf` (`nameserver`,
-//!    `options timeout:N attempts:N`), asked for A and AAAA records over
+//!    `options timeout:N attempts:N rotate`), asked for A and AAAA records over
 //!    green UDP, retried over green TCP when an answer comes back truncated.
 //!
 //! Short names go through resolv.conf's search list (`search` or `domain`)
@@ -59,6 +59,7 @@ use std::cell::RefCell;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -100,6 +101,10 @@ pub struct Config {
     /// dots is tried as given before the search list, one with fewer
     /// after it. glibc's default is 1 and its range `0..=15`.
     pub ndots: u32,
+    /// resolv.conf's `options rotate`: each query a [`Resolver`] sends
+    /// starts at the next server in the list (round robin), spreading the
+    /// load; otherwise every query asks the first server first.
+    pub rotate: bool,
 }
 
 /// resolv.conf's defaults (as glibc): 5 s per try, 2 rounds, ndots 1.
@@ -129,6 +134,7 @@ impl Default for Config {
             hosts_file: None,
             search: Vec::new(),
             ndots: DEFAULT_NDOTS,
+            rotate: false,
         }
     }
 }
@@ -180,7 +186,8 @@ impl Config {
         config
     }
 
-    /// Applies resolv.conf options (`timeout:N`, `attempts:N`, `ndots:N`),
+    /// Applies resolv.conf options (`timeout:N`, `attempts:N`, `ndots:N`,
+    /// `rotate`),
     /// clamped to glibc's ranges; others, and non-numeric values, are
     /// ignored.
     fn set_options<'a>(&mut self, options: impl Iterator<Item = &'a str>) {
@@ -191,6 +198,8 @@ impl Config {
                 self.attempts = n.clamp(1, 5);
             } else if let Some(n) = opt.strip_prefix("ndots:").and_then(|n| n.parse::<i64>().ok()) {
                 self.ndots = n.clamp(0, i64::from(MAX_NDOTS)) as u32;
+            } else if opt == "rotate" {
+                self.rotate = true;
             }
         }
     }
@@ -199,7 +208,7 @@ impl Config {
     /// three, as glibc), the
     /// search list (`search DOMAIN...` or `domain DOMAIN`; as in glibc the
     /// last of these lines wins, and `domain x` means the list `[x]`), and
-    /// the `timeout:N`, `attempts:N` and `ndots:N` options (ndots clamped
+    /// the `timeout:N`, `attempts:N`, `ndots:N` and `rotate` options (ndots clamped
     /// to glibc's `0..=15`). Search domains are lower-cased without their
     /// trailing dot, invalid ones dropped; a value that is not a number is
     /// ignored; everything else is ignored too. No hosts file is set.
@@ -347,6 +356,9 @@ pub struct Resolver {
 struct Inner {
     config: Config,
     hosts: Option<HostsCache>,
+    /// With `rotate`: the server the next query starts at (modulo the
+    /// list's length).
+    next_server: AtomicUsize,
 }
 
 impl Resolver {
@@ -359,7 +371,7 @@ impl Resolver {
     /// ```
     pub fn new(config: Config) -> Resolver {
         let hosts = config.hosts_file.clone().map(HostsCache::new);
-        Resolver { inner: Arc::new(Inner { config, hosts }) }
+        Resolver { inner: Arc::new(Inner { config, hosts, next_server: AtomicUsize::new(0) }) }
     }
 
     /// The configuration.
@@ -420,7 +432,9 @@ impl Resolver {
         let names = self.inner.config.query_names(host)?;
         let mut misses = Vec::new();
         for candidate in &names {
-            match query::resolve(&self.inner.config, candidate) {
+            let first =
+                if self.inner.config.rotate { self.inner.next_server.fetch_add(1, Ordering::Relaxed) } else { 0 };
+            match query::resolve(&self.inner.config, candidate, first) {
                 Ok(ips) => return Ok(ips),
                 Err(miss) => {
                     let stop = miss.kind == MissKind::Fatal;

@@ -242,12 +242,15 @@ pub(super) struct Miss {
     pub(super) detail: String,
 }
 
-/// Asks the configured servers in turn, `attempts` rounds, until one
-/// gives an answer.
-pub(super) fn resolve(config: &Config, name: &str) -> Result<Vec<IpAddr>, Miss> {
+/// Asks the configured servers in turn, starting with the one at `first`
+/// (modulo their number; `options rotate` moves it on per query),
+/// `attempts` rounds, until one gives an answer.
+pub(super) fn resolve(config: &Config, name: &str, first: usize) -> Result<Vec<IpAddr>, Miss> {
     let mut last: Option<Miss> = None;
+    let servers = &config.nameservers;
     for _ in 0..config.attempts.max(1) {
-        for &server in &config.nameservers {
+        for i in 0..servers.len() {
+            let server = servers[(first.wrapping_add(i)) % servers.len()];
             let miss = |kind: MissKind, error_kind: io::ErrorKind, why: String| {
                 let detail = format!("'{name}' at {server}: {why}");
                 let error = io::Error::new(error_kind, format!("guv::dns: failed to look up {detail}"));
