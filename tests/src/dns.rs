@@ -7,6 +7,9 @@
 //! - `missing.test`: NXDOMAIN;
 //! - `big.test`: over UDP, an empty truncated reply; over TCP, `10.0.0.2`
 //!   and `::2`;
+//! - `many.test`: forty addresses, `10.1.0.1` to `10.1.0.40` (about 700
+//!   bytes): over UDP only to a query whose EDNS0 record offers room for
+//!   them, else an empty truncated reply;
 //! - `silent.test`: never answers;
 //! - `v6.test`: only `::6`;
 //! - `empty.test`: no error, no records;
@@ -355,6 +358,18 @@ fn answer(
         "v6.test" => {
             if !is_a {
                 reply.answers.push(aaaa(Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 6)));
+            }
+        }
+        "many.test" if is_a => {
+            // 40 addresses: ~700 bytes, more than a UDP answer may carry
+            // unless the query offers more (EDNS0).
+            for i in 1..=40 {
+                reply.answers.push(a(Ipv4Addr::new(10, 1, 0, i)));
+            }
+            let room = q.opt().map_or(512, |opt| usize::from(opt.udp_packet_size));
+            if !tcp && reply.build_bytes_vec().ok()?.len() > room {
+                reply.answers.clear();
+                reply.set_flags(PacketFlag::TRUNCATION);
             }
         }
         "big.test" if !tcp => reply.set_flags(PacketFlag::TRUNCATION),

@@ -209,3 +209,31 @@ fn options_rotate_spreads_queries_over_the_servers() {
         }
     }
 }
+
+#[test]
+fn options_edns0_takes_a_large_answer_over_udp() {
+    // An answer over 512 bytes comes back truncated over plain UDP and is
+    // asked again over TCP; with `options edns0` the query offers room for
+    // it, and it comes over UDP.
+    assert!(Config::from_resolv_conf("options edns0\n").edns0);
+    assert!(!Config::from_resolv_conf("").edns0);
+    let server = DnsServer::start();
+    let many: Vec<IpAddr> = (1..=40).map(|i| IpAddr::from([10, 1, 0, i])).collect();
+    for edns0 in [false, true] {
+        let tcp_before = server.tcp_queries.load(Ordering::SeqCst);
+        let r = Resolver::new(Config {
+            nameservers: vec![server.addr()],
+            timeout: Duration::from_secs(5),
+            attempts: 1,
+            edns0,
+            ..Config::default()
+        });
+        assert_eq!(r.lookup_ip("many.test").unwrap(), many, "edns0: {edns0}");
+        let over_tcp = server.tcp_queries.load(Ordering::SeqCst) - tcp_before;
+        if edns0 {
+            assert_eq!(over_tcp, 0, "with edns0 the answer was still asked for over TCP");
+        } else {
+            assert!(over_tcp > 0, "a truncated answer was not asked for over TCP");
+        }
+    }
+}

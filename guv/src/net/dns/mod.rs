@@ -6,7 +6,7 @@
 //! 1. the hosts file (`/etc/hosts`), re-read whenever its size, inode or
 //!    modification time changes, for the name as given;
 //! 2. otherwise the name servers of `/etc/resolv.conf` (`nameserver`,
-//!    `options timeout:N attempts:N rotate`), asked for A and AAAA records over
+//!    `options timeout:N attempts:N rotate edns0`), asked for A and AAAA records over
 //!    green UDP, retried over green TCP when an answer comes back truncated.
 //!
 //! Short names go through resolv.conf's search list (`search` or `domain`)
@@ -105,6 +105,11 @@ pub struct Config {
     /// starts at the next server in the list (round robin), spreading the
     /// load; otherwise every query asks the first server first.
     pub rotate: bool,
+    /// resolv.conf's `options edns0`: UDP queries carry an EDNS0 record
+    /// offering room for answers of up to 1 200 bytes, so that a server
+    /// need not truncate one over 512 (which is then asked for again over
+    /// TCP).
+    pub edns0: bool,
 }
 
 /// resolv.conf's defaults (as glibc): 5 s per try, 2 rounds, ndots 1.
@@ -135,6 +140,7 @@ impl Default for Config {
             search: Vec::new(),
             ndots: DEFAULT_NDOTS,
             rotate: false,
+            edns0: false,
         }
     }
 }
@@ -187,7 +193,7 @@ impl Config {
     }
 
     /// Applies resolv.conf options (`timeout:N`, `attempts:N`, `ndots:N`,
-    /// `rotate`),
+    /// `rotate`, `edns0`),
     /// clamped to glibc's ranges; others, and non-numeric values, are
     /// ignored.
     fn set_options<'a>(&mut self, options: impl Iterator<Item = &'a str>) {
@@ -200,6 +206,8 @@ impl Config {
                 self.ndots = n.clamp(0, i64::from(MAX_NDOTS)) as u32;
             } else if opt == "rotate" {
                 self.rotate = true;
+            } else if opt == "edns0" {
+                self.edns0 = true;
             }
         }
     }
@@ -208,7 +216,7 @@ impl Config {
     /// three, as glibc), the
     /// search list (`search DOMAIN...` or `domain DOMAIN`; as in glibc the
     /// last of these lines wins, and `domain x` means the list `[x]`), and
-    /// the `timeout:N`, `attempts:N`, `ndots:N` and `rotate` options (ndots clamped
+    /// the `timeout:N`, `attempts:N`, `ndots:N`, `rotate` and `edns0` options (ndots clamped
     /// to glibc's `0..=15`). Search domains are lower-cased without their
     /// trailing dot, invalid ones dropped; a value that is not a number is
     /// ignored; everything else is ignored too. No hosts file is set.

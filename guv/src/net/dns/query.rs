@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use simple_dns::rdata::RData;
+use simple_dns::rdata::{OPT, RData};
 use simple_dns::{CLASS, Name, Packet, PacketFlag, QCLASS, QTYPE, Question, RCODE, TYPE};
 
 use super::Config;
@@ -80,9 +80,18 @@ impl From<io::Error> for Failure {
     }
 }
 
-fn build(id: u16, name: &str, qtype: TYPE) -> io::Result<Vec<u8>> {
+/// The UDP payload an EDNS0 query offers to take (glibc's
+/// `RESOLV_EDNS_BUFFER_SIZE`); [`UDP_BUF`] holds it.
+const EDNS_PAYLOAD: u16 = 1200;
+
+/// A query for `name`'s `qtype` records; with `edns0`, carrying an OPT
+/// record that offers [`EDNS_PAYLOAD`] bytes of UDP answer.
+fn build(id: u16, name: &str, qtype: TYPE, edns0: bool) -> io::Result<Vec<u8>> {
     let mut packet = Packet::new_query(id);
     packet.set_flags(PacketFlag::RECURSION_DESIRED);
+    if edns0 {
+        *packet.opt_mut() = Some(OPT { opt_codes: Vec::new(), udp_packet_size: EDNS_PAYLOAD, version: 0 });
+    }
     let qname = Name::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("guv::dns: {e}")))?;
     packet.questions.push(Question::new(qname, QTYPE::TYPE(qtype), QCLASS::CLASS(CLASS::IN), false));
     packet.build_bytes_vec().map_err(|e| io::Error::other(format!("guv::dns: cannot build a query: {e}")))
@@ -139,8 +148,9 @@ fn read_reply(bytes: &[u8], id: u16, name: &str, qtype: TYPE) -> Result<Option<(
 }
 
 /// Asks `server` for the A and AAAA records of `name` over UDP (both
-/// queries at once), redoing a truncated one over TCP.
-fn ask(server: SocketAddr, name: &str, timeout: Duration) -> Result<Answer, Failure> {
+/// queries at once, with an EDNS0 record if `edns0`), redoing a truncated
+/// one over TCP.
+fn ask(server: SocketAddr, name: &str, timeout: Duration, edns0: bool) -> Result<Answer, Failure> {
     // `None`: a timeout too large to represent (`Config::timeout` is
     // public, so `Duration::MAX` can get here) never expires.
     let deadline = Instant::now().checked_add(timeout);
@@ -150,7 +160,7 @@ fn ask(server: SocketAddr, name: &str, timeout: Duration) -> Result<Answer, Fail
     sock.connect(server)?;
     let mut pending: Vec<(u16, TYPE)> = vec![(query_id(), TYPE::A), (query_id(), TYPE::AAAA)];
     for (id, qtype) in &pending {
-        sock.send(&build(*id, name, *qtype)?)?;
+        sock.send(&build(*id, name, *qtype, edns0)?)?;
     }
     let mut v4 = Vec::new();
     let mut v6 = Vec::new();
@@ -205,7 +215,7 @@ fn ask_tcp(server: SocketAddr, id: u16, name: &str, qtype: TYPE, deadline: Optio
     let mut stream = TcpStream::connect_timeout(&server, left)?;
     stream.set_read_timeout(Some(left))?;
     stream.set_write_timeout(Some(left))?;
-    let query = build(id, name, qtype)?;
+    let query = build(id, name, qtype, false)?;
     let mut msg = (query.len() as u16).to_be_bytes().to_vec();
     msg.extend_from_slice(&query);
     stream.write_all(&msg)?;
@@ -256,7 +266,7 @@ pub(super) fn resolve(config: &Config, name: &str, first: usize) -> Result<Vec<I
                 let error = io::Error::new(error_kind, format!("guv::dns: failed to look up {detail}"));
                 Miss { kind, error, detail }
             };
-            match ask(server, name, config.timeout) {
+            match ask(server, name, config.timeout, config.edns0) {
                 Ok(Answer::Addrs(ips)) if !ips.is_empty() => return Ok(ips),
                 Ok(Answer::Addrs(_)) => {
                     return Err(miss(
