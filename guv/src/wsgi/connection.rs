@@ -32,6 +32,17 @@ const INITIAL_OUT: usize = 4096;
 /// does not pin its memory while the connection waits, or for its life.
 const MAX_KEPT_OUT: usize = 256 * 1024;
 
+/// What became of a head armed with [`Connection::send_head_if_parked`].
+pub(crate) enum TakenBack {
+    /// Sent: its place in the output buffer, and the flush count then.
+    Sent((usize, u64)),
+    /// Not sent: the head, for the caller to write.
+    Unsent(Vec<u8>),
+    /// Not sent and gone (no greenlet could be started to send it): the
+    /// caller encodes it again.
+    Dropped,
+}
+
 /// Where [`Connection::send_head_if_parked`] stands.
 enum ParkedHead {
     Idle,
@@ -319,13 +330,14 @@ impl Connection {
         }
     }
 
-    /// Ends [`Connection::send_head_if_parked`]: `None` if the head was not
-    /// sent (it is dropped; the caller writes it), else where it went in
-    /// the output buffer and the flush count then.
-    pub(crate) fn take_back_head(&self) -> Option<(usize, u64)> {
+    /// Ends [`Connection::send_head_if_parked`]: where the head went in the
+    /// output buffer (and the flush count then) if it was sent, else the
+    /// head itself for the caller to write.
+    pub(crate) fn take_back_head(&self) -> TakenBack {
         match std::mem::replace(&mut *self.parked_head.borrow_mut(), ParkedHead::Idle) {
-            ParkedHead::Sent { at, flushes } => Some((at, flushes)),
-            ParkedHead::Idle | ParkedHead::Waiting(_) => None,
+            ParkedHead::Sent { at, flushes } => TakenBack::Sent((at, flushes)),
+            ParkedHead::Waiting(head) => TakenBack::Unsent(head),
+            ParkedHead::Idle => TakenBack::Dropped,
         }
     }
 

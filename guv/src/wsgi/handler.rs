@@ -15,7 +15,7 @@ use http::{Method, Request, Response, StatusCode, Version};
 use super::Error;
 use super::body::Body;
 use super::conn::{Conn, Next};
-use super::connection::{self, Connection};
+use super::connection::{self, Connection, TakenBack};
 use super::encode::{self, Framing};
 use super::parse::{BodyLength, HeadInfo, Limits};
 use super::raw::{RawHead, RawRequest, RawResponse};
@@ -577,7 +577,7 @@ fn write_response(
         drop(state);
         if streamed {
             drop(out);
-            let head = HeldHead { conn, status, framing, close, http10, stopping, at: None };
+            let head = HeldHead { conn, status, framing, close, http10, stopping, at: None, encoded: None };
             return write_streamed(response, head, scratch);
         }
         close = encode::write_head(&mut out, status, response.headers(), framing, close, http10);
@@ -622,6 +622,10 @@ struct HeldHead<'a> {
     /// Once written: where the head starts in the output buffer, and the
     /// flush count then (while that is unchanged, none of it has gone out).
     at: Option<(usize, u64)>,
+    /// The head encoded for [`HeldHead::read_first`] and taken back unsent
+    /// (the body did not wait, so nothing it says has changed), with its
+    /// `close`: written as it is, not encoded again.
+    encoded: Option<(Vec<u8>, bool)>,
 }
 
 impl HeldHead<'_> {
@@ -630,7 +634,13 @@ impl HeldHead<'_> {
         if self.at.is_none() {
             let mut out = self.conn.out.borrow_mut();
             self.at = Some((out.len(), self.conn.flushes.get()));
-            self.close = self.encode(headers, &mut out);
+            self.close = match self.encoded.take() {
+                Some((head, close)) => {
+                    out.extend_from_slice(&head);
+                    close
+                }
+                None => self.encode(headers, &mut out),
+            };
         }
     }
 
@@ -650,13 +660,20 @@ impl HeldHead<'_> {
         if self.at.is_some() || body.is_incoming() {
             return body.read(buf);
         }
-        let mut head = Vec::new();
-        let close = self.encode(headers, &mut head);
+        let (head, close) = self.encoded.take().unwrap_or_else(|| {
+            let mut head = Vec::new();
+            let close = self.encode(headers, &mut head);
+            (head, close)
+        });
         self.conn.send_head_if_parked(head);
         let read = panic::catch_unwind(AssertUnwindSafe(|| body.read(buf)));
-        if let Some(at) = self.conn.take_back_head() {
-            self.at = Some(at);
-            self.close = close;
+        match self.conn.take_back_head() {
+            TakenBack::Sent(at) => {
+                self.at = Some(at);
+                self.close = close;
+            }
+            TakenBack::Unsent(head) => self.encoded = Some((head, close)),
+            TakenBack::Dropped => {}
         }
         read.unwrap_or_else(|payload| panic::resume_unwind(payload))
     }
