@@ -262,11 +262,14 @@ impl<T: 'static> GreenThread<T> {
 
     /// Kills the greenlet: if it has not started it never will; otherwise it
     /// unwinds from the point where it is blocked (running its destructors)
-    /// and ends with [`Error::Killed`]. The caller yields so that this
-    /// happens before it continues — except when the caller is itself
+    /// and ends with [`Error::Killed`]. The caller yields once so that
+    /// this happens before it continues, also when the caller is itself
     /// unwinding (a destructor killing helpers during a kill, `Timeout` or
-    /// panic): then the target unwinds once the caller is done. Killing a
-    /// finished greenlet does nothing.
+    /// panic), so a kill cascades through such drop guards. The yield is
+    /// not a join: a target whose destructors block (or yield, killing
+    /// helpers of their own) finishes later; [`wait`](Self::wait) or
+    /// [`killall`](crate::killall) for that. Killing a finished greenlet
+    /// does nothing.
     ///
     /// ```
     /// let gt = guv::spawn(|| guv::sleep(std::time::Duration::from_secs(3600)));
