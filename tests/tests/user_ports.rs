@@ -254,3 +254,386 @@ fn killall_returns_once_every_greenlet_has_unwound_even_through_blocking_destruc
     assert!(gts.iter().all(|gt| gt.is_finished()));
     assert!(flags.iter().all(|f| f.get()));
 }
+
+// ---------------------------------------------------------------------------
+// 2. A bounded crawler: a GreenPool fetches pages from local HTTP servers,
+//    each fetch under a Timeout; one server never answers.
+
+use guv::wsgi::http::{Request, Response};
+use guv::wsgi::{Body, Server};
+
+/// Fetches `http://{addr}{path}` with a hand-written HTTP/1.1 client on a
+/// green socket; returns the status code and the body.
+fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = guv::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    std::io::Read::read_to_string(&mut s, &mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a complete head");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+/// Decrements the in-flight count however the fetch ends (a `Timeout`
+/// unwinds the fetch, so the bookkeeping goes in a destructor).
+struct InFlight(Rc<Cell<usize>>);
+
+impl InFlight {
+    fn enter(count: &Rc<Cell<usize>>, peak: &Cell<usize>) -> InFlight {
+        count.set(count.get() + 1);
+        peak.set(peak.get().max(count.get()));
+        InFlight(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+#[guv::test(timeout = "60s")]
+fn crawler_pool_bounds_concurrency_and_times_out_the_silent_server() {
+    const POOL: usize = 4;
+    // Three sites that answer after a short green sleep, one that never does.
+    let mut sites = Vec::new();
+    let mut stops = Vec::new();
+    let mut servers = Vec::new();
+    let never = guv::Event::new();
+    for site in 0..4 {
+        let never = never.clone();
+        let app = move |req: Request<Body>| {
+            if site == 3 {
+                never.wait(); // the silent server
+            }
+            guv::sleep(Duration::from_millis(5));
+            Response::new(Body::from(format!("site {site} page {}", req.uri().path())))
+        };
+        let server = Server::new(app).shutdown_timeout(Duration::from_millis(50));
+        let listener = guv::listen("127.0.0.1:0").unwrap();
+        sites.push(listener.local_addr().unwrap());
+        stops.push(server.shutdown_handle());
+        servers.push(guv::spawn(move || server.serve(listener)));
+    }
+
+    // Twelve pages on the good sites, with the silent site's two among them.
+    let mut urls: Vec<(usize, String)> = (0..12).map(|i| (i % 3, format!("/p{i}"))).collect();
+    urls.insert(2, (3, "/lost".into()));
+    urls.insert(9, (3, "/gone".into()));
+
+    let in_flight = Rc::new(Cell::new(0));
+    let peak = Rc::new(Cell::new(0));
+    let pool = guv::GreenPool::new(POOL);
+    let fetch = {
+        let (in_flight, peak, sites) = (in_flight.clone(), peak.clone(), sites.clone());
+        move |(site, path): (usize, String)| {
+            let _counted = InFlight::enter(&in_flight, &peak);
+            guv::with_timeout(Duration::from_millis(300), || http_get(sites[site], &path))
+        }
+    };
+    let results: Vec<_> = pool.imap(fetch, urls.clone()).map(|r| r.expect("no fetch panicked")).collect();
+
+    for ((site, path), result) in urls.iter().zip(&results) {
+        match result {
+            Ok((status, body)) => {
+                assert_ne!(*site, 3, "the silent site answered {path}");
+                assert_eq!((*status, body.as_str()), (200, format!("site {site} page {path}").as_str()));
+            }
+            Err(e) => {
+                assert_eq!(*site, 3, "{path} on site {site} failed: {e}");
+                assert!(e.is_timed_out());
+            }
+        }
+    }
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 12);
+    assert_eq!(peak.get(), POOL, "the pool ran more (or fewer) fetches at once than its size");
+    assert_eq!(in_flight.get(), 0);
+
+    for stop in stops {
+        stop.shutdown();
+    }
+    for server in servers {
+        server.wait().unwrap().unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 3. Plain std code, patched: a thread-per-connection TCP proxy and a
+//    `Mutex<Receiver>` worker pool, green threads on one OS thread.
+
+/// A TCP proxy as one would write it for OS threads.
+#[guv::patched]
+mod proxy {
+    use std::io;
+    use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::thread;
+
+    pub struct Proxy {
+        pub addr: SocketAddr,
+        stop: Arc<AtomicBool>,
+        acceptor: Option<thread::JoinHandle<usize>>,
+    }
+
+    impl Proxy {
+        pub fn start(upstream: SocketAddr) -> io::Result<Proxy> {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let stopping = stop.clone();
+            let acceptor = thread::spawn(move || {
+                let mut relays = Vec::new();
+                for client in listener.incoming() {
+                    if stopping.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(client) = client else { continue };
+                    relays.push(thread::spawn(move || relay(client, upstream)));
+                }
+                let served = relays.len();
+                for r in relays {
+                    r.join().unwrap().unwrap();
+                }
+                served
+            });
+            Ok(Proxy { addr, stop, acceptor: Some(acceptor) })
+        }
+
+        /// Stops accepting, waits for the open relays; returns how many
+        /// connections were served.
+        pub fn stop(mut self) -> usize {
+            self.stop.store(true, Ordering::SeqCst);
+            drop(TcpStream::connect(self.addr)); // wake the acceptor
+            self.acceptor.take().unwrap().join().unwrap()
+        }
+    }
+
+    fn relay(client: TcpStream, upstream: SocketAddr) -> io::Result<()> {
+        let server = TcpStream::connect(upstream)?;
+        let (mut from_client, mut to_server) = (client.try_clone()?, server.try_clone()?);
+        let up = thread::spawn(move || {
+            let n = io::copy(&mut from_client, &mut to_server);
+            let _ = to_server.shutdown(Shutdown::Write);
+            n
+        });
+        let (mut from_server, mut to_client) = (server, client);
+        let down = io::copy(&mut from_server, &mut to_client);
+        let _ = to_client.shutdown(Shutdown::Write);
+        up.join().unwrap()?;
+        down?;
+        Ok(())
+    }
+
+    /// An upstream that sends back everything it reads, upper-cased, and
+    /// ends each connection once the client has finished sending.
+    pub fn shouting_echo() -> io::Result<(SocketAddr, thread::JoinHandle<()>)> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let server = thread::spawn(move || {
+            // Serves two connections, then ends.
+            let conns: Vec<_> = (0..2)
+                .map(|_| {
+                    let (mut conn, _) = listener.accept().unwrap();
+                    thread::spawn(move || {
+                        let mut buf = [0; 8192];
+                        loop {
+                            let n = io::Read::read(&mut conn, &mut buf).unwrap();
+                            if n == 0 {
+                                break;
+                            }
+                            buf[..n].make_ascii_uppercase();
+                            io::Write::write_all(&mut conn, &buf[..n]).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for c in conns {
+                c.join().unwrap();
+            }
+        });
+        Ok((addr, server))
+    }
+}
+
+const PY_PROXY_CLIENT: &str = r#"
+import socket, sys, threading
+n = int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+data = bytes(b"abcdefghijklmnopqrstuvwxyz"[i % 26] for i in range(n))
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send)
+t.start()
+got = bytearray()
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    got += chunk
+t.join()
+print(len(got), got == data.upper())
+"#;
+
+#[guv::test(timeout = "60s")]
+fn a_patched_std_proxy_relays_both_ways_for_python_and_curl() {
+    // Both directions at once, a megabyte each way, by a Python client
+    // whose reader and writer are two threads of its own.
+    let (echo_addr, echo) = proxy::shouting_echo().unwrap();
+    let p = proxy::Proxy::start(echo_addr).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-c", PY_PROXY_CLIENT, &p.addr.port().to_string(), "1000000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "1000000 True\n");
+    // A green client as well: the proxy's threads share this OS thread.
+    let mut c = std::net::TcpStream::connect(p.addr).unwrap();
+    std::io::Write::write_all(&mut c, b"quiet please").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = String::new();
+    std::io::Read::read_to_string(&mut c, &mut back).unwrap();
+    assert_eq!(back, "QUIET PLEASE");
+    assert_eq!(p.stop(), 2);
+    echo.join().unwrap();
+
+    // curl through the proxy to a guv::wsgi server, two requests on one
+    // kept-alive connection.
+    let app = |req: Request<Body>| Response::new(Body::from(format!("you asked for {}\n", req.uri().path())));
+    let server = Server::new(app);
+    let stop = server.shutdown_handle();
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let web = listener.local_addr().unwrap();
+    let web_server = std::thread::spawn(move || server.serve(listener)); // a green thread too
+    let p = proxy::Proxy::start(web).unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--noproxy", "*", "--max-time", "20"])
+        .arg(format!("http://{}/one", p.addr))
+        .arg(format!("http://{}/two", p.addr))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "you asked for /one\nyou asked for /two\n");
+    assert_eq!(p.stop(), 1, "curl kept its connection for both requests");
+    stop.shutdown();
+    web_server.join().unwrap().unwrap();
+}
+
+/// The Rust book's thread pool (workers share a `Mutex<Receiver>` and hold
+/// the lock while they wait in `recv`), plus a `Mutex` + `Condvar` latch.
+#[guv::patched]
+mod workers {
+    use std::sync::{Arc, Condvar, Mutex, mpsc};
+    use std::thread;
+
+    type Job = Box<dyn FnOnce() + Send + 'static>;
+
+    pub struct ThreadPool {
+        workers: Vec<thread::JoinHandle<usize>>,
+        sender: Option<mpsc::Sender<Job>>,
+    }
+
+    impl ThreadPool {
+        pub fn new(size: usize) -> ThreadPool {
+            let (sender, receiver) = mpsc::channel::<Job>();
+            let receiver = Arc::new(Mutex::new(receiver));
+            let workers = (0..size)
+                .map(|_| {
+                    let receiver = Arc::clone(&receiver);
+                    thread::spawn(move || {
+                        let mut jobs = 0;
+                        loop {
+                            // The guard lives to the end of the statement:
+                            // the lock is held while waiting for a job.
+                            let message = receiver.lock().unwrap().recv();
+                            match message {
+                                Ok(job) => {
+                                    job();
+                                    jobs += 1;
+                                }
+                                Err(_) => break jobs,
+                            }
+                        }
+                    })
+                })
+                .collect();
+            ThreadPool { workers, sender: Some(sender) }
+        }
+
+        pub fn execute<F: FnOnce() + Send + 'static>(&self, f: F) {
+            self.sender.as_ref().unwrap().send(Box::new(f)).unwrap();
+        }
+
+        /// Closes the queue and returns how many jobs each worker ran.
+        pub fn join(mut self) -> Vec<usize> {
+            drop(self.sender.take());
+            self.workers.drain(..).map(|w| w.join().unwrap()).collect()
+        }
+    }
+
+    /// Counts down to zero; `wait` blocks until it gets there.
+    pub struct Latch {
+        left: Mutex<usize>,
+        zero: Condvar,
+    }
+
+    impl Latch {
+        pub fn new(n: usize) -> Latch {
+            Latch { left: Mutex::new(n), zero: Condvar::new() }
+        }
+
+        pub fn count_down(&self) {
+            let mut left = self.left.lock().unwrap();
+            *left -= 1;
+            if *left == 0 {
+                self.zero.notify_all();
+            }
+        }
+
+        pub fn wait(&self) {
+            let mut left = self.left.lock().unwrap();
+            while *left > 0 {
+                left = self.zero.wait(left).unwrap();
+            }
+        }
+    }
+}
+
+#[guv::test(timeout = "60s")]
+fn a_patched_mutex_receiver_worker_pool_runs_on_one_os_thread_without_deadlock() {
+    use std::sync::{Arc, Mutex};
+    let os_thread = guv::original!(std::thread::current)().id();
+    let pool = workers::ThreadPool::new(4);
+    // Phase 1: four jobs that can only finish together — each waits at a
+    // latch the others count down — so four workers must run at once.
+    let all_in = Arc::new(workers::Latch::new(4));
+    let done = Arc::new(workers::Latch::new(4 + 20));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..4 {
+        let (all_in, done, seen) = (all_in.clone(), done.clone(), seen.clone());
+        pool.execute(move || {
+            all_in.count_down();
+            all_in.wait();
+            seen.lock().unwrap().push((i, guv::original!(std::thread::current)().id()));
+            done.count_down();
+        });
+    }
+    // Phase 2: more jobs than workers, each sleeping (green) a little.
+    for i in 4..24 {
+        let (done, seen) = (done.clone(), seen.clone());
+        pool.execute(move || {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            seen.lock().unwrap().push((i, guv::original!(std::thread::current)().id()));
+            done.count_down();
+        });
+    }
+    done.wait();
+    let per_worker = pool.join();
+    assert_eq!(per_worker.iter().sum::<usize>(), 24);
+    assert!(per_worker.iter().all(|&n| n >= 1), "every worker took a job: {per_worker:?}");
+    let mut seen = seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|(_, t)| *t == os_thread), "a job ran on another OS thread");
+    seen.sort_by_key(|(i, _)| *i);
+    assert_eq!(seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(), (0..24).collect::<Vec<_>>());
+}
