@@ -637,3 +637,400 @@ fn a_patched_mutex_receiver_worker_pool_runs_on_one_os_thread_without_deadlock()
     seen.sort_by_key(|(i, _)| *i);
     assert_eq!(seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(), (0..24).collect::<Vec<_>>());
 }
+
+// ---------------------------------------------------------------------------
+// 4. A subprocess pipeline: feed a child's stdin from one greenlet while
+//    another reads its stdout (the classic deadlock when done serially).
+
+/// `rounds` echo round trips over a real TCP connection, from a greenlet
+/// of its own; the returned event is set when they are all done.
+fn echo_round_trips(rounds: usize) -> (guv::GreenThread<()>, guv::Event) {
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let done = guv::Event::new();
+    let d = done.clone();
+    let gt = guv::spawn(move || {
+        let echo = guv::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0; 64];
+            loop {
+                let n = std::io::Read::read(&mut conn, &mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                conn.write_all(&buf[..n]).unwrap();
+            }
+        });
+        let mut c = guv::connect(addr).unwrap();
+        for i in 0..rounds {
+            let msg = format!("{i:08}");
+            c.write_all(msg.as_bytes()).unwrap();
+            let mut back = [0; 8];
+            std::io::Read::read_exact(&mut c, &mut back).unwrap();
+            assert_eq!(&back, msg.as_bytes());
+        }
+        drop(c);
+        echo.wait().unwrap();
+        d.set();
+    });
+    (gt, done)
+}
+
+#[guv::test(timeout = "60s")]
+fn cat_pipeline_writer_and_reader_greenlets_do_not_deadlock_and_the_hub_keeps_running() {
+    let input: Vec<u8> = (0..4_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let data = Rc::new(input);
+    let d = data.clone();
+    let writer = guv::spawn(move || {
+        stdin.write_all(&d).unwrap(); // 4 MB: blocks until the reader drains
+        drop(stdin); // EOF for cat
+    });
+    // While the writer is stuck on the full pipe, another greenlet does
+    // real network round trips; only then does the reader start.
+    let (side, side_done) = echo_round_trips(50);
+    side_done.wait();
+    assert!(!writer.is_finished(), "4 MB cannot fit in the pipes: the writer must still be parked");
+    let reader = guv::spawn(move || {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut out).unwrap();
+        out
+    });
+    let out = reader.wait().unwrap();
+    writer.wait().unwrap();
+    side.wait().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(out.len(), data.len());
+    assert!(out == *data, "cat changed the bytes");
+}
+
+#[guv::test(timeout = "60s")]
+fn sort_pipeline_with_concurrent_feeder_and_reader() {
+    let lines = 200_000u32;
+    let mut child =
+        Command::new("sort").arg("-n").env("LC_ALL", "C").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let feeder = guv::spawn(move || {
+        let mut buf = Vec::new();
+        for i in (0..lines).rev() {
+            writeln!(buf, "{}", i * 7 % lines).unwrap();
+        }
+        stdin.write_all(&buf).unwrap();
+    });
+    let reader = guv::spawn(move || {
+        BufReader::new(stdout).lines().map(|l| l.unwrap().parse::<u32>().unwrap()).collect::<Vec<_>>()
+    });
+    let (side, side_done) = echo_round_trips(20);
+    side_done.wait();
+    let sorted = reader.wait().unwrap();
+    feeder.wait().unwrap();
+    side.wait().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(sorted, (0..lines).collect::<Vec<_>>(), "7 is prime to 200000: a permutation");
+}
+
+// ---------------------------------------------------------------------------
+// 5. Producers and consumers: ordered results from GreenPile and imap, and
+//    consumers killed mid-wait that lose nothing.
+
+#[guv::test(timeout = "60s")]
+fn green_pile_and_imap_give_results_in_order_from_a_queue_fed_producer() {
+    // A producer greenlet feeds a bounded queue; imap's input is the
+    // queue's consumer side, read lazily as the pool has room.
+    let jobs = guv::queue::Queue::new(Some(3));
+    let tx = jobs.clone();
+    let producer = guv::spawn(move || {
+        for i in 0..30u64 {
+            tx.put(Some(i));
+        }
+        tx.put(None); // end of input
+    });
+    let input = std::iter::from_fn(move || jobs.get());
+    let in_flight = Rc::new(Cell::new(0));
+    let peak = Rc::new(Cell::new(0));
+    let (f, p) = (in_flight.clone(), peak.clone());
+    let pool = guv::GreenPool::new(5);
+    let results: Vec<u64> = pool
+        .imap(
+            move |i: u64| {
+                let _counted = InFlight::enter(&f, &p);
+                guv::sleep(Duration::from_micros(300 * (i % 4))); // finish out of order
+                i * i
+            },
+            input,
+        )
+        .map(Result::unwrap)
+        .collect();
+    producer.wait().unwrap();
+    assert_eq!(results, (0..30).map(|i| i * i).collect::<Vec<_>>());
+    assert_eq!(peak.get(), 5);
+
+    // GreenPile: one failure keeps its place.
+    guv::debug::hub_exceptions(false);
+    let mut pile = guv::GreenPile::new(3);
+    for i in 0..6u32 {
+        pile.spawn(move || {
+            guv::sleep(Duration::from_micros(200 * u64::from(6 - i)));
+            assert!(i != 4, "job 4 fails");
+            i
+        });
+    }
+    let got: Vec<Result<u32, String>> =
+        pile.map(|r| r.map_err(|e| e.panic_message().unwrap_or("?").to_owned())).collect();
+    assert_eq!(got, [Ok(0), Ok(1), Ok(2), Ok(3), Err("job 4 fails".into()), Ok(5)]);
+}
+
+#[guv::test(timeout = "60s")]
+fn a_consumer_killed_right_after_being_handed_an_item_loses_nothing() {
+    for maxsize in [None, Some(2), Some(0)] {
+        let q = guv::queue::Queue::new(maxsize);
+        let got = guv_tests::Log::new();
+        let consumers: Vec<_> = (0..3)
+            .map(|c| {
+                let (q, got) = (q.clone(), got.clone());
+                guv::spawn(move || {
+                    loop {
+                        let item: u32 = q.get();
+                        got.push(format!("c{c} {item}"));
+                    }
+                })
+            })
+            .collect();
+        guv::gyield(); // all three wait in get
+        assert_eq!(q.getting(), 3);
+        // The item goes to c0, the first waiter; c0 is killed before it
+        // runs again, so the item must reach c1 instead.
+        q.put(7);
+        consumers[0].kill();
+        guv::gyield();
+        assert_eq!(got.take(), ["c1 7"], "maxsize {maxsize:?}");
+        consumers[2].kill();
+        q.put(8);
+        guv::gyield();
+        assert_eq!(got.take(), ["c1 7", "c1 8"], "maxsize {maxsize:?}");
+        guv::killall(&consumers);
+        assert_eq!((q.qsize(), q.getting()), (0, 0));
+    }
+}
+
+#[guv::test(timeout = "60s")]
+fn consumers_killed_at_random_points_never_lose_or_duplicate_an_item() {
+    let mut rng = guv_tests::XorShift(0x9e37_79b9_7f4a_7c15);
+    for maxsize in [None, Some(1), Some(0)] {
+        let q = guv::queue::Queue::new(maxsize);
+        let got: Rc<RefCell<Vec<u32>>> = Rc::default();
+        let consumer = |q: &guv::queue::Queue<u32>, got: &Rc<RefCell<Vec<u32>>>| {
+            let (q, got) = (q.clone(), got.clone());
+            guv::spawn(move || {
+                loop {
+                    let item = q.get();
+                    got.borrow_mut().push(item); // no switch between get and this
+                    if item % 5 == 0 {
+                        guv::gyield();
+                    }
+                }
+            })
+        };
+        let mut consumers: Vec<_> = (0..4).map(|_| consumer(&q, &got)).collect();
+        let total = 2000u32;
+        let tx = q.clone();
+        let producer = guv::spawn(move || {
+            for i in 0..total {
+                tx.put(i);
+            }
+        });
+        let mut kills = 0;
+        while !producer.is_finished() {
+            for _ in 0..rng.below(4) {
+                guv::gyield();
+            }
+            let victim = rng.below(consumers.len());
+            consumers[victim].kill();
+            kills += 1;
+            consumers[victim] = consumer(&q, &got);
+        }
+        producer.wait().unwrap();
+        // Let the survivors drain what is left, then stop them.
+        while q.qsize() > 0 || q.putting() > 0 {
+            guv::gyield();
+        }
+        guv::killall(&consumers);
+        let mut all = got.borrow().clone();
+        all.sort_unstable();
+        assert_eq!(all, (0..total).collect::<Vec<_>>(), "maxsize {maxsize:?} after {kills} kills");
+    }
+}
+
+#[guv::test(timeout = "60s")]
+fn a_waiter_killed_after_being_granted_a_permit_or_a_pool_slot_gives_it_back() {
+    let sem = guv::Semaphore::new(1);
+    sem.acquire();
+    let s = sem.clone();
+    let waiter = guv::spawn(move || {
+        s.acquire();
+        unreachable!("killed before it ran again");
+    });
+    guv::gyield();
+    assert_eq!(sem.balance(), -1);
+    sem.release(); // granted to the waiter...
+    waiter.kill(); // ...which dies before it runs
+    assert!(waiter.wait().unwrap_err().is_killed());
+    assert_eq!(sem.count(), 1, "the permit went back");
+
+    let pool = guv::GreenPool::new(1);
+    let gate = guv::Event::new();
+    let g = gate.clone();
+    let member = pool.spawn(move || g.wait());
+    let p = pool.clone();
+    let spawner = guv::spawn(move || {
+        p.spawn_n(|| unreachable!("the spawner was killed before it started this"));
+    });
+    guv::gyield();
+    assert_eq!(pool.waiting(), 1);
+    gate.set();
+    guv::gyield(); // the member ends: its slot is granted to the spawner...
+    assert!(member.is_finished() && !spawner.is_finished());
+    spawner.kill(); // ...which dies before it uses it
+    assert!(spawner.wait().unwrap_err().is_killed());
+    assert_eq!((pool.free(), pool.running(), pool.waiting()), (1, 0, 0));
+    assert_eq!(pool.spawn(|| 5).wait().unwrap(), 5);
+}
+
+// ---------------------------------------------------------------------------
+// 6. Timeouts as gevent users write them.
+
+/// A connected pair of green sockets.
+fn socket_pair() -> (TcpStream, TcpStream) {
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let a = guv::connect(listener.local_addr().unwrap()).unwrap();
+    let (b, _) = listener.accept().unwrap();
+    (a, b)
+}
+
+#[guv::test(timeout = "60s")]
+fn a_timeout_around_a_block_of_blocking_calls_interrupts_the_one_that_hangs() {
+    let log = guv_tests::Log::new();
+    let (mut a, b) = socket_pair();
+    let peer = guv::spawn(move || {
+        // Answers one request, then goes silent (keeps the socket open).
+        let mut r = BufReader::new(b);
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        r.get_mut().write_all(b"pong\n").unwrap();
+        guv::sleep(Duration::MAX);
+    });
+    // `with Timeout(0.2): ...` on the test's own (main) greenlet.
+    let l = log.clone();
+    let result = guv::with_timeout(Duration::from_millis(200), || {
+        guv::sleep(Duration::from_millis(1));
+        l.push("slept");
+        a.write_all(b"ping\n").unwrap();
+        let mut r = BufReader::new(&a);
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        l.push(format!("got {}", line.trim()));
+        line.clear();
+        r.read_line(&mut line).unwrap(); // the peer never sends this
+        l.push("unreachable");
+    });
+    assert!(result.unwrap_err().is_timed_out());
+    assert_eq!(log.take(), ["slept", "got pong"]);
+    // The socket is still usable after the interrupted read.
+    a.write_all(b"still here\n").unwrap();
+    peer.kill();
+
+    // The guard form in a greenlet that does not catch it: the greenlet
+    // ends with TimedOut.
+    let gt = guv::spawn(|| {
+        let _t = guv::Timeout::start(Duration::from_millis(5));
+        let q = LightQueue::<u8>::new(None);
+        q.get()
+    });
+    assert!(gt.wait().unwrap_err().is_timed_out());
+}
+
+#[guv::test(timeout = "60s")]
+fn nested_timeouts_each_catch_only_their_own() {
+    let log = guv_tests::Log::new();
+    // The inner one is shorter: it fires, the outer block goes on.
+    let l = log.clone();
+    let outer = guv::with_timeout(Duration::from_secs(30), || {
+        let inner = guv::with_timeout(Duration::from_millis(5), || guv::sleep(Duration::MAX));
+        l.push(format!("inner timed out: {}", inner.unwrap_err().is_timed_out()));
+        guv::sleep(Duration::from_millis(1));
+        "outer finished"
+    });
+    assert_eq!(outer.unwrap(), "outer finished");
+    // The outer one is shorter: it passes through the inner scope, which
+    // must not take it for its own.
+    let l = log.clone();
+    let outer = guv::with_timeout(Duration::from_millis(5), || {
+        let inner = guv::with_timeout(Duration::from_secs(30), || guv::sleep(Duration::MAX));
+        l.push(format!("inner returned {inner:?}"));
+    });
+    assert!(outer.unwrap_err().is_timed_out());
+    assert_eq!(log.take(), ["inner timed out: true"]);
+}
+
+#[guv::test(timeout = "60s")]
+fn a_timeout_firing_as_an_item_arrives_in_a_queue_get_loses_nothing() {
+    for other_getter in [false, true] {
+        let q = LightQueue::<u32>::new(None);
+        let rx = q.clone();
+        let getter = guv::spawn(move || guv::with_timeout(Duration::from_millis(10), || rx.get()));
+        guv::gyield(); // the getter waits, its timeout armed
+        let second = other_getter.then(|| {
+            let rx = q.clone();
+            guv::spawn(move || rx.get())
+        });
+        // Blocks the whole hub (not green: `original!`) past both deadlines
+        // below, so that they fire in one timer pass: this greenlet's
+        // sleep first, then the getter's timeout.
+        guv::spawn_n(|| guv::original!(std::thread::sleep)(Duration::from_millis(30)));
+        guv::sleep(Duration::from_millis(5));
+        // The getter's timeout has fired too; it has not run since.
+        q.put(42);
+        let got = getter.wait().unwrap();
+        match second {
+            // The getter timed out: the item went on to the next getter...
+            Some(second) => {
+                assert!(got.unwrap_err().is_timed_out());
+                assert_eq!(second.wait().unwrap(), 42);
+            }
+            // ...or back to the queue.
+            None => {
+                assert!(got.unwrap_err().is_timed_out());
+                assert_eq!(q.try_get(), Ok(42));
+            }
+        }
+        assert_eq!(q.qsize(), 0);
+    }
+}
+
+#[guv::test(timeout = "60s")]
+fn a_cancelled_timeout_never_fires_later() {
+    // Cancelled before its deadline.
+    let t = guv::Timeout::start(Duration::from_millis(5));
+    guv::sleep(Duration::from_millis(1));
+    assert!(t.is_pending());
+    t.cancel();
+    guv::sleep(Duration::from_millis(20)); // well past the deadline
+    // Past its deadline while the greenlet never blocked: a block that
+    // does not block is not interrupted, and the timeout, gone with the
+    // block, does not hit a later, unrelated wait.
+    let r = guv::with_timeout(Duration::from_millis(2), || {
+        guv::original!(std::thread::sleep)(Duration::from_millis(10)); // holds the hub: no switch
+        "done without blocking"
+    });
+    assert_eq!(r.unwrap(), "done without blocking");
+    let q = LightQueue::new(None);
+    let tx = q.clone();
+    guv::spawn_after(Duration::from_millis(10), move || tx.put("later"));
+    assert_eq!(q.get(), "later");
+    // with_timeout's own timer is gone once it returns.
+    assert_eq!(guv::with_timeout(Duration::from_millis(5), || 1).unwrap(), 1);
+    guv::sleep(Duration::from_millis(20));
+}
