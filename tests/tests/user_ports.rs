@@ -1034,3 +1034,10 @@ fn a_cancelled_timeout_never_fires_later() {
     assert_eq!(guv::with_timeout(Duration::from_millis(5), || 1).unwrap(), 1);
     guv::sleep(Duration::from_millis(20));
 }
+
+#[guv::test]
+#[should_panic(expected = "guv::Timeout")]
+fn an_uncaught_timeout_on_the_test_body_fails_the_test_with_a_message() {
+    let _t = guv::Timeout::start(Duration::from_millis(1));
+    guv::sleep(Duration::MAX);
+}
