@@ -980,7 +980,7 @@ fn a_timeout_firing_as_an_item_arrives_in_a_queue_get_loses_nothing() {
     for other_getter in [false, true] {
         let q = LightQueue::<u32>::new(None);
         let rx = q.clone();
-        let getter = guv::spawn(move || guv::with_timeout(Duration::from_millis(10), || rx.get()));
+        let getter = guv::spawn(move || guv::with_timeout(Duration::from_millis(50), || rx.get()));
         guv::gyield(); // the getter waits, its timeout armed
         let second = other_getter.then(|| {
             let rx = q.clone();
@@ -989,9 +989,10 @@ fn a_timeout_firing_as_an_item_arrives_in_a_queue_get_loses_nothing() {
         // Blocks the whole hub (not green: `original!`) past both deadlines
         // below, so that they fire in one timer pass: this greenlet's
         // sleep first, then the getter's timeout.
-        guv::spawn_n(|| guv::original!(std::thread::sleep)(Duration::from_millis(30)));
+        guv::spawn_n(|| guv::original!(std::thread::sleep)(Duration::from_millis(100)));
         guv::sleep(Duration::from_millis(5));
         // The getter's timeout has fired too; it has not run since.
+        assert_eq!(q.getting(), 1 + usize::from(other_getter), "the timed-out getter is still queued");
         q.put(42);
         let got = getter.wait().unwrap();
         match second {
@@ -1040,4 +1041,100 @@ fn a_cancelled_timeout_never_fires_later() {
 fn an_uncaught_timeout_on_the_test_body_fails_the_test_with_a_message() {
     let _t = guv::Timeout::start(Duration::from_millis(1));
     guv::sleep(Duration::MAX);
+}
+
+/// gevent's `StreamServer(addr, handle, spawn=Pool(n))` and `Pool.kill()`:
+/// handlers live in a pool, which stopping the server kills.
+#[guv::test(timeout = "60s")]
+fn a_pool_of_connection_handlers_is_killed_as_one() {
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handlers = guv::GreenPool::new(100);
+    let pool = handlers.clone();
+    let acceptor = guv::spawn(move || {
+        loop {
+            let (conn, _) = listener.accept().unwrap();
+            pool.spawn_n(move || {
+                // Echo lines until the client leaves.
+                let mut r = BufReader::new(&conn);
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 0 {
+                    (&conn).write_all(line.as_bytes()).unwrap();
+                    line.clear();
+                }
+            });
+        }
+    });
+    let mut clients: Vec<LineClient> = (0..5).map(|_| LineClient::connect(addr)).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send(&format!("hi {i}"));
+        assert_eq!(c.line(), format!("hi {i}"));
+    }
+    assert_eq!(handlers.running(), 5);
+    // Stop: no more accepts, every handler killed...
+    acceptor.kill();
+    // ...also one spawned but not yet started: it never runs.
+    let never = handlers.spawn(|| unreachable!("spawned before the kill, started after it"));
+    handlers.killall();
+    assert_eq!((handlers.running(), handlers.free()), (0, 100));
+    assert!(never.wait().unwrap_err().is_killed());
+    // The clients see their connections closed.
+    for c in &mut clients {
+        let mut rest = String::new();
+        assert_eq!(c.0.read_line(&mut rest).unwrap(), 0);
+    }
+    // The pool is still usable.
+    assert_eq!(handlers.spawn(|| 7).wait().unwrap(), 7);
+}
+
+#[guv::test(timeout = "60s")]
+fn pool_killall_spares_waiting_spawners_waits_for_slow_destructors_and_kills_a_calling_member_last() {
+    use std::time::Duration;
+    let pool = guv::GreenPool::new(2);
+    pool.killall(); // empty: returns at once
+    let log = guv_tests::Log::new();
+    let l = log.clone();
+    let slow = pool.spawn(move || {
+        struct Logged(guv_tests::Log);
+        impl Drop for Logged {
+            fn drop(&mut self) {
+                guv::sleep(Duration::from_millis(2)); // a destructor that blocks
+                self.0.push("slow member unwound");
+            }
+        }
+        let _l = Logged(l);
+        guv::sleep(Duration::MAX);
+    });
+    let p = pool.clone();
+    let l = log.clone();
+    let killer = pool.spawn(move || {
+        guv::sleep(Duration::from_millis(1));
+        l.push("member calls killall");
+        p.killall();
+        unreachable!("the calling member is killed last");
+    });
+    // A spawner waiting for a slot is not a member: it runs afterwards.
+    let p = pool.clone();
+    let l = log.clone();
+    let spawner = guv::spawn(move || p.spawn(move || l.push("waiting spawner ran")).wait());
+    guv::gyield();
+    assert_eq!(pool.waiting(), 1);
+    assert!(killer.wait().unwrap_err().is_killed());
+    assert!(slow.wait().unwrap_err().is_killed());
+    spawner.wait().unwrap().unwrap();
+    assert_eq!(log.take(), ["member calls killall", "slow member unwound", "waiting spawner ran"]);
+    assert_eq!(pool.free(), 2);
+
+    // A pile's pool: every result not yet in becomes Killed, in order.
+    let mut pile = guv::GreenPile::new(3);
+    pile.spawn(|| 1);
+    guv::gyield();
+    pile.spawn(|| {
+        guv::sleep(Duration::MAX);
+        2
+    });
+    pile.spawn(|| 3);
+    pile.pool().killall();
+    let got: Vec<bool> = pile.map(|r| r.is_ok()).collect();
+    assert_eq!(got, [true, false, false]);
 }
