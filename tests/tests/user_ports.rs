@@ -1138,3 +1138,162 @@ fn pool_killall_spares_waiting_spawners_waits_for_slow_destructors_and_kills_a_c
     let got: Vec<bool> = pile.map(|r| r.is_ok()).collect();
     assert_eq!(got, [true, false, false]);
 }
+
+// ---------------------------------------------------------------------------
+// 7. Long polling (gevent's classic web chat): a request parks until
+//    another request posts a message; real clients are Python's
+//    http.client (keep-alive) and curl.
+
+const PY_LONG_POLL: &str = r#"
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+for _ in range(2):
+    c.request("GET", "/wait")
+    r = c.getresponse()
+    print(r.status, r.read().decode(), flush=True)
+"#;
+
+#[guv::test(timeout = "60s")]
+fn long_poll_requests_park_until_a_post_wakes_them_all() {
+    use std::io::Read;
+    let waiting: Rc<RefCell<Vec<guv::AsyncResult<String, ()>>>> = Rc::default();
+    let arrivals = LightQueue::new(None);
+    let (w, a) = (waiting.clone(), arrivals.clone());
+    let app = move |req: Request<Body>| match req.uri().path() {
+        "/wait" => {
+            let slot = guv::AsyncResult::new();
+            w.borrow_mut().push(slot.clone());
+            a.put(());
+            Response::new(Body::from(slot.get().unwrap()))
+        }
+        "/send" => {
+            let mut text = String::new();
+            req.into_body().read_to_string(&mut text).unwrap();
+            let woken = w.borrow_mut().drain(..).filter(|slot| slot.set(text.clone()).is_ok()).count();
+            Response::new(Body::from(format!("woke {woken}\n")))
+        }
+        _ => Response::builder().status(404).body(Body::empty()).unwrap(),
+    };
+    let server = Server::new(app);
+    let stop = server.shutdown_handle();
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = guv::spawn(move || server.serve(listener));
+
+    let pollers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut child = Command::new("python3")
+                .args(["-c", PY_LONG_POLL, &addr.port().to_string()])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let out = BufReader::new(child.stdout.take().unwrap());
+            (child, out)
+        })
+        .collect();
+    let mut pollers = pollers;
+    for message in ["hello", "again"] {
+        arrivals.get();
+        arrivals.get(); // both pollers are parked in the app
+        let out = Command::new("curl")
+            .args(["-sS", "--noproxy", "*", "--max-time", "20", "--data-binary", message])
+            .arg(format!("http://{addr}/send"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), "woke 2\n");
+        for (_, out) in &mut pollers {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            assert_eq!(line, format!("200 {message}\n"));
+        }
+    }
+    for (mut child, _) in pollers {
+        assert!(child.wait().unwrap().success());
+    }
+    stop.shutdown();
+    served.wait().unwrap().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// 8. Patched std, scoped: `thread::scope` fan-out over borrowed data, a
+//    `Barrier`, and `mpsc::Receiver::recv_timeout`, as one writes them for
+//    OS threads.
+
+#[guv::patched]
+mod fanout {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::sync::{Barrier, mpsc};
+    use std::thread;
+    use std::time::Duration;
+
+    /// A server answering each connection with the length of what it sent.
+    pub fn length_server(conns: usize) -> (SocketAddr, thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let h = thread::spawn(move || {
+            thread::scope(|s| {
+                for _ in 0..conns {
+                    let (mut c, _) = listener.accept().unwrap();
+                    s.spawn(move || {
+                        let mut data = Vec::new();
+                        c.read_to_end(&mut data).unwrap();
+                        write!(c, "{}", data.len()).unwrap();
+                    });
+                }
+            });
+        });
+        (addr, h)
+    }
+
+    /// Sends every word to the server at once, one scoped thread per word
+    /// (borrowing `words`), all starting their requests together at a
+    /// barrier; returns the answers in order and what a progress channel
+    /// reported.
+    pub fn lengths(addr: SocketAddr, words: &[String]) -> (Vec<usize>, Vec<usize>) {
+        let barrier = Barrier::new(words.len());
+        let (progress, reports) = mpsc::channel();
+        let answers = thread::scope(|s| {
+            let handles: Vec<_> = words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let (barrier, progress) = (&barrier, progress.clone());
+                    s.spawn(move || {
+                        barrier.wait();
+                        let mut c = TcpStream::connect(addr).unwrap();
+                        c.write_all(w.as_bytes()).unwrap();
+                        c.shutdown(std::net::Shutdown::Write).unwrap();
+                        let mut answer = String::new();
+                        c.read_to_string(&mut answer).unwrap();
+                        progress.send(i).unwrap();
+                        answer.parse::<usize>().unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        drop(progress);
+        let mut seen = Vec::new();
+        // Every sender is gone: the channel reports Disconnected, not a timeout.
+        loop {
+            match reports.recv_timeout(Duration::from_secs(10)) {
+                Ok(i) => seen.push(i),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        seen.sort();
+        (answers, seen)
+    }
+}
+
+#[guv::test(timeout = "60s")]
+fn scoped_green_threads_fan_out_over_borrowed_data() {
+    let words: Vec<String> = (1..=12).map(|n| "w".repeat(n * 1000)).collect();
+    let (addr, server) = fanout::length_server(words.len());
+    let (answers, seen) = fanout::lengths(addr, &words);
+    assert_eq!(answers, (1..=12).map(|n| n * 1000).collect::<Vec<_>>());
+    assert_eq!(seen, (0..12).collect::<Vec<_>>());
+    server.join().unwrap();
+}
