@@ -260,6 +260,46 @@ impl<T: 'static> GreenThread<T> {
         })
     }
 
+    /// Like [`wait`](Self::wait) for at most `timeout` (gevent's
+    /// `join(timeout)`): `Ok` with the result if the greenlet ended in
+    /// time, or `Err` with the handle back, to wait again or
+    /// [`kill`](Self::kill) it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let gt = guv::spawn(|| guv::sleep(Duration::from_secs(3600)));
+    /// let gt = gt.wait_timeout(Duration::from_millis(5)).unwrap_err(); // still asleep
+    /// gt.kill();
+    /// assert!(gt.wait_timeout(Duration::from_secs(60)).unwrap().unwrap_err().is_killed());
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If called by the greenlet itself.
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Result<T, Error>, GreenThread<T>> {
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        let ended = with_hub(|hub| {
+            let out = self.task.outcome();
+            loop {
+                if out.settled.get() {
+                    return true;
+                }
+                if same(&hub.current(), &self.greenlet()) {
+                    panic!("guv: a greenlet cannot wait for itself");
+                }
+                let waker = hub.arm();
+                *out.joiner.borrow_mut() = Some(waker.clone());
+                let guard = ClearJoiner(out);
+                let woke = hub.park_until(&waker, deadline);
+                drop(guard);
+                if !woke {
+                    return out.settled.get();
+                }
+            }
+        });
+        if ended { Ok(self.wait()) } else { Err(self) }
+    }
+
     /// Kills the greenlet: if it has not started it never will; otherwise it
     /// unwinds from the point where it is blocked (running its destructors)
     /// and ends with [`Error::Killed`]. The caller yields once so that

@@ -1297,3 +1297,33 @@ fn scoped_green_threads_fan_out_over_borrowed_data() {
     assert_eq!(seen, (0..12).collect::<Vec<_>>());
     server.join().unwrap();
 }
+
+/// gevent's `g.join(timeout)` then `g.kill()`: waiting with a timeout keeps
+/// the handle.
+#[guv::test(timeout = "60s")]
+fn wait_timeout_gives_the_handle_back_for_a_kill() {
+    let slow = guv::spawn(|| {
+        guv::sleep(Duration::MAX);
+        1
+    });
+    let slow = slow.wait_timeout(Duration::from_millis(5)).expect_err("still sleeping");
+    slow.kill();
+    assert!(slow.wait_timeout(Duration::from_secs(30)).unwrap().unwrap_err().is_killed());
+
+    let quick = guv::spawn(|| 7);
+    assert_eq!(quick.wait_timeout(Duration::from_secs(30)).unwrap().unwrap(), 7);
+
+    // A waiter that times out leaves nothing behind: the greenlet ending
+    // later wakes no one, and a second wait gets the result.
+    let gate = guv::Event::new();
+    let g = gate.clone();
+    let later = guv::spawn(move || {
+        g.wait();
+        "later"
+    });
+    let later = later.wait_timeout(Duration::from_millis(2)).expect_err("the gate is closed");
+    gate.set();
+    guv::sleep(Duration::from_millis(2));
+    assert!(later.is_finished());
+    assert_eq!(later.wait().unwrap(), "later");
+}
