@@ -277,8 +277,14 @@ impl<T: 'static> GreenThread<T> {
     ///
     /// If called by the greenlet itself.
     pub fn wait_timeout(self, timeout: Duration) -> Result<Result<T, Error>, GreenThread<T>> {
-        let deadline = std::time::Instant::now().checked_add(timeout);
-        let ended = with_hub(|hub| {
+        if self.wait_ended(std::time::Instant::now().checked_add(timeout)) { Ok(self.wait()) } else { Err(self) }
+    }
+
+    /// Waits until the result can be taken (or `deadline` passes: false),
+    /// leaving it in the handle: a caller killed or timed out meanwhile
+    /// loses nothing (`GreenPile` and `imap` wait this way).
+    pub(crate) fn wait_ended(&self, deadline: Option<std::time::Instant>) -> bool {
+        with_hub(|hub| {
             let out = self.task.outcome();
             loop {
                 if out.settled.get() {
@@ -296,8 +302,7 @@ impl<T: 'static> GreenThread<T> {
                     return out.settled.get();
                 }
             }
-        });
-        if ended { Ok(self.wait()) } else { Err(self) }
+        })
     }
 
     /// Kills the greenlet: if it has not started it never will; otherwise it

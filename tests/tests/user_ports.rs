@@ -1327,3 +1327,54 @@ fn wait_timeout_gives_the_handle_back_for_a_kill() {
     assert!(later.is_finished());
     assert_eq!(later.wait().unwrap(), "later");
 }
+
+/// A consumer of ordered results that gives up waiting (a `Timeout`) and
+/// comes back later must not have lost the result it was waiting for.
+#[guv::test(timeout = "60s")]
+fn pile_and_imap_consumers_timed_out_mid_wait_lose_no_result() {
+    let gate = guv::Event::new();
+    let mut pile = guv::GreenPile::new(3);
+    for i in 0..3u32 {
+        let g = gate.clone();
+        pile.spawn(move || {
+            g.wait();
+            i
+        });
+    }
+    let first = guv::with_timeout(Duration::from_millis(5), || pile.next());
+    assert!(first.unwrap_err().is_timed_out());
+    gate.set();
+    let rest: Vec<u32> = pile.map(Result::unwrap).collect();
+    assert_eq!(rest, [0, 1, 2], "the result waited for when the timeout fired is still there");
+
+    let gate = guv::Event::new();
+    let g = gate.clone();
+    let pool = guv::GreenPool::new(2);
+    let mut results = pool.imap(
+        move |i: u32| {
+            g.wait();
+            i * 10
+        },
+        0..4,
+    );
+    let first = guv::with_timeout(Duration::from_millis(5), || results.next());
+    assert!(first.unwrap_err().is_timed_out());
+    gate.set();
+    let rest: Vec<u32> = results.map(Result::unwrap).collect();
+    assert_eq!(rest, [0, 10, 20, 30]);
+
+    // imap on a pool shared with other work: the consumer times out while
+    // imap waits for a slot to start the next call; that call's input
+    // item must not be lost.
+    let pool = guv::GreenPool::new(1);
+    let gate = guv::Event::new();
+    let g = gate.clone();
+    let other = pool.spawn(move || g.wait());
+    let mut results = pool.imap(|i: u32| i, 0..3);
+    let first = guv::with_timeout(Duration::from_millis(5), || results.next());
+    assert!(first.unwrap_err().is_timed_out());
+    gate.set();
+    other.wait().unwrap();
+    let all: Vec<u32> = results.map(Result::unwrap).collect();
+    assert_eq!(all, [0, 1, 2], "the input item being started when the timeout fired is still there");
+}
