@@ -1378,3 +1378,72 @@ fn pile_and_imap_consumers_timed_out_mid_wait_lose_no_result() {
     let all: Vec<u32> = results.map(Result::unwrap).collect();
     assert_eq!(all, [0, 1, 2], "the input item being started when the timeout fired is still there");
 }
+
+// ---------------------------------------------------------------------------
+// 9. Request context in green-locals (gevent's `local`): concurrent
+//    requests on separate connections see only their own values; the
+//    requests of one kept-alive connection share its greenlet's.
+
+guv::local! {
+    static REQUESTS_ON_THIS_GREENLET: Cell<u32> = const { Cell::new(0) };
+    static WHO: RefCell<String> = RefCell::new(String::new());
+}
+
+const PY_PARALLEL_GETS: &str = r#"
+import http.client, sys, threading
+port, n = int(sys.argv[1]), int(sys.argv[2])
+out = [None] * n
+def get(i):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", "/?who=client%d" % i)
+    out[i] = c.getresponse().read().decode()
+ts = [threading.Thread(target=get, args=(i,)) for i in range(n)]
+for t in ts: t.start()
+for t in ts: t.join()
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+for who in ("first", "second"):
+    c.request("GET", "/?who=" + who + "&alone=1")
+    out.append(c.getresponse().read().decode())
+print("\n".join(out))
+"#;
+
+#[guv::test(timeout = "60s")]
+fn green_locals_hold_per_connection_request_context() {
+    const N: usize = 6;
+    let arrived = Rc::new(Cell::new(0));
+    let all_in = guv::Event::new();
+    let (a, all) = (arrived.clone(), all_in.clone());
+    let app = move |req: Request<Body>| {
+        let query = req.uri().query().unwrap_or_default().to_owned();
+        let who = query.split('&').find_map(|kv| kv.strip_prefix("who=")).unwrap_or("?").to_owned();
+        WHO.with_borrow_mut(|w| *w = who);
+        REQUESTS_ON_THIS_GREENLET.set(REQUESTS_ON_THIS_GREENLET.get() + 1);
+        if !query.contains("alone=1") {
+            // Every parallel request is in the app at once before any answers.
+            a.set(a.get() + 1);
+            if a.get() == N {
+                all.set();
+            }
+            all.wait();
+        }
+        let body = format!("{} #{}", WHO.with_borrow(String::clone), REQUESTS_ON_THIS_GREENLET.get());
+        Response::new(Body::from(body))
+    };
+    let server = Server::new(app);
+    let stop = server.shutdown_handle();
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = guv::spawn(move || server.serve(listener));
+    let out = Command::new("python3")
+        .args(["-c", PY_PARALLEL_GETS, &addr.port().to_string(), &N.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    let mut expected: Vec<String> = (0..N).map(|i| format!("client{i} #1")).collect();
+    expected.extend(["first #1".into(), "second #2".into()]);
+    assert_eq!(lines, expected);
+    assert_eq!(arrived.get(), N);
+    stop.shutdown();
+    served.wait().unwrap().unwrap();
+}
