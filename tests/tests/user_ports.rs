@@ -1447,3 +1447,103 @@ fn green_locals_hold_per_connection_request_context() {
     stop.shutdown();
     served.wait().unwrap().unwrap();
 }
+
+// ---------------------------------------------------------------------------
+// 10. A select() relay (eventlet's `select.select` loop): one greenlet moves
+//     bytes both ways between two non-blocking sockets, with a buffer per
+//     direction, waiting for readability or writability as the buffers say.
+
+fn select_relay(a: TcpStream, b: TcpStream) -> (u64, u64) {
+    use guv::Interest;
+    use std::io::{ErrorKind, Read};
+    a.set_nonblocking(true).unwrap();
+    b.set_nonblocking(true).unwrap();
+    let socks = [&a, &b];
+    // bufs[i]: bytes read from socks[i], to be written to the other one.
+    let mut bufs: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut eof = [false, false];
+    let mut moved = [0u64, 0u64];
+    let mut chunk = vec![0; 16384];
+    loop {
+        let mut want = Vec::new();
+        for i in 0..2 {
+            let mut interest = None;
+            if !eof[i] && bufs[i].len() < 65536 {
+                interest = Some(Interest::READABLE);
+            }
+            if !bufs[1 - i].is_empty() {
+                interest = Some(interest.map_or(Interest::WRITABLE, |r| r | Interest::WRITABLE));
+            }
+            if let Some(interest) = interest {
+                want.push((i, interest));
+            }
+        }
+        if want.is_empty() {
+            return (moved[0], moved[1]); // both sides ended, everything written
+        }
+        let fds: Vec<_> = want.iter().map(|&(i, interest)| (socks[i], interest)).collect();
+        for r in guv::select(&fds, None).unwrap() {
+            let i = want[r.index].0;
+            let mut sock = socks[i]; // `Read` and `Write` are on `&TcpStream`
+            if r.readable {
+                match sock.read(&mut chunk) {
+                    Ok(0) => eof[i] = true,
+                    Ok(n) => bufs[i].extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("relay read: {e}"),
+                }
+            }
+            if r.writable {
+                match sock.write(&bufs[1 - i]) {
+                    Ok(n) => {
+                        bufs[1 - i].drain(..n);
+                        moved[1 - i] += n as u64;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("relay write: {e}"),
+                }
+            }
+        }
+        for i in 0..2 {
+            // What i sent is all passed on: pass its end on too.
+            if eof[i] && bufs[i].is_empty() {
+                let _ = socks[1 - i].shutdown(std::net::Shutdown::Write);
+            }
+        }
+    }
+}
+
+#[guv::test(timeout = "60s")]
+fn a_select_relay_moves_a_megabyte_each_way_without_deadlock() {
+    // The upstream echoes upper-cased, as it reads: if the relay ever
+    // blocked writing to it without reading its answers, both would stall.
+    let up_listener = guv::listen("127.0.0.1:0").unwrap();
+    let up_addr = up_listener.local_addr().unwrap();
+    let upstream = guv::spawn(move || {
+        let (mut conn, _) = up_listener.accept().unwrap();
+        let mut buf = [0; 8192];
+        loop {
+            let n = std::io::Read::read(&mut conn, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            buf[..n].make_ascii_uppercase();
+            conn.write_all(&buf[..n]).unwrap();
+        }
+    });
+    let front = guv::listen("127.0.0.1:0").unwrap();
+    let front_addr = front.local_addr().unwrap();
+    let relay = guv::spawn(move || {
+        let (client, _) = front.accept().unwrap();
+        let up = guv::connect(up_addr).unwrap();
+        select_relay(client, up)
+    });
+    let out = Command::new("python3")
+        .args(["-c", PY_PROXY_CLIENT, &front_addr.port().to_string(), "1000000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "1000000 True\n");
+    assert_eq!(relay.wait().unwrap(), (1_000_000, 1_000_000));
+    upstream.wait().unwrap();
+}
