@@ -1547,3 +1547,28 @@ fn a_select_relay_moves_a_megabyte_each_way_without_deadlock() {
     assert_eq!(relay.wait().unwrap(), (1_000_000, 1_000_000));
     upstream.wait().unwrap();
 }
+
+/// A group whose leader kills the whole group (itself included) as it
+/// unwinds: `killall` from a destructor does not wait for its caller.
+#[guv::test(timeout = "60s")]
+fn killall_from_a_destructor_on_a_list_that_holds_the_caller_returns() {
+    type Group = Rc<RefCell<Vec<guv::GreenThread<()>>>>;
+    struct KillGroup(Group);
+    impl Drop for KillGroup {
+        fn drop(&mut self) {
+            guv::killall(&self.0.borrow());
+        }
+    }
+    let group: Group = Rc::default();
+    let g = group.clone();
+    let leader = guv::spawn(move || {
+        let _guard = KillGroup(g);
+        guv::sleep(Duration::MAX);
+    });
+    let helper = guv::spawn(|| guv::sleep(Duration::MAX));
+    guv::gyield();
+    group.borrow_mut().extend([leader, helper]);
+    group.borrow()[0].kill();
+    guv::wait_all(&group.borrow());
+    assert!(group.borrow().iter().all(guv::GreenThread::is_finished));
+}

@@ -178,8 +178,13 @@ pub fn killall<T: 'static>(threads: &[GreenThread<T>]) {
     for gt in threads {
         gt.kill();
     }
-    // `kill` yields once; a destructor that blocks needs more time.
+    // `kill` yields once; a destructor that blocks needs more time. The
+    // caller itself (killing a list it is on, from its own destructor)
+    // ends after this returns: it is not waited for.
     if crate::hub::kills_land() {
-        wait_all(threads);
+        let me = crate::hub::with_hub(|hub| hub.current().header().id());
+        for gt in threads.iter().filter(|gt| gt.id() != me) {
+            gt.wait_ended(None);
+        }
     }
 }
