@@ -1572,3 +1572,111 @@ fn killall_from_a_destructor_on_a_list_that_holds_the_caller_returns() {
     guv::wait_all(&group.borrow());
     assert!(group.borrow().iter().all(guv::GreenThread::is_finished));
 }
+
+// ---------------------------------------------------------------------------
+// 11. eventlet's recursive web crawler: each fetch spawns fetches of the
+//     links it finds into the same GreenPool (inline when the pool is
+//     full), `waitall` ends the crawl; and gevent's JoinableQueue version,
+//     workers and `join()`.
+
+/// A site of `pages` pages on a guv::wsgi server: page i links to pages
+/// 2i+1 and 2i+2 and back to 0. Returns its address, its stop handle, the
+/// server greenlet and a log of the paths served.
+fn linked_site(
+    pages: usize,
+) -> (SocketAddr, guv::wsgi::ShutdownHandle, guv::GreenThread<std::io::Result<()>>, guv_tests::Log) {
+    let served = guv_tests::Log::new();
+    let log = served.clone();
+    let app = move |req: Request<Body>| {
+        let path = req.uri().path().to_owned();
+        log.push(path.clone());
+        let i: usize = path.trim_start_matches("/page").parse().unwrap();
+        guv::sleep(Duration::from_micros(200));
+        let links: Vec<String> = [2 * i + 1, 2 * i + 2, 0]
+            .into_iter()
+            .filter(|&j| j < pages)
+            .map(|j| format!("<a href=\"/page{j}\">"))
+            .collect();
+        Response::new(Body::from(links.join("\n")))
+    };
+    let server = Server::new(app);
+    let stop = server.shutdown_handle();
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    (addr, stop, guv::spawn(move || server.serve(listener)), served)
+}
+
+fn links_of(body: &str) -> Vec<String> {
+    body.split("href=\"").skip(1).map(|rest| rest.split('"').next().unwrap().to_owned()).collect()
+}
+
+#[guv::test(timeout = "60s")]
+fn recursive_crawler_spawning_into_its_own_pool_visits_every_page_once() {
+    const PAGES: usize = 40;
+    let (addr, stop, server, served) = linked_site(PAGES);
+    let seen: Rc<RefCell<std::collections::BTreeSet<String>>> = Rc::default();
+    let pool = guv::GreenPool::new(3);
+
+    fn crawl(
+        addr: SocketAddr,
+        path: String,
+        seen: Rc<RefCell<std::collections::BTreeSet<String>>>,
+        pool: guv::GreenPool,
+    ) {
+        let (status, body) = http_get(addr, &path);
+        assert_eq!(status, 200);
+        for link in links_of(&body) {
+            if seen.borrow_mut().insert(link.clone()) {
+                let (seen, p) = (seen.clone(), pool.clone());
+                pool.spawn_n(move || crawl(addr, link, seen, p));
+            }
+        }
+    }
+
+    seen.borrow_mut().insert("/page0".into());
+    let (s, p) = (seen.clone(), pool.clone());
+    pool.spawn_n(move || crawl(addr, "/page0".into(), s, p));
+    pool.waitall().unwrap();
+    let mut got = served.take();
+    got.sort();
+    let mut want: Vec<String> = (0..PAGES).map(|i| format!("/page{i}")).collect();
+    want.sort();
+    assert_eq!(got, want, "every page fetched exactly once");
+    assert_eq!(seen.borrow().len(), PAGES);
+    stop.shutdown();
+    server.wait().unwrap().unwrap();
+}
+
+#[guv::test(timeout = "60s")]
+fn joinable_queue_crawler_workers_and_join() {
+    const PAGES: usize = 40;
+    let (addr, stop, server, served) = linked_site(PAGES);
+    let q = guv::queue::Queue::new(None);
+    let seen: Rc<RefCell<std::collections::BTreeSet<String>>> = Rc::default();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (q, seen) = (q.clone(), seen.clone());
+            guv::spawn(move || {
+                loop {
+                    let path: String = q.get();
+                    let (_, body) = http_get(addr, &path);
+                    for link in links_of(&body) {
+                        if seen.borrow_mut().insert(link.clone()) {
+                            q.put(link);
+                        }
+                    }
+                    q.task_done().unwrap();
+                }
+            })
+        })
+        .collect();
+    seen.borrow_mut().insert("/page0".into());
+    q.put("/page0".to_owned());
+    q.join();
+    guv::killall(&workers);
+    assert_eq!(served.take().len(), PAGES);
+    assert_eq!(seen.borrow().len(), PAGES);
+    assert_eq!((q.qsize(), q.unfinished_tasks()), (0, 0));
+    stop.shutdown();
+    server.wait().unwrap().unwrap();
+}
