@@ -1680,3 +1680,51 @@ fn joinable_queue_crawler_workers_and_join() {
     stop.shutdown();
     server.wait().unwrap().unwrap();
 }
+
+// ---------------------------------------------------------------------------
+// 12. A UDP request with timeout and retries (a DNS-style client): the
+//     server ignores the first two tries.
+
+#[guv::test(timeout = "60s")]
+fn udp_client_retries_under_timeouts_until_answered() {
+    let server = guv::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server_addr = server.local_addr().unwrap();
+    let tries = Rc::new(Cell::new(0));
+    let t = tries.clone();
+    let responder = guv::spawn(move || {
+        let mut buf = [0; 512];
+        loop {
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            t.set(t.get() + 1);
+            if t.get() >= 3 {
+                let mut answer = b"re: ".to_vec();
+                answer.extend_from_slice(&buf[..n]);
+                server.send_to(&answer, from).unwrap();
+                return;
+            }
+        }
+    });
+    let client = guv::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut answer = None;
+    for attempt in 0..10 {
+        client.send_to(format!("query {attempt}").as_bytes(), server_addr).unwrap();
+        let mut buf = [0; 512];
+        match guv::with_timeout(Duration::from_millis(20), || client.recv_from(&mut buf)) {
+            Ok(Ok((n, from))) => {
+                assert_eq!(from, server_addr);
+                answer = Some(String::from_utf8(buf[..n].to_vec()).unwrap());
+                break;
+            }
+            Ok(Err(e)) => panic!("recv_from: {e}"),
+            Err(e) => assert!(e.is_timed_out()),
+        }
+    }
+    assert_eq!(answer.as_deref(), Some("re: query 2"));
+    assert_eq!(tries.get(), 3);
+    responder.wait().unwrap();
+
+    // The std way, a read timeout on the socket, gives WouldBlock as on Linux.
+    client.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    let err = client.recv_from(&mut [0; 8]).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+}
