@@ -1728,3 +1728,48 @@ fn udp_client_retries_under_timeouts_until_answered() {
     let err = client.recv_from(&mut [0; 8]).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
 }
+
+/// Runs `wait` on a greenlet and, once it waits, `give` in the same timer
+/// pass in which the waiter's deadline (50 ms) expires: the hub is held
+/// (a plain `std` sleep, outside any patched item) past both it and this
+/// greenlet's 5 ms sleep, which comes first.
+fn at_the_deadline<R: 'static>(wait: impl FnOnce() -> R + 'static, give: impl FnOnce()) -> R {
+    let waiter = guv::spawn(wait);
+    guv::gyield();
+    guv::spawn_n(|| std::thread::sleep(Duration::from_millis(100)));
+    guv::sleep(Duration::from_millis(5));
+    give();
+    waiter.wait().unwrap()
+}
+
+#[guv::test(timeout = "60s")]
+fn a_permit_or_pool_slot_released_as_the_waiters_deadline_fires_is_not_lost() {
+    const DEADLINE: Duration = Duration::from_millis(50);
+    // acquire_timeout, and a Timeout around acquire: either the waiter got
+    // the permit or the semaphore still has it.
+    let sem = guv::Semaphore::new(0);
+    let s = sem.clone();
+    let got = at_the_deadline(move || s.acquire_timeout(DEADLINE), || sem.release());
+    assert_eq!(sem.count(), usize::from(!got));
+    let sem = guv::Semaphore::new(0);
+    let s = sem.clone();
+    let got = at_the_deadline(move || guv::with_timeout(DEADLINE, || s.acquire()).is_ok(), || sem.release());
+    assert_eq!(sem.count(), usize::from(!got));
+    // A channel get: the item is the getter's, or still with the putter.
+    let q = guv::queue::Queue::<u8>::new(Some(0));
+    let r = q.clone();
+    let put = Rc::new(Cell::new(false));
+    let p = put.clone();
+    let got = at_the_deadline(move || r.get_timeout(DEADLINE).ok(), || p.set(q.try_put(9).is_ok()));
+    assert_eq!(got.is_some(), put.get());
+    // A pool spawner: the slot freed for it is used or given back.
+    let pool = guv::GreenPool::new(1);
+    let gate = guv::Event::new();
+    let g = gate.clone();
+    let member = pool.spawn(move || g.wait());
+    let p = pool.clone();
+    at_the_deadline(move || guv::with_timeout(DEADLINE, || p.spawn(|| ()).wait()).ok(), || gate.set());
+    member.wait().unwrap();
+    pool.waitall().unwrap();
+    assert_eq!((pool.free(), pool.running(), pool.waiting()), (1, 0, 0));
+}
