@@ -260,13 +260,61 @@ impl<T: 'static> GreenThread<T> {
         })
     }
 
+    /// Like [`wait`](Self::wait) for at most `timeout` (gevent's
+    /// `join(timeout)`): `Ok` with the result if the greenlet ended in
+    /// time, or `Err` with the handle back, to wait again or
+    /// [`kill`](Self::kill) it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let gt = guv::spawn(|| guv::sleep(Duration::from_secs(3600)));
+    /// let gt = gt.wait_timeout(Duration::from_millis(5)).unwrap_err(); // still asleep
+    /// gt.kill();
+    /// assert!(gt.wait_timeout(Duration::from_secs(60)).unwrap().unwrap_err().is_killed());
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If called by the greenlet itself.
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Result<T, Error>, GreenThread<T>> {
+        if self.wait_ended(std::time::Instant::now().checked_add(timeout)) { Ok(self.wait()) } else { Err(self) }
+    }
+
+    /// Waits until the result can be taken (or `deadline` passes: false),
+    /// leaving it in the handle: a caller killed or timed out meanwhile
+    /// loses nothing (`GreenPile` and `imap` wait this way).
+    pub(crate) fn wait_ended(&self, deadline: Option<std::time::Instant>) -> bool {
+        with_hub(|hub| {
+            let out = self.task.outcome();
+            loop {
+                if out.settled.get() {
+                    return true;
+                }
+                if same(&hub.current(), &self.greenlet()) {
+                    panic!("guv: a greenlet cannot wait for itself");
+                }
+                let waker = hub.arm();
+                *out.joiner.borrow_mut() = Some(waker.clone());
+                let guard = ClearJoiner(out);
+                let woke = hub.park_until(&waker, deadline);
+                drop(guard);
+                if !woke {
+                    return out.settled.get();
+                }
+            }
+        })
+    }
+
     /// Kills the greenlet: if it has not started it never will; otherwise it
     /// unwinds from the point where it is blocked (running its destructors)
-    /// and ends with [`Error::Killed`]. The caller yields so that this
-    /// happens before it continues — except when the caller is itself
+    /// and ends with [`Error::Killed`]. The caller yields once so that
+    /// this happens before it continues, also when the caller is itself
     /// unwinding (a destructor killing helpers during a kill, `Timeout` or
-    /// panic): then the target unwinds once the caller is done. Killing a
-    /// finished greenlet does nothing.
+    /// panic), so a kill cascades through such drop guards. The yield is
+    /// not a join: a target whose destructors block (or yield, killing
+    /// helpers of their own) finishes later; [`wait`](Self::wait) or
+    /// [`killall`](crate::killall) for that. Killing a finished greenlet
+    /// does nothing.
     ///
     /// ```
     /// let gt = guv::spawn(|| guv::sleep(std::time::Duration::from_secs(3600)));

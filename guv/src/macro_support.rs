@@ -134,8 +134,18 @@ where
     }
     hub::track_greenlets();
     let failure = match panic::catch_unwind(AssertUnwindSafe(body)) {
-        Err(payload) => return Outcome::Panicked(payload),
         Ok(result) => result.into_failure(),
+        // guv's own unwinding payloads carry no message: say what they are,
+        // or the test would fail without a word.
+        Err(payload) => match crate::Error::from_unwind(payload) {
+            crate::Error::Panicked(payload) => return Outcome::Panicked(payload),
+            crate::Error::TimedOut => Some(format!(
+                "#[guv::test] `{}`: the body was interrupted by a guv::Timeout it did not catch \
+                 (use guv::with_timeout to get it as an Err)",
+                opts.name
+            )),
+            crate::Error::Killed => Some(format!("#[guv::test] `{}`: the body was killed", opts.name)),
+        },
     };
     if let Some(msg) = failure {
         return Outcome::Failed(msg);

@@ -17,6 +17,11 @@ use crate::hub::{TimerAction, TimerKey, try_with_hub, with_hub};
 /// with [`Error::TimedOut`]. Dropping the guard (or [`Timeout::cancel`])
 /// disarms it. A greenlet that never blocks is never interrupted.
 ///
+/// The unwinding carries no panic message: on a thread's main greenlet
+/// (`fn main`, a plain `#[test]`) an uncaught timeout ends the thread as a
+/// panic that says nothing (`#[guv::test]` names it). Catch it there with
+/// [`with_timeout`].
+///
 /// ```
 /// use std::time::Duration;
 /// let gt = guv::spawn(|| {

@@ -146,6 +146,11 @@ pub(crate) fn panicking() -> bool {
     .unwrap_or(true)
 }
 
+/// [`Hub::kills_land`] on this thread's hub (true without one).
+pub(crate) fn kills_land() -> bool {
+    try_with_hub(Hub::kills_land).unwrap_or(true)
+}
+
 /// A parked greenlet's wake-up right for one wait (see [`Hub::arm`]).
 /// `!Send`: it holds the greenlet.
 #[derive(Clone)]
@@ -772,10 +777,13 @@ impl Hub {
     /// greenlet unwinds it now.
     ///
     /// A caller that is itself unwinding (a destructor killing helper
-    /// greenlets while a kill, `Timeout` or panic unwinds it) does not
-    /// yield: if its unwinding is one guv cannot attribute (see
-    /// [`Hub::is_unwinding`]), a target resumed now would have to assume it
-    /// is its own and keep its kill pending. It runs once the caller has
+    /// greenlets while a kill, `Timeout` or panic unwinds it) yields too,
+    /// so that a kill cascades through drop guards before the killed
+    /// greenlet is seen ended: the target, not marked as unwinding, gets
+    /// its kill. Only when the panic in flight is one guv cannot attribute
+    /// (no greenlet marked, see [`Hub::is_unwinding`]) does the caller not
+    /// yield, since a target resumed then would have to assume the panic
+    /// is its own and keep its kill pending; it runs once the caller has
     /// finished unwinding instead.
     pub(crate) fn kill(&self, target: &GreenletRef) {
         let h = target.header();
@@ -792,11 +800,18 @@ impl Hub {
             }
             Sched::Parked | Sched::Ready | Sched::Delayed => {
                 self.interrupt(target, Interrupt::Kill);
-                if !self.is_unwinding(self.current.borrow().header()) {
+                if self.kills_land() {
                     self.gyield();
                 }
             }
         }
+    }
+
+    /// Whether a greenlet resumed now would get a kill posted to it: yes,
+    /// unless a panic is in flight that no greenlet is marked for (then
+    /// [`Hub::is_unwinding`] takes it to be every greenlet's own).
+    pub(crate) fn kills_land(&self) -> bool {
+        !std::thread::panicking() || self.unwinding.get() > 0
     }
 
     /// Whether the greenlet `h` (running, or being resumed) is unwinding.

@@ -94,15 +94,20 @@ impl Shared {
 ///
 /// ```
 /// let handle = guv::hub::Handle::current();
-/// let (tx, rx) = std::sync::mpsc::channel();
+/// // guv's green channel: `Send`, and its `recv` parks only the greenlet.
+/// let (tx, rx) = guv::green::sync::mpsc::channel();
 /// std::thread::spawn(move || {
 ///     handle.spawn(move || tx.send(guv::hub::Handle::current().id()).unwrap()).unwrap();
 /// });
-/// // Park the main greenlet until the greenlet spawned from the other thread ran.
-/// while rx.try_recv().is_err() {
-///     guv::sleep(std::time::Duration::from_millis(1));
-/// }
+/// // The main greenlet parks until the greenlet spawned from the other
+/// // thread has run (here, on this thread's hub).
+/// assert_eq!(rx.recv().unwrap(), guv::hub::Handle::current().id());
 /// ```
+///
+/// The closure must be `Send`, so it cannot capture the hub's own
+/// (`!Send`) queues or events; to hand values from a plain thread to
+/// greenlets, a [`green::sync::mpsc`](crate::green::sync::mpsc) channel
+/// is the simpler bridge: the thread sends, a greenlet's `recv` parks.
 #[derive(Clone)]
 pub struct Handle {
     pub(crate) shared: Arc<Shared>,

@@ -158,8 +158,9 @@ pub fn joinall<T: 'static>(threads: impl IntoIterator<Item = GreenThread<T>>) ->
     threads.into_iter().map(GreenThread::wait).collect()
 }
 
-/// Kills every greenlet of `threads` (see [`GreenThread::kill`]); when it
-/// returns, each has unwound or never started.
+/// Kills every greenlet of `threads` (see [`GreenThread::kill`]) and
+/// waits until each has unwound or never started — also those whose
+/// destructors block (gevent's `killall(block=True)`).
 ///
 /// ```
 /// let gts: Vec<_> = (0..3).map(|_| guv::spawn(|| guv::sleep(std::time::Duration::from_secs(60)))).collect();
@@ -167,8 +168,23 @@ pub fn joinall<T: 'static>(threads: impl IntoIterator<Item = GreenThread<T>>) ->
 /// guv::killall(&gts);
 /// assert!(gts.iter().all(|gt| gt.is_finished()));
 /// ```
+///
+/// It may be called from a destructor, while the caller unwinds: a server
+/// greenlet that owns its handlers kills them all before it is seen ended.
+/// (The one exception: with guv's panic hook replaced by one that does not
+/// call it, a caller unwinding from a panic only posts the kills, which
+/// land once it is done.)
 pub fn killall<T: 'static>(threads: &[GreenThread<T>]) {
     for gt in threads {
         gt.kill();
+    }
+    // `kill` yields once; a destructor that blocks needs more time. The
+    // caller itself (killing a list it is on, from its own destructor)
+    // ends after this returns: it is not waited for.
+    if crate::hub::kills_land() {
+        let me = crate::hub::with_hub(|hub| hub.current().header().id());
+        for gt in threads.iter().filter(|gt| gt.id() != me) {
+            gt.wait_ended(None);
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! [`GreenPool::imap`] and [`GreenPool::starmap`]: lazy, ordered,
 //! bounded-memory parallel maps.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
@@ -54,15 +55,19 @@ star_fn!(A B C D E G);
 /// let squares: Vec<u32> = pool.imap(|x: u32| x * x, 1..=5).map(Result::unwrap).collect();
 /// assert_eq!(squares, [1, 4, 9, 16, 25]);
 /// ```
-pub struct Imap<I, F, R> {
+pub struct Imap<I: Iterator, F, R> {
     pool: GreenPool,
     input: I,
     f: Rc<F>,
     in_flight: VecDeque<GreenThread<R>>,
+    /// The input item of the call being started, shared with its closure
+    /// until `spawn` returns: a caller killed or timed out while `spawn`
+    /// waits for a slot (the pool is shared) keeps it for the next call.
+    starting: Option<Rc<Cell<Option<I::Item>>>>,
     exhausted: bool,
 }
 
-impl<I, F, R> fmt::Debug for Imap<I, F, R> {
+impl<I: Iterator, F, R> fmt::Debug for Imap<I, F, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Imap").field("in_flight", &self.in_flight.len()).finish()
     }
@@ -80,14 +85,21 @@ where
     fn next(&mut self) -> Option<Self::Item> {
         let window = self.pool.size().max(1);
         while !self.exhausted && self.in_flight.len() < window {
-            match self.input.next() {
-                Some(arg) => {
-                    let f = self.f.clone();
-                    self.in_flight.push_back(self.pool.spawn(move || f(arg)));
-                }
-                None => self.exhausted = true,
-            }
+            let held = self.starting.take().and_then(|cell| cell.take());
+            let Some(arg) = held.or_else(|| self.input.next()) else {
+                self.exhausted = true;
+                break;
+            };
+            let cell = Rc::new(Cell::new(Some(arg)));
+            self.starting = Some(cell.clone());
+            let f = self.f.clone();
+            let gt = self.pool.spawn(move || f(cell.take().expect("guv internal error: an imap item was taken twice")));
+            self.starting = None;
+            self.in_flight.push_back(gt);
         }
+        // Waiting by reference: a caller killed or timed out here leaves
+        // the result in flight, for the next call.
+        self.in_flight.front()?.wait_ended(None);
         self.in_flight.pop_front().map(GreenThread::wait)
     }
 }
@@ -117,6 +129,7 @@ impl GreenPool {
             input: input.into_iter(),
             f: Rc::new(f),
             in_flight: VecDeque::new(),
+            starting: None,
             exhausted: false,
         }
     }

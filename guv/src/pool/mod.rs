@@ -11,11 +11,12 @@ mod map;
 mod pile;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
+use crate::greenlet::GreenletRef;
 use crate::hub::with_hub;
 use crate::waiters::{self, WaitList};
 use crate::{Error, GreenThread};
@@ -57,8 +58,19 @@ struct Inner {
     /// Slots taken: running members plus slots granted to spawners that
     /// have not started their greenlet yet.
     running: Cell<usize>,
-    /// Greenlet ids of members that have started.
-    members: RefCell<HashSet<u64>>,
+    /// Members that have started, by greenlet id: their slot's number and
+    /// their greenlet, for `killall`.
+    members: RefCell<HashMap<u64, (u64, GreenletRef)>>,
+    /// The numbers of the slots handed to spawned members and not yet
+    /// released.
+    live: RefCell<BTreeSet<u64>>,
+    /// The number the next slot gets.
+    next_slot: Cell<u64>,
+    /// Slots numbered below this were taken before the last `killall`: a
+    /// member holding one that starts now is killed at once.
+    doomed_below: Cell<u64>,
+    /// `killall` callers, woken whenever a member's slot is released.
+    released: RefCell<WaitList<(), ()>>,
     /// Spawners waiting for a slot; serving one grants it a slot.
     spawners: RefCell<WaitList<(), ()>>,
     /// `waitall` callers, served when `running` drops to zero.
@@ -101,7 +113,7 @@ impl Inner {
 
     fn is_member(&self) -> bool {
         let id = current_id();
-        self.members.borrow().contains(&id)
+        self.members.borrow().contains_key(&id)
     }
 }
 
@@ -113,14 +125,23 @@ fn current_id() -> u64 {
 /// member ends, or when its closure is dropped unrun (killed before start).
 struct Slot {
     pool: Rc<Inner>,
+    number: u64,
     member: Cell<Option<u64>>,
 }
 
 impl Slot {
+    /// Called first thing by the member: records it, or kills it if a
+    /// `killall` came between its spawn and its start.
     fn enter(&self) {
-        let id = current_id();
-        self.member.set(Some(id));
-        self.pool.members.borrow_mut().insert(id);
+        with_hub(|hub| {
+            let me = hub.current();
+            if self.number < self.pool.doomed_below.get() {
+                hub.kill(&me);
+            }
+            let id = me.header().id();
+            self.member.set(Some(id));
+            self.pool.members.borrow_mut().insert(id, (self.number, me));
+        });
     }
 }
 
@@ -129,7 +150,9 @@ impl Drop for Slot {
         if let Some(id) = self.member.take() {
             self.pool.members.borrow_mut().remove(&id);
         }
+        self.pool.live.borrow_mut().remove(&self.number);
         self.pool.release_slot();
+        self.pool.released.borrow_mut().serve_all(|()| ());
     }
 }
 
@@ -206,9 +229,13 @@ impl GreenPool {
             inner: Rc::new(Inner {
                 size: Cell::new(size),
                 running: Cell::new(0),
-                members: RefCell::new(HashSet::new()),
+                members: RefCell::new(HashMap::new()),
+                live: RefCell::new(BTreeSet::new()),
+                next_slot: Cell::new(0),
+                doomed_below: Cell::new(0),
                 spawners: RefCell::new(WaitList::new()),
                 idle: RefCell::new(WaitList::new()),
+                released: RefCell::new(WaitList::new()),
             }),
         }
     }
@@ -306,7 +333,10 @@ impl GreenPool {
 
     fn slot(&self) -> Slot {
         self.inner.take_slot();
-        Slot { pool: self.inner.clone(), member: Cell::new(None) }
+        let number = self.inner.next_slot.get();
+        self.inner.next_slot.set(number + 1);
+        self.inner.live.borrow_mut().insert(number);
+        Slot { pool: self.inner.clone(), number, member: Cell::new(None) }
     }
 
     /// Slots left: `size - running`, negative after shrinking the pool
@@ -401,5 +431,54 @@ impl GreenPool {
             debug_assert!(idle.is_ok());
         }
         Ok(())
+    }
+
+    /// Kills every greenlet of the pool (gevent's `Pool.kill()`) and
+    /// returns once they have ended and freed their slots: those running,
+    /// and those spawned but not started yet, which never run (their
+    /// handles' `wait` gives [`Error::Killed`]). Greenlets still blocked in
+    /// [`spawn`](GreenPool::spawn) waiting for a slot are not members yet:
+    /// they get their slots afterwards, as usual. Called by a member, it
+    /// kills the others first, then the caller.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = guv::GreenPool::new(10);
+    /// let sleepers: Vec<_> = (0..3).map(|_| pool.spawn(|| guv::sleep(Duration::from_secs(3600)))).collect();
+    /// guv::gyield(); // they sleep
+    /// let unstarted = pool.spawn(|| unreachable!("killed before it started"));
+    /// pool.killall();
+    /// assert_eq!(pool.running(), 0);
+    /// assert!(unstarted.wait().unwrap_err().is_killed());
+    /// assert!(sleepers.into_iter().all(|gt| gt.wait().unwrap_err().is_killed()));
+    /// ```
+    pub fn killall(&self) {
+        let inner = &self.inner;
+        let cutoff = inner.next_slot.get();
+        inner.doomed_below.set(cutoff);
+        let me = with_hub(|hub| hub.current());
+        let my_slot = inner.members.borrow().get(&me.header().id()).map(|(number, _)| *number);
+        let targets: Vec<GreenletRef> = inner
+            .members
+            .borrow()
+            .values()
+            .filter(|(number, _)| Some(*number) != my_slot)
+            .map(|(_, g)| g.clone())
+            .collect();
+        for g in &targets {
+            with_hub(|hub| hub.kill(g));
+        }
+        // Unstarted members kill themselves as they start; wait for every
+        // slot taken before the call (but the caller's). A caller unwinding
+        // from a panic guv cannot attribute only posts the kills (see
+        // `crate::killall`).
+        let pending = || inner.live.borrow().range(..cutoff).any(|n| Some(*n) != my_slot);
+        while crate::hub::kills_land() && pending() {
+            let released = waiters::wait(&inner.released, (), None, drop);
+            debug_assert!(released.is_ok());
+        }
+        if my_slot.is_some() {
+            with_hub(|hub| hub.kill(&me));
+        }
     }
 }

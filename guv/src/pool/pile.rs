@@ -99,7 +99,10 @@ impl<T: 'static> Iterator for GreenPile<T> {
     type Item = Result<T, Error>;
 
     /// Waits for the next result in spawn order; `None` once all are taken.
+    /// A caller killed or timed out while it waits leaves the result in the
+    /// pile, for the next call.
     fn next(&mut self) -> Option<Self::Item> {
+        self.pending.front()?.wait_ended(None);
         self.pending.pop_front().map(GreenThread::wait)
     }
 

@@ -4,7 +4,11 @@
 //! [`http::Response`], with [`Body`] as the body type on both sides. Each
 //! connection runs on its own greenlet, so the app is plain blocking code:
 //! it may read the request body, sleep, call other services over green
-//! sockets — other connections go on meanwhile.
+//! sockets — other connections go on meanwhile. Green-locals
+//! ([`local!`](crate::local!)) the app sets belong to the connection's
+//! greenlet, not to the request: the later requests of a kept-alive
+//! connection see them, so per-request context is set (or reset) at the
+//! start of each request.
 //!
 //! ```no_run
 //! use guv::wsgi::Body;

@@ -51,6 +51,31 @@
 //! let items = cvar.wait_while(lock.lock().unwrap(), |v| v.is_empty()).unwrap();
 //! assert_eq!(*items, ["from a thread"]);
 //! ```
+//!
+//! # Kills and timeouts poison
+//!
+//! A greenlet killed, or interrupted by a [`Timeout`](crate::Timeout),
+//! unwinds as a panicking thread does, so the locks whose guards it holds
+//! are poisoned, as `std`'s are by a panic (unlike a Python lock released
+//! by a `with` block that an exception leaves). Code that may be
+//! interrupted while it holds a lock recovers the data from the
+//! [`PoisonError`] (or keeps timeouts outside its critical sections):
+//!
+//! ```
+//! use std::time::Duration;
+//! use guv::green::sync::Mutex;
+//!
+//! let m = Mutex::new(0);
+//! let r = guv::with_timeout(Duration::from_millis(1), || {
+//!     let mut n = m.lock().unwrap();
+//!     *n += 1;
+//!     guv::sleep(Duration::from_secs(60)); // interrupted with the guard held
+//! });
+//! assert!(r.unwrap_err().is_timed_out());
+//! assert!(m.is_poisoned());
+//! let n = m.lock().unwrap_or_else(|e| e.into_inner());
+//! assert_eq!(*n, 1);
+//! ```
 
 pub use std::sync::*;
 
