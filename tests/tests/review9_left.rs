@@ -1,6 +1,7 @@
 //! Defects earlier sessions noticed and left alone (session 9), each
 //! pinned down through the public API: `sleep` made ambiguous by the globs
-//! of `std::time` and `std::thread` in patched code. Events are ordered
+//! of `std::time` and `std::thread` in patched code; `is_terminal` on a
+//! green `File`. Events are ordered
 //! with logs and channels; timeouts are only hang guards.
 
 use guv_tests::Log;
@@ -59,4 +60,44 @@ fn naps_interleave(nap: fn(u64)) -> Vec<String> {
 fn globbed_time_and_thread_sleep_is_one_green_sleep() {
     assert_eq!(naps_interleave(globbed_std::nap), ["a: before", "b", "a: after"]);
     assert_eq!(naps_interleave(facade_globs::nap), ["a: before", "b", "a: after"]);
+}
+
+// ----- 2. `is_terminal` on a green `File` ----------------------------------
+
+/// Std code asking whether a file is a terminal, patched: `File` is the
+/// green one, and the import must be used (denied warnings).
+#[guv::patched]
+mod file_tty {
+    #![deny(warnings)]
+    use std::fs::{File, OpenOptions};
+    use std::io::IsTerminal;
+
+    /// Whether the file at `path` is a terminal, and the file's type name.
+    pub fn is_tty(path: &std::path::Path) -> std::io::Result<(bool, &'static str)> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        Ok((file.is_terminal(), std::any::type_name::<File>()))
+    }
+}
+
+#[test]
+fn green_file_is_terminal_answers_as_std() {
+    let dir = std::env::temp_dir().join(format!("guv-review9-tty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("plain");
+    std::fs::write(&path, "not a terminal").unwrap();
+    let (tty, ty) = file_tty::is_tty(&path).unwrap();
+    assert_eq!(ty, std::any::type_name::<guv::green::fs::File>());
+    assert!(!tty);
+    {
+        use std::io::IsTerminal;
+        assert!(!guv::green::fs::File::open(&path).unwrap().is_terminal());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    // A pseudo-terminal's master side is a terminal, where one can be had.
+    let ptmx = std::path::Path::new("/dev/ptmx");
+    if let Ok(std_file) = std::fs::OpenOptions::new().read(true).write(true).open(ptmx) {
+        use std::io::IsTerminal;
+        assert!(std_file.is_terminal());
+        assert!(file_tty::is_tty(ptmx).unwrap().0);
+    }
 }
