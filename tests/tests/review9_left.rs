@@ -1,7 +1,8 @@
 //! Defects earlier sessions noticed and left alone (session 9), each
 //! pinned down through the public API: `sleep` made ambiguous by the globs
 //! of `std::time` and `std::thread` in patched code; `is_terminal` on a
-//! green `File`. Events are ordered
+//! green `File`; `thread_local!` through an alias of `std`. Events are
+//! ordered
 //! with logs and channels; timeouts are only hang guards.
 
 use guv_tests::Log;
@@ -99,5 +100,66 @@ fn green_file_is_terminal_answers_as_std() {
         use std::io::IsTerminal;
         assert!(std_file.is_terminal());
         assert!(file_tty::is_tty(ptmx).unwrap().0);
+    }
+}
+
+// ----- 3. `s::thread_local!` after `use std as s;` -------------------------
+
+/// `thread_local!` reached through aliases of std in a patched item: it
+/// was std's per-OS-thread macro there, shared by every green thread of
+/// the OS thread, while `std::thread_local!` is green.
+#[guv::patched]
+mod aliased_std {
+    use std as s;
+    use std::{self as t};
+
+    s::thread_local! {
+        static A: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    t::thread_local! {
+        static B: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Two green threads each store their own number in `A` and `B`, one
+    /// after the other, then read both back.
+    pub fn values_seen() -> Vec<(u32, u32)> {
+        let (stored_tx, stored_rx) = s::sync::mpsc::channel();
+        let (read_tx, read_rx) = s::sync::mpsc::channel::<()>();
+        let first = s::thread::spawn(move || {
+            A.set(1);
+            B.set(1);
+            stored_tx.send(()).unwrap();
+            // The second thread has stored its own numbers by now.
+            read_rx.recv().unwrap();
+            (A.get(), B.get())
+        });
+        let second = t::thread::spawn(move || {
+            stored_rx.recv().unwrap();
+            A.set(2);
+            B.set(2);
+            read_tx.send(()).unwrap();
+            (A.get(), B.get())
+        });
+        vec![first.join().unwrap(), second.join().unwrap()]
+    }
+}
+
+#[test]
+fn thread_local_through_an_alias_of_std_is_green() {
+    // Shared per OS thread, the first thread would read the second's 2s.
+    assert_eq!(aliased_std::values_seen(), [(1, 1), (2, 2)]);
+    let set = guv::spawn(|| alias_only_for_locals::C.set(7));
+    set.wait().unwrap();
+    assert_eq!(alias_only_for_locals::C.get(), 0, "a greenlet's value is its own");
+}
+
+/// An alias of std used only for `thread_local!`: the rewrite still goes
+/// through the alias, so its import is used (warnings denied).
+#[guv::patched]
+mod alias_only_for_locals {
+    #![deny(warnings)]
+    use std as s;
+    s::thread_local! {
+        pub static C: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     }
 }
