@@ -1,8 +1,9 @@
 //! Defects earlier sessions noticed and left alone (session 9), each
 //! pinned down through the public API: `sleep` made ambiguous by the globs
 //! of `std::time` and `std::thread` in patched code; `is_terminal` on a
-//! green `File`; `thread_local!` through an alias of `std`. Events are
-//! ordered
+//! green `File`; `thread_local!` through an alias of `std`; and (not a
+//! defect, pinned as glibc behaves) a hosts line with a scoped address.
+//! Events are ordered
 //! with logs and channels; timeouts are only hang guards.
 
 use guv_tests::Log;
@@ -162,4 +163,37 @@ mod alias_only_for_locals {
     s::thread_local! {
         pub static C: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     }
+}
+
+// ----- 4. a hosts line whose address has an IPv6 zone ----------------------
+
+/// glibc's files backend reads a hosts line's address with `inet_pton`,
+/// which refuses a zone (`fe80::1%lo`), and skips the line (checked with
+/// glibc 2.36, a hosts file of its own in a private mount namespace and
+/// `hosts: files`). The green resolver does the same: the other lines for
+/// the name answer, and a name listed only on such a line is asked of the
+/// name servers (here a scripted one on 127.0.0.1).
+#[test]
+fn a_hosts_line_with_a_scoped_address_is_skipped_as_glibc_skips_it() {
+    use guv::net::dns::{Config, Resolver};
+    use std::sync::atomic::Ordering;
+    let server = guv_tests::dns::DnsServer::start();
+    let dir = std::env::temp_dir().join(format!("guv-review9-hosts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "fe80::1%lo both.test only-scoped.test\n::1 both.test\n").unwrap();
+    let r = Resolver::new(Config {
+        nameservers: vec![server.addr()],
+        timeout: std::time::Duration::from_secs(5),
+        attempts: 1,
+        hosts_file: Some(hosts),
+        ..Config::default()
+    });
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(r.lookup_ip("both.test").unwrap(), [ip("::1")]);
+    assert_eq!(server.udp_queries.load(Ordering::SeqCst), 0);
+    // The scripted server answers 127.0.0.1 for any name.
+    assert_eq!(r.lookup_ip("only-scoped.test").unwrap(), [ip("127.0.0.1")]);
+    assert!(server.udp_queries.load(Ordering::SeqCst) > 0);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
