@@ -2,7 +2,8 @@
 //! pinned down through the public API: `sleep` made ambiguous by the globs
 //! of `std::time` and `std::thread` in patched code; `is_terminal` on a
 //! green `File`; `thread_local!` through an alias of `std`; and (not a
-//! defect, pinned as glibc behaves) a hosts line with a scoped address.
+//! defect, pinned as glibc behaves) a hosts line with a scoped address;
+//! a failed streamed answer whose socket stayed open for the send timeout.
 //! Events are ordered
 //! with logs and channels; timeouts are only hang guards.
 
@@ -196,4 +197,70 @@ fn a_hosts_line_with_a_scoped_address_is_skipped_as_glibc_skips_it() {
     assert_eq!(r.lookup_ip("only-scoped.test").unwrap(), [ip("127.0.0.1")]);
     assert!(server.udp_queries.load(Ordering::SeqCst) > 0);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ----- 5. a streamed answer that fails while a flush waits for the client --
+
+/// A streamed body that produces 8 KiB at a time, letting the greenlet
+/// that flushes it run in between, until that greenlet waits for a client
+/// that does not read (one more greenlet of the server's hub waits for
+/// I/O); it then says so, waits to be told to go on, and fails.
+struct FillThenFail {
+    baseline: Option<usize>,
+    flusher_parked: std::sync::mpsc::Sender<()>,
+    fail: guv::green::sync::mpsc::Receiver<()>,
+}
+
+impl std::io::Read for FillThenFail {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // The flush scheduled for the last bytes (or the head) runs now.
+        guv::gyield();
+        let waiting = guv::hub::stats().io_waiters;
+        let baseline = *self.baseline.get_or_insert(waiting);
+        if waiting > baseline {
+            self.flusher_parked.send(()).unwrap();
+            let _ = self.fail.recv();
+            return Err(std::io::Error::other("the stream broke"));
+        }
+        let n = buf.len().min(8 * 1024);
+        buf[..n].fill(b'f');
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_failed_stream_closes_at_once_though_a_flush_waits_for_the_client() {
+    use guv::wsgi::Server;
+    use guv::wsgi::http::{Request, Response};
+    use guv_tests::http::{CLIENT_TIMEOUT, TestServer};
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    type Ends = (std::sync::mpsc::Sender<()>, guv::green::sync::mpsc::Receiver<()>);
+
+    let (parked_tx, parked_rx) = std::sync::mpsc::channel();
+    let (fail_tx, fail_rx) = guv::green::sync::mpsc::channel();
+    let ends: Arc<Mutex<Option<Ends>>> = Arc::new(Mutex::new(Some((parked_tx, fail_rx))));
+    let app = move |_req: Request<guv::wsgi::Body>| {
+        let (flusher_parked, fail) = ends.lock().unwrap().take().expect("one request");
+        Response::new(guv::wsgi::Body::from_reader(FillThenFail { baseline: None, flusher_parked, fail }))
+    };
+    // A send timeout far longer than the test may take.
+    let server = Server::new(app).send_timeout(Some(std::time::Duration::from_secs(60))).workers(1).access_log(false);
+    let s = TestServer::serve(server, guv_tests::net::listener_with_sndbuf(4096));
+    let mut client = guv_tests::net::connect_with_rcvbuf(s.addr, 4096);
+    client.write_all(b"GET /fill HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    parked_rx.recv_timeout(CLIENT_TIMEOUT).expect("the flush never waited for the client");
+    // A pipelined request the server will not read: closing with it unread
+    // resets the connection, which the client sees without reading.
+    client.write_all(b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let deadline = std::time::Instant::now() + CLIENT_TIMEOUT;
+    while guv_tests::net::unacknowledged(&client) > 0 {
+        assert!(std::time::Instant::now() < deadline, "the server's kernel never took the request");
+        std::thread::yield_now();
+    }
+    fail_tx.send(()).unwrap();
+    assert!(
+        guv_tests::net::wait_hung_up(&client, std::time::Duration::from_secs(10)),
+        "the connection stayed open after its answer failed"
+    );
 }

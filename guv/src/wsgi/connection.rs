@@ -565,6 +565,22 @@ impl Connection {
     /// takes none of the response's last bytes.
     const SENT_PATIENCE: Duration = Duration::from_secs(5);
 
+    /// Called when the connection's greenlet is done with it (it returned,
+    /// or unwinds from a kill): if other greenlets still hold it — the one
+    /// that sends a parked head ([`Connection::send_head_if_parked`]) or
+    /// flushes soon ([`Connection::flush_soon`]), or one of the app's with
+    /// the request body — the socket's registration with the hub is
+    /// released, so any of them parked on the socket (a flush waiting for
+    /// a client that stopped reading) wakes with `NotConnected` and every
+    /// later wait fails at once. They then let go of the connection and the
+    /// socket closes now, not when the send timeout ends their wait. A
+    /// connection taken over (upgraded) is left to its own ending.
+    pub(crate) fn done(self: &Rc<Self>) {
+        if Rc::strong_count(self) > 1 && !self.upgraded.get() {
+            crate::io::notify_close(&self.stream);
+        }
+    }
+
     /// Closes the write side and reads (discarding) what the client still
     /// sends, for a bounded time, so that closing with unread input does not
     /// reset the connection before the client has read the response.
