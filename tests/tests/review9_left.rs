@@ -3,8 +3,9 @@
 //! of `std::time` and `std::thread` in patched code; `is_terminal` on a
 //! green `File`; `thread_local!` through an alias of `std`; and (not a
 //! defect, pinned as glibc behaves) a hosts line with a scoped address;
-//! a failed streamed answer whose socket stayed open for the send timeout.
-//! Events are ordered
+//! a failed streamed answer whose socket stayed open for the send timeout;
+//! a held echo at the shutdown deadline (not a defect: pinned as every
+//! request killed there). Events are ordered
 //! with logs and channels; timeouts are only hang guards.
 
 use guv_tests::Log;
@@ -263,4 +264,52 @@ fn a_failed_stream_closes_at_once_though_a_flush_waits_for_the_client() {
         guv_tests::net::wait_hung_up(&client, std::time::Duration::from_secs(10)),
         "the connection stayed open after its answer failed"
     );
+}
+
+// ----- 6. a held echo at the graceful shutdown's deadline ------------------
+
+/// An echo whose head is held while the request body is read, killed at
+/// the shutdown deadline, ends as every request killed there does (see
+/// `a_raw_app_killed_at_the_shutdown_deadline_unwinds_without_an_answer`
+/// and `shutdown_kills_requests_that_outlive_the_deadline`): the
+/// connection closes with no answer, and the server returns at the
+/// deadline, not after the body timeout. With a `100-continue` the client
+/// has its `100` and then the close. (Once the body has yielded bytes the
+/// head is no longer held: the answer has begun and the kill cuts it
+/// short, as any answer cut after its first bytes.)
+#[test]
+fn a_held_echo_killed_at_the_shutdown_deadline_closes_without_an_answer() {
+    use guv::wsgi::http::{Request, Response};
+    use guv::wsgi::{Body, Server};
+    use guv_tests::http::{CLIENT_TIMEOUT, Client, TestServer};
+    use std::sync::Mutex;
+
+    for expect in [false, true] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = Mutex::new(tx);
+        let app = move |req: Request<Body>| {
+            tx.lock().unwrap().send("echoing").unwrap();
+            Response::new(req.into_body())
+        };
+        let server = Server::new(app)
+            .shutdown_timeout(std::time::Duration::from_millis(50))
+            .body_timeout(Some(std::time::Duration::from_secs(600)))
+            .workers(1)
+            .access_log(false);
+        let s = TestServer::start(server);
+        let mut c = Client::connect(s.addr);
+        // No byte of the body comes: the echo's head stays held.
+        if expect {
+            c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n");
+            // Sent by the echo's first read, which then waits.
+            assert_eq!(c.read_response().unwrap().status, 100);
+        } else {
+            c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n");
+        }
+        assert_eq!(rx.recv_timeout(CLIENT_TIMEOUT), Ok("echoing"));
+        let started = std::time::Instant::now();
+        s.shutdown().unwrap();
+        assert!(started.elapsed() < CLIENT_TIMEOUT, "the shutdown waited for the body");
+        assert!(c.is_closed(), "bytes after the kill (expect: {expect})");
+    }
 }
