@@ -313,3 +313,78 @@ fn a_held_echo_killed_at_the_shutdown_deadline_closes_without_an_answer() {
         assert!(c.is_closed(), "bytes after the kill (expect: {expect})");
     }
 }
+
+/// A stream that produces after a flush waiting for the client has timed
+/// out: the failed flush was a helper's, whose error nobody looked at, so
+/// the stream went on — each later chunk's flush waiting, failing and
+/// dropping its bytes unseen, so that the 64 KiB at which the streaming
+/// greenlet flushes itself were never reached: here it read the body to
+/// the test's cap of 10 000 chunks. It now ends at its next chunk.
+struct OnAfterTimeout {
+    baseline: Option<usize>,
+    /// Whether the flushing greenlet was seen waiting for the client.
+    parked: bool,
+    /// Reads once that wait ended (the send timeout).
+    reads_after: usize,
+    dropped: std::sync::mpsc::Sender<usize>,
+}
+
+impl std::io::Read for OnAfterTimeout {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        guv::gyield();
+        let waiting = guv::hub::stats().io_waiters;
+        let baseline = *self.baseline.get_or_insert(waiting);
+        if !self.parked {
+            if waiting == baseline {
+                let n = buf.len().min(8 * 1024);
+                buf[..n].fill(b'f');
+                return Ok(n);
+            }
+            self.parked = true;
+            // Until the send timeout ends the flush's wait (polled: no
+            // event says so; the greenlet sleeps, the hub runs).
+            while guv::hub::stats().io_waiters > baseline {
+                guv::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        self.reads_after += 1;
+        if self.reads_after > 10_000 {
+            return Ok(0);
+        }
+        let n = buf.len().min(100);
+        buf[..n].fill(b'g');
+        Ok(n)
+    }
+}
+
+impl Drop for OnAfterTimeout {
+    fn drop(&mut self) {
+        let _ = self.dropped.send(self.reads_after);
+    }
+}
+
+#[test]
+fn a_stream_ends_at_its_next_chunk_after_a_background_flush_failed() {
+    use guv::wsgi::Server;
+    use guv::wsgi::http::{Request, Response};
+    use guv_tests::http::{CLIENT_TIMEOUT, TestServer};
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    let (dropped_tx, dropped) = std::sync::mpsc::channel();
+    let dropped_tx = Mutex::new(dropped_tx);
+    let app = move |_req: Request<guv::wsgi::Body>| {
+        let dropped = dropped_tx.lock().unwrap().clone();
+        let body = OnAfterTimeout { baseline: None, parked: false, reads_after: 0, dropped };
+        Response::new(guv::wsgi::Body::from_reader(body))
+    };
+    let send_timeout = std::time::Duration::from_millis(200);
+    let server = Server::new(app).send_timeout(Some(send_timeout)).workers(1).access_log(false);
+    let s = TestServer::serve(server, guv_tests::net::listener_with_sndbuf(4096));
+    let mut client = guv_tests::net::connect_with_rcvbuf(s.addr, 4096);
+    client.write_all(b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let reads_after = dropped.recv_timeout(CLIENT_TIMEOUT).expect("the stream was never dropped");
+    // The read that found the timeout over, and at most the one whose
+    // chunk's flush found the connection given up.
+    assert!(reads_after <= 2, "the stream was read {reads_after} times after its flush failed");
+}

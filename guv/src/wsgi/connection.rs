@@ -90,6 +90,9 @@ pub(crate) struct Connection {
     parked_head: RefCell<ParkedHead>,
     /// The greenlet that sends `parked_head` is scheduled and has not run.
     head_sender: Cell<bool>,
+    /// How a flush made by one of those two helpers failed, for the
+    /// streaming greenlet to end its answer with ([`Connection::take_write_error`]).
+    helper_error: RefCell<Option<io::Error>>,
     /// How long a read of the request body waits for the client
     /// ([`super::Server::body_timeout`]).
     body_timeout: Option<Duration>,
@@ -187,6 +190,7 @@ impl Connection {
             flush_soon: Cell::new(false),
             parked_head: RefCell::new(ParkedHead::Idle),
             head_sender: Cell::new(false),
+            helper_error: RefCell::new(None),
             released: RefCell::new(None),
             body_timeout,
             send_timeout,
@@ -282,7 +286,7 @@ impl Connection {
             // killed), and what it left unsent stays so.
             let ended = Rc::strong_count(&conn) == 1;
             if !ended && !conn.upgraded.get() && !conn.out.borrow().is_empty() {
-                let _ = conn.flush();
+                conn.flush_for_writer();
             }
         });
         if spawned.is_err() {
@@ -320,7 +324,7 @@ impl Connection {
                 out.extend_from_slice(head);
                 *state = ParkedHead::Sent { at, flushes: conn.flushes.get() };
             }
-            let _ = conn.flush();
+            conn.flush_for_writer();
         });
         if spawned.is_err() {
             // No greenlet to send it: the head waits for the body, as it
@@ -328,6 +332,22 @@ impl Connection {
             self.head_sender.set(false);
             *self.parked_head.borrow_mut() = ParkedHead::Idle;
         }
+    }
+
+    /// A flush made by a helper on behalf of the greenlet writing the
+    /// answer: a failure is kept for that greenlet, which otherwise would
+    /// go on streaming into a connection that has failed.
+    fn flush_for_writer(&self) {
+        if let Err(e) = self.flush() {
+            self.helper_error.borrow_mut().get_or_insert(e);
+        }
+    }
+
+    /// How a flush made in the background ([`Connection::flush_soon`],
+    /// [`Connection::send_head_if_parked`]) failed, if one did since the
+    /// last call: the answer cannot go on.
+    pub(crate) fn take_write_error(&self) -> Option<io::Error> {
+        self.helper_error.borrow_mut().take()
     }
 
     /// Ends [`Connection::send_head_if_parked`]: where the head went in the

@@ -784,6 +784,11 @@ fn stream_body(
     }
     let mut sent = 0u64;
     loop {
+        // A flush in the background (of earlier chunks, or of the head)
+        // failed: the connection is done, this answer too.
+        if let Some(e) = conn.take_write_error() {
+            return Err(e);
+        }
         let want = match limit {
             Some(n) if sent >= n => {
                 head.release(headers);
