@@ -144,7 +144,9 @@ impl Pool {
                     // when dropped.
                     let message = format!("guv::tpool: cannot start a worker thread: {e}");
                     for (_, unrun, waiter) in abandoned {
-                        drop(unrun);
+                        // A capture's destructor may panic: the other
+                        // callers are told all the same.
+                        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(unrun)));
                         if let Some(waiter) = waiter {
                             waiter.abandoned(io::Error::new(e.kind(), message.clone()));
                         }
@@ -166,8 +168,12 @@ impl Pool {
                 return;
             }
             match st.jobs.pop_front() {
-                Some((_, job, _)) => {
+                Some((_, job, waiter)) => {
                     drop(st);
+                    // Not the slot's last owner (the job holds it), so this
+                    // drops no result: a result whose caller was killed
+                    // must be dropped inside the job's `catch_unwind` below.
+                    drop(waiter);
                     // A job catches its closure's panic itself; what can
                     // still unwind is the drop of a result whose caller was
                     // killed while waiting, which must not end a thread the
