@@ -22,6 +22,10 @@ pub(crate) struct Patcher<'a> {
     /// Other paths to guv: the `crate = "..."` of guv attributes nested in
     /// the item, whose `is_patched!` / `original!` this walk decides too.
     nested_krates: Vec<CratePath>,
+    /// Names the item's `use` declarations give `std` itself (`use std as
+    /// s;`, `use std::{self as s};`), when they become `green_std` (every
+    /// group): `s::thread_local!` is std's macro.
+    std_aliases: Vec<String>,
     errors: Errors,
 }
 
@@ -50,7 +54,13 @@ impl<'a> Patcher<'a> {
     pub(crate) fn new(cfg: &'a PatchConfig, item: &TokenStream) -> Patcher<'a> {
         let mut nested_krates = Vec::new();
         nested_crate_paths(item, cfg, &mut nested_krates);
-        Patcher { cfg, nested_krates, errors: Errors::default() }
+        // Aliases of std become `green_std` with every group only; with
+        // fewer, every path through them stays std's, the macro included.
+        let mut std_aliases = Vec::new();
+        if cfg.groups == crate::groups::GroupSet::all() {
+            std_aliases_in(item, &mut std_aliases);
+        }
+        Patcher { cfg, nested_krates, std_aliases, errors: Errors::default() }
     }
 
     /// Whether `prefix` (a path's segments before the macro name) names guv.
@@ -107,23 +117,30 @@ impl<'a> Patcher<'a> {
 
     /// `thread_local!` (bare or as `std::thread_local!`) → `::guv::local!`
     /// with the `thread` group: one value per green thread, as each
-    /// patched `thread::spawn` is one. The declarations inside are walked
-    /// as usual.
+    /// patched `thread::spawn` is one; through a name the item's `use`
+    /// declarations give `std` (`s::thread_local!`, every group) →
+    /// `s::__guv_thread_local!`, the same macro in `green_std`. The
+    /// declarations inside are walked as usual.
     fn thread_local(&mut self, tokens: &[TokenTree], path: &Path, out: &mut TokenStream) -> Option<usize> {
         let end = path.end();
         if !is_punct(tokens.get(end), '!') || !self.cfg.groups.contains(crate::groups::Group::Thread) {
             return None;
         }
         let names = path.names(tokens);
-        let std_macro = match names.as_slice() {
-            [name] => !path.leading && name == "thread_local",
-            [krate, name] => krate == "std" && name == "thread_local",
-            _ => false,
-        };
-        if !std_macro {
-            return None;
-        }
         let span = tokens[*path.idx.last()?].span();
+        match names.as_slice() {
+            [name] if !path.leading && name == "thread_local" => {}
+            [krate, name] if krate == "std" && name == "thread_local" => {}
+            [alias, name] if !path.leading && name == "thread_local" && self.std_aliases.contains(alias) => {
+                // The alias is `green_std` by now; going through it keeps
+                // the user's import used (`<crate>::local!` left it unused).
+                out.extend([tokens[path.idx[0]].clone()]);
+                out.extend(path_sep(span));
+                out.extend([TokenTree::Ident(Ident::new("__guv_thread_local", span))]);
+                return Some(end);
+            }
+            _ => return None,
+        }
         out.extend(self.cfg.krate.tokens(span, &["local"]));
         Some(end)
     }
@@ -459,6 +476,30 @@ fn nested_crate_paths(tokens: &TokenStream, cfg: &PatchConfig, found: &mut Vec<C
     }
 }
 
+/// Collects the names that the `use` declarations anywhere in `tokens`
+/// (nested modules and blocks included) give `std` itself. The walk does
+/// not follow scopes: the alias is taken for std's wherever the item uses
+/// it as a path's first segment.
+fn std_aliases_in(tokens: &TokenStream, found: &mut Vec<String>) {
+    let tokens: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    for (i, tt) in tokens.iter().enumerate() {
+        match tt {
+            TokenTree::Group(g) => std_aliases_in(&g.stream(), found),
+            TokenTree::Ident(id) if id == "use" && ident_may_start(&tokens, i) => {
+                let Some(end) = (i + 1..tokens.len()).find(|&j| is_punct(tokens.get(j), ';')) else {
+                    continue;
+                };
+                for alias in usetree::std_aliases(&tokens[i + 1..end]) {
+                    if !found.contains(&alias) {
+                        found.push(alias);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The `crate` option of one attribute's tokens (`guv::patched(net, crate
 /// = "g")`), if it is one of guv's.
 fn attr_crate_option(attr: TokenStream, cfg: &PatchConfig) -> Option<CratePath> {
@@ -661,6 +702,32 @@ mod tests {
         // Another crate's macro of that name, and the group off: left alone.
         assert_eq!(rw("other::thread_local!{}"), squash("other :: thread_local ! { }"));
         assert_eq!(rw_with("thread_local!{}", GroupSet::EMPTY.with(Group::Net)), squash("thread_local ! { }"));
+    }
+
+    #[test]
+    fn thread_local_through_an_alias_of_std_is_green() {
+        assert_eq!(
+            rw("mod m { use std as s; } s::thread_local!{}"),
+            squash("mod m { use :: guv :: green_std as s ; } s :: __guv_thread_local ! { }")
+        );
+        assert_eq!(
+            rw("fn f() { t::thread_local!{} } use ::std::{self as t, net};"),
+            squash(
+                "fn f () { t :: __guv_thread_local ! { } } use { :: guv :: green_std as t , :: guv :: green :: net } ;"
+            )
+        );
+        // Not an alias of std, a leading `::s` (a crate): left alone.
+        assert_eq!(rw("use other as s; s::thread_local!{}"), squash("use other as s ; s :: thread_local ! { }"));
+        assert_eq!(
+            rw("use std as s; ::s::thread_local!{}"),
+            squash("use :: guv :: green_std as s ; :: s :: thread_local ! { }")
+        );
+        // With fewer groups the alias stays std's, and so does its macro,
+        // as every path through it (there is no mirror to name).
+        assert_eq!(
+            rw_with("use std as s; s::thread_local!{}", GroupSet::EMPTY.with(Group::Thread)),
+            squash("use std as s ; s :: thread_local ! { }")
+        );
     }
 
     #[test]

@@ -98,6 +98,32 @@ pub(crate) fn rewrite(tokens: &[TokenTree], cfg: &PatchConfig) -> Result<Option<
     Ok(Some(Rewrite { tree, apart }))
 }
 
+/// The names under which the use tree between `use` and `;` binds `std`
+/// itself (`std as s`, `::std::{self as s}`), so that the walk treats
+/// `s::thread_local!` as `std::thread_local!`. Empty for anything else,
+/// or for tokens that are not a use tree.
+pub(crate) fn std_aliases(tokens: &[TokenTree]) -> Vec<String> {
+    let rest = match tokens {
+        [TokenTree::Punct(a), TokenTree::Punct(b), rest @ ..] if is_path_sep(a, b) => rest,
+        _ => tokens,
+    };
+    let mut leaves = Vec::new();
+    let mut pos = 0;
+    if parse_tree(rest, &mut pos, &mut Vec::new(), &mut leaves).is_none() || pos != rest.len() {
+        return Vec::new();
+    }
+    leaves
+        .iter()
+        .filter_map(|leaf| {
+            let names: Vec<String> = leaf.segs.iter().map(|s| unraw(&s.to_string()).to_owned()).collect();
+            let End::Rename(_, alias) = &leaf.end else { return None };
+            let alias = unraw(&alias.to_string()).to_owned();
+            let is_std = names == ["std"] || names == ["std", "self"];
+            (is_std && alias != "_" && alias != "std").then_some(alias)
+        })
+        .collect()
+}
+
 /// The leaves as one tree: a root group when there are several.
 fn group(leaves: &[(Leaf, Decision)], leading: bool, cfg: &PatchConfig) -> TokenStream {
     let mut body = TokenStream::new();

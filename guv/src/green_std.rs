@@ -24,3 +24,19 @@
 pub use std::*;
 
 pub use crate::green::{fs, io, net, os, process, sync, thread, time};
+
+/// `thread_local!` as code patched with every group reaches it through an
+/// alias of std (`use std as s;` → `use guv::green_std as s;`): the walk
+/// turns `s::thread_local!` into `s::__guv_thread_local!`, [`crate::local!`]
+/// under a macro-only name, so that green threads get a value each, as
+/// with a bare `thread_local!`, and the alias's import stays used. Under
+/// its own name, `thread_local!` here is std's, as the rest of this
+/// mirror (`std::thread::LocalKey` is std's too). Not public API.
+///
+/// ```
+/// use guv::green_std as s;
+/// s::__guv_thread_local! { static N: std::cell::Cell<u8> = std::cell::Cell::new(3); }
+/// assert_eq!(N.with(|n| n.get()), 3);
+/// ```
+#[doc(hidden)]
+pub use crate::__thread_local as __guv_thread_local;

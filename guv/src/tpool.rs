@@ -46,11 +46,22 @@ pub const DEFAULT_SIZE: usize = 20;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The caller of [`execute`] waiting for a queued job, told when no worker
+/// thread will ever run it (see [`Pool::try_submit`]).
+trait Waiter: Send + Sync {
+    /// The job was taken off the queue unrun: no worker thread could be
+    /// started for it (`error` says why).
+    fn abandoned(&self, error: io::Error);
+}
+
+/// A queued job: its number from [`State::next_job`] (so that a submitter
+/// can take back its own job), the job, and the caller waiting for it, if
+/// any (a value handed to [`drop_on_pool`] has none).
+type Queued = (u64, Job, Option<Arc<dyn Waiter>>);
+
 struct State {
-    /// Queued jobs, each under the number [`State::next_job`] gave it (so
-    /// that a submitter can take back its own job, see
-    /// [`Pool::try_submit`]).
-    jobs: VecDeque<(u64, Job)>,
+    /// Queued jobs, in order.
+    jobs: VecDeque<Queued>,
     next_job: u64,
     /// Worker threads alive.
     threads: usize,
@@ -90,19 +101,23 @@ fn pool() -> &'static Pool {
 }
 
 impl Pool {
-    fn submit(&'static self, job: Job) -> io::Result<()> {
-        self.try_submit(job).map_err(|(e, _job)| e)
+    fn submit(&'static self, job: Job, waiter: Arc<dyn Waiter>) -> io::Result<()> {
+        self.try_submit(job, Some(waiter)).map_err(|(e, _job)| e)
     }
 
     /// [`Pool::submit`], handing the job back if no worker can run it:
     /// this very job, found by its number, even if other submitters queued
-    /// theirs while the worker thread was being started (theirs wait for a
-    /// worker that a later submit starts).
-    fn try_submit(&'static self, job: Job) -> Result<(), (io::Error, Job)> {
+    /// theirs while the worker thread was being started (the pool counted
+    /// this one's worker, so they started none). Of those, the ones a
+    /// caller waits for are taken off the queue too and their callers told
+    /// ([`Waiter::abandoned`]): with no worker alive, they would wait until
+    /// some later submit started one, maybe for ever. Jobs nobody waits
+    /// for (drops) stay queued for the next worker.
+    fn try_submit(&'static self, job: Job, waiter: Option<Arc<dyn Waiter>>) -> Result<(), (io::Error, Job)> {
         let mut st = lock(&self.state);
         let id = st.next_job;
         st.next_job = id.wrapping_add(1);
-        st.jobs.push_back((id, job));
+        st.jobs.push_back((id, job, waiter));
         if st.idle >= st.jobs.len() {
             drop(st);
             self.work.notify_one();
@@ -116,15 +131,27 @@ impl Pool {
                 let mut st = lock(&self.state);
                 st.threads -= 1;
                 if st.threads == 0
-                    && let Some(at) = st.jobs.iter().rposition(|(queued, _)| *queued == id)
-                    && let Some((_, job)) = st.jobs.remove(at)
+                    && let Some(at) = st.jobs.iter().rposition(|(queued, ..)| *queued == id)
+                    && let Some((_, job, _)) = st.jobs.remove(at)
                 {
-                    // Nobody will ever run it: take it back.
+                    // Nobody will ever run it: take it back, and give up
+                    // the others that have a caller waiting.
+                    let (kept, abandoned): (VecDeque<Queued>, VecDeque<Queued>) =
+                        std::mem::take(&mut st.jobs).into_iter().partition(|(_, _, waiter)| waiter.is_none());
+                    st.jobs = kept;
                     drop(st);
-                    return Err((
-                        io::Error::new(e.kind(), format!("guv::tpool: cannot start a worker thread: {e}")),
-                        job,
-                    ));
+                    // Out of the lock: a job's closure may use the pool
+                    // when dropped.
+                    let message = format!("guv::tpool: cannot start a worker thread: {e}");
+                    for (_, unrun, waiter) in abandoned {
+                        // A capture's destructor may panic: the other
+                        // callers are told all the same.
+                        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(unrun)));
+                        if let Some(waiter) = waiter {
+                            waiter.abandoned(io::Error::new(e.kind(), message.clone()));
+                        }
+                    }
+                    return Err((io::Error::new(e.kind(), message), job));
                 }
             }
         }
@@ -141,8 +168,12 @@ impl Pool {
                 return;
             }
             match st.jobs.pop_front() {
-                Some((_, job)) => {
+                Some((_, job, waiter)) => {
                     drop(st);
+                    // Not the slot's last owner (the job holds it), so this
+                    // drops no result: a result whose caller was killed
+                    // must be dropped inside the job's `catch_unwind` below.
+                    drop(waiter);
                     // A job catches its closure's panic itself; what can
                     // still unwind is the drop of a result whose caller was
                     // killed while waiting, which must not end a thread the
@@ -164,7 +195,7 @@ impl Pool {
 /// without holding up a hub; the caller does not wait. Without any worker
 /// thread (none can be started) it is handed back, as a job that drops it.
 pub(crate) fn drop_on_pool(value: impl Send + 'static) -> Result<(), Job> {
-    pool().try_submit(Box::new(move || drop(value))).map_err(|(_, job)| job)
+    pool().try_submit(Box::new(move || drop(value)), None).map_err(|(_, job)| job)
 }
 
 thread_local! {
@@ -174,8 +205,33 @@ thread_local! {
 
 /// The rendezvous between a waiting greenlet and the worker running its job.
 struct Slot<T> {
-    result: Mutex<Option<thread::Result<T>>>,
+    result: Mutex<Option<Outcome<T>>>,
     waker: Mutex<Option<RemoteWaker>>,
+}
+
+/// What became of an [`execute`] job.
+enum Outcome<T> {
+    /// It ran: its value, or its panic.
+    Ran(thread::Result<T>),
+    /// It was taken off the queue unrun: no worker thread could start.
+    Abandoned(io::Error),
+}
+
+impl<T> Slot<T> {
+    /// Stores the outcome and wakes the caller.
+    fn finish(&self, outcome: Outcome<T>) {
+        *lock(&self.result) = Some(outcome);
+        let w = lock(&self.waker).take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+impl<T: Send> Waiter for Slot<T> {
+    fn abandoned(&self, error: io::Error) {
+        self.finish(Outcome::Abandoned(error));
+    }
 }
 
 /// Runs `f` on the thread pool and parks the calling greenlet until it
@@ -206,6 +262,14 @@ struct Slot<T> {
 ///
 /// With `f`'s panic; if no worker thread can be started at all; or if
 /// called from the hub loop itself (from a destructor the hub runs).
+///
+/// "No worker thread at all" is also what a caller whose job was queued
+/// while another submitter was starting the only worker learns, if that
+/// start fails: with no worker alive its job would wait for one that only
+/// a later `execute` starts, so it is taken off the queue unrun and the
+/// caller panics with the same `cannot start a worker thread` message,
+/// rather than waiting, maybe for ever. Values the runtime hands the
+/// pool to drop (nobody waits for them) stay queued for the next worker.
 pub fn execute<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,
@@ -220,15 +284,8 @@ where
         let (remote, _registration) = hub.remote_waker(&waker);
         *lock(&slot.waker) = Some(remote);
         let theirs = slot.clone();
-        let job: Job = Box::new(move || {
-            let r = panic::catch_unwind(AssertUnwindSafe(f));
-            *lock(&theirs.result) = Some(r);
-            let w = lock(&theirs.waker).take();
-            if let Some(w) = w {
-                w.wake();
-            }
-        });
-        if let Err(e) = pool().submit(job) {
+        let job: Job = Box::new(move || theirs.finish(Outcome::Ran(panic::catch_unwind(AssertUnwindSafe(f)))));
+        if let Err(e) = pool().submit(job, slot.clone()) {
             panic!("{e}");
         }
         loop {
@@ -239,8 +296,9 @@ where
         }
     });
     match result {
-        Ok(v) => v,
-        Err(payload) => panic::resume_unwind(payload),
+        Outcome::Ran(Ok(v)) => v,
+        Outcome::Ran(Err(payload)) => panic::resume_unwind(payload),
+        Outcome::Abandoned(e) => panic!("{e}"),
     }
 }
 

@@ -139,3 +139,39 @@ pub fn int_option(s: &impl AsRawFd, name: libc::c_int) -> libc::c_int {
     assert_eq!(rc, 0, "getsockopt({name}): {}", io::Error::last_os_error());
     value
 }
+
+/// Waits up to `timeout` for `s` to be hung up or reset by the peer
+/// (`POLLHUP`/`POLLERR`), without reading: bytes the peer sent before stay
+/// unread. Returns whether it was within `timeout`.
+pub fn wait_hung_up(s: &impl AsRawFd, timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        // No event asked for: poll(2) reports only the hang-up and error
+        // conditions it always reports, not the readable data.
+        let mut pfd = libc::pollfd { fd: s.as_raw_fd(), events: 0, revents: 0 };
+        // SAFETY: `pfd` is one live, writable `pollfd`; the fd is open for
+        // as long as `s` is borrowed.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc > 0 {
+            return pfd.revents & (libc::POLLHUP | libc::POLLERR) != 0;
+        }
+        if rc == 0 {
+            return false;
+        }
+        let e = io::Error::last_os_error();
+        assert_eq!(e.kind(), io::ErrorKind::Interrupted, "poll: {e}");
+    }
+}
+
+/// Bytes written on `s` that the peer has not acknowledged yet
+/// (`SIOCOUTQ`): 0 once everything sent is in the peer's receive queue.
+pub fn unacknowledged(s: &impl AsRawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: `n` is a live, writable `c_int`, what `SIOCOUTQ` (`TIOCOUTQ`
+    // on Linux) writes; the fd is open for as long as `s` is borrowed.
+    let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::TIOCOUTQ, &mut n as *mut libc::c_int) };
+    assert_eq!(rc, 0, "ioctl(SIOCOUTQ): {}", io::Error::last_os_error());
+    usize::try_from(n).unwrap_or(0)
+}

@@ -33,8 +33,9 @@
 //! [`File::into_std`] waits for a killed read's rewind before it hands
 //! the file over. Two std impls cannot be
 //! given to a type outside std: `Read`/`Write`/`Seek` for `Arc<File>` (use
-//! `&File` through the `Arc`) and the sealed `IsTerminal` (call it on
-//! `file.as_fd()`).
+//! `&File` through the `Arc`) and the sealed `IsTerminal`, which
+//! `file.is_terminal()` reaches through `File`'s `Deref` to its fd (an
+//! `&OwnedFd`), as with std's `File`.
 //!
 //! ```
 //! use guv::green::fs;
@@ -51,6 +52,7 @@ pub use std::fs::*;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+use std::ops::Deref;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::{DirBuilderExt, DirEntryExt, FileExt, OpenOptionsExt};
@@ -58,6 +60,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::SystemTime;
 
+use super::sys::FdView;
 use crate::tpool::execute;
 
 fn owned<P: AsRef<Path>>(p: P) -> PathBuf {
@@ -512,6 +515,8 @@ pub struct File {
     /// This handle's position-using jobs not yet finished (not shared
     /// with `try_clone`s).
     in_flight: Arc<InFlight>,
+    /// `inner`'s fd as an `&OwnedFd`, for `Deref` (`IsTerminal`).
+    fd: FdView,
 }
 
 /// The turns that the pool jobs using one open file's position (reads,
@@ -711,7 +716,12 @@ impl File {
     /// assert!(f.metadata().unwrap().is_file());
     /// ```
     pub fn from_std(file: std::fs::File) -> File {
-        File { inner: Arc::new(file), position: Arc::default(), in_flight: Arc::default() }
+        File::wrap(Arc::new(file), Arc::default())
+    }
+
+    /// A handle to `inner` that shares `position` with other handles.
+    fn wrap(inner: Arc<std::fs::File>, position: Arc<Position>) -> File {
+        File { fd: FdView::new(&inner), inner, position, in_flight: Arc::default() }
     }
 
     /// Runs `op` on the file on the pool.
@@ -887,7 +897,7 @@ impl File {
     /// ```
     pub fn try_clone(&self) -> io::Result<File> {
         let position = self.position.clone();
-        self.run(|f| f.try_clone()).map(|f| File { inner: Arc::new(f), position, in_flight: Arc::default() })
+        self.run(|f| f.try_clone()).map(|f| File::wrap(Arc::new(f), position))
     }
 
     /// Changes the file's permissions.
@@ -1066,14 +1076,15 @@ impl File {
     /// assert!(std_file.metadata().unwrap().is_file());
     /// ```
     pub fn into_std(self) -> std::fs::File {
-        match Arc::try_unwrap(self.inner) {
+        let File { inner, position, in_flight, fd } = self;
+        drop(fd); // its share of `inner`
+        match Arc::try_unwrap(inner) {
             Ok(file) => file,
             Err(shared) => {
                 // Every other holder of the `Arc` is a job of a caller that
                 // left (this handle is consumed): wait for those that use
                 // the position, with their rewinds; not for the others (a
                 // lock may never come).
-                let (position, in_flight) = (self.position, self.in_flight);
                 execute(move || {
                     if position.positioned(&shared) {
                         in_flight.wait_idle();
@@ -1253,6 +1264,28 @@ impl fmt::Debug for File {
 impl From<std::fs::File> for File {
     fn from(f: std::fs::File) -> File {
         File::from_std(f)
+    }
+}
+
+/// The file's fd, so that `file.is_terminal()` works with
+/// `std::io::IsTerminal` imported, as on std's `File`: that trait is
+/// sealed, so guv cannot implement it, and an inherent `is_terminal` would
+/// leave the import std code needs unused (a warning, an error under
+/// `#![deny(warnings)]`). The method call finds std's impl for `OwnedFd`
+/// through this `Deref`. Nothing reached through it blocks or closes the
+/// fd: an `&OwnedFd` only lends, numbers, duplicates (`try_clone`, which
+/// the green `File`'s own `try_clone` shadows) or asks `isatty`.
+///
+/// ```
+/// use std::io::IsTerminal;
+/// let f = guv::green::fs::File::open("/proc/self/status").unwrap();
+/// assert!(!f.is_terminal());
+/// ```
+impl Deref for File {
+    type Target = OwnedFd;
+
+    fn deref(&self) -> &OwnedFd {
+        self.fd.get()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The raw system calls of green `fs` and `process` that std does not
-//! offer: `FromRawFd` for the green `File`, and the `SIGCHLD` watcher that
+//! offer: `FromRawFd` for the green `File`, the fd view its `Deref` lends
+//! out (for std's sealed `IsTerminal`), and the `SIGCHLD` watcher that
 //! child waits use where pidfds are not available. Only system calls and
 //! the signal handler live here; the waiting protocol is in `process.rs`.
 //!
@@ -18,9 +19,10 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::hub::RemoteWaker;
 
@@ -42,6 +44,41 @@ impl FromRawFd for super::fs::File {
     unsafe fn from_raw_fd(fd: RawFd) -> Self {
         // SAFETY: the caller hands over ownership of an open fd.
         super::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+/// A std file's fd seen as an `&OwnedFd`, which the green `File` lends
+/// out through `Deref` so that std's sealed `IsTerminal` (implemented for
+/// `OwnedFd`) is reached with `use std::io::IsTerminal;`, as on std's
+/// `File`. Through a shared `OwnedFd` safe code can only read the fd
+/// number, borrow it, duplicate it or ask `isatty`: nothing that closes it
+/// or blocks.
+///
+/// # Invariant
+///
+/// `fd` is the fd of `owner`'s file, which this value keeps open (the
+/// `Arc`) for as long as `fd` can be reached, and `fd` is never dropped
+/// (`ManuallyDrop`): the file alone closes it.
+pub(super) struct FdView {
+    owner: Arc<std::fs::File>,
+    fd: ManuallyDrop<OwnedFd>,
+}
+
+impl FdView {
+    /// A view of `owner`'s fd, which it keeps open.
+    pub(super) fn new(owner: &Arc<std::fs::File>) -> FdView {
+        // SAFETY: the fd is open (the file owns it) and stays so while
+        // `owner`, moved in beside it, lives (the invariant). The second
+        // `OwnedFd` never closes it (`ManuallyDrop`, never taken out) and
+        // is only lent out by shared reference.
+        let fd = ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(owner.as_raw_fd()) });
+        FdView { owner: owner.clone(), fd }
+    }
+
+    /// The fd, as long as this view is borrowed.
+    pub(super) fn get(&self) -> &OwnedFd {
+        debug_assert_eq!(self.fd.as_raw_fd(), self.owner.as_raw_fd());
+        &self.fd
     }
 }
 

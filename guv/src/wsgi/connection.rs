@@ -90,6 +90,9 @@ pub(crate) struct Connection {
     parked_head: RefCell<ParkedHead>,
     /// The greenlet that sends `parked_head` is scheduled and has not run.
     head_sender: Cell<bool>,
+    /// How a flush made by one of those two helpers failed, for the
+    /// streaming greenlet to end its answer with ([`Connection::take_write_error`]).
+    helper_error: RefCell<Option<io::Error>>,
     /// How long a read of the request body waits for the client
     /// ([`super::Server::body_timeout`]).
     body_timeout: Option<Duration>,
@@ -187,6 +190,7 @@ impl Connection {
             flush_soon: Cell::new(false),
             parked_head: RefCell::new(ParkedHead::Idle),
             head_sender: Cell::new(false),
+            helper_error: RefCell::new(None),
             released: RefCell::new(None),
             body_timeout,
             send_timeout,
@@ -282,7 +286,7 @@ impl Connection {
             // killed), and what it left unsent stays so.
             let ended = Rc::strong_count(&conn) == 1;
             if !ended && !conn.upgraded.get() && !conn.out.borrow().is_empty() {
-                let _ = conn.flush();
+                conn.flush_for_writer();
             }
         });
         if spawned.is_err() {
@@ -320,7 +324,7 @@ impl Connection {
                 out.extend_from_slice(head);
                 *state = ParkedHead::Sent { at, flushes: conn.flushes.get() };
             }
-            let _ = conn.flush();
+            conn.flush_for_writer();
         });
         if spawned.is_err() {
             // No greenlet to send it: the head waits for the body, as it
@@ -328,6 +332,22 @@ impl Connection {
             self.head_sender.set(false);
             *self.parked_head.borrow_mut() = ParkedHead::Idle;
         }
+    }
+
+    /// A flush made by a helper on behalf of the greenlet writing the
+    /// answer: a failure is kept for that greenlet, which otherwise would
+    /// go on streaming into a connection that has failed.
+    fn flush_for_writer(&self) {
+        if let Err(e) = self.flush() {
+            self.helper_error.borrow_mut().get_or_insert(e);
+        }
+    }
+
+    /// How a flush made in the background ([`Connection::flush_soon`],
+    /// [`Connection::send_head_if_parked`]) failed, if one did since the
+    /// last call: the answer cannot go on.
+    pub(crate) fn take_write_error(&self) -> Option<io::Error> {
+        self.helper_error.borrow_mut().take()
     }
 
     /// Ends [`Connection::send_head_if_parked`]: where the head went in the
@@ -564,6 +584,22 @@ impl Connection {
     /// How long [`Connection::reset_on_close`] waits for a client that
     /// takes none of the response's last bytes.
     const SENT_PATIENCE: Duration = Duration::from_secs(5);
+
+    /// Called when the connection's greenlet is done with it (it returned,
+    /// or unwinds from a kill): if other greenlets still hold it — the one
+    /// that sends a parked head ([`Connection::send_head_if_parked`]) or
+    /// flushes soon ([`Connection::flush_soon`]), or one of the app's with
+    /// the request body — the socket's registration with the hub is
+    /// released, so any of them parked on the socket (a flush waiting for
+    /// a client that stopped reading) wakes with `NotConnected` and every
+    /// later wait fails at once. They then let go of the connection and the
+    /// socket closes now, not when the send timeout ends their wait. A
+    /// connection taken over (upgraded) is left to its own ending.
+    pub(crate) fn done(self: &Rc<Self>) {
+        if Rc::strong_count(self) > 1 && !self.upgraded.get() {
+            crate::io::notify_close(&self.stream);
+        }
+    }
 
     /// Closes the write side and reads (discarding) what the client still
     /// sends, for a bounded time, so that closing with unread input does not

@@ -92,6 +92,17 @@ pub(crate) struct Flags {
 }
 
 /// The connection's state, shared by its greenlet and the request bodies.
+/// Tells the connection, when dropped, that its greenlet is done with it
+/// ([`Connection::done`]): at the end of `serve_*`, or while the greenlet
+/// unwinds from a kill.
+struct Done<'a>(&'a Rc<Connection>);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.done();
+    }
+}
+
 fn open_connection(stream: TcpStream, cfg: &Config, flags: &Flags) -> Rc<Connection> {
     let _ = stream.set_nodelay(true);
     Rc::new(Connection::new(
@@ -109,6 +120,7 @@ where
     F: Fn(Request<Body>) -> Response<Body>,
 {
     let conn = open_connection(stream, cfg, flags);
+    let _done = Done(&conn);
     let mut scratch = Vec::new();
     serve_requests(&conn, peer, flags, || {
         // The head is parsed straight into the request the app gets.
@@ -125,6 +137,7 @@ where
     F: Fn(&mut RawRequest<'_>, &mut RawResponse<'_>),
 {
     let conn = open_connection(stream, cfg, flags);
+    let _done = Done(&conn);
     let mut raw = RawBuffers::default();
     serve_requests(&conn, peer, flags, || {
         let head = read_head(&conn, peer, cfg, flags, |c| c.parse_raw_head(&mut raw.head))?;
@@ -771,6 +784,11 @@ fn stream_body(
     }
     let mut sent = 0u64;
     loop {
+        // A flush in the background (of earlier chunks, or of the head)
+        // failed: the connection is done, this answer too.
+        if let Some(e) = conn.take_write_error() {
+            return Err(e);
+        }
         let want = match limit {
             Some(n) if sent >= n => {
                 head.release(headers);

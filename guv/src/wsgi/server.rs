@@ -412,7 +412,10 @@ impl<A: Service> Server<A> {
     /// `Connection: close` if it was still being made), and so are the
     /// answers still owed to a client that was slow to read them; requests
     /// pipelined behind them and not taken up yet are not, and the
-    /// connection closes after the last answer owed.
+    /// connection closes after the last answer owed. A request still in
+    /// the app at the deadline (an echo still reading its body included)
+    /// is killed and gets no answer: its connection closes, cutting the
+    /// answer short if it had begun.
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};
