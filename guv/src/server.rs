@@ -349,7 +349,9 @@ impl ServerHandle {
         self.0.stopping.get()
     }
 
-    /// Stops the server now (gevent's `stop()`): stops accepting and closes
+    /// Stops the server now (gevent's `stop(timeout=0)`; gevent's bare
+    /// `stop()` first gives handlers its 1 s `stop_timeout`, for which see
+    /// [`stop_timeout`](ServerHandle::stop_timeout)): stops accepting and closes
     /// the listener (new connections are refused), kills the running
     /// handlers, and returns once they have unwound (their destructors
     /// ran). Called from one of the server's own handlers, it kills the
