@@ -298,7 +298,8 @@ impl<F> fmt::Debug for StreamServer<F> {
 /// Controls a [`StreamServer`] (gevent's server object once started):
 /// read its address, [`stop`](ServerHandle::stop) it, with or without a
 /// grace period, and [`wait`](ServerHandle::wait) for it to end. Clones
-/// share the server. It stays on the server's thread (`!Send`); from
+/// share the server; dropping them does not stop it (a started server runs
+/// until it is stopped, as a spawned greenlet does). It stays on the server's thread (`!Send`); from
 /// another thread, spawn the stop onto the server's hub with a
 /// [`hub::Handle`](crate::hub::Handle).
 ///
