@@ -25,6 +25,9 @@ impl log::Log for Recorder {
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {
             let line = format!("{} {}", record.level(), record.args());
+            if guv_tests::child_role().is_some() {
+                println!("log {line}"); // the parent reads it as it comes
+            }
             self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         }
     }
@@ -537,4 +540,110 @@ fn stop_drops_a_connection_waiting_for_a_slot() {
         Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}"),
     }
     assert!(refused(addr));
+}
+
+/// The child's side of the test below: an echo server whose process may
+/// open only two more files, so that it runs out of descriptors in
+/// `accept` (EMFILE) on the third client. It prints its port and its log.
+fn emfile_child() {
+    server_log();
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handler = |mut conn: TcpStream, peer: SocketAddr| -> io::Result<()> {
+        let mut buf = [0u8; 4];
+        conn.read_exact(&mut buf)?;
+        if &buf == b"quit" {
+            return Err(StopServe.into());
+        }
+        conn.write_all(&buf)?;
+        echo(conn, peer)
+    };
+    let server = StreamServer::new(listener, handler).start().unwrap();
+    // Descriptors are allocated lowest first: the next one this process
+    // opens is `lowest`, and every number below it is in use. A limit of
+    // `lowest + 2` leaves two (descriptors above the limit stay open).
+    let lowest = {
+        use std::os::fd::AsRawFd;
+        std::fs::File::open("/dev/null").unwrap().as_raw_fd() as libc::rlim_t
+    };
+    let limit = libc::rlimit { rlim_cur: lowest + 2, rlim_max: lowest + 2 };
+    // SAFETY: `limit` is a live `rlimit` that setrlimit(2) only reads.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0, "setrlimit");
+    println!("port {port}");
+    server.wait().unwrap();
+    println!("served");
+}
+
+#[test]
+fn accept_out_of_descriptors_backs_off_and_serves_once_some_are_freed() {
+    const NAME: &str = "accept_out_of_descriptors_backs_off_and_serves_once_some_are_freed";
+    if guv_tests::child_role().as_deref() == Some("emfile") {
+        emfile_child();
+        return;
+    }
+    use std::io::BufRead;
+    /// Kills the child if the test fails before it ends.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GUV_TEST_CHILD", "emfile")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Reap(child);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let mut seen = Vec::new();
+    let mut next = |prefix: &str| -> String {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                // The harness's "test ... " may come first on a line.
+                Ok(line) if line.contains(prefix) => return line[line.find(prefix).unwrap()..].to_string(),
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("no line `{prefix}...` from the child ({e}); it printed {seen:?}"),
+            }
+        }
+    };
+    let port: u16 = next("port ")["port ".len()..].parse().unwrap();
+    let connect = |first: &[u8]| {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c.write_all(first).unwrap();
+        c
+    };
+    let echoed = |c: &mut std::net::TcpStream, what: &[u8]| {
+        let mut back = [0u8; 4];
+        c.read_exact(&mut back).unwrap();
+        assert_eq!(&back, what);
+    };
+    let (mut a, mut b) = (connect(b"aaaa"), connect(b"bbbb"));
+    echoed(&mut a, b"aaaa");
+    echoed(&mut b, b"bbbb");
+    // No descriptor is left for a third: accept fails, the server logs it
+    // and tries again after a pause, leaving the client in the backlog.
+    let mut c = connect(b"cccc");
+    let failed = next("log ERROR accept failed");
+    assert!(failed.contains("Too many open files"), "{failed}");
+    // One handler ends: its descriptor is free, the third is served.
+    drop(a);
+    echoed(&mut c, b"cccc");
+    drop(b);
+    let mut quit = connect(b"quit");
+    assert_eq!(quit.read(&mut [0u8; 1]).unwrap(), 0, "the stopping handler closes");
+    drop(c);
+    next("served");
+    assert!(child.0.wait().unwrap().success());
+    reader.join().unwrap();
 }
