@@ -17,6 +17,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::greenlet::{KillSignal, TimeoutSignal};
 use crate::hub::{Waker, with_hub};
 use crate::net::{TcpListener, TcpStream};
 use crate::{Builder, Error, GreenPool, GreenThread};
@@ -134,8 +135,10 @@ impl From<StopServe> for io::Error {
 /// [`start`](StreamServer::start) runs it on greenlets of its own and
 /// returns a [`ServerHandle`] at once; [`serve_forever`](StreamServer::serve_forever)
 /// runs it until it is stopped. A handler returns `io::Result<()>`: an
-/// `Err` is logged at `warn` (target `guv::server`, with the peer), a panic
-/// at `error`; neither stops the server. Returning [`StopServe`] does.
+/// `Err` is logged at `warn` (target `guv::server`, with the peer), and so
+/// is a [`Timeout`](crate::Timeout) the handler started and did not catch;
+/// a panic at `error`. None of them stops the server; returning
+/// [`StopServe`] does.
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -601,8 +604,9 @@ impl Drop for HandlerGuard {
     }
 }
 
-/// Runs one handler: logs what it failed with, stops the server on
-/// [`StopServe`], lets a kill or timeout unwind on.
+/// Runs one handler: logs what it failed with (an error, a panic, a
+/// `Timeout` it started and did not catch), stops the server on
+/// [`StopServe`], lets a kill unwind on.
 fn run_handler<F>(handler: &F, stream: TcpStream, peer: SocketAddr, shared: &Shared)
 where
     F: Fn(TcpStream, SocketAddr) -> io::Result<()>,
@@ -614,7 +618,13 @@ where
             shared.stop_accepting();
         }
         Ok(Err(e)) => log::warn!(target: TARGET, "{peer}: the handler failed: {e}"),
-        Err(payload) if crate::waiters::is_interrupt(&payload) => panic::resume_unwind(payload),
+        // A kill (a stop) goes on unwinding to the greenlet's entry.
+        Err(payload) if payload.is::<KillSignal>() => panic::resume_unwind(payload),
+        // The handler's own `Timeout` (nothing else can time this greenlet
+        // out), not caught: its guard is gone, so it ends here.
+        Err(payload) if payload.is::<TimeoutSignal>() => {
+            log::warn!(target: TARGET, "{peer}: the handler timed out (a guv::Timeout it started expired)");
+        }
         Err(payload) => {
             let e = Error::from_unwind(payload);
             let msg = e.panic_message().unwrap_or("(a payload that is not a string)");

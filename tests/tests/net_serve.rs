@@ -647,3 +647,33 @@ fn accept_out_of_descriptors_backs_off_and_serves_once_some_are_freed() {
     assert!(child.0.wait().unwrap().success());
     reader.join().unwrap();
 }
+
+#[guv::test(timeout = "30s")]
+fn a_handler_whose_own_timeout_expires_frees_its_slot_and_is_logged() {
+    server_log();
+    let handler = |mut conn: TcpStream, _: SocketAddr| -> io::Result<()> {
+        let mut first = [0u8; 1];
+        conn.read_exact(&mut first)?;
+        if &first == b"t" {
+            let _limit = guv::Timeout::start(Duration::from_millis(20));
+            read_byte(&mut conn)?; // nothing more comes: the Timeout unwinds this
+            unreachable!("the client sends nothing more");
+        }
+        conn.write_all(b"served")
+    };
+    // One slot: the second client is served only if the first gives it back.
+    let server = StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), handler).concurrency(1).start().unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut slow = guv::connect(addr).unwrap();
+    let port = slow.local_addr().unwrap().port();
+    slow.write_all(b"t").unwrap();
+    let mut next = guv::connect(addr).unwrap();
+    next.write_all(b"n").unwrap();
+    let mut answer = String::new();
+    next.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "served");
+    assert_eq!(read_byte(&mut slow).unwrap(), 0, "the timed-out handler's socket closed");
+    let expected = format!("WARN 127.0.0.1:{port}: the handler timed out (a guv::Timeout it started expired)");
+    assert!(server_log().contains(&expected), "{:?}", server_log());
+    server.stop();
+}
