@@ -416,7 +416,7 @@ impl ServerHandle {
     ///     let server = server.clone();
     ///     guv::spawn(move || server.stop_timeout(Duration::from_secs(60)))
     /// };
-    /// guv::gyield(); // the stop is under way: the listener is closed
+    /// guv::gyield(); // the stopper runs: the stop is under way
     /// assert!(server.is_stopped());
     /// c.write_all(b"abc").unwrap(); // the handler still finishes its work
     /// let mut answer = String::new();
