@@ -4,7 +4,7 @@
 //! Run against `echo_server`:
 //! `cargo run --release -p guv-examples --bin echo_client [ADDR] [CONNECTIONS] [MESSAGES]`
 //! (defaults: 127.0.0.1:8004, 100 connections, 1000 messages each).
-//! With `--self-test` it starts its own server greenlet first.
+//! With `--self-test` it starts its own server first (a `guv::StreamServer`).
 
 use std::io::{self, Read, Write};
 use std::time::Instant;
@@ -32,23 +32,17 @@ fn main() -> io::Result<()> {
     let mut addr = args.first().cloned().unwrap_or_else(|| "127.0.0.1:8004".into());
     let conns: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100);
     let messages: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1000);
-    if self_test {
+    let server = if self_test {
         let listener = guv::listen("127.0.0.1:0")?;
         addr = listener.local_addr()?.to_string();
-        guv::spawn_n(move || {
-            for conn in listener.incoming().flatten() {
-                guv::spawn_n(move || {
-                    let mut buf = [0u8; 4096];
-                    let mut c = conn;
-                    while let Ok(n @ 1..) = c.read(&mut buf) {
-                        if c.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-    }
+        let echo = |conn: guv::net::TcpStream, _peer| {
+            std::io::copy(&mut &conn, &mut &conn)?;
+            Ok(())
+        };
+        Some(guv::StreamServer::new(listener, echo).concurrency(conns).start()?)
+    } else {
+        None
+    };
     let start = Instant::now();
     let gts: Vec<_> = (0..conns)
         .map(|id| {
@@ -71,6 +65,9 @@ fn main() -> io::Result<()> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    if let Some(server) = server {
+        server.stop();
+    }
     let total = (conns - failed) * messages;
     println!("{conns} connections, {total} round trips in {secs:.2} s: {:.0} round trips/s", total as f64 / secs);
     if failed > 0 {

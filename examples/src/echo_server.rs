@@ -1,4 +1,5 @@
-//! A green echo server: one greenlet per connection, every byte sent back.
+//! A green echo server with `guv::StreamServer`: one greenlet per
+//! connection, every byte sent back.
 //!
 //! Run: `cargo run --release -p guv-examples --bin echo_server [ADDR]`
 //! (default 127.0.0.1:8004), then point `echo_client` (or `nc`) at it.
@@ -23,15 +24,14 @@ fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8004".into());
     let listener = guv::listen(addr.as_str())?;
     println!("echo_server listening on {}", listener.local_addr()?);
-    for conn in listener.incoming() {
-        match conn {
-            Ok(conn) => guv::spawn_n(move || {
-                if let Err(e) = echo(conn) {
-                    eprintln!("connection ended with an error: {e}");
-                }
-            }),
-            Err(e) => eprintln!("accept failed: {e}"),
+    // One greenlet per connection, at most 10 000 at once (more wait in the
+    // listen backlog); a failed connection is reported and the server goes on.
+    guv::StreamServer::new(listener, |conn, peer| {
+        if let Err(e) = echo(conn) {
+            eprintln!("{peer}: connection ended with an error: {e}");
         }
-    }
-    Ok(())
+        Ok(())
+    })
+    .concurrency(10_000)
+    .serve_forever()
 }

@@ -40,6 +40,9 @@
 //! - [`hub`]: the per-thread scheduler, its configuration and [`hub::Handle`]
 //!   for reaching it from other threads.
 //! - [`main`]: `#[guv::main]` configures the hub around `fn main`.
+//! - [`server`]: a plain TCP server, one greenlet per connection:
+//!   [`serve`] (eventlet's `serve`), [`StreamServer`] and [`ServerHandle`]
+//!   (gevent's `StreamServer`: `start`, `serve_forever`, `stop`), [`StopServe`].
 //! - [`wsgi`]: the HTTP/1.1 server (`guv::wsgi::serve`, [`wsgi::Server`]
 //!   with worker hubs); [`websocket`]: WebSocket apps on top of it.
 //! - Coordination between greenlets (hub-local, `!Send`, FIFO, nothing lost
@@ -99,6 +102,7 @@ pub mod pool;
 pub mod queue;
 mod select;
 pub mod semaphore;
+pub mod server;
 pub mod support;
 mod timeout;
 pub mod tpool;
@@ -116,6 +120,7 @@ pub use net::{connect, listen};
 pub use pool::{GreenPile, GreenPool, iwait, joinall, killall, wait_all, wait_all_timeout};
 pub use select::{Readiness, select};
 pub use semaphore::{BoundedSemaphore, CappedSemaphore, Semaphore, SemaphoreError, SemaphoreGuard};
+pub use server::{ServerHandle, StopServe, StreamServer, serve};
 pub use support::block_on;
 pub use timeout::{Timeout, with_timeout};
 

@@ -26,10 +26,6 @@ use crate::{Builder, GreenPool, GreenThread};
 /// The default cap on connections served at once by one worker.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
 
-/// How long to back off after `accept` fails for lack of resources (file
-/// descriptors, memory), so the loop does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
-
 /// An HTTP/1.1 server: configure it, then [`serve`](Server::serve) a
 /// listener on this thread's hub or [`run`](Server::run) it on worker hubs.
 ///
@@ -982,27 +978,10 @@ impl Drop for WorkerGuard<'_> {
     }
 }
 
+/// Accepts until killed (the accept loop, its retries and back-off are the
+/// plain TCP server's, `crate::server::accept_loop`).
 fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener) {
-    // The server owns the listener: it parks in accept whatever mode the
-    // listener was given (one taken over from a non-blocking std listener
-    // keeps that mode, see `from_std`).
-    let _ = listener.set_nonblocking(false);
-    loop {
-        match listener.accept() {
-            Ok((stream, peer)) => worker.start_connection(stream, peer),
-            Err(e) => match e.kind() {
-                // WouldBlock: the listener's own SO_RCVTIMEO passed.
-                io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::ConnectionReset
-                | io::ErrorKind::Interrupted
-                | io::ErrorKind::WouldBlock => {}
-                _ => {
-                    log::error!(target: "guv::wsgi", "accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
-                    crate::sleep(ACCEPT_BACKOFF);
-                }
-            },
-        }
-    }
+    crate::server::accept_loop(listener, "guv::wsgi", |stream, peer| worker.start_connection(stream, peer));
 }
 
 /// Closes connections that have waited longer than `timeout` for a request
