@@ -1,0 +1,114 @@
+//! Review of the session-10 merges (kills cascading through destructors,
+//! `killall` joining, `GreenPool::killall`, pile/imap consumers, tpool
+//! stranded callers, the wsgi `Done` guard, `File`'s fd view, macros),
+//! each defect pinned down through the public API. Events are ordered with
+//! logs, events and yields; timeouts are only hang guards.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Kills its greenlets with `guv::killall` when dropped: a server that owns
+/// its handlers.
+struct KillAllOnDrop(Vec<guv::GreenThread<()>>);
+
+impl Drop for KillAllOnDrop {
+    fn drop(&mut self) {
+        guv::killall(&self.0);
+    }
+}
+
+/// Waits for its event when dropped: a destructor that blocks.
+struct WaitOnDrop(guv::Event);
+
+impl Drop for WaitOnDrop {
+    fn drop(&mut self) {
+        self.0.wait();
+    }
+}
+
+// ----- 1. a greenlet that once unwound, and caught it ----------------------
+
+/// A greenlet that caught a `Timeout` (it unwound once, then went on) is
+/// killed like any other by a killer that is itself unwinding: the
+/// cascading kill must land, or the killer's `killall` waits forever.
+#[guv::test(timeout = "60s")]
+fn a_greenlet_that_caught_a_timeout_is_killed_by_an_unwinding_killall() {
+    let asleep = guv::Event::new();
+    let a = asleep.clone();
+    let victim = guv::spawn(move || {
+        let r = guv::with_timeout(Duration::from_millis(1), || guv::sleep(Duration::MAX));
+        assert!(r.unwrap_err().is_timed_out());
+        a.set();
+        guv::sleep(Duration::MAX);
+    });
+    let owner = guv::spawn(move || {
+        let _handlers = KillAllOnDrop(vec![victim]);
+        guv::sleep(Duration::MAX);
+    });
+    asleep.wait();
+    guv::gyield(); // the victim is back asleep
+    owner.kill();
+    let ended = owner.wait_timeout(Duration::from_secs(20));
+    assert!(ended.is_ok(), "the owner's killall never returned: the victim's kill did not land");
+    assert!(ended.unwrap().unwrap_err().is_killed());
+}
+
+/// The same with a panic the greenlet caught itself.
+#[guv::test(timeout = "60s")]
+fn a_greenlet_that_caught_a_panic_is_killed_by_an_unwinding_killall() {
+    guv::debug::hub_exceptions(false);
+    let asleep = guv::Event::new();
+    let a = asleep.clone();
+    let victim = guv::spawn(move || {
+        assert!(std::panic::catch_unwind(|| panic!("caught")).is_err());
+        a.set();
+        guv::sleep(Duration::MAX);
+    });
+    let owner = guv::spawn(move || {
+        let _handlers = KillAllOnDrop(vec![victim]);
+        guv::sleep(Duration::MAX);
+    });
+    asleep.wait();
+    guv::gyield();
+    owner.kill();
+    let ended = owner.wait_timeout(Duration::from_secs(20));
+    assert!(ended.is_ok(), "the owner's killall never returned: the victim's kill did not land");
+    assert!(ended.unwrap().unwrap_err().is_killed());
+}
+
+/// A greenlet catches a panic while another one is parked mid-unwind
+/// (a panic is in flight on the thread all along, so guv cannot tell the
+/// catch), then is killed: its kill is kept while that unwinding lasts,
+/// and must land once it is over, not wait for the victim to wake.
+#[guv::test(timeout = "60s")]
+fn a_kill_kept_while_another_greenlet_unwinds_lands_once_that_is_over() {
+    guv::debug::hub_exceptions(false);
+    let hold = guv::Event::new();
+    let h = hold.clone();
+    let unwinder = guv::spawn(move || {
+        let _blocks = WaitOnDrop(h);
+        guv::sleep(Duration::MAX);
+    });
+    let go = guv::Event::new();
+    let caught = guv::Event::new();
+    let (g, c) = (go.clone(), caught.clone());
+    let victim = guv::spawn(move || {
+        g.wait();
+        assert!(std::panic::catch_unwind(|| panic!("caught")).is_err());
+        c.set();
+        guv::sleep(Duration::MAX);
+    });
+    guv::gyield(); // both wait
+    unwinder.kill(); // parked in its destructor
+    assert!(!unwinder.is_finished());
+    go.set();
+    caught.wait();
+    guv::gyield(); // the victim is back asleep
+    victim.kill();
+    hold.set();
+    assert!(unwinder.wait().unwrap_err().is_killed());
+    let ended = victim.wait_timeout(Duration::from_secs(20));
+    assert!(ended.is_ok(), "the kill never landed");
+    assert!(ended.unwrap().unwrap_err().is_killed());
+}
