@@ -112,3 +112,40 @@ fn a_kill_kept_while_another_greenlet_unwinds_lands_once_that_is_over() {
     assert!(ended.is_ok(), "the kill never landed");
     assert!(ended.unwrap().unwrap_err().is_killed());
 }
+
+// ----- 2. two killall callers over one list ---------------------------------
+
+/// Two greenlets kill the same (shared) list: both wait for it, and both
+/// return once its greenlet has unwound through a blocking destructor.
+#[guv::test(timeout = "60s")]
+fn two_killall_callers_over_one_list_both_return() {
+    let release = guv::Event::new();
+    let r = release.clone();
+    let target = guv::spawn(move || {
+        let _blocks = WaitOnDrop(r);
+        guv::sleep(Duration::MAX);
+    });
+    guv::gyield(); // asleep
+    let list = Rc::new(vec![target]);
+    let l = list.clone();
+    let other = guv::spawn(move || guv::killall(&l));
+    // Lets both killers reach their wait before the destructor goes on.
+    let releaser = guv::spawn(move || {
+        for _ in 0..20 {
+            guv::gyield();
+        }
+        release.set();
+    });
+    let returned = Rc::new(Cell::new(false));
+    let ret = returned.clone();
+    let main_killer = guv::spawn(move || {
+        guv::killall(&list);
+        ret.set(true);
+    });
+    for killer in [other, main_killer] {
+        let ended = killer.wait_timeout(Duration::from_secs(20));
+        assert!(ended.is_ok(), "one of two killall callers was never woken");
+    }
+    assert!(returned.get());
+    releaser.wait().unwrap();
+}

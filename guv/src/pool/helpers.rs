@@ -180,11 +180,13 @@ pub fn killall<T: 'static>(threads: &[GreenThread<T>]) {
     }
     // `kill` yields once; a destructor that blocks needs more time. The
     // caller itself (killing a list it is on, from its own destructor)
-    // ends after this returns: it is not waited for.
+    // ends after this returns: it is not waited for; it cannot end while
+    // it waits, so the others are the first to end. Through links, as
+    // `wait_all` does: other greenlets may wait for the same handles (a
+    // second `killall` over a shared list).
     if crate::hub::kills_land() {
         let me = crate::hub::with_hub(|hub| hub.current().header().id());
-        for gt in threads.iter().filter(|gt| gt.id() != me) {
-            gt.wait_ended(None);
-        }
+        let others = threads.iter().filter(|gt| gt.id() != me).count();
+        iwait(threads).take(others).for_each(drop);
     }
 }
