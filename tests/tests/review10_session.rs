@@ -149,3 +149,89 @@ fn two_killall_callers_over_one_list_both_return() {
     assert!(returned.get());
     releaser.wait().unwrap();
 }
+
+// ----- 3. killall over a list that holds its caller ------------------------
+
+type Group = Rc<std::cell::RefCell<Vec<guv::GreenThread<()>>>>;
+
+/// Kills its whole group (its own greenlet included) when dropped.
+struct KillGroupOnDrop(Group);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        guv::killall(&self.0.borrow());
+    }
+}
+
+/// A member that kills its own group (not unwinding, itself listed
+/// first) kills the others too, as documented, and ends killed.
+#[guv::test(timeout = "60s")]
+fn killall_by_a_member_of_the_list_kills_the_others_too() {
+    let group: Group = Rc::default();
+    let go = guv::Event::new();
+    let (g, gr) = (go.clone(), group.clone());
+    let leader = guv::spawn(move || {
+        g.wait();
+        guv::killall(&gr.borrow());
+    });
+    let helper = guv::spawn(|| guv::sleep(Duration::MAX));
+    guv::gyield();
+    group.borrow_mut().extend([leader, helper]);
+    go.set();
+    let finished = guv::wait_all_timeout(&group.borrow()[..1], Duration::from_secs(20));
+    assert!(finished, "the leader never ended");
+    assert!(group.borrow()[1].is_finished(), "the helper listed after the leader was never killed");
+    let mut group = group.borrow_mut();
+    let helper = group.pop().unwrap();
+    let leader = group.pop().unwrap();
+    assert!(leader.wait().unwrap_err().is_killed());
+    assert!(helper.wait().unwrap_err().is_killed());
+}
+
+/// Every member of a group kills the group as it unwinds ("one dies, all
+/// die"): the killers kill each other from their destructors, and none
+/// may wait for another that waits for it.
+#[guv::test(timeout = "60s")]
+fn group_members_killing_each_other_from_destructors_all_end() {
+    let group: Group = Rc::default();
+    for _ in 0..3 {
+        let g = group.clone();
+        let gt = guv::spawn(move || {
+            let _all = KillGroupOnDrop(g);
+            guv::sleep(Duration::MAX);
+        });
+        group.borrow_mut().push(gt);
+    }
+    guv::gyield(); // all asleep
+    group.borrow()[0].kill();
+    let all = guv::wait_all_timeout(&group.borrow(), Duration::from_secs(20));
+    assert!(all, "the group's members deadlocked waiting for each other");
+    assert!(group.borrow().iter().all(guv::GreenThread::is_finished));
+}
+
+/// The same with a pool: members whose drop guards kill the pool.
+#[guv::test(timeout = "60s")]
+fn pool_members_killing_the_pool_from_destructors_all_end() {
+    struct KillPoolOnDrop(guv::GreenPool);
+    impl Drop for KillPoolOnDrop {
+        fn drop(&mut self) {
+            self.0.killall();
+        }
+    }
+    let pool = guv::GreenPool::new(3);
+    let members: Vec<_> = (0..3)
+        .map(|_| {
+            let p = pool.clone();
+            pool.spawn(move || {
+                let _all = KillPoolOnDrop(p);
+                guv::sleep(Duration::MAX);
+            })
+        })
+        .collect();
+    guv::gyield(); // all asleep
+    members[0].kill();
+    let idle = guv::with_timeout(Duration::from_secs(20), || pool.waitall());
+    assert!(idle.is_ok(), "the pool's members deadlocked waiting for each other");
+    assert!(members.iter().all(guv::GreenThread::is_finished));
+    assert_eq!(pool.running(), 0);
+}

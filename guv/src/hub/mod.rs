@@ -146,6 +146,18 @@ pub(crate) fn panicking() -> bool {
     .unwrap_or(true)
 }
 
+/// Whether the running greenlet holds an interrupt (a kill, a `Timeout`)
+/// that it keeps pending because it is unwinding: a wait in its
+/// destructors that may give up (`killall`'s) gives up then, as a second
+/// kill would cut it short if it could be raised.
+pub(crate) fn interrupt_kept() -> bool {
+    with_hub(|hub| {
+        let cur = hub.current();
+        let h = cur.header();
+        h.interrupt.get().is_some() && hub.is_unwinding(h)
+    })
+}
+
 /// [`Hub::kills_land`] on this thread's hub (true without one).
 pub(crate) fn kills_land() -> bool {
     try_with_hub(Hub::kills_land).unwrap_or(true)
