@@ -235,3 +235,41 @@ fn pool_members_killing_the_pool_from_destructors_all_end() {
     assert!(members.iter().all(guv::GreenThread::is_finished));
     assert_eq!(pool.running(), 0);
 }
+
+// ----- 4. the main greenlet unwinds into a killall that can never end -------
+
+/// The main greenlet unwinds (a failed assertion) through a guard that
+/// kills a helper whose destructor waits for something nobody will ever
+/// give: the deadlock check finds main parked for good while it unwinds.
+/// That cannot be raised; it must end the wait, not abort the process (a
+/// failed test would take every other test of its binary down).
+#[test]
+fn main_unwinding_into_a_killall_that_can_never_end_does_not_abort() {
+    const NAME: &str = "main_unwinding_into_a_killall_that_can_never_end_does_not_abort";
+    if guv_tests::child_role().as_deref() == Some("main-unwinds") {
+        guv::debug::hub_exceptions(false);
+        let never = guv::Event::new();
+        let n = never.clone();
+        let stuck = guv::spawn(move || {
+            let _blocks = WaitOnDrop(n);
+            guv::sleep(Duration::MAX);
+        });
+        guv::gyield(); // asleep
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _helpers = KillAllOnDrop(vec![stuck]);
+            panic!("an assertion failed");
+        }));
+        assert!(failed.is_err());
+        // The kill was delivered: the helper sits in its destructor.
+        println!("main went on");
+        // Later waits that can end are not hit by the old deadlock report.
+        guv::sleep(Duration::from_millis(1));
+        println!("main slept");
+        drop(never);
+        return;
+    }
+    let out = guv_tests::run_child(NAME, "main-unwinds");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("main went on") && stdout.contains("main slept"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+}

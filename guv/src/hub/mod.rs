@@ -148,13 +148,20 @@ pub(crate) fn panicking() -> bool {
 
 /// Whether the running greenlet holds an interrupt (a kill, a `Timeout`)
 /// that it keeps pending because it is unwinding: a wait in its
-/// destructors that may give up (`killall`'s) gives up then, as a second
-/// kill would cut it short if it could be raised.
+/// destructors that may give up (`killall`'s, parked with
+/// [`Hub::park_or_give_up`]) gives up then, as a second kill would cut it
+/// short if it could be raised. A deadlock report kept so (the main
+/// greenlet, unwinding, would wait for ever) is taken: the wait that gives
+/// up is its answer, and it must not hit a later wait that can end.
 pub(crate) fn interrupt_kept() -> bool {
     with_hub(|hub| {
         let cur = hub.current();
         let h = cur.header();
-        h.interrupt.get().is_some() && hub.is_unwinding(h)
+        let kept = h.interrupt.get().is_some() && hub.is_unwinding(h);
+        if kept && h.interrupt.get() == Some(Interrupt::Deadlock) {
+            h.interrupt.set(None);
+        }
+        kept
     })
 }
 
@@ -380,6 +387,9 @@ pub(crate) struct Hub {
     /// Greenlets that kept an interrupt pending because they looked
     /// unwinding; woken to take it once no panic is in flight.
     deferred: RefCell<Vec<GreenletRef>>,
+    /// The main greenlet is parked in a wait that gives up on an
+    /// interrupt it cannot take ([`Hub::park_or_give_up`]).
+    main_may_give_up: Cell<bool>,
     exiting: Cell<bool>,
     pub(crate) hub_exceptions: Cell<bool>,
     /// Live and panicked greenlets, when `#[guv::test]` asks.
@@ -430,6 +440,7 @@ impl Hub {
             unwinding: Cell::new(0),
             epoch: Cell::new(1),
             deferred: RefCell::new(Vec::new()),
+            main_may_give_up: Cell::new(false),
             exiting: Cell::new(false),
             hub_exceptions: Cell::new(true),
             track: Tracker::default(),
@@ -687,6 +698,17 @@ impl Hub {
         self.park();
         drop(guard);
         !waker.g.header().timed_out.get()
+    }
+
+    /// [`Hub::park`] for a wait that gives up on an interrupt the caller
+    /// keeps pending ([`interrupt_kept`]): for the main greenlet, a
+    /// deadlock report while it unwinds is kept then, instead of aborting
+    /// the process.
+    pub(crate) fn park_or_give_up(&self) {
+        let on_main = same(&self.current(), &self.main);
+        let before = self.main_may_give_up.replace(on_main);
+        let _restore = RestoreFlag(&self.main_may_give_up, before);
+        self.park();
     }
 
     /// Wakes the greenlet behind `w` if it still waits for it.
@@ -1138,6 +1160,15 @@ fn deliver_interrupt(h: &Header) {
     }
 }
 
+/// Puts a flag back as it was, also while unwinding.
+struct RestoreFlag<'a>(&'a Cell<bool>, bool);
+
+impl Drop for RestoreFlag<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.1);
+    }
+}
+
 /// A greenlet that is already unwinding keeps its interrupt pending: a
 /// second unwind would abort.
 #[cold]
@@ -1146,7 +1177,7 @@ fn deliver_interrupt_slow(h: &Header) {
         return;
     };
     if with_hub(|hub| hub.is_unwinding(h)) {
-        if interrupt == Interrupt::Deadlock {
+        if interrupt == Interrupt::Deadlock && !with_hub(|hub| hub.main_may_give_up.get()) {
             eprintln!("guv: fatal: the main greenlet would block forever while unwinding from a panic");
             std::process::abort();
         }

@@ -227,7 +227,7 @@ fn wait_killed<T: 'static>(threads: &[GreenThread<T>], me: u64) {
             links.0.push((gt, id));
         }
         while left.get() > 0 && !crate::hub::interrupt_kept() {
-            hub.park();
+            hub.park_or_give_up();
         }
     });
 }

@@ -119,7 +119,7 @@ impl Inner {
             let waker = hub.arm();
             let key = self.released.borrow_mut().push_back(waker, ());
             let _leave = Leave(&self.released, key);
-            hub.park();
+            hub.park_or_give_up();
         });
     }
 
