@@ -273,3 +273,47 @@ fn main_unwinding_into_a_killall_that_can_never_end_does_not_abort() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.contains("main went on") && stdout.contains("main slept"), "stdout:\n{stdout}\nstderr:\n{stderr}");
 }
+
+/// A destructor that bounds its `killall` with a `Timeout` while its
+/// greenlet unwinds: the timeout cannot be raised there, so it ends the
+/// wait (a helper stuck in its own destructor is left behind, killed).
+#[guv::test(timeout = "60s")]
+fn a_timeout_bounds_killall_in_a_destructor_while_unwinding() {
+    struct BoundedKillAll(Vec<guv::GreenThread<()>>, guv_tests::Log);
+    impl Drop for BoundedKillAll {
+        fn drop(&mut self) {
+            let _bound = guv::Timeout::start(Duration::from_millis(50));
+            guv::killall(&self.0);
+            self.1.push("killall returned");
+        }
+    }
+    /// Sets its event when dropped.
+    struct SetOnDrop(guv::Event);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.set();
+        }
+    }
+    let (never, gone) = (guv::Event::new(), guv::Event::new());
+    let (n, g) = (never.clone(), gone.clone());
+    let stuck = guv::spawn(move || {
+        let _gone = SetOnDrop(g); // dropped last
+        let _blocks = WaitOnDrop(n);
+        guv::sleep(Duration::MAX);
+    });
+    let log = guv_tests::Log::new();
+    let l = log.clone();
+    let owner = guv::spawn(move || {
+        let _helpers = BoundedKillAll(vec![stuck], l);
+        guv::sleep(Duration::MAX);
+    });
+    guv::gyield(); // both asleep
+    owner.kill();
+    let ended = owner.wait_timeout(Duration::from_secs(20));
+    assert!(ended.is_ok(), "the Timeout did not bound killall's wait");
+    assert!(ended.unwrap().unwrap_err().is_killed());
+    assert_eq!(log.take(), ["killall returned"]);
+    never.set(); // let the helper finish
+    gone.wait();
+    guv::gyield(); // it ends
+}
