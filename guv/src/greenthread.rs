@@ -282,7 +282,11 @@ impl<T: 'static> GreenThread<T> {
 
     /// Waits until the result can be taken (or `deadline` passes: false),
     /// leaving it in the handle: a caller killed or timed out meanwhile
-    /// loses nothing (`GreenPile` and `imap` wait this way).
+    /// loses nothing (`GreenPile` and `imap` wait this way). For the
+    /// handle's owner only: the handle has one joiner slot, so a second
+    /// greenlet waiting by reference at the same time would take the
+    /// first one's wake-up (waiters that may share a handle use links, as
+    /// `wait_all` and `killall` do).
     pub(crate) fn wait_ended(&self, deadline: Option<std::time::Instant>) -> bool {
         with_hub(|hub| {
             let out = self.task.outcome();

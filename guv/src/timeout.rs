@@ -124,7 +124,14 @@ pub fn with_timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, E
     match result {
         Ok(value) => Ok(value),
         Err(payload) => match payload.downcast_ref::<TimeoutSignal>() {
-            Some(TimeoutSignal(fired)) if *fired == id => Err(Error::TimedOut),
+            Some(TimeoutSignal(fired)) if *fired == id => {
+                // Delivered only to a greenlet that was not unwinding (see
+                // `Hub::is_unwinding`): caught, it no longer is. Said now,
+                // since another greenlet parked mid-unwind would keep
+                // `std::thread::panicking()` true for a while.
+                with_hub(|hub| hub.unwound(hub.current().header()));
+                Err(Error::TimedOut)
+            }
             _ => panic::resume_unwind(payload),
         },
     }

@@ -1013,12 +1013,14 @@ fn a_timeout_firing_as_an_item_arrives_in_a_queue_get_loses_nothing() {
 
 #[guv::test(timeout = "60s")]
 fn a_cancelled_timeout_never_fires_later() {
-    // Cancelled before its deadline.
-    let t = guv::Timeout::start(Duration::from_millis(5));
-    guv::sleep(Duration::from_millis(1));
+    // Cancelled before its deadline (a yield, not a sleep, in between: a
+    // sleep as long as a short deadline can outlast it on a loaded
+    // machine, and the timeout then fires before the cancel).
+    let t = guv::Timeout::start(Duration::from_millis(200));
+    guv::gyield();
     assert!(t.is_pending());
     t.cancel();
-    guv::sleep(Duration::from_millis(20)); // well past the deadline
+    guv::sleep(Duration::from_millis(300)); // well past the deadline
     // Past its deadline while the greenlet never blocked: a block that
     // does not block is not interrupted, and the timeout, gone with the
     // block, does not hit a later, unrelated wait.

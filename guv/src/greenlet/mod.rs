@@ -123,8 +123,9 @@ pub(crate) struct Header {
     pub(crate) timed_out: Cell<bool>,
     /// Delivered when the greenlet next resumes from a switch.
     /// Unwinding (a kill, `Timeout` or panic delivered to it and not
-    /// known to be over): see [`crate::hub::Hub::is_unwinding`].
-    pub(crate) unwinding: Cell<bool>,
+    /// known to be over) if this is the hub's current marking epoch (0:
+    /// never marked): see [`crate::hub::Hub::is_unwinding`].
+    pub(crate) unwinding: Cell<u64>,
     pub(crate) interrupt: Cell<Option<Interrupt>>,
     /// The `spawn_after` timer that will start it, while it waits.
     pub(crate) start_timer: Cell<Option<TimerKey>>,
@@ -145,7 +146,7 @@ impl Header {
             token: Cell::new(0),
             notified: Cell::new(false),
             timed_out: Cell::new(false),
-            unwinding: Cell::new(false),
+            unwinding: Cell::new(0),
             interrupt: Cell::new(None),
             start_timer: Cell::new(None),
             counted: Cell::new(false),

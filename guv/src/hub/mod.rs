@@ -146,6 +146,25 @@ pub(crate) fn panicking() -> bool {
     .unwrap_or(true)
 }
 
+/// Whether the running greenlet holds an interrupt (a kill, a `Timeout`)
+/// that it keeps pending because it is unwinding: a wait in its
+/// destructors that may give up (`killall`'s, parked with
+/// [`Hub::park_or_give_up`]) gives up then, as a second kill would cut it
+/// short if it could be raised. A deadlock report kept so (the main
+/// greenlet, unwinding, would wait for ever) is taken: the wait that gives
+/// up is its answer, and it must not hit a later wait that can end.
+pub(crate) fn interrupt_kept() -> bool {
+    with_hub(|hub| {
+        let cur = hub.current();
+        let h = cur.header();
+        let kept = h.interrupt.get().is_some() && hub.is_unwinding(h);
+        if kept && h.interrupt.get() == Some(Interrupt::Deadlock) {
+            h.interrupt.set(None);
+        }
+        kept
+    })
+}
+
 /// [`Hub::kills_land`] on this thread's hub (true without one).
 pub(crate) fn kills_land() -> bool {
     try_with_hub(Hub::kills_land).unwrap_or(true)
@@ -361,6 +380,16 @@ pub(crate) struct Hub {
     live: Cell<usize>,
     /// Greenlets marked as unwinding ([`Hub::is_unwinding`]).
     unwinding: Cell<usize>,
+    /// The marking epoch: a greenlet is marked if its header holds this
+    /// value. Bumped to drop every mark at once (see
+    /// [`Hub::forget_unwinding`]).
+    epoch: Cell<u64>,
+    /// Greenlets that kept an interrupt pending because they looked
+    /// unwinding; woken to take it once no panic is in flight.
+    deferred: RefCell<Vec<GreenletRef>>,
+    /// The main greenlet is parked in a wait that gives up on an
+    /// interrupt it cannot take ([`Hub::park_or_give_up`]).
+    main_may_give_up: Cell<bool>,
     exiting: Cell<bool>,
     pub(crate) hub_exceptions: Cell<bool>,
     /// Live and panicked greenlets, when `#[guv::test]` asks.
@@ -409,6 +438,9 @@ impl Hub {
             next_id: Cell::new(1),
             live: Cell::new(0),
             unwinding: Cell::new(0),
+            epoch: Cell::new(1),
+            deferred: RefCell::new(Vec::new()),
+            main_may_give_up: Cell::new(false),
             exiting: Cell::new(false),
             hub_exceptions: Cell::new(true),
             track: Tracker::default(),
@@ -541,7 +573,7 @@ impl Hub {
     /// I/O poll owed, no timer due.
     #[inline(always)]
     fn inline_iteration_ok(&self) -> bool {
-        if self.shared.has_pending() || self.io_poll_due() {
+        if self.shared.has_pending() || self.io_poll_due() || self.unwinding_to_forget() {
             return false;
         }
         self.timers.borrow().is_empty() || !self.timer_due()
@@ -666,6 +698,17 @@ impl Hub {
         self.park();
         drop(guard);
         !waker.g.header().timed_out.get()
+    }
+
+    /// [`Hub::park`] for a wait that gives up on an interrupt the caller
+    /// keeps pending ([`interrupt_kept`]): for the main greenlet, a
+    /// deadlock report while it unwinds is kept then, instead of aborting
+    /// the process.
+    pub(crate) fn park_or_give_up(&self) {
+        let on_main = same(&self.current(), &self.main);
+        let before = self.main_may_give_up.replace(on_main);
+        let _restore = RestoreFlag(&self.main_may_give_up, before);
+        self.park();
     }
 
     /// Wakes the greenlet behind `w` if it still waits for it.
@@ -821,7 +864,9 @@ impl Hub {
     /// true for every greenlet of the thread. So guv marks the greenlet an
     /// unwinding belongs to — when it delivers a kill or `Timeout`, and in
     /// its panic hook for panics — and a mark is dropped as soon as that
-    /// greenlet is seen with no panic in flight, or ends. A panic in flight
+    /// greenlet is seen with no panic in flight, or ends, or a loop
+    /// iteration starts with none in flight ([`Hub::forget_unwinding`]).
+    /// A panic in flight
     /// that no greenlet is marked for (guv's panic hook was replaced) is
     /// taken to be `h`'s own: the safe answer, as an interrupt delivered
     /// into a greenlet that is unwinding would abort the process.
@@ -830,20 +875,65 @@ impl Hub {
             self.unwound(h);
             return false;
         }
-        h.unwinding.get() || self.unwinding.get() == 0
+        self.is_marked(h) || self.unwinding.get() == 0
+    }
+
+    /// Whether `h` carries a mark of the current epoch.
+    fn is_marked(&self, h: &Header) -> bool {
+        h.unwinding.get() == self.epoch.get()
     }
 
     /// Marks `h` as unwinding.
     pub(crate) fn mark_unwinding(&self, h: &Header) {
-        if !h.unwinding.replace(true) {
+        if !self.is_marked(h) {
+            h.unwinding.set(self.epoch.get());
             self.unwinding.set(self.unwinding.get() + 1);
         }
     }
 
     /// Drops `h`'s unwinding mark.
-    fn unwound(&self, h: &Header) {
-        if h.unwinding.replace(false) {
+    pub(crate) fn unwound(&self, h: &Header) {
+        if self.is_marked(h) {
             self.unwinding.set(self.unwinding.get() - 1);
+        }
+        h.unwinding.set(0);
+    }
+
+    /// Whether [`Hub::forget_unwinding`] has something to do.
+    #[inline(always)]
+    fn unwinding_to_forget(&self) -> bool {
+        (self.unwinding.get() > 0 || !self.deferred.borrow().is_empty()) && !std::thread::panicking()
+    }
+
+    /// Between loop iterations, with no panic in flight on the thread: no
+    /// greenlet is unwinding. A mark left on a greenlet that caught its
+    /// own unwinding (`catch_unwind`, a caught `Timeout`) while another
+    /// greenlet was parked mid-unwind could not be dropped then (a panic
+    /// was in flight all along); it is dropped now, or the greenlet would
+    /// keep every later kill pending as if it were still unwinding. The
+    /// greenlets that did keep an interrupt pending meanwhile are woken to
+    /// take it: parked, they would otherwise only see it once woken for
+    /// their own reasons (a killed greenlet sleeping forever never).
+    fn forget_unwinding(&self) {
+        if !self.unwinding_to_forget() {
+            return;
+        }
+        self.epoch.set(self.epoch.get() + 1);
+        self.unwinding.set(0);
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        for g in deferred {
+            if let Some(interrupt) = g.header().interrupt.get() {
+                self.interrupt(&g, interrupt);
+            }
+        }
+    }
+
+    /// Records that the running greenlet `g` keeps its pending interrupt
+    /// (it looks unwinding), for [`Hub::forget_unwinding`].
+    fn defer_interrupt(&self, g: GreenletRef) {
+        let mut deferred = self.deferred.borrow_mut();
+        if !deferred.iter().any(|d| same(d, &g)) {
+            deferred.push(g);
         }
     }
 
@@ -905,6 +995,7 @@ impl Hub {
             if self.shared.has_pending() {
                 self.drain_remote();
             }
+            self.forget_unwinding();
             self.fire_timers();
             self.poll_io();
             self.ready.borrow_mut().begin_iteration();
@@ -1069,6 +1160,15 @@ fn deliver_interrupt(h: &Header) {
     }
 }
 
+/// Puts a flag back as it was, also while unwinding.
+struct RestoreFlag<'a>(&'a Cell<bool>, bool);
+
+impl Drop for RestoreFlag<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.1);
+    }
+}
+
 /// A greenlet that is already unwinding keeps its interrupt pending: a
 /// second unwind would abort.
 #[cold]
@@ -1077,10 +1177,11 @@ fn deliver_interrupt_slow(h: &Header) {
         return;
     };
     if with_hub(|hub| hub.is_unwinding(h)) {
-        if interrupt == Interrupt::Deadlock {
+        if interrupt == Interrupt::Deadlock && !with_hub(|hub| hub.main_may_give_up.get()) {
             eprintln!("guv: fatal: the main greenlet would block forever while unwinding from a panic");
             std::process::abort();
         }
+        with_hub(|hub| hub.defer_interrupt(hub.current()));
         return;
     }
     h.interrupt.set(None);

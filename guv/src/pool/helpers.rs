@@ -1,9 +1,12 @@
 //! Waiting for and killing groups of greenlets: [`wait_all`], [`joinall`],
 //! [`killall`], [`iwait`] (gevent's helpers).
 
+use std::cell::Cell;
 use std::fmt;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::hub::with_hub;
 use crate::queue::LightQueue;
 use crate::{Error, GreenThread, LinkId};
 
@@ -164,27 +167,78 @@ pub fn joinall<T: 'static>(threads: impl IntoIterator<Item = GreenThread<T>>) ->
 ///
 /// ```
 /// let gts: Vec<_> = (0..3).map(|_| guv::spawn(|| guv::sleep(std::time::Duration::from_secs(60)))).collect();
-/// guv::gyield();
+/// guv::gyield(); // let them start sleeping
 /// guv::killall(&gts);
 /// assert!(gts.iter().all(|gt| gt.is_finished()));
 /// ```
 ///
+/// The caller may be on the list: it kills the others, waits for them,
+/// then kills itself (as [`GreenPool::killall`](crate::GreenPool::killall)
+/// called by a member).
+///
 /// It may be called from a destructor, while the caller unwinds: a server
 /// greenlet that owns its handlers kills them all before it is seen ended.
-/// (The one exception: with guv's panic hook replaced by one that does not
-/// call it, a caller unwinding from a panic only posts the kills, which
-/// land once it is done.)
+/// Then the caller cannot take a kill (or `Timeout`) of its own, so one
+/// that reaches it while it waits ends the wait instead (what gevent's
+/// second `GreenletExit` does to a `finally:` block): greenlets of one
+/// group that each kill the whole group as they unwind do not wait for
+/// each other for ever. (One more exception: with guv's panic hook
+/// replaced by one that does not call it, a caller unwinding from a panic
+/// only posts the kills, which land once it is done.)
 pub fn killall<T: 'static>(threads: &[GreenThread<T>]) {
+    let me = with_hub(|hub| hub.current().header().id());
+    let mut mine = None;
     for gt in threads {
+        if gt.id() == me {
+            mine = Some(gt);
+        } else {
+            gt.kill();
+        }
+    }
+    // `kill` yields once; a destructor that blocks needs more time.
+    if crate::hub::kills_land() {
+        wait_killed(threads, me);
+    }
+    // Last: killing itself unwinds a caller that is not unwinding yet (one
+    // that is keeps the kill pending and ends after this returns).
+    if let Some(gt) = mine {
         gt.kill();
     }
-    // `kill` yields once; a destructor that blocks needs more time. The
-    // caller itself (killing a list it is on, from its own destructor)
-    // ends after this returns: it is not waited for.
-    if crate::hub::kills_land() {
-        let me = crate::hub::with_hub(|hub| hub.current().header().id());
+}
+
+/// Waits until every greenlet of `threads` but the caller (`me`) has
+/// ended, or the caller holds an interrupt it cannot take
+/// ([`crate::hub::interrupt_kept`]). Through links, as [`wait_all`]: other
+/// greenlets may wait for the same handles (a second `killall` over a
+/// shared list), and a handle's joiner slot holds one waiter.
+fn wait_killed<T: 'static>(threads: &[GreenThread<T>], me: u64) {
+    with_hub(|hub| {
+        let waker = hub.arm();
+        let left = Rc::new(Cell::new(0usize));
+        let mut links = Unlink(Vec::new());
         for gt in threads.iter().filter(|gt| gt.id() != me) {
-            gt.wait_ended(None);
+            // Counted first: a link to an ended greenlet runs at once.
+            left.set(left.get() + 1);
+            let (l, w) = (left.clone(), waker.clone());
+            let id = gt.link(move |_| {
+                l.set(l.get() - 1);
+                w.wake();
+            });
+            links.0.push((gt, id));
+        }
+        while left.get() > 0 && !crate::hub::interrupt_kept() {
+            hub.park_or_give_up();
+        }
+    });
+}
+
+/// Removes links that have not run (the wait ended early, or unwinds).
+struct Unlink<'a, T: 'static>(Vec<(&'a GreenThread<T>, LinkId)>);
+
+impl<T: 'static> Drop for Unlink<'_, T> {
+    fn drop(&mut self) {
+        for (gt, id) in self.0.drain(..) {
+            gt.unlink(id);
         }
     }
 }

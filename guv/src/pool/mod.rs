@@ -111,6 +111,18 @@ impl Inner {
         }
     }
 
+    /// Parks until a member's slot is released, or any other wake-up (an
+    /// interrupt kept pending while the caller unwinds): the caller
+    /// re-checks.
+    fn wait_released(&self) {
+        with_hub(|hub| {
+            let waker = hub.arm();
+            let key = self.released.borrow_mut().push_back(waker, ());
+            let _leave = Leave(&self.released, key);
+            hub.park_or_give_up();
+        });
+    }
+
     fn is_member(&self) -> bool {
         let id = current_id();
         self.members.borrow().contains_key(&id)
@@ -153,6 +165,16 @@ impl Drop for Slot {
         self.pool.live.borrow_mut().remove(&self.number);
         self.pool.release_slot();
         self.pool.released.borrow_mut().serve_all(|()| ());
+    }
+}
+
+/// Takes a `killall` caller's entry out of the `released` list when its
+/// wait ends, served or not (also when it unwinds).
+struct Leave<'a>(&'a RefCell<WaitList<(), ()>>, waiters::WaitKey);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.borrow_mut().take(self.1);
     }
 }
 
@@ -439,7 +461,9 @@ impl GreenPool {
     /// handles' `wait` gives [`Error::Killed`]). Greenlets still blocked in
     /// [`spawn`](GreenPool::spawn) waiting for a slot are not members yet:
     /// they get their slots afterwards, as usual. Called by a member, it
-    /// kills the others first, then the caller.
+    /// kills the others first, then the caller. Called from a destructor
+    /// while the caller unwinds, a kill (or `Timeout`) that reaches the
+    /// caller meanwhile ends the wait, as for [`crate::killall`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -472,10 +496,12 @@ impl GreenPool {
         // slot taken before the call (but the caller's). A caller unwinding
         // from a panic guv cannot attribute only posts the kills (see
         // `crate::killall`).
+        // A caller that unwinds and is killed meanwhile stops waiting (see
+        // `crate::killall`): members that each kill the pool from a drop
+        // guard would otherwise wait for each other for ever.
         let pending = || inner.live.borrow().range(..cutoff).any(|n| Some(*n) != my_slot);
-        while crate::hub::kills_land() && pending() {
-            let released = waiters::wait(&inner.released, (), None, drop);
-            debug_assert!(released.is_ok());
+        while crate::hub::kills_land() && pending() && !crate::hub::interrupt_kept() {
+            inner.wait_released();
         }
         if my_slot.is_some() {
             with_hub(|hub| hub.kill(&me));
