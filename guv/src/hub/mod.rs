@@ -387,6 +387,9 @@ pub(crate) struct Hub {
     /// Greenlets that kept an interrupt pending because they looked
     /// unwinding; woken to take it once no panic is in flight.
     deferred: RefCell<Vec<GreenletRef>>,
+    /// `deferred` is not empty: one flag for the loop's check of
+    /// [`Hub::unwinding_to_forget`], which runs on every switch.
+    any_deferred: Cell<bool>,
     /// The main greenlet is parked in a wait that gives up on an
     /// interrupt it cannot take ([`Hub::park_or_give_up`]).
     main_may_give_up: Cell<bool>,
@@ -440,6 +443,7 @@ impl Hub {
             unwinding: Cell::new(0),
             epoch: Cell::new(1),
             deferred: RefCell::new(Vec::new()),
+            any_deferred: Cell::new(false),
             main_may_give_up: Cell::new(false),
             exiting: Cell::new(false),
             hub_exceptions: Cell::new(true),
@@ -902,7 +906,7 @@ impl Hub {
     /// Whether [`Hub::forget_unwinding`] has something to do.
     #[inline(always)]
     fn unwinding_to_forget(&self) -> bool {
-        (self.unwinding.get() > 0 || !self.deferred.borrow().is_empty()) && !std::thread::panicking()
+        (self.unwinding.get() > 0 || self.any_deferred.get()) && !std::thread::panicking()
     }
 
     /// Between loop iterations, with no panic in flight on the thread: no
@@ -921,6 +925,7 @@ impl Hub {
         self.epoch.set(self.epoch.get() + 1);
         self.unwinding.set(0);
         let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        self.any_deferred.set(false);
         for g in deferred {
             if let Some(interrupt) = g.header().interrupt.get() {
                 self.interrupt(&g, interrupt);
@@ -934,6 +939,7 @@ impl Hub {
         let mut deferred = self.deferred.borrow_mut();
         if !deferred.iter().any(|d| same(d, &g)) {
             deferred.push(g);
+            self.any_deferred.set(true);
         }
     }
 
