@@ -361,7 +361,11 @@ impl ServerHandle {
     /// ran). Called from one of the server's own handlers, it kills the
     /// others and returns to the caller, which ends when it likes.
     /// Stopping a stopped server waits for its handlers again and does
-    /// nothing else.
+    /// nothing else. Stops at once (from several handlers, or a handler and
+    /// another greenlet) share the killing: each handler is killed once, by
+    /// whichever stop gets to it first, also when that stop's own caller
+    /// is killed half-way by another, and each returns once the handlers
+    /// other than its caller have ended.
     ///
     /// ```
     /// use std::io::Read;
@@ -473,9 +477,13 @@ struct Shared {
     /// The accept greenlet while the server accepts; it owns the listener,
     /// which closes when it is killed.
     acceptor: RefCell<Option<GreenThread<()>>>,
-    /// Handler greenlets by connection number, for stopping them. One is
-    /// taken out when a stop kills it, and when it ends.
-    handlers: RefCell<HashMap<u64, GreenThread<()>>>,
+    /// Handler greenlets by connection number, each with whether a stop
+    /// has killed it. An entry is taken out only when its handler ends
+    /// (by `HandlerGuard`): a handler that a stop has picked and not killed
+    /// yet (each kill yields) still knows itself in its own `stop`/`wait`,
+    /// and one left unkilled because the stop killing it was itself killed
+    /// (two handlers stopping at once) is picked by the other stop.
+    handlers: RefCell<HashMap<u64, Entry>>,
     next_conn: Cell<u64>,
     /// Handlers not ended yet: running, waiting to start, or one accepted
     /// connection waiting for a pool slot. Counted down by `HandlerGuard`.
@@ -518,7 +526,9 @@ impl Shared {
         });
         match spawned {
             // Not started yet: spawning does not switch.
-            Ok(greenlet) => drop(self.handlers.borrow_mut().insert(id, greenlet)),
+            Ok(greenlet) => {
+                drop(self.handlers.borrow_mut().insert(id, Entry { greenlet: Rc::new(greenlet), killed: false }))
+            }
             Err(e) => log::error!(target: TARGET, "{peer}: cannot start a greenlet for the connection: {e}"),
         }
     }
@@ -527,7 +537,7 @@ impl Shared {
     /// it is one of ours.
     fn current_handler(&self) -> Option<u64> {
         let me = with_hub(|hub| hub.current().header().id());
-        self.handlers.borrow().iter().find(|(_, g)| g.id() == me).map(|(id, _)| *id)
+        self.handlers.borrow().iter().find(|(_, e)| e.greenlet.id() == me).map(|(id, _)| *id)
     }
 
     /// Stops accepting: kills the accept greenlet, whose listener closes as
@@ -555,15 +565,22 @@ impl Shared {
             }
         }
         let in_time = others() == 0;
-        let doomed: Vec<GreenThread<()>> = {
-            let mut handlers = self.handlers.borrow_mut();
-            let ids: Vec<u64> = handlers.keys().copied().filter(|id| Some(*id) != me).collect();
-            ids.iter().filter_map(|id| handlers.remove(id)).collect()
+        let doomed: Vec<u64> = {
+            let handlers = self.handlers.borrow();
+            handlers.iter().filter(|(id, e)| !e.killed && Some(**id) != me).map(|(id, _)| *id).collect()
         };
-        for greenlet in &doomed {
-            greenlet.kill();
+        for id in doomed {
+            // Each kill yields: another stop may have killed this one since
+            // (or this handler ended); a greenlet is killed once.
+            let target = match self.handlers.borrow_mut().get_mut(&id) {
+                Some(entry) if !entry.killed => {
+                    entry.killed = true;
+                    entry.greenlet.clone()
+                }
+                _ => continue,
+            };
+            target.kill();
         }
-        drop(doomed);
         // Killed handlers whose destructors block finish later: wait for them.
         while others() > 0 {
             self.park(None);
@@ -586,6 +603,13 @@ impl Shared {
             waker.wake();
         }
     }
+}
+
+/// A running handler in [`Shared::handlers`].
+struct Entry {
+    greenlet: Rc<GreenThread<()>>,
+    /// A stop has killed it (it may still be unwinding).
+    killed: bool,
 }
 
 /// Counts a handler out of its server when its closure is dropped.

@@ -1,0 +1,385 @@
+//! Review of the plain TCP server (`guv::serve`, `StreamServer`,
+//! `ServerHandle`, `StopServe`): concurrent stops, stops racing with
+//! accept, descriptors on every handler path, odd panics, rebinding.
+
+use std::cell::{OnceCell, RefCell};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use guv::net::TcpStream;
+use guv::queue::LightQueue;
+use guv::{Event, ServerHandle, StopServe, StreamServer};
+use guv_tests::Log;
+
+/// Records what the servers log (targets `guv::server` and `guv::wsgi`).
+struct Recorder(Mutex<Vec<String>>);
+
+impl log::Log for Recorder {
+    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
+        meta.target() == "guv::server" || meta.target() == "guv::wsgi"
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let line = format!("{} {} {}", record.target(), record.level(), record.args());
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// The servers' log lines so far (the logger is installed on first use).
+fn server_log() -> Vec<String> {
+    static RECORDER: OnceLock<&'static Recorder> = OnceLock::new();
+    let recorder = RECORDER.get_or_init(|| {
+        let recorder: &'static Recorder = Box::leak(Box::new(Recorder(Mutex::new(Vec::new()))));
+        log::set_logger(recorder).expect("a logger was already installed");
+        log::set_max_level(log::LevelFilter::Trace);
+        recorder
+    });
+    recorder.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn read_byte(c: &mut TcpStream) -> io::Result<usize> {
+    c.read(&mut [0u8; 1])
+}
+
+/// What a client of a killed or dropped handler reads: EOF or a reset.
+fn closed(c: &mut TcpStream) -> bool {
+    match read_byte(c) {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() == io::ErrorKind::ConnectionReset,
+    }
+}
+
+fn refused(addr: SocketAddr) -> bool {
+    guv::connect(addr).is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused)
+}
+
+/// A server whose handlers say they started, then wait for a byte.
+fn parked(log: &Log) -> (ServerHandle, LightQueue<()>) {
+    let started: LightQueue<()> = LightQueue::new(None);
+    let handler = {
+        let (log, started) = (log.clone(), started.clone());
+        move |mut conn: TcpStream, peer: SocketAddr| -> io::Result<()> {
+            started.put(());
+            read_byte(&mut conn)?;
+            log.push(format!("returned {}", peer.port()));
+            Ok(())
+        }
+    };
+    (StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), handler).start().unwrap(), started)
+}
+
+/// Two greenlets stop at once, a third and a fourth wait: all return, and
+/// the handler was killed once.
+#[guv::test(timeout = "30s")]
+fn concurrent_stops_and_waits_all_return() {
+    let log = Log::new();
+    let (server, started) = parked(&log);
+    let addr = server.local_addr().unwrap();
+    let mut c = guv::connect(addr).unwrap();
+    started.get();
+    let done = Log::new();
+    let greenlets: Vec<_> = (0..4)
+        .map(|i| {
+            let (server, done) = (server.clone(), done.clone());
+            guv::spawn(move || {
+                match i {
+                    0 => server.stop(),
+                    1 => drop(server.stop_timeout(Duration::ZERO)),
+                    _ => server.wait().unwrap(),
+                }
+                done.push(format!("{i}"));
+            })
+        })
+        .collect();
+    for g in greenlets {
+        g.wait().unwrap();
+    }
+    let mut done = done.take();
+    done.sort();
+    assert_eq!(done, ["0", "1", "2", "3"]);
+    assert!(closed(&mut c));
+    assert!(refused(addr));
+    assert!(log.take().is_empty());
+}
+
+/// Two handlers return `StopServe` in the same hub turn: `serve` returns
+/// once, after both, and each is logged at `debug`.
+#[guv::test(timeout = "30s")]
+fn stop_serve_from_two_handlers_at_once_ends_serve() {
+    server_log();
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let go = Event::new();
+    let started: LightQueue<u16> = LightQueue::new(None);
+    let clients = {
+        let (go, started) = (go.clone(), started.clone());
+        guv::spawn(move || {
+            let a = guv::connect(addr).unwrap();
+            let b = guv::connect(addr).unwrap();
+            let ports = [a.local_addr().unwrap().port(), b.local_addr().unwrap().port()];
+            for _ in 0..2 {
+                started.get();
+            }
+            go.set(); // both handlers wake in the same turn
+            let mut both = [a, b];
+            for c in &mut both {
+                assert!(closed(c));
+            }
+            ports
+        })
+    };
+    let handler = {
+        let (go, started) = (go.clone(), started.clone());
+        move |_conn: TcpStream, peer: SocketAddr| -> io::Result<()> {
+            started.put(peer.port());
+            go.wait();
+            Err(StopServe.into())
+        }
+    };
+    guv::serve(listener, handler).unwrap();
+    let ports = clients.wait().unwrap();
+    assert!(refused(addr));
+    let log = server_log();
+    for port in ports {
+        let line = format!("guv::server DEBUG 127.0.0.1:{port}: the handler stopped the server");
+        assert!(log.contains(&line), "{line} in {log:?}");
+    }
+}
+
+/// A handler that panics with a payload that is not a string is logged at
+/// `error` and gives its slot back.
+#[guv::test(timeout = "30s")]
+fn a_non_string_panic_is_logged_and_frees_the_slot() {
+    server_log();
+    let handler = |mut conn: TcpStream, _: SocketAddr| -> io::Result<()> {
+        let mut first = [0u8; 1];
+        conn.read_exact(&mut first)?;
+        if &first == b"p" {
+            std::panic::panic_any(42u32);
+        }
+        conn.write_all(b"served")
+    };
+    let server = StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), handler).concurrency(1).start().unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut bad = guv::connect(addr).unwrap();
+    let port = bad.local_addr().unwrap().port();
+    bad.write_all(b"p").unwrap();
+    assert!(closed(&mut bad));
+    let mut good = guv::connect(addr).unwrap();
+    good.write_all(b"g").unwrap();
+    let mut answer = String::new();
+    good.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "served");
+    let line = format!("guv::server ERROR 127.0.0.1:{port}: the handler panicked: (a payload that is not a string)");
+    assert!(server_log().contains(&line), "{line} in {:?}", server_log());
+    server.stop();
+}
+
+/// Every handler stops the server as it starts, so that several stops
+/// from handlers overlap: one handler's stop takes the others out of the
+/// server's table before it kills them one by one (each kill yields), and
+/// a handler that runs meanwhile and stops too must still be known as a
+/// handler (or it waits for itself, and `wait` never returns). Every
+/// connection ends closed, and connections the acceptor took in the same
+/// turn are closed unserved or served, never left open.
+#[guv::test(timeout = "30s")]
+fn handlers_stopping_their_server_at_once_do_not_deadlock() {
+    let served = Log::new();
+    let me: Rc<OnceCell<ServerHandle>> = Rc::new(OnceCell::new());
+    let handler = {
+        let (served, me) = (served.clone(), me.clone());
+        move |_conn: TcpStream, peer: SocketAddr| -> io::Result<()> {
+            served.push(format!("{}", peer.port()));
+            me.get().unwrap().stop();
+            Ok(())
+        }
+    };
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // All in the backlog before the server starts: the acceptor takes them
+    // one after another in its first turn.
+    let mut clients: Vec<TcpStream> = (0..8).map(|_| guv::connect(addr).unwrap()).collect();
+    let server = StreamServer::new(listener, handler).start().unwrap();
+    me.set(server.clone()).unwrap();
+    server.wait().unwrap();
+    assert!(!served.take().is_empty());
+    for c in &mut clients {
+        assert!(closed(c));
+    }
+    assert!(refused(addr));
+}
+
+/// The number of descriptors this process has open.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// The child's side of the test below: every way a handler can end, then
+/// a stop that kills parked and unstarted handlers; the descriptor count
+/// comes back to where it was.
+fn fd_child() {
+    server_log();
+    // Warm up: the hub's own descriptors (poller, wake-up) exist from here.
+    let warm = StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), |_, _| Ok(())).start().unwrap();
+    drop(guv::connect(warm.local_addr().unwrap()).unwrap());
+    warm.stop();
+    let before = open_fds();
+    let started: LightQueue<()> = LightQueue::new(None);
+    let handler = {
+        let started = started.clone();
+        move |mut conn: TcpStream, _: SocketAddr| -> io::Result<()> {
+            let mut what = [0u8; 1];
+            conn.read_exact(&mut what)?;
+            match &what {
+                b"o" => conn.write_all(b"ok"),
+                b"e" => Err(io::Error::other("an error")),
+                b"s" => panic!("a string panic"),
+                b"n" => std::panic::panic_any(7u8),
+                b"t" => {
+                    let _limit = guv::Timeout::start(Duration::from_millis(1));
+                    guv::sleep(Duration::from_secs(60));
+                    Ok(())
+                }
+                _ => {
+                    started.put(());
+                    read_byte(&mut conn)?; // parked: killed by the stop
+                    Ok(())
+                }
+            }
+        }
+    };
+    let server = StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), handler).start().unwrap();
+    let addr = server.local_addr().unwrap();
+    for what in [b"o", b"e", b"s", b"n", b"t"] {
+        let mut c = guv::connect(addr).unwrap();
+        c.write_all(what).unwrap();
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+    }
+    let mut parked: Vec<TcpStream> = (0..3).map(|_| guv::connect(addr).unwrap()).collect();
+    for c in &mut parked {
+        c.write_all(b"k").unwrap();
+        started.get();
+    }
+    let unstarted: Vec<std::net::TcpStream> = (0..3).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
+    let stopper = {
+        let server = server.clone();
+        guv::spawn(move || {
+            while format!("{server:?}").contains("handlers: 3 ") {
+                guv::gyield();
+            }
+            server.stop();
+        })
+    };
+    stopper.wait().unwrap();
+    drop(parked);
+    drop(unstarted);
+    let after = open_fds();
+    println!("fds before {before} after {after}");
+    assert_eq!(before, after, "descriptors leaked");
+}
+
+#[test]
+fn every_handler_path_closes_its_descriptors() {
+    const NAME: &str = "every_handler_path_closes_its_descriptors";
+    if guv_tests::child_role().as_deref() == Some("fds") {
+        fd_child();
+        return;
+    }
+    let out = guv_tests::run_child(NAME, "fds");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("fds before"), "{stdout}");
+}
+
+/// After a stop that killed handlers (the server closes first, so its side
+/// of each connection sits in TIME_WAIT), the port can be bound again.
+#[guv::test(timeout = "30s")]
+fn the_port_can_be_bound_again_after_stop() {
+    let log = Log::new();
+    let (server, started) = parked(&log);
+    let addr = server.local_addr().unwrap();
+    let mut clients: Vec<TcpStream> = (0..3).map(|_| guv::connect(addr).unwrap()).collect();
+    for _ in 0..3 {
+        started.get();
+    }
+    server.stop();
+    for c in &mut clients {
+        assert!(closed(c));
+    }
+    let again = guv::listen(addr).unwrap();
+    let second = StreamServer::new(again, |mut conn, _| conn.write_all(b"second")).start().unwrap();
+    let mut c = guv::connect(addr).unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "second");
+    second.stop();
+}
+
+/// A stop (graceful or not) before the server starts: `start` closes the
+/// listener, `serve_forever` returns at once, and the graceful stop
+/// reports that nothing had to be killed.
+#[guv::test(timeout = "30s")]
+fn stop_before_start_closes_the_listener() {
+    let server = StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), |_, _| Ok(()));
+    let handle = server.handle();
+    let addr = handle.local_addr().unwrap();
+    assert!(handle.stop_timeout(Duration::from_secs(60)));
+    assert!(handle.is_stopped());
+    server.serve_forever().unwrap();
+    assert!(refused(addr));
+    handle.wait().unwrap();
+    handle.stop();
+}
+
+/// The handlers of a server stopped with a grace period never exceed the
+/// cap, and connections that came during the grace are refused.
+#[guv::test(timeout = "30s")]
+fn the_cap_holds_and_nothing_new_is_taken_during_the_grace() {
+    let running = Rc::new(RefCell::new((0usize, 0usize)));
+    let release = Event::new();
+    let started: LightQueue<()> = LightQueue::new(None);
+    let handler = {
+        let (running, release, started) = (running.clone(), release.clone(), started.clone());
+        move |mut conn: TcpStream, _: SocketAddr| -> io::Result<()> {
+            {
+                let mut r = running.borrow_mut();
+                r.0 += 1;
+                r.1 = r.1.max(r.0);
+            }
+            started.put(());
+            release.wait();
+            running.borrow_mut().0 -= 1;
+            conn.write_all(b"done")
+        }
+    };
+    let server = StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), handler).concurrency(2).start().unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut clients: Vec<TcpStream> = (0..4).map(|_| guv::connect(addr).unwrap()).collect();
+    started.get();
+    started.get();
+    let graceful = {
+        let server = server.clone();
+        guv::spawn(move || server.stop_timeout(Duration::from_secs(60)))
+    };
+    guv::gyield(); // the graceful stop is under way
+    assert!(server.is_stopped());
+    release.set();
+    assert!(graceful.wait().unwrap());
+    assert!(refused(addr));
+    let mut answers = Vec::new();
+    for c in &mut clients {
+        let mut answer = String::new();
+        let _ = c.read_to_string(&mut answer);
+        answers.push(answer);
+    }
+    assert_eq!(answers.iter().filter(|a| *a == "done").count(), 2, "{answers:?}");
+    assert_eq!(running.borrow().1, 2, "the cap");
+}
