@@ -396,8 +396,10 @@ impl ServerHandle {
     /// accepting and closes the listener at once, lets the running handlers
     /// finish until `grace` has passed, then kills the rest and returns
     /// once every handler has ended. Returns whether they all finished in
-    /// time (none had to be killed). From a handler, the caller is neither
-    /// waited for nor killed.
+    /// time: `false` if any handler of the server was killed, by this stop
+    /// or by another (a plain [`stop`](ServerHandle::stop), or a
+    /// handler's) made before or during the grace period. From a handler,
+    /// the caller is neither waited for nor killed.
     ///
     /// ```
     /// use std::io::{Read, Write};
@@ -474,6 +476,8 @@ struct Shared {
     local_addr: Result<SocketAddr, (io::ErrorKind, String)>,
     /// A stop was requested; the accept greenlet is (being) killed.
     stopping: Cell<bool>,
+    /// A stop has killed a handler: no `stop_timeout` can say "in time".
+    killed_any: Cell<bool>,
     /// The accept greenlet while the server accepts; it owns the listener,
     /// which closes when it is killed.
     acceptor: RefCell<Option<GreenThread<()>>>,
@@ -498,6 +502,7 @@ impl Shared {
         Shared {
             local_addr,
             stopping: Cell::new(false),
+            killed_any: Cell::new(false),
             acceptor: RefCell::new(None),
             handlers: RefCell::new(HashMap::new()),
             next_conn: Cell::new(0),
@@ -564,7 +569,9 @@ impl Shared {
                 }
             }
         }
-        let in_time = others() == 0;
+        // Not in time if a handler was killed, by this stop or another one
+        // (a plain `stop()`, or a handler's) that came during the grace.
+        let in_time = others() == 0 && !self.killed_any.get();
         let doomed: Vec<u64> = {
             let handlers = self.handlers.borrow();
             handlers.iter().filter(|(id, e)| !e.killed && Some(**id) != me).map(|(id, _)| *id).collect()
@@ -575,6 +582,7 @@ impl Shared {
             let target = match self.handlers.borrow_mut().get_mut(&id) {
                 Some(entry) if !entry.killed => {
                     entry.killed = true;
+                    self.killed_any.set(true);
                     entry.greenlet.clone()
                 }
                 _ => continue,

@@ -75,6 +75,67 @@ fn parked(log: &Log) -> (ServerHandle, LightQueue<()>) {
     (StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), handler).start().unwrap(), started)
 }
 
+/// `stop_timeout` says whether no handler had to be killed; a `stop()`
+/// from another greenlet during its grace period kills one, so the answer
+/// must be `false`.
+#[guv::test(timeout = "30s")]
+fn stop_timeout_reports_false_when_a_concurrent_stop_killed_a_handler() {
+    let log = Log::new();
+    let (server, started) = parked(&log);
+    let mut c = guv::connect(server.local_addr().unwrap()).unwrap();
+    started.get();
+    let graceful = {
+        let server = server.clone();
+        guv::spawn(move || server.stop_timeout(Duration::from_secs(60)))
+    };
+    guv::gyield(); // the graceful stop is under way, parked in its grace
+    assert!(server.is_stopped());
+    server.stop(); // kills the parked handler now
+    assert!(closed(&mut c));
+    assert!(log.take().is_empty(), "the handler was killed, it did not return");
+    assert!(!graceful.wait().unwrap(), "a handler had to be killed: not in time");
+}
+
+/// The same from inside: a handler's `stop()` kills another handler while
+/// a graceful stop waits.
+#[guv::test(timeout = "30s")]
+fn stop_timeout_reports_false_when_a_handler_stop_killed_another() {
+    let started: LightQueue<()> = LightQueue::new(None);
+    let me: Rc<OnceCell<ServerHandle>> = Rc::new(OnceCell::new());
+    let handler = {
+        let (started, me) = (started.clone(), me.clone());
+        move |mut conn: TcpStream, _: SocketAddr| -> io::Result<()> {
+            let mut word = [0u8; 4];
+            conn.read_exact(&mut word)?;
+            if &word == b"stop" {
+                me.get().unwrap().stop();
+                return conn.write_all(b"stopped");
+            }
+            started.put(());
+            read_byte(&mut conn)?;
+            Ok(())
+        }
+    };
+    let server = StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), handler).start().unwrap();
+    me.set(server.clone()).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut idle = guv::connect(addr).unwrap();
+    idle.write_all(b"idle").unwrap();
+    let mut stopper = guv::connect(addr).unwrap();
+    started.get();
+    let graceful = {
+        let server = server.clone();
+        guv::spawn(move || server.stop_timeout(Duration::from_secs(60)))
+    };
+    guv::gyield();
+    stopper.write_all(b"stop").unwrap(); // the acceptor is gone, the handler runs
+    let mut answer = String::new();
+    stopper.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "stopped");
+    assert!(closed(&mut idle));
+    assert!(!graceful.wait().unwrap(), "the idle handler was killed");
+}
+
 /// Two greenlets stop at once, a third and a fourth wait: all return, and
 /// the handler was killed once.
 #[guv::test(timeout = "30s")]
