@@ -367,6 +367,11 @@ impl ServerHandle {
     /// is killed half-way by another, and each returns once the handlers
     /// other than its caller have ended.
     ///
+    /// A handler is killed once: one that catches the kill (a
+    /// `catch_unwind` around code that blocks) and goes on holds `stop`
+    /// (and [`stop_timeout`](ServerHandle::stop_timeout), past its grace)
+    /// until it ends on its own, for instance when its client closes.
+    ///
     /// ```
     /// use std::io::Read;
     ///

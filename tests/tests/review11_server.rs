@@ -444,3 +444,35 @@ fn the_cap_holds_and_nothing_new_is_taken_during_the_grace() {
     assert_eq!(answers.iter().filter(|a| *a == "done").count(), 2, "{answers:?}");
     assert_eq!(running.borrow().1, 2, "the cap");
 }
+
+/// A handler that catches its kill (a `catch_unwind` around code that
+/// blocks) and goes on is not killed again: the stop waits until it ends
+/// on its own, as documented on `ServerHandle::stop`.
+#[guv::test(timeout = "30s")]
+fn a_handler_that_swallows_its_kill_holds_the_stop_until_it_ends() {
+    let swallowed: LightQueue<()> = LightQueue::new(None);
+    let started: LightQueue<()> = LightQueue::new(None);
+    let handler = {
+        let (swallowed, started) = (swallowed.clone(), started.clone());
+        move |mut conn: TcpStream, _: SocketAddr| -> io::Result<()> {
+            started.put(());
+            let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_byte(&mut conn)));
+            assert!(first.is_err(), "the stop's kill");
+            swallowed.put(());
+            assert_eq!(read_byte(&mut conn)?, 0, "the client closes");
+            Ok(())
+        }
+    };
+    let server = StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), handler).start().unwrap();
+    let c = guv::connect(server.local_addr().unwrap()).unwrap();
+    started.get();
+    let stopper = {
+        let server = server.clone();
+        guv::spawn(move || server.stop())
+    };
+    swallowed.get();
+    assert!(!stopper.is_finished(), "the stop waits for the handler");
+    drop(c);
+    stopper.wait().unwrap();
+    server.wait().unwrap();
+}
