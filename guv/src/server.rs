@@ -276,6 +276,12 @@ where
     /// [`stop_timeout`](ServerHandle::stop_timeout)) on its
     /// [`handle`](StreamServer::handle), and the handlers have ended.
     ///
+    /// If the waiting greenlet is killed or a [`Timeout`](crate::Timeout)
+    /// of its own expires, the server is stopped as it unwinds (as
+    /// [`ServerHandle::stop`]: the listener closes, the handlers are killed
+    /// and waited for), as gevent's `serve_forever` stops its server in a
+    /// `finally`; so is [`serve`], whose caller has no handle.
+    ///
     /// ```
     /// let listener = guv::listen("127.0.0.1:0").unwrap();
     /// let addr = listener.local_addr().unwrap();
@@ -283,9 +289,22 @@ where
     /// guv::StreamServer::new(listener, |_conn, _peer| Err(guv::StopServe.into()))
     ///     .serve_forever()
     ///     .unwrap();
+    ///
+    /// // Serving for a while: the timeout stops the server.
+    /// use std::time::Duration;
+    /// let listener = guv::listen("127.0.0.1:0").unwrap();
+    /// let addr = listener.local_addr().unwrap();
+    /// let server = guv::StreamServer::new(listener, |_conn, _peer| Ok(()));
+    /// let r = guv::with_timeout(Duration::from_millis(10), move || server.serve_forever());
+    /// assert!(r.unwrap_err().is_timed_out());
+    /// assert!(guv::connect(addr).is_err(), "the listener is closed");
     /// ```
     pub fn serve_forever(self) -> io::Result<()> {
-        self.start()?.wait()
+        let handle = self.start()?;
+        let on_unwind = StopOnUnwind(&handle);
+        let done = handle.wait();
+        std::mem::forget(on_unwind);
+        done
     }
 }
 
@@ -615,6 +634,17 @@ impl Shared {
         for waker in waiters {
             waker.wake();
         }
+    }
+}
+
+/// Stops a server when dropped: armed while `serve_forever` waits, so
+/// that a kill or `Timeout` of the waiting greenlet stops the server it
+/// alone could see.
+struct StopOnUnwind<'a>(&'a ServerHandle);
+
+impl Drop for StopOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 

@@ -476,3 +476,47 @@ fn a_handler_that_swallows_its_kill_holds_the_stop_until_it_ends() {
     stopper.wait().unwrap();
     server.wait().unwrap();
 }
+
+/// `guv::serve` gives its caller no handle: killing the greenlet that runs
+/// it is the only way to stop it from outside (as killing eventlet's
+/// `serve` greenlet ends its accept loop, and gevent's `serve_forever`
+/// stops its server in a `finally`). The kill must stop the server: the
+/// listener closes and the running handlers are killed.
+#[guv::test(timeout = "30s")]
+fn killing_the_greenlet_in_serve_stops_the_server() {
+    let log = Log::new();
+    let started: LightQueue<()> = LightQueue::new(None);
+    let handler = {
+        let (log, started) = (log.clone(), started.clone());
+        move |mut conn: TcpStream, _: SocketAddr| -> io::Result<()> {
+            started.put(());
+            read_byte(&mut conn)?;
+            log.push("handler returned");
+            Ok(())
+        }
+    };
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = guv::spawn(move || guv::serve(listener, handler));
+    let mut c = guv::connect(addr).unwrap();
+    started.get();
+    serving.kill();
+    assert!(serving.wait().unwrap_err().is_killed());
+    assert!(closed(&mut c), "the handler was killed");
+    assert!(refused(addr), "the listener is closed");
+    assert!(log.take().is_empty());
+}
+
+/// The same with a `Timeout` around `serve_forever`: serving for a while.
+#[guv::test(timeout = "30s")]
+fn a_timeout_around_serve_forever_stops_the_server() {
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = StreamServer::new(listener, |mut conn, _| conn.write_all(b"hi"));
+    let handle = server.handle();
+    let r = guv::with_timeout(Duration::from_millis(50), move || server.serve_forever());
+    assert!(r.unwrap_err().is_timed_out());
+    assert!(handle.is_stopped());
+    assert!(refused(addr));
+    handle.wait().unwrap();
+}
