@@ -25,6 +25,9 @@ impl log::Log for Recorder {
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {
             let line = format!("{} {} {}", record.target(), record.level(), record.args());
+            if guv_tests::child_role().is_some() {
+                println!("log {line}"); // the parent reads it as it comes
+            }
             self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         }
     }
@@ -519,4 +522,87 @@ fn a_timeout_around_serve_forever_stops_the_server() {
     assert!(handle.is_stopped());
     assert!(refused(addr));
     handle.wait().unwrap();
+}
+
+/// The child's side of the test below: an HTTP server whose process may
+/// open only two more files, so that its accept fails with EMFILE on the
+/// third client. It prints its port and its log.
+fn wsgi_emfile_child() {
+    use guv::wsgi::http::Response;
+    use guv::wsgi::{Body, Server};
+    server_log();
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    guv::gyield(); // the hub and its descriptors exist from here
+    let lowest = {
+        use std::os::fd::AsRawFd;
+        std::fs::File::open("/dev/null").unwrap().as_raw_fd() as libc::rlim_t
+    };
+    let limit = libc::rlimit { rlim_cur: lowest + 2, rlim_max: lowest + 2 };
+    // SAFETY: `limit` is a live `rlimit` that setrlimit(2) only reads.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0, "setrlimit");
+    println!("port {port}");
+    Server::new(|_req| Response::new(Body::from("hi"))).serve(listener).unwrap();
+}
+
+/// The HTTP server's accept loop is now the plain server's: it must still
+/// log under `guv::wsgi` (not `guv::server`), back off, and serve the
+/// client once a descriptor is free.
+#[test]
+fn the_http_server_logs_accept_failures_under_its_own_target_and_recovers() {
+    const NAME: &str = "the_http_server_logs_accept_failures_under_its_own_target_and_recovers";
+    if guv_tests::child_role().as_deref() == Some("wsgi-emfile") {
+        wsgi_emfile_child();
+        return;
+    }
+    use std::io::BufRead;
+    use std::sync::mpsc;
+    /// Kills the child when the test ends, however it ends.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GUV_TEST_CHILD", "wsgi-emfile")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _child = Reap(child);
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let mut seen = Vec::new();
+    let mut next = |prefix: &str| -> String {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) if line.contains(prefix) => return line[line.find(prefix).unwrap()..].to_string(),
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("no line `{prefix}...` from the child ({e}); it printed {seen:?}"),
+            }
+        }
+    };
+    let port: u16 = next("port ")["port ".len()..].parse().unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let get = |c: &mut guv_tests::http::Client| c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (mut a, mut b) = (guv_tests::http::Client::connect(addr), guv_tests::http::Client::connect(addr));
+    for c in [&mut a, &mut b] {
+        get(c);
+        assert_eq!(c.read_response().unwrap().text(), "hi");
+    }
+    let mut c = guv_tests::http::Client::connect(addr);
+    get(&mut c);
+    let failed = next("log guv::wsgi ERROR accept failed");
+    assert!(failed.contains("Too many open files") && failed.contains("retrying"), "{failed}");
+    drop(a); // its descriptor is freed: the third is taken on a retry
+    assert_eq!(c.read_response().unwrap().text(), "hi");
+    drop(b);
 }
