@@ -606,3 +606,54 @@ fn the_http_server_logs_accept_failures_under_its_own_target_and_recovers() {
     assert_eq!(c.read_response().unwrap().text(), "hi");
     drop(b);
 }
+
+/// `serve_forever` stops its server as it unwinds: also from the hub's
+/// deadlock report (a handler waits for an event nobody can set once the
+/// server stopped accepting), where the stop kills that handler and the
+/// report goes on to the caller instead of aborting the process.
+#[test]
+fn a_deadlock_report_in_serve_forever_kills_the_stuck_handler_and_propagates() {
+    let never = Event::new();
+    let log = Log::new();
+    let handler = {
+        let (never, log) = (never.clone(), log.clone());
+        move |mut conn: TcpStream, _: SocketAddr| -> io::Result<()> {
+            let mut word = [0u8; 4];
+            conn.read_exact(&mut word)?;
+            if &word == b"stop" {
+                return Err(StopServe.into());
+            }
+            let _dropped = Dropped(log.clone());
+            never.wait();
+            Ok(())
+        }
+    };
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Clients on another thread: nothing of theirs can wake this hub.
+    let clients = std::thread::spawn(move || {
+        let mut stuck = std::net::TcpStream::connect(addr).unwrap();
+        stuck.write_all(b"wait").unwrap();
+        let mut stopper = std::net::TcpStream::connect(addr).unwrap();
+        stopper.write_all(b"stop").unwrap();
+        let mut rest = Vec::new();
+        let _ = stuck.read_to_end(&mut rest);
+    });
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        StreamServer::new(listener, handler).concurrency(1).serve_forever()
+    }));
+    let msg = r.expect_err("the deadlock report");
+    let msg = msg.downcast_ref::<&str>().copied().or(msg.downcast_ref::<String>().map(String::as_str)).unwrap_or("?");
+    assert!(msg.contains("would block forever"), "{msg}");
+    assert_eq!(log.take(), ["stuck handler dropped"]);
+    clients.join().unwrap();
+}
+
+/// Logs when dropped: a handler's destructors ran.
+struct Dropped(Log);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.push("stuck handler dropped");
+    }
+}
