@@ -67,7 +67,9 @@ pub(crate) fn accept_loop(listener: &TcpListener, target: &str, mut start: impl 
 /// panics or returns an error is logged and the server goes on. Returns
 /// once a handler returns [`StopServe`] and the handlers still running have
 /// ended; for a cap of your own, a stop from elsewhere or a deadline, use
-/// [`StreamServer`].
+/// [`StreamServer`]. Killing the greenlet that runs it (or a
+/// [`Timeout`](crate::Timeout) around it) stops the server, handlers and
+/// all, as [`StreamServer::serve_forever`] says.
 ///
 /// ```
 /// use std::io::{Read, Write};
