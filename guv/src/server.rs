@@ -265,7 +265,13 @@ where
         let pool = GreenPool::new(concurrency);
         let handler = Rc::new(handler);
         let server = shared.clone();
+        shared.listening.set(true);
+        let closed = ListenerClosed(shared.clone());
         let acceptor = Builder::new().name("guv-server-accept").spawn(move || {
+            // Dropped in reverse: the listener closes, then `closed` says so
+            // (both at once if the greenlet is killed before it starts).
+            let _closed = closed;
+            let listener = listener;
             accept_loop(&listener, TARGET, |stream, peer| server.start_handler(&pool, &handler, stream, peer))
         })?;
         *shared.acceptor.borrow_mut() = Some(acceptor);
@@ -460,7 +466,8 @@ impl ServerHandle {
         self.0.stop(Some(Instant::now().checked_add(grace)))
     }
 
-    /// Waits until the server has stopped and every handler has ended.
+    /// Waits until the server has stopped (its listener is closed: the port
+    /// can be bound again) and every handler has ended.
     /// Fails with `ErrorKind::Deadlock` when called from one of the
     /// server's own handlers, which would wait for itself.
     ///
@@ -480,7 +487,7 @@ impl ServerHandle {
                  which would wait for itself; use stop() or StopServe instead",
             ));
         }
-        while !(shared.stopping.get() && shared.live.get() == 0) {
+        while !(shared.stopping.get() && shared.live.get() == 0 && !shared.listening.get()) {
             shared.park(None);
         }
         Ok(())
@@ -502,6 +509,11 @@ struct Shared {
     local_addr: Result<SocketAddr, (io::ErrorKind, String)>,
     /// A stop was requested; the accept greenlet is (being) killed.
     stopping: Cell<bool>,
+    /// The accept greenlet still holds the listener open: from `start` until
+    /// that greenlet's closure is dropped (`ListenerClosed`), which a stop's
+    /// kill brings about only once the killed greenlet runs. `wait` and
+    /// `stop` return only once it is false, so that the port is free then.
+    listening: Cell<bool>,
     /// A stop has killed a handler: no `stop_timeout` can say "in time".
     killed_any: Cell<bool>,
     /// The accept greenlet while the server accepts; it owns the listener,
@@ -529,6 +541,7 @@ impl Shared {
             local_addr,
             stopping: Cell::new(false),
             killed_any: Cell::new(false),
+            listening: Cell::new(false),
             acceptor: RefCell::new(None),
             handlers: RefCell::new(HashMap::new()),
             next_conn: Cell::new(0),
@@ -615,8 +628,9 @@ impl Shared {
             };
             target.kill();
         }
-        // Killed handlers whose destructors block finish later: wait for them.
-        while others() > 0 {
+        // Killed handlers whose destructors block finish later, and the
+        // accept greenlet may not have run its kill yet: wait for them.
+        while others() > 0 || self.listening.get() {
             self.park(None);
         }
         in_time
@@ -647,6 +661,17 @@ struct StopOnUnwind<'a>(&'a ServerHandle);
 impl Drop for StopOnUnwind<'_> {
     fn drop(&mut self) {
         self.0.stop();
+    }
+}
+
+/// Owned by the accept greenlet's closure: marks the listener closed (and
+/// wakes `stop`/`wait`) when that closure is dropped.
+struct ListenerClosed(Rc<Shared>);
+
+impl Drop for ListenerClosed {
+    fn drop(&mut self) {
+        self.0.listening.set(false);
+        self.0.wake_all();
     }
 }
 

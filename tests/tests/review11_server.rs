@@ -657,3 +657,22 @@ impl Drop for Dropped {
         self.0.push("stuck handler dropped");
     }
 }
+
+/// `wait` returning means the server has stopped: its listener is closed
+/// and the port can be bound again, also when `wait` is called while
+/// another greenlet's stop is still closing it.
+#[guv::test(timeout = "30s")]
+fn once_wait_returns_the_listener_is_closed() {
+    let server = StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), |_, _| Ok(())).start().unwrap();
+    let addr = server.local_addr().unwrap();
+    let stopper = {
+        let server = server.clone();
+        guv::spawn(move || server.stop())
+    };
+    guv::gyield(); // the stopper runs: the stop is under way
+    assert!(server.is_stopped());
+    server.wait().unwrap();
+    assert!(refused(addr), "wait returned with the listener still open");
+    drop(guv::listen(addr).unwrap());
+    stopper.wait().unwrap();
+}
