@@ -67,7 +67,9 @@ pub(crate) fn accept_loop(listener: &TcpListener, target: &str, mut start: impl 
 /// panics or returns an error is logged and the server goes on. Returns
 /// once a handler returns [`StopServe`] and the handlers still running have
 /// ended; for a cap of your own, a stop from elsewhere or a deadline, use
-/// [`StreamServer`].
+/// [`StreamServer`]. Killing the greenlet that runs it (or a
+/// [`Timeout`](crate::Timeout) around it) stops the server, handlers and
+/// all, as [`StreamServer::serve_forever`] says.
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -263,7 +265,13 @@ where
         let pool = GreenPool::new(concurrency);
         let handler = Rc::new(handler);
         let server = shared.clone();
+        shared.listening.set(true);
+        let closed = ListenerClosed(shared.clone());
         let acceptor = Builder::new().name("guv-server-accept").spawn(move || {
+            // Dropped in reverse: the listener closes, then `closed` says so
+            // (both at once if the greenlet is killed before it starts).
+            let _closed = closed;
+            let listener = listener;
             accept_loop(&listener, TARGET, |stream, peer| server.start_handler(&pool, &handler, stream, peer))
         })?;
         *shared.acceptor.borrow_mut() = Some(acceptor);
@@ -276,6 +284,12 @@ where
     /// [`stop_timeout`](ServerHandle::stop_timeout)) on its
     /// [`handle`](StreamServer::handle), and the handlers have ended.
     ///
+    /// If the waiting greenlet is killed or a [`Timeout`](crate::Timeout)
+    /// of its own expires, the server is stopped as it unwinds (as
+    /// [`ServerHandle::stop`]: the listener closes, the handlers are killed
+    /// and waited for), as gevent's `serve_forever` stops its server in a
+    /// `finally`; so is [`serve`], whose caller has no handle.
+    ///
     /// ```
     /// let listener = guv::listen("127.0.0.1:0").unwrap();
     /// let addr = listener.local_addr().unwrap();
@@ -283,9 +297,22 @@ where
     /// guv::StreamServer::new(listener, |_conn, _peer| Err(guv::StopServe.into()))
     ///     .serve_forever()
     ///     .unwrap();
+    ///
+    /// // Serving for a while: the timeout stops the server.
+    /// use std::time::Duration;
+    /// let listener = guv::listen("127.0.0.1:0").unwrap();
+    /// let addr = listener.local_addr().unwrap();
+    /// let server = guv::StreamServer::new(listener, |_conn, _peer| Ok(()));
+    /// let r = guv::with_timeout(Duration::from_millis(10), move || server.serve_forever());
+    /// assert!(r.unwrap_err().is_timed_out());
+    /// assert!(guv::connect(addr).is_err(), "the listener is closed");
     /// ```
     pub fn serve_forever(self) -> io::Result<()> {
-        self.start()?.wait()
+        let handle = self.start()?;
+        let on_unwind = StopOnUnwind(&handle);
+        let done = handle.wait();
+        std::mem::forget(on_unwind);
+        done
     }
 }
 
@@ -361,7 +388,16 @@ impl ServerHandle {
     /// ran). Called from one of the server's own handlers, it kills the
     /// others and returns to the caller, which ends when it likes.
     /// Stopping a stopped server waits for its handlers again and does
-    /// nothing else.
+    /// nothing else. Stops at once (from several handlers, or a handler and
+    /// another greenlet) share the killing: each handler is killed once, by
+    /// whichever stop gets to it first, also when that stop's own caller
+    /// is killed half-way by another, and each returns once the handlers
+    /// other than its caller have ended.
+    ///
+    /// A handler is killed once: one that catches the kill (a
+    /// `catch_unwind` around code that blocks) and goes on holds `stop`
+    /// (and [`stop_timeout`](ServerHandle::stop_timeout), past its grace)
+    /// until it ends on its own, for instance when its client closes.
     ///
     /// ```
     /// use std::io::Read;
@@ -392,8 +428,10 @@ impl ServerHandle {
     /// accepting and closes the listener at once, lets the running handlers
     /// finish until `grace` has passed, then kills the rest and returns
     /// once every handler has ended. Returns whether they all finished in
-    /// time (none had to be killed). From a handler, the caller is neither
-    /// waited for nor killed.
+    /// time: `false` if any handler of the server was killed, by this stop
+    /// or by another (a plain [`stop`](ServerHandle::stop), or a
+    /// handler's) made before or during the grace period. From a handler,
+    /// the caller is neither waited for nor killed.
     ///
     /// ```
     /// use std::io::{Read, Write};
@@ -428,7 +466,8 @@ impl ServerHandle {
         self.0.stop(Some(Instant::now().checked_add(grace)))
     }
 
-    /// Waits until the server has stopped and every handler has ended.
+    /// Waits until the server has stopped (its listener is closed: the port
+    /// can be bound again) and every handler has ended.
     /// Fails with `ErrorKind::Deadlock` when called from one of the
     /// server's own handlers, which would wait for itself.
     ///
@@ -448,7 +487,7 @@ impl ServerHandle {
                  which would wait for itself; use stop() or StopServe instead",
             ));
         }
-        while !(shared.stopping.get() && shared.live.get() == 0) {
+        while !(shared.stopping.get() && shared.live.get() == 0 && !shared.listening.get()) {
             shared.park(None);
         }
         Ok(())
@@ -470,12 +509,23 @@ struct Shared {
     local_addr: Result<SocketAddr, (io::ErrorKind, String)>,
     /// A stop was requested; the accept greenlet is (being) killed.
     stopping: Cell<bool>,
+    /// The accept greenlet still holds the listener open: from `start` until
+    /// that greenlet's closure is dropped (`ListenerClosed`), which a stop's
+    /// kill brings about only once the killed greenlet runs. `wait` and
+    /// `stop` return only once it is false, so that the port is free then.
+    listening: Cell<bool>,
+    /// A stop has killed a handler: no `stop_timeout` can say "in time".
+    killed_any: Cell<bool>,
     /// The accept greenlet while the server accepts; it owns the listener,
     /// which closes when it is killed.
     acceptor: RefCell<Option<GreenThread<()>>>,
-    /// Handler greenlets by connection number, for stopping them. One is
-    /// taken out when a stop kills it, and when it ends.
-    handlers: RefCell<HashMap<u64, GreenThread<()>>>,
+    /// Handler greenlets by connection number, each with whether a stop
+    /// has killed it. An entry is taken out only when its handler ends
+    /// (by `HandlerGuard`): a handler that a stop has picked and not killed
+    /// yet (each kill yields) still knows itself in its own `stop`/`wait`,
+    /// and one left unkilled because the stop killing it was itself killed
+    /// (two handlers stopping at once) is picked by the other stop.
+    handlers: RefCell<HashMap<u64, Entry>>,
     next_conn: Cell<u64>,
     /// Handlers not ended yet: running, waiting to start, or one accepted
     /// connection waiting for a pool slot. Counted down by `HandlerGuard`.
@@ -490,6 +540,8 @@ impl Shared {
         Shared {
             local_addr,
             stopping: Cell::new(false),
+            killed_any: Cell::new(false),
+            listening: Cell::new(false),
             acceptor: RefCell::new(None),
             handlers: RefCell::new(HashMap::new()),
             next_conn: Cell::new(0),
@@ -518,7 +570,9 @@ impl Shared {
         });
         match spawned {
             // Not started yet: spawning does not switch.
-            Ok(greenlet) => drop(self.handlers.borrow_mut().insert(id, greenlet)),
+            Ok(greenlet) => {
+                drop(self.handlers.borrow_mut().insert(id, Entry { greenlet: Rc::new(greenlet), killed: false }))
+            }
             Err(e) => log::error!(target: TARGET, "{peer}: cannot start a greenlet for the connection: {e}"),
         }
     }
@@ -527,7 +581,7 @@ impl Shared {
     /// it is one of ours.
     fn current_handler(&self) -> Option<u64> {
         let me = with_hub(|hub| hub.current().header().id());
-        self.handlers.borrow().iter().find(|(_, g)| g.id() == me).map(|(id, _)| *id)
+        self.handlers.borrow().iter().find(|(_, e)| e.greenlet.id() == me).map(|(id, _)| *id)
     }
 
     /// Stops accepting: kills the accept greenlet, whose listener closes as
@@ -554,18 +608,29 @@ impl Shared {
                 }
             }
         }
-        let in_time = others() == 0;
-        let doomed: Vec<GreenThread<()>> = {
-            let mut handlers = self.handlers.borrow_mut();
-            let ids: Vec<u64> = handlers.keys().copied().filter(|id| Some(*id) != me).collect();
-            ids.iter().filter_map(|id| handlers.remove(id)).collect()
+        // Not in time if a handler was killed, by this stop or another one
+        // (a plain `stop()`, or a handler's) that came during the grace.
+        let in_time = others() == 0 && !self.killed_any.get();
+        let doomed: Vec<u64> = {
+            let handlers = self.handlers.borrow();
+            handlers.iter().filter(|(id, e)| !e.killed && Some(**id) != me).map(|(id, _)| *id).collect()
         };
-        for greenlet in &doomed {
-            greenlet.kill();
+        for id in doomed {
+            // Each kill yields: another stop may have killed this one since
+            // (or this handler ended); a greenlet is killed once.
+            let target = match self.handlers.borrow_mut().get_mut(&id) {
+                Some(entry) if !entry.killed => {
+                    entry.killed = true;
+                    self.killed_any.set(true);
+                    entry.greenlet.clone()
+                }
+                _ => continue,
+            };
+            target.kill();
         }
-        drop(doomed);
-        // Killed handlers whose destructors block finish later: wait for them.
-        while others() > 0 {
+        // Killed handlers whose destructors block finish later, and the
+        // accept greenlet may not have run its kill yet: wait for them.
+        while others() > 0 || self.listening.get() {
             self.park(None);
         }
         in_time
@@ -586,6 +651,35 @@ impl Shared {
             waker.wake();
         }
     }
+}
+
+/// Stops a server when dropped: armed while `serve_forever` waits, so
+/// that a kill or `Timeout` of the waiting greenlet stops the server it
+/// alone could see.
+struct StopOnUnwind<'a>(&'a ServerHandle);
+
+impl Drop for StopOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// Owned by the accept greenlet's closure: marks the listener closed (and
+/// wakes `stop`/`wait`) when that closure is dropped.
+struct ListenerClosed(Rc<Shared>);
+
+impl Drop for ListenerClosed {
+    fn drop(&mut self) {
+        self.0.listening.set(false);
+        self.0.wake_all();
+    }
+}
+
+/// A running handler in [`Shared::handlers`].
+struct Entry {
+    greenlet: Rc<GreenThread<()>>,
+    /// A stop has killed it (it may still be unwinding).
+    killed: bool,
 }
 
 /// Counts a handler out of its server when its closure is dropped.
