@@ -32,13 +32,62 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 /// The `log` target of the server's messages.
 const TARGET: &str = "guv::server";
 
-/// Accepts on `listener` forever, handing each connection to `start`.
-/// Failures that concern one connection (it was aborted or reset before it
-/// was taken, a signal) are skipped; any other (out of file descriptors or
-/// memory) is logged under `target` and retried after [`ACCEPT_BACKOFF`].
-/// Shared by [`StreamServer`] and the HTTP server; ends only when its
-/// greenlet is killed.
-pub(crate) fn accept_loop(listener: &TcpListener, target: &str, mut start: impl FnMut(TcpStream, SocketAddr)) {
+/// What [`accept_loop`] does after `accept` failed.
+#[derive(Debug, PartialEq, Eq)]
+enum AcceptFailure {
+    /// The failure concerns one connection, or none: try again at once.
+    Skip,
+    /// Resources ran out (file descriptors, memory): log, back off, retry.
+    BackOff,
+    /// The listener itself is unusable (closed, shut down, not listening):
+    /// retrying would fail the same way for ever.
+    Fatal,
+}
+
+/// Sorts an error of `accept` (see accept(2)).
+fn accept_failure(e: &io::Error) -> AcceptFailure {
+    match e.kind() {
+        // WouldBlock: the listener's own SO_RCVTIMEO passed.
+        io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::Interrupted
+        | io::ErrorKind::WouldBlock => return AcceptFailure::Skip,
+        _ => {}
+    }
+    match e.raw_os_error() {
+        // Linux hands errors already pending on the new connection to
+        // `accept`, which is to be retried as for EAGAIN (accept(2)); EPERM
+        // is a firewall refusing that connection.
+        Some(
+            libc::ENETDOWN
+            | libc::EPROTO
+            | libc::ENOPROTOOPT
+            | libc::EHOSTDOWN
+            | libc::ENONET
+            | libc::EHOSTUNREACH
+            | libc::EOPNOTSUPP
+            | libc::ENETUNREACH
+            | libc::EPERM,
+        ) => AcceptFailure::Skip,
+        // Not a listening socket (any more): shut down, or not a socket.
+        Some(libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EFAULT) => AcceptFailure::Fatal,
+        _ => AcceptFailure::BackOff,
+    }
+}
+
+/// Accepts on `listener`, handing each connection to `start`. Failures
+/// that concern one connection (it was aborted or reset before it was
+/// taken, an error pending on it, a signal) are skipped; a lack of
+/// resources (file descriptors, memory) is logged under `target` and
+/// retried after [`ACCEPT_BACKOFF`]. Returns the error only when the
+/// listener itself cannot accept any more (it was shut down or is not a
+/// listening socket), which the caller's server stops on. Shared by
+/// [`StreamServer`] and the HTTP server.
+pub(crate) fn accept_loop(
+    listener: &TcpListener,
+    target: &str,
+    mut start: impl FnMut(TcpStream, SocketAddr),
+) -> io::Error {
     // The server owns the listener: it parks in accept whatever mode the
     // listener was given (one taken over from a non-blocking std listener
     // keeps that mode, see `from_std`).
@@ -46,15 +95,15 @@ pub(crate) fn accept_loop(listener: &TcpListener, target: &str, mut start: impl 
     loop {
         match listener.accept() {
             Ok((stream, peer)) => start(stream, peer),
-            Err(e) => match e.kind() {
-                // WouldBlock: the listener's own SO_RCVTIMEO passed.
-                io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::ConnectionReset
-                | io::ErrorKind::Interrupted
-                | io::ErrorKind::WouldBlock => {}
-                _ => {
+            Err(e) => match accept_failure(&e) {
+                AcceptFailure::Skip => {}
+                AcceptFailure::BackOff => {
                     log::error!(target: target, "accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
                     crate::sleep(ACCEPT_BACKOFF);
+                }
+                AcceptFailure::Fatal => {
+                    log::error!(target: target, "accept failed: {e}; the listener cannot accept, the server stops");
+                    return io::Error::new(e.kind(), format!("{target}: the listener cannot accept: {e}"));
                 }
             },
         }
@@ -272,7 +321,9 @@ where
             // (both at once if the greenlet is killed before it starts).
             let _closed = closed;
             let listener = listener;
-            accept_loop(&listener, TARGET, |stream, peer| server.start_handler(&pool, &handler, stream, peer))
+            let failed =
+                accept_loop(&listener, TARGET, |stream, peer| server.start_handler(&pool, &handler, stream, peer));
+            server.accept_failed(failed);
         })?;
         *shared.acceptor.borrow_mut() = Some(acceptor);
         Ok(handle)
@@ -469,7 +520,13 @@ impl ServerHandle {
     /// Waits until the server has stopped (its listener is closed: the port
     /// can be bound again) and every handler has ended.
     /// Fails with `ErrorKind::Deadlock` when called from one of the
-    /// server's own handlers, which would wait for itself.
+    /// server's own handlers, which would wait for itself; with the
+    /// listener's error when the server stopped because its listener could
+    /// not accept any more (it was shut down, or is not a listening socket:
+    /// `accept` fails with EINVAL, EBADF or ENOTSOCK), after letting the
+    /// running handlers finish, as a [`StopServe`] does. (Errors of `accept`
+    /// that concern one connection are skipped, and a lack of file
+    /// descriptors or memory is logged and retried after a short back-off.)
     ///
     /// ```
     /// let listener = guv::listen("127.0.0.1:0").unwrap();
@@ -490,7 +547,10 @@ impl ServerHandle {
         while !(shared.stopping.get() && shared.live.get() == 0 && !shared.listening.get()) {
             shared.park(None);
         }
-        Ok(())
+        match &*shared.failure.borrow() {
+            Some((kind, message)) => Err(io::Error::new(*kind, message.clone())),
+            None => Ok(()),
+        }
     }
 }
 
@@ -516,6 +576,9 @@ struct Shared {
     listening: Cell<bool>,
     /// A stop has killed a handler: no `stop_timeout` can say "in time".
     killed_any: Cell<bool>,
+    /// The listener failed for good (see [`accept_loop`]): what `wait`
+    /// reports.
+    failure: RefCell<Option<(io::ErrorKind, String)>>,
     /// The accept greenlet while the server accepts; it owns the listener,
     /// which closes when it is killed.
     acceptor: RefCell<Option<GreenThread<()>>>,
@@ -541,6 +604,7 @@ impl Shared {
             local_addr,
             stopping: Cell::new(false),
             killed_any: Cell::new(false),
+            failure: RefCell::new(None),
             listening: Cell::new(false),
             acceptor: RefCell::new(None),
             handlers: RefCell::new(HashMap::new()),
@@ -592,6 +656,17 @@ impl Shared {
         if let Some(acceptor) = acceptor {
             acceptor.kill();
         }
+        self.wake_all();
+    }
+
+    /// Runs on the accept greenlet once its listener failed for good: the
+    /// server stops accepting as after a [`StopServe`] (the handlers
+    /// finish), and `wait` reports the failure. The listener closes as the
+    /// accept greenlet returns.
+    fn accept_failed(&self, e: io::Error) {
+        *self.failure.borrow_mut() = Some((e.kind(), e.to_string()));
+        self.stopping.set(true);
+        drop(self.acceptor.borrow_mut().take());
         self.wake_all();
     }
 
@@ -723,6 +798,32 @@ where
             let e = Error::from_unwind(payload);
             let msg = e.panic_message().unwrap_or("(a payload that is not a string)");
             log::error!(target: TARGET, "{peer}: the handler panicked: {msg}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AcceptFailure, accept_failure};
+    use std::io;
+
+    #[test]
+    fn accept_errors_are_sorted_as_accept_2_says() {
+        let os = io::Error::from_raw_os_error;
+        // Errors pending on one new connection: retried at once.
+        for code in [libc::EPROTO, libc::ENETDOWN, libc::EHOSTUNREACH, libc::ENETUNREACH, libc::EPERM] {
+            assert_eq!(accept_failure(&os(code)), AcceptFailure::Skip, "errno {code}");
+        }
+        for code in [libc::ECONNABORTED, libc::EINTR, libc::EAGAIN] {
+            assert_eq!(accept_failure(&os(code)), AcceptFailure::Skip, "errno {code}");
+        }
+        // Out of resources: backed off and retried.
+        for code in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert_eq!(accept_failure(&os(code)), AcceptFailure::BackOff, "errno {code}");
+        }
+        // The listener itself is unusable.
+        for code in [libc::EINVAL, libc::EBADF, libc::ENOTSOCK] {
+            assert_eq!(accept_failure(&os(code)), AcceptFailure::Fatal, "errno {code}");
         }
     }
 }

@@ -677,3 +677,69 @@ fn a_handler_whose_own_timeout_expires_frees_its_slot_and_is_logged() {
     assert!(server_log().contains(&expected), "{:?}", server_log());
     server.stop();
 }
+
+/// Shuts `listener`'s socket down for reading through a duplicate of its
+/// fd: a listening socket shut down so refuses connections, and `accept`
+/// on it fails with EINVAL for good.
+fn shut_down_later(listener: &guv::net::TcpListener) -> impl FnOnce() + use<> {
+    use std::os::fd::AsFd;
+    let dup = std::net::TcpStream::from(listener.as_fd().try_clone_to_owned().unwrap());
+    move || dup.shutdown(Shutdown::Read).unwrap()
+}
+
+#[guv::test(timeout = "30s")]
+fn a_listener_that_cannot_accept_stops_the_server_and_wait_reports_it() {
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shut_down = shut_down_later(&listener);
+    let (started, finish) = (guv::Event::new(), guv::Event::new());
+    let (s, f) = (started.clone(), finish.clone());
+    let server = StreamServer::new(listener, move |mut conn, _| {
+        s.set();
+        f.wait();
+        conn.write_all(b"finished")
+    })
+    .start()
+    .unwrap();
+    let mut client = guv::connect(addr).unwrap();
+    started.wait();
+
+    shut_down();
+    let waiter = {
+        let server = server.clone();
+        guv::spawn(move || server.wait())
+    };
+    // The accept greenlet sees the failure once the hub polls the
+    // listener's readiness: wait for that (the condition, not a time).
+    while !server.is_stopped() {
+        guv::sleep(Duration::from_millis(1));
+    }
+    // The server stops accepting, as on a StopServe, and lets the running
+    // handler finish: wait has not returned yet.
+    assert!(!waiter.is_finished());
+    finish.set();
+    let mut answer = String::new();
+    client.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "finished");
+    let err = waiter.wait().unwrap().expect_err("the listener's failure is reported");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("cannot accept"), "{err}");
+    assert!(refused(addr));
+    // Logged once, not retried every few milliseconds.
+    let fatal = server_log().iter().filter(|l| l.starts_with("ERROR") && l.contains("cannot accept")).count();
+    assert_eq!(fatal, 1, "{:?}", server_log());
+}
+
+#[guv::test(timeout = "30s")]
+fn the_http_server_stops_when_its_listener_cannot_accept() {
+    use guv::wsgi::http::{Request, Response};
+    use guv::wsgi::{Body, Server};
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let shut_down = shut_down_later(&listener);
+    let server = guv::spawn(move || Server::new(|_req: Request<Body>| Response::new(Body::empty())).serve(listener));
+    guv::gyield(); // the server parks in accept
+    assert!(!server.is_finished());
+    shut_down();
+    let err = server.wait().unwrap().expect_err("serve reports the listener's failure");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+}

@@ -499,6 +499,12 @@ impl<A: Service> Server<A> {
     /// in `accept` even if the listener was in non-blocking mode (it puts
     /// it back in blocking mode).
     ///
+    /// Errors of `accept` that concern one connection are skipped, and a
+    /// lack of file descriptors or memory is logged and retried after a
+    /// short back-off. If the listener cannot accept any more (it was shut
+    /// down, or is not a listening socket: EINVAL, EBADF, ENOTSOCK), the
+    /// server stops as on a shutdown and returns that error.
+    ///
     /// ```
     /// use guv::wsgi::{Body, Server};
     /// let server = Server::new(|_req: http::Request<Body>| http::Response::new(Body::from("hi")));
@@ -683,7 +689,8 @@ where
     /// Serves until shut down: worker 0 on this thread's hub, the others on
     /// new threads (`guv-wsgi-1`, ...), each accepting on its own listener.
     /// Returns once every worker has stopped; the first worker error, if
-    /// any.
+    /// any. A worker whose listener cannot accept any more (see
+    /// [`Server::serve`]) shuts the whole server down.
     ///
     /// ```
     /// use guv::wsgi::{Body, Server};
@@ -892,6 +899,9 @@ struct Worker {
     pool: GreenPool,
     /// `run_worker`, waiting for the stop request or for connections to end.
     main: RefCell<Option<Waker>>,
+    /// The listener failed for good (see `crate::server::accept_loop`):
+    /// the worker stops, and returns this.
+    failure: RefCell<Option<io::Error>>,
 }
 
 struct ConnEntry {
@@ -979,9 +989,14 @@ impl Drop for WorkerGuard<'_> {
 }
 
 /// Accepts until killed (the accept loop, its retries and back-off are the
-/// plain TCP server's, `crate::server::accept_loop`).
+/// plain TCP server's, `crate::server::accept_loop`), or until the listener
+/// fails for good: then the worker stops as if asked to, and its
+/// `run_worker` returns that error.
 fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener) {
-    crate::server::accept_loop(listener, "guv::wsgi", |stream, peer| worker.start_connection(stream, peer));
+    let failed =
+        crate::server::accept_loop(listener, "guv::wsgi", |stream, peer| worker.start_connection(stream, peer));
+    *worker.failure.borrow_mut() = Some(failed);
+    worker.stop();
 }
 
 /// Closes connections that have waited longer than `timeout` for a request
@@ -1026,6 +1041,7 @@ fn run_worker(
         next_conn: Cell::new(0),
         pool: GreenPool::new(max_connections),
         main: RefCell::new(None),
+        failure: RefCell::new(None),
     });
     WORKERS.with(|w| w.borrow_mut().push((id, Rc::downgrade(&worker))));
     let _guard = WorkerGuard { id, control };
@@ -1048,6 +1064,11 @@ fn run_worker(
             *worker.main.borrow_mut() = Some(hub.arm());
             hub.park();
         });
+    }
+    if worker.failure.borrow().is_some() {
+        // This worker's listener failed for good: the server stops, all its
+        // workers with it, and `run` reports the error.
+        control.shutdown();
     }
     // Stop accepting (the listener closes with the accept greenlet), tell
     // taken-over connections (a WebSocket says 1001), close idle
@@ -1079,5 +1100,8 @@ fn run_worker(
         entry.flags.going_away.killed.set(true);
     }
     worker.kill_where(|_| true);
-    Ok(())
+    match worker.failure.borrow_mut().take() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
