@@ -191,6 +191,11 @@ impl From<StopServe> for io::Error {
 /// a panic at `error`. None of them stops the server; returning
 /// [`StopServe`] does.
 ///
+/// A server runs on its thread's hub: one still running when that thread
+/// ends is left suspended with the hub's other greenlets (see
+/// [`hub`](crate::hub)), its listener open until the process exits. Stop
+/// it (or wait for it) before the thread returns.
+///
 /// ```
 /// use std::io::{Read, Write};
 ///
