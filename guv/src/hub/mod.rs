@@ -24,6 +24,13 @@
 //! greenlet, no timer, no I/O wait, no live [`Handle`]) the waiting call
 //! panics with "this operation would block forever" instead of hanging.
 //!
+//! When the thread ends, greenlets that never started end with it, unrun;
+//! greenlets still suspended (parked in a read, a sleep, an accept) are
+//! abandoned with their stacks, as the process abandons detached threads
+//! at exit: their destructors do not run, so what they hold (a socket, a
+//! server's listener) stays open until the process exits. Wait for them,
+//! or kill them, before the thread returns.
+//!
 //! Hub state is thread-local and uses `Cell`/`RefCell` only; the one
 //! cross-thread part is the queue behind [`Handle`].
 
