@@ -44,6 +44,68 @@ pub fn run_child(name: &str, role: &str) -> std::process::Output {
         .expect("run the test binary as a child")
 }
 
+/// A child run of this test binary, as [`run_child`] starts one, whose
+/// standard output is read line by line as it comes: for a child that
+/// reports as it goes (its port, its log) while the parent drives it.
+/// Killed and reaped when dropped, however the test ends.
+pub struct ChildLines {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl ChildLines {
+    /// Starts the test `name` alone in a child process with role `role`.
+    pub fn spawn(name: &str, role: &str) -> ChildLines {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe().expect("the test binary's path"))
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env("GUV_TEST_CHILD", role)
+            .env("RUST_BACKTRACE", "0")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run the test binary as a child");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        ChildLines { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits (30 s at most) for a line that contains `prefix`; returns it
+    /// from `prefix` on (the harness's "test ... " may come first on the
+    /// line). Panics with every line seen so far if none comes.
+    pub fn next(&mut self, prefix: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok(line) => match line.find(prefix) {
+                    Some(at) => return line[at..].to_string(),
+                    None => self.seen.push(line),
+                },
+                Err(e) => panic!("no line `{prefix}...` from the child ({e}); it printed {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Waits for the child to exit; whether it succeeded.
+    pub fn success(&mut self) -> bool {
+        self.child.wait().expect("wait for the child").success()
+    }
+}
+
+impl Drop for ChildLines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The role of this process if [`run_child`] started it.
 pub fn child_role() -> Option<String> {
     std::env::var("GUV_TEST_CHILD").ok()

@@ -559,16 +559,7 @@ fn emfile_child() {
         echo(conn, peer)
     };
     let server = StreamServer::new(listener, handler).start().unwrap();
-    // Descriptors are allocated lowest first: the next one this process
-    // opens is `lowest`, and every number below it is in use. A limit of
-    // `lowest + 2` leaves two (descriptors above the limit stay open).
-    let lowest = {
-        use std::os::fd::AsRawFd;
-        std::fs::File::open("/dev/null").unwrap().as_raw_fd() as libc::rlim_t
-    };
-    let limit = libc::rlimit { rlim_cur: lowest + 2, rlim_max: lowest + 2 };
-    // SAFETY: `limit` is a live `rlimit` that setrlimit(2) only reads.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0, "setrlimit");
+    guv_tests::net::limit_open_files(2);
     println!("port {port}");
     server.wait().unwrap();
     println!("served");
@@ -581,41 +572,8 @@ fn accept_out_of_descriptors_backs_off_and_serves_once_some_are_freed() {
         emfile_child();
         return;
     }
-    use std::io::BufRead;
-    /// Kills the child if the test fails before it ends.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GUV_TEST_CHILD", "emfile")
-        .env("RUST_BACKTRACE", "0")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut child = Reap(child);
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let _ = tx.send(line.unwrap());
-        }
-    });
-    let mut seen = Vec::new();
-    let mut next = |prefix: &str| -> String {
-        loop {
-            match rx.recv_timeout(Duration::from_secs(30)) {
-                // The harness's "test ... " may come first on a line.
-                Ok(line) if line.contains(prefix) => return line[line.find(prefix).unwrap()..].to_string(),
-                Ok(line) => seen.push(line),
-                Err(e) => panic!("no line `{prefix}...` from the child ({e}); it printed {seen:?}"),
-            }
-        }
-    };
+    let mut child = guv_tests::ChildLines::spawn(NAME, "emfile");
+    let mut next = |prefix: &str| child.next(prefix);
     let port: u16 = next("port ")["port ".len()..].parse().unwrap();
     let connect = |first: &[u8]| {
         let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -644,8 +602,7 @@ fn accept_out_of_descriptors_backs_off_and_serves_once_some_are_freed() {
     assert_eq!(quit.read(&mut [0u8; 1]).unwrap(), 0, "the stopping handler closes");
     drop(c);
     next("served");
-    assert!(child.0.wait().unwrap().success());
-    reader.join().unwrap();
+    assert!(child.success());
 }
 
 #[guv::test(timeout = "30s")]

@@ -534,13 +534,7 @@ fn wsgi_emfile_child() {
     let listener = guv::listen("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     guv::gyield(); // the hub and its descriptors exist from here
-    let lowest = {
-        use std::os::fd::AsRawFd;
-        std::fs::File::open("/dev/null").unwrap().as_raw_fd() as libc::rlim_t
-    };
-    let limit = libc::rlimit { rlim_cur: lowest + 2, rlim_max: lowest + 2 };
-    // SAFETY: `limit` is a live `rlimit` that setrlimit(2) only reads.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0, "setrlimit");
+    guv_tests::net::limit_open_files(2);
     println!("port {port}");
     Server::new(|_req| Response::new(Body::from("hi"))).serve(listener).unwrap();
 }
@@ -555,41 +549,8 @@ fn the_http_server_logs_accept_failures_under_its_own_target_and_recovers() {
         wsgi_emfile_child();
         return;
     }
-    use std::io::BufRead;
-    use std::sync::mpsc;
-    /// Kills the child when the test ends, however it ends.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env("GUV_TEST_CHILD", "wsgi-emfile")
-        .env("RUST_BACKTRACE", "0")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _child = Reap(child);
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let _ = tx.send(line.unwrap());
-        }
-    });
-    let mut seen = Vec::new();
-    let mut next = |prefix: &str| -> String {
-        loop {
-            match rx.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) if line.contains(prefix) => return line[line.find(prefix).unwrap()..].to_string(),
-                Ok(line) => seen.push(line),
-                Err(e) => panic!("no line `{prefix}...` from the child ({e}); it printed {seen:?}"),
-            }
-        }
-    };
+    let mut child = guv_tests::ChildLines::spawn(NAME, "wsgi-emfile");
+    let mut next = |prefix: &str| child.next(prefix);
     let port: u16 = next("port ")["port ".len()..].parse().unwrap();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let get = |c: &mut guv_tests::http::Client| c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
