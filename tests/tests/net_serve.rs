@@ -646,6 +646,7 @@ fn shut_down_later(listener: &guv::net::TcpListener) -> impl FnOnce() + use<> {
 
 #[guv::test(timeout = "30s")]
 fn a_listener_that_cannot_accept_stops_the_server_and_wait_reports_it() {
+    server_log(); // the logger is in place before the server runs
     let listener = guv::listen("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let shut_down = shut_down_later(&listener);
