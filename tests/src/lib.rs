@@ -106,6 +106,42 @@ impl Drop for ChildLines {
     }
 }
 
+/// The lines logged so far under the servers' `log` targets (`guv::server`
+/// and `guv::wsgi`, every level), as "target LEVEL message". The recorder
+/// is installed as the process's logger on the first call, so a test that
+/// reads the log calls this before its server runs. In a child process
+/// ([`child_role`]) each line is also printed as "log ..." as it comes,
+/// for the parent to read ([`ChildLines`]).
+pub fn server_log() -> Vec<String> {
+    use std::sync::{Mutex, OnceLock};
+    struct Recorder(Mutex<Vec<String>>);
+    impl log::Log for Recorder {
+        fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
+            meta.target() == "guv::server" || meta.target() == "guv::wsgi"
+        }
+
+        fn log(&self, record: &log::Record<'_>) {
+            if self.enabled(record.metadata()) {
+                let line = format!("{} {} {}", record.target(), record.level(), record.args());
+                if child_role().is_some() {
+                    println!("log {line}");
+                }
+                self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        }
+
+        fn flush(&self) {}
+    }
+    static RECORDER: OnceLock<&'static Recorder> = OnceLock::new();
+    let recorder = RECORDER.get_or_init(|| {
+        let recorder: &'static Recorder = Box::leak(Box::new(Recorder(Mutex::new(Vec::new()))));
+        log::set_logger(recorder).expect("a logger was already installed");
+        log::set_max_level(log::LevelFilter::Trace);
+        recorder
+    });
+    recorder.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// The role of this process if [`run_child`] started it.
 pub fn child_role() -> Option<String> {
     std::env::var("GUV_TEST_CHILD").ok()

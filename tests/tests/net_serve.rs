@@ -6,46 +6,12 @@ use std::cell::{Cell, OnceCell};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use guv::net::TcpStream;
 use guv::queue::LightQueue;
 use guv::{ServerHandle, StopServe, StreamServer};
 use guv_tests::{Log, XorShift};
-
-/// Records what the server logs (target `guv::server`), at every level.
-struct Recorder(Mutex<Vec<String>>);
-
-impl log::Log for Recorder {
-    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
-        meta.target() == "guv::server"
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let line = format!("{} {}", record.level(), record.args());
-            if guv_tests::child_role().is_some() {
-                println!("log {line}"); // the parent reads it as it comes
-            }
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-/// The server's log lines so far (the logger is installed on first use).
-fn server_log() -> Vec<String> {
-    static RECORDER: OnceLock<&'static Recorder> = OnceLock::new();
-    let recorder = RECORDER.get_or_init(|| {
-        let recorder: &'static Recorder = Box::leak(Box::new(Recorder(Mutex::new(Vec::new()))));
-        log::set_logger(recorder).expect("a logger was already installed");
-        log::set_max_level(log::LevelFilter::Trace);
-        recorder
-    });
-    recorder.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
 
 /// Echoes until the client shuts its side down.
 fn echo(mut conn: TcpStream, _peer: SocketAddr) -> io::Result<()> {
@@ -214,7 +180,7 @@ fn the_concurrency_cap_holds_and_the_next_connection_waits_for_a_slot() {
 #[guv::test(timeout = "30s")]
 fn a_panicking_handler_is_logged_and_the_server_goes_on() {
     guv::debug::hub_exceptions(false);
-    server_log();
+    guv_tests::server_log();
     let handler = |mut conn: TcpStream, peer: SocketAddr| -> io::Result<()> {
         let mut first = [0u8; 1];
         conn.read_exact(&mut first)?;
@@ -231,15 +197,15 @@ fn a_panicking_handler_is_logged_and_the_server_goes_on() {
         let port = bad.local_addr().unwrap().port();
         bad.write_all(b"!").unwrap();
         assert_eq!(read_byte(&mut bad).unwrap(), 0, "round {round}: the panicked handler's socket closed");
-        let panicked = format!("ERROR 127.0.0.1:{port}: the handler panicked: boom from {port}");
-        assert!(server_log().contains(&panicked), "{:?}", server_log());
+        let panicked = format!("guv::server ERROR 127.0.0.1:{port}: the handler panicked: boom from {port}");
+        assert!(guv_tests::server_log().contains(&panicked), "{:?}", guv_tests::server_log());
 
         let mut failing = guv::connect(addr).unwrap();
         let port = failing.local_addr().unwrap().port();
         failing.write_all(b"e").unwrap();
         assert_eq!(read_byte(&mut failing).unwrap(), 0);
-        let failed = format!("WARN 127.0.0.1:{port}: the handler failed: a bad request");
-        assert!(server_log().contains(&failed), "{:?}", server_log());
+        let failed = format!("guv::server WARN 127.0.0.1:{port}: the handler failed: a bad request");
+        assert!(guv_tests::server_log().contains(&failed), "{:?}", guv_tests::server_log());
 
         let mut good = guv::connect(addr).unwrap();
         good.write_all(b"k").unwrap();
@@ -546,7 +512,7 @@ fn stop_drops_a_connection_waiting_for_a_slot() {
 /// open only two more files, so that it runs out of descriptors in
 /// `accept` (EMFILE) on the third client. It prints its port and its log.
 fn emfile_child() {
-    server_log();
+    guv_tests::server_log();
     let listener = guv::listen("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let handler = |mut conn: TcpStream, peer: SocketAddr| -> io::Result<()> {
@@ -592,7 +558,7 @@ fn accept_out_of_descriptors_backs_off_and_serves_once_some_are_freed() {
     // No descriptor is left for a third: accept fails, the server logs it
     // and tries again after a pause, leaving the client in the backlog.
     let mut c = connect(b"cccc");
-    let failed = next("log ERROR accept failed");
+    let failed = next("log guv::server ERROR accept failed");
     assert!(failed.contains("Too many open files"), "{failed}");
     // One handler ends: its descriptor is free, the third is served.
     drop(a);
@@ -607,7 +573,7 @@ fn accept_out_of_descriptors_backs_off_and_serves_once_some_are_freed() {
 
 #[guv::test(timeout = "30s")]
 fn a_handler_whose_own_timeout_expires_frees_its_slot_and_is_logged() {
-    server_log();
+    guv_tests::server_log();
     let handler = |mut conn: TcpStream, _: SocketAddr| -> io::Result<()> {
         let mut first = [0u8; 1];
         conn.read_exact(&mut first)?;
@@ -630,8 +596,9 @@ fn a_handler_whose_own_timeout_expires_frees_its_slot_and_is_logged() {
     next.read_to_string(&mut answer).unwrap();
     assert_eq!(answer, "served");
     assert_eq!(read_byte(&mut slow).unwrap(), 0, "the timed-out handler's socket closed");
-    let expected = format!("WARN 127.0.0.1:{port}: the handler timed out (a guv::Timeout it started expired)");
-    assert!(server_log().contains(&expected), "{:?}", server_log());
+    let expected =
+        format!("guv::server WARN 127.0.0.1:{port}: the handler timed out (a guv::Timeout it started expired)");
+    assert!(guv_tests::server_log().contains(&expected), "{:?}", guv_tests::server_log());
     server.stop();
 }
 
@@ -646,7 +613,7 @@ fn shut_down_later(listener: &guv::net::TcpListener) -> impl FnOnce() + use<> {
 
 #[guv::test(timeout = "30s")]
 fn a_listener_that_cannot_accept_stops_the_server_and_wait_reports_it() {
-    server_log(); // the logger is in place before the server runs
+    guv_tests::server_log(); // the logger is in place before the server runs
     let listener = guv::listen("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let shut_down = shut_down_later(&listener);
@@ -684,8 +651,11 @@ fn a_listener_that_cannot_accept_stops_the_server_and_wait_reports_it() {
     assert!(err.to_string().contains("cannot accept"), "{err}");
     assert!(refused(addr));
     // Logged once, not retried every few milliseconds.
-    let fatal = server_log().iter().filter(|l| l.starts_with("ERROR") && l.contains("cannot accept")).count();
-    assert_eq!(fatal, 1, "{:?}", server_log());
+    let fatal = guv_tests::server_log()
+        .iter()
+        .filter(|l| l.starts_with("guv::server ERROR") && l.contains("cannot accept"))
+        .count();
+    assert_eq!(fatal, 1, "{:?}", guv_tests::server_log());
 }
 
 #[guv::test(timeout = "30s")]

@@ -6,46 +6,12 @@ use std::cell::{OnceCell, RefCell};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use guv::net::TcpStream;
 use guv::queue::LightQueue;
 use guv::{Event, ServerHandle, StopServe, StreamServer};
 use guv_tests::Log;
-
-/// Records what the servers log (targets `guv::server` and `guv::wsgi`).
-struct Recorder(Mutex<Vec<String>>);
-
-impl log::Log for Recorder {
-    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
-        meta.target() == "guv::server" || meta.target() == "guv::wsgi"
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let line = format!("{} {} {}", record.target(), record.level(), record.args());
-            if guv_tests::child_role().is_some() {
-                println!("log {line}"); // the parent reads it as it comes
-            }
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-/// The servers' log lines so far (the logger is installed on first use).
-fn server_log() -> Vec<String> {
-    static RECORDER: OnceLock<&'static Recorder> = OnceLock::new();
-    let recorder = RECORDER.get_or_init(|| {
-        let recorder: &'static Recorder = Box::leak(Box::new(Recorder(Mutex::new(Vec::new()))));
-        log::set_logger(recorder).expect("a logger was already installed");
-        log::set_max_level(log::LevelFilter::Trace);
-        recorder
-    });
-    recorder.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
 
 fn read_byte(c: &mut TcpStream) -> io::Result<usize> {
     c.read(&mut [0u8; 1])
@@ -177,7 +143,7 @@ fn concurrent_stops_and_waits_all_return() {
 /// once, after both, and each is logged at `debug`.
 #[guv::test(timeout = "30s")]
 fn stop_serve_from_two_handlers_at_once_ends_serve() {
-    server_log();
+    guv_tests::server_log();
     let listener = guv::listen("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let go = Event::new();
@@ -210,7 +176,7 @@ fn stop_serve_from_two_handlers_at_once_ends_serve() {
     guv::serve(listener, handler).unwrap();
     let ports = clients.wait().unwrap();
     assert!(refused(addr));
-    let log = server_log();
+    let log = guv_tests::server_log();
     for port in ports {
         let line = format!("guv::server DEBUG 127.0.0.1:{port}: the handler stopped the server");
         assert!(log.contains(&line), "{line} in {log:?}");
@@ -221,7 +187,7 @@ fn stop_serve_from_two_handlers_at_once_ends_serve() {
 /// `error` and gives its slot back.
 #[guv::test(timeout = "30s")]
 fn a_non_string_panic_is_logged_and_frees_the_slot() {
-    server_log();
+    guv_tests::server_log();
     let handler = |mut conn: TcpStream, _: SocketAddr| -> io::Result<()> {
         let mut first = [0u8; 1];
         conn.read_exact(&mut first)?;
@@ -242,7 +208,7 @@ fn a_non_string_panic_is_logged_and_frees_the_slot() {
     good.read_to_string(&mut answer).unwrap();
     assert_eq!(answer, "served");
     let line = format!("guv::server ERROR 127.0.0.1:{port}: the handler panicked: (a payload that is not a string)");
-    assert!(server_log().contains(&line), "{line} in {:?}", server_log());
+    assert!(guv_tests::server_log().contains(&line), "{line} in {:?}", guv_tests::server_log());
     server.stop();
 }
 
@@ -289,7 +255,7 @@ fn open_fds() -> usize {
 /// a stop that kills parked and unstarted handlers; the descriptor count
 /// comes back to where it was.
 fn fd_child() {
-    server_log();
+    guv_tests::server_log();
     // Warm up: the hub's own descriptors (poller, wake-up) exist from here.
     let warm = StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), |_, _| Ok(())).start().unwrap();
     drop(guv::connect(warm.local_addr().unwrap()).unwrap());
@@ -530,7 +496,7 @@ fn a_timeout_around_serve_forever_stops_the_server() {
 fn wsgi_emfile_child() {
     use guv::wsgi::http::Response;
     use guv::wsgi::{Body, Server};
-    server_log();
+    guv_tests::server_log();
     let listener = guv::listen("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     guv::gyield(); // the hub and its descriptors exist from here
