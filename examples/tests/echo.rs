@@ -1,0 +1,78 @@
+//! The echo examples as the README runs them: `echo_server` on a loopback
+//! port, `echo_client` against it (every byte checked by the client), and
+//! `echo_client --self-test`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Kills and reaps the server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `echo_server` on a free loopback port; its address, from the
+/// line it prints once listening.
+fn start_server() -> (Server, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_echo_server"))
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start echo_server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line).expect("read its first line");
+    let server = Server(child);
+    let addr = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
+    let addr = addr.unwrap_or_else(|| panic!("no address in {line:?}"));
+    (server, addr)
+}
+
+#[test]
+fn echo_server_echoes_and_echo_client_checks_it() {
+    let (_server, addr) = start_server();
+
+    // A plain std client: what it sends comes back, byte for byte.
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let sent: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let writer = {
+        let mut w = c.try_clone().unwrap();
+        let sent = sent.clone();
+        std::thread::spawn(move || {
+            w.write_all(&sent).unwrap();
+            w.shutdown(std::net::Shutdown::Write).unwrap();
+        })
+    };
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    assert_eq!(back.len(), sent.len());
+    assert!(back == sent, "the echo differs from what was sent");
+
+    // The README's client: 20 connections of 200 round trips each, every
+    // echoed byte checked; it exits with an error if any client failed.
+    let out = Command::new(env!("CARGO_BIN_EXE_echo_client"))
+        .args([addr.to_string().as_str(), "20", "200"])
+        .output()
+        .expect("run echo_client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "echo_client failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("20 connections, 4000 round trips"), "{stdout}");
+}
+
+#[test]
+fn echo_client_self_test_runs_its_own_server() {
+    let out = Command::new(env!("CARGO_BIN_EXE_echo_client"))
+        .args(["--self-test", "127.0.0.1:0", "10", "100"])
+        .output()
+        .expect("run echo_client --self-test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "echo_client --self-test failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("10 connections, 1000 round trips"), "{stdout}");
+}
