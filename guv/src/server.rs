@@ -654,11 +654,14 @@ impl Shared {
     }
 
     /// Stops accepting: kills the accept greenlet, whose listener closes as
-    /// it unwinds (`kill` yields so that this happens before it returns).
+    /// it unwinds (`kill` yields so that this happens before it returns);
+    /// called on the accept greenlet itself (its listener failed), leaves it
+    /// to return, which closes the listener as well.
     fn stop_accepting(&self) {
         self.stopping.set(true);
         let acceptor = self.acceptor.borrow_mut().take();
-        if let Some(acceptor) = acceptor {
+        let me = with_hub(|hub| hub.current().header().id());
+        if let Some(acceptor) = acceptor.filter(|a| a.id() != me) {
             acceptor.kill();
         }
         self.wake_all();
@@ -666,13 +669,10 @@ impl Shared {
 
     /// Runs on the accept greenlet once its listener failed for good: the
     /// server stops accepting as after a [`StopServe`] (the handlers
-    /// finish), and `wait` reports the failure. The listener closes as the
-    /// accept greenlet returns.
+    /// finish), and `wait` reports the failure.
     fn accept_failed(&self, e: io::Error) {
         *self.failure.borrow_mut() = Some((e.kind(), e.to_string()));
-        self.stopping.set(true);
-        drop(self.acceptor.borrow_mut().take());
-        self.wake_all();
+        self.stop_accepting();
     }
 
     /// `stop` (`grace: None`) and `stop_timeout` (`Some(deadline)`);
