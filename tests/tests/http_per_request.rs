@@ -173,3 +173,32 @@ fn repeated_fields_are_seen_as_sent_whatever_changes_between_requests() {
     c.send(b"GET / HTTP/1.1\r\nX-A: 2\r\nHost: u\r\nHost: u\r\n\r\n");
     assert_eq!(c.read_response().unwrap().status, 400);
 }
+
+#[test]
+fn a_field_is_reused_only_for_the_same_name_in_any_case() {
+    // Keep-alive requests repeating a field at the same position reuse its
+    // parsed name and value: a name that differs (if only by bit 5 of a
+    // byte that is not a letter, `^` against `~`, which a compare that
+    // just sets that bit would take for equal) must be parsed as sent, and
+    // any spelling of the same name must come out lower case.
+    let s = server();
+    let mut c = Client::connect(s.addr);
+    for (sent, seen) in [
+        ("X-A^b-Long-Name", "x-a^b-long-name"),
+        ("X-A~b-Long-Name", "x-a~b-long-name"),
+        ("X-A~B-LONG-NAME", "x-a~b-long-name"),
+        ("X-A^b-Long-Name", "x-a^b-long-name"),
+        ("X_y", "x_y"),
+        ("X~y", "x~y"),
+        ("x^Y", "x^y"),
+        ("A1^", "a1^"),
+        ("A1~", "a1~"),
+        ("Host-Like", "host-like"),
+        ("HOST-LIKE", "host-like"),
+        ("Host-Lika", "host-lika"),
+    ] {
+        c.send(format!("GET / HTTP/1.1\r\nHost: t\r\n{sent}: v\r\n\r\n").as_bytes());
+        let r = c.read_response().unwrap();
+        assert_eq!(r.text(), format!("host: t\n{seen}: v\n"), "{sent}");
+    }
+}

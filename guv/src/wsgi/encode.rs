@@ -102,21 +102,29 @@ pub(crate) fn write_head_end(
     http10: bool,
 ) -> bool {
     out.reserve(HEAD_ROOM);
+    let ending = match framing {
+        Framing::Length(n) | Framing::NoBody(Some(n)) if !close && !http10 => Some(n),
+        _ => None,
+    };
     with_clock(|c| match (has_server, has_date) {
         (false, false) => out.extend_from_slice(&c.server_and_date),
         (false, true) => out.extend_from_slice(&c.server_and_date[..SERVER_LINE.len()]),
         (true, false) => out.extend_from_slice(&c.server_and_date[SERVER_LINE.len()..]),
         (true, true) => {}
     });
+    if let Some(n) = ending {
+        // The commonest ending, in one copy, formatted again only when the
+        // length differs from the last one this thread wrote.
+        LENGTH_LINE.with(|l| {
+            let mut l = l.borrow_mut();
+            if l.length != n {
+                l.set(n);
+            }
+            out.extend_from_slice(&l.line[..usize::from(l.len)]);
+        });
+    }
     match framing {
-        Framing::Length(n) | Framing::NoBody(Some(n)) if !close && !http10 => {
-            // The commonest ending, in one copy.
-            let mut line = *b"Content-Length: 00000000000000000000\r\n\r\n";
-            let digits = decimal_digits(n, &mut line[16..36]);
-            line.copy_within(36.., 16 + digits);
-            out.extend_from_slice(&line[..16 + digits + 4]);
-            return false;
-        }
+        _ if ending.is_some() => return false,
         Framing::Length(n) | Framing::NoBody(Some(n)) => {
             out.extend_from_slice(b"Content-Length: ");
             write_decimal(out, n);
@@ -274,8 +282,33 @@ impl Clock {
     }
 }
 
+/// `Content-Length: <length>` and the blank line that ends the head (the
+/// commonest ending), as this thread last wrote it: most answers of a
+/// server under load have the length of the one before.
+struct LengthLine {
+    /// `u64::MAX` until set (no body is that long).
+    length: u64,
+    line: [u8; 40],
+    len: u8,
+}
+
+impl LengthLine {
+    /// Formats the line for `n`. Out of line: the request loop stays small.
+    #[cold]
+    #[inline(never)]
+    fn set(&mut self, n: u64) {
+        let mut line = *b"Content-Length: 00000000000000000000\r\n\r\n";
+        let digits = decimal_digits(n, &mut line[16..36]);
+        line.copy_within(36.., 16 + digits);
+        self.line = line;
+        self.len = (16 + digits + 4) as u8;
+        self.length = n;
+    }
+}
+
 thread_local! {
     static CLOCK: RefCell<Clock> = const { RefCell::new(Clock::unset()) };
+    static LENGTH_LINE: RefCell<LengthLine> = const { RefCell::new(LengthLine { length: u64::MAX, line: [0; 40], len: 0 }) };
 }
 
 /// Runs `f` with this second's formatted dates.
@@ -296,6 +329,8 @@ const MONTHS: [&[u8; 3]; 12] =
     [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
 
 impl Clock {
+    #[cold]
+    #[inline(never)]
     fn refresh(&mut self, secs: u64) {
         self.secs = secs;
         let days = secs / 86_400;
@@ -395,6 +430,13 @@ mod tests {
                 assert!(text.starts_with(&format!("Content-Length: {n}\r\n")), "{text:?}");
                 assert!(text.ends_with("\r\n\r\n") && text.matches("\r\n").count() == 2 + usize::from(close || http10));
             }
+        }
+        // The kept `Content-Length` line follows the length, whatever the
+        // order of the answers.
+        for n in [13, 13, 7, 10_000, 13, u64::MAX - 1, 0, 13] {
+            let mut head = Vec::new();
+            write_head_end(&mut head, true, true, Framing::Length(n), false, false);
+            assert_eq!(head, format!("Content-Length: {n}\r\n\r\n").as_bytes());
         }
     }
 }

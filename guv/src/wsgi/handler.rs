@@ -123,11 +123,16 @@ where
     let _done = Done(&conn);
     let mut scratch = Vec::new();
     serve_requests(&conn, peer, flags, || {
-        // The head is parsed straight into the request the app gets.
-        let mut request = Request::new(Body::empty());
-        let head = read_head(&conn, peer, cfg, flags, |c| c.parse_head(&mut request))?;
+        // The head is parsed straight into the request the app gets, which
+        // stays in this slot until the app's call takes it: passing it on
+        // by value would copy it (a few hundred bytes) at every step.
+        let mut request = Some(Request::new(Body::empty()));
+        let head = read_head(&conn, peer, cfg, flags, |c| match &mut request {
+            Some(request) => c.parse_head(request),
+            None => unreachable!("the request is taken only by the app's call"),
+        })?;
         flags.busy.set(true);
-        Some(respond(&conn, request, head, peer, app, cfg, flags, &mut scratch))
+        Some(respond(&conn, &mut request, head, peer, app, cfg, flags, &mut scratch))
     });
 }
 
@@ -333,7 +338,7 @@ struct RequestInfo {
 #[allow(clippy::too_many_arguments)]
 fn respond(
     conn: &Rc<Connection>,
-    mut request: Request<Body>,
+    slot: &mut Option<Request<Body>>,
     head: HeadInfo,
     peer: SocketAddr,
     app: &impl Fn(Request<Body>) -> Response<Body>,
@@ -341,6 +346,7 @@ fn respond(
     flags: &Flags,
     scratch: &mut Vec<u8>,
 ) -> io::Result<Responded> {
+    let Some(request) = slot else { unreachable!("respond is called with a parsed request") };
     let method = request.method();
     let info = RequestInfo {
         is_head: method == Method::HEAD,
@@ -364,17 +370,18 @@ fn respond(
     // the previous body past its answer (a late body timeout) is dropped.
     conn.body_failed.set(None);
 
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| app(request)));
+    // The request is moved once, out of its slot into the call. The
+    // response is worked on where the call left it, in `outcome`: each
+    // move of it would be a copy too.
+    let mut answer = None;
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| answer = Some(app(slot.take().expect("a parsed request")))));
     let mut close = false;
-    let mut response = match outcome {
-        Ok(response) => response,
-        Err(payload) => {
-            let msg = app_panic_message(payload);
-            log::error!(target: "guv::wsgi", "{peer}: the app panicked: {msg}; answering 500");
-            close = true;
-            error_response(StatusCode::INTERNAL_SERVER_ERROR)
-        }
-    };
+    if let Err(payload) = outcome {
+        let msg = app_panic_message(payload);
+        log::error!(target: "guv::wsgi", "{peer}: the app panicked: {msg}; answering 500");
+        close = true;
+    }
+    let response = answer.get_or_insert_with(|| error_response(StatusCode::INTERNAL_SERVER_ERROR));
     if conn.upgraded.get() {
         drop(_registration);
         // The app wrote its own answer (a `101 Switching Protocols`, most
@@ -392,14 +399,14 @@ fn respond(
         // A 1xx is interim (the client would wait on for the final answer)
         // and codes past 599 are not HTTP (RFC 9110 §15): an app bug.
         log::error!(target: "guv::wsgi", "{peer}: the app answered {}, not a final status; answering 500", response.status());
-        response = error_response(StatusCode::INTERNAL_SERVER_ERROR);
+        *response = error_response(StatusCode::INTERNAL_SERVER_ERROR);
     }
     if let Some(status) = conn.body_failed.take() {
         close = true;
-        response = error_response(status);
+        *response = error_response(status);
     }
     close |= flags.stopping.get();
-    let (sent, close) = write_response(conn, &mut response, &info, close, &flags.stopping, scratch)?;
+    let (sent, close) = write_response(conn, response, &info, close, &flags.stopping, scratch)?;
     // The status sent: a stream that failed before it went out was replaced.
     let status = response.status();
     if let Some((method, uri)) = logged {

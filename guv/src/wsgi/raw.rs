@@ -347,6 +347,7 @@ impl<'a> RawResponse<'a> {
     /// (`header::CONTENT_TYPE`) and `HeaderValue::from_static` cost nothing
     /// at run time. `Connection: close` closes the connection after the
     /// answer.
+    #[inline]
     pub fn header(&mut self, name: &HeaderName, value: &HeaderValue) -> &mut Self {
         let (name, value) = (name.as_str().as_bytes(), value.as_bytes());
         match encode::field_kind(name) {
@@ -365,6 +366,7 @@ impl<'a> RawResponse<'a> {
     }
 
     /// Replaces the body with `bytes`.
+    #[inline]
     pub fn set_body(&mut self, bytes: &[u8]) -> &mut Self {
         self.body.clear();
         self.body.extend_from_slice(bytes);
