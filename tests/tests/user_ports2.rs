@@ -4,6 +4,7 @@
 //! `websockets`, `curl`, `sh`), real OS threads.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
@@ -69,7 +70,7 @@ fn black_hole() -> (std::net::TcpListener, Vec<std::net::TcpStream>, SocketAddr)
     let addr = l.local_addr().unwrap();
     let mut fillers = Vec::new();
     loop {
-        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
             Ok(s) => fillers.push(s),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => return (l, fillers, addr),
             Err(e) => panic!("filling the accept queue: {e}"),
@@ -543,4 +544,586 @@ fn block_on_drives_an_async_channel_fed_by_os_threads() {
     }
     thread.join().unwrap();
     echo.stop();
+}
+
+// ---------------------------------------------------------------------------
+// 2. A WebSocket broadcast chat on guv::websocket + guv::wsgi, with real
+//    Python `websockets` clients, one of which dies without a close frame.
+
+/// A Python `websockets` client: each line on its stdin is sent as a
+/// message (`close` closes the connection properly); it prints `open`,
+/// then `recv <text>` per message, then `closed`.
+const WS_CLIENT: &str = r#"
+import sys, threading
+from websockets.sync.client import connect
+ws = connect(sys.argv[1])
+print("open", flush=True)
+def reader():
+    try:
+        for msg in ws:
+            print("recv " + msg, flush=True)
+    except Exception as e:
+        print("error " + type(e).__name__, flush=True)
+    print("closed", flush=True)
+t = threading.Thread(target=reader)
+t.start()
+for line in sys.stdin:
+    line = line.strip()
+    if line == "close":
+        break
+    ws.send(line)
+ws.close()
+t.join()
+"#;
+
+/// A child process driven line by line: what it prints arrives on a queue,
+/// read by a greenlet of its own.
+struct Driven {
+    child: guv::green::process::Child,
+    stdin: Option<guv::green::process::ChildStdin>,
+    lines: LightQueue<String>,
+    _reader: KillOnDrop<()>,
+}
+
+impl Driven {
+    fn spawn(cmd: &mut guv::green::process::Command) -> Driven {
+        use guv::green::process::Stdio;
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let (stdin, stdout) = (child.stdin.take(), child.stdout.take().unwrap());
+        let lines = LightQueue::new(None);
+        let l = lines.clone();
+        let reader = KillOnDrop(guv::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                l.put(line.unwrap());
+            }
+            l.put("<eof>".to_string());
+        }));
+        Driven { child, stdin, lines, _reader: reader }
+    }
+
+    fn say(&mut self, line: &str) {
+        writeln!(self.stdin.as_mut().unwrap(), "{line}").unwrap();
+    }
+
+    /// The next line it printed (a generous bound, so a broken server
+    /// fails the test with a message rather than hanging it).
+    fn next_line(&self) -> String {
+        self.lines.get_timeout(Duration::from_secs(30)).expect("the client printed nothing for 30 s")
+    }
+}
+
+#[derive(Default)]
+struct ChatRoom {
+    members: RefCell<BTreeMap<u64, Rc<guv::websocket::WebSocket>>>,
+    next_id: std::cell::Cell<u64>,
+}
+
+#[guv::test(timeout = "120s")]
+fn websocket_chat_broadcasts_and_survives_a_client_that_vanishes() {
+    use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+    guv_tests::http::require_tool("python3", &["-c", "import websockets.sync.client"]);
+    let room = Rc::new(ChatRoom::default());
+    let events: LightQueue<String> = LightQueue::new(None);
+    let live = Rc::new(std::cell::Cell::new(0usize));
+    let (r, ev, lv) = (room.clone(), events.clone(), live.clone());
+    let chat = WebSocketWSGI::new(move |ws: WebSocket| {
+        let ws = Rc::new(ws);
+        let id = r.next_id.get() + 1;
+        r.next_id.set(id);
+        r.members.borrow_mut().insert(id, ws.clone());
+        lv.set(lv.get() + 1);
+        ev.put(format!("joined {id}"));
+        while let Some(msg) = ws.wait() {
+            if let Message::Text(text) = msg {
+                let others: Vec<_> =
+                    r.members.borrow().iter().filter(|(other, _)| **other != id).map(|(_, ws)| ws.clone()).collect();
+                for other in others {
+                    // A member that went away is removed by its own greenlet.
+                    let _ = other.send(Message::text(text.as_str()));
+                }
+            }
+        }
+        r.members.borrow_mut().remove(&id);
+        lv.set(lv.get() - 1);
+        ev.put(format!("left {id}"));
+    });
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/chat", listener.local_addr().unwrap());
+    let server = guv::wsgi::Server::new(move |req| chat.call(req));
+    let stop = server.shutdown_handle();
+    let served = guv::spawn(move || server.serve(listener));
+
+    // The client that will vanish joins first, so broadcasts try it first.
+    let mut clients: Vec<Driven> = ["doomed", "alice", "bob"]
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let c = Driven::spawn(guv::green::process::Command::new("python3").args(["-c", WS_CLIENT, &url]));
+            assert_eq!(c.next_line(), "open");
+            assert_eq!(events.get(), format!("joined {}", i + 1));
+            c
+        })
+        .collect();
+    let (doomed, alice, bob) = (0, 1, 2);
+
+    clients[alice].say("alice: hello all");
+    assert_eq!(clients[bob].next_line(), "recv alice: hello all");
+    assert_eq!(clients[doomed].next_line(), "recv alice: hello all");
+
+    // Killed: its socket closes with no close frame.
+    clients[doomed].child.kill().unwrap();
+    let status = clients[doomed].child.wait().unwrap();
+    assert!(!status.success());
+    // Straight away, before the server may have noticed: bob still reaches
+    // alice, and the sends to the dead client do not disturb the room.
+    clients[bob].say("bob: anyone left?");
+    assert_eq!(clients[alice].next_line(), "recv bob: anyone left?");
+    assert_eq!(events.get(), "left 1", "the vanished client's greenlet ended");
+    clients[bob].say("bob: just us");
+    assert_eq!(clients[alice].next_line(), "recv bob: just us");
+    clients[alice].say("alice: indeed");
+    assert_eq!(clients[bob].next_line(), "recv alice: indeed");
+
+    // A proper close from each: their greenlets end, the clients see the
+    // closing handshake complete.
+    for who in [alice, bob] {
+        clients[who].say("close");
+        assert_eq!(clients[who].next_line(), "closed");
+        assert!(clients[who].child.wait().unwrap().success());
+    }
+    let mut left = vec![events.get(), events.get()];
+    left.sort();
+    assert_eq!(left, ["left 2", "left 3"]);
+    assert_eq!(live.get(), 0);
+    assert!(room.members.borrow().is_empty());
+    stop.shutdown();
+    served.wait().unwrap().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// 4. Subprocess fan-out: children run at once, each one's output read line
+//    by line by a greenlet of its own; one hangs and is killed under a
+//    Timeout; exit statuses come back right; the hub serves meanwhile.
+
+#[guv::test(timeout = "120s")]
+fn subprocess_fan_out_with_a_hanging_child_killed_under_a_timeout() {
+    use guv::green::process::{Command, Stdio};
+    use std::os::unix::process::ExitStatusExt;
+    let echo = start_echo();
+    let addr = echo.local_addr().unwrap();
+    // Every child waits for a line on its stdin before it ends, so they are
+    // all alive at once (and their output interleaves) until released.
+    let release: Queue<()> = Queue::new(None);
+    let lines: LightQueue<(usize, String)> = LightQueue::new(None);
+    let scripts: Vec<String> = (0..4)
+        .map(|i| format!("echo child{i} line 1; echo child{i} line 2; read go; echo child{i} done; exit {i}"))
+        .collect();
+    let workers: Vec<_> = scripts
+        .into_iter()
+        .enumerate()
+        .map(|(i, script)| {
+            let (lines, release) = (lines.clone(), release.clone());
+            guv::spawn(move || {
+                let mut child = Command::new("sh")
+                    .args(["-c", &script])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let mut stdin = child.stdin.take().unwrap();
+                let mut out = BufReader::new(child.stdout.take().unwrap());
+                let mut line = String::new();
+                for _ in 0..2 {
+                    line.clear();
+                    out.read_line(&mut line).unwrap();
+                    lines.put((i, line.trim_end().to_string()));
+                }
+                release.get();
+                stdin.write_all(b"go\n").unwrap();
+                drop(stdin);
+                for line in out.lines() {
+                    lines.put((i, line.unwrap()));
+                }
+                child.wait().unwrap()
+            })
+        })
+        .collect();
+    // The hanging child: `exec` so that the killed process is the one
+    // holding the pipe (a killed `sh` would leave its `sleep` writing to it).
+    let hanging = guv::spawn(move || {
+        let mut child =
+            Command::new("sh").args(["-c", "echo started; exec sleep 3600"]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut seen = Vec::new();
+        let r = guv::with_timeout(Duration::from_millis(500), || {
+            let mut line = String::new();
+            while out.read_line(&mut line).unwrap() > 0 {
+                seen.push(line.trim_end().to_string());
+                line.clear();
+            }
+        });
+        assert!(r.unwrap_err().is_timed_out());
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        // Killed: the pipe is at its end now.
+        assert_eq!(out.read_line(&mut String::new()).unwrap(), 0);
+        (seen, status)
+    });
+
+    // All four are alive and have printed their first lines.
+    let mut first = BTreeMap::new();
+    for _ in 0..8 {
+        let (i, line) = lines.get();
+        first.entry(i).or_insert_with(Vec::new).push(line);
+    }
+    for (i, got) in &first {
+        assert_eq!(got, &[format!("child{i} line 1"), format!("child{i} line 2")]);
+    }
+    // The hub serves a client while they all wait.
+    assert_eq!(echo_roundtrip(addr, "children running"), "children running\n");
+    for _ in 0..4 {
+        release.put(());
+    }
+    let statuses: Vec<_> = workers.into_iter().map(|w| w.wait().unwrap()).collect();
+    for (i, status) in statuses.iter().enumerate() {
+        assert_eq!(status.code(), Some(i as i32), "child {i}: {status}");
+        assert_eq!(status.success(), i == 0);
+    }
+    let mut done: Vec<_> = std::iter::from_fn(|| lines.try_get().ok()).collect();
+    done.sort();
+    assert_eq!(done, (0..4).map(|i| (i, format!("child{i} done"))).collect::<Vec<_>>());
+    let (seen, status) = hanging.wait().unwrap();
+    assert_eq!(seen, ["started"]);
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    assert_eq!(status.code(), None);
+    echo.stop();
+}
+
+// ---------------------------------------------------------------------------
+// 5. A streamed guv::wsgi response (server-sent events, produced over time
+//    by a greenlet of the app's) to a client that disconnects midway.
+
+/// A response body fed by a producer greenlet over a rendezvous channel:
+/// each read is one event. Dropped by the server when the client is gone,
+/// which the producer's next `send` sees.
+struct EventStream(guv::green::sync::mpsc::Receiver<String>);
+
+impl Read for EventStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.recv() {
+            Ok(event) => {
+                assert!(event.len() <= buf.len());
+                buf[..event.len()].copy_from_slice(event.as_bytes());
+                Ok(event.len())
+            }
+            Err(_) => Ok(0), // the producer is done: the body ends
+        }
+    }
+}
+
+/// Reads one chunk of a chunked body: its data.
+fn read_chunk(r: &mut impl BufRead) -> String {
+    let mut size = String::new();
+    r.read_line(&mut size).unwrap();
+    let size = usize::from_str_radix(size.trim_end(), 16).unwrap();
+    let mut data = vec![0u8; size + 2];
+    r.read_exact(&mut data).unwrap();
+    data.truncate(size);
+    String::from_utf8(data).unwrap()
+}
+
+#[guv::test(timeout = "120s")]
+fn event_stream_producer_ends_when_its_client_disconnects() {
+    use guv::wsgi::Body;
+    use guv::wsgi::http::{Response, header};
+    guv_tests::http::require_tool("curl", &["--version"]);
+    // The live stream's producer sends an event per tick from the test and
+    // reports each send; the finite one sends 5 events on its own.
+    let ticks: LightQueue<()> = LightQueue::new(None);
+    let reports: LightQueue<String> = LightQueue::new(None);
+    let (t, rep) = (ticks.clone(), reports.clone());
+    let app = move |req: guv::wsgi::http::Request<Body>| {
+        let (tx, rx) = guv::green::sync::mpsc::sync_channel::<String>(0);
+        match req.uri().path() {
+            "/events" => {
+                let (t, rep) = (t.clone(), rep.clone());
+                guv::spawn_n(move || {
+                    for n in 1.. {
+                        t.get();
+                        if tx.send(format!("data: {n}\n\n")).is_err() {
+                            rep.put(format!("ended at {n}"));
+                            return;
+                        }
+                        rep.put(format!("sent {n}"));
+                    }
+                });
+            }
+            "/finite" => guv::spawn_n(move || {
+                for n in 1..=5 {
+                    guv::sleep(Duration::from_millis(2));
+                    tx.send(format!("data: {n}\n\n")).unwrap();
+                }
+            }),
+            _ => return Response::new(Body::from("hello\n")),
+        }
+        let mut res = Response::new(Body::from_reader(EventStream(rx)));
+        res.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/event-stream"));
+        res
+    };
+    let server = guv::wsgi::Server::new(app);
+    let stop = server.shutdown_handle();
+    let listener = guv::listen("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = guv::spawn(move || server.serve(listener));
+
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut r = BufReader::new(c);
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        head.push(line.trim_end().to_ascii_lowercase());
+    }
+    assert_eq!(head[0], "http/1.1 200 ok");
+    assert!(head.contains(&"transfer-encoding: chunked".to_string()), "{head:?}");
+    assert!(head.contains(&"content-type: text/event-stream".to_string()), "{head:?}");
+    for n in 1..=3 {
+        ticks.put(());
+        assert_eq!(reports.get(), format!("sent {n}"));
+        assert_eq!(read_chunk(&mut r), format!("data: {n}\n\n"));
+    }
+    // Others are served while the stream is open.
+    let out =
+        guv::green::process::Command::new("curl").args(["-sS", &format!("http://{addr}/hello")]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+
+    // The client goes away midway. The server notices when a write fails
+    // (the first one after the close may still be taken by the kernel), so
+    // the producer's send fails within a few events.
+    drop(r);
+    let mut n = 3;
+    let ended = loop {
+        ticks.put(());
+        let report = reports.get();
+        n += 1;
+        if report.starts_with("ended") {
+            break report;
+        }
+        assert_eq!(report, format!("sent {n}"));
+        assert!(n < 50, "the producer never noticed the client left");
+    };
+    assert_eq!(ended, format!("ended at {n}"));
+
+    // The server goes on: a whole stream to curl, and a plain answer.
+    let out =
+        guv::green::process::Command::new("curl").args(["-sSN", &format!("http://{addr}/finite")]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let want: String = (1..=5).map(|n| format!("data: {n}\n\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("\r\n\r\nhello\n"), "{answer}");
+    stop.shutdown();
+    served.wait().unwrap().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// 8. A plain std program — threads, std::net, std::sync, std::process —
+//    run on greenlets by `#[guv::patched]` and `#[guv::main]`, unchanged.
+
+/// A thread-per-connection key-value server as any std user writes it.
+/// Commands, one per line: `SET k v`, `GET k`, `RUN shell words` (the
+/// first line the command prints), `WAIT` (blocks on a `Condvar` until
+/// another client sends `WAKE`), `STOP` (shuts the server down).
+#[guv::patched]
+mod kv {
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Condvar, Mutex, RwLock, mpsc};
+    use std::thread;
+
+    #[derive(Default)]
+    pub struct Shared {
+        store: RwLock<HashMap<String, String>>,
+        woken: Mutex<bool>,
+        wake: Condvar,
+        stopping: AtomicBool,
+        pub served: AtomicUsize,
+        /// The OS threads the handlers ran on.
+        pub os_threads: Mutex<Vec<String>>,
+    }
+
+    fn handle(conn: TcpStream, shared: Arc<Shared>, log: mpsc::Sender<String>) -> std::io::Result<()> {
+        let me = thread::current().name().unwrap_or("?").to_string();
+        shared.os_threads.lock().unwrap().push(format!("{:?}", guv::original!(std::thread::current)().id()));
+        let mut out = conn.try_clone()?;
+        for line in BufReader::new(conn).lines() {
+            let line = line?;
+            let mut words = line.splitn(3, ' ');
+            let reply = match (words.next(), words.next(), words.next()) {
+                (Some("SET"), Some(k), Some(v)) => {
+                    shared.store.write().unwrap().insert(k.to_string(), v.to_string());
+                    "OK".to_string()
+                }
+                (Some("GET"), Some(k), None) => {
+                    shared.store.read().unwrap().get(k).cloned().unwrap_or_else(|| "(nil)".to_string())
+                }
+                (Some("RUN"), Some(_), _) => {
+                    let out = std::process::Command::new("sh").arg("-c").arg(&line[4..]).output()?;
+                    String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string()
+                }
+                (Some("WAIT"), None, None) => {
+                    let woken = shared.woken.lock().unwrap();
+                    let _woken = shared.wake.wait_while(woken, |w| !*w).unwrap();
+                    "WOKEN".to_string()
+                }
+                (Some("WAKE"), None, None) => {
+                    *shared.woken.lock().unwrap() = true;
+                    shared.wake.notify_all();
+                    "OK".to_string()
+                }
+                (Some("STOP"), None, None) => {
+                    shared.stopping.store(true, Ordering::SeqCst);
+                    "BYE".to_string()
+                }
+                _ => "ERR".to_string(),
+            };
+            log.send(format!("{me}: {line} -> {reply}")).unwrap();
+            writeln!(out, "{reply}")?;
+        }
+        Ok(())
+    }
+
+    /// Serves until a client sends `STOP` (then one more connection, from
+    /// the server itself, wakes the blocked `accept`); returns the log.
+    pub fn serve(listener: TcpListener, shared: Arc<Shared>) -> Vec<String> {
+        let (log_tx, log_rx) = mpsc::channel();
+        let logger = thread::spawn(move || log_rx.iter().collect::<Vec<String>>());
+        let addr = listener.local_addr().unwrap();
+        let mut workers = Vec::new();
+        for (n, conn) in listener.incoming().enumerate() {
+            if shared.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            let (shared, log) = (shared.clone(), log_tx.clone());
+            let conn = conn.unwrap();
+            let stopper = shared.clone();
+            workers.push(
+                thread::Builder::new()
+                    .name(format!("conn-{n}"))
+                    .spawn(move || {
+                        handle(conn, shared, log).unwrap();
+                        stopper.served.fetch_add(1, Ordering::SeqCst);
+                        if stopper.stopping.load(Ordering::SeqCst) {
+                            // Wake the accept loop so that it sees the flag.
+                            let _ = TcpStream::connect(addr);
+                        }
+                    })
+                    .unwrap(),
+            );
+        }
+        for w in workers {
+            w.join().unwrap();
+        }
+        drop(log_tx);
+        logger.join().unwrap()
+    }
+}
+
+/// The program: a server thread and client threads, all plain std code.
+#[guv::main]
+fn kv_program() -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::thread;
+
+    fn ask(conn: &mut TcpStream, lines: &mut BufReader<TcpStream>, cmd: &str) -> String {
+        writeln!(conn, "{cmd}").unwrap();
+        let mut reply = String::new();
+        lines.read_line(&mut reply).unwrap();
+        reply.trim_end().to_string()
+    }
+    fn client(addr: std::net::SocketAddr) -> (TcpStream, BufReader<TcpStream>) {
+        let c = TcpStream::connect(addr).unwrap();
+        let r = BufReader::new(c.try_clone().unwrap());
+        (c, r)
+    }
+
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(kv::Shared::default());
+    let s = shared.clone();
+    let server = thread::spawn(move || kv::serve(listener, s));
+
+    // A client that waits on the Condvar: the others go on meanwhile.
+    let waiter = thread::spawn(move || {
+        let (mut c, mut r) = client(addr);
+        ask(&mut c, &mut r, "WAIT")
+    });
+    let (mut c, mut r) = client(addr);
+    assert_eq!(ask(&mut c, &mut r, "SET greeting hello"), "OK");
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            thread::spawn(move || {
+                let (mut c, mut r) = client(addr);
+                (ask(&mut c, &mut r, "GET greeting"), ask(&mut c, &mut r, "RUN echo from a child; echo second"))
+            })
+        })
+        .collect();
+    for h in readers {
+        assert_eq!(h.join().unwrap(), ("hello".to_string(), "from a child".to_string()));
+    }
+    assert_eq!(ask(&mut c, &mut r, "WAKE"), "OK");
+    assert_eq!(waiter.join().unwrap(), "WOKEN");
+    assert_eq!(ask(&mut c, &mut r, "STOP"), "BYE");
+    drop((c, r));
+    let log = server.join().unwrap();
+    assert_eq!(shared.served.load(std::sync::atomic::Ordering::SeqCst), 5);
+    let mut os_threads = shared.os_threads.lock().unwrap().clone();
+    os_threads.dedup();
+    assert_eq!(os_threads, [format!("{:?}", guv::original!(std::thread::current)().id())], "one OS thread");
+    Ok(log)
+}
+
+#[test]
+fn a_plain_std_threaded_server_runs_on_greenlets_under_guv_main() {
+    // On a thread of its own, as `fn main` would have the process's.
+    let log = std::thread::spawn(|| kv_program().unwrap()).join().unwrap();
+    // Every connection's thread was a named green thread on that hub.
+    assert!(log.iter().any(|l| l.ends_with(": WAIT -> WOKEN")), "{log:?}");
+    assert!(log.iter().all(|l| l.starts_with("conn-")), "{log:?}");
+    assert_eq!(log.iter().filter(|l| l.ends_with("GET greeting -> hello")).count(), 3);
+}
+
+/// A library (unpatched code) that hands out std's own channel, fed by an
+/// OS thread of its own once it hears from its caller.
+fn library_subscribe() -> (std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<&'static str>) {
+    let (go_tx, go_rx) = std::sync::mpsc::channel();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        go_rx.recv().unwrap();
+        tx.send("library event").unwrap();
+    });
+    (go_tx, rx)
+}
+
+#[guv::test(timeout = "60s")]
+fn a_std_receiver_from_unpatched_code_is_waited_for_on_the_thread_pool() {
+    // Patching is lexical: `rx` is std's Receiver, whose `recv` would block
+    // the whole hub (the green thread below could never run to release
+    // the library). Waited for on the pool, it parks only this greenlet.
+    let (go, rx) = library_subscribe();
+    let releaser = std::thread::spawn(move || go.send(()).unwrap());
+    let event = guv::tpool::execute(move || rx.recv().unwrap());
+    assert_eq!(event, "library event");
+    releaser.join().unwrap();
 }
