@@ -447,39 +447,44 @@ fn tpool_caller_under_a_timeout_unwinds_while_the_job_finishes() {
 }
 
 // ---------------------------------------------------------------------------
-// 7. An async library (tokio's runtime-free channels) used from greenlets
+// 7. An async library (async-channel, runtime-free) used from greenlets
 //    through guv::block_on, with wake-ups from other OS threads.
 
 #[guv::test(timeout = "60s")]
 fn block_on_drives_an_async_channel_fed_by_os_threads() {
-    use tokio::sync::{mpsc, oneshot};
     let echo = start_echo();
     let addr = echo.local_addr().unwrap();
 
-    // OS threads → a greenlet: a bounded channel fed by two OS threads.
-    // (tokio's receiver keeps one waker: one greenlet waits on it.)
-    let (tx, mut rx) = mpsc::channel::<u32>(4);
+    // OS threads → greenlets: a bounded channel fed by two OS threads and
+    // drained by two greenlets, each parked in the library's `recv`.
+    let (tx, rx) = async_channel::bounded::<u32>(4);
     let feeders: Vec<_> = (0..2u32)
         .map(|t| {
             let tx = tx.clone();
             guv::original!(std::thread::spawn)(move || {
                 for i in 0..100 {
-                    tx.blocking_send(t * 1000 + i).unwrap();
+                    tx.send_blocking(t * 1000 + i).unwrap();
                 }
             })
         })
         .collect();
     drop(tx);
-    let drainer = guv::spawn(move || {
-        let mut got = Vec::new();
-        while let Some(v) = guv::block_on(rx.recv()) {
-            got.push(v);
-        }
-        got
-    });
+    let drainers: Vec<_> = (0..2)
+        .map(|_| {
+            let rx = rx.clone();
+            guv::spawn(move || {
+                let mut got = Vec::new();
+                while let Ok(v) = guv::block_on(rx.recv()) {
+                    got.push(v);
+                }
+                got
+            })
+        })
+        .collect();
+    drop(rx);
     // The hub serves a client while the greenlets wait on the channel.
     assert_eq!(echo_roundtrip(addr, "serving"), "serving\n");
-    let mut got = drainer.wait().unwrap();
+    let mut got: Vec<u32> = drainers.into_iter().flat_map(|d| d.wait().unwrap()).collect();
     for f in feeders {
         f.join().unwrap();
     }
@@ -489,10 +494,10 @@ fn block_on_drives_an_async_channel_fed_by_os_threads() {
 
     // Greenlets → an OS thread: a greenlet's send waits for room, made
     // when the thread receives (its waker runs on that thread).
-    let (tx, mut rx) = mpsc::channel::<u32>(1);
+    let (tx, rx) = async_channel::bounded::<u32>(1);
     let consumer = guv::original!(std::thread::spawn)(move || {
         let mut all = Vec::new();
-        while let Some(v) = rx.blocking_recv() {
+        while let Ok(v) = rx.recv_blocking() {
             all.push(v);
         }
         all
@@ -519,8 +524,8 @@ fn block_on_drives_an_async_channel_fed_by_os_threads() {
     // greenlet killed while it waits drops its future (the sender sees it).
     let waiters: Vec<_> = (0..5u32)
         .map(|_| {
-            let (tx, rx) = oneshot::channel::<u32>();
-            (tx, guv::spawn(move || guv::block_on(rx).unwrap() * 2))
+            let (tx, rx) = async_channel::bounded::<u32>(1);
+            (tx, guv::spawn(move || guv::block_on(rx.recv()).unwrap() * 2))
         })
         .collect();
     guv::gyield();
@@ -535,7 +540,7 @@ fn block_on_drives_an_async_channel_fed_by_os_threads() {
     let thread = guv::original!(std::thread::spawn)(move || {
         for (i, tx) in senders.into_iter().enumerate().rev() {
             if let Some(tx) = tx {
-                tx.send(i as u32).unwrap();
+                tx.send_blocking(i as u32).unwrap();
             }
         }
     });
