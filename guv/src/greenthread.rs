@@ -327,6 +327,34 @@ impl<T: 'static> GreenThread<T> {
     /// assert!(gt.is_finished());
     /// assert!(gt.wait().unwrap_err().is_killed());
     /// ```
+    ///
+    /// A kill (like an expired [`Timeout`](crate::Timeout)) unwinds as a
+    /// panic does, so a `catch_unwind` around code that blocks catches it
+    /// too, and a greenlet that goes on after catching it is not killed
+    /// again (Python's `except Exception` lets `GreenletExit` through; Rust
+    /// has no such split). A loop that recovers from its jobs' panics
+    /// should handle the payloads `panic!` makes (`&str`, `String`) and
+    /// re-raise the others, guv's among them:
+    ///
+    /// ```
+    /// use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+    /// let jobs = guv::queue::Queue::<fn()>::new(None);
+    /// let q = jobs.clone();
+    /// let worker = guv::spawn(move || loop {
+    ///     let job = q.get();
+    ///     if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
+    ///         if !(payload.is::<&str>() || payload.is::<String>()) {
+    ///             resume_unwind(payload); // a kill or a timeout: let it through
+    ///         }
+    ///         // a job's panic: logged, and the worker goes on
+    ///     }
+    /// });
+    /// guv::debug::hub_exceptions(false);
+    /// jobs.put(|| panic!("a bad job"));
+    /// guv::gyield(); // the worker survives it and waits for the next job
+    /// worker.kill();
+    /// assert!(worker.wait().unwrap_err().is_killed());
+    /// ```
     pub fn kill(&self) {
         let g = self.greenlet();
         with_hub(|hub| hub.kill(&g));

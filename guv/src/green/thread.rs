@@ -35,7 +35,10 @@
 //! A spawned green thread runs when the spawner blocks or yields (a
 //! greenlet never pre-empts another), and it shares its OS thread with the
 //! spawner. Its default stack is the hub's (256 KiB of address space), not
-//! std's 2 MiB; [`Builder::stack_size`] sets another.
+//! std's 2 MiB; [`Builder::stack_size`] sets another. Green threads do not
+//! run in parallel: CPU-bound work in one holds up all the others until it
+//! blocks or ends, so run it with [`crate::tpool::execute`] (or on an OS
+//! thread, `guv::original!(std::thread::spawn)` in patched code).
 
 pub use std::thread::*;
 

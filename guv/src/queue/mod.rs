@@ -18,7 +18,10 @@
 //! on their thread (`!Send`), built without atomics or locks. A greenlet
 //! killed or timed out while blocked in `get` or `put` leaves the queue
 //! without losing an item: an item already handed to it goes to the next
-//! getter, or back to the head of the queue.
+//! getter, or back to the head of the queue. A `put` that is interrupted
+//! owned its item, which is then dropped (Python's caller still holds its
+//! object after `with Timeout(...): q.put(item)`): to keep it, use
+//! `put_timeout`, which hands it back in [`Full`].
 //!
 //! ```
 //! use guv::queue::Queue;
