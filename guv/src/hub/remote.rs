@@ -25,10 +25,10 @@ pub(crate) enum RemoteOp {
 pub(crate) struct Shared {
     /// Requests in arrival order. The lock is held only to push or swap.
     queue: Mutex<Vec<RemoteOp>>,
-    /// Set when the queue may be non-empty. Protocol: producers push under
-    /// the lock, then swap this to `true` and notify the backend if it was
-    /// `false`; the hub swaps it to `false` before taking the queue, so a
-    /// push it misses re-arms the flag and the backend.
+    /// Set when the queue may be non-empty. Protocol: producers push, swap
+    /// this to `true` and, if it was `false`, notify the backend, all under
+    /// the queue's lock; the hub swaps it to `false` before taking the
+    /// queue, so a push it misses re-arms the flag and the backend.
     pending: AtomicBool,
     /// Cleared when the hub's thread shuts its hub down; pushes then fail.
     alive: AtomicBool,
@@ -46,8 +46,15 @@ impl Shared {
     }
 
     /// Queues `op` for the hub, waking it if it sleeps.
+    ///
+    /// An error means `op` was not queued and never runs (it is dropped
+    /// here, after the lock is released). The notify happens under the
+    /// queue's lock so that a failed one can take `op` back: the hub cannot
+    /// have taken it yet (its `take` needs the lock), and no other producer
+    /// can have relied on this push's notification (they swap `pending`
+    /// under the lock too).
     pub(crate) fn push(&self, op: RemoteOp) -> io::Result<()> {
-        {
+        let unqueued = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             // Checked under the lock: `close` takes it too, so no op is
             // queued after the hub's last drain.
@@ -55,12 +62,26 @@ impl Shared {
                 return Err(io::Error::new(io::ErrorKind::NotConnected, "guv: the hub's thread has shut its hub down"));
             }
             queue.push(op);
-        }
-        // AcqRel: the push above happens-before the hub's swap that sees it.
-        if !self.pending.swap(true, Ordering::AcqRel) {
-            self.notifier.notify()?;
-        }
-        Ok(())
+            // AcqRel: the push above happens-before the hub's swap that sees it.
+            if self.pending.swap(true, Ordering::AcqRel) {
+                return Ok(());
+            }
+            match self.notifier.notify() {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    // `pending` was `false`: every op still queued was pushed
+                    // before the hub's last `take` cleared it, and that `take`
+                    // (waiting for this lock) collects them, so `false` is
+                    // right again and the next push notifies afresh.
+                    self.pending.store(false, Ordering::Release);
+                    (queue.pop(), e)
+                }
+            }
+        };
+        // Dropped outside the lock: its destructor may push to this hub.
+        let (op, e) = unqueued;
+        drop(op);
+        Err(io::Error::new(e.kind(), format!("guv: could not wake the hub (nothing was queued): {e}")))
     }
 
     /// Whether something may be queued (a cheap check for the hub loop).
@@ -126,7 +147,10 @@ impl Handle {
     }
 
     /// Runs `f` as a greenlet on this handle's hub. Fails with
-    /// `NotConnected` once that hub's thread has shut its hub down.
+    /// `NotConnected` once that hub's thread has shut its hub down, and
+    /// with the backend's error if its [`Notifier`] cannot wake the hub.
+    /// An error always means `f` was dropped here, unrun: it never runs
+    /// later.
     ///
     /// The hub maps the greenlet's stack when it takes `f` from its queue.
     /// If it cannot (see [`crate::Builder::spawn`]), it reports that
