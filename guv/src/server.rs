@@ -387,7 +387,8 @@ where
     /// If the waiting greenlet is killed or a [`Timeout`](crate::Timeout)
     /// of its own expires, the server is stopped as it unwinds (as
     /// [`ServerHandle::stop`]: the listener closes, the handlers are killed
-    /// and waited for), as gevent's `serve_forever` stops its server in a
+    /// and waited for, up to the [`kill_timeout`](StreamServer::kill_timeout)),
+    /// as gevent's `serve_forever` stops its server in a
     /// `finally`; so is [`serve`], whose caller has no handle.
     ///
     /// ```
