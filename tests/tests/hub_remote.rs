@@ -172,3 +172,32 @@ fn a_spawn_whose_wake_up_fails_is_an_error_and_never_runs() {
     hub_thread.join().unwrap();
     assert_eq!(ran_rx.try_recv(), Err(mpsc::TryRecvError::Disconnected));
 }
+
+/// A cross-thread wake-up whose notify fails is not dropped (its greenlet
+/// would stay parked for ever): it stays queued, and the next request
+/// notifies the hub again although the queue is already marked pending.
+#[test]
+fn a_wake_up_whose_notify_fails_lands_with_the_next_request() {
+    use std::sync::atomic::Ordering;
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (handle_tx, handle_rx) = mpsc::channel();
+    let backend_fail = fail.clone();
+    let hub_thread = std::thread::spawn(move || {
+        let backend = FlakyNotify { inner: guv::hub::EpollBackend::new().unwrap(), fail: backend_fail };
+        guv::hub::set_backend(Box::new(backend)).unwrap();
+        let (value_tx, value_rx) = guv::green::sync::mpsc::channel::<u32>();
+        // Runs once the main greenlet is parked in `recv` below.
+        guv::spawn_n(move || handle_tx.send((guv::hub::Handle::current(), value_tx)).unwrap());
+        value_rx.recv().unwrap()
+    });
+    let (handle, value_tx) = handle_rx.recv().unwrap();
+    fail.store(true, Ordering::SeqCst);
+    // The receiver is parked on the hub: the send queues a wake-up, whose
+    // notify fails.
+    value_tx.send(42).unwrap();
+    fail.store(false, Ordering::SeqCst);
+    handle.spawn(|| ()).unwrap();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || done_tx.send(hub_thread.join().unwrap()).unwrap());
+    assert_eq!(done_rx.recv_timeout(Duration::from_secs(30)), Ok(42));
+}

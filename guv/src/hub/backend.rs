@@ -40,9 +40,11 @@ pub trait Notifier: Send + Sync {
     ///
     /// Called with the hub's request queue locked, so that a failure can
     /// take the request back ([`Handle::spawn`](crate::hub::Handle::spawn)
-    /// then returns the error and its closure never runs): it must not
-    /// call back into the hub's `Handle` (which would wait for that lock),
-    /// and should be quick (a write to an eventfd or a pipe).
+    /// then returns the error and its closure never runs; guv's own
+    /// cross-thread wake-ups stay queued, and later requests notify
+    /// again): it must not call back into the hub's `Handle` (which would
+    /// wait for that lock), and should be quick (a write to an eventfd or
+    /// a pipe).
     fn notify(&self) -> io::Result<()>;
 }
 
