@@ -22,10 +22,13 @@ pub(crate) struct Patcher<'a> {
     /// Other paths to guv: the `crate = "..."` of guv attributes nested in
     /// the item, whose `is_patched!` / `original!` this walk decides too.
     nested_krates: Vec<CratePath>,
-    /// Names the item's `use` declarations give `std` itself (`use std as
-    /// s;`, `use std::{self as s};`), when they become `green_std` (every
-    /// group): `s::thread_local!` is std's macro.
+    /// Names that `std` itself has in the scope being walked (`use std as
+    /// s;`, `use std::{self as s};`, `extern crate std as s;` declared in
+    /// it or in an enclosing block, and not shadowed), when they become
+    /// `green_std` (every group): there `s::thread_local!` is std's macro.
     std_aliases: Vec<String>,
+    /// Whether aliases of std are followed at all (every group).
+    follow_aliases: bool,
     errors: Errors,
 }
 
@@ -56,11 +59,8 @@ impl<'a> Patcher<'a> {
         nested_crate_paths(item, cfg, &mut nested_krates);
         // Aliases of std become `green_std` with every group only; with
         // fewer, every path through them stays std's, the macro included.
-        let mut std_aliases = Vec::new();
-        if cfg.groups == crate::groups::GroupSet::all() {
-            std_aliases_in(item, &mut std_aliases);
-        }
-        Patcher { cfg, nested_krates, std_aliases, errors: Errors::default() }
+        let follow_aliases = cfg.groups == crate::groups::GroupSet::all();
+        Patcher { cfg, nested_krates, std_aliases: Vec::new(), follow_aliases, errors: Errors::default() }
     }
 
     /// Whether `prefix` (a path's segments before the macro name) names guv.
@@ -73,21 +73,58 @@ impl<'a> Patcher<'a> {
         self.errors.into_inner()
     }
 
-    /// Rewrites a whole token stream.
+    /// Rewrites a whole token stream (the item, or the tokens of a group
+    /// that is no module's body).
     pub(crate) fn stream(&mut self, ts: TokenStream) -> TokenStream {
+        self.scope(ts, false)
+    }
+
+    /// Rewrites the tokens of one scope: the item, a group, or a module's
+    /// body (`module`), which sees none of the enclosing scopes' names.
+    fn scope(&mut self, ts: TokenStream, module: bool) -> TokenStream {
         let tokens: Vec<TokenTree> = ts.into_iter().collect();
+        let outer = self.enter(&tokens, module);
         let mut out = TokenStream::new();
         let mut i = 0;
         while i < tokens.len() {
             i = self.step(&tokens, i, &mut out);
         }
+        if let Some(outer) = outer {
+            self.std_aliases = outer;
+        }
         out
+    }
+
+    /// Sets the aliases of std for a scope of `tokens` and returns the
+    /// enclosing scope's, to restore (`None`: nothing changed). A `use` is
+    /// in scope in the whole module or block it is declared in (before it
+    /// too) and in the blocks nested there, not in nested modules (Rust
+    /// resolves a module's paths from its own names); a name declared in a
+    /// nested scope shadows an outer alias.
+    fn enter(&mut self, tokens: &[TokenTree], module: bool) -> Option<Vec<String>> {
+        if !self.follow_aliases {
+            return None;
+        }
+        let names = declared_names(tokens);
+        if names.is_empty() && (!module || self.std_aliases.is_empty()) {
+            return None;
+        }
+        let outer = if module { std::mem::take(&mut self.std_aliases) } else { self.std_aliases.clone() };
+        let shadowed = |a: &String| names.iter().any(|(n, is_std)| n == a && !is_std);
+        self.std_aliases.retain(|a| !shadowed(a));
+        for (name, is_std) in names {
+            if is_std && !self.std_aliases.contains(&name) {
+                self.std_aliases.push(name);
+            }
+        }
+        Some(outer)
     }
 
     /// Handles the token at `i`; returns the index to continue at.
     fn step(&mut self, tokens: &[TokenTree], i: usize, out: &mut TokenStream) -> usize {
         if let TokenTree::Group(g) = &tokens[i] {
-            let mut new = Group::new(g.delimiter(), self.stream(g.stream()));
+            let module = g.delimiter() == Delimiter::Brace && is_module_body(tokens, i);
+            let mut new = Group::new(g.delimiter(), self.scope(g.stream(), module));
             new.set_span(g.span());
             out.extend([TokenTree::Group(new)]);
             return i + 1;
@@ -96,6 +133,18 @@ impl<'a> Patcher<'a> {
             && let Some(n) = self.use_decl(tokens, i, at, out)
         {
             return n;
+        }
+        if self.follow_aliases
+            && let Some((at, alias, end)) = extern_crate_std_at(tokens, i)
+        {
+            // `extern crate std as s;` → `use <crate>::green_std as s;`, as
+            // `use std as s;` becomes: every path through `s` is green.
+            out.extend(self.stream(tokens[i..at].iter().cloned().collect()));
+            let span = tokens[at].span();
+            out.extend([TokenTree::Ident(Ident::new("use", span))]);
+            out.extend(self.cfg.krate.tokens(span, &["green_std"]));
+            out.extend([TokenTree::Ident(Ident::new("as", span)), tokens[alias].clone(), tokens[end].clone()]);
+            return end + 1;
         }
         if let Some(path) = path_at(tokens, i) {
             if let Some(n) = verbatim(tokens, &path, out) {
@@ -324,6 +373,15 @@ fn joint(tt: Option<&TokenTree>, c: char) -> bool {
 /// (`pub`, `pub(...)`), which belong to it. `impl Trait + use<'a>` (precise
 /// capturing) is not a declaration.
 fn use_decl_at(tokens: &[TokenTree], i: usize) -> Option<usize> {
+    let j = decl_keyword_at(tokens, i)?;
+    let is_use = matches!(tokens.get(j), Some(TokenTree::Ident(id)) if id == "use");
+    (is_use && !is_punct(tokens.get(j + 1), '<')).then_some(j)
+}
+
+/// Where the keyword of a declaration starting at `i` would be: after its
+/// outer attributes (`#[...]`) and visibility (`pub`, `pub(...)`); `None`
+/// when `i` cannot start one.
+fn decl_keyword_at(tokens: &[TokenTree], i: usize) -> Option<usize> {
     match &tokens[i] {
         // An ident that continues a path or is a field (`x.r#use`) is no keyword.
         TokenTree::Ident(_) if !ident_may_start(tokens, i) => return None,
@@ -343,8 +401,7 @@ fn use_decl_at(tokens: &[TokenTree], i: usize) -> Option<usize> {
             j += 1;
         }
     }
-    let is_use = matches!(tokens.get(j), Some(TokenTree::Ident(id)) if id == "use");
-    (is_use && !is_punct(tokens.get(j + 1), '<')).then_some(j)
+    Some(j)
 }
 
 /// Whether `::` starts at `i`.
@@ -476,28 +533,99 @@ fn nested_crate_paths(tokens: &TokenStream, cfg: &PatchConfig, found: &mut Vec<C
     }
 }
 
-/// Collects the names that the `use` declarations anywhere in `tokens`
-/// (nested modules and blocks included) give `std` itself. The walk does
-/// not follow scopes: the alias is taken for std's wherever the item uses
-/// it as a path's first segment.
-fn std_aliases_in(tokens: &TokenStream, found: &mut Vec<String>) {
-    let tokens: Vec<TokenTree> = tokens.clone().into_iter().collect();
-    for (i, tt) in tokens.iter().enumerate() {
-        match tt {
-            TokenTree::Group(g) => std_aliases_in(&g.stream(), found),
-            TokenTree::Ident(id) if id == "use" && ident_may_start(&tokens, i) => {
-                let Some(end) = (i + 1..tokens.len()).find(|&j| is_punct(tokens.get(j), ';')) else {
-                    continue;
-                };
-                for alias in usetree::std_aliases(&tokens[i + 1..end]) {
-                    if !found.contains(&alias) {
-                        found.push(alias);
+/// The names declared at the top level of `tokens` (not in nested groups)
+/// that a path's first segment can resolve to, each with whether it names
+/// `std` itself: the bindings of `use` and `extern crate` declarations, and
+/// the modules and types declared there. Empty for code that is not a
+/// sequence of items (the checks are on tokens: a `use` or `mod` keyword
+/// only appears where it declares).
+fn declared_names(tokens: &[TokenTree]) -> Vec<(String, bool)> {
+    let mut names: Vec<(String, bool)> = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let Some(at) = decl_keyword_at(tokens, i) else {
+            i += 1;
+            continue;
+        };
+        let keyword = match tokens.get(at) {
+            Some(TokenTree::Ident(id)) => unraw(&id.to_string()).to_owned(),
+            _ => String::new(),
+        };
+        let next = match keyword.as_str() {
+            "use" if !is_punct(tokens.get(at + 1), '<') => {
+                let Some(end) = (at + 1..tokens.len()).find(|&j| is_punct(tokens.get(j), ';')) else { break };
+                names.extend(usetree::bound_names(&tokens[at + 1..end]));
+                end + 1
+            }
+            "extern" => {
+                if let Some((_, alias, end)) = extern_crate_std_at(tokens, i) {
+                    names.push((unraw(&tokens[alias].to_string()).to_owned(), true));
+                    end + 1
+                } else {
+                    // `extern crate x;`, `extern crate x as y;`: binds the last name.
+                    let is_crate = matches!(tokens.get(at + 1), Some(TokenTree::Ident(c)) if c == "crate");
+                    let end = (at + 1..tokens.len()).find(|&j| is_punct(tokens.get(j), ';'));
+                    if let (true, Some(end)) = (is_crate, end)
+                        && let Some(TokenTree::Ident(name)) = tokens.get(end - 1)
+                    {
+                        names.push((unraw(&name.to_string()).to_owned(), false));
                     }
+                    at + 1
                 }
             }
-            _ => {}
-        }
+            "mod" | "struct" | "enum" | "union" | "trait" | "type" => {
+                if let Some(TokenTree::Ident(name)) = tokens.get(at + 1) {
+                    names.push((unraw(&name.to_string()).to_owned(), false));
+                }
+                at + 1
+            }
+            _ => at + 1,
+        };
+        i = next.max(i + 1);
     }
+    names
+}
+
+/// Whether the brace group at `i` is a module's body: `mod name { ... }`.
+fn is_module_body(tokens: &[TokenTree], i: usize) -> bool {
+    i >= 2
+        && matches!(&tokens[i - 1], TokenTree::Ident(_))
+        && matches!(&tokens[i - 2], TokenTree::Ident(m) if m == "mod")
+        && ident_may_start(tokens, i - 2)
+}
+
+/// `extern crate std as s;` starting at `i` (with its outer attributes and
+/// visibility): the index of `extern`, of the alias and of the `;`. Not
+/// with `#[macro_use]` (no `use` can carry it), nor for the names `_` and
+/// `std` (no alias).
+fn extern_crate_std_at(tokens: &[TokenTree], i: usize) -> Option<(usize, usize, usize)> {
+    // Only from the declaration's start: its attributes are checked below.
+    let after_attr = i >= 2
+        && is_punct(tokens.get(i - 2), '#')
+        && matches!(&tokens[i - 1], TokenTree::Group(g) if g.delimiter() == Delimiter::Bracket);
+    let after_pub = i >= 1
+        && (matches!(&tokens[i - 1], TokenTree::Ident(p) if p == "pub")
+            || (i >= 2
+                && matches!(&tokens[i - 1], TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis)
+                && matches!(&tokens[i - 2], TokenTree::Ident(p) if p == "pub")));
+    if after_attr || after_pub {
+        return None;
+    }
+    let at = decl_keyword_at(tokens, i)?;
+    let word = |j: usize, w: &str| matches!(tokens.get(j), Some(TokenTree::Ident(id)) if unraw(&id.to_string()) == w);
+    if !(word(at, "extern") && word(at + 1, "crate") && word(at + 2, "std") && word(at + 3, "as")) {
+        return None;
+    }
+    let Some(TokenTree::Ident(alias)) = tokens.get(at + 4) else { return None };
+    let alias_name = unraw(&alias.to_string()).to_owned();
+    if alias_name == "_" || alias_name == "std" || !is_punct(tokens.get(at + 5), ';') {
+        return None;
+    }
+    let macro_use = tokens[i..at].iter().any(|t| {
+        matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Bracket
+            && g.stream().into_iter().next().is_some_and(|f| f.to_string() == "macro_use"))
+    });
+    (!macro_use).then_some((at, at + 4, at + 5))
 }
 
 /// The `crate` option of one attribute's tokens (`guv::patched(net, crate
@@ -707,8 +835,8 @@ mod tests {
     #[test]
     fn thread_local_through_an_alias_of_std_is_green() {
         assert_eq!(
-            rw("mod m { use std as s; } s::thread_local!{}"),
-            squash("mod m { use :: guv :: green_std as s ; } s :: __guv_thread_local ! { }")
+            rw("mod m { use std as s; s::thread_local!{} }"),
+            squash("mod m { use :: guv :: green_std as s ; s :: __guv_thread_local ! { } }")
         );
         assert_eq!(
             rw("fn f() { t::thread_local!{} } use ::std::{self as t, net};"),
@@ -727,6 +855,95 @@ mod tests {
         assert_eq!(
             rw_with("use std as s; s::thread_local!{}", GroupSet::EMPTY.with(Group::Thread)),
             squash("use std as s ; s :: thread_local ! { }")
+        );
+    }
+
+    #[test]
+    fn an_alias_of_std_counts_only_where_its_use_is_in_scope() {
+        // Outside the module that declares it, `s` is some other name.
+        assert_eq!(
+            rw("mod m { use std as s; } s::thread_local!{}"),
+            squash("mod m { use :: guv :: green_std as s ; } s :: thread_local ! { }")
+        );
+        assert_eq!(
+            rw("fn f() { use std as s; { s::thread_local!{} } } fn g() { s::thread_local!{} }"),
+            squash(
+                "fn f () { use :: guv :: green_std as s ; { s :: __guv_thread_local ! { } } } \
+                 fn g () { s :: thread_local ! { } }"
+            )
+        );
+        // Blocks and items nested in the declaring scope see it (functions,
+        // impls, closures); nested modules do not (their paths start from
+        // their own names).
+        assert_eq!(
+            rw("use std as s; impl X { fn f() { let c = || { s::thread_local!{} }; } } \
+                mod inner { s::thread_local!{} fn g() { s::thread_local!{} } }"),
+            squash(
+                "use :: guv :: green_std as s ; impl X { fn f () { let c = || { s :: __guv_thread_local ! { } } ; } } \
+                 mod inner { s :: thread_local ! { } fn g () { s :: thread_local ! { } } }"
+            )
+        );
+        // A nested module that declares the alias again has it.
+        assert_eq!(
+            rw("use std as s; mod inner { use std as s; s::thread_local!{} }"),
+            squash(
+                "use :: guv :: green_std as s ; mod inner { use :: guv :: green_std as s ; s :: __guv_thread_local ! { } }"
+            )
+        );
+        // Shadowed in a nested block by another `use`, a module or a type.
+        for (inner, expected) in [
+            ("use other as s;", "use other as s ;"),
+            ("use crate::s;", "use crate :: s ;"),
+            ("use a::{b::{self as s}};", "use a :: { b :: { self as s } } ;"),
+            ("mod s {}", "mod s { }"),
+            ("struct s;", "struct s ;"),
+            ("extern crate other as s;", "extern crate other as s ;"),
+        ] {
+            assert_eq!(
+                rw(&format!("use std as s; fn f() {{ {inner} s::thread_local!{{}} }}")),
+                squash(&format!("use :: guv :: green_std as s ; fn f () {{ {expected} s :: thread_local ! {{ }} }}")),
+                "{inner}"
+            );
+        }
+        // A glob or `_` binds no name, so shadows nothing.
+        assert_eq!(
+            rw("use std as s; fn f() { use other::*; use x as _; s::thread_local!{} }"),
+            squash(
+                "use :: guv :: green_std as s ; fn f () { use other :: * ; use x as _ ; s :: __guv_thread_local ! { } }"
+            )
+        );
+    }
+
+    #[test]
+    fn extern_crate_std_as_an_alias_is_green_std() {
+        assert_eq!(
+            rw("extern crate std as s; s::thread_local!{} fn f() { s::thread_local!{} }"),
+            squash(
+                "use :: guv :: green_std as s ; s :: __guv_thread_local ! { } fn f () { s :: __guv_thread_local ! { } }"
+            )
+        );
+        assert_eq!(
+            rw("#[allow(unused)] pub(crate) extern crate r#std as s;"),
+            squash("#[allow(unused)] pub(crate) use :: guv :: green_std as s ;")
+        );
+        assert_eq!(
+            rw("mod m { extern crate std as s; } s::thread_local!{}"),
+            squash("mod m { use :: guv :: green_std as s ; } s :: thread_local ! { }")
+        );
+        // Not aliases of std: left as written, and their macro too.
+        for src in [
+            "extern crate std; s::thread_local!{}",
+            "extern crate std as _; s::thread_local!{}",
+            "extern crate other as s; s::thread_local!{}",
+            "#[macro_use] extern crate std as s; s::thread_local!{}",
+        ] {
+            let expected = squash(&src.parse::<TokenStream>().unwrap().to_string());
+            assert_eq!(rw(src), expected, "{src}");
+        }
+        // With fewer groups the alias stays std's, as for `use std as s;`.
+        assert_eq!(
+            rw_with("extern crate std as s; s::thread_local!{}", GroupSet::EMPTY.with(Group::Thread)),
+            squash("extern crate std as s ; s :: thread_local ! { }")
         );
     }
 

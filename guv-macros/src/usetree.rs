@@ -98,11 +98,12 @@ pub(crate) fn rewrite(tokens: &[TokenTree], cfg: &PatchConfig) -> Result<Option<
     Ok(Some(Rewrite { tree, apart }))
 }
 
-/// The names under which the use tree between `use` and `;` binds `std`
-/// itself (`std as s`, `::std::{self as s}`), so that the walk treats
-/// `s::thread_local!` as `std::thread_local!`. Empty for anything else,
-/// or for tokens that are not a use tree.
-pub(crate) fn std_aliases(tokens: &[TokenTree]) -> Vec<String> {
+/// The names the use tree between `use` and `;` binds, each with whether
+/// it binds `std` itself under another name (`std as s`, `::std::{self as
+/// s}`), so that the walk treats `s::thread_local!` as
+/// `std::thread_local!` where that `use` is in scope. Globs bind nothing
+/// named; `_` binds nothing. Empty for tokens that are not a use tree.
+pub(crate) fn bound_names(tokens: &[TokenTree]) -> Vec<(String, bool)> {
     let rest = match tokens {
         [TokenTree::Punct(a), TokenTree::Punct(b), rest @ ..] if is_path_sep(a, b) => rest,
         _ => tokens,
@@ -116,10 +117,20 @@ pub(crate) fn std_aliases(tokens: &[TokenTree]) -> Vec<String> {
         .iter()
         .filter_map(|leaf| {
             let names: Vec<String> = leaf.segs.iter().map(|s| unraw(&s.to_string()).to_owned()).collect();
-            let End::Rename(_, alias) = &leaf.end else { return None };
-            let alias = unraw(&alias.to_string()).to_owned();
+            let bound = match &leaf.end {
+                End::Rename(_, alias) => unraw(&alias.to_string()).to_owned(),
+                End::Name => match names.as_slice() {
+                    [.., parent, last] if last == "self" => parent.clone(),
+                    [.., last] => last.clone(),
+                    [] => return None,
+                },
+                End::Glob(_) => return None,
+            };
+            if bound == "_" {
+                return None;
+            }
             let is_std = names == ["std"] || names == ["std", "self"];
-            (is_std && alias != "_" && alias != "std").then_some(alias)
+            Some((bound.clone(), is_std && bound != "std"))
         })
         .collect()
 }
@@ -388,6 +399,24 @@ mod tests {
         }
         // No mirror has only some groups green.
         assert_eq!(rw("std as s", GroupSet::EMPTY.with(Group::Net)), None);
+    }
+
+    #[test]
+    fn bound_names_say_which_name_std_itself() {
+        let names = |tree: &str| {
+            let tokens: Vec<TokenTree> = tree.parse::<TokenStream>().unwrap().into_iter().collect();
+            bound_names(&tokens)
+        };
+        let n = |s: &str, is_std: bool| (s.to_owned(), is_std);
+        assert_eq!(names("std as s"), [n("s", true)]);
+        assert_eq!(
+            names("::std::{self as t, net::TcpStream, io::{self}}"),
+            [n("t", true), n("TcpStream", false), n("io", false)]
+        );
+        assert_eq!(names("std"), [n("std", false)]);
+        assert_eq!(names("other as s"), [n("s", false)]);
+        assert_eq!(names("a::{b::*, c as _}"), []);
+        assert_eq!(names("a::{b,, c}"), []);
     }
 
     #[test]

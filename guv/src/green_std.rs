@@ -26,8 +26,9 @@ pub use std::*;
 pub use crate::green::{fs, io, net, os, process, sync, thread, time};
 
 /// `thread_local!` as code patched with every group reaches it through an
-/// alias of std (`use std as s;` → `use guv::green_std as s;`): the walk
-/// turns `s::thread_local!` into `s::__guv_thread_local!`, [`crate::local!`]
+/// alias of std (`use std as s;` or `extern crate std as s;` → `use
+/// guv::green_std as s;`): where that alias is in scope, the walk turns
+/// `s::thread_local!` into `s::__guv_thread_local!`, [`crate::local!`]
 /// under a macro-only name, so that green threads get a value each, as
 /// with a bare `thread_local!`, and the alias's import stays used. Under
 /// its own name, `thread_local!` here is std's, as the rest of this

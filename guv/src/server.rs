@@ -25,6 +25,10 @@ use crate::{Builder, Error, GreenPool, GreenThread};
 /// The default cap on handlers running at once: eventlet's `serve` default.
 pub const DEFAULT_CONCURRENCY: usize = 1000;
 
+/// How long a stop waits for the handlers it killed to end before it gives
+/// up on them: gevent's `pool.kill(timeout=1)` in `StreamServer.stop`.
+const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How long to back off after `accept` fails for lack of resources (file
 /// descriptors, memory), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
@@ -274,6 +278,46 @@ where
         self
     }
 
+    /// How long a stop ([`ServerHandle::stop`], or
+    /// [`stop_timeout`](ServerHandle::stop_timeout) once its grace has
+    /// passed) waits for the handlers it killed to end: 1 s unless set
+    /// (gevent's `stop` waits as long, with `pool.kill(timeout=1)`). A
+    /// killed handler normally ends at once, its destructors run; one that
+    /// catches its kill (a `catch_unwind` around code that blocks) and goes
+    /// on, or whose destructors take longer, is given up on: the stop logs
+    /// a warning (target `guv::server`) and returns while it still runs.
+    /// Such a handler is not killed again, keeps its connection open and
+    /// its slot taken until it ends on its own, and no longer counts for
+    /// [`ServerHandle::wait`]. `Duration::MAX` waits for ever.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::time::Duration;
+    ///
+    /// let listener = guv::listen("127.0.0.1:0").unwrap();
+    /// let started = guv::Event::new();
+    /// let s = started.clone();
+    /// let server = guv::StreamServer::new(listener, move |mut conn, _| {
+    ///     s.set();
+    ///     // Swallows the stop's kill, then blocks again until the client closes.
+    ///     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.read(&mut [0u8; 1])));
+    ///     conn.read(&mut [0u8; 1])?;
+    ///     Ok(())
+    /// })
+    /// .kill_timeout(Duration::from_millis(20))
+    /// .start()
+    /// .unwrap();
+    /// let c = guv::connect(server.local_addr().unwrap()).unwrap();
+    /// started.wait();
+    /// server.stop(); // returns about 20 ms after the kill, the handler still running
+    /// server.wait().unwrap(); // the handler given up on is not waited for
+    /// drop(c); // now it ends
+    /// ```
+    pub fn kill_timeout(self, timeout: Duration) -> Self {
+        self.shared.kill_timeout.set(timeout);
+        self
+    }
+
     /// A handle to the server before it starts: to hand to whoever will
     /// stop it (a handler's own stop is [`StopServe`]). A stop requested
     /// before the server starts makes it stop as soon as it starts.
@@ -343,7 +387,8 @@ where
     /// If the waiting greenlet is killed or a [`Timeout`](crate::Timeout)
     /// of its own expires, the server is stopped as it unwinds (as
     /// [`ServerHandle::stop`]: the listener closes, the handlers are killed
-    /// and waited for), as gevent's `serve_forever` stops its server in a
+    /// and waited for, up to the [`kill_timeout`](StreamServer::kill_timeout)),
+    /// as gevent's `serve_forever` stops its server in a
     /// `finally`; so is [`serve`], whose caller has no handle.
     ///
     /// ```
@@ -451,9 +496,13 @@ impl ServerHandle {
     /// other than its caller have ended.
     ///
     /// A handler is killed once: one that catches the kill (a
-    /// `catch_unwind` around code that blocks) and goes on holds `stop`
-    /// (and [`stop_timeout`](ServerHandle::stop_timeout), past its grace)
-    /// until it ends on its own, for instance when its client closes.
+    /// `catch_unwind` around code that blocks) and goes on, or whose
+    /// destructors block for long, holds `stop` (and
+    /// [`stop_timeout`](ServerHandle::stop_timeout), past its grace) for
+    /// the server's [`kill_timeout`](StreamServer::kill_timeout) (1 s by
+    /// default) at most: then the stop gives up on it, logs a warning and
+    /// returns while it still runs, its connection open until it ends on its
+    /// own. The listener is closed in every case.
     ///
     /// ```
     /// use std::io::Read;
@@ -483,11 +532,14 @@ impl ServerHandle {
     /// Stops the server gracefully (gevent's `stop(timeout)`): stops
     /// accepting and closes the listener at once, lets the running handlers
     /// finish until `grace` has passed, then kills the rest and returns
-    /// once every handler has ended. Returns whether they all finished in
-    /// time: `false` if any handler of the server was killed, by this stop
-    /// or by another (a plain [`stop`](ServerHandle::stop), or a
-    /// handler's) made before or during the grace period. From a handler,
-    /// the caller is neither waited for nor killed.
+    /// once every handler has ended (or, for a killed handler that does
+    /// not end, after the server's [`kill_timeout`](StreamServer::kill_timeout),
+    /// as [`stop`](ServerHandle::stop) does). Returns whether they all
+    /// finished in time: `false` if any handler of the server was killed,
+    /// by this stop or by another (a plain [`stop`](ServerHandle::stop), or
+    /// a handler's) made before or during the grace period, whether it then
+    /// ended or was given up on. From a handler, the caller is neither
+    /// waited for nor killed.
     ///
     /// ```
     /// use std::io::{Read, Write};
@@ -523,7 +575,9 @@ impl ServerHandle {
     }
 
     /// Waits until the server has stopped (its listener is closed: the port
-    /// can be bound again) and every handler has ended.
+    /// can be bound again) and every handler has ended, except those a stop
+    /// killed and then gave up on (see
+    /// [`kill_timeout`](StreamServer::kill_timeout)).
     /// Fails with `ErrorKind::Deadlock` when called from one of the
     /// server's own handlers, which would wait for itself; with the
     /// listener's error when the server stopped because its listener could
@@ -549,7 +603,7 @@ impl ServerHandle {
                  which would wait for itself; use stop() or StopServe instead",
             ));
         }
-        while !(shared.stopping.get() && shared.live.get() == 0 && !shared.listening.get()) {
+        while !(shared.stopping.get() && shared.outstanding(None) == 0 && !shared.listening.get()) {
             shared.park(None);
         }
         match &*shared.failure.borrow() {
@@ -581,6 +635,12 @@ struct Shared {
     listening: Cell<bool>,
     /// A stop has killed a handler: no `stop_timeout` can say "in time".
     killed_any: Cell<bool>,
+    /// How long a stop waits for the handlers it killed before it gives up
+    /// on them ([`StreamServer::kill_timeout`]).
+    kill_timeout: Cell<Duration>,
+    /// Handlers still running that a stop killed and then gave up on
+    /// (marked in their `Entry`); they no longer count for `stop`/`wait`.
+    abandoned: Cell<usize>,
     /// The listener failed for good (see [`accept_loop`]): what `wait`
     /// reports.
     failure: RefCell<Option<(io::ErrorKind, String)>>,
@@ -609,6 +669,8 @@ impl Shared {
             local_addr,
             stopping: Cell::new(false),
             killed_any: Cell::new(false),
+            kill_timeout: Cell::new(DEFAULT_KILL_TIMEOUT),
+            abandoned: Cell::new(0),
             failure: RefCell::new(None),
             listening: Cell::new(false),
             acceptor: RefCell::new(None),
@@ -639,9 +701,11 @@ impl Shared {
         });
         match spawned {
             // Not started yet: spawning does not switch.
-            Ok(greenlet) => {
-                drop(self.handlers.borrow_mut().insert(id, Entry { greenlet: Rc::new(greenlet), killed: false }))
-            }
+            Ok(greenlet) => drop(
+                self.handlers
+                    .borrow_mut()
+                    .insert(id, Entry { greenlet: Rc::new(greenlet), killed: false, abandoned: false }),
+            ),
             Err(e) => log::error!(target: TARGET, "{peer}: cannot start a greenlet for the connection: {e}"),
         }
     }
@@ -675,14 +739,42 @@ impl Shared {
         self.stop_accepting();
     }
 
+    /// Handlers not ended that `stop`/`wait` still wait for: all but the
+    /// ones given up on, and but the caller `me` (a handler of ours).
+    fn outstanding(&self, me: Option<u64>) -> usize {
+        let me_counted = me.is_some_and(|id| self.handlers.borrow().get(&id).is_none_or(|e| !e.abandoned));
+        self.live.get() - self.abandoned.get() - usize::from(me_counted)
+    }
+
+    /// Gives up on the killed handlers other than `me` that have not ended:
+    /// they no longer count for `stop`/`wait`.
+    fn abandon(&self, me: Option<u64>) {
+        let mut given_up = 0;
+        for (id, entry) in self.handlers.borrow_mut().iter_mut() {
+            if entry.killed && !entry.abandoned && Some(*id) != me {
+                entry.abandoned = true;
+                given_up += 1;
+            }
+        }
+        self.abandoned.set(self.abandoned.get() + given_up);
+        if given_up > 0 {
+            log::warn!(
+                target: TARGET,
+                "stop gave up on {given_up} killed handler(s) still running {:?} after the kill \
+                 (caught the kill and went on, or slow destructors); their connections stay open until they end",
+                self.kill_timeout.get()
+            );
+        }
+        self.wake_all();
+    }
+
     /// `stop` (`grace: None`) and `stop_timeout` (`Some(deadline)`);
     /// returns whether no handler had to be killed.
     fn stop(&self, grace: Option<Option<Instant>>) -> bool {
         let me = self.current_handler();
         self.stop_accepting();
-        let others = || self.live.get() - usize::from(me.is_some());
         if let Some(deadline) = grace {
-            while others() > 0 {
+            while self.outstanding(me) > 0 {
                 if !self.park(deadline) {
                     break;
                 }
@@ -690,7 +782,7 @@ impl Shared {
         }
         // Not in time if a handler was killed, by this stop or another one
         // (a plain `stop()`, or a handler's) that came during the grace.
-        let in_time = others() == 0 && !self.killed_any.get();
+        let in_time = self.outstanding(me) == 0 && !self.killed_any.get();
         let doomed: Vec<u64> = {
             let handlers = self.handlers.borrow();
             handlers.iter().filter(|(id, e)| !e.killed && Some(**id) != me).map(|(id, _)| *id).collect()
@@ -709,9 +801,16 @@ impl Shared {
             target.kill();
         }
         // Killed handlers whose destructors block finish later, and the
-        // accept greenlet may not have run its kill yet: wait for them.
-        while others() > 0 || self.listening.get() {
-            self.park(None);
+        // accept greenlet may not have run its kill yet: wait for them, the
+        // handlers for `kill_timeout` at most (one that caught its kill may
+        // never end), the accept greenlet (guv's own code) until it has.
+        let mut give_up_at = Instant::now().checked_add(self.kill_timeout.get());
+        while self.outstanding(me) > 0 || self.listening.get() {
+            let deadline = if self.outstanding(me) > 0 { give_up_at } else { None };
+            if !self.park(deadline) {
+                self.abandon(me);
+                give_up_at = None;
+            }
         }
         in_time
     }
@@ -760,6 +859,9 @@ struct Entry {
     greenlet: Rc<GreenThread<()>>,
     /// A stop has killed it (it may still be unwinding).
     killed: bool,
+    /// A stop gave up waiting for it after its kill (counted in
+    /// `Shared::abandoned` until it ends).
+    abandoned: bool,
 }
 
 /// Counts a handler out of its server when its closure is dropped.
@@ -772,6 +874,9 @@ impl Drop for HandlerGuard {
     fn drop(&mut self) {
         let shared = &self.shared;
         let entry = shared.handlers.borrow_mut().remove(&self.id);
+        if entry.as_ref().is_some_and(|e| e.abandoned) {
+            shared.abandoned.set(shared.abandoned.get() - 1);
+        }
         drop(entry);
         shared.live.set(shared.live.get() - 1);
         shared.wake_all();

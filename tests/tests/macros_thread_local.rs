@@ -69,3 +69,70 @@ fn without_the_thread_group() -> u32 {
 fn without_the_thread_group_thread_local_stays_std() {
     assert_eq!(without_the_thread_group(), 2);
 }
+
+/// An alias of std counts only where its `use` is in scope: here `s` is
+/// std in `aliased` but a module of the user's in `user`, whose own
+/// `thread_local!` the patch must leave alone (it used to become
+/// `s::__guv_thread_local!`, which does not compile there). The alias made
+/// by `extern crate std as t;` is followed like `use std as t;`.
+#[guv::patched]
+mod scoped_aliases {
+    #![deny(warnings)]
+
+    pub mod aliased {
+        use std as s;
+        s::thread_local! {
+            pub static A: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+        }
+    }
+
+    pub mod user {
+        mod s {
+            /// The user's own `thread_local!`: a plain static counter.
+            macro_rules! counting_local {
+                ($(#[$m:meta])* $v:vis static $name:ident: $t:ty = $init:expr;) => {
+                    $v static $name: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(7);
+                };
+            }
+            pub(crate) use counting_local as thread_local;
+        }
+        s::thread_local! {
+            pub static U: u32 = 0;
+        }
+    }
+
+    pub mod external {
+        extern crate std as t;
+        t::thread_local! {
+            pub static E: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+        }
+    }
+
+    /// Each green thread's value of `A` and `E` after it set its own, both
+    /// having set theirs before either reads.
+    pub fn values_seen() -> Vec<(u32, u32)> {
+        let both = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let threads: Vec<_> = (1..=2)
+            .map(|i| {
+                let both = both.clone();
+                std::thread::spawn(move || {
+                    aliased::A.set(i);
+                    external::E.set(i);
+                    both.wait();
+                    (aliased::A.get(), external::E.get())
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    }
+}
+
+#[test]
+fn an_alias_of_std_is_followed_only_in_its_scope() {
+    use std::sync::atomic::Ordering;
+    // The user's module kept its own macro.
+    assert_eq!(scoped_aliases::user::U.load(Ordering::SeqCst), 7);
+    // Through the aliases, one value per green thread (shared per OS
+    // thread, both would read the second's number).
+    assert_eq!(scoped_aliases::values_seen(), [(1, 1), (2, 2)]);
+}

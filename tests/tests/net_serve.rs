@@ -476,6 +476,111 @@ fn stop_waits_for_killed_handlers_whose_destructors_block() {
     assert_eq!(events[3], "stop returned", "{events:?}");
 }
 
+/// The first connection's handler swallows the stop's kill: says it
+/// started, catches the kill around its first read, logs that, then echoes one byte and reads
+/// until its client closes. Ordinary handlers park in a read.
+fn stubborn_and_ordinary(log: &Log, kill_timeout: Option<Duration>) -> (ServerHandle, TcpStream, Vec<TcpStream>) {
+    let started: LightQueue<()> = LightQueue::new(None);
+    let handler = {
+        let (log, started, count) = (log.clone(), started.clone(), Cell::new(0));
+        move |mut conn: TcpStream, _peer: SocketAddr| -> io::Result<()> {
+            count.set(count.get() + 1);
+            let stubborn = count.get() == 1;
+            let _guard = Dropped(log.clone(), format!("ended {}", if stubborn { "stubborn" } else { "ordinary" }));
+            started.put(());
+            if !stubborn {
+                read_byte(&mut conn)?;
+                return Ok(());
+            }
+            let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_byte(&mut conn)));
+            assert!(first.is_err(), "the stop's kill");
+            log.push("stubborn swallowed its kill");
+            let mut byte = [0u8; 1];
+            conn.read_exact(&mut byte)?;
+            conn.write_all(&byte)?;
+            while read_byte(&mut conn)? > 0 {}
+            Ok(())
+        }
+    };
+    let mut builder = StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), handler);
+    if let Some(t) = kill_timeout {
+        builder = builder.kill_timeout(t);
+    }
+    let server = builder.start().unwrap();
+    let addr = server.local_addr().unwrap();
+    let stubborn = guv::connect(addr).unwrap();
+    started.get(); // the first handler: the stubborn one
+    let ordinary: Vec<TcpStream> = (0..2).map(|_| guv::connect(addr).unwrap()).collect();
+    for _ in 0..2 {
+        started.get();
+    }
+    (server, stubborn, ordinary)
+}
+
+/// gevent's `stop()` gives up on handlers that survive their kill after
+/// 1 s; so does guv's by default: `stop` returns (it used to wait for such
+/// a handler for ever), the ordinary handlers killed and their sockets
+/// closed first, the stubborn one still running and serving.
+#[guv::test(timeout = "30s")]
+fn stop_gives_up_on_a_handler_that_swallows_its_kill_and_still_kills_the_others() {
+    let log = Log::new();
+    let (server, mut stubborn, mut ordinary) = stubborn_and_ordinary(&log, None);
+    let addr = server.local_addr().unwrap();
+    let stopped = guv::with_timeout(Duration::from_secs(20), || server.stop());
+    assert!(stopped.is_ok(), "stop must return although a handler survived its kill");
+    log.push("stop returned");
+    let events = log.take();
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(events[3], "stop returned", "{events:?}");
+    assert_eq!(events.iter().filter(|e| *e == "ended ordinary").count(), 2, "{events:?}");
+    assert!(events.contains(&"stubborn swallowed its kill".to_string()), "{events:?}");
+    for c in &mut ordinary {
+        assert_eq!(read_byte(c).unwrap(), 0, "a killed handler's socket closed before stop returned");
+    }
+    assert!(refused(addr), "the listener is closed");
+    // `wait` does not wait for the handler given up on either.
+    server.wait().unwrap();
+    // The stubborn handler still runs and serves its client.
+    stubborn.write_all(b"x").unwrap();
+    let mut echoed = [0u8; 1];
+    stubborn.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"x");
+    stubborn.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_byte(&mut stubborn).unwrap(), 0, "it ends once its client closes");
+    // Its end is counted: another stop or wait returns at once.
+    server.stop();
+    server.wait().unwrap();
+    assert_eq!(log.take().last().map(String::as_str), Some("ended stubborn"));
+}
+
+/// With a short `kill_timeout` and a grace period, `stop_timeout` reports
+/// `false` (a handler had to be killed, and one was given up on), and
+/// `serve_forever`'s `wait` returns once that stop did.
+#[guv::test(timeout = "30s")]
+fn stop_timeout_gives_up_after_the_kill_timeout_and_reports_false() {
+    let log = Log::new();
+    let (server, stubborn, ordinary) = stubborn_and_ordinary(&log, Some(Duration::from_millis(50)));
+    let waiter = {
+        let server = server.clone();
+        guv::spawn(move || server.wait())
+    };
+    let in_time = guv::with_timeout(Duration::from_secs(20), || server.stop_timeout(Duration::from_millis(10)));
+    assert_eq!(in_time.ok(), Some(false));
+    waiter.wait().unwrap().unwrap();
+    log.push("stop returned");
+    let events = log.take();
+    assert_eq!(events.last().map(String::as_str), Some("stop returned"), "{events:?}");
+    assert!(!events.contains(&"ended stubborn".to_string()), "{events:?}");
+    drop(ordinary);
+    // Its read fails at the client's end of stream; then it ends, which
+    // closes its socket.
+    let mut stubborn = stubborn;
+    stubborn.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_byte(&mut stubborn).unwrap(), 0);
+    server.wait().unwrap();
+    assert_eq!(log.take().last().map(String::as_str), Some("ended stubborn"));
+}
+
 #[guv::test(timeout = "30s")]
 fn stop_drops_a_connection_waiting_for_a_slot() {
     let log = Log::new();

@@ -415,10 +415,11 @@ fn the_cap_holds_and_nothing_new_is_taken_during_the_grace() {
 }
 
 /// A handler that catches its kill (a `catch_unwind` around code that
-/// blocks) and goes on is not killed again: the stop waits until it ends
-/// on its own, as documented on `ServerHandle::stop`.
+/// blocks) and goes on is not killed again. With `kill_timeout(MAX)` the
+/// stop waits until it ends on its own (the bounded default is tested in
+/// `net_serve`).
 #[guv::test(timeout = "30s")]
-fn a_handler_that_swallows_its_kill_holds_the_stop_until_it_ends() {
+fn with_an_unbounded_kill_timeout_a_handler_that_swallows_its_kill_holds_the_stop_until_it_ends() {
     let swallowed: LightQueue<()> = LightQueue::new(None);
     let started: LightQueue<()> = LightQueue::new(None);
     let handler = {
@@ -432,7 +433,8 @@ fn a_handler_that_swallows_its_kill_holds_the_stop_until_it_ends() {
             Ok(())
         }
     };
-    let server = StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), handler).start().unwrap();
+    let server =
+        StreamServer::new(guv::listen("127.0.0.1:0").unwrap(), handler).kill_timeout(Duration::MAX).start().unwrap();
     let c = guv::connect(server.local_addr().unwrap()).unwrap();
     started.get();
     let stopper = {
@@ -440,6 +442,8 @@ fn a_handler_that_swallows_its_kill_holds_the_stop_until_it_ends() {
         guv::spawn(move || server.stop())
     };
     swallowed.get();
+    // Long past the default kill_timeout of 1 s: still waiting.
+    guv::sleep(Duration::from_millis(1500));
     assert!(!stopper.is_finished(), "the stop waits for the handler");
     drop(c);
     stopper.wait().unwrap();

@@ -1276,10 +1276,27 @@ impl From<std::fs::File> for File {
 /// fd: an `&OwnedFd` only lends, numbers, duplicates (`try_clone`, which
 /// the green `File`'s own `try_clone` shadows) or asks `isatty`.
 ///
+/// # Surface std's `File` does not have
+///
+/// This `Deref` is the only way to it: `AsFd` alone does not make
+/// `file.is_terminal()` resolve (std implements `IsTerminal` for a fixed
+/// list of its own types, not for every `AsFd`), and of the fd types on
+/// that list `OwnedFd` is the only one a file can lend soundly
+/// (`BorrowedFd<'static>` is `Copy`, so a copy could outlive the file).
+/// The price is a little API std's `File` lacks: `&file` coerces to
+/// `&OwnedFd` where one is expected, and `(*file).try_clone()` (explicitly
+/// dereferenced) returns a duplicated `OwnedFd` instead of a `File`. Both
+/// only duplicate or lend the fd, as `file.as_fd().try_clone_to_owned()`
+/// does on std's `File`; code meant to compile against std's `File` too
+/// should not rely on them. The method call `file.try_clone()` finds
+/// `File`'s own method first and returns a green `File`.
+///
 /// ```
 /// use std::io::IsTerminal;
 /// let f = guv::green::fs::File::open("/proc/self/status").unwrap();
 /// assert!(!f.is_terminal());
+/// let twin: guv::green::fs::File = f.try_clone().unwrap(); // not an OwnedFd
+/// assert!(!twin.is_terminal());
 /// ```
 impl Deref for File {
     type Target = OwnedFd;

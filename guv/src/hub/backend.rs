@@ -37,6 +37,14 @@ pub struct IoEvent {
 /// for an example that passes one on).
 pub trait Notifier: Send + Sync {
     /// Makes the current or the next `wait` return promptly.
+    ///
+    /// Called with the hub's request queue locked, so that a failure can
+    /// take the request back ([`Handle::spawn`](crate::hub::Handle::spawn)
+    /// then returns the error and its closure never runs; guv's own
+    /// cross-thread wake-ups stay queued, and later requests notify
+    /// again): it must not call back into the hub's `Handle` (which would
+    /// wait for that lock), and should be quick (a write to an eventfd or
+    /// a pipe).
     fn notify(&self) -> io::Result<()>;
 }
 

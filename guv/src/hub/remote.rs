@@ -23,22 +23,33 @@ pub(crate) enum RemoteOp {
 
 /// The cross-thread half of a hub.
 pub(crate) struct Shared {
-    /// Requests in arrival order. The lock is held only to push or swap.
-    queue: Mutex<Vec<RemoteOp>>,
-    /// Set when the queue may be non-empty. Protocol: producers push under
-    /// the lock, then swap this to `true` and notify the backend if it was
-    /// `false`; the hub swaps it to `false` before taking the queue, so a
-    /// push it misses re-arms the flag and the backend.
+    /// Requests in arrival order. The lock is held only to push (and
+    /// notify) or to take.
+    queue: Mutex<Queue>,
+    /// Set when the queue may be non-empty. Protocol: producers push, swap
+    /// this to `true` and, if it was `false`, notify the backend, all under
+    /// the queue's lock; the hub swaps it to `false` before taking the
+    /// queue, so a push it misses re-arms the flag and the backend.
     pending: AtomicBool,
     /// Cleared when the hub's thread shuts its hub down; pushes then fail.
     alive: AtomicBool,
     notifier: Arc<dyn Notifier>,
 }
 
+/// What [`Shared::queue`] guards.
+#[derive(Default)]
+struct Queue {
+    ops: Vec<RemoteOp>,
+    /// A queued op's notify failed: the hub may sleep without knowing of
+    /// it, so every push notifies until one succeeds or the hub takes the
+    /// queue.
+    unnotified: bool,
+}
+
 impl Shared {
     pub(crate) fn new(notifier: Arc<dyn Notifier>) -> Shared {
         Shared {
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue::default()),
             pending: AtomicBool::new(false),
             alive: AtomicBool::new(true),
             notifier,
@@ -46,21 +57,60 @@ impl Shared {
     }
 
     /// Queues `op` for the hub, waking it if it sleeps.
+    ///
+    /// If the backend's notifier fails, a [`RemoteOp::Spawn`] is taken back
+    /// out of the queue (dropped here, after the lock is released) and the
+    /// error returned: the closure never runs, as the error says. The
+    /// notify happens under the queue's lock so that this is possible: the
+    /// hub cannot have taken the op yet (its `take` needs the lock). Wake-ups
+    /// and forgets stay queued instead (the error is returned too): both
+    /// are harmless if they land late or twice (keyed by token or
+    /// generation), while a lost wake-up would leave a greenlet parked for
+    /// ever; they run when the hub next drains its queue, and the pushes
+    /// after a failed notify notify again until one succeeds.
     pub(crate) fn push(&self, op: RemoteOp) -> io::Result<()> {
-        {
+        let spawn = matches!(op, RemoteOp::Spawn(_));
+        let unqueued = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             // Checked under the lock: `close` takes it too, so no op is
             // queued after the hub's last drain.
             if !self.alive.load(Ordering::Acquire) {
                 return Err(io::Error::new(io::ErrorKind::NotConnected, "guv: the hub's thread has shut its hub down"));
             }
-            queue.push(op);
-        }
-        // AcqRel: the push above happens-before the hub's swap that sees it.
-        if !self.pending.swap(true, Ordering::AcqRel) {
-            self.notifier.notify()?;
-        }
-        Ok(())
+            queue.ops.push(op);
+            // AcqRel: the push above happens-before the hub's swap that sees it.
+            let was_pending = self.pending.swap(true, Ordering::AcqRel);
+            if was_pending && !queue.unnotified {
+                return Ok(());
+            }
+            match self.notifier.notify() {
+                Ok(()) => {
+                    queue.unnotified = false;
+                    return Ok(());
+                }
+                Err(e) if spawn => {
+                    // With `pending` clear before this push, every op still
+                    // queued was pushed before the hub last cleared it, and
+                    // the `take` that follows (waiting for this lock)
+                    // collects them: clear is right again.
+                    if !was_pending {
+                        self.pending.store(false, Ordering::Release);
+                    }
+                    (queue.ops.pop(), e)
+                }
+                Err(e) => {
+                    queue.unnotified = true;
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("guv: could not wake the hub (the request stays queued): {e}"),
+                    ));
+                }
+            }
+        };
+        // Dropped outside the lock: its destructor may push to this hub.
+        let (op, e) = unqueued;
+        drop(op);
+        Err(io::Error::new(e.kind(), format!("guv: could not wake the hub (nothing was queued): {e}")))
     }
 
     /// Whether something may be queued (a cheap check for the hub loop).
@@ -72,14 +122,16 @@ impl Shared {
     pub(crate) fn take(&self, into: &mut Vec<RemoteOp>) {
         self.pending.store(false, Ordering::Release);
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        into.append(&mut queue);
+        queue.unnotified = false;
+        into.append(&mut queue.ops);
     }
 
     /// Refuses further ops and returns what was still queued.
     pub(crate) fn close(&self) -> Vec<RemoteOp> {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         self.alive.store(false, Ordering::Release);
-        std::mem::take(&mut *queue)
+        queue.unnotified = false;
+        std::mem::take(&mut queue.ops)
     }
 }
 
@@ -126,7 +178,10 @@ impl Handle {
     }
 
     /// Runs `f` as a greenlet on this handle's hub. Fails with
-    /// `NotConnected` once that hub's thread has shut its hub down.
+    /// `NotConnected` once that hub's thread has shut its hub down, and
+    /// with the backend's error if its [`Notifier`] cannot wake the hub.
+    /// An error always means `f` was dropped here, unrun: it never runs
+    /// later.
     ///
     /// The hub maps the greenlet's stack when it takes `f` from its queue.
     /// If it cannot (see [`crate::Builder::spawn`]), it reports that
