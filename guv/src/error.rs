@@ -1,7 +1,8 @@
 //! The error a greenlet ends with.
 
 use std::any::Any;
-use std::fmt;
+use std::panic::{self, UnwindSafe};
+use std::{fmt, io};
 
 use crate::greenlet::{KillSignal, TimeoutSignal};
 
@@ -136,6 +137,96 @@ impl fmt::Debug for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// A greenlet's error as an `io::Error`, for a handler or a function that
+/// returns `io::Result` and waits on a greenlet with `?`: `TimedOut`
+/// becomes `ErrorKind::TimedOut`; `Killed` and a panic become
+/// `ErrorKind::Other` with the error's text (not `Interrupted`, which
+/// std's `read_exact`, `write_all` and `copy` retry). An `io::Error` must be
+/// `Sync`, which a panic payload is not, so the payload itself stays
+/// behind.
+/// ```
+/// use std::io;
+/// fn fetch() -> io::Result<u32> {
+///     let n = guv::spawn(|| 7).wait()?;
+///     let late = guv::with_timeout(std::time::Duration::from_millis(1), || guv::sleep(std::time::Duration::from_secs(60)));
+///     late?;
+///     Ok(n)
+/// }
+/// assert_eq!(fetch().unwrap_err().kind(), io::ErrorKind::TimedOut);
+/// guv::debug::hub_exceptions(false);
+/// let e = io::Error::from(guv::spawn(|| -> () { panic!("no disk") }).wait().unwrap_err());
+/// assert_eq!((e.kind(), e.to_string()), (io::ErrorKind::Other, "greenlet panicked: no disk".to_string()));
+/// ```
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match e {
+            Error::TimedOut => io::ErrorKind::TimedOut,
+            Error::Killed | Error::Panicked(_) => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e.to_string())
+    }
+}
+
+/// Whether a payload caught from an unwind (`std::panic::catch_unwind`'s
+/// `Err`) is guv's own: the running greenlet being killed, or a
+/// [`Timeout`](crate::Timeout) of its expiring — what Python's
+/// `GreenletExit` and gevent's `Timeout` are, exceptions that
+/// `except Exception` lets through. Code that catches panics around
+/// blocking calls should re-raise these (`std::panic::resume_unwind`), or
+/// the kill or timeout is lost; [`catch_unwind`] does that for you.
+/// ```
+/// use std::panic::{AssertUnwindSafe, catch_unwind};
+/// let caught = guv::with_timeout(std::time::Duration::from_millis(1), || {
+///     let payload = catch_unwind(AssertUnwindSafe(|| guv::sleep(std::time::Duration::from_secs(60)))).unwrap_err();
+///     assert!(guv::is_interrupt(&*payload));
+///     std::panic::resume_unwind(payload);
+/// });
+/// assert!(caught.unwrap_err().is_timed_out());
+/// guv::debug::hub_exceptions(false);
+/// let payload = catch_unwind(|| panic!("a bug")).unwrap_err();
+/// assert!(!guv::is_interrupt(&*payload));
+/// ```
+pub fn is_interrupt(payload: &(dyn Any + Send)) -> bool {
+    payload.is::<KillSignal>() || payload.is::<TimeoutSignal>()
+}
+
+/// `std::panic::catch_unwind` that lets guv's kills and timeouts through:
+/// it catches the panics of `f`, while a kill of the running greenlet or an
+/// expiring [`Timeout`](crate::Timeout) goes on unwinding past it (Python's
+/// `except Exception:` around code that may block). A worker loop that
+/// survives its jobs' panics stays killable:
+/// ```
+/// use std::panic::AssertUnwindSafe;
+/// guv::debug::hub_exceptions(false);
+/// let jobs = guv::queue::Queue::<fn()>::new(None);
+/// let q = jobs.clone();
+/// let worker = guv::spawn(move || {
+///     let mut survived = 0;
+///     loop {
+///         let job = q.get(); // a kill here ends the loop
+///         if guv::catch_unwind(AssertUnwindSafe(job)).is_err() {
+///             survived += 1;
+///         }
+///         if survived == 2 {
+///             // and a kill inside a job ends it too
+///             guv::catch_unwind(|| guv::sleep(std::time::Duration::from_secs(3600))).ok();
+///         }
+///     }
+/// });
+/// jobs.put(|| panic!("a bad job"));
+/// jobs.put(|| panic!("another"));
+/// guv::gyield(); // the worker survives both, then sleeps inside catch_unwind
+/// assert!(!worker.is_finished());
+/// worker.kill();
+/// assert!(worker.wait().unwrap_err().is_killed());
+/// ```
+pub fn catch_unwind<R>(f: impl FnOnce() -> R + UnwindSafe) -> std::thread::Result<R> {
+    match panic::catch_unwind(f) {
+        Err(payload) if is_interrupt(&*payload) => panic::resume_unwind(payload),
+        other => other,
+    }
+}
 
 /// A copy of the error, for handing one greenlet's outcome to several
 /// parties (an `AsyncResult` linked to a greenlet, say). A panic payload

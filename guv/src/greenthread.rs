@@ -329,12 +329,13 @@ impl<T: 'static> GreenThread<T> {
     /// ```
     ///
     /// A kill (like an expired [`Timeout`](crate::Timeout)) unwinds as a
-    /// panic does, so a `catch_unwind` around code that blocks catches it
-    /// too, and a greenlet that goes on after catching it is not killed
-    /// again (Python's `except Exception` lets `GreenletExit` through; Rust
-    /// has no such split). A loop that recovers from its jobs' panics
-    /// should handle the payloads `panic!` makes (`&str`, `String`) and
-    /// re-raise the others, guv's among them:
+    /// panic does, so `std::panic::catch_unwind` around code that blocks
+    /// catches it too, and a greenlet that goes on after catching it is not
+    /// killed again (Python's `except Exception` lets `GreenletExit`
+    /// through; Rust has no such split). A loop that recovers from its
+    /// jobs' panics should use [`guv::catch_unwind`](crate::catch_unwind),
+    /// which lets kills and timeouts through, or re-raise the payloads
+    /// [`guv::is_interrupt`](crate::is_interrupt) recognises:
     ///
     /// ```
     /// use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -343,7 +344,7 @@ impl<T: 'static> GreenThread<T> {
     /// let worker = guv::spawn(move || loop {
     ///     let job = q.get();
     ///     if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
-    ///         if !(payload.is::<&str>() || payload.is::<String>()) {
+    ///         if guv::is_interrupt(&*payload) {
     ///             resume_unwind(payload); // a kill or a timeout: let it through
     ///         }
     ///         // a job's panic: logged, and the worker goes on

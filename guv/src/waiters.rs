@@ -240,5 +240,5 @@ pub(crate) fn resume_if_interrupt(payload: Box<dyn std::any::Any + Send>) {
 
 /// Whether an unwind payload is guv's kill or timeout signal.
 pub(crate) fn is_interrupt(payload: &Box<dyn std::any::Any + Send>) -> bool {
-    payload.is::<crate::greenlet::KillSignal>() || payload.is::<crate::greenlet::TimeoutSignal>()
+    crate::error::is_interrupt(&**payload)
 }

@@ -77,6 +77,16 @@ impl Body {
 
     /// A body streamed from `reader`, of unknown length: sent chunked.
     ///
+    /// The server reads from `reader` as it sends, and drops it when the
+    /// stream ends, fails, or the server shuts down (its destructor can
+    /// tell a producer to stop). A client that has gone away is noticed
+    /// only when a write to it fails: the kernel usually accepts the first
+    /// chunk after it left, so a stream finds out a chunk or two later. An
+    /// event stream that may stay idle for long should send a heartbeat
+    /// now and then (a `:` comment line in server-sent events), or a
+    /// departed client keeps its connection and its producer until the
+    /// next event.
+    ///
     /// ```
     /// let body = guv::wsgi::Body::from_reader(std::io::Cursor::new(vec![1, 2, 3]));
     /// assert_eq!(body.len(), None);
