@@ -13,6 +13,7 @@ use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use crate::attr;
 use crate::groups::{CratePath, Errors, PatchConfig, path_sep};
 use crate::markers::{parse_is_patched, parse_original};
+use crate::usetree::Binds;
 use crate::{table, usetree};
 
 /// Rewrites token streams for one configuration, collecting errors from
@@ -27,6 +28,12 @@ pub(crate) struct Patcher<'a> {
     /// it or in an enclosing block, and not shadowed), when they become
     /// `green_std` (every group): there `s::thread_local!` is std's macro.
     std_aliases: Vec<String>,
+    /// The aliases of std at the level of the module being walked (its
+    /// items, not its blocks): what `use super::s;` or `use super::*;` in
+    /// a module nested in it reaches.
+    module_aliases: Vec<String>,
+    /// Whether the next scope is the item's own (its level is a module's).
+    root: bool,
     /// Whether aliases of std are followed at all (every group).
     follow_aliases: bool,
     errors: Errors,
@@ -60,7 +67,15 @@ impl<'a> Patcher<'a> {
         // Aliases of std become `green_std` with every group only; with
         // fewer, every path through them stays std's, the macro included.
         let follow_aliases = cfg.groups == crate::groups::GroupSet::all();
-        Patcher { cfg, nested_krates, std_aliases: Vec::new(), follow_aliases, errors: Errors::default() }
+        Patcher {
+            cfg,
+            nested_krates,
+            std_aliases: Vec::new(),
+            module_aliases: Vec::new(),
+            root: true,
+            follow_aliases,
+            errors: Errors::default(),
+        }
     }
 
     /// Whether `prefix` (a path's segments before the macro name) names guv.
@@ -83,7 +98,9 @@ impl<'a> Patcher<'a> {
     /// body (`module`), which sees none of the enclosing scopes' names.
     fn scope(&mut self, ts: TokenStream, module: bool) -> TokenStream {
         let tokens: Vec<TokenTree> = ts.into_iter().collect();
+        let module_level = module || std::mem::take(&mut self.root);
         let outer = self.enter(&tokens, module);
+        let outer_module = module_level.then(|| std::mem::replace(&mut self.module_aliases, self.std_aliases.clone()));
         let mut out = TokenStream::new();
         let mut i = 0;
         while i < tokens.len() {
@@ -92,6 +109,9 @@ impl<'a> Patcher<'a> {
         if let Some(outer) = outer {
             self.std_aliases = outer;
         }
+        if let Some(outer_module) = outer_module {
+            self.module_aliases = outer_module;
+        }
         out
     }
 
@@ -99,22 +119,27 @@ impl<'a> Patcher<'a> {
     /// enclosing scope's, to restore (`None`: nothing changed). A `use` is
     /// in scope in the whole module or block it is declared in (before it
     /// too) and in the blocks nested there, not in nested modules (Rust
-    /// resolves a module's paths from its own names); a name declared in a
-    /// nested scope shadows an outer alias.
+    /// resolves a module's paths from its own names, though `use super::s;`
+    /// and `use super::*;` there bring the parent's alias in); a name
+    /// declared in a nested scope shadows an outer alias.
     fn enter(&mut self, tokens: &[TokenTree], module: bool) -> Option<Vec<String>> {
         if !self.follow_aliases {
             return None;
         }
-        let names = declared_names(tokens);
+        // `super::` is resolved in modules only (in a block it names the
+        // enclosing module's parent, whose aliases are not tracked).
+        let names = declared_names(tokens, if module { &self.module_aliases } else { &[] });
         if names.is_empty() && (!module || self.std_aliases.is_empty()) {
             return None;
         }
         let outer = if module { std::mem::take(&mut self.std_aliases) } else { self.std_aliases.clone() };
-        let shadowed = |a: &String| names.iter().any(|(n, is_std)| n == a && !is_std);
-        self.std_aliases.retain(|a| !shadowed(a));
-        for (name, is_std) in names {
-            if is_std && !self.std_aliases.contains(&name) {
-                self.std_aliases.push(name);
+        let named = |a: &String, binds: Binds| names.iter().any(|(n, b)| n == a && *b == binds);
+        self.std_aliases.retain(|a| !named(a, Binds::Other));
+        for (name, binds) in &names {
+            // A glob's name yields to one declared by name in the scope.
+            let yields = *binds == Binds::StdByGlob && (named(name, Binds::Other) || named(name, Binds::Std));
+            if *binds != Binds::Other && !yields && !self.std_aliases.contains(name) {
+                self.std_aliases.push(name.clone());
             }
         }
         Some(outer)
@@ -539,8 +564,8 @@ fn nested_crate_paths(tokens: &TokenStream, cfg: &PatchConfig, found: &mut Vec<C
 /// the modules and types declared there. Empty for code that is not a
 /// sequence of items (the checks are on tokens: a `use` or `mod` keyword
 /// only appears where it declares).
-fn declared_names(tokens: &[TokenTree]) -> Vec<(String, bool)> {
-    let mut names: Vec<(String, bool)> = Vec::new();
+fn declared_names(tokens: &[TokenTree], super_aliases: &[String]) -> Vec<(String, Binds)> {
+    let mut names: Vec<(String, Binds)> = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
         let Some(at) = decl_keyword_at(tokens, i) else {
@@ -554,12 +579,12 @@ fn declared_names(tokens: &[TokenTree]) -> Vec<(String, bool)> {
         let next = match keyword.as_str() {
             "use" if !is_punct(tokens.get(at + 1), '<') => {
                 let Some(end) = (at + 1..tokens.len()).find(|&j| is_punct(tokens.get(j), ';')) else { break };
-                names.extend(usetree::bound_names(&tokens[at + 1..end]));
+                names.extend(usetree::bound_names(&tokens[at + 1..end], super_aliases));
                 end + 1
             }
             "extern" => {
                 if let Some((_, alias, end)) = extern_crate_std_at(tokens, i) {
-                    names.push((unraw(&tokens[alias].to_string()).to_owned(), true));
+                    names.push((unraw(&tokens[alias].to_string()).to_owned(), Binds::Std));
                     end + 1
                 } else {
                     // `extern crate x;`, `extern crate x as y;`: binds the last name.
@@ -568,14 +593,14 @@ fn declared_names(tokens: &[TokenTree]) -> Vec<(String, bool)> {
                     if let (true, Some(end)) = (is_crate, end)
                         && let Some(TokenTree::Ident(name)) = tokens.get(end - 1)
                     {
-                        names.push((unraw(&name.to_string()).to_owned(), false));
+                        names.push((unraw(&name.to_string()).to_owned(), Binds::Other));
                     }
                     at + 1
                 }
             }
             "mod" | "struct" | "enum" | "union" | "trait" | "type" => {
                 if let Some(TokenTree::Ident(name)) = tokens.get(at + 1) {
-                    names.push((unraw(&name.to_string()).to_owned(), false));
+                    names.push((unraw(&name.to_string()).to_owned(), Binds::Other));
                 }
                 at + 1
             }
@@ -911,6 +936,37 @@ mod tests {
             squash(
                 "use :: guv :: green_std as s ; fn f () { use other :: * ; use x as _ ; s :: __guv_thread_local ! { } }"
             )
+        );
+    }
+
+    #[test]
+    fn an_alias_of_std_reaches_nested_modules_through_super() {
+        // `use super::*;` and `use super::s;` in a nested module bring the
+        // parent's alias in; a name declared there wins over the glob's.
+        assert_eq!(
+            rw(
+                "use std as s; mod a { use super::*; s::thread_local!{} mod b { use super::s as t; t::thread_local!{} } }"
+            ),
+            squash(
+                "use :: guv :: green_std as s ; mod a { use super :: * ; s :: __guv_thread_local ! { } \
+                 mod b { use super :: s as t ; t :: __guv_thread_local ! { } } }"
+            )
+        );
+        assert_eq!(
+            rw("mod m { use std as s; mod a { use super::*; mod s {} s::thread_local!{} } }"),
+            squash(
+                "mod m { use :: guv :: green_std as s ; mod a { use super :: * ; mod s { } s :: thread_local ! { } } }"
+            )
+        );
+        // A block's `super` is its module's parent: not followed.
+        assert_eq!(
+            rw("use std as s; mod a { fn f() { use super::s; s::thread_local!{} } }"),
+            squash("use :: guv :: green_std as s ; mod a { fn f () { use super :: s ; s :: thread_local ! { } } }")
+        );
+        // Aliases of a block are not the module's.
+        assert_eq!(
+            rw("fn f() { use std as s; mod a { use super::*; s::thread_local!{} } }"),
+            squash("fn f () { use :: guv :: green_std as s ; mod a { use super :: * ; s :: thread_local ! { } } }")
         );
     }
 

@@ -98,12 +98,26 @@ pub(crate) fn rewrite(tokens: &[TokenTree], cfg: &PatchConfig) -> Result<Option<
     Ok(Some(Rewrite { tree, apart }))
 }
 
+/// What a name bound by a `use` declaration is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Binds {
+    /// Something other than `std` itself.
+    Other,
+    /// `std` itself, under another name.
+    Std,
+    /// `std` itself, through a glob (`use super::*;`): an explicit name
+    /// in the same scope shadows it.
+    StdByGlob,
+}
+
 /// The names the use tree between `use` and `;` binds, each with whether
 /// it binds `std` itself under another name (`std as s`, `::std::{self as
-/// s}`), so that the walk treats `s::thread_local!` as
-/// `std::thread_local!` where that `use` is in scope. Globs bind nothing
-/// named; `_` binds nothing. Empty for tokens that are not a use tree.
-pub(crate) fn bound_names(tokens: &[TokenTree]) -> Vec<(String, bool)> {
+/// s}`, or `super::s` / `super::*` in a module whose parent has `s` for
+/// std: `super_aliases`), so that the walk treats `s::thread_local!` as
+/// `std::thread_local!` where that `use` is in scope. Other globs bind
+/// nothing named; `_` binds nothing. Empty for tokens that are not a use
+/// tree.
+pub(crate) fn bound_names(tokens: &[TokenTree], super_aliases: &[String]) -> Vec<(String, Binds)> {
     let rest = match tokens {
         [TokenTree::Punct(a), TokenTree::Punct(b), rest @ ..] if is_path_sep(a, b) => rest,
         _ => tokens,
@@ -113,26 +127,36 @@ pub(crate) fn bound_names(tokens: &[TokenTree]) -> Vec<(String, bool)> {
     if parse_tree(rest, &mut pos, &mut Vec::new(), &mut leaves).is_none() || pos != rest.len() {
         return Vec::new();
     }
-    leaves
-        .iter()
-        .filter_map(|leaf| {
-            let names: Vec<String> = leaf.segs.iter().map(|s| unraw(&s.to_string()).to_owned()).collect();
-            let bound = match &leaf.end {
-                End::Rename(_, alias) => unraw(&alias.to_string()).to_owned(),
-                End::Name => match names.as_slice() {
-                    [.., parent, last] if last == "self" => parent.clone(),
-                    [.., last] => last.clone(),
-                    [] => return None,
-                },
-                End::Glob(_) => return None,
-            };
-            if bound == "_" {
-                return None;
+    let mut bound = Vec::new();
+    for leaf in &leaves {
+        let names: Vec<String> = leaf.segs.iter().map(|s| unraw(&s.to_string()).to_owned()).collect();
+        let name = match &leaf.end {
+            End::Rename(_, alias) => unraw(&alias.to_string()).to_owned(),
+            End::Name => match names.as_slice() {
+                [.., parent, last] if last == "self" => parent.clone(),
+                [.., last] => last.clone(),
+                [] => continue,
+            },
+            End::Glob(_) => {
+                if names == ["super"] {
+                    bound.extend(super_aliases.iter().map(|a| (a.clone(), Binds::StdByGlob)));
+                }
+                continue;
             }
-            let is_std = names == ["std"] || names == ["std", "self"];
-            Some((bound.clone(), is_std && bound != "std"))
-        })
-        .collect()
+        };
+        if name == "_" {
+            continue;
+        }
+        let is_std = match names.as_slice() {
+            [std] | [std, _] if std == "std" && (names.len() == 1 || names[1] == "self") => true,
+            [sup, a] | [sup, a, _] if sup == "super" && (names.len() == 2 || names[2] == "self") => {
+                super_aliases.contains(a)
+            }
+            _ => false,
+        };
+        bound.push((name.clone(), if is_std && name != "std" { Binds::Std } else { Binds::Other }));
+    }
+    bound
 }
 
 /// The leaves as one tree: a root group when there are several.
@@ -405,9 +429,9 @@ mod tests {
     fn bound_names_say_which_name_std_itself() {
         let names = |tree: &str| {
             let tokens: Vec<TokenTree> = tree.parse::<TokenStream>().unwrap().into_iter().collect();
-            bound_names(&tokens)
+            bound_names(&tokens, &["s".to_owned()])
         };
-        let n = |s: &str, is_std: bool| (s.to_owned(), is_std);
+        let n = |s: &str, is_std: bool| (s.to_owned(), if is_std { Binds::Std } else { Binds::Other });
         assert_eq!(names("std as s"), [n("s", true)]);
         assert_eq!(
             names("::std::{self as t, net::TcpStream, io::{self}}"),
@@ -417,6 +441,13 @@ mod tests {
         assert_eq!(names("other as s"), [n("s", false)]);
         assert_eq!(names("a::{b::*, c as _}"), []);
         assert_eq!(names("a::{b,, c}"), []);
+        // From the parent module, where `s` is std.
+        assert_eq!(
+            names("super::{s, s as t, x, s::{self as u}}"),
+            [n("s", true), n("t", true), n("x", false), n("u", true)]
+        );
+        assert_eq!(names("super::*"), [("s".to_owned(), Binds::StdByGlob)]);
+        assert_eq!(names("other::*"), []);
     }
 
     #[test]

@@ -200,8 +200,9 @@ pub use guv_macros::main;
 /// - With every group, an alias of std declared in the item (`use std as
 ///   s;`, `extern crate std as s;`) becomes [`green_std`], and
 ///   `s::thread_local!` is green where that declaration is in scope (its
-///   module or block and the blocks inside, not nested modules, unless
-///   shadowed there): elsewhere `s` is whatever the code says it is.
+///   module or block and the blocks inside, not nested modules unless they
+///   `use super::s;` or `use super::*;`, and unless shadowed there):
+///   elsewhere `s` is whatever the code says it is.
 /// - [`original!`] names std's own item inside a patched one;
 ///   [`is_patched!`] tells whether a group is patched where it is used.
 ///
