@@ -173,14 +173,14 @@ impl From<Error> for io::Error {
 /// [`Timeout`](crate::Timeout) of its expiring — what Python's
 /// `GreenletExit` and gevent's `Timeout` are, exceptions that
 /// `except Exception` lets through. Code that catches panics around
-/// blocking calls should re-raise these (`std::panic::resume_unwind`), or
-/// the kill or timeout is lost; [`catch_unwind`] does that for you.
+/// blocking calls should re-raise these ([`resume_unwind`]), or the kill
+/// or timeout is lost; [`catch_unwind`] does that for you.
 /// ```
 /// use std::panic::{AssertUnwindSafe, catch_unwind};
 /// let caught = guv::with_timeout(std::time::Duration::from_millis(1), || {
 ///     let payload = catch_unwind(AssertUnwindSafe(|| guv::sleep(std::time::Duration::from_secs(60)))).unwrap_err();
 ///     assert!(guv::is_interrupt(&*payload));
-///     std::panic::resume_unwind(payload);
+///     guv::resume_unwind(payload);
 /// });
 /// assert!(caught.unwrap_err().is_timed_out());
 /// guv::debug::hub_exceptions(false);
@@ -189,6 +189,28 @@ impl From<Error> for io::Error {
 /// ```
 pub fn is_interrupt(payload: &(dyn Any + Send)) -> bool {
     payload.is::<KillSignal>() || payload.is::<TimeoutSignal>()
+}
+
+/// `std::panic::resume_unwind` for greenlets: re-raises `payload` (one
+/// caught with `catch_unwind`, or a thread's panic from
+/// `JoinHandle::join`) in the running greenlet, first telling the hub that
+/// this greenlet is unwinding. Rust counts panics per OS thread, and
+/// std's `resume_unwind` skips the panic hook through which guv learns
+/// whose panic is in flight; a greenlet that re-raises with it after it
+/// has blocked, while another greenlet is parked mid-unwind, could have a
+/// kill delivered into its cleanup, which aborts the process. Re-raising
+/// at once, before anything blocks, is safe either way.
+/// ```
+/// use std::panic::{AssertUnwindSafe, catch_unwind};
+/// let r = guv::with_timeout(std::time::Duration::from_millis(1), || {
+///     let payload = catch_unwind(AssertUnwindSafe(|| guv::sleep(std::time::Duration::from_secs(60)))).unwrap_err();
+///     guv::sleep(std::time::Duration::from_millis(1)); // some cleanup that blocks
+///     guv::resume_unwind(payload);
+/// });
+/// assert!(r.unwrap_err().is_timed_out());
+/// ```
+pub fn resume_unwind(payload: Box<dyn Any + Send>) -> ! {
+    crate::hub::resume_unwind(payload)
 }
 
 /// `std::panic::catch_unwind` that lets guv's kills and timeouts through:
@@ -223,7 +245,7 @@ pub fn is_interrupt(payload: &(dyn Any + Send)) -> bool {
 /// ```
 pub fn catch_unwind<R>(f: impl FnOnce() -> R + UnwindSafe) -> std::thread::Result<R> {
     match panic::catch_unwind(f) {
-        Err(payload) if is_interrupt(&*payload) => panic::resume_unwind(payload),
+        Err(payload) if is_interrupt(&*payload) => crate::hub::resume_unwind(payload),
         other => other,
     }
 }

@@ -151,7 +151,7 @@ where
                 let _ = self.outcome.run_links(false);
             }
         }
-        panic::resume_unwind(payload);
+        crate::hub::resume_unwind(payload);
     }
 }
 
@@ -338,14 +338,14 @@ impl<T: 'static> GreenThread<T> {
     /// [`guv::is_interrupt`](crate::is_interrupt) recognises:
     ///
     /// ```
-    /// use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+    /// use std::panic::{AssertUnwindSafe, catch_unwind};
     /// let jobs = guv::queue::Queue::<fn()>::new(None);
     /// let q = jobs.clone();
     /// let worker = guv::spawn(move || loop {
     ///     let job = q.get();
     ///     if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
     ///         if guv::is_interrupt(&*payload) {
-    ///             resume_unwind(payload); // a kill or a timeout: let it through
+    ///             guv::resume_unwind(payload); // a kill or a timeout: let it through
     ///         }
     ///         // a job's panic: logged, and the worker goes on
     ///     }

@@ -110,7 +110,7 @@ mod waiters;
 pub mod websocket;
 pub mod wsgi;
 
-pub use error::{Error, catch_unwind, is_interrupt};
+pub use error::{Error, catch_unwind, is_interrupt, resume_unwind};
 pub use event::Never;
 pub use event::flag::Event;
 pub use event::result::AsyncResult;

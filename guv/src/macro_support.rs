@@ -117,7 +117,7 @@ where
     match outcome {
         Some(Outcome::Passed) => {}
         Some(Outcome::Failed(msg)) => panic!("{msg}"),
-        Some(Outcome::Panicked(payload)) => panic::resume_unwind(payload),
+        Some(Outcome::Panicked(payload)) => crate::hub::resume_unwind(payload),
         None => panic!("#[guv::test] `{}`: the test's thread ended without a result", opts.name),
     }
 }

@@ -898,7 +898,7 @@ where
         }
         Ok(Err(e)) => log::warn!(target: TARGET, "{peer}: the handler failed: {e}"),
         // A kill (a stop) goes on unwinding to the greenlet's entry.
-        Err(payload) if payload.is::<KillSignal>() => panic::resume_unwind(payload),
+        Err(payload) if payload.is::<KillSignal>() => crate::hub::resume_unwind(payload),
         // The handler's own `Timeout` (nothing else can time this greenlet
         // out), not caught: its guard is gone, so it ends here.
         Err(payload) if payload.is::<TimeoutSignal>() => {

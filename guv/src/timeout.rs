@@ -132,7 +132,7 @@ pub fn with_timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, E
                 with_hub(|hub| hub.unwound(hub.current().header()));
                 Err(Error::TimedOut)
             }
-            _ => panic::resume_unwind(payload),
+            _ => crate::hub::resume_unwind(payload),
         },
     }
 }

@@ -297,7 +297,7 @@ where
     });
     match result {
         Outcome::Ran(Ok(v)) => v,
-        Outcome::Ran(Err(payload)) => panic::resume_unwind(payload),
+        Outcome::Ran(Err(payload)) => crate::hub::resume_unwind(payload),
         Outcome::Abandoned(e) => panic!("{e}"),
     }
 }

@@ -234,7 +234,7 @@ impl<W, D, F: FnOnce(D)> Drop for Abandon<'_, W, D, F> {
 /// panic hook has already reported it).
 pub(crate) fn resume_if_interrupt(payload: Box<dyn std::any::Any + Send>) {
     if is_interrupt(&payload) {
-        std::panic::resume_unwind(payload);
+        crate::hub::resume_unwind(payload);
     }
 }
 

@@ -119,10 +119,10 @@ where
     // this function, by return or unwind, while a scoped thread runs.
     let interrupt = scope.data.wait_all();
     if let Some(payload) = interrupt {
-        panic::resume_unwind(payload);
+        crate::hub::resume_unwind(payload);
     }
     match result {
-        Err(payload) => panic::resume_unwind(payload),
+        Err(payload) => crate::hub::resume_unwind(payload),
         Ok(_) if scope.data.a_thread_panicked.load(Ordering::Relaxed) => panic!("a scoped thread panicked"),
         Ok(v) => v,
     }

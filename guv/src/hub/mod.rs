@@ -153,6 +153,23 @@ pub(crate) fn panicking() -> bool {
     .unwrap_or(true)
 }
 
+/// `std::panic::resume_unwind` for a payload the running greenlet re-raises
+/// (one it caught, or a pool thread's panic): marks the greenlet as
+/// unwinding first (see [`Hub::is_unwinding`]). `resume_unwind` skips the
+/// panic hook that marks panics, and a mark made when the payload was
+/// first raised is gone if the greenlet was seen with no panic in flight
+/// since (it parked after catching). Unmarked while another greenlet is
+/// parked mid-unwind, it would look not to be unwinding, and a kill could
+/// be delivered into its cleanup, aborting the process.
+pub(crate) fn resume_unwind(payload: Box<dyn std::any::Any + Send>) -> ! {
+    try_with_hub(|hub| {
+        if let Ok(cur) = hub.current.try_borrow() {
+            hub.mark_unwinding(cur.header());
+        }
+    });
+    panic::resume_unwind(payload)
+}
+
 /// Whether the running greenlet holds an interrupt (a kill, a `Timeout`)
 /// that it keeps pending because it is unwinding: a wait in its
 /// destructors that may give up (`killall`'s, parked with

@@ -183,7 +183,7 @@ impl Drop for Leave<'_> {
 fn run_inline<T>(f: impl FnOnce() -> T) -> Result<T, Error> {
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         if waiters::is_interrupt(&payload) {
-            panic::resume_unwind(payload);
+            crate::hub::resume_unwind(payload);
         }
         Error::from_unwind(payload)
     })

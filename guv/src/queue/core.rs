@@ -244,7 +244,7 @@ impl<T, S: Store<T>> Core<T, S> {
             // Stored either way: counted either way, then the panic goes on.
             self.item_entered();
             if let Err(payload) = stored {
-                panic::resume_unwind(payload);
+                crate::hub::resume_unwind(payload);
             }
             return Ok(());
         }
@@ -259,7 +259,7 @@ impl<T, S: Store<T>> Core<T, S> {
     pub(crate) fn get(&self, wait: bool, deadline: Option<Instant>) -> Option<T> {
         let stored = self.items.borrow_mut().pop();
         // A panic took nothing out: the queue is as it was.
-        let stored = stored.unwrap_or_else(|payload| panic::resume_unwind(payload));
+        let stored = stored.unwrap_or_else(|payload| crate::hub::resume_unwind(payload));
         if let Some(item) = stored {
             self.refill();
             return Some(item);

@@ -695,7 +695,7 @@ impl HeldHead<'_> {
             TakenBack::Unsent(head) => self.encoded = Some((head, close)),
             TakenBack::Dropped => {}
         }
-        read.unwrap_or_else(|payload| panic::resume_unwind(payload))
+        read.unwrap_or_else(|payload| crate::hub::resume_unwind(payload))
     }
 }
 
@@ -851,7 +851,7 @@ fn stream_body(
 /// the connection's greenlet is not the app's and goes on unwinding.
 fn app_panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     if payload.is::<KillSignal>() || payload.is::<TimeoutSignal>() {
-        panic::resume_unwind(payload);
+        crate::hub::resume_unwind(payload);
     }
     payload
         .downcast_ref::<&str>()
