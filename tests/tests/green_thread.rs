@@ -76,15 +76,25 @@ fn join_gives_the_panic_payload_and_builder_errors() {
 #[test]
 fn scope_waits_for_its_threads_even_when_its_owner_is_killed() {
     use std::sync::{Arc, Mutex};
+    /// Reads the borrowed data as it is dropped.
+    struct ReadOnDrop<'a>(&'a [i32], Arc<Mutex<Vec<String>>>);
+    impl Drop for ReadOnDrop<'_> {
+        fn drop(&mut self) {
+            guv::gyield(); // unwinding, it still lets others run
+            self.1.lock().unwrap().push(format!("scoped thread's guard read {:?}", self.0));
+        }
+    }
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let l2 = log.clone();
     let owner = guv::spawn(move || {
         let data = vec![1, 2, 3];
         thread::scope(|s| {
             s.spawn(|| {
-                // Borrows `data` from the owner's stack while it is killed.
-                guv::sleep(Duration::from_millis(30));
-                l2.lock().unwrap().push(format!("scoped thread read {:?}", data));
+                // Borrows `data` from the owner's stack while it is killed;
+                // the owner's kill cascades to it.
+                let _guard = ReadOnDrop(&data, l2.clone());
+                guv::sleep(Duration::from_secs(60));
+                l2.lock().unwrap().push("unreachable: the scoped thread finished".into());
             });
             guv::sleep(Duration::from_secs(60));
         });
@@ -92,9 +102,10 @@ fn scope_waits_for_its_threads_even_when_its_owner_is_killed() {
     });
     guv::gyield();
     owner.kill();
-    log.lock().unwrap().push("kill returned".into());
     assert!(owner.wait().unwrap_err().is_killed());
-    assert_eq!(*log.lock().unwrap(), ["kill returned", "scoped thread read [1, 2, 3]"]);
+    // The scope held the owner's kill until its thread, killed in turn, had
+    // run its destructor, which still read the owner's data.
+    assert_eq!(*log.lock().unwrap(), ["scoped thread's guard read [1, 2, 3]"]);
 }
 
 #[test]

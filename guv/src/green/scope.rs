@@ -5,9 +5,15 @@
 //! step. What makes it sound is in this file too: [`scope`] does not return,
 //! and does not unwind, before every thread it spawned has ended (a kill or
 //! `Timeout` aimed at the waiting greenlet is held back until then).
+//!
+//! A kill or `Timeout` of the scope's owner cascades: the scoped threads
+//! of its own hub are killed, so that the wait ends (as a greenlet's drop
+//! guards take its helpers down); an ordinary panic of the closure does not
+//! cut them short, as with std.
 
 #![allow(unsafe_code)] // one of the fenced unsafe files; see lib.rs
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -16,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::thread::{Builder, Packet, Thread, lock, run_body};
+use crate::GreenThread;
 use crate::hub::{RemoteWaker, with_hub};
 
 /// What the scope and its threads share.
@@ -23,9 +30,77 @@ struct ScopeData {
     /// Threads still running, and the scope owner's waker while it waits.
     running: Mutex<(usize, Option<RemoteWaker>)>,
     a_thread_panicked: AtomicBool,
+    /// The owner's OS thread: the threads spawned on it are greenlets of
+    /// the owner's hub, kept in [`MEMBERS`] to be killed with it.
+    owner: std::thread::ThreadId,
+}
+
+thread_local! {
+    /// The greenlets of this thread's scopes, by scope ([`ScopeData::key`]):
+    /// what a kill or `Timeout` of a scope's owner kills. Handles are not
+    /// `Send`, so they stay here rather than in the shared `ScopeData`.
+    static MEMBERS: RefCell<Vec<(usize, GreenThread<()>)>> = const { RefCell::new(Vec::new()) };
+    /// When [`MEMBERS`] next drops the handles of ended greenlets.
+    static PRUNE_AT: Cell<usize> = const { Cell::new(64) };
+}
+
+/// Adds a scoped greenlet to [`MEMBERS`], dropping the handles of ended
+/// ones now and then (a scope may spawn many short threads); dropped after
+/// the table is released, as a handle's stored result may run user code.
+fn add_member(key: usize, g: GreenThread<()>) {
+    let ended: Vec<_> = MEMBERS.with(|m| {
+        let mut m = m.borrow_mut();
+        m.push((key, g));
+        let at = PRUNE_AT.get();
+        if m.len() < at {
+            return Vec::new();
+        }
+        let (ended, live): (Vec<_>, Vec<_>) = std::mem::take(&mut *m).into_iter().partition(|(_, g)| g.is_finished());
+        *m = live;
+        PRUNE_AT.set((2 * m.len()).max(64));
+        ended
+    });
+    drop(ended);
+}
+
+/// Takes `key`'s greenlets out of [`MEMBERS`] (also at thread exit, when
+/// the table is gone: then there is nothing to take).
+fn take_members(key: usize) -> Vec<GreenThread<()>> {
+    MEMBERS
+        .try_with(|m| {
+            let mut m = m.borrow_mut();
+            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut *m).into_iter().partition(|(k, _)| *k == key);
+            *m = rest;
+            mine.into_iter().map(|(_, g)| g).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Forgets a scope's greenlets when the scope ends, however it ends.
+struct Members(usize);
+
+impl Drop for Members {
+    fn drop(&mut self) {
+        drop(take_members(self.0));
+    }
 }
 
 impl ScopeData {
+    /// The scope's key in [`MEMBERS`]: its shared data's address, stable
+    /// while the scope lives.
+    fn key(&self) -> usize {
+        self as *const ScopeData as usize
+    }
+
+    /// Kills the scope's greenlets on this hub (the owner was killed or
+    /// timed out). Taken out of the table first: a kill switches, and a
+    /// killed greenlet may spawn.
+    fn kill_members(&self) {
+        for g in take_members(self.key()) {
+            g.kill();
+        }
+    }
+
     fn thread_ended(&self) {
         let waker = {
             let mut st = lock(&self.running);
@@ -39,7 +114,8 @@ impl ScopeData {
 
     /// Parks until no thread runs. An interrupt (kill, `Timeout`) that
     /// arrives meanwhile is caught and returned, to be re-raised once the
-    /// threads are done: unwinding now would free what they borrow.
+    /// threads are done: unwinding now would free what they borrow. It
+    /// kills the scope's greenlets, so that they are done soon.
     fn wait_all(&self) -> Option<Box<dyn std::any::Any + Send>> {
         let mut held = None;
         loop {
@@ -59,6 +135,7 @@ impl ScopeData {
             }));
             if let Err(payload) = r {
                 held.get_or_insert(payload);
+                self.kill_members();
             }
         }
     }
@@ -94,6 +171,28 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// `thread::scope`). If one of them panicked and was not joined, `scope`
 /// panics once they have all ended.
 ///
+/// If the calling greenlet is killed, or a [`Timeout`](crate::Timeout) of
+/// its expires, in the closure or while `scope` waits, the scope's threads
+/// are killed too, and the kill or timeout goes on once they have ended (it
+/// cannot before: they may borrow from the caller). A panic of the closure
+/// lets them finish, as with std.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut slept = 0;
+/// let r = guv::with_timeout(Duration::from_millis(10), || {
+///     guv::green::thread::scope(|s| {
+///         s.spawn(|| {
+///             guv::sleep(Duration::from_secs(3600)); // cut short by the timeout
+///             slept += 1;
+///         });
+///     })
+/// });
+/// assert!(r.unwrap_err().is_timed_out());
+/// assert_eq!(slept, 0);
+/// ```
+///
+///
 /// ```
 /// use guv::green::thread;
 /// let mut counts = vec![0; 3];
@@ -110,11 +209,23 @@ where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
 {
     let scope = Scope {
-        data: Arc::new(ScopeData { running: Mutex::new((0, None)), a_thread_panicked: AtomicBool::new(false) }),
+        data: Arc::new(ScopeData {
+            running: Mutex::new((0, None)),
+            a_thread_panicked: AtomicBool::new(false),
+            owner: std::thread::current().id(),
+        }),
         scope: PhantomData,
         env: PhantomData,
     };
+    let _members = Members(scope.data.key());
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    if let Err(payload) = &result
+        && crate::is_interrupt(&**payload)
+    {
+        // The owner was killed or timed out in the closure: its threads go
+        // too (a plain panic lets them finish, as std's scope does).
+        scope.data.kill_members();
+    }
     // The invariant that makes `Scope::spawn_with` sound: nothing leaves
     // this function, by return or unwind, while a scoped thread runs.
     let interrupt = scope.data.wait_all();
@@ -180,7 +291,11 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // it never runs — so nothing it borrows is freed while it can
         // still run. The two types differ only in the lifetime bound.
         let body: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(body) };
-        builder.spawn_n(body)?;
+        if std::thread::current().id() == self.data.owner {
+            add_member(self.data.key(), builder.spawn(body)?);
+        } else {
+            builder.spawn_n(body)?;
+        }
         Ok(ScopedJoinHandle { packet, thread, scope: PhantomData })
     }
 }
