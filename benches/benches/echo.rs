@@ -5,12 +5,14 @@
 //! `cargo bench -p guv-benches --bench echo` (env: GUV_BENCH_RUNS, default
 //! 5; GUV_BENCH_SECS, default 3; GUV_BENCH_CONNS, default 50). Reports, per
 //! runtime, the median round trips per second and the server's CPU
-//! microseconds per round trip, and each ratio to guv. Under `cargo test`
-//! it runs a short smoke pass instead.
+//! microseconds per round trip (and the user-space part of it), each ratio
+//! to guv, and the median of the per-run ratios (each run alternates the
+//! runtimes, so a ratio within a run is the least disturbed by a noisy
+//! machine). Under `cargo test` it runs a short smoke pass instead.
 
 use std::time::Duration;
 
-use guv_benches::{RUNTIMES, cpu_seconds, echo_load, median, pin_to_core};
+use guv_benches::{RUNTIMES, cpu_times, echo_load, median, pin_to_core};
 
 #[path = "support/echo_servers.rs"]
 mod echo_servers;
@@ -29,29 +31,40 @@ fn main() {
     pin_to_core(1);
     let mut rps: Vec<Vec<f64>> = vec![Vec::new(); RUNTIMES.len()];
     let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); RUNTIMES.len()];
+    let mut user: Vec<Vec<f64>> = vec![Vec::new(); RUNTIMES.len()];
     for run in 1..=runs {
         for (i, rt) in RUNTIMES.iter().enumerate() {
             let server = Server::start(rt).expect("server start");
             echo_load(server.port, conns, 64, Duration::from_millis(100)); // warm-up
-            let c0 = cpu_seconds(server.pid());
+            let (u0, s0) = cpu_times(server.pid());
             let n = echo_load(server.port, conns, 64, secs);
-            let c1 = cpu_seconds(server.pid());
+            let (u1, s1) = cpu_times(server.pid());
             let r = n as f64 / secs.as_secs_f64();
-            let us = (c1 - c0) * 1e6 / n.max(1) as f64;
-            println!("run {run} {rt:>5}: {r:>9.0} round trips/s, {us:6.2} us server CPU per round trip");
+            let per = |seconds: f64| seconds * 1e6 / n.max(1) as f64;
+            let (us, us_user) = (per(u1 - u0 + s1 - s0), per(u1 - u0));
+            println!(
+                "run {run} {rt:>5}: {r:>9.0} round trips/s, {us:6.2} us server CPU per round trip ({us_user:.2} in user space)"
+            );
             rps[i].push(r);
             cpu[i].push(us);
+            user[i].push(us_user);
         }
     }
     let min_cpu: Vec<f64> = cpu.iter().map(|v| v.iter().cloned().fold(f64::INFINITY, f64::min)).collect();
+    // Per run, each runtime's CPU against guv's in the same run.
+    let mut paired: Vec<Vec<f64>> = cpu.iter().map(|v| v.iter().zip(&cpu[0]).map(|(c, g)| c / g).collect()).collect();
+    let user_med: Vec<f64> = user.iter_mut().map(|v| median(v)).collect();
     let med: Vec<(f64, f64)> = (0..RUNTIMES.len()).map(|i| (median(&mut rps[i]), median(&mut cpu[i]))).collect();
     println!("\nmedian of {runs} runs, {conns} connections, 64-byte messages:");
     for (i, rt) in RUNTIMES.iter().enumerate() {
         let (r, c) = med[i];
         println!(
-            "{rt:>5}: {r:>9.0} round trips/s ({:.2}x guv), {c:6.2} us CPU/round trip ({:.2}x guv); best run {:.2} us ({:.2}x guv)",
+            "{rt:>5}: {r:>9.0} round trips/s ({:.2}x guv), {c:6.2} us CPU/round trip ({:.2}x guv; per-run ratio {:.3}), \
+             {:.2} us of it user space; best run {:.2} us ({:.2}x guv)",
             r / med[0].0,
             c / med[0].1,
+            median(&mut paired[i]),
+            user_med[i],
             min_cpu[i],
             min_cpu[i] / min_cpu[0]
         );

@@ -74,8 +74,9 @@ pub fn pin_to_core(core: usize) {
     }
 }
 
-/// CPU time (user + system) a process has used, in seconds.
-pub fn cpu_seconds(pid: u32) -> f64 {
+/// CPU time a process has used in user space and in the kernel, in
+/// seconds (clock-tick resolution, 10 ms here).
+pub fn cpu_times(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at ')'.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -84,7 +85,7 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // utime and stime are fields 14 and 15; `rest` starts at field 3.
-    (ticks(11) + ticks(12)) / tck
+    (ticks(11) / tck, ticks(12) / tck)
 }
 
 /// A process's resident memory, in KiB.
