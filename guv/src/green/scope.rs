@@ -217,8 +217,9 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// If the calling greenlet is killed, or a [`Timeout`](crate::Timeout) of
 /// its expires, in the closure or while `scope` waits, the scope's threads
 /// are killed too, and the kill or timeout goes on once they have ended (it
-/// cannot before: they may borrow from the caller). A panic of the closure
-/// lets them finish, as with std.
+/// cannot before: they may borrow from the caller; if both a kill and a
+/// timeout reach it, the kill goes on). A panic of the closure lets them
+/// finish, as with std.
 ///
 /// ```
 /// use std::time::Duration;
