@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use super::thread::{Builder, Packet, Thread, lock, run_body};
 use crate::GreenThread;
+use crate::greenlet::{KillSignal, TimeoutSignal};
 use crate::hub::{RemoteWaker, with_hub};
 
 /// What the scope and its threads share.
@@ -30,6 +31,9 @@ struct ScopeData {
     /// Threads still running, and the scope owner's waker while it waits.
     running: Mutex<(usize, Option<RemoteWaker>)>,
     a_thread_panicked: AtomicBool,
+    /// The owner was interrupted: a thread spawned on its hub from now on
+    /// is killed at once (a killed thread's destructor may spawn).
+    killing: AtomicBool,
     /// The owner's OS thread: the threads spawned on it are greenlets of
     /// the owner's hub, kept in [`MEMBERS`] to be killed with it.
     owner: std::thread::ThreadId,
@@ -76,6 +80,18 @@ fn take_members(key: usize) -> Vec<GreenThread<()>> {
         .unwrap_or_default()
 }
 
+/// Takes one of `key`'s greenlets out of [`MEMBERS`].
+fn take_member(key: usize) -> Option<GreenThread<()>> {
+    MEMBERS
+        .try_with(|m| {
+            let mut m = m.borrow_mut();
+            let i = m.iter().rposition(|(k, _)| *k == key)?;
+            Some(m.swap_remove(i).1)
+        })
+        .ok()
+        .flatten()
+}
+
 /// Forgets a scope's greenlets when the scope ends, however it ends.
 struct Members(usize);
 
@@ -93,11 +109,16 @@ impl ScopeData {
     }
 
     /// Kills the scope's greenlets on this hub (the owner was killed or
-    /// timed out). Taken out of the table first: a kill switches, and a
-    /// killed greenlet may spawn.
-    fn kill_members(&self) {
-        for g in take_members(self.key()) {
-            g.kill();
+    /// timed out), one at a time out of the table: a kill switches, and a
+    /// killed greenlet may spawn another (killed in turn). An interrupt
+    /// that reaches the owner meanwhile is caught into `held` (see
+    /// [`stronger`]): unwinding out of here would leave the scope early.
+    fn kill_members(&self, held: &mut Option<Payload>) {
+        self.killing.store(true, Ordering::Relaxed);
+        while let Some(g) = take_member(self.key()) {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| g.kill())) {
+                hold(held, payload);
+            }
         }
     }
 
@@ -115,9 +136,13 @@ impl ScopeData {
     /// Parks until no thread runs. An interrupt (kill, `Timeout`) that
     /// arrives meanwhile is caught and returned, to be re-raised once the
     /// threads are done: unwinding now would free what they borrow. It
-    /// kills the scope's greenlets, so that they are done soon.
-    fn wait_all(&self) -> Option<Box<dyn std::any::Any + Send>> {
-        let mut held = None;
+    /// kills the scope's greenlets, so that they are done soon; `held` is
+    /// the closure's own interrupt, if it had one (the threads are killed
+    /// then too).
+    fn wait_all(&self, mut held: Option<Payload>) -> Option<Payload> {
+        if held.is_some() {
+            self.kill_members(&mut held);
+        }
         loop {
             let st = lock(&self.running);
             if st.0 == 0 {
@@ -134,10 +159,28 @@ impl ScopeData {
                 })
             }));
             if let Err(payload) = r {
-                held.get_or_insert(payload);
-                self.kill_members();
+                hold(&mut held, payload);
+                self.kill_members(&mut held);
             }
         }
+    }
+}
+
+type Payload = Box<dyn std::any::Any + Send>;
+
+/// Keeps the stronger of two interrupts that reached the owner, as a
+/// greenlet's pending interrupt does: a kill beats a `Timeout`, and an
+/// outer (older) `Timeout` an inner one. The weaker would be caught on
+/// the way out (an inner `with_timeout`), losing the stronger one.
+fn hold(held: &mut Option<Payload>, new: Payload) {
+    let rank = |p: &Payload| match p.downcast_ref::<TimeoutSignal>() {
+        Some(TimeoutSignal(id)) => (1, *id),
+        None if p.is::<KillSignal>() => (0, 0),
+        None => (2, 0),
+    };
+    match held {
+        Some(old) if rank(old) <= rank(&new) => {}
+        _ => *held = Some(new),
     }
 }
 
@@ -174,8 +217,9 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// If the calling greenlet is killed, or a [`Timeout`](crate::Timeout) of
 /// its expires, in the closure or while `scope` waits, the scope's threads
 /// are killed too, and the kill or timeout goes on once they have ended (it
-/// cannot before: they may borrow from the caller). A panic of the closure
-/// lets them finish, as with std.
+/// cannot before: they may borrow from the caller; if both a kill and a
+/// timeout reach it, the kill goes on). A panic of the closure lets them
+/// finish, as with std.
 ///
 /// ```
 /// use std::time::Duration;
@@ -212,23 +256,26 @@ where
         data: Arc::new(ScopeData {
             running: Mutex::new((0, None)),
             a_thread_panicked: AtomicBool::new(false),
+            killing: AtomicBool::new(false),
             owner: std::thread::current().id(),
         }),
         scope: PhantomData,
         env: PhantomData,
     };
     let _members = Members(scope.data.key());
-    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
-    if let Err(payload) = &result
-        && crate::is_interrupt(&**payload)
-    {
-        // The owner was killed or timed out in the closure: its threads go
-        // too (a plain panic lets them finish, as std's scope does).
-        scope.data.kill_members();
-    }
+    let mut result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    // The owner was killed or timed out in the closure: its threads go
+    // too (a plain panic lets them finish, as std's scope does).
+    let interrupted = match result {
+        Err(payload) if crate::is_interrupt(&*payload) => {
+            result = Err(Box::new(())); // not reached: the interrupt goes on
+            Some(payload)
+        }
+        _ => None,
+    };
     // The invariant that makes `Scope::spawn_with` sound: nothing leaves
     // this function, by return or unwind, while a scoped thread runs.
-    let interrupt = scope.data.wait_all();
+    let interrupt = scope.data.wait_all(interrupted);
     if let Some(payload) = interrupt {
         crate::hub::resume_unwind(payload);
     }
@@ -292,7 +339,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // still run. The two types differ only in the lifetime bound.
         let body: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(body) };
         if std::thread::current().id() == self.data.owner {
-            add_member(self.data.key(), builder.spawn(body)?);
+            let g = builder.spawn(body)?;
+            if self.data.killing.load(Ordering::Relaxed) {
+                g.kill(); // not started: dropped unrun
+            } else {
+                add_member(self.data.key(), g);
+            }
         } else {
             builder.spawn_n(body)?;
         }
