@@ -139,3 +139,41 @@ fn a_scope_spawning_many_short_threads_keeps_working_and_a_later_kill_reaches_th
     let owner = owner.wait_timeout(PROMPTLY).unwrap_or_else(|_| panic!("the scope held the kill"));
     assert!(owner.unwrap_err().is_killed());
 }
+
+#[guv::test]
+fn a_scoped_thread_killed_before_it_started_is_joined_as_killed_and_its_closure_dropped() {
+    /// Parks as it is dropped, then records that it was.
+    struct SlowDrop<'a>(&'a Mutex<Vec<&'static str>>);
+    impl Drop for SlowDrop<'_> {
+        fn drop(&mut self) {
+            guv::sleep(Duration::from_millis(5));
+            self.0.lock().unwrap().push("unrun closure dropped");
+        }
+    }
+    let log = Mutex::new(Vec::new());
+    let joined = Mutex::new(None);
+    let started = guv::Event::new();
+    let st = started.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        guv::with_timeout(Duration::from_millis(20), || {
+            thread::scope(|s| {
+                s.spawn(|| {
+                    // Swallows the scope's kill, then spawns and joins a
+                    // thread that the scope kills before it starts.
+                    let _ = std::panic::catch_unwind(|| guv::sleep(HOUR));
+                    let late = SlowDrop(&log);
+                    let h = s.spawn(move || {
+                        let _late = late;
+                        "ran"
+                    });
+                    *joined.lock().unwrap() = Some(h.join().map_err(|p| guv::is_interrupt(&*p)));
+                });
+                st.set();
+            })
+        })
+    }));
+    assert!(started.is_set());
+    assert!(r.unwrap().unwrap_err().is_timed_out());
+    assert_eq!(*joined.lock().unwrap(), Some(Err(true)), "joined as killed, not hung");
+    assert_eq!(*log.lock().unwrap(), ["unrun closure dropped"]);
+}

@@ -122,3 +122,14 @@ fn scope_panics_if_an_unjoined_thread_panicked() {
     let ok = thread::scope(|s| s.spawn(|| panic!("joined")).join().is_err());
     assert!(ok);
 }
+
+#[test]
+fn joining_a_green_thread_whose_hub_ended_before_it_ran_is_an_error_not_a_hang() {
+    // The spawning thread ends (and its hub with it) before the green
+    // thread ever runs; another OS thread joins it.
+    let h = std::thread::spawn(|| thread::spawn(|| 5)).join().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(h.join().map_err(|p| guv::is_interrupt(&*p))).unwrap());
+    let joined = rx.recv_timeout(Duration::from_secs(30)).expect("the join returned");
+    assert_eq!(joined, Err(true), "it never ran: joined as killed");
+}

@@ -21,7 +21,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::thread::{Builder, Packet, Thread, lock, run_body};
+use super::thread::{Builder, Packet, Share, Thread, lock, run_body};
 use crate::GreenThread;
 use crate::greenlet::{KillSignal, TimeoutSignal};
 use crate::hub::{RemoteWaker, with_hub};
@@ -319,17 +319,19 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             Arc::new(move || data.a_thread_panicked.store(true, Ordering::Relaxed))
         };
         let packet = Arc::new(Packet::new(Some(on_panic)));
-        let (p, t) = (packet.clone(), thread.clone());
         lock(&data.running).0 += 1;
         // Counts the thread as ended when the body finishes — or is dropped
-        // unrun, if the greenlet never starts.
-        let ended = Ended(data);
+        // unrun, if the greenlet never starts. The closure captures one
+        // tuple, whose fields drop in order if it never runs: `f` (which
+        // may borrow, and whose destructors may park), then the packet's
+        // share (finished as killed, for a join), and `Ended` last.
+        let parts = (f, thread.clone(), Share(packet.clone()), Ended(data));
         let body: Box<dyn FnOnce() + 'scope> = Box::new(move || {
-            let _ended = ended;
-            run_body(t, &p, f);
+            let (f, t, share, _ended) = parts;
+            run_body(t, &share.0, f);
             // Drop our share of the packet before saying we are done, so
             // an unjoined panic is recorded before the scope checks.
-            drop(p);
+            drop(share);
         });
         // SAFETY: the body borrows data that lives for 'scope. `scope`
         // (the only way to obtain a `&'scope Scope`) waits, without

@@ -361,6 +361,21 @@ impl<T> Drop for Packet<T> {
     }
 }
 
+/// A green thread body's share of its packet. If the body is dropped
+/// without having run — killed before it started, or dropped when its
+/// hub's thread ended first — it finishes the packet as killed (the
+/// payload `guv::is_interrupt` recognises), so that a join returns `Err`
+/// instead of waiting for ever.
+pub(super) struct Share<T>(pub(super) Arc<Packet<T>>);
+
+impl<T> Drop for Share<T> {
+    fn drop(&mut self) {
+        if !self.0.is_finished() {
+            self.0.finish(Err(Box::new(crate::greenlet::KillSignal)));
+        }
+    }
+}
+
 /// Runs `f` as the body of a green thread described by `thread`.
 pub(super) fn run_body<T>(thread: Thread, packet: &Packet<T>, f: impl FnOnce() -> T) {
     let _current = set_current(thread);
@@ -385,7 +400,11 @@ pub struct JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    /// Waits for the thread to end: its value, or its panic's payload.
+    /// Waits for the thread to end: its value, or its panic's payload. A
+    /// green thread that never ran — its hub's OS thread ended before it
+    /// started, or (scoped) it was killed first — joins as `Err` with the
+    /// payload of a kill ([`guv::is_interrupt`](crate::is_interrupt) says
+    /// so), as does one killed while it ran.
     ///
     /// ```
     /// let h = guv::green::thread::spawn(|| 1 + 1);
@@ -492,8 +511,8 @@ impl Builder {
     {
         let (builder, thread) = self.into_parts();
         let packet = Arc::new(Packet::new(None));
-        let (p, t) = (packet.clone(), thread.clone());
-        builder.spawn_n(move || run_body(t, &p, f))?;
+        let (share, t) = (Share(packet.clone()), thread.clone());
+        builder.spawn_n(move || run_body(t, &share.0, f))?;
         Ok(JoinHandle { packet, thread })
     }
 
