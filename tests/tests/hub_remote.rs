@@ -130,15 +130,26 @@ impl guv::hub::Backend for FlakyNotify {
     }
 }
 
+/// Runs `body` on a new OS thread whose hub's notifier fails while `fail`
+/// is set.
+fn on_flaky_hub<R: Send + 'static>(
+    fail: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    body: impl FnOnce() -> R + Send + 'static,
+) -> std::thread::JoinHandle<R> {
+    let fail = fail.clone();
+    std::thread::spawn(move || {
+        let backend = FlakyNotify { inner: guv::hub::EpollBackend::new().unwrap(), fail };
+        guv::hub::set_backend(Box::new(backend)).unwrap();
+        body()
+    })
+}
+
 #[test]
 fn a_spawn_whose_wake_up_fails_is_an_error_and_never_runs() {
     use std::sync::atomic::Ordering;
     let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (handle_tx, handle_rx) = mpsc::channel();
-    let backend_fail = fail.clone();
-    let hub_thread = std::thread::spawn(move || {
-        let backend = FlakyNotify { inner: guv::hub::EpollBackend::new().unwrap(), fail: backend_fail };
-        guv::hub::set_backend(Box::new(backend)).unwrap();
+    let hub_thread = on_flaky_hub(&fail, move || {
         let (done_tx, done_rx) = guv::green::sync::mpsc::channel::<()>();
         handle_tx.send((guv::hub::Handle::current(), done_tx)).unwrap();
         // Sleeps in the backend's wait (no timeout) until a notify comes.
@@ -181,10 +192,7 @@ fn a_wake_up_whose_notify_fails_lands_with_the_next_request() {
     use std::sync::atomic::Ordering;
     let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (handle_tx, handle_rx) = mpsc::channel();
-    let backend_fail = fail.clone();
-    let hub_thread = std::thread::spawn(move || {
-        let backend = FlakyNotify { inner: guv::hub::EpollBackend::new().unwrap(), fail: backend_fail };
-        guv::hub::set_backend(Box::new(backend)).unwrap();
+    let hub_thread = on_flaky_hub(&fail, move || {
         let (value_tx, value_rx) = guv::green::sync::mpsc::channel::<u32>();
         // Runs once the main greenlet is parked in `recv` below.
         guv::spawn_n(move || handle_tx.send((guv::hub::Handle::current(), value_tx)).unwrap());

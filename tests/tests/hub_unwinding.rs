@@ -86,23 +86,28 @@ impl Drop for SayAndPark {
     }
 }
 
+/// A greenlet killed and parked in its destructor (so marked as
+/// unwinding) until the returned event is set.
+fn killed_and_parked_mid_unwind() -> (guv::GreenThread<()>, Rc<guv::Event>) {
+    let hold = Rc::new(guv::Event::new());
+    let h = hold.clone();
+    let b = guv::spawn(move || {
+        let _d = ParkOnDrop(h);
+        guv::sleep(std::time::Duration::from_secs(3600));
+    });
+    guv::gyield();
+    b.kill();
+    assert!(!b.is_finished(), "it parks in its destructor");
+    (b, hold)
+}
+
 /// A greenlet parked in a destructor while it unwinds from `with`, another
 /// one parked mid-unwind from a kill at the same time, and a kill sent to
 /// the first: it must wait for the unwinding to end.
 fn kill_while_parked_mid_unwind(with: impl FnOnce() + 'static) {
     guv::debug::hub_exceptions(false);
     // B: killed, parks in its destructor: marked as unwinding.
-    let hold_b = Rc::new(guv::Event::new());
-    let b = {
-        let hold = hold_b.clone();
-        guv::spawn(move || {
-            let _d = ParkOnDrop(hold);
-            guv::sleep(std::time::Duration::from_secs(3600));
-        })
-    };
-    guv::gyield();
-    b.kill();
-    assert!(!b.is_finished(), "b parks in its destructor");
+    let (b, hold_b) = killed_and_parked_mid_unwind();
     // A: unwinds from a panic that was caught and re-raised by guv, and
     // parks in a destructor.
     let (hold_a, dropping) = (Rc::new(guv::Event::new()), Rc::new(guv::Event::new()));
@@ -166,17 +171,7 @@ fn child_a_panic_re_raised_by_a_scope_after_it_waited_is_its_own_unwinding() {
     guv::gyield(); // a's closure has panicked; its scope waits
     assert!(!dropping.is_set());
     // B: killed, parks in its destructor: marked as unwinding.
-    let hold_b = Rc::new(guv::Event::new());
-    let b = {
-        let hold = hold_b.clone();
-        guv::spawn(move || {
-            let _d = ParkOnDrop(hold);
-            guv::sleep(std::time::Duration::from_secs(3600));
-        })
-    };
-    guv::gyield();
-    b.kill();
-    assert!(!b.is_finished(), "b parks in its destructor");
+    let (b, hold_b) = killed_and_parked_mid_unwind();
     // The scoped thread ends: a re-raises its panic and parks in `_d`.
     scoped_gate.wait();
     dropping.wait();
