@@ -1,0 +1,44 @@
+//! Review 14: green threads whose body is dropped without having run.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use guv::green::thread;
+
+/// Counts its drops.
+struct Note<'a>(&'a AtomicUsize);
+
+impl Drop for Note<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A scoped thread that could not be spawned (its stack cannot be mapped)
+/// is an error of `spawn_scoped`, not a panicked thread: the scope ends
+/// normally, as std's does, with the closure dropped — from the owner's OS
+/// thread and from another one.
+#[test]
+fn a_scoped_spawn_that_fails_to_map_its_stack_does_not_make_the_scope_panic() {
+    for from_other_os_thread in [false, true] {
+        let dropped = AtomicUsize::new(0);
+        let r = std::panic::catch_unwind(|| {
+            thread::scope(|s| {
+                let try_spawn = || {
+                    let note = Note(&dropped);
+                    let r = thread::Builder::new().stack_size(usize::MAX).spawn_scoped(s, move || drop(note));
+                    r.unwrap_err().kind()
+                };
+                if from_other_os_thread {
+                    std::thread::scope(|os| os.spawn(try_spawn).join().unwrap());
+                } else {
+                    try_spawn();
+                }
+                s.spawn(|| 1).join().unwrap()
+            })
+        });
+        let ok =
+            r.unwrap_or_else(|_| panic!("the scope panicked although no scoped thread did ({from_other_os_thread})"));
+        assert_eq!(ok, 1);
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "the closure that was never spawned was dropped");
+    }
+}
