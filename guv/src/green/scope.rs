@@ -340,15 +340,22 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // it never runs — so nothing it borrows is freed while it can
         // still run. The two types differ only in the lifetime bound.
         let body: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(body) };
-        if std::thread::current().id() == self.data.owner {
-            let g = builder.spawn(body)?;
-            if self.data.killing.load(Ordering::Relaxed) {
-                g.kill(); // not started: dropped unrun
-            } else {
-                add_member(self.data.key(), g);
-            }
+        let spawned = if std::thread::current().id() == self.data.owner {
+            builder.spawn(body).map(|g| {
+                if self.data.killing.load(Ordering::Relaxed) {
+                    g.kill(); // not started: dropped unrun
+                } else {
+                    add_member(self.data.key(), g);
+                }
+            })
         } else {
-            builder.spawn_n(body)?;
+            builder.spawn_n(body)
+        };
+        if let Err(e) = spawned {
+            // The body was dropped unrun (counted as ended); its packet,
+            // finished as killed, must not count as a panicked thread.
+            packet.forget_unspawned();
+            return Err(e);
         }
         Ok(ScopedJoinHandle { packet, thread, scope: PhantomData })
     }

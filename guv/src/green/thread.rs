@@ -328,6 +328,14 @@ impl<T> Packet<T> {
         }
     }
 
+    /// Forgets the result of a body that was never spawned (dropped unrun
+    /// when its stack could not be mapped, which finished the packet as
+    /// killed): that is `spawn`'s error, not a thread that panicked.
+    pub(super) fn forget_unspawned(&self) {
+        let result = lock(&self.state).result.take();
+        drop(result);
+    }
+
     pub(super) fn is_finished(&self) -> bool {
         lock(&self.state).finished
     }
