@@ -42,3 +42,34 @@ fn a_scoped_spawn_that_fails_to_map_its_stack_does_not_make_the_scope_panic() {
         assert_eq!(dropped.load(Ordering::SeqCst), 1, "the closure that was never spawned was dropped");
     }
 }
+
+/// A green thread dropped unrun (its hub's OS thread ended first) has its
+/// closure dropped before a join returns, as a thread that ran has.
+#[test]
+fn a_join_of_a_thread_dropped_unrun_returns_after_its_closure_is_dropped() {
+    use std::sync::{Arc, Mutex};
+    /// Takes its time to be dropped, then records it.
+    struct SlowDrop(Arc<Mutex<Vec<&'static str>>>);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            // Widens the window in which a join that returned too early
+            // would be seen; the assertion is on order only.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            self.0.lock().unwrap().push("closure dropped");
+        }
+    }
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let l = log.clone();
+    let spawner = std::thread::spawn(move || {
+        let slow = SlowDrop(l);
+        tx.send(thread::spawn(move || drop(slow))).unwrap();
+        // Ends (and its hub with it) before the green thread ever runs.
+    });
+    let h = rx.recv().unwrap();
+    let joined = h.join();
+    log.lock().unwrap().push("joined");
+    spawner.join().unwrap();
+    assert!(joined.is_err_and(|p| guv::is_interrupt(&*p)));
+    assert_eq!(*log.lock().unwrap(), ["closure dropped", "joined"]);
+}
