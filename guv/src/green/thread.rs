@@ -519,8 +519,13 @@ impl Builder {
     {
         let (builder, thread) = self.into_parts();
         let packet = Arc::new(Packet::new(None));
-        let (share, t) = (Share(packet.clone()), thread.clone());
-        builder.spawn_n(move || run_body(t, &share.0, f))?;
+        // One tuple, whose fields drop in order if the body never runs: the
+        // closure before the share that lets a join return.
+        let parts = (f, thread.clone(), Share(packet.clone()));
+        builder.spawn_n(move || {
+            let (f, t, share) = parts;
+            run_body(t, &share.0, f);
+        })?;
         Ok(JoinHandle { packet, thread })
     }
 
