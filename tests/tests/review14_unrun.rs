@@ -73,3 +73,21 @@ fn a_join_of_a_thread_dropped_unrun_returns_after_its_closure_is_dropped() {
     assert!(joined.is_err_and(|p| guv::is_interrupt(&*p)));
     assert_eq!(*log.lock().unwrap(), ["closure dropped", "joined"]);
 }
+
+/// A scoped thread spawned from another OS thread that ends (with its hub)
+/// before it runs joins as killed; unjoined, the scope panics as for a
+/// panicked thread (its work was not done), as documented.
+#[test]
+fn a_scoped_thread_whose_hub_ended_before_it_ran_is_not_silently_lost() {
+    let joined = thread::scope(|s| {
+        std::thread::scope(|os| os.spawn(|| s.spawn(|| 5)).join().unwrap()).join().map_err(|p| guv::is_interrupt(&*p))
+    });
+    assert_eq!(joined, Err(true));
+    let r = std::panic::catch_unwind(|| {
+        thread::scope(|s| {
+            std::thread::scope(|os| os.spawn(|| drop(s.spawn(|| 5))).join().unwrap());
+        })
+    });
+    let payload = r.expect_err("the scope noticed the lost thread");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"a scoped thread panicked"));
+}

@@ -212,7 +212,8 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// Creates a scope for spawning green threads that may borrow non-`'static`
 /// data; every thread spawned in it is joined before `scope` returns (std's
 /// `thread::scope`). If one of them panicked and was not joined, `scope`
-/// panics once they have all ended.
+/// panics once they have all ended; so it does if one was spawned from
+/// another OS thread whose hub ended before it ran (its work was not done).
 ///
 /// If the calling greenlet is killed, or a [`Timeout`](crate::Timeout) of
 /// its expires, in the closure or while `scope` waits, the scope's threads
@@ -381,7 +382,11 @@ pub struct ScopedJoinHandle<'scope, T> {
 }
 
 impl<T> ScopedJoinHandle<'_, T> {
-    /// Waits for the thread to end: its value, or its panic's payload.
+    /// Waits for the thread to end: its value, or its panic's payload. A
+    /// thread killed (the scope's owner was interrupted) joins as `Err`
+    /// with the payload of a kill ([`guv::is_interrupt`](crate::is_interrupt)
+    /// says so), as does one that never ran: killed before it started, or
+    /// spawned from another OS thread whose hub ended first.
     ///
     /// ```
     /// let r = guv::green::thread::scope(|s| s.spawn(|| 5).join());

@@ -410,9 +410,9 @@ pub struct JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// Waits for the thread to end: its value, or its panic's payload. A
     /// green thread that never ran — its hub's OS thread ended before it
-    /// started, or (scoped) it was killed first — joins as `Err` with the
-    /// payload of a kill ([`guv::is_interrupt`](crate::is_interrupt) says
-    /// so), as does one killed while it ran.
+    /// started — joins as `Err` with the payload of a kill
+    /// ([`guv::is_interrupt`](crate::is_interrupt) says so), once its
+    /// closure has been dropped.
     ///
     /// ```
     /// let h = guv::green::thread::spawn(|| 1 + 1);
