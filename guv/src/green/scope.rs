@@ -212,7 +212,8 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// Creates a scope for spawning green threads that may borrow non-`'static`
 /// data; every thread spawned in it is joined before `scope` returns (std's
 /// `thread::scope`). If one of them panicked and was not joined, `scope`
-/// panics once they have all ended.
+/// panics once they have all ended; so it does if one was spawned from
+/// another OS thread whose hub ended before it ran (its work was not done).
 ///
 /// If the calling greenlet is killed, or a [`Timeout`](crate::Timeout) of
 /// its expires, in the closure or while `scope` waits, the scope's threads
@@ -340,15 +341,22 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // it never runs — so nothing it borrows is freed while it can
         // still run. The two types differ only in the lifetime bound.
         let body: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(body) };
-        if std::thread::current().id() == self.data.owner {
-            let g = builder.spawn(body)?;
-            if self.data.killing.load(Ordering::Relaxed) {
-                g.kill(); // not started: dropped unrun
-            } else {
-                add_member(self.data.key(), g);
-            }
+        let spawned = if std::thread::current().id() == self.data.owner {
+            builder.spawn(body).map(|g| {
+                if self.data.killing.load(Ordering::Relaxed) {
+                    g.kill(); // not started: dropped unrun
+                } else {
+                    add_member(self.data.key(), g);
+                }
+            })
         } else {
-            builder.spawn_n(body)?;
+            builder.spawn_n(body)
+        };
+        if let Err(e) = spawned {
+            // The body was dropped unrun (counted as ended); its packet,
+            // finished as killed, must not count as a panicked thread.
+            packet.forget_unspawned();
+            return Err(e);
         }
         Ok(ScopedJoinHandle { packet, thread, scope: PhantomData })
     }
@@ -374,7 +382,11 @@ pub struct ScopedJoinHandle<'scope, T> {
 }
 
 impl<T> ScopedJoinHandle<'_, T> {
-    /// Waits for the thread to end: its value, or its panic's payload.
+    /// Waits for the thread to end: its value, or its panic's payload. A
+    /// thread killed (the scope's owner was interrupted) joins as `Err`
+    /// with the payload of a kill ([`guv::is_interrupt`](crate::is_interrupt)
+    /// says so), as does one that never ran: killed before it started, or
+    /// spawned from another OS thread whose hub ended first.
     ///
     /// ```
     /// let r = guv::green::thread::scope(|s| s.spawn(|| 5).join());

@@ -328,6 +328,14 @@ impl<T> Packet<T> {
         }
     }
 
+    /// Forgets the result of a body that was never spawned (dropped unrun
+    /// when its stack could not be mapped, which finished the packet as
+    /// killed): that is `spawn`'s error, not a thread that panicked.
+    pub(super) fn forget_unspawned(&self) {
+        let result = lock(&self.state).result.take();
+        drop(result);
+    }
+
     pub(super) fn is_finished(&self) -> bool {
         lock(&self.state).finished
     }
@@ -402,9 +410,9 @@ pub struct JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// Waits for the thread to end: its value, or its panic's payload. A
     /// green thread that never ran — its hub's OS thread ended before it
-    /// started, or (scoped) it was killed first — joins as `Err` with the
-    /// payload of a kill ([`guv::is_interrupt`](crate::is_interrupt) says
-    /// so), as does one killed while it ran.
+    /// started — joins as `Err` with the payload of a kill
+    /// ([`guv::is_interrupt`](crate::is_interrupt) says so), once its
+    /// closure has been dropped.
     ///
     /// ```
     /// let h = guv::green::thread::spawn(|| 1 + 1);
@@ -511,8 +519,13 @@ impl Builder {
     {
         let (builder, thread) = self.into_parts();
         let packet = Arc::new(Packet::new(None));
-        let (share, t) = (Share(packet.clone()), thread.clone());
-        builder.spawn_n(move || run_body(t, &share.0, f))?;
+        // One tuple, whose fields drop in order if the body never runs: the
+        // closure before the share that lets a join return.
+        let parts = (f, thread.clone(), Share(packet.clone()));
+        builder.spawn_n(move || {
+            let (f, t, share) = parts;
+            run_body(t, &share.0, f);
+        })?;
         Ok(JoinHandle { packet, thread })
     }
 
