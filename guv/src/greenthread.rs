@@ -260,6 +260,65 @@ impl<T: 'static> GreenThread<T> {
         })
     }
 
+    /// Waits for the greenlet to end without taking its result, which
+    /// stays for [`wait`](Self::wait) (gevent's `join()`). It borrows the
+    /// handle, so the waiter keeps it to kill the greenlet if the wait is
+    /// cut short — gevent's `try: g.join() finally: g.kill()`:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// /// Kills the greenlet it holds when dropped (a no-op once it ended).
+    /// struct KillOnDrop<'a>(&'a guv::GreenThread<()>);
+    /// impl Drop for KillOnDrop<'_> {
+    ///     fn drop(&mut self) {
+    ///         self.0.kill();
+    ///     }
+    /// }
+    /// let worker = guv::spawn(|| guv::sleep(Duration::from_secs(3600)));
+    /// let cut = guv::with_timeout(Duration::from_millis(5), || {
+    ///     let _guard = KillOnDrop(&worker);
+    ///     worker.join(); // the timeout unwinds from here; the guard kills
+    /// });
+    /// assert!(cut.unwrap_err().is_timed_out());
+    /// assert!(worker.wait().unwrap_err().is_killed());
+    /// ```
+    ///
+    /// Several greenlets may join one greenlet at once.
+    ///
+    /// # Panics
+    ///
+    /// If called by the greenlet itself.
+    pub fn join(&self) {
+        self.assert_not_self();
+        crate::wait_all(std::slice::from_ref(self));
+    }
+
+    /// Like [`join`](Self::join) for at most `timeout`; returns whether the
+    /// greenlet ended (gevent's `join(timeout)`, with the answer it leaves
+    /// in `ready()`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let gt = guv::spawn(|| guv::sleep(Duration::from_millis(20)));
+    /// assert!(!gt.join_timeout(Duration::from_millis(1)));
+    /// assert!(gt.join_timeout(Duration::from_secs(60)));
+    /// assert!(gt.wait().is_ok());
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If called by the greenlet itself.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.assert_not_self();
+        crate::wait_all_timeout(std::slice::from_ref(self), timeout)
+    }
+
+    fn assert_not_self(&self) {
+        if with_hub(|hub| same(&hub.current(), &self.greenlet())) {
+            panic!("guv: a greenlet cannot wait for itself");
+        }
+    }
+
     /// Like [`wait`](Self::wait) for at most `timeout` (gevent's
     /// `join(timeout)`): `Ok` with the result if the greenlet ended in
     /// time, or `Err` with the handle back, to wait again or

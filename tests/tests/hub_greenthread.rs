@@ -335,3 +335,55 @@ fn a_greenlet_that_can_never_start_is_not_counted_once_its_handle_is_gone() {
     drop(never);
     assert_eq!(guv::hub::stats().live_greenlets, before);
 }
+
+#[guv::test]
+fn join_borrows_the_handle_so_several_can_join_and_the_result_stays_for_wait() {
+    let gate = guv::Event::new();
+    let g = {
+        let gate = gate.clone();
+        Rc::new(guv::spawn(move || {
+            gate.wait();
+            "done"
+        }))
+    };
+    // Three joiners at once, one of them killed while it joins.
+    let woke = Rc::new(RefCell::new(Vec::new()));
+    let joiners: Vec<_> = (0..3)
+        .map(|i| {
+            let (g, woke) = (g.clone(), woke.clone());
+            guv::spawn(move || {
+                g.join();
+                woke.borrow_mut().push(i);
+            })
+        })
+        .collect();
+    guv::gyield(); // all three are joining
+    assert!(!g.join_timeout(Duration::from_millis(1)), "still running");
+    joiners[1].kill();
+    gate.set();
+    for (i, j) in joiners.into_iter().enumerate() {
+        assert_eq!(j.wait().is_ok(), i != 1);
+    }
+    assert_eq!(*woke.borrow(), [0, 2]);
+    assert!(g.join_timeout(Duration::ZERO));
+    let g = Rc::try_unwrap(g).unwrap_or_else(|_| panic!("the joiners dropped their handles"));
+    assert_eq!(g.wait().unwrap(), "done", "joining took nothing from the result");
+}
+
+#[guv::test]
+fn a_greenlet_joining_itself_panics_instead_of_hanging() {
+    guv::debug::hub_exceptions(false);
+    let slot: Rc<RefCell<Option<guv::GreenThread<()>>>> = Default::default();
+    let (s, said) = (slot.clone(), Rc::new(RefCell::new(None)));
+    let (answer, done) = (said.clone(), guv::Event::new());
+    let d = done.clone();
+    let g = guv::spawn(move || {
+        let me = s.borrow_mut().take().expect("its own handle");
+        let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| me.join()));
+        *answer.borrow_mut() = Some(joined.map_err(|p| p.downcast_ref::<&str>().map(|m| m.to_string())));
+        d.set();
+    });
+    *slot.borrow_mut() = Some(g); // it gets its own handle before it runs
+    done.wait();
+    assert_eq!(*said.borrow(), Some(Err(Some("guv: a greenlet cannot wait for itself".to_string()))));
+}
