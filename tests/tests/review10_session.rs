@@ -29,6 +29,22 @@ impl Drop for WaitOnDrop {
 
 // ----- 1. a greenlet that once unwound, and caught it ----------------------
 
+/// Once `asleep` is set (the victim went back to sleep after unwinding
+/// once), kills an owner whose destructor `killall`s the victim: the
+/// cascading kill must land, or the owner's `killall` waits forever.
+fn killed_by_an_unwinding_owner(victim: guv::GreenThread<()>, asleep: &guv::Event) {
+    let owner = guv::spawn(move || {
+        let _handlers = KillAllOnDrop(vec![victim]);
+        guv::sleep(Duration::MAX);
+    });
+    asleep.wait();
+    guv::gyield(); // the victim is back asleep
+    owner.kill();
+    let ended = owner.wait_timeout(Duration::from_secs(20));
+    assert!(ended.is_ok(), "the owner's killall never returned: the victim's kill did not land");
+    assert!(ended.unwrap().unwrap_err().is_killed());
+}
+
 /// A greenlet that caught a `Timeout` (it unwound once, then went on) is
 /// killed like any other by a killer that is itself unwinding: the
 /// cascading kill must land, or the killer's `killall` waits forever.
@@ -42,16 +58,7 @@ fn a_greenlet_that_caught_a_timeout_is_killed_by_an_unwinding_killall() {
         a.set();
         guv::sleep(Duration::MAX);
     });
-    let owner = guv::spawn(move || {
-        let _handlers = KillAllOnDrop(vec![victim]);
-        guv::sleep(Duration::MAX);
-    });
-    asleep.wait();
-    guv::gyield(); // the victim is back asleep
-    owner.kill();
-    let ended = owner.wait_timeout(Duration::from_secs(20));
-    assert!(ended.is_ok(), "the owner's killall never returned: the victim's kill did not land");
-    assert!(ended.unwrap().unwrap_err().is_killed());
+    killed_by_an_unwinding_owner(victim, &asleep);
 }
 
 /// The same with a panic the greenlet caught itself.
@@ -65,16 +72,7 @@ fn a_greenlet_that_caught_a_panic_is_killed_by_an_unwinding_killall() {
         a.set();
         guv::sleep(Duration::MAX);
     });
-    let owner = guv::spawn(move || {
-        let _handlers = KillAllOnDrop(vec![victim]);
-        guv::sleep(Duration::MAX);
-    });
-    asleep.wait();
-    guv::gyield();
-    owner.kill();
-    let ended = owner.wait_timeout(Duration::from_secs(20));
-    assert!(ended.is_ok(), "the owner's killall never returned: the victim's kill did not land");
-    assert!(ended.unwrap().unwrap_err().is_killed());
+    killed_by_an_unwinding_owner(victim, &asleep);
 }
 
 /// A greenlet catches a panic while another one is parked mid-unwind
