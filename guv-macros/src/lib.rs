@@ -16,6 +16,16 @@
 //! in expressions, types, patterns, macro arguments and `use` trees
 //! (`usetree.rs` splits grouped trees per leaf). `guv::original!(path)` and
 //! `guv::is_patched!(group)` are replaced during the same walk.
+//!
+//! # Modules
+//!
+//! - `patched.rs`: `#[guv::patched]`; `import.rs`: `guv::import_patched!`;
+//!   `markers.rs`: `original!` / `is_patched!` outside patched items.
+//! - `entry.rs`: `#[guv::main]`; `green.rs`: `#[guv::green]`;
+//!   `testattr.rs`: `#[guv::test]`; `options.rs`: their `key = value`
+//!   options; `attr.rs`: what they share (parse, validate, the error output).
+//! - `groups.rs`: the group list and `crate = "..."`; `table.rs`: which std
+//!   paths each group rewrites; `rewrite.rs` and `usetree.rs`: the walk.
 
 #![warn(missing_docs, unreachable_pub)]
 

@@ -29,6 +29,9 @@
 //!   callback to its end.
 //! - [`sleep`], [`gyield`]: give the other greenlets a turn.
 //! - [`Timeout`], [`with_timeout`]: bound how long a greenlet may block.
+//! - [`Error`]: how a greenlet ended other than by returning (killed, timed
+//!   out, panicked); [`catch_unwind`], [`is_interrupt`] and
+//!   [`resume_unwind`] catch panics without catching kills and timeouts.
 //! - [`trampoline`]: wait for an fd to become ready — the primitive under
 //!   [`net`]'s green sockets.
 //! - [`net`]: green TCP, UDP and Unix sockets, [`listen`], [`connect`], DNS
@@ -39,7 +42,11 @@
 //!   [`support`]: futures and async I/O on the hub.
 //! - [`hub`]: the per-thread scheduler, its configuration and [`hub::Handle`]
 //!   for reaching it from other threads.
-//! - [`main`]: `#[guv::main]` configures the hub around `fn main`.
+//! - [`main`]: `#[guv::main]` configures the hub around `fn main`;
+//!   [`macro@patched`], [`macro@green`], [`macro@test`], [`import_patched!`],
+//!   [`original!`] and [`is_patched!`]: the compile-time patching of `std`.
+//! - [`debug`]: turn the printing of greenlets' panics off
+//!   ([`debug::hub_exceptions`]).
 //! - [`server`]: a plain TCP server, one greenlet per connection:
 //!   [`serve`] (eventlet's `serve`), [`StreamServer`] and [`ServerHandle`]
 //!   (gevent's `StreamServer`: `start`, `serve_forever`, `stop`), [`StopServe`].
@@ -59,7 +66,7 @@
 //! own stack becomes its main greenlet and the event loop runs on a stack of
 //! its own. Greenlets are stackful: each has an `mmap`'d stack (256 KiB of
 //! address space by default, of which only touched pages use memory) with a
-//! guard page below it, and switching is a register swap done by the
+//! 64 KiB `PROT_NONE` guard region below it, and switching is a register swap done by the
 //! `context` crate — a few nanoseconds, no allocation. A greenlet that
 //! blocks parks itself and switches to the next ready greenlet; the loop
 //! fires timers and polls for I/O (epoll, one system call per wait) when the ready
@@ -72,7 +79,7 @@
 //! it happens in.
 //!
 //! The unsafe code is fenced into a few small files (stacks, the switch, the
-//! stack-overflow handler, the poller backends, raw socket and process
+//! stack-overflow handler, the poller backends, raw socket, file and process
 //! calls, scoped green threads, the green `Mutex`/`RwLock` data cells, the
 //! HTTP server's coarse clock); the crate denies `unsafe` everywhere else.
 

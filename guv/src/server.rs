@@ -582,7 +582,7 @@ impl ServerHandle {
     /// server's own handlers, which would wait for itself; with the
     /// listener's error when the server stopped because its listener could
     /// not accept any more (it was shut down, or is not a listening socket:
-    /// `accept` fails with EINVAL, EBADF or ENOTSOCK), after letting the
+    /// `accept` fails with EINVAL, EBADF, ENOTSOCK or EFAULT), after letting the
     /// running handlers finish, as a [`StopServe`] does. (Errors of `accept`
     /// that concern one connection are skipped, and a lack of file
     /// descriptors or memory is logged and retried after a short back-off.)

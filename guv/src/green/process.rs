@@ -346,8 +346,8 @@ impl From<std::process::Command> for Command {
     }
 }
 
-/// Whether `GUV_NO_PIDFD` is set: wait for children on the thread pool
-/// even where pidfds work (read once).
+/// Whether `GUV_NO_PIDFD` is set: wait for children through the `SIGCHLD`
+/// watcher even where pidfds work (read once).
 fn pidfds_disabled() -> bool {
     static DISABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *DISABLED.get_or_init(|| std::env::var_os("GUV_NO_PIDFD").is_some())
