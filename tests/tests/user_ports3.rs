@@ -9,14 +9,26 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use guv::Interest;
 use guv::green::process::Command;
+use guv::net::dns::{Config, Resolver};
+use guv::net::unix::{UnixDatagram, UnixListener, UnixStream};
 use guv::net::{TcpListener, TcpStream, UdpSocket};
 use guv::queue::LightQueue;
+use guv::wsgi::Body;
+use guv::wsgi::http::{Request, Response, StatusCode, header};
 use guv_tests::fs::TempDir;
 use guv_tests::http::require_tool;
+use rustls::ServerConnection;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use simple_dns::rdata::{A, RData};
+use simple_dns::{CLASS, Packet, QTYPE, RCODE, ResourceRecord, TYPE};
 
 /// Kills a greenlet when dropped, so a server greenlet never outlives the
 /// test that started it, however that test ends.
@@ -172,8 +184,6 @@ fn addr_of_closed_udp_port() -> SocketAddr {
 // 2. gevent's unixsocket_server / unixsocket_client: a Unix-domain stream
 //    server in a temp dir serving several clients at once (a line-by-line
 //    upper-casing echo); and the datagram flavour, UnixDatagram.
-
-use guv::net::unix::{UnixDatagram, UnixListener, UnixStream};
 
 /// One client's session: each line comes back upper-cased.
 fn unix_handler(conn: UnixStream) -> io::Result<usize> {
@@ -351,9 +361,6 @@ fn unix_datagram_server_answers_named_clients_and_a_pair_parks() {
 // 3. gevent's webproxy: a guv::wsgi app that fetches the requested path
 //    from an upstream server with a small green HTTP client and streams
 //    the body back as it arrives; an upstream that is down gives 502.
-
-use guv::wsgi::Body;
-use guv::wsgi::http::{Request, Response, StatusCode, header};
 
 /// `len` bytes where byte `i` is `i % 251`, produced as they are read;
 /// with a gate, reading stops at `gate.0` until the event is set. Says
@@ -594,13 +601,6 @@ fn webproxy_streams_upstream_bodies_to_concurrent_clients_and_answers_502_when_i
 //    greenlets at once, so the relay is one greenlet driving a
 //    `ServerConnection` with `guv::select` over both sockets.
 
-use std::os::fd::AsFd;
-use std::sync::Arc;
-
-use guv::Interest;
-use rustls::ServerConnection;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-
 fn tls_config() -> Arc<rustls::ServerConfig> {
     let made = rcgen::generate_simple_self_signed(vec!["guv.test".to_string()]).expect("certificate");
     let cert: CertificateDer<'static> = made.cert.der().clone();
@@ -798,10 +798,6 @@ fn wsgi_over_tls_through_a_green_tls_terminator_for_curl_and_python_ssl() {
 //    responder on 127.0.0.1 (a greenlet speaking the wire protocol): most
 //    names answer, some are NXDOMAIN, some are held back past the Timeout.
 
-use guv::net::dns::{Config, Resolver};
-use simple_dns::rdata::{A, RData};
-use simple_dns::{CLASS, Packet, QTYPE, RCODE, ResourceRecord, TYPE};
-
 /// The responder: `hostN.test` is 10.0.N/256.N%256, `nxN.test` does not
 /// exist, `slowN.test` is answered (`10.9.9.9`) only once `release` is
 /// set, by a greenlet in `held`. AAAA questions get an empty answer.
@@ -934,7 +930,9 @@ fn mass_resolve_in_a_pool_with_per_name_timeouts() {
 // 6. Serving a big file: a green server copies a 16 MiB file to each
 //    client with `io::copy` (from `guv::green::fs::File`, and from
 //    patched `std::fs::File`) while a ticker greenlet keeps running; the
-//    clients (Python) check every byte against the file.
+//    clients (Python) check every byte against the file. Each read of a
+//    green file is a switch point, also when the thread pool finished it
+//    before the reader could park (`tpool::execute` yields then).
 
 /// A reader that notes, at each read, whether the ticker moved since the
 /// previous one: the proof that other greenlets ran during the copy.
@@ -1063,8 +1061,9 @@ fn a_big_file_is_copied_to_sockets_while_other_greenlets_run() {
 // ---------------------------------------------------------------------------
 // 7. The select() server of old: one greenlet, a non-blocking listener and
 //    non-blocking client sockets, one `guv::select` per round, an echo
-//    with a bounded buffer per client. (Signals: see the report; guv has
-//    no green signal API.)
+//    with a bounded buffer per client. (gevent's `signal_handler` has no
+//    counterpart: guv has no green signal API, so there is nothing to port
+//    for signals.)
 
 /// Serves `clients` connections, echoing each, and returns once they have
 /// all come and gone; gives back how many bytes it echoed.
@@ -1181,9 +1180,8 @@ fn a_select_loop_server_echoes_many_clients_from_one_greenlet() {
     for c in clients {
         c.wait().unwrap();
     }
-    let green_bytes: u64 = (0..GREEN_CLIENTS)
-        .map(|i| (0..50).map(|n| format!("client {i} line {n}\n").len() as u64).sum::<u64>())
-        .sum();
+    let green_bytes: u64 =
+        (0..GREEN_CLIENTS).map(|i| (0..50).map(|n| format!("client {i} line {n}\n").len() as u64).sum::<u64>()).sum();
     assert_eq!(server.wait().unwrap().unwrap(), green_bytes + (1 << 20));
 }
 
@@ -1193,8 +1191,6 @@ fn a_select_loop_server_echoes_many_clients_from_one_greenlet() {
 //    channel that a greenlet receives from; a bounded one pushes back on
 //    the OS thread; a `hub::Handle` runs a closure on the hub that wakes
 //    a hub-local `Event` through a thread-local of the hub's thread.
-
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Starts an OS thread. Written outside the patched test bodies, where
 /// `std::thread::spawn` would be a green thread.
@@ -1312,5 +1308,3 @@ fn os_threads_feed_greenlets_through_green_channels_and_a_hub_handle() {
     guv::tpool::execute(move || poster.join()).unwrap();
     INBOX.with(|slot| slot.borrow_mut().take());
 }
-
-
