@@ -238,6 +238,11 @@ impl<T: Send> Waiter for Slot<T> {
 /// returns; other greenlets run meanwhile. A panic in `f` is re-raised in
 /// the caller (with its original payload).
 ///
+/// Every call is a switch point, however fast `f` is: if `f` is done
+/// before the caller parks, the caller still yields once, so a loop of
+/// quick calls (file reads served from the page cache) cannot hold up the
+/// other greenlets.
+///
 /// If the caller is killed (or its [`crate::Timeout`] expires) while it
 /// waits, it unwinds at once; `f` still runs to completion on its thread
 /// and its result is dropped there (a panic in that drop is reported and
@@ -288,13 +293,25 @@ where
         if let Err(e) = pool().submit(job, slot.clone()) {
             panic!("{e}");
         }
+        let mut parked = false;
         loop {
             if let Some(r) = lock(&slot.result).take() {
-                return r;
+                return (r, parked);
             }
             hub.park();
+            parked = true;
         }
     });
+    let (result, parked) = result;
+    if !parked {
+        // A worker took the job and finished it before the caller could
+        // park (a read from the page cache, picked up by a worker between
+        // two jobs). The call is a switch point all the same: without this
+        // turn, a loop of such calls (`io::copy` from a green `File`)
+        // would hold up every other greenlet for as long as the workers
+        // kept up.
+        crate::gyield();
+    }
     match result {
         Outcome::Ran(Ok(v)) => v,
         Outcome::Ran(Err(payload)) => crate::hub::resume_unwind(payload),
