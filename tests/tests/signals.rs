@@ -34,6 +34,17 @@ fn send(sig: impl Into<libc::c_int>) {
     assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
 }
 
+/// Sends `sig` to the calling thread: unlike a signal sent to the
+/// process, which the kernel may hand to another thread a little later, it
+/// is delivered (its handler run, or its default action taken) before this
+/// returns.
+fn raise(sig: impl Into<libc::c_int>) {
+    let sig = sig.into();
+    // SAFETY: raise(3) with a valid signal number.
+    let rc = unsafe { libc::raise(sig) };
+    assert_eq!(rc, 0, "raise: {}", std::io::Error::last_os_error());
+}
+
 fn in_child() -> bool {
     std::env::var_os(CHILD).is_some()
 }
@@ -310,11 +321,11 @@ fn child_dropping_signals_restores_the_default() {
         return;
     }
     let signals = Signals::new([Signal::USR1]).unwrap();
-    send(Signal::USR1);
+    raise(Signal::USR1);
     assert_eq!(signals.recv(), Signal::USR1, "caught while registered");
     drop(signals);
     eprintln!("dropped; sending SIGUSR1");
-    send(Signal::USR1);
+    raise(Signal::USR1);
     eprintln!("survived SIGUSR1");
 }
 
@@ -331,11 +342,11 @@ fn child_cancelling_a_handler_restores_the_default() {
     let ran = Rc::new(guv::Event::new());
     let r = ran.clone();
     let h = signal::handler(Signal::USR1, move || r.set()).unwrap();
-    send(Signal::USR1);
+    raise(Signal::USR1);
     ran.wait();
     h.cancel();
     eprintln!("cancelled; sending SIGUSR1");
-    send(Signal::USR1);
+    raise(Signal::USR1);
     eprintln!("survived SIGUSR1");
 }
 
@@ -354,16 +365,16 @@ fn child_only_the_last_registration_restores() {
     let h = signal::handler(Signal::USR2, move || r.set()).unwrap();
     let signals = Signals::new([Signal::USR2]).unwrap();
     drop(h);
-    send(Signal::USR2); // still caught: `signals` remains
+    raise(Signal::USR2); // still caught: `signals` remains
     assert_eq!(signals.recv(), Signal::USR2);
     assert!(!ran.is_set(), "the dropped handler never runs");
     let again = Signals::new([Signal::USR2]).unwrap();
     drop(signals);
-    send(Signal::USR2);
+    raise(Signal::USR2);
     assert_eq!(again.recv(), Signal::USR2);
     drop(again);
     eprintln!("all gone; sending SIGUSR2");
-    send(Signal::USR2);
+    raise(Signal::USR2);
     eprintln!("survived SIGUSR2");
 }
 
@@ -391,16 +402,16 @@ fn child_sigint_and_sigterm_stop_gracefully_then_kill_again() {
         }
     });
     guv::gyield();
-    send(Signal::TERM);
+    raise(Signal::TERM);
     server.wait().unwrap();
     assert!(served.get() > 0);
     term.cancel();
     let ints = Signals::new([Signal::INT]).unwrap();
-    send(Signal::INT);
+    raise(Signal::INT);
     assert_eq!(ints.recv(), Signal::INT);
     drop(ints);
     eprintln!("stopped gracefully; sending SIGINT");
-    send(Signal::INT);
+    raise(Signal::INT);
     eprintln!("survived SIGINT");
 }
 
@@ -432,15 +443,15 @@ fn child_a_previous_handler_is_chained_to_and_restored() {
     let old = unsafe { libc::signal(libc::SIGWINCH, libc::SIG_IGN) };
     assert_ne!(old, libc::SIG_ERR);
     let signals = Signals::new([Signal::HUP, Signal::WINCH]).unwrap();
-    send(Signal::HUP);
+    raise(Signal::HUP);
     assert_eq!(signals.recv(), Signal::HUP);
     assert_eq!(PREVIOUS_CALLS.load(Ordering::SeqCst), 1, "guv's handler calls the one before it");
-    send(Signal::WINCH);
+    raise(Signal::WINCH);
     assert_eq!(signals.recv(), Signal::WINCH);
     drop(signals);
-    send(Signal::HUP);
+    raise(Signal::HUP);
     assert_eq!(PREVIOUS_CALLS.load(Ordering::SeqCst), 2, "the previous handler is back");
-    send(Signal::WINCH); // ignored again
+    raise(Signal::WINCH); // ignored again
     // SAFETY: reads the current action into a zeroed sigaction.
     let current = unsafe {
         let mut cur: libc::sigaction = std::mem::zeroed();

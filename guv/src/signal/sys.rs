@@ -178,6 +178,9 @@ pub(super) fn take_pending(sig: usize) -> bool {
 pub(super) fn install(sig: libc::c_int) -> io::Result<()> {
     let i = usize::try_from(sig).expect("the registry passes valid signal numbers");
     let mut states = STATES.lock().unwrap_or_else(PoisonError::into_inner);
+    // Nobody is registered for `sig` (the registry installs on its first
+    // registration): a delivery recorded so far belongs to nobody.
+    PENDING[i].store(false, Ordering::Relaxed);
     let cur = current(sig)?;
     match states[i] {
         State::On { .. } => return Ok(()),
@@ -200,7 +203,6 @@ pub(super) fn install(sig: libc::c_int) -> io::Result<()> {
              change that",
         ));
     }
-    PENDING[i].store(false, Ordering::Relaxed);
     CHAIN[i].store(chain_for(&cur), Ordering::Release);
     // SAFETY: all-zero is a valid sigaction; we fill in the fields we use.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
