@@ -33,7 +33,7 @@
 //! *set* of pending signals; a handler may run once for several). A
 //! registration may also see a delivery that raced with its creation.
 //!
-//! Like a [`Handle`](crate::hub::Handle), a registration counts as a
+//! Like a [`hub::Handle`](crate::hub::Handle), a registration counts as a
 //! possible wake-up for the hub's deadlock check: a main greenlet parked in
 //! [`Signals::recv`] (or on an event a handler sets) waits for the signal
 //! instead of failing with "this operation would block forever".
@@ -87,22 +87,35 @@
 //!
 //! # A graceful stop
 //!
-//! What gunicorn's worker does on `SIGTERM`: stop accepting, let the
-//! running connections finish. With a [`StreamServer`](crate::StreamServer):
+//! What gunicorn's worker does on `SIGTERM`: stop accepting, give the
+//! running connections time to finish, then exit. With a
+//! [`StreamServer`](crate::StreamServer) and its
+//! [`ServerHandle`](crate::ServerHandle):
 //!
-//! ```no_run
+//! ```
 //! use guv::signal::{Signal, Signals};
-//! use std::io::Write;
+//! use std::io::{Read, Write};
+//! use std::time::Duration;
 //!
-//! let server = guv::StreamServer::new(guv::listen("127.0.0.1:8000").unwrap(), |mut conn, _peer| {
-//!     conn.write_all(b"hello\n")
-//! })
-//! .start()
-//! .unwrap();
+//! let listener = guv::listen("127.0.0.1:0").unwrap();
+//! let addr = listener.local_addr().unwrap();
+//! let server = guv::StreamServer::new(listener, |mut conn, _peer| conn.write_all(b"hello\n")).start().unwrap();
 //! let stop = Signals::new([Signal::TERM, Signal::INT]).unwrap();
-//! let sig = stop.recv();
-//! eprintln!("{sig}: stopping");
-//! server.stop_timeout(std::time::Duration::from_secs(10));
+//!
+//! // A client, then the service manager's SIGTERM (here, sent by ourselves).
+//! let client = guv::spawn(move || {
+//!     let mut reply = String::new();
+//!     guv::connect(addr).unwrap().read_to_string(&mut reply).unwrap();
+//!     let pid = std::process::id().to_string();
+//!     guv::green::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+//!     reply
+//! });
+//!
+//! let sig = stop.recv(); // parks until SIGTERM or Ctrl-C
+//! assert_eq!(sig, Signal::TERM);
+//! assert!(server.stop_timeout(Duration::from_secs(10)), "every connection finished in time");
+//! assert_eq!(client.wait().unwrap(), "hello\n");
+//! drop(stop); // SIGTERM and SIGINT kill the process again
 //! ```
 
 mod registry;
@@ -486,7 +499,7 @@ thread_local! {
 
 /// Runs handler `id` (on its hub, in the greenlet spawned for this
 /// delivery) unless it was cancelled meanwhile.
-fn run_handler(id: u64, _signals: Mask) {
+fn run_handler(id: u64) {
     let f = HANDLERS.try_with(|h| h.borrow().get(&id).cloned()).ok().flatten();
     if let Some(f) = f {
         f();
@@ -501,7 +514,9 @@ fn run_handler(id: u64, _signals: Mask) {
 /// may overlap if it does, and a panic in it is reported and ends only
 /// that run. Deliveries coalesce (see the [module docs](self)): several
 /// arrivals before the hub gets to them may run `f` once. Fails as
-/// [`Signals::new`] does.
+/// [`Signals::new`] does. If the registering thread ends while the
+/// handler is still registered (its guard leaked), the next delivery finds
+/// the hub gone and removes the registration.
 ///
 /// ```
 /// use guv::signal::{self, Signal};

@@ -205,7 +205,7 @@ fn dispatch_loop(mut pipe: std::fs::File) {
             }
         }
         let mut wake: Vec<RemoteWaker> = Vec::new();
-        let mut spawn: Vec<(u64, Handle, Mask)> = Vec::new();
+        let mut spawn: Vec<(u64, Handle)> = Vec::new();
         {
             // Flags are lowered under the lock, so that a registration
             // made meanwhile (which forgets older deliveries of a signal
@@ -223,7 +223,7 @@ fn dispatch_loop(mut pipe: std::fs::File) {
             for entry in reg.entries.iter().filter(|e| e.mask & fired != 0) {
                 match &entry.target {
                     Target::Mailbox(mailbox) => wake.extend(mailbox.deliver(entry.mask & fired)),
-                    Target::Spawn(hub) => spawn.push((entry.id, hub.clone(), entry.mask & fired)),
+                    Target::Spawn(hub) => spawn.push((entry.id, hub.clone())),
                 }
             }
         }
@@ -231,8 +231,8 @@ fn dispatch_loop(mut pipe: std::fs::File) {
         for w in wake {
             w.wake();
         }
-        for (id, hub, mask) in spawn {
-            let spawned = hub.spawn(move || super::run_handler(id, mask));
+        for (id, hub) in spawn {
+            let spawned = hub.spawn(move || super::run_handler(id));
             if spawned.is_err_and(|e| e.kind() == io::ErrorKind::NotConnected) {
                 // That hub's thread has ended without cancelling the
                 // handler: nothing can run it any more.
