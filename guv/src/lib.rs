@@ -45,6 +45,9 @@
 //! - [`main`]: `#[guv::main]` configures the hub around `fn main`;
 //!   [`macro@patched`], [`macro@green`], [`macro@test`], [`import_patched!`],
 //!   [`original!`] and [`is_patched!`]: the compile-time patching of `std`.
+//! - [`signal`]: Unix signals for greenlets: [`signal::Signals`] parks a
+//!   greenlet until one arrives, [`signal::handler`] runs a closure in a new
+//!   greenlet at each delivery (gevent's `signal_handler`).
 //! - [`debug`]: turn the printing of greenlets' panics off
 //!   ([`debug::hub_exceptions`]).
 //! - [`server`]: a plain TCP server, one greenlet per connection:
@@ -80,8 +83,9 @@
 //!
 //! The unsafe code is fenced into a few small files (stacks, the switch, the
 //! stack-overflow handler, the poller backends, raw socket, file and process
-//! calls, scoped green threads, the green `Mutex`/`RwLock` data cells, the
-//! HTTP server's coarse clock); the crate denies `unsafe` everywhere else.
+//! calls, the handler of [`signal`] (`signal/sys.rs`), scoped green threads,
+//! the green `Mutex`/`RwLock` data cells, the HTTP server's coarse clock);
+//! the crate denies `unsafe` everywhere else.
 
 #![deny(unsafe_code)]
 #![warn(
@@ -110,6 +114,7 @@ pub mod queue;
 mod select;
 pub mod semaphore;
 pub mod server;
+pub mod signal;
 pub mod support;
 mod timeout;
 pub mod tpool;
