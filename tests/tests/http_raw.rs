@@ -402,3 +402,53 @@ fn mutated_requests_get_the_same_answer_from_both_apps() {
         assert_eq!(from_raw, exchange(&http, &data), "round {round}: {:?}", String::from_utf8_lossy(&data));
     }
 }
+
+#[test]
+fn a_repeated_head_is_answered_as_the_first_one_and_a_near_repeat_as_itself() {
+    // A raw connection takes a head that repeats its last accepted one
+    // byte for byte without parsing it again. Heads that repeat, then
+    // differ by a byte (changed, inserted, removed: often a head that must
+    // be refused, or one whose first and last eight bytes are the same as
+    // the repeat's), pipelined or one per write, with bodies: the raw app's
+    // connection must see each exactly as the http-typed app's does.
+    const HEADS: [&[u8]; 4] = [
+        b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nX-Test: 1\r\n\r\n",
+        b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
+        b"GET /0123456789 HTTP/1.0\r\nConnection: keep-alive\r\nX-Test: 12345678\r\n\r\n",
+        b"PUT /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ];
+    let body = |head: &[u8]| -> &[u8] {
+        if head.starts_with(b"POST") {
+            b"hello"
+        } else if head.starts_with(b"PUT") {
+            b"3\r\nabc\r\n0\r\n\r\n"
+        } else {
+            b""
+        }
+    };
+    let alphabet = b"\r\n :0123456789abcxX/?HTTP-\t";
+    let http = TestServer::start(Server::new(http_app).access_log(false).max_body_size(64));
+    let raw = TestServer::start(Server::raw(raw_app).access_log(false).max_body_size(64));
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    for round in 0..300 {
+        let head = HEADS[round % HEADS.len()];
+        let mut near = head.to_vec();
+        mutate(&mut near, &mut rng, alphabet, 1 + round % 2);
+        let mut data = Vec::new();
+        for part in [head, head, &near[..], head] {
+            data.extend_from_slice(part);
+            data.extend_from_slice(body(head));
+        }
+        let from_raw = exchange(&raw, &data);
+        assert_eq!(from_raw, exchange(&http, &data), "round {round}: {:?}", String::from_utf8_lossy(&data));
+    }
+    // One head per write: the repeat is found at the start of each read.
+    let mut c = Client::connect(raw.addr);
+    for round in 0..20 {
+        let head = if round % 3 == 2 { &b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"[..] } else { HEADS[0] };
+        c.send(head);
+        let r = c.read_response().unwrap();
+        let expected = if round % 3 == 2 { "GET /b None - " } else { "GET /a Some(\"b=c\") 1 " };
+        assert_eq!((r.status, r.text()), (200, expected.to_owned()), "round {round}");
+    }
+}
