@@ -209,6 +209,79 @@ fn a_keep_alive_connection_sees_each_request_as_a_fresh_parse_does() {
     assert!(refused > 100 && answered > 1000, "{refused} refused, {answered} answered");
 }
 
+#[test]
+fn a_repeated_head_is_seen_as_a_fresh_parse_of_it_and_a_near_repeat_as_itself() {
+    // A head that repeats the connection's last accepted one byte for byte
+    // is taken without parsing it again. Repeats, then heads that differ
+    // by a byte or two (changed, inserted, removed: often refused, or the
+    // same in their first and last eight bytes), with bodies and targets
+    // the parser rebuilds: each must reach the app exactly as
+    // `parse_request` reads it on its own.
+    // A value over 1 KiB is not cached (nor is the head it is in).
+    let long = format!("GET /l HTTP/1.1\r\nHost: a\r\nX-Long: {}\r\n\r\n", "v".repeat(1100));
+    let heads: [&[u8]; 6] = [
+        b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: probe/1\r\n\r\n",
+        b"GET /x?y=1 HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-A: 2\r\n\r\n",
+        b"POST /%41 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+        b"PUT http://a/b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"OPTIONS * HTTP/1.0\r\nConnection: keep-alive\r\nX-B: 3\r\n\r\n",
+        long.as_bytes(),
+    ];
+    let s = TestServer::start(Server::new(app).access_log(false));
+    let mut rng = guv_tests::XorShift(0x2545_f491_4f6c_dd1d);
+    let alphabet = b"\r\n :0123456789aAxX/?%*HTTP-\t";
+    let mut c = Client::connect(s.addr);
+    let (mut refused, mut repeats) = (0, 0);
+    for round in 0..600 {
+        let head = heads[round % heads.len()];
+        // One whole head, or one the server refuses that still ends in a
+        // blank line (the server parses a head once one has come): not a
+        // partial head, nor one that ends before its last bytes.
+        let near = loop {
+            let mut near = head.to_vec();
+            guv_tests::mutate(&mut near, &mut rng, alphabet, 2);
+            match parse_request(&near, &Limits::default()) {
+                Ok(Parse::Complete(_, used)) if used == near.len() => break near,
+                Err(_) if near.ends_with(b"\n\r\n") || near.ends_with(b"\n\n") => break near,
+                _ => {}
+            }
+        };
+        let mut batch = Vec::new();
+        let mut expected = Vec::new();
+        for part in [head, head, &near[..], head, head] {
+            let (bytes, exp) = with_body(part);
+            batch.extend_from_slice(&bytes);
+            let ends = !matches!(exp, Ok((_, true)));
+            expected.push((part, exp));
+            if ends {
+                break;
+            }
+        }
+        c.send(&batch);
+        for (part, exp) in expected {
+            let shown = String::from_utf8_lossy(part);
+            let r = c
+                .read_response_to(part.starts_with(b"HEAD "))
+                .unwrap_or_else(|e| panic!("round {round} {shown:?}: {e}"));
+            match exp {
+                Ok((listing, keep)) => {
+                    repeats += usize::from(part == head);
+                    assert_eq!((r.status, r.text()), (200, listing), "round {round}: {shown:?}");
+                    if !keep {
+                        c = Client::connect(s.addr);
+                    }
+                }
+                Err(status) => {
+                    refused += 1;
+                    assert_eq!(r.status, status, "round {round}: {shown:?}");
+                    c = Client::connect(s.addr);
+                }
+            }
+        }
+    }
+    assert!(refused > 100 && repeats > 1000, "{refused} refused, {repeats} repeats answered");
+}
+
 /// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
 fn imf_secs(d: &str) -> i64 {
     let p: Vec<&str> = d.split(' ').collect();
