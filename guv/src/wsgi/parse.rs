@@ -206,89 +206,9 @@ const CACHED_FIELDS: usize = 32;
 /// would keep it), so the cache holds at most `CACHED_FIELDS` of these.
 const MAX_CACHED_VALUE: usize = 1024;
 
-/// A head longer than this is not kept for [`FieldCache::head`] (an idle
-/// connection would keep it).
-const MAX_CACHED_HEAD: usize = 4 * 1024;
-
 #[derive(Debug, Default)]
 pub(crate) struct FieldCache {
     fields: Vec<(HeaderName, HeaderValue)>,
-    /// The last accepted head's bytes, when every one of its fields is
-    /// the one at its position in `fields`, with what it parsed to: a head
-    /// that repeats it byte for byte is the same request (see
-    /// [`parse_request_into`]). Empty otherwise.
-    head: Vec<u8>,
-    repeat: Option<Repeat>,
-    /// A field of the head being parsed was not kept (its value is too
-    /// long, or it is past the cache's size): the head is not kept either.
-    missed: bool,
-}
-
-/// What the head in [`FieldCache::head`] parsed to, besides its fields
-/// (the first `fields` of the cache).
-#[derive(Debug)]
-struct Repeat {
-    info: HeadInfo,
-    method: Option<Method>,
-    uri: RepeatUri,
-    version: Version,
-    fields: usize,
-}
-
-/// The target of the head in [`FieldCache::head`].
-#[derive(Debug)]
-enum RepeatUri {
-    /// `/`: `Request::new`'s.
-    Root,
-    /// Not parsed again yet: where it is in the head. A `Uri` parsed from
-    /// bytes owns them uniquely, and its first clone allocates (to share
-    /// them), so the clone kept for repeats is made at the first repeat,
-    /// not for every head.
-    At(std::ops::Range<usize>),
-    /// Parsed at a repeat, cloned for the next ones.
-    Parsed(Uri),
-}
-
-impl FieldCache {
-    /// The request of the head in `head` again (a repeat of it arrived),
-    /// into `request` and (its fields) `headers`, as `parse_request_into`
-    /// would have parsed it. Out of line: the parser's own path keeps the
-    /// compiler's inlining as it was without it.
-    #[inline(never)]
-    fn take_repeat<B>(&mut self, headers: &mut HeaderMap, request: &mut Request<B>) -> Result<Parse<HeadInfo>, Error> {
-        let Some(repeat) = &mut self.repeat else { unreachable!("a repeat is taken only when there is one") };
-        match &repeat.uri {
-            RepeatUri::Root => {}
-            RepeatUri::Parsed(uri) => *request.uri_mut() = uri.clone(),
-            RepeatUri::At(span) => {
-                let uri = parse_uri(&self.head[span.clone()])?;
-                *request.uri_mut() = uri.clone();
-                repeat.uri = RepeatUri::Parsed(uri);
-            }
-        }
-        if !headers.is_empty() {
-            headers.clear();
-        }
-        // No `reserve`: the parser's own stays inlined (a recycled map has
-        // the room).
-        for (name, value) in &self.fields[..repeat.fields] {
-            // By reference (the map clones the name): a monomorph of its
-            // own, so that the parser's `append`s stay inlined.
-            headers.append(name, value.clone());
-        }
-        if let Some(method) = &repeat.method {
-            *request.method_mut() = method.clone();
-        }
-        *request.version_mut() = repeat.version;
-        std::mem::swap(request.headers_mut(), headers);
-        Ok(Parse::Complete(repeat.info, self.head.len()))
-    }
-
-    /// Forgets the last head (it was refused, or will not be kept).
-    fn forget_head(&mut self) {
-        self.head.clear();
-        self.repeat = None;
-    }
 }
 
 impl FieldCache {
@@ -307,13 +227,10 @@ impl FieldCache {
         let (name, value) = parse_field(raw_name, raw_value)?;
         if raw_value.len() > MAX_CACHED_VALUE {
             // Kept out: the cache would hold it while the connection idles.
-            self.missed = true;
         } else if i < self.fields.len() {
             self.fields[i] = (name.clone(), value.clone());
         } else if i == self.fields.len() && i < CACHED_FIELDS {
             self.fields.push((name.clone(), value.clone()));
-        } else {
-            self.missed = true;
         }
         Ok((name, value, false))
     }
@@ -342,17 +259,6 @@ pub(crate) fn parse_request_into<B>(
     mut cache: Option<&mut FieldCache>,
     request: &mut Request<B>,
 ) -> Result<Parse<HeadInfo>, Error> {
-    // A head that repeats the last accepted one byte for byte is the same
-    // request (parsing depends on nothing past its blank line, where the
-    // copy ends): its fields are the cache's first ones, reused in order,
-    // and the parser and the checks are skipped, as on the raw path.
-    if let Some(cache) = cache.as_deref_mut()
-        && cache.repeat.is_some()
-        && let Some(start) = buf.get(..cache.head.len())
-        && repeats(start, &cache.head)
-    {
-        return cache.take_repeat(headers, request);
-    }
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
     let line = match parse_line(buf, limits, &mut slots)? {
         Parse::Complete(line, _) => line,
@@ -372,9 +278,6 @@ pub(crate) fn parse_request_into<B>(
         headers.clear();
     }
     headers.reserve(line.fields.len());
-    if let Some(cache) = cache.as_deref_mut() {
-        cache.missed = false;
-    }
     let checked = (|| {
         let mut framing = Framing::default();
         for (i, h) in line.fields.iter().enumerate() {
@@ -392,33 +295,10 @@ pub(crate) fn parse_request_into<B>(
         Err(e) => {
             if let Some(cache) = cache {
                 cache.fields.clear();
-                cache.forget_head();
             }
             return Err(e);
         }
     };
-    if let Some(cache) = cache {
-        // Kept for a repeat if the cache holds every field of this head.
-        if !cache.missed && line.used <= MAX_CACHED_HEAD {
-            cache.head.clear();
-            cache.head.extend_from_slice(&buf[..line.used]);
-            cache.repeat = Some(Repeat {
-                info,
-                method: method.clone(),
-                uri: match uri {
-                    None => RepeatUri::Root,
-                    Some(_) => {
-                        let start = line.target.as_ptr() as usize - buf.as_ptr() as usize;
-                        RepeatUri::At(start..start + line.target.len())
-                    }
-                },
-                version: line.version,
-                fields: line.fields.len(),
-            });
-        } else {
-            cache.forget_head();
-        }
-    }
     if let Some(method) = method {
         *request.method_mut() = method;
     }
