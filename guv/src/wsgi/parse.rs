@@ -364,18 +364,6 @@ fn parse_line<'b, 'h>(
 /// `http` types; its bytes are copied into `head`, and the positions of
 /// its parts recorded there.
 pub(crate) fn parse_raw_into(buf: &[u8], limits: &Limits, head: &mut RawHead) -> Result<Parse<HeadInfo>, Error> {
-    // A head that repeats the connection's last accepted one byte for byte
-    // parses the same: parsing depends on nothing after a head's blank
-    // line, and the copy ends with it. Clients that repeat a request
-    // (pipelined, polling, health checks, load generators) skip the parser
-    // and the checks; any other head pays a compare, most often only of
-    // the first or last eight bytes (a head is at least 14 bytes long).
-    if let Some(info) = head.accepted
-        && let Some(start) = buf.get(..head.bytes.len())
-        && repeats(start, &head.bytes)
-    {
-        return Ok(Parse::Complete(info, start.len()));
-    }
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
     let line = match parse_line(buf, limits, &mut slots)? {
         Parse::Complete(line, _) => line,
@@ -401,14 +389,14 @@ pub(crate) fn parse_raw_into(buf: &[u8], limits: &Limits, head: &mut RawHead) ->
         }
     }
     let info = framing.conclude(line.version)?;
-    head.fill(buf, &line, host, info);
+    head.fill(buf, &line, host);
     Ok(Parse::Complete(info, line.used))
 }
 
 impl RawHead {
     /// Copies the head `line` was parsed from (the start of `buf`) and
     /// records where its parts are.
-    fn fill(&mut self, buf: &[u8], line: &Line<'_, '_>, host: Option<usize>, info: HeadInfo) {
+    fn fill(&mut self, buf: &[u8], line: &Line<'_, '_>, host: Option<usize>) {
         let base = buf.as_ptr() as usize;
         let span = |part: &[u8]| {
             let start = part.as_ptr() as usize - base;
@@ -422,7 +410,6 @@ impl RawHead {
         self.fields.clear();
         self.fields.extend(line.fields.iter().map(|h| (span(h.name.as_bytes()), span(h.value))));
         self.host = host.map(|i| self.fields[i].1.clone());
-        self.accepted = Some(info);
     }
 }
 
@@ -689,15 +676,6 @@ fn lowers_to(raw: &[u8], lower: &[u8]) -> bool {
 #[inline(always)]
 fn word<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     bytes[at..at + N].try_into().unwrap_or([0; N])
-}
-
-/// `a == b` for two heads of the same length, at least 8 bytes: the first
-/// and last eight bytes first, where two different requests most often
-/// differ (the target, the end of the last field), without a call.
-#[inline(always)]
-fn repeats(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    n >= 8 && word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8) && a == b
 }
 
 /// `a == b`, without a call for the lengths of most `Host` values.

@@ -13,7 +13,6 @@ use http::{Request, Response, StatusCode, Version};
 
 use super::body::Body;
 use super::encode::{self, FieldKind};
-use super::parse::HeadInfo;
 
 /// A raw app: `Fn(&mut RawRequest, &mut RawResponse)`, made by
 /// [`Server::raw`](super::Server::raw) (or [`serve_raw`](super::serve_raw)).
@@ -89,10 +88,6 @@ pub(crate) struct RawHead {
     pub(super) fields: Vec<(Range<usize>, Range<usize>)>,
     /// The `Host` field's value.
     pub(super) host: Option<Range<usize>>,
-    /// What the parser made of the head in `bytes` (it was accepted); a
-    /// head that repeats it byte for byte is taken as the same (see
-    /// `parse_raw_into`). `None` before the first head.
-    pub(super) accepted: Option<HeadInfo>,
 }
 
 /// The copy of a head is kept for the next request only up to this size
@@ -118,7 +113,6 @@ impl Default for RawHead {
             version: Version::HTTP_11,
             fields: Vec::new(),
             host: None,
-            accepted: None,
         }
     }
 }
