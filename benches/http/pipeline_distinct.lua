@@ -1,7 +1,7 @@
 -- wrk script: like pipeline.lua (`depth` GET requests per write), but each
 -- request of a batch has its own target (/a0 ... /a15), so no request head
--- repeats the one before it: the servers parse every head (guv takes a head
--- that repeats the connection's last one byte for byte without parsing it).
+-- repeats the one before it, as a browser's requests differ; the typed
+-- app then parses a `Uri` per request.
 -- Usage: wrk ... -s benches/http/pipeline_distinct.lua URL -- 16
 local depth = 16
 function init(args)
