@@ -1,12 +1,15 @@
 //! The headline benchmark's guv server: plaintext `Hello, World!` with
 //! keep-alive, `guv::wsgi` on one worker (or `GUV_WORKERS`), access log off.
-//! Usage: `http_guv PORT`.
+//! The app answers with `guv::wsgi::response_for`, which hands the
+//! request's header map on to the response (no map allocated per request;
+//! `Response::new` in its place costs ~260 more instructions per request,
+//! see docs/BENCHMARKS.md, session 10). Usage: `http_guv PORT`.
 
 use guv::wsgi::http::{Request, Response, header};
-use guv::wsgi::{Body, Server};
+use guv::wsgi::{Body, Server, response_for};
 
-fn hello(_req: Request<Body>) -> Response<Body> {
-    let mut response = Response::new(Body::from_static(b"Hello, World!"));
+fn hello(req: Request<Body>) -> Response<Body> {
+    let mut response = response_for(req, Body::from_static(b"Hello, World!"));
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
     response
 }

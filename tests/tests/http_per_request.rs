@@ -5,7 +5,7 @@
 //! app, upgrade offers) must match the rules.
 
 use guv::wsgi::http::{Request, Response, header};
-use guv::wsgi::{Body, Server, Upgrade};
+use guv::wsgi::{Body, Server, Upgrade, response_for};
 use guv_tests::http::{Client, RawResponse, TestServer};
 
 /// Answers with the request's header fields (`name: value` lines, in
@@ -200,5 +200,87 @@ fn a_field_is_reused_only_for_the_same_name_in_any_case() {
         c.send(format!("GET / HTTP/1.1\r\nHost: t\r\n{sent}: v\r\n\r\n").as_bytes());
         let r = c.read_response().unwrap();
         assert_eq!(r.text(), format!("host: t\n{seen}: v\n"), "{sent}");
+    }
+}
+
+/// [`app`] answering through `response_for`: the response's map is the
+/// request's, emptied, and comes back to the server after the answer (and
+/// then holds the next request's fields).
+fn app_reusing_the_request_map(req: Request<Body>) -> Response<Body> {
+    let mut listing = String::new();
+    for (name, value) in req.headers() {
+        listing.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("?")));
+    }
+    let path = req.uri().path().to_owned();
+    let mut response = response_for(req, Body::from(listing));
+    let set = response.headers_mut();
+    assert!(set.is_empty(), "response_for kept a request field: {set:?}");
+    match path.as_str() {
+        "/many" => {
+            for i in 0..40 {
+                set.append(format!("x-resp-{i}").parse::<header::HeaderName>().unwrap(), "r".parse().unwrap());
+            }
+            set.append("x-multi", "one".parse().unwrap());
+            set.append("x-multi", "two".parse().unwrap());
+        }
+        "/huge" => {
+            for i in 0..55 {
+                set.append(format!("x-big-{i}").parse::<header::HeaderName>().unwrap(), "r".parse().unwrap());
+            }
+        }
+        _ => drop(set.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap())),
+    }
+    response
+}
+
+#[test]
+fn a_response_made_from_its_request_carries_no_field_of_either_neighbour() {
+    let s = TestServer::start(Server::new(app_reusing_the_request_map).access_log(false));
+    let mut c = Client::connect(s.addr);
+    let only = |r: &RawResponse, names: &[&str]| {
+        let mut got: Vec<&str> = r.headers.iter().map(|(n, _)| n.as_str()).collect();
+        got.retain(|n| !["server", "date", "content-length"].contains(n));
+        got.dedup();
+        assert_eq!(got, names, "{:?}", r.headers);
+    };
+    // One at a time: each answer has only its own fields, none of its
+    // request's; each request lists only its own fields, none of the
+    // answer before it (whose map now holds them). A request with 60
+    // fields makes a map too large to be kept.
+    let wide: String = (0..60).map(|i| format!("X-W{i}: w\r\n")).collect();
+    let wide_listing: String = (0..60).map(|i| format!("x-w{i}: w\n")).collect();
+    for (path, extra, listing) in [
+        ("/many", "", String::new()),
+        ("/", "", String::new()),
+        ("/huge", "", String::new()),
+        ("/", &wide[..], wide_listing.clone()),
+        ("/many", &wide[..], wide_listing),
+        ("/", "", String::new()),
+    ] {
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\nX-Req: {path}\r\n{extra}\r\n").as_bytes());
+        let r = c.read_response().unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), format!("host: t\nx-req: {path}\n{listing}"));
+        match path {
+            "/many" => assert_eq!((count(&r, "x-resp-39"), count(&r, "x-multi"), count(&r, "x-req")), (1, 2, 0)),
+            "/huge" => assert_eq!((count(&r, "x-big-54"), count(&r, "x-req")), (1, 0)),
+            _ => only(&r, &["content-type"]),
+        }
+    }
+    // Pipelined, the same.
+    let mut burst = Vec::new();
+    for i in 0..8 {
+        let path = if i % 2 == 0 { "/many" } else { "/" };
+        burst.extend(format!("GET {path} HTTP/1.1\r\nHost: t\r\nX-N: {i}\r\nX-N: again\r\n\r\n").into_bytes());
+    }
+    c.send(&burst);
+    for i in 0..8 {
+        let r = c.read_response().unwrap();
+        assert_eq!(r.text(), format!("host: t\nx-n: {i}\nx-n: again\n"));
+        if i % 2 == 0 {
+            assert_eq!((count(&r, "x-resp-39"), count(&r, "x-multi"), count(&r, "x-n")), (1, 2, 0));
+        } else {
+            only(&r, &["content-type"]);
+        }
     }
 }

@@ -120,7 +120,12 @@ pub(crate) fn write_head_end(
             if l.length != n {
                 l.set(n);
             }
-            out.extend_from_slice(&l.line[..usize::from(l.len)]);
+            // The whole array, then cut to the line: a copy of constant
+            // length is a few stores, one of the line's length a `memcpy`
+            // call (the room was reserved above).
+            let end = out.len() + usize::from(l.len);
+            out.extend_from_slice(&l.line);
+            out.truncate(end);
         });
     }
     match framing {

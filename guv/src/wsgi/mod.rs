@@ -176,6 +176,54 @@ where
     Server::new(app).serve(listener)
 }
 
+/// A `200 OK` response with `body` and no header fields, for an app that is
+/// done reading `request`: the same as `Response::new(body)`, except that
+/// the response's header map is the request's, emptied, so that it keeps
+/// the request's allocation instead of making a new one on the first
+/// insert (and the request's is not freed). The rest of the request (its
+/// body, extensions, target) is dropped here, as when the app drops it.
+///
+/// An opt-in for the hottest `http`-typed apps: the server already reuses
+/// the map of each response it has written for the next request's fields,
+/// so an app that answers with `response_for` allocates no header map per
+/// request at all (two `malloc`s and two `free`s fewer per request, about
+/// a tenth of the server's own work on a pipelined "Hello, World!"). The
+/// map is cleared here, so none of the request's fields can end up in the
+/// response, and once more when the server takes it back after writing
+/// the response, so none of the response's fields can end up in the next
+/// request.
+///
+/// ```
+/// use guv::wsgi::http::{Request, Response, header};
+/// use guv::wsgi::{Body, response_for};
+///
+/// fn hello(req: Request<Body>) -> Response<Body> {
+///     // Read what the answer needs first: the request is taken.
+///     let greeting = if req.uri().path() == "/" { "Hello, World!" } else { "Hello, path!" };
+///     let mut response = response_for(req, Body::from_static(greeting.as_bytes()));
+///     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
+///     response
+/// }
+///
+/// let mut req = Request::new(Body::empty());
+/// req.headers_mut().insert(header::HOST, header::HeaderValue::from_static("example.com"));
+/// let response = hello(req);
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(response.headers().len(), 1);
+/// assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain");
+/// # guv::wsgi::Server::new(hello);
+/// ```
+#[inline]
+pub fn response_for(mut request: Request<Body>, body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    // Swapped, not assigned: the empty map `Response::new` made has no
+    // allocation, and goes with the request.
+    std::mem::swap(headers, request.headers_mut());
+    headers.clear();
+    response
+}
+
 /// Serves the raw app `app` (see [`Server::raw`]) on `listener` with the
 /// default [`Server`] settings, on this thread's hub, until shut down.
 ///
