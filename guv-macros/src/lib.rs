@@ -10,7 +10,7 @@
 //!
 //! # How patching works
 //!
-//! `rewrite.rs` walks the item's tokens (`proc_macro2` only, no syntax
+//! `rewrite/` walks the item's tokens (`proc_macro2` only, no syntax
 //! tree) and swaps the module prefix of every std path that `table.rs`
 //! lists — `std::net::TcpStream` becomes `::guv::green::net::TcpStream` —
 //! in expressions, types, patterns, macro arguments and `use` trees
@@ -25,7 +25,7 @@
 //!   `testattr.rs`: `#[guv::test]`; `options.rs`: their `key = value`
 //!   options; `attr.rs`: what they share (parse, validate, the error output).
 //! - `groups.rs`: the group list and `crate = "..."`; `table.rs`: which std
-//!   paths each group rewrites; `rewrite.rs` and `usetree.rs`: the walk.
+//!   paths each group rewrites; `rewrite/` and `usetree.rs`: the walk.
 
 #![warn(missing_docs, unreachable_pub)]
 

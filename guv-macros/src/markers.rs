@@ -2,7 +2,7 @@
 //! `original()` and `is_monkey_patched()`, at compile time.
 //!
 //! Inside a patched item the patching walk replaces both invocations
-//! itself (see `rewrite.rs`); the proc macros here only run for
+//! itself (see `rewrite/`); the proc macros here only run for
 //! invocations outside every patched item.
 
 use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};

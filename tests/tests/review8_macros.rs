@@ -138,7 +138,7 @@ fn std_under_another_name_is_green_with_every_group() {
     assert_eq!(std_renamed::grouped::name(), "guv::net::tcp::TcpStream");
     let [condvar, command] = std_globbed::names();
     assert_eq!(condvar, "guv::green::sync::condvar::Condvar");
-    assert_eq!(command, "guv::green::process::Command");
+    assert_eq!(command, "guv::green::process::command::Command");
     assert_eq!(std_renamed_one_group::name(), "std::net::tcp::TcpStream");
 }
 

@@ -2,7 +2,7 @@
 //! offer: `FromRawFd` for the green `File`, the fd view its `Deref` lends
 //! out (for std's sealed `IsTerminal`), and the `SIGCHLD` watcher that
 //! child waits use where pidfds are not available. Only system calls and
-//! the signal handler live here; the waiting protocol is in `process.rs`.
+//! the signal handler live here; the waiting protocol is in `process/child.rs`.
 //!
 //! # The SIGCHLD watcher
 //!

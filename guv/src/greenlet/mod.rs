@@ -1,7 +1,7 @@
 //! Greenlets: what the hub schedules.
 //!
 //! A greenlet is a [`Node`]: its [`Header`] (its fiber plus scheduling
-//! state) and a reference to its [`Body`] — a spawned task (see `greenthread.rs`),
+//! state) and a reference to its [`Body`] — a spawned task (see `greenthread/task.rs`),
 //! or nothing for the thread's main greenlet and the hub loop. The hub
 //! holds them as [`GreenletRef`]s.
 //!
