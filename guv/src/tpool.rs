@@ -228,6 +228,20 @@ impl<T> Slot<T> {
     }
 }
 
+impl<T> Drop for Slot<T> {
+    /// Drops a result nobody took: the caller was killed (or timed out)
+    /// after the job had finished. The slot's last owner may then be that
+    /// caller, unwinding, where a panic in the result's destructor would
+    /// abort the process; here it is reported by the hook and ignored, as
+    /// on a worker.
+    fn drop(&mut self) {
+        let unclaimed = self.result.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(outcome) = unclaimed {
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(outcome)));
+        }
+    }
+}
+
 impl<T: Send> Waiter for Slot<T> {
     fn abandoned(&self, error: io::Error) {
         self.finish(Outcome::Abandoned(error));
@@ -284,7 +298,7 @@ where
         return f();
     }
     let slot = Arc::new(Slot { result: Mutex::new(None), waker: Mutex::new(None) });
-    let result = with_hub(|hub| {
+    let parked = with_hub(|hub| {
         let waker = hub.arm();
         let (remote, _registration) = hub.remote_waker(&waker);
         *lock(&slot.waker) = Some(remote);
@@ -294,15 +308,15 @@ where
             panic!("{e}");
         }
         let mut parked = false;
-        loop {
-            if let Some(r) = lock(&slot.result).take() {
-                return (r, parked);
-            }
+        // The outcome stays in the slot until the caller returns: a kill
+        // or Timeout that unwinds the caller before then leaves it to the
+        // slot's destructor (see `Slot`'s `Drop`).
+        while lock(&slot.result).is_none() {
             hub.park();
             parked = true;
         }
+        parked
     });
-    let (result, parked) = result;
     if !parked {
         // A worker took the job and finished it before the caller could
         // park (a read from the page cache, picked up by a worker between
@@ -312,7 +326,8 @@ where
         // kept up.
         crate::gyield();
     }
-    match result {
+    let outcome = lock(&slot.result).take();
+    match outcome.expect("the job's outcome is in its slot") {
         Outcome::Ran(Ok(v)) => v,
         Outcome::Ran(Err(payload)) => crate::hub::resume_unwind(payload),
         Outcome::Abandoned(e) => panic!("{e}"),

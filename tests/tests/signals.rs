@@ -452,13 +452,18 @@ fn child_a_previous_handler_is_chained_to_and_restored() {
     raise(Signal::HUP);
     assert_eq!(PREVIOUS_CALLS.load(Ordering::SeqCst), 2, "the previous handler is back");
     raise(Signal::WINCH); // ignored again
-    // SAFETY: reads the current action into a zeroed sigaction.
-    let current = unsafe {
-        let mut cur: libc::sigaction = std::mem::zeroed();
-        assert_eq!(libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut cur), 0);
-        cur.sa_sigaction
+    let current = |sig: libc::c_int| {
+        // SAFETY: reads the current action into a zeroed sigaction.
+        unsafe {
+            let mut cur: libc::sigaction = std::mem::zeroed();
+            assert_eq!(libc::sigaction(sig, std::ptr::null(), &mut cur), 0);
+            cur.sa_sigaction
+        }
     };
-    assert_eq!(current, previous_handler as *const () as libc::sighandler_t);
+    assert_eq!(current(libc::SIGHUP), previous_handler as *const () as libc::sighandler_t);
+    // SIGWINCH's default action is to ignore it too, so the raise above
+    // cannot tell SIG_IGN from SIG_DFL: the disposition itself can.
+    assert_eq!(current(libc::SIGWINCH), libc::SIG_IGN, "SIG_IGN is put back, not SIG_DFL");
 }
 
 #[test]

@@ -152,8 +152,15 @@ fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// Creates the self-pipe, starts the watcher thread and installs the
-/// handler (in that order, so a signal never finds half a watcher).
+/// handler (in that order, so a signal never finds half a watcher), all
+/// serialised with `guv::signal`'s installs and restores of `SIGCHLD`, so
+/// that neither replaces the other's handler between reading and writing
+/// the action.
 fn install() -> io::Result<Watcher> {
+    crate::signal::serialized_with_sigaction(install_serialized)
+}
+
+fn install_serialized() -> io::Result<Watcher> {
     // SAFETY: all-zero is a valid sigaction for the kernel to fill in.
     let mut prev: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: a null new action only reads the current one into `prev`.

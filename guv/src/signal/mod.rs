@@ -132,6 +132,7 @@ use std::time::{Duration, Instant};
 
 use crate::hub::{Handle, with_hub};
 use registry::{Mailbox, Mask, Target};
+pub(crate) use sys::serialized as serialized_with_sigaction;
 
 /// A Unix signal number that guv can handle (see the [module
 /// docs](self#signals-that-are-refused) for the ones it refuses).

@@ -72,6 +72,17 @@ enum State {
 
 static STATES: Mutex<[State; MAX + 1]> = Mutex::new([State::Off; MAX + 1]);
 
+/// Runs `f` serialised with [`install`] and [`restore`]: for the `SIGCHLD`
+/// child watcher (`green/sys.rs`), whose install also reads the current
+/// action, keeps it to chain to and puts its own handler in place. Without
+/// this, an install of either between the other's read and its write
+/// replaced that one's handler without chaining to it (a `Signals` for
+/// `SIGCHLD` then never saw a delivery, or child waits never woke).
+pub(crate) fn serialized<R>(f: impl FnOnce() -> R) -> R {
+    let _states = STATES.lock().unwrap_or_else(PoisonError::into_inner);
+    f()
+}
+
 /// The async-signal-safe handler of every signal guv catches.
 extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: __errno_location returns this thread's errno slot; it is
