@@ -20,19 +20,9 @@ fn app(req: Request<Body>) -> Response<Body> {
     let mut response =
         Response::new(Body::from(if req.uri().path() == "/offer" { format!("offered={offered}") } else { listing }));
     let set = response.headers_mut();
-    match req.uri().path() {
-        "/many" => {
-            for i in 0..40 {
-                set.append(format!("x-resp-{i}").parse::<header::HeaderName>().unwrap(), "r".parse().unwrap());
-            }
-            set.append("x-multi", "one".parse().unwrap());
-            set.append("x-multi", "two".parse().unwrap());
-        }
-        "/huge" => {
-            for i in 0..55 {
-                set.append(format!("x-big-{i}").parse::<header::HeaderName>().unwrap(), "r".parse().unwrap());
-            }
-        }
+    let path = req.uri().path();
+    match path {
+        "/many" | "/huge" => many_fields(set, path),
         "/server" => drop(set.insert(header::SERVER, "app-server".parse().unwrap())),
         "/date" => drop(set.insert(header::DATE, "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap())),
         "/both" => {
@@ -52,6 +42,19 @@ fn server() -> TestServer {
 
 fn count(r: &RawResponse, name: &str) -> usize {
     r.headers.iter().filter(|(n, _)| n == name).count()
+}
+
+/// The response fields of the `/many` (40 names and a repeated one) and
+/// `/huge` (55 names) answers.
+fn many_fields(set: &mut header::HeaderMap, path: &str) {
+    let (prefix, n) = if path == "/many" { ("x-resp", 40) } else { ("x-big", 55) };
+    for i in 0..n {
+        set.append(format!("{prefix}-{i}").parse::<header::HeaderName>().unwrap(), "r".parse().unwrap());
+    }
+    if path == "/many" {
+        set.append("x-multi", "one".parse().unwrap());
+        set.append("x-multi", "two".parse().unwrap());
+    }
 }
 
 #[test]
@@ -216,18 +219,7 @@ fn app_reusing_the_request_map(req: Request<Body>) -> Response<Body> {
     let set = response.headers_mut();
     assert!(set.is_empty(), "response_for kept a request field: {set:?}");
     match path.as_str() {
-        "/many" => {
-            for i in 0..40 {
-                set.append(format!("x-resp-{i}").parse::<header::HeaderName>().unwrap(), "r".parse().unwrap());
-            }
-            set.append("x-multi", "one".parse().unwrap());
-            set.append("x-multi", "two".parse().unwrap());
-        }
-        "/huge" => {
-            for i in 0..55 {
-                set.append(format!("x-big-{i}").parse::<header::HeaderName>().unwrap(), "r".parse().unwrap());
-            }
-        }
+        "/many" | "/huge" => many_fields(set, &path),
         _ => drop(set.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap())),
     }
     response
