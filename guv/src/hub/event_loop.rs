@@ -9,6 +9,11 @@ use super::{Hub, with_hub};
 use super::{RemoteOp, TimerAction};
 use crate::greenlet::{Fiber, GreenletRef, Interrupt, Sched, same};
 
+/// The first and the longest of the deadlock check's sleeps while only
+/// other threads' handles keep it quiet (see `Hub::recheck_after`).
+pub(super) const RECHECK_FIRST: Duration = Duration::from_millis(1);
+const RECHECK_LAST: Duration = Duration::from_secs(1);
+
 impl Hub {
     fn run_loop(&self) {
         while !self.exiting.get() {
@@ -115,7 +120,7 @@ impl Hub {
                     self.interrupt(&self.main, Interrupt::Deadlock);
                     return;
                 }
-                None => None,
+                None => self.recheck_after(),
             }
         };
         self.ticks.set(0);
@@ -137,6 +142,26 @@ impl Hub {
         // visible to the `pending` read below.
         std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
         !self.shared.has_pending() && self.probes.borrow().all_local()
+    }
+
+    /// How long to sleep when nothing local is due: `None` (until woken)
+    /// unless main waits and only strong handles held by other threads
+    /// (`Handle`s, remote wakers) keep [`Hub::is_deadlocked`] from firing.
+    /// Such a handle may be dropped on its thread after this hub fell
+    /// asleep, and a drop does not wake the hub; so it sleeps in steps that
+    /// double from 1 ms to 1 s and checks again after each. Any other state
+    /// starts the steps over.
+    fn recheck_after(&self) -> Option<Duration> {
+        if self.main.header().sched.get() != Sched::Parked
+            || self.io.waiting() != 0
+            || Arc::strong_count(&self.shared) == 1
+        {
+            self.recheck.set(RECHECK_FIRST);
+            return None;
+        }
+        let step = self.recheck.get();
+        self.recheck.set((step * 2).min(RECHECK_LAST));
+        Some(step)
     }
 
     /// Called from the thread-local destructor, on the main greenlet: ends

@@ -1,0 +1,59 @@
+//! The deadlock check when the last remote handle goes away late: a hub
+//! whose main greenlet waits on something only its own thread could end,
+//! while another thread still holds a `Handle`, must not report "would block
+//! forever" yet (that thread could still send work) — and once that thread
+//! drops its handle *after* the hub went to sleep, the hub must notice and
+//! report, instead of sleeping for ever.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Whether thread `tid` of this process is asleep in an epoll wait (its
+/// current system call, from `/proc`: `epoll_wait`, `epoll_pwait` or
+/// `epoll_pwait2` on x86-64 and aarch64).
+fn asleep_in_epoll(tid: libc::pid_t) -> bool {
+    let Ok(syscall) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else {
+        return false;
+    };
+    let nr = syscall.split_whitespace().next().and_then(|n| n.parse::<i64>().ok());
+    #[cfg(target_arch = "x86_64")]
+    let epoll = [232, 281, 441];
+    #[cfg(not(target_arch = "x86_64"))]
+    let epoll = [22, 441];
+    nr.is_some_and(|n| epoll.contains(&n))
+}
+
+#[test]
+fn a_handle_dropped_on_another_thread_after_the_hub_slept_lets_the_deadlock_report_come() {
+    let (report, reported) = mpsc::channel();
+    let hub_thread = std::thread::spawn(move || {
+        let handle = guv::hub::Handle::current();
+        // "/proc/thread-self" links to "<pid>/task/<tid>".
+        let link = std::fs::read_link("/proc/thread-self").unwrap();
+        let tid: libc::pid_t = link.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        // The other thread keeps the handle until this hub is asleep with
+        // nothing else to wake it, then drops it.
+        let dropper = std::thread::spawn(move || {
+            while !asleep_in_epoll(tid) {
+                std::thread::yield_now();
+            }
+            drop(handle);
+        });
+        let never = guv::Event::new();
+        let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
+        dropper.join().unwrap();
+        let message = match outcome {
+            Ok(()) => "the wait returned".to_owned(),
+            Err(p) => p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default(),
+        };
+        report.send(message).unwrap();
+    });
+    let message = reported.recv_timeout(Duration::from_secs(30)).expect("the hub slept for ever: no deadlock report");
+    assert!(message.contains("would block forever"), "{message:?}");
+    hub_thread.join().unwrap();
+}
