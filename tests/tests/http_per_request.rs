@@ -57,6 +57,17 @@ fn many_fields(set: &mut header::HeaderMap, path: &str) {
     }
 }
 
+/// Eight pipelined requests, `/many` and `/` in turn, each with two `X-N`
+/// fields (its index, then `again`).
+fn many_burst() -> Vec<u8> {
+    let mut burst = Vec::new();
+    for i in 0..8 {
+        let path = if i % 2 == 0 { "/many" } else { "/" };
+        burst.extend(format!("GET {path} HTTP/1.1\r\nHost: t\r\nX-N: {i}\r\nX-N: again\r\n\r\n").into_bytes());
+    }
+    burst
+}
+
 #[test]
 fn a_request_never_sees_the_previous_responses_headers() {
     let s = server();
@@ -69,12 +80,7 @@ fn a_request_never_sees_the_previous_responses_headers() {
         assert_eq!(r.status, 200);
         assert_eq!(r.text(), format!("host: t\nx-req: {path}\n"));
     }
-    let mut burst = Vec::new();
-    for i in 0..8 {
-        let path = if i % 2 == 0 { "/many" } else { "/" };
-        burst.extend(format!("GET {path} HTTP/1.1\r\nHost: t\r\nX-N: {i}\r\nX-N: again\r\n\r\n").into_bytes());
-    }
-    c.send(&burst);
+    c.send(&many_burst());
     for i in 0..8 {
         let r = c.read_response().unwrap();
         assert_eq!(r.text(), format!("host: t\nx-n: {i}\nx-n: again\n"));
@@ -260,12 +266,7 @@ fn a_response_made_from_its_request_carries_no_field_of_either_neighbour() {
         }
     }
     // Pipelined, the same.
-    let mut burst = Vec::new();
-    for i in 0..8 {
-        let path = if i % 2 == 0 { "/many" } else { "/" };
-        burst.extend(format!("GET {path} HTTP/1.1\r\nHost: t\r\nX-N: {i}\r\nX-N: again\r\n\r\n").into_bytes());
-    }
-    c.send(&burst);
+    c.send(&many_burst());
     for i in 0..8 {
         let r = c.read_response().unwrap();
         assert_eq!(r.text(), format!("host: t\nx-n: {i}\nx-n: again\n"));
