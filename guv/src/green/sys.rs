@@ -18,7 +18,7 @@
 #![allow(unsafe_code)] // one of the fenced unsafe files; see lib.rs
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -203,14 +203,7 @@ fn install_serialized() -> io::Result<Watcher> {
 /// The watcher thread: after each `SIGCHLD`, wake the waiters of every
 /// watched child that has exited.
 fn watch_loop(mut pipe: std::fs::File) {
-    let mut buf = [0u8; 64];
-    loop {
-        match pipe.read(&mut buf) {
-            Ok(0) => return, // cannot happen: the write end is never closed
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        }
+    while crate::signal::read_wakeup(&mut pipe).is_ok() {
         // `watcher()` is initialised once the handler is installed, which
         // is after this thread starts: wait for it through the OnceLock.
         let Ok(w) = watcher() else { return };

@@ -131,6 +131,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::hub::{Handle, with_hub};
+pub(crate) use registry::read_wakeup;
 use registry::{Mailbox, Mask, Target};
 pub(crate) use sys::serialized as serialized_with_sigaction;
 

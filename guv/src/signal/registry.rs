@@ -190,19 +190,29 @@ pub(super) fn signals_of(mask: Mask) -> impl Iterator<Item = libc::c_int> {
     (1..=MAX as libc::c_int).filter(move |&sig| mask & bit(sig) != 0)
 }
 
-/// The dispatch thread: after each byte read, hand every delivery to the
-/// registrations that asked for it.
-fn dispatch_loop(mut pipe: std::fs::File) {
+/// Blocks until a signal handler's self-pipe holds bytes, and takes them
+/// (signals coalesce: one wake-up may stand for several). An error when it
+/// cannot be read any more; an end of file (the write end closed, which
+/// guv's handlers never do) is one too.
+pub(crate) fn read_wakeup(pipe: &mut std::fs::File) -> io::Result<()> {
     let mut buf = [0u8; 64];
     loop {
         match pipe.read(&mut buf) {
-            Ok(0) => return, // cannot happen: the write end is never closed
-            Ok(_) => {}
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the self-pipe's write end was closed")),
+            Ok(_) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                log::error!(target: "guv::signal", "the signal thread cannot read its pipe ({e}); signals are no longer delivered");
-                return;
-            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The dispatch thread: after each byte read, hand every delivery to the
+/// registrations that asked for it.
+fn dispatch_loop(mut pipe: std::fs::File) {
+    loop {
+        if let Err(e) = read_wakeup(&mut pipe) {
+            log::error!(target: "guv::signal", "the signal thread cannot read its pipe ({e}); signals are no longer delivered");
+            return;
         }
         let mut wake: Vec<RemoteWaker> = Vec::new();
         let mut spawn: Vec<(u64, Handle)> = Vec::new();
