@@ -24,6 +24,11 @@ fn asleep_in_epoll(tid: libc::pid_t) -> bool {
     nr.is_some_and(|n| epoll.contains(&n))
 }
 
+/// The message of a caught panic.
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+}
+
 #[test]
 fn a_handle_dropped_on_another_thread_after_the_hub_slept_lets_the_deadlock_report_come() {
     let (report, reported) = mpsc::channel();
@@ -43,17 +48,37 @@ fn a_handle_dropped_on_another_thread_after_the_hub_slept_lets_the_deadlock_repo
         let never = guv::Event::new();
         let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
         dropper.join().unwrap();
-        let message = match outcome {
-            Ok(()) => "the wait returned".to_owned(),
-            Err(p) => p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default(),
-        };
-        report.send(message).unwrap();
+        report.send(outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())).unwrap();
     });
     let message = reported.recv_timeout(Duration::from_secs(30)).expect("the hub slept for ever: no deadlock report");
     assert!(message.contains("would block forever"), "{message:?}");
     hub_thread.join().unwrap();
+}
+
+/// The drop racing the hub on its way to sleep: in each round another
+/// thread drops the handle after a different number of yields, so that it
+/// lands before, during and after the hub's last check. Every round must
+/// end in the report (a lost wake-up sleeps for ever and times out here).
+#[test]
+fn a_handle_dropped_while_the_hub_goes_to_sleep_never_loses_the_report() {
+    for round in 0..200u32 {
+        let (report, reported) = mpsc::channel();
+        let hub_thread = std::thread::spawn(move || {
+            let handle = guv::hub::Handle::current();
+            let dropper = std::thread::spawn(move || {
+                for _ in 0..round % 50 {
+                    std::thread::yield_now();
+                }
+                drop(handle);
+            });
+            let never = guv::Event::new();
+            let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
+            dropper.join().unwrap();
+            report.send(outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())).unwrap();
+        });
+        let message =
+            reported.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("round {round}: no report"));
+        assert!(message.contains("would block forever"), "round {round}: {message:?}");
+        hub_thread.join().unwrap();
+    }
 }

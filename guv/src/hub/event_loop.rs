@@ -2,17 +2,11 @@
 //! poll for I/O (or report a deadlock), and the shutdown at thread exit.
 
 use std::panic;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Hub, with_hub};
 use super::{RemoteOp, TimerAction};
 use crate::greenlet::{Fiber, GreenletRef, Interrupt, Sched, same};
-
-/// The first and the longest of the deadlock check's sleeps while only
-/// other threads' handles keep it quiet (see `Hub::recheck_after`).
-pub(super) const RECHECK_FIRST: Duration = Duration::from_millis(1);
-const RECHECK_LAST: Duration = Duration::from_secs(1);
 
 impl Hub {
     fn run_loop(&self) {
@@ -107,6 +101,7 @@ impl Hub {
     }
 
     fn poll_io(&self) {
+        let mut watch = false;
         let timeout = if self.ready.borrow().has_next() {
             if !self.io_poll_due() {
                 return;
@@ -116,52 +111,47 @@ impl Hub {
             let next = self.timers.borrow_mut().next_deadline();
             match next {
                 Some(deadline) => Some(deadline.saturating_duration_since(Instant::now())),
-                None if self.is_deadlocked() => {
-                    self.interrupt(&self.main, Interrupt::Deadlock);
-                    return;
+                None => {
+                    // If only keepers (handles other threads may use) stop
+                    // the deadlock check, the last one's drop must wake
+                    // this sleep: ask for that before the check (see
+                    // `Shared::watch`).
+                    watch = self.may_deadlock();
+                    if watch {
+                        self.shared.watch(true);
+                        if self.is_deadlocked() {
+                            self.shared.watch(false);
+                            self.interrupt(&self.main, Interrupt::Deadlock);
+                            return;
+                        }
+                    }
+                    None
                 }
-                None => self.recheck_after(),
             }
         };
         self.ticks.set(0);
         self.io.poll(self, timeout);
+        if watch {
+            self.shared.watch(false);
+        }
+    }
+
+    /// Main waits and no local I/O waiter could end a wait: the state in
+    /// which [`Hub::is_deadlocked`] may find a deadlock.
+    fn may_deadlock(&self) -> bool {
+        self.main.header().sched.get() == Sched::Parked && self.io.waiting() == 0
     }
 
     /// Nothing can ever make a greenlet ready again, and main waits. Weak
     /// remote wakers do not count; their probes must all say that only
     /// this thread could end their waits.
     fn is_deadlocked(&self) -> bool {
-        if self.main.header().sched.get() != Sched::Parked
-            || self.io.waiting() != 0
-            || Arc::strong_count(&self.shared) != 1
-        {
-            return false;
-        }
-        // The count read is relaxed; a handle dropped on another thread
-        // right after a push (`Arc`'s drop releases) must make that push
-        // visible to the `pending` read below.
-        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
-        !self.shared.has_pending() && self.probes.borrow().all_local()
-    }
-
-    /// How long to sleep when nothing local is due: `None` (until woken)
-    /// unless main waits and only strong handles held by other threads
-    /// (`Handle`s, remote wakers) keep [`Hub::is_deadlocked`] from firing.
-    /// Such a handle may be dropped on its thread after this hub fell
-    /// asleep, and a drop does not wake the hub; so it sleeps in steps that
-    /// double from 1 ms to 1 s and checks again after each. Any other state
-    /// starts the steps over.
-    fn recheck_after(&self) -> Option<Duration> {
-        if self.main.header().sched.get() != Sched::Parked
-            || self.io.waiting() != 0
-            || Arc::strong_count(&self.shared) == 1
-        {
-            self.recheck.set(RECHECK_FIRST);
-            return None;
-        }
-        let step = self.recheck.get();
-        self.recheck.set((step * 2).min(RECHECK_LAST));
-        Some(step)
+        // `has_keepers` acquires: a keeper dropped on another thread right
+        // after a push makes that push visible to the `pending` read below.
+        self.may_deadlock()
+            && !self.shared.has_keepers()
+            && !self.shared.has_pending()
+            && self.probes.borrow().all_local()
     }
 
     /// Called from the thread-local destructor, on the main greenlet: ends

@@ -52,7 +52,6 @@ use std::io;
 use std::panic;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use backend::PollingBackend;
 pub(crate) use backend::poll_now;
@@ -61,12 +60,11 @@ pub use backend::{Backend, IoEvent, Notifier};
 pub use epoll::EpollBackend;
 pub(crate) use probe::{ANY_THREAD, Holder, Probe, thread_mark};
 pub use remote::Handle;
-pub(crate) use remote::{RemoteOp, Shared};
+pub(crate) use remote::{Keeper, RemoteOp, Shared};
 use timer::Timers;
 pub(crate) use timer::{TimerAction, TimerKey};
 use track::{TrackReport, Tracker};
 
-use event_loop::RECHECK_FIRST;
 pub(crate) use event_loop::run_loop;
 use interrupt::install_panic_hook;
 pub(crate) use interrupt::{interrupt_kept, kills_land, panicking, resume_unwind};
@@ -193,9 +191,6 @@ pub(crate) struct Hub {
     /// The main greenlet is parked in a wait that gives up on an
     /// interrupt it cannot take ([`Hub::park_or_give_up`]).
     main_may_give_up: Cell<bool>,
-    /// How long the next poll sleeps while only other threads' handles
-    /// keep the deadlock check quiet (see `Hub::recheck_after`).
-    recheck: Cell<Duration>,
     exiting: Cell<bool>,
     pub(crate) hub_exceptions: Cell<bool>,
     /// Live and panicked greenlets, when `#[guv::test]` asks.
@@ -248,7 +243,6 @@ impl Hub {
             deferred: RefCell::new(Vec::new()),
             any_deferred: Cell::new(false),
             main_may_give_up: Cell::new(false),
-            recheck: Cell::new(RECHECK_FIRST),
             exiting: Cell::new(false),
             hub_exceptions: Cell::new(true),
             track: Tracker::default(),

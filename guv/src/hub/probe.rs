@@ -1,9 +1,9 @@
 //! Probes: remote wake-ups that do not, by themselves, keep the deadlock
 //! check quiet.
 //!
-//! A [`RemoteWaker`] normally holds the hub's `Arc<Shared>`, and while any
-//! strong reference besides the hub's own exists the hub assumes another
-//! thread may still wake it, so a deadlock among its own greenlets hangs
+//! A [`RemoteWaker`] normally holds the hub strongly (a `Keeper`), and
+//! while any keeper exists the hub assumes another thread may still wake
+//! it, so a deadlock among its own greenlets hangs
 //! instead of failing. The green locks know better: a lock waiter can only
 //! be woken by whoever holds the lock. Such a waiter registers a *probed*
 //! remote waker, which holds the hub weakly, and tells its hub through a

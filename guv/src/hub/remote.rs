@@ -5,7 +5,8 @@
 //! notify the backend; the hub drains the queue once per loop iteration.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::backend::Notifier;
@@ -33,6 +34,11 @@ pub(crate) struct Shared {
     pending: AtomicBool,
     /// Cleared when the hub's thread shuts its hub down; pushes then fail.
     alive: AtomicBool,
+    /// Live [`Keeper`]s: while there are any, the deadlock check stays quiet.
+    keepers: AtomicUsize,
+    /// Set by the hub while it sleeps in a state where only keepers stop
+    /// its deadlock check; the drop of the last keeper then wakes it.
+    watching: AtomicBool,
     notifier: Arc<dyn Notifier>,
 }
 
@@ -52,8 +58,26 @@ impl Shared {
             queue: Mutex::new(Queue::default()),
             pending: AtomicBool::new(false),
             alive: AtomicBool::new(true),
+            keepers: AtomicUsize::new(0),
+            watching: AtomicBool::new(false),
             notifier,
         }
+    }
+
+    /// Whether a [`Keeper`] exists (one that another thread may use to wake
+    /// the hub). `SeqCst` pairs with [`Keeper`]'s drop (see [`Shared::watch`]).
+    pub(crate) fn has_keepers(&self) -> bool {
+        self.keepers.load(Ordering::SeqCst) != 0
+    }
+
+    /// Asks (`true`) that the drop of the last [`Keeper`] wake the hub, or
+    /// stops asking. The hub sets it before its last
+    /// [`has_keepers`](Shared::has_keepers) check ahead of a sleep, and a
+    /// keeper's drop decrements the count before it reads this flag, all
+    /// `SeqCst`: either the check sees the count at zero, or the drop sees
+    /// the flag and wakes the hub, which checks again.
+    pub(crate) fn watch(&self, on: bool) {
+        self.watching.store(on, Ordering::SeqCst);
     }
 
     /// Queues `op` for the hub, waking it if it sleeps.
@@ -135,6 +159,49 @@ impl Shared {
     }
 }
 
+/// A strong reference to a hub's [`Shared`] half that may be used to wake
+/// the hub from another thread ([`Handle`], strong remote wakers): while one
+/// exists the hub's deadlock check stays quiet, and the drop of the last
+/// one wakes a hub that sleeps only because of it, so that the check runs
+/// again.
+pub(crate) struct Keeper(Arc<Shared>);
+
+impl Keeper {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Keeper {
+        // Relaxed, as `Arc`'s own increment: a new keeper is made from an
+        // existing one or on the hub's thread, never raced against the
+        // check that could see the count at zero.
+        shared.keepers.fetch_add(1, Ordering::Relaxed);
+        Keeper(shared.clone())
+    }
+}
+
+impl Clone for Keeper {
+    fn clone(&self) -> Keeper {
+        Keeper::new(&self.0)
+    }
+}
+
+impl Deref for Keeper {
+    type Target = Arc<Shared>;
+
+    fn deref(&self) -> &Arc<Shared> {
+        &self.0
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        // SeqCst: see `Shared::watch`. The decrement also releases what this
+        // thread queued before, for the hub's acquiring check.
+        if self.0.keepers.fetch_sub(1, Ordering::SeqCst) == 1 && self.0.watching.load(Ordering::SeqCst) {
+            // A failed wake-up leaves the hub asleep, as a failed push does;
+            // there is no one to report it to here.
+            let _ = self.0.notifier.notify();
+        }
+    }
+}
+
 /// A `Send + Sync + Clone` handle to one thread's hub, for other threads.
 ///
 /// [`Handle::spawn`] runs a closure as a greenlet on that hub and wakes it if
@@ -162,7 +229,7 @@ impl Shared {
 /// is the simpler bridge: the thread sends, a greenlet's `recv` parks.
 #[derive(Clone)]
 pub struct Handle {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Keeper,
 }
 
 impl Handle {
@@ -174,7 +241,7 @@ impl Handle {
     /// assert_eq!(a.id(), b.id());
     /// ```
     pub fn current() -> Handle {
-        super::with_hub(|hub| Handle { shared: hub.shared.clone() })
+        super::with_hub(|hub| Handle { shared: Keeper::new(&hub.shared) })
     }
 
     /// Runs `f` as a greenlet on this handle's hub. Fails with

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use super::interrupt::deliver_interrupt;
 use super::{Hub, try_with_hub, with_hub};
+use super::{Keeper, RemoteOp, Shared, TimerAction, TimerKey};
 #[cfg(doc)] // only named in doc links
 use super::{Probe, interrupt_kept};
-use super::{RemoteOp, Shared, TimerAction, TimerKey};
 use crate::greenlet::{GreenletRef, Sched, same};
 
 /// A parked greenlet's wake-up right for one wait (see [`Hub::arm`]).
@@ -57,7 +57,7 @@ pub(crate) struct RemoteWaker {
 /// [`Probe`] speaks for it instead (see `probe.rs`).
 #[derive(Clone)]
 pub(super) enum SharedRef {
-    Strong(Arc<Shared>),
+    Strong(Keeper),
     Weak(Weak<Shared>),
 }
 
@@ -228,7 +228,7 @@ impl Hub {
     pub(crate) fn remote_waker(&self, waker: &Waker) -> (RemoteWaker, RemoteSlot) {
         let slot = self.remote_parked.borrow_mut().insert(waker.g.clone());
         (
-            RemoteWaker { shared: SharedRef::Strong(self.shared.clone()), slot, token: waker.token },
+            RemoteWaker { shared: SharedRef::Strong(Keeper::new(&self.shared)), slot, token: waker.token },
             RemoteSlot { key: slot },
         )
     }
