@@ -8,11 +8,12 @@
 //! microseconds per round trip (and the user-space part of it), each ratio
 //! to guv, and the median of the per-run ratios (each run alternates the
 //! runtimes, so a ratio within a run is the least disturbed by a noisy
-//! machine). Under `cargo test` it runs a short smoke pass instead.
+//! machine), with how many runs guv won and the sign test's p-value for
+//! that split. Under `cargo test` it runs a short smoke pass instead.
 
 use std::time::Duration;
 
-use guv_benches::{RUNTIMES, cpu_times, echo_load, median, pin_to_core};
+use guv_benches::{RUNTIMES, cpu_times, echo_load, median, pin_to_core, sign_test};
 
 #[path = "support/echo_servers.rs"]
 mod echo_servers;
@@ -53,14 +54,22 @@ fn main() {
     let min_cpu: Vec<f64> = cpu.iter().map(|v| v.iter().cloned().fold(f64::INFINITY, f64::min)).collect();
     // Per run, each runtime's CPU against guv's in the same run.
     let mut paired: Vec<Vec<f64>> = cpu.iter().map(|v| v.iter().zip(&cpu[0]).map(|(c, g)| c / g).collect()).collect();
+    // Runs in which guv spent less CPU per round trip than the runtime.
+    let guv_ahead: Vec<usize> = paired.iter().map(|v| v.iter().filter(|&&r| r > 1.0).count()).collect();
     let user_med: Vec<f64> = user.iter_mut().map(|v| median(v)).collect();
     let med: Vec<(f64, f64)> = (0..RUNTIMES.len()).map(|i| (median(&mut rps[i]), median(&mut cpu[i]))).collect();
     println!("\nmedian of {runs} runs, {conns} connections, 64-byte messages:");
     for (i, rt) in RUNTIMES.iter().enumerate() {
         let (r, c) = med[i];
+        let n = paired[i].len();
+        let split = if i == 0 {
+            String::new()
+        } else {
+            format!("; guv lower in {} of {n} runs (sign test p = {:.3})", guv_ahead[i], sign_test(guv_ahead[i], n))
+        };
         println!(
             "{rt:>5}: {r:>9.0} round trips/s ({:.2}x guv), {c:6.2} us CPU/round trip ({:.2}x guv; per-run ratio {:.3}), \
-             {:.2} us of it user space; best run {:.2} us ({:.2}x guv)",
+             {:.2} us of it user space; best run {:.2} us ({:.2}x guv){split}",
             r / med[0].0,
             c / med[0].1,
             median(&mut paired[i]),

@@ -116,6 +116,21 @@ pub fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// The two-sided sign test: the probability, if two servers were equally
+/// fast (each run a fair coin), of a split at least as uneven as `wins` of
+/// `n` paired runs. Small (say under 0.05) means the difference is not the
+/// machine's noise.
+pub fn sign_test(wins: usize, n: usize) -> f64 {
+    if n == 0 {
+        return 1.0;
+    }
+    // P(X <= k) for X ~ Binomial(n, 1/2), summed in logs to stay finite.
+    let ln_choose = |k: usize| -> f64 { (1..=k).map(|i| ((n - k + i) as f64).ln() - (i as f64).ln()).sum() };
+    let tail = |k: usize| -> f64 { (0..=k).map(|i| (ln_choose(i) - n as f64 * 2f64.ln()).exp()).sum() };
+    let k = wins.min(n - wins);
+    (2.0 * tail(k)).min(1.0)
+}
+
 /// Drives `conns` connections to 127.0.0.1:`port` for `dur`, each sending
 /// `size`-byte messages and waiting for the echo (guv greenlets on the
 /// calling thread). Returns the round trips completed.
@@ -141,4 +156,23 @@ pub fn echo_load(port: u16, conns: usize, size: usize, dur: Duration) -> u64 {
         })
         .collect();
     gts.into_iter().map(|g| g.wait().unwrap()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sign_test;
+
+    #[test]
+    fn sign_test_matches_the_binomial_tails() {
+        // An even split is no evidence at all.
+        assert_eq!(sign_test(5, 10), 1.0);
+        // 9 of 10: 2 * (1 + 10) / 1024.
+        assert!((sign_test(9, 10) - 22.0 / 1024.0).abs() < 1e-12);
+        assert_eq!(sign_test(9, 10), sign_test(1, 10));
+        // 20 of 20: 2 / 2^20.
+        assert!((sign_test(20, 20) - 2.0 / 1048576.0).abs() < 1e-15);
+        // 15 of 20 is just significant at 5%, 14 of 20 is not.
+        assert!(sign_test(15, 20) < 0.05 && sign_test(14, 20) > 0.05);
+        assert_eq!(sign_test(0, 0), 1.0);
+    }
 }
