@@ -3,7 +3,9 @@
 # round, each round measuring every server pipelined (depth 16) then with
 # plain keep-alive: a check of run.sh's figures in which the three servers
 # meet the same moments of a shared machine. Servers pinned to core 0, wrk
-# -t1 -c100 to core 1; prints medians of CPU µs per request.
+# -t1 -c100 to core 1; prints medians of CPU µs per request, and in how
+# many rounds each guv server spent less CPU per request than may_minihttp
+# (paired by round; an even split means a tie).
 # Usage: bash benches/http/alternate.sh [RUNS] [DURATION]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -48,4 +50,12 @@ med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2
 for i in 0 1 2; do
   # shellcheck disable=SC2086 # word splitting intended
   echo "${names[$i]}: pipelined $(med ${pr[$i]}) req/s, $(med ${pc[$i]}) us CPU/req; keep-alive $(med ${kr[$i]}) req/s, $(med ${kc[$i]}) us CPU/req"
+done
+# Rounds (paired) in which a guv server used less CPU per request than may_minihttp.
+wins() { # "guv values" "may values" -> "k of n"
+  # shellcheck disable=SC2086 # word splitting intended
+  paste -d' ' <(printf '%s\n' $1) <(printf '%s\n' $2) | awk '$1 < $2 {k++} END {printf "%d of %d", k, NR}'
+}
+for i in 0 2; do
+  echo "${names[$i]} below may_minihttp: pipelined in $(wins "${pc[$i]}" "${pc[1]}") rounds, keep-alive in $(wins "${kc[$i]}" "${kc[1]}")"
 done
