@@ -496,13 +496,36 @@ impl fmt::Debug for Signals {
 
 thread_local! {
     /// This thread's handlers, by registration id.
-    static HANDLERS: RefCell<HashMap<u64, Rc<dyn Fn()>>> = RefCell::new(HashMap::new());
+    static HANDLERS: Handlers = Handlers::default();
+}
+
+/// The handlers registered on this thread's hub. The hub ends with its
+/// thread, and so does this table: its destructor removes the
+/// registrations still in it (guards that were leaked, or that sat in
+/// greenlets the hub abandoned), so that the process's disposition is
+/// restored then rather than at the next delivery, which nothing could
+/// run any more (the first Ctrl-C after the thread ended would otherwise
+/// be swallowed).
+#[derive(Default)]
+struct Handlers(RefCell<HashMap<u64, Rc<dyn Fn()>>>);
+
+impl Drop for Handlers {
+    fn drop(&mut self) {
+        let handlers = std::mem::take(self.0.get_mut());
+        for &id in handlers.keys() {
+            registry::unregister(id);
+        }
+        // The closures' destructors are user code, run while the thread's
+        // locals are being torn down (the hub's perhaps already gone): a
+        // panic there ends only them, not the process.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(handlers)));
+    }
 }
 
 /// Runs handler `id` (on its hub, in the greenlet spawned for this
 /// delivery) unless it was cancelled meanwhile.
 fn run_handler(id: u64) {
-    let f = HANDLERS.try_with(|h| h.borrow().get(&id).cloned()).ok().flatten();
+    let f = HANDLERS.try_with(|h| h.0.borrow().get(&id).cloned()).ok().flatten();
     if let Some(f) = f {
         f();
     }
@@ -516,9 +539,13 @@ fn run_handler(id: u64) {
 /// may overlap if it does, and a panic in it is reported and ends only
 /// that run. Deliveries coalesce (see the [module docs](self)): several
 /// arrivals before the hub gets to them may run `f` once. Fails as
-/// [`Signals::new`] does. If the registering thread ends while the
-/// handler is still registered (its guard leaked), the next delivery finds
-/// the hub gone and removes the registration.
+/// [`Signals::new`] does. The handler lives at most as long as the hub
+/// (the thread) that registered it: if that thread ends while the handler
+/// is still registered (its guard leaked with [`mem::forget`], or left in
+/// a greenlet that never ended), the registration goes with it, and the
+/// signal's previous disposition comes back if it was the last one.
+///
+/// [`mem::forget`]: std::mem::forget
 ///
 /// ```
 /// use guv::signal::{self, Signal};
@@ -540,7 +567,7 @@ where
     let signal = signal.into_signal()?;
     let id = registry::register(registry::bit(signal.0), Target::Spawn(Handle::current()))?;
     // Before any switch: no delivery can run on this hub before this.
-    HANDLERS.with(|h| h.borrow_mut().insert(id, Rc::new(f)));
+    HANDLERS.with(|h| h.0.borrow_mut().insert(id, Rc::new(f)));
     Ok(SignalHandler { id, signal, _hub_local: PhantomData })
 }
 
@@ -586,7 +613,7 @@ impl SignalHandler {
 impl Drop for SignalHandler {
     fn drop(&mut self) {
         registry::unregister(self.id);
-        let f = HANDLERS.try_with(|h| h.borrow_mut().remove(&self.id)).ok().flatten();
+        let f = HANDLERS.try_with(|h| h.0.borrow_mut().remove(&self.id)).ok().flatten();
         // Its destructor (user code) runs outside the borrow.
         drop(f);
     }
