@@ -134,6 +134,7 @@ use crate::hub::{Handle, with_hub};
 pub(crate) use registry::read_wakeup;
 use registry::{Mailbox, Mask, Target};
 pub(crate) use sys::serialized as serialized_with_sigaction;
+pub(crate) use sys::{Kept, action_over, keep};
 
 /// A Unix signal number that guv can handle (see the [module
 /// docs](self#signals-that-are-refused) for the ones it refuses).
@@ -569,6 +570,40 @@ where
     // Before any switch: no delivery can run on this hub before this.
     HANDLERS.with(|h| h.0.borrow_mut().insert(id, Rc::new(f)));
     Ok(SignalHandler { id, signal, _hub_local: PhantomData })
+}
+
+/// Makes the child process that `cmd` spawns start with the signal
+/// dispositions this process had before guv caught its signals, and
+/// returns `cmd`.
+///
+/// `exec` resets a caught signal to its default action but leaves an
+/// ignored one ignored. So while guv catches a signal that was ignored
+/// before — `SIGHUP` under `nohup`, `SIGINT` in a background job of a
+/// shell — a child would start with it at its default action (a hang-up
+/// would kill it) instead of ignored, as it would have without guv. With
+/// this hook, the child puts back what guv found (ignored stays ignored;
+/// `SIGPIPE` is left to std, which resets it for every child) just before
+/// its `exec`.
+///
+/// Children spawned with `fork` get this without asking (guv puts the
+/// dispositions back in every forked child); std spawns with `fork` when
+/// the command has a `pre_exec` hook, a `uid`, `gid` or `groups`, but
+/// otherwise with `posix_spawn`, which runs no hook. Adding this hook
+/// makes std use `fork`, which is slower for a process with a large
+/// address space. A [`green::process::Command`](crate::green::process::Command)
+/// takes it through [`as_std_mut`](crate::green::process::Command::as_std_mut).
+///
+/// ```
+/// use guv::signal::{self, Signal, Signals};
+///
+/// let _hup = Signals::new([Signal::HUP]).unwrap(); // e.g. "reload"
+/// let mut cmd = std::process::Command::new("true");
+/// signal::inherit_dispositions(&mut cmd);
+/// assert!(cmd.status().unwrap().success());
+/// ```
+pub fn inherit_dispositions(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    sys::restore_before_exec(cmd);
+    cmd
 }
 
 /// A handler registered by [`handler`]; [`cancel`](SignalHandler::cancel)
