@@ -43,13 +43,33 @@
 //! guv installs its handler for a signal when the first registration for
 //! it is made, and when the last one goes away it puts back whatever was
 //! there before: after the last [`Signals`] for `SIGINT` is dropped,
-//! Ctrl-C kills the program again. While installed, guv's handler calls
-//! the handler function that was there before it (one installed with
-//! `sigaction` or `signal`), after recording the delivery; a previous
-//! `SIG_DFL` or `SIG_IGN` is replaced, not applied, until restored. If
-//! another handler replaces guv's while it is installed, guv leaves that
-//! one in place at the end (it should call guv's, as guv calls the one
-//! before it).
+//! Ctrl-C kills the program again. If another handler replaces guv's
+//! while it is installed, guv leaves that one in place at the end (it
+//! should call guv's, as guv calls the one before it).
+//!
+//! A previous `SIG_DFL` or `SIG_IGN` is replaced, not applied, until
+//! restored: a registration asks for the signal, so it gets it even if
+//! the process was started with it ignored (as tokio's and Go's signal
+//! handling do, and Python's `signal.signal`). What a *child process*
+//! inherits is another matter: `exec` resets a caught signal to its
+//! default but keeps an ignored one ignored, so a child spawned while guv
+//! catches a formerly ignored signal (`SIGHUP` under `nohup`) would no
+//! longer ignore it. guv puts back the dispositions it found in every
+//! child made with `fork` (guv's threads do not exist there, so its
+//! registrations could not see a delivery in it anyway); for std's usual
+//! `posix_spawn`, which runs no hook, [`inherit_dispositions`] does it for
+//! one command.
+//!
+//! While installed, guv's handler calls the handler function that was
+//! there before it (one installed with `sigaction` or `signal`) after
+//! recording the delivery, as the kernel would have: with the siginfo if it
+//! asked for `SA_SIGINFO`, once only if `SA_RESETHAND` (and then `SIG_DFL`
+//! is what comes back), with its `sa_mask` blocked, its own signal blocked
+//! unless `SA_NODEFER`, and interrupted system calls restarted only if it
+//! had `SA_RESTART` (guv asks for restarts when there was no handler
+//! function). A previous `SA_NOCLDSTOP` on `SIGCHLD` is kept. The one
+//! difference: guv's handler has `SA_ONSTACK`, so on a thread with an
+//! alternate signal stack (a hub's) the previous handler runs on it too.
 //!
 //! The handler itself only does async-signal-safe work: it sets an atomic
 //! flag and writes a byte to a pipe. A thread of guv's, `guv-signal`,
