@@ -607,8 +607,8 @@ where
 ///
 /// Children spawned with `fork` get this without asking (guv puts the
 /// dispositions back in every forked child); std spawns with `fork` when
-/// the command has a `pre_exec` hook, a `uid`, `gid` or `groups`, but
-/// otherwise with `posix_spawn`, which runs no hook. Adding this hook
+/// it must (a command with a `pre_exec` hook, for one), but usually with
+/// `posix_spawn`, which runs no hook. Adding this hook
 /// makes std use `fork`, which is slower for a process with a large
 /// address space. A [`green::process::Command`](crate::green::process::Command)
 /// takes it through [`as_std_mut`](crate::green::process::Command::as_std_mut).
