@@ -7,7 +7,8 @@
 //! # The SIGCHLD watcher
 //!
 //! Installed on the first wait that needs it, never before: a `SIGCHLD`
-//! handler (`SA_SIGINFO | SA_RESTART | SA_ONSTACK`) that writes one byte to a
+//! handler (`SA_SIGINFO | SA_ONSTACK`, with the previous action's mask and
+//! flags as `guv::signal` carries them over) that writes one byte to a
 //! non-blocking self-pipe and then calls the handler that was installed
 //! before it, if that was a function. One thread, `guv-sigchld`, blocks
 //! reading the pipe; after each read it asks the kernel, for every child
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::hub::RemoteWaker;
+use crate::signal::{Kept, action_over, keep};
 
 impl FromRawFd for super::fs::File {
     /// Takes ownership of an open file's fd (std's `FromRawFd`).
@@ -89,7 +91,7 @@ static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 
 /// The `SIGCHLD` action installed before ours, called after ours. Set
 /// before our handler is installed and never changed after.
-static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+static PREVIOUS: OnceLock<&'static Kept> = OnceLock::new();
 
 /// The children greenlets wait for: pid -> (registration id, waker).
 type Watched = HashMap<u32, Vec<(u64, RemoteWaker)>>;
@@ -127,21 +129,9 @@ extern "C" fn on_sigchld(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
         unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
     }
     if let Some(prev) = PREVIOUS.get() {
-        let handler = prev.sa_sigaction;
-        if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
-            if prev.sa_flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: with SA_SIGINFO the previous action's handler has
-                // the three-argument signature; we pass what we were given.
-                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    unsafe { std::mem::transmute(handler) };
-                f(sig, info, ctx);
-            } else {
-                // SAFETY: without SA_SIGINFO the previous handler takes the
-                // signal number only.
-                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
-                f(sig);
-            }
-        }
+        // Honours its SA_SIGINFO and SA_RESETHAND; its mask and other
+        // flags were carried into ours (`action_over`).
+        prev.call(sig, info, ctx);
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
@@ -182,18 +172,15 @@ fn install_serialized() -> io::Result<Watcher> {
         .name("guv-sigchld".into())
         .spawn(move || watch_loop(std::fs::File::from(read_end)))
         .map_err(|e| io::Error::new(e.kind(), format!("guv: cannot start the SIGCHLD watcher thread: {e}")))?;
-    let _ = PREVIOUS.set(prev);
+    let _ = PREVIOUS.set(keep(libc::SIGCHLD, &prev));
     // The write end lives as long as the process: the handler may use it
     // at any time.
     PIPE_WRITE.store(std::os::fd::IntoRawFd::into_raw_fd(write_end), Ordering::Relaxed);
-    // SAFETY: all-zero is a valid sigaction; we fill in the fields we use.
-    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = on_sigchld as *const () as libc::sighandler_t;
-    // SA_ONSTACK: on a hub thread the handler runs on the hub's signal
-    // stack rather than on whatever greenlet stack the signal lands on.
-    action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
-    // SAFETY: `action.sa_mask` is a live sigset_t.
-    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // SA_SIGINFO | SA_ONSTACK (on a hub thread the handler runs on the
+    // hub's signal stack rather than on whatever greenlet stack the signal
+    // lands on), with the previous action's mask and SA_NOCLDSTOP, and its
+    // SA_RESTART and SA_NODEFER if it was a function.
+    let action = action_over(on_sigchld as *const () as libc::sighandler_t, &prev);
     // SAFETY: `action` is a complete sigaction whose handler only makes
     // async-signal-safe calls.
     check(unsafe { libc::sigaction(libc::SIGCHLD, &action, std::ptr::null_mut()) })?;

@@ -43,13 +43,33 @@
 //! guv installs its handler for a signal when the first registration for
 //! it is made, and when the last one goes away it puts back whatever was
 //! there before: after the last [`Signals`] for `SIGINT` is dropped,
-//! Ctrl-C kills the program again. While installed, guv's handler calls
-//! the handler function that was there before it (one installed with
-//! `sigaction` or `signal`), after recording the delivery; a previous
-//! `SIG_DFL` or `SIG_IGN` is replaced, not applied, until restored. If
-//! another handler replaces guv's while it is installed, guv leaves that
-//! one in place at the end (it should call guv's, as guv calls the one
-//! before it).
+//! Ctrl-C kills the program again. If another handler replaces guv's
+//! while it is installed, guv leaves that one in place at the end (it
+//! should call guv's, as guv calls the one before it).
+//!
+//! A previous `SIG_DFL` or `SIG_IGN` is replaced, not applied, until
+//! restored: a registration asks for the signal, so it gets it even if
+//! the process was started with it ignored (as tokio's and Go's signal
+//! handling do, and Python's `signal.signal`). What a *child process*
+//! inherits is another matter: `exec` resets a caught signal to its
+//! default but keeps an ignored one ignored, so a child spawned while guv
+//! catches a formerly ignored signal (`SIGHUP` under `nohup`) would no
+//! longer ignore it. guv puts back the dispositions it found in every
+//! child made with `fork` (guv's threads do not exist there, so its
+//! registrations could not see a delivery in it anyway); for std's usual
+//! `posix_spawn`, which runs no hook, [`inherit_dispositions`] does it for
+//! one command.
+//!
+//! While installed, guv's handler calls the handler function that was
+//! there before it (one installed with `sigaction` or `signal`) after
+//! recording the delivery, as the kernel would have: with the siginfo if it
+//! asked for `SA_SIGINFO`, once only if `SA_RESETHAND` (and then `SIG_DFL`
+//! is what comes back), with its `sa_mask` blocked, its own signal blocked
+//! unless `SA_NODEFER`, and interrupted system calls restarted only if it
+//! had `SA_RESTART` (guv asks for restarts when there was no handler
+//! function). A previous `SA_NOCLDSTOP` on `SIGCHLD` is kept. The one
+//! difference: guv's handler has `SA_ONSTACK`, so on a thread with an
+//! alternate signal stack (a hub's) the previous handler runs on it too.
 //!
 //! The handler itself only does async-signal-safe work: it sets an atomic
 //! flag and writes a byte to a pipe. A thread of guv's, `guv-signal`,
@@ -134,6 +154,7 @@ use crate::hub::{Handle, with_hub};
 pub(crate) use registry::read_wakeup;
 use registry::{Mailbox, Mask, Target};
 pub(crate) use sys::serialized as serialized_with_sigaction;
+pub(crate) use sys::{Kept, action_over, keep};
 
 /// A Unix signal number that guv can handle (see the [module
 /// docs](self#signals-that-are-refused) for the ones it refuses).
@@ -496,13 +517,36 @@ impl fmt::Debug for Signals {
 
 thread_local! {
     /// This thread's handlers, by registration id.
-    static HANDLERS: RefCell<HashMap<u64, Rc<dyn Fn()>>> = RefCell::new(HashMap::new());
+    static HANDLERS: Handlers = Handlers::default();
+}
+
+/// The handlers registered on this thread's hub. The hub ends with its
+/// thread, and so does this table: its destructor removes the
+/// registrations still in it (guards that were leaked, or that sat in
+/// greenlets the hub abandoned), so that the process's disposition is
+/// restored then rather than at the next delivery, which nothing could
+/// run any more (the first Ctrl-C after the thread ended would otherwise
+/// be swallowed).
+#[derive(Default)]
+struct Handlers(RefCell<HashMap<u64, Rc<dyn Fn()>>>);
+
+impl Drop for Handlers {
+    fn drop(&mut self) {
+        let handlers = std::mem::take(self.0.get_mut());
+        for &id in handlers.keys() {
+            registry::unregister(id);
+        }
+        // The closures' destructors are user code, run while the thread's
+        // locals are being torn down (the hub's perhaps already gone): a
+        // panic there ends only them, not the process.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(handlers)));
+    }
 }
 
 /// Runs handler `id` (on its hub, in the greenlet spawned for this
 /// delivery) unless it was cancelled meanwhile.
 fn run_handler(id: u64) {
-    let f = HANDLERS.try_with(|h| h.borrow().get(&id).cloned()).ok().flatten();
+    let f = HANDLERS.try_with(|h| h.0.borrow().get(&id).cloned()).ok().flatten();
     if let Some(f) = f {
         f();
     }
@@ -516,9 +560,13 @@ fn run_handler(id: u64) {
 /// may overlap if it does, and a panic in it is reported and ends only
 /// that run. Deliveries coalesce (see the [module docs](self)): several
 /// arrivals before the hub gets to them may run `f` once. Fails as
-/// [`Signals::new`] does. If the registering thread ends while the
-/// handler is still registered (its guard leaked), the next delivery finds
-/// the hub gone and removes the registration.
+/// [`Signals::new`] does. The handler lives at most as long as the hub
+/// (the thread) that registered it: if that thread ends while the handler
+/// is still registered (its guard leaked with [`mem::forget`], or left in
+/// a greenlet that never ended), the registration goes with it, and the
+/// signal's previous disposition comes back if it was the last one.
+///
+/// [`mem::forget`]: std::mem::forget
 ///
 /// ```
 /// use guv::signal::{self, Signal};
@@ -540,8 +588,42 @@ where
     let signal = signal.into_signal()?;
     let id = registry::register(registry::bit(signal.0), Target::Spawn(Handle::current()))?;
     // Before any switch: no delivery can run on this hub before this.
-    HANDLERS.with(|h| h.borrow_mut().insert(id, Rc::new(f)));
+    HANDLERS.with(|h| h.0.borrow_mut().insert(id, Rc::new(f)));
     Ok(SignalHandler { id, signal, _hub_local: PhantomData })
+}
+
+/// Makes the child process that `cmd` spawns start with the signal
+/// dispositions this process had before guv caught its signals, and
+/// returns `cmd`.
+///
+/// `exec` resets a caught signal to its default action but leaves an
+/// ignored one ignored. So while guv catches a signal that was ignored
+/// before — `SIGHUP` under `nohup`, `SIGINT` in a background job of a
+/// shell — a child would start with it at its default action (a hang-up
+/// would kill it) instead of ignored, as it would have without guv. With
+/// this hook, the child puts back what guv found (ignored stays ignored;
+/// `SIGPIPE` is left to std, which resets it for every child) just before
+/// its `exec`.
+///
+/// Children spawned with `fork` get this without asking (guv puts the
+/// dispositions back in every forked child); std spawns with `fork` when
+/// it must (a command with a `pre_exec` hook, for one), but usually with
+/// `posix_spawn`, which runs no hook. Adding this hook
+/// makes std use `fork`, which is slower for a process with a large
+/// address space. A [`green::process::Command`](crate::green::process::Command)
+/// takes it through [`as_std_mut`](crate::green::process::Command::as_std_mut).
+///
+/// ```
+/// use guv::signal::{self, Signal, Signals};
+///
+/// let _hup = Signals::new([Signal::HUP]).unwrap(); // e.g. "reload"
+/// let mut cmd = std::process::Command::new("true");
+/// signal::inherit_dispositions(&mut cmd);
+/// assert!(cmd.status().unwrap().success());
+/// ```
+pub fn inherit_dispositions(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    sys::restore_before_exec(cmd);
+    cmd
 }
 
 /// A handler registered by [`handler`]; [`cancel`](SignalHandler::cancel)
@@ -586,7 +668,7 @@ impl SignalHandler {
 impl Drop for SignalHandler {
     fn drop(&mut self) {
         registry::unregister(self.id);
-        let f = HANDLERS.try_with(|h| h.borrow_mut().remove(&self.id)).ok().flatten();
+        let f = HANDLERS.try_with(|h| h.0.borrow_mut().remove(&self.id)).ok().flatten();
         // Its destructor (user code) runs outside the borrow.
         drop(f);
     }

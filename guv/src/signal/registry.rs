@@ -242,11 +242,15 @@ fn dispatch_loop(mut pipe: std::fs::File) {
             w.wake();
         }
         for (id, hub) in spawn {
-            let spawned = hub.spawn(move || super::run_handler(id));
-            if spawned.is_err_and(|e| e.kind() == io::ErrorKind::NotConnected) {
-                // That hub's thread has ended without cancelling the
-                // handler: nothing can run it any more.
-                unregister(id);
+            match hub.spawn(move || super::run_handler(id)) {
+                Ok(()) => {}
+                // That hub's thread has ended (its handler table, which
+                // unregisters what is left, may not have been torn down
+                // yet): nothing can run it any more.
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => unregister(id),
+                // The hub could not be woken: this run is lost, not the
+                // handler.
+                Err(e) => log::warn!(target: "guv::signal", "a signal handler's run was dropped: {e}"),
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The unsafe half of [`guv::signal`](super): the process-wide signal
-//! handler and the `sigaction` calls that install and restore it. Nothing
+//! handler, the `sigaction` calls that install and restore it, and the
+//! hooks that give child processes the dispositions guv found. Nothing
 //! here knows about greenlets; the registry (`registry.rs`) decides when a
 //! signal is installed or restored and reads what the handler recorded.
 //!
@@ -10,27 +11,39 @@
 //! flag in [`PENDING`] (an atomic store), writes one byte to the
 //! non-blocking self-pipe (a full pipe already holds a wake-up), calls the
 //! handler that was installed before it if that was a function (read
-//! through an atomic pointer to an immutable, never-freed [`Chain`]), and
+//! through an atomic pointer to an immutable, never-freed [`Kept`]), and
 //! puts `errno` back. It takes no lock and allocates nothing.
 //!
 //! # Installing and restoring
 //!
-//! [`install`] reads the signal's current action, keeps it, points the
-//! signal's chain at it and installs [`on_signal`]; [`restore`] puts the
-//! kept action back, but only if [`on_signal`] is still the installed
-//! handler. If another handler replaced it meanwhile, that one is left in
-//! place (it is expected to call the one before it, which is guv's, as guv
-//! calls the one before its own) and the signal is marked displaced: later
-//! installs then leave the disposition alone too, unless it went back to
-//! guv's handler or to `SIG_DFL`/`SIG_IGN`. The caller serialises all of
-//! these (the registry's lock).
+//! [`install`] reads the signal's current action, keeps it (a [`Kept`]),
+//! and installs [`on_signal`] with the flags and mask [`action_over`]
+//! derives from the kept action, so that the kept handler runs as it would
+//! have on its own; [`restore`] puts the kept action back, but only if
+//! [`on_signal`] is still the installed handler. If another handler
+//! replaced it meanwhile, that one is left in place (it is expected to
+//! call the one before it, which is guv's, as guv calls the one before its
+//! own) and the signal is marked displaced: later installs then leave the
+//! disposition alone too, unless it went back to guv's handler or to
+//! `SIG_DFL`/`SIG_IGN`. The caller serialises all of these (the registry's
+//! lock).
+//!
+//! # Children
+//!
+//! `exec` resets a caught signal to `SIG_DFL` but keeps an ignored one
+//! ignored, so while guv catches a signal that was `SIG_IGN` a child would
+//! lose that. A `pthread_atfork` child hook ([`after_fork`], registered
+//! with the first install) puts back, in the child of every `fork`, each
+//! kept action whose signal still has guv's handler; [`restore_before_exec`]
+//! does the same from a `Command`'s `pre_exec` hook, for the spawns that do
+//! not go through `fork` (`posix_spawn` runs no hook).
 
 #![allow(unsafe_code)] // one of the fenced unsafe files; see lib.rs
 
 use std::io;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, Once, PoisonError};
 
 /// The highest signal number guv handles (Linux's `SIGRTMAX`); a signal's
 /// bit in a mask is `1 << (sig - 1)`.
@@ -43,19 +56,123 @@ static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 /// [`take_pending`]. Index: the signal number.
 static PENDING: [AtomicBool; MAX + 1] = [const { AtomicBool::new(false) }; MAX + 1];
 
-/// What the handler calls after its own work, per signal; null: nothing.
+/// The action guv's handler replaced, per signal; null while guv's handler
+/// was never installed for it or has been restored. The handler chains to
+/// it; a restore and a forked child put it back.
 ///
 /// # Invariant
 ///
-/// A non-null pointer always comes from [`chain_for`]: a leaked `Chain`
-/// that is never written or freed.
-static CHAIN: [AtomicPtr<Chain>; MAX + 1] = [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX + 1];
+/// A non-null pointer always comes from [`keep`]: a leaked `Kept` that is
+/// never freed, whose `action` the kernel reported for that signal.
+static KEPT: [AtomicPtr<Kept>; MAX + 1] = [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX + 1];
 
-/// A previous handler function and its calling convention.
-#[derive(PartialEq, Eq)]
-struct Chain {
-    handler: libc::sighandler_t,
-    siginfo: bool,
+/// A signal's action from before a handler of guv's replaced it (guv's
+/// signal handler or the `SIGCHLD` watcher's).
+pub(crate) struct Kept {
+    /// As the kernel reported it; never changed.
+    action: libc::sigaction,
+    /// Its handler was installed with `SA_RESETHAND` and has run once: the
+    /// kernel would have made the signal `SIG_DFL` then, so it is not
+    /// called again and `SIG_DFL` is what goes back.
+    spent: AtomicBool,
+}
+
+impl Kept {
+    /// Calls the kept handler, if it is a function that may still run, as
+    /// the kernel would have: with the siginfo and context under
+    /// `SA_SIGINFO`, once only under `SA_RESETHAND`. (Its `sa_mask` and
+    /// `SA_NODEFER` are honoured by the action chaining to it: see
+    /// [`action_over`].) Async-signal-safe; the pointers are passed on,
+    /// never read.
+    pub(crate) fn call(&self, sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+        let handler = self.action.sa_sigaction;
+        if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+            return;
+        }
+        if self.action.sa_flags & libc::SA_RESETHAND != 0 && self.spent.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if self.action.sa_flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: the kernel reported `handler` as the signal's handler
+            // with SA_SIGINFO (the invariant of `Kept::action`), so it has
+            // the three-argument signature; it gets what we were given.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(handler) };
+            f(sig, info, ctx);
+        } else {
+            // SAFETY: as above, without SA_SIGINFO: the one-argument form.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
+            f(sig);
+        }
+    }
+
+    /// The action to put back: the kept one, with `SIG_DFL` for a one-shot
+    /// handler that has run.
+    fn to_restore(&self) -> libc::sigaction {
+        let mut action = self.action;
+        if self.spent.load(Ordering::Acquire) {
+            action.sa_sigaction = libc::SIG_DFL;
+        }
+        action
+    }
+}
+
+fn same_action(a: &libc::sigaction, b: &libc::sigaction) -> bool {
+    // SAFETY: sigismember only reads the two live sets.
+    let same_mask = (1..=MAX as libc::c_int)
+        .all(|s| unsafe { libc::sigismember(&a.sa_mask, s) == libc::sigismember(&b.sa_mask, s) });
+    a.sa_sigaction == b.sa_sigaction && a.sa_flags == b.sa_flags && same_mask
+}
+
+/// The leaked `Kept` for `sig`'s action `prev`: one per signal and
+/// distinct action, so repeated installs do not leak more. A one-shot
+/// handler that has run is not reused (its signal was `SIG_DFL` since).
+pub(crate) fn keep(sig: libc::c_int, prev: &libc::sigaction) -> &'static Kept {
+    static ALL: Mutex<Vec<(libc::c_int, &'static Kept)>> = Mutex::new(Vec::new());
+    let mut all = ALL.lock().unwrap_or_else(PoisonError::into_inner);
+    let found = all.iter().find(|(s, k)| *s == sig && same_action(&k.action, prev) && !k.spent.load(Ordering::Acquire));
+    match found {
+        Some((_, k)) => k,
+        None => {
+            let k: &'static Kept = Box::leak(Box::new(Kept { action: *prev, spent: AtomicBool::new(false) }));
+            all.push((sig, k));
+            k
+        }
+    }
+}
+
+/// The action that installs `handler` (guv's or the `SIGCHLD` watcher's,
+/// both `SA_SIGINFO` functions that chain to `prev`) in place of `prev`,
+/// so that `prev`'s handler still runs as it did on its own:
+///
+/// - `sa_mask` is `prev`'s, so the signals it blocked stay blocked while
+///   it runs (and while guv's short handler runs before it);
+/// - `SA_NODEFER` and `SA_RESTART` are `prev`'s if it was a function (a
+///   handler that relied on interrupted calls failing with `EINTR` still
+///   sees that); otherwise guv asks for restarts, to disturb other code as
+///   little as possible;
+/// - `SA_NOCLDSTOP` is `prev`'s, whatever it was, so a child that stops or
+///   continues raises `SIGCHLD` only if it did before;
+/// - `SA_ONSTACK` is always set: on a hub thread the handler must run on
+///   the hub's signal stack, not on the small stack of whatever greenlet
+///   it lands on (a `prev` handler runs there too, which is the one thing
+///   not as before);
+/// - `SA_RESETHAND` is emulated ([`Kept::call`]), not set, since it would
+///   remove `handler` too.
+pub(crate) fn action_over(handler: libc::sighandler_t, prev: &libc::sigaction) -> libc::sigaction {
+    // SAFETY: all-zero is a valid sigaction; we fill in the fields we use.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = handler;
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | (prev.sa_flags & libc::SA_NOCLDSTOP);
+    if prev.sa_sigaction != libc::SIG_DFL && prev.sa_sigaction != libc::SIG_IGN {
+        action.sa_flags |= prev.sa_flags & (libc::SA_RESTART | libc::SA_NODEFER);
+        action.sa_mask = prev.sa_mask;
+    } else {
+        action.sa_flags |= libc::SA_RESTART;
+        // SAFETY: `action.sa_mask` is a live sigset_t.
+        unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    }
+    action
 }
 
 /// Where a signal's disposition stands (see the module docs).
@@ -64,10 +181,10 @@ enum State {
     /// guv's handler is not installed, or was restored.
     Off,
     /// guv's handler is installed; `prev` is the action to put back.
-    On { prev: libc::sigaction },
+    On { prev: &'static Kept },
     /// guv's handler was installed, then replaced by another handler that
     /// guv left in place; `prev` is what guv's handler chains to.
-    Displaced { prev: libc::sigaction },
+    Displaced { prev: &'static Kept },
 }
 
 static STATES: Mutex<[State; MAX + 1]> = Mutex::new([State::Off; MAX + 1]);
@@ -103,47 +220,14 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
     }
     if let Some(i) = index {
-        let chain = CHAIN[i].load(Ordering::Acquire);
-        // SAFETY: non-null pointers in CHAIN point to leaked, immutable
-        // `Chain`s (its invariant).
-        if let Some(chain) = unsafe { chain.as_ref() } {
-            if chain.siginfo {
-                // SAFETY: with SA_SIGINFO the previous handler has the
-                // three-argument signature; it gets what we were given.
-                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    unsafe { std::mem::transmute(chain.handler) };
-                f(sig, info, ctx);
-            } else {
-                // SAFETY: without SA_SIGINFO the previous handler takes the
-                // signal number only.
-                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(chain.handler) };
-                f(sig);
-            }
+        // SAFETY: non-null pointers in KEPT point to leaked `Kept`s (its
+        // invariant).
+        if let Some(prev) = unsafe { KEPT[i].load(Ordering::Acquire).as_ref() } {
+            prev.call(sig, info, ctx);
         }
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
-}
-
-/// The leaked `Chain` for `prev` (one per distinct handler and
-/// convention, so repeated installs do not leak more), or null when
-/// `prev` is `SIG_DFL` or `SIG_IGN`.
-fn chain_for(prev: &libc::sigaction) -> *mut Chain {
-    static CHAINS: Mutex<Vec<&'static Chain>> = Mutex::new(Vec::new());
-    if prev.sa_sigaction == libc::SIG_DFL || prev.sa_sigaction == libc::SIG_IGN {
-        return std::ptr::null_mut();
-    }
-    let wanted = Chain { handler: prev.sa_sigaction, siginfo: prev.sa_flags & libc::SA_SIGINFO != 0 };
-    let mut chains = CHAINS.lock().unwrap_or_else(PoisonError::into_inner);
-    let chain = match chains.iter().find(|c| ***c == wanted) {
-        Some(c) => *c,
-        None => {
-            let c: &'static Chain = Box::leak(Box::new(wanted));
-            chains.push(c);
-            c
-        }
-    };
-    std::ptr::from_ref(chain).cast_mut()
 }
 
 fn check(rc: libc::c_int) -> io::Result<()> {
@@ -164,7 +248,8 @@ fn is_ours(action: &libc::sigaction) -> bool {
 }
 
 /// Creates the self-pipe and returns its read end (blocking; the write
-/// end, kept for the handler, is non-blocking). Called once.
+/// end, kept for the handler, is non-blocking). Both ends are close-on-exec,
+/// so no child process inherits them. Called once.
 pub(super) fn open_pipe() -> io::Result<OwnedFd> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for the two fds pipe2 writes.
@@ -184,10 +269,61 @@ pub(super) fn take_pending(sig: usize) -> bool {
     PENDING[sig].swap(false, Ordering::Acquire)
 }
 
+/// Puts back, for every signal whose handler is guv's now, the action guv
+/// found (except `skip`). Async-signal-safe: atomics and `sigaction`
+/// only, for a forked child before it calls `exec` or anything else.
+fn put_back_kept(skip: libc::c_int) {
+    for (i, kept) in KEPT.iter().enumerate().skip(1) {
+        let sig = i as libc::c_int; // at most MAX: fits
+        // SAFETY: non-null pointers in KEPT point to leaked `Kept`s.
+        let Some(kept) = (unsafe { kept.load(Ordering::Acquire).as_ref() }) else { continue };
+        if sig == skip || !current(sig).is_ok_and(|cur| is_ours(&cur)) {
+            continue;
+        }
+        let action = kept.to_restore();
+        // SAFETY: `action` is a complete action the kernel reported for
+        // `sig` (or that one made SIG_DFL).
+        unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) };
+    }
+}
+
+/// The `pthread_atfork` child hook: the child of a `fork` has none of
+/// guv's threads, so its deliveries could never be dispatched; it gets the
+/// dispositions guv found instead, and so does whatever it `exec`s.
+extern "C" fn after_fork() {
+    put_back_kept(0);
+}
+
+/// Registers [`after_fork`], once.
+fn hook_fork() -> io::Result<()> {
+    static HOOKED: Once = Once::new();
+    let mut rc = 0;
+    // SAFETY: the child hook only makes async-signal-safe calls, as code
+    // running in a forked child of a threaded process must.
+    HOOKED.call_once(|| rc = unsafe { libc::pthread_atfork(None, None, Some(after_fork)) });
+    if rc != 0 { Err(io::Error::from_raw_os_error(rc)) } else { Ok(()) }
+}
+
+/// Makes `cmd`'s child put back the dispositions guv found before it
+/// `exec`s (see [`super::inherit_dispositions`]). `SIGPIPE` is left to
+/// std, which sets it to `SIG_DFL` in every child before this hook runs.
+pub(super) fn restore_before_exec(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the forked child; it only reads atomics and
+    // calls sigaction, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            put_back_kept(libc::SIGPIPE);
+            Ok(())
+        })
+    };
+}
+
 /// Installs guv's handler for `sig` (see the module docs). A delivery
 /// recorded before this call is forgotten: nobody was registered for it.
 pub(super) fn install(sig: libc::c_int) -> io::Result<()> {
     let i = usize::try_from(sig).expect("the registry passes valid signal numbers");
+    hook_fork()?;
     let mut states = STATES.lock().unwrap_or_else(PoisonError::into_inner);
     // Nobody is registered for `sig` (the registry installs on its first
     // registration): a delivery recorded so far belongs to nobody.
@@ -214,22 +350,16 @@ pub(super) fn install(sig: libc::c_int) -> io::Result<()> {
              change that",
         ));
     }
-    CHAIN[i].store(chain_for(&cur), Ordering::Release);
-    // SAFETY: all-zero is a valid sigaction; we fill in the fields we use.
-    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-    // SA_ONSTACK: on a hub thread the handler runs on the hub's signal
-    // stack rather than on whatever greenlet stack the signal lands on.
-    action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
-    // SAFETY: `action.sa_mask` is a live sigset_t.
-    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    let prev = keep(sig, &cur);
+    KEPT[i].store(std::ptr::from_ref(prev).cast_mut(), Ordering::Release);
+    let action = action_over(on_signal as *const () as libc::sighandler_t, &cur);
     // SAFETY: `action` is a complete sigaction whose handler only does
     // async-signal-safe work (see `on_signal`).
     if let Err(e) = check(unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) }) {
-        CHAIN[i].store(std::ptr::null_mut(), Ordering::Release);
+        KEPT[i].store(std::ptr::null_mut(), Ordering::Release);
         return Err(e);
     }
-    states[i] = State::On { prev: cur };
+    states[i] = State::On { prev };
     Ok(())
 }
 
@@ -243,12 +373,13 @@ pub(super) fn restore(sig: libc::c_int) -> io::Result<()> {
         states[i] = State::Displaced { prev };
         return Ok(());
     }
-    // SAFETY: `prev` is the complete action the kernel reported for `sig`
-    // before guv's handler replaced it.
-    check(unsafe { libc::sigaction(sig, &prev, std::ptr::null_mut()) })?;
+    let action = prev.to_restore();
+    // SAFETY: `action` is the complete action the kernel reported for
+    // `sig` before guv's handler replaced it (or that one made SIG_DFL).
+    check(unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) })?;
     // A handler still running on another thread may have loaded the old
-    // chain; it stays valid (never freed).
-    CHAIN[i].store(std::ptr::null_mut(), Ordering::Release);
+    // pointer; it stays valid (never freed).
+    KEPT[i].store(std::ptr::null_mut(), Ordering::Release);
     states[i] = State::Off;
     Ok(())
 }
