@@ -565,10 +565,7 @@ fn a_reply_to_an_unbound_unix_client_fails_in_the_handler_and_is_logged() {
     named.send(b"hello").unwrap();
     assert_eq!(recv_unix(&named), b"hello");
     let log = guv_tests::server_log();
-    assert!(
-        log.iter().any(|l| l.starts_with("guv::server WARN (unnamed): the handler failed:")),
-        "{log:?}"
-    );
+    assert!(log.iter().any(|l| l.starts_with("guv::server WARN (unnamed): the handler failed:")), "{log:?}");
     server.stop();
 }
 
