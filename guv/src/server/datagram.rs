@@ -248,6 +248,9 @@ impl<S: DatagramSocket> fmt::Debug for Datagram<'_, S> {
 /// at `warn` (target `guv::server`, with the sender), a panic at `error`,
 /// and the server goes on; returning [`StopServe`] stops it.
 ///
+/// A server runs on its thread's hub: stop it (or wait for it) before that
+/// thread returns, or it is left suspended with its socket open.
+///
 /// ```
 /// let server = guv::DatagramServer::bind_udp("127.0.0.1:0", |d| {
 ///     d.reply(d.data())?; // echo
@@ -312,6 +315,8 @@ where
     /// Binds a Unix datagram socket to `path` and makes a server of it. A
     /// path that exists already (a stale socket file too: remove it first)
     /// is an `AddrInUse` error naming it; a missing directory `NotFound`.
+    /// The socket file stays when the server stops (as with any Unix
+    /// socket): remove it before binding the path again.
     ///
     /// ```
     /// let dir = std::env::temp_dir().join(format!("guv-dgram-doc-{}", std::process::id()));
