@@ -52,7 +52,9 @@
 //!   ([`debug::hub_exceptions`]).
 //! - [`server`]: a plain TCP server, one greenlet per connection:
 //!   [`serve`] (eventlet's `serve`), [`StreamServer`] and [`ServerHandle`]
-//!   (gevent's `StreamServer`: `start`, `serve_forever`, `stop`), [`StopServe`].
+//!   (gevent's `StreamServer`: `start`, `serve_forever`, `stop`), [`StopServe`];
+//!   [`DatagramServer`] and [`DatagramHandle`] (gevent's `DatagramServer`):
+//!   one greenlet per UDP or Unix datagram.
 //! - [`wsgi`]: the HTTP/1.1 server (`guv::wsgi::serve`, [`wsgi::Server`]
 //!   with worker hubs); [`websocket`]: WebSocket apps on top of it.
 //! - Coordination between greenlets (hub-local, `!Send`, FIFO, nothing lost
@@ -132,7 +134,7 @@ pub use net::{connect, listen};
 pub use pool::{GreenPile, GreenPool, iwait, joinall, killall, wait_all, wait_all_timeout};
 pub use select::{Readiness, select};
 pub use semaphore::{BoundedSemaphore, CappedSemaphore, Semaphore, SemaphoreError, SemaphoreGuard};
-pub use server::{ServerHandle, StopServe, StreamServer, serve};
+pub use server::{DatagramHandle, DatagramServer, ServerHandle, StopServe, StreamServer, serve};
 pub use support::block_on;
 pub use timeout::{Timeout, with_timeout};
 

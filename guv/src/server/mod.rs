@@ -7,8 +7,13 @@
 //! backlog. A handler that panics or fails is logged (target
 //! `guv::server`) and the server goes on. Everything runs on the hub of the
 //! thread that starts the server; the handles are hub-local (`!Send`).
+//!
+//! [`DatagramServer`] (gevent's `DatagramServer`) does the same for UDP and
+//! Unix datagram sockets: one handler greenlet per [`Datagram`], capped,
+//! stopped through a [`DatagramHandle`].
 
 mod accept;
+mod datagram;
 mod handle;
 mod shared;
 mod stream;
@@ -23,6 +28,7 @@ use crate::GreenPool;
 use crate::net::{TcpListener, TcpStream};
 
 pub(crate) use accept::accept_loop;
+pub use datagram::{DEFAULT_MAX_DATAGRAM_SIZE, Datagram, DatagramHandle, DatagramServer, DatagramSocket};
 pub use handle::ServerHandle;
 pub use stream::StreamServer;
 

@@ -4,6 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
@@ -230,6 +231,28 @@ impl Shared {
             waker.wake();
         }
     }
+
+    /// Runs on a datagram server's receive greenlet: spawns `job` on a
+    /// handler greenlet of its own, tracked as [`Shared::start_handler`]'s
+    /// are (counted out when its closure is dropped, killed by a stop,
+    /// waited for). If the greenlet cannot be spawned, `job` is dropped
+    /// unrun and the error returned.
+    pub(super) fn start_job(self: &Rc<Self>, job: impl FnOnce(&Shared) + 'static) -> io::Result<()> {
+        let id = self.next_conn.get();
+        self.next_conn.set(id + 1);
+        self.live.set(self.live.get() + 1);
+        let guard = HandlerGuard { shared: self.clone(), id };
+        // `job`'s captures are dropped when it returns, before the guard
+        // counts the handler out.
+        let spawned = Builder::new().spawn(move || {
+            job(&guard.shared);
+            drop(guard);
+        });
+        // Not started yet: spawning does not switch.
+        let greenlet = spawned?;
+        self.handlers.borrow_mut().insert(id, Entry { greenlet: Rc::new(greenlet), killed: false, abandoned: false });
+        Ok(())
+    }
 }
 
 /// A running handler in [`Shared::handlers`].
@@ -286,6 +309,30 @@ where
             let e = Error::from_unwind(payload);
             let msg = e.panic_message().unwrap_or("(a payload that is not a string)");
             log::error!(target: TARGET, "{peer}: the handler panicked: {msg}");
+        }
+    }
+}
+
+/// Runs one handler call as [`run_handler`] does, for any server: logs
+/// what it failed with (an error, a panic, a `Timeout` it started and did
+/// not catch) with `peer`'s `Debug` form, stops the server on
+/// [`StopServe`], lets a kill unwind on.
+pub(super) fn run_logged(peer: &dyn fmt::Debug, shared: &Shared, call: impl FnOnce() -> io::Result<()>) {
+    match panic::catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if e.get_ref().is_some_and(|inner| inner.is::<StopServe>()) => {
+            log::debug!(target: TARGET, "{peer:?}: the handler stopped the server");
+            shared.stop_accepting();
+        }
+        Ok(Err(e)) => log::warn!(target: TARGET, "{peer:?}: the handler failed: {e}"),
+        Err(payload) if payload.is::<KillSignal>() => crate::hub::resume_unwind(payload),
+        Err(payload) if payload.is::<TimeoutSignal>() => {
+            log::warn!(target: TARGET, "{peer:?}: the handler timed out (a guv::Timeout it started expired)");
+        }
+        Err(payload) => {
+            let e = Error::from_unwind(payload);
+            let msg = e.panic_message().unwrap_or("(a payload that is not a string)");
+            log::error!(target: TARGET, "{peer:?}: the handler panicked: {msg}");
         }
     }
 }
