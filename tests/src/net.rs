@@ -42,6 +42,47 @@ pub fn refusing_addr() -> (OwnedFd, SocketAddr) {
 /// which connecting to the port cannot (another test may bind the port
 /// once it is free).
 pub fn listeners_on(port: u16) -> std::collections::HashSet<String> {
+    // st 0A: TCP_LISTEN.
+    sockets_held(&["/proc/self/net/tcp", "/proc/self/net/tcp6"], |local, state| {
+        state == "0A" && local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port)
+    })
+}
+
+/// The sockets this process holds bound to `addr` (IPv4), by inode: each
+/// of its fds asked for its own address (`getsockname`) and its inode
+/// (`fstat`). Binding the address again cannot tell whether a server's own
+/// socket is closed: a child process another test forks holds a copy of
+/// every fd until it `exec`s, so the port may stay taken for a moment after
+/// this process closed its socket (and another test may take the port once
+/// it is free). `/proc/self/net/udp` cannot either: read while other tests
+/// open and close sockets, it skips lines.
+pub fn udp_sockets_at(addr: SocketAddr) -> std::collections::HashSet<String> {
+    let SocketAddr::V4(want) = addr else { panic!("udp_sockets_at: IPv4 only, not {addr}") };
+    let mut found = std::collections::HashSet::new();
+    for entry in std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").flatten() {
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<libc::c_int>().ok()) else { continue };
+        // SAFETY: all-zero bytes are a valid `sockaddr_in` and `stat`.
+        let (mut sin, mut st): (libc::sockaddr_in, libc::stat) = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: `sin` is a live, writable `sockaddr_in` and `len` its
+        // size; getsockname(2) writes at most `len` bytes. An fd closed (or
+        // not a socket) meanwhile just fails.
+        let named = unsafe { libc::getsockname(fd, (&raw mut sin).cast(), &mut len) };
+        if named != 0 || sin.sin_family != libc::AF_INET as libc::sa_family_t {
+            continue;
+        }
+        let bound = SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port));
+        // SAFETY: `st` is a live, writable `stat`.
+        if bound == want && unsafe { libc::fstat(fd, &mut st) } == 0 {
+            found.insert(st.st_ino.to_string());
+        }
+    }
+    found
+}
+
+/// The inodes of the sockets behind this process's fds that `tables` (of
+/// `/proc/self/net`) list with a local address and state `keep` accepts.
+fn sockets_held(tables: &[&str], keep: impl Fn(&str, &str) -> bool) -> std::collections::HashSet<String> {
     let ours: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
         .expect("/proc/self/fd")
         .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
@@ -51,13 +92,12 @@ pub fn listeners_on(port: u16) -> std::collections::HashSet<String> {
         })
         .collect();
     let mut found = std::collections::HashSet::new();
-    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+    for table in tables {
         let text = std::fs::read_to_string(table).unwrap_or_default();
         for line in text.lines().skip(1) {
             // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
             let f: Vec<&str> = line.split_whitespace().collect();
-            let local_port = f.get(1).and_then(|a| a.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
-            if f.len() > 9 && f[3] == "0A" && local_port == Some(port) && ours.contains(f[9]) {
+            if f.len() > 9 && keep(f[1], f[3]) && ours.contains(f[9]) {
                 found.insert(f[9].to_owned());
             }
         }
