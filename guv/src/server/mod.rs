@@ -15,14 +15,13 @@ mod stream;
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 #[cfg(doc)] // only named in doc links
 use crate::GreenPool;
-use crate::net::{TcpListener, TcpStream};
 
 pub(crate) use accept::accept_loop;
+pub use accept::Listener;
 pub use handle::ServerHandle;
 pub use stream::StreamServer;
 
@@ -67,9 +66,10 @@ const TARGET: &str = "guv::server";
 /// .unwrap();
 /// assert_eq!(&client.wait().unwrap(), b"ping");
 /// ```
-pub fn serve<F>(listener: TcpListener, handler: F) -> io::Result<()>
+pub fn serve<L, F>(listener: L, handler: F) -> io::Result<()>
 where
-    F: Fn(TcpStream, SocketAddr) -> io::Result<()> + 'static,
+    L: Listener,
+    F: Fn(L::Stream, L::Addr) -> io::Result<()> + 'static,
 {
     StreamServer::new(listener, handler).serve_forever()
 }

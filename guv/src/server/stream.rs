@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -13,7 +12,9 @@ use super::shared::Shared;
 use super::{DEFAULT_CONCURRENCY, TARGET};
 #[cfg(doc)] // only named in doc links
 use super::{StopServe, serve};
-use crate::net::{TcpListener, TcpStream};
+use super::Listener;
+#[cfg(doc)] // only named in doc links
+use crate::net::TcpListener;
 use crate::{Builder, GreenPool};
 
 /// A TCP server to configure and start (gevent's `StreamServer(listener,
@@ -53,16 +54,17 @@ use crate::{Builder, GreenPool};
 /// assert_eq!(echoed, "hello");
 /// server.stop();
 /// ```
-pub struct StreamServer<F> {
-    listener: TcpListener,
+pub struct StreamServer<F, L = crate::net::TcpListener> {
+    listener: L,
     handler: F,
     concurrency: usize,
     shared: Rc<Shared>,
 }
 
-impl<F> StreamServer<F>
+impl<F, L> StreamServer<F, L>
 where
-    F: Fn(TcpStream, SocketAddr) -> io::Result<()> + 'static,
+    L: Listener,
+    F: Fn(L::Stream, L::Addr) -> io::Result<()> + 'static,
 {
     /// A server for `listener` (from [`crate::listen`] or
     /// [`TcpListener::bind`]) running `handler` per connection, with a
@@ -79,8 +81,8 @@ where
     /// });
     /// assert!(server.handle().local_addr().unwrap().port() > 0);
     /// ```
-    pub fn new(listener: TcpListener, handler: F) -> StreamServer<F> {
-        let local_addr = listener.local_addr().map_err(|e| (e.kind(), e.to_string()));
+    pub fn new(listener: L, handler: F) -> StreamServer<F, L> {
+        let local_addr = listener.inet_addr().map_err(|e| (e.kind(), e.to_string()));
         StreamServer { listener, handler, concurrency: DEFAULT_CONCURRENCY, shared: Rc::new(Shared::new(local_addr)) }
     }
 
@@ -250,7 +252,7 @@ where
     }
 }
 
-impl<F> fmt::Debug for StreamServer<F> {
+impl<F, L> fmt::Debug for StreamServer<F, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamServer")
             .field("local_addr", &self.shared.local_addr)

@@ -133,6 +133,7 @@ mod handler;
 mod parse;
 mod raw;
 mod server;
+mod transport;
 mod upgrade;
 
 use http::{Request, Response};
