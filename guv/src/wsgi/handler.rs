@@ -18,7 +18,10 @@ use super::connection::{self, Connection, TakenBack};
 use super::encode::{self, Framing};
 use super::parse::{BodyLength, HeadInfo, Limits};
 use super::raw::{RawHead, RawRequest, RawResponse};
-use super::transport::Transport;
+use super::raw::sealed::Sealed;
+use super::transport::{Transport, WrapFn, Wrapped};
+use crate::net::TcpStream;
+use std::net::SocketAddr;
 use super::upgrade;
 use crate::greenlet::{KillSignal, TimeoutSignal};
 
@@ -150,6 +153,34 @@ where
         flags.busy.set(true);
         Some(respond_raw(&conn, &mut raw, head, peer, app, cfg, flags))
     });
+}
+
+/// Serves one TCP connection over the stream `wrap` builds on it (see
+/// [`super::Server::wrap_stream`]). The hook runs here, on the
+/// connection's own greenlet, and counts as waiting for a request head:
+/// the header timeout's sweeper kills it if it takes longer (a client that
+/// never finishes its TLS handshake), and a shutdown closes it as an idle
+/// connection. A hook that fails (a bad handshake) or panics is logged and
+/// closes this connection only.
+pub(crate) fn serve_wrapped<A: Sealed>(
+    app: &A,
+    wrap: &WrapFn,
+    stream: TcpStream,
+    peer: SocketAddr,
+    cfg: &Config,
+    flags: &Flags,
+) {
+    flags.head_since.set(flags.clock.get());
+    let wrapped = panic::catch_unwind(AssertUnwindSafe(|| Wrapped::new(stream, wrap)));
+    flags.head_since.set(NOT_WAITING);
+    match wrapped {
+        Ok(Ok(stream)) => app.serve_connection(stream, peer, cfg, flags),
+        Ok(Err(e)) => log::info!(target: "guv::wsgi", "{peer}: the connection's stream could not be set up: {e}"),
+        Err(payload) => {
+            let msg = app_panic_message(payload);
+            log::error!(target: "guv::wsgi", "{peer}: the stream wrapper panicked: {msg}");
+        }
+    }
 }
 
 /// The request loop: `one` reads a request and answers it (`None` when the
