@@ -69,7 +69,7 @@ fn https<A: guv::wsgi::Service>(
     server: Server<A>,
     config: Arc<ServerConfig>,
     started: Option<mpsc::Sender<()>>,
-) -> (Server<A>, Hooked) {
+) -> (Server<A, guv::wsgi::Wrapping>, Hooked) {
     let hooked = Hooked { runs: Arc::new(AtomicUsize::new(0)) };
     let runs = hooked.runs.clone();
     let started = started.map(std::sync::Mutex::new);
@@ -235,6 +235,36 @@ fn pipelined_requests_over_tls_are_answered_in_order() {
     }
     assert_eq!(read_response(&mut c).1, "posted 3 bytes: xyz");
     assert_eq!(hooked.runs.load(Ordering::SeqCst), 1);
+    s.shutdown().unwrap();
+}
+
+#[test]
+fn what_the_tls_layer_holds_is_pushed_out_before_the_server_waits() {
+    // A small send buffer: the TLS layer is left holding the end of each
+    // large answer when the socket is full, and only the server's flush
+    // (not a later write: there is none before the next request) sends it.
+    let cfg = tls();
+    let big = |req: http::Request<Body>| {
+        let n: usize = req.uri().path().trim_start_matches('/').parse().unwrap();
+        http::Response::new(Body::from((0..n).map(|i| (i % 239) as u8).collect::<Vec<u8>>()))
+    };
+    let (server, _) = https(Server::new(big), cfg.server.clone(), None);
+    let s = TestServer::serve(server, guv_tests::net::listener_with_sndbuf(4096));
+    let mut c = client(&cfg, s.addr);
+    for n in [1_000_000usize, 70_000, 100] {
+        c.write_all(format!("GET /{n} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+        c.flush().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            c.read_exact(&mut byte).expect("response head");
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        let mut body = vec![0u8; n];
+        c.read_exact(&mut body).expect("the whole body");
+        assert!(body.iter().enumerate().all(|(i, &b)| b == (i % 239) as u8));
+    }
     s.shutdown().unwrap();
 }
 

@@ -157,16 +157,6 @@ fn pipelined_requests_and_the_access_log_over_a_unix_socket() {
 }
 
 #[test]
-fn a_wrap_stream_hook_is_refused_for_a_unix_listener() {
-    let dir = TempDir::new("wsgi-unix", "wrap");
-    let listener = UnixListener::bind(dir.path().join("s.sock")).unwrap();
-    let server = Server::new(app).wrap_stream(Ok);
-    let e = server.serve_unix(listener).unwrap_err();
-    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
-    assert!(e.to_string().contains("wrap_stream"), "{e}");
-}
-
-#[test]
 fn stream_server_echoes_over_a_unix_socket() {
     let dir = TempDir::new("wsgi-unix", "echo");
     let path = dir.path().join("echo.sock");

@@ -131,6 +131,7 @@ impl<T: AsFd> Sock<T> {
     }
 
     /// Parks until the fd reports `interest` or the deadline passes.
+    #[inline]
     pub(crate) fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
         if self.home == thread_key() {
             self.reg.wait(interest, deadline)
@@ -217,11 +218,13 @@ impl<T: AsFd> Sock<T> {
     }
 
     /// See `Registered::read_would_block`.
+    #[inline]
     pub(crate) fn read_would_block(&self) -> bool {
         self.reg.read_would_block()
     }
 
     /// See `Registered::mark_drained`.
+    #[inline]
     pub(crate) fn mark_drained(&self) {
         self.reg.mark_drained();
     }
@@ -505,6 +508,7 @@ macro_rules! socket_try_io {
         impl $ty {
             /// One non-blocking read: `WouldBlock` when nothing is there.
             #[allow(dead_code)]
+            #[inline]
             pub(crate) fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 let mut s = self.sock.get();
                 std::io::Read::read(&mut s, buf)
@@ -512,6 +516,7 @@ macro_rules! socket_try_io {
 
             /// One non-blocking write: `WouldBlock` when the send buffer is full.
             #[allow(dead_code)]
+            #[inline]
             pub(crate) fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
                 let mut s = self.sock.get();
                 std::io::Write::write(&mut s, buf)
@@ -520,12 +525,14 @@ macro_rules! socket_try_io {
             /// Whether a read now could only say `WouldBlock` (the last read
             /// drained the socket and nothing can have arrived since).
             #[allow(dead_code)]
+            #[inline]
             pub(crate) fn read_would_block(&self) -> bool {
                 self.sock.read_would_block()
             }
 
             /// Records that a read just drained the socket.
             #[allow(dead_code)]
+            #[inline]
             pub(crate) fn mark_drained(&self) {
                 self.sock.mark_drained();
             }
@@ -533,6 +540,7 @@ macro_rules! socket_try_io {
             /// Parks until the socket reports `interest`, or `deadline` passes
             /// (`TimedOut`).
             #[allow(dead_code)]
+            #[inline]
             pub(crate) fn wait_ready(
                 &self,
                 interest: crate::Interest,

@@ -142,6 +142,7 @@ pub use body::Body;
 pub use error::Error;
 pub use raw::{Raw, RawRequest, RawResponse, Service};
 pub use server::{Bound, DEFAULT_MAX_CONNECTIONS, Server, ShutdownHandle};
+pub use transport::{Plain, StreamWrap, Wrapping};
 pub use upgrade::{Upgrade, Upgraded};
 
 /// The `http` crate, whose `Request`, `Response`, `StatusCode` and headers

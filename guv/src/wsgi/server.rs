@@ -15,11 +15,10 @@ use http::{Request, Response};
 
 use super::Error;
 use super::body::Body;
-use super::handler::{self, Config, Flags, NOT_WAITING};
+use super::handler::{Config, Flags, NOT_WAITING};
 use super::parse::{Limits, MAX_HEADERS_CAP};
-use super::raw::sealed::Sealed;
 use super::raw::{Raw, RawRequest, RawResponse, Service};
-use super::transport::{ReadWrite, UnixPeer, WrapFn};
+use super::transport::{Plain, ReadWrite, ServeFn, StreamWrap, UnixPeer, Wrapping};
 use std::io::{Read, Write};
 use crate::hub::{Handle, Waker, with_hub};
 use crate::net::unix::{UnixListener, UnixStream};
@@ -48,15 +47,15 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
 ///     .run("127.0.0.1:8001")
 ///     .unwrap();
 /// ```
-pub struct Server<A> {
+pub struct Server<A, W = Plain> {
     app: A,
     cfg: Config,
     max_connections: usize,
     workers: usize,
     shutdown_timeout: Duration,
     control: Arc<Control>,
-    /// The per-connection hook of [`Server::wrap_stream`].
-    wrap: Option<Arc<WrapFn>>,
+    /// The per-connection hook of [`Server::wrap_stream`], if any.
+    wrap: W,
 }
 
 impl<A> Server<A>
@@ -137,10 +136,12 @@ impl<A: Service> Server<A> {
             workers: 1,
             shutdown_timeout: Duration::from_secs(30),
             control: Arc::new(Control::default()),
-            wrap: None,
+            wrap: Plain,
         }
     }
+}
 
+impl<A: Service, W: StreamWrap> Server<A, W> {
     /// The most connections one worker serves at once (at least 1).
     ///
     /// ```
@@ -446,8 +447,16 @@ impl<A: Service> Server<A> {
     /// may.
     ///
     /// Applies to TCP listeners ([`serve`](Server::serve),
-    /// [`run`](Server::run)); [`serve_unix`](Server::serve_unix) refuses a
-    /// server that has a hook.
+    /// [`run`](Server::run)); a server with a hook has no
+    /// [`serve_unix`](Server::serve_unix):
+    ///
+    /// ```compile_fail
+    /// use guv::wsgi::{Body, Server};
+    /// let listener = guv::net::unix::UnixListener::bind("/tmp/guv-never-bound.sock").unwrap();
+    /// Server::new(|_req: http::Request<Body>| http::Response::new(Body::empty()))
+    ///     .wrap_stream(Ok)
+    ///     .serve_unix(listener);
+    /// ```
     ///
     /// A hook that does no TLS, to show the shape: it takes a one-line
     /// preamble the client sends before its requests.
@@ -480,13 +489,14 @@ impl<A: Service> Server<A> {
     /// stop.shutdown();
     /// thread.join().unwrap().unwrap();
     /// ```
-    pub fn wrap_stream<W, S>(mut self, wrap: W) -> Self
+    pub fn wrap_stream<H, S>(self, wrap: H) -> Server<A, Wrapping>
     where
-        W: Fn(TcpStream) -> io::Result<S> + Send + Sync + 'static,
+        H: Fn(TcpStream) -> io::Result<S> + Send + Sync + 'static,
         S: Read + Write + 'static,
     {
-        self.wrap = Some(Arc::new(move |tcp| wrap(tcp).map(|s| Box::new(s) as Box<dyn ReadWrite>)));
-        self
+        let Server { app, cfg, max_connections, workers, shutdown_timeout, control, wrap: _ } = self;
+        let wrap = Wrapping(Arc::new(move |tcp| wrap(tcp).map(|s| Box::new(s) as Box<dyn ReadWrite>)));
+        Server { app, cfg, max_connections, workers, shutdown_timeout, control, wrap }
     }
 
     /// How long in-flight requests get to finish after a shutdown request
@@ -607,18 +617,20 @@ impl<A: Service> Server<A> {
     /// server.serve(guv::listen("127.0.0.1:0").unwrap()).unwrap();
     /// ```
     pub fn serve(self, listener: TcpListener) -> io::Result<()> {
-        let app = tcp_app(Box::new(self.app), self.wrap);
+        let app = self.wrap.tcp_app(Box::new(self.app));
         run_worker(app, listener, self.cfg, self.max_connections, self.shutdown_timeout, &self.control)
     }
+}
 
+impl<A: Service> Server<A, Plain> {
     /// [`serve`](Server::serve)s a Unix-domain `listener` (gunicorn's
     /// `--bind unix:PATH`, behind a proxy such as nginx) on this thread's
     /// hub until a [`ShutdownHandle::shutdown`]: everything the server does
     /// over TCP it does here too. The access log shows the client as
     /// `unix:` (as nginx's `$remote_addr` does: a client's Unix socket is
     /// usually unnamed, and says nothing about who it is). A
-    /// [`wrap_stream`](Server::wrap_stream) hook is for TCP listeners:
-    /// with one set, this fails (`InvalidInput`) before it serves.
+    /// [`wrap_stream`](Server::wrap_stream) hook takes a TCP socket: a
+    /// server with one has no `serve_unix`.
     /// The socket file is left where it is: remove it once the server has
     /// returned, if you like.
     ///
@@ -648,12 +660,6 @@ impl<A: Service> Server<A> {
     /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub fn serve_unix(self, listener: UnixListener) -> io::Result<()> {
-        if self.wrap.is_some() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "guv::wsgi: a wrap_stream hook takes a TcpStream; it cannot serve a Unix-domain listener",
-            ));
-        }
         let app = self.app;
         let app: Rc<ServeFn<UnixStream, UnixAddr>> =
             Rc::new(move |s: UnixStream, _: UnixAddr, c: &Config, f: &Flags| app.serve_connection(s, UnixPeer, c, f));
@@ -661,9 +667,10 @@ impl<A: Service> Server<A> {
     }
 }
 
-impl<A> Server<A>
+impl<A, W> Server<A, W>
 where
     A: Service + Send + Sync,
+    W: StreamWrap,
 {
     /// Binds the workers' listeners to `addr` (port 0 picks one port for
     /// all of them) without serving yet, so the address can be read first.
@@ -676,7 +683,7 @@ where
     ///     .unwrap();
     /// assert!(bound.local_addr().port() > 0);
     /// ```
-    pub fn bind<T: ToSocketAddrs>(self, addr: T) -> io::Result<Bound<A>> {
+    pub fn bind<T: ToSocketAddrs>(self, addr: T) -> io::Result<Bound<A, W>> {
         let workers = match self.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -741,7 +748,7 @@ where
     }
 }
 
-impl<A> fmt::Debug for Server<A> {
+impl<A, W> fmt::Debug for Server<A, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("limits", &self.cfg.limits)
@@ -771,15 +778,16 @@ impl<A> fmt::Debug for Server<A> {
 /// stop.shutdown();
 /// server.join().unwrap().unwrap();
 /// ```
-pub struct Bound<A> {
-    server: Server<A>,
+pub struct Bound<A, W = Plain> {
+    server: Server<A, W>,
     listeners: Vec<std::net::TcpListener>,
     local: SocketAddr,
 }
 
-impl<A> Bound<A>
+impl<A, W> Bound<A, W>
 where
     A: Service + Send + Sync,
+    W: StreamWrap,
 {
     /// The address the listeners are bound to.
     ///
@@ -854,7 +862,7 @@ where
             let (app, cfg, ctl, wrap) = (app.clone(), cfg.clone(), control.clone(), wrap.clone());
             let spawned = std::thread::Builder::new().name(format!("guv-wsgi-{}", i + 1)).spawn(move || {
                 let listener = TcpListener::from_guv_socket(listener)?;
-                let app = tcp_app(app, wrap);
+                let app = wrap.tcp_app(app);
                 run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
             });
             match spawned {
@@ -867,7 +875,7 @@ where
             }
         }
         let result = TcpListener::from_guv_socket(own).and_then(|listener| {
-            let app = tcp_app(app, wrap);
+            let app = wrap.tcp_app(app);
             run_worker(app, listener, cfg, max_connections, shutdown_timeout, &control)
         });
         if result.is_err() {
@@ -889,7 +897,7 @@ fn join_all(threads: Vec<std::thread::JoinHandle<io::Result<()>>>) -> io::Result
     first
 }
 
-impl<A> fmt::Debug for Bound<A> {
+impl<A, W> fmt::Debug for Bound<A, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bound").field("local_addr", &self.local).field("workers", &self.listeners.len()).finish()
     }
@@ -1017,28 +1025,8 @@ fn stop_local(id: u64) {
     }
 }
 
-/// How a worker serves a connection of its listener: its app's request
-/// loop (after the `wrap_stream` hook, if there is one).
-type ServeFn<S, P> = dyn Fn(S, P, &Config, &Flags);
-
 /// The peer address of a Unix-domain connection, as `accept` gives it.
 type UnixAddr = std::os::unix::net::SocketAddr;
-
-/// The request loop of `app` (the app itself, or an `Arc` of it shared by
-/// the workers) for a TCP listener, through `wrap` if there is one. Plain
-/// TCP gets the app's own loop, with no hook in between.
-fn tcp_app<A, R>(app: R, wrap: Option<Arc<WrapFn>>) -> Rc<ServeFn<TcpStream, SocketAddr>>
-where
-    A: Sealed,
-    R: std::ops::Deref<Target = A> + 'static,
-{
-    match wrap {
-        None => Rc::new(move |s: TcpStream, p: SocketAddr, c: &Config, f: &Flags| app.serve_connection(s, p, c, f)),
-        Some(wrap) => Rc::new(move |s: TcpStream, p: SocketAddr, c: &Config, f: &Flags| {
-            handler::serve_wrapped(&*app, &*wrap, s, p, c, f)
-        }),
-    }
-}
 
 /// One hub's share of a server.
 struct Worker {

@@ -23,10 +23,14 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::ops::Deref;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::connection::Connection;
+use super::handler::{self, Config, Flags};
+use super::raw::sealed::Sealed;
 use crate::Interest;
 use crate::net::TcpStream;
 use crate::net::unix::UnixStream;
@@ -218,6 +222,101 @@ impl Transport for UnixStream {
 
 /// The hook of [`Server::wrap_stream`](super::Server::wrap_stream), type-erased.
 pub(crate) type WrapFn = dyn Fn(TcpStream) -> io::Result<Box<dyn ReadWrite>> + Send + Sync;
+
+/// How a worker serves a connection of its listener: its app's request
+/// loop (after the `wrap_stream` hook, if there is one).
+pub(crate) type ServeFn<S, P> = dyn Fn(S, P, &Config, &Flags);
+
+/// What a [`Server`](super::Server) does with each TCP connection it
+/// accepts before it speaks HTTP: [`Plain`] (nothing, the default) or
+/// [`Wrapping`] (the hook of [`wrap_stream`](super::Server::wrap_stream)).
+/// Sealed: there are no others.
+///
+/// It is a type parameter rather than a setting so that a server without
+/// a hook has no code for one: the request loop over a wrapped stream is a
+/// copy of its own, and a second copy in the same program changes how the
+/// compiler inlines the plain one (a few percent per request).
+///
+/// ```
+/// use guv::wsgi::{Body, Plain, Server, Wrapping};
+/// let app = |_req: http::Request<Body>| http::Response::new(Body::empty());
+/// let plain: Server<_, Plain> = Server::new(app);
+/// let _wrapped: Server<_, Wrapping> = plain.wrap_stream(Ok);
+/// ```
+pub trait StreamWrap: sealed::WrapTcp {}
+
+/// A [`Server`](super::Server) that speaks HTTP straight over the TCP
+/// socket: the default.
+///
+/// ```
+/// let server: guv::wsgi::Server<_, guv::wsgi::Plain> =
+///     guv::wsgi::Server::new(|_req: http::Request<guv::wsgi::Body>| http::Response::new(guv::wsgi::Body::empty()));
+/// # drop(server);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Plain;
+
+/// A [`Server`](super::Server) whose connections are wrapped by a hook
+/// ([`Server::wrap_stream`](super::Server::wrap_stream)).
+///
+/// ```
+/// use guv::wsgi::{Body, Server, Wrapping};
+/// let server: Server<_, Wrapping> =
+///     Server::new(|_req: http::Request<Body>| http::Response::new(Body::empty())).wrap_stream(Ok);
+/// # drop(server);
+/// ```
+#[derive(Clone)]
+pub struct Wrapping(pub(crate) Arc<WrapFn>);
+
+impl fmt::Debug for Wrapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Wrapping")
+    }
+}
+
+impl StreamWrap for Plain {}
+
+impl StreamWrap for Wrapping {}
+
+// Sealed: nothing outside guv can name or call the trait, so the
+// crate-private types in its signatures are not exposed.
+#[allow(private_interfaces, private_bounds, unreachable_pub)]
+pub(crate) mod sealed {
+    use super::*;
+
+    /// How a kind of server builds its request loop for a TCP listener.
+    pub trait WrapTcp: Clone + Send + Sync + 'static {
+        /// The request loop of `app` (the app, or an `Arc` of it shared by
+        /// the workers) for each accepted connection.
+        fn tcp_app<A, R>(self, app: R) -> Rc<ServeFn<TcpStream, SocketAddr>>
+        where
+            A: Sealed,
+            R: Deref<Target = A> + 'static;
+    }
+
+    impl WrapTcp for Plain {
+        fn tcp_app<A, R>(self, app: R) -> Rc<ServeFn<TcpStream, SocketAddr>>
+        where
+            A: Sealed,
+            R: Deref<Target = A> + 'static,
+        {
+            Rc::new(move |s: TcpStream, p: SocketAddr, c: &Config, f: &Flags| app.serve_connection(s, p, c, f))
+        }
+    }
+
+    impl WrapTcp for Wrapping {
+        fn tcp_app<A, R>(self, app: R) -> Rc<ServeFn<TcpStream, SocketAddr>>
+        where
+            A: Sealed,
+            R: Deref<Target = A> + 'static,
+        {
+            let wrap = self.0;
+            Rc::new(move |s: TcpStream, p: SocketAddr, c: &Config, f: &Flags| {
+                handler::serve_wrapped(&*app, &*wrap, s, p, c, f)
+            })
+        }
+    }
+}
 
 /// A stream the app's hook built on an accepted TCP socket, and the server's
 /// own handle on that socket: a duplicate (`try_clone`), so that it stays
