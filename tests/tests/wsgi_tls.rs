@@ -250,8 +250,14 @@ fn what_the_tls_layer_holds_is_pushed_out_before_the_server_waits() {
     };
     let (server, _) = https(Server::new(big), cfg.server.clone(), None);
     let s = TestServer::serve(server, guv_tests::net::listener_with_sndbuf(4096));
-    let mut c = client(&cfg, s.addr);
-    for n in [1_000_000usize, 70_000, 100] {
+    // A small window too: the socket takes a few KiB at a time, however
+    // fast the client reads.
+    let sock = guv_tests::net::connect_with_rcvbuf(s.addr, 4096);
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut c = StreamOwned::new(ClientConnection::new(cfg.client.clone(), name).unwrap(), sock);
+    // The last 40 000 bytes of the first go to the TLS layer in one write
+    // (it takes up to 64 KiB at a time), more than the socket can take.
+    for n in [15 * 65_536 + 40_000usize, 70_000, 100] {
         c.write_all(format!("GET /{n} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
         c.flush().unwrap();
         let mut head = Vec::new();
