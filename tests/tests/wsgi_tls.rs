@@ -443,3 +443,56 @@ fn a_shutdown_lets_an_in_flight_tls_request_finish() {
     assert!(TcpStream::connect(addr).is_err(), "the listener is closed");
     let _ = c.sock.shutdown(Shutdown::Both);
 }
+
+#[test]
+fn stream_server_handlers_speak_tls_with_a_bounded_handshake() {
+    // StreamServer's handler runs on the connection's own greenlet: the
+    // handshake goes there, bounded with `with_timeout`.
+    let cfg = tls();
+    let config = cfg.server.clone();
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (cut_tx, cut) = mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let listener = guv::listen("127.0.0.1:0").unwrap();
+        addr_tx.send(listener.local_addr().unwrap()).unwrap();
+        guv::StreamServer::new(listener, move |mut tcp, _peer| {
+            let mut tls = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+            let handshake = guv::with_timeout(Duration::from_millis(300), || {
+                while tls.is_handshaking() {
+                    tls.complete_io(&mut tcp)?;
+                }
+                Ok::<(), io::Error>(())
+            });
+            match handshake {
+                Ok(done) => done?,
+                Err(_) => {
+                    let _ = cut_tx.send(());
+                    return Ok(());
+                }
+            }
+            let mut tls = StreamOwned::new(tls, tcp);
+            let mut line = [0u8; 5];
+            tls.read_exact(&mut line)?;
+            if &line == b"stop\n" {
+                return Err(guv::StopServe.into());
+            }
+            tls.write_all(&line)?;
+            tls.flush()
+        })
+        .serve_forever()
+    });
+    let addr = addr_rx.recv_timeout(CLIENT_TIMEOUT).unwrap();
+    let silent = TcpStream::connect(addr).unwrap();
+    silent.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    let mut c = client(&cfg, addr);
+    c.write_all(b"ping\n").unwrap();
+    let mut back = [0u8; 5];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"ping\n");
+    cut.recv_timeout(CLIENT_TIMEOUT).expect("the silent client's handshake timed out");
+    assert!(closed_by_server(&silent));
+    let mut stop = client(&cfg, addr);
+    stop.write_all(b"stop\n").unwrap();
+    stop.flush().unwrap();
+    server.join().unwrap().unwrap();
+}
