@@ -99,7 +99,11 @@ fn app(req: http::Request<Body>) -> http::Response<Body> {
         let mut body = req.into_body();
         let mut got = Vec::new();
         body.read_to_end(&mut got).unwrap();
-        return http::Response::new(Body::from(format!("posted {} bytes: {}", got.len(), String::from_utf8_lossy(&got[..got.len().min(16)]))));
+        return http::Response::new(Body::from(format!(
+            "posted {} bytes: {}",
+            got.len(),
+            String::from_utf8_lossy(&got[..got.len().min(16)])
+        )));
     }
     http::Response::new(Body::from(format!("path {path}")))
 }
@@ -225,7 +229,9 @@ fn pipelined_requests_over_tls_are_answered_in_order() {
     for i in 0..20 {
         burst.extend_from_slice(format!("GET /p{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
     }
-    burst.extend_from_slice(b"POST /post HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n");
+    burst.extend_from_slice(
+        b"POST /post HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n",
+    );
     c.write_all(&burst).unwrap();
     c.flush().unwrap();
     for i in 0..20 {
@@ -302,12 +308,10 @@ fn a_websocket_speaks_over_tls() {
     ws.send(tungstenite::Message::binary(big.clone())).unwrap();
     assert_eq!(ws.read().unwrap(), tungstenite::Message::binary(big));
     ws.close(None).unwrap();
-    loop {
-        match ws.read() {
-            Ok(tungstenite::Message::Close(_)) | Err(tungstenite::Error::ConnectionClosed) => break,
-            Ok(other) => panic!("unexpected {other:?}"),
-            Err(e) => panic!("closing: {e}"),
-        }
+    // The server answers the close.
+    match ws.read() {
+        Ok(tungstenite::Message::Close(_)) | Err(tungstenite::Error::ConnectionClosed) => {}
+        other => panic!("the close was not answered: {other:?}"),
     }
     s.shutdown().unwrap();
 }
@@ -330,11 +334,8 @@ fn closed_by_server(mut sock: &TcpStream) -> bool {
 fn a_stuck_handshake_holds_up_nobody_and_is_cut_by_the_header_timeout() {
     let cfg = tls();
     let (started_tx, started) = mpsc::channel();
-    let (server, hooked) = https(
-        Server::new(app).header_timeout(Some(Duration::from_millis(300))),
-        cfg.server.clone(),
-        Some(started_tx),
-    );
+    let (server, hooked) =
+        https(Server::new(app).header_timeout(Some(Duration::from_millis(300))), cfg.server.clone(), Some(started_tx));
     let s = TestServer::start(server);
     // A client that connects and never says a word: its hook parks in the
     // handshake.

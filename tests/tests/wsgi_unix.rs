@@ -142,13 +142,13 @@ fn pipelined_requests_and_the_access_log_over_a_unix_socket() {
     let mut answers = String::new();
     c.read_to_string(&mut answers).unwrap();
     let bodies: Vec<&str> = answers.split("\r\n\r\n").skip(1).map(|b| b.split("HTTP/1.1").next().unwrap()).collect();
-    let want: Vec<String> = (0..5).map(|i| format!("path {marker}/{i}")).chain([format!("path {marker}/last")]).collect();
+    let want: Vec<String> =
+        (0..5).map(|i| format!("path {marker}/{i}")).chain([format!("path {marker}/last")]).collect();
     assert_eq!(bodies, want);
     s.shutdown().unwrap();
     // The access log names the client `unix:` (the line is written before
     // the answer goes out, so it is there once the answers came).
-    let logged: Vec<String> =
-        lines.lock().unwrap().iter().filter(|l| l.contains(&marker)).cloned().collect();
+    let logged: Vec<String> = lines.lock().unwrap().iter().filter(|l| l.contains(&marker)).cloned().collect();
     assert_eq!(logged.len(), 6, "{logged:?}");
     for l in &logged {
         assert!(l.starts_with("guv::wsgi::access unix: - - ["), "{l}");

@@ -78,13 +78,8 @@ impl Shared {
 
     /// Runs on the accept greenlet: spawns the connection's handler into
     /// the pool, waiting there while the pool is full.
-    pub(super) fn start_handler<F, S, P>(
-        self: &Rc<Self>,
-        pool: &GreenPool,
-        handler: &Rc<F>,
-        stream: S,
-        peer: P,
-    ) where
+    pub(super) fn start_handler<F, S, P>(self: &Rc<Self>, pool: &GreenPool, handler: &Rc<F>, stream: S, peer: P)
+    where
         F: Fn(S, P) -> io::Result<()> + 'static,
         S: 'static,
         P: Clone + fmt::Debug + 'static,

@@ -6,13 +6,13 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::Listener;
 use super::accept::accept_loop;
 use super::handle::ServerHandle;
 use super::shared::Shared;
 use super::{DEFAULT_CONCURRENCY, TARGET};
 #[cfg(doc)] // only named in doc links
 use super::{StopServe, serve};
-use super::Listener;
 #[cfg(doc)] // only named in doc links
 use crate::net::TcpListener;
 use crate::{Builder, GreenPool};
@@ -20,6 +20,37 @@ use crate::{Builder, GreenPool};
 /// A TCP server to configure and start (gevent's `StreamServer(listener,
 /// handle)`): each connection runs `handler(stream, peer)` on a greenlet of
 /// its own, at most [`concurrency`](StreamServer::concurrency) at once.
+///
+/// The listener is a green [`TcpListener`] (the default `L`) or a green
+/// Unix-domain [`UnixListener`](crate::net::unix::UnixListener) (see
+/// [`Listener`]); the handler gets that listener's stream and peer
+/// address. TLS goes in the handler, which already runs on the
+/// connection's own greenlet: wrap the `TcpStream` (rustls's
+/// `StreamOwned`, say) and finish the handshake there, under a
+/// [`with_timeout`](crate::with_timeout) if a client may stall it.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use guv::net::unix::{UnixListener, UnixStream};
+///
+/// let path = std::env::temp_dir().join(format!("guv-stream-server-doc-{}.sock", std::process::id()));
+/// let _ = std::fs::remove_file(&path);
+/// let listener = UnixListener::bind(&path).unwrap();
+/// let server = guv::StreamServer::new(listener, |conn: UnixStream, _peer| {
+///     std::io::copy(&mut &conn, &mut &conn)?;
+///     Ok(())
+/// })
+/// .start()
+/// .unwrap();
+/// let mut c = UnixStream::connect(&path).unwrap();
+/// c.write_all(b"over unix").unwrap();
+/// c.shutdown(std::net::Shutdown::Write).unwrap();
+/// let mut echoed = String::new();
+/// c.read_to_string(&mut echoed).unwrap();
+/// assert_eq!(echoed, "over unix");
+/// server.stop();
+/// std::fs::remove_file(&path).unwrap();
+/// ```
 ///
 /// [`start`](StreamServer::start) runs it on greenlets of its own and
 /// returns a [`ServerHandle`] at once; [`serve_forever`](StreamServer::serve_forever)

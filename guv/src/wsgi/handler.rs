@@ -17,13 +17,13 @@ use super::conn::{Conn, Next};
 use super::connection::{self, Connection, TakenBack};
 use super::encode::{self, Framing};
 use super::parse::{BodyLength, HeadInfo, Limits};
-use super::raw::{RawHead, RawRequest, RawResponse};
 use super::raw::sealed::Sealed;
+use super::raw::{RawHead, RawRequest, RawResponse};
 use super::transport::{Transport, WrapFn, Wrapped};
-use crate::net::TcpStream;
-use std::net::SocketAddr;
 use super::upgrade;
 use crate::greenlet::{KillSignal, TimeoutSignal};
+use crate::net::TcpStream;
+use std::net::SocketAddr;
 
 /// A response body of at most this many bytes is copied into the output
 /// buffer (one write with the head); larger ones are written directly.
@@ -895,7 +895,12 @@ fn app_panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 /// Logs one request in the common log format; an unknown status is "-".
 fn access_log<T: Transport>(
     peer: T::Peer,
-    method: &str, target: &str, version: Version, status: Option<StatusCode>, bytes: u64) {
+    method: &str,
+    target: &str,
+    version: Version,
+    status: Option<StatusCode>,
+    bytes: u64,
+) {
     let mut line = String::with_capacity(96);
     let date = encode::with_clock(|c| c.log_date);
     let date = std::str::from_utf8(&date).unwrap_or("-");

@@ -19,12 +19,12 @@ use super::handler::{Config, Flags, NOT_WAITING};
 use super::parse::{Limits, MAX_HEADERS_CAP};
 use super::raw::{Raw, RawRequest, RawResponse, Service};
 use super::transport::{Plain, ReadWrite, ServeFn, StreamWrap, UnixPeer, Wrapping};
-use std::io::{Read, Write};
 use crate::hub::{Handle, Waker, with_hub};
 use crate::net::unix::{UnixListener, UnixStream};
 use crate::net::{LISTEN_BACKLOG, ListenOptions, TcpListener, TcpStream, listen_std};
 use crate::server::Listener;
 use crate::{Builder, GreenPool, GreenThread};
+use std::io::{Read, Write};
 
 /// The default cap on connections served at once by one worker.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
