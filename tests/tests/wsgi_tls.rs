@@ -497,3 +497,31 @@ fn stream_server_handlers_speak_tls_with_a_bounded_handshake() {
     stop.flush().unwrap();
     server.join().unwrap().unwrap();
 }
+
+#[test]
+fn limits_and_the_access_log_hold_over_tls() {
+    let lines = guv_tests::http::access_log();
+    let cfg = tls();
+    let (server, _) = https(Server::new(app).max_body_size(10), cfg.server.clone(), None);
+    let s = TestServer::start(server);
+    let marker = format!("/tls-log-{}", std::process::id());
+    let mut c = client(&cfg, s.addr);
+    c.write_all(format!("GET {marker} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+    assert_eq!(read_response(&mut c).1, format!("path {marker}"));
+    // Over the body limit: 413, and the connection closes.
+    c.write_all(b"POST /big-post HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world").unwrap();
+    let (status, _) = read_response(&mut c);
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+    let mut rest = Vec::new();
+    match c.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty()),
+        // The server closes without a TLS close_notify (see wrap_stream).
+        Err(e) => assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}"),
+    }
+    s.shutdown().unwrap();
+    let logged: Vec<String> = lines.lock().unwrap().iter().filter(|l| l.contains(&marker)).cloned().collect();
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert!(logged[0].starts_with("guv::wsgi::access 127.0.0.1 - - ["), "{}", logged[0]);
+    assert!(logged[0].contains(&format!("\"GET {marker} HTTP/1.1\" 200 ")), "{}", logged[0]);
+    assert!(lines.lock().unwrap().iter().any(|l| l.contains(" 413 ")), "the 413 is logged too");
+}
