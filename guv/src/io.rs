@@ -180,6 +180,7 @@ impl Registry {
     /// number `drained_at` would only say `WouldBlock`: no poll since (any
     /// data that came after the read is an edge still to be reported), and
     /// no hint that the peer stopped sending (an EOF raises no new edge).
+    #[inline]
     fn read_would_block(&self, fd: RawFd, generation: u64, drained_at: u64) -> bool {
         if drained_at != self.polls.get() {
             return false;
@@ -336,6 +337,7 @@ impl<T: AsFd> Registered<T> {
     }
 
     /// The I/O object.
+    #[inline]
     pub(crate) fn get_ref(&self) -> &T {
         self.inner.as_ref().expect("guv internal error: registration used after into_inner")
     }
@@ -369,6 +371,7 @@ impl<T: AsFd> Registered<T> {
 
     /// Records that a read just drained the fd (it returned less than asked
     /// for, or `WouldBlock`).
+    #[inline]
     pub(crate) fn mark_drained(&self) {
         // Only the home hub's poll count means anything: another thread's
         // hub counts its own polls, and its count could equal the home one
@@ -386,6 +389,7 @@ impl<T: AsFd> Registered<T> {
     /// the hub has not polled since, and the backend has not reported that
     /// the peer stopped sending. Saves one system call per read on a busy
     /// connection. Always false off the home thread.
+    #[inline]
     pub(crate) fn read_would_block(&self) -> bool {
         let at = self.drained_at.load(Ordering::Relaxed);
         at != NOT_DRAINED
@@ -397,6 +401,7 @@ impl<T: AsFd> Registered<T> {
 
     /// Parks until the fd reports `interest`, the deadline passes
     /// (`TimedOut`) or the registration goes away (`NotConnected`).
+    #[inline]
     pub(crate) fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
         with_hub(|hub| hub.io.wait(hub, self.fd, self.generation, interest, deadline))
     }

@@ -7,7 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use guv::wsgi::{Server, Service, ShutdownHandle};
+use guv::wsgi::{Server, Service, ShutdownHandle, StreamWrap};
 
 /// How long a test client waits for any one read before failing.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -24,9 +24,10 @@ pub struct TestServer {
 
 impl TestServer {
     /// Starts `server` on 127.0.0.1, port chosen by the OS.
-    pub fn start<A>(server: Server<A>) -> TestServer
+    pub fn start<A, W>(server: Server<A, W>) -> TestServer
     where
         A: Service + Send + Sync,
+        W: StreamWrap,
     {
         let bound = server.bind("127.0.0.1:0").expect("bind a test server");
         let addr = bound.local_addr();
@@ -38,10 +39,11 @@ impl TestServer {
     /// Serves `server` on `listener` (one worker, on a thread of its own):
     /// for a listener whose socket options (a small `SO_SNDBUF`, see
     /// [`crate::net::listener_with_sndbuf`]) its connections inherit.
-    pub fn serve<A>(server: Server<A>, listener: std::net::TcpListener) -> TestServer
+    pub fn serve<A, W>(server: Server<A, W>, listener: std::net::TcpListener) -> TestServer
     where
         A: Service,
-        Server<A>: Send + 'static,
+        W: StreamWrap,
+        Server<A, W>: Send + 'static,
     {
         let addr = listener.local_addr().expect("the listener's address");
         let stop = server.shutdown_handle();

@@ -275,6 +275,7 @@ impl Hub {
 
     /// Whether `home` (from [`Hub::shared_weak`]) points to this hub; no
     /// reference count is touched.
+    #[inline]
     pub(crate) fn is_home(&self, home: &std::sync::Weak<Shared>) -> bool {
         std::ptr::eq(Arc::as_ptr(&self.shared), home.as_ptr())
     }

@@ -131,6 +131,7 @@ impl<T: AsFd> Sock<T> {
     }
 
     /// Parks until the fd reports `interest` or the deadline passes.
+    #[inline]
     pub(crate) fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
         if self.home == thread_key() {
             self.reg.wait(interest, deadline)
@@ -217,11 +218,13 @@ impl<T: AsFd> Sock<T> {
     }
 
     /// See `Registered::read_would_block`.
+    #[inline]
     pub(crate) fn read_would_block(&self) -> bool {
         self.reg.read_would_block()
     }
 
     /// See `Registered::mark_drained`.
+    #[inline]
     pub(crate) fn mark_drained(&self) {
         self.reg.mark_drained();
     }
@@ -497,4 +500,56 @@ macro_rules! socket_read_write {
     };
 }
 
-pub(crate) use {socket_common, socket_read_write, socket_timeouts};
+/// Non-blocking halves of a stream socket, for code in the crate that must
+/// not hold a borrow across a park (the HTTP server's buffers): try the
+/// call, and on `WouldBlock` release what you hold and `wait_ready`.
+macro_rules! socket_try_io {
+    ($ty:ident) => {
+        impl $ty {
+            /// One non-blocking read: `WouldBlock` when nothing is there.
+            #[allow(dead_code)]
+            #[inline]
+            pub(crate) fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let mut s = self.sock.get();
+                std::io::Read::read(&mut s, buf)
+            }
+
+            /// One non-blocking write: `WouldBlock` when the send buffer is full.
+            #[allow(dead_code)]
+            #[inline]
+            pub(crate) fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                let mut s = self.sock.get();
+                std::io::Write::write(&mut s, buf)
+            }
+
+            /// Whether a read now could only say `WouldBlock` (the last read
+            /// drained the socket and nothing can have arrived since).
+            #[allow(dead_code)]
+            #[inline]
+            pub(crate) fn read_would_block(&self) -> bool {
+                self.sock.read_would_block()
+            }
+
+            /// Records that a read just drained the socket.
+            #[allow(dead_code)]
+            #[inline]
+            pub(crate) fn mark_drained(&self) {
+                self.sock.mark_drained();
+            }
+
+            /// Parks until the socket reports `interest`, or `deadline` passes
+            /// (`TimedOut`).
+            #[allow(dead_code)]
+            #[inline]
+            pub(crate) fn wait_ready(
+                &self,
+                interest: crate::Interest,
+                deadline: Option<std::time::Instant>,
+            ) -> std::io::Result<()> {
+                self.sock.wait(interest, deadline)
+            }
+        }
+    };
+}
+
+pub(crate) use {socket_common, socket_read_write, socket_timeouts, socket_try_io};

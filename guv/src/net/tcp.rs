@@ -6,7 +6,7 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use super::ToSocketAddrs;
-use super::socket::{Sock, socket_common, socket_read_write, socket_timeouts};
+use super::socket::{Sock, socket_common, socket_read_write, socket_timeouts, socket_try_io};
 use super::sys;
 use crate::Interest;
 
@@ -391,36 +391,4 @@ impl TcpStream {
     );
 }
 
-/// Non-blocking halves for code in the crate that must not hold a borrow
-/// across a park (the HTTP server's buffers): try the call, and on
-/// `WouldBlock` release what you hold and `TcpStream::wait_ready`.
-impl TcpStream {
-    /// One non-blocking read: `WouldBlock` when nothing is there.
-    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut s = self.sock.get();
-        io::Read::read(&mut s, buf)
-    }
-
-    /// One non-blocking write: `WouldBlock` when the send buffer is full.
-    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let mut s = self.sock.get();
-        io::Write::write(&mut s, buf)
-    }
-
-    /// Whether a read now could only say `WouldBlock` (the last read
-    /// drained the socket and nothing can have arrived since).
-    pub(crate) fn read_would_block(&self) -> bool {
-        self.sock.read_would_block()
-    }
-
-    /// Records that a read just drained the socket.
-    pub(crate) fn mark_drained(&self) {
-        self.sock.mark_drained();
-    }
-
-    /// Parks until the socket reports `interest`, or `deadline` passes
-    /// (`TimedOut`).
-    pub(crate) fn wait_ready(&self, interest: Interest, deadline: Option<std::time::Instant>) -> io::Result<()> {
-        self.sock.wait(interest, deadline)
-    }
-}
+socket_try_io!(TcpStream);

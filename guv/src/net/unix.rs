@@ -27,7 +27,7 @@ use std::os::unix::net::{self as stdnet, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use super::socket::{Sock, socket_common, socket_read_write, socket_timeouts};
+use super::socket::{Sock, socket_common, socket_read_write, socket_timeouts, socket_try_io};
 use super::sys;
 
 /// The kernel's name for a socket address: a path, or NUL plus an abstract
@@ -74,6 +74,7 @@ socket_common!(
     "std::os::unix::net::UnixStream::pair().unwrap().0"
 );
 socket_read_write!(UnixStream);
+socket_try_io!(UnixStream);
 
 impl UnixStream {
     /// Connects to the socket at `path`. If the listener's backlog is full

@@ -1,13 +1,97 @@
 //! The accept loop shared by `StreamServer` and the HTTP server, and how it
 //! sorts `accept` failures (skip, back off, stop).
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 #[cfg(doc)] // only named in doc links
 use super::StreamServer;
-use crate::net::{TcpListener, TcpStream};
+use crate::net::TcpListener;
+use crate::net::unix::UnixListener;
+
+/// A listening socket a server accepts on: a green [`TcpListener`] or
+/// [`UnixListener`] (`guv::green::os::unix::net::UnixListener` is the same
+/// type). Sealed: there are no others.
+///
+/// [`StreamServer`] and [`serve`](super::serve) take either; the handler
+/// gets the listener's stream and peer address types: `(TcpStream,
+/// std::net::SocketAddr)` or `(UnixStream, std::os::unix::net::SocketAddr)`.
+///
+/// ```
+/// fn port_or_path<L: guv::server::Listener>(_: &L) -> &'static str {
+///     std::any::type_name::<L::Stream>()
+/// }
+/// let tcp = guv::listen("127.0.0.1:0").unwrap();
+/// assert!(port_or_path(&tcp).ends_with("TcpStream"));
+/// ```
+pub trait Listener: sealed::Accept {}
+
+impl Listener for TcpListener {}
+
+impl Listener for UnixListener {}
+
+#[allow(unreachable_pub)] // sealed: public in a private module
+pub(crate) mod sealed {
+    use super::*;
+
+    /// What the servers need of a listener.
+    pub trait Accept: 'static {
+        /// The connections it accepts.
+        type Stream: 'static;
+        /// The peer addresses `accept` reports.
+        type Addr: Clone + fmt::Debug + 'static;
+
+        /// Accepts one connection, parking until one comes.
+        fn accept_conn(&self) -> io::Result<(Self::Stream, Self::Addr)>;
+
+        /// Sets the listener's blocking mode.
+        fn set_nonblocking_mode(&self, nonblocking: bool) -> io::Result<()>;
+
+        /// The listening address as a `ServerHandle` reports it: an error
+        /// that says why for a Unix-domain listener, which has no IP address.
+        fn inet_addr(&self) -> io::Result<SocketAddr>;
+    }
+
+    impl Accept for TcpListener {
+        type Stream = crate::net::TcpStream;
+        type Addr = SocketAddr;
+
+        fn accept_conn(&self) -> io::Result<(Self::Stream, SocketAddr)> {
+            self.accept()
+        }
+
+        fn set_nonblocking_mode(&self, nonblocking: bool) -> io::Result<()> {
+            self.set_nonblocking(nonblocking)
+        }
+
+        fn inet_addr(&self) -> io::Result<SocketAddr> {
+            self.local_addr()
+        }
+    }
+
+    impl Accept for UnixListener {
+        type Stream = crate::net::unix::UnixStream;
+        type Addr = std::os::unix::net::SocketAddr;
+
+        fn accept_conn(&self) -> io::Result<(Self::Stream, Self::Addr)> {
+            self.accept()
+        }
+
+        fn set_nonblocking_mode(&self, nonblocking: bool) -> io::Result<()> {
+            self.set_nonblocking(nonblocking)
+        }
+
+        fn inet_addr(&self) -> io::Result<SocketAddr> {
+            let path = self.local_addr().map(|a| format!("{a:?}")).unwrap_or_default();
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("guv::server: the server listens on a Unix-domain socket ({path}), which has no IP address"),
+            ))
+        }
+    }
+}
 
 /// How long to back off after `accept` fails for lack of resources (file
 /// descriptors, memory), so the loop does not spin.
@@ -64,17 +148,17 @@ fn accept_failure(e: &io::Error) -> AcceptFailure {
 /// listener itself cannot accept any more (it was shut down or is not a
 /// listening socket), which the caller's server stops on. Shared by
 /// [`StreamServer`] and the HTTP server.
-pub(crate) fn accept_loop(
-    listener: &TcpListener,
+pub(crate) fn accept_loop<L: Listener>(
+    listener: &L,
     target: &str,
-    mut start: impl FnMut(TcpStream, SocketAddr),
+    mut start: impl FnMut(L::Stream, L::Addr),
 ) -> io::Error {
     // The server owns the listener: it parks in accept whatever mode the
     // listener was given (one taken over from a non-blocking std listener
     // keeps that mode, see `from_std`).
-    let _ = listener.set_nonblocking(false);
+    let _ = listener.set_nonblocking_mode(false);
     loop {
-        match listener.accept() {
+        match listener.accept_conn() {
             Ok((stream, peer)) => start(stream, peer),
             Err(e) => match accept_failure(&e) {
                 AcceptFailure::Skip => {}

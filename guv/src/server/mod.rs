@@ -1,5 +1,6 @@
-//! A plain TCP server: [`serve`] (eventlet's `serve`), [`StreamServer`]
-//! and [`ServerHandle`] (gevent's `StreamServer`), and [`StopServe`].
+//! A plain stream server: [`serve`] (eventlet's `serve`), [`StreamServer`]
+//! and [`ServerHandle`] (gevent's `StreamServer`), and [`StopServe`], on a
+//! TCP or Unix-domain [`Listener`].
 //!
 //! The server accepts on one greenlet and runs each connection's handler
 //! on a greenlet of its own, at most [`concurrency`](StreamServer::concurrency)
@@ -20,13 +21,12 @@ mod stream;
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 #[cfg(doc)] // only named in doc links
 use crate::GreenPool;
-use crate::net::{TcpListener, TcpStream};
 
+pub use accept::Listener;
 pub(crate) use accept::accept_loop;
 pub use datagram::{DEFAULT_MAX_DATAGRAM_SIZE, Datagram, DatagramHandle, DatagramServer, DatagramSocket};
 pub use handle::ServerHandle;
@@ -42,7 +42,8 @@ const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(1);
 /// The `log` target of the server's messages.
 const TARGET: &str = "guv::server";
 
-/// Serves `listener` on this thread's hub, running `handler` on a greenlet
+/// Serves `listener` (a green TCP or Unix-domain listener, see
+/// [`Listener`]) on this thread's hub, running `handler` on a greenlet
 /// of its own for each connection, at most [`DEFAULT_CONCURRENCY`] at once
 /// (eventlet's `serve(sock, handle, concurrency=1000)`). A handler that
 /// panics or returns an error is logged and the server goes on. Returns
@@ -73,9 +74,10 @@ const TARGET: &str = "guv::server";
 /// .unwrap();
 /// assert_eq!(&client.wait().unwrap(), b"ping");
 /// ```
-pub fn serve<F>(listener: TcpListener, handler: F) -> io::Result<()>
+pub fn serve<L, F>(listener: L, handler: F) -> io::Result<()>
 where
-    F: Fn(TcpStream, SocketAddr) -> io::Result<()> + 'static,
+    L: Listener,
+    F: Fn(L::Stream, L::Addr) -> io::Result<()> + 'static,
 {
     StreamServer::new(listener, handler).serve_forever()
 }

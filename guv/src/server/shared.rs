@@ -16,7 +16,6 @@ use super::{DEFAULT_KILL_TIMEOUT, StopServe, TARGET};
 use super::{StreamServer, accept_loop};
 use crate::greenlet::{KillSignal, TimeoutSignal};
 use crate::hub::{Waker, with_hub};
-use crate::net::TcpStream;
 use crate::{Builder, Error, GreenPool, GreenThread};
 
 /// The state a server and its handles share (hub-local).
@@ -79,14 +78,11 @@ impl Shared {
 
     /// Runs on the accept greenlet: spawns the connection's handler into
     /// the pool, waiting there while the pool is full.
-    pub(super) fn start_handler<F>(
-        self: &Rc<Self>,
-        pool: &GreenPool,
-        handler: &Rc<F>,
-        stream: TcpStream,
-        peer: SocketAddr,
-    ) where
-        F: Fn(TcpStream, SocketAddr) -> io::Result<()> + 'static,
+    pub(super) fn start_handler<F, S, P>(self: &Rc<Self>, pool: &GreenPool, handler: &Rc<F>, stream: S, peer: P)
+    where
+        F: Fn(S, P) -> io::Result<()> + 'static,
+        S: 'static,
+        P: Clone + fmt::Debug + 'static,
     {
         let id = self.next_conn.get();
         self.next_conn.set(id + 1);
@@ -96,6 +92,7 @@ impl Shared {
         // spawn that failed).
         let guard = HandlerGuard { shared: self.clone(), id };
         let handler = handler.clone();
+        let who = peer.clone(); // a copy, for an IP address
         let spawned = pool.spawn_with(Builder::new(), move || {
             run_handler(&*handler, stream, peer, &guard.shared);
             drop(guard);
@@ -107,7 +104,7 @@ impl Shared {
                     .borrow_mut()
                     .insert(id, Entry { greenlet: Rc::new(greenlet), killed: false, abandoned: false }),
             ),
-            Err(e) => log::error!(target: TARGET, "{peer}: cannot start a greenlet for the connection: {e}"),
+            Err(e) => log::error!(target: TARGET, "{who:?}: cannot start a greenlet for the connection: {e}"),
         }
     }
 
@@ -287,28 +284,31 @@ impl Drop for HandlerGuard {
 /// Runs one handler: logs what it failed with (an error, a panic, a
 /// `Timeout` it started and did not catch), stops the server on
 /// [`StopServe`], lets a kill unwind on.
-fn run_handler<F>(handler: &F, stream: TcpStream, peer: SocketAddr, shared: &Shared)
+fn run_handler<F, S, P>(handler: &F, stream: S, peer: P, shared: &Shared)
 where
-    F: Fn(TcpStream, SocketAddr) -> io::Result<()>,
+    F: Fn(S, P) -> io::Result<()>,
+    P: Clone + fmt::Debug,
 {
+    // For the log (a copy, for an IP address): the handler takes `peer`.
+    let who = peer.clone();
     match panic::catch_unwind(AssertUnwindSafe(|| handler(stream, peer))) {
         Ok(Ok(())) => {}
         Ok(Err(e)) if e.get_ref().is_some_and(|inner| inner.is::<StopServe>()) => {
-            log::debug!(target: TARGET, "{peer}: the handler stopped the server");
+            log::debug!(target: TARGET, "{who:?}: the handler stopped the server");
             shared.stop_accepting();
         }
-        Ok(Err(e)) => log::warn!(target: TARGET, "{peer}: the handler failed: {e}"),
+        Ok(Err(e)) => log::warn!(target: TARGET, "{who:?}: the handler failed: {e}"),
         // A kill (a stop) goes on unwinding to the greenlet's entry.
         Err(payload) if payload.is::<KillSignal>() => crate::hub::resume_unwind(payload),
         // The handler's own `Timeout` (nothing else can time this greenlet
         // out), not caught: its guard is gone, so it ends here.
         Err(payload) if payload.is::<TimeoutSignal>() => {
-            log::warn!(target: TARGET, "{peer}: the handler timed out (a guv::Timeout it started expired)");
+            log::warn!(target: TARGET, "{who:?}: the handler timed out (a guv::Timeout it started expired)");
         }
         Err(payload) => {
             let e = Error::from_unwind(payload);
             let msg = e.panic_message().unwrap_or("(a payload that is not a string)");
-            log::error!(target: TARGET, "{peer}: the handler panicked: {msg}");
+            log::error!(target: TARGET, "{who:?}: the handler panicked: {msg}");
         }
     }
 }

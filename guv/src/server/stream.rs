@@ -3,22 +3,54 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::Listener;
 use super::accept::accept_loop;
 use super::handle::ServerHandle;
 use super::shared::Shared;
 use super::{DEFAULT_CONCURRENCY, TARGET};
 #[cfg(doc)] // only named in doc links
 use super::{StopServe, serve};
-use crate::net::{TcpListener, TcpStream};
+#[cfg(doc)] // only named in doc links
+use crate::net::TcpListener;
 use crate::{Builder, GreenPool};
 
 /// A TCP server to configure and start (gevent's `StreamServer(listener,
 /// handle)`): each connection runs `handler(stream, peer)` on a greenlet of
 /// its own, at most [`concurrency`](StreamServer::concurrency) at once.
+///
+/// The listener is a green [`TcpListener`] (the default `L`) or a green
+/// Unix-domain [`UnixListener`](crate::net::unix::UnixListener) (see
+/// [`Listener`]); the handler gets that listener's stream and peer
+/// address. TLS goes in the handler, which already runs on the
+/// connection's own greenlet: wrap the `TcpStream` (rustls's
+/// `StreamOwned`, say) and finish the handshake there, under a
+/// [`with_timeout`](crate::with_timeout) if a client may stall it.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use guv::net::unix::{UnixListener, UnixStream};
+///
+/// let path = std::env::temp_dir().join(format!("guv-stream-server-doc-{}.sock", std::process::id()));
+/// let _ = std::fs::remove_file(&path);
+/// let listener = UnixListener::bind(&path).unwrap();
+/// let server = guv::StreamServer::new(listener, |conn: UnixStream, _peer| {
+///     std::io::copy(&mut &conn, &mut &conn)?;
+///     Ok(())
+/// })
+/// .start()
+/// .unwrap();
+/// let mut c = UnixStream::connect(&path).unwrap();
+/// c.write_all(b"over unix").unwrap();
+/// c.shutdown(std::net::Shutdown::Write).unwrap();
+/// let mut echoed = String::new();
+/// c.read_to_string(&mut echoed).unwrap();
+/// assert_eq!(echoed, "over unix");
+/// server.stop();
+/// std::fs::remove_file(&path).unwrap();
+/// ```
 ///
 /// [`start`](StreamServer::start) runs it on greenlets of its own and
 /// returns a [`ServerHandle`] at once; [`serve_forever`](StreamServer::serve_forever)
@@ -53,16 +85,17 @@ use crate::{Builder, GreenPool};
 /// assert_eq!(echoed, "hello");
 /// server.stop();
 /// ```
-pub struct StreamServer<F> {
-    listener: TcpListener,
+pub struct StreamServer<F, L = crate::net::TcpListener> {
+    listener: L,
     handler: F,
     concurrency: usize,
     shared: Rc<Shared>,
 }
 
-impl<F> StreamServer<F>
+impl<F, L> StreamServer<F, L>
 where
-    F: Fn(TcpStream, SocketAddr) -> io::Result<()> + 'static,
+    L: Listener,
+    F: Fn(L::Stream, L::Addr) -> io::Result<()> + 'static,
 {
     /// A server for `listener` (from [`crate::listen`] or
     /// [`TcpListener::bind`]) running `handler` per connection, with a
@@ -79,8 +112,8 @@ where
     /// });
     /// assert!(server.handle().local_addr().unwrap().port() > 0);
     /// ```
-    pub fn new(listener: TcpListener, handler: F) -> StreamServer<F> {
-        let local_addr = listener.local_addr().map_err(|e| (e.kind(), e.to_string()));
+    pub fn new(listener: L, handler: F) -> StreamServer<F, L> {
+        let local_addr = listener.inet_addr().map_err(|e| (e.kind(), e.to_string()));
         StreamServer { listener, handler, concurrency: DEFAULT_CONCURRENCY, shared: Rc::new(Shared::new(local_addr)) }
     }
 
@@ -250,7 +283,7 @@ where
     }
 }
 
-impl<F> fmt::Debug for StreamServer<F> {
+impl<F, L> fmt::Debug for StreamServer<F, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamServer")
             .field("local_addr", &self.shared.local_addr)

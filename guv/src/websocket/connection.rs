@@ -32,8 +32,10 @@ impl Write for Raw {
         self.0.try_write(buf)
     }
 
+    /// What a wrapped stream (TLS) holds goes out too: tungstenite calls
+    /// this once it has written its frames.
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.0.try_flush()
     }
 }
 

@@ -5,6 +5,7 @@ use std::io::{self, Read};
 use std::rc::Rc;
 
 use super::connection::Connection;
+use super::transport::{AnyConn, Transport, on_conn};
 
 /// The body of a request or a response.
 ///
@@ -147,8 +148,8 @@ impl Body {
         }
     }
 
-    pub(crate) fn incoming(conn: Rc<Connection>, seq: u64, len: Option<u64>) -> Body {
-        Body { inner: Inner::Incoming(Incoming { conn, seq, len }) }
+    pub(crate) fn incoming<T: Transport>(conn: Rc<Connection<T>>, seq: u64, len: Option<u64>) -> Body {
+        Body { inner: Inner::Incoming(Incoming { conn: T::any(conn), seq, len }) }
     }
 
     /// Whether this is a request's body, read from its connection.
@@ -238,7 +239,7 @@ impl fmt::Debug for Body {
 
 /// A request body still on the connection.
 struct Incoming {
-    conn: Rc<Connection>,
+    conn: AnyConn,
     /// The request this body belongs to; reading fails once the server has
     /// moved on to the next one.
     seq: u64,
@@ -254,7 +255,7 @@ impl Incoming {
             // moved on (where an unfinished body fails).
             return Ok(0);
         }
-        let n = self.conn.read_body(self.seq, buf)?;
+        let n = on_conn!(&self.conn, c => c.read_body(self.seq, buf))?;
         match &mut self.len {
             Some(len) => *len -= n as u64,
             // The end of a chunked body: nothing is left.

@@ -175,11 +175,13 @@ impl Conn {
     }
 
     /// The current request's number.
+    #[inline]
     pub(crate) fn seq(&self) -> u64 {
         self.seq
     }
 
     /// Whether unparsed bytes are buffered (a pipelined request, say).
+    #[inline]
     pub(crate) fn has_buffered(&self) -> bool {
         self.start < self.end
     }
@@ -197,6 +199,7 @@ impl Conn {
 
     /// Free space to read into (compacting or growing the buffer), or an
     /// empty slice if the buffer is at its limit.
+    #[inline]
     pub(crate) fn space(&mut self) -> &mut [u8] {
         if self.start == self.end {
             self.start = 0;
@@ -217,6 +220,7 @@ impl Conn {
     }
 
     /// Records `n` bytes read into [`Conn::space`]; 0 means end of input.
+    #[inline]
     pub(crate) fn filled(&mut self, n: usize) {
         if n == 0 {
             self.eof = true;
@@ -225,6 +229,7 @@ impl Conn {
     }
 
     /// Whether the peer has closed its side.
+    #[inline]
     pub(crate) fn is_eof(&self) -> bool {
         self.eof
     }
@@ -337,6 +342,7 @@ impl Conn {
 
     /// Whether a `100 Continue` must be sent before the body is read; the
     /// first call that says yes marks it sent.
+    #[inline]
     pub(crate) fn take_continue(&mut self) -> bool {
         let pending = self.expect == Continue::Pending;
         if pending {

@@ -10,14 +10,13 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
 use super::conn::{BodyRead, Conn};
-use crate::net::TcpStream;
+use super::transport::Transport;
 use crate::{Interest, Semaphore};
 
 /// The line sent before reading a body the client held back with
@@ -55,8 +54,8 @@ enum ParkedHead {
     },
 }
 
-pub(crate) struct Connection {
-    pub(crate) stream: TcpStream,
+pub(crate) struct Connection<T> {
+    pub(crate) stream: T,
     pub(crate) conn: RefCell<Conn>,
     /// Bytes waiting to be written. Appended to under short borrows; a
     /// flush moves them out before it writes.
@@ -148,13 +147,13 @@ impl GoingAway {
 /// A buffer being flushed; dropping it (at the end, or when the writer
 /// unwinds from a kill while parked) puts the unwritten rest back, so no
 /// response bytes are lost.
-struct Pending<'a> {
-    conn: &'a Connection,
+struct Pending<'a, T: Transport> {
+    conn: &'a Connection<T>,
     buf: Vec<u8>,
     written: usize,
 }
 
-impl Drop for Pending<'_> {
+impl<T: Transport> Drop for Pending<'_, T> {
     fn drop(&mut self) {
         self.conn.put_back(std::mem::take(&mut self.buf), self.written);
     }
@@ -170,14 +169,14 @@ fn busy() -> io::Error {
     io::Error::other("guv::wsgi: the connection is in use by another greenlet")
 }
 
-impl Connection {
+impl<T: Transport> Connection<T> {
     pub(crate) fn new(
-        stream: TcpStream,
+        stream: T,
         conn: Conn,
         body_timeout: Option<Duration>,
         send_timeout: Option<Duration>,
         going_away: Rc<GoingAway>,
-    ) -> Connection {
+    ) -> Connection<T> {
         Connection {
             stream,
             conn: RefCell::new(conn),
@@ -225,7 +224,11 @@ impl Connection {
                     if out.capacity() > MAX_KEPT_OUT {
                         *out = Vec::with_capacity(INITIAL_OUT);
                     }
-                    return Ok(());
+                    if !T::BUFFERED {
+                        return Ok(());
+                    }
+                    // A wrapped stream (TLS) may hold some of it yet: it is
+                    // pushed out in turn, below.
                 }
                 Ok(0) => {
                     out.clear();
@@ -373,7 +376,44 @@ impl Connection {
                 n => written += n,
             }
         }
+        if T::BUFFERED {
+            self.push_stream()?;
+        }
         Ok(())
+    }
+
+    /// Pushes out what a wrapped stream buffers itself (see
+    /// [`Transport::try_flush`]), parking while the client takes none of
+    /// it, for at most the send timeout per wait (as [`Connection::write_some`]).
+    #[inline(never)]
+    fn push_stream(&self) -> io::Result<()> {
+        let mut deadline = None;
+        loop {
+            match self.stream.try_flush() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+            self.wait_writable(&mut deadline)?;
+        }
+    }
+
+    /// Parks until the client takes more of the answer; the deadline (the
+    /// send timeout) is taken at the first wait of a write.
+    fn wait_writable(&self, deadline: &mut Option<Instant>) -> io::Result<()> {
+        if deadline.is_none() {
+            *deadline = self.send_timeout.and_then(|t| Instant::now().checked_add(t));
+        }
+        match self.stream.wait_ready(Interest::WRITABLE, *deadline) {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                let waited = self.send_timeout.unwrap_or_default();
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("guv::wsgi: the client took none of the answer for {waited:?}"),
+                ))
+            }
+            other => other,
+        }
     }
 
     /// One write that makes progress, parking for the client to take more
@@ -390,19 +430,7 @@ impl Connection {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => return other,
             }
-            if deadline.is_none() {
-                deadline = self.send_timeout.and_then(|t| Instant::now().checked_add(t));
-            }
-            match self.stream.wait_ready(Interest::WRITABLE, deadline) {
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    let waited = self.send_timeout.unwrap_or_default();
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("guv::wsgi: the client took none of the answer for {waited:?}"),
-                    ));
-                }
-                other => other?,
-            }
+            self.wait_writable(&mut deadline)?;
         }
     }
 
@@ -414,6 +442,14 @@ impl Connection {
             let buf = std::mem::take(&mut *self.out.borrow_mut());
             if buf.is_empty() {
                 self.put_back(buf, 0);
+                if T::BUFFERED {
+                    // What the stream holds goes out too; more may have
+                    // been buffered while that parked.
+                    self.push_stream()?;
+                    if !self.out.borrow().is_empty() {
+                        continue;
+                    }
+                }
                 return Ok(());
             }
             self.flushes.set(self.flushes.get() + 1);
@@ -558,7 +594,7 @@ impl Connection {
     /// has taken none of it for [`Connection::SENT_PATIENCE`] (a client that
     /// stopped reading). Killed meanwhile, the close still resets.
     pub(crate) fn reset_on_close(&self) {
-        if let Err(e) = crate::net::sys::reset_on_close(self.stream.as_fd()) {
+        if let Err(e) = crate::net::sys::reset_on_close(self.stream.socket_fd()) {
             log::debug!(target: "guv::wsgi", "cannot set SO_LINGER to reset the connection: {e}");
             return;
         }
@@ -566,7 +602,7 @@ impl Connection {
         let mut last = usize::MAX;
         let mut stalled = Duration::ZERO;
         let mut pause = Duration::from_millis(1);
-        while let Ok(left) = crate::net::sys::unacknowledged(self.stream.as_fd()) {
+        while let Ok(left) = crate::net::sys::unacknowledged(self.stream.socket_fd()) {
             if left == 0 {
                 return;
             }
@@ -597,7 +633,7 @@ impl Connection {
     /// connection taken over (upgraded) is left to its own ending.
     pub(crate) fn done(self: &Rc<Self>) {
         if Rc::strong_count(self) > 1 && !self.upgraded.get() {
-            crate::io::notify_close(&self.stream);
+            crate::io::notify_close(self.stream.socket_fd());
         }
     }
 
@@ -611,7 +647,9 @@ impl Connection {
         let deadline = Instant::now().checked_add(Duration::from_secs(2));
         let mut scratch = [0u8; 4096];
         for _ in 0..64 {
-            match self.stream.try_read(&mut scratch) {
+            // From the socket itself: whatever layer a wrapped stream adds,
+            // these bytes are thrown away.
+            match self.stream.try_read_socket(&mut scratch) {
                 Ok(0) => return,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -632,11 +670,11 @@ mod tests {
     use std::rc::Rc;
 
     use super::*;
-    use crate::net::TcpListener;
+    use crate::net::{TcpListener, TcpStream};
     use crate::wsgi::parse::Limits;
 
     /// A connection over loopback and the client's end of it.
-    fn pair() -> (Rc<Connection>, TcpStream) {
+    fn pair() -> (Rc<Connection<TcpStream>>, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();

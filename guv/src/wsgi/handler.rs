@@ -4,7 +4,6 @@
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::io::{self, Read};
-use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::Duration;
@@ -18,10 +17,13 @@ use super::conn::{Conn, Next};
 use super::connection::{self, Connection, TakenBack};
 use super::encode::{self, Framing};
 use super::parse::{BodyLength, HeadInfo, Limits};
+use super::raw::sealed::Sealed;
 use super::raw::{RawHead, RawRequest, RawResponse};
+use super::transport::{Transport, WrapFn, Wrapped};
 use super::upgrade;
 use crate::greenlet::{KillSignal, TimeoutSignal};
 use crate::net::TcpStream;
+use std::net::SocketAddr;
 
 /// A response body of at most this many bytes is copied into the output
 /// buffer (one write with the head); larger ones are written directly.
@@ -95,16 +97,16 @@ pub(crate) struct Flags {
 /// Tells the connection, when dropped, that its greenlet is done with it
 /// ([`Connection::done`]): at the end of `serve_*`, or while the greenlet
 /// unwinds from a kill.
-struct Done<'a>(&'a Rc<Connection>);
+struct Done<'a, T: Transport>(&'a Rc<Connection<T>>);
 
-impl Drop for Done<'_> {
+impl<T: Transport> Drop for Done<'_, T> {
     fn drop(&mut self) {
         self.0.done();
     }
 }
 
-fn open_connection(stream: TcpStream, cfg: &Config, flags: &Flags) -> Rc<Connection> {
-    let _ = stream.set_nodelay(true);
+fn open_connection<T: Transport>(stream: T, cfg: &Config, flags: &Flags) -> Rc<Connection<T>> {
+    stream.set_nodelay();
     Rc::new(Connection::new(
         stream,
         Conn::new(cfg.limits, cfg.max_body, cfg.max_drain),
@@ -115,8 +117,9 @@ fn open_connection(stream: TcpStream, cfg: &Config, flags: &Flags) -> Rc<Connect
 }
 
 /// Serves one connection with an `http`-typed app until it closes.
-pub(crate) fn serve_http<F>(stream: TcpStream, peer: SocketAddr, app: &F, cfg: &Config, flags: &Flags)
+pub(crate) fn serve_http<T, F>(stream: T, peer: T::Peer, app: &F, cfg: &Config, flags: &Flags)
 where
+    T: Transport,
     F: Fn(Request<Body>) -> Response<Body>,
 {
     let conn = open_connection(stream, cfg, flags);
@@ -137,8 +140,9 @@ where
 }
 
 /// Serves one connection with a raw app until it closes.
-pub(crate) fn serve_raw<F>(stream: TcpStream, peer: SocketAddr, app: &F, cfg: &Config, flags: &Flags)
+pub(crate) fn serve_raw<T, F>(stream: T, peer: T::Peer, app: &F, cfg: &Config, flags: &Flags)
 where
+    T: Transport,
     F: Fn(&mut RawRequest<'_>, &mut RawResponse<'_>),
 {
     let conn = open_connection(stream, cfg, flags);
@@ -151,12 +155,40 @@ where
     });
 }
 
+/// Serves one TCP connection over the stream `wrap` builds on it (see
+/// [`super::Server::wrap_stream`]). The hook runs here, on the
+/// connection's own greenlet, and counts as waiting for a request head:
+/// the header timeout's sweeper kills it if it takes longer (a client that
+/// never finishes its TLS handshake), and a shutdown closes it as an idle
+/// connection. A hook that fails (a bad handshake) or panics is logged and
+/// closes this connection only.
+pub(crate) fn serve_wrapped<A: Sealed>(
+    app: &A,
+    wrap: &WrapFn,
+    stream: TcpStream,
+    peer: SocketAddr,
+    cfg: &Config,
+    flags: &Flags,
+) {
+    flags.head_since.set(flags.clock.get());
+    let wrapped = panic::catch_unwind(AssertUnwindSafe(|| Wrapped::new(stream, wrap)));
+    flags.head_since.set(NOT_WAITING);
+    match wrapped {
+        Ok(Ok(stream)) => app.serve_connection(stream, peer, cfg, flags),
+        Ok(Err(e)) => log::info!(target: "guv::wsgi", "{peer}: the connection's stream could not be set up: {e}"),
+        Err(payload) => {
+            let msg = app_panic_message(payload);
+            log::error!(target: "guv::wsgi", "{peer}: the stream wrapper panicked: {msg}");
+        }
+    }
+}
+
 /// The request loop: `one` reads a request and answers it (`None` when the
 /// connection is done before a request), then the connection goes on as
 /// the protocol state says.
-fn serve_requests(
-    conn: &Rc<Connection>,
-    peer: SocketAddr,
+fn serve_requests<T: Transport>(
+    conn: &Rc<Connection<T>>,
+    peer: T::Peer,
     flags: &Flags,
     mut one: impl FnMut() -> Option<io::Result<Responded>>,
 ) {
@@ -212,7 +244,7 @@ fn serve_requests(
 /// request loop stays small.
 #[cold]
 #[inline(never)]
-fn flush_owed(conn: &Connection, peer: SocketAddr, flags: &Flags) -> bool {
+fn flush_owed<T: Transport>(conn: &Connection<T>, peer: T::Peer, flags: &Flags) -> bool {
     flags.busy.set(true);
     let flushed = conn.flush();
     flags.busy.set(false);
@@ -232,9 +264,9 @@ fn flush_owed(conn: &Connection, peer: SocketAddr, flags: &Flags) -> bool {
 /// Reads until `parse` finds a whole head in the buffer; `None` when the
 /// connection ends first (closed by the client, refused head answered,
 /// shutdown, error).
-fn read_head(
-    conn: &Connection,
-    peer: SocketAddr,
+fn read_head<T: Transport>(
+    conn: &Connection<T>,
+    peer: T::Peer,
     cfg: &Config,
     flags: &Flags,
     mut parse: impl FnMut(&mut Conn) -> Result<Option<HeadInfo>, Error>,
@@ -285,11 +317,11 @@ fn read_head(
 /// before the close. Out of line: the request loop stays small.
 #[cold]
 #[inline(never)]
-fn refuse_head(conn: &Connection, peer: SocketAddr, cfg: &Config, flags: &Flags, e: Error) {
+fn refuse_head<T: Transport>(conn: &Connection<T>, peer: T::Peer, cfg: &Config, flags: &Flags, e: Error) {
     log::debug!(target: "guv::wsgi", "{peer}: {e}");
     encode::write_error(&mut conn.out.borrow_mut(), e.status());
     if cfg.access_log && log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
-        access_log(peer, "GET", "-", Version::HTTP_11, Some(e.status()), 0);
+        access_log::<T>(peer, "GET", "-", Version::HTTP_11, Some(e.status()), 0);
     }
     // Busy while answers (pipelined ones before this) go out.
     flags.busy.set(true);
@@ -301,7 +333,7 @@ fn refuse_head(conn: &Connection, peer: SocketAddr, cfg: &Config, flags: &Flags,
 /// Discards the rest of a request body the app did not read. The header
 /// timeout bounds the waits for the client's bytes, not the flush before
 /// them (the send timeout's).
-fn drain(conn: &Connection, flags: &Flags) -> io::Result<()> {
+fn drain<T: Transport>(conn: &Connection<T>, flags: &Flags) -> io::Result<()> {
     loop {
         if conn.conn.borrow_mut().drain()? {
             return Ok(());
@@ -336,11 +368,11 @@ struct RequestInfo {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn respond(
-    conn: &Rc<Connection>,
+fn respond<T: Transport>(
+    conn: &Rc<Connection<T>>,
     slot: &mut Option<Request<Body>>,
     head: HeadInfo,
-    peer: SocketAddr,
+    peer: T::Peer,
     app: &impl Fn(Request<Body>) -> Response<Body>,
     cfg: &Config,
     flags: &Flags,
@@ -390,7 +422,7 @@ fn respond(
         // the status the app's first bytes carry ("-" if they were no
         // status line), bytes unknown.
         if let Some((method, uri)) = logged {
-            access_log(peer, method.as_str(), &uri.to_string(), info.version, conn.upgrade_status(), 0);
+            access_log::<T>(peer, method.as_str(), &uri.to_string(), info.version, conn.upgrade_status(), 0);
         }
         wait_released(conn);
         return Ok(Responded::Upgraded);
@@ -410,7 +442,7 @@ fn respond(
     // The status sent: a stream that failed before it went out was replaced.
     let status = response.status();
     if let Some((method, uri)) = logged {
-        access_log(peer, method.as_str(), &uri.to_string(), info.version, Some(status), sent);
+        access_log::<T>(peer, method.as_str(), &uri.to_string(), info.version, Some(status), sent);
     }
     Ok(Responded::Done { close })
 }
@@ -434,11 +466,11 @@ const MAX_KEPT_BODY: usize = 64 * 1024;
 /// [`respond`] for a raw app: calls it with the head read in place and the
 /// connection's buffers, then writes its answer.
 #[allow(clippy::too_many_arguments)]
-fn respond_raw(
-    conn: &Rc<Connection>,
+fn respond_raw<T: Transport>(
+    conn: &Rc<Connection<T>>,
     raw: &mut RawBuffers,
     head: HeadInfo,
-    peer: SocketAddr,
+    peer: T::Peer,
     app: &impl Fn(&mut RawRequest<'_>, &mut RawResponse<'_>),
     cfg: &Config,
     flags: &Flags,
@@ -505,7 +537,7 @@ fn respond_raw(
         // Without a `#fragment`, as the `http`-typed path's `Uri` logs it.
         let target = raw.head.target();
         let target = target.split_once('#').map_or(target, |(before, _)| before);
-        access_log(peer, raw.head.method(), target, info.version, Some(response.status), bytes.len() as u64);
+        access_log::<T>(peer, raw.head.method(), target, info.version, Some(response.status), bytes.len() as u64);
     }
     // Written: a large answer's buffers go now, not when (if ever) the
     // next request comes.
@@ -521,9 +553,9 @@ fn respond_raw(
 /// [`super::Upgraded`] handle is dropped. However it ends — released, or
 /// killed by the server's shutdown — the socket is shut down both ways, so
 /// handles still held elsewhere see end of input and failing writes.
-fn wait_released(conn: &Connection) {
-    struct ShutDown<'a>(&'a Connection);
-    impl Drop for ShutDown<'_> {
+fn wait_released<T: Transport>(conn: &Connection<T>) {
+    struct ShutDown<'a, T: Transport>(&'a Connection<T>);
+    impl<T: Transport> Drop for ShutDown<'_, T> {
         fn drop(&mut self) {
             let _ = self.0.stream.shutdown(std::net::Shutdown::Both);
         }
@@ -571,8 +603,8 @@ fn framing_for(status: StatusCode, info: &RequestInfo, known: Option<u64>) -> Fr
 /// Writes the head and body; returns the body bytes sent and whether the
 /// connection closes after this response.
 #[inline(always)]
-fn write_response(
-    conn: &Rc<Connection>,
+fn write_response<T: Transport>(
+    conn: &Rc<Connection<T>>,
     response: &mut Response<Body>,
     info: &RequestInfo,
     mut close: bool,
@@ -632,8 +664,8 @@ fn write_response(
 /// any byte (a 408, a 413) can then still be answered with its status.
 /// Written when released, so a shutdown that began meanwhile makes it say
 /// `Connection: close`.
-struct HeldHead<'a> {
-    conn: &'a Rc<Connection>,
+struct HeldHead<'a, T: Transport> {
+    conn: &'a Rc<Connection<T>>,
     status: StatusCode,
     framing: Framing,
     close: bool,
@@ -648,7 +680,7 @@ struct HeldHead<'a> {
     encoded: Option<(Vec<u8>, bool)>,
 }
 
-impl HeldHead<'_> {
+impl<T: Transport> HeldHead<'_, T> {
     /// Writes the head into the output buffer, once.
     fn release(&mut self, headers: &HeaderMap) {
         if self.at.is_none() {
@@ -703,9 +735,9 @@ impl HeldHead<'_> {
 /// line: in-memory answers, the common case, never come here.
 #[cold]
 #[inline(never)]
-fn write_streamed(
+fn write_streamed<T: Transport>(
     response: &mut Response<Body>,
-    mut head: HeldHead<'_>,
+    mut head: HeldHead<'_, T>,
     scratch: &mut Vec<u8>,
 ) -> io::Result<(u64, bool)> {
     let conn = head.conn;
@@ -777,12 +809,12 @@ fn write_streamed(
 /// failed), the inner one the body's (reading it failed). The held `head`
 /// goes out before the first bytes, or at the end of a body that had none;
 /// not if the body fails first.
-fn stream_body(
+fn stream_body<T: Transport>(
     body: &mut Body,
     limit: Option<u64>,
     chunked: bool,
     scratch: &mut Vec<u8>,
-    head: &mut HeldHead<'_>,
+    head: &mut HeldHead<'_, T>,
     headers: &HeaderMap,
 ) -> io::Result<io::Result<u64>> {
     let conn = head.conn;
@@ -861,11 +893,19 @@ fn app_panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Logs one request in the common log format; an unknown status is "-".
-fn access_log(peer: SocketAddr, method: &str, target: &str, version: Version, status: Option<StatusCode>, bytes: u64) {
+fn access_log<T: Transport>(
+    peer: T::Peer,
+    method: &str,
+    target: &str,
+    version: Version,
+    status: Option<StatusCode>,
+    bytes: u64,
+) {
     let mut line = String::with_capacity(96);
     let date = encode::with_clock(|c| c.log_date);
     let date = std::str::from_utf8(&date).unwrap_or("-");
-    let _ = write!(line, "{} - - [{date}] \"{method} {target} {version:?}\" ", peer.ip());
+    T::log_host(&peer, &mut line);
+    let _ = write!(line, " - - [{date}] \"{method} {target} {version:?}\" ");
     match status {
         Some(status) => {
             let _ = write!(line, "{} ", status.as_u16());

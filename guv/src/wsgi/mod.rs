@@ -105,6 +105,11 @@
 //!   (target `guv::wsgi::access`).
 //! - Graceful shutdown through a [`ShutdownHandle`], and several worker
 //!   hubs on as many threads with [`Server::workers`].
+//! - HTTPS (and WSS) through [`Server::wrap_stream`], a per-connection
+//!   hook that turns the accepted socket into the stream the server speaks
+//!   over (a rustls session, say), run on the connection's own greenlet
+//!   under the header timeout; HTTP over a Unix-domain socket through
+//!   [`Server::serve_unix`]. All of the above holds over both.
 //!
 //! ## How it works
 //!
@@ -112,7 +117,8 @@
 //! answers complete or partial, a chunked decoder, and a per-connection
 //! state machine (idle → body → responding → drain → idle) that never
 //! touches a socket. The connection's greenlet moves bytes between it and a
-//! green [`TcpStream`](crate::net::TcpStream): it tries each read without
+//! green [`TcpStream`](crate::net::TcpStream) (or Unix stream, or wrapped
+//! stream: the loop is generic, one copy per kind): it tries each read without
 //! blocking and parks only when the socket is empty, writes the response
 //! head straight into a reused output buffer, and flushes that buffer only
 //! when it is about to wait for the client, so that pipelined answers share
@@ -133,6 +139,7 @@ mod handler;
 mod parse;
 mod raw;
 mod server;
+mod transport;
 mod upgrade;
 
 use http::{Request, Response};
@@ -141,6 +148,7 @@ pub use body::Body;
 pub use error::Error;
 pub use raw::{Raw, RawRequest, RawResponse, Service};
 pub use server::{Bound, DEFAULT_MAX_CONNECTIONS, Server, ShutdownHandle};
+pub use transport::{Plain, StreamWrap, Wrapping};
 pub use upgrade::{Upgrade, Upgraded};
 
 /// The `http` crate, whose `Request`, `Response`, `StatusCode` and headers

@@ -37,26 +37,24 @@ pub trait Service: sealed::Sealed {}
 
 // Sealed: nothing outside guv can name or call the trait, so the
 // crate-private types in its signatures are not exposed.
-#[allow(private_interfaces)]
+#[allow(private_interfaces, private_bounds)]
 pub(crate) mod sealed {
-    use std::net::SocketAddr;
-
     use super::*;
-    use crate::net::TcpStream;
     use crate::wsgi::handler::{self, Config, Flags};
+    use crate::wsgi::transport::Transport;
 
     /// How a kind of app serves a connection. Each app type gets its own
     /// copy of the request loop, with the app's call inlined into it.
     pub trait Sealed: 'static {
         /// Serves one connection until it closes.
-        fn serve_connection(&self, stream: TcpStream, peer: SocketAddr, cfg: &Config, flags: &Flags);
+        fn serve_connection<T: Transport>(&self, stream: T, peer: T::Peer, cfg: &Config, flags: &Flags);
     }
 
     impl<F> Sealed for F
     where
         F: Fn(Request<Body>) -> Response<Body> + 'static,
     {
-        fn serve_connection(&self, stream: TcpStream, peer: SocketAddr, cfg: &Config, flags: &Flags) {
+        fn serve_connection<T: Transport>(&self, stream: T, peer: T::Peer, cfg: &Config, flags: &Flags) {
             handler::serve_http(stream, peer, self, cfg, flags);
         }
     }
@@ -65,7 +63,7 @@ pub(crate) mod sealed {
     where
         F: Fn(&mut RawRequest<'_>, &mut RawResponse<'_>) + 'static,
     {
-        fn serve_connection(&self, stream: TcpStream, peer: SocketAddr, cfg: &Config, flags: &Flags) {
+        fn serve_connection<T: Transport>(&self, stream: T, peer: T::Peer, cfg: &Config, flags: &Flags) {
             handler::serve_raw(stream, peer, &self.0, cfg, flags);
         }
     }

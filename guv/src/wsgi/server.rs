@@ -17,11 +17,14 @@ use super::Error;
 use super::body::Body;
 use super::handler::{Config, Flags, NOT_WAITING};
 use super::parse::{Limits, MAX_HEADERS_CAP};
-use super::raw::sealed::Sealed;
 use super::raw::{Raw, RawRequest, RawResponse, Service};
+use super::transport::{Plain, ReadWrite, ServeFn, StreamWrap, UnixPeer, Wrapping};
 use crate::hub::{Handle, Waker, with_hub};
+use crate::net::unix::{UnixListener, UnixStream};
 use crate::net::{LISTEN_BACKLOG, ListenOptions, TcpListener, TcpStream, listen_std};
+use crate::server::Listener;
 use crate::{Builder, GreenPool, GreenThread};
+use std::io::{Read, Write};
 
 /// The default cap on connections served at once by one worker.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
@@ -44,13 +47,15 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
 ///     .run("127.0.0.1:8001")
 ///     .unwrap();
 /// ```
-pub struct Server<A> {
+pub struct Server<A, W = Plain> {
     app: A,
     cfg: Config,
     max_connections: usize,
     workers: usize,
     shutdown_timeout: Duration,
     control: Arc<Control>,
+    /// The per-connection hook of [`Server::wrap_stream`], if any.
+    wrap: W,
 }
 
 impl<A> Server<A>
@@ -131,9 +136,12 @@ impl<A: Service> Server<A> {
             workers: 1,
             shutdown_timeout: Duration::from_secs(30),
             control: Arc::new(Control::default()),
+            wrap: Plain,
         }
     }
+}
 
+impl<A: Service, W: StreamWrap> Server<A, W> {
     /// The most connections one worker serves at once (at least 1).
     ///
     /// ```
@@ -395,6 +403,102 @@ impl<A: Service> Server<A> {
         self
     }
 
+    /// Has every accepted TCP connection turned into the stream the server
+    /// speaks HTTP over by `wrap`: TLS, above all — gevent's
+    /// `WSGIServer(..., ssl_context=...)`, eventlet's
+    /// `wsgi.server(wrap_ssl(sock))`. guv has no TLS of its own (std has
+    /// none to make green); a TLS library that works over any `Read +
+    /// Write` wraps the green [`TcpStream`] as it would a std one. With
+    /// rustls:
+    ///
+    /// ```text
+    /// let config: Arc<rustls::ServerConfig> = ...;
+    /// Server::new(app).wrap_stream(move |mut tcp| {
+    ///     let mut tls = rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+    ///     while tls.is_handshaking() {
+    ///         tls.complete_io(&mut tcp)?; // parks this connection's greenlet only
+    ///     }
+    ///     Ok(rustls::StreamOwned::new(tls, tcp))
+    /// })
+    /// ```
+    ///
+    /// `wrap` runs on the connection's own greenlet, never on the accept
+    /// loop, so a slow or stuck handshake holds up no other client. It is
+    /// bounded by the [`header_timeout`](Server::header_timeout) (a client
+    /// that never finishes its handshake is disconnected then, as one that
+    /// never sends a head) and, at a shutdown, is closed at once like an
+    /// idle connection. A `wrap` that fails (plain HTTP sent to the TLS
+    /// port, a bad certificate) or panics is logged (target `guv::wsgi`)
+    /// and closes that connection only. Finish the handshake inside `wrap`:
+    /// the server then needs only the stream's reads and writes.
+    ///
+    /// The server then drives the stream without parking: it keeps its own
+    /// handle on the socket (a `try_clone`) and puts the socket in
+    /// non-blocking mode, so that a read or write the stream cannot do yet
+    /// says `WouldBlock`; the server waits for the socket itself, with its
+    /// own timeouts, and calls [`Write::flush`] to push out what the stream
+    /// buffers (a TLS layer's records) whenever it would wait for the
+    /// client. Everything the server does over a plain socket it does over
+    /// the wrapped one: keep-alive, pipelining, chunked bodies,
+    /// `100-continue`, the limits, the access log, graceful shutdown,
+    /// [`Upgrade`](super::Upgrade) and WebSockets. The stream's own ending
+    /// (a TLS `close_notify`) is not sent: the server closes the socket
+    /// under it once an answer's framing is complete, as an HTTP/1.1 server
+    /// may.
+    ///
+    /// Applies to TCP listeners ([`serve`](Server::serve),
+    /// [`run`](Server::run)); a server with a hook has no
+    /// [`serve_unix`](Server::serve_unix):
+    ///
+    /// ```compile_fail
+    /// use guv::wsgi::{Body, Server};
+    /// let listener = guv::net::unix::UnixListener::bind("/tmp/guv-never-bound.sock").unwrap();
+    /// Server::new(|_req: http::Request<Body>| http::Response::new(Body::empty()))
+    ///     .wrap_stream(Ok)
+    ///     .serve_unix(listener);
+    /// ```
+    ///
+    /// A hook that does no TLS, to show the shape: it takes a one-line
+    /// preamble the client sends before its requests.
+    ///
+    /// ```
+    /// use std::io::{self, Read, Write};
+    /// use guv::wsgi::{Body, Server};
+    ///
+    /// let server = Server::new(|_req: http::Request<Body>| http::Response::new(Body::from("hi")))
+    ///     .wrap_stream(|mut tcp: guv::net::TcpStream| {
+    ///         let mut line = Vec::new();
+    ///         let mut byte = [0u8; 1];
+    ///         while !line.ends_with(b"\n") {
+    ///             tcp.read_exact(&mut byte)?;
+    ///             line.push(byte[0]);
+    ///         }
+    ///         if line != b"HELLO\r\n" {
+    ///             return Err(io::Error::new(io::ErrorKind::InvalidData, "no preamble"));
+    ///         }
+    ///         Ok(tcp)
+    ///     });
+    /// let bound = server.bind("127.0.0.1:0").unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let thread = std::thread::spawn(move || bound.run());
+    /// let mut client = std::net::TcpStream::connect(addr).unwrap();
+    /// client.write_all(b"HELLO\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    /// let mut answer = String::new();
+    /// client.read_to_string(&mut answer).unwrap();
+    /// assert!(answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("\r\n\r\nhi"));
+    /// stop.shutdown();
+    /// thread.join().unwrap().unwrap();
+    /// ```
+    pub fn wrap_stream<H, S>(self, wrap: H) -> Server<A, Wrapping>
+    where
+        H: Fn(TcpStream) -> io::Result<S> + Send + Sync + 'static,
+        S: Read + Write + 'static,
+    {
+        let Server { app, cfg, max_connections, workers, shutdown_timeout, control, wrap: _ } = self;
+        let wrap = Wrapping(Arc::new(move |tcp| wrap(tcp).map(|s| Box::new(s) as Box<dyn ReadWrite>)));
+        Server { app, cfg, max_connections, workers, shutdown_timeout, control, wrap }
+    }
+
     /// How long in-flight requests get to finish after a shutdown request
     /// before their greenlets are killed. An open
     /// [`WebSocket`](crate::websocket::WebSocket) is sent a closing frame
@@ -513,16 +617,60 @@ impl<A: Service> Server<A> {
     /// server.serve(guv::listen("127.0.0.1:0").unwrap()).unwrap();
     /// ```
     pub fn serve(self, listener: TcpListener) -> io::Result<()> {
-        let app = self.app;
-        let app: Rc<ServeFn> =
-            Rc::new(move |s: TcpStream, p: SocketAddr, c: &Config, f: &Flags| app.serve_connection(s, p, c, f));
+        let app = self.wrap.tcp_app(Box::new(self.app));
         run_worker(app, listener, self.cfg, self.max_connections, self.shutdown_timeout, &self.control)
     }
 }
 
-impl<A> Server<A>
+impl<A: Service> Server<A, Plain> {
+    /// [`serve`](Server::serve)s a Unix-domain `listener` (gunicorn's
+    /// `--bind unix:PATH`, behind a proxy such as nginx) on this thread's
+    /// hub until a [`ShutdownHandle::shutdown`]: everything the server does
+    /// over TCP it does here too. The access log shows the client as
+    /// `unix:` (as nginx's `$remote_addr` does: a client's Unix socket is
+    /// usually unnamed, and says nothing about who it is). A
+    /// [`wrap_stream`](Server::wrap_stream) hook takes a TCP socket: a
+    /// server with one has no `serve_unix`.
+    /// The socket file is left where it is: remove it once the server has
+    /// returned, if you like.
+    ///
+    /// ```
+    /// use guv::green::os::unix::net::UnixListener;
+    /// use guv::wsgi::{Body, Server};
+    ///
+    /// let path = std::env::temp_dir().join(format!("guv-serve-unix-doc-{}.sock", std::process::id()));
+    /// let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path).unwrap();
+    /// let server = Server::new(|_req: http::Request<Body>| http::Response::new(Body::from("hi")));
+    /// let stop = server.shutdown_handle();
+    /// let client = {
+    ///     let path = path.clone();
+    ///     guv::spawn(move || {
+    ///         use std::io::{Read, Write};
+    ///         let mut c = guv::net::unix::UnixStream::connect(&path).unwrap();
+    ///         c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    ///         let mut answer = String::new();
+    ///         c.read_to_string(&mut answer).unwrap();
+    ///         stop.shutdown();
+    ///         answer
+    ///     })
+    /// };
+    /// server.serve_unix(listener).unwrap();
+    /// assert!(client.wait().unwrap().ends_with("\r\n\r\nhi"));
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn serve_unix(self, listener: UnixListener) -> io::Result<()> {
+        let app = self.app;
+        let app: Rc<ServeFn<UnixStream, UnixAddr>> =
+            Rc::new(move |s: UnixStream, _: UnixAddr, c: &Config, f: &Flags| app.serve_connection(s, UnixPeer, c, f));
+        run_worker(app, listener, self.cfg, self.max_connections, self.shutdown_timeout, &self.control)
+    }
+}
+
+impl<A, W> Server<A, W>
 where
     A: Service + Send + Sync,
+    W: StreamWrap,
 {
     /// Binds the workers' listeners to `addr` (port 0 picks one port for
     /// all of them) without serving yet, so the address can be read first.
@@ -535,7 +683,7 @@ where
     ///     .unwrap();
     /// assert!(bound.local_addr().port() > 0);
     /// ```
-    pub fn bind<T: ToSocketAddrs>(self, addr: T) -> io::Result<Bound<A>> {
+    pub fn bind<T: ToSocketAddrs>(self, addr: T) -> io::Result<Bound<A, W>> {
         let workers = match self.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -600,7 +748,7 @@ where
     }
 }
 
-impl<A> fmt::Debug for Server<A> {
+impl<A, W> fmt::Debug for Server<A, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("limits", &self.cfg.limits)
@@ -630,15 +778,16 @@ impl<A> fmt::Debug for Server<A> {
 /// stop.shutdown();
 /// server.join().unwrap().unwrap();
 /// ```
-pub struct Bound<A> {
-    server: Server<A>,
+pub struct Bound<A, W = Plain> {
+    server: Server<A, W>,
     listeners: Vec<std::net::TcpListener>,
     local: SocketAddr,
 }
 
-impl<A> Bound<A>
+impl<A, W> Bound<A, W>
 where
     A: Service + Send + Sync,
+    W: StreamWrap,
 {
     /// The address the listeners are bound to.
     ///
@@ -704,16 +853,16 @@ where
     /// server.join().unwrap().unwrap();
     /// ```
     pub fn run(self) -> io::Result<()> {
-        let Server { app, cfg, max_connections, shutdown_timeout, control, .. } = self.server;
+        let Server { app, cfg, max_connections, shutdown_timeout, control, wrap, .. } = self.server;
         let app = Arc::new(app);
         let mut listeners = self.listeners.into_iter();
         let own = listeners.next().expect("guv internal error: no listener bound");
         let mut threads = Vec::new();
         for (i, listener) in listeners.enumerate() {
-            let (app, cfg, ctl) = (app.clone(), cfg.clone(), control.clone());
+            let (app, cfg, ctl, wrap) = (app.clone(), cfg.clone(), control.clone(), wrap.clone());
             let spawned = std::thread::Builder::new().name(format!("guv-wsgi-{}", i + 1)).spawn(move || {
                 let listener = TcpListener::from_guv_socket(listener)?;
-                let app = shared_app(app);
+                let app = wrap.tcp_app(app);
                 run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
             });
             match spawned {
@@ -726,7 +875,7 @@ where
             }
         }
         let result = TcpListener::from_guv_socket(own).and_then(|listener| {
-            let app = shared_app(app);
+            let app = wrap.tcp_app(app);
             run_worker(app, listener, cfg, max_connections, shutdown_timeout, &control)
         });
         if result.is_err() {
@@ -748,7 +897,7 @@ fn join_all(threads: Vec<std::thread::JoinHandle<io::Result<()>>>) -> io::Result
     first
 }
 
-impl<A> fmt::Debug for Bound<A> {
+impl<A, W> fmt::Debug for Bound<A, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bound").field("local_addr", &self.local).field("workers", &self.listeners.len()).finish()
     }
@@ -876,17 +1025,11 @@ fn stop_local(id: u64) {
     }
 }
 
-/// How a worker serves a connection: its app's request loop.
-type ServeFn = dyn Fn(TcpStream, SocketAddr, &Config, &Flags);
-
-/// The request loop of `app`, shared by the workers, for one of them.
-fn shared_app<A: Sealed + Send + Sync>(app: Arc<A>) -> Rc<ServeFn> {
-    Rc::new(move |s: TcpStream, p: SocketAddr, c: &Config, f: &Flags| app.serve_connection(s, p, c, f))
-}
+/// The peer address of a Unix-domain connection, as `accept` gives it.
+type UnixAddr = std::os::unix::net::SocketAddr;
 
 /// One hub's share of a server.
 struct Worker {
-    app: Rc<ServeFn>,
     cfg: Config,
     stopping: Rc<Cell<bool>>,
     /// Ticks of the header-timeout sweeper.
@@ -915,7 +1058,12 @@ impl Worker {
         wake(&self.main);
     }
 
-    fn start_connection(self: &Rc<Self>, stream: TcpStream, peer: SocketAddr) {
+    fn start_connection<S: 'static, P: fmt::Debug + 'static>(
+        self: &Rc<Self>,
+        app: &Rc<ServeFn<S, P>>,
+        stream: S,
+        peer: P,
+    ) {
         let id = self.next_conn.get();
         self.next_conn.set(id + 1);
         let flags = Rc::new(Flags {
@@ -925,17 +1073,17 @@ impl Worker {
             stopping: self.stopping.clone(),
             going_away: Rc::default(),
         });
-        let (worker, conn_flags) = (self.clone(), flags.clone());
+        let (worker, conn_flags, app) = (self.clone(), flags.clone(), app.clone());
         let spawned = self.pool.spawn_with(Builder::new(), move || {
             let _guard = ConnGuard { worker: &worker, id };
-            (worker.app)(stream, peer, &worker.cfg, &conn_flags);
+            app(stream, peer, &worker.cfg, &conn_flags);
         });
         match spawned {
             Ok(greenlet) => {
                 self.conns.borrow_mut().insert(id, ConnEntry { greenlet, flags });
             }
             Err(e) => {
-                log::error!(target: "guv::wsgi", "{peer}: cannot start a greenlet for the connection: {e}")
+                log::error!(target: "guv::wsgi", "cannot start a greenlet for a connection: {e}")
             }
         }
     }
@@ -992,9 +1140,10 @@ impl Drop for WorkerGuard<'_> {
 /// plain TCP server's, `crate::server::accept_loop`), or until the listener
 /// fails for good: then the worker stops as if asked to, and its
 /// `run_worker` returns that error.
-fn accept_loop(worker: &Rc<Worker>, listener: &TcpListener) {
-    let failed =
-        crate::server::accept_loop(listener, "guv::wsgi", |stream, peer| worker.start_connection(stream, peer));
+fn accept_loop<L: Listener>(worker: &Rc<Worker>, listener: &L, app: &Rc<ServeFn<L::Stream, L::Addr>>) {
+    let failed = crate::server::accept_loop(listener, "guv::wsgi", |stream, peer| {
+        worker.start_connection(app, stream, peer);
+    });
     *worker.failure.borrow_mut() = Some(failed);
     worker.stop();
 }
@@ -1023,9 +1172,9 @@ fn sweep(worker: &Worker, timeout: Duration) {
 }
 
 /// Serves `listener` on this thread's hub until the server stops.
-fn run_worker(
-    app: Rc<ServeFn>,
-    listener: TcpListener,
+fn run_worker<L: Listener>(
+    app: Rc<ServeFn<L::Stream, L::Addr>>,
+    listener: L,
     cfg: Config,
     max_connections: usize,
     shutdown_timeout: Duration,
@@ -1033,7 +1182,6 @@ fn run_worker(
 ) -> io::Result<()> {
     let id = NEXT_WORKER.fetch_add(1, Ordering::Relaxed);
     let worker = Rc::new(Worker {
-        app,
         cfg,
         stopping: Rc::new(Cell::new(false)),
         clock: Rc::new(Cell::new(0)),
@@ -1050,7 +1198,7 @@ fn run_worker(
     }
     let acceptor = {
         let worker = worker.clone();
-        Builder::new().name("guv-wsgi-accept").spawn(move || accept_loop(&worker, &listener))?
+        Builder::new().name("guv-wsgi-accept").spawn(move || accept_loop(&worker, &listener, &app))?
     };
     let sweeper = match worker.cfg.header_timeout {
         Some(timeout) => {

@@ -4,25 +4,32 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use super::connection::Connection;
+use super::transport::{AnyConn, Transport, on_conn};
 
 thread_local! {
-    /// Connections whose current request may be upgraded, by offer id.
-    static OFFERS: RefCell<Vec<(u64, Weak<Connection>)>> = const { RefCell::new(Vec::new()) };
+    /// Connections whose current request may be upgraded, by offer id
+    /// (each gives its connection while it is still there).
+    static OFFERS: RefCell<Vec<(u64, Offered)>> = const { RefCell::new(Vec::new()) };
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
 }
 
 /// Puts an [`Upgrade`] into a request's extensions for as long as the
 /// returned guard lives (the app call).
-pub(crate) fn offer(extensions: &mut http::Extensions, conn: &Rc<Connection>) -> OfferGuard {
+/// A connection on offer: gives it while it is still there.
+type Offered = Box<dyn Fn() -> Option<AnyConn>>;
+
+pub(crate) fn offer<T: Transport>(extensions: &mut http::Extensions, conn: &Rc<Connection<T>>) -> OfferGuard {
     let id = NEXT_ID.with(|n| {
         let id = n.get();
         n.set(id + 1);
         id
     });
-    OFFERS.with(|o| o.borrow_mut().push((id, Rc::downgrade(conn))));
+    let conn = Rc::downgrade(conn);
+    let offered: Offered = Box::new(move || conn.upgrade().map(T::any));
+    OFFERS.with(|o| o.borrow_mut().push((id, offered)));
     extensions.insert(Upgrade { id, thread: std::thread::current().id() });
     OfferGuard(id)
 }
@@ -105,9 +112,9 @@ impl Upgrade {
             return Err(gone());
         }
         let conn = OFFERS
-            .with(|o| o.borrow().iter().find(|(id, _)| *id == self.id).and_then(|(_, conn)| conn.upgrade()))
+            .with(|o| o.borrow().iter().find(|(id, _)| *id == self.id).and_then(|(_, conn)| conn()))
             .ok_or_else(gone)?;
-        if conn.conn.borrow().body_unread() {
+        if on_conn!(&conn, c => c.conn.borrow().body_unread()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "guv::wsgi::Upgrade: the request body is not read to its end; read it before taking the \
@@ -115,11 +122,13 @@ impl Upgrade {
             ));
         }
         OFFERS.with(|o| o.borrow_mut().retain(|(id, _)| *id != self.id));
-        conn.upgraded.set(true);
         let released = crate::Event::new();
-        *conn.released.borrow_mut() = Some(released.clone());
+        on_conn!(&conn, c => {
+            c.upgraded.set(true);
+            *c.released.borrow_mut() = Some(released.clone());
+        });
         let lease = Rc::new(Lease(released));
-        conn.flush()?;
+        on_conn!(&conn, c => c.flush())?;
         Ok(Upgraded { conn, _lease: lease })
     }
 }
@@ -158,7 +167,7 @@ impl Upgrade {
 /// ```
 #[derive(Clone)]
 pub struct Upgraded {
-    conn: Rc<Connection>,
+    conn: AnyConn,
     _lease: Rc<Lease>,
 }
 
@@ -176,63 +185,99 @@ impl Upgraded {
     /// Buffered bytes first, then one non-blocking read (`WouldBlock` when
     /// the socket is empty).
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let buffered = self.conn.conn.borrow_mut().take_buffered(buf);
-        if buffered > 0 {
-            return Ok(buffered);
-        }
-        self.conn.stream.try_read(buf)
+        on_conn!(&self.conn, c => try_read(c, buf))
     }
 
     /// One non-blocking write.
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.conn.stream.try_write(buf)?;
-        self.conn.note_upgrade_write(&buf[..n]);
-        Ok(n)
+        on_conn!(&self.conn, c => try_write(c, buf))
+    }
+
+    /// Pushes out what a wrapped stream (TLS) holds of what was written,
+    /// without parking (`WouldBlock` if it cannot all go yet); nothing to
+    /// do on a plain socket.
+    pub(crate) fn try_flush(&self) -> io::Result<()> {
+        on_conn!(&self.conn, c => c.stream.try_flush())
     }
 
     /// Whether the server is killing the connection at its shutdown
     /// deadline.
     pub(crate) fn server_going_away(&self) -> bool {
-        self.conn.going_away.killed.get()
+        on_conn!(&self.conn, c => c.going_away.killed.get())
     }
 
     /// Has `notice` called (on the server's worker greenlet: it must not
     /// park) when a graceful shutdown of the server begins; at once if it
     /// has begun. One notice per connection: a later one replaces it.
     pub(crate) fn on_server_shutdown(&self, notice: Box<dyn FnOnce()>) {
-        self.conn.going_away.on_shutdown(notice);
+        on_conn!(&self.conn, c => c.going_away.on_shutdown(notice))
     }
 
     /// Parks until the socket is ready for `interest`.
     pub(crate) fn wait_ready(&self, interest: crate::Interest) -> io::Result<()> {
-        self.conn.stream.wait_ready(interest, None)
+        on_conn!(&self.conn, c => c.stream.wait_ready(interest, None))
+    }
+}
+
+fn try_read<T: Transport>(conn: &Connection<T>, buf: &mut [u8]) -> io::Result<usize> {
+    let buffered = conn.conn.borrow_mut().take_buffered(buf);
+    if buffered > 0 {
+        return Ok(buffered);
+    }
+    conn.stream.try_read(buf)
+}
+
+fn try_write<T: Transport>(conn: &Connection<T>, buf: &[u8]) -> io::Result<usize> {
+    let n = conn.stream.try_write(buf)?;
+    conn.note_upgrade_write(&buf[..n]);
+    Ok(n)
+}
+
+/// Runs the non-blocking `op` until it does not say `WouldBlock`, parking
+/// for `interest` in between.
+fn parking<T: Transport, R>(
+    conn: &Connection<T>,
+    interest: crate::Interest,
+    mut op: impl FnMut(&Connection<T>) -> io::Result<R>,
+) -> io::Result<R> {
+    loop {
+        match op(conn) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.stream.wait_ready(interest, None)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
     }
 }
 
 impl Read for Upgraded {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let buffered = self.conn.conn.borrow_mut().take_buffered(buf);
-        if buffered > 0 {
-            return Ok(buffered);
-        }
-        (&self.conn.stream).read(buf)
+        on_conn!(&self.conn, c => parking(c, crate::Interest::READABLE, |c| try_read(c, buf)))
     }
 }
 
 impl Write for Upgraded {
+    /// Writes and, on a wrapped stream (TLS), pushes the bytes out: what
+    /// `write` returns is on its way to the client, as on a plain socket.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = (&self.conn.stream).write(buf)?;
-        self.conn.note_upgrade_write(&buf[..n]);
-        Ok(n)
+        on_conn!(&self.conn, c => {
+            let n = parking(c, crate::Interest::WRITABLE, |c| try_write(c, buf))?;
+            parking(c, crate::Interest::WRITABLE, |c| c.stream.try_flush())?;
+            Ok(n)
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        on_conn!(&self.conn, c => parking(c, crate::Interest::WRITABLE, |c| c.stream.try_flush()))
     }
 }
 
 impl fmt::Debug for Upgraded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Upgraded").field("stream", &self.conn.stream).finish()
+        let kind = match &self.conn {
+            AnyConn::Tcp(_) => "tcp",
+            AnyConn::Unix(_) => "unix",
+            AnyConn::Wrapped(_) => "wrapped",
+        };
+        f.debug_struct("Upgraded").field("transport", &kind).finish_non_exhaustive()
     }
 }
