@@ -52,32 +52,105 @@ pub fn listeners_on(port: u16) -> std::collections::HashSet<String> {
 /// of its fds asked for its own address (`getsockname`) and its inode
 /// (`fstat`). Binding the address again cannot tell whether a server's own
 /// socket is closed: a child process another test forks holds a copy of
-/// every fd until it `exec`s, so the port may stay taken for a moment after
-/// this process closed its socket (and another test may take the port once
-/// it is free). `/proc/self/net/udp` cannot either: read while other tests
-/// open and close sockets, it skips lines.
-pub fn udp_sockets_at(addr: SocketAddr) -> std::collections::HashSet<String> {
-    let SocketAddr::V4(want) = addr else { panic!("udp_sockets_at: IPv4 only, not {addr}") };
+/// every fd of this process until it `exec`s, so the port may stay taken
+/// for a moment after this process closed its socket (and another test may
+/// take the port once it is free). `/proc/self/net/udp` cannot either:
+/// read while other tests open and close sockets, it skips lines.
+pub fn sockets_at(addr: SocketAddr) -> std::collections::HashSet<String> {
+    let SocketAddr::V4(want) = addr else { panic!("sockets_at: IPv4 only, not {addr}") };
+    own_sockets(|fd| inet_name(fd) == Some(want))
+}
+
+/// Whether connecting to `addr` is refused, as it is once the server that
+/// listened there closed its listener. A connection that succeeds while no
+/// listener bound to `addr` is left among this process's fds came through
+/// a copy of a closed one that a child process, forked by another test,
+/// holds until it `exec`s: that is retried (for up to 2 s), not taken as
+/// the answer.
+pub fn refused(addr: SocketAddr) -> bool {
+    let SocketAddr::V4(want) = addr else { panic!("refused: IPv4 only, not {addr}") };
+    refused_unless_here(
+        || guv::connect(addr).map(drop),
+        || !own_sockets(|fd| accepting(fd) && inet_name(fd) == Some(want)).is_empty(),
+    )
+}
+
+/// [`refused`] for a Unix-domain listener at `path`.
+pub fn refused_unix(path: &std::path::Path) -> bool {
+    refused_unless_here(
+        || guv::net::unix::UnixStream::connect(path).map(drop),
+        || !own_sockets(|fd| accepting(fd) && unix_name(fd).as_deref() == Some(path)).is_empty(),
+    )
+}
+
+fn refused_unless_here(connect: impl Fn() -> io::Result<()>, listening_here: impl Fn() -> bool) -> bool {
+    for _ in 0..400 {
+        match connect() {
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return true,
+            Ok(()) if listening_here() => { eprintln!("DEBUG listening here"); return false }
+            // Not ordering: waiting out another thread's fork, whose child
+            // drops its copies of this process's fds when it execs (a
+            // handshake that the copy's close cuts short fails otherwise).
+            other => { eprintln!("DEBUG retry {other:?}"); guv::sleep(std::time::Duration::from_millis(5)) }
+        }
+    }
+    false
+}
+
+/// The inodes of this process's sockets (by fd) that `keep` accepts. An fd
+/// closed meanwhile fails the calls `keep` makes on it and is skipped.
+fn own_sockets(keep: impl Fn(libc::c_int) -> bool) -> std::collections::HashSet<String> {
     let mut found = std::collections::HashSet::new();
     for entry in std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").flatten() {
         let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<libc::c_int>().ok()) else { continue };
-        // SAFETY: all-zero bytes are a valid `sockaddr_in` and `stat`.
-        let (mut sin, mut st): (libc::sockaddr_in, libc::stat) = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        // SAFETY: `sin` is a live, writable `sockaddr_in` and `len` its
-        // size; getsockname(2) writes at most `len` bytes. An fd closed (or
-        // not a socket) meanwhile just fails.
-        let named = unsafe { libc::getsockname(fd, (&raw mut sin).cast(), &mut len) };
-        if named != 0 || sin.sin_family != libc::AF_INET as libc::sa_family_t {
+        if !keep(fd) {
             continue;
         }
-        let bound = SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port));
+        // SAFETY: all-zero bytes are a valid `stat`, which fstat(2) fills.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: `st` is a live, writable `stat`.
-        if bound == want && unsafe { libc::fstat(fd, &mut st) } == 0 {
+        if unsafe { libc::fstat(fd, &mut st) } == 0 {
             found.insert(st.st_ino.to_string());
         }
     }
     found
+}
+
+/// The IPv4 address socket `fd` is bound to.
+fn inet_name(fd: libc::c_int) -> Option<SocketAddrV4> {
+    // SAFETY: all-zero bytes are a valid `sockaddr_in`.
+    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `sin` is a live, writable `sockaddr_in` and `len` its size;
+    // getsockname(2) writes at most `len` bytes.
+    let named = unsafe { libc::getsockname(fd, (&raw mut sin).cast(), &mut len) };
+    (named == 0 && sin.sin_family == libc::AF_INET as libc::sa_family_t)
+        .then(|| SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port)))
+}
+
+/// The path Unix-domain socket `fd` is bound to.
+fn unix_name(fd: libc::c_int) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: all-zero bytes are a valid `sockaddr_un`.
+    let mut sun: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: `sun` is a live, writable `sockaddr_un` and `len` its size;
+    // getsockname(2) writes at most `len` bytes.
+    let named = unsafe { libc::getsockname(fd, (&raw mut sun).cast(), &mut len) };
+    if named != 0 || sun.sun_family != libc::AF_UNIX as libc::sa_family_t {
+        return None;
+    }
+    let bytes: Vec<u8> = sun.sun_path.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    Some(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&bytes)))
+}
+
+/// Whether socket `fd` listens (`SO_ACCEPTCONN`).
+fn accepting(fd: libc::c_int) -> bool {
+    let mut on: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `on` is a live, writable int and `len` its size.
+    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&raw mut on).cast(), &mut len) };
+    r == 0 && on != 0
 }
 
 /// The inodes of the sockets behind this process's fds that `tables` (of

@@ -17,7 +17,7 @@ use guv::queue::LightQueue;
 use guv::server::Datagram;
 use guv::{DatagramServer, Event, StopServe};
 use guv_tests::fs::TempDir;
-use guv_tests::net::udp_sockets_at;
+use guv_tests::net::sockets_at;
 use guv_tests::{Log, XorShift};
 
 /// Logs `what` when dropped: a handler's destructors ran.
@@ -330,7 +330,7 @@ fn stop_kills_running_handlers_and_closes_the_socket() {
     };
     let server = DatagramServer::bind_udp("127.0.0.1:0", handler).unwrap().start().unwrap();
     let addr = server.local_addr().unwrap();
-    let held = udp_sockets_at(addr);
+    let held = sockets_at(addr);
     assert_eq!(held.len(), 1, "the server socket is open");
     let c = udp_client(addr);
     for i in 0..N as u8 {
@@ -345,7 +345,7 @@ fn stop_kills_running_handlers_and_closes_the_socket() {
     assert_eq!(events, ["dropped 0", "dropped 1", "dropped 2", "dropped 3"], "all unwound before stop returned");
     assert!(server.is_stopped());
     server.wait().unwrap();
-    assert!(udp_sockets_at(addr).is_disjoint(&held), "the socket is closed");
+    assert!(sockets_at(addr).is_disjoint(&held), "the socket is closed");
 }
 
 #[guv::test(timeout = "30s")]
@@ -363,7 +363,7 @@ fn stop_timeout_lets_handlers_finish_and_reply_on_the_still_open_socket() {
     };
     let server = DatagramServer::bind_udp("127.0.0.1:0", handler).unwrap().start().unwrap();
     let addr = server.local_addr().unwrap();
-    let held = udp_sockets_at(addr);
+    let held = sockets_at(addr);
     assert_eq!(held.len(), 1, "the server socket is open");
     let c = udp_client(addr);
     c.send(b"work").unwrap();
@@ -374,12 +374,12 @@ fn stop_timeout_lets_handlers_finish_and_reply_on_the_still_open_socket() {
     };
     guv::gyield(); // the stopper runs: the stop is under way
     assert!(server.is_stopped());
-    assert_eq!(udp_sockets_at(addr), held, "the handler still holds the socket");
+    assert_eq!(sockets_at(addr), held, "the handler still holds the socket");
     release.set();
     assert_eq!(recv_udp(&c), b"done");
     assert!(stopper.wait().unwrap(), "finished in time");
     server.wait().unwrap();
-    assert!(udp_sockets_at(addr).is_disjoint(&held), "the socket is closed");
+    assert!(sockets_at(addr).is_disjoint(&held), "the socket is closed");
 }
 
 #[guv::test(timeout = "30s")]
@@ -409,7 +409,7 @@ fn a_handler_returning_stop_serve_ends_serve_forever_after_the_others_finish() {
     let server = DatagramServer::bind_udp("127.0.0.1:0", handler).unwrap();
     let handle = server.handle();
     let addr = handle.local_addr().unwrap();
-    let held = udp_sockets_at(addr);
+    let held = sockets_at(addr);
     assert_eq!(held.len(), 1, "the server socket is open");
     let client = {
         let (log, handle) = (log.clone(), handle.clone());
@@ -429,7 +429,7 @@ fn a_handler_returning_stop_serve_ends_serve_forever_after_the_others_finish() {
     log.push("serve_forever returned");
     assert_eq!(client.wait().unwrap(), b"slow done");
     assert_eq!(log.take(), ["stop", "stopped", "slow finished", "serve_forever returned"]);
-    assert!(udp_sockets_at(addr).is_disjoint(&held), "the socket is closed");
+    assert!(sockets_at(addr).is_disjoint(&held), "the socket is closed");
 }
 
 #[guv::test(timeout = "30s")]
@@ -506,7 +506,7 @@ fn killing_the_greenlet_in_serve_forever_stops_the_server() {
     };
     let server = DatagramServer::bind_udp("127.0.0.1:0", handler).unwrap();
     let addr = server.handle().local_addr().unwrap();
-    let held = udp_sockets_at(addr);
+    let held = sockets_at(addr);
     assert_eq!(held.len(), 1, "the server socket is open");
     let serving = guv::spawn(move || server.serve_forever());
     let c = udp_client(addr);
@@ -515,7 +515,7 @@ fn killing_the_greenlet_in_serve_forever_stops_the_server() {
     serving.kill();
     assert!(serving.wait().unwrap_err().is_killed());
     assert_eq!(log.take(), ["handler dropped"]);
-    assert!(udp_sockets_at(addr).is_disjoint(&held), "the socket is closed");
+    assert!(sockets_at(addr).is_disjoint(&held), "the socket is closed");
 }
 
 #[guv::test(timeout = "30s")]

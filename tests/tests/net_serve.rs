@@ -34,10 +34,7 @@ impl Drop for Dropped {
     }
 }
 
-/// Whether a new connection to `addr` is refused (the listener is closed).
-fn refused(addr: SocketAddr) -> bool {
-    guv::connect(addr).is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused)
-}
+use guv_tests::net::refused;
 
 /// Reads one byte: what a client that gets no answer sees (0 at EOF).
 fn read_byte(c: &mut TcpStream) -> io::Result<usize> {

@@ -25,9 +25,7 @@ fn closed(c: &mut TcpStream) -> bool {
     }
 }
 
-fn refused(addr: SocketAddr) -> bool {
-    guv::connect(addr).is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused)
-}
+use guv_tests::net::refused;
 
 /// A server whose handlers say they started, then wait for a byte.
 fn parked(log: &Log) -> (ServerHandle, LightQueue<()>) {
