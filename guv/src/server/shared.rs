@@ -291,29 +291,10 @@ where
 {
     // For the log (a copy, for an IP address): the handler takes `peer`.
     let who = peer.clone();
-    match panic::catch_unwind(AssertUnwindSafe(|| handler(stream, peer))) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) if e.get_ref().is_some_and(|inner| inner.is::<StopServe>()) => {
-            log::debug!(target: TARGET, "{who:?}: the handler stopped the server");
-            shared.stop_accepting();
-        }
-        Ok(Err(e)) => log::warn!(target: TARGET, "{who:?}: the handler failed: {e}"),
-        // A kill (a stop) goes on unwinding to the greenlet's entry.
-        Err(payload) if payload.is::<KillSignal>() => crate::hub::resume_unwind(payload),
-        // The handler's own `Timeout` (nothing else can time this greenlet
-        // out), not caught: its guard is gone, so it ends here.
-        Err(payload) if payload.is::<TimeoutSignal>() => {
-            log::warn!(target: TARGET, "{who:?}: the handler timed out (a guv::Timeout it started expired)");
-        }
-        Err(payload) => {
-            let e = Error::from_unwind(payload);
-            let msg = e.panic_message().unwrap_or("(a payload that is not a string)");
-            log::error!(target: TARGET, "{who:?}: the handler panicked: {msg}");
-        }
-    }
+    run_logged(&who, shared, || handler(stream, peer));
 }
 
-/// Runs one handler call as [`run_handler`] does, for any server: logs
+/// Runs one handler call for any server (a connection's, a datagram's): logs
 /// what it failed with (an error, a panic, a `Timeout` it started and did
 /// not catch) with `peer`'s `Debug` form, stops the server on
 /// [`StopServe`], lets a kill unwind on.
