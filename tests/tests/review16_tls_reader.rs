@@ -87,14 +87,15 @@ fn a_reader_parked_on_a_tls_connection_gets_the_record_a_concurrent_write_took_i
         http::Response::new(Body::empty())
     };
     let config = server_cfg.clone();
-    let server = Server::new(app).shutdown_timeout(Duration::from_secs(2)).wrap_stream(move |mut tcp: guv::net::TcpStream| {
-        PROBE.with(|p| *p.borrow_mut() = Some(tcp.try_clone().expect("try_clone")));
-        let mut tls = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
-        while tls.is_handshaking() {
-            tls.complete_io(&mut tcp)?;
-        }
-        Ok(StreamOwned::new(tls, tcp))
-    });
+    let server =
+        Server::new(app).shutdown_timeout(Duration::from_secs(2)).wrap_stream(move |mut tcp: guv::net::TcpStream| {
+            PROBE.with(|p| *p.borrow_mut() = Some(tcp.try_clone().expect("try_clone")));
+            let mut tls = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+            while tls.is_handshaking() {
+                tls.complete_io(&mut tcp)?;
+            }
+            Ok(StreamOwned::new(tls, tcp))
+        });
     let s = TestServer::serve(server, guv_tests::net::listener_with_sndbuf(4096));
 
     let sock = guv_tests::net::connect_with_rcvbuf(s.addr, 4096);
@@ -123,7 +124,8 @@ fn a_reader_parked_on_a_tls_connection_gets_the_record_a_concurrent_write_took_i
     c.read_exact(&mut body).expect("the large write");
     assert!(body.iter().enumerate().all(|(i, &b)| b == pattern(i)), "the large write arrived damaged");
     let mut echo = [0u8; 5];
-    c.read_exact(&mut echo).expect("the reader never got the client's message: the write that took it in did not wake it");
+    c.read_exact(&mut echo)
+        .expect("the reader never got the client's message: the write that took it in did not wake it");
     assert_eq!(&echo, b"hello");
     drop(c);
     s.shutdown().unwrap();
