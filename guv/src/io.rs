@@ -190,6 +190,26 @@ impl Registry {
         entry.is_some_and(|e| e.generation == generation && !e.read_closed)
     }
 
+    /// Wakes the greenlets waiting for `fd` (entry `generation`) to be
+    /// readable, as a readiness event would: for input that went somewhere
+    /// other than the socket without one (see `Registered::wake_readers`).
+    fn wake_readers(&self, hub: &Hub, fd: RawFd, generation: u64) {
+        let mut entries = self.entries.borrow_mut();
+        let entry = usize::try_from(fd).ok().and_then(|i| entries.get_mut(i)).and_then(Option::as_mut);
+        let Some(entry) = entry.filter(|e| e.generation == generation && !e.waiters.is_empty()) else { return };
+        let mut woken = 0;
+        entry.waiters.retain(|w| {
+            let hit = w.interest.is_readable();
+            if hit {
+                hub.wake(&w.waker);
+                woken += 1;
+            }
+            !hit
+        });
+        drop(entries);
+        self.waiting.set(self.waiting.get() - woken);
+    }
+
     /// Forgets `fd`'s entry if it still has `generation` (its owner let go
     /// of it on another thread), waking its waiters.
     pub(crate) fn forget_entry(&self, fd: RawFd, generation: u64) {
@@ -382,6 +402,20 @@ impl<T: AsFd> Registered<T> {
         // Relaxed: a hint read back on the same thread (other threads never
         // skip reads, see `read_would_block`).
         self.drained_at.store(polls, Ordering::Relaxed);
+    }
+
+    /// Wakes the greenlets of this hub parked for the fd to be readable,
+    /// although it may not be: a layer over the socket (TLS) can read the
+    /// socket's input inside a write, leaving the data in its own buffer and
+    /// the socket drained, so that the poller reports no edge for it. The
+    /// woken readers try again and park again if there is nothing. Does
+    /// nothing off the home thread.
+    pub(crate) fn wake_readers(&self) {
+        crate::hub::try_with_hub(|hub| {
+            if hub.is_home(&self.home) {
+                hub.io.wake_readers(hub, self.fd, self.generation);
+            }
+        });
     }
 
     /// Whether a read now could only return `WouldBlock`, so that the caller

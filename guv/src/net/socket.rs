@@ -223,6 +223,11 @@ impl<T: AsFd> Sock<T> {
         self.reg.read_would_block()
     }
 
+    /// See `Registered::wake_readers`.
+    pub(crate) fn wake_readers(&self) {
+        self.reg.wake_readers();
+    }
+
     /// See `Registered::mark_drained`.
     #[inline]
     pub(crate) fn mark_drained(&self) {
@@ -535,6 +540,13 @@ macro_rules! socket_try_io {
             #[inline]
             pub(crate) fn mark_drained(&self) {
                 self.sock.mark_drained();
+            }
+
+            /// Wakes this hub's greenlets parked for the socket to be
+            /// readable (see `Registered::wake_readers`).
+            #[allow(dead_code)]
+            pub(crate) fn wake_readers(&self) {
+                self.sock.wake_readers();
             }
 
             /// Parks until the socket reports `interest`, or `deadline` passes

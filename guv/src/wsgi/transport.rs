@@ -357,11 +357,19 @@ impl Transport for Wrapped {
     }
 
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.stream()?.write(buf)
+        let written = self.stream()?.write(buf);
+        // A TLS layer whose output the full socket blocks reads the
+        // socket meanwhile (rustls does): a greenlet parked to read may now
+        // have its bytes in the layer, and the drained socket raises no
+        // edge to wake it.
+        self.socket.wake_readers();
+        written
     }
 
     fn try_flush(&self) -> io::Result<()> {
-        self.stream()?.flush()
+        let flushed = self.stream()?.flush();
+        self.socket.wake_readers();
+        flushed
     }
 
     fn read_would_block(&self) -> bool {

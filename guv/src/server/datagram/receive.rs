@@ -39,6 +39,16 @@ where
             let (n, peer) = match self.socket.recv_from(buf) {
                 Ok(got) => got,
                 Err(e) => match recv_failure(&e) {
+                    // Non-blocking (a handler may make the shared socket
+                    // so) or its read timeout passed: park for the next
+                    // datagram instead of spinning without a switch.
+                    RecvFailure::Skip if e.kind() == io::ErrorKind::WouldBlock => {
+                        if let Err(e) = self.socket.wait_readable() {
+                            log::error!(target: TARGET, "cannot wait for datagrams: {e}; the server stops");
+                            return io::Error::new(e.kind(), format!("guv::server: cannot wait for datagrams: {e}"));
+                        }
+                        continue;
+                    }
                     RecvFailure::Skip => continue,
                     RecvFailure::BackOff => {
                         drop(permit);

@@ -19,6 +19,11 @@ mod sealed {
         /// Makes the socket park in its receives (a socket handed over in
         /// non-blocking mode would make the receive loop spin).
         fn park_in_receives(&self) -> std::io::Result<()>;
+
+        /// Parks until a datagram may be read: for the receive loop when
+        /// a receive said `WouldBlock` (a handler may make the shared
+        /// socket non-blocking), so that it does not spin.
+        fn wait_readable(&self) -> std::io::Result<()>;
     }
 }
 
@@ -66,6 +71,10 @@ impl sealed::Sealed for UdpSocket {
     fn park_in_receives(&self) -> io::Result<()> {
         self.set_nonblocking(false)
     }
+
+    fn wait_readable(&self) -> io::Result<()> {
+        crate::trampoline(self, crate::Interest::READABLE, None)
+    }
 }
 
 impl DatagramSocket for UdpSocket {
@@ -87,6 +96,10 @@ impl DatagramSocket for UdpSocket {
 impl sealed::Sealed for UnixDatagram {
     fn park_in_receives(&self) -> io::Result<()> {
         self.set_nonblocking(false)
+    }
+
+    fn wait_readable(&self) -> io::Result<()> {
+        crate::trampoline(self, crate::Interest::READABLE, None)
     }
 }
 
