@@ -87,17 +87,11 @@ fn refused_unless_here(connect: impl Fn() -> io::Result<()>, listening_here: imp
     for _ in 0..400 {
         match connect() {
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return true,
-            Ok(()) if listening_here() => {
-                eprintln!("DEBUG listening here");
-                return false;
-            }
+            Ok(()) if listening_here() => return false,
             // Not ordering: waiting out another thread's fork, whose child
             // drops its copies of this process's fds when it execs (a
             // handshake that the copy's close cuts short fails otherwise).
-            other => {
-                eprintln!("DEBUG retry {other:?}");
-                guv::sleep(std::time::Duration::from_millis(5))
-            }
+            Ok(()) | Err(_) => guv::sleep(std::time::Duration::from_millis(5)),
         }
     }
     false
