@@ -197,15 +197,7 @@ impl Registry {
         let mut entries = self.entries.borrow_mut();
         let entry = usize::try_from(fd).ok().and_then(|i| entries.get_mut(i)).and_then(Option::as_mut);
         let Some(entry) = entry.filter(|e| e.generation == generation && !e.waiters.is_empty()) else { return };
-        let mut woken = 0;
-        entry.waiters.retain(|w| {
-            let hit = w.interest.is_readable();
-            if hit {
-                hub.wake(&w.waker);
-                woken += 1;
-            }
-            !hit
-        });
+        let woken = wake_waiters(hub, &mut entry.waiters, true, false);
         drop(entries);
         self.waiting.set(self.waiting.get() - woken);
     }
@@ -295,20 +287,29 @@ impl Registry {
                 // never this table), so it happens in place. Dropping the
                 // waiter drops a reference to a parked greenlet, which also
                 // holds one on its own stack: no destructor runs here.
-                entry.waiters.retain(|w| {
-                    let hit = (ev.readable && w.interest.is_readable()) || (ev.writable && w.interest.is_writable());
-                    if hit {
-                        hub.wake(&w.waker);
-                        woken += 1;
-                    }
-                    !hit
-                });
+                woken += wake_waiters(hub, &mut entry.waiters, ev.readable, ev.writable);
             }
         }
         drop(entries);
         self.waiting.set(self.waiting.get() - woken);
         *self.events.borrow_mut() = events;
     }
+}
+
+/// Wakes and removes the waiters whose interest a readiness of `readable`
+/// and `writable` meets; returns how many.
+#[inline]
+fn wake_waiters(hub: &Hub, waiters: &mut Vec<Waiter>, readable: bool, writable: bool) -> usize {
+    let mut woken = 0;
+    waiters.retain(|w| {
+        let hit = (readable && w.interest.is_readable()) || (writable && w.interest.is_writable());
+        if hit {
+            hub.wake(&w.waker);
+            woken += 1;
+        }
+        !hit
+    });
+    woken
 }
 
 struct WaiterGuard<'a> {

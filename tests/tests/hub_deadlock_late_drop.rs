@@ -29,30 +29,41 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
 }
 
-#[test]
-fn a_handle_dropped_on_another_thread_after_the_hub_slept_lets_the_deadlock_report_come() {
+/// On a new thread with a hub, hands the hub's `Handle` to `dropper`
+/// (given the thread's id), which runs on a thread of its own, while the
+/// main greenlet waits on an event nothing sets; returns what that wait
+/// ended with (the panic message), or panics if none came within 30 s.
+fn wait_while_a_thread_drops_the_handle(
+    dropper: impl FnOnce(guv::hub::Handle, libc::pid_t) + Send + 'static,
+) -> String {
     let (report, reported) = mpsc::channel();
     let hub_thread = std::thread::spawn(move || {
         let handle = guv::hub::Handle::current();
         // "/proc/thread-self" links to "<pid>/task/<tid>".
         let link = std::fs::read_link("/proc/thread-self").unwrap();
         let tid: libc::pid_t = link.file_name().unwrap().to_str().unwrap().parse().unwrap();
-        // The other thread keeps the handle until this hub is asleep with
-        // nothing else to wake it, then drops it.
-        let dropper = std::thread::spawn(move || {
-            while !asleep_in_epoll(tid) {
-                std::thread::yield_now();
-            }
-            drop(handle);
-        });
+        let dropper = std::thread::spawn(move || dropper(handle, tid));
         let never = guv::Event::new();
         let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
         dropper.join().unwrap();
         report.send(outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())).unwrap();
     });
     let message = reported.recv_timeout(Duration::from_secs(30)).expect("the hub slept for ever: no deadlock report");
-    assert!(message.contains("would block forever"), "{message:?}");
     hub_thread.join().unwrap();
+    message
+}
+
+#[test]
+fn a_handle_dropped_on_another_thread_after_the_hub_slept_lets_the_deadlock_report_come() {
+    // The other thread keeps the handle until the hub is asleep with
+    // nothing else to wake it, then drops it.
+    let message = wait_while_a_thread_drops_the_handle(|handle, tid| {
+        while !asleep_in_epoll(tid) {
+            std::thread::yield_now();
+        }
+        drop(handle);
+    });
+    assert!(message.contains("would block forever"), "{message:?}");
 }
 
 /// The drop racing the hub on its way to sleep: in each round another
@@ -62,23 +73,12 @@ fn a_handle_dropped_on_another_thread_after_the_hub_slept_lets_the_deadlock_repo
 #[test]
 fn a_handle_dropped_while_the_hub_goes_to_sleep_never_loses_the_report() {
     for round in 0..200u32 {
-        let (report, reported) = mpsc::channel();
-        let hub_thread = std::thread::spawn(move || {
-            let handle = guv::hub::Handle::current();
-            let dropper = std::thread::spawn(move || {
-                for _ in 0..round % 50 {
-                    std::thread::yield_now();
-                }
-                drop(handle);
-            });
-            let never = guv::Event::new();
-            let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
-            dropper.join().unwrap();
-            report.send(outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())).unwrap();
+        let message = wait_while_a_thread_drops_the_handle(move |handle, _| {
+            for _ in 0..round % 50 {
+                std::thread::yield_now();
+            }
+            drop(handle);
         });
-        let message =
-            reported.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("round {round}: no report"));
         assert!(message.contains("would block forever"), "round {round}: {message:?}");
-        hub_thread.join().unwrap();
     }
 }
