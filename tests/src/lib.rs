@@ -188,3 +188,4 @@ pub mod fs;
 /// Helpers for the HTTP and WebSocket tests.
 pub mod http;
 pub mod net;
+pub mod tls;

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use guv::net::{TcpListener, TcpStream};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection, StreamOwned};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection, StreamOwned};
 
 /// The name the certificate is made for. Only TLS checks it: every
 /// connection goes to a numeric 127.0.0.1 address, nothing is resolved.
@@ -29,14 +29,8 @@ struct Configs {
 /// A self-signed certificate for [`NAME`], a server that presents it and a
 /// client that trusts only it.
 fn configs() -> Configs {
-    let made = rcgen::generate_simple_self_signed(vec![NAME.to_string()]).expect("certificate");
-    let cert: CertificateDer<'static> = made.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
-    let server = ServerConfig::builder().with_no_client_auth().with_single_cert(vec![cert.clone()], key).expect("key");
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).expect("root");
-    let client = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    Configs { server: Arc::new(server), client: Arc::new(client) }
+    let made = guv_tests::tls::self_signed(NAME);
+    Configs { server: made.server, client: made.client }
 }
 
 fn tls_client(cfg: &Arc<ClientConfig>, stream: TcpStream) -> StreamOwned<ClientConnection, TcpStream> {

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use guv::wsgi::{Body, Server, Upgrade, http};
 use guv_tests::http::{CLIENT_TIMEOUT, TestServer};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection, StreamOwned};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection, StreamOwned};
 
 thread_local! {
     /// A duplicate of the connection's socket, kept by the hook, for the app
@@ -34,14 +34,8 @@ fn pattern(i: usize) -> u8 {
 }
 
 fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
-    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
-    let cert: CertificateDer<'static> = made.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
-    let server = ServerConfig::builder().with_no_client_auth().with_single_cert(vec![cert.clone()], key).expect("key");
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).expect("root");
-    let client = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    (Arc::new(server), Arc::new(client))
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    (made.server, made.client)
 }
 
 #[test]

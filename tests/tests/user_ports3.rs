@@ -26,7 +26,6 @@ use guv::wsgi::http::{Request, Response, StatusCode, header};
 use guv_tests::fs::TempDir;
 use guv_tests::http::require_tool;
 use rustls::ServerConnection;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use simple_dns::rdata::{A, RData};
 use simple_dns::{CLASS, Packet, QTYPE, RCODE, ResourceRecord, TYPE};
 
@@ -596,21 +595,16 @@ fn webproxy_streams_upstream_bodies_to_concurrent_clients_and_answers_502_when_i
 }
 
 // ---------------------------------------------------------------------------
-// 4. gevent's wsgiserver_ssl. guv::wsgi's `Server::serve` takes a green
-//    `TcpListener` and its connections are plain `TcpStream`s, so it cannot
-//    serve a TLS stream itself. What a user writes instead is a TLS
-//    terminator in front of it: a green TCP server that does the TLS
-//    handshake (rustls) and relays the plaintext to the wsgi server on
-//    127.0.0.1. rustls's `StreamOwned` cannot be read and written from two
+// 4. gevent's wsgiserver_ssl, as written before guv::wsgi could serve TLS
+//    itself (session 11 added `Server::wrap_stream`, tested in
+//    wsgi_tls.rs): a TLS terminator in front of the server, a green TCP
+//    server that does the TLS handshake (rustls) and relays the plaintext
+//    to the wsgi server on 127.0.0.1. It stays as a port of a relay. rustls's `StreamOwned` cannot be read and written from two
 //    greenlets at once, so the relay is one greenlet driving a
 //    `ServerConnection` with `guv::select` over both sockets.
 
 fn tls_config() -> Arc<rustls::ServerConfig> {
-    let made = rcgen::generate_simple_self_signed(vec!["guv.test".to_string()]).expect("certificate");
-    let cert: CertificateDer<'static> = made.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
-    let cfg = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(vec![cert], key).expect("key");
-    Arc::new(cfg)
+    guv_tests::tls::self_signed("guv.test").server
 }
 
 /// Relays one TLS client to the plaintext `backend` until both are done.

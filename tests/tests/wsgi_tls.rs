@@ -16,8 +16,8 @@ use guv::websocket::{WebSocket, WebSocketWSGI};
 use guv::wsgi::{Body, Server, http};
 use guv_tests::fs::TempDir;
 use guv_tests::http::{CLIENT_TIMEOUT, TestServer};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection, StreamOwned};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection, StreamOwned};
 
 /// A self-signed certificate for 127.0.0.1 (an IP address SAN: clients
 /// check it against the numeric address they connect to), its PEM for
@@ -47,15 +47,8 @@ fn pem(der: &[u8]) -> String {
 }
 
 fn tls() -> Tls {
-    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
-    let cert: CertificateDer<'static> = made.cert.der().clone();
-    let pem = pem(&cert);
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
-    let server = ServerConfig::builder().with_no_client_auth().with_single_cert(vec![cert.clone()], key).expect("key");
-    let mut roots = RootCertStore::empty();
-    roots.add(cert).expect("root");
-    let client = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    Tls { server: Arc::new(server), client: Arc::new(client), pem }
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    Tls { pem: pem(&made.cert), server: made.server, client: made.client }
 }
 
 /// Counts the hook's runs: one per connection.
