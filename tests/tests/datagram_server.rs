@@ -30,6 +30,14 @@ impl Drop for Dropped {
 }
 
 /// A UDP client socket on 127.0.0.1, connected to `server`.
+/// The server's socket at `addr` (its inode), which must be open: a later
+/// [`sockets_at`] disjoint from it shows that it was closed.
+fn server_socket(addr: SocketAddr) -> std::collections::HashSet<String> {
+    let held = sockets_at(addr);
+    assert_eq!(held.len(), 1, "the server socket is open");
+    held
+}
+
 fn udp_client(server: SocketAddr) -> UdpSocket {
     let c = UdpSocket::bind("127.0.0.1:0").unwrap();
     c.connect(server).unwrap();
@@ -330,8 +338,7 @@ fn stop_kills_running_handlers_and_closes_the_socket() {
     };
     let server = DatagramServer::bind_udp("127.0.0.1:0", handler).unwrap().start().unwrap();
     let addr = server.local_addr().unwrap();
-    let held = sockets_at(addr);
-    assert_eq!(held.len(), 1, "the server socket is open");
+    let held = server_socket(addr);
     let c = udp_client(addr);
     for i in 0..N as u8 {
         c.send(&[i]).unwrap();
@@ -363,8 +370,7 @@ fn stop_timeout_lets_handlers_finish_and_reply_on_the_still_open_socket() {
     };
     let server = DatagramServer::bind_udp("127.0.0.1:0", handler).unwrap().start().unwrap();
     let addr = server.local_addr().unwrap();
-    let held = sockets_at(addr);
-    assert_eq!(held.len(), 1, "the server socket is open");
+    let held = server_socket(addr);
     let c = udp_client(addr);
     c.send(b"work").unwrap();
     started.wait();
@@ -409,8 +415,7 @@ fn a_handler_returning_stop_serve_ends_serve_forever_after_the_others_finish() {
     let server = DatagramServer::bind_udp("127.0.0.1:0", handler).unwrap();
     let handle = server.handle();
     let addr = handle.local_addr().unwrap();
-    let held = sockets_at(addr);
-    assert_eq!(held.len(), 1, "the server socket is open");
+    let held = server_socket(addr);
     let client = {
         let (log, handle) = (log.clone(), handle.clone());
         guv::spawn(move || {
@@ -506,8 +511,7 @@ fn killing_the_greenlet_in_serve_forever_stops_the_server() {
     };
     let server = DatagramServer::bind_udp("127.0.0.1:0", handler).unwrap();
     let addr = server.handle().local_addr().unwrap();
-    let held = sockets_at(addr);
-    assert_eq!(held.len(), 1, "the server socket is open");
+    let held = server_socket(addr);
     let serving = guv::spawn(move || server.serve_forever());
     let c = udp_client(addr);
     c.send(b"x").unwrap();
