@@ -91,51 +91,59 @@ pub(crate) trait Transport: Sized + 'static {
     fn any(conn: Rc<Connection<Self>>) -> AnyConn;
 }
 
+/// The I/O methods of a [`Transport`] that is a green socket itself: its
+/// own non-blocking calls, no buffering layer to flush.
+macro_rules! socket_io {
+    ($socket:ident) => {
+        #[inline]
+        fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+            $socket::try_read(self, buf)
+        }
+
+        #[inline]
+        fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+            $socket::try_write(self, buf)
+        }
+
+        #[inline]
+        fn try_flush(&self) -> io::Result<()> {
+            Ok(())
+        }
+
+        #[inline]
+        fn read_would_block(&self) -> bool {
+            $socket::read_would_block(self)
+        }
+
+        #[inline]
+        fn mark_drained(&self) {
+            $socket::mark_drained(self);
+        }
+
+        #[inline]
+        fn wait_ready(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+            $socket::wait_ready(self, interest, deadline)
+        }
+
+        fn try_read_socket(&self, buf: &mut [u8]) -> io::Result<usize> {
+            $socket::try_read(self, buf)
+        }
+
+        fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+            $socket::shutdown(self, how)
+        }
+
+        fn socket_fd(&self) -> BorrowedFd<'_> {
+            self.as_fd()
+        }
+    };
+}
+
 impl Transport for TcpStream {
     type Peer = SocketAddr;
     const BUFFERED: bool = false;
 
-    #[inline]
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        TcpStream::try_read(self, buf)
-    }
-
-    #[inline]
-    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        TcpStream::try_write(self, buf)
-    }
-
-    #[inline]
-    fn try_flush(&self) -> io::Result<()> {
-        Ok(())
-    }
-
-    #[inline]
-    fn read_would_block(&self) -> bool {
-        TcpStream::read_would_block(self)
-    }
-
-    #[inline]
-    fn mark_drained(&self) {
-        TcpStream::mark_drained(self);
-    }
-
-    #[inline]
-    fn wait_ready(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-        TcpStream::wait_ready(self, interest, deadline)
-    }
-
-    fn try_read_socket(&self, buf: &mut [u8]) -> io::Result<usize> {
-        TcpStream::try_read(self, buf)
-    }
-
-    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        TcpStream::shutdown(self, how)
-    }
-
-    fn socket_fd(&self) -> BorrowedFd<'_> {
-        self.as_fd()
-    }
+    socket_io!(TcpStream);
 
     fn set_nodelay(&self) {
         let _ = TcpStream::set_nodelay(self, true);
@@ -167,47 +175,7 @@ impl Transport for UnixStream {
     type Peer = UnixPeer;
     const BUFFERED: bool = false;
 
-    #[inline]
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        UnixStream::try_read(self, buf)
-    }
-
-    #[inline]
-    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        UnixStream::try_write(self, buf)
-    }
-
-    #[inline]
-    fn try_flush(&self) -> io::Result<()> {
-        Ok(())
-    }
-
-    #[inline]
-    fn read_would_block(&self) -> bool {
-        UnixStream::read_would_block(self)
-    }
-
-    #[inline]
-    fn mark_drained(&self) {
-        UnixStream::mark_drained(self);
-    }
-
-    #[inline]
-    fn wait_ready(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-        UnixStream::wait_ready(self, interest, deadline)
-    }
-
-    fn try_read_socket(&self, buf: &mut [u8]) -> io::Result<usize> {
-        UnixStream::try_read(self, buf)
-    }
-
-    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        UnixStream::shutdown(self, how)
-    }
-
-    fn socket_fd(&self) -> BorrowedFd<'_> {
-        self.as_fd()
-    }
+    socket_io!(UnixStream);
 
     fn set_nodelay(&self) {}
 
