@@ -288,6 +288,32 @@ pub fn sleep(dur: Duration) {
     crate::sleep(dur);
 }
 
+/// std's deprecated `park_timeout_ms`: [`park_timeout`] for `ms`
+/// milliseconds. Shadowed, like every blocking item of `std::thread`, so
+/// that patched code calling it parks the greenlet, not the thread.
+///
+/// ```
+/// #![allow(deprecated)]
+/// guv::green::thread::park_timeout_ms(1);
+/// ```
+#[deprecated(note = "replaced by `guv::green::thread::park_timeout` (as std's is)")]
+pub fn park_timeout_ms(ms: u32) {
+    park_timeout(Duration::from_millis(u64::from(ms)));
+}
+
+/// std's deprecated `sleep_ms`: [`sleep`] for `ms` milliseconds.
+/// Shadowed, like every blocking item of `std::thread`, so that patched
+/// code calling it parks the greenlet, not the thread.
+///
+/// ```
+/// #![allow(deprecated)]
+/// guv::green::thread::sleep_ms(1);
+/// ```
+#[deprecated(note = "replaced by `guv::green::thread::sleep` (as std's is)")]
+pub fn sleep_ms(ms: u32) {
+    sleep(Duration::from_millis(u64::from(ms)));
+}
+
 /// [`crate::gyield`]: lets the other ready greenlets run first.
 ///
 /// ```

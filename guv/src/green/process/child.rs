@@ -193,6 +193,13 @@ impl Child {
         if let Some(mut out) = child.stdout.take() {
             out.read_to_end(&mut stdout)?;
         }
+        // Waited for by reference: a caller killed (or timed out) here
+        // still has the reader in its guard, which ends it. Taken out
+        // first, the reader outlived the caller for as long as anything
+        // (a grandchild) held the pipe open.
+        if let Some(gt) = &err_reader.0 {
+            gt.wait_ended(None);
+        }
         let stderr = match err_reader.0.take() {
             Some(gt) => gt.wait().map_err(|e| io::Error::other(format!("reading stderr: {e}")))??,
             None => Vec::new(),

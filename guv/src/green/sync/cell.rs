@@ -352,6 +352,32 @@ impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     }
 }
 
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    /// Turns a write guard into a read guard without releasing the lock
+    /// in between, as std's: no writer can take it meanwhile, and readers
+    /// waiting for it are let in at once.
+    ///
+    /// ```
+    /// use guv::green::sync::{RwLock, RwLockWriteGuard};
+    /// let lock = RwLock::new(1);
+    /// let mut w = lock.write().unwrap();
+    /// *w = 2;
+    /// let r = RwLockWriteGuard::downgrade(w);
+    /// assert_eq!(*r, 2);
+    /// assert!(lock.try_read().is_ok(), "shared now");
+    /// assert!(lock.try_write().is_err(), "still held");
+    /// ```
+    pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+        let lock = s.lock;
+        // No `write_unlock`: the hold goes on as a shared one. As std's
+        // `downgrade`, this does not poison (the guard is not dropped).
+        std::mem::forget(s);
+        lock.cell.raw.downgrade();
+        // The one shared count just made is this guard's (invariant).
+        RwLockReadGuard { lock, _not_send: PhantomData }
+    }
+}
+
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
         self.lock.cell.write_unlock(&self.poison);

@@ -217,6 +217,32 @@ impl Condvar {
         }
     }
 
+    /// std's deprecated `wait_timeout_ms`: [`wait_timeout`](Condvar::wait_timeout)
+    /// for `ms` milliseconds, returning whether it was notified in time
+    /// (`false`: the time ran out).
+    ///
+    /// ```
+    /// #![allow(deprecated)]
+    /// use guv::green::sync::{Condvar, Mutex};
+    /// let (m, cv) = (Mutex::new(()), Condvar::new());
+    /// let (_g, notified) = cv.wait_timeout_ms(m.lock().unwrap(), 1).unwrap();
+    /// assert!(!notified);
+    /// ```
+    #[deprecated(note = "replaced by `guv::green::sync::Condvar::wait_timeout` (as std's is)")]
+    pub fn wait_timeout_ms<'a, T: ?Sized>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        ms: u32,
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+        match self.wait_timeout(guard, Duration::from_millis(u64::from(ms))) {
+            Ok((g, r)) => Ok((g, !r.timed_out())),
+            Err(p) => {
+                let (g, r) = p.into_inner();
+                Err(PoisonError::new((g, !r.timed_out())))
+            }
+        }
+    }
+
     /// Like [`wait_while`](Condvar::wait_while) for at most `dur` in all.
     ///
     /// ```

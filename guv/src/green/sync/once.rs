@@ -498,6 +498,50 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     }
 }
 
+impl<T, F: FnOnce() -> T> LazyLock<T, F> {
+    /// Forces the value and returns it mutably (`&mut` proves nobody else
+    /// uses the lock), as std's.
+    ///
+    /// ```
+    /// use guv::green::sync::LazyLock;
+    /// let mut lazy = LazyLock::new(|| 1);
+    /// *LazyLock::force_mut(&mut lazy) += 1;
+    /// assert_eq!(*lazy, 2);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// With the initializer's panic, or if an earlier one panicked.
+    pub fn force_mut(this: &mut LazyLock<T, F>) -> &mut T {
+        LazyLock::force(this);
+        this.cell.get_mut().expect("guv internal error: LazyLock forced empty")
+    }
+
+    /// The value if it has been forced, without forcing it.
+    ///
+    /// ```
+    /// use guv::green::sync::LazyLock;
+    /// let lazy = LazyLock::new(|| 1);
+    /// assert_eq!(LazyLock::get(&lazy), None);
+    /// LazyLock::force(&lazy);
+    /// assert_eq!(LazyLock::get(&lazy), Some(&1));
+    /// ```
+    pub fn get(this: &LazyLock<T, F>) -> Option<&T> {
+        this.cell.get()
+    }
+
+    /// The value mutably if it has been forced, without forcing it.
+    ///
+    /// ```
+    /// use guv::green::sync::LazyLock;
+    /// let mut lazy = LazyLock::new(|| 1);
+    /// assert_eq!(LazyLock::get_mut(&mut lazy), None);
+    /// ```
+    pub fn get_mut(this: &mut LazyLock<T, F>) -> Option<&mut T> {
+        this.cell.get_mut()
+    }
+}
+
 impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
     type Target = T;
     fn deref(&self) -> &T {

@@ -46,6 +46,10 @@
 //! "would block forever" (see `hub/probe.rs`). Readers are not tracked:
 //! while the lock is read-held the cell says "any thread".
 //!
+//! Downgrade (a write guard becoming a read guard): one `fetch_add` turns
+//! `WRITER` into one reader, so the lock is never free in between; if
+//! `PARKED` was set, the readers at the queue's front are woken.
+//!
 //! `PARKED` is never left set on an empty queue (a reader would be refused
 //! with nobody to wake it): whoever empties the queue clears it under the
 //! queue's mutex. A queued writer that unwinds (killed, timed out) lets the
@@ -134,6 +138,25 @@ impl RawLock {
         let old = self.state.fetch_sub(WRITER, Ordering::Release);
         if old & PARKED != 0 {
             self.wake_front();
+        }
+    }
+
+    /// Turns the exclusive hold into one shared hold, atomically (no
+    /// writer can take the lock in between), and lets in the readers
+    /// queued at the front, as a release would have.
+    pub(super) fn downgrade(&self) {
+        self.owner.store(ANY_THREAD, Ordering::Relaxed);
+        // WRITER set: `- WRITER + READER` cannot borrow or carry into the
+        // PARKED bit. Release: our writes happen-before the readers'.
+        let old = self.state.fetch_add(READER - WRITER, Ordering::Release);
+        if old & PARKED != 0 {
+            let mut queue = lock(&self.queue);
+            if queue.front_kind() == Some(Kind::Shared) {
+                wake_front_readers(&mut queue);
+            }
+            if queue.is_empty() {
+                self.state.fetch_and(!PARKED, Ordering::Relaxed);
+            }
         }
     }
 
