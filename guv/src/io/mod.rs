@@ -14,11 +14,11 @@
 //!
 //! This file holds [`Interest`] and the per-hub table (`Registry`: entries,
 //! waiters, the backend poll); `registered.rs` the registration a green
-//! socket owns, with its drained-read hint; `trampoline.rs` the waits on
+//! socket owns, with its drained-read hint; `borrowed.rs` the waits on
 //! fds guv does not own ([`trampoline`], [`notify_close`]) or only borrows.
 
+mod borrowed;
 mod registered;
-mod trampoline;
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 
 use crate::hub::{Backend, Hub, IoEvent, Waker};
 
+pub use borrowed::{notify_close, trampoline};
+pub(crate) use borrowed::{owned_generation, wait_registered};
 pub(crate) use registered::Registered;
-pub use trampoline::{notify_close, trampoline};
-pub(crate) use trampoline::{owned_generation, wait_registered};
 
 /// Which readiness to wait for: [`Interest::READABLE`], [`Interest::WRITABLE`]
 /// or both (`READABLE | WRITABLE`).

@@ -1,8 +1,8 @@
-//! Waiting on fds the caller holds rather than owns a registration for:
-//! [`trampoline`] and [`notify_close`] for foreign fds (each wait borrows
-//! the fd's entry, the last borrower removes it), and
-//! [`wait_registered`] for a green socket's fd, named by its registration's
-//! generation.
+//! Waiting on fds without owning their registration: [`trampoline`] and
+//! [`notify_close`] for fds guv does not own (each wait borrows the fd's
+//! entry; the last borrower removes an entry no green type owns), and
+//! [`wait_registered`] for a green socket's fd, named by the generation of
+//! the registration the socket owns.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
