@@ -112,7 +112,7 @@ impl ScopeData {
     /// timed out), one at a time out of the table: a kill switches, and a
     /// killed greenlet may spawn another (killed in turn). An interrupt
     /// that reaches the owner meanwhile is caught into `held` (see
-    /// [`stronger`]): unwinding out of here would leave the scope early.
+    /// [`hold`]): unwinding out of here would leave the scope early.
     fn kill_members(&self, held: &mut Option<Payload>) {
         self.killing.store(true, Ordering::Relaxed);
         while let Some(g) = take_member(self.key()) {

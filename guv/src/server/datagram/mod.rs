@@ -44,8 +44,8 @@ pub use socket::{Datagram, DatagramSocket};
 /// [`concurrency`](DatagramServer::concurrency) at once; the handler
 /// answers with [`Datagram::reply`].
 ///
-/// It serves a green [`UdpSocket`](crate::net::UdpSocket) or a green
-/// [`UnixDatagram`](crate::net::unix::UnixDatagram) alike (see
+/// It serves a green [`UdpSocket`] or a green
+/// [`UnixDatagram`] alike (see
 /// [`DatagramSocket`]); [`bind_udp`](DatagramServer::bind_udp) and
 /// [`bind_unix`](DatagramServer::bind_unix) bind one for it.
 /// [`start`](DatagramServer::start) returns a [`DatagramHandle`] at once;

@@ -1,4 +1,4 @@
-//! What a [`DatagramServer`](super::DatagramServer) serves on: the sealed
+//! What a [`DatagramServer`] serves on: the sealed
 //! [`DatagramSocket`] trait over guv's green UDP and Unix datagram sockets,
 //! and the [`Datagram`] its handler gets.
 
@@ -28,8 +28,8 @@ mod sealed {
 }
 
 /// A green datagram socket a [`DatagramServer`] can serve: guv's
-/// [`UdpSocket`](crate::net::UdpSocket) (addresses are
-/// [`std::net::SocketAddr`]) and [`UnixDatagram`](crate::net::unix::UnixDatagram)
+/// [`UdpSocket`] (addresses are
+/// [`std::net::SocketAddr`]) and [`UnixDatagram`]
 /// (also `guv::green::os::unix::net::UnixDatagram`; addresses are
 /// [`std::os::unix::net::SocketAddr`]). Sealed: only guv's sockets park
 /// the greenlet instead of the hub.
