@@ -160,7 +160,9 @@ where
 /// connection's own greenlet, and counts as waiting for a request head:
 /// the header timeout's sweeper kills it if it takes longer (a client that
 /// never finishes its TLS handshake), and a shutdown closes it as an idle
-/// connection. A hook that fails (a bad handshake) or panics is logged and
+/// connection. The wait goes on after the hook, so the handshake and the
+/// first head share one window: a client cannot take the whole timeout
+/// for each. A hook that fails (a bad handshake) or panics is logged and
 /// closes this connection only.
 pub(crate) fn serve_wrapped<A: Sealed>(
     app: &A,
@@ -170,9 +172,10 @@ pub(crate) fn serve_wrapped<A: Sealed>(
     cfg: &Config,
     flags: &Flags,
 ) {
+    // The window of the first head opens here, at the handshake's start,
+    // and stays open after it: `read_head` keeps a wait already under way.
     flags.head_since.set(flags.clock.get());
     let wrapped = panic::catch_unwind(AssertUnwindSafe(|| Wrapped::new(stream, wrap)));
-    flags.head_since.set(NOT_WAITING);
     match wrapped {
         Ok(Ok(stream)) => app.serve_connection(stream, peer, cfg, flags),
         Ok(Err(e)) => log::info!(target: "guv::wsgi", "{peer}: the connection's stream could not be set up: {e}"),

@@ -262,7 +262,10 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
 
     /// How long a client has to send a request head, counted from when the
     /// server starts waiting for it (this includes idle time between
-    /// keep-alive requests); then the connection closes. `None`: no limit.
+    /// keep-alive requests); then the connection closes. With a
+    /// [`wrap_stream`](Server::wrap_stream) hook, the first wait starts
+    /// when the hook does: the handshake and the first head share one
+    /// window. `None`: no limit.
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};
@@ -426,8 +429,11 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
     /// loop, so a slow or stuck handshake holds up no other client. It is
     /// bounded by the [`header_timeout`](Server::header_timeout) (a client
     /// that never finishes its handshake is disconnected then, as one that
-    /// never sends a head) and, at a shutdown, is closed at once like an
-    /// idle connection. A `wrap` that fails (plain HTTP sent to the TLS
+    /// never sends a head), together with the first request head: the
+    /// window opens when the hook starts and does not open again when it
+    /// returns, so a handshake that took most of it leaves the rest for the
+    /// head. At a shutdown, the hook is closed at once like an idle
+    /// connection. A `wrap` that fails (plain HTTP sent to the TLS
     /// port, a bad certificate) or panics is logged (target `guv::wsgi`)
     /// and closes that connection only. Finish the handshake inside `wrap`:
     /// the server then needs only the stream's reads and writes.
