@@ -607,7 +607,8 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
     /// timeout, kills the rest and returns. The app need not be `Send`.
     /// [`workers`](Server::workers) does not apply here. The server parks
     /// in `accept` even if the listener was in non-blocking mode (it puts
-    /// it back in blocking mode).
+    /// it back in blocking mode), and waits for the next client if a clone
+    /// of the listener is made non-blocking while it serves.
     ///
     /// Errors of `accept` that concern one connection are skipped, and a
     /// lack of file descriptors or memory is logged and retried after a
