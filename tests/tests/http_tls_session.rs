@@ -17,14 +17,26 @@ fn app(req: http::Request<Body>) -> http::Response<Body> {
     http::Response::new(Body::from(format!("path {}", req.uri().path())))
 }
 
-/// `server` speaking TLS with `config`: the handshake is done in the hook.
-fn https<A: guv::wsgi::Service>(server: Server<A>, config: Arc<ServerConfig>) -> Server<A, Wrapping> {
-    server.wrap_stream(move |mut tcp: guv::net::TcpStream| {
+type ServerTls = StreamOwned<ServerConnection, guv::net::TcpStream>;
+
+/// The hook that makes a TLS session of an accepted socket: the handshake
+/// is done inside.
+fn handshake(config: Arc<ServerConfig>) -> impl Fn(guv::net::TcpStream) -> io::Result<ServerTls> + Send + Sync {
+    move |mut tcp| {
         let mut tls = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
         while tls.is_handshaking() {
             tls.complete_io(&mut tcp)?;
         }
         Ok(StreamOwned::new(tls, tcp))
+    }
+}
+
+/// `server` speaking TLS with `config`, sending `close_notify` on a
+/// graceful close.
+fn https<A: guv::wsgi::Service>(server: Server<A>, config: Arc<ServerConfig>) -> Server<A, Wrapping> {
+    server.wrap_stream_with_close(handshake(config), |tls: &mut ServerTls| {
+        tls.conn.send_close_notify();
+        Ok(())
     })
 }
 
@@ -73,5 +85,89 @@ fn the_handshake_and_the_first_head_share_one_header_timeout_window() {
     // handshake it was 1300 to 1500 ms.
     assert!(closed < Duration::from_millis(1200), "closed {closed:?} after connecting, timeout {timeout:?}");
     assert!(closed >= timeout, "closed after {closed:?}, before the timeout");
+    s.shutdown().unwrap();
+}
+
+/// Reads `c` to its end: what came, and how it ended (`Ok(())` for a clean
+/// end, the TLS layer's `close_notify`; the error otherwise).
+fn read_to_end(c: &mut impl Read) -> (String, io::Result<()>) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        match c.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break Err(e),
+        }
+    };
+    (String::from_utf8_lossy(&got).into_owned(), end)
+}
+
+#[test]
+fn a_connection_close_answer_ends_with_close_notify() {
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    let s = TestServer::start(https(Server::new(app), made.server.clone()));
+    let mut c = client(&made.client, connect(s.addr));
+    c.write_all(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (got, end) = read_to_end(&mut c);
+    assert!(got.ends_with("path /two") && got.contains("path /one"), "{got}");
+    // A clean end: without close_notify, rustls reports UnexpectedEof.
+    end.unwrap();
+    s.shutdown().unwrap();
+}
+
+#[test]
+fn a_close_delimited_answer_ends_with_close_notify_and_a_cut_one_does_not() {
+    // HTTP/1.0 without a length: the close delimits the body, and the
+    // close_notify is what tells the client that it came whole. A body
+    // that fails half-way must not get one: the client has to see the cut.
+    let streamed = |req: http::Request<Body>| {
+        // More than the server buffers before it writes (64 KiB): some of
+        // the cut answer is out before its source fails.
+        let part = io::Cursor::new(b"part of the body ".repeat(6000));
+        let body: Box<dyn Read + Send> = if req.uri().path() == "/cut" {
+            Box::new(part.chain(FailingReader))
+        } else {
+            Box::new(part)
+        };
+        http::Response::new(Body::from_reader(body))
+    };
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    let s = TestServer::start(https(Server::new(streamed), made.server.clone()));
+    let mut whole = client(&made.client, connect(s.addr));
+    whole.write_all(b"GET /whole HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let (got, end) = read_to_end(&mut whole);
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.ends_with("part of the body "), "{got}");
+    assert_eq!(got.split_once("\r\n\r\n").unwrap().1.len(), 17 * 6000);
+    end.unwrap();
+    let mut cut = client(&made.client, connect(s.addr));
+    cut.write_all(b"GET /cut HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let (got, end) = read_to_end(&mut cut);
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{}", &got[..got.len().min(200)]);
+    assert!(end.is_err(), "a cut body ended cleanly after {} bytes", got.len());
+    s.shutdown().unwrap();
+}
+
+/// A body source that fails.
+struct FailingReader;
+
+impl Read for FailingReader {
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(io::Error::other("the source failed"))
+    }
+}
+
+#[test]
+fn without_a_close_hook_the_socket_closes_under_the_session() {
+    // `wrap_stream` alone has nothing to say goodbye with: the answer
+    // is whole (its framing says so), the TLS session ends uncleanly.
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    let s = TestServer::start(Server::new(app).wrap_stream(handshake(made.server.clone())));
+    let mut c = client(&made.client, connect(s.addr));
+    c.write_all(b"GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let (got, end) = read_to_end(&mut c);
+    assert!(got.ends_with("path /one"), "{got}");
+    assert_eq!(end.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
     s.shutdown().unwrap();
 }

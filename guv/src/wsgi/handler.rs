@@ -216,15 +216,20 @@ fn serve_requests<T: Transport>(
                 flags.head_since.set(NOT_WAITING);
                 if let Err(e) = drained {
                     log::debug!(target: "guv::wsgi", "{peer}: {e}");
-                    let _ = conn.flush();
+                    if conn.flush().is_ok() {
+                        conn.goodbye();
+                    }
                     conn.linger();
                     return;
                 }
             }
             Next::Close => {
-                // Busy until the answers are out (see `read_head`).
+                // Busy until the answers (and a wrapped stream's goodbye)
+                // are out (see `read_head`).
                 flags.busy.set(true);
-                let _ = conn.flush();
+                if conn.flush().is_ok() {
+                    conn.goodbye();
+                }
                 flags.busy.set(false);
                 if conn.conn.borrow().has_buffered() || !conn.conn.borrow().is_eof() {
                     conn.linger();
@@ -257,6 +262,7 @@ fn flush_owed<T: Transport>(conn: &Connection<T>, peer: T::Peer, flags: &Flags) 
             false
         }
         Ok(()) if flags.stopping.get() => {
+            conn.goodbye();
             conn.linger();
             false
         }
@@ -287,7 +293,9 @@ fn read_head<T: Transport>(
         if conn.conn.borrow().is_eof() {
             // The client closed between requests (or the header
             // timeout closed the connection).
-            let _ = conn.flush();
+            if conn.flush().is_ok() {
+                conn.goodbye();
+            }
             return None;
         }
         // Answers to pipelined requests go out before this greenlet
@@ -298,6 +306,7 @@ fn read_head<T: Transport>(
         let flushed = conn.flush();
         flags.busy.set(false);
         if flushed.is_ok() && flags.stopping.get() {
+            conn.goodbye();
             conn.linger();
             return None;
         }
@@ -328,7 +337,9 @@ fn refuse_head<T: Transport>(conn: &Connection<T>, peer: T::Peer, cfg: &Config, 
     }
     // Busy while answers (pipelined ones before this) go out.
     flags.busy.set(true);
-    let _ = conn.flush();
+    if conn.flush().is_ok() {
+        conn.goodbye();
+    }
     flags.busy.set(false);
     conn.linger();
 }

@@ -18,7 +18,7 @@ use super::body::Body;
 use super::handler::{Config, Flags, NOT_WAITING};
 use super::parse::{Limits, MAX_HEADERS_CAP};
 use super::raw::{Raw, RawRequest, RawResponse, Service};
-use super::transport::{Plain, ReadWrite, ServeFn, StreamWrap, UnixPeer, Wrapping};
+use super::transport::{Closing, Plain, ReadWrite, ServeFn, StreamWrap, UnixPeer, Wrapping};
 use crate::hub::{Handle, Waker, with_hub};
 use crate::net::unix::{UnixListener, UnixStream};
 use crate::net::{LISTEN_BACKLOG, ListenOptions, TcpListener, TcpStream, listen_std};
@@ -449,8 +449,10 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
     /// `100-continue`, the limits, the access log, graceful shutdown,
     /// [`Upgrade`](super::Upgrade) and WebSockets. The stream's own ending
     /// (a TLS `close_notify`) is not sent: the server closes the socket
-    /// under it once an answer's framing is complete, as an HTTP/1.1 server
-    /// may.
+    /// under it once an answer's framing is complete, which HTTP/1.1
+    /// clients accept, though a strict TLS client reports an unclean end.
+    /// [`wrap_stream_with_close`](Server::wrap_stream_with_close) adds a
+    /// hook that says goodbye first.
     ///
     /// Applies to TCP listeners ([`serve`](Server::serve),
     /// [`run`](Server::run)); a server with a hook has no
@@ -500,8 +502,74 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
         H: Fn(TcpStream) -> io::Result<S> + Send + Sync + 'static,
         S: Read + Write + 'static,
     {
+        self.wrap_stream_with_close(wrap, |_: &mut S| Ok(()))
+    }
+
+    /// [`wrap_stream`](Server::wrap_stream), plus a `close` hook that lets
+    /// the stream end its own protocol when the server closes a connection
+    /// gracefully: with rustls, a `close_notify`, so that the client sees a
+    /// clean end of the session rather than a truncation.
+    ///
+    /// ```text
+    /// Server::new(app).wrap_stream_with_close(
+    ///     move |mut tcp| { /* the handshake, as for wrap_stream */ Ok(rustls::StreamOwned::new(tls, tcp)) },
+    ///     |tls: &mut rustls::StreamOwned<rustls::ServerConnection, guv::net::TcpStream>| {
+    ///         tls.conn.send_close_notify(); // queued; the server flushes it
+    ///         Ok(())
+    ///     },
+    /// )
+    /// ```
+    ///
+    /// `close` runs on the connection's greenlet once every answer owed
+    /// has gone out in full and the server is about to close: after an
+    /// answer with `Connection: close` (or an HTTP/1.0 one, or one whose
+    /// body ends with the close), after an error answer such as a 400,
+    /// when the client ended its side between requests, or after the
+    /// answers still owed when a shutdown began. The socket is
+    /// non-blocking then, so `close` should queue its goodbye rather than
+    /// wait: the server then flushes the stream ([`Write::flush`]), waiting
+    /// for the client within the [`send_timeout`](Server::send_timeout),
+    /// and only then shuts the socket down. It is not called when the
+    /// connection ends otherwise: a write that failed or timed out, an
+    /// answer cut short (its client must see the cut, and a `close_notify`
+    /// would make a body delimited by the close look whole), a connection
+    /// killed by the header timeout or at the shutdown deadline, an idle
+    /// keep-alive connection closed when a shutdown begins, or one the app
+    /// took over ([`Upgrade`](super::Upgrade)). An error it returns is
+    /// logged at `debug` and the connection closes as it would have.
+    ///
+    /// A hook without TLS, to show when `close` runs: a line after the
+    /// last answer.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use guv::wsgi::{Body, Server};
+    ///
+    /// let server = Server::new(|_req: http::Request<Body>| http::Response::new(Body::from("hi")))
+    ///     .wrap_stream_with_close(Ok, |tcp: &mut guv::net::TcpStream| tcp.write_all(b"\nbye"));
+    /// let bound = server.bind("127.0.0.1:0").unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let thread = std::thread::spawn(move || bound.run());
+    /// let mut client = std::net::TcpStream::connect(addr).unwrap();
+    /// client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    /// let mut answer = String::new();
+    /// client.read_to_string(&mut answer).unwrap();
+    /// assert!(answer.ends_with("\r\n\r\nhi\nbye"), "{answer}");
+    /// stop.shutdown();
+    /// thread.join().unwrap().unwrap();
+    /// ```
+    pub fn wrap_stream_with_close<H, S, C>(self, wrap: H, close: C) -> Server<A, Wrapping>
+    where
+        H: Fn(TcpStream) -> io::Result<S> + Send + Sync + 'static,
+        S: Read + Write + 'static,
+        C: Fn(&mut S) -> io::Result<()> + Send + Sync + 'static,
+    {
         let Server { app, cfg, max_connections, workers, shutdown_timeout, control, wrap: _ } = self;
-        let wrap = Wrapping(Arc::new(move |tcp| wrap(tcp).map(|s| Box::new(s) as Box<dyn ReadWrite>)));
+        let close = Arc::new(close);
+        let wrap = Wrapping(Arc::new(move |tcp| {
+            let stream = wrap(tcp)?;
+            Ok(Box::new(Closing { stream, close: close.clone() }) as Box<dyn ReadWrite>)
+        }));
         Server { app, cfg, max_connections, workers, shutdown_timeout, control, wrap }
     }
 
