@@ -126,11 +126,8 @@ fn a_close_delimited_answer_ends_with_close_notify_and_a_cut_one_does_not() {
         // More than the server buffers before it writes (64 KiB): some of
         // the cut answer is out before its source fails.
         let part = io::Cursor::new(b"part of the body ".repeat(6000));
-        let body: Box<dyn Read + Send> = if req.uri().path() == "/cut" {
-            Box::new(part.chain(FailingReader))
-        } else {
-            Box::new(part)
-        };
+        let body: Box<dyn Read + Send> =
+            if req.uri().path() == "/cut" { Box::new(part.chain(FailingReader)) } else { Box::new(part) };
         http::Response::new(Body::from_reader(body))
     };
     let made = guv_tests::tls::self_signed("127.0.0.1");
