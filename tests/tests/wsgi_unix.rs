@@ -215,3 +215,89 @@ fn serve_stops_on_a_unix_socket_when_a_handler_says_so() {
     .unwrap();
     assert_eq!(&client.wait().unwrap(), b"ping");
 }
+
+/// Asks for `path` on a new connection to the Unix socket at `sock`;
+/// returns the body of the answer.
+fn ask_unix(sock: &Path, path: &str) -> String {
+    let mut c = StdUnixStream::connect(sock).unwrap();
+    c.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    answer.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+#[test]
+fn several_workers_share_one_unix_listener() {
+    let lines = access_log();
+    let dir = TempDir::new("wsgi-unix", "workers");
+    let path = dir.path().join("workers.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    // The first two requests to reach the app wait for each other (and for
+    // the test); with one connection per worker, two requests in the app
+    // at once are on two workers.
+    let gate = std::sync::Arc::new(guv::green::sync::Barrier::new(3));
+    let arrived = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = {
+        let (gate, arrived) = (gate.clone(), arrived.clone());
+        move |req: http::Request<Body>| {
+            if arrived.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+                gate.wait();
+            }
+            let worker = std::thread::current().name().unwrap_or("?").to_owned();
+            http::Response::new(Body::from(format!("{} {worker}", req.uri().path())))
+        }
+    };
+    let server = Server::new(app).workers(2).max_connections(1);
+    let stop = server.shutdown_handle();
+    let thread = std::thread::Builder::new().name("worker-0".into()).spawn(move || server.run_unix(listener)).unwrap();
+    let marker = format!("/unix-workers-{}", std::process::id());
+    // Three clients at once: one worker can hold two of them (one in the
+    // app, one accepted and waiting for its slot), so the other worker
+    // takes at least one.
+    let clients: Vec<_> = (0..3)
+        .map(|i| {
+            let (path, target) = (path.clone(), format!("{marker}/{i}"));
+            std::thread::spawn(move || ask_unix(&path, &target))
+        })
+        .collect();
+    gate.wait();
+    let mut workers: Vec<String> = Vec::new();
+    for (i, c) in clients.into_iter().enumerate() {
+        let body = c.join().unwrap();
+        let (target, worker) = body.split_once(' ').unwrap();
+        assert_eq!(target, format!("{marker}/{i}"));
+        workers.push(worker.to_owned());
+    }
+    workers.sort();
+    workers.dedup();
+    assert_eq!(workers, ["guv-wsgi-1", "worker-0"], "both workers served");
+    // More clients, at once, from curl: all answered.
+    let sock = path.to_str().unwrap().to_owned();
+    let curls: Vec<_> = (0..6)
+        .map(|i| {
+            let url = format!("http://localhost{marker}/curl{i}");
+            Command::new("curl")
+                .args(["-sS", "--max-time", "20", "--unix-socket", &sock, &url])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run curl")
+        })
+        .collect();
+    for (i, c) in curls.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let body = String::from_utf8(out.stdout).unwrap();
+        assert!(body.starts_with(&format!("{marker}/curl{i} ")), "{body:?} {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // A shutdown ends both workers; `run_unix` returns.
+    stop.shutdown();
+    thread.join().unwrap().unwrap();
+    assert!(guv_tests::net::refused_unix(&path), "the listener is closed");
+    // Each worker wrote its requests' access-log lines.
+    let logged: Vec<String> = lines.lock().unwrap().iter().filter(|l| l.contains(&marker)).cloned().collect();
+    assert_eq!(logged.len(), 9, "{logged:?}");
+    assert!(logged.iter().all(|l| l.starts_with("guv::wsgi::access unix: - - [") && l.contains("\" 200 ")));
+}

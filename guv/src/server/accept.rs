@@ -49,6 +49,11 @@ pub(crate) mod sealed {
         /// Sets the listener's blocking mode.
         fn set_nonblocking_mode(&self, nonblocking: bool) -> io::Result<()>;
 
+        /// Parks until a connection may be accepted: for the accept loop
+        /// when `accept` said `WouldBlock` (a clone made non-blocking
+        /// shares the mode), so that it does not spin.
+        fn wait_acceptable(&self) -> io::Result<()>;
+
         /// The listening address as a `ServerHandle` reports it: an error
         /// that says why for a Unix-domain listener, which has no IP address.
         fn inet_addr(&self) -> io::Result<SocketAddr>;
@@ -66,6 +71,10 @@ pub(crate) mod sealed {
             self.set_nonblocking(nonblocking)
         }
 
+        fn wait_acceptable(&self) -> io::Result<()> {
+            crate::trampoline(self, crate::Interest::READABLE, None)
+        }
+
         fn inet_addr(&self) -> io::Result<SocketAddr> {
             self.local_addr()
         }
@@ -81,6 +90,10 @@ pub(crate) mod sealed {
 
         fn set_nonblocking_mode(&self, nonblocking: bool) -> io::Result<()> {
             self.set_nonblocking(nonblocking)
+        }
+
+        fn wait_acceptable(&self) -> io::Result<()> {
+            crate::trampoline(self, crate::Interest::READABLE, None)
         }
 
         fn inet_addr(&self) -> io::Result<SocketAddr> {
@@ -142,7 +155,9 @@ fn accept_failure(e: &io::Error) -> AcceptFailure {
 
 /// Accepts on `listener`, handing each connection to `start`. Failures
 /// that concern one connection (it was aborted or reset before it was
-/// taken, an error pending on it, a signal) are skipped; a lack of
+/// taken, an error pending on it, a signal) are skipped; `WouldBlock` (the
+/// listener was made non-blocking through a clone) waits until it is
+/// readable; a lack of
 /// resources (file descriptors, memory) is logged under `target` and
 /// retried after [`ACCEPT_BACKOFF`]. Returns the error only when the
 /// listener itself cannot accept any more (it was shut down or is not a
@@ -161,6 +176,17 @@ pub(crate) fn accept_loop<L: Listener>(
         match listener.accept_conn() {
             Ok((stream, peer)) => start(stream, peer),
             Err(e) => match accept_failure(&e) {
+                // Non-blocking after all (user code made a clone of the
+                // listener so: clones share the mode), or its own
+                // `SO_RCVTIMEO` passed: park for the next connection
+                // instead of retrying without a switch, which would starve
+                // every other greenlet of the thread.
+                AcceptFailure::Skip if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = listener.wait_acceptable() {
+                        log::error!(target: target, "cannot wait for connections: {e}; the server stops");
+                        return io::Error::new(e.kind(), format!("{target}: cannot wait for connections: {e}"));
+                    }
+                }
                 AcceptFailure::Skip => {}
                 AcceptFailure::BackOff => {
                     log::error!(target: target, "accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");

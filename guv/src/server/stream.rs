@@ -102,7 +102,11 @@ where
     /// concurrency of [`DEFAULT_CONCURRENCY`]. Nothing is accepted before
     /// [`start`](StreamServer::start) or
     /// [`serve_forever`](StreamServer::serve_forever): clients wait in the
-    /// listen backlog.
+    /// listen backlog. The server parks in `accept` whatever the
+    /// listener's mode: it puts the listener in blocking mode when it
+    /// starts, and if a clone of it is made non-blocking later (the mode is
+    /// shared, as std's `O_NONBLOCK` is), it waits for the next client
+    /// rather than retrying at once.
     ///
     /// ```
     /// let listener = guv::listen("127.0.0.1:0").unwrap();

@@ -637,6 +637,23 @@ impl<T: Transport> Connection<T> {
         }
     }
 
+    /// Lets a wrapped stream end its own protocol before the connection
+    /// closes gracefully: its close hook queues the goodbye (a TLS
+    /// `close_notify`), which is then pushed out, waiting for the client
+    /// within the send timeout. Called only once every answer is out in
+    /// full (never after a failed write or a cut answer: a goodbye would
+    /// make a cut close-delimited body look whole). Nothing for a plain
+    /// socket.
+    pub(crate) fn goodbye(&self) {
+        if !T::BUFFERED {
+            return;
+        }
+        let said = self.stream.goodbye().and_then(|()| self.push_stream());
+        if let Err(e) = said {
+            log::debug!(target: "guv::wsgi", "the wrapped stream's goodbye failed: {e}");
+        }
+    }
+
     /// Closes the write side and reads (discarding) what the client still
     /// sends, for a bounded time, so that closing with unread input does not
     /// reset the connection before the client has read the response.

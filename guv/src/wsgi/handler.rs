@@ -160,7 +160,9 @@ where
 /// connection's own greenlet, and counts as waiting for a request head:
 /// the header timeout's sweeper kills it if it takes longer (a client that
 /// never finishes its TLS handshake), and a shutdown closes it as an idle
-/// connection. A hook that fails (a bad handshake) or panics is logged and
+/// connection. The wait goes on after the hook, so the handshake and the
+/// first head share one window: a client cannot take the whole timeout
+/// for each. A hook that fails (a bad handshake) or panics is logged and
 /// closes this connection only.
 pub(crate) fn serve_wrapped<A: Sealed>(
     app: &A,
@@ -170,9 +172,10 @@ pub(crate) fn serve_wrapped<A: Sealed>(
     cfg: &Config,
     flags: &Flags,
 ) {
+    // The window of the first head opens here, at the handshake's start,
+    // and stays open after it: `read_head` keeps a wait already under way.
     flags.head_since.set(flags.clock.get());
     let wrapped = panic::catch_unwind(AssertUnwindSafe(|| Wrapped::new(stream, wrap)));
-    flags.head_since.set(NOT_WAITING);
     match wrapped {
         Ok(Ok(stream)) => app.serve_connection(stream, peer, cfg, flags),
         Ok(Err(e)) => log::info!(target: "guv::wsgi", "{peer}: the connection's stream could not be set up: {e}"),
@@ -213,15 +216,20 @@ fn serve_requests<T: Transport>(
                 flags.head_since.set(NOT_WAITING);
                 if let Err(e) = drained {
                     log::debug!(target: "guv::wsgi", "{peer}: {e}");
-                    let _ = conn.flush();
+                    if conn.flush().is_ok() {
+                        conn.goodbye();
+                    }
                     conn.linger();
                     return;
                 }
             }
             Next::Close => {
-                // Busy until the answers are out (see `read_head`).
+                // Busy until the answers (and a wrapped stream's goodbye)
+                // are out (see `read_head`).
                 flags.busy.set(true);
-                let _ = conn.flush();
+                if conn.flush().is_ok() {
+                    conn.goodbye();
+                }
                 flags.busy.set(false);
                 if conn.conn.borrow().has_buffered() || !conn.conn.borrow().is_eof() {
                     conn.linger();
@@ -254,6 +262,7 @@ fn flush_owed<T: Transport>(conn: &Connection<T>, peer: T::Peer, flags: &Flags) 
             false
         }
         Ok(()) if flags.stopping.get() => {
+            conn.goodbye();
             conn.linger();
             false
         }
@@ -284,7 +293,9 @@ fn read_head<T: Transport>(
         if conn.conn.borrow().is_eof() {
             // The client closed between requests (or the header
             // timeout closed the connection).
-            let _ = conn.flush();
+            if conn.flush().is_ok() {
+                conn.goodbye();
+            }
             return None;
         }
         // Answers to pipelined requests go out before this greenlet
@@ -295,6 +306,7 @@ fn read_head<T: Transport>(
         let flushed = conn.flush();
         flags.busy.set(false);
         if flushed.is_ok() && flags.stopping.get() {
+            conn.goodbye();
             conn.linger();
             return None;
         }
@@ -325,7 +337,9 @@ fn refuse_head<T: Transport>(conn: &Connection<T>, peer: T::Peer, cfg: &Config, 
     }
     // Busy while answers (pipelined ones before this) go out.
     flags.busy.set(true);
-    let _ = conn.flush();
+    if conn.flush().is_ok() {
+        conn.goodbye();
+    }
     flags.busy.set(false);
     conn.linger();
 }

@@ -109,7 +109,8 @@
 //!   hook that turns the accepted socket into the stream the server speaks
 //!   over (a rustls session, say), run on the connection's own greenlet
 //!   under the header timeout; HTTP over a Unix-domain socket through
-//!   [`Server::serve_unix`]. All of the above holds over both.
+//!   [`Server::serve_unix`] (one hub) and [`Server::run_unix`] (worker
+//!   hubs sharing the listener). All of the above holds over both.
 //!
 //! ## How it works
 //!

@@ -18,7 +18,7 @@ use super::body::Body;
 use super::handler::{Config, Flags, NOT_WAITING};
 use super::parse::{Limits, MAX_HEADERS_CAP};
 use super::raw::{Raw, RawRequest, RawResponse, Service};
-use super::transport::{Plain, ReadWrite, ServeFn, StreamWrap, UnixPeer, Wrapping};
+use super::transport::{Closing, Plain, ReadWrite, ServeFn, StreamWrap, UnixPeer, Wrapping};
 use crate::hub::{Handle, Waker, with_hub};
 use crate::net::unix::{UnixListener, UnixStream};
 use crate::net::{LISTEN_BACKLOG, ListenOptions, TcpListener, TcpStream, listen_std};
@@ -262,7 +262,10 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
 
     /// How long a client has to send a request head, counted from when the
     /// server starts waiting for it (this includes idle time between
-    /// keep-alive requests); then the connection closes. `None`: no limit.
+    /// keep-alive requests); then the connection closes. With a
+    /// [`wrap_stream`](Server::wrap_stream) hook, the first wait starts
+    /// when the hook does: the handshake and the first head share one
+    /// window. `None`: no limit.
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};
@@ -426,8 +429,11 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
     /// loop, so a slow or stuck handshake holds up no other client. It is
     /// bounded by the [`header_timeout`](Server::header_timeout) (a client
     /// that never finishes its handshake is disconnected then, as one that
-    /// never sends a head) and, at a shutdown, is closed at once like an
-    /// idle connection. A `wrap` that fails (plain HTTP sent to the TLS
+    /// never sends a head), together with the first request head: the
+    /// window opens when the hook starts and does not open again when it
+    /// returns, so a handshake that took most of it leaves the rest for the
+    /// head. At a shutdown, the hook is closed at once like an idle
+    /// connection. A `wrap` that fails (plain HTTP sent to the TLS
     /// port, a bad certificate) or panics is logged (target `guv::wsgi`)
     /// and closes that connection only. Finish the handshake inside `wrap`:
     /// the server then needs only the stream's reads and writes.
@@ -443,8 +449,10 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
     /// `100-continue`, the limits, the access log, graceful shutdown,
     /// [`Upgrade`](super::Upgrade) and WebSockets. The stream's own ending
     /// (a TLS `close_notify`) is not sent: the server closes the socket
-    /// under it once an answer's framing is complete, as an HTTP/1.1 server
-    /// may.
+    /// under it once an answer's framing is complete, which HTTP/1.1
+    /// clients accept, though a strict TLS client reports an unclean end.
+    /// [`wrap_stream_with_close`](Server::wrap_stream_with_close) adds a
+    /// hook that says goodbye first.
     ///
     /// Applies to TCP listeners ([`serve`](Server::serve),
     /// [`run`](Server::run)); a server with a hook has no
@@ -494,8 +502,74 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
         H: Fn(TcpStream) -> io::Result<S> + Send + Sync + 'static,
         S: Read + Write + 'static,
     {
+        self.wrap_stream_with_close(wrap, |_: &mut S| Ok(()))
+    }
+
+    /// [`wrap_stream`](Server::wrap_stream), plus a `close` hook that lets
+    /// the stream end its own protocol when the server closes a connection
+    /// gracefully: with rustls, a `close_notify`, so that the client sees a
+    /// clean end of the session rather than a truncation.
+    ///
+    /// ```text
+    /// Server::new(app).wrap_stream_with_close(
+    ///     move |mut tcp| { /* the handshake, as for wrap_stream */ Ok(rustls::StreamOwned::new(tls, tcp)) },
+    ///     |tls: &mut rustls::StreamOwned<rustls::ServerConnection, guv::net::TcpStream>| {
+    ///         tls.conn.send_close_notify(); // queued; the server flushes it
+    ///         Ok(())
+    ///     },
+    /// )
+    /// ```
+    ///
+    /// `close` runs on the connection's greenlet once every answer owed
+    /// has gone out in full and the server is about to close: after an
+    /// answer with `Connection: close` (or an HTTP/1.0 one, or one whose
+    /// body ends with the close), after an error answer such as a 400,
+    /// when the client ended its side between requests, or after the
+    /// answers still owed when a shutdown began. The socket is
+    /// non-blocking then, so `close` should queue its goodbye rather than
+    /// wait: the server then flushes the stream ([`Write::flush`]), waiting
+    /// for the client within the [`send_timeout`](Server::send_timeout),
+    /// and only then shuts the socket down. It is not called when the
+    /// connection ends otherwise: a write that failed or timed out, an
+    /// answer cut short (its client must see the cut, and a `close_notify`
+    /// would make a body delimited by the close look whole), a connection
+    /// killed by the header timeout or at the shutdown deadline, an idle
+    /// keep-alive connection closed when a shutdown begins, or one the app
+    /// took over ([`Upgrade`](super::Upgrade)). An error it returns is
+    /// logged at `debug` and the connection closes as it would have.
+    ///
+    /// A hook without TLS, to show when `close` runs: a line after the
+    /// last answer.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use guv::wsgi::{Body, Server};
+    ///
+    /// let server = Server::new(|_req: http::Request<Body>| http::Response::new(Body::from("hi")))
+    ///     .wrap_stream_with_close(Ok, |tcp: &mut guv::net::TcpStream| tcp.write_all(b"\nbye"));
+    /// let bound = server.bind("127.0.0.1:0").unwrap();
+    /// let (addr, stop) = (bound.local_addr(), bound.shutdown_handle());
+    /// let thread = std::thread::spawn(move || bound.run());
+    /// let mut client = std::net::TcpStream::connect(addr).unwrap();
+    /// client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    /// let mut answer = String::new();
+    /// client.read_to_string(&mut answer).unwrap();
+    /// assert!(answer.ends_with("\r\n\r\nhi\nbye"), "{answer}");
+    /// stop.shutdown();
+    /// thread.join().unwrap().unwrap();
+    /// ```
+    pub fn wrap_stream_with_close<H, S, C>(self, wrap: H, close: C) -> Server<A, Wrapping>
+    where
+        H: Fn(TcpStream) -> io::Result<S> + Send + Sync + 'static,
+        S: Read + Write + 'static,
+        C: Fn(&mut S) -> io::Result<()> + Send + Sync + 'static,
+    {
         let Server { app, cfg, max_connections, workers, shutdown_timeout, control, wrap: _ } = self;
-        let wrap = Wrapping(Arc::new(move |tcp| wrap(tcp).map(|s| Box::new(s) as Box<dyn ReadWrite>)));
+        let close = Arc::new(close);
+        let wrap = Wrapping(Arc::new(move |tcp| {
+            let stream = wrap(tcp)?;
+            Ok(Box::new(Closing { stream, close: close.clone() }) as Box<dyn ReadWrite>)
+        }));
         Server { app, cfg, max_connections, workers, shutdown_timeout, control, wrap }
     }
 
@@ -543,7 +617,9 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
     /// [`bind`](Server::bind): each on its own OS thread with its own
     /// `SO_REUSEPORT` listener. 0 means one per core. A port some other
     /// socket already listens on is still refused (`AddrInUse`), also when
-    /// that one is another multi-worker server's.
+    /// that one is another multi-worker server's. For a Unix-domain
+    /// socket, [`run_unix`](Server::run_unix) runs as many workers on one
+    /// shared listener.
     ///
     /// ```
     /// # use guv::wsgi::{Body, Server};
@@ -601,7 +677,8 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
     /// timeout, kills the rest and returns. The app need not be `Send`.
     /// [`workers`](Server::workers) does not apply here. The server parks
     /// in `accept` even if the listener was in non-blocking mode (it puts
-    /// it back in blocking mode).
+    /// it back in blocking mode), and waits for the next client if a clone
+    /// of the listener is made non-blocking while it serves.
     ///
     /// Errors of `accept` that concern one connection are skipped, and a
     /// lack of file descriptors or memory is logged and retried after a
@@ -630,7 +707,8 @@ impl<A: Service> Server<A, Plain> {
     /// `unix:` (as nginx's `$remote_addr` does: a client's Unix socket is
     /// usually unnamed, and says nothing about who it is). A
     /// [`wrap_stream`](Server::wrap_stream) hook takes a TCP socket: a
-    /// server with one has no `serve_unix`.
+    /// server with one has no `serve_unix`. For several worker hubs, see
+    /// [`run_unix`](Server::run_unix).
     /// The socket file is left where it is: remove it once the server has
     /// returned, if you like.
     ///
@@ -660,11 +738,79 @@ impl<A: Service> Server<A, Plain> {
     /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub fn serve_unix(self, listener: UnixListener) -> io::Result<()> {
-        let app = self.app;
-        let app: Rc<ServeFn<UnixStream, UnixAddr>> =
-            Rc::new(move |s: UnixStream, _: UnixAddr, c: &Config, f: &Flags| app.serve_connection(s, UnixPeer, c, f));
+        let app = unix_app(Box::new(self.app));
         run_worker(app, listener, self.cfg, self.max_connections, self.shutdown_timeout, &self.control)
     }
+}
+
+impl<A: Service + Send + Sync> Server<A, Plain> {
+    /// Serves a Unix-domain `listener` on the configured number of
+    /// [`workers`](Server::workers) until a [`ShutdownHandle::shutdown`]:
+    /// [`Bound::run`] for a Unix socket. Unix sockets have no
+    /// `SO_REUSEPORT` to spread clients over listeners, so the workers
+    /// share the one listening socket: each accepts on its own duplicate
+    /// of it, registered with its own hub, and the kernel hands each new
+    /// connection to one of the workers waiting in `accept` (the others
+    /// find nothing and wait again). Worker 0 runs on this thread, the
+    /// others on `guv-wsgi-1`, ...; shutdown, the access log and an
+    /// `accept` failure work as for TCP (see [`Bound::run`]). With one
+    /// worker this is [`serve_unix`](Server::serve_unix) for a `Send +
+    /// Sync` app. The socket file is left where it is.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use guv::green::os::unix::net::UnixListener;
+    /// use guv::wsgi::{Body, Server};
+    ///
+    /// let path = std::env::temp_dir().join(format!("guv-run-unix-doc-{}.sock", std::process::id()));
+    /// let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path).unwrap();
+    /// let server = Server::new(|_req: http::Request<Body>| http::Response::new(Body::from("hi"))).workers(2);
+    /// let stop = server.shutdown_handle();
+    /// let thread = std::thread::spawn(move || server.run_unix(listener));
+    /// for _ in 0..4 {
+    ///     let mut c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    ///     c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    ///     let mut answer = String::new();
+    ///     c.read_to_string(&mut answer).unwrap();
+    ///     assert!(answer.ends_with("\r\n\r\nhi"));
+    /// }
+    /// stop.shutdown();
+    /// thread.join().unwrap().unwrap();
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn run_unix(self, listener: UnixListener) -> io::Result<()> {
+        let workers = worker_count(self.workers);
+        // Out of this thread's hub: every worker registers its own
+        // duplicate with its own, this thread's included.
+        let first = listener.into_std()?;
+        let mut listeners = Vec::with_capacity(workers);
+        for _ in 1..workers {
+            listeners.push(first.try_clone().map_err(|e| {
+                io::Error::new(e.kind(), format!("guv::wsgi: cannot duplicate the Unix listener for a worker: {e}"))
+            })?);
+        }
+        listeners.insert(0, first);
+        run_workers(self, listeners, |listener, app, _| Ok((UnixListener::from_guv_socket(listener)?, unix_app(app))))
+    }
+}
+
+/// The number of workers `n` asks for: 0 is one per core.
+fn worker_count(n: usize) -> usize {
+    match n {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// The request loop of `app` (the app, or an `Arc` of it shared by the
+/// workers) for each connection of a Unix-domain listener.
+fn unix_app<A, R>(app: R) -> Rc<ServeFn<UnixStream, UnixAddr>>
+where
+    A: Service,
+    R: std::ops::Deref<Target = A> + 'static,
+{
+    Rc::new(move |s: UnixStream, _: UnixAddr, c: &Config, f: &Flags| app.serve_connection(s, UnixPeer, c, f))
 }
 
 impl<A, W> Server<A, W>
@@ -684,10 +830,7 @@ where
     /// assert!(bound.local_addr().port() > 0);
     /// ```
     pub fn bind<T: ToSocketAddrs>(self, addr: T) -> io::Result<Bound<A, W>> {
-        let workers = match self.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let workers = worker_count(self.workers);
         let opts = ListenOptions { reuse_port: workers > 1, backlog: LISTEN_BACKLOG };
         // The first socket claims the port without SO_REUSEPORT, so that a
         // port another server already listens on is an error rather than
@@ -853,37 +996,54 @@ where
     /// server.join().unwrap().unwrap();
     /// ```
     pub fn run(self) -> io::Result<()> {
-        let Server { app, cfg, max_connections, shutdown_timeout, control, wrap, .. } = self.server;
-        let app = Arc::new(app);
-        let mut listeners = self.listeners.into_iter();
-        let own = listeners.next().expect("guv internal error: no listener bound");
-        let mut threads = Vec::new();
-        for (i, listener) in listeners.enumerate() {
-            let (app, cfg, ctl, wrap) = (app.clone(), cfg.clone(), control.clone(), wrap.clone());
-            let spawned = std::thread::Builder::new().name(format!("guv-wsgi-{}", i + 1)).spawn(move || {
-                let listener = TcpListener::from_guv_socket(listener)?;
-                let app = wrap.tcp_app(app);
-                run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
-            });
-            match spawned {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    control.shutdown();
-                    join_all(threads)?;
-                    return Err(e);
-                }
+        run_workers(self.server, self.listeners, |listener, app, wrap| {
+            Ok((TcpListener::from_guv_socket(listener)?, wrap.tcp_app(app)))
+        })
+    }
+}
+
+/// Runs one worker per listener, worker 0 on this thread and the others on
+/// `guv-wsgi-N` threads; returns once all have stopped, with the first
+/// error. A worker that fails (its listener cannot accept) or cannot be
+/// started shuts the others down.
+///
+/// `make` builds a worker's listener from `S` (on the worker's own thread,
+/// so that it registers with that thread's hub) and its request loop.
+fn run_workers<A, W, S, L, M>(server: Server<A, W>, listeners: Vec<S>, make: M) -> io::Result<()>
+where
+    A: Service + Send + Sync,
+    W: StreamWrap,
+    S: Send + 'static,
+    L: Listener,
+    M: Fn(S, Arc<A>, W) -> io::Result<(L, Rc<ServeFn<L::Stream, L::Addr>>)> + Copy + Send + 'static,
+{
+    let Server { app, cfg, max_connections, shutdown_timeout, control, wrap, .. } = server;
+    let app = Arc::new(app);
+    let mut listeners = listeners.into_iter();
+    let own = listeners.next().expect("guv internal error: no listener bound");
+    let mut threads = Vec::new();
+    for (i, listener) in listeners.enumerate() {
+        let (app, cfg, ctl, wrap) = (app.clone(), cfg.clone(), control.clone(), wrap.clone());
+        let spawned = std::thread::Builder::new().name(format!("guv-wsgi-{}", i + 1)).spawn(move || {
+            let (listener, app) = make(listener, app, wrap)?;
+            run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
+        });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                control.shutdown();
+                join_all(threads)?;
+                return Err(e);
             }
         }
-        let result = TcpListener::from_guv_socket(own).and_then(|listener| {
-            let app = wrap.tcp_app(app);
-            run_worker(app, listener, cfg, max_connections, shutdown_timeout, &control)
-        });
-        if result.is_err() {
-            control.shutdown();
-        }
-        let others = join_all(threads);
-        result.and(others)
     }
+    let result = make(own, app, wrap)
+        .and_then(|(listener, app)| run_worker(app, listener, cfg, max_connections, shutdown_timeout, &control));
+    if result.is_err() {
+        control.shutdown();
+    }
+    let others = join_all(threads);
+    result.and(others)
 }
 
 fn join_all(threads: Vec<std::thread::JoinHandle<io::Result<()>>>) -> io::Result<()> {

@@ -36,9 +36,45 @@ use crate::net::TcpStream;
 use crate::net::unix::UnixStream;
 
 /// A stream a wrapped connection speaks over, whatever the hook built.
-pub(crate) trait ReadWrite: Read + Write {}
+pub(crate) trait ReadWrite: Read + Write {
+    /// Has the stream end its own protocol (a TLS `close_notify`), which
+    /// the server then flushes: the close hook of
+    /// [`Server::wrap_stream_with_close`](super::Server::wrap_stream_with_close).
+    fn goodbye(&mut self) -> io::Result<()>;
+}
 
-impl<S: Read + Write> ReadWrite for S {}
+/// The stream a hook built and its close hook (a no-op for
+/// [`Server::wrap_stream`](super::Server::wrap_stream)).
+pub(crate) struct Closing<S, C> {
+    pub(crate) stream: S,
+    pub(crate) close: Arc<C>,
+}
+
+impl<S: Read, C> Read for Closing<S, C> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.read(buf)
+    }
+}
+
+impl<S: Write, C> Write for Closing<S, C> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl<S, C> ReadWrite for Closing<S, C>
+where
+    S: Read + Write,
+    C: Fn(&mut S) -> io::Result<()>,
+{
+    fn goodbye(&mut self) -> io::Result<()> {
+        (self.close)(&mut self.stream)
+    }
+}
 
 /// What the server needs from what it speaks over.
 pub(crate) trait Transport: Sized + 'static {
@@ -77,6 +113,14 @@ pub(crate) trait Transport: Sized + 'static {
 
     /// Shuts the socket down.
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+
+    /// Has the stream end its own protocol before the socket is shut down
+    /// (see [`ReadWrite::goodbye`]), without parking: what it queues is
+    /// pushed out by [`Transport::try_flush`]. Nothing for a plain socket
+    /// (not [`Transport::BUFFERED`]).
+    fn goodbye(&self) -> io::Result<()> {
+        Ok(())
+    }
 
     /// The socket, for socket options and [`crate::notify_close`].
     fn socket_fd(&self) -> BorrowedFd<'_>;
@@ -338,6 +382,10 @@ impl Transport for Wrapped {
         let flushed = self.stream()?.flush();
         self.socket.wake_readers();
         flushed
+    }
+
+    fn goodbye(&self) -> io::Result<()> {
+        self.stream()?.goodbye()
     }
 
     fn read_would_block(&self) -> bool {

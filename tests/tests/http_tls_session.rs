@@ -1,0 +1,170 @@
+//! A TLS connection's life around its requests (`Server::wrap_stream`,
+//! rustls on both ends): the handshake and the first request head share
+//! one header-timeout window, and a graceful close lets the TLS layer say
+//! goodbye (`close_notify`) before the socket closes.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use guv::wsgi::{Body, Server, Wrapping, http};
+use guv_tests::http::{CLIENT_TIMEOUT, TestServer};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection, StreamOwned};
+
+fn app(req: http::Request<Body>) -> http::Response<Body> {
+    http::Response::new(Body::from(format!("path {}", req.uri().path())))
+}
+
+type ServerTls = StreamOwned<ServerConnection, guv::net::TcpStream>;
+
+/// The hook that makes a TLS session of an accepted socket: the handshake
+/// is done inside.
+fn handshake(config: Arc<ServerConfig>) -> impl Fn(guv::net::TcpStream) -> io::Result<ServerTls> + Send + Sync {
+    move |mut tcp| {
+        let mut tls = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+        while tls.is_handshaking() {
+            tls.complete_io(&mut tcp)?;
+        }
+        Ok(StreamOwned::new(tls, tcp))
+    }
+}
+
+/// `server` speaking TLS with `config`, sending `close_notify` on a
+/// graceful close.
+fn https<A: guv::wsgi::Service>(server: Server<A>, config: Arc<ServerConfig>) -> Server<A, Wrapping> {
+    server.wrap_stream_with_close(handshake(config), |tls: &mut ServerTls| {
+        tls.conn.send_close_notify();
+        Ok(())
+    })
+}
+
+/// A rustls client over a std socket to `addr`, not yet shaken hands.
+fn client(config: &Arc<ClientConfig>, sock: TcpStream) -> StreamOwned<ClientConnection, TcpStream> {
+    sock.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    sock.set_write_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    StreamOwned::new(ClientConnection::new(config.clone(), name).unwrap(), sock)
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    TcpStream::connect(addr).unwrap()
+}
+
+#[test]
+fn the_handshake_and_the_first_head_share_one_header_timeout_window() {
+    // The header timeout bounds the handshake and the first head together,
+    // counted from the start of the handshake: a client that spends most
+    // of the window on its handshake has only the rest for its head. It
+    // used to get a fresh window after the handshake, nearly twice the
+    // timeout in all.
+    let timeout = Duration::from_millis(800);
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    let s = TestServer::start(https(Server::new(app).header_timeout(Some(timeout)), made.server.clone()));
+    let start = Instant::now();
+    let mut c = client(&made.client, connect(s.addr));
+    // A slow client: its hello comes late in the window (this pause is the
+    // slowness under test, not an ordering of events).
+    std::thread::sleep(Duration::from_millis(500));
+    while c.conn.is_handshaking() {
+        c.conn.complete_io(&mut c.sock).expect("the handshake, inside the window");
+    }
+    // Then part of a head, and nothing more.
+    c.write_all(b"GET /never-finished HTTP/1.1\r\nHost: x\r\n").unwrap();
+    c.flush().unwrap();
+    let mut buf = [0u8; 256];
+    let got = c.read(&mut buf);
+    let closed = start.elapsed();
+    assert!(
+        matches!(got, Ok(0)) || got.as_ref().is_err_and(|e| e.kind() != io::ErrorKind::WouldBlock),
+        "no close, but {got:?}"
+    );
+    // The sweeper closes between the timeout and a quarter more (800 to
+    // 1000 ms from the handshake's start); with a fresh window after the
+    // handshake it was 1300 to 1500 ms.
+    assert!(closed < Duration::from_millis(1200), "closed {closed:?} after connecting, timeout {timeout:?}");
+    assert!(closed >= timeout, "closed after {closed:?}, before the timeout");
+    s.shutdown().unwrap();
+}
+
+/// Reads `c` to its end: what came, and how it ended (`Ok(())` for a clean
+/// end, the TLS layer's `close_notify`; the error otherwise).
+fn read_to_end(c: &mut impl Read) -> (String, io::Result<()>) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        match c.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break Err(e),
+        }
+    };
+    (String::from_utf8_lossy(&got).into_owned(), end)
+}
+
+#[test]
+fn a_connection_close_answer_ends_with_close_notify() {
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    let s = TestServer::start(https(Server::new(app), made.server.clone()));
+    let mut c = client(&made.client, connect(s.addr));
+    c.write_all(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (got, end) = read_to_end(&mut c);
+    assert!(got.ends_with("path /two") && got.contains("path /one"), "{got}");
+    // A clean end: without close_notify, rustls reports UnexpectedEof.
+    end.unwrap();
+    s.shutdown().unwrap();
+}
+
+#[test]
+fn a_close_delimited_answer_ends_with_close_notify_and_a_cut_one_does_not() {
+    // HTTP/1.0 without a length: the close delimits the body, and the
+    // close_notify is what tells the client that it came whole. A body
+    // that fails half-way must not get one: the client has to see the cut.
+    let streamed = |req: http::Request<Body>| {
+        // More than the server buffers before it writes (64 KiB): some of
+        // the cut answer is out before its source fails.
+        let part = io::Cursor::new(b"part of the body ".repeat(6000));
+        let body: Box<dyn Read + Send> =
+            if req.uri().path() == "/cut" { Box::new(part.chain(FailingReader)) } else { Box::new(part) };
+        http::Response::new(Body::from_reader(body))
+    };
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    let s = TestServer::start(https(Server::new(streamed), made.server.clone()));
+    let mut whole = client(&made.client, connect(s.addr));
+    whole.write_all(b"GET /whole HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let (got, end) = read_to_end(&mut whole);
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.ends_with("part of the body "), "{got}");
+    assert_eq!(got.split_once("\r\n\r\n").unwrap().1.len(), 17 * 6000);
+    end.unwrap();
+    let mut cut = client(&made.client, connect(s.addr));
+    cut.write_all(b"GET /cut HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let (got, end) = read_to_end(&mut cut);
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{}", &got[..got.len().min(200)]);
+    assert!(end.is_err(), "a cut body ended cleanly after {} bytes", got.len());
+    s.shutdown().unwrap();
+}
+
+/// A body source that fails.
+struct FailingReader;
+
+impl Read for FailingReader {
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(io::Error::other("the source failed"))
+    }
+}
+
+#[test]
+fn without_a_close_hook_the_socket_closes_under_the_session() {
+    // `wrap_stream` alone has nothing to say goodbye with: the answer
+    // is whole (its framing says so), the TLS session ends uncleanly.
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    let s = TestServer::start(Server::new(app).wrap_stream(handshake(made.server.clone())));
+    let mut c = client(&made.client, connect(s.addr));
+    c.write_all(b"GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let (got, end) = read_to_end(&mut c);
+    assert!(got.ends_with("path /one"), "{got}");
+    assert_eq!(end.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    s.shutdown().unwrap();
+}
