@@ -59,8 +59,9 @@ fn a_greenlet_killed_in_join_leaves_no_remote_handle_behind() {
         let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
         report.send(outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())).unwrap();
     });
-    let message =
-        reported.recv_timeout(Duration::from_secs(30)).expect("the hub slept for ever: the killed join left a remote handle");
+    let message = reported
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the hub slept for ever: the killed join left a remote handle");
     hub_thread.join().unwrap();
     assert!(message.contains("would block forever"), "{message:?}");
 }
