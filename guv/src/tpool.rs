@@ -248,6 +248,17 @@ impl<T: Send> Waiter for Slot<T> {
     }
 }
 
+/// Empties a slot's waker when dropped (see [`execute`]).
+struct TakeWaker<'a>(&'a Mutex<Option<RemoteWaker>>);
+
+impl Drop for TakeWaker<'_> {
+    fn drop(&mut self) {
+        let remote = lock(self.0).take();
+        // Dropped outside the lock: the last keeper's drop may wake the hub.
+        drop(remote);
+    }
+}
+
 /// Runs `f` on the thread pool and parks the calling greenlet until it
 /// returns; other greenlets run meanwhile. A panic in `f` is re-raised in
 /// the caller (with its original payload).
@@ -260,7 +271,9 @@ impl<T: Send> Waiter for Slot<T> {
 /// If the caller is killed (or its [`crate::Timeout`] expires) while it
 /// waits, it unwinds at once; `f` still runs to completion on its thread
 /// and its result is dropped there (a panic in that drop is reported and
-/// ignored; the worker lives on).
+/// ignored; the worker lives on). The job no longer counts as a way to
+/// wake the hub: a hub with nothing else to do reports "would block
+/// forever" while such a job still runs.
 ///
 /// ```
 /// let r = std::panic::catch_unwind(|| guv::tpool::execute(|| -> u32 { panic!("in the pool") }));
@@ -307,6 +320,11 @@ where
         if let Err(e) = pool().submit(job, slot.clone()) {
             panic!("{e}");
         }
+        // A kill or Timeout that unwinds the caller takes its remote
+        // waker back: it is a live remote handle of the hub, and a job
+        // that runs on (or never ends) would otherwise hold the hub's
+        // deadlock check off for a greenlet that is gone.
+        let _waiting = TakeWaker(&slot.waker);
         let mut parked = false;
         // The outcome stays in the slot until the caller returns: a kill
         // or Timeout that unwinds the caller before then leaves it to the

@@ -171,11 +171,25 @@ impl Thread {
             let (remote, _registration) = hub.remote_waker(&waker);
             st.waiter = Some(remote);
             drop(st);
+            let _parked = Parked(&self.inner.park);
             hub.park_until(&waker, deadline);
         });
-        let mut st = lock(&self.inner.park);
-        st.waiter = None;
-        st.token = false;
+        lock(&self.inner.park).token = false;
+    }
+}
+
+/// Takes the remote waker back from a [`Thread`]'s park state however the
+/// park ends, a kill or a `Timeout` unwinding through it included: it is
+/// a live remote handle of the hub, which a handle of the thread kept
+/// elsewhere would otherwise hold for ever, so that the hub's deadlock
+/// check would wait on a greenlet that is gone.
+struct Parked<'a>(&'a Mutex<ParkState>);
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        let remote = lock(self.0).waiter.take();
+        // Dropped outside the lock: the last keeper's drop may wake the hub.
+        drop(remote);
     }
 }
 
@@ -378,9 +392,22 @@ impl<T> Packet<T> {
                 let (remote, _registration) = hub.remote_waker(&waker);
                 st.joiner = Some(remote);
                 drop(st);
+                let _joining = Joining(&self.state);
                 hub.park();
             });
         }
+    }
+}
+
+/// Takes the joiner's remote waker back from a [`Packet`] however the
+/// park in `join` ends (see [`Parked`]): a thread that runs on must not
+/// keep a remote handle of the hub for a joiner that was killed.
+struct Joining<'a, T>(&'a Mutex<PacketState<T>>);
+
+impl<T> Drop for Joining<'_, T> {
+    fn drop(&mut self) {
+        let remote = lock(self.0).joiner.take();
+        drop(remote);
     }
 }
 

@@ -246,6 +246,41 @@ impl<T: AsFd> Sock<T> {
         self.op(Interest::WRITABLE, self.settings.write_timeout.get(), op)
     }
 
+    /// [`Sock::write`] for a call whose `WouldBlock` no readiness edge
+    /// ends: a send to an unconnected Unix datagram socket whose queue is
+    /// full. Linux reports the sender writable all along (only a connected
+    /// sender is told about its peer's queue) and wakes it on every failed
+    /// attempt, so a wait for `WRITABLE` returns at once and the retry
+    /// loop would spin. This one pauses instead, 1 ms at first, doubling
+    /// up to 50 ms, with the same write timeout and non-blocking mode.
+    pub(crate) fn write_polled<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        let mut deadline = None;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match op(self.get()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.settings.nonblocking.load(Ordering::Relaxed) {
+                        return Err(e);
+                    }
+                    let until = *deadline.get_or_insert_with(|| {
+                        self.settings.write_timeout.get().and_then(|t| Instant::now().checked_add(t))
+                    });
+                    let wait = match until {
+                        Some(d) => match d.checked_duration_since(Instant::now()) {
+                            Some(left) if !left.is_zero() => pause.min(left),
+                            _ => return Err(io::Error::from_raw_os_error(libc::EAGAIN)),
+                        },
+                        None => pause,
+                    };
+                    crate::sleep(wait);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    }
+
     pub(crate) fn set_read_timeout(&self, d: Option<Duration>) {
         self.settings.read_timeout.set(d);
     }

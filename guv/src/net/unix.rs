@@ -511,7 +511,12 @@ impl UnixDatagram {
         self.sock.read(|s| s.recv(buf))
     }
 
-    /// Sends a datagram to `path`.
+    /// Sends a datagram to `path`. While the receiver's queue is full it
+    /// waits, as std's blocking `send_to` does, but by retrying after a
+    /// pause (1 ms, doubling up to 50 ms) rather than on a readiness
+    /// event, which Linux does not raise for an unconnected sender: it may
+    /// go through up to 50 ms after the receiver made room. A connected
+    /// socket's [`UnixDatagram::send`] is woken as soon as there is room.
     ///
     /// ```
     /// let dir = std::env::temp_dir().join(format!("guv-unix-doc-{}-{:?}", std::process::id(), std::thread::current().id()));
@@ -526,10 +531,11 @@ impl UnixDatagram {
     /// ```
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let path = path.as_ref();
-        self.sock.write(|s| s.send_to(buf, path))
+        self.sock.write_polled(|s| s.send_to(buf, path))
     }
 
-    /// Sends a datagram to a socket address.
+    /// Sends a datagram to a socket address (waiting on a full queue as
+    /// [`UnixDatagram::send_to`] does).
     ///
     /// ```
     /// use std::os::linux::net::SocketAddrExt;
@@ -540,7 +546,7 @@ impl UnixDatagram {
     /// # drop(server);
     /// ```
     pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
-        self.sock.write(|s| s.send_to_addr(buf, addr))
+        self.sock.write_polled(|s| s.send_to_addr(buf, addr))
     }
 
     /// Sends a datagram to the connected peer.

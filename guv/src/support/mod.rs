@@ -113,8 +113,23 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             let (remote, _registration) = hub.remote_waker(&w);
             st.1 = Some(remote);
             drop(st);
+            let _parked = Parked(&signal);
             hub.park();
         });
-        lock(&signal).1 = None;
+    }
+}
+
+/// Takes the remote waker back from the signal however a park in
+/// [`block_on`] ends, a kill or a `Timeout` unwinding through it included:
+/// it is a live remote handle of the hub, which a waker of the future kept
+/// elsewhere would otherwise hold for ever, so that the hub's deadlock
+/// check would wait on a greenlet that is gone.
+struct Parked<'a>(&'a Signal);
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        let remote = lock(self.0).1.take();
+        // Dropped outside the lock: the last keeper's drop may wake the hub.
+        drop(remote);
     }
 }
