@@ -184,11 +184,8 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wsgi::parse::{Limits, Parse, RequestHead, parse_request};
-
-    fn parse(buf: &[u8]) -> Result<Parse<RequestHead>, Error> {
-        parse_request(buf, &Limits::default())
-    }
+    use crate::wsgi::parse::Parse;
+    use crate::wsgi::parse::tests::parse;
 
     #[test]
     fn keep_alive_rules() {

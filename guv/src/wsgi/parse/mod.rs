@@ -416,7 +416,8 @@ fn check_target_form(method: Option<&Method>, uri: Option<&Uri>) -> Result<(), E
 mod tests {
     use super::*;
 
-    fn parse(buf: &[u8]) -> Result<Parse<RequestHead>, Error> {
+    /// `parse_request` with the default limits (the framing tests use it too).
+    pub(super) fn parse(buf: &[u8]) -> Result<Parse<RequestHead>, Error> {
         parse_request(buf, &Limits::default())
     }
 
