@@ -8,6 +8,10 @@ use crate::wsgi::Error;
 /// The most header fields a [`FieldCache`] remembers.
 const CACHED_FIELDS: usize = 32;
 
+/// A field value longer than this is not cached (an idle connection
+/// would keep it), so the cache holds at most `CACHED_FIELDS` of these.
+const MAX_CACHED_VALUE: usize = 1024;
+
 /// The header fields of the last request on a connection, by position.
 ///
 /// A client on a keep-alive connection tends to send the same fields
@@ -17,10 +21,6 @@ const CACHED_FIELDS: usize = 32;
 /// validating, allocating and copying the value. The cache only holds
 /// fields of requests that were accepted (a refused head clears it), so
 /// a reused field has passed the framing checks on its own value before.
-/// A field value longer than this is not cached (an idle connection
-/// would keep it), so the cache holds at most `CACHED_FIELDS` of these.
-const MAX_CACHED_VALUE: usize = 1024;
-
 #[derive(Debug, Default)]
 pub(crate) struct FieldCache {
     pub(super) fields: Vec<(HeaderName, HeaderValue)>,
