@@ -2,11 +2,13 @@
 //! behind by waits that unwind, and green sockets polled off their home
 //! thread.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use futures_lite::AsyncReadExt;
 
 const CHILD: &str = "GUV_REVIEW19_CHILD";
 
@@ -64,7 +66,7 @@ fn a_stdin_read_killed_while_waiting_leaves_no_remote_handle_behind() {
         let started_tx = started.clone();
         let g = guv::spawn(move || {
             started_tx.set();
-            std::io::Read::read(&mut guv::green::io::stdin(), &mut [0; 8])
+            guv::green::io::stdin().read(&mut [0; 8])
         });
         // `g` set the event and went on into the read, where it parks.
         started.wait();
@@ -77,5 +79,92 @@ fn a_stdin_read_killed_while_waiting_leaves_no_remote_handle_behind() {
         return;
     }
     let message = run_child_on_an_idle_stdin(TEST);
+    assert!(message.contains("would block forever"), "{message:?}");
+}
+
+/// A green socket polled as `AsyncRead` off the thread that created it,
+/// then abandoned (the read future dropped while pending) and dropped,
+/// closes its connection: the peer reads end-of-file. Before the fix the
+/// helper greenlet that waited for readiness held a duplicate of the fd,
+/// so the connection stayed open (and the helper parked) until the peer
+/// sent something.
+#[test]
+fn an_abandoned_async_read_off_the_home_thread_does_not_keep_the_connection_open() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Made on a thread of its own (its home hub), used on this one.
+    let stream = std::thread::spawn(move || guv::net::TcpStream::connect(addr).unwrap()).join().unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    let mut stream = stream;
+    let mut buf = [0; 8];
+    let polled = guv::block_on(futures_lite::future::poll_once(AsyncReadExt::read(&mut stream, &mut buf)));
+    assert!(polled.is_none(), "nothing was sent, the read is pending");
+    drop(stream);
+    // The peer's read runs on a pool thread; this hub keeps running its
+    // greenlets meanwhile (the helper, if it still waits, among them).
+    let got = guv::tpool::execute(move || {
+        peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        peer.read(&mut [0; 8]).map_err(|e| e.kind())
+    });
+    assert_eq!(got, Ok(0), "the peer must see end-of-file once the socket is dropped");
+}
+
+/// Polls a green socket made on another thread as `AsyncRead` on a hub
+/// thread of its own, lets the read's helper greenlet park there, abandons
+/// the read and drops the socket (on a third thread if `elsewhere`, else
+/// on the polling thread). The peer must read end-of-file, and the helper
+/// must be gone: the polling hub's wait on an event nothing can set then
+/// reports "would block forever" (a helper still parked on the fd, an I/O
+/// waiter, kept the deadlock check quiet). Returns that report.
+fn abandon_a_parked_async_read_off_home(elsewhere: bool) -> String {
+    let (report, reported) = mpsc::channel();
+    let hub_thread = std::thread::spawn(move || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stream = std::thread::spawn(move || guv::net::TcpStream::connect(addr).unwrap()).join().unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let mut stream = stream;
+        let mut buf = [0; 8];
+        let polled = guv::block_on(futures_lite::future::poll_once(AsyncReadExt::read(&mut stream, &mut buf)));
+        assert!(polled.is_none(), "nothing was sent, the read is pending");
+        // Lets the helper run: it parks, waiting for the fd to be readable.
+        guv::gyield();
+        assert_eq!(guv::hub::stats().io_waiters, 1, "the helper waits for readiness");
+        if elsewhere {
+            std::thread::spawn(move || drop(stream)).join().unwrap();
+        } else {
+            drop(stream);
+        }
+        let got = guv::tpool::execute(move || {
+            peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            peer.read(&mut [0; 8]).map_err(|e| e.kind())
+        });
+        assert_eq!(got, Ok(0), "the peer must see end-of-file once the socket is dropped");
+        let never = guv::Event::new();
+        let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
+        report.send(outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())).unwrap();
+    });
+    let message = reported
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the polling hub slept for ever: the dropped socket's helper still waits there");
+    hub_thread.join().unwrap();
+    message
+}
+
+/// Dropped on the thread that polled it: that hub's entry for the fd goes
+/// with the socket, and the helper parked on it ends.
+#[test]
+fn an_abandoned_async_read_dropped_where_it_was_polled_leaves_no_helper_behind() {
+    let message = abandon_a_parked_async_read_off_home(false);
+    assert!(message.contains("would block forever"), "{message:?}");
+}
+
+/// Dropped on a third thread (neither its home nor the one that polled
+/// it): the socket tells the polling hub, which ends the helper. Before
+/// the fix the helper stayed parked on the closed fd until its number was
+/// reused there.
+#[test]
+fn an_abandoned_async_read_dropped_on_a_third_thread_leaves_no_helper_behind() {
+    let message = abandon_a_parked_async_read_off_home(true);
     assert!(message.contains("would block forever"), "{message:?}");
 }

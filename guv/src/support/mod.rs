@@ -31,7 +31,10 @@
 //!
 //! A green socket's async methods register their interest with the hub of
 //! the thread that polls them, so drive them with [`block_on`] on a guv
-//! thread rather than on another executor.
+//! thread rather than on another executor. That may be a thread other
+//! than the socket's own: dropping the socket (with a poll abandoned while
+//! pending) then closes the connection at once, wherever it is dropped,
+//! and the hub that polled it keeps no waiter for it.
 
 mod async_io;
 
