@@ -35,7 +35,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 
-use crate::hub::{RemoteWaker, with_hub};
+use crate::hub::{RemoteWaker, take_back, with_hub};
 
 /// The pool size when `GUV_THREADPOOL_SIZE` is not set (eventlet's default).
 ///
@@ -248,17 +248,6 @@ impl<T: Send> Waiter for Slot<T> {
     }
 }
 
-/// Empties a slot's waker when dropped (see [`execute`]).
-struct TakeWaker<'a>(&'a Mutex<Option<RemoteWaker>>);
-
-impl Drop for TakeWaker<'_> {
-    fn drop(&mut self) {
-        let remote = lock(self.0).take();
-        // Dropped outside the lock: the last keeper's drop may wake the hub.
-        drop(remote);
-    }
-}
-
 /// Runs `f` on the thread pool and parks the calling greenlet until it
 /// returns; other greenlets run meanwhile. A panic in `f` is re-raised in
 /// the caller (with its original payload).
@@ -324,7 +313,7 @@ where
         // waker back: it is a live remote handle of the hub, and a job
         // that runs on (or never ends) would otherwise hold the hub's
         // deadlock check off for a greenlet that is gone.
-        let _waiting = TakeWaker(&slot.waker);
+        let _waiting = take_back(&slot.waker, Option::take);
         let mut parked = false;
         // The outcome stays in the slot until the caller returns: a kill
         // or Timeout that unwinds the caller before then leaves it to the

@@ -57,11 +57,23 @@ pub struct ChildLines {
 impl ChildLines {
     /// Starts the test `name` alone in a child process with role `role`.
     pub fn spawn(name: &str, role: &str) -> ChildLines {
+        ChildLines::start(name, role, std::process::Stdio::inherit())
+    }
+
+    /// [`ChildLines::spawn`] with the child's standard input a pipe that
+    /// stays open and empty until the child is dropped: for a child that
+    /// waits for input that does not come.
+    pub fn spawn_with_idle_stdin(name: &str, role: &str) -> ChildLines {
+        ChildLines::start(name, role, std::process::Stdio::piped())
+    }
+
+    fn start(name: &str, role: &str, stdin: std::process::Stdio) -> ChildLines {
         use std::io::BufRead;
         let mut child = std::process::Command::new(std::env::current_exe().expect("the test binary's path"))
             .args([name, "--exact", "--nocapture", "--test-threads=1"])
             .env("GUV_TEST_CHILD", role)
             .env("RUST_BACKTRACE", "0")
+            .stdin(stdin)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("run the test binary as a child");
@@ -93,7 +105,8 @@ impl ChildLines {
         }
     }
 
-    /// Waits for the child to exit; whether it succeeded.
+    /// Waits for the child to exit (std closes its standard input first, if
+    /// a pipe); whether it succeeded.
     pub fn success(&mut self) -> bool {
         self.child.wait().expect("wait for the child").success()
     }

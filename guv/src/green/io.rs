@@ -8,7 +8,9 @@
 //! nobody asked for stays in the kernel — and hands the bytes over through
 //! a shared buffer, waking the waiting greenlets through their hubs. Bytes
 //! read for a greenlet that was killed meanwhile stay in the buffer for
-//! the next reader. `stdout` and `stderr` are std's.
+//! the next reader, and such a greenlet no longer counts as waiting: its
+//! hub's deadlock check ("would block forever") does not wait for input on
+//! its behalf. `stdout` and `stderr` are std's.
 //!
 //! As with std, all reads go through one lock ([`Stdin::lock`]): while a
 //! reader holds it, the others wait — a greenlet parks, its thread runs
@@ -36,7 +38,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::green::sync::{Mutex as GreenMutex, MutexGuard as GreenMutexGuard};
-use crate::hub::{RemoteWaker, with_hub};
+use crate::hub::{RemoteWaker, take_back, with_hub};
 
 /// The size of one read from fd 0: larger than std's stdin buffer, so that
 /// std's `Stdin` reads straight into it.
@@ -51,7 +53,11 @@ struct State {
     /// Some greenlet waits: the helper should read.
     requested: bool,
     started: bool,
-    waiters: Vec<RemoteWaker>,
+    /// Parked readers, by waiter id: each takes its own entry out when its
+    /// park ends (woken, killed or timed out), so that a reader that is
+    /// gone leaves no remote waker (a keeper of its hub) behind.
+    waiters: Vec<(u64, RemoteWaker)>,
+    next_waiter: u64,
 }
 
 struct Shared {
@@ -90,7 +96,7 @@ fn reader(s: &'static Shared) {
             }
             std::mem::take(&mut st.waiters)
         };
-        for w in waiters {
+        for (_, w) in waiters {
             w.wake();
         }
     }
@@ -123,9 +129,15 @@ fn green_take(take: impl FnOnce(&mut VecDeque<u8>) -> usize) -> stdio::Result<us
         with_hub(|hub| {
             let waker = hub.arm();
             let (remote, _registration) = hub.remote_waker(&waker);
-            st.waiters.push(remote);
+            st.next_waiter += 1;
+            let id = st.next_waiter;
+            st.waiters.push((id, remote));
             st.requested = true;
             drop(st);
+            let _waiting = take_back(&s.state, |st: &mut State| {
+                let i = st.waiters.iter().position(|(w, _)| *w == id)?;
+                Some(st.waiters.swap_remove(i).1)
+            });
             s.wanted.notify_one();
             hub.park();
         });

@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 
 pub use super::scope::{Scope, ScopedJoinHandle, scope};
 use crate::greenlet::{Greenlet, Sched};
-use crate::hub::{RemoteWaker, with_hub};
+use crate::hub::{RemoteWaker, take_back, with_hub};
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics while these locks are held.
@@ -171,25 +171,12 @@ impl Thread {
             let (remote, _registration) = hub.remote_waker(&waker);
             st.waiter = Some(remote);
             drop(st);
-            let _parked = Parked(&self.inner.park);
+            // Taken back however the park ends (see `take_back`): a handle
+            // of the thread kept elsewhere would otherwise hold it.
+            let _parked = take_back(&self.inner.park, |st| st.waiter.take());
             hub.park_until(&waker, deadline);
         });
         lock(&self.inner.park).token = false;
-    }
-}
-
-/// Takes the remote waker back from a [`Thread`]'s park state however the
-/// park ends, a kill or a `Timeout` unwinding through it included: it is
-/// a live remote handle of the hub, which a handle of the thread kept
-/// elsewhere would otherwise hold for ever, so that the hub's deadlock
-/// check would wait on a greenlet that is gone.
-struct Parked<'a>(&'a Mutex<ParkState>);
-
-impl Drop for Parked<'_> {
-    fn drop(&mut self) {
-        let remote = lock(self.0).waiter.take();
-        // Dropped outside the lock: the last keeper's drop may wake the hub.
-        drop(remote);
     }
 }
 
@@ -392,22 +379,12 @@ impl<T> Packet<T> {
                 let (remote, _registration) = hub.remote_waker(&waker);
                 st.joiner = Some(remote);
                 drop(st);
-                let _joining = Joining(&self.state);
+                // A thread that runs on must not keep a remote handle of
+                // the hub for a joiner that was killed.
+                let _joining = take_back(&self.state, |st| st.joiner.take());
                 hub.park();
             });
         }
-    }
-}
-
-/// Takes the joiner's remote waker back from a [`Packet`] however the
-/// park in `join` ends (see [`Parked`]): a thread that runs on must not
-/// keep a remote handle of the hub for a joiner that was killed.
-struct Joining<'a, T>(&'a Mutex<PacketState<T>>);
-
-impl<T> Drop for Joining<'_, T> {
-    fn drop(&mut self) {
-        let remote = lock(self.0).joiner.take();
-        drop(remote);
     }
 }
 

@@ -72,7 +72,7 @@ use lifecycle::greenlet_entry;
 use switch::RunQueue;
 pub(crate) use switch::finish_yield;
 use wait::{RemoteParked, SharedRef};
-pub(crate) use wait::{RemoteSlot, RemoteWaker, SlotKey, Waker};
+pub(crate) use wait::{RemoteSlot, RemoteWaker, SlotKey, Waker, take_back};
 
 use crate::greenlet::{
     AltStack, Fiber, GreenletRef, Header, Kind, Node, Plain, Sched, StackPool, install_overflow_handler, normalize_size,

@@ -3,7 +3,7 @@
 //! behind them.
 
 use std::cell::Cell;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use super::interrupt::deliver_interrupt;
@@ -79,6 +79,33 @@ impl RemoteWaker {
             (None, SharedRef::Strong(s)) => s.push(op()).is_ok(),
             (None, SharedRef::Weak(w)) => w.upgrade().is_some_and(|s| s.push(op()).is_ok()),
         }
+    }
+}
+
+/// Takes a remote waker back out of state that other threads reach (a
+/// waiter list, a job's slot) however a park ends — a wake-up, or a kill or
+/// `Timeout` unwinding through it. A strong [`RemoteWaker`] is a keeper of
+/// its hub (the deadlock check stays quiet while one lives): one left in
+/// such state by a waiter that is gone would keep the check quiet for as
+/// long as that state lived, and a true deadlock would hang unreported.
+/// Made by [`take_back`]; arm it right after storing the waker.
+pub(crate) struct TakeBack<'a, S, F: FnMut(&mut S) -> Option<RemoteWaker>> {
+    state: &'a Mutex<S>,
+    take: F,
+}
+
+/// Arms a [`TakeBack`]: when it is dropped, `take` runs under `state`'s
+/// lock and returns the waker it removed (if still there), which is
+/// dropped after the lock is released (the last keeper's drop may wake
+/// the hub).
+pub(crate) fn take_back<S, F: FnMut(&mut S) -> Option<RemoteWaker>>(state: &Mutex<S>, take: F) -> TakeBack<'_, S, F> {
+    TakeBack { state, take }
+}
+
+impl<S, F: FnMut(&mut S) -> Option<RemoteWaker>> Drop for TakeBack<'_, S, F> {
+    fn drop(&mut self) {
+        let remote = (self.take)(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(remote);
     }
 }
 

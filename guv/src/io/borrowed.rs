@@ -95,6 +95,52 @@ pub(crate) fn wait_registered(fd: RawFd, generation: u64, interest: Interest) ->
     })
 }
 
+/// Borrows this hub's entry for `fd`, the fd of a green socket whose home
+/// is another thread (see `support/async_io.rs`), making one if there is
+/// none: a name that [`wait_registered`] can wait on here without holding
+/// the fd open. The borrow ends when the [`Visit`] is dropped; the entry
+/// itself stays until the socket is dropped on this thread (its
+/// `Registered::deregister` releases it, waking the waiters with
+/// `NotConnected` before the fd closes) or the fd number is reused.
+pub(crate) fn visit(fd: BorrowedFd<'_>) -> io::Result<Visit> {
+    with_hub(|hub| {
+        // As in `trampoline`: a stale entry of a reused fd number goes first.
+        hub.drain_remote_now();
+        let raw = fd.as_raw_fd();
+        let generation = hub.io.acquire(fd, false).map_err(|e| unpollable(raw, e))?;
+        Ok(Visit { fd: raw, generation })
+    })
+}
+
+/// A borrow of a visiting socket's entry (see [`visit`]).
+pub(crate) struct Visit {
+    fd: RawFd,
+    generation: u64,
+}
+
+impl Visit {
+    /// The generation of the borrowed entry, for [`wait_registered`].
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+impl Drop for Visit {
+    fn drop(&mut self) {
+        // The fd may be closed by now (the socket was dropped on another
+        // thread), so the entry is not released here: with no borrowers
+        // left it waits for the socket's drop, or for the fd number's
+        // reuse, which replaces it.
+        crate::hub::try_with_hub(|hub| {
+            let mut entries = hub.io.entries.borrow_mut();
+            let entry = usize::try_from(self.fd).ok().and_then(|i| entries.get_mut(i)).and_then(Option::as_mut);
+            if let Some(e) = entry.filter(|e| e.generation == self.generation) {
+                e.borrowers -= 1;
+            }
+        });
+    }
+}
+
 /// A trampoline's use of a registry entry; the last borrower of an entry no
 /// green type owns removes it.
 struct Borrow<'a, 'fd> {

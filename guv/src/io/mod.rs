@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use crate::hub::{Backend, Hub, IoEvent, Waker};
 
+pub(crate) use borrowed::{Visit, owned_generation, visit, wait_registered};
 pub use borrowed::{notify_close, trampoline};
-pub(crate) use borrowed::{owned_generation, wait_registered};
 pub(crate) use registered::Registered;
 
 /// Which readiness to wait for: [`Interest::READABLE`], [`Interest::WRITABLE`]

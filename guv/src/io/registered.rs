@@ -5,8 +5,8 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::sync::Weak;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Weak};
 use std::time::Instant;
 
 use super::Interest;
@@ -28,6 +28,12 @@ pub(crate) struct Registered<T: AsFd> {
     /// The home hub's poll count when a read last drained the fd, or
     /// `NOT_DRAINED` (see [`Registered::read_would_block`]).
     drained_at: AtomicU64,
+    /// Other hubs that hold an entry for the fd made by an async poll
+    /// there ([`Registered::visit`]), with its generation: told when the
+    /// socket goes, wherever that is, so that a helper waiting there ends.
+    /// Empty (and never locked) unless the socket was polled as
+    /// `AsyncRead`/`AsyncWrite` off its home thread.
+    visitors: Mutex<Vec<(Weak<Shared>, u64)>>,
 }
 
 const NOT_DRAINED: u64 = u64::MAX;
@@ -38,7 +44,14 @@ impl<T: AsFd> Registered<T> {
         let fd = inner.as_fd();
         let (generation, home) = with_hub(|hub| Ok::<_, io::Error>((hub.io.acquire(fd, true)?, hub.shared_weak())))?;
         let fd = fd.as_raw_fd();
-        Ok(Registered { inner: Some(inner), fd, generation, home, drained_at: AtomicU64::new(NOT_DRAINED) })
+        Ok(Registered {
+            inner: Some(inner),
+            fd,
+            generation,
+            home,
+            drained_at: AtomicU64::new(NOT_DRAINED),
+            visitors: Mutex::default(),
+        })
     }
 
     /// The I/O object.
@@ -54,12 +67,34 @@ impl<T: AsFd> Registered<T> {
         self.inner.take().expect("guv internal error: registration used after into_inner")
     }
 
-    fn deregister(&self) {
+    /// Off the home thread: borrows this hub's entry for the fd (see
+    /// [`super::visit`]) for an async poll's helper to wait on, and records
+    /// this hub, so that dropping the socket on any thread ends that wait.
+    pub(crate) fn visit(&self) -> io::Result<super::Visit> {
+        let visit = super::visit(self.get_ref().as_fd())?;
+        let generation = visit.generation();
+        with_hub(|hub| {
+            let mut visitors = self.visitors.lock().unwrap_or_else(|e| e.into_inner());
+            match visitors.iter_mut().find(|(h, _)| hub.is_home(h)) {
+                Some(seen) => seen.1 = generation,
+                None => visitors.push((hub.shared_weak(), generation)),
+            }
+        });
+        Ok(visit)
+    }
+
+    fn deregister(&mut self) {
         let Some(inner) = &self.inner else { return };
         let at_home = crate::hub::try_with_hub(|hub| {
             let home = hub.is_home(&self.home);
             if home {
                 hub.io.release(inner.as_fd(), self.generation);
+            } else if let Some(generation) = hub.io.generation(self.fd) {
+                // Dropped while visiting: this hub's entry for the fd (a
+                // trampoline's, or an async poll's `visit`) goes too, as
+                // `notify_close` does, so that its waiters end with
+                // `NotConnected` now rather than wait on a closed fd.
+                hub.io.release(inner.as_fd(), generation);
             }
             home
         });
@@ -70,6 +105,16 @@ impl<T: AsFd> Registered<T> {
             // number's new entry safe.
             if let Some(home) = self.home.upgrade() {
                 let _ = home.push(RemoteOp::Forget { fd: self.fd, generation: self.generation });
+            }
+        }
+        // Hubs where an async poll borrowed an entry for the fd forget it
+        // too (the current one released its own above), waking a helper
+        // that waits there with `NotConnected`.
+        let visitors = self.visitors.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (hub, generation) in visitors.drain(..) {
+            let here = crate::hub::try_with_hub(|h| h.is_home(&hub)).unwrap_or(false);
+            if let Some(hub) = hub.upgrade().filter(|_| !here) {
+                let _ = hub.push(RemoteOp::Forget { fd: self.fd, generation });
             }
         }
     }

@@ -125,6 +125,12 @@ impl<T: AsFd> Sock<T> {
         self.reg.get_ref()
     }
 
+    /// Off the home thread: this hub's entry for the fd, for an async
+    /// poll's helper to wait on (see `Registered::visit`).
+    pub(crate) fn visit(&self) -> io::Result<crate::io::Visit> {
+        self.reg.visit()
+    }
+
     /// Deregisters and returns the I/O object (still non-blocking).
     pub(crate) fn into_inner(self) -> T {
         self.reg.into_inner()
@@ -375,6 +381,13 @@ macro_rules! socket_common {
             #[allow(dead_code)]
             pub(crate) fn std_ref(&self) -> &$std {
                 self.sock.get()
+            }
+
+            /// Off the home thread: this hub's entry for the fd, for an
+            /// async poll's helper to wait on (see `Registered::visit`).
+            #[allow(dead_code)]
+            pub(crate) fn visit(&self) -> std::io::Result<crate::io::Visit> {
+                self.sock.visit()
             }
         }
 

@@ -31,7 +31,10 @@
 //!
 //! A green socket's async methods register their interest with the hub of
 //! the thread that polls them, so drive them with [`block_on`] on a guv
-//! thread rather than on another executor.
+//! thread rather than on another executor. That may be a thread other
+//! than the socket's own: dropping the socket (with a poll abandoned while
+//! pending) then closes the connection at once, wherever it is dropped,
+//! and the hub that polled it keeps no waiter for it.
 
 mod async_io;
 
@@ -40,7 +43,7 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::hub::{RemoteWaker, with_hub};
+use crate::hub::{RemoteWaker, take_back, with_hub};
 
 /// The waker `block_on` hands to its future.
 #[derive(Default)]
@@ -113,23 +116,10 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             let (remote, _registration) = hub.remote_waker(&w);
             st.1 = Some(remote);
             drop(st);
-            let _parked = Parked(&signal);
+            // A kill or Timeout unwinding the park takes the waker back
+            // too: a waker of the future kept elsewhere would hold it.
+            let _parked = take_back(&signal.state, |st| st.1.take());
             hub.park();
         });
-    }
-}
-
-/// Takes the remote waker back from the signal however a park in
-/// [`block_on`] ends, a kill or a `Timeout` unwinding through it included:
-/// it is a live remote handle of the hub, which a waker of the future kept
-/// elsewhere would otherwise hold for ever, so that the hub's deadlock
-/// check would wait on a greenlet that is gone.
-struct Parked<'a>(&'a Signal);
-
-impl Drop for Parked<'_> {
-    fn drop(&mut self) {
-        let remote = lock(self.0).1.take();
-        // Dropped outside the lock: the last keeper's drop may wake the hub.
-        drop(remote);
     }
 }
