@@ -24,6 +24,30 @@ impl Log {
     }
 }
 
+/// The message of a caught panic (a `String` or `&str` payload).
+pub fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+}
+
+/// How a wait on an event nothing will set ends on this thread's hub: its
+/// deadlock report's message ("... would block forever ..."), or "the wait
+/// returned". For tests that nothing left behind (a remote handle, an I/O
+/// waiter) still claims it could wake the hub; the caller watches for a
+/// hang from another thread.
+pub fn deadlock_report() -> String {
+    let never = guv::Event::new();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| never.wait()));
+    outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())
+}
+
+/// Kills `g` (parked in the wait under test), checks that it ended killed,
+/// then gives [`deadlock_report`].
+pub fn kill_then_deadlock_report<T: 'static>(g: guv::GreenThread<T>) -> String {
+    g.kill();
+    assert!(matches!(g.wait(), Err(guv::Error::Killed)), "the greenlet did not end killed");
+    deadlock_report()
+}
+
 /// An I/O result as the twin tests compare it: `ok`, or the error's kind.
 pub fn io_kind<T>(r: &std::io::Result<T>) -> String {
     match r {

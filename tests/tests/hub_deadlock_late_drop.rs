@@ -5,7 +5,6 @@
 //! drops its handle *after* the hub went to sleep, the hub must notice and
 //! report, instead of sleeping for ever.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -24,11 +23,6 @@ fn asleep_in_epoll(tid: libc::pid_t) -> bool {
     nr.is_some_and(|n| epoll.contains(&n))
 }
 
-/// The message of a caught panic.
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
-}
-
 /// On a new thread with a hub, hands the hub's `Handle` to `dropper`
 /// (given the thread's id), which runs on a thread of its own, while the
 /// main greenlet waits on an event nothing sets; returns what that wait
@@ -43,10 +37,9 @@ fn wait_while_a_thread_drops_the_handle(
         let link = std::fs::read_link("/proc/thread-self").unwrap();
         let tid: libc::pid_t = link.file_name().unwrap().to_str().unwrap().parse().unwrap();
         let dropper = std::thread::spawn(move || dropper(handle, tid));
-        let never = guv::Event::new();
-        let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
+        let message = guv_tests::deadlock_report();
         dropper.join().unwrap();
-        report.send(outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())).unwrap();
+        report.send(message).unwrap();
     });
     let message = reported.recv_timeout(Duration::from_secs(30)).expect("the hub slept for ever: no deadlock report");
     hub_thread.join().unwrap();

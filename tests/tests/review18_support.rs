@@ -1,14 +1,8 @@
 //! Review 18: `guv::block_on` and the async traits of green sockets.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
-
-/// The message of a caught panic.
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
-}
 
 /// A greenlet killed while `block_on` parks it is gone: a waker of its
 /// future that lives on (held by another thread, as an async library's
@@ -33,11 +27,7 @@ fn a_greenlet_killed_inside_block_on_leaves_no_remote_handle_behind() {
             }))
         });
         parked.wait();
-        g.kill();
-        assert!(matches!(g.wait(), Err(guv::Error::Killed)));
-        let never = guv::Event::new();
-        let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
-        report.send(outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())).unwrap();
+        report.send(guv_tests::kill_then_deadlock_report(g)).unwrap();
     });
     let kept = keep_rx.recv_timeout(Duration::from_secs(30)).unwrap();
     let message = reported.recv_timeout(Duration::from_secs(30));

@@ -1,13 +1,7 @@
 //! Review 18: green `thread::park` when the parked greenlet is killed.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::time::Duration;
-
-/// The message of a caught panic.
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
-}
 
 /// A greenlet killed in the green `thread::park` is gone, although its
 /// `Thread` handle lives on in another OS thread (which could still call
@@ -27,11 +21,7 @@ fn a_greenlet_killed_in_park_leaves_no_remote_handle_behind() {
         });
         // `g` runs up to its park before this yield returns.
         guv::gyield();
-        g.kill();
-        assert!(matches!(g.wait(), Err(guv::Error::Killed)));
-        let never = guv::Event::new();
-        let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
-        report.send(outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())).unwrap();
+        report.send(guv_tests::kill_then_deadlock_report(g)).unwrap();
     });
     let kept = keep_rx.recv_timeout(Duration::from_secs(30)).unwrap();
     let message = reported.recv_timeout(Duration::from_secs(30));
@@ -53,11 +43,7 @@ fn a_greenlet_killed_in_join_leaves_no_remote_handle_behind() {
         let joiner = guv::spawn(move || stuck.join());
         // Both run up to their waits before this yield returns.
         guv::gyield();
-        joiner.kill();
-        assert!(matches!(joiner.wait(), Err(guv::Error::Killed)));
-        let never = guv::Event::new();
-        let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
-        report.send(outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())).unwrap();
+        report.send(guv_tests::kill_then_deadlock_report(joiner)).unwrap();
     });
     let message = reported
         .recv_timeout(Duration::from_secs(30))

@@ -1,13 +1,7 @@
 //! Review 18: `guv::tpool::execute` when its caller is killed.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::time::Duration;
-
-/// The message of a caught panic.
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
-}
 
 /// A greenlet killed while `execute` waits for a job that does not end
 /// (PATCHING.md's `tpool::execute(move || rx.recv())` on a channel nothing
@@ -31,11 +25,7 @@ fn a_caller_killed_inside_execute_leaves_no_remote_handle_behind() {
         });
         // `g` set the event and went on into `execute`, where it parks.
         started.wait();
-        g.kill();
-        assert!(matches!(g.wait(), Err(guv::Error::Killed)));
-        let never = guv::Event::new();
-        let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
-        report.send(outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())).unwrap();
+        report.send(guv_tests::kill_then_deadlock_report(g)).unwrap();
     });
     let message = reported.recv_timeout(Duration::from_secs(30));
     // Ends the job (and the hub's wait, if it still sleeps).

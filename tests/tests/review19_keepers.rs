@@ -3,16 +3,10 @@
 //! thread.
 
 use std::io::Read;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use futures_lite::AsyncReadExt;
-
-/// The message of a caught panic.
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
-}
 
 /// A greenlet killed while it waits for input on the green stdin is gone:
 /// its remote waker must not stay in the stdin thread's list of waiters,
@@ -32,11 +26,7 @@ fn a_stdin_read_killed_while_waiting_leaves_no_remote_handle_behind() {
         });
         // `g` set the event and went on into the read, where it parks.
         started.wait();
-        g.kill();
-        assert!(matches!(g.wait(), Err(guv::Error::Killed)));
-        let never = guv::Event::new();
-        let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
-        let message = outcome.map_or_else(panic_message, |()| "the wait returned".to_owned());
+        let message = guv_tests::kill_then_deadlock_report(g);
         println!("RESULT {}", message.replace('\n', " "));
         return;
     }
@@ -107,9 +97,7 @@ fn abandon_an_async_read_off_home(helper: Helper, drop_on: DropOn) -> String {
             peer.read(&mut [0; 8]).map_err(|e| e.kind())
         });
         assert_eq!(got, Ok(0), "the peer must see end-of-file once the socket is dropped");
-        let never = guv::Event::new();
-        let outcome = catch_unwind(AssertUnwindSafe(|| never.wait()));
-        report.send(outcome.map_or_else(panic_message, |()| "the wait returned".to_owned())).unwrap();
+        report.send(guv_tests::deadlock_report()).unwrap();
     });
     match reported.recv_timeout(Duration::from_secs(20)) {
         Ok(message) => {
