@@ -128,3 +128,60 @@ fn a_shutdown_lets_requests_in_flight_on_every_worker_finish() {
     assert_eq!(served.load(Ordering::SeqCst), 12);
     assert!(threads_seen.lock().unwrap().len() >= 2, "the requests were spread over the workers");
 }
+
+/// The child's side of the test below: its own hub runs on epoll, but every
+/// new thread's hub fails to start (`GUV_BACKEND` names no backend), so
+/// the second worker cannot start. It prints what `run_unix` returned.
+fn worker_fails_child() {
+    guv::hub::set_backend(Box::new(guv::hub::EpollBackend::new().unwrap())).unwrap();
+    let dir = TempDir::new("review19", "worker-fails");
+    let path = dir.path().join("s.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = Server::new(|_req: http::Request<Body>| http::Response::new(Body::from("hi"))).workers(2);
+    println!("starting");
+    let result = server.run_unix(listener);
+    println!("returned {}", result.is_err());
+}
+
+#[test]
+fn a_worker_that_cannot_start_stops_the_server() {
+    const NAME: &str = "a_worker_that_cannot_start_stops_the_server";
+    if guv_tests::child_role().as_deref() == Some("worker-fails") {
+        worker_fails_child();
+        return;
+    }
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GUV_TEST_CHILD", "worker-fails")
+        .env("GUV_BACKEND", "no-such-backend")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let outcome = loop {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) if line.contains("returned ") => break Some(line),
+            Ok(line) => seen.push(line),
+            Err(_) => break None,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let line =
+        outcome.unwrap_or_else(|| panic!("run_unix kept serving with a worker short; the child printed {seen:?}"));
+    assert!(line.ends_with("returned true"), "{line}");
+    assert!(seen.iter().any(|l| l.contains("starting")), "{seen:?}");
+}
