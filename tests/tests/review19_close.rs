@@ -117,3 +117,34 @@ fn pipelined_requests_then_eof_get_every_answer_then_one_goodbye() {
     s.shutdown().unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_client_that_stops_reading_before_the_goodbye_does_not_hold_the_shutdown_past_its_deadline() {
+    // A big answer with `Connection: close` that the client never reads:
+    // the flush before the goodbye waits for it (busy), and the shutdown
+    // kills it at its deadline, with no goodbye after the cut.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let big = |_req: http::Request<Body>| http::Response::new(Body::from(vec![b'x'; 16 << 20]));
+    let server = Server::new(big)
+        .shutdown_timeout(Duration::from_millis(300))
+        .send_timeout(Some(Duration::from_secs(600)))
+        .wrap_stream_with_close(Ok, move |_: &mut guv::net::TcpStream| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+    let s = TestServer::start(server);
+    let mut c = s.connect();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    // The answer has begun: the server is busy writing it.
+    let mut first = [0u8; 12];
+    c.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let start = Instant::now();
+    within(Duration::from_secs(20), "the shutdown", move || s.shutdown().unwrap());
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    assert!(rest.len() + 12 < 16 << 20, "the cut answer came whole");
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "a goodbye after a cut answer");
+}
