@@ -168,6 +168,10 @@ impl Drop for Slot {
     }
 }
 
+/// A slot taken ahead of its member ([`GreenPool::reserve`]); given back
+/// when dropped unused.
+pub(crate) struct Reservation(Slot);
+
 /// Takes a `killall` caller's entry out of the `released` list when its
 /// wait ends, served or not (also when it unwinds).
 struct Leave<'a>(&'a RefCell<WaitList<(), ()>>, waiters::WaitKey);
@@ -351,6 +355,36 @@ impl GreenPool {
             f();
             drop(slot);
         });
+    }
+
+    /// Takes a slot now, waiting while the pool is full, for a member
+    /// spawned later with [`spawn_reserved`](GreenPool::spawn_reserved):
+    /// for a caller that must not take up work (accept a connection) it has
+    /// no room for yet. Dropping the reservation gives the slot back.
+    pub(crate) fn reserve(&self) -> Reservation {
+        Reservation(self.slot())
+    }
+
+    /// [`spawn_with`](GreenPool::spawn_with) into a slot taken by
+    /// [`reserve`](GreenPool::reserve): never waits.
+    pub(crate) fn spawn_reserved<F, T>(
+        &self,
+        reserved: Reservation,
+        builder: crate::Builder,
+        f: F,
+    ) -> std::io::Result<GreenThread<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let slot = reserved.0;
+        debug_assert!(Rc::ptr_eq(&slot.pool, &self.inner), "a reservation of another pool");
+        builder.spawn(move || {
+            slot.enter();
+            let result = f();
+            drop(slot);
+            result
+        })
     }
 
     fn slot(&self) -> Slot {

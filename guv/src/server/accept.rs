@@ -163,40 +163,53 @@ fn accept_failure(e: &io::Error) -> AcceptFailure {
 /// listener itself cannot accept any more (it was shut down or is not a
 /// listening socket), which the caller's server stops on. Shared by
 /// [`StreamServer`] and the HTTP server.
-pub(crate) fn accept_loop<L: Listener>(
+///
+/// `room` runs before each `accept` and may park until the server can take
+/// one more connection (the HTTP server's `max_connections`); what it
+/// returns (a pool slot) goes to `start` with the connection, or to the
+/// next `accept` if this one failed. So a full server leaves new clients
+/// on the listener, where a worker sharing it (`Server::run_unix`) takes
+/// them, rather than holding one it cannot serve yet.
+pub(crate) fn accept_loop<L: Listener, R>(
     listener: &L,
     target: &str,
-    mut start: impl FnMut(L::Stream, L::Addr),
+    mut room: impl FnMut() -> R,
+    mut start: impl FnMut(R, L::Stream, L::Addr),
 ) -> io::Error {
     // The server owns the listener: it parks in accept whatever mode the
     // listener was given (one taken over from a non-blocking std listener
     // keeps that mode, see `from_std`).
     let _ = listener.set_nonblocking_mode(false);
+    let mut kept = None;
     loop {
+        let reserved = kept.take().unwrap_or_else(&mut room);
         match listener.accept_conn() {
-            Ok((stream, peer)) => start(stream, peer),
-            Err(e) => match accept_failure(&e) {
-                // Non-blocking after all (user code made a clone of the
-                // listener so: clones share the mode), or its own
-                // `SO_RCVTIMEO` passed: park for the next connection
-                // instead of retrying without a switch, which would starve
-                // every other greenlet of the thread.
-                AcceptFailure::Skip if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(e) = listener.wait_acceptable() {
-                        log::error!(target: target, "cannot wait for connections: {e}; the server stops");
-                        return io::Error::new(e.kind(), format!("{target}: cannot wait for connections: {e}"));
+            Ok((stream, peer)) => start(reserved, stream, peer),
+            Err(e) => {
+                kept = Some(reserved);
+                match accept_failure(&e) {
+                    // Non-blocking after all (user code made a clone of the
+                    // listener so: clones share the mode), or its own
+                    // `SO_RCVTIMEO` passed: park for the next connection
+                    // instead of retrying without a switch, which would starve
+                    // every other greenlet of the thread.
+                    AcceptFailure::Skip if e.kind() == io::ErrorKind::WouldBlock => {
+                        if let Err(e) = listener.wait_acceptable() {
+                            log::error!(target: target, "cannot wait for connections: {e}; the server stops");
+                            return io::Error::new(e.kind(), format!("{target}: cannot wait for connections: {e}"));
+                        }
+                    }
+                    AcceptFailure::Skip => {}
+                    AcceptFailure::BackOff => {
+                        log::error!(target: target, "accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
+                        crate::sleep(ACCEPT_BACKOFF);
+                    }
+                    AcceptFailure::Fatal => {
+                        log::error!(target: target, "accept failed: {e}; the listener cannot accept, the server stops");
+                        return io::Error::new(e.kind(), format!("{target}: the listener cannot accept: {e}"));
                     }
                 }
-                AcceptFailure::Skip => {}
-                AcceptFailure::BackOff => {
-                    log::error!(target: target, "accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
-                    crate::sleep(ACCEPT_BACKOFF);
-                }
-                AcceptFailure::Fatal => {
-                    log::error!(target: target, "accept failed: {e}; the listener cannot accept, the server stops");
-                    return io::Error::new(e.kind(), format!("{target}: the listener cannot accept: {e}"));
-                }
-            },
+            }
         }
     }
 }

@@ -240,8 +240,12 @@ where
             // (both at once if the greenlet is killed before it starts).
             let _closed = closed;
             let listener = listener;
-            let failed =
-                accept_loop(&listener, TARGET, |stream, peer| server.start_handler(&pool, &handler, stream, peer));
+            let failed = accept_loop(
+                &listener,
+                TARGET,
+                || (),
+                |(), stream, peer| server.start_handler(&pool, &handler, stream, peer),
+            );
             server.accept_failed(failed);
         })?;
         *shared.acceptor.borrow_mut() = Some(acceptor);

@@ -9,6 +9,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::shutdown::Control;
 use super::worker::run_worker;
 use super::{Server, ShutdownHandle, unix_app};
 use crate::net::unix::UnixListener;
@@ -236,7 +237,8 @@ where
     /// new threads (`guv-wsgi-1`, ...), each accepting on its own listener.
     /// Returns once every worker has stopped; the first worker error, if
     /// any. A worker whose listener cannot accept any more (see
-    /// [`Server::serve`]) shuts the whole server down.
+    /// [`Server::serve`]), or that cannot start (its thread's hub fails),
+    /// shuts the whole server down.
     ///
     /// ```
     /// use guv::wsgi::{Body, Server};
@@ -279,8 +281,17 @@ where
     for (i, listener) in listeners.enumerate() {
         let (app, cfg, ctl, wrap) = (app.clone(), cfg.clone(), control.clone(), wrap.clone());
         let spawned = std::thread::Builder::new().name(format!("guv-wsgi-{}", i + 1)).spawn(move || {
-            let (listener, app) = make(listener, app, wrap)?;
-            run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl)
+            // A worker that cannot start (its hub or listener fails, or it
+            // panics) stops the others, as worker 0 does below: they would
+            // otherwise serve on, a worker short, until someone else
+            // stopped the server and only then learn of the failure.
+            let failed = StopOnFailure(&ctl);
+            let result = make(listener, app, wrap)
+                .and_then(|(listener, app)| run_worker(app, listener, cfg, max_connections, shutdown_timeout, &ctl));
+            if result.is_ok() {
+                std::mem::forget(failed);
+            }
+            result
         });
         match spawned {
             Ok(t) => threads.push(t),
@@ -291,13 +302,26 @@ where
             }
         }
     }
+    let failed = StopOnFailure(&control);
     let result = make(own, app, wrap)
         .and_then(|(listener, app)| run_worker(app, listener, cfg, max_connections, shutdown_timeout, &control));
-    if result.is_err() {
-        control.shutdown();
+    if result.is_ok() {
+        std::mem::forget(failed);
+    } else {
+        drop(failed); // before the join: the others must stop
     }
     let others = join_all(threads);
     result.and(others)
+}
+
+/// Shuts the server down when dropped: armed while a worker thread runs,
+/// so that one that fails or panics stops the others.
+struct StopOnFailure<'a>(&'a Control);
+
+impl Drop for StopOnFailure<'_> {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
 }
 
 fn join_all(threads: Vec<std::thread::JoinHandle<io::Result<()>>>) -> io::Result<()> {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::shutdown::Control;
 use crate::hub::{Waker, with_hub};
+use crate::pool::Reservation;
 use crate::server::Listener;
 use crate::wsgi::Error;
 use crate::wsgi::handler::{Config, Flags, NOT_WAITING};
@@ -44,8 +45,10 @@ struct Worker {
     conns: RefCell<HashMap<u64, ConnEntry>>,
     next_conn: Cell<u64>,
     /// Caps the connections served at once (`max_connections`): the accept
-    /// loop blocks in `spawn` while it is full, and further clients wait in
-    /// the listen backlog.
+    /// loop takes a slot before it accepts, so while the pool is full it
+    /// does not accept, and further clients wait in the listen backlog (a
+    /// Unix listener shared by the workers hands them to a worker with
+    /// room).
     pool: GreenPool,
     /// `run_worker`, waiting for the stop request or for connections to end.
     main: RefCell<Option<Waker>>,
@@ -67,6 +70,7 @@ impl Worker {
 
     fn start_connection<S: 'static, P: fmt::Debug + 'static>(
         self: &Rc<Self>,
+        slot: Reservation,
         app: &Rc<ServeFn<S, P>>,
         stream: S,
         peer: P,
@@ -81,7 +85,7 @@ impl Worker {
             going_away: Rc::default(),
         });
         let (worker, conn_flags, app) = (self.clone(), flags.clone(), app.clone());
-        let spawned = self.pool.spawn_with(Builder::new(), move || {
+        let spawned = self.pool.spawn_reserved(slot, Builder::new(), move || {
             let _guard = ConnGuard { worker: &worker, id };
             app(stream, peer, &worker.cfg, &conn_flags);
         });
@@ -148,9 +152,12 @@ impl Drop for WorkerGuard<'_> {
 /// fails for good: then the worker stops as if asked to, and its
 /// `run_worker` returns that error.
 fn accept_loop<L: Listener>(worker: &Rc<Worker>, listener: &L, app: &Rc<ServeFn<L::Stream, L::Addr>>) {
-    let failed = crate::server::accept_loop(listener, "guv::wsgi", |stream, peer| {
-        worker.start_connection(app, stream, peer);
-    });
+    let failed = crate::server::accept_loop(
+        listener,
+        "guv::wsgi",
+        || worker.pool.reserve(),
+        |slot, stream, peer| worker.start_connection(slot, app, stream, peer),
+    );
     *worker.failure.borrow_mut() = Some(failed);
     worker.stop();
 }

@@ -1,0 +1,80 @@
+//! Review 19: WebSockets over a wrapped stream with a close hook
+//! (`Server::wrap_stream_with_close`, rustls on both ends) at shutdown:
+//! the WebSocket's own closing frame reaches the client through the TLS
+//! layer, and the close hook (for HTTP answers) is not run on a
+//! connection the app took over.
+
+use std::io;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use guv::websocket::{WebSocket, WebSocketWSGI};
+use guv::wsgi::http::{Request, Response};
+use guv::wsgi::{Body, Server};
+use guv_tests::http::{CLIENT_TIMEOUT, TestServer};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, ServerConfig, ServerConnection, StreamOwned};
+use tungstenite::Message;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+type App = Box<dyn Fn(Request<Body>) -> Response<Body> + Send + Sync>;
+type ServerTls = StreamOwned<ServerConnection, guv::net::TcpStream>;
+
+fn handshake(config: Arc<ServerConfig>) -> impl Fn(guv::net::TcpStream) -> io::Result<ServerTls> + Send + Sync {
+    move |mut tcp| {
+        let mut tls = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+        while tls.is_handshaking() {
+            tls.complete_io(&mut tcp)?;
+        }
+        Ok(StreamOwned::new(tls, tcp))
+    }
+}
+
+#[test]
+fn a_websocket_over_tls_gets_its_going_away_frame_at_the_shutdown_deadline_and_no_http_goodbye() {
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let ws = WebSocketWSGI::new(move |ws: WebSocket| {
+        let _ = tx.lock().unwrap().send("open");
+        while ws.wait().is_some() {}
+    });
+    let app: App = Box::new(move |req| ws.call(req));
+    let goodbyes = Arc::new(AtomicUsize::new(0));
+    let counted = goodbyes.clone();
+    let server = Server::new(app).shutdown_timeout(Duration::from_millis(100)).wrap_stream_with_close(
+        handshake(made.server.clone()),
+        move |tls: &mut ServerTls| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tls.conn.send_close_notify();
+            Ok(())
+        },
+    );
+    let s = TestServer::start(server);
+    let sock = TcpStream::connect(s.addr).unwrap();
+    sock.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    sock.set_write_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    let tls = StreamOwned::new(
+        ClientConnection::new(made.client.clone(), ServerName::try_from("127.0.0.1").unwrap()).unwrap(),
+        sock,
+    );
+    let (mut c, _) = tungstenite::client::client(format!("wss://{}/", s.addr), tls).unwrap();
+    assert_eq!(rx.recv_timeout(CLIENT_TIMEOUT), Ok("open"));
+    c.send(Message::Text("hi".into())).unwrap();
+    let (done_tx, done_rx) = mpsc::channel();
+    let stopper = std::thread::spawn(move || {
+        let r = s.shutdown();
+        let _ = done_tx.send(());
+        r
+    });
+    match c.read() {
+        Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Away, "{frame:?}"),
+        other => panic!("no going-away frame: {other:?}"),
+    }
+    done_rx.recv_timeout(Duration::from_secs(20)).expect("the shutdown ended by its deadline");
+    stopper.join().unwrap().unwrap();
+    assert_eq!(goodbyes.load(Ordering::SeqCst), 0, "the close hook ran on a taken-over connection");
+}
