@@ -317,13 +317,7 @@ impl GreenPool {
         if self.inner.is_full() && self.inner.is_member() {
             return Ok(GreenThread::finished(run_inline(f)));
         }
-        let slot = self.slot();
-        builder.spawn(move || {
-            slot.enter();
-            let result = f();
-            drop(slot);
-            result
-        })
+        self.spawn_reserved(self.reserve(), builder, f)
     }
 
     /// Like [`spawn`](GreenPool::spawn), for a function whose result nobody

@@ -16,6 +16,7 @@ use super::{DEFAULT_KILL_TIMEOUT, StopServe, TARGET};
 use super::{StreamServer, accept_loop};
 use crate::greenlet::{KillSignal, TimeoutSignal};
 use crate::hub::{Waker, with_hub};
+use crate::pool::Reservation;
 use crate::{Builder, Error, GreenPool, GreenThread};
 
 /// The state a server and its handles share (hub-local).
@@ -78,8 +79,14 @@ impl Shared {
 
     /// Runs on the accept greenlet: spawns the connection's handler into
     /// the pool, waiting there while the pool is full.
-    pub(super) fn start_handler<F, S, P>(self: &Rc<Self>, pool: &GreenPool, handler: &Rc<F>, stream: S, peer: P)
-    where
+    pub(super) fn start_handler<F, S, P>(
+        self: &Rc<Self>,
+        pool: &GreenPool,
+        slot: Reservation,
+        handler: &Rc<F>,
+        stream: S,
+        peer: P,
+    ) where
         F: Fn(S, P) -> io::Result<()> + 'static,
         S: 'static,
         P: Clone + fmt::Debug + 'static,
@@ -93,7 +100,7 @@ impl Shared {
         let guard = HandlerGuard { shared: self.clone(), id };
         let handler = handler.clone();
         let who = peer.clone(); // a copy, for an IP address
-        let spawned = pool.spawn_with(Builder::new(), move || {
+        let spawned = pool.spawn_reserved(slot, Builder::new(), move || {
             run_handler(&*handler, stream, peer, &guard.shared);
             drop(guard);
         });

@@ -122,8 +122,9 @@ where
     }
 
     /// The most handlers running at once (at least 1). While that many
-    /// run, the server takes one more connection and waits with it for a
-    /// free slot; the others wait in the listen backlog.
+    /// run, the server accepts nothing: new clients wait in the listen
+    /// backlog, where another server on a clone of the listener (another
+    /// thread's, say) may take them, until a slot is free.
     ///
     /// ```
     /// use std::io::Write;
@@ -243,8 +244,8 @@ where
             let failed = accept_loop(
                 &listener,
                 TARGET,
-                || (),
-                |(), stream, peer| server.start_handler(&pool, &handler, stream, peer),
+                || pool.reserve(),
+                |slot, stream, peer| server.start_handler(&pool, slot, &handler, stream, peer),
             );
             server.accept_failed(failed);
         })?;
