@@ -41,7 +41,7 @@ fn main() -> std::io::Result<()> {
         eprintln!("hello_server: {signal}, stopping");
         stop.shutdown();
     });
-    println!("hello_server listening on http://{} ({workers} worker(s))", bound.local_addr());
+    println!("hello_server listening on http://{} ({} worker(s))", bound.local_addr(), bound.workers());
     bound.run()?;
     println!("hello_server stopped");
     Ok(())

@@ -32,6 +32,12 @@ fn start(workers: &str) -> (Server, SocketAddr, BufReader<std::process::ChildStd
     out.read_line(&mut line).expect("read its first line");
     let addr = line.split("http://").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|a| a.parse().ok());
     let addr = addr.unwrap_or_else(|| panic!("no address in {line:?}"));
+    // `0` is one worker per core, and the line says how many that is.
+    let expected = match workers {
+        "0" => std::thread::available_parallelism().unwrap().get(),
+        n => n.parse().unwrap(),
+    };
+    assert!(line.ends_with(&format!("({expected} worker(s))\n")), "{line:?}");
     (Server(child), addr, out)
 }
 
@@ -107,4 +113,9 @@ fn ctrl_c_stops_the_main_job_gracefully() {
 #[test]
 fn sigterm_stops_every_worker_of_the_main_job() {
     stops_gracefully_on("TERM", "2");
+}
+
+#[test]
+fn sigterm_stops_the_main_job_with_a_worker_per_core() {
+    stops_gracefully_on("TERM", "0");
 }

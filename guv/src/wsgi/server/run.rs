@@ -209,6 +209,20 @@ where
         self.local
     }
 
+    /// How many worker hubs [`run`](Bound::run) will start: one per
+    /// listener bound, so `workers(0)` shows here as the number of cores.
+    ///
+    /// ```
+    /// # use guv::wsgi::{Body, Server};
+    /// # fn hello(_: http::Request<Body>) -> http::Response<Body> { http::Response::new(Body::from("hi")) }
+    /// assert_eq!(Server::new(hello).workers(3).bind("127.0.0.1:0").unwrap().workers(), 3);
+    /// let cores = std::thread::available_parallelism().unwrap().get();
+    /// assert_eq!(Server::new(hello).workers(0).bind("127.0.0.1:0").unwrap().workers(), cores);
+    /// ```
+    pub fn workers(&self) -> usize {
+        self.listeners.len()
+    }
+
     /// A handle that stops the server from any thread.
     ///
     /// ```
