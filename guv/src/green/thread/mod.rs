@@ -41,12 +41,12 @@
 //! thread, `guv::original!(std::thread::spawn)` in patched code).
 //!
 //! The identity and the park token are in `handle.rs` ([`Thread`],
-//! [`current`], [`park`]); spawning and joining in `spawn.rs` ([`spawn`],
+//! [`current`], [`park`]); spawning and joining in `spawning.rs` ([`spawn`],
 //! [`Builder`], [`JoinHandle`]); sleeping, yielding and the deprecated
 //! `*_ms` twins here.
 
 mod handle;
-mod spawn;
+mod spawning;
 
 pub use std::thread::*;
 
@@ -54,8 +54,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use handle::{Thread, ThreadId, current, park, park_timeout};
-pub use spawn::{Builder, JoinHandle, spawn};
-pub(super) use spawn::{Packet, Share, run_body};
+pub use spawning::{Builder, JoinHandle, spawn};
+pub(super) use spawning::{Packet, Share, run_body};
 
 pub use super::scope::{Scope, ScopedJoinHandle, scope};
 
