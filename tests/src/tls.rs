@@ -1,10 +1,11 @@
 //! TLS for the tests that speak it (rustls with the `ring` provider): a
 //! fresh self-signed certificate per call.
 
+use std::io;
 use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 
 /// A certificate and the two ends that use it.
 pub struct SelfSigned {
@@ -26,4 +27,23 @@ pub fn self_signed(name: &str) -> SelfSigned {
     roots.add(cert.clone()).expect("root");
     let client = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
     SelfSigned { server: Arc::new(server), client: Arc::new(client), cert }
+}
+
+/// The server's end of a TLS session over a green socket, as the tests'
+/// `Server::wrap_stream` hooks make it.
+pub type ServerTls = StreamOwned<ServerConnection, guv::net::TcpStream>;
+
+/// The server side of a TLS handshake on an accepted green socket (the
+/// body of a `wrap_stream` hook): the session once the handshake is done.
+pub fn accept(config: &Arc<ServerConfig>, mut tcp: guv::net::TcpStream) -> io::Result<ServerTls> {
+    let mut tls = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+    while tls.is_handshaking() {
+        tls.complete_io(&mut tcp)?;
+    }
+    Ok(StreamOwned::new(tls, tcp))
+}
+
+/// A `wrap_stream` hook that does only the handshake ([`accept`]).
+pub fn handshake(config: Arc<ServerConfig>) -> impl Fn(guv::net::TcpStream) -> io::Result<ServerTls> + Send + Sync {
+    move |tcp| accept(&config, tcp)
 }

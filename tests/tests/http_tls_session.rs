@@ -11,30 +11,16 @@ use std::time::{Duration, Instant};
 use guv::wsgi::{Body, Server, Wrapping, http};
 use guv_tests::http::{CLIENT_TIMEOUT, TestServer};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection, StreamOwned};
+use rustls::{ClientConfig, ClientConnection, ServerConfig, StreamOwned};
 
 fn app(req: http::Request<Body>) -> http::Response<Body> {
     http::Response::new(Body::from(format!("path {}", req.uri().path())))
 }
 
-type ServerTls = StreamOwned<ServerConnection, guv::net::TcpStream>;
-
-/// The hook that makes a TLS session of an accepted socket: the handshake
-/// is done inside.
-fn handshake(config: Arc<ServerConfig>) -> impl Fn(guv::net::TcpStream) -> io::Result<ServerTls> + Send + Sync {
-    move |mut tcp| {
-        let mut tls = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
-        while tls.is_handshaking() {
-            tls.complete_io(&mut tcp)?;
-        }
-        Ok(StreamOwned::new(tls, tcp))
-    }
-}
-
 /// `server` speaking TLS with `config`, sending `close_notify` on a
 /// graceful close.
 fn https<A: guv::wsgi::Service>(server: Server<A>, config: Arc<ServerConfig>) -> Server<A, Wrapping> {
-    server.wrap_stream_with_close(handshake(config), |tls: &mut ServerTls| {
+    server.wrap_stream_with_close(guv_tests::tls::handshake(config), |tls: &mut guv_tests::tls::ServerTls| {
         tls.conn.send_close_notify();
         Ok(())
     })
@@ -160,7 +146,7 @@ fn without_a_close_hook_the_socket_closes_under_the_session() {
     // `wrap_stream` alone has nothing to say goodbye with: the answer
     // is whole (its framing says so), the TLS session ends uncleanly.
     let made = guv_tests::tls::self_signed("127.0.0.1");
-    let s = TestServer::start(Server::new(app).wrap_stream(handshake(made.server.clone())));
+    let s = TestServer::start(Server::new(app).wrap_stream(guv_tests::tls::handshake(made.server.clone())));
     let mut c = client(&made.client, connect(s.addr));
     c.write_all(b"GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     let (got, end) = read_to_end(&mut c);

@@ -17,7 +17,7 @@ use std::time::Duration;
 use guv::wsgi::{Body, Server, Upgrade, http};
 use guv_tests::http::{CLIENT_TIMEOUT, TestServer};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection, StreamOwned};
+use rustls::{ClientConfig, ClientConnection, ServerConfig, StreamOwned};
 
 thread_local! {
     /// A duplicate of the connection's socket, kept by the hook, for the app
@@ -82,13 +82,9 @@ fn a_reader_parked_on_a_tls_connection_gets_the_record_a_concurrent_write_took_i
     };
     let config = server_cfg.clone();
     let server =
-        Server::new(app).shutdown_timeout(Duration::from_secs(2)).wrap_stream(move |mut tcp: guv::net::TcpStream| {
+        Server::new(app).shutdown_timeout(Duration::from_secs(2)).wrap_stream(move |tcp: guv::net::TcpStream| {
             PROBE.with(|p| *p.borrow_mut() = Some(tcp.try_clone().expect("try_clone")));
-            let mut tls = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
-            while tls.is_handshaking() {
-                tls.complete_io(&mut tcp)?;
-            }
-            Ok(StreamOwned::new(tls, tcp))
+            guv_tests::tls::accept(&config, tcp)
         });
     let s = TestServer::serve(server, guv_tests::net::listener_with_sndbuf(4096));
 

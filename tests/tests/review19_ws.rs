@@ -4,7 +4,6 @@
 //! layer, and the close hook (for HTTP answers) is not run on a
 //! connection the app took over.
 
-use std::io;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,22 +15,11 @@ use guv::wsgi::http::{Request, Response};
 use guv::wsgi::{Body, Server};
 use guv_tests::http::{CLIENT_TIMEOUT, TestServer};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConnection, ServerConfig, ServerConnection, StreamOwned};
+use rustls::{ClientConnection, StreamOwned};
 use tungstenite::Message;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 type App = Box<dyn Fn(Request<Body>) -> Response<Body> + Send + Sync>;
-type ServerTls = StreamOwned<ServerConnection, guv::net::TcpStream>;
-
-fn handshake(config: Arc<ServerConfig>) -> impl Fn(guv::net::TcpStream) -> io::Result<ServerTls> + Send + Sync {
-    move |mut tcp| {
-        let mut tls = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
-        while tls.is_handshaking() {
-            tls.complete_io(&mut tcp)?;
-        }
-        Ok(StreamOwned::new(tls, tcp))
-    }
-}
 
 #[test]
 fn a_websocket_over_tls_gets_its_going_away_frame_at_the_shutdown_deadline_and_no_http_goodbye() {
@@ -46,8 +34,8 @@ fn a_websocket_over_tls_gets_its_going_away_frame_at_the_shutdown_deadline_and_n
     let goodbyes = Arc::new(AtomicUsize::new(0));
     let counted = goodbyes.clone();
     let server = Server::new(app).shutdown_timeout(Duration::from_millis(100)).wrap_stream_with_close(
-        handshake(made.server.clone()),
-        move |tls: &mut ServerTls| {
+        guv_tests::tls::handshake(made.server.clone()),
+        move |tls: &mut guv_tests::tls::ServerTls| {
             counted.fetch_add(1, Ordering::SeqCst);
             tls.conn.send_close_notify();
             Ok(())

@@ -66,16 +66,12 @@ fn https<A: guv::wsgi::Service>(
     let hooked = Hooked { runs: Arc::new(AtomicUsize::new(0)) };
     let runs = hooked.runs.clone();
     let started = started.map(std::sync::Mutex::new);
-    let server = server.wrap_stream(move |mut tcp: guv::net::TcpStream| {
+    let server = server.wrap_stream(move |tcp: guv::net::TcpStream| {
         runs.fetch_add(1, Ordering::SeqCst);
         if let Some(started) = &started {
             let _ = started.lock().unwrap().send(());
         }
-        let mut tls = ServerConnection::new(config.clone()).map_err(io::Error::other)?;
-        while tls.is_handshaking() {
-            tls.complete_io(&mut tcp)?;
-        }
-        Ok(StreamOwned::new(tls, tcp))
+        guv_tests::tls::accept(&config, tcp)
     });
     (server, hooked)
 }
