@@ -37,7 +37,7 @@ pub(crate) mod sealed {
     use super::*;
 
     /// What the servers need of a listener.
-    pub trait Accept: 'static {
+    pub trait Accept: std::os::fd::AsFd + 'static {
         /// The connections it accepts.
         type Stream: 'static;
         /// The peer addresses `accept` reports.
@@ -52,7 +52,9 @@ pub(crate) mod sealed {
         /// Parks until a connection may be accepted: for the accept loop
         /// when `accept` said `WouldBlock` (a clone made non-blocking
         /// shares the mode), so that it does not spin.
-        fn wait_acceptable(&self) -> io::Result<()>;
+        fn wait_acceptable(&self) -> io::Result<()> {
+            crate::trampoline(self, crate::Interest::READABLE, None)
+        }
 
         /// The listening address as a `ServerHandle` reports it: an error
         /// that says why for a Unix-domain listener, which has no IP address.
@@ -71,10 +73,6 @@ pub(crate) mod sealed {
             self.set_nonblocking(nonblocking)
         }
 
-        fn wait_acceptable(&self) -> io::Result<()> {
-            crate::trampoline(self, crate::Interest::READABLE, None)
-        }
-
         fn inet_addr(&self) -> io::Result<SocketAddr> {
             self.local_addr()
         }
@@ -90,10 +88,6 @@ pub(crate) mod sealed {
 
         fn set_nonblocking_mode(&self, nonblocking: bool) -> io::Result<()> {
             self.set_nonblocking(nonblocking)
-        }
-
-        fn wait_acceptable(&self) -> io::Result<()> {
-            crate::trampoline(self, crate::Interest::READABLE, None)
         }
 
         fn inet_addr(&self) -> io::Result<SocketAddr> {
