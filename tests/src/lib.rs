@@ -48,6 +48,19 @@ pub fn kill_then_deadlock_report<T: 'static>(g: guv::GreenThread<T>) -> String {
     deadlock_report()
 }
 
+/// Puts `sig`'s disposition back to the default in this process, for a
+/// child test that expects to die of it. A process started from a
+/// background job of a non-interactive shell (a CI runner's, say) inherits
+/// SIGINT ignored, and guv rightly restores what it found once the last
+/// registration goes. Call it before anything in the process installs a
+/// handler for `sig`.
+pub fn default_disposition(sig: libc::c_int) {
+    // SAFETY: signal(2) with SIG_DFL; the caller's process has no handler
+    // of its own for `sig` that this could cut off.
+    let previous = unsafe { libc::signal(sig, libc::SIG_DFL) };
+    assert_ne!(previous, libc::SIG_ERR, "signal({sig}): {}", std::io::Error::last_os_error());
+}
+
 /// An I/O result as the twin tests compare it: `ok`, or the error's kind.
 pub fn io_kind<T>(r: &std::io::Result<T>) -> String {
     match r {

@@ -388,6 +388,7 @@ fn child_sigint_and_sigterm_stop_gracefully_then_kill_again() {
     if !in_child() {
         return;
     }
+    guv_tests::default_disposition(libc::SIGINT);
     // gunicorn's worker: a SIGTERM stops the serving loop cleanly.
     let stop = Rc::new(guv::Event::new());
     let s = stop.clone();

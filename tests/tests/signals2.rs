@@ -326,6 +326,7 @@ fn child_a_leaked_handler_goes_with_its_thread() {
     if !in_child() {
         return;
     }
+    guv_tests::default_disposition(libc::SIGINT);
     std::thread::spawn(|| {
         let ran = Rc::new(guv::Event::new());
         let r = ran.clone();
