@@ -51,8 +51,8 @@ pub fn kill_then_deadlock_report<T: 'static>(g: guv::GreenThread<T>) -> String {
 /// Puts `sig`'s disposition back to the default in this process, for a
 /// child test that expects to die of it. A process started from a
 /// background job of a non-interactive shell (a CI runner's, say) inherits
-/// SIGINT ignored, and guv rightly restores what it found once the last
-/// registration goes. Call it before anything in the process installs a
+/// SIGINT and SIGQUIT ignored, and guv rightly restores what it found once
+/// the last registration goes. Call it before anything in the process installs a
 /// handler for `sig`.
 pub fn default_disposition(sig: libc::c_int) {
     // SAFETY: signal(2) with SIG_DFL; the caller's process has no handler

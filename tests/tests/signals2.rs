@@ -100,7 +100,9 @@ fn child_children_inherit_a_signal_ignored_before_guv_caught_it() {
         return;
     }
     // As under nohup: SIGHUP ignored when the program starts. SIGQUIT has
-    // its default action, SIGUSR2 a handler of the program's own.
+    // its default action (set here: a background job inherits it
+    // ignored), SIGUSR2 a handler of the program's own.
+    guv_tests::default_disposition(libc::SIGQUIT);
     // SAFETY: sets SIGHUP's disposition to SIG_IGN.
     assert_ne!(unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) }, libc::SIG_ERR);
     install(libc::SIGUSR2, counting_handler as *const () as libc::sighandler_t, 0, &[]);
