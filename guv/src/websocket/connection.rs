@@ -245,8 +245,12 @@ impl WebSocket {
     /// off, without a closing frame; call `close` first to have it
     /// delivered. Sending a `Message::Close` starts the closing handshake
     /// as [`close`](WebSocket::close) does, with the same close timeout.
-    /// A ping or pong over 125 bytes, or a close reason over 123, is
-    /// refused (`InvalidInput`) and nothing is sent (RFC 6455 5.5).
+    /// A ping or pong over 125 bytes, a close reason over 123 (RFC 6455
+    /// 5.5), or a closing code that may not be sent (7.4: 1005, 1006 and
+    /// 1015, which only report locally, and the unassigned ones — below
+    /// 1000, 1004, 1014, 1016 to 2999, from 5000), is refused
+    /// (`InvalidInput`), nothing is sent, and the connection goes on.
+    /// Applications may use 3000 to 4999.
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
@@ -290,6 +294,17 @@ impl WebSocket {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("guv::websocket: a control frame carries at most 125 bytes, not {control_len}"),
+            ));
+        }
+        // RFC 6455 7.4: 1005, 1006 and 1015 only report locally what
+        // happened, others are unassigned; a client fails the connection on
+        // one (1002), and tungstenite would send it as given.
+        if let Message::Close(Some(f)) = &msg
+            && !f.code.is_allowed()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("guv::websocket: closing code {} may not be sent (RFC 6455 7.4)", u16::from(f.code)),
             ));
         }
         if let Message::Close(_) = msg {
