@@ -162,3 +162,32 @@ fn an_upgrade_on_a_kept_alive_connection_after_a_plain_request() {
     raw.write_all(&guv_tests::http::ws_frame(0x81, b"echo me")).unwrap();
     assert_eq!(guv_tests::http::read_ws_frame(&mut raw).unwrap(), (0x81, b"echo me".to_vec()));
 }
+
+/// Once the closing handshake has begun, whoever began it, `send` fails
+/// with `NotConnected`, as it does once the client has vanished — not with
+/// `InvalidData` and tungstenite's "protocol error: Sending after closing",
+/// which blamed the handler for a connection that is simply ending.
+#[test]
+fn send_once_the_closing_handshake_began_is_not_connected() {
+    let (s, rx) = reporting_server(|ws: WebSocket, tx| {
+        if ws.path() == "/server-closes" {
+            ws.close().unwrap();
+        } else {
+            assert!(ws.wait().is_none(), "the client's close");
+        }
+        let e = ws.send("late").unwrap_err();
+        tx.send((ws.path().to_owned(), e.kind(), e.to_string())).unwrap();
+        // (the server closing waits for the client's answer)
+        let _ = ws.wait();
+    });
+    let mut c = client(&s, "/client-closes");
+    c.close(None).unwrap();
+    let mut c2 = client(&s, "/server-closes");
+    for _ in 0..2 {
+        let (path, kind, text) = next(&rx);
+        assert_eq!(kind, std::io::ErrorKind::NotConnected, "{path}: {text}");
+        assert!(text.contains("clos"), "{path}: {text}");
+    }
+    while c.read().is_ok() {}
+    while c2.read().is_ok() {}
+}

@@ -95,6 +95,11 @@ fn to_io(e: tungstenite::Error) -> io::Error {
         tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
             io::Error::new(io::ErrorKind::NotConnected, "guv::websocket: the connection is closed")
         }
+        // Not the handler's protocol error: the connection is ending.
+        tungstenite::Error::Protocol(tungstenite::error::ProtocolError::SendAfterClosing) => io::Error::new(
+            io::ErrorKind::NotConnected,
+            "guv::websocket: the connection is closing: a closing frame went either way",
+        ),
         other => io::Error::new(io::ErrorKind::InvalidData, format!("guv::websocket: {other}")),
     }
 }
@@ -250,7 +255,9 @@ impl WebSocket {
     /// 1015, which only report locally, and the unassigned ones — below
     /// 1000, 1004, 1014, 1016 to 2999, from 5000), is refused
     /// (`InvalidInput`), nothing is sent, and the connection goes on.
-    /// Applications may use 3000 to 4999.
+    /// Applications may use 3000 to 4999. Once the connection is closed or
+    /// closing (a closing frame went either way), `send` fails with
+    /// `NotConnected`.
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
