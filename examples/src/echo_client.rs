@@ -7,6 +7,7 @@
 //! With `--self-test` it starts its own server first (a `guv::StreamServer`).
 
 use std::io::{self, Read, Write};
+use std::process::ExitCode;
 use std::time::Instant;
 
 fn client(addr: &str, id: usize, messages: usize) -> io::Result<()> {
@@ -25,13 +26,39 @@ fn client(addr: &str, id: usize, messages: usize) -> io::Result<()> {
     Ok(())
 }
 
-fn main() -> io::Result<()> {
+/// Argument `i` as a count, `default` if it is not given.
+fn count(args: &[String], i: usize, name: &str, default: usize) -> Result<usize, String> {
+    match args.get(i) {
+        None => Ok(default),
+        Some(a) => a.parse().map_err(|_| format!("{name} must be a whole number, not {a:?}")),
+    }
+}
+
+fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let self_test = args.iter().any(|a| a == "--self-test");
     args.retain(|a| a != "--self-test");
-    let mut addr = args.first().cloned().unwrap_or_else(|| "127.0.0.1:8004".into());
-    let conns: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100);
-    let messages: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let addr = args.first().cloned().unwrap_or_else(|| "127.0.0.1:8004".into());
+    let counts = count(&args, 1, "CONNECTIONS", 100).and_then(|c| Ok((c, count(&args, 2, "MESSAGES", 1000)?)));
+    let (conns, messages) = match counts {
+        Ok(counts) => counts,
+        Err(e) => {
+            eprintln!("echo_client: {e}\nusage: echo_client [--self-test] [ADDR] [CONNECTIONS] [MESSAGES]");
+            return ExitCode::from(2);
+        }
+    };
+    match run(addr, conns, messages, self_test) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echo_client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `conns` clients of `messages` round trips each against `addr` (or,
+/// with `self_test`, against a server of its own).
+fn run(mut addr: String, conns: usize, messages: usize, self_test: bool) -> io::Result<()> {
     let server = if self_test {
         let listener = guv::listen("127.0.0.1:0")?;
         addr = listener.local_addr()?.to_string();

@@ -1,6 +1,7 @@
 //! A JSON echo app on `guv::wsgi`: POST a JSON document to
 //! http://127.0.0.1:8002/ and get `{"echo": <it>, "bytes": <its size>}`
-//! back; anything that is not JSON gets 400 with the parser's message.
+//! back; anything that is not JSON gets 400 with the parser's message,
+//! another method 405, a body over 1 MiB 413.
 //!
 //! Run: `cargo run -p guv-examples --bin json_echo`
 //! then: `curl -d '{"hello": [1, 2]}' http://127.0.0.1:8002/`
@@ -19,7 +20,10 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
 
 fn echo(mut req: Request<Body>) -> Response<Body> {
     if req.method() != Method::POST {
-        return json(StatusCode::METHOD_NOT_ALLOWED, &serde_json::json!({"error": "POST a JSON document"}));
+        let mut r = json(StatusCode::METHOD_NOT_ALLOWED, &serde_json::json!({"error": "POST a JSON document"}));
+        // RFC 9110 15.5.6: a 405 names the methods the resource takes.
+        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return r;
     }
     let mut raw = Vec::new();
     if let Err(e) = req.body_mut().read_to_end(&mut raw) {

@@ -76,3 +76,16 @@ fn echo_client_self_test_runs_its_own_server() {
     assert!(out.status.success(), "echo_client --self-test failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("10 connections, 1000 round trips"), "{stdout}");
 }
+
+#[test]
+fn echo_client_refuses_counts_that_are_not_numbers() {
+    // It used to fall back to its defaults (100 connections of 1000
+    // messages) and run as if nothing were wrong.
+    for (args, named) in [(["127.0.0.1:1", "ten", "5"], "CONNECTIONS"), (["127.0.0.1:1", "2", "-5"], "MESSAGES")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_echo_client")).args(args).output().expect("run echo_client");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("{named} must be a whole number")) && stderr.contains("usage:"), "{stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: it ran: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}

@@ -2,11 +2,12 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::hub::{poll_now, with_hub};
+use crate::io::{Lease, lease, wait_registered};
 use crate::{GreenThread, Interest};
 
 /// One ready fd in [`select`]'s answer.
@@ -62,7 +63,10 @@ impl Drop for Helpers {
 /// `None` waits without limit; `Some(Duration::ZERO)` only checks.
 ///
 /// Errors: an fd that is not open (`EBADF`) or cannot be polled, with the
-/// fd and its position named.
+/// fd and its position named; `NotConnected` if another greenlet closes one
+/// of the fds through guv, or tells the hub it will with
+/// [`notify_close`](crate::notify_close), while the select waits (as a
+/// [`trampoline`](crate::trampoline) on it would end).
 ///
 /// ```
 /// use std::io::Write;
@@ -85,35 +89,47 @@ impl Drop for Helpers {
 /// ```
 pub fn select<F: AsFd>(fds: &[(F, Interest)], timeout: Option<Duration>) -> io::Result<Vec<Readiness>> {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    // Borrows of the fds' registry entries, taken at the first wait and kept
+    // until the select returns: the helpers wait on the entries by name, so
+    // no fd is duplicated (a set of half the open-file limit would fail
+    // with EMFILE) and a close through guv or `notify_close` reaches them.
+    let mut leases: Vec<Lease<'_>> = Vec::new();
     loop {
         let ready = check(fds)?;
         if !ready.is_empty() || deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(ready);
         }
-        // One helper greenlet per fd waits for its edge (on a duplicate of
-        // the fd, so that it owns what it waits on) and wakes us.
-        let failed: Rc<RefCell<Option<io::Error>>> = Rc::default();
-        let woke = with_hub(|hub| -> io::Result<bool> {
+        if leases.is_empty() {
+            leases = fds.iter().map(|(fd, _)| lease(fd.as_fd())).collect::<io::Result<_>>()?;
+        }
+        // One helper greenlet per fd waits for its edge and wakes us.
+        let failed: Rc<RefCell<Option<(usize, io::Error)>>> = Rc::default();
+        let woke = with_hub(|hub| {
             let waker = hub.arm();
             let mut helpers = Helpers(Vec::with_capacity(fds.len()));
-            for (fd, interest) in fds {
-                let dup: OwnedFd = fd.as_fd().try_clone_to_owned()?;
-                let (waker, failed, interest) = (waker.clone(), failed.clone(), *interest);
+            for (index, ((fd, interest), lease)) in fds.iter().zip(&leases).enumerate() {
+                let (raw, generation, interest) = (fd.as_fd().as_raw_fd(), lease.generation(), *interest);
+                let (waker, failed) = (waker.clone(), failed.clone());
                 helpers.0.push(crate::spawn(move || {
-                    if let Err(e) = crate::trampoline(&dup, interest, None) {
-                        *failed.borrow_mut() = Some(e);
+                    if let Err(e) = wait_registered(raw, generation, interest) {
+                        failed.borrow_mut().get_or_insert((index, e));
                     }
                     waker.wake();
                 }));
             }
             let woke = hub.park_until(&waker, deadline);
             drop(helpers);
-            Ok(woke)
-        })?;
-        if let Some(e) = failed.borrow_mut().take()
-            && e.kind() != io::ErrorKind::NotConnected
-        {
-            return Err(io::Error::new(e.kind(), format!("guv::select: {e}")));
+            woke
+        });
+        if let Some((index, e)) = failed.borrow_mut().take() {
+            let raw = fds[index].0.as_fd().as_raw_fd();
+            if e.kind() == io::ErrorKind::NotConnected {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("guv::select: fd {raw} (entry {index}) was closed while the select waited on it"),
+                ));
+            }
+            return Err(io::Error::new(e.kind(), format!("guv::select: waiting on fd {raw} (entry {index}): {e}")));
         }
         if !woke {
             return check(fds);

@@ -39,7 +39,7 @@ pub fn trampoline(fd: impl AsFd, interest: Interest, timeout: Option<Duration>) 
         // before its fd is closed, so a reused fd number's stale entry is
         // gone once pending remote requests are processed.
         hub.drain_remote_now();
-        let generation = hub.io.acquire(fd, false).map_err(|e| unpollable(raw, e))?;
+        let generation = hub.io.acquire(fd, false).map_err(|e| unpollable("guv::trampoline", raw, e))?;
         // Gives the borrow back however this ends, unwinding included (a
         // killed or timed-out caller must not leave the entry behind).
         let _borrow = Borrow { registry: &hub.io, fd, generation };
@@ -107,7 +107,7 @@ pub(crate) fn visit(fd: BorrowedFd<'_>) -> io::Result<Visit> {
         // As in `trampoline`: a stale entry of a reused fd number goes first.
         hub.drain_remote_now();
         let raw = fd.as_raw_fd();
-        let generation = hub.io.acquire(fd, false).map_err(|e| unpollable(raw, e))?;
+        let generation = hub.io.acquire(fd, false).map_err(|e| unpollable("guv::trampoline", raw, e))?;
         Ok(Visit { fd: raw, generation })
     })
 }
@@ -151,30 +151,69 @@ struct Borrow<'a, 'fd> {
 
 impl Drop for Borrow<'_, '_> {
     fn drop(&mut self) {
-        let raw = self.fd.as_raw_fd();
-        let last = {
-            let mut entries = self.registry.entries.borrow_mut();
-            match usize::try_from(raw).ok().and_then(|i| entries.get_mut(i)).and_then(Option::as_mut) {
-                Some(e) if e.generation == self.generation => {
-                    e.borrowers -= 1;
-                    e.borrowers == 0 && !e.owned
-                }
-                _ => false,
-            }
-        };
-        if last {
-            self.registry.release(self.fd, self.generation);
-        }
+        give_back(self.registry, self.fd, self.generation);
     }
 }
 
-fn unpollable(fd: RawFd, e: io::Error) -> io::Error {
+/// Ends one borrow of `fd`'s entry `generation`; the last borrower of an
+/// entry no green type owns removes it. Nothing if the entry is gone (the
+/// fd was closed through guv, or [`notify_close`]d).
+fn give_back(registry: &Registry, fd: BorrowedFd<'_>, generation: u64) {
+    let last = {
+        let mut entries = registry.entries.borrow_mut();
+        match usize::try_from(fd.as_raw_fd()).ok().and_then(|i| entries.get_mut(i)).and_then(Option::as_mut) {
+            Some(e) if e.generation == generation => {
+                e.borrowers -= 1;
+                e.borrowers == 0 && !e.owned
+            }
+            _ => false,
+        }
+    };
+    if last {
+        registry.release(fd, generation);
+    }
+}
+
+/// Borrows `fd`'s entry on this thread's hub, as [`trampoline`] does, for
+/// as long as the [`Lease`] lives: greenlets can then wait on it by name
+/// with [`wait_registered`] (neither owning the fd nor holding a duplicate
+/// of it open), and learn with `NotConnected` that it was closed through
+/// guv or [`notify_close`]d.
+pub(crate) fn lease(fd: BorrowedFd<'_>) -> io::Result<Lease<'_>> {
+    with_hub(|hub| {
+        // As in `trampoline`: a stale entry of a reused fd number goes first.
+        hub.drain_remote_now();
+        let generation = hub.io.acquire(fd, false).map_err(|e| unpollable("guv::select", fd.as_raw_fd(), e))?;
+        Ok(Lease { fd, generation })
+    })
+}
+
+/// A borrow of an fd's entry (see [`lease`]).
+pub(crate) struct Lease<'fd> {
+    fd: BorrowedFd<'fd>,
+    generation: u64,
+}
+
+impl Lease<'_> {
+    /// The borrowed entry's generation, for [`wait_registered`].
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        crate::hub::try_with_hub(|hub| give_back(&hub.io, self.fd, self.generation));
+    }
+}
+
+fn unpollable(who: &str, fd: RawFd, e: io::Error) -> io::Error {
     let why = match e.raw_os_error() {
         Some(libc::EPERM) => "it does not support readiness polling (a regular file or directory?)",
         Some(libc::EBADF) => "it is not an open file descriptor",
         _ => "the poller refused it",
     };
-    io::Error::new(e.kind(), format!("guv::trampoline: cannot wait on fd {fd}: {why}: {e}"))
+    io::Error::new(e.kind(), format!("{who}: cannot wait on fd {fd}: {why}: {e}"))
 }
 
 /// Tells the hub that `fd` is about to be closed: every greenlet waiting on

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::hub::{Backend, Hub, IoEvent, Waker};
 
-pub(crate) use borrowed::{Visit, owned_generation, visit, wait_registered};
+pub(crate) use borrowed::{Lease, Visit, lease, owned_generation, visit, wait_registered};
 pub use borrowed::{notify_close, trampoline};
 pub(crate) use registered::Registered;
 

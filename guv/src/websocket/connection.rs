@@ -95,6 +95,11 @@ fn to_io(e: tungstenite::Error) -> io::Error {
         tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
             io::Error::new(io::ErrorKind::NotConnected, "guv::websocket: the connection is closed")
         }
+        // Not the handler's protocol error: the connection is ending.
+        tungstenite::Error::Protocol(tungstenite::error::ProtocolError::SendAfterClosing) => io::Error::new(
+            io::ErrorKind::NotConnected,
+            "guv::websocket: the connection is closing: a closing frame went either way",
+        ),
         other => io::Error::new(io::ErrorKind::InvalidData, format!("guv::websocket: {other}")),
     }
 }
@@ -245,8 +250,14 @@ impl WebSocket {
     /// off, without a closing frame; call `close` first to have it
     /// delivered. Sending a `Message::Close` starts the closing handshake
     /// as [`close`](WebSocket::close) does, with the same close timeout.
-    /// A ping or pong over 125 bytes, or a close reason over 123, is
-    /// refused (`InvalidInput`) and nothing is sent (RFC 6455 5.5).
+    /// A ping or pong over 125 bytes, a close reason over 123 (RFC 6455
+    /// 5.5), or a closing code that may not be sent (7.4: 1005, 1006 and
+    /// 1015, which only report locally, and the unassigned ones — below
+    /// 1000, 1004, 1014, 1016 to 2999, from 5000), is refused
+    /// (`InvalidInput`), nothing is sent, and the connection goes on.
+    /// Applications may use 3000 to 4999. Once the connection is closed or
+    /// closing (a closing frame went either way), `send` fails with
+    /// `NotConnected`.
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
@@ -290,6 +301,17 @@ impl WebSocket {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("guv::websocket: a control frame carries at most 125 bytes, not {control_len}"),
+            ));
+        }
+        // RFC 6455 7.4: 1005, 1006 and 1015 only report locally what
+        // happened, others are unassigned; a client fails the connection on
+        // one (1002), and tungstenite would send it as given.
+        if let Message::Close(Some(f)) = &msg
+            && !f.code.is_allowed()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("guv::websocket: closing code {} may not be sent (RFC 6455 7.4)", u16::from(f.code)),
             ));
         }
         if let Message::Close(_) = msg {
