@@ -154,3 +154,96 @@ fn without_a_close_hook_the_socket_closes_under_the_session() {
     assert_eq!(end.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
     s.shutdown().unwrap();
 }
+
+/// Reads one answer whose body ends with `tail` (a keep-alive answer: the
+/// connection stays open after it).
+fn read_answer(c: &mut impl Read, tail: &str) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(tail.as_bytes()) {
+        let n = c.read(&mut buf).expect("the answer");
+        assert_ne!(n, 0, "closed before the answer: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(got).unwrap()
+}
+
+/// A client whose handshake is done and that has sent nothing.
+fn shaken_hands(config: &Arc<ClientConfig>, addr: SocketAddr) -> StreamOwned<ClientConnection, TcpStream> {
+    let mut c = client(config, connect(addr));
+    while c.conn.is_handshaking() {
+        c.conn.complete_io(&mut c.sock).expect("the handshake");
+    }
+    c
+}
+
+#[test]
+fn idle_connections_closed_when_a_shutdown_begins_end_with_close_notify() {
+    // A keep-alive connection waiting for its next request, and one that
+    // has shaken hands and sent nothing: both owe nothing, and nothing of
+    // a head has come, so their close is clean. Their greenlets used to be
+    // killed when the shutdown began, which closed the socket under the
+    // session (the client's read failed with UnexpectedEof).
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    // The server tells when its side of a handshake is done: the client's
+    // is done first, and a connection still in the hook is killed.
+    let (shaken_tx, shaken_rx) = std::sync::mpsc::channel::<()>();
+    let shaken_tx = std::sync::Mutex::new(shaken_tx);
+    let config = made.server.clone();
+    let server = Server::new(app).wrap_stream_with_close(
+        move |tcp| {
+            let tls = guv_tests::tls::accept(&config, tcp)?;
+            let _ = shaken_tx.lock().unwrap().send(());
+            Ok(tls)
+        },
+        |tls: &mut guv_tests::tls::ServerTls| {
+            tls.conn.send_close_notify();
+            Ok(())
+        },
+    );
+    let s = TestServer::start(server);
+    let mut kept = client(&made.client, connect(s.addr));
+    kept.write_all(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let answer = read_answer(&mut kept, "path /one");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    shaken_rx.recv().unwrap();
+    let mut fresh = shaken_hands(&made.client, s.addr);
+    shaken_rx.recv_timeout(CLIENT_TIMEOUT).expect("the server's side of the second handshake");
+    s.shutdown().unwrap();
+    for (what, c) in [("keep-alive", &mut kept), ("no request yet", &mut fresh)] {
+        let (rest, end) = read_to_end(c);
+        assert_eq!(rest, "", "{what}");
+        end.unwrap_or_else(|e| panic!("{what}: the session did not end cleanly: {e}"));
+    }
+}
+
+#[test]
+fn an_idle_connection_cut_by_the_header_timeout_ends_with_close_notify() {
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    let server = Server::new(app).header_timeout(Some(Duration::from_millis(300)));
+    let s = TestServer::start(https(server, made.server.clone()));
+    let mut c = client(&made.client, connect(s.addr));
+    c.write_all(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    read_answer(&mut c, "path /one");
+    // Nothing more: the header timeout closes the connection.
+    let (rest, end) = read_to_end(&mut c);
+    assert_eq!(rest, "");
+    end.expect("a clean end of the session");
+    s.shutdown().unwrap();
+}
+
+#[test]
+fn a_head_begun_when_the_header_timeout_cuts_gets_no_close_notify() {
+    // Part of a second head, then nothing: the timeout cuts a request in
+    // the middle, and the client must not see an orderly end.
+    let made = guv_tests::tls::self_signed("127.0.0.1");
+    let server = Server::new(app).header_timeout(Some(Duration::from_millis(300)));
+    let s = TestServer::start(https(server, made.server.clone()));
+    let mut c = client(&made.client, connect(s.addr));
+    c.write_all(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHo").unwrap();
+    read_answer(&mut c, "path /one");
+    let (rest, end) = read_to_end(&mut c);
+    assert_eq!(rest, "");
+    assert_eq!(end.expect_err("a cut, not a clean end").kind(), io::ErrorKind::UnexpectedEof);
+    s.shutdown().unwrap();
+}

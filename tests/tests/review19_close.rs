@@ -148,3 +148,84 @@ fn a_client_that_stops_reading_before_the_goodbye_does_not_hold_the_shutdown_pas
     assert!(rest.len() + 12 < 16 << 20, "the cut answer came whole");
     assert_eq!(calls.load(Ordering::SeqCst), 0, "a goodbye after a cut answer");
 }
+
+#[test]
+fn the_goodbye_of_an_idle_connection_at_shutdown_does_not_hold_it_past_its_deadline() {
+    // An idle keep-alive connection says goodbye when a shutdown begins:
+    // a close hook that parks for ever is cut at the shutdown's deadline.
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let entered_tx = std::sync::Mutex::new(entered_tx);
+    let server = Server::new(app).shutdown_timeout(Duration::from_millis(300)).wrap_stream_with_close(
+        Ok,
+        move |_: &mut guv::net::TcpStream| {
+            let _ = entered_tx.lock().unwrap().send(());
+            guv::sleep(Duration::from_secs(3600));
+            Ok(())
+        },
+    );
+    let s = TestServer::start(server);
+    let mut c = connect(s.addr);
+    c.write_all(b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut client = guv_tests::http::Client::new(c.try_clone().unwrap());
+    assert_eq!(client.read_response().unwrap().text(), "path /p");
+    let start = Instant::now();
+    within(Duration::from_secs(20), "the shutdown", move || s.shutdown().unwrap());
+    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    entered_rx.try_recv().expect("the idle connection's close hook ran");
+    assert!(client.is_closed());
+}
+
+/// A stream whose goodbye is more than a client that reads nothing can
+/// take: it sits in `pending`, and `flush` writes what the socket takes.
+struct LongGoodbye {
+    tcp: guv::net::TcpStream,
+    pending: Vec<u8>,
+}
+
+impl Read for LongGoodbye {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for LongGoodbye {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        while !self.pending.is_empty() {
+            let n = self.tcp.write(&self.pending)?;
+            self.pending.drain(..n);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn the_goodbye_of_an_idle_connection_at_shutdown_is_bounded_by_the_send_timeout() {
+    // The client takes none of the goodbye: the server gives up after the
+    // send timeout, long before the shutdown's deadline.
+    let server = Server::new(app)
+        .shutdown_timeout(Duration::from_secs(600))
+        .send_timeout(Some(Duration::from_millis(300)))
+        .wrap_stream_with_close(
+            |tcp| Ok(LongGoodbye { tcp, pending: Vec::new() }),
+            |s: &mut LongGoodbye| {
+                s.pending = vec![b'x'; 64 << 20];
+                Ok(())
+            },
+        );
+    let s = TestServer::start(server);
+    let mut c = connect(s.addr);
+    c.write_all(b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut client = guv_tests::http::Client::new(c.try_clone().unwrap());
+    assert_eq!(client.read_response().unwrap().text(), "path /p");
+    let start = Instant::now();
+    within(Duration::from_secs(60), "the shutdown", move || s.shutdown().unwrap());
+    assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
+    // The goodbye had begun: its first bytes came after the answer.
+    let mut first = [0u8; 1];
+    c.read_exact(&mut first).expect("the goodbye's first byte");
+    assert_eq!(&first, b"x");
+}

@@ -147,6 +147,61 @@ fn children_inherit_a_signal_ignored_before_guv_caught_it() {
     child_passes("child_children_inherit_a_signal_ignored_before_guv_caught_it", &[]);
 }
 
+/// The `SigIgn` and `SigCgt` masks of a child that a green `Command`
+/// spawns (see [`child_masks`]).
+fn green_child_masks(cmd: &mut guv::green::process::Command) -> (u64, u64) {
+    let out = cmd.arg("/proc/self/status").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mask = |key: &str| {
+        let line = text.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("no {key} in {text}"));
+        u64::from_str_radix(line[key.len()..].trim(), 16).unwrap()
+    };
+    (mask("SigIgn:"), mask("SigCgt:"))
+}
+
+#[test]
+fn child_a_green_command_keeps_a_signal_ignored_before_guv_caught_it() {
+    if !in_child() {
+        return;
+    }
+    // SIGHUP ignored as under nohup, SIGUSR1 at its default (set here, not
+    // inherited from whoever runs the tests); guv catches both.
+    guv_tests::default_disposition(libc::SIGUSR1);
+    // SAFETY: sets SIGHUP's disposition to SIG_IGN.
+    assert_ne!(unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) }, libc::SIG_ERR);
+    let signals = Signals::new([Signal::HUP, Signal::USR1]).unwrap();
+    let expect = |what: &str, (ign, cgt): (u64, u64)| {
+        assert_ne!(ign & bit(libc::SIGHUP), 0, "{what}: SIGHUP stays ignored in the child");
+        assert_eq!(ign & bit(libc::SIGUSR1), 0, "{what}: SIGUSR1 keeps its default");
+        assert_eq!(cgt & (bit(libc::SIGHUP) | bit(libc::SIGUSR1)), 0, "{what}");
+    };
+    // A std command, which guv cannot reach, spawns with posix_spawn: its
+    // child loses "ignored" (what the green command used to do too).
+    let (ign, _) = child_masks(&mut Command::new("cat"));
+    assert_eq!(ign & bit(libc::SIGHUP), 0, "std's posix_spawn child");
+    // The green one keeps it, without being asked: spawned, and run again.
+    let mut green = guv::green::process::Command::new("cat");
+    expect("green", green_child_masks(&mut green));
+    expect("green, again", green_child_masks(&mut green));
+    let from_std = Command::new("cat");
+    expect(
+        "green from std",
+        green_child_masks(guv::green::process::Command::from(from_std).stdout(guv::green::process::Stdio::piped())),
+    );
+    // This process still catches it.
+    raise(libc::SIGHUP);
+    assert_eq!(signals.recv(), Signal::HUP);
+    drop(signals);
+    assert_eq!(current(libc::SIGHUP).sa_sigaction, libc::SIG_IGN, "ignored again");
+    expect("green, after the registration", green_child_masks(&mut guv::green::process::Command::new("cat")));
+}
+
+#[test]
+fn a_green_command_keeps_a_signal_ignored_before_guv_caught_it() {
+    child_passes("child_a_green_command_keeps_a_signal_ignored_before_guv_caught_it", &[]);
+}
+
 // ----- 2. chaining to the previous handler ------------------------------
 
 static CALLS: AtomicUsize = AtomicUsize::new(0);

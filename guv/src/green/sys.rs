@@ -254,12 +254,21 @@ impl ChildWatch {
 
 impl Drop for ChildWatch {
     fn drop(&mut self) {
-        let mut watched = lock(&self.watcher.watched);
-        if let Some(list) = watched.get_mut(&self.pid) {
-            list.retain(|(id, _)| *id != self.id);
-            if list.is_empty() {
+        let taken = {
+            let mut watched = lock(&self.watcher.watched);
+            let list = watched.get_mut(&self.pid);
+            let taken = list.and_then(|list| {
+                let at = list.iter().position(|(id, _)| *id == self.id)?;
+                let (_, waker) = list.swap_remove(at);
+                Some((waker, list.is_empty()))
+            });
+            if let Some((_, true)) = taken {
                 watched.remove(&self.pid);
             }
-        }
+            taken
+        };
+        // Dropped after the lock is released: the last keeper of a hub
+        // wakes it when it goes (see `hub::take_back`).
+        drop(taken);
     }
 }

@@ -101,8 +101,11 @@ impl<T: AsFd> Registered<T> {
         if at_home != Some(true) {
             // Dropped on another thread: the home hub forgets the entry (and
             // wakes its waiters) when it next runs. The kernel drops a closed
-            // fd from the epoll set itself; the generation keeps a reused fd
-            // number's new entry safe.
+            // fd from the epoll set itself once no other fd holds its file
+            // (a clone, an `into_std` here: then the registration stays, and
+            // its edges wake the home hub for nothing; see ARCHITECTURE, "A
+            // `Forget` leaves the fd in the epoll set"); the generation keeps
+            // a reused fd number's new entry safe.
             if let Some(home) = self.home.upgrade() {
                 let _ = home.push(RemoteOp::Forget { fd: self.fd, generation: self.generation });
             }

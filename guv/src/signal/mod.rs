@@ -56,9 +56,10 @@
 //! catches a formerly ignored signal (`SIGHUP` under `nohup`) would no
 //! longer ignore it. guv puts back the dispositions it found in every
 //! child made with `fork` (guv's threads do not exist there, so its
-//! registrations could not see a delivery in it anyway); for std's usual
-//! `posix_spawn`, which runs no hook, [`inherit_dispositions`] does it for
-//! one command.
+//! registrations could not see a delivery in it anyway), and guv's own
+//! [`green::process::Command`](crate::green::process::Command) does it for
+//! every child it spawns; for a std `Command`, whose usual `posix_spawn`
+//! runs no hook, [`inherit_dispositions`] does it for one command.
 //!
 //! While installed, guv's handler calls the handler function that was
 //! there before it (one installed with `sigaction` or `signal`) after
@@ -423,7 +424,8 @@ where
 /// `posix_spawn`, which runs no hook. Adding this hook
 /// makes std use `fork`, which is slower for a process with a large
 /// address space. A [`green::process::Command`](crate::green::process::Command)
-/// takes it through [`as_std_mut`](crate::green::process::Command::as_std_mut).
+/// needs none of this: it adds the hook by itself, when a signal that
+/// was ignored is caught at the time it spawns.
 ///
 /// ```
 /// use guv::signal::{self, Signal, Signals};
@@ -436,6 +438,14 @@ where
 pub fn inherit_dispositions(cmd: &mut std::process::Command) -> &mut std::process::Command {
     sys::restore_before_exec(cmd);
     cmd
+}
+
+/// Whether a child spawned now by `posix_spawn` would lose a disposition
+/// this process had before guv caught its signals (an ignored signal that
+/// guv catches now; see [`inherit_dispositions`]): the green `Command`
+/// asks before it spawns.
+pub(crate) fn children_would_lose_an_ignored_signal() -> bool {
+    sys::catches_an_ignored_signal()
 }
 
 /// A handler registered by [`handler`]; [`cancel`](SignalHandler::cancel)

@@ -287,6 +287,23 @@ fn put_back_kept(skip: libc::c_int) {
     }
 }
 
+/// Whether a child spawned now without a `pre_exec` hook would lose a
+/// disposition guv found: some signal that was `SIG_IGN` before guv's
+/// handler replaced it still has guv's handler (`exec` would make it
+/// `SIG_DFL`). `SIGPIPE` does not count: std resets it in every child.
+/// Reads the kept actions (atomics) and, for each one that was ignored,
+/// the signal's current action.
+pub(super) fn catches_an_ignored_signal() -> bool {
+    KEPT.iter().enumerate().skip(1).any(|(i, kept)| {
+        let sig = i as libc::c_int; // at most MAX: fits
+        // SAFETY: non-null pointers in KEPT point to leaked `Kept`s.
+        let Some(kept) = (unsafe { kept.load(Ordering::Acquire).as_ref() }) else { return false };
+        sig != libc::SIGPIPE
+            && kept.to_restore().sa_sigaction == libc::SIG_IGN
+            && current(sig).is_ok_and(|cur| is_ours(&cur))
+    })
+}
+
 /// The `pthread_atfork` child hook: the child of a `fork` has none of
 /// guv's threads, so its deliveries could never be dispatched; it gets the
 /// dispositions guv found instead, and so does whatever it `exec`s.

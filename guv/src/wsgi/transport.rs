@@ -122,6 +122,11 @@ pub(crate) trait Transport: Sized + 'static {
         Ok(())
     }
 
+    /// Wakes the greenlets parked for the socket to be readable, to look
+    /// again: a connection asked to close while it waits for a head (see
+    /// `Connection::close_when_idle`). Only wrapped streams are asked.
+    fn wake_readers(&self) {}
+
     /// The socket, for socket options and [`crate::notify_close`].
     fn socket_fd(&self) -> BorrowedFd<'_>;
 
@@ -386,6 +391,10 @@ impl Transport for Wrapped {
 
     fn goodbye(&self) -> io::Result<()> {
         self.stream()?.goodbye()
+    }
+
+    fn wake_readers(&self) {
+        self.socket.wake_readers();
     }
 
     fn read_would_block(&self) -> bool {

@@ -22,6 +22,9 @@ pub struct Command {
     stdin_set: bool,
     stdout_set: bool,
     stderr_set: bool,
+    /// The hook of [`crate::signal::inherit_dispositions`] is on `inner`
+    /// (added by [`Command::spawn`] when it was needed; it stays).
+    keeps_dispositions: bool,
 }
 
 impl Command {
@@ -33,7 +36,13 @@ impl Command {
     /// assert_eq!(c.get_program(), "ls");
     /// ```
     pub fn new<S: AsRef<OsStr>>(program: S) -> Command {
-        Command { inner: std::process::Command::new(program), stdin_set: false, stdout_set: false, stderr_set: false }
+        Command {
+            inner: std::process::Command::new(program),
+            stdin_set: false,
+            stdout_set: false,
+            stderr_set: false,
+            keeps_dispositions: false,
+        }
     }
 
     /// Adds an argument.
@@ -235,12 +244,27 @@ impl Command {
     /// so code that matches on either works as with std. (No context is
     /// added: an `io::Error` with a message has no `raw_os_error`.)
     ///
+    /// The child starts with the signal dispositions it would have had
+    /// without guv: while a [`guv::signal`](crate::signal) registration
+    /// catches a signal that this process had ignored (`SIGHUP` under
+    /// `nohup`), the command gets the hook of
+    /// [`signal::inherit_dispositions`](crate::signal::inherit_dispositions),
+    /// so that the child keeps it ignored (`exec` alone would give it the
+    /// default action). std then starts the child with `fork` rather than
+    /// `posix_spawn`; when no such signal is caught, nothing is added.
+    /// [`output`](Command::output) and [`status`](Command::status) spawn
+    /// through this.
+    ///
     /// ```
     /// let e = guv::green::process::Command::new("/nonexistent/guv-program").spawn().unwrap_err();
     /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     /// assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
     /// ```
     pub fn spawn(&mut self) -> io::Result<Child> {
+        if !self.keeps_dispositions && crate::signal::children_would_lose_an_ignored_signal() {
+            crate::signal::inherit_dispositions(&mut self.inner);
+            self.keeps_dispositions = true;
+        }
         Child::from_std(self.inner.spawn()?)
     }
 
@@ -311,6 +335,6 @@ impl From<std::process::Command> for Command {
     /// assert_eq!(out.stdout, b"hi\n");
     /// ```
     fn from(inner: std::process::Command) -> Command {
-        Command { inner, stdin_set: true, stdout_set: true, stderr_set: true }
+        Command { inner, stdin_set: true, stdout_set: true, stderr_set: true, keeps_dispositions: false }
     }
 }

@@ -100,6 +100,31 @@ pub(crate) struct Connection<T> {
     /// What the server tells the connection about its shutdown (shared
     /// with [`super::handler::Flags::going_away`]).
     pub(crate) going_away: Rc<GoingAway>,
+    /// The server asked the connection, while it waited for a request
+    /// head, to close by itself ([`Connection::close_when_idle`]): its
+    /// next wait for input ends with [`Leave`] instead.
+    leaving: Cell<bool>,
+}
+
+/// The error a wait for input ends with once the server asked the
+/// connection to close while it waited for a request head
+/// ([`Connection::close_when_idle`]).
+#[derive(Debug)]
+pub(crate) struct Leave;
+
+impl std::fmt::Display for Leave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("guv::wsgi: the server closes this idle connection")
+    }
+}
+
+impl std::error::Error for Leave {}
+
+impl Leave {
+    /// Whether `e` is [`Leave`].
+    pub(crate) fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<Leave>())
+    }
 }
 
 /// What a server's shutdown tells a connection, shared by the server's
@@ -178,6 +203,7 @@ impl<T: Transport> Connection<T> {
             body_timeout,
             send_timeout,
             going_away,
+            leaving: Cell::new(false),
         }
     }
     /// How many of the first bytes written through an upgrade are kept:
@@ -222,6 +248,11 @@ impl<T: Transport> Connection<T> {
     fn fill_within(&self, timeout: Option<Duration>) -> io::Result<usize> {
         let mut deadline = None;
         loop {
+            // Only a wrapped stream is ever asked to leave (a constant:
+            // nothing for a plain socket).
+            if T::BUFFERED && self.leaving.get() {
+                return Err(io::Error::other(Leave));
+            }
             if !self.stream.read_would_block() {
                 let mut conn = self.conn.try_borrow_mut().map_err(|_| busy())?;
                 let space = conn.space();
@@ -350,6 +381,54 @@ impl<T: Transport> Connection<T> {
     pub(crate) fn done(self: &Rc<Self>) {
         if Rc::strong_count(self) > 1 && !self.upgraded.get() {
             crate::io::notify_close(self.stream.socket_fd());
+        }
+    }
+
+    /// Asks the connection's greenlet to close by itself, gracefully, if
+    /// it is waiting for a request head with nothing of one read: the
+    /// server's shutdown begins, or the header timeout ran out. Returns
+    /// whether it will (already asked counts); if not, the caller kills it.
+    ///
+    /// Runs on another greenlet (the worker's), while the connection's
+    /// greenlet is parked or ready: idle (`Idle`, nothing buffered, no end
+    /// of input, not taken over) and not busy, which the caller checks,
+    /// the connection is parked in the read of `read_head` (or about to
+    /// return from it), since every other park in that state is busy. Its
+    /// readers are woken, and its wait for input ends with [`Leave`]; the
+    /// greenlet then says goodbye if nothing of a head has come meanwhile
+    /// (see `handler::close_idle`).
+    pub(crate) fn close_when_idle(&self) -> bool {
+        if self.leaving.get() {
+            return true;
+        }
+        let idle = !self.upgraded.get()
+            && self.conn.try_borrow().is_ok_and(|c| c.is_idle() && !c.has_buffered() && !c.is_eof());
+        if idle {
+            self.leaving.set(true);
+            self.stream.wake_readers();
+        }
+        idle
+    }
+
+    /// For a connection leaving while it waited for a request head
+    /// ([`Connection::close_when_idle`]): whether nothing of one has come
+    /// — none is buffered, and one read of the stream finds nothing (or
+    /// the end of input). Bytes read are kept (they are not answered).
+    pub(crate) fn nothing_came(&self) -> bool {
+        let Ok(mut conn) = self.conn.try_borrow_mut() else { return false };
+        if conn.has_buffered() {
+            return false;
+        }
+        let space = conn.space();
+        if space.is_empty() {
+            return false;
+        }
+        match self.stream.try_read(space) {
+            Ok(n) => {
+                conn.filled(n);
+                n == 0
+            }
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
         }
     }
 

@@ -7,7 +7,7 @@
 mod respond;
 mod respond_raw;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -19,7 +19,7 @@ use http::{Request, Response, StatusCode, Version};
 use super::Error;
 use super::body::Body;
 use super::conn::{Conn, Next};
-use super::connection::{self, Connection};
+use super::connection::{self, Connection, Leave};
 use super::encode::{self, Framing};
 use super::parse::{HeadInfo, Limits};
 use super::raw::sealed::Sealed;
@@ -94,6 +94,23 @@ pub(crate) struct Flags {
     /// [`Connection`]): that it began, and that the deadline passed and the
     /// server is about to kill this connection's greenlet.
     pub(crate) going_away: Rc<connection::GoingAway>,
+    /// Asks the connection to close by itself when it waits for a request
+    /// head with nothing of one read, and says whether it will
+    /// ([`Connection::close_when_idle`]): set once the connection is open,
+    /// over a wrapped stream only (a plain socket has no goodbye to say, so
+    /// killing its greenlet closes it just as well).
+    pub(crate) close_idle: RefCell<Option<Box<dyn Fn() -> bool>>>,
+}
+
+impl Flags {
+    /// Asks an idle connection to close by itself, so that a wrapped
+    /// stream can say goodbye (a TLS `close_notify`) when it owes nothing
+    /// and nothing of a next request has come; whether it will. If not
+    /// (busy, a plain socket, a head begun, still in the `wrap_stream`
+    /// hook), the worker kills it.
+    pub(crate) fn close_gracefully(&self) -> bool {
+        !self.busy.get() && self.close_idle.borrow().as_ref().is_some_and(|ask| ask())
+    }
 }
 
 /// The connection's state, shared by its greenlet and the request bodies.
@@ -110,13 +127,18 @@ impl<T: Transport> Drop for Done<'_, T> {
 
 fn open_connection<T: Transport>(stream: T, cfg: &Config, flags: &Flags) -> Rc<Connection<T>> {
     stream.set_nodelay();
-    Rc::new(Connection::new(
+    let conn = Rc::new(Connection::new(
         stream,
         Conn::new(cfg.limits, cfg.max_body, cfg.max_drain),
         cfg.body_timeout,
         cfg.send_timeout,
         flags.going_away.clone(),
-    ))
+    ));
+    if T::BUFFERED {
+        let weak = Rc::downgrade(&conn);
+        *flags.close_idle.borrow_mut() = Some(Box::new(move || weak.upgrade().is_some_and(|c| c.close_when_idle())));
+    }
+    conn
 }
 
 /// Serves one connection with an `http`-typed app until it closes.
@@ -319,13 +341,43 @@ fn read_head<T: Transport>(
         if flags.head_since.get() == NOT_WAITING {
             flags.head_since.set(flags.clock.get());
         }
-        if let Err(e) = flushed.and_then(|()| conn.fill()) {
-            log::debug!(target: "guv::wsgi", "{peer}: {e}");
-            return None;
+        match flushed.and_then(|()| conn.fill()) {
+            Ok(_) => {}
+            Err(e) if T::BUFFERED && Leave::is(&e) => {
+                close_idle(conn, peer, flags);
+                return None;
+            }
+            Err(e) => {
+                log::debug!(target: "guv::wsgi", "{peer}: {e}");
+                return None;
+            }
         }
     };
     flags.head_since.set(NOT_WAITING);
     Some(head)
+}
+
+/// Closes a connection that the server asked to leave while it waited
+/// for a request head (a shutdown began, or the header timeout ran out;
+/// see [`Connection::close_when_idle`]). It owes nothing: if nothing of a
+/// next head has come either, the close is as clean as one the client
+/// asked for, and the wrapped stream says goodbye (within the send
+/// timeout). A head begun is not taken up (a shutdown answers only what
+/// the app took up before it; the header timeout cuts a slow head) and
+/// gets no goodbye: the exchange was cut in the middle of a request, and
+/// the client must not see an orderly end of a session that dropped it.
+/// No lingering read: the client sent nothing left unread, and a client
+/// that keeps idle connections without reading them would hold the close
+/// (and a shutdown) up to the linger's bound.
+#[cold]
+#[inline(never)]
+fn close_idle<T: Transport>(conn: &Connection<T>, peer: T::Peer, flags: &Flags) {
+    flags.head_since.set(NOT_WAITING);
+    if conn.nothing_came() {
+        conn.goodbye();
+    } else {
+        log::debug!(target: "guv::wsgi", "{peer}: closed with a request head begun");
+    }
 }
 
 /// Answers a head the server refuses with the error's status, and lingers

@@ -83,6 +83,7 @@ impl Worker {
             busy: Cell::new(false),
             stopping: self.stopping.clone(),
             going_away: Rc::default(),
+            close_idle: RefCell::new(None),
         });
         let (worker, conn_flags, app) = (self.clone(), flags.clone(), app.clone());
         let spawned = self.pool.spawn_reserved(slot, Builder::new(), move || {
@@ -102,9 +103,27 @@ impl Worker {
     /// Kills the connections `pick` selects (taken out of the table first:
     /// a killed greenlet's guard looks for its entry).
     fn kill_where(&self, pick: impl Fn(&Flags) -> bool) {
+        let ids: Vec<u64> = self.conns.borrow().iter().filter(|(_, c)| pick(&c.flags)).map(|(id, _)| *id).collect();
+        self.kill(&ids);
+    }
+
+    /// Closes the connections `pick` selects: an idle one that can close
+    /// by itself with a goodbye (a wrapped stream waiting for a head with
+    /// nothing of one read: [`Flags::close_gracefully`]) is asked to, and
+    /// stays in the table until its greenlet ends (a shutdown's deadline
+    /// still kills it); the others are killed.
+    fn close_where(&self, pick: impl Fn(&Flags) -> bool) {
+        let picked: Vec<(u64, Rc<Flags>)> =
+            self.conns.borrow().iter().filter(|(_, c)| pick(&c.flags)).map(|(id, c)| (*id, c.flags.clone())).collect();
+        // Asked outside the table's borrow: the question wakes greenlets.
+        let ids: Vec<u64> =
+            picked.into_iter().filter(|(_, flags)| !flags.close_gracefully()).map(|(id, _)| id).collect();
+        self.kill(&ids);
+    }
+
+    fn kill(&self, ids: &[u64]) {
         let picked: Vec<ConnEntry> = {
             let mut conns = self.conns.borrow_mut();
-            let ids: Vec<u64> = conns.iter().filter(|(_, c)| pick(&c.flags)).map(|(id, _)| *id).collect();
             ids.iter().filter_map(|id| conns.remove(id)).collect()
         };
         for entry in &picked {
@@ -163,7 +182,8 @@ fn accept_loop<L: Listener>(worker: &Rc<Worker>, listener: &L, app: &Rc<ServeFn<
 }
 
 /// Closes connections that have waited longer than `timeout` for a request
-/// head. Runs on a coarse clock, so that a request costs two stores rather
+/// head (see [`Worker::close_where`]: one with nothing of a head read says
+/// goodbye first, if its stream has one). Runs on a coarse clock, so that a request costs two stores rather
 /// than a timer: a connection is closed between `timeout` and `timeout`
 /// plus one tick (a quarter of the timeout, between 10 ms and 1 s) after
 /// it began waiting.
@@ -174,7 +194,7 @@ fn sweep(worker: &Worker, timeout: Duration) {
         crate::sleep(tick);
         let now = worker.clock.get() + 1;
         worker.clock.set(now);
-        worker.kill_where(|flags| {
+        worker.close_where(|flags| {
             let since = flags.head_since.get();
             let late = since != NOT_WAITING && now - since >= limit;
             if late {
@@ -234,7 +254,9 @@ pub(super) fn run_worker<L: Listener>(
     }
     // Stop accepting (the listener closes with the accept greenlet), tell
     // taken-over connections (a WebSocket says 1001), close idle
-    // connections, give busy ones until the deadline.
+    // connections (those of a wrapped stream that owe nothing say goodbye,
+    // within the send timeout and the deadline), give busy ones until the
+    // deadline.
     acceptor.kill();
     drop(acceptor);
     if let Some(sweeper) = sweeper {
@@ -244,7 +266,7 @@ pub(super) fn run_worker<L: Listener>(
     for flags in told {
         flags.going_away.shutdown_began();
     }
-    worker.kill_where(|flags| !flags.busy.get());
+    worker.close_where(|flags| !flags.busy.get());
     let deadline = Instant::now().checked_add(shutdown_timeout);
     while !worker.conns.borrow().is_empty() {
         let in_time = with_hub(|hub| {

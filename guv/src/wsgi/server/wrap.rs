@@ -128,19 +128,25 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
     /// has gone out in full and the server is about to close: after an
     /// answer with `Connection: close` (or an HTTP/1.0 one, or one whose
     /// body ends with the close), after an error answer such as a 400,
-    /// when the client ended its side between requests, or after the
-    /// answers still owed when a shutdown began. The socket is
-    /// non-blocking then, so `close` should queue its goodbye rather than
-    /// wait: the server then flushes the stream ([`Write::flush`]), waiting
-    /// for the client within the [`send_timeout`](Server::send_timeout),
-    /// and only then shuts the socket down. It is not called when the
-    /// connection ends otherwise: a write that failed or timed out, an
-    /// answer cut short (its client must see the cut, and a `close_notify`
-    /// would make a body delimited by the close look whole), a connection
-    /// killed by the header timeout or at the shutdown deadline, an idle
-    /// keep-alive connection closed when a shutdown begins, or one the app
-    /// took over ([`Upgrade`](crate::wsgi::Upgrade)). An error it returns is
-    /// logged at `debug` and the connection closes as it would have.
+    /// when the client ended its side between requests, after the
+    /// answers still owed when a shutdown began, and when the server
+    /// closes a connection that waits for its next request with nothing
+    /// of one received: an idle keep-alive connection (or one that has
+    /// sent nothing since its handshake) when a shutdown begins, or when
+    /// the [`header_timeout`](Server::header_timeout) runs out. The socket
+    /// is non-blocking then, so `close` should queue its goodbye rather
+    /// than wait: the server then flushes the stream ([`Write::flush`]),
+    /// waiting for the client within the
+    /// [`send_timeout`](Server::send_timeout) (and, at a shutdown, its
+    /// deadline), and only then shuts the socket down. It is not called
+    /// when the connection ends otherwise: a write that failed or timed
+    /// out, an answer cut short (its client must see the cut, and a
+    /// `close_notify` would make a body delimited by the close look
+    /// whole), a request head cut by the header timeout or left unread by
+    /// a shutdown once part of it had come, a connection killed at the
+    /// shutdown deadline, one still in the `wrap` hook, or one the app
+    /// took over ([`Upgrade`](crate::wsgi::Upgrade)). An error it returns
+    /// is logged at `debug` and the connection closes as it would have.
     ///
     /// A hook without TLS, to show when `close` runs: a line after the
     /// last answer.
