@@ -130,3 +130,86 @@ fn nested_with_timeouts_in_a_destructor_end_the_outer_one_when_both_expired() {
         assert_eq!(log.take(), ["outer: Err(true)"]);
     });
 }
+
+/// Busy-waits (no switch) until `d` has passed: timers that expire meanwhile
+/// fire only at the loop's next pass, after what was made ready before.
+fn spin(d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn a_timeout_firing_after_the_getter_was_handed_an_item_passes_the_item_on() {
+    // The getter is served (the item is in its wait entry) and its Timeout
+    // expires before it runs again: it ends timed out, and the item goes to
+    // the next getter, or back to the head of the queue.
+    let q = guv::queue::Queue::new(None);
+    let rx = q.clone();
+    let timed = guv::spawn(move || guv::with_timeout(Duration::from_millis(2), || rx.get()));
+    guv::gyield();
+    spin(Duration::from_millis(5));
+    q.put("first"); // handed to the waiting getter
+    q.put("second");
+    assert!(timed.wait().unwrap().unwrap_err().is_timed_out());
+    assert_eq!((q.get(), q.get()), ("first", "second"), "the handed item was lost or reordered");
+    assert_eq!(q.unfinished_tasks(), 2);
+
+    // With another getter waiting, that one gets it.
+    let rx = q.clone();
+    let timed = guv::spawn(move || guv::with_timeout(Duration::from_millis(2), || rx.get()));
+    let rx = q.clone();
+    let next = guv::spawn(move || rx.get());
+    guv::gyield();
+    spin(Duration::from_millis(5));
+    q.put("third");
+    assert!(timed.wait().unwrap().unwrap_err().is_timed_out());
+    assert_eq!(next.wait().unwrap(), "third");
+}
+
+#[test]
+fn a_timeout_firing_after_a_permit_or_a_slot_was_handed_over_passes_it_on() {
+    let sem = guv::Semaphore::new(0);
+    let s = sem.clone();
+    let timed = guv::spawn(move || guv::with_timeout(Duration::from_millis(2), || s.acquire()));
+    guv::gyield();
+    spin(Duration::from_millis(5));
+    sem.release(); // handed to the waiter
+    assert!(timed.wait().unwrap().unwrap_err().is_timed_out());
+    assert_eq!(sem.count(), 1, "the permit handed to the timed-out waiter was lost");
+
+    let pool = guv::GreenPool::new(1);
+    let busy = guv::Event::new();
+    let b = busy.clone();
+    pool.spawn_n(move || b.wait());
+    let p = pool.clone();
+    let timed = guv::spawn(move || guv::with_timeout(Duration::from_millis(2), || p.spawn(|| "ran")));
+    guv::gyield();
+    spin(Duration::from_millis(5));
+    busy.set();
+    guv::gyield(); // the member ends and hands its slot to the spawner
+    assert!(timed.wait().unwrap().unwrap_err().is_timed_out());
+    assert_eq!((pool.running(), pool.waiting(), pool.free()), (0, 0, 1), "the slot was lost");
+}
+
+#[test]
+fn a_kill_and_a_timeout_that_land_together_end_the_greenlet_killed() {
+    // Both land before the target runs again: the kill wins, so the
+    // target's `with_timeout` does not catch it and go on.
+    let log = Log::new();
+    let l = log.clone();
+    let target = guv::spawn(move || {
+        let r = guv::with_timeout(Duration::from_millis(30), || guv::sleep(Duration::from_secs(3600)));
+        l.push(format!("went on after {r:?}"));
+    });
+    guv::gyield();
+    // The spinner keeps the loop from firing timers until both the main
+    // greenlet's sleep (1 ms) and the target's timeout (30 ms) expired;
+    // the loop then wakes the main greenlet first.
+    guv::spawn_n(|| spin(Duration::from_millis(40)));
+    guv::sleep(Duration::from_millis(1));
+    target.kill();
+    assert!(target.wait().unwrap_err().is_killed());
+    assert!(log.take().is_empty(), "the kill was turned into a timeout: {:?}", log.take());
+}
