@@ -35,3 +35,30 @@ fn capped_acquirer_killed_after_the_hand_off_at_the_limit_loses_no_permit() {
     assert!(sem.try_acquire(), "the permit handed to the killed acquirer was lost");
     assert!(!sem.try_acquire());
 }
+
+#[test]
+fn unlinking_with_another_objects_link_id_removes_nothing() {
+    // A LinkId names one callback of one greenlet (event, result). Given
+    // to another's `unlink`, it must find nothing there — not remove
+    // whatever callback happens to sit under the same number, such as the
+    // link through which another greenlet `join`s.
+    let a = guv::spawn(|| ());
+    let b = guv::Event::new();
+    let gate = guv::Event::new();
+    let g = gate.clone();
+    let target = guv::spawn(move || g.wait());
+    let t = std::rc::Rc::new(target);
+    let t2 = t.clone();
+    let joiner = guv::spawn(move || t2.join()); // links itself to `target`
+    guv::gyield();
+    let foreign = a.link(|_| ());
+    let foreign_flag = b.rawlink(|_| ());
+    let r = guv::AsyncResult::<(), ()>::new();
+    let foreign_result = r.rawlink(|_| ());
+    assert!(!t.unlink(foreign), "a GreenThread LinkId unlinked another greenlet's link");
+    assert!(!t.unlink(foreign_flag), "an Event LinkId unlinked a greenlet's link");
+    assert!(!t.unlink(foreign_result), "an AsyncResult LinkId unlinked a greenlet's link");
+    gate.set();
+    joiner.wait().unwrap();
+    a.wait().unwrap();
+}
