@@ -62,3 +62,50 @@ fn unlinking_with_another_objects_link_id_removes_nothing() {
     joiner.wait().unwrap();
     a.wait().unwrap();
 }
+
+#[test]
+fn links_that_link_and_unlink_on_their_own_greenlet_are_honoured_before_join_returns() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let log: Rc<RefCell<Vec<&str>>> = Rc::default();
+    let gt = Rc::new(guv::spawn(|| 1));
+    let later: Rc<RefCell<Option<guv::LinkId>>> = Rc::default();
+    let (l, g, lt) = (log.clone(), gt.clone(), later.clone());
+    gt.link(move |_| {
+        l.borrow_mut().push("first");
+        // Removes the link added after this one, adds a new one: the new
+        // one runs after the others, before a joiner resumes.
+        assert!(g.unlink(lt.borrow().unwrap()));
+        let l2 = l.clone();
+        g.link(move |r| l2.borrow_mut().push(if r.is_ok() { "added by first" } else { "?" }));
+    });
+    let l = log.clone();
+    *later.borrow_mut() = Some(gt.link(move |_| l.borrow_mut().push("removed")));
+    let l = log.clone();
+    gt.link(move |_| l.borrow_mut().push("third"));
+    gt.join();
+    assert_eq!(*log.borrow(), ["first", "third", "added by first"]);
+}
+
+/// An item that, when dropped, looks at the queue it was meant for.
+struct Nosy(guv::queue::Queue<Nosy>, guv_tests::Log);
+
+impl Drop for Nosy {
+    fn drop(&mut self) {
+        self.1.push(format!("putting {}", self.0.putting()));
+        let _ = self.0.try_get();
+    }
+}
+
+#[test]
+fn an_item_dropped_by_its_killed_putter_may_use_the_queue_in_its_destructor() {
+    let log = guv_tests::Log::new();
+    let q = guv::queue::Queue::new(Some(0));
+    let (tx, l) = (q.clone(), log.clone());
+    let blocked = guv::spawn(move || tx.put(Nosy(tx.clone(), l)));
+    guv::gyield();
+    assert_eq!(q.putting(), 1);
+    blocked.kill(); // its item is dropped on the way out, outside the queue's borrows
+    assert!(blocked.wait().unwrap_err().is_killed());
+    assert_eq!(log.take(), ["putting 0"]);
+}
