@@ -6,9 +6,10 @@
 //! to a fresh greenlet (events and results; a greenlet's own links run on
 //! it, see [`crate::GreenThread::link`]).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::LinkId;
 
@@ -16,19 +17,22 @@ use crate::LinkId;
 /// gave it.
 pub(crate) struct Links<L> {
     list: RefCell<VecDeque<(u64, L)>>,
-    next_id: Cell<u64>,
 }
+
+/// The next link id, for every list in the process: an id given to the
+/// `unlink` of another object than the one that made it finds nothing
+/// there (with a count per list it removed that list's callback under the
+/// same number — another greenlet's `join`, say, which then hung).
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 impl<L> Links<L> {
     pub(crate) const fn new() -> Links<L> {
-        Links { list: RefCell::new(VecDeque::new()), next_id: Cell::new(0) }
+        Links { list: RefCell::new(VecDeque::new()) }
     }
 
-    /// A new id, not yet used by this list.
+    /// A new id, used by no list yet.
     pub(crate) fn new_id(&self) -> LinkId {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        LinkId(id)
+        LinkId(NEXT_ID.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Appends `link` under `id` (from [`new_id`](Links::new_id)).

@@ -62,18 +62,26 @@ impl std::error::Error for SemaphoreError {}
 /// The state every semaphore type shares.
 struct Permits {
     count: Cell<usize>,
-    /// The count never exceeds this (`usize::MAX` for a plain semaphore).
+    /// The count never exceeds this (`usize::MAX` for a plain semaphore),
+    /// but for permits handed back past it (`past_limit`).
     limit: usize,
+    /// Capped semaphores only: a permit handed to an acquirer that unwound
+    /// before taking it goes back to the count even past the limit. Its
+    /// release completed; dropping the permit would lose it (a bounded
+    /// semaphore's count can only be at its bound then after unbalanced
+    /// releases, and stays at most its bound).
+    past_limit: bool,
     acquirers: RefCell<WaitList<(), ()>>,
     /// Capped semaphores only: `release` calls blocked at the limit.
     releasers: RefCell<WaitList<(), ()>>,
 }
 
 impl Permits {
-    fn new(count: usize, limit: usize) -> Rc<Permits> {
+    fn new(count: usize, limit: usize, past_limit: bool) -> Rc<Permits> {
         Rc::new(Permits {
             count: Cell::new(count),
             limit,
+            past_limit,
             acquirers: RefCell::new(WaitList::new()),
             releasers: RefCell::new(WaitList::new()),
         })
@@ -100,15 +108,27 @@ impl Permits {
         }
         // No timeout, or one too long to represent: wait without deadline.
         let deadline = timeout.and_then(deadline_after);
-        waiters::wait(&self.acquirers, (), deadline, |()| self.give_back()).is_ok()
+        waiters::wait(&self.acquirers, (), deadline, |()| self.hand_back()).is_ok()
     }
 
-    /// A permit was taken below the limit: a blocked releaser may now add
-    /// its own.
+    /// A permit was taken: if that brought the count below the limit, a
+    /// blocked releaser may now add its own.
     #[inline]
     fn admit_releaser(&self) {
-        if self.releasers.borrow_mut().serve_front(|()| ()) {
+        if self.count.get() < self.limit && self.releasers.borrow_mut().serve_front(|()| ()) {
             self.count.set(self.count.get() + 1);
+        }
+    }
+
+    /// A permit handed to an acquirer that unwound (killed, timed out)
+    /// before taking it: to the next waiter, else back to the count — for
+    /// a capped semaphore even past its limit (see `past_limit`).
+    fn hand_back(&self) {
+        if !self.acquirers.borrow_mut().serve_front(|()| ()) {
+            let count = self.count.get();
+            if count < self.limit || self.past_limit {
+                self.count.set(count.saturating_add(1));
+            }
         }
     }
 
@@ -269,7 +289,7 @@ impl Semaphore {
     /// assert!(sem.locked());
     /// ```
     pub fn new(count: usize) -> Semaphore {
-        Semaphore { permits: Permits::new(count, usize::MAX) }
+        Semaphore { permits: Permits::new(count, usize::MAX, false) }
     }
 
     /// Adds a permit: hands it to the oldest waiter (who runs once the
@@ -317,7 +337,7 @@ impl BoundedSemaphore {
     /// assert_eq!(guv::BoundedSemaphore::new(3).count(), 3);
     /// ```
     pub fn new(count: usize) -> BoundedSemaphore {
-        BoundedSemaphore { permits: Permits::new(count, count) }
+        BoundedSemaphore { permits: Permits::new(count, count, false) }
     }
 
     /// Adds a permit (to the oldest waiter, or to the count); fails with
@@ -351,6 +371,25 @@ impl BoundedSemaphore {
 /// at the limit, until an `acquire` makes room (eventlet's
 /// `CappedSemaphore`).
 ///
+/// A release hands its permit straight to a waiting acquirer. If that
+/// acquirer is killed (or times out) before it returns, the permit goes to
+/// the next acquirer, or back to the count — even past the limit, as a
+/// queue takes back such an item past its `maxsize`: the release
+/// completed, and dropping its permit would lose it. The count is then
+/// above the limit until acquires take it below, and releases block
+/// meanwhile.
+///
+/// ```
+/// let sem = guv::CappedSemaphore::new(0, 0).unwrap(); // a rendezvous
+/// let s = sem.clone();
+/// let acquirer = guv::spawn(move || s.acquire());
+/// guv::gyield();
+/// assert!(sem.try_release()); // handed to the waiting acquirer
+/// acquirer.kill(); // before it took the permit
+/// assert_eq!(sem.count(), 1); // back, past the limit
+/// assert!(sem.try_acquire());
+/// ```
+///
 /// ```
 /// let sem = guv::CappedSemaphore::new(0, 1).unwrap();
 /// sem.release(); // 0 -> 1
@@ -370,7 +409,8 @@ semaphore_common!(CappedSemaphore, "guv::CappedSemaphore::new(1, 1).unwrap()");
 
 impl CappedSemaphore {
     /// A semaphore holding `count` permits whose count never exceeds
-    /// `limit`. Fails with [`SemaphoreError::CountAboveLimit`] if
+    /// `limit` (but for permits handed back by killed acquirers, see
+    /// [`CappedSemaphore`]). Fails with [`SemaphoreError::CountAboveLimit`] if
     /// `count > limit`. With `limit` 0 the count stays 0 and every release
     /// and acquire pair up directly, whichever comes first (a rendezvous).
     ///
@@ -382,7 +422,7 @@ impl CappedSemaphore {
         if count > limit {
             return Err(SemaphoreError::CountAboveLimit { count, limit });
         }
-        Ok(CappedSemaphore { permits: Permits::new(count, limit) })
+        Ok(CappedSemaphore { permits: Permits::new(count, limit, true) })
     }
 
     /// Adds a permit: to the oldest waiter, else to the count — blocking

@@ -17,6 +17,12 @@ use crate::hub::{TimerAction, TimerKey, try_with_hub, with_hub};
 /// with [`Error::TimedOut`]. Dropping the guard (or [`Timeout::cancel`])
 /// disarms it. A greenlet that never blocks is never interrupted.
 ///
+/// A guard made in a destructor that runs while its greenlet unwinds (from
+/// a kill, a timeout or a panic) does not interrupt it before that
+/// unwinding is over: unwinding out of a destructor then would abort the
+/// process. Bound such a wait with [`with_timeout`], whose timeout is
+/// caught inside the destructor and so is delivered.
+///
 /// The unwinding carries no panic message: on a thread's main greenlet
 /// (`fn main`, a plain `#[test]`) an uncaught timeout ends the thread as a
 /// panic that says nothing (`#[guv::test]` names it). Catch it there with
@@ -92,10 +98,7 @@ impl Drop for Timeout {
         }
         // Expired but not yet delivered (the greenlet did not block again):
         // it must not hit some later, unrelated wait.
-        let h = self.owner.header();
-        if h.interrupt.get() == Some(Interrupt::Timeout(self.id)) {
-            h.interrupt.set(None);
-        }
+        self.owner.header().forget_timeout(self.id);
     }
 }
 
@@ -116,23 +119,79 @@ impl std::fmt::Debug for Timeout {
 /// assert!(r.unwrap_err().is_timed_out());
 /// assert_eq!(guv::with_timeout(Duration::from_secs(60), || 7).unwrap(), 7);
 /// ```
+///
+/// It also bounds a wait in a destructor that runs while the greenlet
+/// unwinds (a kill, an outer timeout, a panic), where a kill or a bare
+/// [`Timeout`] guard's expiry is held back until the unwinding is over
+/// (unwinding out of a destructor then would abort the process): its own
+/// timeout is caught right here, inside the destructor.
+///
+/// ```
+/// use std::time::Duration;
+/// struct Goodbye;
+/// impl Drop for Goodbye {
+///     fn drop(&mut self) {
+///         // A cleanup that may block: bounded even while being killed.
+///         let r = guv::with_timeout(Duration::from_millis(10), || guv::sleep(Duration::from_secs(3600)));
+///         assert!(r.unwrap_err().is_timed_out());
+///     }
+/// }
+/// let gt = guv::spawn(|| {
+///     let _bye = Goodbye;
+///     guv::sleep(Duration::from_secs(3600));
+/// });
+/// guv::gyield();
+/// gt.kill();
+/// assert!(gt.wait().unwrap_err().is_killed());
+/// ```
 pub fn with_timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Error> {
+    // Entered from a destructor while this greenlet unwinds: its timeout
+    // may interrupt it all the same (see `Header::take_nested_timeout`).
+    let nested = crate::hub::panicking();
     let timeout = Timeout::start(duration);
     let id = timeout.id;
+    let scope = nested.then(|| NestedScope::enter(&timeout.owner, id));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     drop(timeout);
+    drop(scope);
     match result {
         Ok(value) => Ok(value),
         Err(payload) => match payload.downcast_ref::<TimeoutSignal>() {
             Some(TimeoutSignal(fired)) if *fired == id => {
-                // Delivered only to a greenlet that was not unwinding (see
+                // Delivered to a greenlet that was not unwinding (see
                 // `Hub::is_unwinding`): caught, it no longer is. Said now,
                 // since another greenlet parked mid-unwind would keep
-                // `std::thread::panicking()` true for a while.
-                with_hub(|hub| hub.unwound(hub.current().header()));
+                // `std::thread::panicking()` true for a while. A nested
+                // scope's greenlet still unwinds from before.
+                if !nested {
+                    with_hub(|hub| hub.unwound(hub.current().header()));
+                }
                 Err(Error::TimedOut)
             }
             _ => crate::hub::resume_unwind(payload),
         },
+    }
+}
+
+/// A `with_timeout` scope entered during an unwinding, listed in its
+/// greenlet's header while it lasts.
+struct NestedScope {
+    owner: GreenletRef,
+    id: u64,
+}
+
+impl NestedScope {
+    fn enter(owner: &GreenletRef, id: u64) -> NestedScope {
+        owner.header().nested_timeouts.borrow_mut().push(id);
+        NestedScope { owner: owner.clone(), id }
+    }
+}
+
+impl Drop for NestedScope {
+    fn drop(&mut self) {
+        let mut scopes = self.owner.header().nested_timeouts.borrow_mut();
+        if let Some(at) = scopes.iter().rposition(|&id| id == self.id) {
+            scopes.remove(at);
+        }
     }
 }

@@ -15,7 +15,7 @@ mod pool;
 mod stack;
 mod switch;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crate::hub::TimerKey;
@@ -127,6 +127,16 @@ pub(crate) struct Header {
     /// never marked): see [`crate::hub::Hub::is_unwinding`].
     pub(crate) unwinding: Cell<u64>,
     pub(crate) interrupt: Cell<Option<Interrupt>>,
+    /// The ids of the `with_timeout` scopes entered while the greenlet was
+    /// already unwinding (from a destructor), innermost last. Their
+    /// timeouts are delivered during that unwinding, since each is caught
+    /// by its scope, inside the destructor: see
+    /// [`Header::take_nested_timeout`].
+    pub(crate) nested_timeouts: RefCell<Vec<u64>>,
+    /// The oldest expired timeout of those scopes that `interrupt` could
+    /// not hold (it holds a kill or another timeout, kept for after the
+    /// unwinding).
+    pub(crate) nested_fired: Cell<Option<u64>>,
     /// The `spawn_after` timer that will start it, while it waits.
     pub(crate) start_timer: Cell<Option<TimerKey>>,
     /// Counted in the hub's live greenlets (from `start` until it ends,
@@ -148,6 +158,8 @@ impl Header {
             timed_out: Cell::new(false),
             unwinding: Cell::new(0),
             interrupt: Cell::new(None),
+            nested_timeouts: RefCell::new(Vec::new()),
+            nested_fired: Cell::new(None),
             start_timer: Cell::new(None),
             counted: Cell::new(false),
             locals: crate::local::Slots::default(),
@@ -179,11 +191,58 @@ impl Header {
     /// timeouts nest in creation order): its unwinding passes through the
     /// inner scope, so both scopes end, while the inner one's would be
     /// caught by the inner `with_timeout` and the outer deadline lost.
+    ///
+    /// A timeout of a `with_timeout` scope entered during an unwinding
+    /// (see `nested_timeouts`) that this rule would drop is kept aside in
+    /// `nested_fired`, for that unwinding to take.
     pub(crate) fn post_interrupt(&self, new: Interrupt) {
-        match (self.interrupt.get(), new) {
-            (Some(Interrupt::Kill), _) => {}
-            (Some(Interrupt::Timeout(old)), Interrupt::Timeout(id)) if old < id => {}
-            _ => self.interrupt.set(Some(new)),
+        let old = self.interrupt.get();
+        if old == Some(new) {
+            return;
+        }
+        let kept = match (old, new) {
+            (Some(Interrupt::Kill), _) => old,
+            (Some(Interrupt::Timeout(old_id)), Interrupt::Timeout(id)) if old_id < id => old,
+            _ => Some(new),
+        };
+        self.interrupt.set(kept);
+        let dropped = if kept == Some(new) { old } else { Some(new) };
+        if let Some(Interrupt::Timeout(id)) = dropped
+            && self.is_nested_timeout(id)
+        {
+            let oldest = self.nested_fired.get().map_or(id, |n| n.min(id));
+            self.nested_fired.set(Some(oldest));
+        }
+    }
+
+    fn is_nested_timeout(&self, id: u64) -> bool {
+        self.nested_timeouts.borrow().contains(&id)
+    }
+
+    /// For a greenlet that is unwinding: the expired timeout of a
+    /// `with_timeout` scope entered during this unwinding, if any, taken
+    /// out. Delivering it is safe, unlike any other interrupt then: the
+    /// scope catches it inside the destructor it runs in, so it never
+    /// unwinds out of a destructor (which aborts).
+    pub(crate) fn take_nested_timeout(&self) -> Option<u64> {
+        if let Some(Interrupt::Timeout(id)) = self.interrupt.get()
+            && self.is_nested_timeout(id)
+        {
+            self.interrupt.set(None);
+            return Some(id);
+        }
+        let fired = self.nested_fired.take()?;
+        self.is_nested_timeout(fired).then_some(fired)
+    }
+
+    /// Forgets the expired, undelivered timeout `id` (its guard is gone).
+    pub(crate) fn forget_timeout(&self, id: u64) {
+        if self.nested_fired.get() == Some(id) {
+            self.nested_fired.set(None);
+        }
+        if self.interrupt.get() == Some(Interrupt::Timeout(id)) {
+            // One kept aside behind it goes first now.
+            self.interrupt.set(self.nested_fired.take().map(Interrupt::Timeout));
         }
     }
 }

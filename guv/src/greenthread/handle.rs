@@ -13,14 +13,23 @@ use crate::Error;
 use crate::greenlet::{Body, GreenletRef, Header, Kind, Node, Sched, same};
 use crate::hub::with_hub;
 
-/// Names a callback registered with [`GreenThread::link`], to remove it
-/// with [`GreenThread::unlink`].
+/// Names a callback registered with [`GreenThread::link`] (or
+/// [`Event::rawlink`](crate::Event::rawlink),
+/// [`AsyncResult::rawlink`](crate::AsyncResult::rawlink)), to remove it
+/// with the same object's `unlink`. Ids are unique in the process: given
+/// to another object's `unlink`, one removes nothing there.
 ///
 /// ```
 /// let gt = guv::spawn(|| ());
 /// let id = gt.link(|_| unreachable!("unlinked before the greenlet ran"));
 /// assert!(gt.unlink(id));
 /// gt.wait().unwrap();
+///
+/// let other = guv::spawn(|| ());
+/// let mine = other.link(|_| ());
+/// let theirs = guv::spawn(|| ()).link(|_| ());
+/// assert!(!other.unlink(theirs)); // not one of `other`'s
+/// assert!(other.unlink(mine));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LinkId(pub(crate) u64);

@@ -220,6 +220,11 @@ fn deliver_interrupt_slow(h: &Header) {
         return;
     };
     if with_hub(|hub| hub.is_unwinding(h)) {
+        if let Some(id) = h.take_nested_timeout() {
+            // Caught by its `with_timeout`, inside the destructor that runs
+            // during this unwinding; the greenlet stays marked as unwinding.
+            panic::resume_unwind(Box::new(TimeoutSignal(id)));
+        }
         if interrupt == Interrupt::Deadlock && !with_hub(|hub| hub.main_may_give_up.get()) {
             eprintln!("guv: fatal: the main greenlet would block forever while unwinding from a panic");
             std::process::abort();
