@@ -143,6 +143,9 @@ impl RawHead {
 /// (size limits, framing, `Host`, the target's form), except that an
 /// origin-form target (`/path?query`) is not parsed into a URI: it is
 /// handed over as sent, its characters as the HTTP/1 parser allows them.
+/// So a raw app also gets the few targets an `http`-typed app's server
+/// refuses with a 400 because `Uri` does: those with `<`, `>` or `` ` ``
+/// in the path, or `"`, `<` or `>` in the query.
 ///
 /// ```
 /// use std::io::Read;

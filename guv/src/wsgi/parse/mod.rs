@@ -8,6 +8,8 @@
 
 mod cache;
 mod compare;
+#[cfg(test)]
+mod differential;
 mod framing;
 
 use std::mem::MaybeUninit;
