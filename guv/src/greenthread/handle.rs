@@ -171,6 +171,16 @@ impl<T: 'static> GreenThread<T> {
         }
     }
 
+    /// Panics as [`wait`](Self::wait) does if the caller is this handle's
+    /// greenlet and its links have not all run: waiting for it would never
+    /// end. For waits over a set of handles (`iwait` and its users), which
+    /// would otherwise wait for their own link for ever.
+    pub(crate) fn refuse_self_wait(&self) {
+        if !self.task.outcome().settled.get() {
+            self.assert_not_self();
+        }
+    }
+
     /// Like [`wait`](Self::wait) for at most `timeout` (gevent's
     /// `join(timeout)`): `Ok` with the result if the greenlet ended in
     /// time, or `Err` with the handle back, to wait again or
