@@ -82,11 +82,16 @@ pub(crate) fn call(callback: impl FnOnce()) {
 
 /// Runs `rest` on a fresh greenlet: the callbacks that a setter, killed
 /// (or timed out) inside one, did not get to. Never panics, as the caller
-/// is unwinding; if no greenlet can be spawned it reports it through
-/// `log` (an error, target `guv::links`), naming the callbacks lost as
-/// `what`.
-pub(crate) fn hand_off(what: &str, rest: impl FnOnce() + 'static) {
-    if let Err(e) = crate::Builder::new().name("guv-links").spawn_n(rest) {
-        log::error!(target: "guv::links", "the remaining {what} cannot run: {e}");
+/// may be unwinding; if no greenlet can be spawned (no stack can be
+/// mapped) it reports it through `log` (an error, target `guv::links`),
+/// naming the callbacks as `what`, drops `rest` and returns false, for a
+/// caller that has another way to run them.
+pub(crate) fn hand_off(what: &str, rest: impl FnOnce() + 'static) -> bool {
+    match crate::Builder::new().name("guv-links").spawn_n(rest) {
+        Ok(()) => true,
+        Err(e) => {
+            log::error!(target: "guv::links", "no greenlet for the remaining {what}: {e}");
+            false
+        }
     }
 }

@@ -307,7 +307,11 @@ impl<T: 'static> GreenThread<T> {
     /// The result is stored before the links run ([`is_finished`] is true
     /// from then on). Killing the greenlet while one of its links blocks
     /// cuts that link short and nothing more: `wait` still returns the
-    /// stored result, and the remaining links run.
+    /// stored result, and the remaining links run. A killer killed (or
+    /// timed out) inside a link of the greenlet it killed before it
+    /// started dies there, and the remaining links run on a fresh
+    /// greenlet — or, if none can be spawned (no stack can be mapped), on
+    /// the killer before it dies, so that waiters never wait for ever.
     ///
     /// [`is_finished`]: GreenThread::is_finished
     ///
