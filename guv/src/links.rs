@@ -82,16 +82,17 @@ pub(crate) fn call(callback: impl FnOnce()) {
 
 /// Runs `rest` on a fresh greenlet: the callbacks that a setter, killed
 /// (or timed out) inside one, did not get to. Never panics, as the caller
-/// may be unwinding; if no greenlet can be spawned (no stack can be
-/// mapped) it reports it through `log` (an error, target `guv::links`),
-/// naming the callbacks as `what`, drops `rest` and returns false, for a
-/// caller that has another way to run them.
-pub(crate) fn hand_off(what: &str, rest: impl FnOnce() + 'static) -> bool {
-    match crate::Builder::new().name("guv-links").spawn_n(rest) {
-        Ok(()) => true,
-        Err(e) => {
-            log::error!(target: "guv::links", "no greenlet for the remaining {what}: {e}");
-            false
-        }
+/// is unwinding; if no greenlet can be spawned it reports it through
+/// `log` (an error, target `guv::links`), naming the callbacks lost as
+/// `what`.
+pub(crate) fn hand_off(what: &str, rest: impl FnOnce() + 'static) {
+    if let Err(e) = try_hand_off(rest) {
+        log::error!(target: "guv::links", "the remaining {what} cannot run: {e}");
     }
+}
+
+/// [`hand_off`] for a caller that has another way to run the callbacks:
+/// the spawn error is returned (and `rest` dropped) instead of logged.
+pub(crate) fn try_hand_off(rest: impl FnOnce() + 'static) -> std::io::Result<()> {
+    crate::Builder::new().name("guv-links").spawn_n(rest)
 }

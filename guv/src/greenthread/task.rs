@@ -144,7 +144,8 @@ where
                 let rest: Box<dyn FnOnce()> = Box::new(move || {
                     let _ = me.outcome.run_links(false);
                 });
-                if !crate::links::hand_off("GreenThread links", rest) {
+                if let Err(e) = crate::links::try_hand_off(rest) {
+                    log::error!(target: "guv::links", "no greenlet for the remaining GreenThread links, which run on the killer: {e}");
                     // No greenlet could be spawned (no stack could be
                     // mapped). Left unrun, the links would never run and
                     // the outcome never settle: `wait`, `join` and `iwait`
