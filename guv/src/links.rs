@@ -86,7 +86,13 @@ pub(crate) fn call(callback: impl FnOnce()) {
 /// `log` (an error, target `guv::links`), naming the callbacks lost as
 /// `what`.
 pub(crate) fn hand_off(what: &str, rest: impl FnOnce() + 'static) {
-    if let Err(e) = crate::Builder::new().name("guv-links").spawn_n(rest) {
+    if let Err(e) = try_hand_off(rest) {
         log::error!(target: "guv::links", "the remaining {what} cannot run: {e}");
     }
+}
+
+/// [`hand_off`] for a caller that has another way to run the callbacks:
+/// the spawn error is returned (and `rest` dropped) instead of logged.
+pub(crate) fn try_hand_off(rest: impl FnOnce() + 'static) -> std::io::Result<()> {
+    crate::Builder::new().name("guv-links").spawn_n(rest)
 }

@@ -59,29 +59,45 @@ impl fmt::Display for SemaphoreError {
 
 impl std::error::Error for SemaphoreError {}
 
+/// Which semaphore a [`Permits`] serves: what its `limit` bounds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `Semaphore`: no bound but `usize::MAX`.
+    Plain,
+    /// `BoundedSemaphore`: the count plus the permits in transit stay at
+    /// most the limit, so that holders never outnumber the initial value.
+    Bounded,
+    /// `CappedSemaphore`: the count stays at most the limit, but for a
+    /// permit handed to an acquirer that unwound before taking it, which
+    /// goes back to the count even past the limit. Its release completed;
+    /// dropping the permit would lose it.
+    Capped,
+}
+
 /// The state every semaphore type shares.
 struct Permits {
     count: Cell<usize>,
-    /// The count never exceeds this (`usize::MAX` for a plain semaphore),
-    /// but for permits handed back past it (`past_limit`).
+    /// The count never exceeds this (`usize::MAX` for a plain semaphore);
+    /// see [`Kind`] for how each type bounds it.
     limit: usize,
-    /// Capped semaphores only: a permit handed to an acquirer that unwound
-    /// before taking it goes back to the count even past the limit. Its
-    /// release completed; dropping the permit would lose it (a bounded
-    /// semaphore's count can only be at its bound then after unbalanced
-    /// releases, and stays at most its bound).
-    past_limit: bool,
+    kind: Kind,
+    /// Permits handed to acquirers (served in `acquirers`) that have not
+    /// yet collected them or passed them on. A bounded semaphore counts
+    /// them toward its bound: its count stays low until the waiter runs,
+    /// and a release in that window would otherwise pass for a legal one.
+    in_transit: Cell<usize>,
     acquirers: RefCell<WaitList<(), ()>>,
     /// Capped semaphores only: `release` calls blocked at the limit.
     releasers: RefCell<WaitList<(), ()>>,
 }
 
 impl Permits {
-    fn new(count: usize, limit: usize, past_limit: bool) -> Rc<Permits> {
+    fn new(count: usize, limit: usize, kind: Kind) -> Rc<Permits> {
         Rc::new(Permits {
             count: Cell::new(count),
             limit,
-            past_limit,
+            kind,
+            in_transit: Cell::new(0),
             acquirers: RefCell::new(WaitList::new()),
             releasers: RefCell::new(WaitList::new()),
         })
@@ -108,7 +124,33 @@ impl Permits {
         }
         // No timeout, or one too long to represent: wait without deadline.
         let deadline = timeout.and_then(deadline_after);
-        waiters::wait(&self.acquirers, (), deadline, |()| self.hand_back()).is_ok()
+        let got = waiters::wait(&self.acquirers, (), deadline, |()| self.hand_back()).is_ok();
+        if got {
+            self.in_transit.set(self.in_transit.get() - 1);
+        }
+        got
+    }
+
+    /// Hands a permit to the oldest acquirer, if one waits; it is in
+    /// transit until that acquirer collects it (or unwinds: `hand_back`).
+    #[inline]
+    fn serve_acquirer(&self) -> bool {
+        let served = self.acquirers.borrow_mut().serve_front(|()| ());
+        if served {
+            self.in_transit.set(self.in_transit.get() + 1);
+        }
+        served
+    }
+
+    /// Whether the count may take one more permit: below the limit, and
+    /// for a bounded semaphore with the permits in transit counted too.
+    #[inline]
+    fn has_room(&self) -> bool {
+        let count = self.count.get();
+        match self.kind {
+            Kind::Bounded => count.saturating_add(self.in_transit.get()) < self.limit,
+            Kind::Plain | Kind::Capped => count < self.limit,
+        }
     }
 
     /// A permit was taken: if that brought the count below the limit, a
@@ -122,26 +164,21 @@ impl Permits {
 
     /// A permit handed to an acquirer that unwound (killed, timed out)
     /// before taking it: to the next waiter, else back to the count — for
-    /// a capped semaphore even past its limit (see `past_limit`).
+    /// a capped semaphore even past its limit (see [`Kind::Capped`]).
     fn hand_back(&self) {
-        if !self.acquirers.borrow_mut().serve_front(|()| ()) {
-            let count = self.count.get();
-            if count < self.limit || self.past_limit {
-                self.count.set(count.saturating_add(1));
-            }
+        self.in_transit.set(self.in_transit.get() - 1);
+        if !self.serve_acquirer() && (self.has_room() || self.kind == Kind::Capped) {
+            self.count.set(self.count.get().saturating_add(1));
         }
     }
 
     /// Returns a permit without blocking or failing: to the oldest waiter,
-    /// else to the count, which stays at most `limit` (a permit beyond it
-    /// can only come from unbalanced releases and is dropped).
+    /// else to the count if it has room (a permit beyond the limit can only
+    /// come from unbalanced releases and is dropped).
     #[inline]
     fn give_back(&self) {
-        if !self.acquirers.borrow_mut().serve_front(|()| ()) {
-            let count = self.count.get();
-            if count < self.limit {
-                self.count.set(count + 1);
-            }
+        if !self.serve_acquirer() && self.has_room() {
+            self.count.set(self.count.get() + 1);
         }
     }
 
@@ -289,7 +326,7 @@ impl Semaphore {
     /// assert!(sem.locked());
     /// ```
     pub fn new(count: usize) -> Semaphore {
-        Semaphore { permits: Permits::new(count, usize::MAX, false) }
+        Semaphore { permits: Permits::new(count, usize::MAX, Kind::Plain) }
     }
 
     /// Adds a permit: hands it to the oldest waiter (who runs once the
@@ -337,20 +374,33 @@ impl BoundedSemaphore {
     /// assert_eq!(guv::BoundedSemaphore::new(3).count(), 3);
     /// ```
     pub fn new(count: usize) -> BoundedSemaphore {
-        BoundedSemaphore { permits: Permits::new(count, count, false) }
+        BoundedSemaphore { permits: Permits::new(count, count, Kind::Bounded) }
     }
 
     /// Adds a permit (to the oldest waiter, or to the count); fails with
     /// [`SemaphoreError::ReleasedTooMuch`], changing nothing, if the count
-    /// is already at its initial value.
+    /// is already at its initial value. Permits a release handed to
+    /// waiters that have not run yet count as part of the count here, so
+    /// one release too many fails also while the waiter it would join has
+    /// not taken its permit.
     ///
     /// ```
-    /// let sem = guv::BoundedSemaphore::new(0);
-    /// assert!(sem.release().is_err());
+    /// let sem = guv::BoundedSemaphore::new(1);
+    /// sem.acquire();
+    /// let s = sem.clone();
+    /// let waiter = guv::spawn(move || s.acquire());
+    /// guv::gyield(); // it waits
+    /// sem.release().unwrap(); // handed to the waiter; count still 0
+    /// assert!(sem.release().is_err()); // the waiter's permit is the only one
+    /// waiter.wait().unwrap();
     /// ```
+    ///
+    /// A guard's release (the drop of a [`SemaphoreGuard`]) cannot fail: a
+    /// permit it returns over the bound (after an unbalanced `release`) is
+    /// dropped.
     pub fn release(&self) -> Result<(), SemaphoreError> {
         let p = &self.permits;
-        if p.count.get() >= p.limit {
+        if !p.has_room() {
             return Err(SemaphoreError::ReleasedTooMuch { bound: p.limit });
         }
         p.give_back();
@@ -422,7 +472,7 @@ impl CappedSemaphore {
         if count > limit {
             return Err(SemaphoreError::CountAboveLimit { count, limit });
         }
-        Ok(CappedSemaphore { permits: Permits::new(count, limit, true) })
+        Ok(CappedSemaphore { permits: Permits::new(count, limit, Kind::Capped) })
     }
 
     /// Adds a permit: to the oldest waiter, else to the count — blocking
@@ -452,7 +502,7 @@ impl CappedSemaphore {
     /// ```
     pub fn try_release(&self) -> bool {
         let p = &self.permits;
-        if p.acquirers.borrow_mut().serve_front(|()| ()) {
+        if p.serve_acquirer() {
             return true;
         }
         let count = p.count.get();

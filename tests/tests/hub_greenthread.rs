@@ -387,3 +387,48 @@ fn a_greenlet_joining_itself_panics_instead_of_hanging() {
     done.wait();
     assert_eq!(*said.borrow(), Some(Err(Some("guv: a greenlet cannot wait for itself".to_string()))));
 }
+
+/// Runs `wait` on a greenlet that holds its own handle (and another one's,
+/// which has not ended) and returns its panic message. A wait that hangs
+/// fails the test after a generous bound instead of hanging it.
+fn self_wait_message(wait: fn(Vec<guv::GreenThread<()>>)) -> String {
+    guv::debug::hub_exceptions(false);
+    let slot: Rc<RefCell<Option<guv::GreenThread<()>>>> = Default::default();
+    let release = guv::Event::new();
+    let other = {
+        let release = release.clone();
+        guv::spawn(move || release.wait())
+    };
+    let s = slot.clone();
+    let g = guv::spawn(move || {
+        let me = s.borrow_mut().take().expect("its own handle");
+        wait(vec![other, me]);
+    });
+    let said = guv::event::Event::<String>::new();
+    let tell = said.clone();
+    g.link(move |r| {
+        let msg = r.as_ref().err().and_then(|e| e.panic_message()).unwrap_or("no panic");
+        tell.send(msg.to_string()).expect("sent once");
+    });
+    *slot.borrow_mut() = Some(g); // it gets its own handle before it runs
+    let msg = said.wait_timeout(Duration::from_secs(20));
+    release.set();
+    guv::debug::hub_exceptions(true);
+    msg.expect("the self-wait hung").expect("a message")
+}
+
+#[test]
+fn waiting_for_a_set_that_holds_the_caller_panics_as_wait_does() {
+    let expected = "guv: a greenlet cannot wait for itself";
+    assert_eq!(self_wait_message(|gts| guv::wait_all(&gts)), expected);
+    assert_eq!(self_wait_message(|gts| guv::iwait(&gts).for_each(drop)), expected);
+    assert_eq!(
+        self_wait_message(|gts| {
+            let _ = guv::wait_all_timeout(&gts, Duration::from_secs(3600));
+        }),
+        expected
+    );
+    assert_eq!(self_wait_message(|gts| drop(guv::joinall(gts))), expected);
+    // The hub lives on: other greenlets still run and end.
+    assert_eq!(guv::spawn(|| 7).wait().unwrap(), 7);
+}

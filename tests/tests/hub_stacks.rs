@@ -120,3 +120,72 @@ fn libc_rlimit(bytes: u64) -> i32 {
         _ => -1,
     }
 }
+
+/// Caps this process's address space at what it maps now plus `extra`
+/// bytes (through `prlimit`, as [`libc_rlimit`]).
+fn cap_address_space(extra: u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize in /proc/self/status");
+    assert_eq!(libc_rlimit(kib * 1024 + extra), 0, "prlimit failed");
+}
+
+/// A greenlet killed before it started has its links run by its killer;
+/// when the killer is itself killed inside one, the remaining links go to
+/// a fresh greenlet. If none can be spawned (no stack can be mapped), they
+/// now run on the killer before it dies: `wait` and `join` on the victim
+/// end with its `Killed` instead of waiting for ever, and the later links
+/// run. The child process makes spawning fail: an empty stack pool (a new
+/// default stack size) and an address space capped below one more stack.
+#[test]
+fn waiters_of_an_unstarted_greenlet_end_even_when_its_links_cannot_go_to_a_fresh_greenlet() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+    if child_role().as_deref() == Some("no-hand-off") {
+        let victim = Rc::new(guv::spawn_after(Duration::MAX, || ())); // never starts
+        let blocked = guv::Event::new();
+        let b = blocked.clone();
+        victim.link(move |_| {
+            b.set();
+            guv::sleep(Duration::MAX); // the killer is killed here
+        });
+        let later = Rc::new(Cell::new(false));
+        let l = later.clone();
+        victim.link(move |r| l.set(r.as_ref().is_err_and(guv::Error::is_killed)));
+        let v = victim.clone();
+        let joiner = guv::spawn(move || v.join()); // joins before the kill
+        let v = victim.clone();
+        let killer = guv::spawn(move || v.kill());
+        blocked.wait(); // the killer runs the first link, which blocks
+        guv::hub::set_stack_size(1 << 30).unwrap(); // empties the stack pool
+        cap_address_space(256 << 20); // no room for a 1 GiB stack
+        assert!(guv::Builder::new().spawn_n(|| ()).is_err(), "spawning must fail now");
+        killer.kill();
+        let bound = Duration::from_secs(10);
+        let joined = joiner.wait_timeout(bound).map(|r| r.is_ok());
+        println!("JOINED {joined:?}");
+        println!("LATER-LINK-RAN {}", later.get());
+        match Rc::try_unwrap(victim) {
+            Ok(victim) => match victim.wait_timeout(bound) {
+                Ok(r) => println!("WAIT killed={}", r.is_err_and(|e| e.is_killed())),
+                Err(_) => println!("WAIT hung"),
+            },
+            Err(_) => println!("WAIT handle still shared (the joiner hangs)"),
+        }
+        std::process::exit(0);
+    }
+    let out = run_child(
+        "waiters_of_an_unstarted_greenlet_end_even_when_its_links_cannot_go_to_a_fresh_greenlet",
+        "no-hand-off",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for line in ["JOINED Ok(true)", "LATER-LINK-RAN true", "WAIT killed=true"] {
+        assert!(stdout.lines().any(|l| l.ends_with(line)), "no {line:?} in stdout:\n{stdout}\nstderr:\n{stderr}");
+    }
+}

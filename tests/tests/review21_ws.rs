@@ -128,6 +128,40 @@ fn a_closing_code_that_may_not_be_sent_is_refused_and_the_connection_goes_on() {
     }
 }
 
+/// `send(Message::Frame(..))` is refused with `InvalidInput`, whatever the
+/// frame: a raw frame would skip every check `send` makes (here an
+/// oversized ping, a forbidden closing code, and a text fragment that
+/// leaves a message open). Nothing goes out and the connection goes on; a
+/// conforming client (tungstenite here) fails the connection on the first
+/// of them.
+#[test]
+fn a_raw_frame_is_refused_and_the_connection_goes_on() {
+    use tungstenite::protocol::frame::Frame;
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    let (s, rx) = reporting_server(|ws: WebSocket, tx| {
+        let frames = [
+            Frame::ping(vec![0u8; 200]),
+            Frame::close(Some(CloseFrame { code: CloseCode::from(1005), reason: "".into() })),
+            Frame::message("half a message", OpCode::Data(Data::Text), false),
+        ];
+        for frame in frames {
+            let r = ws.send(Message::Frame(frame));
+            tx.send(r.map_err(|e| (e.kind(), e.to_string()))).unwrap();
+        }
+        ws.send("still open").unwrap();
+        ws.close().unwrap();
+        assert!(ws.wait().is_none());
+    });
+    let mut c = client(&s, "/");
+    for _ in 0..3 {
+        let (kind, text) = next(&rx).unwrap_err();
+        assert_eq!(kind, std::io::ErrorKind::InvalidInput, "{text}");
+        assert!(text.contains("Message::Frame"), "{text}");
+    }
+    assert_eq!(c.read().unwrap(), Message::text("still open"));
+    assert!(matches!(c.read().unwrap(), Message::Close(_)));
+}
+
 /// A WebSocket handshake on a connection that first carried a plain
 /// keep-alive request (what an HTTP/1.1 client that reuses connections
 /// does): the upgrade works there too.

@@ -259,3 +259,24 @@ fn wait_all_joinall_killall() {
     assert!(guv::wait_all_timeout(&sleepers, Duration::ZERO));
     assert!(guv::joinall(sleepers).iter().all(|r| r.as_ref().unwrap_err().is_killed()));
 }
+
+#[test]
+fn a_pile_member_taking_its_own_result_panics_and_the_pile_goes_on() {
+    guv::debug::hub_exceptions(false);
+    let pile: Rc<std::cell::RefCell<GreenPile<u32>>> = Rc::new(std::cell::RefCell::new(GreenPile::new(2)));
+    let p = pile.clone();
+    // The first member's result is the pile's next one: taking it from
+    // inside would wait for itself.
+    pile.borrow_mut().spawn(move || {
+        let mut pile = p.borrow_mut();
+        pile.next().map_or(0, |r| r.unwrap_or(1))
+    });
+    pile.borrow_mut().spawn(|| 2);
+    let pool = pile.borrow().pool().clone();
+    guv::with_timeout(Duration::from_secs(20), || pool.waitall().unwrap()).expect("the self-wait hung");
+    guv::debug::hub_exceptions(true);
+    let first = pile.borrow_mut().next().unwrap();
+    assert_eq!(first.unwrap_err().panic_message(), Some("guv: a greenlet cannot wait for itself"));
+    assert_eq!(pile.borrow_mut().next().unwrap().unwrap(), 2);
+    assert!(pile.borrow_mut().next().is_none());
+}

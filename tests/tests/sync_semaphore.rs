@@ -1,5 +1,7 @@
 //! guv::Semaphore, BoundedSemaphore, CappedSemaphore through the public API.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use guv::{BoundedSemaphore, CappedSemaphore, Semaphore, SemaphoreError};
@@ -218,4 +220,98 @@ fn capped_semaphore_release_admitted_before_its_releaser_was_killed_counts() {
     assert!(r.wait().unwrap_err().is_killed());
     assert_eq!(sem.count(), 1);
     assert!(!sem.try_release(), "at the limit again");
+}
+
+/// A greenlet that takes a permit of `sem`, counts itself in `holders`
+/// while it holds it, and gives it back once `done` is set.
+fn spawn_holder(sem: &BoundedSemaphore, holders: &Rc<Cell<usize>>, done: &guv::Event) -> guv::GreenThread<()> {
+    let (s, h, done) = (sem.clone(), holders.clone(), done.clone());
+    guv::spawn(move || {
+        s.acquire();
+        h.set(h.get() + 1);
+        done.wait();
+        h.set(h.get() - 1);
+        s.release().unwrap();
+    })
+}
+
+/// A bound-1 semaphore whose only permit was handed to a waiter that has
+/// not run yet: one more release is one too many and fails at once. It
+/// used to raise the count, letting a second holder in beside the waiter.
+#[test]
+fn bounded_semaphore_counts_a_permit_in_transit_toward_its_bound() {
+    let (sem, holders, done) = (BoundedSemaphore::new(1), Rc::new(Cell::new(0)), guv::Event::new());
+    sem.acquire();
+    let waiter = spawn_holder(&sem, &holders, &done);
+    guv::gyield(); // it waits
+    sem.release().unwrap(); // handed to the waiter, which has not run
+    assert!(!waiter.is_finished());
+    assert_eq!(sem.release(), Err(SemaphoreError::ReleasedTooMuch { bound: 1 }));
+    assert_eq!(sem.count(), 0, "a failed release changes nothing");
+    let other = spawn_holder(&sem, &holders, &done);
+    guv::gyield(); // the waiter takes its permit; `other` waits
+    assert_eq!((holders.get(), sem.count()), (1, 0));
+    done.set();
+    waiter.wait().unwrap();
+    other.wait().unwrap();
+    assert_eq!((holders.get(), sem.count()), (0, 1));
+
+    // A guard's release saturates at the bound: after an unbalanced
+    // `release` handed the guard's permit to a waiter, the guard's own is
+    // one too many and is dropped.
+    let (sem, holders, done) = (BoundedSemaphore::new(1), Rc::new(Cell::new(0)), guv::Event::new());
+    let guard = sem.guard();
+    let waiter = spawn_holder(&sem, &holders, &done);
+    guv::gyield();
+    sem.release().unwrap(); // unbalanced: the guard still holds
+    drop(guard);
+    assert_eq!(sem.count(), 0);
+    guv::gyield(); // the waiter holds the only permit
+    assert_eq!(holders.get(), 1);
+    assert!(!sem.try_acquire(), "no second holder");
+    done.set();
+    waiter.wait().unwrap();
+
+    // Killed before it took the permit: the permit goes back to the count,
+    // and a release over the bound fails before and after.
+    let sem = BoundedSemaphore::new(1);
+    sem.acquire();
+    let s = sem.clone();
+    let killed = guv::spawn(move || s.acquire());
+    guv::gyield();
+    sem.release().unwrap();
+    assert!(sem.release().is_err());
+    killed.kill();
+    assert!(killed.wait().unwrap_err().is_killed());
+    assert_eq!(sem.count(), 1);
+    assert!(sem.release().is_err());
+}
+
+/// Plain and capped semaphores keep their behaviour with a permit in
+/// transit: a plain one counts the extra release; a capped one below its
+/// limit takes it (only a bounded semaphore refuses releases past its
+/// initial value).
+#[test]
+fn plain_and_capped_semaphores_take_a_release_while_a_permit_is_in_transit() {
+    let sem = Semaphore::new(1);
+    sem.acquire();
+    let s = sem.clone();
+    let waiter = guv::spawn(move || s.acquire());
+    guv::gyield();
+    sem.release(); // handed over
+    sem.release(); // counted
+    assert_eq!(sem.count(), 1);
+    waiter.wait().unwrap();
+    assert_eq!(sem.count(), 1);
+
+    let sem = CappedSemaphore::new(1, 1).unwrap();
+    sem.acquire();
+    let s = sem.clone();
+    let waiter = guv::spawn(move || s.acquire());
+    guv::gyield();
+    assert!(sem.try_release()); // handed over
+    assert!(sem.try_release()); // counted: below the limit
+    assert_eq!(sem.count(), 1);
+    waiter.wait().unwrap();
+    assert_eq!(sem.count(), 1);
 }

@@ -171,6 +171,16 @@ impl<T: 'static> GreenThread<T> {
         }
     }
 
+    /// Panics as [`wait`](Self::wait) does if the caller is this handle's
+    /// greenlet and its links have not all run: waiting for it would never
+    /// end. For waits over a set of handles (`iwait` and its users), which
+    /// would otherwise wait for their own link for ever.
+    pub(crate) fn refuse_self_wait(&self) {
+        if !self.task.outcome().settled.get() {
+            self.assert_not_self();
+        }
+    }
+
     /// Like [`wait`](Self::wait) for at most `timeout` (gevent's
     /// `join(timeout)`): `Ok` with the result if the greenlet ended in
     /// time, or `Err` with the handle back, to wait again or
@@ -297,7 +307,11 @@ impl<T: 'static> GreenThread<T> {
     /// The result is stored before the links run ([`is_finished`] is true
     /// from then on). Killing the greenlet while one of its links blocks
     /// cuts that link short and nothing more: `wait` still returns the
-    /// stored result, and the remaining links run.
+    /// stored result, and the remaining links run. A killer killed (or
+    /// timed out) inside a link of the greenlet it killed before it
+    /// started dies there, and the remaining links run on a fresh
+    /// greenlet — or, if none can be spawned (no stack can be mapped), on
+    /// the killer before it dies, so that waiters never wait for ever.
     ///
     /// [`is_finished`]: GreenThread::is_finished
     ///

@@ -144,7 +144,18 @@ where
                 let rest: Box<dyn FnOnce()> = Box::new(move || {
                     let _ = me.outcome.run_links(false);
                 });
-                crate::links::hand_off("GreenThread links", rest);
+                if let Err(e) = crate::links::try_hand_off(rest) {
+                    log::error!(target: "guv::links", "no greenlet for the remaining GreenThread links, which run on the killer: {e}");
+                    // No greenlet could be spawned (no stack could be
+                    // mapped). Left unrun, the links would never run and
+                    // the outcome never settle: `wait`, `join` and `iwait`
+                    // on this greenlet would wait for ever. So the killer
+                    // runs them itself before it dies, as when it is not
+                    // cut short (a kill or timeout of it inside one now
+                    // ends that link only). Nothing is allocated here: the
+                    // outcome is reached through `self`.
+                    let _ = self.outcome.run_links(false);
+                }
             }
             None => {
                 let _ = self.outcome.run_links(false);

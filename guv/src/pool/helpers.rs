@@ -103,7 +103,15 @@ impl<T: 'static> Drop for IWait<'_, T> {
 /// let order: Vec<u64> = guv::iwait(&gts).map(|gt| gt.id()).collect();
 /// assert_eq!(order, [gts[1].id(), gts[0].id()]);
 /// ```
+///
+/// # Panics
+///
+/// If `threads` holds the calling greenlet's own handle (it would wait
+/// for itself for ever), with the message of [`GreenThread::wait`] on
+/// oneself — at once, before waiting for any other. The same goes for
+/// [`wait_all`] and [`wait_all_timeout`], which wait through `iwait`.
 pub fn iwait<T: 'static>(threads: &[GreenThread<T>]) -> IWait<'_, T> {
+    threads.iter().for_each(GreenThread::refuse_self_wait);
     let finished = LightQueue::new(None);
     let links = threads
         .iter()
@@ -124,6 +132,10 @@ pub fn iwait<T: 'static>(threads: &[GreenThread<T>]) -> IWait<'_, T> {
 /// guv::wait_all(&gts);
 /// assert!(gts.iter().all(|gt| gt.is_finished()));
 /// ```
+///
+/// # Panics
+///
+/// If `threads` holds the calling greenlet's own handle, as [`iwait`].
 pub fn wait_all<T: 'static>(threads: &[GreenThread<T>]) {
     iwait(threads).for_each(drop);
 }
@@ -137,6 +149,11 @@ pub fn wait_all<T: 'static>(threads: &[GreenThread<T>]) {
 /// guv::killall(&gts);
 /// assert!(guv::wait_all_timeout(&gts, Duration::from_millis(2)));
 /// ```
+///
+/// # Panics
+///
+/// If `threads` holds the calling greenlet's own handle, as [`iwait`]
+/// (rather than waiting out the whole timeout for nothing).
 pub fn wait_all_timeout<T: 'static>(threads: &[GreenThread<T>], timeout: Duration) -> bool {
     let deadline = Instant::now().checked_add(timeout);
     let mut it = iwait(threads);
@@ -157,7 +174,14 @@ pub fn wait_all_timeout<T: 'static>(threads: &[GreenThread<T>], timeout: Duratio
 /// let results: Vec<i32> = guv::joinall(gts).into_iter().map(Result::unwrap).collect();
 /// assert_eq!(results, [2, 4, 6]);
 /// ```
+///
+/// # Panics
+///
+/// If `threads` holds the calling greenlet's own handle, as [`iwait`]:
+/// at once, before waiting for any other.
 pub fn joinall<T: 'static>(threads: impl IntoIterator<Item = GreenThread<T>>) -> Vec<Result<T, Error>> {
+    let threads: Vec<GreenThread<T>> = threads.into_iter().collect();
+    threads.iter().for_each(GreenThread::refuse_self_wait);
     threads.into_iter().map(GreenThread::wait).collect()
 }
 

@@ -255,9 +255,11 @@ impl WebSocket {
     /// 1015, which only report locally, and the unassigned ones — below
     /// 1000, 1004, 1014, 1016 to 2999, from 5000), is refused
     /// (`InvalidInput`), nothing is sent, and the connection goes on.
-    /// Applications may use 3000 to 4999. Once the connection is closed or
-    /// closing (a closing frame went either way), `send` fails with
-    /// `NotConnected`.
+    /// Applications may use 3000 to 4999. A raw `Message::Frame` (which
+    /// tungstenite would write as given, unchecked) is refused the same
+    /// way: send whole messages, and let the connection frame them. Once
+    /// the connection is closed or closing (a closing frame went either
+    /// way), `send` fails with `NotConnected`.
     ///
     /// ```
     /// # use guv::websocket::{Message, WebSocket, WebSocketWSGI};
@@ -290,6 +292,14 @@ impl WebSocket {
     /// ```
     pub fn send(&self, msg: impl Into<Message>) -> io::Result<()> {
         let msg = msg.into();
+        // A raw frame would go out as given, past every check below and
+        // past the closing state (see ARCHITECTURE, "Raw frames").
+        if let Message::Frame(_) = msg {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "guv::websocket: send a whole message (text, binary, ping, pong or close), not a raw Message::Frame",
+            ));
+        }
         // RFC 6455 5.5: control frames carry at most 125 bytes; tungstenite
         // would send bigger ones, which clients fail the connection on.
         let control_len = match &msg {
