@@ -91,6 +91,78 @@ twin! {
         out
     }
 
+    /// A zero-length read (or peek) of a stream socket waits for data
+    /// like any other, as the kernel wants one byte to be there; when the
+    /// read timeout ends the wait, Linux answers 0 bytes for TCP but
+    /// `EAGAIN` for a Unix stream. In non-blocking mode both say `EAGAIN`
+    /// at once.
+    fn zero_length_stream_reads_wait_then_give_zero() -> Vec<String> {
+        let mut out = Vec::new();
+        let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        c.set_read_timeout(Some(time::Duration::from_millis(30))).unwrap();
+        let start = time::Instant::now();
+        out.push(res(&c.read(&mut [])));
+        out.push(format!("waited {}", start.elapsed() >= time::Duration::from_millis(25)));
+        let start = time::Instant::now();
+        out.push(res(&c.peek(&mut [])));
+        out.push(format!("waited {}", start.elapsed() >= time::Duration::from_millis(25)));
+        out.push(res(&c.read_vectored(&mut [io::IoSliceMut::new(&mut [])])));
+        c.set_nonblocking(true).unwrap();
+        out.push(res(&c.read(&mut [])));
+        out.push(res(&c.peek(&mut [])));
+        c.set_nonblocking(false).unwrap();
+        c.set_read_timeout(Some(time::Duration::from_secs(20))).unwrap();
+        s.write_all(b"x").unwrap();
+        out.push(res(&c.read(&mut [])));
+        out.push(res(&c.peek(&mut [])));
+        out.push(res(&c.read(&mut [0; 4])));
+
+        let (mut x, mut y) = unix::UnixStream::pair().unwrap();
+        x.set_read_timeout(Some(time::Duration::from_millis(30))).unwrap();
+        let start = time::Instant::now();
+        out.push(res(&x.read(&mut [])));
+        out.push(format!("waited {}", start.elapsed() >= time::Duration::from_millis(25)));
+        x.set_nonblocking(true).unwrap();
+        out.push(res(&x.read(&mut [])));
+        x.set_nonblocking(false).unwrap();
+        y.write_all(b"y").unwrap();
+        out.push(res(&x.read(&mut [])));
+        out.push(res(&x.read(&mut [0; 4])));
+        out
+    }
+
+    fn tcp_peek_and_shutdown_edges() -> Vec<String> {
+        let mut out = Vec::new();
+        let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        out.push(res(&c.write(&[])));
+        c.set_read_timeout(Some(time::Duration::from_secs(20))).unwrap();
+        s.write_all(b"hello").unwrap();
+        let mut two = [0; 2];
+        out.push(res(&c.peek(&mut two)));
+        out.push(res(&c.peek(&mut [])));
+        out.push(res(&c.read(&mut [])));
+        let mut buf = [0; 16];
+        let n = c.read(&mut buf).unwrap();
+        out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        out.push(res(&c.shutdown(net::Shutdown::Read)));
+        out.push(res(&c.read(&mut buf)));
+        out.push(res(&c.peek(&mut buf)));
+        out.push(res(&c.shutdown(net::Shutdown::Read)));
+        out.push(res(&c.shutdown(net::Shutdown::Write)));
+        out.push(res(&c.shutdown(net::Shutdown::Write)));
+        out.push(res(&c.write(b"late")));
+        out.push(res(&c.write(&[])));
+        let mut rest = Vec::new();
+        out.push(res(&s.read_to_end(&mut rest)));
+        out.push(res(&c.shutdown(net::Shutdown::Both)));
+        out.push(res(&c.take_error()));
+        out
+    }
+
     fn tcp_refusals_and_a_non_blocking_listener() -> Vec<String> {
         let mut out = Vec::new();
         let (_held, closed) = guv_tests::net::refusing_addr();

@@ -73,7 +73,7 @@ socket_common!(
     "guv::net::unix::UnixStream",
     "std::os::unix::net::UnixStream::pair().unwrap().0"
 );
-socket_read_write!(UnixStream);
+socket_read_write!(UnixStream, tcp = false);
 socket_try_io!(UnixStream);
 
 impl UnixStream {

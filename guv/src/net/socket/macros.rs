@@ -197,12 +197,15 @@ macro_rules! socket_timeouts {
 }
 
 /// `Read`/`Write` for `$ty` and `&$ty` through the socket's retry loop.
+/// `tcp` says whether a timed-out read into an empty buffer gives 0 bytes
+/// (see `Sock::empty_tcp_read`).
 macro_rules! socket_read_write {
-    ($ty:ident) => {
+    ($ty:ident, tcp = $tcp:literal) => {
         impl std::io::Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 let len = buf.len();
-                self.sock.read_stream(len, |mut s| std::io::Read::read(&mut s, buf))
+                let r = self.sock.read_stream(len, |mut s| std::io::Read::read(&mut s, buf));
+                if $tcp && len == 0 { self.sock.empty_tcp_read(r) } else { r }
             }
 
             fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
