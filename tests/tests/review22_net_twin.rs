@@ -286,4 +286,55 @@ twin! {
         out.push(res(&r));
         out
     }
+
+    fn unix_paths_names_and_errors() -> Vec<String> {
+        let mut out = Vec::new();
+        let dir = temp_dir(module_path!());
+        let p = dir.join("l.sock");
+        let l = unix::UnixListener::bind(&p).unwrap();
+        out.push(res(&unix::UnixListener::bind(&p).map(drop)));
+        out.push(res(&unix::UnixDatagram::bind(&p).map(drop)));
+        let (a, b) = unix::UnixStream::pair().unwrap();
+        out.push(format!("pair {} {}", a.peer_addr().unwrap().is_unnamed(), a.local_addr().unwrap().is_unnamed()));
+        let c = unix::UnixStream::connect(&p).unwrap();
+        let (s, from) = l.accept().unwrap();
+        out.push(format!("accepted from unnamed {}", from.is_unnamed()));
+        out.push(format!("{}", c.peer_addr().unwrap().as_pathname() == Some(p.as_path())));
+        out.push(format!("{}", s.local_addr().unwrap().as_pathname() == Some(p.as_path())));
+        out.push(format!("{}", s.peer_addr().unwrap().is_unnamed()));
+        out.push(res(&unix::UnixStream::connect(dir.join("missing")).map(drop)));
+        out.push(res(&unix::UnixStream::connect("").map(drop)));
+        out.push(res(&unix::UnixStream::connect("a\0b").map(drop)));
+        // A leading NUL is not an abstract name for a path: std refuses it.
+        let abstract_name = format!("\0guv-r22-{}-{}", std::process::id(), module_path!());
+        out.push(res(&unix::UnixStream::connect(&abstract_name).map(drop)));
+        out.push(res(&unix::UnixStream::connect("x".repeat(107)).map(drop)));
+        out.push(res(&unix::UnixStream::connect("x".repeat(108)).map(drop)));
+        let file = dir.join("file");
+        std::fs::write(&file, b"").unwrap();
+        out.push(res(&unix::UnixStream::connect(&file).map(drop)));
+
+        let u = unix::UnixDatagram::unbound().unwrap();
+        out.push(res(&u.send_to(b"x", dir.join("missing"))));
+        out.push(res(&u.send_to(b"x", &p)));
+        out.push(res(&u.send(b"x")));
+        out.push(res(&u.peer_addr().map(drop)));
+        out.push(res(&u.connect(dir.join("missing"))));
+        u.set_read_timeout(Some(time::Duration::from_millis(20))).unwrap();
+        out.push(res(&u.recv(&mut [0; 4])));
+        u.set_nonblocking(true).unwrap();
+        out.push(res(&u.recv_from(&mut [0; 4]).map(|(n, _)| n)));
+
+        out.push(res(&(&a).write(&[])));
+        b.shutdown(net::Shutdown::Write).unwrap();
+        out.push(res(&(&a).read(&mut [])));
+        out.push(res(&(&a).read(&mut [0; 4])));
+        out.push(res(&(&b).write(b"x")));
+        out.push(res(&a.shutdown(net::Shutdown::Read)));
+        out.push(res(&a.shutdown(net::Shutdown::Read)));
+        drop(b);
+        out.push(res(&(&a).write(b"x")));
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
 }

@@ -94,7 +94,13 @@ impl UnixStream {
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
-        UnixStream::connect_name(path.as_ref().as_os_str().as_bytes())
+        let path = path.as_ref().as_os_str().as_bytes();
+        // As std: a path never names an abstract socket (a leading NUL
+        // would), that takes a `SocketAddr` and `connect_addr`.
+        if path.contains(&0) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "paths must not contain interior null bytes"));
+        }
+        UnixStream::connect_name(path)
     }
 
     /// Connects to a socket address (a path or an abstract name).
