@@ -337,4 +337,45 @@ twin! {
         let _ = std::fs::remove_dir_all(&dir);
         out
     }
+
+    /// A datagram socket whose receiving side is shut down reads 0 bytes
+    /// at once (std's blocking receive stops waiting), whether the
+    /// shutdown came before the receive or while it waited.
+    fn unix_datagram_receive_after_shutdown_reads_zero() -> Vec<String> {
+        let mut out = Vec::new();
+        let (a, b) = unix::UnixDatagram::pair().unwrap();
+        a.set_read_timeout(Some(time::Duration::from_secs(20))).unwrap();
+        b.send(b"queued").unwrap();
+        out.push(res(&a.shutdown(net::Shutdown::Read)));
+        out.push(res(&a.recv(&mut [0; 8])));
+        out.push(res(&a.recv(&mut [0; 8])));
+        out.push(res(&a.recv_from(&mut [0; 8]).map(|(n, from)| format!("{n} {from:?} {}", from.is_unnamed()))));
+        out.push(res(&b.send(b"after")));
+        a.set_nonblocking(true).unwrap();
+        out.push(res(&a.recv(&mut [0; 8])));
+        a.set_nonblocking(false).unwrap();
+
+        let u = unix::UnixDatagram::unbound().unwrap();
+        u.set_read_timeout(Some(time::Duration::from_secs(20))).unwrap();
+        out.push(res(&u.shutdown(net::Shutdown::Both)));
+        out.push(res(&u.recv(&mut [0; 4])));
+
+        // A receiver waiting when another thread shuts its socket down.
+        let (c, _d) = unix::UnixDatagram::pair().unwrap();
+        c.set_read_timeout(Some(time::Duration::from_secs(20))).unwrap();
+        let c = std::sync::Arc::new(c);
+        let c2 = c.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = thread::spawn(move || {
+            tx.send(()).unwrap();
+            c2.recv(&mut [0; 4])
+        });
+        // A channel receive is not green: wait for it with a yield loop.
+        while rx.try_recv().is_err() {
+            thread::yield_now();
+        }
+        out.push(res(&c.shutdown(net::Shutdown::Read)));
+        out.push(res(&waiter.join().unwrap()));
+        out
+    }
 }

@@ -199,6 +199,16 @@ pub(crate) fn unix_connect_start(name: &[u8]) -> io::Result<(OwnedFd, bool)> {
     connect_result(fd, rc).map(|(fd, _)| (fd, false))
 }
 
+/// Whether the receiving side of the socket `fd` is shut down (poll
+/// reports `POLLRDHUP`, without waiting).
+pub(crate) fn read_shut_down(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLRDHUP, revents: 0 };
+    // SAFETY: `p` is one live, writable pollfd for the length of the call,
+    // and the count passed is 1.
+    let ready = check(unsafe { libc::poll(&mut p, 1, 0) })?;
+    Ok(ready > 0 && p.revents & libc::POLLRDHUP != 0)
+}
+
 /// Sets or clears `O_NONBLOCK` on `fd` (for pipes, which std cannot).
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
     // SAFETY: fcntl(F_GETFL) on an open fd.
