@@ -378,4 +378,45 @@ twin! {
         out.push(res(&waiter.join().unwrap()));
         out
     }
+
+    /// A reset ends a read that waits after a draining one, and the
+    /// non-blocking flag and the listeners' modes are shared by clones.
+    fn resets_and_modes_shared_by_clones() -> Vec<String> {
+        let mut out = Vec::new();
+        let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        c.set_read_timeout(Some(time::Duration::from_secs(20))).unwrap();
+        s.write_all(b"abc").unwrap();
+        let mut buf = [0; 16];
+        out.push(res(&c.read(&mut buf)));
+        guv_tests::net::reset_on_close(&s);
+        drop(s);
+        out.push(res(&c.read(&mut buf)));
+        out.push(res(&c.read(&mut buf)));
+        out.push(res(&c.take_error().map(|e| e.map(|e| e.kind()))));
+
+        let u = net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let v = u.try_clone().unwrap();
+        v.set_nonblocking(true).unwrap();
+        out.push(res(&u.recv(&mut buf)));
+        out.push(res(&u.peek_from(&mut buf).map(|(n, _)| n)));
+        v.set_read_timeout(Some(time::Duration::from_millis(20))).unwrap();
+        v.set_nonblocking(false).unwrap();
+        out.push(format!("{:?}", u.read_timeout().unwrap()));
+        out.push(res(&u.recv(&mut buf)));
+
+        let dir = temp_dir(module_path!());
+        let ul = unix::UnixListener::bind(dir.join("l.sock")).unwrap();
+        ul.try_clone().unwrap().set_nonblocking(true).unwrap();
+        out.push(res(&ul.accept().map(drop)));
+        out.push(res(&ul.incoming().next().unwrap().map(drop)));
+        let _c = unix::UnixStream::connect(dir.join("l.sock")).unwrap();
+        let (a, _) = ul.accept().unwrap();
+        // Accepted from a non-blocking listener, it is blocking.
+        a.set_read_timeout(Some(time::Duration::from_millis(20))).unwrap();
+        out.push(res(&(&a).read(&mut buf)));
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
 }
