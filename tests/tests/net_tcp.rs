@@ -102,15 +102,17 @@ fn readers_and_writers_wait_separately_on_one_socket() {
 fn read_timeout_gives_wouldblock_as_std_on_linux() {
     let (c, _s) = pair();
     assert!(c.set_read_timeout(Some(Duration::ZERO)).is_err());
-    c.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
-    assert_eq!(c.read_timeout().unwrap(), Some(Duration::from_millis(30)));
+    // 20 ms is a whole number of scheduler ticks at every usual HZ (100,
+    // 250, 300, 1000), so the kernel keeps it as it is.
+    c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    assert_eq!(c.read_timeout().unwrap(), Some(Duration::from_millis(20)));
     let start = Instant::now();
     let e = (&c).read(&mut [0; 4]).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
-    assert!(start.elapsed() >= Duration::from_millis(30));
+    assert!(start.elapsed() >= Duration::from_millis(20));
     // A clone shares the timeout, as std's (one open file description).
     let d = c.try_clone().unwrap();
-    assert_eq!(d.read_timeout().unwrap(), Some(Duration::from_millis(30)));
+    assert_eq!(d.read_timeout().unwrap(), Some(Duration::from_millis(20)));
     d.set_read_timeout(None).unwrap();
     assert_eq!(c.read_timeout().unwrap(), None);
 }

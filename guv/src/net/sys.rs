@@ -172,10 +172,13 @@ pub(crate) fn unix_connect_start(name: &[u8]) -> io::Result<(OwnedFd, bool)> {
     sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
     let abstract_name = name.first() == Some(&0);
     // A path needs room for its terminating NUL; an abstract name does not.
-    if name.is_empty() || name.len() + usize::from(!abstract_name) > sun.sun_path.len() {
+    // An empty name goes to the kernel as std sends it, without one, and
+    // the kernel refuses it (`EINVAL`).
+    let terminator = usize::from(!abstract_name && !name.is_empty());
+    if name.len() + terminator > sun.sun_path.len() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("a Unix socket path must be 1 to {} bytes long", sun.sun_path.len() - 1),
+            format!("a Unix socket path must be shorter than {} bytes", sun.sun_path.len()),
         ));
     }
     if !abstract_name && name.contains(&0) {
@@ -185,7 +188,7 @@ pub(crate) fn unix_connect_start(name: &[u8]) -> io::Result<(OwnedFd, bool)> {
         *dst = *src as libc::c_char;
     }
     let base = std::mem::offset_of!(libc::sockaddr_un, sun_path);
-    let len = base + name.len() + usize::from(!abstract_name);
+    let len = base + name.len() + terminator;
     let fd = socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
     // SAFETY: `sun` is an initialised sockaddr_un and `len` is within it.
     let rc =
@@ -194,6 +197,16 @@ pub(crate) fn unix_connect_start(name: &[u8]) -> io::Result<(OwnedFd, bool)> {
         return Ok((fd, true));
     }
     connect_result(fd, rc).map(|(fd, _)| (fd, false))
+}
+
+/// Whether the receiving side of the socket `fd` is shut down (poll
+/// reports `POLLRDHUP`, without waiting).
+pub(crate) fn read_shut_down(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLRDHUP, revents: 0 };
+    // SAFETY: `p` is one live, writable pollfd for the length of the call,
+    // and the count passed is 1.
+    let ready = check(unsafe { libc::poll(&mut p, 1, 0) })?;
+    Ok(ready > 0 && p.revents & libc::POLLRDHUP != 0)
 }
 
 /// Sets or clears `O_NONBLOCK` on `fd` (for pipes, which std cannot).

@@ -201,7 +201,7 @@ socket_common!(
     "guv::net::TcpStream",
     "{ let l = Box::leak(Box::new(std::net::TcpListener::bind(\"127.0.0.1:0\").unwrap())); std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap() }"
 );
-socket_read_write!(TcpStream);
+socket_read_write!(TcpStream, tcp = true);
 
 impl TcpStream {
     /// Connects to `addr`, trying each address it resolves to in turn (as
@@ -336,7 +336,9 @@ impl TcpStream {
     /// assert_eq!(&b, b"abc");
     /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.read(|s| s.peek(buf))
+        let empty = buf.is_empty();
+        let r = self.sock.read(|s| s.peek(buf));
+        if empty { self.sock.empty_tcp_read(r) } else { r }
     }
 
     /// Sets `TCP_NODELAY`.

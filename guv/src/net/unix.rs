@@ -21,6 +21,7 @@
 
 use std::io;
 use std::net::Shutdown;
+use std::os::fd::AsFd;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{self as stdnet, SocketAddr};
@@ -73,7 +74,7 @@ socket_common!(
     "guv::net::unix::UnixStream",
     "std::os::unix::net::UnixStream::pair().unwrap().0"
 );
-socket_read_write!(UnixStream);
+socket_read_write!(UnixStream, tcp = false);
 socket_try_io!(UnixStream);
 
 impl UnixStream {
@@ -94,7 +95,13 @@ impl UnixStream {
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
-        UnixStream::connect_name(path.as_ref().as_os_str().as_bytes())
+        let path = path.as_ref().as_os_str().as_bytes();
+        // As std: a path never names an abstract socket (a leading NUL
+        // would), that takes a `SocketAddr` and `connect_addr`.
+        if path.contains(&0) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "paths must not contain interior null bytes"));
+        }
+        UnixStream::connect_name(path)
     }
 
     /// Connects to a socket address (a path or an abstract name).
@@ -482,6 +489,8 @@ impl UnixDatagram {
     }
 
     /// Receives one datagram and its sender, parking until one arrives.
+    /// Once the receiving side is shut down it gives 0 bytes from an
+    /// unnamed sender at once, as std's blocking receive.
     ///
     /// ```
     /// let dir = std::env::temp_dir().join(format!("guv-unix-doc-{}-{:?}", std::process::id(), std::thread::current().id()));
@@ -497,10 +506,15 @@ impl UnixDatagram {
     /// # let _ = std::fs::remove_dir_all(&dir);
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.sock.read(|s| s.recv_from(buf))
+        self.sock.read(|s| match s.recv_from(buf) {
+            // The kernel names no sender then: std reads that as unnamed.
+            Err(e) if self.read_shut_down(&e) => Ok((0, SocketAddr::from_pathname("")?)),
+            r => r,
+        })
     }
 
-    /// Receives one datagram, parking until one arrives.
+    /// Receives one datagram, parking until one arrives; 0 bytes at once
+    /// once the receiving side is shut down, as std.
     ///
     /// ```
     /// let (a, b) = guv::net::unix::UnixDatagram::pair().unwrap();
@@ -508,7 +522,22 @@ impl UnixDatagram {
     /// assert_eq!(a.recv(&mut [0; 8]).unwrap(), 3);
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.read(|s| s.recv(buf))
+        self.sock.read(|s| match s.recv(buf) {
+            Err(e) if self.read_shut_down(&e) => Ok(0),
+            r => r,
+        })
+    }
+
+    /// Whether the receive that failed with `e` should read 0 bytes
+    /// instead: with the receiving side shut down (`shutdown(Read)`, here
+    /// or on a clone, before the receive or while it waits) std's blocking
+    /// receive returns 0 at once, but the non-blocking one underneath says
+    /// `EAGAIN`, and no readiness edge would end the wait. Costs one
+    /// `poll` per wait. In non-blocking mode std says `EAGAIN` too.
+    fn read_shut_down(&self, e: &io::Error) -> bool {
+        e.kind() == io::ErrorKind::WouldBlock
+            && !self.sock.is_nonblocking()
+            && sys::read_shut_down(self.sock.get().as_fd()).unwrap_or(false)
     }
 
     /// Sends a datagram to `path`. While the receiver's queue is full it

@@ -153,14 +153,19 @@ macro_rules! socket_timeouts {
         /// Sets the read timeout, as std's `set_read_timeout`: a read that
         /// waits longer fails with `WouldBlock` (`EAGAIN`, what Linux
         /// reports); `None` waits forever; a zero duration is an
-        /// `InvalidInput` error.
+        /// `InvalidInput` error. As with std, the timeout is what the
+        /// kernel keeps: rounded up to a scheduler tick, and none at all
+        /// for a duration too long for it to count (`Duration::MAX`).
         ///
         #[doc = concat!("```\nlet s = ", $path, "::from_std(", $make, ").unwrap();\ns.set_read_timeout(Some(std::time::Duration::from_millis(5))).unwrap();\nassert!(s.set_read_timeout(Some(std::time::Duration::ZERO)).is_err());\n```")]
         pub fn set_read_timeout(&self, dur: Option<std::time::Duration>) -> std::io::Result<()> {
             // std validates and stores it on the socket too, so it survives
-            // a conversion back to the std type.
+            // a conversion back to the std type. The kernel keeps it in
+            // scheduler ticks (rounded up; one too long to count is none),
+            // and that is what std's waits last and its getter reports:
+            // the green socket takes the value back from the kernel.
             self.sock.get().set_read_timeout(dur)?;
-            self.sock.set_read_timeout(dur);
+            self.sock.set_read_timeout(self.sock.get().read_timeout()?);
             Ok(())
         }
 
@@ -169,8 +174,9 @@ macro_rules! socket_timeouts {
         ///
         #[doc = concat!("```\nlet s = ", $path, "::from_std(", $make, ").unwrap();\ns.set_write_timeout(Some(std::time::Duration::from_secs(1))).unwrap();\n```")]
         pub fn set_write_timeout(&self, dur: Option<std::time::Duration>) -> std::io::Result<()> {
+            // As `set_read_timeout`: the value the kernel kept.
             self.sock.get().set_write_timeout(dur)?;
-            self.sock.set_write_timeout(dur);
+            self.sock.set_write_timeout(self.sock.get().write_timeout()?);
             Ok(())
         }
 
@@ -191,12 +197,15 @@ macro_rules! socket_timeouts {
 }
 
 /// `Read`/`Write` for `$ty` and `&$ty` through the socket's retry loop.
+/// `tcp` says whether a timed-out read into an empty buffer gives 0 bytes
+/// (see `Sock::empty_tcp_read`).
 macro_rules! socket_read_write {
-    ($ty:ident) => {
+    ($ty:ident, tcp = $tcp:literal) => {
         impl std::io::Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 let len = buf.len();
-                self.sock.read_stream(len, |mut s| std::io::Read::read(&mut s, buf))
+                let r = self.sock.read_stream(len, |mut s| std::io::Read::read(&mut s, buf));
+                if $tcp && len == 0 { self.sock.empty_tcp_read(r) } else { r }
             }
 
             fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {

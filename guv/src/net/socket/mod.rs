@@ -229,6 +229,20 @@ impl<T: AsFd> Sock<T> {
         Ok(n)
     }
 
+    /// The result of a TCP read or peek into an empty buffer. It waits for
+    /// data like any other (the kernel wants one byte to be there), but
+    /// when the read timeout ends the wait, Linux answers 0 bytes where
+    /// std's blocking socket would have said `EAGAIN` for a non-empty
+    /// buffer (a Unix stream socket does say `EAGAIN`). So a `WouldBlock`
+    /// here, which outside non-blocking mode only a timeout gives, is
+    /// `Ok(0)`.
+    pub(crate) fn empty_tcp_read(&self, r: io::Result<usize>) -> io::Result<usize> {
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !self.is_nonblocking() => Ok(0),
+            r => r,
+        }
+    }
+
     /// See `Registered::read_would_block`.
     #[inline]
     pub(crate) fn read_would_block(&self) -> bool {
