@@ -138,6 +138,7 @@ fn dirs_and_free_functions_every_stable_item() {
     use std::os::unix::fs::{DirBuilderExt, DirEntryExt, MetadataExt};
     send_sync::<DirBuilder>();
     send_sync::<DirEntry>();
+    send_sync::<ReadDir>();
     let dir = scratch("dirs");
     let mut b = DirBuilder::new();
     assert!(green(&b));
@@ -179,6 +180,13 @@ fn dirs_and_free_functions_every_stable_item() {
     names.sort();
     assert_eq!(names, [("b".into(), true, false), ("x".into(), false, true), ("y".into(), false, true)]);
 
+    std::os::unix::fs::symlink("x", dir.join("a/sym")).unwrap();
+    assert_eq!(fs::read_to_string(dir.join("a/sym")).unwrap(), "xx");
+    let f = fs::File::open(dir.join("a/x")).unwrap();
+    std::os::unix::fs::fchown(&f, None, None).unwrap();
+    std::os::unix::fs::chown(dir.join("a/x"), None, None).unwrap();
+    std::os::unix::fs::lchown(dir.join("a/sym"), None, None).unwrap();
+    fs::remove_file(dir.join("a/sym")).unwrap();
     fs::remove_file(dir.join("a/y")).unwrap();
     fs::remove_dir(dir.join("e/f")).unwrap();
     fs::remove_dir_all(&dir).unwrap();

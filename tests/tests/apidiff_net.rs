@@ -97,6 +97,21 @@ fn tcp_every_stable_item() {
     let _c5 = TcpStream::connect(("127.0.0.1", addr.port())).unwrap();
     assert!(incoming.next().unwrap().is_ok());
     assert!(format!("{incoming:?}").contains("Incoming"));
+    // `ToSocketAddrs`: std's impls, and one of the program's own.
+    struct Loopback(u16);
+    impl std::net::ToSocketAddrs for Loopback {
+        type Iter = std::vec::IntoIter<SocketAddr>;
+        fn to_socket_addrs(&self) -> std::io::Result<Self::Iter> {
+            Ok(vec![SocketAddr::from(([127, 0, 0, 1], self.0))].into_iter())
+        }
+    }
+    let _c6 = TcpStream::connect(Loopback(addr.port())).unwrap();
+    assert!(l.accept().is_ok());
+    use std::net::ToSocketAddrs;
+    let named: Vec<SocketAddr> = ("localhost", addr.port()).to_socket_addrs().unwrap().collect();
+    assert!(named.iter().all(|a| a.port() == addr.port() && a.ip().is_loopback()));
+    assert_eq!(format!("127.0.0.1:{}", addr.port()).to_socket_addrs().unwrap().next(), Some(addr));
+    assert_eq!((&[addr][..]).to_socket_addrs().unwrap().count(), 1);
     #[allow(deprecated)]
     let v6 = l.only_v6();
     assert!(v6.is_err() || matches!(v6, Ok(false)));
