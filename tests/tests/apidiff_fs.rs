@@ -227,9 +227,8 @@ fn stdin_every_stable_item() {
         let mut line = String::new();
         s.read_line(&mut line)?;
         let mut buf = [0; 1];
-        (&s).read(&mut buf)?;
+        let got = (&s).read(&mut buf)?;
         s.lock().read_line(&mut line)?;
-        let n = s.lines().count();
-        Ok(n)
+        Ok(got + s.lines().count())
     };
 }
