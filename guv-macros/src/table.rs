@@ -65,6 +65,12 @@ pub(crate) const MODULES: &[Module] = &[
         overrides: &[],
     },
     Module {
+        path: &["os", "unix", "process"],
+        group: Group::Process,
+        items: Items::Only(&["CommandExt"]),
+        overrides: &[],
+    },
+    Module {
         path: &["thread"],
         group: Group::Thread,
         items: Items::AllExcept(&["available_parallelism", "panicking", "LocalKey", "AccessError", "Result"]),
@@ -150,6 +156,8 @@ mod tests {
         assert_eq!(c("os::unix", all), Some(2));
         assert_eq!(c("os::unix::fs::symlink", all), Some(3));
         assert_eq!(c("os::unix::fs::PermissionsExt", all), None);
+        assert_eq!(c("os::unix::process::CommandExt", all), Some(3));
+        assert_eq!(c("os::unix::process::ExitStatusExt", all), None);
         assert_eq!(c("os::unix::fs::symlink", GroupSet::EMPTY.with(Group::Net)), None);
         assert_eq!(c("io::stdin", all), Some(1));
         assert_eq!(c("io::Read", all), None);

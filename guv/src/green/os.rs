@@ -102,6 +102,15 @@ pub mod unix {
         }
     }
 
+    /// Green `std::os::unix::process`: std's items, and a
+    /// [`CommandExt`](process::CommandExt) that the green `Command`
+    /// implements (std's is sealed).
+    pub mod process {
+        pub use std::os::unix::process::*;
+
+        pub use crate::green::sys::CommandExt;
+    }
+
     /// Green `std::os::unix::net`: the socket types park the greenlet.
     pub mod net {
         pub use std::os::unix::net::*;

@@ -15,10 +15,18 @@
 //! a greenlet waits for, whether it has exited (`waitid` with `WNOHANG |
 //! WNOWAIT`, which neither blocks nor reaps) and wakes that child's
 //! waiters. Signals coalesce, so every wake-up checks every watched child.
+//!
+//! # CommandExt
+//!
+//! The green twin of `std::os::unix::process::CommandExt` (std's is sealed,
+//! so the green `Command` cannot implement it) lives here because two of
+//! its methods, `pre_exec` and `before_exec`, are `unsafe fn`s that hand
+//! the caller's promise on to std's.
 
 #![allow(unsafe_code)] // one of the fenced unsafe files; see lib.rs
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -270,5 +278,185 @@ impl Drop for ChildWatch {
         // Dropped after the lock is released: the last keeper of a hub
         // wakes it when it goes (see `hub::take_back`).
         drop(taken);
+    }
+}
+
+mod sealed {
+    /// Only the green and the std `Command` implement [`super::CommandExt`].
+    pub trait Sealed {}
+    impl Sealed for crate::green::process::Command {}
+    impl Sealed for std::process::Command {}
+}
+
+/// Unix options of a process builder: the twin of std's sealed
+/// `std::os::unix::process::CommandExt`, with its stable methods and
+/// signatures, implemented by the green
+/// [`Command`](crate::green::process::Command) (each method returns the
+/// command it was called on, which is `process::Command` in patched code)
+/// and by std's own `Command`. `#[guv::patched]` rewrites
+/// `use std::os::unix::process::CommandExt;` to it (the `process` group).
+///
+/// ```
+/// use guv::green::os::unix::process::CommandExt;
+/// use guv::green::process::Command;
+/// let out = Command::new("sh").arg("-c").arg("echo $0").arg0("renamed").process_group(0).output().unwrap();
+/// assert_eq!(out.stdout, b"renamed\n");
+/// ```
+pub trait CommandExt: sealed::Sealed {
+    /// Runs the child as user `id` (`setuid`; needs privileges to change).
+    ///
+    /// ```
+    /// use guv::green::os::unix::process::CommandExt;
+    /// use std::os::unix::fs::MetadataExt;
+    /// let me = std::fs::metadata("/proc/self").unwrap().uid(); // no change
+    /// let st = guv::green::process::Command::new("true").uid(me).status().unwrap();
+    /// assert!(st.success());
+    /// ```
+    fn uid(&mut self, id: u32) -> &mut Self;
+
+    /// Runs the child with group `id` (`setgid`).
+    ///
+    /// ```
+    /// use guv::green::os::unix::process::CommandExt;
+    /// use std::os::unix::fs::MetadataExt;
+    /// let gid = std::fs::metadata("/proc/self").unwrap().gid();
+    /// assert!(guv::green::process::Command::new("true").gid(gid).status().unwrap().success());
+    /// ```
+    fn gid(&mut self, id: u32) -> &mut Self;
+
+    /// Runs `f` in the child between `fork` and `exec`, as std's.
+    ///
+    /// # Safety
+    ///
+    /// std's contract: `f` runs in a copy of the process where only
+    /// async-signal-safe work is allowed (no allocation, no locks another
+    /// thread could hold, no green-threading calls), and it must not
+    /// break the fds std manages.
+    ///
+    /// ```
+    /// use guv::green::os::unix::process::CommandExt;
+    /// let mut c = guv::green::process::Command::new("true");
+    /// // SAFETY: the hook does nothing.
+    /// unsafe { c.pre_exec(|| Ok(())) };
+    /// assert!(c.status().unwrap().success());
+    /// ```
+    unsafe fn pre_exec<F>(&mut self, f: F) -> &mut Self
+    where
+        F: FnMut() -> io::Result<()> + Send + Sync + 'static;
+
+    /// The old name of [`CommandExt::pre_exec`].
+    ///
+    /// # Safety
+    ///
+    /// As [`CommandExt::pre_exec`].
+    #[deprecated(since = "1.37.0", note = "should be unsafe, use `pre_exec` instead")]
+    unsafe fn before_exec<F>(&mut self, f: F) -> &mut Self
+    where
+        F: FnMut() -> io::Result<()> + Send + Sync + 'static,
+    {
+        // SAFETY: the caller's promise is `pre_exec`'s.
+        unsafe { self.pre_exec(f) }
+    }
+
+    /// Replaces this process with the command (`exec`); returns only on
+    /// failure. Nothing parks: the call either replaces every greenlet
+    /// with the new program or fails at once.
+    ///
+    /// ```
+    /// use guv::green::os::unix::process::CommandExt;
+    /// let e = guv::green::process::Command::new("/nonexistent/guv-program").exec();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    fn exec(&mut self) -> io::Error;
+
+    /// Sets the child's `argv[0]`.
+    ///
+    /// ```
+    /// use guv::green::os::unix::process::CommandExt;
+    /// let out = guv::green::process::Command::new("sh").arg0("zero").arg("-c").arg("echo $0").output().unwrap();
+    /// assert_eq!(out.stdout, b"zero\n");
+    /// ```
+    fn arg0<S: AsRef<OsStr>>(&mut self, arg: S) -> &mut Self;
+
+    /// Puts the child in process group `pgroup` (0: a new group led by
+    /// the child).
+    ///
+    /// ```
+    /// use guv::green::os::unix::process::CommandExt;
+    /// let mut c = guv::green::process::Command::new("sleep");
+    /// let mut child = c.arg("10").process_group(0).spawn().unwrap();
+    /// let pgid = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+    /// // Field 5 of /proc/PID/stat is the process group: the child's own pid.
+    /// assert_eq!(pgid.rsplit(')').next().unwrap().split_whitespace().nth(2), Some(&*child.id().to_string()));
+    /// child.kill().unwrap();
+    /// child.wait().unwrap();
+    /// ```
+    fn process_group(&mut self, pgroup: i32) -> &mut Self;
+}
+
+impl CommandExt for crate::green::process::Command {
+    fn uid(&mut self, id: u32) -> &mut Self {
+        std::os::unix::process::CommandExt::uid(self.as_std_mut(), id);
+        self
+    }
+
+    fn gid(&mut self, id: u32) -> &mut Self {
+        std::os::unix::process::CommandExt::gid(self.as_std_mut(), id);
+        self
+    }
+
+    unsafe fn pre_exec<F>(&mut self, f: F) -> &mut Self
+    where
+        F: FnMut() -> io::Result<()> + Send + Sync + 'static,
+    {
+        // SAFETY: the caller makes std's `pre_exec` promise for `f`.
+        unsafe { std::os::unix::process::CommandExt::pre_exec(self.as_std_mut(), f) };
+        self
+    }
+
+    fn exec(&mut self) -> io::Error {
+        std::os::unix::process::CommandExt::exec(self.for_exec())
+    }
+
+    fn arg0<S: AsRef<OsStr>>(&mut self, arg: S) -> &mut Self {
+        std::os::unix::process::CommandExt::arg0(self.as_std_mut(), arg);
+        self
+    }
+
+    fn process_group(&mut self, pgroup: i32) -> &mut Self {
+        std::os::unix::process::CommandExt::process_group(self.as_std_mut(), pgroup);
+        self
+    }
+}
+
+/// std's own methods, so that code using the green trait can still
+/// configure a std `Command` (one made with `guv::original!`).
+impl CommandExt for std::process::Command {
+    fn uid(&mut self, id: u32) -> &mut Self {
+        std::os::unix::process::CommandExt::uid(self, id)
+    }
+
+    fn gid(&mut self, id: u32) -> &mut Self {
+        std::os::unix::process::CommandExt::gid(self, id)
+    }
+
+    unsafe fn pre_exec<F>(&mut self, f: F) -> &mut Self
+    where
+        F: FnMut() -> io::Result<()> + Send + Sync + 'static,
+    {
+        // SAFETY: the caller makes std's `pre_exec` promise for `f`.
+        unsafe { std::os::unix::process::CommandExt::pre_exec(self, f) }
+    }
+
+    fn exec(&mut self) -> io::Error {
+        std::os::unix::process::CommandExt::exec(self)
+    }
+
+    fn arg0<S: AsRef<OsStr>>(&mut self, arg: S) -> &mut Self {
+        std::os::unix::process::CommandExt::arg0(self, arg)
+    }
+
+    fn process_group(&mut self, pgroup: i32) -> &mut Self {
+        std::os::unix::process::CommandExt::process_group(self, pgroup)
     }
 }

@@ -146,6 +146,35 @@ impl TcpListener {
     pub fn ttl(&self) -> io::Result<u32> {
         self.sock.get().ttl()
     }
+
+    /// Sets `IPV6_V6ONLY`, as std's deprecated `set_only_v6` (it only has
+    /// an effect before the socket is bound, which a listener already is).
+    ///
+    /// ```
+    /// #![allow(deprecated)]
+    /// let l = guv::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// assert!(l.set_only_v6(true).is_err()); // an IPv4 socket, as with std
+    /// ```
+    #[deprecated(since = "1.16.0", note = "this option can only be set before the socket is bound")]
+    pub fn set_only_v6(&self, only_v6: bool) -> io::Result<()> {
+        #[allow(deprecated)]
+        self.sock.get().set_only_v6(only_v6)
+    }
+
+    /// Reads `IPV6_V6ONLY`, as std's deprecated `only_v6`.
+    ///
+    /// ```
+    /// #![allow(deprecated)]
+    /// let l = guv::net::TcpListener::bind("[::1]:0");
+    /// if let Ok(l) = l { // IPv6 may be off on this host
+    ///     assert!(l.only_v6().is_ok());
+    /// }
+    /// ```
+    #[deprecated(since = "1.16.0", note = "this option can only be set before the socket is bound")]
+    pub fn only_v6(&self) -> io::Result<bool> {
+        #[allow(deprecated)]
+        self.sock.get().only_v6()
+    }
 }
 
 /// The iterator of [`TcpListener::incoming`]; never ends.
@@ -168,6 +197,9 @@ impl Iterator for Incoming<'_> {
         Some(self.listener.accept().map(|(s, _)| s))
     }
 }
+
+/// Never ends, so never resumes after an end (std's `FusedIterator`).
+impl std::iter::FusedIterator for Incoming<'_> {}
 
 /// A TCP connection whose reads, writes and connect park the greenlet: the
 /// twin of `std::net::TcpStream`, with the same methods, `Read`/`Write` for

@@ -347,6 +347,31 @@ impl Iterator for UnixIncoming<'_> {
     }
 }
 
+/// `for conn in &listener`: the same as [`UnixListener::incoming`], as
+/// std's `IntoIterator for &UnixListener`.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("guv-unix-doc-{}-{:?}", std::process::id(), std::thread::current().id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("s.sock");
+/// let _ = std::fs::remove_file(&path);
+/// let l = guv::net::unix::UnixListener::bind(&path).unwrap();
+/// let p = path.clone();
+/// guv::spawn_n(move || drop(guv::net::unix::UnixStream::connect(p).unwrap()));
+/// for conn in &l {
+///     assert!(conn.is_ok());
+///     break;
+/// }
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// ```
+impl<'a> IntoIterator for &'a UnixListener {
+    type Item = io::Result<UnixStream>;
+    type IntoIter = UnixIncoming<'a>;
+    fn into_iter(self) -> UnixIncoming<'a> {
+        self.incoming()
+    }
+}
+
 /// A Unix datagram socket whose receives park the greenlet.
 ///
 /// ```

@@ -261,11 +261,18 @@ impl Command {
     /// assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
     /// ```
     pub fn spawn(&mut self) -> io::Result<Child> {
+        Child::from_std(self.for_exec().spawn()?)
+    }
+
+    /// The std command, with the hook that keeps ignored signals ignored
+    /// in the new program when guv catches one (see [`Command::spawn`]):
+    /// what `spawn` and `CommandExt::exec` run.
+    pub(in crate::green) fn for_exec(&mut self) -> &mut std::process::Command {
         if !self.keeps_dispositions && crate::signal::children_would_lose_an_ignored_signal() {
             crate::signal::inherit_dispositions(&mut self.inner);
             self.keeps_dispositions = true;
         }
-        Child::from_std(self.inner.spawn()?)
+        &mut self.inner
     }
 
     /// Runs the process with stdout and stderr captured (and stdin empty,

@@ -6,7 +6,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex as StdMutex, OnceLock as StdOnceLock};
@@ -516,7 +516,9 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
         LazyLock::force(this);
         this.cell.get_mut().expect("guv internal error: LazyLock forced empty")
     }
+}
 
+impl<T, F> LazyLock<T, F> {
     /// The value if it has been forced, without forcing it.
     ///
     /// ```
@@ -546,6 +548,19 @@ impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
     type Target = T;
     fn deref(&self) -> &T {
         LazyLock::force(self)
+    }
+}
+
+/// Forces the value, as `&mut` deref does on std's (`*lazy += 1`).
+///
+/// ```
+/// let mut lazy = guv::green::sync::LazyLock::new(|| 1);
+/// *lazy += 1;
+/// assert_eq!(*lazy, 2);
+/// ```
+impl<T, F: FnOnce() -> T> DerefMut for LazyLock<T, F> {
+    fn deref_mut(&mut self) -> &mut T {
+        LazyLock::force_mut(self)
     }
 }
 
