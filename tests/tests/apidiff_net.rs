@@ -150,9 +150,9 @@ fn udp_every_stable_item() {
     assert!(a.set_multicast_loop_v6(true).is_err());
     a.set_ttl(9).unwrap();
     assert_eq!(a.ttl().unwrap(), 9);
-    a.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    a.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
     a.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
-    assert_eq!(a.read_timeout().unwrap(), Some(Duration::from_millis(5)));
+    assert_eq!(a.read_timeout().unwrap(), Some(Duration::from_millis(20))); // the kernel keeps ticks: 20 ms is whole at HZ 100, 250, 300 and 1000
     assert_eq!(a.write_timeout().unwrap(), Some(Duration::from_secs(1)));
     let e = a.recv(&mut buf).unwrap_err();
     assert!(matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut));
@@ -276,9 +276,9 @@ fn unix_every_stable_item() {
     u2.send(b"c").unwrap();
     assert_eq!(d2.recv(&mut dbuf).unwrap(), 1);
     let (x, y) = UnixDatagram::pair().unwrap();
-    x.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    x.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
     x.set_write_timeout(None).unwrap();
-    assert_eq!(x.read_timeout().unwrap(), Some(Duration::from_millis(5)));
+    assert_eq!(x.read_timeout().unwrap(), Some(Duration::from_millis(20)));
     assert_eq!(x.write_timeout().unwrap(), None);
     assert!(x.recv(&mut dbuf).is_err());
     y.send(b"q").unwrap();
