@@ -389,6 +389,22 @@ mod patched {
         format!("{s}: {events}")
     }
 
+    /// Patched code handing pipe ends to a patched (green) `Command`.
+    #[guv::patched]
+    fn through_cat() -> (String, bool) {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<std::io::PipeReader>();
+        send_sync::<std::io::PipeWriter>();
+        let (r, mut w) = std::io::pipe().unwrap();
+        let (mut from_cat, to_us) = std::io::pipe().unwrap();
+        let mut child = std::process::Command::new("cat").stdin(r).stdout(to_us).spawn().unwrap();
+        w.write_all(b"patched child").unwrap();
+        drop(w);
+        let mut s = String::new();
+        from_cat.read_to_string(&mut s).unwrap();
+        (s, child.wait().unwrap().success())
+    }
+
     #[test]
     fn patched_code_uses_the_green_pipe() {
         let (r, w) = guv::green::io::pipe().unwrap();
@@ -397,5 +413,6 @@ mod patched {
         assert!(wn.starts_with("guv::green::") && wn.ends_with("::PipeWriter"), "{wn}");
         let got = super::within_a_minute(relay);
         assert_eq!(got, "relayed: reader waits, writer runs");
+        assert_eq!(super::within_a_minute(through_cat), ("patched child".to_string(), true));
     }
 }
