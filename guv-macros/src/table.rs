@@ -91,7 +91,12 @@ pub(crate) const MODULES: &[Module] = &[
         overrides: &[],
     },
     Module { path: &["sync", "mpsc"], group: Group::Sync, items: Items::AllExcept(&[]), overrides: &[] },
-    Module { path: &["io"], group: Group::Io, items: Items::Only(&["stdin", "Stdin", "StdinLock"]), overrides: &[] },
+    Module {
+        path: &["io"],
+        group: Group::Io,
+        items: Items::Only(&["stdin", "Stdin", "StdinLock", "pipe", "PipeReader", "PipeWriter"]),
+        overrides: &[],
+    },
     Module {
         path: &["process"],
         group: Group::Process,
@@ -160,6 +165,10 @@ mod tests {
         assert_eq!(c("os::unix::process::ExitStatusExt", all), None);
         assert_eq!(c("os::unix::fs::symlink", GroupSet::EMPTY.with(Group::Net)), None);
         assert_eq!(c("io::stdin", all), Some(1));
+        assert_eq!(c("io::pipe", all), Some(1));
+        assert_eq!(c("io::PipeReader", all), Some(1));
+        assert_eq!(c("io::PipeWriter::try_clone", all), Some(1));
+        assert_eq!(c("io::pipe", GroupSet::EMPTY.with(Group::Net)), None);
         assert_eq!(c("io::Read", all), None);
         assert_eq!(c("io", all), Some(1));
         assert_eq!(c("time::Duration", all), None);

@@ -30,6 +30,8 @@
 
 pub use std::io::*;
 
+pub use super::pipe::{PipeReader, PipeWriter, pipe};
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::io as stdio;

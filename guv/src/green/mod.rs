@@ -11,6 +11,7 @@ pub mod fs;
 pub mod io;
 pub mod net;
 pub mod os;
+mod pipe;
 pub mod process;
 mod scope;
 pub mod sync;

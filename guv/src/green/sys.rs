@@ -460,3 +460,30 @@ impl CommandExt for std::process::Command {
         std::os::unix::process::CommandExt::process_group(self, pgroup)
     }
 }
+
+/// `FromRawFd` for the green pipe ends (`unsafe fn` may only be written
+/// in a fenced file).
+macro_rules! pipe_from_raw_fd {
+    ($($ty:ty),*) => {$(
+        impl FromRawFd for $ty {
+            /// Takes ownership of a pipe end's fd (std's `FromRawFd`): it
+            /// becomes non-blocking underneath and is registered with this
+            /// thread's hub.
+            ///
+            /// # Safety
+            ///
+            /// `fd` must be an open fd that nothing else owns (the contract
+            /// of `FromRawFd`).
+            ///
+            /// # Panics
+            ///
+            /// If the fd cannot be registered with the hub (see `From<OwnedFd>`).
+            unsafe fn from_raw_fd(fd: RawFd) -> Self {
+                // SAFETY: the caller hands over ownership of an open fd.
+                <$ty>::from(unsafe { OwnedFd::from_raw_fd(fd) })
+            }
+        }
+    )*};
+}
+
+pipe_from_raw_fd!(super::io::PipeReader, super::io::PipeWriter);
