@@ -436,6 +436,28 @@ impl Read for StdinLock<'_> {
         // for large reads.
         green_read(out)
     }
+
+    /// As std's: fills all the buffers in order, not the first one only
+    /// (the trait's default).
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> stdio::Result<usize> {
+        let b = &mut *self.inner;
+        if b.pos < b.buf.len() {
+            let n = (&b.buf[b.pos..]).read_vectored(bufs)?;
+            b.pos += n;
+            return Ok(n);
+        }
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        if want == 0 {
+            return Ok(0);
+        }
+        green_take(|src| {
+            let n = want.min(src.len());
+            for (dst, byte) in bufs.iter_mut().flat_map(|b| b.iter_mut()).zip(src.drain(..n)) {
+                *dst = byte;
+            }
+            n
+        })
+    }
 }
 
 impl BufRead for StdinLock<'_> {
