@@ -10,21 +10,31 @@ use std::process::{Command, Stdio};
 const ROLE: &str = "GUV_R23_STDIN_SIDE";
 
 /// Runs `test` in a child on `side` ("std" or "green") with `input` on
-/// its stdin (written all at once, then closed), and returns the lines
-/// it reported.
-fn run_side(test: &str, side: &str, input: &'static [u8]) -> Vec<String> {
+/// its stdin, and returns the lines it reported. `via` is "pipe" (the
+/// input written all at once, then the pipe closed) or "file" (a regular
+/// file holding the input).
+fn run_side(test: &str, side: &str, via: &str, input: &'static [u8]) -> Vec<String> {
+    let dir = guv_tests::fs::TempDir::new("review23-stdin", test);
+    let stdin_cfg = match via {
+        "pipe" => Stdio::piped(),
+        "file" => {
+            std::fs::write(dir.path().join("input"), input).unwrap();
+            Stdio::from(std::fs::File::open(dir.path().join("input")).unwrap())
+        }
+        _ => panic!("input via {via}?"),
+    };
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test, "--test-threads=1", "--nocapture"])
         .env(ROLE, side)
-        .stdin(Stdio::piped())
+        .stdin(stdin_cfg)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
+    let stdin = child.stdin.take();
     let feeder = std::thread::spawn(move || {
         // The child may stop reading early (and exit): a broken pipe then
         // is no error of the test's.
-        let _ = stdin.write_all(input);
+        let _ = stdin.map(|mut pipe| pipe.write_all(input));
     });
     let mut out = String::new();
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
@@ -36,7 +46,7 @@ fn run_side(test: &str, side: &str, input: &'static [u8]) -> Vec<String> {
 }
 
 macro_rules! stdin_twin {
-    ($(fn $name:ident($out:ident, input = $input:expr) $body:block)*) => {
+    ($(fn $name:ident($out:ident, $via:ident = $input:expr) $body:block)*) => {
         #[allow(unused_imports, unused_mut, clippy::all)]
         mod on_std {
             use std::io::{stdin, BufRead, IoSliceMut, Read};
@@ -56,8 +66,8 @@ macro_rules! stdin_twin {
                     Ok("std") => report({ let mut out = Vec::new(); on_std::$name(&mut out); out }),
                     Ok("green") => report(guv::spawn(|| { let mut out = Vec::new(); on_green::$name(&mut out); out }).wait().unwrap()),
                     _ => {
-                        let std_side = run_side(stringify!($name), "std", $input);
-                        let green_side = run_side(stringify!($name), "green", $input);
+                        let std_side = run_side(stringify!($name), "std", stringify!($via), $input);
+                        let green_side = run_side(stringify!($name), "green", stringify!($via), $input);
                         assert!(!std_side.is_empty());
                         assert_eq!(std_side, green_side, "std (left) and green (right) differ");
                     }
@@ -83,7 +93,7 @@ fn err<T: std::fmt::Debug>(r: &std::io::Result<T>) -> String {
 }
 
 stdin_twin! {
-    fn lines_reads_and_the_end(out, input = b"first\nsecond\r\nbad \xff line\nabcdefghijkl\nlast line\nno newline") {
+    fn lines_reads_and_the_end(out, pipe = b"first\nsecond\r\nbad \xff line\nabcdefghijkl\nlast line\nno newline") {
         let mut s = String::new();
         out.push(err(&stdin().read_line(&mut s)));
         out.push(format!("{s:?}"));
@@ -121,7 +131,7 @@ stdin_twin! {
         out.push(format!("{:?}", stdin().lines().count()));
     }
 
-    fn empty_input(out, input = b"") {
+    fn empty_input(out, pipe = b"") {
         let mut v = vec![1u8];
         out.push(err(&stdin().read_to_end(&mut v)));
         out.push(format!("{v:?}"));
@@ -133,7 +143,7 @@ stdin_twin! {
         out.push(err(&stdin().read(&mut [])));
     }
 
-    fn many_lines(out, input = include_str!("review23_stdin_twin.rs").as_bytes()) {
+    fn many_lines(out, pipe = include_str!("review23_stdin_twin.rs").as_bytes()) {
         let mut lock = stdin().lock();
         let mut first = String::new();
         out.push(err(&lock.read_line(&mut first)));
@@ -145,7 +155,7 @@ stdin_twin! {
         out.push(format!("{} {:?}", lines.len(), lines.last()));
     }
 
-    fn split_and_bytes(out, input = b"a,b,,c\n12345") {
+    fn split_and_bytes(out, pipe = b"a,b,,c\n12345") {
         let parts: Vec<_> = stdin().lock().split(b',').take(3).map(|p| p.unwrap()).collect();
         out.push(format!("{parts:?}"));
         let bytes: Vec<_> = stdin().bytes().take(4).map(|b| b.unwrap()).collect();
@@ -159,5 +169,51 @@ stdin_twin! {
         let mut s = String::new();
         out.push(err(&lock.read_to_string(&mut s)));
         out.push(s);
+    }
+
+    fn a_directory_as_stdin(out, pipe = b"unread") {
+        use std::os::fd::AsRawFd;
+        let dir = std::fs::File::open("/").unwrap();
+        // SAFETY: both fds are open; fd 0 now names the directory.
+        assert_eq!(unsafe { libc::dup2(dir.as_raw_fd(), 0) }, 0);
+        let mut s = String::new();
+        out.push(err(&stdin().read_line(&mut s)));
+        out.push(err(&stdin().read_line(&mut s)));
+        out.push(err(&stdin().read(&mut [0u8; 4])));
+        let mut v = Vec::new();
+        out.push(err(&stdin().read_to_end(&mut v)));
+        out.push(format!("{:?}", stdin().lines().next().map(|l| l.map_err(|e| e.kind()))));
+    }
+
+    fn a_closed_stdin(out, pipe = b"unread") {
+        // SAFETY: fd 0 is open and nothing else uses it.
+        assert_eq!(unsafe { libc::close(0) }, 0);
+        let mut s = String::new();
+        out.push(err(&stdin().read_line(&mut s)));
+        out.push(err(&stdin().read(&mut [0u8; 4])));
+        out.push(err(&stdin().read_to_end(&mut Vec::new())));
+        out.push(format!("{}", stdin().lines().count()));
+    }
+
+    fn large_reads_from_a_file_consume_as_std(out, file = &[b'z'; 100_000]) {
+        use std::os::fd::AsRawFd;
+        // How far a read moves fd 0's offset shows in what a child given
+        // the same stdin (or the shell after the program) reads next.
+        let at = || {
+            // SAFETY: lseek on fd 0, which is open.
+            unsafe { libc::lseek(0, 0, libc::SEEK_CUR) }
+        };
+        let mut big = vec![0u8; 40_000];
+        out.push(err(&stdin().read(&mut big)));
+        out.push(format!("offset {}", at()));
+        let mut small = [0u8; 10];
+        out.push(err(&stdin().read(&mut small)));
+        out.push(format!("offset {}", at()));
+        out.push(err(&stdin().lock().fill_buf().map(|b| b.len())));
+        out.push(format!("offset {}", at()));
+        let mut s = String::new();
+        out.push(err(&stdin().read_line(&mut s)));
+        out.push(format!("offset {}", at()));
+        let _ = stdin().as_raw_fd();
     }
 }
