@@ -42,9 +42,13 @@ use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use crate::green::sync::{Mutex as GreenMutex, MutexGuard as GreenMutexGuard};
 use crate::hub::{RemoteWaker, take_back, with_hub};
 
-/// The size of one read from fd 0: larger than std's stdin buffer, so that
-/// std's `Stdin` reads straight into it.
-const CHUNK: usize = 16 * 1024;
+/// The size of std's stdin buffer: the least one read from fd 0 asks for,
+/// and the most [`StdinLock::fill_buf`] hands out. A read into a larger
+/// buffer asks fd 0 for that many bytes, as std's `BufReader` reads past
+/// its buffer then, so that fd 0 gives up the bytes it would under std (it
+/// shows in its offset when it is a file, in what a child or the shell
+/// reads next). std's `Stdin` reads straight into a buffer this large.
+const CHUNK: usize = 8 * 1024;
 
 #[derive(Default)]
 struct State {
@@ -52,8 +56,9 @@ struct State {
     /// The last read returned 0; the next green read reports it once.
     eof: bool,
     error: Option<stdio::Error>,
-    /// Some greenlet waits: the helper should read.
-    requested: bool,
+    /// How many bytes the helper's next read asks for (the most any
+    /// waiting greenlet asked for); 0: nobody waits, do not read.
+    requested: usize,
     started: bool,
     /// Parked readers, by waiter id: each takes its own entry out when its
     /// park ends (woken, killed or timed out), so that a reader that is
@@ -78,22 +83,23 @@ fn lock(s: &Shared) -> MutexGuard<'_, State> {
 
 /// The helper thread: reads fd 0 (through std's `Stdin`) whenever asked.
 fn reader(s: &'static Shared) {
-    let mut chunk = vec![0u8; CHUNK];
+    let mut chunk = Vec::new();
     loop {
-        {
+        let len = {
             let mut st = lock(s);
-            while !st.requested {
+            while st.requested == 0 {
                 st = s.wanted.wait(st).unwrap_or_else(|e| e.into_inner());
             }
-            st.requested = false;
-        }
+            std::mem::take(&mut st.requested)
+        };
+        chunk.resize(len, 0);
         let r = stdio::stdin().read(&mut chunk);
         let waiters = {
             let mut st = lock(s);
             match r {
                 Ok(0) => st.eof = true,
                 Ok(n) => st.buf.extend(&chunk[..n]),
-                Err(e) if e.kind() == stdio::ErrorKind::Interrupted => st.requested = true,
+                Err(e) if e.kind() == stdio::ErrorKind::Interrupted => st.requested = st.requested.max(len),
                 Err(e) => st.error = Some(e),
             }
             std::mem::take(&mut st.waiters)
@@ -107,8 +113,9 @@ fn reader(s: &'static Shared) {
 /// Waits until the shared buffer holds input, an error or the end of file,
 /// then lets `take` move bytes out of it and returns how many it moved
 /// (`Ok(0)` at the end of file). `take` runs only once the wait is over,
-/// so a greenlet killed while parked here takes nothing.
-fn green_take(take: impl FnOnce(&mut VecDeque<u8>) -> usize) -> stdio::Result<usize> {
+/// so a greenlet killed while parked here takes nothing. If the buffer is
+/// empty, the helper is asked to read `want` bytes (at least [`CHUNK`]).
+fn green_take(want: usize, take: impl FnOnce(&mut VecDeque<u8>) -> usize) -> stdio::Result<usize> {
     let s = shared();
     loop {
         let mut st = lock(s);
@@ -134,7 +141,7 @@ fn green_take(take: impl FnOnce(&mut VecDeque<u8>) -> usize) -> stdio::Result<us
             st.next_waiter += 1;
             let id = st.next_waiter;
             st.waiters.push((id, remote));
-            st.requested = true;
+            st.requested = st.requested.max(want.max(CHUNK));
             drop(st);
             let _waiting = take_back(&s.state, |st: &mut State| {
                 let i = st.waiters.iter().position(|(w, _)| *w == id)?;
@@ -152,7 +159,7 @@ fn green_read(out: &mut [u8]) -> stdio::Result<usize> {
     if out.is_empty() {
         return Ok(0);
     }
-    green_take(|src| {
+    green_take(out.len(), |src| {
         let n = out.len().min(src.len());
         for (dst, byte) in out.iter_mut().zip(src.drain(..n)) {
             *dst = byte;
@@ -438,6 +445,28 @@ impl Read for StdinLock<'_> {
         // for large reads.
         green_read(out)
     }
+
+    /// As std's: fills all the buffers in order, not the first one only
+    /// (the trait's default).
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> stdio::Result<usize> {
+        let b = &mut *self.inner;
+        if b.pos < b.buf.len() {
+            let n = (&b.buf[b.pos..]).read_vectored(bufs)?;
+            b.pos += n;
+            return Ok(n);
+        }
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        if want == 0 {
+            return Ok(0);
+        }
+        green_take(want, |src| {
+            let n = want.min(src.len());
+            for (dst, byte) in bufs.iter_mut().flat_map(|b| b.iter_mut()).zip(src.drain(..n)) {
+                *dst = byte;
+            }
+            n
+        })
+    }
 }
 
 impl BufRead for StdinLock<'_> {
@@ -447,7 +476,7 @@ impl BufRead for StdinLock<'_> {
             b.buf.clear();
             b.pos = 0;
             let buf = &mut b.buf;
-            green_take(|src| {
+            green_take(CHUNK, |src| {
                 let n = CHUNK.min(src.len());
                 buf.extend(src.drain(..n));
                 n

@@ -2,7 +2,7 @@
 //! blocking fds registered with the hub.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::process::Stdio;
 
@@ -126,9 +126,15 @@ pipe_type!(
     std::process::ChildStderr
 );
 
+/// As std's: `write_vectored` is one `writev` over all the buffers (the
+/// trait's default would write only the first non-empty one).
 impl Write for ChildStdin {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.sock.write(|mut f| f.write(buf))
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -141,19 +147,33 @@ impl Write for &ChildStdin {
         self.0.sock.write(|mut f| f.write(buf))
     }
 
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.sock.write(|mut f| f.write_vectored(bufs))
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
+/// As std's: `read_vectored` is one `readv` into all the buffers.
 impl Read for ChildStdout {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.sock.read(|mut f| f.read(buf))
     }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.0.sock.read(|mut f| f.read_vectored(bufs))
+    }
 }
 
+/// As std's: `read_vectored` is one `readv` into all the buffers.
 impl Read for ChildStderr {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.sock.read(|mut f| f.read(buf))
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.0.sock.read(|mut f| f.read_vectored(bufs))
     }
 }
