@@ -1,5 +1,5 @@
-//! Green `std::io`: std's traits and types, plus a [`stdin`] that parks the
-//! greenlet instead of the thread.
+//! Green `std::io`: std's traits and types, plus a [`stdin`] and an
+//! anonymous [`pipe`] that park the greenlet instead of the thread.
 //!
 //! The process's fd 0 is shared with everything else in the process (and
 //! often with the parent shell), so guv never sets `O_NONBLOCK` on it.
