@@ -645,4 +645,22 @@ twin! {
         h.join().unwrap();
         out
     }
+    /// std refuses a thread name with a NUL byte: `Builder::spawn` and
+    /// `spawn_scoped` panic (before running anything), as documented.
+    fn a_name_with_a_nul_byte_panics_at_spawn() -> Vec<String> {
+        let mut out = Vec::new();
+        let ran = sync::atomic::AtomicBool::new(false);
+        let r = std::panic::catch_unwind(|| thread::Builder::new().name("a\0b".into()).spawn(|| ()).map(|h| h.join().is_ok()));
+        out.push(format!("spawn {:?}", r.map_err(|e| payload(&e))));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            thread::scope(|s| {
+                thread::Builder::new()
+                    .name("\0".into())
+                    .spawn_scoped(s, || ran.store(true, sync::atomic::Ordering::SeqCst))
+                    .map(|h| h.join().is_ok())
+            })
+        }));
+        out.push(format!("spawn_scoped {:?} ran {}", r.map_err(|e| payload(&e)), ran.load(sync::atomic::Ordering::SeqCst)));
+        out
+    }
 }
