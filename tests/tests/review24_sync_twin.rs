@@ -663,4 +663,72 @@ twin! {
         out.push(format!("spawn_scoped {:?} ran {}", r.map_err(|e| payload(&e)), ran.load(sync::atomic::Ordering::SeqCst)));
         out
     }
+    fn debug_and_display_output() -> Vec<String> {
+        let mut out = Vec::new();
+        let m = sync::Arc::new(sync::Mutex::new(1));
+        out.push(format!("{:?}", m));
+        {
+            let g = m.lock().unwrap();
+            out.push(format!("{:?} {:?} {}", m, g, g));
+        }
+        let m2 = m.clone();
+        let _ = thread::spawn(move || {
+            let _g = m2.lock().unwrap();
+            panic!("poison");
+        })
+        .join();
+        out.push(format!("{:?}", m));
+        let l = sync::RwLock::new(2);
+        out.push(format!("{:?}", l));
+        {
+            let r = l.read().unwrap();
+            out.push(format!("{:?} {:?} {}", l, r, r));
+        }
+        {
+            let w = l.write().unwrap();
+            out.push(format!("{:?} {:?} {}", l, w, w));
+        }
+        out.push(format!("{:?} {:?}", sync::Condvar::new(), sync::Barrier::new(2)));
+        out.push(format!("{:?}", sync::Barrier::new(1).wait()));
+        let (m, cv) = (sync::Mutex::new(()), sync::Condvar::new());
+        let (_g, r) = cv.wait_timeout(m.lock().unwrap(), Duration::ZERO).unwrap();
+        out.push(format!("{:?}", r));
+        let once = sync::Once::new();
+        out.push(format!("{:?}", once));
+        once.call_once(|| ());
+        out.push(format!("{:?}", once));
+        once.call_once_force(|st| out.push(format!("{:?}", st)));
+        let o = sync::Once::new();
+        o.call_once_force(|st| out.push(format!("{:?}", st)));
+        let cell = sync::OnceLock::new();
+        out.push(format!("{:?}", cell));
+        cell.set(3).unwrap();
+        out.push(format!("{:?}", cell));
+        let lazy = sync::LazyLock::new(|| 4);
+        out.push(format!("{:?}", lazy));
+        let _ = *lazy;
+        out.push(format!("{:?}", lazy));
+        let (tx, rx) = mpsc::channel::<i32>();
+        let (stx, _srx) = mpsc::sync_channel::<i32>(0);
+        out.push(format!("{:?} {:?} {:?}", tx, rx, stx));
+        out.push(format!("{:?} {:?}", rx.iter(), rx.try_iter()));
+        out.push(format!("{}", tx.send(1).map(|_| "sent".to_string()).unwrap_or_else(|e| e.to_string())));
+        drop(rx);
+        let e = tx.send(2).unwrap_err();
+        out.push(format!("{} {:?}", e, e));
+        let e = stx.try_send(3).unwrap_err();
+        out.push(format!("{} {:?}", e, e));
+        let h = thread::Builder::new().name("dbg".into()).spawn(|| ()).unwrap();
+        let t = format!("{:?}", h.thread());
+        out.push(t.replace(&format!("{:?}", h.thread().id()), "ID"));
+        out.push(format!("{:?}", h).replace(&format!("{:?}", h.thread().id()), "ID"));
+        h.join().unwrap();
+        thread::scope(|s| {
+            out.push(format!("{:?}", s).split('{').next().unwrap().to_string());
+            let h = s.spawn(|| ());
+            out.push(format!("{:?}", h).replace(&format!("{:?}", h.thread().id()), "ID"));
+        });
+        out.push(format!("{:?}", thread::current().id()).split('(').next().unwrap().to_string());
+        out
+    }
 }

@@ -167,7 +167,8 @@ impl<T> JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("thread", &self.thread).finish_non_exhaustive()
+        // As std's: no fields shown.
+        f.debug_struct("JoinHandle").finish_non_exhaustive()
     }
 }
 
