@@ -424,6 +424,7 @@ impl<T> ScopedJoinHandle<'_, T> {
 
 impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScopedJoinHandle").field("thread", &self.thread).finish_non_exhaustive()
+        // As std's: no fields shown.
+        f.debug_struct("ScopedJoinHandle").finish_non_exhaustive()
     }
 }

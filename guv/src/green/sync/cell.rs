@@ -95,11 +95,13 @@ impl<T: ?Sized> LockCell<T> {
     }
 
     /// Formats a lock named `name` as `std` does, with the data read
-    /// through `guard` (`<locked>` without one).
+    /// through `guard` (`locked` without one: std's `Mutex` shows a quoted
+    /// `"<locked>"`, its `RwLock` a bare `<locked>`).
     pub(super) fn debug<G: Deref<Target = T>>(
         &self,
         name: &str,
         guard: Option<G>,
+        locked: &dyn fmt::Debug,
         f: &mut fmt::Formatter<'_>,
     ) -> fmt::Result
     where
@@ -109,7 +111,7 @@ impl<T: ?Sized> LockCell<T> {
         match guard {
             // Released at the end of this arm, before `poisoned` is read.
             Some(guard) => d.field("data", &&*guard),
-            None => d.field("data", &format_args!("<locked>")),
+            None => d.field("data", locked),
         };
         d.field("poisoned", &self.poison.get()).finish_non_exhaustive()
     }

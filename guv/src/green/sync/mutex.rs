@@ -135,7 +135,7 @@ impl<T> From<T> for Mutex<T> {
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.cell.debug("Mutex", self.try_acquire(), f)
+        self.cell.debug("Mutex", self.try_acquire(), &"<locked>", f)
     }
 }
 

@@ -124,7 +124,7 @@ impl<T> From<T> for RwLock<T> {
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.cell.debug("RwLock", self.try_acquire_read(), f)
+        self.cell.debug("RwLock", self.try_acquire_read(), &format_args!("<locked>"), f)
     }
 }
 

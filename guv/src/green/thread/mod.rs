@@ -99,6 +99,38 @@ pub fn sleep_ms(ms: u32) {
     sleep(Duration::from_millis(u64::from(ms)));
 }
 
+/// Whether the calling green thread is unwinding from a panic (or a kill).
+///
+/// std's `thread::panicking` answers for the OS thread, so it is also true
+/// on every other greenlet of that thread while one of them is parked
+/// mid-unwind (say, in a destructor that waits); this one answers for the
+/// running greenlet only, as std's does for a thread.
+///
+/// ```
+/// use guv::green::{sync::mpsc, thread};
+///
+/// struct WaitsOnDrop(mpsc::Receiver<()>);
+/// impl Drop for WaitsOnDrop {
+///     fn drop(&mut self) {
+///         assert!(thread::panicking());
+///         let _ = self.0.recv(); // parks mid-unwind
+///     }
+/// }
+/// guv::debug::hub_exceptions(false);
+/// let (tx, rx) = mpsc::channel();
+/// let h = thread::spawn(move || {
+///     let _w = WaitsOnDrop(rx);
+///     panic!("unwinding");
+/// });
+/// thread::yield_now(); // the green thread runs and parks in its destructor
+/// assert!(!thread::panicking());
+/// tx.send(()).unwrap();
+/// assert!(h.join().is_err());
+/// ```
+pub fn panicking() -> bool {
+    crate::hub::panicking()
+}
+
 /// [`crate::gyield`]: lets the other ready greenlets run first.
 ///
 /// ```

@@ -167,7 +167,8 @@ impl<T> JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("thread", &self.thread).finish_non_exhaustive()
+        // As std's: no fields shown.
+        f.debug_struct("JoinHandle").finish_non_exhaustive()
     }
 }
 
@@ -220,12 +221,23 @@ impl Builder {
         Builder(self.0.stack_size(size))
     }
 
+    /// Panics, as std's spawns do, if the name has a NUL byte.
     pub(in crate::green) fn into_parts(self) -> (crate::Builder, Thread) {
+        if let Some(name) = self.0.configured_name()
+            && name.contains('\0')
+        {
+            let e = std::ffi::CString::new(name).unwrap_err();
+            panic!("thread name may not contain interior null bytes: {e:?}");
+        }
         let thread = Thread::new(self.0.configured_name().map(String::from));
         (self.0, thread)
     }
 
     /// Spawns `f` as a green thread; fails if its stack cannot be mapped.
+    ///
+    /// # Panics
+    ///
+    /// If the name set has a NUL byte (as std's).
     ///
     /// ```
     /// let h = guv::green::thread::Builder::new().spawn(|| "ok").unwrap();
@@ -249,6 +261,10 @@ impl Builder {
     }
 
     /// Spawns a scoped green thread (see [`scope`](super::scope)).
+    ///
+    /// # Panics
+    ///
+    /// If the name set has a NUL byte (as std's).
     ///
     /// ```
     /// let v = vec![1, 2];
