@@ -243,7 +243,8 @@ impl KillOnUnwind {
 impl Drop for KillOnUnwind {
     fn drop(&mut self) {
         let Some(mut child) = self.0.take() else { return };
-        if !std::thread::panicking() {
+        // This greenlet's unwinding, not another parked mid-unwind on this thread.
+        if !crate::hub::panicking() {
             return;
         }
         // Ok once it has exited; any other error means it cannot be
