@@ -239,3 +239,52 @@ pub mod fs;
 pub mod http;
 pub mod net;
 pub mod tls;
+
+/// Twin tests: each body is compiled twice, in a module `on_std` with the
+/// `std:` items (the std paths it uses) and in a module `on_green` with the
+/// `green:` items (the same names from `guv::green`), and each test runs
+/// both, each on a fresh OS thread (the green one runs its greenlets
+/// there), and requires the same observations (see [`assert_twins`]).
+///
+/// ```text
+/// guv_tests::twins! {
+///     std: { use std::{io, net}; }
+///     green: { use guv::green::{io, net}; }
+///     fn connect_refused() -> Vec<String> { ... }
+/// }
+/// ```
+#[macro_export]
+macro_rules! twins {
+    (
+        std: { $($std_item:item)* }
+        green: { $($green_item:item)* }
+        $($(#[$meta:meta])* fn $name:ident() -> Vec<String> $body:block)*
+    ) => {
+        #[allow(unused_imports, unused_mut, unused_variables, clippy::all)]
+        mod on_std {
+            $($std_item)*
+            $(pub fn $name() -> Vec<String> $body)*
+        }
+        #[allow(unused_imports, unused_mut, unused_variables, clippy::all)]
+        mod on_green {
+            $($green_item)*
+            $(pub fn $name() -> Vec<String> $body)*
+        }
+        $(
+            $(#[$meta])*
+            #[test]
+            fn $name() {
+                $crate::assert_twins(on_std::$name, on_green::$name);
+            }
+        )*
+    };
+}
+
+/// Runs the std and the green side of a twin test, each on a fresh OS
+/// thread, and requires them to observe something, and the same.
+pub fn assert_twins(std_side: fn() -> Vec<String>, green_side: fn() -> Vec<String>) {
+    let std_seen = std::thread::spawn(std_side).join().expect("std run panicked");
+    let green_seen = std::thread::spawn(green_side).join().expect("green run panicked");
+    assert!(!std_seen.is_empty(), "the std side observed nothing");
+    assert_eq!(std_seen, green_seen, "std (left) and green (right) differ");
+}

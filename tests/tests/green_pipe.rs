@@ -29,40 +29,19 @@ fn nonblocking(fd: &impl std::os::fd::AsRawFd) -> bool {
     flags & 0o4000 != 0
 }
 
-/// Compiles each body against `std::{io, thread}` and against
-/// `guv::green::{io, thread}` and adds a test comparing the two runs,
-/// each on a fresh OS thread (the green one runs its greenlets there).
-macro_rules! twin {
-    ($(fn $name:ident() -> Vec<String> $body:block)*) => {
-        #[allow(unused_imports, clippy::all)]
-        mod on_std {
-            use std::{io, thread};
-            use std::io::{IoSlice, IoSliceMut, Read, Write};
-            use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
-            use super::{LARGE, kind, nonblocking, pattern};
-            $(pub fn $name() -> Vec<String> $body)*
-        }
-        #[allow(unused_imports, clippy::all)]
-        mod on_green {
-            use guv::green::{io, thread};
-            use std::io::{IoSlice, IoSliceMut, Read, Write};
-            use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
-            use super::{LARGE, kind, nonblocking, pattern};
-            $(pub fn $name() -> Vec<String> $body)*
-        }
-        $(
-            #[test]
-            fn $name() {
-                let std_side = std::thread::spawn(on_std::$name).join().expect("std run panicked");
-                let green_side = std::thread::spawn(on_green::$name).join().expect("green run panicked");
-                assert!(!std_side.is_empty());
-                assert_eq!(std_side, green_side, "std (left) and green (right) differ");
-            }
-        )*
-    };
-}
-
-twin! {
+guv_tests::twins! {
+    std: {
+        use std::{io, thread};
+        use std::io::{IoSlice, IoSliceMut, Read, Write};
+        use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+        use super::{LARGE, kind, nonblocking, pattern};
+    }
+    green: {
+        use guv::green::{io, thread};
+        use std::io::{IoSlice, IoSliceMut, Read, Write};
+        use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+        use super::{LARGE, kind, nonblocking, pattern};
+    }
     fn round_trip_and_eof_after_the_writer_drops() -> Vec<String> {
         let mut out = Vec::new();
         let (mut r, mut w) = io::pipe().unwrap();

@@ -3,41 +3,21 @@
 //! threads, once with `guv::green::*` on greenlets — and both runs must
 //! report the same observations (values and error kinds).
 
-/// Compiles each body in a `std` module and a `green` module and adds a
-/// test comparing the two.
-macro_rules! twin {
-    ($(fn $name:ident() -> Vec<String> $body:block)*) => {
-        #[allow(unused_imports, clippy::all)]
-        mod on_std {
-            use std::{fs, io, net, process, thread, time};
-            use std::io::{BufRead, Read, Write};
-            use super::kind;
-            use std::os::unix::net as unix;
-            $(pub fn $name() -> Vec<String> $body)*
-        }
-        #[allow(unused_imports, clippy::all)]
-        mod on_green {
-            use guv::green::{fs, io, net, process, thread, time};
-            use std::io::{BufRead, Read, Write};
-            use super::kind;
-            use guv::green::os::unix::net as unix;
-            $(pub fn $name() -> Vec<String> $body)*
-        }
-        $(
-            #[test]
-            fn $name() {
-                let std_side = std::thread::spawn(on_std::$name).join().expect("std run panicked");
-                let green_side = std::thread::spawn(on_green::$name).join().expect("green run panicked");
-                assert!(!std_side.is_empty());
-                assert_eq!(std_side, green_side, "std (left) and green (right) differ");
-            }
-        )*
-    };
-}
-
 use guv_tests::io_kind as kind;
 
-twin! {
+guv_tests::twins! {
+    std: {
+        use std::{fs, io, net, process, thread, time};
+        use std::io::{BufRead, Read, Write};
+        use super::kind;
+        use std::os::unix::net as unix;
+    }
+    green: {
+        use guv::green::{fs, io, net, process, thread, time};
+        use std::io::{BufRead, Read, Write};
+        use super::kind;
+        use guv::green::os::unix::net as unix;
+    }
     fn tcp_echo_with_threads() -> Vec<String> {
         let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();

@@ -4,37 +4,6 @@
 //! report the same observations: values, `io::ErrorKind` and the raw OS
 //! error where std has one.
 
-macro_rules! twin {
-    ($($(#[doc = $doc:literal])* fn $name:ident() -> Vec<String> $body:block)*) => {
-        #[allow(unused_imports, clippy::all)]
-        mod on_std {
-            use std::{io, net, thread, time};
-            use std::io::{Read, Write};
-            use std::os::unix::net as unix;
-            use super::{res, temp_dir};
-            $(pub fn $name() -> Vec<String> $body)*
-        }
-        #[allow(unused_imports, clippy::all)]
-        mod on_green {
-            use guv::green::{io, net, thread, time};
-            use std::io::{Read, Write};
-            use guv::green::os::unix::net as unix;
-            use super::{res, temp_dir};
-            $(pub fn $name() -> Vec<String> $body)*
-        }
-        $(
-            $(#[doc = $doc])*
-            #[test]
-            fn $name() {
-                let std_side = std::thread::spawn(on_std::$name).join().expect("std run panicked");
-                let green_side = std::thread::spawn(on_green::$name).join().expect("green run panicked");
-                assert!(!std_side.is_empty());
-                assert_eq!(std_side, green_side, "std (left) and green (right) differ");
-            }
-        )*
-    };
-}
-
 /// An I/O result as these twins compare it: the value, or the error's
 /// kind and raw OS error.
 fn res<T: std::fmt::Debug>(r: &std::io::Result<T>) -> String {
@@ -53,7 +22,19 @@ fn temp_dir(side: &str) -> std::path::PathBuf {
     dir
 }
 
-twin! {
+guv_tests::twins! {
+    std: {
+        use std::{io, net, thread, time};
+        use std::io::{Read, Write};
+        use std::os::unix::net as unix;
+        use super::{res, temp_dir};
+    }
+    green: {
+        use guv::green::{io, net, thread, time};
+        use std::io::{Read, Write};
+        use guv::green::os::unix::net as unix;
+        use super::{res, temp_dir};
+    }
     /// std reads the timeouts back from the kernel, which keeps them in
     /// scheduler ticks: a duration that is not a whole number of ticks
     /// comes back rounded up, and one too long to count is "no timeout".

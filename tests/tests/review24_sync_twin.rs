@@ -5,37 +5,6 @@
 
 use std::any::Any;
 
-macro_rules! twin {
-    ($($(#[doc = $doc:literal])* fn $name:ident() -> Vec<String> $body:block)*) => {
-        #[allow(unused_imports, unused_mut, clippy::all)]
-        mod on_std {
-            use std::{sync, thread};
-            use std::sync::mpsc;
-            use std::time::{Duration, Instant};
-            use super::{payload, Noisy};
-            $(pub fn $name() -> Vec<String> $body)*
-        }
-        #[allow(unused_imports, unused_mut, clippy::all)]
-        mod on_green {
-            use guv::green::{sync, thread};
-            use guv::green::sync::mpsc;
-            use std::time::{Duration, Instant};
-            use super::{payload, Noisy};
-            $(pub fn $name() -> Vec<String> $body)*
-        }
-        $(
-            $(#[doc = $doc])*
-            #[test]
-            fn $name() {
-                let std_side = std::thread::spawn(on_std::$name).join().expect("std run panicked");
-                let green_side = std::thread::spawn(on_green::$name).join().expect("green run panicked");
-                assert!(!std_side.is_empty());
-                assert_eq!(std_side, green_side, "std (left) and green (right) differ");
-            }
-        )*
-    };
-}
-
 /// A panic payload as these twins compare it: its type and text.
 fn payload(e: &Box<dyn Any + Send>) -> String {
     if let Some(s) = e.downcast_ref::<&'static str>() {
@@ -58,7 +27,19 @@ impl Drop for Noisy {
     }
 }
 
-twin! {
+guv_tests::twins! {
+    std: {
+        use std::{sync, thread};
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+        use super::{payload, Noisy};
+    }
+    green: {
+        use guv::green::{sync, thread};
+        use guv::green::sync::mpsc;
+        use std::time::{Duration, Instant};
+        use super::{payload, Noisy};
+    }
     fn mutex_poisoned_by_a_panicking_holder() -> Vec<String> {
         let mut out = Vec::new();
         let m = sync::Arc::new(sync::Mutex::new(1));
