@@ -253,8 +253,35 @@ pub mod tls;
 ///     fn connect_refused() -> Vec<String> { ... }
 /// }
 /// ```
+///
+/// With `dir: "prefix",` before the bodies, each takes a `&Path`: a fresh
+/// temporary directory per side (see [`assert_twins_in_dirs`]).
 #[macro_export]
 macro_rules! twins {
+    (
+        std: { $($std_item:item)* }
+        green: { $($green_item:item)* }
+        dir: $prefix:literal,
+        $($(#[$meta:meta])* fn $name:ident($dir:ident) -> Vec<String> $body:block)*
+    ) => {
+        #[allow(unused_imports, unused_mut, unused_variables, clippy::all)]
+        mod on_std {
+            $($std_item)*
+            $(pub fn $name($dir: &std::path::Path) -> Vec<String> $body)*
+        }
+        #[allow(unused_imports, unused_mut, unused_variables, clippy::all)]
+        mod on_green {
+            $($green_item)*
+            $(pub fn $name($dir: &std::path::Path) -> Vec<String> $body)*
+        }
+        $(
+            $(#[$meta])*
+            #[test]
+            fn $name() {
+                $crate::assert_twins_in_dirs($prefix, stringify!($name), on_std::$name, on_green::$name);
+            }
+        )*
+    };
     (
         std: { $($std_item:item)* }
         green: { $($green_item:item)* }
@@ -285,6 +312,32 @@ macro_rules! twins {
 pub fn assert_twins(std_side: fn() -> Vec<String>, green_side: fn() -> Vec<String>) {
     let std_seen = std::thread::spawn(std_side).join().expect("std run panicked");
     let green_seen = std::thread::spawn(green_side).join().expect("green run panicked");
+    assert!(!std_seen.is_empty(), "the std side observed nothing");
+    assert_eq!(std_seen, green_seen, "std (left) and green (right) differ");
+}
+
+/// [`assert_twins`] for bodies that work in a directory: each side gets a
+/// fresh one (`PREFIX` and the test's name), and the green side runs in a
+/// spawned greenlet rather than on its thread's main one.
+pub fn assert_twins_in_dirs(
+    prefix: &'static str,
+    name: &'static str,
+    std_side: fn(&std::path::Path) -> Vec<String>,
+    green_side: fn(&std::path::Path) -> Vec<String>,
+) {
+    let std_seen = std::thread::spawn(move || {
+        let d = fs::TempDir::new(prefix, &format!("{name}-std"));
+        std_side(d.path())
+    })
+    .join()
+    .expect("std run panicked");
+    let green_seen = std::thread::spawn(move || {
+        let d = fs::TempDir::new(prefix, &format!("{name}-green"));
+        let path = d.path().to_path_buf();
+        guv::spawn(move || green_side(&path)).wait().expect("green run failed")
+    })
+    .join()
+    .expect("green run panicked");
     assert!(!std_seen.is_empty(), "the std side observed nothing");
     assert_eq!(std_seen, green_seen, "std (left) and green (right) differ");
 }

@@ -4,47 +4,6 @@
 //! errnos, file positions. (green_fs_twin.rs and review6_fs_process.rs hold
 //! the earlier twins; these cover what they do not.)
 
-/// Compiles each body against `std::fs` and `guv::green::fs` and adds a
-/// test comparing the two runs.
-macro_rules! twin {
-    ($(fn $name:ident($dir:ident) -> Vec<String> $body:block)*) => {
-        #[allow(unused_imports, unused_mut, unused_variables, clippy::all)]
-        mod on_std {
-            use std::fs;
-            use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
-            use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt, symlink};
-            use super::{err, rel};
-            $(pub fn $name($dir: &std::path::Path) -> Vec<String> $body)*
-        }
-        #[allow(unused_imports, unused_mut, unused_variables, clippy::all)]
-        mod on_green {
-            use guv::green::fs;
-            use guv::green::os::unix::fs::symlink;
-            use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
-            use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
-            use super::{err, rel};
-            $(pub fn $name($dir: &std::path::Path) -> Vec<String> $body)*
-        }
-        $(
-            #[test]
-            fn $name() {
-                let std_side = std::thread::spawn(|| {
-                    let d = TempDir::new("review23", concat!(stringify!($name), "-std"));
-                    on_std::$name(d.path())
-                }).join().expect("std run panicked");
-                let green_side = std::thread::spawn(|| {
-                    let d = TempDir::new("review23", concat!(stringify!($name), "-green"));
-                    on_green::$name(d.path())
-                }).join().expect("green run panicked");
-                assert!(!std_side.is_empty());
-                assert_eq!(std_side, green_side, "std (left) and green (right) differ");
-            }
-        )*
-    };
-}
-
-use guv_tests::fs::TempDir;
-
 /// A result as compared: `Ok(value)`, or the error's kind and errno.
 fn err<T: std::fmt::Debug>(r: &std::io::Result<T>) -> String {
     match r {
@@ -59,7 +18,21 @@ fn rel(dir: &std::path::Path, p: &std::path::Path) -> String {
     p.strip_prefix(&dir).map_or_else(|_| format!("{p:?}"), |r| format!("{r:?}"))
 }
 
-twin! {
+guv_tests::twins! {
+    std: {
+        use std::fs;
+        use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+        use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt, symlink};
+        use super::{err, rel};
+    }
+    green: {
+        use guv::green::fs;
+        use guv::green::os::unix::fs::symlink;
+        use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+        use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+        use super::{err, rel};
+    }
+    dir: "review23",
     fn positions_after_mixed_calls(dir) -> Vec<String> {
         let mut out = Vec::new();
         let p = dir.join("f");

@@ -4,48 +4,6 @@
 //! statuses, values, error kinds and errnos. (review6_fs_process.rs and
 //! green_process.rs hold the earlier ones; these cover what they do not.)
 
-/// Compiles each body against `std::process` and `guv::green::process` and
-/// adds a test comparing the two runs.
-macro_rules! twin {
-    ($(fn $name:ident($dir:ident) -> Vec<String> $body:block)*) => {
-        #[allow(unused_imports, unused_mut, unused_variables, clippy::all)]
-        mod on_std {
-            use std::process::{Command, Stdio};
-            use std::io::{IoSlice, IoSliceMut, Read, Write};
-            use std::os::unix::process::ExitStatusExt;
-            use super::err;
-            $(pub fn $name($dir: &std::path::Path) -> Vec<String> $body)*
-        }
-        #[allow(unused_imports, unused_mut, unused_variables, clippy::all)]
-        mod on_green {
-            use guv::green::process::{Command, Stdio};
-            use std::io::{IoSlice, IoSliceMut, Read, Write};
-            use std::os::unix::process::ExitStatusExt;
-            use super::err;
-            $(pub fn $name($dir: &std::path::Path) -> Vec<String> $body)*
-        }
-        $(
-            #[test]
-            fn $name() {
-                let std_side = std::thread::spawn(|| {
-                    let d = TempDir::new("review23", concat!(stringify!($name), "-std"));
-                    on_std::$name(d.path())
-                }).join().expect("std run panicked");
-                let green_side = std::thread::spawn(|| {
-                    let d = TempDir::new("review23", concat!(stringify!($name), "-green"));
-                    // In a greenlet, not on the thread's main one.
-                    let p = d.path().to_path_buf();
-                    guv::spawn(move || on_green::$name(&p)).wait().unwrap()
-                }).join().expect("green run panicked");
-                assert!(!std_side.is_empty());
-                assert_eq!(std_side, green_side, "std (left) and green (right) differ");
-            }
-        )*
-    };
-}
-
-use guv_tests::fs::TempDir;
-
 /// A result as compared: `Ok(value)`, or the error's kind and errno.
 fn err<T: std::fmt::Debug>(r: &std::io::Result<T>) -> String {
     match r {
@@ -54,7 +12,20 @@ fn err<T: std::fmt::Debug>(r: &std::io::Result<T>) -> String {
     }
 }
 
-twin! {
+guv_tests::twins! {
+    std: {
+        use std::process::{Command, Stdio};
+        use std::io::{IoSlice, IoSliceMut, Read, Write};
+        use std::os::unix::process::ExitStatusExt;
+        use super::err;
+    }
+    green: {
+        use guv::green::process::{Command, Stdio};
+        use std::io::{IoSlice, IoSliceMut, Read, Write};
+        use std::os::unix::process::ExitStatusExt;
+        use super::err;
+    }
+    dir: "review23",
     fn exit_statuses(dir) -> Vec<String> {
         let mut out = Vec::new();
         for script in ["exit 0", "exit 1", "exit 255", "exit 256", "exit 300", "kill -TERM $$", "kill -KILL $$", "kill -USR1 $$"] {
@@ -199,17 +170,20 @@ twin! {
         // A PATH given to the child is the one its program is looked up in.
         let bin = dir.join("bin");
         std::fs::create_dir(&bin).unwrap();
+        // A link to sh, not a script written here: a file just written can
+        // be "busy" for exec while a child another test forks meanwhile
+        // still holds its write fd (ETXTBSY).
         let tool = bin.join("guv-r23-tool");
-        std::fs::write(&tool, "#!/bin/sh\necho tool ran in \"$(basename \"$PWD\")\"\n").unwrap();
-        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let o = Command::new("guv-r23-tool").env("PATH", &bin).current_dir(&bin).output();
+        std::os::unix::fs::symlink("/bin/sh", &tool).unwrap();
+        let script = "echo tool ran in \"$(basename \"$PWD\")\"";
+        let o = Command::new("guv-r23-tool").arg("-c").arg(script).env("PATH", &bin).current_dir(&bin).output();
         out.push(err(&o.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())));
         let o = Command::new("guv-r23-tool").output();
         out.push(err(&o.map(|o| o.status.code())));
         // current_dir errors: missing, a file, relative program with it.
         out.push(err(&Command::new("true").current_dir(dir.join("missing")).spawn().map(|_| ())));
         out.push(err(&Command::new("true").current_dir(&tool).status().map(|s| s.code())));
-        out.push(err(&Command::new("./guv-r23-tool").current_dir(&bin).output().map(|o| o.stdout)));
+        out.push(err(&Command::new("./guv-r23-tool").arg("-c").arg(script).current_dir(&bin).output().map(|o| o.stdout)));
         // An env key with '=' or a NUL byte.
         out.push(err(&Command::new("true").env("A\0B", "x").status().map(|s| s.code())));
         out.push(err(&Command::new("true").arg("a\0b").status().map(|s| s.code())));
