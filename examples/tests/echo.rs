@@ -2,35 +2,20 @@
 //! port, `echo_client` against it (every byte checked by the client), and
 //! `echo_client --self-test`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use common::{Server, address_in};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-/// Kills and reaps the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `echo_server` on a free loopback port; its address, from the
-/// line it prints once listening.
+/// Starts `echo_server` on a free loopback port; its address.
 fn start_server() -> (Server, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_echo_server"))
-        .arg("127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start echo_server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line).expect("read its first line");
-    let server = Server(child);
-    let addr = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
-    let addr = addr.unwrap_or_else(|| panic!("no address in {line:?}"));
-    (server, addr)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_echo_server"));
+    cmd.arg("127.0.0.1:0");
+    let (server, line, _) = common::start(cmd);
+    (server, address_in(&line))
 }
 
 #[test]

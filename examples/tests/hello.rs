@@ -2,43 +2,27 @@
 //! `Hello, World!` with keep-alive, and `SIGTERM` or Ctrl-C (`SIGINT`)
 //! stops it gracefully, exiting with 0.
 
+mod common;
+
+use common::{Server, address_in};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-
-/// Kills and reaps the server if a test ends before it exits.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::{Command, Stdio};
 
 /// Starts `hello_server` with `workers` worker hubs on a free loopback port; the child and the
 /// address from the line it prints once listening (its stdout stays open
 /// for the rest).
 fn start(workers: &str) -> (Server, SocketAddr, BufReader<std::process::ChildStdout>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hello_server"))
-        .env("GUV_HELLO_ADDR", "127.0.0.1:0")
-        .env("GUV_HELLO_WORKERS", workers)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hello_server");
-    let mut out = BufReader::new(child.stdout.take().expect("piped"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("read its first line");
-    let addr = line.split("http://").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|a| a.parse().ok());
-    let addr = addr.unwrap_or_else(|| panic!("no address in {line:?}"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hello_server"));
+    cmd.env("GUV_HELLO_ADDR", "127.0.0.1:0").env("GUV_HELLO_WORKERS", workers).stderr(Stdio::piped());
+    let (server, line, out) = common::start(cmd);
     // `0` is one worker per core, and the line says how many that is.
     let expected = match workers {
         "0" => std::thread::available_parallelism().unwrap().get(),
         n => n.parse().unwrap(),
     };
     assert!(line.ends_with(&format!("({expected} worker(s))\n")), "{line:?}");
-    (Server(child), addr, out)
+    (server, address_in(&line), out)
 }
 
 /// Reads one response with a `Content-Length` body; its head and body.

@@ -3,34 +3,18 @@
 //! not JSON gets 400 with the parser's message, another method 405 (with
 //! the `Allow` field RFC 9110 asks for), a body over the 1 MiB limit 413.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{Server, address_in};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-/// Kills and reaps the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `json_echo` on a free loopback port; its address, from the line
-/// it prints once listening.
+/// Starts `json_echo` on a free loopback port; its address.
 fn start() -> (Server, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_json_echo"))
-        .env("GUV_JSON_ADDR", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start json_echo");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line).expect("read its first line");
-    let server = Server(child);
-    let addr = line.trim().rsplit("http://").next().and_then(|a| a.parse().ok());
-    let addr = addr.unwrap_or_else(|| panic!("no address in {line:?}"));
-    (server, addr)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_json_echo"));
+    cmd.env("GUV_JSON_ADDR", "127.0.0.1:0");
+    let (server, line, _) = common::start(cmd);
+    (server, address_in(&line))
 }
 
 /// Runs curl with `args` against `addr`; the response's status, header

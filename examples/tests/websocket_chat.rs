@@ -3,37 +3,22 @@
 //! reaches every client (the sender too), joins and leaves are announced,
 //! and a client's close gets the closing handshake.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use common::{Server, address_in};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use tungstenite::Message;
 
-/// Kills and reaps the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `websocket_chat` on a free loopback port; its address, from the
-/// line it prints once listening.
+/// Starts `websocket_chat` on a free loopback port; its address.
 fn start() -> (Server, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_websocket_chat"))
-        .env("GUV_CHAT_ADDR", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start websocket_chat");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line).expect("read its first line");
-    let server = Server(child);
-    let addr = line.split("http://").nth(1).and_then(|rest| rest.trim().trim_end_matches('/').parse().ok());
-    let addr = addr.unwrap_or_else(|| panic!("no address in {line:?}"));
-    (server, addr)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_websocket_chat"));
+    cmd.env("GUV_CHAT_ADDR", "127.0.0.1:0");
+    let (server, line, _) = common::start(cmd);
+    (server, address_in(&line))
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
