@@ -552,7 +552,11 @@ impl WebSocket {
 /// away), unless a closing frame already went either way (as it does when
 /// a graceful shutdown begins: the server sends 1001 then, see
 /// [`WebSocket::wait`]). Only what the socket takes without waiting is
-/// written: a drop never parks.
+/// written: a drop never parks. Over TLS (a server with
+/// [`wrap_stream_with_close`](crate::wsgi::Server::wrap_stream_with_close)),
+/// once a closing frame went either way and nothing is left half-written,
+/// the session then ends with the stream's goodbye (`close_notify`)
+/// rather than a socket closed under it.
 impl Drop for WebSocket {
     fn drop(&mut self) {
         let Ok(mut ws) = self.ws.try_borrow_mut() else { return };
@@ -565,6 +569,12 @@ impl Drop for WebSocket {
                 CloseCode::Normal
             };
             let _ = ws.close(Some(CloseFrame { code, reason: "".into() }));
+        }
+        // A closing frame went either way and nothing is left half-written
+        // in tungstenite: the server has said all it will, so a TLS
+        // session may end with its `close_notify` rather than be cut.
+        if !ws.can_write() && matches!(ws.flush(), Ok(()) | Err(tungstenite::Error::ConnectionClosed)) {
+            ws.get_ref().0.protocol_ended();
         }
     }
 }
