@@ -3,8 +3,9 @@
 //! [`crate::GreenThread`]): the callbacks in the order they were added, each
 //! with a [`LinkId`] to remove it by; calling one so that its panic does not
 //! stop the others; and handing the ones a killed setter did not get to over
-//! to a fresh greenlet (events and results; a greenlet's own links run on
-//! it, see [`crate::GreenThread::link`]).
+//! to a fresh greenlet, or running them on the setter if none can be
+//! spawned (events and results; a greenlet's own links run on it, see
+//! [`crate::GreenThread::link`]).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -73,26 +74,41 @@ impl<L> Links<L> {
 
 /// Calls a user callback. A panic in it has been reported by the panic
 /// hook and ends here, so that the callbacks after it still run; a kill or
-/// `Timeout` of the calling greenlet goes on unwinding.
-pub(crate) fn call(callback: impl FnOnce()) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(callback)) {
+/// `Timeout` of the calling greenlet goes on unwinding, unless
+/// `end_interrupts`: then it ends that callback only (for callbacks run
+/// by a greenlet that is already on its way out, see [`run_rest`]).
+pub(crate) fn call(callback: impl FnOnce(), end_interrupts: bool) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(callback))
+        && !end_interrupts
+    {
         crate::waiters::resume_if_interrupt(payload);
     }
 }
 
-/// Runs `rest` on a fresh greenlet: the callbacks that a setter, killed
-/// (or timed out) inside one, did not get to. Never panics, as the caller
-/// is unwinding; if no greenlet can be spawned it reports it through
-/// `log` (an error, target `guv::links`), naming the callbacks lost as
-/// `what`.
-pub(crate) fn hand_off(what: &str, rest: impl FnOnce() + 'static) {
-    if let Err(e) = try_hand_off(rest) {
-        log::error!(target: "guv::links", "the remaining {what} cannot run: {e}");
+/// Runs the callbacks a setter did not get to because it was killed (or
+/// timed out) inside one, then lets its interrupt, caught by the caller,
+/// go on (`payload`). They go to a fresh greenlet (`fresh` is that
+/// greenlet's body); if none can be spawned (no stack can be mapped),
+/// `inline` runs them here, on the setter, before it dies, as the killer
+/// of an unstarted greenlet runs its links: left unrun, they would never
+/// run. A kill or `Timeout` of the setter inside one of those ends that
+/// callback only (`call` with `end_interrupts`). `what` names them in the
+/// log.
+pub(crate) fn run_rest(
+    what: &str,
+    fresh: impl FnOnce() + 'static,
+    inline: impl FnOnce(),
+    payload: Box<dyn std::any::Any + Send>,
+) -> ! {
+    if let Err(e) = try_hand_off(fresh) {
+        log::error!(target: "guv::links", "no greenlet for the remaining {what}, which run on the setter: {e}");
+        inline();
     }
+    crate::hub::resume_unwind(payload)
 }
 
-/// [`hand_off`] for a caller that has another way to run the callbacks:
-/// the spawn error is returned (and `rest` dropped) instead of logged.
+/// Runs `rest` on a fresh greenlet; the spawn error is returned (and
+/// `rest` dropped) if none can be spawned.
 pub(crate) fn try_hand_off(rest: impl FnOnce() + 'static) -> std::io::Result<()> {
     crate::Builder::new().name("guv-links").spawn_n(rest)
 }

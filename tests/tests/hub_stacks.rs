@@ -189,3 +189,70 @@ fn waiters_of_an_unstarted_greenlet_end_even_when_its_links_cannot_go_to_a_fresh
         assert!(stdout.lines().any(|l| l.ends_with(line)), "no {line:?} in stdout:\n{stdout}\nstderr:\n{stderr}");
     }
 }
+
+/// A setter of an `Event` or `AsyncResult` killed inside one of its
+/// callbacks hands the callbacks it did not get to over to a fresh
+/// greenlet. If none can be spawned (no stack can be mapped), they used to
+/// be dropped with an error in the log; they now run on the setter before
+/// it dies, as a killer runs the links of an unstarted greenlet (above).
+/// The child process makes spawning fail as that test does.
+#[test]
+fn callbacks_a_killed_setter_did_not_reach_run_even_when_no_greenlet_can_take_them() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+    if child_role().as_deref() == Some("no-callback-hand-off") {
+        let blocked = guv::Event::new();
+        let event = guv::Event::new();
+        let result = guv::AsyncResult::<u8, ()>::new();
+        let (event_later, result_later) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(None)));
+        let b = blocked.clone();
+        event.rawlink(move |_| {
+            b.set();
+            guv::sleep(Duration::MAX); // the setter is killed here
+        });
+        let l = event_later.clone();
+        event.rawlink(move |_| l.set(l.get() + 1));
+        let b = blocked.clone();
+        result.rawlink(move |_| {
+            b.set();
+            guv::sleep(Duration::MAX);
+        });
+        let l = result_later.clone();
+        result.rawlink(move |r| l.set(r.get_nowait()));
+        let e = event.clone();
+        let event_setter = guv::spawn(move || e.set());
+        blocked.wait();
+        blocked.clear();
+        let r = result.clone();
+        let result_setter = guv::spawn(move || r.set(7).unwrap());
+        blocked.wait();
+        guv::hub::set_stack_size(1 << 30).unwrap(); // empties the stack pool
+        cap_address_space(256 << 20); // no room for a 1 GiB stack
+        assert!(guv::Builder::new().spawn_n(|| ()).is_err(), "spawning must fail now");
+        event_setter.kill();
+        result_setter.kill();
+        println!("EVENT-LATER-RAN {}", event_later.get());
+        println!("RESULT-LATER-RAN {:?}", result_later.get());
+        let bound = Duration::from_secs(10);
+        for (what, setter) in [("EVENT", event_setter), ("RESULT", result_setter)] {
+            match setter.wait_timeout(bound) {
+                Ok(r) => println!("{what}-SETTER killed={}", r.is_err_and(|e| e.is_killed())),
+                Err(_) => println!("{what}-SETTER hung"),
+            }
+        }
+        std::process::exit(0);
+    }
+    let out = run_child(
+        "callbacks_a_killed_setter_did_not_reach_run_even_when_no_greenlet_can_take_them",
+        "no-callback-hand-off",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for line in
+        ["EVENT-LATER-RAN 1", "RESULT-LATER-RAN Some(Ok(7))", "EVENT-SETTER killed=true", "RESULT-SETTER killed=true"]
+    {
+        assert!(stdout.lines().any(|l| l.ends_with(line)), "no {line:?} in stdout:\n{stdout}\nstderr:\n{stderr}");
+    }
+}

@@ -216,4 +216,44 @@ stdin_twin! {
         out.push(format!("offset {}", at()));
         let _ = stdin().as_raw_fd();
     }
+
+    // Left 14: a read into an empty buffer, from a file (where fd 0's
+    // offset shows what was read from it) and from an empty pipe.
+    fn a_read_into_an_empty_buffer(out, file = b"abcdef\nrest of it") {
+        let at = || {
+            let info = std::fs::read_to_string("/proc/self/fdinfo/0").unwrap();
+            info.lines().find(|l| l.starts_with("pos:")).unwrap().to_owned()
+        };
+        out.push(err(&stdin().read(&mut [])));
+        out.push(at());
+        let mut b = [0u8; 3];
+        out.push(err(&stdin().read(&mut b)));
+        out.push(format!("{b:?}"));
+        out.push(err(&stdin().read(&mut [])));
+        out.push(err(&stdin().read_vectored(&mut [IoSliceMut::new(&mut [])])));
+        out.push(at());
+        let mut rest = String::new();
+        out.push(err(&stdin().read_to_string(&mut rest)));
+        out.push(rest);
+        out.push(err(&stdin().read(&mut [])));
+        out.push(at());
+    }
+
+    fn a_vectored_read_into_no_room(out, file = b"abcdef\nrest of it") {
+        let at = || {
+            let info = std::fs::read_to_string("/proc/self/fdinfo/0").unwrap();
+            info.lines().find(|l| l.starts_with("pos:")).unwrap().to_owned()
+        };
+        out.push(err(&stdin().read_vectored(&mut [IoSliceMut::new(&mut []), IoSliceMut::new(&mut [])])));
+        out.push(at());
+        let mut s = String::new();
+        out.push(err(&stdin().read_line(&mut s)));
+        out.push(format!("{s:?}"));
+    }
+
+    fn a_read_into_an_empty_buffer_at_the_end(out, pipe = b"") {
+        out.push(err(&stdin().read(&mut [])));
+        out.push(err(&stdin().read(&mut [0u8; 2])));
+        out.push(err(&stdin().read(&mut [])));
+    }
 }

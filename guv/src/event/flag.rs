@@ -154,7 +154,7 @@ impl Event {
     /// fires) inside a callback, that one is cut short and the later ones
     /// run on a fresh greenlet, so each `set` still reaches every callback
     /// (if no greenlet can be started, that is logged as an error, target
-    /// `guv::links`, and those callbacks do not run).
+    /// `guv::links`, and they run on the setter before it dies).
     /// Remove it with [`unlink`](Event::unlink).
     ///
     /// ```
@@ -174,7 +174,7 @@ impl Event {
         let link: Link = Rc::new(RefCell::new(callback));
         self.inner.links.push(id, link.clone());
         if self.is_set() {
-            self.call_link(&link);
+            self.call_link(&link, false);
         }
         id
     }
@@ -200,44 +200,48 @@ impl Event {
 
     /// Calls `pending`'s links that are still linked, in order, while the
     /// flag stays raised. If the running greenlet is killed or times out
-    /// inside one, the rest run on a fresh greenlet ([`HandOff`]).
-    fn run_snapshot(&self, pending: VecDeque<(LinkId, Link)>) {
-        let mut hand_off = HandOff { event: self, pending };
-        while let Some((id, link)) = hand_off.pending.pop_front() {
+    /// inside one, the rest run on a fresh greenlet, or on this one if
+    /// none can be spawned ([`links::run_rest`]), before the interrupt goes
+    /// on: a `set` reaches every link present when it began.
+    fn run_snapshot(&self, mut pending: VecDeque<(LinkId, Link)>) {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.call_pending(&mut pending, false)));
+        let Err(payload) = ran else { return };
+        if pending.is_empty() {
+            crate::hub::resume_unwind(payload);
+        }
+        // Shared with the fresh greenlet's body, so that they are still
+        // here to run if it cannot be spawned.
+        let rest = Rc::new(RefCell::new(pending));
+        let (event, fresh) = (self.clone(), rest.clone());
+        links::run_rest(
+            "Event callbacks of a set()",
+            move || {
+                let pending = fresh.take();
+                event.run_snapshot(pending);
+            },
+            || self.call_pending(&mut rest.take(), true),
+            payload,
+        );
+    }
+
+    fn call_pending(&self, pending: &mut VecDeque<(LinkId, Link)>, end_interrupts: bool) {
+        while let Some((id, link)) = pending.pop_front() {
             if !self.is_set() {
                 break;
             }
             if self.inner.links.contains(id) {
-                self.call_link(&link);
+                self.call_link(&link, end_interrupts);
             }
         }
-        hand_off.pending.clear();
+        pending.clear();
     }
 
-    fn call_link(&self, link: &Link) {
+    fn call_link(&self, link: &Link, end_interrupts: bool) {
         // A callback that sets the flag again from inside itself is not
         // re-entered.
         let Ok(mut f) = link.try_borrow_mut() else {
             return;
         };
-        links::call(|| (*f)(self));
-    }
-}
-
-/// The links one `set` has not called yet. Dropped by an unwind (the setter
-/// was killed or its `Timeout` fired inside a link), it spawns a greenlet
-/// that calls them: a `set` reaches every link present when it began.
-struct HandOff<'a> {
-    event: &'a Event,
-    pending: VecDeque<(LinkId, Link)>,
-}
-
-impl Drop for HandOff<'_> {
-    fn drop(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let (event, pending) = (self.event.clone(), std::mem::take(&mut self.pending));
-        links::hand_off("Event callbacks of a set()", move || event.run_snapshot(pending));
+        links::call(|| (*f)(self), end_interrupts);
     }
 }

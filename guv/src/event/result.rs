@@ -128,9 +128,9 @@ impl<T, E> AsyncResult<T, E> {
     /// hook and does not keep the others from running. If the setter is
     /// killed (or its `Timeout` fires) inside a callback, that callback is
     /// cut short and the ones after it run on a fresh greenlet: each
-    /// callback added before the result was set runs exactly once (unless
-    /// no greenlet can be started: that is logged as an error, target
-    /// `guv::links`, and those callbacks do not run).
+    /// callback added before the result was set runs exactly once (if no
+    /// greenlet can be started, that is logged as an error, target
+    /// `guv::links`, and they run on the setter before it dies).
     ///
     /// ```
     /// use std::{cell::Cell, rc::Rc};
@@ -146,7 +146,7 @@ impl<T, E> AsyncResult<T, E> {
         // Callbacks queued before it still to run (on the setter, or on the
         // greenlet that took over from a killed setter) go first.
         if self.ready() && self.inner.links.is_empty() {
-            self.call_link(Box::new(callback));
+            self.call_link(Box::new(callback), false);
         } else {
             self.inner.links.push(id, Box::new(callback));
         }
@@ -165,8 +165,16 @@ impl<T, E> AsyncResult<T, E> {
         self.inner.links.remove(id)
     }
 
-    fn call_link(&self, f: Link<T, E>) {
-        links::call(|| f(self));
+    fn call_link(&self, f: Link<T, E>, end_interrupts: bool) {
+        links::call(|| f(self), end_interrupts);
+    }
+
+    /// Runs the queued callbacks, oldest first (also those queued
+    /// meanwhile).
+    fn call_queued(&self, end_interrupts: bool) {
+        while let Some(f) = self.inner.links.pop_front() {
+            self.call_link(f, end_interrupts);
+        }
     }
 }
 
@@ -204,29 +212,18 @@ impl<T: 'static, E: 'static> AsyncResult<T, E> {
 
     /// Runs the queued callbacks, oldest first. If the running greenlet is
     /// killed or times out inside one, the callbacks still queued run on a
-    /// fresh greenlet (see [`HandOff`]): none is skipped, none runs twice.
+    /// fresh greenlet, or on this one if none can be spawned
+    /// ([`links::run_rest`]), before the interrupt goes on: the result is
+    /// already set, so nothing else ever would run them. None is skipped,
+    /// none runs twice.
     fn run_links(&self) {
-        let hand_off = HandOff(self);
-        while let Some(f) = self.inner.links.pop_front() {
-            self.call_link(f);
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.call_queued(false)));
+        let Err(payload) = ran else { return };
+        if self.inner.links.is_empty() {
+            crate::hub::resume_unwind(payload);
         }
-        std::mem::forget(hand_off);
-    }
-}
-
-/// Armed while [`AsyncResult::run_links`] runs callbacks on the setter's
-/// greenlet: dropped by an unwind (the setter was killed or its `Timeout`
-/// fired inside a callback), it spawns a greenlet that runs the callbacks
-/// still queued. The result is already set, so nothing else ever would.
-struct HandOff<'a, T: 'static, E: 'static>(&'a AsyncResult<T, E>);
-
-impl<T: 'static, E: 'static> Drop for HandOff<'_, T, E> {
-    fn drop(&mut self) {
-        if self.0.inner.links.is_empty() {
-            return;
-        }
-        let this = self.0.clone();
-        links::hand_off("AsyncResult callbacks", move || this.run_links());
+        let this = self.clone();
+        links::run_rest("AsyncResult callbacks", move || this.run_links(), || self.call_queued(true), payload);
     }
 }
 

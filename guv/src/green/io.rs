@@ -156,9 +156,6 @@ fn green_take(want: usize, take: impl FnOnce(&mut VecDeque<u8>) -> usize) -> std
 /// Reads into `out` straight from the shared buffer, parking until there
 /// is input.
 fn green_read(out: &mut [u8]) -> stdio::Result<usize> {
-    if out.is_empty() {
-        return Ok(0);
-    }
     green_take(out.len(), |src| {
         let n = out.len().min(src.len());
         for (dst, byte) in out.iter_mut().zip(src.drain(..n)) {
@@ -441,6 +438,12 @@ impl Read for StdinLock<'_> {
             b.pos += n;
             return Ok(n);
         }
+        if out.is_empty() {
+            // As std's `BufReader`: a read with no room still fills the
+            // buffer (waiting for input), then hands out nothing.
+            self.fill_buf()?;
+            return Ok(0);
+        }
         // Nothing buffered: read past the buffer, as std's `BufReader` does
         // for large reads.
         green_read(out)
@@ -457,6 +460,8 @@ impl Read for StdinLock<'_> {
         }
         let want: usize = bufs.iter().map(|b| b.len()).sum();
         if want == 0 {
+            // As `read` with no room: std fills its buffer first.
+            self.fill_buf()?;
             return Ok(0);
         }
         green_take(want, |src| {

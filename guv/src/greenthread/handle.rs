@@ -57,17 +57,26 @@ impl<T: 'static> GreenThread<T> {
     }
 
     /// A handle to work that already ran to `result` on the calling
-    /// greenlet (a full `GreenPool` running a member's spawn inline). It
-    /// reports the calling greenlet's id; `wait` returns `result` at once,
-    /// links run at once, `kill` does nothing.
-    pub(crate) fn finished(result: Result<T, Error>) -> GreenThread<T> {
-        let id = with_hub(|hub| hub.current().header().id());
+    /// greenlet (a full `GreenPool` running a member's spawn inline), under
+    /// `name` (the `Builder`'s, if any). It has an id of its own, as a
+    /// spawned greenlet would; `wait` returns `result` at once, links run
+    /// at once, `kill` does nothing. A panic is recorded as a spawned
+    /// greenlet's is (`#[guv::test]`'s report of panics no `wait` took).
+    pub(crate) fn finished(result: Result<T, Error>, name: Option<&str>) -> GreenThread<T> {
+        let id = with_hub(|hub| hub.fresh_id());
+        let panicked = match &result {
+            Err(e @ Error::Panicked(_)) => Some(e.panic_message().unwrap_or("Box<dyn Any>").to_owned()),
+            _ => None,
+        };
         let outcome = Outcome::new(false);
         *outcome.result.borrow_mut() = Some(result);
         outcome.finished.set(true);
         outcome.settled.set(true);
         let task: Rc<Task<fn() -> T, T>> = Rc::new(Task { func: Cell::new(None), outcome, this: Weak::new() });
-        let header = Header::new(crate::greenlet::Fiber::native(id, None), Kind::Spawned, Sched::Done);
+        let header = Header::new(crate::greenlet::Fiber::native(id, name.map(Box::from)), Kind::Spawned, Sched::Done);
+        if let Some(msg) = panicked {
+            with_hub(|hub| hub.track.panicked(&header, &msg));
+        }
         let g = Rc::new(Node { header, body: task.clone() as Rc<dyn Body> });
         GreenThread { g, task }
     }

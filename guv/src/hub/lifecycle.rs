@@ -17,9 +17,14 @@ impl Hub {
             None => self.stacks.borrow().size(),
         };
         let stack = self.stacks.borrow_mut().get(size)?;
+        Ok(Fiber::new(stack, greenlet_entry, self.fresh_id(), name))
+    }
+
+    /// The next greenlet id, used by no greenlet of this hub yet.
+    pub(crate) fn fresh_id(&self) -> u64 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
-        Ok(Fiber::new(stack, greenlet_entry, id, name))
+        id
     }
 
     /// Schedules a new greenlet now, or after `delay`.

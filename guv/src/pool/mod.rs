@@ -269,7 +269,8 @@ impl GreenPool {
     /// Spawns `f` in the pool, blocking while the pool is full, and returns
     /// its handle. From a member of this pool while the pool is full, runs
     /// `f` at once on the calling greenlet instead (waiting would deadlock)
-    /// and returns a handle to its finished result.
+    /// and returns a handle to its finished result (with an id of its own;
+    /// a panic in `f` is reported as a member's own would be).
     ///
     /// ```
     /// let pool = guv::GreenPool::new(1);
@@ -286,7 +287,7 @@ impl GreenPool {
         T: 'static,
     {
         if self.inner.is_full() && self.inner.is_member() {
-            return GreenThread::finished(run_inline(f));
+            return GreenThread::finished(run_inline(f), None);
         }
         let slot = self.slot();
         crate::spawn(move || {
@@ -315,7 +316,7 @@ impl GreenPool {
         T: 'static,
     {
         if self.inner.is_full() && self.inner.is_member() {
-            return Ok(GreenThread::finished(run_inline(f)));
+            return Ok(GreenThread::finished(run_inline(f), builder.configured_name()));
         }
         self.spawn_reserved(self.reserve(), builder, f)
     }
@@ -339,8 +340,9 @@ impl GreenPool {
         F: FnOnce() + 'static,
     {
         if self.inner.is_full() && self.inner.is_member() {
-            // A panic was reported by the hook, as for a greenlet.
-            let _ = run_inline(f);
+            // A panic was reported by the hook, and is recorded as
+            // unobserved by the handle dropped here, as for a greenlet.
+            drop(GreenThread::finished(run_inline(f), None));
             return;
         }
         let slot = self.slot();

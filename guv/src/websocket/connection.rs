@@ -170,6 +170,15 @@ impl WebSocket {
 
     fn next_message(&self) -> Option<Message> {
         loop {
+            // The close timeout bounds the whole closing handshake, not
+            // only the parks in it: a client that keeps sending data and
+            // never answers the server's Close would otherwise keep a
+            // `wait` loop going without ever parking. Checked before a
+            // read, so a message taken off the wire is never dropped.
+            if self.close_deadline.get().is_some_and(|d| Instant::now() >= d) {
+                log::debug!(target: "guv::websocket", "{} closed: the closing handshake took longer than {:?}", self.path, self.close_timeout);
+                return None;
+            }
             let result = self.ws.borrow_mut().read();
             match result {
                 Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
@@ -339,7 +348,9 @@ impl WebSocket {
     /// Starts the closing handshake; [`wait`](WebSocket::wait) then returns
     /// `None` once the client answers, or once the
     /// [close timeout](WebSocketWSGI::close_timeout) has passed if it does
-    /// not (messages the client sent before its answer still arrive first).
+    /// not. Messages the client sent before its answer still arrive first,
+    /// until that timeout: a client that keeps sending and never answers
+    /// does not keep a `wait` loop going past it.
     /// A close that cannot be written before that timeout (the client reads
     /// nothing and the send buffer is full) fails with `TimedOut`.
     ///
@@ -552,7 +563,11 @@ impl WebSocket {
 /// away), unless a closing frame already went either way (as it does when
 /// a graceful shutdown begins: the server sends 1001 then, see
 /// [`WebSocket::wait`]). Only what the socket takes without waiting is
-/// written: a drop never parks.
+/// written: a drop never parks. Over TLS (a server with
+/// [`wrap_stream_with_close`](crate::wsgi::Server::wrap_stream_with_close)),
+/// once a closing frame went either way and nothing is left half-written,
+/// the session then ends with the stream's goodbye (`close_notify`)
+/// rather than a socket closed under it.
 impl Drop for WebSocket {
     fn drop(&mut self) {
         let Ok(mut ws) = self.ws.try_borrow_mut() else { return };
@@ -565,6 +580,12 @@ impl Drop for WebSocket {
                 CloseCode::Normal
             };
             let _ = ws.close(Some(CloseFrame { code, reason: "".into() }));
+        }
+        // A closing frame went either way and nothing is left half-written
+        // in tungstenite: the server has said all it will, so a TLS
+        // session may end with its `close_notify` rather than be cut.
+        if !ws.can_write() && matches!(ws.flush(), Ok(()) | Err(tungstenite::Error::ConnectionClosed)) {
+            ws.get_ref().0.protocol_ended();
         }
     }
 }

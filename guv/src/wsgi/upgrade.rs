@@ -213,6 +213,14 @@ impl Upgraded {
         on_conn!(&self.conn, c => c.going_away.on_shutdown(notice))
     }
 
+    /// The protocol spoken over the connection ended cleanly: nothing of
+    /// it is left half-written and no more of it will be (a WebSocket's
+    /// closing frame went out whole), so a wrapped stream may end its own
+    /// session too (see `Connection::protocol_ended`).
+    pub(crate) fn protocol_ended(&self) {
+        on_conn!(&self.conn, c => c.protocol_ended())
+    }
+
     /// Parks until the socket is ready for `interest`.
     pub(crate) fn wait_ready(&self, interest: crate::Interest) -> io::Result<()> {
         on_conn!(&self.conn, c => c.stream.wait_ready(interest, None))

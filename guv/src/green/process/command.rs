@@ -321,9 +321,24 @@ impl Command {
     }
 }
 
+/// As std's. [`output`](Command::output) has to set the streams it
+/// captures on the std command and can only set them back to `inherit()`
+/// (std has no way to unset one), where std's own `output` leaves them
+/// unset: the alternate form (`{:#?}`, which lists the streams) leaves out
+/// the `Inherit` entries of streams this command never had set, so it
+/// reads as std's after `output()` too.
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.inner, f)
+        if !f.alternate() || (self.stdin_set && self.stdout_set && self.stderr_set) {
+            return fmt::Debug::fmt(&self.inner, f);
+        }
+        let mut text = format!("{:#?}", self.inner);
+        for (set, name) in [(self.stdin_set, "stdin"), (self.stdout_set, "stdout"), (self.stderr_set, "stderr")] {
+            if !set {
+                text = text.replacen(&format!("\n    {name}: Some(\n        Inherit,\n    ),"), "", 1);
+            }
+        }
+        f.write_str(&text)
     }
 }
 

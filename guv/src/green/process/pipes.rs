@@ -142,13 +142,51 @@ impl Write for ChildStdin {
     }
 }
 
+/// As std's, whose pipe is blocking: a write returns once all of `buf`
+/// is in the pipe (parking while the child reads), not after the part the
+/// pipe took at first; if the child closes its end half-way, what went in
+/// before counts (`Ok` with that many bytes, as the kernel answers a
+/// blocking write), and the next write fails with `BrokenPipe`.
 impl Write for &ChildStdin {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.sock.write(|mut f| f.write(buf))
+        let mut written = 0;
+        loop {
+            match self.0.sock.write(|mut f| f.write(&buf[written..])) {
+                Ok(n) => {
+                    written += n;
+                    if n == 0 || written == buf.len() {
+                        return Ok(written);
+                    }
+                }
+                Err(_) if written > 0 => return Ok(written),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.sock.write(|mut f| f.write_vectored(bufs))
+        let first = self.0.sock.write(|mut f| f.write_vectored(bufs))?;
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if first == total {
+            return Ok(first);
+        }
+        // The pipe took part of it: the rest as `write` does (a copy of the
+        // slice list to advance, only on this path).
+        let mut rest: Vec<IoSlice<'_>> = bufs.to_vec();
+        let mut rest = &mut rest[..];
+        IoSlice::advance_slices(&mut rest, first);
+        let mut written = first;
+        while !rest.is_empty() {
+            match self.0.sock.write(|mut f| f.write_vectored(rest)) {
+                Ok(0) => break,
+                Ok(n) => {
+                    written += n;
+                    IoSlice::advance_slices(&mut rest, n);
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(written)
     }
 
     fn flush(&mut self) -> io::Result<()> {

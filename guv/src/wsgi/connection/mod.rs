@@ -104,6 +104,11 @@ pub(crate) struct Connection<T> {
     /// head, to close by itself ([`Connection::close_when_idle`]): its
     /// next wait for input ends with [`Leave`] instead.
     leaving: Cell<bool>,
+    /// The protocol that took the connection over (a WebSocket) ended
+    /// cleanly and has not said goodbye yet: the connection's greenlet
+    /// does, before it shuts the socket down
+    /// ([`Connection::protocol_ended`]).
+    pub(crate) clean_end: Cell<bool>,
 }
 
 /// The error a wait for input ends with once the server asked the
@@ -204,6 +209,7 @@ impl<T: Transport> Connection<T> {
             send_timeout,
             going_away,
             leaving: Cell::new(false),
+            clean_end: Cell::new(false),
         }
     }
     /// How many of the first bytes written through an upgrade are kept:
@@ -446,6 +452,46 @@ impl<T: Transport> Connection<T> {
         let said = self.stream.goodbye().and_then(|()| self.push_stream());
         if let Err(e) = said {
             log::debug!(target: "guv::wsgi", "the wrapped stream's goodbye failed: {e}");
+        }
+    }
+
+    /// What took the connection over says its protocol ended cleanly
+    /// (a WebSocket whose closing frame went out whole): a wrapped stream
+    /// may now say goodbye too. Normally the connection's greenlet does,
+    /// once the last [`super::Upgraded`] handle is gone and before it shuts
+    /// the socket down (`wait_released`), pushing it out within the send
+    /// timeout. During an unwinding (the shutdown's deadline killed the
+    /// handler, which is not coming back to `wait_released`) it is said
+    /// here and now, without parking ([`Connection::goodbye_now`]).
+    /// Nothing for a plain socket.
+    pub(crate) fn protocol_ended(&self) {
+        if !T::BUFFERED {
+            return;
+        }
+        if crate::hub::panicking() {
+            self.goodbye_now();
+        } else {
+            self.clean_end.set(true);
+        }
+    }
+
+    /// [`Connection::goodbye`] for a greenlet that must not park (it
+    /// unwinds from a kill): the close hook runs under a zero timeout (one
+    /// that parks is cut at its first park) with its panics caught (one
+    /// escaping a destructor during an unwinding would abort), then the
+    /// stream is flushed as far as the socket takes it now.
+    pub(crate) fn goodbye_now(&self) {
+        if !T::BUFFERED {
+            return;
+        }
+        let said = crate::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::with_timeout(Duration::ZERO, || self.stream.goodbye().and_then(|()| self.stream.try_flush()))
+        }));
+        match said {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => log::debug!(target: "guv::wsgi", "the wrapped stream's goodbye failed: {e}"),
+            Ok(Err(_)) => log::debug!(target: "guv::wsgi", "the wrapped stream's close hook parked; no goodbye"),
+            Err(_) => log::debug!(target: "guv::wsgi", "the wrapped stream's close hook panicked; no goodbye"),
         }
     }
 

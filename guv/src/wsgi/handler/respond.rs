@@ -108,11 +108,17 @@ pub(super) fn respond<T: Transport>(
 /// [`Upgraded`](crate::wsgi::Upgraded) handle is dropped. However it ends —
 /// released, or killed by the server's shutdown — the socket is shut down
 /// both ways, so handles still held elsewhere see end of input and failing
-/// writes.
+/// writes. If the protocol that took it over ended cleanly (a WebSocket
+/// whose closing frame went out whole), a wrapped stream says goodbye
+/// first: pushed out within the send timeout once released, or as far as
+/// the socket takes it at once when killed.
 fn wait_released<T: Transport>(conn: &Connection<T>) {
     struct ShutDown<'a, T: Transport>(&'a Connection<T>);
     impl<T: Transport> Drop for ShutDown<'_, T> {
         fn drop(&mut self) {
+            if self.0.clean_end.take() {
+                self.0.goodbye_now();
+            }
             let _ = self.0.stream.shutdown(std::net::Shutdown::Both);
         }
     }
@@ -120,6 +126,9 @@ fn wait_released<T: Transport>(conn: &Connection<T>) {
     let released = conn.released.borrow_mut().take();
     if let Some(released) = released {
         released.wait();
+    }
+    if conn.clean_end.take() {
+        conn.goodbye();
     }
 }
 

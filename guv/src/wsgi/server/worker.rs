@@ -21,6 +21,10 @@ use crate::wsgi::handler::{Config, Flags, NOT_WAITING};
 use crate::wsgi::transport::ServeFn;
 use crate::{Builder, GreenPool, GreenThread};
 
+/// How long a worker waits, after the shutdown's last kills, for the
+/// killed connections to finish unwinding.
+const UNWIND_GRACE: Duration = Duration::from_millis(500);
+
 static NEXT_WORKER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 thread_local! {
@@ -101,10 +105,11 @@ impl Worker {
     }
 
     /// Kills the connections `pick` selects (taken out of the table first:
-    /// a killed greenlet's guard looks for its entry).
-    fn kill_where(&self, pick: impl Fn(&Flags) -> bool) {
+    /// a killed greenlet's guard looks for its entry); returns their
+    /// greenlets.
+    fn kill_where(&self, pick: impl Fn(&Flags) -> bool) -> Vec<GreenThread<()>> {
         let ids: Vec<u64> = self.conns.borrow().iter().filter(|(_, c)| pick(&c.flags)).map(|(id, _)| *id).collect();
-        self.kill(&ids);
+        self.kill(&ids)
     }
 
     /// Closes the connections `pick` selects: an idle one that can close
@@ -121,7 +126,7 @@ impl Worker {
         self.kill(&ids);
     }
 
-    fn kill(&self, ids: &[u64]) {
+    fn kill(&self, ids: &[u64]) -> Vec<GreenThread<()>> {
         let picked: Vec<ConnEntry> = {
             let mut conns = self.conns.borrow_mut();
             ids.iter().filter_map(|id| conns.remove(id)).collect()
@@ -129,6 +134,7 @@ impl Worker {
         for entry in &picked {
             entry.greenlet.kill();
         }
+        picked.into_iter().map(|entry| entry.greenlet).collect()
     }
 }
 
@@ -283,7 +289,12 @@ pub(super) fn run_worker<L: Listener>(
     for entry in worker.conns.borrow().values() {
         entry.flags.going_away.killed.set(true);
     }
-    worker.kill_where(|_| true);
+    let killed = worker.kill_where(|_| true);
+    // Each has unwound as far as its first park. One that parks in a
+    // destructor (a WebSocket's goodbye whose close hook parks, cut by a
+    // zero timeout at the next turn of the loop) gets a short grace to
+    // end, rather than be abandoned, socket and all, with the thread's hub.
+    crate::wait_all_timeout(&killed, UNWIND_GRACE);
     match worker.failure.borrow_mut().take() {
         Some(e) => Err(e),
         None => Ok(()),

@@ -145,8 +145,15 @@ impl<A: Service, W: StreamWrap> Server<A, W> {
     /// whole), a request head cut by the header timeout or left unread by
     /// a shutdown once part of it had come, a connection killed at the
     /// shutdown deadline, one still in the `wrap` hook, or one the app
-    /// took over ([`Upgrade`](crate::wsgi::Upgrade)). An error it returns
-    /// is logged at `debug` and the connection closes as it would have.
+    /// took over ([`Upgrade`](crate::wsgi::Upgrade)) — except for a
+    /// [`WebSocket`](crate::websocket::WebSocket), which knows when its
+    /// protocol is done: once its closing frame has gone out whole, `close`
+    /// runs when the handler is done with it, also when the shutdown's
+    /// deadline kills the handler (then on the unwinding greenlet, which
+    /// must not park: a `close` that parks is cut short at its first park,
+    /// and what the socket does not take at once is lost). An error it
+    /// returns is logged at `debug` and the connection closes as it would
+    /// have.
     ///
     /// A hook without TLS, to show when `close` runs: a line after the
     /// last answer.
