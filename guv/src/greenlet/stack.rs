@@ -128,6 +128,29 @@ impl Stack {
         let lo = self.base.as_ptr() as usize;
         (lo, lo + guard_size())
     }
+
+    /// Tells AddressSanitizer that no frame lives on the usable part any
+    /// more; called when the stack is given to a new fiber. Only built with
+    /// `--cfg guv_asan` (see "Dynamic checkers" in docs/ARCHITECTURE.md):
+    /// the frames a greenlet leaves by its final switch or by unwinding
+    /// never run their epilogues, so their redzones stay poisoned in ASan's
+    /// shadow, and the next greenlet on a pooled stack would be reported
+    /// for writing into them.
+    #[cfg(guv_asan)]
+    pub(crate) fn clear_sanitizer_shadow(&self) {
+        unsafe extern "C" {
+            fn __asan_unpoison_memory_region(addr: *const u8, size: usize);
+        }
+        // SAFETY: the range is the usable part of our live mapping (the
+        // invariant), on which no frame lives (the caller's fiber is new);
+        // the call only rewrites ASan's shadow of it.
+        unsafe { __asan_unpoison_memory_region(self.bottom(), self.usable) };
+    }
+
+    /// Does nothing: built without `--cfg guv_asan`.
+    #[cfg(not(guv_asan))]
+    #[inline(always)]
+    pub(crate) fn clear_sanitizer_shadow(&self) {}
 }
 
 impl Drop for Stack {

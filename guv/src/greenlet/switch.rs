@@ -118,6 +118,7 @@ impl Fiber {
     /// A fiber that runs `entry` on `stack` when first switched to. `entry`
     /// must end with [`Fiber::exit`]; it may not return or unwind.
     pub(crate) fn new(stack: Stack, entry: fn() -> !, id: u64, name: Option<Box<str>>) -> Fiber {
+        stack.clear_sanitizer_shadow();
         // SAFETY: `top`/`bottom` bound the usable part of a live mapping that
         // the fiber owns from here on; `context::Stack` does not own it.
         let ctx_stack = unsafe { context::stack::Stack::new(stack.top().cast(), stack.bottom().cast()) };

@@ -89,6 +89,8 @@ mod park;
 mod poisoning;
 mod raw;
 mod rwlock;
+#[cfg(test)]
+mod tests;
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use cell::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
