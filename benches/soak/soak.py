@@ -151,9 +151,10 @@ STACK = 256 * 1024  # guv's default greenlet stack (DEFAULT_STACK_SIZE)
 
 def rss_parts(pid):
     """Resident kB by kind: greenlet stacks (anonymous rw mappings of
-    exactly the stack size), the heap (the brk heap and the other
+    exactly the stack size; "stacks" counts them: live and pooled), the
+    heap (the brk heap and the other
     anonymous rw mappings: glibc's thread arenas, large blocks), files."""
-    parts = {"stacks_kb": 0, "heap_kb": 0, "file_kb": 0}
+    parts = {"stacks_kb": 0, "stacks": 0, "heap_kb": 0, "file_kb": 0}
     key = None
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
@@ -165,6 +166,7 @@ def rss_parts(pid):
                     key = "file_kb"
                 elif name in ("", "[heap]") and first[1].startswith("rw"):
                     key = "stacks_kb" if hi - lo == STACK and not name else "heap_kb"
+                    parts["stacks"] += key == "stacks_kb"
                 else:
                     key = None
             elif line.startswith("Rss:") and key:
@@ -576,7 +578,7 @@ def report(servers, rows, counts, a, overflows):
                 f"  cycle {c}: load rss median {statistics.median(r['rss_kb'] for r in load):.0f} kB"
                 f" peak {max(r['rss_kb'] for r in load)} kB, fds median {statistics.median(r['fds'] for r in load):.0f}"
                 f" peak {max(r['fds'] for r in load)}; after rest rss {end['rss_kb']} kB, fds {end['fds']},"
-                f" threads {end['threads']} (stacks {end['stacks_kb']}, heap {end['heap_kb']}, files {end['file_kb']})"
+                f" threads {end['threads']} ({end['stacks']} stacks {end['stacks_kb']}, heap {end['heap_kb']}, files {end['file_kb']})"
                 + live_str(end)
             )
         c = counts[s.name].c
