@@ -8,10 +8,11 @@ of LOAD seconds of mixed traffic followed by REST seconds with no client
 at all. Every SAMPLE seconds it records each server's RSS
 (/proc/PID/status VmRSS), open fds (/proc/PID/fd) and threads, and for the
 soak servers the hub counters of both workers (their /stats route). At the
-end it prints, per server and cycle: the baseline before the cycle, the
-peak under load and the level at the end of the rest, and it flags fds or
-live greenlets not back at their baseline, RSS plateaus that keep rising,
-and servers that died. The samples go to OUT/NAME.csv.
+end it prints, per server and cycle: the baseline before the first cycle,
+the peak under load and the level at the end of the rest; it flags fds or
+hub counters not back at their baseline after a rest, after-rest RSS
+that rose in every cycle, and servers that died. The samples go to
+OUT/NAME.csv.
 
 The load, all at once, per server (see `Load` below): wrk with keep-alive
 and wrk 16-deep pipelined; Connection: close churn; clients that hang up
@@ -581,10 +582,27 @@ def report(servers, rows, counts, a, overflows):
                 f" threads {end['threads']} ({end['stacks']} stacks {end['stacks_kb']}, heap {end['heap_kb']}, files {end['file_kb']})"
                 + live_str(end)
             )
+        print("  " + verdict(base, [r for r in rs if r["state"] == "rest" and "rss_kb" in r], a.cycles))
         c = counts[s.name].c
         print("  clients: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
         for kind, e in sorted(counts[s.name].errors.items()):
             print(f"  first {kind} error: {e}")
+
+
+def verdict(base, rests, cycles):
+    """What to look at: fds or hub counters not back at their baseline at
+    the end of a rest, and after-rest RSS that rose in every cycle."""
+    ends = [[r for r in rests if r["cycle"] == c][-1] for c in range(1, cycles + 1) if any(r["cycle"] == c for r in rests)]
+    flags = []
+    for end in ends:
+        left = [k for k in end if k == "fds" or re.fullmatch(r"w[0-9]_(live|io|room|fds|timers)", k)]
+        left = [f"{k} {base.get(k)} -> {end[k]}" for k in left if k in base and end[k] != base[k]]
+        if left:
+            flags.append(f"cycle {end['cycle']} left over: " + ", ".join(left))
+    rss = [end["rss_kb"] for end in ends]
+    if len(rss) >= 3 and all(b > a for a, b in zip(rss, rss[1:])):
+        flags.append("after-rest RSS rose in every cycle: " + " -> ".join(map(str, rss)) + " kB (a step per new peak, or a leak?)")
+    return "CHECK: " + "; ".join(flags) if flags else "ok: fds and counters back at baseline, RSS did not rise every cycle"
 
 
 def live_str(r):
