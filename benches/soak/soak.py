@@ -186,8 +186,9 @@ def http_get(server, path, timeout=5.0):
 
 def hub_stats(server):
     """Each worker's /stats, by thread name (new connections until both
-    workers answered, at most 24 tries). Each count includes the /stats
-    connection itself."""
+    workers answered, at most 24 tries: on the Unix socket, which worker
+    takes a connection is up to the kernel, and one may be missed). Each
+    count includes the /stats connection itself."""
     seen = {}
     for _ in range(24):
         try:
@@ -506,12 +507,14 @@ def main():
             row.update(rss_parts(s.proc.pid))
             if s.flavor == "soak":
                 hubs = hub_stats(s)
-                for i, (name, st) in enumerate(sorted(hubs.items())):
-                    row[f"w{i}_live"] = st["live_greenlets"]
-                    row[f"w{i}_io"] = st["io_waiters"]
-                    row[f"w{i}_room"] = st["room"]
-                    row[f"w{i}_fds"] = st["registered_fds"]
-                    row[f"w{i}_timers"] = st["timers"]
+                for name, st in hubs.items():
+                    # Worker 0 runs on "main", the other on "guv-wsgi-1".
+                    w = "w0" if name == "main" else "w" + name.rsplit("-", 1)[-1]
+                    row[f"{w}_live"] = st["live_greenlets"]
+                    row[f"{w}_io"] = st["io_waiters"]
+                    row[f"{w}_room"] = st["room"]
+                    row[f"{w}_fds"] = st["registered_fds"]
+                    row[f"{w}_timers"] = st["timers"]
                 row["access_lines"] = max([st["access_lines"] for st in hubs.values()] or [0])
             rows[s.name].append(row)
 
