@@ -389,9 +389,19 @@ pub struct Stats {
     pub pooled_stacks: usize,
     /// Greenlets waiting for I/O.
     pub io_waiters: usize,
+    /// File descriptors with an entry in the hub's readiness registry:
+    /// those of the green sockets (and pipes, ...) open on this hub, and
+    /// foreign fds a [`trampoline`](crate::trampoline) waits on. An entry
+    /// goes when its socket is dropped, so once a server's connections
+    /// have closed this is back to its listeners and notifiers.
+    pub registered_fds: usize,
+    /// Pending timers: sleeps, I/O and wait timeouts, `spawn_after`s and
+    /// [`Timeout`](crate::Timeout)s not yet fired or cancelled.
+    pub timers: usize,
 }
 
-/// Counts of this thread's hub.
+/// Counts of this thread's hub: what a long-running server can report to
+/// see that nothing accumulates (greenlets, registered fds, timers).
 ///
 /// ```
 /// let before = guv::hub::stats().live_greenlets;
@@ -399,7 +409,23 @@ pub struct Stats {
 /// assert_eq!(guv::hub::stats().live_greenlets, before + 1);
 /// gt.wait().unwrap();
 /// assert_eq!(guv::hub::stats().live_greenlets, before);
+///
+/// let (fds, timers) = (guv::hub::stats().registered_fds, guv::hub::stats().timers);
+/// let listener = guv::listen("127.0.0.1:0").unwrap();
+/// assert_eq!(guv::hub::stats().registered_fds, fds + 1);
+/// let sleeper = guv::spawn(|| guv::sleep(std::time::Duration::from_secs(3600)));
+/// guv::gyield(); // the sleeper starts and arms its timer
+/// assert_eq!(guv::hub::stats().timers, timers + 1);
+/// sleeper.kill();
+/// drop(listener);
+/// assert_eq!((guv::hub::stats().registered_fds, guv::hub::stats().timers), (fds, timers));
 /// ```
 pub fn stats() -> Stats {
-    with_hub(|hub| Stats { live_greenlets: hub.live(), pooled_stacks: hub.idle_stacks(), io_waiters: hub.io.waiting() })
+    with_hub(|hub| Stats {
+        live_greenlets: hub.live(),
+        pooled_stacks: hub.idle_stacks(),
+        io_waiters: hub.io.waiting(),
+        registered_fds: hub.io.registered(),
+        timers: hub.timers.borrow().len(),
+    })
 }

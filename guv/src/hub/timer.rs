@@ -96,6 +96,11 @@ impl Timers {
         self.slots.drain(..).filter_map(|slot| slot.action).collect()
     }
 
+    /// How many timers are pending.
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
     /// Whether no timer is pending.
     pub(crate) fn is_empty(&self) -> bool {
         self.live == 0

@@ -115,6 +115,11 @@ impl Registry {
         self.waiting.get()
     }
 
+    /// Fds with an entry now.
+    pub(crate) fn registered(&self) -> usize {
+        self.entries.borrow().iter().filter(|e| e.is_some()).count()
+    }
+
     fn next_id(&self) -> u64 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
