@@ -206,6 +206,38 @@ guv_tests::twins! {
         non_blocking_writes(&mut c)
     }
 
+    /// The peer reads a little, then closes with data unread (a reset):
+    /// the write that was under way returns the part that went, the next
+    /// ones fail.
+    fn tcp_write_cut_short_by_a_reset() -> Vec<String> {
+        let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let reader = thread::spawn(move || {
+            let mut buf = vec![0; 1 << 20];
+            std::io::Read::read_exact(&mut s, &mut buf).unwrap();
+        });
+        let data = super::pattern(super::BIG);
+        let mut out = vec![super::part(&c.write(&data), super::BIG)];
+        reader.join().unwrap();
+        out.push(super::res(&c.write(&data)));
+        out.push(super::res(&c.write(&data)));
+        out
+    }
+
+    fn unix_write_cut_short_by_a_close() -> Vec<String> {
+        let (mut c, mut s) = unix::UnixStream::pair().unwrap();
+        let reader = thread::spawn(move || {
+            let mut buf = vec![0; 1 << 20];
+            std::io::Read::read_exact(&mut s, &mut buf).unwrap();
+        });
+        let data = super::pattern(super::BIG);
+        let mut out = vec![super::part(&c.write(&data), super::BIG)];
+        reader.join().unwrap();
+        out.push(super::res(&c.write(&data)));
+        out
+    }
+
     fn unix_non_blocking_writes_return_what_went_at_once() -> Vec<String> {
         let (mut c, _s) = unix::UnixStream::pair().unwrap();
         c.set_nonblocking(true).unwrap();

@@ -337,33 +337,58 @@ impl<T: AsFd> Sock<T> {
 
     /// The loop of [`Sock::write_stream`]: `op(fd, written)` writes the
     /// rest after the first `written` bytes, until `len` are written.
+    ///
+    /// Once some bytes went, the fd is asked with `poll` before each
+    /// further attempt: a pending error (`POLLERR`, a reset TCP connection,
+    /// a pipe whose reader went) ends the call with the count, leaving the
+    /// error for the next call as the kernel's blocking write does (an
+    /// attempt would take it: the next call then said `BrokenPipe` where
+    /// std's says `ConnectionReset`); and a full fd is waited for at once,
+    /// without an attempt that could only say `WouldBlock`.
     fn write_until_done(&self, len: usize, mut op: impl FnMut(&T, usize) -> io::Result<usize>) -> io::Result<usize> {
         let nonblocking = self.is_nonblocking();
         let mut written = 0;
         let mut deadline = None;
         loop {
-            let err = match op(self.get(), written) {
+            if written > 0 {
+                let ready = super::sys::poll_now(self.get().as_fd(), libc::POLLOUT).unwrap_or(libc::POLLOUT);
+                if ready & libc::POLLERR != 0 {
+                    return Ok(written);
+                }
+                if ready & (libc::POLLOUT | libc::POLLHUP) == 0 {
+                    if self.wait_writable(&mut deadline).is_err() {
+                        return Ok(written);
+                    }
+                    continue;
+                }
+            }
+            match op(self.get(), written) {
                 Ok(n) => {
                     written += n;
                     if n == 0 || written >= len || nonblocking {
                         return Ok(written);
                     }
-                    continue;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && !nonblocking => {
-                    let until = *deadline.get_or_insert_with(|| {
-                        self.settings.write_timeout.get().and_then(|t| Instant::now().checked_add(t))
-                    });
-                    match self.wait(Interest::WRITABLE, until) {
-                        Ok(()) => continue,
-                        Err(e) if e.kind() == io::ErrorKind::TimedOut => io::Error::from_raw_os_error(libc::EAGAIN),
-                        Err(e) => e,
+                    if let Err(e) = self.wait_writable(&mut deadline) {
+                        return if written > 0 { Ok(written) } else { Err(e) };
                     }
                 }
-                Err(e) => e,
-            };
-            return if written > 0 { Ok(written) } else { Err(err) };
+                Err(e) => return if written > 0 { Ok(written) } else { Err(e) },
+            }
+        }
+    }
+
+    /// Parks until the fd is writable, within the write timeout counted
+    /// from the first wait of the call (`deadline`, set then): when it
+    /// passes, `WouldBlock` (`EAGAIN`), as std's socket reports.
+    fn wait_writable(&self, deadline: &mut Option<Option<Instant>>) -> io::Result<()> {
+        let until = *deadline
+            .get_or_insert_with(|| self.settings.write_timeout.get().and_then(|t| Instant::now().checked_add(t)));
+        match self.wait(Interest::WRITABLE, until) {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(io::Error::from_raw_os_error(libc::EAGAIN)),
+            r => r,
         }
     }
 
