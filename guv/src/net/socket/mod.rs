@@ -286,10 +286,9 @@ impl<T: AsFd> Sock<T> {
     /// while the peer reads), not after the part the fd took at first.
     /// Short of that it returns what went in before the write timeout
     /// ended (`Ok`, more than 0 bytes), or before an error (which the next
-    /// call meets again); with nothing in,
-    /// the timeout's `WouldBlock` or the error. The timeout bounds the
-    /// whole call, as `SO_SNDTIMEO` does. In non-blocking mode, one
-    /// attempt: what went in at once.
+    /// call meets); with nothing in, the timeout's `WouldBlock` or the
+    /// error. The timeout bounds the whole call, as `SO_SNDTIMEO` does. In
+    /// non-blocking mode, one attempt: what went in at once.
     ///
     /// A greenlet killed while it waits here has sent part of `buf`, which
     /// its caller never learns.
