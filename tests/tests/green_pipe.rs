@@ -109,6 +109,29 @@ guv_tests::twins! {
         out
     }
 
+    /// One `write` (or `write_vectored`) of more than the pipe holds
+    /// returns once all of it is in, as std's blocking pipe does, through
+    /// `PipeWriter` and `&PipeWriter`.
+    fn one_write_returns_once_all_of_it_is_in_the_pipe() -> Vec<String> {
+        let mut out = Vec::new();
+        let (mut r, mut w) = io::pipe().unwrap();
+        let reader = thread::spawn(move || {
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).unwrap();
+            let wrong = got.iter().enumerate().filter(|(i, b)| **b != pattern(*i)).count();
+            format!("read {} wrong bytes: {wrong}", got.len())
+        });
+        let data: Vec<u8> = (0..4 * LARGE).map(pattern).collect();
+        out.push(format!("{:?}", w.write(&data[..LARGE]).map_err(|e| e.kind())));
+        out.push(format!("{:?}", (&w).write(&data[LARGE..2 * LARGE]).map_err(|e| e.kind())));
+        let third = [IoSlice::new(&data[2 * LARGE..2 * LARGE + 10]), IoSlice::new(&data[2 * LARGE + 10..3 * LARGE])];
+        out.push(format!("{:?}", w.write_vectored(&third).map_err(|e| e.kind())));
+        out.push(format!("{:?}", (&w).write_vectored(&[IoSlice::new(&data[3 * LARGE..])]).map_err(|e| e.kind())));
+        drop(w);
+        out.push(reader.join().unwrap());
+        out
+    }
+
     fn shared_references_vectored_io_and_clones() -> Vec<String> {
         let mut out = Vec::new();
         let (r, w) = io::pipe().unwrap();

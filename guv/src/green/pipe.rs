@@ -258,12 +258,16 @@ fn read_vectored(end: &End, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
     end.sock.read(|mut f| f.read_vectored(bufs))
 }
 
+/// As std's blocking pipe: one write returns once all of `buf` is in the
+/// pipe (parking while the reader reads), not after the part that fit; if
+/// the reader goes half-way, what went in counts, and the next write fails
+/// with `BrokenPipe` (see `Sock::write_stream`).
 fn write(end: &End, buf: &[u8]) -> io::Result<usize> {
-    end.sock.write(|mut f| f.write(buf))
+    end.sock.write_stream(buf, |mut f, rest| f.write(rest))
 }
 
 fn write_vectored(end: &End, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    end.sock.write(|mut f| f.write_vectored(bufs))
+    end.sock.write_stream_vectored(bufs, |mut f, rest| f.write_vectored(rest))
 }
 
 impl Read for PipeReader {
@@ -286,6 +290,9 @@ impl Read for &PipeReader {
     }
 }
 
+/// As std's blocking pipe: one `write` or `write_vectored` returns once
+/// all of the buffer is in the pipe. A greenlet killed in the middle of a
+/// long write has put part of the buffer in, which its caller never learns.
 impl Write for PipeWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         write(&self.0, buf)
@@ -300,6 +307,9 @@ impl Write for PipeWriter {
     }
 }
 
+/// As std's blocking pipe: one `write` or `write_vectored` returns once
+/// all of the buffer is in the pipe. A greenlet killed in the middle of a
+/// long write has put part of the buffer in, which its caller never learns.
 impl Write for &PipeWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         write(&self.0, buf)

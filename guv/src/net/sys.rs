@@ -209,6 +209,17 @@ pub(crate) fn read_shut_down(fd: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(ready > 0 && p.revents & libc::POLLRDHUP != 0)
 }
 
+/// What `poll` reports for `fd` now, without waiting: its `revents` for
+/// `events` (`POLLERR` and `POLLHUP` always count). Unlike a system call
+/// on the fd, it leaves a pending socket error (`SO_ERROR`) in place.
+pub(crate) fn poll_now(fd: BorrowedFd<'_>, events: libc::c_short) -> io::Result<libc::c_short> {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
+    // SAFETY: `p` is one live, writable pollfd for the length of the call,
+    // and the count passed is 1.
+    check(unsafe { libc::poll(&mut p, 1, 0) })?;
+    Ok(p.revents)
+}
+
 /// Sets or clears `O_NONBLOCK` on `fd` (for pipes, which std cannot).
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
     // SAFETY: fcntl(F_GETFL) on an open fd.

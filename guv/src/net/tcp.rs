@@ -203,7 +203,10 @@ impl std::iter::FusedIterator for Incoming<'_> {}
 
 /// A TCP connection whose reads, writes and connect park the greenlet: the
 /// twin of `std::net::TcpStream`, with the same methods, `Read`/`Write` for
-/// both `TcpStream` and `&TcpStream`, and std's timeout behaviour.
+/// both `TcpStream` and `&TcpStream`, and std's timeout behaviour. As
+/// std's blocking socket, one `write` returns once all of the buffer is in
+/// the socket, parking while the peer reads (see the `Write` impl for the
+/// write timeout, non-blocking mode and a kill in the middle).
 ///
 /// ```
 /// use std::io::{Read, Write};

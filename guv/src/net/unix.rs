@@ -46,6 +46,8 @@ fn raw_name(addr: &SocketAddr) -> io::Result<Vec<u8>> {
 }
 
 /// A Unix stream socket whose reads, writes and connect park the greenlet.
+/// As std's blocking socket, one `write` returns once all of the buffer is
+/// in the socket, parking while the peer reads (see the `Write` impl).
 ///
 /// ```
 /// use std::io::{Read, Write};

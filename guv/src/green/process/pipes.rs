@@ -149,44 +149,11 @@ impl Write for ChildStdin {
 /// blocking write), and the next write fails with `BrokenPipe`.
 impl Write for &ChildStdin {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut written = 0;
-        loop {
-            match self.0.sock.write(|mut f| f.write(&buf[written..])) {
-                Ok(n) => {
-                    written += n;
-                    if n == 0 || written == buf.len() {
-                        return Ok(written);
-                    }
-                }
-                Err(_) if written > 0 => return Ok(written),
-                Err(e) => return Err(e),
-            }
-        }
+        self.0.sock.write_stream(buf, |mut f, rest| f.write(rest))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let first = self.0.sock.write(|mut f| f.write_vectored(bufs))?;
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
-        if first == total {
-            return Ok(first);
-        }
-        // The pipe took part of it: the rest as `write` does (a copy of the
-        // slice list to advance, only on this path).
-        let mut rest: Vec<IoSlice<'_>> = bufs.to_vec();
-        let mut rest = &mut rest[..];
-        IoSlice::advance_slices(&mut rest, first);
-        let mut written = first;
-        while !rest.is_empty() {
-            match self.0.sock.write(|mut f| f.write_vectored(rest)) {
-                Ok(0) => break,
-                Ok(n) => {
-                    written += n;
-                    IoSlice::advance_slices(&mut rest, n);
-                }
-                Err(_) => break,
-            }
-        }
-        Ok(written)
+        self.0.sock.write_stream_vectored(bufs, |mut f, rest| f.write_vectored(rest))
     }
 
     fn flush(&mut self) -> io::Result<()> {

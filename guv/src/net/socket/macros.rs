@@ -214,13 +214,24 @@ macro_rules! socket_read_write {
             }
         }
 
+        /// As std's blocking socket: a `write` or `write_vectored` returns
+        /// once all of the buffer is in the socket, parking while the peer
+        /// reads, not after the part the socket took at first. Short of
+        /// that it returns the part sent when the write timeout ended
+        /// (`Ok(n)`, `n > 0`; with nothing sent, `WouldBlock`) or when the
+        /// connection failed (the next write reports the error). In
+        /// non-blocking mode, one attempt: what the socket took at once.
+        ///
+        /// A greenlet killed in the middle of a long write has sent part
+        /// of the buffer, which its caller never learns (a std thread
+        /// cannot be killed, so std has no such case).
         impl std::io::Write for &$ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.sock.write(|mut s| std::io::Write::write(&mut s, buf))
+                self.sock.write_stream(buf, |mut s, rest| std::io::Write::write(&mut s, rest))
             }
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
-                self.sock.write(|mut s| std::io::Write::write_vectored(&mut s, bufs))
+                self.sock.write_stream_vectored(bufs, |mut s, rest| std::io::Write::write_vectored(&mut s, rest))
             }
 
             fn flush(&mut self) -> std::io::Result<()> {
@@ -238,6 +249,7 @@ macro_rules! socket_read_write {
             }
         }
 
+        /// As `&` this type's: all of the buffer, as std's blocking socket.
         impl std::io::Write for $ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 std::io::Write::write(&mut &*self, buf)

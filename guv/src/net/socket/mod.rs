@@ -5,7 +5,7 @@
 
 mod macros;
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +15,15 @@ use crate::Interest;
 use crate::io::Registered;
 
 pub(crate) use macros::{socket_common, socket_read_write, socket_timeouts, socket_try_io};
+
+/// The most one `write(2)` or `writev(2)` takes on Linux (`MAX_RW_COUNT`,
+/// `INT_MAX` rounded down to a 4 KiB page): a blocking write of more
+/// returns that much.
+const MAX_RW_COUNT: usize = i32::MAX as usize & !4095;
+
+/// The most slices std's `write_vectored` passes to `writev(2)` (the rest
+/// are not written by that call).
+const IOV_MAX: usize = 1024;
 
 /// An opaque number for the current OS thread (unique for the process's
 /// life, unlike `pthread_self`). Green sockets remember the thread whose
@@ -270,6 +279,116 @@ impl<T: AsFd> Sock<T> {
     #[inline]
     pub(crate) fn write<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.op(Interest::WRITABLE, self.settings.write_timeout.get(), op)
+    }
+
+    /// One `write` of a stream (a socket or a pipe) as the kernel answers
+    /// it on a blocking fd: it returns once all of `buf` is in (parking
+    /// while the peer reads), not after the part the fd took at first.
+    /// Short of that it returns what went in before the write timeout
+    /// ended (`Ok`, more than 0 bytes), or before an error (which the next
+    /// call meets); with nothing in, the timeout's `WouldBlock` or the
+    /// error. The timeout bounds the whole call, as `SO_SNDTIMEO` does. In
+    /// non-blocking mode, one attempt: what went in at once.
+    ///
+    /// A greenlet killed while it waits here has sent part of `buf`, which
+    /// its caller never learns.
+    pub(crate) fn write_stream(
+        &self,
+        buf: &[u8],
+        mut op: impl FnMut(&T, &[u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        // The most one write(2) takes (Linux's MAX_RW_COUNT): a larger
+        // buffer gets that much from a blocking write too.
+        let buf = &buf[..buf.len().min(MAX_RW_COUNT)];
+        self.write_until_done(buf.len(), |s, written| op(s, &buf[written..]))
+    }
+
+    /// [`Sock::write_stream`] for a vectored write: all of `bufs`, or of
+    /// the first `IOV_MAX` of them, which is what std's `writev` passes
+    /// (and so a blocking `write_vectored` waits for).
+    pub(crate) fn write_stream_vectored(
+        &self,
+        bufs: &[IoSlice<'_>],
+        mut op: impl FnMut(&T, &[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let bufs = &bufs[..bufs.len().min(IOV_MAX)];
+        let len = bufs.iter().fold(0usize, |sum, b| sum.saturating_add(b.len())).min(MAX_RW_COUNT);
+        // The rest of the slices once the first call took part of them (a
+        // copy to advance, only on that path); `done` is where `rest`
+        // starts in the whole.
+        let mut rest: Vec<IoSlice<'_>> = Vec::new();
+        let (mut start, mut done) = (0, 0);
+        self.write_until_done(len, |s, written| {
+            if written == 0 {
+                return op(s, bufs);
+            }
+            if rest.is_empty() {
+                rest = bufs.to_vec();
+            }
+            let total = rest.len();
+            let mut view = &mut rest[start..];
+            IoSlice::advance_slices(&mut view, written - done);
+            start = total - view.len();
+            done = written;
+            op(s, &rest[start..])
+        })
+    }
+
+    /// The loop of [`Sock::write_stream`]: `op(fd, written)` writes the
+    /// rest after the first `written` bytes, until `len` are written.
+    ///
+    /// Once some bytes went, the fd is asked with `poll` before each
+    /// further attempt: a pending error (`POLLERR`, a reset TCP connection,
+    /// a pipe whose reader went) ends the call with the count, leaving the
+    /// error for the next call as the kernel's blocking write does (an
+    /// attempt would take it: the next call then said `BrokenPipe` where
+    /// std's says `ConnectionReset`); and a full fd is waited for at once,
+    /// without an attempt that could only say `WouldBlock`.
+    fn write_until_done(&self, len: usize, mut op: impl FnMut(&T, usize) -> io::Result<usize>) -> io::Result<usize> {
+        let nonblocking = self.is_nonblocking();
+        let mut written = 0;
+        let mut deadline = None;
+        loop {
+            if written > 0 {
+                let ready = super::sys::poll_now(self.get().as_fd(), libc::POLLOUT).unwrap_or(libc::POLLOUT);
+                if ready & libc::POLLERR != 0 {
+                    return Ok(written);
+                }
+                if ready & (libc::POLLOUT | libc::POLLHUP) == 0 {
+                    if self.wait_writable(&mut deadline).is_err() {
+                        return Ok(written);
+                    }
+                    continue;
+                }
+            }
+            match op(self.get(), written) {
+                Ok(n) => {
+                    written += n;
+                    if n == 0 || written >= len || nonblocking {
+                        return Ok(written);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !nonblocking => {
+                    if let Err(e) = self.wait_writable(&mut deadline) {
+                        return if written > 0 { Ok(written) } else { Err(e) };
+                    }
+                }
+                Err(e) => return if written > 0 { Ok(written) } else { Err(e) },
+            }
+        }
+    }
+
+    /// Parks until the fd is writable, within the write timeout counted
+    /// from the first wait of the call (`deadline`, set then): when it
+    /// passes, `WouldBlock` (`EAGAIN`), as std's socket reports.
+    fn wait_writable(&self, deadline: &mut Option<Option<Instant>>) -> io::Result<()> {
+        let until = *deadline
+            .get_or_insert_with(|| self.settings.write_timeout.get().and_then(|t| Instant::now().checked_add(t)));
+        match self.wait(Interest::WRITABLE, until) {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(io::Error::from_raw_os_error(libc::EAGAIN)),
+            r => r,
+        }
     }
 
     /// [`Sock::write`] for a call whose `WouldBlock` no readiness edge
