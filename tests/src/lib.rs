@@ -69,6 +69,15 @@ pub fn io_kind<T>(r: &std::io::Result<T>) -> String {
     }
 }
 
+/// An I/O result as the twin tests compare it in full: `Ok(value)`, or the
+/// error's kind and errno.
+pub fn io_result<T: std::fmt::Debug>(r: &std::io::Result<T>) -> String {
+    match r {
+        Ok(v) => format!("Ok({v:?})"),
+        Err(e) => format!("Err({:?}, {:?})", e.kind(), e.raw_os_error()),
+    }
+}
+
 /// Re-runs this test binary for the test `name` alone, in a child process
 /// whose role ([`child_role`]) is `role`: for cases that must not take the
 /// test binary down (aborts, resource limits).

@@ -3,13 +3,8 @@
 //! and `status()`, and what one `write` to a child's stdin pipe returns
 //! when the pipe cannot take it all at once.
 
-/// A result as compared: `Ok(value)`, or the error's kind and errno.
-fn err<T: std::fmt::Debug>(r: &std::io::Result<T>) -> String {
-    match r {
-        Ok(v) => format!("Ok({v:?})"),
-        Err(e) => format!("Err({:?}, {:?})", e.kind(), e.raw_os_error()),
-    }
-}
+/// A result as compared (`guv_tests::io_result`).
+use guv_tests::io_result as err;
 
 guv_tests::twins! {
     std: {

@@ -4,13 +4,8 @@
 //! errnos, file positions. (green_fs_twin.rs and review6_fs_process.rs hold
 //! the earlier twins; these cover what they do not.)
 
-/// A result as compared: `Ok(value)`, or the error's kind and errno.
-fn err<T: std::fmt::Debug>(r: &std::io::Result<T>) -> String {
-    match r {
-        Ok(v) => format!("Ok({v:?})"),
-        Err(e) => format!("Err({:?}, {:?})", e.kind(), e.raw_os_error()),
-    }
-}
+/// A result as compared (`guv_tests::io_result`).
+use guv_tests::io_result as err;
 
 /// `p` relative to `dir` (the twins run in different directories).
 fn rel(dir: &std::path::Path, p: &std::path::Path) -> String {

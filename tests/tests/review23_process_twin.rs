@@ -4,13 +4,8 @@
 //! statuses, values, error kinds and errnos. (review6_fs_process.rs and
 //! green_process.rs hold the earlier ones; these cover what they do not.)
 
-/// A result as compared: `Ok(value)`, or the error's kind and errno.
-fn err<T: std::fmt::Debug>(r: &std::io::Result<T>) -> String {
-    match r {
-        Ok(v) => format!("Ok({v:?})"),
-        Err(e) => format!("Err({:?}, {:?})", e.kind(), e.raw_os_error()),
-    }
-}
+/// A result as compared (`guv_tests::io_result`).
+use guv_tests::io_result as err;
 
 guv_tests::twins! {
     std: {

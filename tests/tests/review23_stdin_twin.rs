@@ -84,13 +84,8 @@ fn report(out: Vec<String>) {
     }
 }
 
-/// A result as compared: `Ok(value)`, or the error's kind and errno.
-fn err<T: std::fmt::Debug>(r: &std::io::Result<T>) -> String {
-    match r {
-        Ok(v) => format!("Ok({v:?})"),
-        Err(e) => format!("Err({:?}, {:?})", e.kind(), e.raw_os_error()),
-    }
-}
+/// A result as compared (`guv_tests::io_result`).
+use guv_tests::io_result as err;
 
 stdin_twin! {
     fn lines_reads_and_the_end(out, pipe = b"first\nsecond\r\nbad \xff line\nabcdefghijkl\nlast line\nno newline") {
