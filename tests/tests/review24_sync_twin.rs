@@ -419,15 +419,21 @@ guv_tests::twins! {
         let start = Instant::now();
         thread::park_timeout(Duration::ZERO);
         out.push(format!("zero {}", start.elapsed() < Duration::from_secs(5)));
-        // unpark of a thread from another, before it parks.
-        let (tx, rx) = mpsc::channel();
+        // unpark of a thread from another, before it parks. The thread
+        // waits for its go by spinning, not in a call that may park
+        // inside (std's `mpsc::recv` parks the thread and would take the
+        // token if the thread were already waiting in it).
+        let go = sync::Arc::new(sync::atomic::AtomicBool::new(false));
+        let seen = go.clone();
         let h = thread::spawn(move || {
-            rx.recv().unwrap();
+            while !seen.load(sync::atomic::Ordering::SeqCst) {
+                thread::yield_now();
+            }
             thread::park();
             "unparked"
         });
         h.thread().unpark();
-        tx.send(()).unwrap();
+        go.store(true, sync::atomic::Ordering::SeqCst);
         out.push(h.join().unwrap().to_string());
         out
     }
