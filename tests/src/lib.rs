@@ -242,6 +242,7 @@ pub fn mutate(data: &mut Vec<u8>, rng: &mut XorShift, alphabet: &[u8], max_edits
 }
 
 pub mod alloc;
+pub mod chat;
 pub mod dns;
 pub mod fs;
 /// Helpers for the HTTP and WebSocket tests.

@@ -6,10 +6,8 @@
 //! counts are back at their baseline, and fails with the counts that
 //! stayed up if they are not within the hang guard.
 
-use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use guv::websocket::{WebSocket, WebSocketWSGI};
@@ -21,28 +19,11 @@ use guv_tests::net::reset_on_close;
 /// Rounds of every client kind.
 const ROUNDS: usize = 12;
 
-thread_local! {
-    /// The WebSockets open on the server's hub.
-    static ROOM: RefCell<Vec<Rc<WebSocket>>> = const { RefCell::new(Vec::new()) };
-}
-
-fn chat(ws: WebSocket) {
-    let ws = Rc::new(ws);
-    ROOM.with(|room| room.borrow_mut().push(ws.clone()));
-    while let Some(msg) = ws.wait() {
-        let everyone: Vec<Rc<WebSocket>> = ROOM.with(|room| room.borrow().clone());
-        for other in everyone {
-            let _ = other.send(msg.clone());
-        }
-    }
-    ROOM.with(|room| room.borrow_mut().retain(|other| !Rc::ptr_eq(other, &ws)));
-}
-
 fn app(sockets: &WebSocketWSGI<fn(WebSocket)>, mut req: Request<Body>) -> Response<Body> {
     match req.uri().path() {
         "/stats" => {
             let s = guv::hub::stats();
-            let room = ROOM.with(|room| room.borrow().len());
+            let room = guv_tests::chat::members();
             let line = format!("{} {} {} {} {room}", s.live_greenlets, s.io_waiters, s.registered_fds, s.timers);
             Response::new(Body::from(line))
         }
@@ -168,7 +149,7 @@ fn round(addr: SocketAddr, round: usize) {
 
 #[test]
 fn rounds_of_bad_clients_leave_the_servers_hub_and_fds_where_they_were() {
-    let sockets: WebSocketWSGI<fn(WebSocket)> = WebSocketWSGI::new(chat);
+    let sockets: WebSocketWSGI<fn(WebSocket)> = WebSocketWSGI::new(guv_tests::chat::chat);
     let server = Server::new(move |req| app(&sockets, req))
         .access_log(false)
         .header_timeout(Some(Duration::from_millis(100)))

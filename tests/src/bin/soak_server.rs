@@ -20,18 +20,16 @@
 //! reads at most 4 KiB of the body and answers (the server drains or
 //! closes the rest); `/panic` panics (500); `/big` 1 MiB with a length;
 //! `/stream` 256 KiB chunked; `/slow` answers after 200 ms; `/ws` a
-//! WebSocket chat room per hub that broadcasts every text message; and
+//! WebSocket chat room per hub (`guv_tests::chat`) that broadcasts every data message; and
 //! `/stats`, one JSON line about the hub that answers it (its thread name,
 //! `guv::hub::stats()`, its room's size, the access-log lines so far).
 
-use std::cell::RefCell;
 use std::io::{self, Read};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use guv::signal::{Signal, Signals};
-use guv::websocket::{Message, WebSocket, WebSocketWSGI};
+use guv::websocket::{WebSocket, WebSocketWSGI};
 use guv::wsgi::http::{Request, Response, StatusCode};
 use guv::wsgi::{Body, Server, Service, ShutdownHandle, StreamWrap};
 
@@ -59,26 +57,6 @@ impl log::Log for Sink {
 
 static SINK: Sink = Sink { access: AtomicU64::new(0), other: AtomicU64::new(0) };
 
-thread_local! {
-    /// The WebSockets open on this hub.
-    static ROOM: RefCell<Vec<Rc<WebSocket>>> = const { RefCell::new(Vec::new()) };
-}
-
-fn chat(ws: WebSocket) {
-    let ws = Rc::new(ws);
-    ROOM.with(|room| room.borrow_mut().push(ws.clone()));
-    while let Some(msg) = ws.wait() {
-        if let Message::Text(text) = msg {
-            let everyone: Vec<Rc<WebSocket>> = ROOM.with(|room| room.borrow().clone());
-            for other in everyone {
-                // One that went away leaves the room from its own greenlet.
-                let _ = other.send(Message::text(text.as_str()));
-            }
-        }
-    }
-    ROOM.with(|room| room.borrow_mut().retain(|other| !Rc::ptr_eq(other, &ws)));
-}
-
 fn text(status: StatusCode, body: impl Into<Body>) -> Response<Body> {
     let mut r = Response::new(body.into());
     *r.status_mut() = status;
@@ -96,7 +74,7 @@ fn stats() -> String {
         s.pooled_stacks,
         s.registered_fds,
         s.timers,
-        ROOM.with(|room| room.borrow().len()),
+        guv_tests::chat::members(),
         SINK.access.load(Ordering::Relaxed),
         SINK.other.load(Ordering::Relaxed),
     )
@@ -164,7 +142,7 @@ fn main() -> io::Result<()> {
     let (mode, addr) = (args.next().ok_or_else(usage)?, args.next().ok_or_else(usage)?);
     log::set_logger(&SINK).map_err(|e| io::Error::other(e.to_string()))?;
     log::set_max_level(log::LevelFilter::Info);
-    let sockets = WebSocketWSGI::new(chat);
+    let sockets = WebSocketWSGI::new(guv_tests::chat::chat);
     let server = configure(Server::new(move |req| app(&sockets, req)));
     match mode.as_str() {
         "unix" => {
